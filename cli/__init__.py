@@ -1,0 +1,1 @@
+"""The `ancre` command."""

@@ -1,0 +1,1 @@
+"""The trust-list registry service. Not built yet."""

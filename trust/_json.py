@@ -1,0 +1,95 @@
+"""Strict JSON for hostile input.
+
+RFC 8259 leaves duplicate member names undefined; parsers disagree on which one wins, which is
+a classic signature-bypass (the signer sees one value, the verifier another), so ancre
+refuses them. Also refused: NaN/Infinity, invalid UTF-8, nesting deeper than a limit, and
+oversized documents.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .errors import Code, MalformedError
+
+__all__ = ["DEFAULT_MAX_DEPTH", "dumps_compact", "loads_strict"]
+
+DEFAULT_MAX_DEPTH = 64
+_WS = " \t\n\r"
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise MalformedError(Code.DUPLICATE_JSON_KEY, f"duplicate JSON member {key!r}")
+            seen.add(key)
+    return obj
+
+
+def _refuse_constant(name: str) -> Any:
+    raise MalformedError(Code.MALFORMED_JSON, f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+    return False
+
+
+def loads_strict(
+    data: bytes | str,
+    *,
+    what: str = "JSON",
+    max_bytes: int | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> Any:
+    """Parse JSON, refusing duplicates, non-finite numbers, bad UTF-8 and deep nesting."""
+    if max_bytes is not None and len(data) > max_bytes:
+        raise MalformedError(
+            Code.INPUT_TOO_LARGE, f"{what} is {len(data)} bytes, the limit is {max_bytes}"
+        )
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedError(Code.MALFORMED_JSON, f"{what} is not valid UTF-8") from None
+    else:
+        text = data
+    # Cheap bound first: depth can never exceed the number of opening brackets.
+    brackets = text.count("{") + text.count("[")
+    try:
+        # RFC 8259 whitespace only (str.strip() would also eat e.g. U+00A0).
+        start = len(text) - len(text.lstrip(_WS))
+        value, end = _DECODER.raw_decode(text, start)
+        if text[end:].strip(_WS):
+            raise MalformedError(Code.MALFORMED_JSON, f"{what} has trailing data")
+    except json.JSONDecodeError as exc:
+        raise MalformedError(Code.MALFORMED_JSON, f"{what} is not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise MalformedError(
+            Code.JSON_TOO_DEEP, f"{what} nests deeper than {max_depth} levels"
+        ) from None
+    except ValueError as exc:  # e.g. an integer longer than sys.get_int_max_str_digits()
+        raise MalformedError(Code.MALFORMED_JSON, f"{what} is not acceptable JSON: {exc}") from None
+    if brackets > max_depth and _depth_exceeds(value, max_depth):
+        raise MalformedError(Code.JSON_TOO_DEEP, f"{what} nests deeper than {max_depth} levels")
+    return value
+
+
+def dumps_compact(value: Any) -> str:
+    """Serialize with no insignificant whitespace, keeping non-ASCII as UTF-8."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

@@ -1,0 +1,139 @@
+"""One error base with stable codes.
+
+Every failure ancre reports carries a ``code`` (a stable, documented string, see
+``docs/errors.md``), a human message saying what was expected and what was found, and an
+``outcome``: whether the failure *proves* the input bad (``invalid``) or only means ancre
+could not decide (``indeterminate``: a resolver down, a list stale). Third-party exceptions
+are translated into these at the boundary and never leak.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+__all__ = [
+    "AncreError",
+    "Code",
+    "ConfigurationError",
+    "IndeterminateError",
+    "InvalidError",
+    "MalformedError",
+    "Outcome",
+]
+
+
+class Outcome(StrEnum):
+    """What a failure means for a verification result."""
+
+    INVALID = "invalid"
+    INDETERMINATE = "indeterminate"
+
+
+class Code(StrEnum):
+    """Stable error codes. Never rename one: clients match on them."""
+
+    # input parsing (MalformedError)
+    INPUT_TOO_LARGE = "input_too_large"
+    MALFORMED_TOKEN = "malformed_token"
+    MALFORMED_JSON = "malformed_json"
+    DUPLICATE_JSON_KEY = "duplicate_json_key"
+    JSON_TOO_DEEP = "json_too_deep"
+    NON_CANONICAL_BASE64URL = "non_canonical_base64url"
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    # JOSE header and signature
+    INVALID_HEADER = "invalid_header"
+    UNSUPPORTED_TYP = "unsupported_typ"
+    ALG_NOT_ALLOWED = "alg_not_allowed"
+    ALG_KEY_MISMATCH = "alg_key_mismatch"
+    UNKNOWN_CRIT = "unknown_crit"
+    SIGNATURE_INVALID = "signature_invalid"
+    # keys
+    INVALID_KEY = "invalid_key"
+    WEAK_KEY = "weak_key"
+    UNSUPPORTED_KEY_TYPE = "unsupported_key_type"
+    KEY_NOT_FOUND = "key_not_found"
+    KEYSTORE_LOCKED = "keystore_locked"
+    KEYSTORE_CORRUPT = "keystore_corrupt"
+    # DIDs
+    INVALID_DID = "invalid_did"
+    UNSUPPORTED_DID_METHOD = "unsupported_did_method"
+    DID_NOT_FOUND = "did_not_found"
+    DID_RESOLUTION_FAILED = "did_resolution_failed"
+    INVALID_DID_DOCUMENT = "invalid_did_document"
+    KID_MISMATCH = "kid_mismatch"
+    VERIFICATION_METHOD_NOT_FOUND = "verification_method_not_found"
+    KEY_NOT_ASSERTION_METHOD = "key_not_assertion_method"
+    KEY_NOT_AUTHENTICATION = "key_not_authentication"
+    CONTROLLER_MISMATCH = "controller_mismatch"
+    # network guard
+    URL_NOT_ALLOWED = "url_not_allowed"
+    RESPONSE_TOO_LARGE = "response_too_large"
+    NETWORK_TIMEOUT = "network_timeout"
+    NETWORK_ERROR = "network_error"
+    # data model (VCDM 2.0 / 1.1)
+    INVALID_CONTEXT = "invalid_context"
+    INVALID_TYPE = "invalid_type"
+    INVALID_ID = "invalid_id"
+    INVALID_ISSUER = "invalid_issuer"
+    ISSUER_MISMATCH = "issuer_mismatch"
+    INVALID_DATETIME = "invalid_datetime"
+    INVALID_CREDENTIAL_SUBJECT = "invalid_credential_subject"
+    INVALID_PROPERTY = "invalid_property"
+    # time
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    # schema
+    SCHEMA_VIOLATION = "schema_violation"
+    # trust and policy
+    ISSUER_NOT_TRUSTED = "issuer_not_trusted"
+    POLICY_VIOLATION = "policy_violation"
+    # presentations / holder binding
+    AUDIENCE_MISMATCH = "audience_mismatch"
+    NONCE_MISMATCH = "nonce_mismatch"
+    HOLDER_MISMATCH = "holder_mismatch"
+    INVALID_PRESENTATION = "invalid_presentation"
+    # French register identifiers
+    INVALID_SIREN = "invalid_siren"
+    INVALID_SIRET = "invalid_siret"
+    INVALID_VAT_ID = "invalid_vat_id"
+    # configuration / usage
+    CONFIGURATION = "configuration_error"
+
+
+class AncreError(Exception):
+    """Base of every error ancre raises on purpose."""
+
+    outcome: Outcome = Outcome.INVALID
+
+    def __init__(self, code: Code, message: str) -> None:
+        super().__init__(message)
+        self.code: Final[Code] = code
+        self.message: Final[str] = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code.value!r}, {self.message!r})"
+
+
+class MalformedError(AncreError):
+    """The input could not be parsed at all (CLI exit code 65)."""
+
+
+class InvalidError(AncreError):
+    """The input parsed, and is proven bad: bad signature, expired, untrusted…"""
+
+
+class IndeterminateError(AncreError):
+    """ancre could not decide: a resolver or list was unreachable, stale or too slow."""
+
+    outcome = Outcome.INDETERMINATE
+
+
+class ConfigurationError(AncreError):
+    """The caller asked for something inconsistent (a usage error, CLI exit code 64)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Code.CONFIGURATION, message)
