@@ -53,7 +53,9 @@ class ParsedJws:
     def verify_with(self, key: PublicKey) -> None:
         """Check the signature with `key`; raise `signature_invalid` if it does not hold."""
         if not key.verify(self.alg, self.signing_input, self.signature):
-            raise InvalidError(Code.SIGNATURE_INVALID, "the signature does not verify with the issuer's key")
+            raise InvalidError(
+                Code.SIGNATURE_INVALID, "the signature does not verify with the issuer's key"
+            )
 
 
 def parse_compact(
@@ -86,7 +88,9 @@ def parse_compact(
             + (" (a JWE? ancre accepts signed tokens only)" if len(parts) == 5 else ""),
         )
     h64, p64, s64 = parts
-    header = loads_strict(b64url_decode(h64, what="JWS header"), what="JWS header", max_depth=max_depth)
+    header = loads_strict(
+        b64url_decode(h64, what="JWS header"), what="JWS header", max_depth=max_depth
+    )
     if not isinstance(header, dict):
         raise MalformedError(Code.INVALID_HEADER, "JWS header must be a JSON object")
     alg = header.get("alg")
@@ -120,15 +124,21 @@ def _check_crit(header: Mapping[str, Any], understood: Collection[str]) -> None:
         if name in _REGISTERED:
             raise MalformedError(Code.INVALID_HEADER, f"`crit` must not list {name!r}")
         if name not in understood:
-            raise InvalidError(Code.UNKNOWN_CRIT, f"critical header extension {name!r} is not understood")
+            raise InvalidError(
+                Code.UNKNOWN_CRIT, f"critical header extension {name!r} is not understood"
+            )
         if name not in header:
-            raise MalformedError(Code.INVALID_HEADER, f"`crit` lists {name!r}, absent from the header")
+            raise MalformedError(
+                Code.INVALID_HEADER, f"`crit` lists {name!r}, absent from the header"
+            )
 
 
 def unverified_header(token: str, *, max_bytes: int = DEFAULT_MAX_TOKEN_BYTES) -> dict[str, Any]:
     """The decoded header of a compact JWS, *without any check of the signature*."""
     if len(token) > max_bytes:
-        raise MalformedError(Code.INPUT_TOO_LARGE, f"token is {len(token)} bytes, the limit is {max_bytes}")
+        raise MalformedError(
+            Code.INPUT_TOO_LARGE, f"token is {len(token)} bytes, the limit is {max_bytes}"
+        )
     head, sep, _ = token.partition(".")
     if not sep:
         raise MalformedError(Code.MALFORMED_TOKEN, "not a compact JWS")

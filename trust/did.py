@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, runtime_checkable
 
 from ._multibase import base58btc_decode, multicodec_split
-from .errors import Code, InvalidError, MalformedError
+from .errors import Code, IndeterminateError, InvalidError, MalformedError
 from .keys import KeyType, PublicKey
 
 __all__ = [
@@ -23,7 +23,9 @@ __all__ = [
 
 MAX_DID_LENGTH: Final = 2048
 # DID Core §3.1: did = "did:" method-name ":" method-specific-id
-_DID_RE: Final = re.compile(r"did:([a-z0-9]+):((?:[A-Za-z0-9._-]|%[0-9A-Fa-f]{2})*(?::(?:[A-Za-z0-9._-]|%[0-9A-Fa-f]{2})*)*)")
+_DID_RE: Final = re.compile(
+    r"did:([a-z0-9]+):((?:[A-Za-z0-9._-]|%[0-9A-Fa-f]{2})*(?::(?:[A-Za-z0-9._-]|%[0-9A-Fa-f]{2})*)*)"
+)
 
 #: multicodec codes for public keys (multiformats table): ed25519-pub, p256-pub, p384-pub.
 MULTICODEC_KEY_TYPES: Final[Mapping[int, KeyType]] = {
@@ -61,7 +63,9 @@ def public_key_from_multikey(value: str) -> PublicKey:
     code, raw = multicodec_split(base58btc_decode(value[1:]))
     key_type = MULTICODEC_KEY_TYPES.get(code)
     if key_type is None:
-        raise InvalidError(Code.UNSUPPORTED_KEY_TYPE, f"multicodec 0x{code:x} is not a supported key")
+        raise InvalidError(
+            Code.UNSUPPORTED_KEY_TYPE, f"multicodec 0x{code:x} is not a supported key"
+        )
     return PublicKey.from_raw(key_type, raw)
 
 
@@ -108,7 +112,9 @@ class DidDocument:
         def add(entry: Any) -> str:
             vm = _parse_method(entry, doc_id)
             if vm.id in methods and methods[vm.id] != vm:
-                raise InvalidError(Code.INVALID_DID_DOCUMENT, f"verification method {vm.id} defined twice")
+                raise InvalidError(
+                    Code.INVALID_DID_DOCUMENT, f"verification method {vm.id} defined twice"
+                )
             methods[vm.id] = vm
             return vm.id
 
@@ -137,7 +143,8 @@ class DidDocument:
         vm = self.verification_methods.get(_absolute(did_url, self.id))
         if vm is None:
             raise InvalidError(
-                Code.VERIFICATION_METHOD_NOT_FOUND, f"{did_url} is not a verification method of {self.id}"
+                Code.VERIFICATION_METHOD_NOT_FOUND,
+                f"{did_url} is not a verification method of {self.id}",
             )
         return vm
 
@@ -145,11 +152,15 @@ class DidDocument:
         """The key `kid` names, checked to be an `assertionMethod` controlled by this DID.
 
         `kid` must be a DID URL of this document's DID (or a bare fragment)."""
-        return self._key_for(kid, self.assertion_method, Code.KEY_NOT_ASSERTION_METHOD, "assertionMethod")
+        return self._key_for(
+            kid, self.assertion_method, Code.KEY_NOT_ASSERTION_METHOD, "assertionMethod"
+        )
 
     def authentication_key(self, kid: str) -> PublicKey:
         """As :meth:`assertion_key`, for holder binding (`authentication`)."""
-        return self._key_for(kid, self.authentication, Code.KEY_NOT_AUTHENTICATION, "authentication")
+        return self._key_for(
+            kid, self.authentication, Code.KEY_NOT_AUTHENTICATION, "authentication"
+        )
 
     def _key_for(self, kid: str, allowed: frozenset[str], code: Code, name: str) -> PublicKey:
         full = _absolute(kid, self.id)
@@ -179,9 +190,14 @@ def _parse_method(entry: Any, doc_id: str) -> VerificationMethod:
     if not isinstance(entry, dict):
         raise InvalidError(Code.INVALID_DID_DOCUMENT, "a verification method must be an object")
     vm_id, vm_type, controller = entry.get("id"), entry.get("type"), entry.get("controller")
-    if not isinstance(vm_id, str) or not isinstance(vm_type, str) or not isinstance(controller, str):
+    if (
+        not isinstance(vm_id, str)
+        or not isinstance(vm_type, str)
+        or not isinstance(controller, str)
+    ):
         raise InvalidError(
-            Code.INVALID_DID_DOCUMENT, "a verification method needs string `id`, `type` and `controller`"
+            Code.INVALID_DID_DOCUMENT,
+            "a verification method needs string `id`, `type` and `controller`",
         )
     jwk, multikey = entry.get("publicKeyJwk"), entry.get("publicKeyMultibase")
     if (jwk is None) == (multikey is None):
@@ -194,8 +210,12 @@ def _parse_method(entry: Any, doc_id: str) -> VerificationMethod:
     elif isinstance(multikey, str):
         key = public_key_from_multikey(multikey)
     else:
-        raise InvalidError(Code.INVALID_DID_DOCUMENT, f"{vm_id} publicKeyMultibase must be a string")
-    return VerificationMethod(id=_absolute(vm_id, doc_id), type=vm_type, controller=controller, public_key=key)
+        raise InvalidError(
+            Code.INVALID_DID_DOCUMENT, f"{vm_id} publicKeyMultibase must be a string"
+        )
+    return VerificationMethod(
+        id=_absolute(vm_id, doc_id), type=vm_type, controller=controller, public_key=key
+    )
 
 
 @runtime_checkable
@@ -220,5 +240,8 @@ class CompositeResolver:
         method, _ = parse_did(did)
         resolver = self._resolvers.get(method)
         if resolver is None:
-            raise InvalidError(Code.UNSUPPORTED_DID_METHOD, f"DID method {method!r} is not supported")
+            # Not knowing a method proves nothing about the credential: indeterminate.
+            raise IndeterminateError(
+                Code.UNSUPPORTED_DID_METHOD, f"DID method {method!r} is not supported"
+            )
         return resolver.resolve(did)

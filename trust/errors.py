@@ -35,7 +35,7 @@ class Code(StrEnum):
 
     # input parsing (MalformedError)
     INPUT_TOO_LARGE = "input_too_large"
-    MALFORMED_TOKEN = "malformed_token"
+    MALFORMED_TOKEN = "malformed_token"  # noqa: S105 - an error code, not a secret
     MALFORMED_JSON = "malformed_json"
     DUPLICATE_JSON_KEY = "duplicate_json_key"
     JSON_TOO_DEEP = "json_too_deep"
@@ -83,6 +83,9 @@ class Code(StrEnum):
     # time
     EXPIRED = "expired"
     NOT_YET_VALID = "not_yet_valid"
+    CREDENTIAL_TOO_OLD = "credential_too_old"
+    # status (revocation / suspension)
+    STATUS_UNCHECKED = "status_unchecked"
     # schema
     SCHEMA_VIOLATION = "schema_violation"
     # trust and policy

@@ -172,7 +172,9 @@ class PublicKey:
                 curve = _EC_CURVES[key_type][0]
                 return cls(ec.EllipticCurvePublicKey.from_encoded_point(curve, data))
         except ValueError as exc:
-            raise InvalidError(Code.INVALID_KEY, f"not a valid {key_type} public key: {exc}") from None
+            raise InvalidError(
+                Code.INVALID_KEY, f"not a valid {key_type} public key: {exc}"
+            ) from None
         raise InvalidError(Code.UNSUPPORTED_KEY_TYPE, f"no raw form for {key_type}")
 
     # ---- verification ----------------------------------------------------------------
@@ -206,7 +208,9 @@ class PublicKey:
                 pad: padding.AsymmetricPadding
                 if alg.startswith("PS"):
                     # RFC 7518 §3.5: MGF1 with the same hash, salt as long as the hash.
-                    pad = padding.PSS(mgf=padding.MGF1(hash_cls()), salt_length=hash_cls.digest_size)
+                    pad = padding.PSS(
+                        mgf=padding.MGF1(hash_cls()), salt_length=padding.PSS.DIGEST_LENGTH
+                    )
                 else:
                     pad = padding.PKCS1v15()
                 key.verify(signature, signing_input, pad, hash_cls())
@@ -270,7 +274,9 @@ class PrivateKey:
         try:
             if kty == "OKP":
                 if jwk.get("crv") != "Ed25519":
-                    raise InvalidError(Code.UNSUPPORTED_KEY_TYPE, "only Ed25519 OKP keys are supported")
+                    raise InvalidError(
+                        Code.UNSUPPORTED_KEY_TYPE, "only Ed25519 OKP keys are supported"
+                    )
                 d = _member(jwk, "d")
                 if len(d) != 32:
                     raise InvalidError(Code.INVALID_KEY, "Ed25519 `d` must be 32 bytes")
@@ -278,7 +284,9 @@ class PrivateKey:
             elif kty == "EC":
                 kt = _CRV_TO_TYPE.get(str(jwk.get("crv")))
                 if kt is None:
-                    raise InvalidError(Code.UNSUPPORTED_KEY_TYPE, f"EC curve {jwk.get('crv')!r} is not supported")
+                    raise InvalidError(
+                        Code.UNSUPPORTED_KEY_TYPE, f"EC curve {jwk.get('crv')!r} is not supported"
+                    )
                 curve, _, size, _ = _EC_CURVES[kt]
                 d = _member(jwk, "d")
                 if len(d) != size:
@@ -347,7 +355,9 @@ def _public_object_from_jwk(jwk: Mapping[str, Any]) -> PublicKeyObject:
             x, y = _member(jwk, "x"), _member(jwk, "y")
             # RFC 7518 §6.2.1.2: coordinates are the full curve size, zero-padded.
             if len(x) != size or len(y) != size:
-                raise InvalidError(Code.INVALID_KEY, f"{jwk['crv']} coordinates must be {size} bytes")
+                raise InvalidError(
+                    Code.INVALID_KEY, f"{jwk['crv']} coordinates must be {size} bytes"
+                )
             # from_encoded_point checks the point is on the curve (invalid-curve attacks).
             return ec.EllipticCurvePublicKey.from_encoded_point(curve, b"\x04" + x + y)
         if kty == "RSA":
@@ -376,7 +386,11 @@ def _public_jwk(key: PublicKeyObject, key_type: KeyType) -> dict[str, str]:
             "y": b64url_encode(_uint_bytes(nums.y, size)),
         }
     rsa_nums = key.public_numbers()
-    return {"kty": "RSA", "n": b64url_encode(_uint_bytes(rsa_nums.n)), "e": b64url_encode(_uint_bytes(rsa_nums.e))}
+    return {
+        "kty": "RSA",
+        "n": b64url_encode(_uint_bytes(rsa_nums.n)),
+        "e": b64url_encode(_uint_bytes(rsa_nums.e)),
+    }
 
 
 _THUMBPRINT_MEMBERS: Final = {

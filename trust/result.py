@@ -1,0 +1,92 @@
+"""Verification results: a value, not a boolean. Each check is a named step."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["CheckResult", "Status", "Step", "VerificationResult"]
+
+
+class Status(StrEnum):
+    VALID = "valid"
+    INVALID = "invalid"
+    INDETERMINATE = "indeterminate"
+
+
+class Step(StrEnum):
+    """The pipeline's steps, in the order they run (DESIGN.md "Verification")."""
+
+    PARSE = "parse"
+    FORMAT = "format"
+    ISSUER_KEY = "issuer_key"
+    SIGNATURE = "signature"
+    DATA_MODEL = "data_model"
+    TIME = "time"
+    SCHEMA = "schema"
+    STATUS = "status"
+    TRUST = "trust"
+    HOLDER_BINDING = "holder_binding"
+    CREDENTIALS = "credentials"
+    POLICY = "policy"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One step's outcome. A skipped step is `ok` with `skipped=True` and says why."""
+
+    step: Step
+    ok: bool
+    code: str | None = None
+    message: str = ""
+    skipped: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"step": self.step.value, "ok": self.ok, "message": self.message}
+        if self.code is not None:
+            out["code"] = self.code
+        if self.skipped:
+            out["skipped"] = True
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationResult:
+    """What ancre found. `status` is `valid` only if every check that ran passed."""
+
+    status: Status
+    checks: tuple[CheckResult, ...]
+    format: str | None = None
+    issuer: str | None = None
+    types: tuple[str, ...] = ()
+    subject: str | None = None
+    credential: Mapping[str, Any] | None = field(default=None, repr=False)
+    header: Mapping[str, Any] | None = field(default=None, repr=False)
+    #: For presentations: the result of each enclosed credential, in order.
+    credentials: tuple[VerificationResult, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return self.status is Status.VALID
+
+    @property
+    def errors(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if not c.ok)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "status": self.status.value,
+            "format": self.format,
+            "issuer": self.issuer,
+            "types": list(self.types),
+            "subject": self.subject,
+            "checks": [c.to_json() for c in self.checks],
+            "errors": [
+                {"code": c.code, "message": c.message, "step": c.step.value} for c in self.errors
+            ],
+        }
+        if self.credentials:
+            out["credentials"] = [r.to_json() for r in self.credentials]
+        return out

@@ -1,0 +1,620 @@
+"""W3C VC-JOSE-COSE: credentials and presentations secured as compact JWS.
+
+- `vc+jwt` (`cty: vc`): the JWS payload *is* the VCDM 2.0 credential (§3.1.1); Gaia-X Loire
+  also emits `vc+ld+json+jwt` and `vc+ld+jwt`, accepted on input.
+- `vp+jwt`: a presentation whose `verifiableCredential` entries are
+  `EnvelopedVerifiableCredential`s (`id: data:application/vc+jwt,<jws>`), bound to a verifier
+  by `aud` and `nonce`.
+- Legacy VCDM 1.1 JWTs (`vc` claim, RFC 7519 registered claims) are verified when the policy
+  allows them (what didkit and many wallets emit).
+
+Verification is fail-closed and ordered: parse → format → issuer key → signature → data model
+→ time → schema → status → trust → policy. The first failure ends the run; its error's outcome
+decides between `invalid` and `indeterminate`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from ._json import dumps_compact
+from ._jws import ParsedJws, parse_compact, sign_compact
+from .clock import Clock
+from .credentials import subject_schema_errors
+from .data_model import (
+    VCDM2_CONTEXT,
+    check_credential,
+    check_presentation,
+    issuer_id,
+    parse_datetime_stamp,
+    subject_ids,
+    types_of,
+)
+from .did import DidResolver, did_of
+from .errors import (
+    AncreError,
+    Code,
+    ConfigurationError,
+    IndeterminateError,
+    InvalidError,
+    MalformedError,
+)
+from .keys import PublicKey, Signer
+from .policy import VerificationPolicy
+from .result import CheckResult, Status, Step, VerificationResult
+
+__all__ = [
+    "FORMAT_VC_JOSE",
+    "FORMAT_VC_JWT_11",
+    "FORMAT_VP_JOSE",
+    "envelope_credential",
+    "issue_vc_jwt",
+    "issue_vp_jwt",
+    "unenvelope",
+    "verify_vc_jwt",
+    "verify_vp_jwt",
+]
+
+FORMAT_VC_JOSE: Final = "vc+jwt"
+FORMAT_VC_JWT_11: Final = "jwt_vc (VCDM 1.1)"
+FORMAT_VP_JOSE: Final = "vp+jwt"
+FORMAT_VP_JWT_11: Final = "jwt_vp (VCDM 1.1)"
+
+VC_TYPS: Final = frozenset({"vc+jwt", "vc+ld+json+jwt", "vc+ld+jwt"})
+VC_CTYS: Final = frozenset({"vc", "vc+ld+json", "vc+ld"})
+VP_TYPS: Final = frozenset({"vp+jwt", "vp+ld+json+jwt", "vp+ld+jwt"})
+VP_CTYS: Final = frozenset({"vp", "vp+ld+json", "vp+ld"})
+_LEGACY_TYPS: Final = frozenset({"jwt", None})
+_ENVELOPE: Final = re.compile(
+    r"data:application/(vc\+jwt|vc\+ld\+json\+jwt|vc\+ld\+jwt)[,;](.*)", re.S
+)
+_DEFAULT_POLICY: Final = VerificationPolicy()
+#: Gaia-X notaries put `iat`/`exp` in the JOSE *header* in milliseconds; a seconds value this
+#: large would be after the year 5000.
+_MILLIS_THRESHOLD: Final = 100_000_000_000
+
+
+# ------------------------------------------------------------------------------------------
+# helpers
+
+
+def _media_type(value: Any) -> str | None:
+    """RFC 7515 §4.1.9: compare case-insensitively, `application/` may be omitted."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise MalformedError(Code.INVALID_HEADER, "`typ` and `cty` must be strings")
+    low = value.lower()
+    return low.removeprefix("application/")
+
+
+def _numeric_date(
+    payload: Mapping[str, Any], name: str, *, millis: bool = False
+) -> datetime | None:
+    if name not in payload:
+        return None
+    value = payload[name]
+    # RFC 7519 §2: NumericDate is a JSON number (fractions allowed; booleans are not numbers).
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidError(Code.INVALID_DATETIME, f"`{name}` must be a NumericDate")
+    if millis and value > _MILLIS_THRESHOLD:
+        value = value / 1000
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidError(Code.INVALID_DATETIME, f"`{name}` is out of range") from None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _check_window(
+    *,
+    now: datetime,
+    skew: timedelta,
+    not_before: Sequence[tuple[str, datetime | None]],
+    not_after: Sequence[tuple[str, datetime | None]],
+) -> str:
+    for name, moment in not_before:
+        if moment is not None and moment > now + skew:
+            raise InvalidError(Code.NOT_YET_VALID, f"not valid before {_iso(moment)} (`{name}`)")
+    for name, moment in not_after:
+        if moment is not None and now >= moment + skew:
+            raise InvalidError(Code.EXPIRED, f"expired at {_iso(moment)} (`{name}`)")
+    return "within its validity period at " + _iso(now)
+
+
+class _Run:
+    """Collects checks; `fail` turns the first error into the final result."""
+
+    __slots__ = ("checks", "document", "fmt", "header", "issuer", "subject", "types")
+
+    def __init__(self) -> None:
+        self.checks: list[CheckResult] = []
+        self.fmt: str | None = None
+        self.header: Mapping[str, Any] | None = None
+        self.issuer: str | None = None
+        self.subject: str | None = None
+        self.types: tuple[str, ...] = ()
+        self.document: Mapping[str, Any] | None = None
+
+    def ok(self, step: Step, message: str) -> None:
+        self.checks.append(CheckResult(step, True, None, message))
+
+    def skip(self, step: Step, message: str) -> None:
+        self.checks.append(CheckResult(step, True, None, message, skipped=True))
+
+    def result(
+        self, status: Status, nested: tuple[VerificationResult, ...] = ()
+    ) -> VerificationResult:
+        return VerificationResult(
+            status=status,
+            checks=tuple(self.checks),
+            format=self.fmt,
+            issuer=self.issuer,
+            types=self.types,
+            subject=self.subject,
+            credential=self.document,
+            header=self.header,
+            credentials=nested,
+        )
+
+    def fail(self, step: Step, error: AncreError) -> VerificationResult:
+        self.checks.append(CheckResult(step, False, error.code.value, error.message))
+        status = Status.INDETERMINATE if error.outcome == "indeterminate" else Status.INVALID
+        return self.result(status)
+
+
+def _parse(token: str | bytes, policy: VerificationPolicy) -> tuple[ParsedJws, dict[str, Any]]:
+    parsed = parse_compact(
+        token,
+        allowed_algs=policy.algorithms,
+        understood_crit=policy.understood_crit,
+        max_bytes=policy.max_token_bytes,
+        max_depth=policy.max_json_depth,
+    )
+    payload = parsed.payload_json(max_depth=policy.max_json_depth)
+    if not isinstance(payload, dict):
+        raise MalformedError(Code.MALFORMED_TOKEN, "JWS payload must be a JSON object")
+    return parsed, payload
+
+
+def _resolve_key(
+    header: Mapping[str, Any],
+    controller: str,
+    resolver: DidResolver,
+    *,
+    authentication: bool = False,
+) -> PublicKey:
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise InvalidError(Code.INVALID_HEADER, "JWS header has no `kid` naming the signing key")
+    if not controller.startswith("did:"):
+        raise IndeterminateError(
+            Code.UNSUPPORTED_DID_METHOD, f"{controller} is not a DID; ancre resolves keys from DIDs"
+        )
+    full_kid = controller + kid if kid.startswith("#") else kid
+    if did_of(full_kid) != controller:
+        raise InvalidError(Code.KID_MISMATCH, f"`kid` {kid} is not a key of {controller}")
+    doc = resolver.resolve(controller)
+    return doc.authentication_key(full_kid) if authentication else doc.assertion_key(full_kid)
+
+
+# ------------------------------------------------------------------------------------------
+# credentials
+
+
+def _credential_from(
+    header: Mapping[str, Any], payload: dict[str, Any], policy: VerificationPolicy
+) -> tuple[str, dict[str, Any]]:
+    typ, cty = _media_type(header.get("typ")), _media_type(header.get("cty"))
+    if typ in VC_TYPS:
+        if cty is not None and cty not in VC_CTYS:
+            raise InvalidError(
+                Code.INVALID_HEADER, f"`cty` {header['cty']!r} does not fit `typ` {typ}"
+            )
+        # VC-JOSE-COSE §3.1.1: the payload is the credential; `vc`/`vp` claims must not appear.
+        if "vc" in payload or "vp" in payload:
+            raise InvalidError(
+                Code.INVALID_PROPERTY, "a vc+jwt payload must not carry a `vc` or `vp` claim"
+            )
+        return FORMAT_VC_JOSE, payload
+    if typ in VP_TYPS:
+        raise InvalidError(Code.UNSUPPORTED_TYP, f"`typ` {typ} is a presentation, not a credential")
+    if typ in _LEGACY_TYPS and isinstance(payload.get("vc"), dict):
+        if not policy.accept_vcdm11:
+            raise InvalidError(Code.POLICY_VIOLATION, "VCDM 1.1 JWT credentials are not accepted")
+        return FORMAT_VC_JWT_11, _from_jwt_claims(payload, "vc")
+    raise InvalidError(
+        Code.UNSUPPORTED_TYP, f"`typ` {header.get('typ')!r} is not a credential type"
+    )
+
+
+def _from_jwt_claims(payload: Mapping[str, Any], claim: str) -> dict[str, Any]:
+    """VC-JWT 1.1 §6.3.1: registered claims stand for credential properties."""
+    document = dict(payload[claim])
+    iss = payload.get("iss")
+    if claim == "vc":
+        if iss is not None:
+            if "issuer" in document and issuer_id(document) != iss:
+                raise InvalidError(Code.ISSUER_MISMATCH, "`iss` and `vc.issuer` differ")
+            document.setdefault("issuer", iss)
+        for jwt_name, vc_name in (("nbf", "issuanceDate"), ("exp", "expirationDate")):
+            moment = _numeric_date(payload, jwt_name)
+            if moment is not None:
+                document.setdefault(vc_name, _iso(moment.replace(microsecond=0)))
+        if isinstance(payload.get("sub"), str):
+            subject = document.get("credentialSubject")
+            if isinstance(subject, dict):
+                document["credentialSubject"] = {**subject, "id": subject.get("id", payload["sub"])}
+    elif iss is not None:
+        document.setdefault("holder", iss)
+    if isinstance(payload.get("jti"), str):
+        document.setdefault("id", payload["jti"])
+    return document
+
+
+def verify_vc_jwt(
+    token: str | bytes,
+    *,
+    resolver: DidResolver,
+    clock: Clock,
+    policy: VerificationPolicy = _DEFAULT_POLICY,
+) -> VerificationResult:
+    """Verify a credential secured as a compact JWS. Never raises for bad input: every
+    problem is a failed check with a stable code in the returned result."""
+    run = _Run()
+    step = Step.PARSE
+    try:
+        parsed, payload = _parse(token, policy)
+        run.header = parsed.header
+        run.ok(step, "compact JWS with canonical base64url and strict JSON")
+
+        step = Step.FORMAT
+        run.fmt, credential = _credential_from(parsed.header, payload, policy)
+        run.document = credential
+        run.types = types_of(credential)
+        ids = (
+            subject_ids(credential)
+            if isinstance(credential.get("credentialSubject"), dict | list)
+            else ()
+        )
+        run.subject = ids[0] if ids else None
+        run.ok(step, f"{run.fmt} (typ {parsed.header.get('typ', 'absent')})")
+
+        step = Step.ISSUER_KEY
+        issuer = issuer_id(credential)
+        run.issuer = issuer
+        for where, value in (("header", parsed.header.get("iss")), ("payload", payload.get("iss"))):
+            if value is not None and value != issuer:
+                raise InvalidError(
+                    Code.ISSUER_MISMATCH, f"`iss` in the {where} is not the issuer {issuer}"
+                )
+        key = _resolve_key(parsed.header, issuer, resolver)
+        run.ok(step, f"{parsed.header['kid']} is an assertionMethod of {issuer}")
+
+        step = Step.SIGNATURE
+        parsed.verify_with(key)
+        run.ok(step, f"{parsed.alg} signature verifies")
+
+        step = Step.DATA_MODEL
+        check_credential(credential)
+        run.ok(
+            step,
+            "meets the VCDM " + ("1.1" if run.fmt == FORMAT_VC_JWT_11 else "2.0") + " data model",
+        )
+
+        step = Step.TIME
+        run.ok(
+            step, _check_credential_time(credential, payload, parsed.header, clock.now(), policy)
+        )
+
+        step = Step.SCHEMA
+        if policy.check_schema:
+            issues = subject_schema_errors(credential)
+            if issues:
+                detail = "; ".join(f"{i.credential_type} {i.path}: {i.message}" for i in issues[:3])
+                raise InvalidError(Code.SCHEMA_VIOLATION, detail)
+            run.ok(step, "credential subjects match their types' schemas")
+        else:
+            run.skip(step, "schema check disabled by policy")
+
+        step = Step.STATUS
+        if "credentialStatus" not in credential:
+            run.ok(step, "no credentialStatus: nothing to revoke")
+        elif policy.check_status:
+            raise IndeterminateError(
+                Code.STATUS_UNCHECKED,
+                "the credential has a credentialStatus ancre cannot check yet",
+            )
+        else:
+            run.skip(step, "status check disabled by policy")
+
+        step = Step.TRUST
+        if policy.trusted_issuers is None:
+            run.skip(step, "no trusted issuers configured: trust not evaluated")
+        elif issuer in policy.trusted_issuers:
+            run.ok(step, f"{issuer} is a trusted issuer")
+        else:
+            raise InvalidError(Code.ISSUER_NOT_TRUSTED, f"{issuer} is not a trusted issuer")
+
+        step = Step.POLICY
+        missing = policy.required_types.difference(run.types)
+        if missing:
+            raise InvalidError(Code.POLICY_VIOLATION, f"required types missing: {sorted(missing)}")
+        run.ok(step, "policy satisfied")
+    except AncreError as error:
+        return run.fail(step, error)
+    return run.result(Status.VALID)
+
+
+def _check_credential_time(
+    credential: Mapping[str, Any],
+    payload: Mapping[str, Any],
+    header: Mapping[str, Any],
+    now: datetime,
+    policy: VerificationPolicy,
+) -> str:
+    def stamp(name: str) -> datetime | None:
+        return parse_datetime_stamp(credential[name], name) if name in credential else None
+
+    valid_from = stamp("validFrom") or stamp("issuanceDate")
+    iat = _numeric_date(payload, "iat")
+    message = _check_window(
+        now=now,
+        skew=policy.clock_skew,
+        not_before=[
+            ("validFrom", stamp("validFrom")),
+            ("issuanceDate", stamp("issuanceDate")),
+            ("nbf", _numeric_date(payload, "nbf")),
+            ("iat", iat),
+        ],
+        not_after=[
+            ("validUntil", stamp("validUntil")),
+            ("expirationDate", stamp("expirationDate")),
+            ("exp", _numeric_date(payload, "exp")),
+            ("exp (header)", _numeric_date(header, "exp", millis=True)),
+        ],
+    )
+    issued = valid_from or iat
+    too_old = policy.max_credential_age
+    if too_old is not None and issued is not None and now - issued > too_old:
+        raise InvalidError(
+            Code.CREDENTIAL_TOO_OLD, f"issued {_iso(issued)}, older than the policy's {too_old}"
+        )
+    return message
+
+
+def issue_vc_jwt(credential: Mapping[str, Any], signer: Signer, kid: str) -> str:
+    """Sign a VCDM 2.0 credential as `vc+jwt` after checking it against the data model.
+
+    `kid` must be a DID URL of the credential's issuer naming `signer`'s key."""
+    document = dict(credential)
+    check_credential(document)
+    if document["@context"][0] != VCDM2_CONTEXT:
+        raise ConfigurationError("ancre issues VCDM 2.0 credentials only")
+    issuer = issuer_id(document)
+    if did_of(kid) != issuer:
+        raise ConfigurationError(f"kid {kid} is not a key of the issuer {issuer}")
+    document["iss"] = issuer
+    header = {"kid": kid, "typ": "vc+jwt", "cty": "vc", "iss": issuer}
+    return sign_compact(header, dumps_compact(document).encode("utf-8"), signer)
+
+
+# ------------------------------------------------------------------------------------------
+# enveloping and presentations
+
+
+def envelope_credential(token: str) -> dict[str, Any]:
+    """VCDM 2.0 §4.13.1 EnvelopedVerifiableCredential around a `vc+jwt`."""
+    return {
+        "@context": [VCDM2_CONTEXT],
+        "id": "data:application/vc+jwt," + token,
+        "type": "EnvelopedVerifiableCredential",
+    }
+
+
+def unenvelope(value: Any) -> str:
+    """The compact JWS inside an `EnvelopedVerifiableCredential`."""
+    kind = value.get("type") if isinstance(value, dict) else None
+    kinds = kind if isinstance(kind, list) else [kind]
+    if not isinstance(value, dict) or "EnvelopedVerifiableCredential" not in kinds:
+        raise MalformedError(Code.UNSUPPORTED_FORMAT, "not an EnvelopedVerifiableCredential")
+    match = _ENVELOPE.fullmatch(str(value.get("id", "")))
+    if match is None:
+        raise MalformedError(
+            Code.UNSUPPORTED_FORMAT,
+            "EnvelopedVerifiableCredential id must be a data:application/vc+jwt URL",
+        )
+    return match.group(2)
+
+
+def issue_vp_jwt(
+    credentials: Sequence[str],
+    signer: Signer,
+    *,
+    holder: str,
+    kid: str,
+    audience: str,
+    nonce: str,
+    clock: Clock,
+    lifetime: timedelta = timedelta(minutes=5),
+) -> str:
+    """Present `vc+jwt` credentials as a `vp+jwt` bound to `audience` and `nonce`."""
+    if did_of(kid) != holder:
+        raise ConfigurationError(f"kid {kid} is not a key of the holder {holder}")
+    now = clock.now()
+    payload = {
+        "@context": [VCDM2_CONTEXT],
+        "type": ["VerifiablePresentation"],
+        "holder": holder,
+        "verifiableCredential": [envelope_credential(t) for t in credentials],
+        "iss": holder,
+        "aud": audience,
+        "nonce": nonce,
+        "iat": int(now.timestamp()),
+        "exp": int((now + lifetime).timestamp()),
+    }
+    header = {"kid": kid, "typ": "vp+jwt", "cty": "vp", "iss": holder}
+    return sign_compact(header, dumps_compact(payload).encode("utf-8"), signer)
+
+
+def _presentation_from(
+    header: Mapping[str, Any], payload: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    typ, cty = _media_type(header.get("typ")), _media_type(header.get("cty"))
+    if typ in VP_TYPS:
+        if cty is not None and cty not in VP_CTYS:
+            raise InvalidError(
+                Code.INVALID_HEADER, f"`cty` {header['cty']!r} does not fit `typ` {typ}"
+            )
+        if "vc" in payload or "vp" in payload:
+            raise InvalidError(
+                Code.INVALID_PROPERTY, "a vp+jwt payload must not carry a `vc` or `vp` claim"
+            )
+        return FORMAT_VP_JOSE, payload
+    if typ in _LEGACY_TYPS and isinstance(payload.get("vp"), dict):
+        return FORMAT_VP_JWT_11, _from_jwt_claims(payload, "vp")
+    raise InvalidError(
+        Code.UNSUPPORTED_TYP, f"`typ` {header.get('typ')!r} is not a presentation type"
+    )
+
+
+def verify_vp_jwt(
+    token: str | bytes,
+    *,
+    resolver: DidResolver,
+    clock: Clock,
+    policy: VerificationPolicy = _DEFAULT_POLICY,
+) -> VerificationResult:
+    """Verify a `vp+jwt` (or VCDM 1.1 `vp` JWT) and every credential it carries.
+
+    The holder's signature must come from an `authentication` key of the holder's DID; `aud`
+    and `nonce` must match `policy.audience` / `policy.nonce` (skipped, and recorded, when the
+    policy names none). The presentation is valid only if every credential is."""
+    run = _Run()
+    step = Step.PARSE
+    nested: list[VerificationResult] = []
+    try:
+        parsed, payload = _parse(token, policy)
+        run.header = parsed.header
+        run.ok(step, "compact JWS with canonical base64url and strict JSON")
+
+        step = Step.FORMAT
+        run.fmt, presentation = _presentation_from(parsed.header, payload)
+        run.document = presentation
+        run.types = types_of(presentation)
+        run.ok(step, run.fmt)
+
+        step = Step.ISSUER_KEY
+        holder = presentation.get("holder", payload.get("iss"))
+        if isinstance(holder, dict):
+            holder = holder.get("id")
+        if not isinstance(holder, str):
+            raise InvalidError(Code.INVALID_PRESENTATION, "the presentation names no holder")
+        run.issuer = holder
+        for value in (parsed.header.get("iss"), payload.get("iss")):
+            if value is not None and value != holder:
+                raise InvalidError(
+                    Code.HOLDER_MISMATCH, f"`iss` {value} is not the holder {holder}"
+                )
+        key = _resolve_key(parsed.header, holder, resolver, authentication=True)
+        run.ok(step, f"{parsed.header['kid']} is an authentication key of {holder}")
+
+        step = Step.SIGNATURE
+        parsed.verify_with(key)
+        run.ok(step, f"{parsed.alg} signature verifies")
+
+        step = Step.DATA_MODEL
+        check_presentation(presentation)
+        run.ok(step, "meets the VCDM presentation data model")
+
+        step = Step.TIME
+        now = clock.now()
+        run.ok(
+            step,
+            _check_window(
+                now=now,
+                skew=policy.clock_skew,
+                not_before=[
+                    ("nbf", _numeric_date(payload, "nbf")),
+                    ("iat", _numeric_date(payload, "iat")),
+                ],
+                not_after=[
+                    ("exp", _numeric_date(payload, "exp")),
+                    (
+                        "validUntil",
+                        parse_datetime_stamp(presentation["validUntil"], "validUntil")
+                        if "validUntil" in presentation
+                        else None,
+                    ),
+                ],
+            ),
+        )
+
+        step = Step.HOLDER_BINDING
+        run.ok(step, _check_binding(payload, policy))
+
+        step = Step.CREDENTIALS
+        entries = presentation.get("verifiableCredential", [])
+        entries = entries if isinstance(entries, list) else [entries]
+        for entry in entries:
+            inner = entry if isinstance(entry, str) else unenvelope(entry)
+            nested.append(
+                verify_vc_jwt(inner, resolver=resolver, clock=clock, policy=_inner_policy(policy))
+            )
+        worst = _worst(r.status for r in nested)
+        if worst is Status.INVALID:
+            raise InvalidError(Code.INVALID_PRESENTATION, "a presented credential is invalid")
+        if worst is Status.INDETERMINATE:
+            raise IndeterminateError(
+                Code.INVALID_PRESENTATION, "a presented credential is indeterminate"
+            )
+        run.ok(step, f"{len(nested)} credential(s) valid")
+    except AncreError as error:
+        result = run.fail(step, error)
+        return VerificationResult(**{**_fields(result), "credentials": tuple(nested)})
+    return run.result(Status.VALID, tuple(nested))
+
+
+def _fields(result: VerificationResult) -> dict[str, Any]:
+    return {name: getattr(result, name) for name in VerificationResult.__slots__}
+
+
+def _check_binding(payload: Mapping[str, Any], policy: VerificationPolicy) -> str:
+    parts = []
+    if policy.audience is not None:
+        aud = payload.get("aud")
+        auds = aud if isinstance(aud, list) else [aud]
+        if policy.audience not in auds:
+            raise InvalidError(
+                Code.AUDIENCE_MISMATCH, f"presentation is for {aud!r}, not {policy.audience!r}"
+            )
+        parts.append(f"aud {policy.audience}")
+    if policy.nonce is not None:
+        if payload.get("nonce") != policy.nonce:
+            raise InvalidError(Code.NONCE_MISMATCH, "presentation nonce is not the expected nonce")
+        parts.append("nonce matches")
+    if not parts:
+        return "no audience or nonce required by policy (replayable presentation)"
+    return ", ".join(parts)
+
+
+def _inner_policy(policy: VerificationPolicy) -> VerificationPolicy:
+    from dataclasses import replace
+
+    return replace(policy, audience=None, nonce=None)
+
+
+def _worst(statuses: Any) -> Status:
+    seen = set(statuses)
+    if Status.INVALID in seen:
+        return Status.INVALID
+    if Status.INDETERMINATE in seen:
+        return Status.INDETERMINATE
+    return Status.VALID
