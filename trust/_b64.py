@@ -46,9 +46,7 @@ def b64url_decode(text: str | bytes, *, what: str = "value") -> bytes:
         # 2 chars encode 1 byte (4 spare bits), 3 chars encode 2 bytes (2 spare bits).
         spare_mask = 0x0F if rem == 2 else 0x03
         if _VALUE[text[-1]] & spare_mask:
-            raise MalformedError(
-                Code.NON_CANONICAL_BASE64URL, f"{what} is non-canonical base64url"
-            )
+            raise MalformedError(Code.NON_CANONICAL_BASE64URL, f"{what} is non-canonical base64url")
     try:
         return base64.urlsafe_b64decode(text + pad)
     except (binascii.Error, ValueError):  # pragma: no cover - the checks above exclude it

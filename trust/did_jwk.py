@@ -28,18 +28,30 @@ def _document(did: str) -> DidDocument:
     method, msid = parse_did(did)
     if method != "jwk":
         raise MalformedError(Code.INVALID_DID, f"{did[:80]} is not a did:jwk")
-    jwk = loads_strict(b64url_decode(msid, what="did:jwk value"), what="did:jwk JWK", max_bytes=MAX_DID_JWK_BYTES)
+    jwk = loads_strict(
+        b64url_decode(msid, what="did:jwk value"), what="did:jwk JWK", max_bytes=MAX_DID_JWK_BYTES
+    )
     if not isinstance(jwk, dict):
         raise MalformedError(Code.INVALID_DID, "did:jwk must encode a JSON object")
     PublicKey.from_jwk(jwk)  # refuses private members and bad keys before anything else
     vm_id = f"{did}#0"
     doc: dict[str, object] = {
-        "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/suites/jws-2020/v1"],
+        "@context": [
+            "https://www.w3.org/ns/did/v1",
+            "https://w3id.org/security/suites/jws-2020/v1",
+        ],
         "id": did,
-        "verificationMethod": [{"id": vm_id, "type": "JsonWebKey2020", "controller": did, "publicKeyJwk": jwk}],
+        "verificationMethod": [
+            {"id": vm_id, "type": "JsonWebKey2020", "controller": did, "publicKeyJwk": jwk}
+        ],
     }
     if jwk.get("use") != "enc":
-        for rel in ("assertionMethod", "authentication", "capabilityInvocation", "capabilityDelegation"):
+        for rel in (
+            "assertionMethod",
+            "authentication",
+            "capabilityInvocation",
+            "capabilityDelegation",
+        ):
             doc[rel] = [vm_id]
     if jwk.get("use") != "sig":
         doc["keyAgreement"] = [vm_id]

@@ -19,7 +19,9 @@ __all__ = ["DidKeyResolver", "did_key_from_public_key"]
 def did_key_from_public_key(key: PublicKey) -> str:
     code = KEY_TYPE_MULTICODECS.get(key.key_type)
     if code is None:
-        raise InvalidError(Code.UNSUPPORTED_KEY_TYPE, f"{key.key_type} keys have no did:key form here")
+        raise InvalidError(
+            Code.UNSUPPORTED_KEY_TYPE, f"{key.key_type} keys have no did:key form here"
+        )
     return "did:key:z" + base58btc_encode(varint_encode(code) + key.raw_public_bytes())
 
 

@@ -66,6 +66,25 @@ class VerificationResult:
     header: Mapping[str, Any] | None = field(default=None, repr=False)
     #: For presentations: the result of each enclosed credential, in order.
     credentials: tuple[VerificationResult, ...] = ()
+    #: True when the input could not even be parsed (the CLI exits 65 for it).
+    malformed: bool = False
+
+    @classmethod
+    def failure(
+        cls,
+        step: Step,
+        code: str,
+        message: str,
+        *,
+        indeterminate: bool = False,
+        malformed: bool = False,
+    ) -> VerificationResult:
+        """A result for input that failed before any format-specific pipeline could run."""
+        return cls(
+            status=Status.INDETERMINATE if indeterminate else Status.INVALID,
+            checks=(CheckResult(step, False, code, message),),
+            malformed=malformed,
+        )
 
     @property
     def valid(self) -> bool:

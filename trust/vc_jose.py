@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol, runtime_checkable
 
 from ._json import dumps_compact
 from ._jws import ParsedJws, parse_compact, sign_compact
@@ -51,6 +52,8 @@ __all__ = [
     "FORMAT_VC_JOSE",
     "FORMAT_VC_JWT_11",
     "FORMAT_VP_JOSE",
+    "KeySource",
+    "PinnedKeys",
     "envelope_credential",
     "issue_vc_jwt",
     "issue_vp_jwt",
@@ -72,6 +75,7 @@ _LEGACY_TYPS: Final = frozenset({"jwt", None})
 _ENVELOPE: Final = re.compile(
     r"data:application/(vc\+jwt|vc\+ld\+json\+jwt|vc\+ld\+jwt)[,;](.*)", re.S
 )
+_OTHER_ENVELOPE: Final = re.compile(r"data:application/[a-z0-9.+-]+[,;].+", re.S)
 _DEFAULT_POLICY: Final = VerificationPolicy()
 #: Gaia-X notaries put `iat`/`exp` in the JOSE *header* in milliseconds; a seconds value this
 #: large would be after the year 5000.
@@ -150,7 +154,11 @@ class _Run:
         self.checks.append(CheckResult(step, True, None, message, skipped=True))
 
     def result(
-        self, status: Status, nested: tuple[VerificationResult, ...] = ()
+        self,
+        status: Status,
+        nested: tuple[VerificationResult, ...] = (),
+        *,
+        malformed: bool = False,
     ) -> VerificationResult:
         return VerificationResult(
             status=status,
@@ -162,12 +170,16 @@ class _Run:
             credential=self.document,
             header=self.header,
             credentials=nested,
+            malformed=malformed,
         )
 
-    def fail(self, step: Step, error: AncreError) -> VerificationResult:
+    def fail(
+        self, step: Step, error: AncreError, nested: tuple[VerificationResult, ...] = ()
+    ) -> VerificationResult:
         self.checks.append(CheckResult(step, False, error.code.value, error.message))
         status = Status.INDETERMINATE if error.outcome == "indeterminate" else Status.INVALID
-        return self.result(status)
+        malformed = step is Step.PARSE and isinstance(error, MalformedError)
+        return self.result(status, nested, malformed=malformed)
 
 
 def _parse(token: str | bytes, policy: VerificationPolicy) -> tuple[ParsedJws, dict[str, Any]]:
@@ -184,14 +196,57 @@ def _parse(token: str | bytes, policy: VerificationPolicy) -> tuple[ParsedJws, d
     return parsed, payload
 
 
+@runtime_checkable
+class KeySource(Protocol):
+    """Where issuer/holder keys come from when they are not resolved from a DID."""
+
+    def key_for(self, controller: str, kid: str | None, *, authentication: bool) -> PublicKey: ...
+
+
+class PinnedKeys:
+    """Keys known out of band (configuration, a test suite), per controller URL or DID.
+
+    A `kid` matches a key whose JWK `kid` or RFC 7638 thumbprint it equals; with no `kid`,
+    a controller with exactly one key uses it."""
+
+    def __init__(self, keys: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+        self._keys: dict[str, list[tuple[frozenset[str], PublicKey]]] = {}
+        for controller, jwks in keys.items():
+            entries = []
+            for jwk in jwks:
+                public = PublicKey.from_jwk(
+                    {k: v for k, v in jwk.items() if k not in ("alg", "kid", "use")}
+                )
+                names = {public.thumbprint()}
+                if isinstance(jwk.get("kid"), str):
+                    names.add(jwk["kid"])
+                entries.append((frozenset(names), public))
+            self._keys[controller] = entries
+
+    def key_for(self, controller: str, kid: str | None, *, authentication: bool) -> PublicKey:
+        entries = self._keys.get(controller, [])
+        if kid is None and len(entries) == 1:
+            return entries[0][1]
+        for names, key in entries:
+            if kid in names:
+                return key
+        raise InvalidError(
+            Code.VERIFICATION_METHOD_NOT_FOUND, f"no pinned key {kid!r} for {controller}"
+        )
+
+
 def _resolve_key(
     header: Mapping[str, Any],
     controller: str,
-    resolver: DidResolver,
+    resolver: DidResolver | KeySource,
     *,
     authentication: bool = False,
 ) -> PublicKey:
     kid = header.get("kid")
+    if isinstance(resolver, KeySource):
+        if kid is not None and not isinstance(kid, str):
+            raise MalformedError(Code.INVALID_HEADER, "`kid` must be a string")
+        return resolver.key_for(controller, kid, authentication=authentication)
     if not isinstance(kid, str) or not kid:
         raise InvalidError(Code.INVALID_HEADER, "JWS header has no `kid` naming the signing key")
     if not controller.startswith("did:"):
@@ -226,6 +281,9 @@ def _credential_from(
         return FORMAT_VC_JOSE, payload
     if typ in VP_TYPS:
         raise InvalidError(Code.UNSUPPORTED_TYP, f"`typ` {typ} is a presentation, not a credential")
+    if typ is None and _is_vcdm2(payload) and "vc" not in payload and "vp" not in payload:
+        # VC-JOSE-COSE §3.1.1 says `typ` SHOULD be vc+jwt: without it, the payload decides.
+        return FORMAT_VC_JOSE, payload
     if typ in _LEGACY_TYPS and isinstance(payload.get("vc"), dict):
         if not policy.accept_vcdm11:
             raise InvalidError(Code.POLICY_VIOLATION, "VCDM 1.1 JWT credentials are not accepted")
@@ -233,6 +291,11 @@ def _credential_from(
     raise InvalidError(
         Code.UNSUPPORTED_TYP, f"`typ` {header.get('typ')!r} is not a credential type"
     )
+
+
+def _is_vcdm2(payload: Mapping[str, Any]) -> bool:
+    ctx = payload.get("@context")
+    return isinstance(ctx, list) and bool(ctx) and ctx[0] == VCDM2_CONTEXT
 
 
 def _from_jwt_claims(payload: Mapping[str, Any], claim: str) -> dict[str, Any]:
@@ -262,7 +325,7 @@ def _from_jwt_claims(payload: Mapping[str, Any], claim: str) -> dict[str, Any]:
 def verify_vc_jwt(
     token: str | bytes,
     *,
-    resolver: DidResolver,
+    resolver: DidResolver | KeySource,
     clock: Clock,
     policy: VerificationPolicy = _DEFAULT_POLICY,
 ) -> VerificationResult:
@@ -296,7 +359,9 @@ def verify_vc_jwt(
                     Code.ISSUER_MISMATCH, f"`iss` in the {where} is not the issuer {issuer}"
                 )
         key = _resolve_key(parsed.header, issuer, resolver)
-        run.ok(step, f"{parsed.header['kid']} is an assertionMethod of {issuer}")
+        run.ok(
+            step, f"{parsed.header.get('kid', 'the pinned key')} is an assertionMethod of {issuer}"
+        )
 
         step = Step.SIGNATURE
         parsed.verify_with(key)
@@ -425,7 +490,14 @@ def unenvelope(value: Any) -> str:
     kinds = kind if isinstance(kind, list) else [kind]
     if not isinstance(value, dict) or "EnvelopedVerifiableCredential" not in kinds:
         raise MalformedError(Code.UNSUPPORTED_FORMAT, "not an EnvelopedVerifiableCredential")
-    match = _ENVELOPE.fullmatch(str(value.get("id", "")))
+    ident = str(value.get("id", ""))
+    match = _ENVELOPE.fullmatch(ident)
+    if match is None and _OTHER_ENVELOPE.fullmatch(ident):
+        # A secured credential in a format ancre does not read yet (vc+sd-jwt, vc+cose…):
+        # nothing is proven about it either way.
+        raise IndeterminateError(
+            Code.UNSUPPORTED_FORMAT, f"enveloped {ident[5:40].split(',')[0]} is not supported yet"
+        )
     if match is None:
         raise MalformedError(
             Code.UNSUPPORTED_FORMAT,
@@ -478,6 +550,8 @@ def _presentation_from(
                 Code.INVALID_PROPERTY, "a vp+jwt payload must not carry a `vc` or `vp` claim"
             )
         return FORMAT_VP_JOSE, payload
+    if typ is None and _is_vcdm2(payload) and "vc" not in payload and "vp" not in payload:
+        return FORMAT_VP_JOSE, payload
     if typ in _LEGACY_TYPS and isinstance(payload.get("vp"), dict):
         return FORMAT_VP_JWT_11, _from_jwt_claims(payload, "vp")
     raise InvalidError(
@@ -488,7 +562,7 @@ def _presentation_from(
 def verify_vp_jwt(
     token: str | bytes,
     *,
-    resolver: DidResolver,
+    resolver: DidResolver | KeySource,
     clock: Clock,
     policy: VerificationPolicy = _DEFAULT_POLICY,
 ) -> VerificationResult:
@@ -524,7 +598,10 @@ def verify_vp_jwt(
                     Code.HOLDER_MISMATCH, f"`iss` {value} is not the holder {holder}"
                 )
         key = _resolve_key(parsed.header, holder, resolver, authentication=True)
-        run.ok(step, f"{parsed.header['kid']} is an authentication key of {holder}")
+        run.ok(
+            step,
+            f"{parsed.header.get('kid', 'the pinned key')} is an authentication key of {holder}",
+        )
 
         step = Step.SIGNATURE
         parsed.verify_with(key)
@@ -563,11 +640,21 @@ def verify_vp_jwt(
         step = Step.CREDENTIALS
         entries = presentation.get("verifiableCredential", [])
         entries = entries if isinstance(entries, list) else [entries]
+        inner_policy = replace(policy, audience=None, nonce=None)
         for entry in entries:
-            inner = entry if isinstance(entry, str) else unenvelope(entry)
-            nested.append(
-                verify_vc_jwt(inner, resolver=resolver, clock=clock, policy=_inner_policy(policy))
-            )
+            try:
+                inner = entry if isinstance(entry, str) else unenvelope(entry)
+            except AncreError as error:
+                nested.append(
+                    VerificationResult.failure(
+                        Step.PARSE,
+                        error.code,
+                        error.message,
+                        indeterminate=error.outcome == "indeterminate",
+                    )
+                )
+                continue
+            nested.append(verify_vc_jwt(inner, resolver=resolver, clock=clock, policy=inner_policy))
         worst = _worst(r.status for r in nested)
         if worst is Status.INVALID:
             raise InvalidError(Code.INVALID_PRESENTATION, "a presented credential is invalid")
@@ -577,13 +664,8 @@ def verify_vp_jwt(
             )
         run.ok(step, f"{len(nested)} credential(s) valid")
     except AncreError as error:
-        result = run.fail(step, error)
-        return VerificationResult(**{**_fields(result), "credentials": tuple(nested)})
+        return run.fail(step, error, tuple(nested))
     return run.result(Status.VALID, tuple(nested))
-
-
-def _fields(result: VerificationResult) -> dict[str, Any]:
-    return {name: getattr(result, name) for name in VerificationResult.__slots__}
 
 
 def _check_binding(payload: Mapping[str, Any], policy: VerificationPolicy) -> str:
@@ -603,12 +685,6 @@ def _check_binding(payload: Mapping[str, Any], policy: VerificationPolicy) -> st
     if not parts:
         return "no audience or nonce required by policy (replayable presentation)"
     return ", ".join(parts)
-
-
-def _inner_policy(policy: VerificationPolicy) -> VerificationPolicy:
-    from dataclasses import replace
-
-    return replace(policy, audience=None, nonce=None)
 
 
 def _worst(statuses: Any) -> Status:

@@ -1,1 +1,3 @@
-"""The verification pipeline and its services. Not built yet: see `ancre.trust.vc_jose`."""
+"""The verification pipeline. Today: format detection over the trust core's verifiers
+(`vc+jwt`, VCDM 1.1 JWT, `vp+jwt`, enveloped credentials). The VC-API and OpenID4VP
+services come later (see the issues)."""

@@ -1,0 +1,347 @@
+"""The `ancre` command: thin verbs over the `ancre.*` packages.
+
+Exit codes (DESIGN.md): 0 valid/success, 1 invalid, 2 indeterminate, 64 usage error,
+65 bad input data, 69 service unavailable. Imports are lazy so that `ancre --help` and
+`ancre verify` start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from ancre.trust.keys import PrivateKey, PublicKey
+
+EXIT_OK, EXIT_INVALID, EXIT_INDETERMINATE = 0, 1, 2
+EXIT_USAGE, EXIT_DATAERR, EXIT_UNAVAILABLE, EXIT_SOFTWARE = 64, 65, 69, 70
+MAX_INPUT_BYTES = 1024 * 1024
+PASSPHRASE_ENV = "ANCRE_KEYSTORE_PASSPHRASE"  # noqa: S105 - a variable name
+
+app = typer.Typer(
+    name="ancre",
+    help=(
+        "Verifiable credentials for data spaces: keys and DIDs, issuing and verifying "
+        "Gaia-X participant credentials.\n\n"
+        "Exit codes: 0 valid/success, 1 invalid, 2 indeterminate, 64 usage error, "
+        "65 unreadable input, 69 service unavailable."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+keys_app = typer.Typer(
+    help="Create and inspect signing keys (Ed25519, P-256, P-384).", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+def _die(code: int, message: str) -> NoReturn:
+    sys.stderr.write(f"ancre: {message}\n")
+    raise typer.Exit(code)
+
+
+def _passphrase(confirm: bool) -> str:
+    value = os.environ.get(PASSPHRASE_ENV)
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        _die(EXIT_USAGE, f"set {PASSPHRASE_ENV} or run on a terminal to type the passphrase")
+    return str(typer.prompt("Key store passphrase", hide_input=True, confirmation_prompt=confirm))
+
+
+# ---- keys ------------------------------------------------------------------------------
+
+
+@keys_app.command("generate")
+def keys_generate(
+    key_type: Annotated[
+        str, typer.Option("--type", "-t", help="ed25519 (default), p256 or p384.")
+    ] = "ed25519",
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the private JWK to this file (mode 0600, never overwritten)."),
+    ] = None,
+    keystore: Annotated[
+        Path | None,
+        typer.Option(
+            help=f"Add the key to this encrypted key store (passphrase: ${PASSPHRASE_ENV})."
+        ),
+    ] = None,
+    name: Annotated[str, typer.Option(help="The key's name in --keystore.")] = "default",
+    json_out: Annotated[bool, typer.Option("--json", help="Print the public key as JSON.")] = False,
+) -> None:
+    """Generate a signing key and print its public JWK, thumbprint and DIDs.
+
+    With neither --out nor --keystore the private JWK goes to stdout (for piping into a
+    secret store). Examples:
+
+      ancre keys generate --type p256 --out issuer.jwk
+
+      ANCRE_KEYSTORE_PASSPHRASE=… ancre keys generate --keystore keys.ancre --name issuer
+    """
+    from ancre.trust.errors import AncreError, ConfigurationError
+    from ancre.trust.keys import SIGNING_KEY_TYPES, PrivateKey
+
+    if key_type not in SIGNING_KEY_TYPES:
+        _die(EXIT_USAGE, f"--type must be one of {', '.join(SIGNING_KEY_TYPES)}, not {key_type!r}")
+    key = PrivateKey.generate(key_type)
+    try:
+        if keystore is not None:
+            from ancre.trust.keystore import FileKeyStore
+
+            exists = keystore.exists()
+            store = FileKeyStore(keystore, _passphrase(confirm=not exists))
+            store.import_private_jwk(name, key.export_private_jwk())
+            sys.stderr.write(f"ancre: key {name!r} added to {keystore}\n")
+        if out is not None:
+            _write_new_file(out, key.export_private_jwk())
+            sys.stderr.write(f"ancre: private key written to {out} (mode 0600)\n")
+    except ConfigurationError as error:
+        _die(EXIT_USAGE, error.message)
+    except AncreError as error:
+        _die(EXIT_DATAERR, str(error))
+    if out is None and keystore is None:
+        from ancre.cli.output import print_json
+
+        print_json(key.export_private_jwk())
+        return
+    _show_public(key.public_key, json_out)
+
+
+def _write_new_file(path: Path, jwk: dict[str, str]) -> None:
+    import json
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        _die(EXIT_USAGE, f"{path} exists; ancre never overwrites a key file")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(jwk, indent=2) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+@keys_app.command("show")
+def keys_show(
+    file: Annotated[
+        Path | None, typer.Argument(help="A JWK file (private or public), or - for stdin.")
+    ] = None,
+    keystore: Annotated[Path | None, typer.Option(help="Read the key from this key store.")] = None,
+    name: Annotated[str, typer.Option(help="The key's name in --keystore.")] = "default",
+    json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Show a key's public JWK, RFC 7638 thumbprint, did:key and did:jwk (never its private
+    part)."""
+    from ancre.trust.errors import AncreError
+
+    try:
+        if keystore is not None:
+            from ancre.trust.keystore import FileKeyStore
+
+            if not keystore.exists():
+                _die(EXIT_DATAERR, f"{keystore}: no such key store")
+            public = FileKeyStore(keystore, _passphrase(confirm=False)).public_key(name)
+        elif file is not None:
+            public = _load_public(_read_input(file))
+        else:
+            _die(EXIT_USAGE, "give a JWK FILE or --keystore")
+    except AncreError as error:
+        _die(EXIT_DATAERR, str(error))
+    _show_public(public, json_out)
+
+
+def _load_public(data: bytes) -> PublicKey:
+    from ancre.trust._json import loads_strict
+    from ancre.trust.keys import PrivateKey, PublicKey
+
+    jwk = loads_strict(data, what="JWK")
+    if isinstance(jwk, dict) and "d" in jwk:
+        return PrivateKey.from_jwk(jwk).public_key
+    return PublicKey.from_jwk(jwk)
+
+
+def _show_public(public: PublicKey, json_out: bool) -> None:
+    from ancre.cli.output import print_json
+    from ancre.trust.did_jwk import did_jwk_from_public_key
+    from ancre.trust.did_key import did_key_from_public_key
+
+    info: dict[str, object] = {
+        "type": public.key_type.value,
+        "jwk": public.to_jwk(),
+        "thumbprint": public.thumbprint(),
+    }
+    if public.key_type.value != "rsa":
+        info["did_key"] = did_key_from_public_key(public)
+        info["did_jwk"] = did_jwk_from_public_key(public)
+    if json_out:
+        print_json(info)
+        return
+    import json
+
+    for label, value in info.items():
+        text = json.dumps(value) if isinstance(value, dict) else str(value)
+        sys.stdout.write(f"{label:<11}{text}\n")
+
+
+def load_private_key(path: Path) -> PrivateKey:
+    from ancre.trust._json import loads_strict
+    from ancre.trust.keys import PrivateKey
+
+    return PrivateKey.from_jwk(loads_strict(_read_input(path), what="JWK"))
+
+
+# ---- verify ----------------------------------------------------------------------------
+
+
+def _read_input(source: Path) -> bytes:
+    try:
+        if str(source) == "-":
+            data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        else:
+            with source.open("rb") as handle:
+                data = handle.read(MAX_INPUT_BYTES + 1)
+    except OSError as error:
+        _die(EXIT_DATAERR, f"cannot read {source}: {error.strerror}")
+    return data
+
+
+def _parse_at(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        _die(EXIT_USAGE, f"--at {value!r} is not an ISO 8601 date-time (e.g. 2026-01-31T12:00:00Z)")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command()
+def verify(
+    source: Annotated[
+        Path, typer.Argument(help="The credential or presentation: a file, or - for stdin.")
+    ],
+    trusted_issuer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-issuer",
+            help="Trust this issuer DID (repeatable). Without any, the trust step is skipped.",
+        ),
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option(help="Verify as of this ISO 8601 time instead of now.")
+    ] = None,
+    audience: Annotated[
+        str | None, typer.Option(help="Presentations: the `aud` they must be bound to.")
+    ] = None,
+    nonce: Annotated[
+        str | None, typer.Option(help="Presentations: the `nonce` they must carry.")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    insecure_loopback: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-loopback",
+            help="Let did:web resolve over plain HTTP on 127.0.0.1/localhost (local tests only).",
+        ),
+    ] = False,
+) -> None:
+    """Verify a credential or presentation: signature, data model, validity dates, schema,
+    and (with --trusted-issuer) whether its issuer is trusted.
+
+    Reads vc+jwt (also vc+ld+json+jwt, vc+ld+jwt), VCDM 1.1 JWT credentials, vp+jwt
+    presentations and EnvelopedVerifiableCredential JSON. Exit codes: 0 valid, 1 invalid,
+    2 indeterminate, 64 usage error, 65 unreadable input.
+
+      ancre verify credential.jwt --trusted-issuer did:web:agency.example
+
+      cat vp.jwt | ancre verify - --audience https://verifier.example --nonce n-0S6 --json
+    """
+    from ancre.trust.clock import FixedClock, SystemClock
+    from ancre.trust.policy import VerificationPolicy
+    from ancre.trust.result import Status
+    from ancre.verifier.pipeline import verify as verify_any
+
+    clock = FixedClock(_parse_at(at)) if at else SystemClock()
+    data = _read_input(source)
+    policy = VerificationPolicy(
+        trusted_issuers=frozenset(trusted_issuer) if trusted_issuer else None,
+        audience=audience,
+        nonce=nonce,
+    )
+    with _http_client() as client:
+        from ancre.trust.net import NetworkPolicy
+        from ancre.trust.resolvers import default_resolver
+
+        network = NetworkPolicy(allow_loopback=insecure_loopback, allow_http=insecure_loopback)
+        resolver = default_resolver(http_client=client, network=network, clock=clock)
+        result = verify_any(data, resolver=resolver, clock=clock, policy=policy)
+    if json_out:
+        from ancre.cli.output import print_json
+
+        print_json(result.to_json())
+    else:
+        from ancre.cli.output import render_result
+
+        render_result(result)
+    if result.malformed:
+        raise typer.Exit(EXIT_DATAERR)
+    raise typer.Exit(
+        {Status.VALID: EXIT_OK, Status.INVALID: EXIT_INVALID}.get(result.status, EXIT_INDETERMINATE)
+    )
+
+
+def _http_client():  # type: ignore[no-untyped-def]
+    import httpx
+
+    return httpx.Client(follow_redirects=False, trust_env=False)
+
+
+# ---- demo ------------------------------------------------------------------------------
+
+
+@app.command()
+def demo() -> None:
+    """Run the story end to end on loopback: an issuer with a did:web identity signs Gaia-X
+    credentials, a verifier checks them, and tampering is caught."""
+    from ancre.cli.demo import run_demo
+
+    raise typer.Exit(run_demo())
+
+
+def main() -> None:
+    """Console entry point: maps usage errors to exit code 64 (sysexits EX_USAGE), so they
+    cannot be confused with 2, "indeterminate"."""
+    try:
+        # Outside standalone mode, a command's `typer.Exit(code)` comes back as the return value.
+        returned = app(standalone_mode=False)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        sys.stderr.write("\nancre: aborted\n")
+        sys.exit(130)
+    except typer.TyperException as error:
+        show = getattr(error, "show", None)
+        if callable(show):
+            show()
+        else:
+            sys.stderr.write(f"ancre: {error.format_message()}\n")
+        # Typer's usage errors carry exit code 2; anything else it raises is about input.
+        sys.exit(EXIT_USAGE if error.exit_code == 2 else EXIT_DATAERR)
+    except Exception as error:  # noqa: BLE001 - last line of defence: no traceback for users
+        if os.environ.get("ANCRE_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"ancre: internal error ({type(error).__name__}); this is a bug — "
+            "run again with ANCRE_DEBUG=1 for details and report it\n"
+        )
+        sys.exit(EXIT_SOFTWARE)
+    sys.exit(returned if isinstance(returned, int) else EXIT_OK)
+
+
+if __name__ == "__main__":
+    main()

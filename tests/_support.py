@@ -1,0 +1,82 @@
+"""Shared test helpers (imported by tests; not a test module)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ancre.trust._b64 import b64url_encode
+from ancre.trust.did import DidDocument
+from ancre.trust.did_key import did_key_from_public_key
+from ancre.trust.keys import PrivateKey
+
+VECTORS = Path(__file__).parent / "vectors"
+NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+
+def vectors(name: str) -> Any:
+    return json.loads((VECTORS / name).read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Issuer:
+    key: PrivateKey
+    did: str
+
+    @property
+    def kid(self) -> str:
+        return f"{self.did}#{self.did.removeprefix('did:key:')}"
+
+    @classmethod
+    def new(cls, key_type: str = "ed25519") -> Issuer:
+        key = PrivateKey.generate(key_type)
+        return cls(key, did_key_from_public_key(key.public_key))
+
+
+def credential(issuer: str, **overrides: Any) -> dict[str, Any]:
+    """A minimal VCDM 2.0 credential (no Gaia-X type, so no schema applies)."""
+    doc: dict[str, Any] = {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "id": "urn:uuid:6a1bb35e-6b6b-4a4d-9e59-2d8bd0e33c7e",
+        "type": ["VerifiableCredential", "ExampleMembership"],
+        "issuer": issuer,
+        "validFrom": "2026-01-01T00:00:00Z",
+        "validUntil": "2027-01-01T00:00:00Z",
+        "credentialSubject": {"id": "did:example:member", "memberOf": "Data space Loire"},
+    }
+    doc.update(overrides)
+    return doc
+
+
+def b64json(value: Mapping[str, Any] | str) -> str:
+    raw = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return b64url_encode(raw.encode())
+
+
+def forge(
+    header: Mapping[str, Any], payload: Mapping[str, Any] | str, key: PrivateKey | None
+) -> str:
+    """A compact JWS with exactly this header (no alg rewriting), signed by `key` if given."""
+    signing_input = f"{b64json(header)}.{b64json(payload)}"
+    signature = key.sign(signing_input.encode()) if key else b"\0" * 64
+    return f"{signing_input}.{b64url_encode(signature)}"
+
+
+def std_b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+class StaticResolver:
+    """A DID method whose documents the test hands over (e.g. to put a key only under
+    `authentication`)."""
+
+    def __init__(self, documents: Mapping[str, Mapping[str, Any]]) -> None:
+        self._docs = dict(documents)
+
+    def resolve(self, did: str) -> DidDocument:
+        return DidDocument.from_json(self._docs[did], expected_id=did)
