@@ -16,9 +16,11 @@ install: $(STAMP)
 $(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(UV) || $(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
-	$(UV) pip sync --quiet --python $(BIN)/python $(LOCK)
+	$(UV) pip sync --quiet --compile-bytecode --python $(BIN)/python $(LOCK)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps \
 	    --config-settings editable_mode=strict -e .
+	# Machines here run with PYTHONDONTWRITEBYTECODE=1: compile once, or every start pays.
+	$(BIN)/python -m compileall -q -j 0 build/ >/dev/null
 	touch $(STAMP)
 
 test: install

@@ -11,7 +11,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -273,13 +273,28 @@ def verify(
         audience=audience,
         nonce=nonce,
     )
-    with _http_client() as client:
-        from ancre.trust.net import NetworkPolicy
-        from ancre.trust.resolvers import default_resolver
+    from ancre.trust.resolvers import default_resolver
 
-        network = NetworkPolicy(allow_loopback=insecure_loopback, allow_http=insecure_loopback)
-        resolver = default_resolver(http_client=client, network=network, clock=clock)
+    clients: list[Any] = []
+
+    def http_client() -> Any:
+        # Only built if a did:web must be resolved: did:key verification stays import-light.
+        import httpx
+
+        clients.append(httpx.Client(follow_redirects=False, trust_env=False))
+        return clients[-1]
+
+    network = None
+    if insecure_loopback:
+        from ancre.trust.net import NetworkPolicy
+
+        network = NetworkPolicy(allow_loopback=True, allow_http=True)
+    resolver = default_resolver(http_client=http_client, network=network, clock=clock)
+    try:
         result = verify_any(data, resolver=resolver, clock=clock, policy=policy)
+    finally:
+        for client in clients:
+            client.close()
     if json_out:
         from ancre.cli.output import print_json
 
@@ -293,12 +308,6 @@ def verify(
     raise typer.Exit(
         {Status.VALID: EXIT_OK, Status.INVALID: EXIT_INVALID}.get(result.status, EXIT_INDETERMINATE)
     )
-
-
-def _http_client():  # type: ignore[no-untyped-def]
-    import httpx
-
-    return httpx.Client(follow_redirects=False, trust_env=False)
 
 
 # ---- demo ------------------------------------------------------------------------------
@@ -332,7 +341,7 @@ def main() -> None:
             sys.stderr.write(f"ancre: {error.format_message()}\n")
         # Typer's usage errors carry exit code 2; anything else it raises is about input.
         sys.exit(EXIT_USAGE if error.exit_code == 2 else EXIT_DATAERR)
-    except Exception as error:  # noqa: BLE001 - last line of defence: no traceback for users
+    except Exception as error:
         if os.environ.get("ANCRE_DEBUG"):
             raise
         sys.stderr.write(

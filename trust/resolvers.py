@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .did import CompositeResolver, DidResolver
-from .did_jwk import DidJwkResolver
-from .did_key import DidKeyResolver
+from .did import CompositeResolver, DidDocument, DidResolver
 
 if TYPE_CHECKING:
     import httpx
@@ -17,23 +17,53 @@ if TYPE_CHECKING:
 __all__ = ["default_resolver"]
 
 
+class _LazyDidWeb:
+    """Builds the did:web resolver (and its HTTP client) on the first did:web DID, so that
+    verifying a did:key credential never pays for importing an HTTP stack."""
+
+    def __init__(
+        self,
+        factory: Callable[[], httpx.Client],
+        network: NetworkPolicy | None,
+        clock: Clock | None,
+    ) -> None:
+        self._factory, self._network, self._clock = factory, network, clock
+        self._resolver: DidResolver | None = None
+        self._lock = threading.Lock()
+
+    def resolve(self, did: str) -> DidDocument:
+        with self._lock:
+            if self._resolver is None:
+                self._resolver = _did_web(self._factory(), self._network, self._clock)
+        return self._resolver.resolve(did)
+
+
+def _did_web(
+    client: httpx.Client, network: NetworkPolicy | None, clock: Clock | None
+) -> DidResolver:
+    from .clock import SystemClock
+    from .did_web import DidWebResolver
+    from .net import NetworkPolicy
+
+    return DidWebResolver(
+        client=client, policy=network or NetworkPolicy(), clock=clock or SystemClock()
+    )
+
+
 def default_resolver(
     *,
-    http_client: httpx.Client | None = None,
+    http_client: httpx.Client | Callable[[], httpx.Client] | None = None,
     network: NetworkPolicy | None = None,
     clock: Clock | None = None,
 ) -> CompositeResolver:
     """did:key and did:jwk always; did:web only with an injected `http_client` (no client,
-    no network)."""
-    resolvers: dict[str, DidResolver] = {"key": DidKeyResolver(), "jwk": DidJwkResolver()}
-    if http_client is not None:
-        from .clock import SystemClock
-        from .did_web import DidWebResolver
-        from .net import NetworkPolicy
+    no network). Pass a zero-argument factory instead of a client to create it lazily."""
+    from .did_jwk import DidJwkResolver
+    from .did_key import DidKeyResolver
 
-        resolvers["web"] = DidWebResolver(
-            client=http_client,
-            policy=network or NetworkPolicy(),
-            clock=clock or SystemClock(),
-        )
+    resolvers: dict[str, DidResolver] = {"key": DidKeyResolver(), "jwk": DidJwkResolver()}
+    if callable(http_client):
+        resolvers["web"] = _LazyDidWeb(http_client, network, clock)
+    elif http_client is not None:
+        resolvers["web"] = _did_web(http_client, network, clock)
     return CompositeResolver(resolvers)

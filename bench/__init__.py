@@ -1,0 +1,1 @@
+"""ancre benchmarks (`make bench`). Not part of the package."""

@@ -1,0 +1,135 @@
+"""The `ancre` command, run as a real subprocess: exit codes, JSON output, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _negative import NEGATIVE
+from _support import Issuer, credential
+
+from ancre.trust.result import Status
+from ancre.trust.vc_jose import issue_vc_jwt
+
+AT = "2026-01-15T12:00:00Z"
+EXIT = {Status.VALID: 0, Status.INVALID: 1, Status.INDETERMINATE: 2}
+
+
+def ancre(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ancre.cli.main", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
+
+
+# The CLI resolves did:key/did:jwk/did:web only; the did:example case needs a test resolver.
+CLI_CASES = [name for name in NEGATIVE if name != "key not in assertionMethod"]
+
+
+@pytest.mark.parametrize("name", CLI_CASES)
+def test_negative_suite_through_the_cli(name: str, tmp_path: Path) -> None:
+    make, status, code, malformed = NEGATIVE[name]
+    path = tmp_path / "token"
+    path.write_text(make(Issuer.new()))
+    done = ancre("verify", str(path), "--at", AT, "--json")
+    assert "Traceback" not in done.stderr
+    assert done.returncode == (65 if malformed else EXIT[status]), done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["status"] == status.value
+    assert [e["code"] for e in report["errors"]] == [code]
+
+
+def test_verify_valid_credential_human_and_json(tmp_path: Path) -> None:
+    issuer = Issuer.new("p256")
+    path = tmp_path / "vc.jwt"
+    path.write_text(issue_vc_jwt(credential(issuer.did), issuer.key, issuer.kid))
+    human = ancre("verify", str(path), "--at", AT, "--trusted-issuer", issuer.did)
+    assert human.returncode == 0, human.stderr
+    assert "VALID" in human.stdout
+    assert "✓ signature" in human.stdout
+    assert issuer.did in human.stdout
+    machine = ancre("verify", "-", "--at", AT, "--json", stdin=path.read_text())
+    report = json.loads(machine.stdout)
+    assert machine.returncode == 0
+    assert report["status"] == "valid"
+    assert report["types"] == ["VerifiableCredential", "ExampleMembership"]
+    assert {c["step"] for c in report["checks"]} >= {"signature", "time", "trust"}
+    assert report["errors"] == []
+    expired = ancre("verify", str(path), "--at", "2030-01-01T00:00:00Z", "--json")
+    assert expired.returncode == 1
+    assert json.loads(expired.stdout)["errors"][0]["code"] == "expired"
+
+
+def test_usage_and_input_errors() -> None:
+    assert ancre("verify").returncode == 64
+    assert ancre("verify", "x", "--no-such-flag").returncode == 64
+    assert ancre("verify", "-", "--at", "yesterday", stdin="x").returncode == 64
+    missing = ancre("verify", "/nonexistent/file.jwt")
+    assert missing.returncode == 65
+    assert "cannot read" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    assert ancre("keys", "generate", "--type", "rsa").returncode == 64
+
+
+def test_help_teaches() -> None:
+    top = ancre("--help")
+    assert top.returncode == 0
+    assert "Exit codes" in top.stdout
+    verify = ancre("verify", "--help")
+    assert "--trusted-issuer" in verify.stdout
+    assert "ancre verify credential.jwt" in verify.stdout
+
+
+def test_keys_generate_and_show(tmp_path: Path) -> None:
+    out = tmp_path / "issuer.jwk"
+    done = ancre("keys", "generate", "--type", "p384", "--out", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["type"] == "p384"
+    assert shown["did_key"].startswith("did:key:z82")
+    assert "d" not in shown["jwk"]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert "d" in json.loads(out.read_text())
+    again = ancre("keys", "show", str(out), "--json")
+    assert json.loads(again.stdout)["thumbprint"] == shown["thumbprint"]
+    refused = ancre("keys", "generate", "--out", str(out))
+    assert refused.returncode == 64  # never overwrites a key file
+    assert "never overwrites" in refused.stderr
+
+
+def test_keys_in_encrypted_keystore(tmp_path: Path) -> None:
+    store = tmp_path / "keys.ancre"
+    env = {"ANCRE_KEYSTORE_PASSPHRASE": "s3cret passphrase"}
+    made = ancre(
+        "keys", "generate", "--keystore", str(store), "--name", "issuer", "--json", env=env
+    )
+    assert made.returncode == 0, made.stderr
+    shown = ancre("keys", "show", "--keystore", str(store), "--name", "issuer", "--json", env=env)
+    assert json.loads(shown.stdout)["thumbprint"] == json.loads(made.stdout)["thumbprint"]
+    wrong = ancre(
+        "keys",
+        "show",
+        "--keystore",
+        str(store),
+        "--name",
+        "issuer",
+        env={"ANCRE_KEYSTORE_PASSPHRASE": "nope"},
+    )
+    assert wrong.returncode == 65
+    assert "keystore_locked" in wrong.stderr
+    no_pass = ancre(
+        "keys", "show", "--keystore", str(store), env={"ANCRE_KEYSTORE_PASSPHRASE": ""}, stdin=""
+    )
+    assert no_pass.returncode == 64
