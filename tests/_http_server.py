@@ -1,0 +1,197 @@
+"""A real HTTP server on 127.0.0.1 for network tests, scriptable per path.
+
+Used by tests/test_net.py and tests/test_did_web.py. It binds a random free port on the
+loopback interface only, records every request it receives (so tests can prove what was,
+and was not, sent) and can misbehave on purpose: oversized bodies, slow-drip headers or
+bodies, redirects, ETag revalidation.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+
+#: How long a dripping handler keeps going at most (the client should give up far sooner).
+DRIP_FOR = 3.0
+DRIP_EVERY = 0.05
+
+
+@dataclass
+class Route:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    #: answer 304 when the request's If-None-Match equals this ETag (and send it as ETag).
+    etag: str | None = None
+    #: "body": announce Content-Length then send one byte per tick; "headers": send header
+    #: bytes one per tick, never finishing the header block.
+    drip: str | None = None
+    #: send the body without Content-Length, ending it by closing the connection.
+    no_length: bool = False
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: dict[str, str]
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: concurrent tests would overflow it and
+    # the kernel's SYN retry (1 s) would look like a timeout.
+    request_queue_size = 128
+    daemon_threads = True
+
+
+class LoopbackServer:
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.hits: Counter[str] = Counter()
+        self.seen: list[Seen] = []
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self.httpd = _Server(("127.0.0.1", 0), _handler_for(self))
+        self.port: int = self.httpd.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.authority = f"127.0.0.1:{self.port}"
+
+    def record(self, path: str, headers: dict[str, str]) -> None:
+        with self._lock:
+            self.hits[path] += 1
+            self.seen.append(Seen(path, headers))
+
+
+def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep pytest output clean
+
+        def do_GET(self) -> None:
+            server.record(self.path, {k.lower(): v for k, v in self.headers.items()})
+            route = server.routes.get(self.path)
+            self.close_connection = True
+            try:
+                if route is None:
+                    self._send(404, b"not found", {})
+                    return
+                if route.drip == "headers":
+                    self._drip_headers()
+                    return
+                headers = dict(route.headers)
+                if route.etag is not None:
+                    headers["ETag"] = route.etag
+                    if self.headers.get("If-None-Match") == route.etag:
+                        self._send(304, b"", headers, body_allowed=False)
+                        return
+                if route.drip == "body":
+                    self._drip_body(route, headers)
+                    return
+                self._send(route.status, route.body, headers, no_length=route.no_length)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client hung up on purpose (size or time limit)
+
+        def _send(
+            self,
+            status: int,
+            body: bytes,
+            headers: dict[str, str],
+            *,
+            body_allowed: bool = True,
+            no_length: bool = False,
+        ) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            if body_allowed and not no_length:
+                self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if body_allowed:
+                self.wfile.write(body)
+
+        def _drip_body(self, route: Route, headers: dict[str, str]) -> None:
+            self.send_response(200)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self._drip(b"x")
+
+        def _drip_headers(self) -> None:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            self._drip(b"a")
+
+        def _drip(self, byte: bytes) -> None:
+            # Bounded: at most DRIP_FOR seconds, and it stops at once when the test ends.
+            for _ in range(int(DRIP_FOR / DRIP_EVERY)):
+                if server.stop.wait(DRIP_EVERY):
+                    return
+                self.wfile.write(byte)
+                self.wfile.flush()
+
+    return Handler
+
+
+@contextmanager
+def running_server() -> Iterator[LoopbackServer]:
+    server = LoopbackServer()
+    thread = threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.01})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.stop.set()
+        server.httpd.shutdown()
+        server.httpd.server_close()
+        thread.join()
+
+
+class LoopbackOnlyTransport(httpx.BaseTransport):
+    """Safety net around a real transport: records every request and refuses, without
+    touching the network, any request whose host is not a loopback IP literal — so even a
+    broken guard could never send a packet off this machine during the tests."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        host = request.url.host
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise RuntimeError(f"test safety net: refusing to contact {host!r}")
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@contextmanager
+def loopback_client() -> Iterator[tuple[httpx.Client, LoopbackOnlyTransport]]:
+    transport = LoopbackOnlyTransport()
+    with httpx.Client(transport=transport, trust_env=False) as client:
+        yield client, transport
+
+
+def free_port() -> int:
+    """A loopback port with nothing listening (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
