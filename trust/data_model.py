@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final
 
 from .errors import Code, InvalidError
@@ -33,6 +34,7 @@ _DATETIME_STAMP: Final = re.compile(
     r"T(([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?|(24:00:00(\.0+)?))"
     r"(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
 )
+_FRACTION: Final = re.compile(r"\.(\d+)")
 # RFC 3986 §3.1 scheme, then something: what VCDM calls a URL.
 _URL: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
 
@@ -47,7 +49,19 @@ def is_url(value: Any) -> bool:
 
 def parse_datetime_stamp(value: Any, name: str) -> datetime:
     """Parse an XML Schema dateTimeStamp (time zone required) into an aware UTC datetime."""
-    if not isinstance(value, str) or _DATETIME_STAMP.fullmatch(value) is None:
+    if isinstance(value, str) and len(value) <= 64:
+        return _parse_stamp(value, name)
+    raise _fail(
+        Code.INVALID_DATETIME,
+        f"`{name}` must be an XML Schema dateTimeStamp with a time zone, got {str(value)[:60]!r}",
+    )
+
+
+@lru_cache(maxsize=4096)
+def _parse_stamp(value: str, name: str) -> datetime:
+    # Cached: the same validFrom/validUntil strings come back with every presentation of a
+    # credential, and each is read by the data-model step and again by the time step.
+    if _DATETIME_STAMP.fullmatch(value) is None:
         raise _fail(
             Code.INVALID_DATETIME,
             f"`{name}` must be an XML Schema dateTimeStamp with a time zone,"
@@ -59,7 +73,7 @@ def parse_datetime_stamp(value: Any, name: str) -> datetime:
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
     # Python's fromisoformat handles at most 6 fractional digits; truncate beyond.
-    m = re.search(r"\.(\d+)", text)
+    m = _FRACTION.search(text)
     if m and len(m.group(1)) > 6:
         text = text[: m.start(1) + 6] + text[m.end(1) :]
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["CheckResult", "Status", "Step", "VerificationResult"]
 
@@ -33,9 +33,11 @@ class Step(StrEnum):
     POLICY = "policy"
 
 
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """One step's outcome. A skipped step is `ok` with `skipped=True` and says why."""
+class CheckResult(NamedTuple):
+    """One step's outcome. A skipped step is `ok` with `skipped=True` and says why.
+
+    A named tuple rather than a frozen dataclass: as immutable, and half the cost to build on
+    the verification hot path (ten per credential)."""
 
     step: Step
     ok: bool

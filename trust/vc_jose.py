@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, cast, runtime_checkable
 
 from ._json import dumps_compact
 from ._jws import ParsedJws, parse_compact, sign_compact
@@ -243,10 +243,14 @@ def _resolve_key(
     authentication: bool = False,
 ) -> PublicKey:
     kid = header.get("kid")
-    if isinstance(resolver, KeySource):
+    # Duck-typed on purpose: isinstance() against a runtime-checkable Protocol costs more
+    # than a signature check's worth of parsing on this hot path.
+    key_for = getattr(resolver, "key_for", None)
+    if key_for is not None:
         if kid is not None and not isinstance(kid, str):
             raise MalformedError(Code.INVALID_HEADER, "`kid` must be a string")
-        return resolver.key_for(controller, kid, authentication=authentication)
+        key: PublicKey = key_for(controller, kid, authentication=authentication)
+        return key
     if not isinstance(kid, str) or not kid:
         raise InvalidError(Code.INVALID_HEADER, "JWS header has no `kid` naming the signing key")
     if not controller.startswith("did:"):
@@ -256,7 +260,7 @@ def _resolve_key(
     full_kid = controller + kid if kid.startswith("#") else kid
     if did_of(full_kid) != controller:
         raise InvalidError(Code.KID_MISMATCH, f"`kid` {kid} is not a key of {controller}")
-    doc = resolver.resolve(controller)
+    doc = cast(DidResolver, resolver).resolve(controller)
     return doc.authentication_key(full_kid) if authentication else doc.assertion_key(full_kid)
 
 
