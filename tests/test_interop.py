@@ -192,3 +192,38 @@ def test_didkit_credential_verifies_with_ancre_cli(key_type: str, tmp_path: Path
     )
     assert stranger.returncode == 1
     assert [e["code"] for e in json.loads(stranger.stdout)["errors"]] == ["issuer_not_trusted"]
+
+
+# ---- presentations: ancre vp+jwt in pyjwt and jwcrypto ----------------------------------
+
+
+def test_ancre_presentation_verifies_in_pyjwt_and_jwcrypto(
+    issuer: Issuer, clock: FixedClock
+) -> None:
+    from ancre.trust.did_jwk import did_jwk_from_public_key
+    from ancre.trust.vc_jose import issue_vp_jwt
+
+    holder_key = PrivateKey.generate("p384")
+    holder = did_jwk_from_public_key(holder_key.public_key)
+    vc = issue_vc_jwt(credential(issuer.did), issuer.key, issuer.kid)
+    vp = issue_vp_jwt(
+        [vc],
+        holder_key,
+        holder=holder,
+        kid=f"{holder}#0",
+        audience="https://v.example",
+        nonce="n1",
+        clock=clock,
+    )
+    claims = pyjwt.decode(
+        vp,
+        key=holder_key.public_key.key,
+        algorithms=["ES384"],
+        audience="https://v.example",
+        options={"verify_exp": False, "verify_iat": False},
+    )
+    assert claims["nonce"] == "n1"
+    obj = jwc_jws.JWS()
+    obj.deserialize(vp)
+    obj.verify(jwc_jwk.JWK(**holder_key.public_key.to_jwk()), alg="ES384")
+    assert json.loads(obj.payload)["holder"] == holder

@@ -4,15 +4,17 @@ with its own code; parse failures are flagged malformed so the CLI exits 65)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from _negative import NEGATIVE, negative_resolver
 from _support import Issuer, credential, forge
 
 from ancre.trust._b64 import b64url_decode
-from ancre.trust.clock import FixedClock
+from ancre.trust.clock import Clock, FixedClock
 from ancre.trust.did import CompositeResolver
 from ancre.trust.did_jwk import did_jwk_from_public_key
 from ancre.trust.errors import ConfigurationError, InvalidError
@@ -235,3 +237,120 @@ def test_vcdm11_jwt_fractional_dates(
     assert [e.code for e in strict.errors] == ["policy_violation"]
     expired = verify(token, resolver=resolver, clock=FixedClock(clock.now() + timedelta(days=800)))
     assert [e.code for e in expired.errors] == ["expired"]
+
+
+@pytest.mark.parametrize(
+    ("typ", "cty"),
+    [("vc+ld+json+jwt", "vc+ld+json"), ("vc+ld+jwt", "vc+ld"), ("application/vc+jwt", "vc")],
+)
+def test_gaiax_loire_header_variants(
+    typ: str, cty: str, ed_issuer: Issuer, resolver: CompositeResolver, clock: FixedClock
+) -> None:
+    # Gaia-X notaries: other typ/cty spellings, and iat/exp in the *header*, in milliseconds.
+    now_ms = int(clock.now().timestamp() * 1000)
+    header = {
+        "alg": "EdDSA",
+        "kid": ed_issuer.kid,
+        "iss": ed_issuer.did,
+        "typ": typ,
+        "cty": cty,
+        "iat": now_ms - 1000,
+        "exp": now_ms + 86_400_000,
+    }
+    token = forge(header, credential(ed_issuer.did), ed_issuer.key)
+    result = verify(token, resolver=resolver, clock=clock)
+    assert result.status is Status.VALID, result.to_json()
+    stale = forge({**header, "exp": now_ms - 3_600_000}, credential(ed_issuer.did), ed_issuer.key)
+    assert [e.code for e in verify(stale, resolver=resolver, clock=clock).errors] == ["expired"]
+
+
+def test_reference_loire_lei_code_payload(clock: FixedClock) -> None:
+    # The real notary payload from ../shared/reference/gaiax/, re-signed by a key pinned for
+    # its issuer: everything but the signature is the notary's own output.
+    from pathlib import Path
+
+    from ancre.trust.vc_jose import PinnedKeys
+
+    ref = Path(__file__).parents[2] / "shared/reference/gaiax/examples"
+    path = ref / "loire-leicode.notary.vc-jwt.decoded.json"
+    if not path.exists():  # CI clones with ../shared beside the checkout; a bare one may not
+        pytest.skip("../shared/reference is not beside this checkout")
+    example = json.loads(path.read_text())
+    key = PrivateKey.generate("p256")
+    header = {**example["header"], "alg": "ES256"}
+    token = forge(header, example["payload"], key)
+    pinned = dict(key.public_key.to_jwk(), kid=header["kid"].split("#")[1])
+    keys = PinnedKeys({example["payload"]["issuer"]: [pinned]})
+    at = FixedClock(datetime(2025, 4, 1, tzinfo=UTC))
+    # Its `evidence` has no `type`, which VCDM 2.0 §5.6 requires: refused by default…
+    strict = verify(token, resolver=keys, clock=at)
+    assert [(e.step, e.code) for e in strict.errors] == [(Step.DATA_MODEL, "invalid_property")]
+    # …accepted only by an explicit policy choice, which the result records.
+    lenient = verify(
+        token, resolver=keys, clock=at, policy=VerificationPolicy(accept_untyped_evidence=True)
+    )
+    assert lenient.status is Status.VALID, lenient.to_json()
+    assert lenient.types == ("VerifiableCredential", "gx:LeiCode")
+    data_model = next(c for c in lenient.checks if c.step is Step.DATA_MODEL)
+    assert "without `type` accepted by policy" in data_model.message
+
+
+class _ListChecker:
+    """A status checker over an in-memory set of revoked credential ids (the real checker,
+    over published status lists, has its own tests)."""
+
+    def __init__(self, revoked: set[str], reachable: bool = True) -> None:
+        self.revoked, self.reachable, self.calls = revoked, reachable, 0
+
+    def check(self, credential: Mapping[str, Any], *, issuer: str, clock: Clock) -> str:
+        from ancre.trust.errors import Code, IndeterminateError
+
+        self.calls += 1
+        if not self.reachable:
+            raise IndeterminateError(Code.STATUS_UNAVAILABLE, "status list unreachable")
+        if credential["id"] in self.revoked:
+            raise InvalidError(Code.REVOKED, f"{credential['id']} is revoked")
+        return "not revoked"
+
+
+def test_status_step_consults_the_checker(
+    ed_issuer: Issuer, resolver: CompositeResolver, clock: FixedClock
+) -> None:
+    entry = {
+        "id": "https://status.example/1#7",
+        "type": "BitstringStatusListEntry",
+        "statusPurpose": "revocation",
+        "statusListIndex": "7",
+        "statusListCredential": "https://status.example/1",
+    }
+    token = issue_vc_jwt(
+        credential(ed_issuer.did, credentialStatus=entry), ed_issuer.key, ed_issuer.kid
+    )
+    fine = _ListChecker(set())
+    ok = verify(token, resolver=resolver, clock=clock, status=fine)
+    assert ok.status is Status.VALID
+    assert next(c for c in ok.checks if c.step is Step.STATUS).message == "not revoked"
+    revoked = verify(
+        token,
+        resolver=resolver,
+        clock=clock,
+        status=_ListChecker({credential(ed_issuer.did)["id"]}),
+    )
+    assert [e.code for e in revoked.errors] == ["revoked"]
+    down = verify(
+        token, resolver=resolver, clock=clock, status=_ListChecker(set(), reachable=False)
+    )
+    assert down.status is Status.INDETERMINATE
+    off = verify(
+        token,
+        resolver=resolver,
+        clock=clock,
+        status=fine,
+        policy=VerificationPolicy(check_status=False),
+    )
+    assert off.status is Status.VALID
+    assert next(c for c in off.checks if c.step is Step.STATUS).skipped
+    assert fine.calls == 1  # not consulted when the policy turns the step off
+    plain = issue_vc_jwt(credential(ed_issuer.did), ed_issuer.key, ed_issuer.kid)
+    assert verify(plain, resolver=resolver, clock=clock, status=fine).status is Status.VALID
+    assert fine.calls == 1  # nor for a credential without credentialStatus

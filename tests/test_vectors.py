@@ -149,7 +149,8 @@ SUITE_OUTCOMES: dict[str, tuple[Status, Step | None, str | None]] = {
     "vc+jwt with bad typ/cty": (Status.INVALID, Step.FORMAT, "unsupported_typ"),
     "vc and vp claims": (Status.INVALID, Step.FORMAT, "invalid_property"),
     "vp+jwt with bad typ/cty": (Status.INVALID, Step.FORMAT, "unsupported_typ"),
-    "not a credential": (Status.INVALID, Step.CREDENTIALS, "invalid_presentation"),
+    # VCDM 2.0 §4.13.1: an enveloped credential's id MUST be a data: URL — a data-model error.
+    "not a credential": (Status.INVALID, Step.DATA_MODEL, "invalid_presentation"),
 }
 # For presentations: each enveloped credential's (status, first error code).
 SUITE_NESTED: dict[str, list[tuple[Status, str]]] = {
@@ -159,7 +160,7 @@ SUITE_NESTED: dict[str, list[tuple[Status, str]]] = {
         (Status.INDETERMINATE, "unsupported_format"),
         (Status.INDETERMINATE, "unsupported_format"),
     ],
-    "not a credential": [(Status.INVALID, "unsupported_format")],
+    "not a credential": [],
 }
 
 

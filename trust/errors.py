@@ -84,8 +84,38 @@ class Code(StrEnum):
     EXPIRED = "expired"
     NOT_YET_VALID = "not_yet_valid"
     CREDENTIAL_TOO_OLD = "credential_too_old"
-    # status (revocation / suspension)
+    # status (revocation / suspension): W3C Bitstring Status List, IETF Token Status List
     STATUS_UNCHECKED = "status_unchecked"
+    REVOKED = "revoked"
+    SUSPENDED = "suspended"
+    STATUS_UNAVAILABLE = "status_unavailable"
+    STATUS_LIST_INVALID = "status_list_invalid"
+    STATUS_LIST_TOO_LARGE = "status_list_too_large"
+    STATUS_LIST_ISSUER_MISMATCH = "status_list_issuer_mismatch"
+    STATUS_INDEX_OUT_OF_RANGE = "status_index_out_of_range"
+    # SD-JWT (RFC 9901) and SD-JWT VC
+    DISCLOSURE_INVALID = "disclosure_invalid"
+    DISCLOSURE_UNREFERENCED = "disclosure_unreferenced"
+    DUPLICATE_DIGEST = "duplicate_digest"
+    DIGEST_ALG_NOT_ALLOWED = "digest_alg_not_allowed"
+    KEY_BINDING_MISSING = "key_binding_missing"
+    KEY_BINDING_INVALID = "key_binding_invalid"
+    KEY_BINDING_TOO_OLD = "key_binding_too_old"
+    SD_HASH_MISMATCH = "sd_hash_mismatch"
+    INVALID_VCT = "invalid_vct"
+    # X.509 certificate chains (x5c)
+    INVALID_CERTIFICATE = "invalid_certificate"
+    CERTIFICATE_UNTRUSTED = "certificate_untrusted"
+    CERTIFICATE_CHAIN_INVALID = "certificate_chain_invalid"
+    CERTIFICATE_EXPIRED = "certificate_expired"
+    CERTIFICATE_KEY_USAGE = "certificate_key_usage"
+    CERTIFICATE_IDENTITY_MISMATCH = "certificate_identity_mismatch"
+    # Data Integrity / JSON-LD proofs
+    UNKNOWN_CONTEXT = "unknown_context"
+    UNSUPPORTED_CRYPTOSUITE = "unsupported_cryptosuite"
+    INVALID_PROOF = "invalid_proof"
+    PROOF_PURPOSE_MISMATCH = "proof_purpose_mismatch"
+    CANONICALIZATION_FAILED = "canonicalization_failed"
     # schema
     SCHEMA_VIOLATION = "schema_violation"
     # trust and policy

@@ -36,6 +36,9 @@ class VerificationPolicy:
     #: A credential with a `credentialStatus` whose status cannot be checked is indeterminate
     #: unless this is False (then the step is recorded as skipped).
     check_status: bool = True
+    #: Accept `evidence` objects without `type` (VCDM 2.0 §5.6 requires one; Gaia-X notaries
+    #: omit it). When used, the data-model check says so in the result.
+    accept_untyped_evidence: bool = False
     #: Accept VCDM 1.1 JWT credentials (`vc` claim) — what didkit and many wallets emit.
     accept_vcdm11: bool = True
     #: For presentations: the audience and nonce the holder must have bound it to.

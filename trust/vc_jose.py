@@ -15,15 +15,27 @@ decides between `invalid` and `indeterminate`.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Protocol, cast, runtime_checkable
+from datetime import datetime, timedelta
+from typing import Any, Final
 
 from ._json import dumps_compact
-from ._jws import ParsedJws, parse_compact, sign_compact
+from ._jws import sign_compact
+from ._pipeline import (
+    KeySource,
+    PinnedKeys,
+    Run,
+    StatusChecker,
+    check_window,
+    iso,
+    media_type,
+    numeric_date,
+    parse_jws,
+    resolve_key,
+    worst,
+)
 from .clock import Clock
 from .credentials import subject_schema_errors
 from .data_model import (
@@ -44,9 +56,9 @@ from .errors import (
     InvalidError,
     MalformedError,
 )
-from .keys import PublicKey, Signer
+from .keys import Signer
 from .policy import VerificationPolicy
-from .result import CheckResult, Status, Step, VerificationResult
+from .result import Status, Step, VerificationResult
 
 __all__ = [
     "FORMAT_VC_JOSE",
@@ -54,6 +66,7 @@ __all__ = [
     "FORMAT_VP_JOSE",
     "KeySource",
     "PinnedKeys",
+    "StatusChecker",
     "envelope_credential",
     "issue_vc_jwt",
     "issue_vp_jwt",
@@ -77,193 +90,6 @@ _ENVELOPE: Final = re.compile(
 )
 _OTHER_ENVELOPE: Final = re.compile(r"data:application/[a-z0-9.+-]+[,;].+", re.S)
 _DEFAULT_POLICY: Final = VerificationPolicy()
-#: Gaia-X notaries put `iat`/`exp` in the JOSE *header* in milliseconds; a seconds value this
-#: large would be after the year 5000.
-_MILLIS_THRESHOLD: Final = 100_000_000_000
-
-
-# ------------------------------------------------------------------------------------------
-# helpers
-
-
-def _media_type(value: Any) -> str | None:
-    """RFC 7515 §4.1.9: compare case-insensitively, `application/` may be omitted."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise MalformedError(Code.INVALID_HEADER, "`typ` and `cty` must be strings")
-    low = value.lower()
-    return low.removeprefix("application/")
-
-
-def _numeric_date(
-    payload: Mapping[str, Any], name: str, *, millis: bool = False
-) -> datetime | None:
-    if name not in payload:
-        return None
-    value = payload[name]
-    # RFC 7519 §2: NumericDate is a JSON number (fractions allowed; booleans are not numbers).
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidError(Code.INVALID_DATETIME, f"`{name}` must be a NumericDate")
-    if millis and value > _MILLIS_THRESHOLD:
-        value = value / 1000
-    try:
-        return datetime.fromtimestamp(value, UTC)
-    except (OverflowError, OSError, ValueError):
-        raise InvalidError(Code.INVALID_DATETIME, f"`{name}` is out of range") from None
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _check_window(
-    *,
-    now: datetime,
-    skew: timedelta,
-    not_before: Sequence[tuple[str, datetime | None]],
-    not_after: Sequence[tuple[str, datetime | None]],
-) -> str:
-    for name, moment in not_before:
-        if moment is not None and moment > now + skew:
-            raise InvalidError(Code.NOT_YET_VALID, f"not valid before {_iso(moment)} (`{name}`)")
-    for name, moment in not_after:
-        if moment is not None and now >= moment + skew:
-            raise InvalidError(Code.EXPIRED, f"expired at {_iso(moment)} (`{name}`)")
-    return "within its validity period at " + _iso(now)
-
-
-class _Run:
-    """Collects checks; `fail` turns the first error into the final result."""
-
-    __slots__ = ("checks", "document", "fmt", "header", "issuer", "subject", "types")
-
-    def __init__(self) -> None:
-        self.checks: list[CheckResult] = []
-        self.fmt: str | None = None
-        self.header: Mapping[str, Any] | None = None
-        self.issuer: str | None = None
-        self.subject: str | None = None
-        self.types: tuple[str, ...] = ()
-        self.document: Mapping[str, Any] | None = None
-
-    def ok(self, step: Step, message: str) -> None:
-        self.checks.append(CheckResult(step, True, None, message))
-
-    def skip(self, step: Step, message: str) -> None:
-        self.checks.append(CheckResult(step, True, None, message, skipped=True))
-
-    def result(
-        self,
-        status: Status,
-        nested: tuple[VerificationResult, ...] = (),
-        *,
-        malformed: bool = False,
-    ) -> VerificationResult:
-        return VerificationResult(
-            status=status,
-            checks=tuple(self.checks),
-            format=self.fmt,
-            issuer=self.issuer,
-            types=self.types,
-            subject=self.subject,
-            credential=self.document,
-            header=self.header,
-            credentials=nested,
-            malformed=malformed,
-        )
-
-    def fail(
-        self, step: Step, error: AncreError, nested: tuple[VerificationResult, ...] = ()
-    ) -> VerificationResult:
-        self.checks.append(CheckResult(step, False, error.code.value, error.message))
-        status = Status.INDETERMINATE if error.outcome == "indeterminate" else Status.INVALID
-        malformed = step is Step.PARSE and isinstance(error, MalformedError)
-        return self.result(status, nested, malformed=malformed)
-
-
-def _parse(token: str | bytes, policy: VerificationPolicy) -> tuple[ParsedJws, dict[str, Any]]:
-    parsed = parse_compact(
-        token,
-        allowed_algs=policy.algorithms,
-        understood_crit=policy.understood_crit,
-        max_bytes=policy.max_token_bytes,
-        max_depth=policy.max_json_depth,
-    )
-    payload = parsed.payload_json(max_depth=policy.max_json_depth)
-    if not isinstance(payload, dict):
-        raise MalformedError(Code.MALFORMED_TOKEN, "JWS payload must be a JSON object")
-    return parsed, payload
-
-
-@runtime_checkable
-class KeySource(Protocol):
-    """Where issuer/holder keys come from when they are not resolved from a DID."""
-
-    def key_for(self, controller: str, kid: str | None, *, authentication: bool) -> PublicKey: ...
-
-
-class PinnedKeys:
-    """Keys known out of band (configuration, a test suite), per controller URL or DID.
-
-    A `kid` matches a key whose JWK `kid` or RFC 7638 thumbprint it equals; with no `kid`,
-    a controller with exactly one key uses it."""
-
-    def __init__(self, keys: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
-        self._keys: dict[str, list[tuple[frozenset[str], PublicKey]]] = {}
-        for controller, jwks in keys.items():
-            entries = []
-            for jwk in jwks:
-                public = PublicKey.from_jwk(
-                    {k: v for k, v in jwk.items() if k not in ("alg", "kid", "use")}
-                )
-                names = {public.thumbprint()}
-                if isinstance(jwk.get("kid"), str):
-                    names.add(jwk["kid"])
-                entries.append((frozenset(names), public))
-            self._keys[controller] = entries
-
-    def key_for(self, controller: str, kid: str | None, *, authentication: bool) -> PublicKey:
-        entries = self._keys.get(controller, [])
-        if kid is None and len(entries) == 1:
-            return entries[0][1]
-        for names, key in entries:
-            if kid in names:
-                return key
-        raise InvalidError(
-            Code.VERIFICATION_METHOD_NOT_FOUND, f"no pinned key {kid!r} for {controller}"
-        )
-
-
-def _resolve_key(
-    header: Mapping[str, Any],
-    controller: str,
-    resolver: DidResolver | KeySource,
-    *,
-    authentication: bool = False,
-) -> PublicKey:
-    kid = header.get("kid")
-    # Duck-typed on purpose: isinstance() against a runtime-checkable Protocol costs more
-    # than a signature check's worth of parsing on this hot path.
-    key_for = getattr(resolver, "key_for", None)
-    if key_for is not None:
-        if kid is not None and not isinstance(kid, str):
-            raise MalformedError(Code.INVALID_HEADER, "`kid` must be a string")
-        key: PublicKey = key_for(controller, kid, authentication=authentication)
-        return key
-    if not isinstance(kid, str) or not kid:
-        raise InvalidError(Code.INVALID_HEADER, "JWS header has no `kid` naming the signing key")
-    if not controller.startswith("did:"):
-        raise IndeterminateError(
-            Code.UNSUPPORTED_DID_METHOD, f"{controller} is not a DID; ancre resolves keys from DIDs"
-        )
-    full_kid = controller + kid if kid.startswith("#") else kid
-    if did_of(full_kid) != controller:
-        raise InvalidError(Code.KID_MISMATCH, f"`kid` {kid} is not a key of {controller}")
-    doc = cast(DidResolver, resolver).resolve(controller)
-    return doc.authentication_key(full_kid) if authentication else doc.assertion_key(full_kid)
-
-
 # ------------------------------------------------------------------------------------------
 # credentials
 
@@ -271,7 +97,7 @@ def _resolve_key(
 def _credential_from(
     header: Mapping[str, Any], payload: dict[str, Any], policy: VerificationPolicy
 ) -> tuple[str, dict[str, Any]]:
-    typ, cty = _media_type(header.get("typ")), _media_type(header.get("cty"))
+    typ, cty = media_type(header.get("typ")), media_type(header.get("cty"))
     if typ in VC_TYPS:
         if cty is not None and cty not in VC_CTYS:
             raise InvalidError(
@@ -312,9 +138,9 @@ def _from_jwt_claims(payload: Mapping[str, Any], claim: str) -> dict[str, Any]:
                 raise InvalidError(Code.ISSUER_MISMATCH, "`iss` and `vc.issuer` differ")
             document.setdefault("issuer", iss)
         for jwt_name, vc_name in (("nbf", "issuanceDate"), ("exp", "expirationDate")):
-            moment = _numeric_date(payload, jwt_name)
+            moment = numeric_date(payload, jwt_name)
             if moment is not None:
-                document.setdefault(vc_name, _iso(moment.replace(microsecond=0)))
+                document.setdefault(vc_name, iso(moment.replace(microsecond=0)))
         if isinstance(payload.get("sub"), str):
             subject = document.get("credentialSubject")
             if isinstance(subject, dict):
@@ -332,13 +158,14 @@ def verify_vc_jwt(
     resolver: DidResolver | KeySource,
     clock: Clock,
     policy: VerificationPolicy = _DEFAULT_POLICY,
+    status: StatusChecker | None = None,
 ) -> VerificationResult:
     """Verify a credential secured as a compact JWS. Never raises for bad input: every
     problem is a failed check with a stable code in the returned result."""
-    run = _Run()
+    run = Run()
     step = Step.PARSE
     try:
-        parsed, payload = _parse(token, policy)
+        parsed, payload = parse_jws(token, policy)
         run.header = parsed.header
         run.ok(step, "compact JWS with canonical base64url and strict JSON")
 
@@ -362,7 +189,7 @@ def verify_vc_jwt(
                 raise InvalidError(
                     Code.ISSUER_MISMATCH, f"`iss` in the {where} is not the issuer {issuer}"
                 )
-        key = _resolve_key(parsed.header, issuer, resolver)
+        key = resolve_key(parsed.header, issuer, resolver)
         run.ok(
             step, f"{parsed.header.get('kid', 'the pinned key')} is an assertionMethod of {issuer}"
         )
@@ -372,11 +199,11 @@ def verify_vc_jwt(
         run.ok(step, f"{parsed.alg} signature verifies")
 
         step = Step.DATA_MODEL
-        check_credential(credential)
-        run.ok(
-            step,
-            "meets the VCDM " + ("1.1" if run.fmt == FORMAT_VC_JWT_11 else "2.0") + " data model",
+        tolerated = check_credential(
+            credential, allow_untyped_evidence=policy.accept_untyped_evidence
         )
+        version = "1.1" if run.fmt == FORMAT_VC_JWT_11 else "2.0"
+        run.ok(step, "; ".join((f"meets the VCDM {version} data model", *tolerated)))
 
         step = Step.TIME
         run.ok(
@@ -396,13 +223,14 @@ def verify_vc_jwt(
         step = Step.STATUS
         if "credentialStatus" not in credential:
             run.ok(step, "no credentialStatus: nothing to revoke")
-        elif policy.check_status:
+        elif not policy.check_status:
+            run.skip(step, "status check disabled by policy")
+        elif status is None:
             raise IndeterminateError(
-                Code.STATUS_UNCHECKED,
-                "the credential has a credentialStatus ancre cannot check yet",
+                Code.STATUS_UNCHECKED, "the credential has a credentialStatus and no status checker"
             )
         else:
-            run.skip(step, "status check disabled by policy")
+            run.ok(step, status.check(credential, issuer=issuer, clock=clock))
 
         step = Step.TRUST
         if policy.trusted_issuers is None:
@@ -433,28 +261,28 @@ def _check_credential_time(
         return parse_datetime_stamp(credential[name], name) if name in credential else None
 
     valid_from = stamp("validFrom") or stamp("issuanceDate")
-    iat = _numeric_date(payload, "iat")
-    message = _check_window(
+    iat = numeric_date(payload, "iat")
+    message = check_window(
         now=now,
         skew=policy.clock_skew,
         not_before=[
             ("validFrom", stamp("validFrom")),
             ("issuanceDate", stamp("issuanceDate")),
-            ("nbf", _numeric_date(payload, "nbf")),
+            ("nbf", numeric_date(payload, "nbf")),
             ("iat", iat),
         ],
         not_after=[
             ("validUntil", stamp("validUntil")),
             ("expirationDate", stamp("expirationDate")),
-            ("exp", _numeric_date(payload, "exp")),
-            ("exp (header)", _numeric_date(header, "exp", millis=True)),
+            ("exp", numeric_date(payload, "exp")),
+            ("exp (header)", numeric_date(header, "exp", millis=True)),
         ],
     )
     issued = valid_from or iat
     too_old = policy.max_credential_age
     if too_old is not None and issued is not None and now - issued > too_old:
         raise InvalidError(
-            Code.CREDENTIAL_TOO_OLD, f"issued {_iso(issued)}, older than the policy's {too_old}"
+            Code.CREDENTIAL_TOO_OLD, f"issued {iso(issued)}, older than the policy's {too_old}"
         )
     return message
 
@@ -543,7 +371,7 @@ def issue_vp_jwt(
 def _presentation_from(
     header: Mapping[str, Any], payload: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
-    typ, cty = _media_type(header.get("typ")), _media_type(header.get("cty"))
+    typ, cty = media_type(header.get("typ")), media_type(header.get("cty"))
     if typ in VP_TYPS:
         if cty is not None and cty not in VP_CTYS:
             raise InvalidError(
@@ -569,17 +397,18 @@ def verify_vp_jwt(
     resolver: DidResolver | KeySource,
     clock: Clock,
     policy: VerificationPolicy = _DEFAULT_POLICY,
+    status: StatusChecker | None = None,
 ) -> VerificationResult:
     """Verify a `vp+jwt` (or VCDM 1.1 `vp` JWT) and every credential it carries.
 
     The holder's signature must come from an `authentication` key of the holder's DID; `aud`
     and `nonce` must match `policy.audience` / `policy.nonce` (skipped, and recorded, when the
     policy names none). The presentation is valid only if every credential is."""
-    run = _Run()
+    run = Run()
     step = Step.PARSE
     nested: list[VerificationResult] = []
     try:
-        parsed, payload = _parse(token, policy)
+        parsed, payload = parse_jws(token, policy)
         run.header = parsed.header
         run.ok(step, "compact JWS with canonical base64url and strict JSON")
 
@@ -601,7 +430,7 @@ def verify_vp_jwt(
                 raise InvalidError(
                     Code.HOLDER_MISMATCH, f"`iss` {value} is not the holder {holder}"
                 )
-        key = _resolve_key(parsed.header, holder, resolver, authentication=True)
+        key = resolve_key(parsed.header, holder, resolver, authentication=True)
         run.ok(
             step,
             f"{parsed.header.get('kid', 'the pinned key')} is an authentication key of {holder}",
@@ -612,22 +441,22 @@ def verify_vp_jwt(
         run.ok(step, f"{parsed.alg} signature verifies")
 
         step = Step.DATA_MODEL
-        check_presentation(presentation)
+        check_presentation(presentation, allow_jwt_strings=run.fmt == FORMAT_VP_JWT_11)
         run.ok(step, "meets the VCDM presentation data model")
 
         step = Step.TIME
         now = clock.now()
         run.ok(
             step,
-            _check_window(
+            check_window(
                 now=now,
                 skew=policy.clock_skew,
                 not_before=[
-                    ("nbf", _numeric_date(payload, "nbf")),
-                    ("iat", _numeric_date(payload, "iat")),
+                    ("nbf", numeric_date(payload, "nbf")),
+                    ("iat", numeric_date(payload, "iat")),
                 ],
                 not_after=[
-                    ("exp", _numeric_date(payload, "exp")),
+                    ("exp", numeric_date(payload, "exp")),
                     (
                         "validUntil",
                         parse_datetime_stamp(presentation["validUntil"], "validUntil")
@@ -658,11 +487,15 @@ def verify_vp_jwt(
                     )
                 )
                 continue
-            nested.append(verify_vc_jwt(inner, resolver=resolver, clock=clock, policy=inner_policy))
-        worst = _worst(r.status for r in nested)
-        if worst is Status.INVALID:
+            nested.append(
+                verify_vc_jwt(
+                    inner, resolver=resolver, clock=clock, policy=inner_policy, status=status
+                )
+            )
+        overall = worst(r.status for r in nested)
+        if overall is Status.INVALID:
             raise InvalidError(Code.INVALID_PRESENTATION, "a presented credential is invalid")
-        if worst is Status.INDETERMINATE:
+        if overall is Status.INDETERMINATE:
             raise IndeterminateError(
                 Code.INVALID_PRESENTATION, "a presented credential is indeterminate"
             )
@@ -689,12 +522,3 @@ def _check_binding(payload: Mapping[str, Any], policy: VerificationPolicy) -> st
     if not parts:
         return "no audience or nonce required by policy (replayable presentation)"
     return ", ".join(parts)
-
-
-def _worst(statuses: Any) -> Status:
-    seen = set(statuses)
-    if Status.INVALID in seen:
-        return Status.INVALID
-    if Status.INDETERMINATE in seen:
-        return Status.INDETERMINATE
-    return Status.VALID

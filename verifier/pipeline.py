@@ -15,7 +15,14 @@ from ancre.trust.did import DidResolver
 from ancre.trust.errors import AncreError, Code, MalformedError
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Step, VerificationResult
-from ancre.trust.vc_jose import VP_TYPS, unenvelope, verify_vc_jwt, verify_vp_jwt
+from ancre.trust.vc_jose import (
+    VP_TYPS,
+    KeySource,
+    StatusChecker,
+    unenvelope,
+    verify_vc_jwt,
+    verify_vp_jwt,
+)
 
 __all__ = ["verify"]
 
@@ -28,9 +35,10 @@ _VP_ENVELOPE_PREFIXES: Final = tuple(
 def verify(
     data: bytes | str,
     *,
-    resolver: DidResolver,
+    resolver: DidResolver | KeySource,
     clock: Clock,
     policy: VerificationPolicy = _DEFAULT_POLICY,
+    status: StatusChecker | None = None,
 ) -> VerificationResult:
     """Verify a credential or presentation in any supported form."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
@@ -54,7 +62,7 @@ def verify(
             malformed=isinstance(error, MalformedError),
         )
     run = verify_vp_jwt if presentation else verify_vc_jwt
-    return run(token, resolver=resolver, clock=clock, policy=policy)
+    return run(token, resolver=resolver, clock=clock, policy=policy, status=status)
 
 
 def _token_of(text: str, policy: VerificationPolicy) -> tuple[str, bool]:

@@ -1,0 +1,250 @@
+"""Pipeline machinery shared by the format-specific verifiers (VC-JOSE, SD-JWT VC, Data
+Integrity): the result builder, JOSE parsing under a policy, time-window checks and issuer
+key resolution. Private: the public surface is each format module's verify_* function."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Protocol, cast, runtime_checkable
+
+from ._jws import ParsedJws, parse_compact
+from .clock import Clock
+from .did import DidResolver, did_of
+from .errors import AncreError, Code, IndeterminateError, InvalidError, MalformedError
+from .keys import PublicKey
+from .policy import VerificationPolicy
+from .result import CheckResult, Status, Step, VerificationResult
+
+__all__ = [
+    "KeySource",
+    "PinnedKeys",
+    "Run",
+    "StatusChecker",
+    "check_window",
+    "iso",
+    "media_type",
+    "numeric_date",
+    "parse_jws",
+    "resolve_key",
+    "worst",
+]
+
+#: Gaia-X notaries put `iat`/`exp` in the JOSE *header* in milliseconds; a seconds value this
+#: large would be after the year 5000.
+_MILLIS_THRESHOLD: Final = 100_000_000_000
+
+
+# ------------------------------------------------------------------------------------------
+# helpers
+
+
+def media_type(value: Any) -> str | None:
+    """RFC 7515 §4.1.9: compare case-insensitively, `application/` may be omitted."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise MalformedError(Code.INVALID_HEADER, "`typ` and `cty` must be strings")
+    low = value.lower()
+    return low.removeprefix("application/")
+
+
+def numeric_date(payload: Mapping[str, Any], name: str, *, millis: bool = False) -> datetime | None:
+    if name not in payload:
+        return None
+    value = payload[name]
+    # RFC 7519 §2: NumericDate is a JSON number (fractions allowed; booleans are not numbers).
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidError(Code.INVALID_DATETIME, f"`{name}` must be a NumericDate")
+    if millis and value > _MILLIS_THRESHOLD:
+        value = value / 1000
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidError(Code.INVALID_DATETIME, f"`{name}` is out of range") from None
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def check_window(
+    *,
+    now: datetime,
+    skew: timedelta,
+    not_before: Sequence[tuple[str, datetime | None]],
+    not_after: Sequence[tuple[str, datetime | None]],
+) -> str:
+    for name, moment in not_before:
+        if moment is not None and moment > now + skew:
+            raise InvalidError(Code.NOT_YET_VALID, f"not valid before {iso(moment)} (`{name}`)")
+    for name, moment in not_after:
+        if moment is not None and now >= moment + skew:
+            raise InvalidError(Code.EXPIRED, f"expired at {iso(moment)} (`{name}`)")
+    return "within its validity period at " + iso(now)
+
+
+class Run:
+    """Collects checks; `fail` turns the first error into the final result."""
+
+    __slots__ = ("checks", "document", "fmt", "header", "issuer", "subject", "types")
+
+    def __init__(self) -> None:
+        self.checks: list[CheckResult] = []
+        self.fmt: str | None = None
+        self.header: Mapping[str, Any] | None = None
+        self.issuer: str | None = None
+        self.subject: str | None = None
+        self.types: tuple[str, ...] = ()
+        self.document: Mapping[str, Any] | None = None
+
+    def ok(self, step: Step, message: str) -> None:
+        self.checks.append(CheckResult(step, True, None, message))
+
+    def skip(self, step: Step, message: str) -> None:
+        self.checks.append(CheckResult(step, True, None, message, skipped=True))
+
+    def result(
+        self,
+        status: Status,
+        nested: tuple[VerificationResult, ...] = (),
+        *,
+        malformed: bool = False,
+    ) -> VerificationResult:
+        return VerificationResult(
+            status=status,
+            checks=tuple(self.checks),
+            format=self.fmt,
+            issuer=self.issuer,
+            types=self.types,
+            subject=self.subject,
+            credential=self.document,
+            header=self.header,
+            credentials=nested,
+            malformed=malformed,
+        )
+
+    def fail(
+        self, step: Step, error: AncreError, nested: tuple[VerificationResult, ...] = ()
+    ) -> VerificationResult:
+        self.checks.append(CheckResult(step, False, error.code.value, error.message))
+        status = Status.INDETERMINATE if error.outcome == "indeterminate" else Status.INVALID
+        malformed = step is Step.PARSE and isinstance(error, MalformedError)
+        return self.result(status, nested, malformed=malformed)
+
+
+def parse_jws(token: str | bytes, policy: VerificationPolicy) -> tuple[ParsedJws, dict[str, Any]]:
+    parsed = parse_compact(
+        token,
+        allowed_algs=policy.algorithms,
+        understood_crit=policy.understood_crit,
+        max_bytes=policy.max_token_bytes,
+        max_depth=policy.max_json_depth,
+    )
+    payload = parsed.payload_json(max_depth=policy.max_json_depth)
+    if not isinstance(payload, dict):
+        raise MalformedError(Code.MALFORMED_TOKEN, "JWS payload must be a JSON object")
+    return parsed, payload
+
+
+@runtime_checkable
+class KeySource(Protocol):
+    """Where issuer/holder keys come from when they are not (only) resolved from a DID: keys
+    pinned out of band, or an `x5c` chain validated to trust anchors. It sees the whole JOSE
+    header (`kid`, `x5c`…) and the controller (issuer or holder) the key must belong to."""
+
+    def key_for(
+        self, controller: str, header: Mapping[str, Any], *, authentication: bool
+    ) -> PublicKey: ...
+
+
+@runtime_checkable
+class StatusChecker(Protocol):
+    """Checks a credential's revocation/suspension status.
+
+    Given the credential (a VCDM document with `credentialStatus`, or SD-JWT VC claims with
+    `status.status_list`), its issuer and the clock, returns a one-line message when the
+    status is fine; raises `InvalidError` (`revoked`, `suspended`, `status_list_issuer_mismatch`,
+    `status_index_out_of_range`…) when it is proven bad, `IndeterminateError`
+    (`status_unavailable`) when it cannot be checked. Never returns for a status it did not
+    check."""
+
+    def check(self, credential: Mapping[str, Any], *, issuer: str, clock: Clock) -> str: ...
+
+
+class PinnedKeys:
+    """Keys known out of band (configuration, a test suite), per controller URL or DID.
+
+    A `kid` matches a key whose JWK `kid` or RFC 7638 thumbprint it equals (for a DID URL,
+    its fragment may be given instead); with no `kid`, a controller with exactly one key
+    uses it."""
+
+    def __init__(self, keys: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+        self._keys: dict[str, list[tuple[frozenset[str], PublicKey]]] = {}
+        for controller, jwks in keys.items():
+            entries = []
+            for jwk in jwks:
+                public = PublicKey.from_jwk(
+                    {k: v for k, v in jwk.items() if k not in ("alg", "kid", "use")}
+                )
+                names = {public.thumbprint()}
+                if isinstance(jwk.get("kid"), str):
+                    names.add(jwk["kid"])
+                entries.append((frozenset(names), public))
+            self._keys[controller] = entries
+
+    def key_for(
+        self, controller: str, header: Mapping[str, Any], *, authentication: bool
+    ) -> PublicKey:
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise MalformedError(Code.INVALID_HEADER, "`kid` must be a string")
+        entries = self._keys.get(controller, [])
+        if kid is None and len(entries) == 1:
+            return entries[0][1]
+        # A DID-URL kid (`did:web:x#key-1`) also matches a key pinned as `key-1` or `#key-1`.
+        fragment = kid.removeprefix(controller) if kid else kid
+        candidates = {kid, fragment, fragment.removeprefix("#") if fragment else fragment}
+        for names, key in entries:
+            if not names.isdisjoint(candidates):
+                return key
+        raise InvalidError(
+            Code.VERIFICATION_METHOD_NOT_FOUND, f"no pinned key {kid!r} for {controller}"
+        )
+
+
+def resolve_key(
+    header: Mapping[str, Any],
+    controller: str,
+    resolver: DidResolver | KeySource,
+    *,
+    authentication: bool = False,
+) -> PublicKey:
+    kid = header.get("kid")
+    # Duck-typed on purpose: isinstance() against a runtime-checkable Protocol costs more
+    # than a signature check's worth of parsing on this hot path.
+    key_for = getattr(resolver, "key_for", None)
+    if key_for is not None:
+        key: PublicKey = key_for(controller, header, authentication=authentication)
+        return key
+    if not isinstance(kid, str) or not kid:
+        raise InvalidError(Code.INVALID_HEADER, "JWS header has no `kid` naming the signing key")
+    if not controller.startswith("did:"):
+        raise IndeterminateError(
+            Code.UNSUPPORTED_DID_METHOD, f"{controller} is not a DID; ancre resolves keys from DIDs"
+        )
+    full_kid = controller + kid if kid.startswith("#") else kid
+    if did_of(full_kid) != controller:
+        raise InvalidError(Code.KID_MISMATCH, f"`kid` {kid} is not a key of {controller}")
+    doc = cast(DidResolver, resolver).resolve(controller)
+    return doc.authentication_key(full_kid) if authentication else doc.assertion_key(full_kid)
+
+
+def worst(statuses: Iterable[Status]) -> Status:
+    seen = set(statuses)
+    if Status.INVALID in seen:
+        return Status.INVALID
+    if Status.INDETERMINATE in seen:
+        return Status.INDETERMINATE
+    return Status.VALID
