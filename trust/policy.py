@@ -44,5 +44,11 @@ class VerificationPolicy:
     #: For presentations: the audience and nonce the holder must have bound it to.
     audience: str | None = None
     nonce: str | None = None
+    #: SD-JWT (RFC 9901 §4.1.1 `_sd_alg`): the digest algorithms accepted.
+    sd_jwt_digest_algs: frozenset[str] = frozenset({"sha-256", "sha-384", "sha-512"})
+    #: SD-JWT presentations: a key-binding JWT is required when the credential has a `cnf`
+    #: key, and its `iat` may be at most this old (and not in the future beyond the skew).
+    require_key_binding: bool = True
+    key_binding_max_age: timedelta = timedelta(minutes=5)
     #: Extra `crit` header names the caller understands (none by default).
     understood_crit: frozenset[str] = field(default_factory=frozenset)

@@ -1,0 +1,1 @@
+"""JSON-LD contexts shipped with ancre (served by a static loader, never fetched)."""
