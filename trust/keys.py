@@ -282,12 +282,7 @@ class PrivateKey:
                     raise InvalidError(Code.INVALID_KEY, "Ed25519 `d` must be 32 bytes")
                 key: PrivateKeyObject = ed25519.Ed25519PrivateKey.from_private_bytes(d)
             elif kty == "EC":
-                kt = _CRV_TO_TYPE.get(str(jwk.get("crv")))
-                if kt is None:
-                    raise InvalidError(
-                        Code.UNSUPPORTED_KEY_TYPE, f"EC curve {jwk.get('crv')!r} is not supported"
-                    )
-                curve, _, size, _ = _EC_CURVES[kt]
+                curve, size = _ec_curve(jwk)
                 d = _member(jwk, "d")
                 if len(d) != size:
                     raise InvalidError(Code.INVALID_KEY, f"{jwk['crv']} `d` must be {size} bytes")
@@ -333,6 +328,17 @@ class PrivateKey:
         return f"PrivateKey({self.key_type}, {self.public_key.thumbprint()})"
 
 
+def _ec_curve(jwk: Mapping[str, Any]) -> tuple[ec.EllipticCurve, int]:
+    """The curve of an `EC` JWK and its coordinate size; only P-256 and P-384."""
+    kt = _CRV_TO_TYPE.get(str(jwk.get("crv")))
+    if kt is None:
+        raise InvalidError(
+            Code.UNSUPPORTED_KEY_TYPE, f"EC curve {jwk.get('crv')!r} is not supported"
+        )
+    curve, _, size, _ = _EC_CURVES[kt]
+    return curve, size
+
+
 def _public_object_from_jwk(jwk: Mapping[str, Any]) -> PublicKeyObject:
     kty = jwk.get("kty")
     try:
@@ -346,12 +352,7 @@ def _public_object_from_jwk(jwk: Mapping[str, Any]) -> PublicKeyObject:
                 raise InvalidError(Code.INVALID_KEY, "Ed25519 `x` must be 32 bytes")
             return ed25519.Ed25519PublicKey.from_public_bytes(x)
         if kty == "EC":
-            kt = _CRV_TO_TYPE.get(str(jwk.get("crv")))
-            if kt is None:
-                raise InvalidError(
-                    Code.UNSUPPORTED_KEY_TYPE, f"EC curve {jwk.get('crv')!r} is not supported"
-                )
-            curve, _, size, _ = _EC_CURVES[kt]
+            curve, size = _ec_curve(jwk)
             x, y = _member(jwk, "x"), _member(jwk, "y")
             # RFC 7518 §6.2.1.2: coordinates are the full curve size, zero-padded.
             if len(x) != size or len(y) != size:

@@ -94,33 +94,39 @@ _DEFAULT_POLICY: Final = VerificationPolicy()
 # credentials
 
 
-def _credential_from(
-    header: Mapping[str, Any], payload: dict[str, Any], policy: VerificationPolicy
+def _classify(
+    header: Mapping[str, Any], payload: dict[str, Any], *, presentation: bool
 ) -> tuple[str, dict[str, Any]]:
+    """Which format a JWS holds, from `typ`/`cty` (RFC 7515 §4.1.9–10) and, without `typ`, the
+    payload: VC-JOSE (`vc+jwt`/`vp+jwt` and Gaia-X spellings) or a VCDM 1.1 JWT (`vc`/`vp`
+    claim). Raises for anything else."""
+    typs, ctys, other = (VP_TYPS, VP_CTYS, VC_TYPS) if presentation else (VC_TYPS, VC_CTYS, VP_TYPS)
+    kind = "presentation" if presentation else "credential"
     typ, cty = media_type(header.get("typ")), media_type(header.get("cty"))
-    if typ in VC_TYPS:
-        if cty is not None and cty not in VC_CTYS:
+    jose_format = FORMAT_VP_JOSE if presentation else FORMAT_VC_JOSE
+    no_jwt_claims = "vc" not in payload and "vp" not in payload
+    if typ in typs:
+        if cty is not None and cty not in ctys:
             raise InvalidError(
                 Code.INVALID_HEADER, f"`cty` {header['cty']!r} does not fit `typ` {typ}"
             )
-        # VC-JOSE-COSE §3.1.1: the payload is the credential; `vc`/`vp` claims must not appear.
-        if "vc" in payload or "vp" in payload:
+        # VC-JOSE-COSE §3.1.1: the payload is the document; `vc`/`vp` claims must not appear.
+        if not no_jwt_claims:
             raise InvalidError(
-                Code.INVALID_PROPERTY, "a vc+jwt payload must not carry a `vc` or `vp` claim"
+                Code.INVALID_PROPERTY, f"a {typ} payload must not carry a `vc` or `vp` claim"
             )
-        return FORMAT_VC_JOSE, payload
-    if typ in VP_TYPS:
-        raise InvalidError(Code.UNSUPPORTED_TYP, f"`typ` {typ} is a presentation, not a credential")
-    if typ is None and _is_vcdm2(payload) and "vc" not in payload and "vp" not in payload:
-        # VC-JOSE-COSE §3.1.1 says `typ` SHOULD be vc+jwt: without it, the payload decides.
-        return FORMAT_VC_JOSE, payload
-    if typ in _LEGACY_TYPS and isinstance(payload.get("vc"), dict):
-        if not policy.accept_vcdm11:
-            raise InvalidError(Code.POLICY_VIOLATION, "VCDM 1.1 JWT credentials are not accepted")
-        return FORMAT_VC_JWT_11, _from_jwt_claims(payload, "vc")
-    raise InvalidError(
-        Code.UNSUPPORTED_TYP, f"`typ` {header.get('typ')!r} is not a credential type"
-    )
+        return jose_format, payload
+    if typ in other:
+        raise InvalidError(Code.UNSUPPORTED_TYP, f"`typ` {typ} is not a {kind}")
+    if typ is None and _is_vcdm2(payload) and no_jwt_claims:
+        # VC-JOSE-COSE §3.1.1 says `typ` SHOULD be set: without it, the payload decides.
+        return jose_format, payload
+    claim = "vp" if presentation else "vc"
+    if typ in _LEGACY_TYPS and isinstance(payload.get(claim), dict):
+        return (FORMAT_VP_JWT_11 if presentation else FORMAT_VC_JWT_11), _from_jwt_claims(
+            payload, claim
+        )
+    raise InvalidError(Code.UNSUPPORTED_TYP, f"`typ` {header.get('typ')!r} is not a {kind} type")
 
 
 def _is_vcdm2(payload: Mapping[str, Any]) -> bool:
@@ -170,7 +176,9 @@ def verify_vc_jwt(
         run.ok(step, "compact JWS with canonical base64url and strict JSON")
 
         step = Step.FORMAT
-        run.fmt, credential = _credential_from(parsed.header, payload, policy)
+        run.fmt, credential = _classify(parsed.header, payload, presentation=False)
+        if run.fmt == FORMAT_VC_JWT_11 and not policy.accept_vcdm11:
+            raise InvalidError(Code.POLICY_VIOLATION, "VCDM 1.1 JWT credentials are not accepted")
         run.document = credential
         run.types = types_of(credential)
         ids = (
@@ -368,29 +376,6 @@ def issue_vp_jwt(
     return sign_compact(header, dumps_compact(payload).encode("utf-8"), signer)
 
 
-def _presentation_from(
-    header: Mapping[str, Any], payload: dict[str, Any]
-) -> tuple[str, dict[str, Any]]:
-    typ, cty = media_type(header.get("typ")), media_type(header.get("cty"))
-    if typ in VP_TYPS:
-        if cty is not None and cty not in VP_CTYS:
-            raise InvalidError(
-                Code.INVALID_HEADER, f"`cty` {header['cty']!r} does not fit `typ` {typ}"
-            )
-        if "vc" in payload or "vp" in payload:
-            raise InvalidError(
-                Code.INVALID_PROPERTY, "a vp+jwt payload must not carry a `vc` or `vp` claim"
-            )
-        return FORMAT_VP_JOSE, payload
-    if typ is None and _is_vcdm2(payload) and "vc" not in payload and "vp" not in payload:
-        return FORMAT_VP_JOSE, payload
-    if typ in _LEGACY_TYPS and isinstance(payload.get("vp"), dict):
-        return FORMAT_VP_JWT_11, _from_jwt_claims(payload, "vp")
-    raise InvalidError(
-        Code.UNSUPPORTED_TYP, f"`typ` {header.get('typ')!r} is not a presentation type"
-    )
-
-
 def verify_vp_jwt(
     token: str | bytes,
     *,
@@ -413,7 +398,7 @@ def verify_vp_jwt(
         run.ok(step, "compact JWS with canonical base64url and strict JSON")
 
         step = Step.FORMAT
-        run.fmt, presentation = _presentation_from(parsed.header, payload)
+        run.fmt, presentation = _classify(parsed.header, payload, presentation=True)
         run.document = presentation
         run.types = types_of(presentation)
         run.ok(step, run.fmt)
