@@ -120,6 +120,10 @@ class Code(StrEnum):
     SCHEMA_VIOLATION = "schema_violation"
     # trust and policy
     ISSUER_NOT_TRUSTED = "issuer_not_trusted"
+    TRUST_LIST_INVALID = "trust_list_invalid"
+    TRUST_LIST_STALE = "trust_list_stale"
+    TRUST_LIST_ROLLBACK = "trust_list_rollback"
+    TRUST_LIST_UNAVAILABLE = "trust_list_unavailable"
     POLICY_VIOLATION = "policy_violation"
     # presentations / holder binding
     AUDIENCE_MISMATCH = "audience_mismatch"

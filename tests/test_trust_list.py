@@ -1,0 +1,245 @@
+"""Trust lists: LoTE codec, point-in-time trust, constraints, signed publication."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from _support import Issuer
+
+from ancre.trust._b64 import b64url_decode, b64url_encode
+from ancre.trust._jws import sign_compact
+from ancre.trust.clock import FixedClock
+from ancre.trust.errors import Code, IndeterminateError, InvalidError
+from ancre.trust.resolvers import default_resolver
+from ancre.trust.trust_list import (
+    ANCHOR_SERVICE,
+    ClaimConstraint,
+    EntryStatus,
+    StatusPeriod,
+    TrustedEntity,
+    TrustedService,
+    TrustList,
+    TrustListDocument,
+    sign_trust_list,
+    verify_trust_list,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+AGENCY = "did:web:agency.example"
+ANCHOR = "did:web:association.example"
+LP, CERT = "gx:LegalPerson", "ancre:Certification"
+
+
+def document(sequence: int = 1, issued_at: datetime = T0 + timedelta(days=40)) -> TrustListDocument:
+    anchor = TrustedEntity(
+        id=ANCHOR,
+        name="Data space association",
+        services=(TrustedService(ANCHOR_SERVICE, (StatusPeriod(EntryStatus.ACTIVE, T0),)),),
+    )
+    agency = TrustedEntity(
+        id=AGENCY,
+        name="Agence de certification",
+        registration_number="55203253400646",
+        accredited_by=ANCHOR,
+        services=(
+            TrustedService(
+                LP,
+                (
+                    StatusPeriod(EntryStatus.ACTIVE, T0),
+                    StatusPeriod(EntryStatus.SUSPENDED, T0 + timedelta(days=30), "audit pending"),
+                    StatusPeriod(EntryStatus.ACTIVE, T0 + timedelta(days=35), "audit passed"),
+                ),
+                constraints=(
+                    ClaimConstraint("credentialSubject.gx:legalAddress.gx:countryCode", ("FR",)),
+                ),
+            ),
+        ),
+    )
+    return TrustListDocument(
+        sequence=sequence,
+        issued_at=issued_at,
+        next_update=issued_at + timedelta(days=1),
+        operator_name="Loire data space",
+        scheme_name="Trusted credential issuers",
+        entities=(agency, anchor),
+    )
+
+
+def test_round_trip_is_deterministic() -> None:
+    doc = document()
+    as_json = doc.to_json()
+    assert TrustListDocument.from_json(as_json) == doc
+    # Entities in another order serialize to the same bytes.
+    swapped = TrustListDocument(
+        **{**{f: getattr(doc, f) for f in doc.__slots__}, "entities": doc.entities[::-1]}
+    )
+    assert json.dumps(swapped.to_json()) == json.dumps(as_json)
+    info = as_json["LoTE"]["ListAndSchemeInformation"]
+    assert info["LoTESequenceNumber"] == 1
+    assert info["NextUpdate"] == "2026-02-11T00:00:00Z"
+
+
+def test_point_in_time_trust() -> None:
+    tl = TrustList(document())
+    assert tl.is_trusted(AGENCY, LP, T0 + timedelta(days=1))
+    assert not tl.is_trusted(AGENCY, LP, T0 + timedelta(days=31))  # suspended then
+    assert tl.status_at(AGENCY, LP, T0 + timedelta(days=31)) is EntryStatus.SUSPENDED
+    assert tl.is_trusted(AGENCY, LP, T0 + timedelta(days=36))
+    assert tl.status_at(AGENCY, LP, T0 - timedelta(days=1)) is None  # not listed yet
+    assert not tl.is_trusted(AGENCY, CERT, T0 + timedelta(days=1))  # not for that type
+    assert not tl.is_trusted("did:web:stranger.example", LP, T0 + timedelta(days=1))
+
+
+def test_check_applies_types_history_and_constraints() -> None:
+    tl = TrustList(document())
+    now = T0 + timedelta(days=40)
+    fr = {"credentialSubject": {"gx:legalAddress": {"gx:countryCode": "FR"}}}
+    de = {"credentialSubject": {"gx:legalAddress": {"gx:countryCode": "DE"}}}
+    assert "trusted for gx:LegalPerson" in tl.check(
+        AGENCY, [LP], issued_at=T0 + timedelta(days=2), now=now, credential=fr
+    )
+    cases = [
+        ([LP], T0 + timedelta(days=31), fr, "was suspended"),
+        ([LP, CERT], T0 + timedelta(days=2), fr, "not listed for ancre:Certification"),
+        ([LP], T0 + timedelta(days=2), de, "only with"),
+        ([], T0 + timedelta(days=2), fr, "names no type"),
+    ]
+    for types, issued, credential, message in cases:
+        with pytest.raises(InvalidError) as err:
+            tl.check(AGENCY, types, issued_at=issued, now=now, credential=credential)
+        assert err.value.code is Code.ISSUER_NOT_TRUSTED
+        assert message in err.value.message
+
+
+def test_withdrawn_now_defeats_earlier_trust() -> None:
+    doc = document()
+    agency = doc.entities[0]
+    lp = agency.services[0]
+    withdrawn = TrustedService(
+        LP, (*lp.history, StatusPeriod(EntryStatus.WITHDRAWN, T0 + timedelta(days=38)))
+    )
+    tl = TrustList(
+        TrustListDocument(
+            **{
+                **{f: getattr(doc, f) for f in doc.__slots__},
+                "entities": (TrustedEntity(AGENCY, "A", (withdrawn,)),),
+            }
+        )
+    )
+    assert tl.is_trusted(AGENCY, LP, T0 + timedelta(days=2))
+    with pytest.raises(InvalidError, match="withdrawn"):
+        tl.check(AGENCY, [LP], issued_at=T0 + timedelta(days=2), now=T0 + timedelta(days=39))
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d["LoTE"]["ListAndSchemeInformation"].update(LoTESequenceNumber=0),
+        lambda d: d["LoTE"]["ListAndSchemeInformation"].update(LoTEVersionIdentifier=2),
+        lambda d: d["LoTE"]["ListAndSchemeInformation"].update(NextUpdate="tomorrow"),
+        lambda d: d["LoTE"]["TrustedEntitiesList"].append(d["LoTE"]["TrustedEntitiesList"][0]),
+        lambda d: d["LoTE"]["TrustedEntitiesList"][0]["TrustedEntityServices"][0][
+            "ServiceHistory"
+        ].reverse(),
+        lambda d: d["LoTE"]["TrustedEntitiesList"][0]["TrustedEntityServices"][0][
+            "ServiceInformation"
+        ].update(ServiceStatus="urn:ancre:trust-list:status:revoked"),
+        lambda d: d["LoTE"].pop("TrustedEntitiesList"),
+    ],
+)
+def test_malformed_lists_are_refused(mutate: object) -> None:
+    doc = document().to_json()
+    mutate(doc)  # type: ignore[operator]
+    with pytest.raises(InvalidError) as err:
+        TrustListDocument.from_json(doc)
+    assert err.value.code is Code.TRUST_LIST_INVALID
+
+
+def _registry() -> Issuer:
+    return Issuer.new("p256")
+
+
+def test_signed_publication_and_verification() -> None:
+    registry = _registry()
+    token = sign_trust_list(
+        document(sequence=7), registry.key, kid=registry.kid, issuer=registry.did
+    )
+    header = json.loads(b64url_decode(token.split(".")[0]))
+    assert header["typ"] == "trust-list+jwt"
+    clock = FixedClock(T0 + timedelta(days=40, hours=1))
+    resolver = default_resolver()
+    tl = verify_trust_list(
+        token, registry=registry.did, resolver=resolver, clock=clock, min_sequence=7
+    )
+    assert tl.sequence == 7
+    assert tl.is_trusted(AGENCY, LP, T0 + timedelta(days=1))
+    # Same state, same payload: publication is deterministic.
+    again = sign_trust_list(
+        document(sequence=7), registry.key, kid=registry.kid, issuer=registry.did
+    )
+    assert again.split(".")[1] == token.split(".")[1]
+
+
+def test_tampered_wrong_signer_rollback_and_stale() -> None:
+    registry, stranger = _registry(), _registry()
+    resolver = default_resolver()
+    clock = FixedClock(T0 + timedelta(days=40, hours=1))
+    token = sign_trust_list(
+        document(sequence=7), registry.key, kid=registry.kid, issuer=registry.did
+    )
+    head, body, sig = token.split(".")
+    payload = json.loads(b64url_decode(body))
+    payload["LoTE"]["TrustedEntitiesList"][0]["TrustedEntityInformation"][
+        "TEInformationExtensions"
+    ]["ancre:entityId"] = "did:web:evil.example"
+    tampered = f"{head}.{b64url_encode(json.dumps(payload).encode())}.{sig}"
+    cases = [
+        (tampered, registry.did, None, Code.TRUST_LIST_INVALID),
+        (
+            sign_trust_list(document(), stranger.key, kid=stranger.kid, issuer=stranger.did),
+            registry.did,
+            None,
+            Code.TRUST_LIST_INVALID,
+        ),
+        (token, registry.did, 8, Code.TRUST_LIST_ROLLBACK),
+    ]
+    for tok, expected_registry, min_seq, code in cases:
+        with pytest.raises(InvalidError) as err:
+            verify_trust_list(
+                tok,
+                registry=expected_registry,
+                resolver=resolver,
+                clock=clock,
+                min_sequence=min_seq,
+            )
+        assert err.value.code is code
+    with pytest.raises(IndeterminateError) as stale:
+        verify_trust_list(
+            token,
+            registry=registry.did,
+            resolver=resolver,
+            clock=FixedClock(T0 + timedelta(days=42)),
+        )
+    assert stale.value.code is Code.TRUST_LIST_STALE
+    forged = sign_compact(
+        {"kid": registry.kid, "typ": "JWT"},
+        json.dumps(document().to_json()).encode(),
+        registry.key,
+    )
+    with pytest.raises(InvalidError) as typ:
+        verify_trust_list(forged, registry=registry.did, resolver=resolver, clock=clock)
+    assert typ.value.code is Code.TRUST_LIST_INVALID
+
+
+def test_constraint_paths_through_arrays() -> None:
+    c = ClaimConstraint("credentialSubject.gx:countryCode", ("FR", "BE"))
+    assert c.satisfied_by(
+        {"credentialSubject": [{"gx:countryCode": "FR"}, {"gx:countryCode": "BE"}]}
+    )
+    assert not c.satisfied_by(
+        {"credentialSubject": [{"gx:countryCode": "FR"}, {"gx:countryCode": "DE"}]}
+    )
+    assert not c.satisfied_by({"credentialSubject": {}})
+    assert not c.satisfied_by({"credentialSubject": {"gx:countryCode": 33}})

@@ -1,0 +1,494 @@
+"""Trust lists: who may issue which credential type, and since when.
+
+The published list is shaped after ETSI TS 119 602 "lists of trusted entities" (LoTE, JSON
+binding): `{"LoTE": {"ListAndSchemeInformation": …, "TrustedEntitiesList": […]}}`. Each
+trusted entity (a trust anchor or a credential issuer) has one *service* per credential type
+it is trusted for, and each service carries its full dated status history, so a verifier can
+answer "was this issuer trusted for this type at time T" offline, from a cached list.
+
+The list travels as a compact JWS with `typ: trust-list+jwt`, signed by the registry's key.
+Verifiers refuse a list that is not signed by the configured registry, that is past its
+`NextUpdate` (indeterminate: stale, not proof of anything) or whose sequence number is lower
+than one already seen (a rollback to an older list).
+
+Field names follow TS 119 602 where it has one; what it does not model (claim constraints,
+accreditation, registration numbers) sits in `…Extensions` members under `ancre:` names.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Final
+
+from ._json import dumps_compact
+from ._jws import sign_compact
+from ._pipeline import KeySource, media_type, parse_jws, resolve_key
+from .clock import Clock
+from .data_model import parse_datetime_stamp
+from .did import DidResolver
+from .errors import (
+    AncreError,
+    Code,
+    ConfigurationError,
+    IndeterminateError,
+    InvalidError,
+    MalformedError,
+)
+from .keys import Signer
+from .policy import VerificationPolicy
+
+__all__ = [
+    "ANCHOR_SERVICE",
+    "TRUST_LIST_TYP",
+    "ClaimConstraint",
+    "EntryStatus",
+    "StatusPeriod",
+    "TrustList",
+    "TrustListDocument",
+    "TrustedEntity",
+    "TrustedService",
+    "sign_trust_list",
+    "verify_trust_list",
+]
+
+TRUST_LIST_TYP: Final = "trust-list+jwt"
+LOTE_TYPE: Final = "urn:ancre:lote:trusted-credential-issuers"
+#: The service type of a trust anchor (an entity that accredits issuers).
+ANCHOR_SERVICE: Final = "urn:ancre:service:trust-anchor"
+_STATUS_URI: Final = "urn:ancre:trust-list:status:"
+MAX_TRUST_LIST_BYTES: Final = 32 * 1024 * 1024
+_CLAIM_PATH: Final = re.compile(r"[^.\s]+(\.[^.\s]+)*")
+
+
+class EntryStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    WITHDRAWN = "withdrawn"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusPeriod:
+    """From `since` on (until the next period), the entry has `status`."""
+
+    status: EntryStatus
+    since: datetime
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimConstraint:
+    """A condition on the credential: the claim at `claim` (a dotted path from the credential
+    root, e.g. `credentialSubject.gx:legalAddress.gx:countryCode`) must be one of `allowed`."""
+
+    claim: str
+    allowed: tuple[str, ...]
+
+    def satisfied_by(self, credential: Mapping[str, Any]) -> bool:
+        values: list[Any] = [credential]
+        for part in self.claim.split("."):
+            nxt: list[Any] = []
+            for value in values:
+                for item in value if isinstance(value, list) else [value]:
+                    if isinstance(item, Mapping) and part in item:
+                        nxt.append(item[part])
+            values = nxt
+        flat = [v for value in values for v in (value if isinstance(value, list) else [value])]
+        # Every value found must be allowed, and there must be at least one.
+        return bool(flat) and all(isinstance(v, str) and v in self.allowed for v in flat)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedService:
+    """An entity's trust for one credential type (or as an anchor), with its history."""
+
+    service_type: str
+    history: tuple[StatusPeriod, ...]
+    constraints: tuple[ClaimConstraint, ...] = ()
+    #: Identifiers the service signs under (DIDs); empty means the entity's own id.
+    digital_ids: tuple[str, ...] = ()
+    #: Base64 DER certificates (anchors: roots for x5c chains).
+    x509_certificates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedEntity:
+    id: str
+    name: str
+    services: tuple[TrustedService, ...]
+    registration_number: str | None = None
+    accredited_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrustListDocument:
+    """The content of a published trust list."""
+
+    sequence: int
+    issued_at: datetime
+    next_update: datetime
+    operator_name: str
+    scheme_name: str
+    entities: tuple[TrustedEntity, ...]
+    territory: str = "EU"
+    list_type: str = LOTE_TYPE
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    # ---- JSON (LoTE) ----------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        """The LoTE document, in a canonical order: the same state gives the same bytes."""
+        info = {
+            "LoTEVersionIdentifier": 1,
+            "LoTESequenceNumber": self.sequence,
+            "LoTEType": self.list_type,
+            "SchemeOperatorName": [{"lang": "en", "value": self.operator_name}],
+            "SchemeName": [{"lang": "en", "value": self.scheme_name}],
+            "SchemeTerritory": self.territory,
+            "ListIssueDateTime": _stamp(self.issued_at),
+            "NextUpdate": _stamp(self.next_update),
+        }
+        entities = [_entity_json(e) for e in sorted(self.entities, key=lambda e: e.id)]
+        return {"LoTE": {"ListAndSchemeInformation": info, "TrustedEntitiesList": entities}}
+
+    @classmethod
+    def from_json(cls, document: Any) -> TrustListDocument:
+        """Parse a LoTE document strictly; anything off is `trust_list_invalid`."""
+        try:
+            lote = _obj(_obj(document, "document")["LoTE"], "LoTE")
+            info = _obj(lote["ListAndSchemeInformation"], "ListAndSchemeInformation")
+            if info.get("LoTEVersionIdentifier") != 1:
+                raise _bad("LoTEVersionIdentifier must be 1")
+            sequence = info["LoTESequenceNumber"]
+            if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 1:
+                raise _bad("LoTESequenceNumber must be a positive integer")
+            entities = tuple(
+                _entity_from(e) for e in _arr(lote["TrustedEntitiesList"], "TrustedEntitiesList")
+            )
+            ids = [e.id for e in entities]
+            if len(set(ids)) != len(ids):
+                raise _bad("an entity is listed twice")
+            return cls(
+                sequence=sequence,
+                issued_at=parse_datetime_stamp(info["ListIssueDateTime"], "ListIssueDateTime"),
+                next_update=parse_datetime_stamp(info["NextUpdate"], "NextUpdate"),
+                operator_name=_ml(info["SchemeOperatorName"], "SchemeOperatorName"),
+                scheme_name=_ml(info["SchemeName"], "SchemeName"),
+                territory=_str(info["SchemeTerritory"], "SchemeTerritory"),
+                list_type=_str(info["LoTEType"], "LoTEType"),
+                entities=entities,
+            )
+        except KeyError as missing:
+            raise _bad(f"missing member {missing}") from None
+        except InvalidError as error:
+            if error.code is Code.TRUST_LIST_INVALID:
+                raise
+            raise _bad(error.message) from None
+
+
+def _bad(message: str) -> InvalidError:
+    return InvalidError(Code.TRUST_LIST_INVALID, f"trust list: {message}")
+
+
+def _obj(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _bad(f"`{name}` must be an object")
+    return value
+
+
+def _arr(value: Any, name: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _bad(f"`{name}` must be an array")
+    return value
+
+
+def _str(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _bad(f"`{name}` must be a non-empty string")
+    return value
+
+
+def _ml(value: Any, name: str) -> str:
+    # A multilingual string list: ancre reads the first entry.
+    items = _arr(value, name)
+    if not items:
+        raise _bad(f"`{name}` must not be empty")
+    return _str(_obj(items[0], name).get("value"), name)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _period_json(period: StatusPeriod) -> dict[str, str]:
+    out = {"ServiceStatus": _STATUS_URI + period.status.value}
+    out["StatusStartingTime"] = _stamp(period.since)
+    if period.reason:
+        out["ancre:reason"] = period.reason
+    return out
+
+
+def _period_from(value: Any) -> StatusPeriod:
+    obj = _obj(value, "ServiceHistory entry")
+    uri = _str(obj.get("ServiceStatus"), "ServiceStatus")
+    if not uri.startswith(_STATUS_URI):
+        raise _bad(f"unknown ServiceStatus {uri!r}")
+    try:
+        status = EntryStatus(uri.removeprefix(_STATUS_URI))
+    except ValueError:
+        raise _bad(f"unknown ServiceStatus {uri!r}") from None
+    reason = obj.get("ancre:reason", "")
+    if not isinstance(reason, str):
+        raise _bad("`ancre:reason` must be a string")
+    return StatusPeriod(
+        status, parse_datetime_stamp(obj.get("StatusStartingTime"), "StatusStartingTime"), reason
+    )
+
+
+def _service_json(service: TrustedService) -> dict[str, Any]:
+    history = sorted(service.history, key=lambda p: p.since)
+    info: dict[str, Any] = {
+        "ServiceTypeIdentifier": service.service_type,
+        "ServiceName": [{"lang": "en", "value": service.service_type}],
+        **_period_json(history[-1]),
+    }
+    identity: dict[str, Any] = {}
+    if service.digital_ids:
+        identity["OtherIds"] = sorted(service.digital_ids)
+    if service.x509_certificates:
+        identity["X509Certificates"] = [{"val": c} for c in service.x509_certificates]
+    if identity:
+        info["ServiceDigitalIdentity"] = identity
+    if service.constraints:
+        info["ServiceInformationExtensions"] = {
+            "ancre:constraints": [
+                {"claim": c.claim, "in": list(c.allowed)} for c in service.constraints
+            ]
+        }
+    # ServiceHistory: every period, oldest first (TS 119 612 lists newest first; ancre keeps
+    # chronological order so the list reads as a timeline).
+    return {"ServiceInformation": info, "ServiceHistory": [_period_json(p) for p in history]}
+
+
+def _service_from(value: Any) -> TrustedService:
+    obj = _obj(value, "TrustedEntityServices entry")
+    info = _obj(obj.get("ServiceInformation"), "ServiceInformation")
+    history = tuple(_period_from(p) for p in _arr(obj.get("ServiceHistory"), "ServiceHistory"))
+    if not history:
+        raise _bad("a service needs a ServiceHistory")
+    if [p.since for p in history] != sorted(p.since for p in history):
+        raise _bad("ServiceHistory must be in chronological order")
+    current = _period_from(info)
+    if current != history[-1]:
+        raise _bad("ServiceStatus must be the last ServiceHistory entry")
+    identity = _obj(info.get("ServiceDigitalIdentity", {}), "ServiceDigitalIdentity")
+    ids = tuple(_str(i, "OtherIds") for i in _arr(identity.get("OtherIds", []), "OtherIds"))
+    certs = tuple(
+        _str(_obj(c, "X509Certificates").get("val"), "X509Certificates")
+        for c in _arr(identity.get("X509Certificates", []), "X509Certificates")
+    )
+    ext = _obj(info.get("ServiceInformationExtensions", {}), "ServiceInformationExtensions")
+    constraints = []
+    for raw in _arr(ext.get("ancre:constraints", []), "ancre:constraints"):
+        c = _obj(raw, "constraint")
+        claim = _str(c.get("claim"), "claim")
+        if not _CLAIM_PATH.fullmatch(claim):
+            raise _bad(f"constraint claim path {claim!r} is malformed")
+        allowed = tuple(_str(v, "in") for v in _arr(c.get("in"), "in"))
+        constraints.append(ClaimConstraint(claim, allowed))
+    return TrustedService(
+        service_type=_str(info.get("ServiceTypeIdentifier"), "ServiceTypeIdentifier"),
+        history=history,
+        constraints=tuple(constraints),
+        digital_ids=ids,
+        x509_certificates=certs,
+    )
+
+
+def _entity_json(entity: TrustedEntity) -> dict[str, Any]:
+    ext: dict[str, Any] = {"ancre:entityId": entity.id}
+    if entity.registration_number:
+        ext["ancre:registrationNumber"] = entity.registration_number
+    if entity.accredited_by:
+        ext["ancre:accreditedBy"] = entity.accredited_by
+    services = sorted(entity.services, key=lambda s: s.service_type)
+    return {
+        "TrustedEntityInformation": {
+            "TEName": [{"lang": "en", "value": entity.name}],
+            "TEInformationExtensions": ext,
+        },
+        "TrustedEntityServices": [_service_json(s) for s in services],
+    }
+
+
+def _entity_from(value: Any) -> TrustedEntity:
+    obj = _obj(value, "TrustedEntitiesList entry")
+    info = _obj(obj.get("TrustedEntityInformation"), "TrustedEntityInformation")
+    ext = _obj(info.get("TEInformationExtensions"), "TEInformationExtensions")
+    reg, acc = ext.get("ancre:registrationNumber"), ext.get("ancre:accreditedBy")
+    services = tuple(
+        _service_from(s) for s in _arr(obj.get("TrustedEntityServices"), "TrustedEntityServices")
+    )
+    types = [s.service_type for s in services]
+    if len(set(types)) != len(types):
+        raise _bad("a service type is listed twice for one entity")
+    return TrustedEntity(
+        id=_str(ext.get("ancre:entityId"), "ancre:entityId"),
+        name=_ml(info.get("TEName"), "TEName"),
+        services=services,
+        registration_number=None if reg is None else _str(reg, "ancre:registrationNumber"),
+        accredited_by=None if acc is None else _str(acc, "ancre:accreditedBy"),
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# the query index
+
+
+@dataclass(frozen=True, slots=True)
+class _Timeline:
+    times: tuple[float, ...]
+    statuses: tuple[EntryStatus, ...]
+    constraints: tuple[ClaimConstraint, ...]
+
+    def at(self, when: float) -> EntryStatus | None:
+        i = bisect.bisect_right(self.times, when) - 1
+        return self.statuses[i] if i >= 0 else None
+
+
+class TrustList:
+    """A verified trust list, indexed for fast `is_trusted` lookups (a dict probe and a
+    binary search over the entry's history)."""
+
+    def __init__(self, document: TrustListDocument) -> None:
+        self.document = document
+        index: dict[tuple[str, str], _Timeline] = {}
+        for entity in document.entities:
+            for service in entity.services:
+                history = sorted(service.history, key=lambda p: p.since)
+                timeline = _Timeline(
+                    tuple(p.since.timestamp() for p in history),
+                    tuple(p.status for p in history),
+                    service.constraints,
+                )
+                for ident in service.digital_ids or (entity.id,):
+                    index[(ident, service.service_type)] = timeline
+        self._index = index
+
+    @property
+    def sequence(self) -> int:
+        return self.document.sequence
+
+    def status_at(self, issuer: str, credential_type: str, at: datetime) -> EntryStatus | None:
+        """The issuer's status for `credential_type` at `at`; None if it was not listed."""
+        timeline = self._index.get((issuer, credential_type))
+        return None if timeline is None else timeline.at(at.timestamp())
+
+    def is_trusted(self, issuer: str, credential_type: str, at: datetime) -> bool:
+        timeline = self._index.get((issuer, credential_type))
+        return timeline is not None and timeline.at(at.timestamp()) is EntryStatus.ACTIVE
+
+    def check(
+        self,
+        issuer: str,
+        credential_types: Iterable[str],
+        *,
+        issued_at: datetime,
+        now: datetime,
+        credential: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Raise `issuer_not_trusted` unless, for every type, the issuer was active at
+        `issued_at`, is not withdrawn at `now`, and the credential meets the constraints."""
+        checked = []
+        for ctype in credential_types:
+            timeline = self._index.get((issuer, ctype))
+            then = timeline.at(issued_at.timestamp()) if timeline else None
+            if timeline is None or then is None:
+                raise InvalidError(Code.ISSUER_NOT_TRUSTED, f"{issuer} is not listed for {ctype}")
+            if then is not EntryStatus.ACTIVE:
+                raise InvalidError(
+                    Code.ISSUER_NOT_TRUSTED,
+                    f"{issuer} was {then} for {ctype} at {_stamp(issued_at)}",
+                )
+            if timeline.at(now.timestamp()) is EntryStatus.WITHDRAWN:
+                raise InvalidError(
+                    Code.ISSUER_NOT_TRUSTED, f"{issuer} has since been withdrawn for {ctype}"
+                )
+            for constraint in timeline.constraints:
+                if credential is None or not constraint.satisfied_by(credential):
+                    raise InvalidError(
+                        Code.ISSUER_NOT_TRUSTED,
+                        f"{issuer} may issue {ctype} only with {constraint.claim} in "
+                        f"{list(constraint.allowed)}",
+                    )
+            checked.append(ctype)
+        if not checked:
+            raise InvalidError(Code.ISSUER_NOT_TRUSTED, "the credential names no type to check")
+        return f"{issuer} is trusted for {', '.join(checked)} (trust list #{self.sequence})"
+
+
+# ------------------------------------------------------------------------------------------
+# signed publication
+
+
+def sign_trust_list(document: TrustListDocument, signer: Signer, *, kid: str, issuer: str) -> str:
+    """Sign the list as a compact JWS `trust-list+jwt` (deterministic payload)."""
+    if document.next_update <= document.issued_at:
+        raise ConfigurationError("NextUpdate must be after ListIssueDateTime")
+    header = {"kid": kid, "typ": TRUST_LIST_TYP, "iss": issuer}
+    return sign_compact(header, dumps_compact(document.to_json()).encode("utf-8"), signer)
+
+
+def verify_trust_list(
+    token: str | bytes,
+    *,
+    registry: str,
+    resolver: DidResolver | KeySource,
+    clock: Clock,
+    min_sequence: int | None = None,
+    algorithms: Sequence[str] | None = None,
+) -> TrustList:
+    """Verify a `trust-list+jwt` signed by `registry` (a DID, or a controller a `KeySource`
+    knows) and return its index.
+
+    Raises `trust_list_invalid` (bad signature, wrong signer, malformed), `trust_list_rollback`
+    (sequence lower than `min_sequence`) and, indeterminate, `trust_list_stale` (past
+    `NextUpdate`)."""
+    policy = VerificationPolicy(max_token_bytes=MAX_TRUST_LIST_BYTES)
+    if algorithms is not None:
+        policy = VerificationPolicy(
+            max_token_bytes=MAX_TRUST_LIST_BYTES, algorithms=frozenset(algorithms)
+        )
+    try:
+        parsed, payload = parse_jws(token, policy)
+        if media_type(parsed.header.get("typ")) != TRUST_LIST_TYP:
+            raise _bad(f"`typ` must be {TRUST_LIST_TYP}")
+        iss = parsed.header.get("iss", registry)
+        if iss != registry:
+            raise _bad(f"signed by {iss}, not by the registry {registry}")
+        key = resolve_key(parsed.header, registry, resolver)
+        parsed.verify_with(key)
+    except IndeterminateError:
+        raise
+    except (InvalidError, MalformedError) as error:
+        if error.code is Code.TRUST_LIST_INVALID:
+            raise
+        raise InvalidError(Code.TRUST_LIST_INVALID, f"trust list: {error.message}") from None
+    except AncreError as error:  # pragma: no cover - every AncreError is one of the above
+        raise InvalidError(Code.TRUST_LIST_INVALID, error.message) from None
+    document = TrustListDocument.from_json(payload)
+    if min_sequence is not None and document.sequence < min_sequence:
+        raise InvalidError(
+            Code.TRUST_LIST_ROLLBACK,
+            f"trust list #{document.sequence} is older than #{min_sequence} already seen",
+        )
+    now = clock.now()
+    if now >= document.next_update:
+        raise IndeterminateError(
+            Code.TRUST_LIST_STALE,
+            f"trust list #{document.sequence} expired at {_stamp(document.next_update)}",
+        )
+    return TrustList(document)
