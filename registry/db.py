@@ -1,0 +1,225 @@
+"""The registry's database: SQLAlchemy 2.0 tables, engine set-up, migrations.
+
+Nothing is ever deleted: trust anchors, issuers, credential-type grants and their status
+histories only grow, so "was this issuer trusted for this type on date T" always has an
+answer. Times are stored as integer microseconds since the epoch (UTC), which sorts and
+compares the same way on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import (
+    BigInteger,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+__all__ = [
+    "AnchorRow",
+    "AuditRow",
+    "Base",
+    "GrantRow",
+    "IssuerRow",
+    "MetaRow",
+    "PendingRow",
+    "PublicationRow",
+    "StatusRow",
+    "TokenRow",
+    "make_engine",
+    "migrate",
+    "session_factory",
+    "write_engine",
+]
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class UtcMicros(TypeDecorator[datetime]):
+    """An aware UTC datetime stored as integer microseconds since the epoch."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("registry times must be timezone-aware")
+        return (value - _EPOCH) // timedelta(microseconds=1)
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else _EPOCH + timedelta(microseconds=value)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MetaRow(Base):
+    """Registry-wide settings (registry DID, two-person rule…), one row per key."""
+
+    __tablename__ = "registry_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class AnchorRow(Base):
+    __tablename__ = "trust_anchors"
+    id: Mapped[str] = mapped_column(String(2048), primary_key=True)  # a DID or a slug
+    name: Mapped[str] = mapped_column(String(512))
+    x509_pem: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+
+
+class IssuerRow(Base):
+    __tablename__ = "trusted_issuers"
+    did: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    legal_name: Mapped[str] = mapped_column(String(512))
+    registration_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    accredited_by: Mapped[str] = mapped_column(ForeignKey("trust_anchors.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+
+
+class GrantRow(Base):
+    """An issuer's permission for one credential type (with optional claim constraints)."""
+
+    __tablename__ = "credential_type_grants"
+    __table_args__ = (UniqueConstraint("issuer_did", "credential_type"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    issuer_did: Mapped[str] = mapped_column(ForeignKey("trusted_issuers.did"))
+    credential_type: Mapped[str] = mapped_column(String(256))
+    constraints_json: Mapped[str] = mapped_column(Text, default="[]")
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+
+
+class StatusRow(Base):
+    """One dated status change of an anchor, an issuer or a grant (`subject_kind`)."""
+
+    __tablename__ = "status_history"
+    __table_args__ = (Index("ix_status_subject", "subject_kind", "subject_id", "effective_from"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))  # anchor | issuer | grant
+    subject_id: Mapped[str] = mapped_column(String(2048))
+    status: Mapped[str] = mapped_column(String(16))
+    effective_from: Mapped[datetime] = mapped_column(UtcMicros)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(256))
+    recorded_at: Mapped[datetime] = mapped_column(UtcMicros)
+
+
+class PendingRow(Base):
+    """A change waiting for a second administrator's approval (two-person rule)."""
+
+    __tablename__ = "pending_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload_json: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(256))
+    requested_at: Mapped[datetime] = mapped_column(UtcMicros)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+
+
+class AuditRow(Base):
+    """Append-only, hash-chained audit log: each row's hash covers its content and the
+    previous row's hash, so editing or removing a row breaks every hash after it."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UtcMicros)
+    actor: Mapped[str] = mapped_column(String(256))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(2048))
+    details_json: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class TokenRow(Base):
+    """An admin API token: only its SHA-256 is stored."""
+
+    __tablename__ = "admin_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+
+
+class PublicationRow(Base):
+    __tablename__ = "publications"
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    issued_at: Mapped[datetime] = mapped_column(UtcMicros)
+    next_update: Mapped[datetime] = mapped_column(UtcMicros)
+    state_sha256: Mapped[str] = mapped_column(String(64))
+    jws: Mapped[str] = mapped_column(Text)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for `url` (`sqlite:///path` or `postgresql+psycopg://…`).
+
+    SQLite runs in WAL mode with full synchronous commits and foreign keys on. Transactions on
+    an engine copy made with `write_engine()` take the write lock at BEGIN (`BEGIN
+    IMMEDIATE`), so two writers serialize instead of failing half-way through a hash-chained
+    audit append."""
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # Manage transactions ourselves: pysqlite's implicit BEGIN is deferred.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Any) -> None:
+            # Writers take the lock up front; readers use WAL snapshots and never block.
+            write = connection.get_execution_options().get(WRITE_OPTION)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+WRITE_OPTION: Final = "ancre_write"
+
+
+def write_engine(engine: Engine) -> Engine:
+    """The same engine, marked so that its transactions are write transactions."""
+    return engine.execution_options(**{WRITE_OPTION: True})
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the latest Alembic revision (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
