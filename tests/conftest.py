@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import pytest
 from _support import NOW, Issuer
 
@@ -26,3 +29,26 @@ def issuer(request: pytest.FixtureRequest) -> Issuer:
 @pytest.fixture
 def ed_issuer() -> Issuer:
     return Issuer.new("ed25519")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    from _postgres import postgres_cluster
+
+    with postgres_cluster() as server:
+        yield server
+
+
+def database_backends() -> list[str]:
+    """SQLite always; PostgreSQL unless explicitly skipped (never silently)."""
+    return ["sqlite"] if os.environ.get("ANCRE_SKIP_POSTGRES") == "1" else ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=database_backends())
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'registry.db'}"
+    from _postgres import fresh_database
+
+    server: str = request.getfixturevalue("postgres_server")
+    return fresh_database(server)

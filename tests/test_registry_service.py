@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from _support import Issuer
@@ -34,8 +33,8 @@ def registry_key() -> Issuer:
 
 
 @pytest.fixture
-def registry(tmp_path: Path, clock: FixedClock, registry_key: Issuer) -> Iterator[Registry]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'registry.db'}")
+def registry(database_url: str, clock: FixedClock, registry_key: Issuer) -> Iterator[Registry]:
+    engine = make_engine(database_url)
     migrate(engine)
     reg = Registry(engine, clock=clock)
     reg.configure(

@@ -1,0 +1,93 @@
+"""A throw-away PostgreSQL cluster for tests, from Debian's `postgresql` package.
+
+Started once per test session on 127.0.0.1 with a random port and trust authentication,
+each test gets its own database. initdb refuses to run as root, so under root the cluster
+runs as the `postgres` system user the package creates."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import count
+
+_NAMES = count(1)
+
+
+def _binary(name: str) -> str:
+    found = shutil.which(name) or next(
+        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None
+    )
+    if found is None:
+        raise RuntimeError(
+            f"PostgreSQL's {name} is not installed: `apt-get install postgresql` (.ci/run does), "
+            "or set ANCRE_SKIP_POSTGRES=1 to run the SQLite half only"
+        )
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[str]:
+    """Yield a server URL prefix `postgresql+psycopg://postgres@127.0.0.1:PORT/`."""
+    initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
+    root = tempfile.mkdtemp(prefix="ancre-pg-")
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = os.path.join(root, "data"), _free_port()
+    run = {"check": True, "capture_output": True, "timeout": 120}
+    subprocess.run(
+        [*as_user, initdb, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"], **run
+    )  # type: ignore[call-overload]
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=50"
+    )
+    subprocess.run(
+        [
+            *as_user,
+            pg_ctl,
+            "-D",
+            data,
+            "-o",
+            options,
+            "-w",
+            "-l",
+            os.path.join(root, "log"),
+            "start",
+        ],
+        **run,
+    )  # type: ignore[call-overload]
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/"
+    finally:
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", data, "-m", "immediate", "-w", "stop"],
+            check=False,
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def fresh_database(server: str) -> str:
+    """Create an empty database on the cluster and return its URL."""
+    import psycopg
+
+    name = f"ancre_test_{next(_NAMES)}"
+    dsn = server.replace("postgresql+psycopg://", "postgresql://") + "postgres"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server + name
