@@ -620,47 +620,53 @@ class Registry:
             return list(s.execute(select(IssuerRow).order_by(IssuerRow.did)).scalars())
 
     # ---- publication --------------------------------------------------------------------
+    def _periods(self, s: Session, kind: str, subject: str) -> list[StatusPeriod]:
+        rows = s.execute(
+            select(StatusRow)
+            .where(StatusRow.subject_kind == kind, StatusRow.subject_id == subject)
+            .order_by(StatusRow.effective_from, StatusRow.id)
+        ).scalars()
+        return [StatusPeriod(EntryStatus(r.status), r.effective_from, r.reason) for r in rows]
+
+    def _services(self, s: Session, issuer: IssuerRow) -> list[TrustedService]:
+        """An issuer's services: per granted type, the worst of the issuer's own status, the
+        grant's and its accrediting anchor's, over time."""
+        issuer_history = self._periods(s, "issuer", issuer.did)
+        anchor_history = self._periods(s, "anchor", issuer.accredited_by)
+        services = []
+        grants = s.execute(select(GrantRow).where(GrantRow.issuer_did == issuer.did)).scalars()
+        for grant in grants:
+            timeline = _combine(
+                issuer_history, self._periods(s, "grant", str(grant.id)), anchor_history
+            )
+            if timeline:
+                constraints = _constraints(grant.constraints_json)
+                services.append(TrustedService(grant.credential_type, timeline, constraints))
+        return services
+
+    def status_at(self, did: str, credential_type: str, at: datetime) -> EntryStatus | None:
+        """The issuer's status for a type at `at`, from the current state (not a list)."""
+        with self._sessions() as s:
+            issuer = self._issuer(s, did)
+            for service in self._services(s, issuer):
+                if service.service_type == credential_type:
+                    current = [p for p in service.history if p.since <= at]
+                    return current[-1].status if current else None
+        return None
+
     def build_document(
         self, *, sequence: int, issued_at: datetime, next_update: datetime
     ) -> TrustListDocument:
         """The list for the current state (deterministic: the same state, the same list)."""
         with self._sessions() as s:
-            periods: dict[tuple[str, str], list[StatusPeriod]] = {}
-            for r in s.execute(
-                select(StatusRow).order_by(StatusRow.effective_from, StatusRow.id)
-            ).scalars():
-                periods.setdefault((r.subject_kind, r.subject_id), []).append(
-                    StatusPeriod(EntryStatus(r.status), r.effective_from, r.reason)
-                )
             entities: list[TrustedEntity] = []
             for anchor in s.execute(select(AnchorRow)).scalars():
-                history = tuple(periods.get(("anchor", anchor.id), ()))
+                history = tuple(self._periods(s, "anchor", anchor.id))
                 certs = (_pem_to_b64(anchor.x509_pem),) if anchor.x509_pem else ()
-                entities.append(
-                    TrustedEntity(
-                        anchor.id,
-                        anchor.name,
-                        (TrustedService(ANCHOR_SERVICE, history, x509_certificates=certs),),
-                    )
-                )
+                service = TrustedService(ANCHOR_SERVICE, history, x509_certificates=certs)
+                entities.append(TrustedEntity(anchor.id, anchor.name, (service,)))
             for issuer in s.execute(select(IssuerRow)).scalars():
-                services = []
-                for grant in s.execute(
-                    select(GrantRow).where(GrantRow.issuer_did == issuer.did)
-                ).scalars():
-                    timeline = _combine(
-                        periods.get(("issuer", issuer.did), []),
-                        periods.get(("grant", str(grant.id)), []),
-                        periods.get(("anchor", issuer.accredited_by), []),
-                    )
-                    if timeline:
-                        services.append(
-                            TrustedService(
-                                grant.credential_type,
-                                timeline,
-                                _constraints(grant.constraints_json),
-                            )
-                        )
+                services = self._services(s, issuer)
                 if services:
                     entities.append(
                         TrustedEntity(

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import bisect
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
@@ -49,6 +50,7 @@ __all__ = [
     "EntryStatus",
     "StatusPeriod",
     "TrustList",
+    "TrustListClient",
     "TrustListDocument",
     "TrustedEntity",
     "TrustedService",
@@ -492,3 +494,147 @@ def verify_trust_list(
             f"trust list #{document.sequence} expired at {_stamp(document.next_update)}",
         )
     return TrustList(document)
+
+
+# ------------------------------------------------------------------------------------------
+# the client verifiers use
+
+
+class TrustListClient:
+    """Keeps a verified trust list current, for verifiers.
+
+    `source` is the list's URL (fetched through `ancre.trust.net.fetch`, so the SSRF guard
+    and size/time limits apply; ETag revalidation after `max-age`) or, offline, a path to a
+    saved `trust-list+jwt` file. The highest sequence number ever accepted is remembered (in
+    memory, and in `state_file` when given) so an older list is refused as a rollback. When
+    the list cannot be refreshed, the cached one is used until its `NextUpdate`; after that,
+    and with no list at all, `current()` raises `IndeterminateError` — never a stale answer.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        registry: str,
+        resolver: DidResolver | KeySource,
+        clock: Clock,
+        http_client: Any = None,
+        network: Any = None,
+        state_file: str | None = None,
+        default_ttl: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self.source = source
+        self._registry, self._resolver, self._clock = registry, resolver, clock
+        self._client, self._network = http_client, network
+        self._state_file = state_file
+        self._ttl = default_ttl
+        self._list: TrustList | None = None
+        self._etag: str | None = None
+        self._fresh_until: datetime | None = None
+        self._lock = threading.Lock()
+        self._highest = self._load_highest()
+
+    @property
+    def offline(self) -> bool:
+        return not self.source.startswith(("https://", "http://"))
+
+    def _load_highest(self) -> int:
+        if self._state_file is None:
+            return 0
+        try:
+            with open(self._state_file, encoding="utf-8") as handle:
+                value = int(handle.read().strip() or 0)
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError):
+            raise ConfigurationError(
+                f"trust-list state file {self._state_file} is unreadable"
+            ) from None
+        return value
+
+    def _remember(self, sequence: int) -> None:
+        if sequence <= self._highest:
+            return
+        self._highest = sequence
+        if self._state_file is not None:
+            from pathlib import Path
+
+            from .keystore import atomic_write
+
+            atomic_write(Path(self._state_file), f"{sequence}\n".encode(), mode=0o644)
+
+    def current(self) -> TrustList:
+        """A verified, non-stale list (refreshing it if its cache time is over)."""
+        with self._lock:
+            now = self._clock.now()
+            if self._list is not None and self._fresh_until is not None and now < self._fresh_until:
+                return self._valid_cached(now)
+            try:
+                self._refresh(now)
+            except IndeterminateError:
+                if self._list is None:
+                    raise
+            return self._valid_cached(now)
+
+    def _valid_cached(self, now: datetime) -> TrustList:
+        assert self._list is not None
+        if now >= self._list.document.next_update:
+            raise IndeterminateError(
+                Code.TRUST_LIST_STALE,
+                f"trust list #{self._list.sequence} expired at "
+                f"{_stamp(self._list.document.next_update)} and could not be refreshed",
+            )
+        return self._list
+
+    def _refresh(self, now: datetime) -> None:
+        if self.offline:
+            try:
+                with open(self.source, "rb") as handle:
+                    body = handle.read(MAX_TRUST_LIST_BYTES + 1)
+            except OSError as error:
+                raise IndeterminateError(
+                    Code.TRUST_LIST_UNAVAILABLE, f"cannot read {self.source}: {error.strerror}"
+                ) from None
+            self._accept(body, now, fresh_until=now + self._ttl)
+            return
+        from .net import NetworkPolicy, fetch, freshness
+
+        if self._client is None:
+            raise ConfigurationError("fetching a trust list needs an http_client")
+        network = self._network or NetworkPolicy(max_bytes=MAX_TRUST_LIST_BYTES)
+        headers = {"Accept": "application/trust-list+jwt"}
+        if self._etag and self._list is not None:
+            headers["If-None-Match"] = self._etag
+        try:
+            result = fetch(self.source, client=self._client, policy=network, headers=headers)
+        except InvalidError as error:  # a URL the guard refuses is a configuration fault
+            raise IndeterminateError(Code.TRUST_LIST_UNAVAILABLE, error.message) from None
+        fresh = freshness(
+            result.headers,
+            clock=self._clock,
+            default_ttl=int(self._ttl.total_seconds()),
+            max_ttl=86400,
+        )
+        if result.status == 304 and self._list is not None:
+            self._fresh_until = fresh.expires_at
+            return
+        if result.status != 200:
+            raise IndeterminateError(
+                Code.TRUST_LIST_UNAVAILABLE, f"{self.source} answered HTTP {result.status}"
+            )
+        self._accept(result.body, now, fresh_until=fresh.expires_at)
+        self._etag = fresh.etag
+
+    def _accept(self, body: bytes, now: datetime, *, fresh_until: datetime) -> None:
+        trust_list = verify_trust_list(
+            body.strip(),
+            registry=self._registry,
+            resolver=self._resolver,
+            clock=self._clock,
+            min_sequence=self._highest or None,
+        )
+        self._remember(trust_list.sequence)
+        self._list, self._fresh_until = trust_list, fresh_until
+
+    def is_trusted(self, issuer: str, credential_type: str, at: datetime) -> bool:
+        return self.current().is_trusted(issuer, credential_type, at)
