@@ -42,6 +42,15 @@ keys_app = typer.Typer(
 app.add_typer(keys_app, name="keys")
 
 
+def _add_subcommands() -> None:
+    from ancre.cli.registry import app as registry_app
+
+    app.add_typer(registry_app, name="registry")
+
+
+_add_subcommands()
+
+
 def _die(code: int, message: str) -> NoReturn:
     sys.stderr.write(f"ancre: {message}\n")
     raise typer.Exit(code)

@@ -226,3 +226,71 @@ def test_tokens_are_stored_hashed(registry: Registry) -> None:
         stored = [row[0] for row in conn.execute(text("SELECT token_sha256 FROM admin_tokens"))]
     assert token not in stored
     assert len(stored[0]) == 64
+
+
+CRASH_WRITER = """
+import sys
+from datetime import UTC, datetime
+from ancre.registry.db import make_engine
+from ancre.registry.service import Registry
+from ancre.trust.clock import SystemClock
+reg = Registry(make_engine(sys.argv[1]), clock=SystemClock())
+print("ready", flush=True)
+for i in range(100000):
+    reg.add_issuer("writer", did=f"did:web:issuer{i}.example", legal_name=f"Issuer {i}",
+                   accredited_by="did:web:association.example",
+                   credential_types={"gx:LegalPerson": []})
+"""
+
+
+def test_killed_mid_write_leaves_database_and_audit_consistent(
+    database_url: str, registry: Registry
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    registry.configure(
+        registry_did="did:web:r.example",
+        kid="did:web:r.example#k",
+        operator_name="o",
+        scheme_name="s",
+        two_person_rule=False,
+    )
+    registry.add_anchor("alice", anchor_id=ANCHOR, name="Association")
+    command = [sys.executable, "-c", CRASH_WRITER, database_url]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as writer:
+        assert writer.stdout is not None
+        assert writer.stdout.readline().strip() == "ready"
+        # Let it write until a few issuers exist (bounded), then kill it without warning.
+        for _ in range(3000):
+            if len(registry.issuers()) >= 5:
+                break
+            try:
+                writer.wait(timeout=0.01)  # returns only if the writer died on its own
+            except subprocess.TimeoutExpired:
+                continue
+            break
+        assert writer.poll() is None, "the writer stopped before it was killed"
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=30)
+    issuers = registry.issuers()
+    assert len(issuers) >= 5
+    report = registry.verify_audit()
+    assert report.ok, report
+    # Every issuer row has its audit event and its status: nothing half-written.
+    audited = {e.subject for e in registry.audit_events(limit=100000) if e.action == "add_issuer"}
+    assert {i.did for i in issuers} == audited
+    for issuer in issuers:
+        view = registry.issuer_view(issuer.did)
+        assert view["status"][0]["status"] == "active"
+        assert list(view["types"]) == ["gx:LegalPerson"]
+    # And the registry keeps working after the crash.
+    registry.add_issuer(
+        "alice",
+        did="did:web:after.example",
+        legal_name="After",
+        accredited_by=ANCHOR,
+        credential_types={LP: []},
+    )
+    assert registry.verify_audit().ok

@@ -1,0 +1,117 @@
+"""`ancre registry …` as an operator uses it (real subprocesses, a real SQLite file)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from ancre.trust.clock import FixedClock
+from ancre.trust.trust_list import verify_trust_list
+from ancre.trust.vc_jose import PinnedKeys
+
+ENV = {**os.environ, "ANCRE_KEYSTORE_PASSPHRASE": "registry passphrase"}
+REGISTRY = "did:web:registry.example"
+
+
+def ancre(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ancre.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_operator_story(tmp_path: Path) -> None:
+    d = ["--dir", str(tmp_path / "reg")]
+    init = ancre("registry", "init", "--did", REGISTRY, *d)
+    assert init.returncode == 0, init.stderr
+    method = json.loads(init.stdout)
+    assert method["id"] == f"{REGISTRY}#registry"
+    assert "d" not in method["publicKeyJwk"]
+    assert ancre("registry", "init", "--did", REGISTRY, *d).returncode == 64  # never twice
+
+    filed = ancre(
+        "registry",
+        "anchor",
+        "add",
+        "did:web:assoc.example",
+        "--name",
+        "Association",
+        *d,
+        "--as",
+        "alice",
+    )
+    assert "pending change 1" in filed.stdout
+    own = ancre("registry", "approve", "1", *d, "--as", "alice")
+    assert own.returncode == 1
+    assert "cannot approve their own" in own.stderr
+    assert ancre("registry", "approve", "1", *d, "--as", "bob").returncode == 0
+    added = ancre(
+        "registry", "issuer", "add", "did:web:agency.example", "--name", "Agence",
+        "--accredited-by", "did:web:assoc.example", "--type", "gx:LegalPerson",
+        "--constraint", "gx:LegalPerson:credentialSubject.gx:legalAddress.gx:countryCode=FR", *d,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    bad = ancre(
+        "registry",
+        "issuer",
+        "add",
+        "did:web:x.example",
+        "--name",
+        "X",
+        "--accredited-by",
+        "did:web:assoc.example",
+        "--type",
+        "gx:LegalPerson",
+        "--constraint",
+        "nonsense",
+        *d,
+    )
+    assert bad.returncode == 64
+    out = tmp_path / "list.jwt"
+    assert ancre("registry", "publish", *d, "--out", str(out)).returncode == 0
+
+    shown = json.loads(
+        ancre(
+            "keys",
+            "show",
+            "--keystore",
+            str(tmp_path / "reg" / "keys.ancre"),
+            "--name",
+            "registry",
+            "--json",
+        ).stdout
+    )
+    keys = PinnedKeys({REGISTRY: [dict(shown["jwk"], kid="registry")]})
+    tl = verify_trust_list(
+        out.read_text().strip(),
+        registry=REGISTRY,
+        resolver=keys,
+        clock=FixedClock(datetime.now(UTC) + timedelta(minutes=1)),
+    )
+    assert tl.is_trusted("did:web:agency.example", "gx:LegalPerson", datetime.now(UTC))
+
+    listed = json.loads(ancre("registry", "issuer", "list", *d, "--json").stdout)
+    assert [i["did"] for i in listed] == ["did:web:agency.example"]
+    assert ancre("registry", "audit", "verify", *d).returncode == 0
+    with sqlite3.connect(tmp_path / "reg" / "registry.db") as db:
+        db.execute("UPDATE audit_log SET details_json = '{}' WHERE seq = 4")
+    broken = ancre("registry", "audit", "verify", *d, "--json")
+    assert broken.returncode == 1
+    report = json.loads(broken.stdout)
+    assert (report["ok"], report["first_broken"]) == (False, 4)
+
+
+def test_not_a_registry(tmp_path: Path) -> None:
+    missing = ancre("registry", "issuer", "list", "--dir", str(tmp_path / "nothing"))
+    assert missing.returncode == 64
+    assert "registry init" in missing.stderr
+    assert "Traceback" not in missing.stderr
