@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
 
 from ancre.trust.errors import AncreError
 from ancre.trust.keys import Signer
@@ -31,6 +32,8 @@ __all__ = ["create_app"]
 
 _RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.APPROVER: 2}
 _DID = r"^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$"
+#: Row ids are 32-bit on every database ancre supports: refuse larger ones at the edge.
+ChangeId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _problem(status: int, title: str, detail: str, code: str) -> JSONResponse:
@@ -107,6 +110,11 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
     @app.exception_handler(RegistryError)
     async def _registry_error(_: Request, exc: RegistryError) -> JSONResponse:
         return _problem(exc.http_status, "Request refused", exc.message, exc.code.value)
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:
+        # Two requests raced for the same name; the database kept the first.
+        return _problem(409, "Conflict", "the entry already exists", "conflict")
 
     @app.exception_handler(AncreError)
     async def _ancre_error(_: Request, exc: AncreError) -> JSONResponse:
@@ -214,12 +222,12 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
         ]
 
     @app.post("/admin/changes/{change_id}/approve")
-    def approve(change_id: int, who: Caller = approver) -> dict[str, Any]:
+    def approve(change_id: ChangeId, who: Caller = approver) -> dict[str, Any]:
         change = registry.approve(who.name, change_id)
         return {"id": change.id, "state": change.state}
 
     @app.post("/admin/changes/{change_id}/reject")
-    def reject(change_id: int, who: Caller = approver) -> dict[str, Any]:
+    def reject(change_id: ChangeId, who: Caller = approver) -> dict[str, Any]:
         change = registry.reject(who.name, change_id)
         return {"id": change.id, "state": change.state}
 

@@ -729,6 +729,8 @@ class Registry:
         """Create an API token; the clear value is returned once and only its hash stored."""
         token = "ancre_" + secrets.token_urlsafe(32)
         with self._tx() as s:
+            if s.execute(select(TokenRow).where(TokenRow.name == name)).first() is not None:
+                raise RegistryError(f"a token named {name!r} exists")
             s.add(
                 TokenRow(
                     name=name,
