@@ -83,6 +83,10 @@ class GrantIn(BaseModel):
     constraints: list[ConstraintIn] = Field(default_factory=list, max_length=64)
 
 
+class ChainIn(BaseModel):
+    certs: str = Field(min_length=1, max_length=256 * 1024)
+
+
 class TokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=256)
     role: Role
@@ -196,6 +200,37 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
             "trusted": status is EntryStatus.ACTIVE,
             "status": None if status is None else status.value,
         }
+
+    @app.post("/api/trustAnchor/chain", responses={400: {}, 409: {}})
+    def trust_anchor_chain(body: ChainIn) -> JSONResponse:
+        """Gaia-X registry compatibility: is this PEM chain (leaf first, line breaks
+        optional) rooted in one of the registry's X.509 trust anchors? 200 `{"result":
+        true}`, 409 `{"result": false, …}`, 400 for what is not a PEM chain."""
+        from ancre.trust.errors import MalformedError
+        from ancre.trust.x509 import chain_is_rooted, parse_pem_chain
+
+        anchors = [
+            cert
+            for anchor in registry.active_anchors()
+            if anchor.x509_pem
+            for cert in parse_pem_chain(anchor.x509_pem)
+        ]
+        try:
+            rooted = bool(anchors) and chain_is_rooted(body.certs, anchors, at=registry.clock.now())
+        except MalformedError as error:
+            return JSONResponse(
+                {"result": False, "resultCode": -2, "resultMessage": error.message}, status_code=400
+            )
+        if rooted:
+            return JSONResponse({"result": True})
+        return JSONResponse(
+            {
+                "result": False,
+                "resultCode": -1,
+                "resultMessage": "No valid certificate paths found",
+            },
+            status_code=409,
+        )
 
     # ---- admin --------------------------------------------------------------------------
     @app.post("/admin/anchors", status_code=202)

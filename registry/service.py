@@ -379,6 +379,14 @@ class Registry:
         )
         self._audit(s, actor, "add_anchor", payload["id"], {"name": payload["name"]})
 
+    def active_anchors(self) -> list[AnchorRow]:
+        """Anchors whose status is active now (withdrawn anchors root nothing)."""
+        with self._sessions() as s:
+            rows = list(s.execute(select(AnchorRow).order_by(AnchorRow.id)).scalars())
+            return [
+                a for a in rows if self._current_status(s, "anchor", a.id) is EntryStatus.ACTIVE
+            ]
+
     def anchors(self) -> list[AnchorRow]:
         with self._sessions() as s:
             return list(s.execute(select(AnchorRow).order_by(AnchorRow.id)).scalars())

@@ -195,3 +195,41 @@ def test_client_offline_file_and_unreachable(
         )
         with pytest.raises(IndeterminateError):
             down.current()
+
+
+def test_gaiax_trust_anchor_chain(database_url: str) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from ancre.trust.x509_testing import make_ca, make_leaf, pem_chain
+
+    root = make_ca("Data space root")
+    intermediate = make_ca("Notary CA", issuer=root)
+    leaf = make_leaf(intermediate, dns_names=["notary.example"])
+    stranger = make_leaf(make_ca("Other root"), dns_names=["x.example"])
+    clock = FixedClock(datetime.now(UTC))
+    engine = make_engine(database_url)
+    migrate(engine)
+    registry = Registry(engine, clock=clock)
+    registry.configure(
+        registry_did="did:web:r.example",
+        kid="did:web:r.example#k",
+        operator_name="o",
+        scheme_name="s",
+        two_person_rule=False,
+    )
+    root_pem = root.certificate.public_bytes(serialization.Encoding.PEM).decode()
+    registry.add_anchor("alice", anchor_id="did:web:root.example", name="Root", x509_pem=root_pem)
+    with serve(create_app(registry)) as base, httpx.Client(base_url=base, trust_env=False) as http:
+        chain = [leaf.certificate, intermediate.certificate]
+        ok = http.post("/api/trustAnchor/chain", json={"certs": pem_chain(chain, newlines=False)})
+        assert (ok.status_code, ok.json()) == (200, {"result": True})
+        refused = http.post(
+            "/api/trustAnchor/chain", json={"certs": pem_chain([stranger.certificate])}
+        )
+        assert refused.status_code == 409
+        assert refused.json()["resultMessage"] == "No valid certificate paths found"
+        assert (
+            http.post("/api/trustAnchor/chain", json={"certs": "not a certificate"}).status_code
+            == 400
+        )
+    engine.dispose()

@@ -24,6 +24,7 @@ __all__ = [
     "StatusChecker",
     "check_window",
     "iso",
+    "key_source_description",
     "media_type",
     "numeric_date",
     "parse_jws",
@@ -239,6 +240,13 @@ def resolve_key(
         raise InvalidError(Code.KID_MISMATCH, f"`kid` {kid} is not a key of {controller}")
     doc = cast(DidResolver, resolver).resolve(controller)
     return doc.authentication_key(full_kid) if authentication else doc.assertion_key(full_kid)
+
+
+def key_source_description(header: Mapping[str, Any], controller: str, relationship: str) -> str:
+    """How the key was found, for the issuer-key check's message."""
+    if "x5c" in header:
+        return f"x5c chain validates to a trust anchor and its leaf names {controller}"
+    return f"{header.get('kid', 'the pinned key')} is an {relationship} of {controller}"
 
 
 def worst(statuses: Iterable[Status]) -> Status:

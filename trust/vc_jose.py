@@ -30,6 +30,7 @@ from ._pipeline import (
     StatusChecker,
     check_window,
     iso,
+    key_source_description,
     media_type,
     numeric_date,
     parse_jws,
@@ -198,9 +199,7 @@ def verify_vc_jwt(
                     Code.ISSUER_MISMATCH, f"`iss` in the {where} is not the issuer {issuer}"
                 )
         key = resolve_key(parsed.header, issuer, resolver)
-        run.ok(
-            step, f"{parsed.header.get('kid', 'the pinned key')} is an assertionMethod of {issuer}"
-        )
+        run.ok(step, key_source_description(parsed.header, issuer, "assertionMethod"))
 
         step = Step.SIGNATURE
         parsed.verify_with(key)
@@ -416,10 +415,7 @@ def verify_vp_jwt(
                     Code.HOLDER_MISMATCH, f"`iss` {value} is not the holder {holder}"
                 )
         key = resolve_key(parsed.header, holder, resolver, authentication=True)
-        run.ok(
-            step,
-            f"{parsed.header.get('kid', 'the pinned key')} is an authentication key of {holder}",
-        )
+        run.ok(step, key_source_description(parsed.header, holder, "authentication key"))
 
         step = Step.SIGNATURE
         parsed.verify_with(key)
