@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import jwt as pyjwt
 from cryptography.hazmat.primitives import hashes
@@ -173,11 +174,19 @@ def bench_startup() -> tuple[float, float]:
 
 
 def main() -> None:
+    import importlib
+    import pkgutil
+
     print(__doc__.strip().splitlines()[0])
     print(f"{'row':<45}{'floor ops/s':>12}{'row ops/s':>12}{'row/floor':>11}")
     for key_type in ("ed25519", "p256"):
         for name, f, r, ratio in bench_alg(key_type):
             print(f"{name:<45}{f:>12,.0f}{r:>12,.0f}{ratio:>10.2f}x")
+    # The other benchmark modules (bench/bench_*.py), each with a main().
+    for module in sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)])):
+        if module.startswith("bench_"):
+            print()
+            importlib.import_module(f"bench.{module}").main()
     help_ms, verify_ms = bench_startup()
     print(
         f"\nstart-up (median of 5): ancre --help {help_ms:.0f} ms,"

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,7 +49,7 @@ from .db import (
     write_engine,
 )
 
-__all__ = ["AuditReport", "PendingChange", "Registry", "RegistryError", "Role"]
+__all__ = ["AuditReport", "IssuerSpec", "PendingChange", "Registry", "RegistryError", "Role"]
 
 _GENESIS: Final = "0" * 64
 _ORDER: Final = {EntryStatus.ACTIVE: 0, EntryStatus.SUSPENDED: 1, EntryStatus.WITHDRAWN: 2}
@@ -77,6 +77,17 @@ class PendingChange:
     requested_by: str
     requested_at: datetime
     state: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerSpec:
+    """An issuer to add: its DID, name, accrediting anchor and allowed credential types."""
+
+    did: str
+    legal_name: str
+    accredited_by: str
+    credential_types: Mapping[str, Sequence[ClaimConstraint]]
+    registration_number: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +177,7 @@ class Registry:
     @contextmanager
     def _tx(self) -> Iterator[Session]:
         with self._write_sessions() as session, session.begin():
+            session.info.pop("audit_head", None)
             yield session
 
     def _audit(
@@ -173,14 +185,15 @@ class Registry:
     ) -> None:
         # The chain head lives in a meta row locked for update, so concurrent writers on
         # PostgreSQL serialize here (SQLite already serializes them at BEGIN IMMEDIATE).
-        head = s.execute(
-            select(MetaRow).where(MetaRow.key == "audit_head").with_for_update()
-        ).scalar_one_or_none()
-        seq, prev = (
-            (0, _GENESIS)
-            if head is None
-            else (int(head.value.split(":")[0]), head.value.split(":")[1])
-        )
+        # Within one transaction the head is read (and locked) once, then carried along.
+        cached: tuple[int, str] | None = s.info.get("audit_head")
+        if cached is None:
+            head = s.execute(
+                select(MetaRow).where(MetaRow.key == "audit_head").with_for_update()
+            ).scalar_one_or_none()
+            seq_text, _, prev_hash = (head.value if head else f"0:{_GENESIS}").partition(":")
+            cached = (int(seq_text), prev_hash)
+        seq, prev = cached
         row = AuditRow(
             seq=seq + 1,
             at=self.clock.now(),
@@ -194,6 +207,7 @@ class Registry:
         row.hash = _event_hash(prev, row)
         s.add(row)
         s.merge(MetaRow(key="audit_head", value=f"{row.seq}:{row.hash}"))
+        s.info["audit_head"] = (row.seq, row.hash)
 
     def verify_audit(self) -> AuditReport:
         """Walk the chain; name the first event whose hash or link does not hold."""
@@ -403,47 +417,67 @@ class Registry:
         registration_number: str | None = None,
         effective_from: datetime | None = None,
     ) -> None:
-        if not did.startswith("did:"):
-            raise RegistryError("an issuer is identified by a DID", status=422)
-        if not credential_types:
-            raise RegistryError("an issuer needs at least one credential type", status=422)
+        """Add a trusted issuer allowed for `credential_types` (with claim constraints)."""
+        spec = IssuerSpec(did, legal_name, accredited_by, credential_types, registration_number)
+        self.add_issuers(actor, [spec], effective_from=effective_from)
+
+    def add_issuers(
+        self, actor: str, issuers: Iterable[IssuerSpec], *, effective_from: datetime | None = None
+    ) -> int:
+        """Add many issuers in one transaction (bulk import): all or none, one audit event
+        per issuer. Returns how many were added."""
+        added = 0
         with self._tx() as s:
-            if s.get(IssuerRow, did) is not None:
-                raise RegistryError(f"issuer {did} exists")
-            if s.get(AnchorRow, accredited_by) is None:
-                raise RegistryError(f"no trust anchor {accredited_by}", status=422)
-            now = self.clock.now()
-            s.add(
-                IssuerRow(
-                    did=did,
-                    legal_name=legal_name,
-                    registration_number=registration_number,
-                    accredited_by=accredited_by,
-                    created_at=now,
-                )
+            anchors: set[str] = set()
+            for spec in issuers:
+                self._add_issuer(s, actor, spec, effective_from, anchors)
+                added += 1
+        return added
+
+    def _add_issuer(
+        self,
+        s: Session,
+        actor: str,
+        spec: IssuerSpec,
+        effective_from: datetime | None,
+        known_anchors: set[str],
+    ) -> None:
+        if not spec.did.startswith("did:"):
+            raise RegistryError("an issuer is identified by a DID", status=422)
+        if not spec.credential_types:
+            raise RegistryError("an issuer needs at least one credential type", status=422)
+        if s.get(IssuerRow, spec.did) is not None:
+            raise RegistryError(f"issuer {spec.did} exists")
+        if spec.accredited_by not in known_anchors:
+            if s.get(AnchorRow, spec.accredited_by) is None:
+                raise RegistryError(f"no trust anchor {spec.accredited_by}", status=422)
+            known_anchors.add(spec.accredited_by)
+        s.add(
+            IssuerRow(
+                did=spec.did,
+                legal_name=spec.legal_name,
+                registration_number=spec.registration_number,
+                accredited_by=spec.accredited_by,
+                created_at=self.clock.now(),
             )
-            self._add_status(
-                s,
-                "issuer",
-                did,
-                EntryStatus.ACTIVE,
-                actor=actor,
-                effective_from=effective_from,
-                reason="added",
-            )
-            for ctype, constraints in sorted(credential_types.items()):
-                self._add_grant(s, actor, did, ctype, constraints, effective_from)
-            self._audit(
-                s,
-                actor,
-                "add_issuer",
-                did,
-                {
-                    "legal_name": legal_name,
-                    "accredited_by": accredited_by,
-                    "types": sorted(credential_types),
-                },
-            )
+        )
+        self._add_status(
+            s,
+            "issuer",
+            spec.did,
+            EntryStatus.ACTIVE,
+            actor=actor,
+            effective_from=effective_from,
+            reason="added",
+        )
+        for ctype, constraints in sorted(spec.credential_types.items()):
+            self._add_grant(s, actor, spec.did, ctype, constraints, effective_from)
+        details = {
+            "legal_name": spec.legal_name,
+            "accredited_by": spec.accredited_by,
+            "types": sorted(spec.credential_types),
+        }
+        self._audit(s, actor, "add_issuer", spec.did, details)
 
     def _add_grant(
         self,
@@ -636,17 +670,19 @@ class Registry:
         ).scalars()
         return [StatusPeriod(EntryStatus(r.status), r.effective_from, r.reason) for r in rows]
 
-    def _services(self, s: Session, issuer: IssuerRow) -> list[TrustedService]:
+    def _services(
+        self,
+        issuer: IssuerRow,
+        grants: Sequence[GrantRow],
+        periods: Callable[[str, str], list[StatusPeriod]],
+    ) -> list[TrustedService]:
         """An issuer's services: per granted type, the worst of the issuer's own status, the
         grant's and its accrediting anchor's, over time."""
-        issuer_history = self._periods(s, "issuer", issuer.did)
-        anchor_history = self._periods(s, "anchor", issuer.accredited_by)
+        issuer_history = periods("issuer", issuer.did)
+        anchor_history = periods("anchor", issuer.accredited_by)
         services = []
-        grants = s.execute(select(GrantRow).where(GrantRow.issuer_did == issuer.did)).scalars()
         for grant in grants:
-            timeline = _combine(
-                issuer_history, self._periods(s, "grant", str(grant.id)), anchor_history
-            )
+            timeline = _combine(issuer_history, periods("grant", str(grant.id)), anchor_history)
             if timeline:
                 constraints = _constraints(grant.constraints_json)
                 services.append(TrustedService(grant.credential_type, timeline, constraints))
@@ -656,7 +692,8 @@ class Registry:
         """The issuer's status for a type at `at`, from the current state (not a list)."""
         with self._sessions() as s:
             issuer = self._issuer(s, did)
-            for service in self._services(s, issuer):
+            grants = s.execute(select(GrantRow).where(GrantRow.issuer_did == did)).scalars().all()
+            for service in self._services(issuer, grants, lambda k, i: self._periods(s, k, i)):
                 if service.service_type == credential_type:
                     current = [p for p in service.history if p.since <= at]
                     return current[-1].status if current else None
@@ -667,14 +704,27 @@ class Registry:
     ) -> TrustListDocument:
         """The list for the current state (deterministic: the same state, the same list)."""
         with self._sessions() as s:
+            # Three queries for the whole registry, not a few per issuer.
+            history_of: dict[tuple[str, str], list[StatusPeriod]] = {}
+            ordered = select(StatusRow).order_by(StatusRow.effective_from, StatusRow.id)
+            for r in s.execute(ordered).scalars():
+                period = StatusPeriod(EntryStatus(r.status), r.effective_from, r.reason)
+                history_of.setdefault((r.subject_kind, r.subject_id), []).append(period)
+            grants_of: dict[str, list[GrantRow]] = {}
+            for grant in s.execute(select(GrantRow).order_by(GrantRow.id)).scalars():
+                grants_of.setdefault(grant.issuer_did, []).append(grant)
+
+            def periods(kind: str, subject: str) -> list[StatusPeriod]:
+                return history_of.get((kind, subject), [])
+
             entities: list[TrustedEntity] = []
             for anchor in s.execute(select(AnchorRow)).scalars():
-                history = tuple(self._periods(s, "anchor", anchor.id))
+                history = tuple(periods("anchor", anchor.id))
                 certs = (_pem_to_b64(anchor.x509_pem),) if anchor.x509_pem else ()
                 service = TrustedService(ANCHOR_SERVICE, history, x509_certificates=certs)
                 entities.append(TrustedEntity(anchor.id, anchor.name, (service,)))
             for issuer in s.execute(select(IssuerRow)).scalars():
-                services = self._services(s, issuer)
+                services = self._services(issuer, grants_of.get(issuer.did, []), periods)
                 if services:
                     entities.append(
                         TrustedEntity(
