@@ -299,8 +299,9 @@ def verify(
 
         network = NetworkPolicy(allow_loopback=True, allow_http=True)
     resolver = default_resolver(http_client=http_client, network=network, clock=clock)
+    status = _LazyStatusChecker(http_client, resolver, network)
     try:
-        result = verify_any(data, resolver=resolver, clock=clock, policy=policy)
+        result = verify_any(data, resolver=resolver, clock=clock, policy=policy, status=status)
     finally:
         for client in clients:
             client.close()
@@ -317,6 +318,26 @@ def verify(
     raise typer.Exit(
         {Status.VALID: EXIT_OK, Status.INVALID: EXIT_INVALID}.get(result.status, EXIT_INDETERMINATE)
     )
+
+
+class _LazyStatusChecker:
+    """Builds the status-list checker (and its HTTP client) only when a credential has a
+    status entry, so the common case imports no HTTP stack."""
+
+    def __init__(self, http_client: Any, resolver: Any, network: Any) -> None:
+        self._factory, self._resolver, self._network = http_client, resolver, network
+        self._checker: Any = None
+
+    def check(self, credential: Any, *, issuer: str, clock: Any) -> str:
+        if self._checker is None:
+            from ancre.trust.status import DEFAULT_NETWORK, StatusListChecker
+
+            network = self._network or DEFAULT_NETWORK
+            self._checker = StatusListChecker(
+                client=self._factory(), resolver=self._resolver, network=network
+            )
+        message: str = self._checker.check(credential, issuer=issuer, clock=clock)
+        return message
 
 
 # ---- demo ------------------------------------------------------------------------------

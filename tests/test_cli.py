@@ -48,6 +48,10 @@ def test_negative_suite_through_the_cli(name: str, tmp_path: Path) -> None:
     assert done.returncode == (65 if malformed else EXIT[status]), done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert report["status"] == status.value
+    if name == "status list not checkable yet":
+        # The CLI does check status lists; this one is on a loopback address the SSRF guard
+        # refuses (no --insecure-loopback), so the status is still undecided.
+        code = "status_unavailable"
     assert [e["code"] for e in report["errors"]] == [code]
 
 
