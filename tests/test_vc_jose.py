@@ -198,7 +198,7 @@ def test_enveloped_credential_json_is_verified(
         "a.b.c.d.e",
         '{"type":"VerifiableCredential"}',
         "[1,2]",
-        '{"proof":{}}',
+        "a~b~",
     ],
 )
 def test_garbage_input_is_malformed_not_a_crash(
@@ -208,6 +208,15 @@ def test_garbage_input_is_malformed_not_a_crash(
     assert result.status is Status.INVALID
     assert result.malformed
     assert result.errors[0].step is Step.PARSE
+
+
+def test_each_format_reaches_its_pipeline(resolver: CompositeResolver, clock: FixedClock) -> None:
+    # An embedded proof goes to Data Integrity, a `~` token to SD-JWT VC: neither is valid
+    # here, but each is judged by the right verifier rather than refused as unknown.
+    assert verify('{"proof":{}}', resolver=resolver, clock=clock).format == "ldp_vc"
+    sd = verify("eyJhbGciOiJFZERTQSJ9.e30.AA~", resolver=resolver, clock=clock)
+    assert sd.status is Status.INVALID
+    assert sd.errors[0].code != "unsupported_format"
 
 
 def test_vcdm11_jwt_fractional_dates(
@@ -354,3 +363,51 @@ def test_status_step_consults_the_checker(
     plain = issue_vc_jwt(credential(ed_issuer.did), ed_issuer.key, ed_issuer.kid)
     assert verify(plain, resolver=resolver, clock=clock, status=fine).status is Status.VALID
     assert fine.calls == 1  # nor for a credential without credentialStatus
+
+
+def test_presentation_with_a_vc_jwt_and_an_sd_jwt_vc(
+    ed_issuer: Issuer, resolver: CompositeResolver, clock: FixedClock
+) -> None:
+    from ancre.trust.sd_jwt import present
+    from ancre.trust.sd_jwt_vc import issue_sd_jwt_vc
+
+    holder_key = PrivateKey.generate("p256")
+    holder = did_jwk_from_public_key(holder_key.public_key)
+    sd = issue_sd_jwt_vc(
+        {"membership": "gold", "given_name": "Ada", "family_name": "Lovelace"},
+        ed_issuer.key,
+        issuer=ed_issuer.did,
+        kid=ed_issuer.kid,
+        vct="urn:example:membership:1",
+        disclosable=["/given_name", "/family_name"],
+        holder_jwk=holder_key.public_key,
+        issued_at=clock.now() - timedelta(minutes=1),
+    )
+    sd_token = present(
+        sd,
+        ["/given_name"],
+        holder_key=holder_key,
+        audience="https://v.example",
+        nonce="n1",
+        clock=clock,
+    )
+    envelope = envelope_credential(sd_token)
+    assert envelope["id"].startswith("data:application/dc+sd-jwt,")
+    vc = issue_vc_jwt(credential(ed_issuer.did), ed_issuer.key, ed_issuer.kid)
+    vp = issue_vp_jwt(
+        [vc, sd_token],
+        holder_key,
+        holder=holder,
+        kid=f"{holder}#0",
+        audience="https://v.example",
+        nonce="n1",
+        clock=clock,
+    )
+    policy = VerificationPolicy(audience="https://v.example", nonce="n1")
+    result = verify(vp, resolver=resolver, clock=clock, policy=policy)
+    assert result.status is Status.VALID, result.to_json()
+    assert [r.format for r in result.credentials] == ["vc+jwt", "dc+sd-jwt"]
+    disclosed = result.credentials[1].credential
+    assert disclosed is not None
+    assert disclosed["given_name"] == "Ada"
+    assert "family_name" not in disclosed  # withheld by the holder

@@ -154,7 +154,8 @@ SUITE_OUTCOMES: dict[str, tuple[Status, Step | None, str | None]] = {
 }
 # For presentations: each enveloped credential's (status, first error code).
 SUITE_NESTED: dict[str, list[tuple[Status, str]]] = {
-    # vc+jwt (string `iat`, see below), then vc+sd-jwt and vc+cose, not read yet.
+    # vc+jwt (string `iat`, see below), then a VCDM credential secured with SD-JWT
+    # (VC-JOSE-COSE §3.2) and one with COSE: neither read yet, so undecided.
     "vp+jwt (ES384)": [
         (Status.INVALID, "invalid_datetime"),
         (Status.INDETERMINATE, "unsupported_format"),

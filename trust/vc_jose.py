@@ -87,7 +87,7 @@ VP_TYPS: Final = frozenset({"vp+jwt", "vp+ld+json+jwt", "vp+ld+jwt"})
 VP_CTYS: Final = frozenset({"vp", "vp+ld+json", "vp+ld"})
 _LEGACY_TYPS: Final = frozenset({"jwt", None})
 _ENVELOPE: Final = re.compile(
-    r"data:application/(vc\+jwt|vc\+ld\+json\+jwt|vc\+ld\+jwt)[,;](.*)", re.S
+    r"data:application/(vc\+jwt|vc\+ld\+json\+jwt|vc\+ld\+jwt|dc\+sd-jwt|vc\+sd-jwt)[,;](.*)", re.S
 )
 _OTHER_ENVELOPE: Final = re.compile(r"data:application/[a-z0-9.+-]+[,;].+", re.S)
 _DEFAULT_POLICY: Final = VerificationPolicy()
@@ -315,10 +315,12 @@ def issue_vc_jwt(credential: Mapping[str, Any], signer: Signer, kid: str) -> str
 
 
 def envelope_credential(token: str) -> dict[str, Any]:
-    """VCDM 2.0 §4.13.1 EnvelopedVerifiableCredential around a `vc+jwt`."""
+    """VCDM 2.0 §4.13.1 EnvelopedVerifiableCredential around a `vc+jwt` (or, for a token
+    with disclosures, a `dc+sd-jwt` SD-JWT VC)."""
+    media = "dc+sd-jwt" if "~" in token else "vc+jwt"
     return {
         "@context": [VCDM2_CONTEXT],
-        "id": "data:application/vc+jwt," + token,
+        "id": f"data:application/{media}," + token,
         "type": "EnvelopedVerifiableCredential",
     }
 
@@ -468,8 +470,11 @@ def verify_vp_jwt(
                     )
                 )
                 continue
+            verify_inner = verify_vc_jwt
+            if "~" in inner:  # an enveloped SD-JWT VC (RFC 9901 §4 separator)
+                from .sd_jwt_vc import verify_sd_jwt_vc as verify_inner
             nested.append(
-                verify_vc_jwt(
+                verify_inner(
                     inner, resolver=resolver, clock=clock, policy=inner_policy, status=status
                 )
             )

@@ -1,13 +1,24 @@
 """One entry point for any credential or presentation ancre can read.
 
-Detects the format from the bytes (compact JWS, or a JSON envelope) and runs the matching
-pipeline. Never raises for bad input: the result says what is wrong.
+Detects the format from the bytes and runs the matching pipeline:
+
+| input | pipeline |
+|---|---|
+| compact JWS, `typ` vc+jwt (or Gaia-X spellings) / VCDM 1.1 `vc` JWT | `vc_jose.verify_vc_jwt` |
+| compact JWS, `typ` vp+jwt / VCDM 1.1 `vp` JWT | `vc_jose.verify_vp_jwt` |
+| `<jws>~<disclosure>~…~[<kb-jwt>]` | `sd_jwt_vc.verify_sd_jwt_vc` |
+| JSON `EnvelopedVerifiableCredential` / `…Presentation` | the enveloped token's pipeline |
+| JSON-LD with an embedded `proof` | `data_integrity.verify_data_integrity[_presentation]` |
+
+Never raises for bad input: the result says what is wrong.
 """
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any, Final
 
+from ancre.trust._b64 import b64url_decode
 from ancre.trust._json import loads_strict
 from ancre.trust._jws import unverified_header
 from ancre.trust.clock import Clock
@@ -32,6 +43,14 @@ _VP_ENVELOPE_PREFIXES: Final = tuple(
 )
 
 
+class _Kind(Enum):
+    VC_JWT = "vc-jwt"
+    VP_JWT = "vp-jwt"
+    SD_JWT = "sd-jwt"
+    DI_VC = "di-vc"
+    DI_VP = "di-vp"
+
+
 def verify(
     data: bytes | str,
     *,
@@ -52,7 +71,7 @@ def verify(
             malformed=True,
         )
     try:
-        token, presentation = _token_of(text, policy)
+        kind, item = _classify(text, policy)
     except AncreError as error:
         return VerificationResult.failure(
             Step.PARSE,
@@ -61,50 +80,68 @@ def verify(
             indeterminate=error.outcome == "indeterminate",
             malformed=isinstance(error, MalformedError),
         )
-    run = verify_vp_jwt if presentation else verify_vc_jwt
-    return run(token, resolver=resolver, clock=clock, policy=policy, status=status)
+    common: dict[str, Any] = {
+        "resolver": resolver,
+        "clock": clock,
+        "policy": policy,
+        "status": status,
+    }
+    if kind is _Kind.SD_JWT:
+        from ancre.trust.sd_jwt_vc import verify_sd_jwt_vc
+
+        return verify_sd_jwt_vc(item, **common)
+    if kind is _Kind.DI_VC:
+        from ancre.trust.data_integrity import verify_data_integrity
+
+        return verify_data_integrity(item, **common)
+    if kind is _Kind.DI_VP:
+        from ancre.trust.data_integrity import verify_data_integrity_presentation
+
+        return verify_data_integrity_presentation(item, **common)
+    run = verify_vp_jwt if kind is _Kind.VP_JWT else verify_vc_jwt
+    return run(item, **common)
 
 
-def _token_of(text: str, policy: VerificationPolicy) -> tuple[str, bool]:
+def _classify(text: str, policy: VerificationPolicy) -> tuple[_Kind, Any]:
     if text.startswith("{"):
         document = loads_strict(text, what="input", max_depth=policy.max_json_depth)
         return _from_json(document)
+    if "~" in text:
+        # RFC 9901 §4: `~` separates the issuer-signed JWT, the disclosures and the KB-JWT;
+        # it never occurs in a compact JWS.
+        return _Kind.SD_JWT, text
     header = unverified_header(text, max_bytes=policy.max_token_bytes)
     typ = str(header.get("typ", "")).lower().removeprefix("application/")
     if typ in VP_TYPS:
-        return text, True
+        return _Kind.VP_JWT, text
     if typ in ("", "jwt"):
         # VCDM 1.1 JWTs say what they are in the payload (`vp` or `vc` claim).
         parts = text.split(".")
         if len(parts) == 3:
-            from ancre.trust._b64 import b64url_decode
-
             payload = loads_strict(b64url_decode(parts[1], what="JWS payload"), what="JWS payload")
             if isinstance(payload, dict) and "vp" in payload:
-                return text, True
-    return text, False
+                return _Kind.VP_JWT, text
+    return _Kind.VC_JWT, text
 
 
-def _from_json(document: Any) -> tuple[str, bool]:
+def _from_json(document: Any) -> tuple[_Kind, Any]:
     if not isinstance(document, dict):
         raise MalformedError(Code.UNSUPPORTED_FORMAT, "expected a JSON object")
     kind = document.get("type")
     kinds = kind if isinstance(kind, list) else [kind]
     if "EnvelopedVerifiableCredential" in kinds:
-        return unenvelope(document), False
+        token = unenvelope(document)
+        return (_Kind.SD_JWT if "~" in token else _Kind.VC_JWT), token
     if "EnvelopedVerifiablePresentation" in kinds:
         ident = str(document.get("id", ""))
         for prefix in _VP_ENVELOPE_PREFIXES:
             if ident.startswith(prefix):
-                return ident[len(prefix) :], True
+                return _Kind.VP_JWT, ident[len(prefix) :]
         raise MalformedError(
             Code.UNSUPPORTED_FORMAT, "EnvelopedVerifiablePresentation id is not a vp+jwt data URL"
         )
     if "proof" in document:
-        raise MalformedError(
-            Code.UNSUPPORTED_FORMAT,
-            "embedded-proof (Data Integrity / LD) credentials are not supported yet",
-        )
+        return (_Kind.DI_VP if "VerifiablePresentation" in kinds else _Kind.DI_VC), document
     raise MalformedError(
         Code.UNSUPPORTED_FORMAT, "no proof: not a verifiable credential or presentation"
     )
