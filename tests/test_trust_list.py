@@ -243,3 +243,67 @@ def test_constraint_paths_through_arrays() -> None:
     )
     assert not c.satisfied_by({"credentialSubject": {}})
     assert not c.satisfied_by({"credentialSubject": {"gx:countryCode": 33}})
+
+
+def test_verification_consults_the_trust_list_per_type_and_time() -> None:
+    # A verifier's view: the agency signs credentials; the trust list decides.
+    from _support import credential as vc
+
+    from ancre.trust.policy import VerificationPolicy
+    from ancre.trust.result import Status
+    from ancre.trust.vc_jose import issue_vc_jwt
+    from ancre.verifier.pipeline import verify
+
+    NO_SCHEMA = VerificationPolicy(check_schema=False)  # noqa: N806
+    agency = Issuer.new("ed25519")
+    base = document()
+    entity = TrustedEntity(agency.did, "Agence", base.entities[0].services)
+    tl = TrustList(
+        TrustListDocument(
+            **{**{f: getattr(base, f) for f in base.__slots__}, "entities": (entity,)}
+        )
+    )
+    resolver = default_resolver()
+    now = FixedClock(T0 + timedelta(days=40))
+    address = {"gx:legalAddress": {"gx:countryCode": "FR"}}
+
+    def token(
+        types: list[str], valid_from: datetime, subject: dict[str, object] | None = None
+    ) -> str:
+        doc = vc(
+            agency.did,
+            type=["VerifiableCredential", *types],
+            validFrom=valid_from.isoformat().replace("+00:00", "Z"),
+            validUntil="2027-01-01T00:00:00Z",
+            credentialSubject={"id": "did:example:org", **(subject or address)},
+        )
+        return issue_vc_jwt(doc, agency.key, agency.kid)
+
+    def outcome(tok: str) -> tuple[Status, str | None]:
+        # Schemas are not what this test is about: trust is.
+        result = verify(tok, resolver=resolver, clock=now, trust=tl, policy=NO_SCHEMA)
+        return result.status, (result.errors[0].code if result.errors else None)
+
+    assert outcome(token([LP], T0 + timedelta(days=2))) == (Status.VALID, None)
+    assert outcome(token([LP], T0 + timedelta(days=31))) == (
+        Status.INVALID,
+        "issuer_not_trusted",
+    )  # issued while suspended
+    assert outcome(token([CERT], T0 + timedelta(days=2))) == (
+        Status.INVALID,
+        "issuer_not_trusted",
+    )  # not accredited for it
+    de = {"gx:legalAddress": {"gx:countryCode": "DE"}}
+    assert outcome(token([LP], T0 + timedelta(days=2), de)) == (
+        Status.INVALID,
+        "issuer_not_trusted",
+    )  # constraint
+    ok = verify(
+        token([LP], T0 + timedelta(days=2)),
+        resolver=resolver,
+        clock=now,
+        trust=tl,
+        policy=NO_SCHEMA,
+    )
+    trust = next(c for c in ok.checks if c.step.value == "trust")
+    assert "trust list #1" in trust.message

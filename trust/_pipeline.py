@@ -22,6 +22,7 @@ __all__ = [
     "PinnedKeys",
     "Run",
     "StatusChecker",
+    "TrustChecker",
     "check_window",
     "iso",
     "key_source_description",
@@ -29,6 +30,8 @@ __all__ = [
     "numeric_date",
     "parse_jws",
     "resolve_key",
+    "status_step",
+    "trust_step",
     "worst",
 ]
 
@@ -172,6 +175,84 @@ class StatusChecker(Protocol):
     check."""
 
     def check(self, credential: Mapping[str, Any], *, issuer: str, clock: Clock) -> str: ...
+
+
+@runtime_checkable
+class TrustChecker(Protocol):
+    """Decides whether an issuer was trusted for a credential's types (a `TrustList`, or a
+    `TrustListClient` keeping one current). Returns a message, or raises `InvalidError`
+    (`issuer_not_trusted`) / `IndeterminateError` (list stale or unavailable)."""
+
+    def check(
+        self,
+        issuer: str,
+        credential_types: Iterable[str],
+        *,
+        issued_at: datetime,
+        now: datetime,
+        credential: Mapping[str, Any] | None = None,
+    ) -> str: ...
+
+
+#: Base types every credential/presentation has; trust is decided on the others.
+BASE_TYPES: Final = frozenset({"VerifiableCredential", "VerifiablePresentation"})
+
+
+def status_step(
+    run: Run,
+    document: Mapping[str, Any],
+    *,
+    present: bool,
+    what: str,
+    issuer: str,
+    clock: Clock,
+    policy: VerificationPolicy,
+    status: StatusChecker | None,
+) -> None:
+    """The STATUS step, shared by every credential format."""
+    if not present:
+        run.ok(Step.STATUS, f"no {what}: nothing to revoke")
+    elif not policy.check_status:
+        run.skip(Step.STATUS, "status check disabled by policy")
+    elif status is None:
+        raise IndeterminateError(
+            Code.STATUS_UNCHECKED, f"the credential has a {what} and no status checker"
+        )
+    else:
+        run.ok(Step.STATUS, status.check(document, issuer=issuer, clock=clock))
+
+
+def trust_step(
+    run: Run,
+    *,
+    issuer: str,
+    types: Iterable[str],
+    issued_at: datetime | None,
+    clock: Clock,
+    credential: Mapping[str, Any],
+    policy: VerificationPolicy,
+    trust: TrustChecker | None,
+) -> None:
+    """The TRUST step: the policy's trusted issuers and/or a trust list, which must say the
+    issuer was trusted for each of the credential's types when it was issued and is not
+    withdrawn now. With neither, the step is recorded as skipped — never as passed."""
+    messages = []
+    if policy.trusted_issuers is not None:
+        if issuer not in policy.trusted_issuers:
+            raise InvalidError(Code.ISSUER_NOT_TRUSTED, f"{issuer} is not a trusted issuer")
+        messages.append(f"{issuer} is a trusted issuer")
+    if trust is not None:
+        now = clock.now()
+        own_types = [t for t in types if t not in BASE_TYPES]
+        messages.append(
+            trust.check(
+                issuer, own_types, issued_at=issued_at or now, now=now, credential=credential
+            )
+        )
+    if messages:
+        run.ok(Step.TRUST, "; ".join(messages))
+    else:
+        run.skip(Step.TRUST, "no trusted issuers or trust list configured: trust not evaluated")
 
 
 class PinnedKeys:

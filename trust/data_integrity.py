@@ -39,9 +39,12 @@ from ._pipeline import (
     KeySource,
     Run,
     StatusChecker,
+    TrustChecker,
     check_window,
     iso,
     resolve_key,
+    status_step,
+    trust_step,
     worst,
 )
 from .clock import Clock
@@ -519,6 +522,7 @@ def verify_data_integrity(
     clock: Clock,
     policy: VerificationPolicy = _DEFAULT_POLICY,
     status: StatusChecker | None = None,
+    trust: TrustChecker | None = None,
     contexts: ContextStore | None = None,
 ) -> VerificationResult:
     """Verify a JSON-LD credential (VCDM 2.0 or 1.1) secured with an embedded proof.
@@ -591,24 +595,28 @@ def verify_data_integrity(
             run.skip(step, "schema check disabled by policy")
 
         step = Step.STATUS
-        if "credentialStatus" not in unsecured:
-            run.ok(step, "no credentialStatus: nothing to revoke")
-        elif not policy.check_status:
-            run.skip(step, "status check disabled by policy")
-        elif status is None:
-            raise IndeterminateError(
-                Code.STATUS_UNCHECKED, "the credential has a credentialStatus and no status checker"
-            )
-        else:
-            run.ok(step, status.check(unsecured, issuer=issuer, clock=clock))
+        status_step(
+            run,
+            unsecured,
+            present="credentialStatus" in unsecured,
+            what="credentialStatus",
+            issuer=issuer,
+            clock=clock,
+            policy=policy,
+            status=status,
+        )
 
         step = Step.TRUST
-        if policy.trusted_issuers is None:
-            run.skip(step, "no trusted issuers configured: trust not evaluated")
-        elif issuer in policy.trusted_issuers:
-            run.ok(step, f"{issuer} is a trusted issuer")
-        else:
-            raise InvalidError(Code.ISSUER_NOT_TRUSTED, f"{issuer} is not a trusted issuer")
+        trust_step(
+            run,
+            issuer=issuer,
+            types=run.types,
+            issued_at=_issued_at(unsecured),
+            clock=clock,
+            credential=unsecured,
+            policy=policy,
+            trust=trust,
+        )
 
         step = Step.POLICY
         missing = policy.required_types.difference(run.types)
@@ -618,6 +626,15 @@ def verify_data_integrity(
     except AncreError as error:
         return run.fail(step, error)
     return run.result(Status.VALID)
+
+
+def _issued_at(credential: Mapping[str, Any]) -> datetime | None:
+    """When the credential took effect (VCDM 2.0 validFrom, 1.1 issuanceDate)."""
+    if "validFrom" in credential:
+        return parse_datetime_stamp(credential["validFrom"], "validFrom")
+    if "issuanceDate" in credential:
+        return parse_datetime_stamp(credential["issuanceDate"], "issuanceDate", zone_required=False)
+    return None
 
 
 def _check_time(
@@ -670,6 +687,7 @@ def verify_data_integrity_presentation(
     clock: Clock,
     policy: VerificationPolicy = _DEFAULT_POLICY,
     status: StatusChecker | None = None,
+    trust: TrustChecker | None = None,
     contexts: ContextStore | None = None,
 ) -> VerificationResult:
     """Verify a JSON-LD presentation secured with an embedded proof, and every credential it
@@ -746,7 +764,7 @@ def verify_data_integrity_presentation(
         run.ok(step, _check_binding(proof.raw, policy))
 
         step = Step.CREDENTIALS
-        nested = _verify_entries(unsecured, resolver, clock, policy, status, contexts)
+        nested = _verify_entries(unsecured, resolver, clock, policy, status, trust, contexts)
         overall = worst(r.status for r in nested)
         if overall is Status.INVALID:
             raise InvalidError(Code.INVALID_PRESENTATION, "a presented credential is invalid")
@@ -790,6 +808,7 @@ def _verify_entries(
     clock: Clock,
     policy: VerificationPolicy,
     status: StatusChecker | None,
+    trust: TrustChecker | None,
     contexts: ContextStore | None,
 ) -> list[VerificationResult]:
     from .vc_jose import unenvelope, verify_vc_jwt
@@ -807,6 +826,7 @@ def _verify_entries(
                     clock=clock,
                     policy=inner,
                     status=status,
+                    trust=trust,
                     contexts=contexts,
                 )
             )
@@ -824,6 +844,8 @@ def _verify_entries(
             )
             continue
         results.append(
-            verify_vc_jwt(token, resolver=resolver, clock=clock, policy=inner, status=status)
+            verify_vc_jwt(
+                token, resolver=resolver, clock=clock, policy=inner, status=status, trust=trust
+            )
         )
     return results

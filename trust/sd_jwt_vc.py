@@ -27,9 +27,12 @@ from ._pipeline import (
     KeySource,
     Run,
     StatusChecker,
+    TrustChecker,
     media_type,
     numeric_date,
     resolve_key,
+    status_step,
+    trust_step,
 )
 from .clock import Clock
 from .credentials import (
@@ -443,6 +446,7 @@ def verify_sd_jwt_vc(
     clock: Clock,
     policy: VerificationPolicy = _DEFAULT_POLICY,
     status: StatusChecker | None = None,
+    trust: TrustChecker | None = None,
     max_disclosures: int = MAX_DISCLOSURES,
 ) -> VerificationResult:
     """Verify an SD-JWT VC (``dc+sd-jwt``; legacy ``vc+sd-jwt`` accepted), presented with or
@@ -517,24 +521,28 @@ def verify_sd_jwt_vc(
             run.skip(step, "schema check disabled by policy")
 
         step = Step.STATUS
-        if "status" not in claims:
-            run.ok(step, "no status reference: nothing to revoke")
-        elif not policy.check_status:
-            run.skip(step, "status check disabled by policy")
-        elif status is None:
-            raise IndeterminateError(
-                Code.STATUS_UNCHECKED, "the credential has a status reference and no status checker"
-            )
-        else:
-            run.ok(step, status.check(claims, issuer=issuer, clock=clock))
+        status_step(
+            run,
+            claims,
+            present="status" in claims,
+            what="status reference",
+            issuer=issuer,
+            clock=clock,
+            policy=policy,
+            status=status,
+        )
 
         step = Step.TRUST
-        if policy.trusted_issuers is None:
-            run.skip(step, "no trusted issuers configured: trust not evaluated")
-        elif issuer in policy.trusted_issuers:
-            run.ok(step, f"{issuer} is a trusted issuer")
-        else:
-            raise InvalidError(Code.ISSUER_NOT_TRUSTED, f"{issuer} is not a trusted issuer")
+        trust_step(
+            run,
+            issuer=issuer,
+            types=run.types,
+            issued_at=numeric_date(claims, "nbf") or numeric_date(claims, "iat"),
+            clock=clock,
+            credential=claims,
+            policy=policy,
+            trust=trust,
+        )
 
         step = Step.HOLDER_BINDING
         run.ok(step, check_key_binding(parsed, processed, clock=clock, policy=policy))

@@ -638,3 +638,17 @@ class TrustListClient:
 
     def is_trusted(self, issuer: str, credential_type: str, at: datetime) -> bool:
         return self.current().is_trusted(issuer, credential_type, at)
+
+    def check(
+        self,
+        issuer: str,
+        credential_types: Iterable[str],
+        *,
+        issued_at: datetime,
+        now: datetime,
+        credential: Mapping[str, Any] | None = None,
+    ) -> str:
+        """`TrustList.check` on the current list (indeterminate if there is none)."""
+        return self.current().check(
+            issuer, credential_types, issued_at=issued_at, now=now, credential=credential
+        )

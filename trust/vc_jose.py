@@ -28,6 +28,7 @@ from ._pipeline import (
     PinnedKeys,
     Run,
     StatusChecker,
+    TrustChecker,
     check_window,
     iso,
     key_source_description,
@@ -35,6 +36,8 @@ from ._pipeline import (
     numeric_date,
     parse_jws,
     resolve_key,
+    status_step,
+    trust_step,
     worst,
 )
 from .clock import Clock
@@ -68,6 +71,7 @@ __all__ = [
     "KeySource",
     "PinnedKeys",
     "StatusChecker",
+    "TrustChecker",
     "envelope_credential",
     "issue_vc_jwt",
     "issue_vp_jwt",
@@ -166,6 +170,7 @@ def verify_vc_jwt(
     clock: Clock,
     policy: VerificationPolicy = _DEFAULT_POLICY,
     status: StatusChecker | None = None,
+    trust: TrustChecker | None = None,
 ) -> VerificationResult:
     """Verify a credential secured as a compact JWS. Never raises for bad input: every
     problem is a failed check with a stable code in the returned result."""
@@ -228,24 +233,28 @@ def verify_vc_jwt(
             run.skip(step, "schema check disabled by policy")
 
         step = Step.STATUS
-        if "credentialStatus" not in credential:
-            run.ok(step, "no credentialStatus: nothing to revoke")
-        elif not policy.check_status:
-            run.skip(step, "status check disabled by policy")
-        elif status is None:
-            raise IndeterminateError(
-                Code.STATUS_UNCHECKED, "the credential has a credentialStatus and no status checker"
-            )
-        else:
-            run.ok(step, status.check(credential, issuer=issuer, clock=clock))
+        status_step(
+            run,
+            credential,
+            present="credentialStatus" in credential,
+            what="credentialStatus",
+            issuer=issuer,
+            clock=clock,
+            policy=policy,
+            status=status,
+        )
 
         step = Step.TRUST
-        if policy.trusted_issuers is None:
-            run.skip(step, "no trusted issuers configured: trust not evaluated")
-        elif issuer in policy.trusted_issuers:
-            run.ok(step, f"{issuer} is a trusted issuer")
-        else:
-            raise InvalidError(Code.ISSUER_NOT_TRUSTED, f"{issuer} is not a trusted issuer")
+        trust_step(
+            run,
+            issuer=issuer,
+            types=run.types,
+            issued_at=_issued_at(credential, payload),
+            clock=clock,
+            credential=credential,
+            policy=policy,
+            trust=trust,
+        )
 
         step = Step.POLICY
         missing = policy.required_types.difference(run.types)
@@ -255,6 +264,14 @@ def verify_vc_jwt(
     except AncreError as error:
         return run.fail(step, error)
     return run.result(Status.VALID)
+
+
+def _issued_at(credential: Mapping[str, Any], payload: Mapping[str, Any]) -> datetime | None:
+    """When the credential took effect: validFrom / issuanceDate, else the JWT's nbf / iat."""
+    for name in ("validFrom", "issuanceDate"):
+        if name in credential:
+            return parse_datetime_stamp(credential[name], name, zone_required=name == "validFrom")
+    return numeric_date(payload, "nbf") or numeric_date(payload, "iat")
 
 
 def _check_credential_time(
@@ -384,6 +401,7 @@ def verify_vp_jwt(
     clock: Clock,
     policy: VerificationPolicy = _DEFAULT_POLICY,
     status: StatusChecker | None = None,
+    trust: TrustChecker | None = None,
 ) -> VerificationResult:
     """Verify a `vp+jwt` (or VCDM 1.1 `vp` JWT) and every credential it carries.
 
@@ -470,14 +488,19 @@ def verify_vp_jwt(
                     )
                 )
                 continue
-            verify_inner = verify_vc_jwt
+            common: dict[str, Any] = {
+                "resolver": resolver,
+                "clock": clock,
+                "policy": inner_policy,
+                "status": status,
+                "trust": trust,
+            }
             if "~" in inner:  # an enveloped SD-JWT VC (RFC 9901 §4 separator)
-                from .sd_jwt_vc import verify_sd_jwt_vc as verify_inner
-            nested.append(
-                verify_inner(
-                    inner, resolver=resolver, clock=clock, policy=inner_policy, status=status
-                )
-            )
+                from .sd_jwt_vc import verify_sd_jwt_vc
+
+                nested.append(verify_sd_jwt_vc(inner, **common))
+            else:
+                nested.append(verify_vc_jwt(inner, **common))
         overall = worst(r.status for r in nested)
         if overall is Status.INVALID:
             raise InvalidError(Code.INVALID_PRESENTATION, "a presented credential is invalid")

@@ -30,6 +30,7 @@ from ancre.trust.vc_jose import (
     VP_TYPS,
     KeySource,
     StatusChecker,
+    TrustChecker,
     unenvelope,
     verify_vc_jwt,
     verify_vp_jwt,
@@ -58,8 +59,12 @@ def verify(
     clock: Clock,
     policy: VerificationPolicy = _DEFAULT_POLICY,
     status: StatusChecker | None = None,
+    trust: TrustChecker | None = None,
 ) -> VerificationResult:
-    """Verify a credential or presentation in any supported form."""
+    """Verify a credential or presentation in any supported form.
+
+    `status` checks revocation lists; `trust` (a `TrustList` or `TrustListClient`) decides
+    whether the issuer was trusted for each credential type when it was issued."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     text = text.strip()
     # The JSON wrapper of a token may be larger than the token; beyond this, refuse unread.
@@ -85,6 +90,7 @@ def verify(
         "clock": clock,
         "policy": policy,
         "status": status,
+        "trust": trust,
     }
     if kind is _Kind.SD_JWT:
         from ancre.trust.sd_jwt_vc import verify_sd_jwt_vc
