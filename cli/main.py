@@ -250,6 +250,17 @@ def verify(
     nonce: Annotated[
         str | None, typer.Option(help="Presentations: the `nonce` they must carry.")
     ] = None,
+    trust_list: Annotated[
+        str | None,
+        typer.Option(
+            help="A signed trust list (URL or saved file): the issuer must be listed for each "
+            "credential type at issuance time. Needs --registry-key."
+        ),
+    ] = None,
+    registry_key: Annotated[
+        str | None,
+        typer.Option(help="Who signs the trust list: the registry's DID, or a public JWK file."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     insecure_loopback: Annotated[
         bool,
@@ -300,8 +311,11 @@ def verify(
         network = NetworkPolicy(allow_loopback=True, allow_http=True)
     resolver = default_resolver(http_client=http_client, network=network, clock=clock)
     status = _LazyStatusChecker(http_client, resolver, network)
+    trust = _trust_list_client(trust_list, registry_key, resolver, clock, http_client, network)
     try:
-        result = verify_any(data, resolver=resolver, clock=clock, policy=policy, status=status)
+        result = verify_any(
+            data, resolver=resolver, clock=clock, policy=policy, status=status, trust=trust
+        )
     finally:
         for client in clients:
             client.close()
@@ -317,6 +331,43 @@ def verify(
         raise typer.Exit(EXIT_DATAERR)
     raise typer.Exit(
         {Status.VALID: EXIT_OK, Status.INVALID: EXIT_INVALID}.get(result.status, EXIT_INDETERMINATE)
+    )
+
+
+def _trust_list_client(
+    source: str | None, registry_key: str | None, resolver: Any, clock: Any, http: Any, network: Any
+) -> Any:
+    if source is None:
+        if registry_key is not None:
+            _die(EXIT_USAGE, "--registry-key goes with --trust-list")
+        return None
+    if registry_key is None:
+        _die(EXIT_USAGE, "--trust-list needs --registry-key (the DID or JWK that signs it)")
+    from ancre.trust.trust_list import TrustListClient
+
+    remote = source.startswith(("https://", "http://"))
+    key_resolver, registry = resolver, registry_key
+    if not registry_key.startswith("did:"):
+        # A pinned JWK: the list names its registry in its header; the key must verify it.
+        from ancre.trust._jws import unverified_header
+        from ancre.trust.vc_jose import PinnedKeys
+
+        jwk = _load_public(_read_input(Path(registry_key))).to_jwk()
+        if remote:
+            _die(EXIT_USAGE, "with a JWK --registry-key, give --trust-list as a saved file")
+        header = unverified_header(_read_input(Path(source)).decode("ascii", "replace").strip())
+        registry = str(header.get("iss", "registry"))
+        # The operator pinned exactly this key for the registry; the signature must verify
+        # with it, whatever name (`kid`) the list gives it.
+        named = dict(jwk, kid=str(header["kid"])) if "kid" in header else dict(jwk)
+        key_resolver = PinnedKeys({registry: [named]})
+    return TrustListClient(
+        source,
+        registry=registry,
+        resolver=key_resolver,
+        clock=clock,
+        http_client=http() if remote else None,
+        network=network,
     )
 
 

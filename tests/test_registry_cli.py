@@ -115,3 +115,88 @@ def test_not_a_registry(tmp_path: Path) -> None:
     assert missing.returncode == 64
     assert "registry init" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_connector_verifies_against_a_published_list(tmp_path: Path) -> None:
+    import sys as _sys
+
+    _sys.path.insert(0, str(Path(__file__).parent))
+    from _support import Issuer, credential
+
+    from ancre.trust.vc_jose import issue_vc_jwt
+
+    agency = Issuer.new("ed25519")
+    d = ["--dir", str(tmp_path / "reg")]
+    assert ancre("registry", "init", "--did", REGISTRY, "--no-two-person-rule", *d).returncode == 0
+    assert (
+        ancre("registry", "anchor", "add", "did:web:assoc.example", "--name", "A", *d).returncode
+        == 0
+    )
+    added = ancre(
+        "registry",
+        "issuer",
+        "add",
+        agency.did,
+        "--name",
+        "Agence",
+        "--accredited-by",
+        "did:web:assoc.example",
+        "--type",
+        "ExampleMembership",
+        *d,
+    )
+    assert added.returncode == 0, added.stderr
+    listed = tmp_path / "list.jwt"
+    assert ancre("registry", "publish", *d, "--out", str(listed)).returncode == 0
+    shown = json.loads(
+        ancre(
+            "keys",
+            "show",
+            "--keystore",
+            str(tmp_path / "reg" / "keys.ancre"),
+            "--name",
+            "registry",
+            "--json",
+        ).stdout
+    )
+    registry_jwk = tmp_path / "registry.jwk"
+    registry_jwk.write_text(json.dumps(dict(shown["jwk"], kid="registry")))
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    stamp = now.isoformat().replace("+00:00", "Z")
+    token = tmp_path / "vc.jwt"
+    token.write_text(issue_vc_jwt(credential(agency.did, validFrom=stamp), agency.key, agency.kid))
+    args = [
+        "verify",
+        str(token),
+        "--trust-list",
+        str(listed),
+        "--registry-key",
+        str(registry_jwk),
+        "--json",
+    ]
+    ok = ancre(*args)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    trust = next(c for c in json.loads(ok.stdout)["checks"] if c["step"] == "trust")
+    assert "trust list #1" in trust["message"]
+    # A credential type the agency is not listed for is refused.
+    other = tmp_path / "other.jwt"
+    other.write_text(
+        issue_vc_jwt(
+            credential(agency.did, validFrom=stamp, type=["VerifiableCredential", "ExampleDegree"]),
+            agency.key,
+            agency.kid,
+        )
+    )
+    refused = ancre(
+        "verify",
+        str(other),
+        "--trust-list",
+        str(listed),
+        "--registry-key",
+        str(registry_jwk),
+        "--json",
+    )
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["errors"][0]["code"] == "issuer_not_trusted"
+    assert ancre("verify", str(token), "--trust-list", str(listed)).returncode == 64
