@@ -1,13 +1,15 @@
 """`ancre demo`: the story so far, for real, on loopback.
 
-1. A certification agency generates its signing key in an encrypted key store and publishes
-   its did:web document from a real HTTP server on 127.0.0.1.
-2. It issues Gaia-X credentials (registration number, VAT ID, legal person) to DANONE,
-   after checking the SIRET's check digits (the company-register lookup comes with the
-   issuer service).
+1. A data space runs a registry: two administrators add a trust anchor, accredit a
+   certification agency for three Gaia-X credential types (French companies only) and
+   publish a signed trust list.
+2. The agency publishes its did:web document and a revocation list, checks DANONE's SIRET
+   and issues its Gaia-X credentials.
 3. A connector verifies them — did:web resolved over HTTP, signature, data model, dates,
-   schema, trust — and then refuses a tampered copy, a self-issued credential, a replayed
-   presentation and, two years on, an expired credential.
+   schema, revocation list, trust list — and refuses a tampered copy, a self-issued
+   credential and a replayed presentation.
+4. Time passes: the agency revokes a credential, the registry suspends the agency, and the
+   connector's answers change accordingly — without rewriting the past.
 
 Every verdict printed comes from the same code path as `ancre verify`.
 """
@@ -40,7 +42,7 @@ from ancre.trust.credentials import (
 )
 from ancre.trust.did_jwk import did_jwk_from_public_key
 from ancre.trust.did_key import did_key_from_public_key
-from ancre.trust.keys import PrivateKey
+from ancre.trust.keys import PrivateKey, PublicKey
 from ancre.trust.keystore import FileKeyStore
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, VerificationResult
@@ -50,20 +52,23 @@ from ancre.verifier.pipeline import verify
 __all__ = ["run_demo"]
 
 SIRET = "55203253400646"  # DANONE's head office, as in the INSEE Sirene reference answer
+TYPES = ("gx:LegalPerson", "gx:LocalRegistrationNumber", "gx:VatID")
+STRICT = VerificationPolicy()
 
 
 @contextmanager
-def _did_web_host(documents: dict[str, bytes]) -> Iterator[int]:
-    """A real HTTP server on loopback serving `documents` by path."""
+def _web_host(documents: dict[str, tuple[bytes, str]]) -> Iterator[int]:
+    """A real HTTP server on loopback serving `documents` (path → body, media type)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = documents.get(self.path)
-            if body is None:
+            found = documents.get(self.path)
+            if found is None:
                 self.send_error(404)
                 return
+            body, media = found
             self.send_response(200)
-            self.send_header("Content-Type", "application/did+json")
+            self.send_header("Content-Type", media)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "max-age=300")
             self.end_headers()
@@ -81,6 +86,20 @@ def _did_web_host(documents: dict[str, bytes]) -> Iterator[int]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def _did_document(did: str, kid: str, key: PublicKey) -> bytes:
+    method = {"id": kid, "type": "JsonWebKey2020", "controller": did, "publicKeyJwk": key.to_jwk()}
+    document = {
+        "@context": [
+            "https://www.w3.org/ns/did/v1",
+            "https://w3id.org/security/suites/jws-2020/v1",
+        ],
+        "id": did,
+        "verificationMethod": [method],
+        "assertionMethod": [kid],
+    }
+    return json.dumps(document).encode()
 
 
 class _Story:
@@ -117,8 +136,8 @@ def run_demo() -> int:
     console = Console(highlight=False, emoji=False, soft_wrap=True)
     story = _Story(console)
     with tempfile.TemporaryDirectory(prefix="ancre-demo-") as tmp:
-        documents: dict[str, bytes] = {}
-        with _did_web_host(documents) as port:
+        documents: dict[str, tuple[bytes, str]] = {}
+        with _web_host(documents) as port:
             _run(story, Path(tmp), documents, port)
     if story.surprises:
         console.print("[bold red]Demo finished with unexpected verdicts:[/]")
@@ -129,112 +148,166 @@ def run_demo() -> int:
     return 0
 
 
-def _run(story: _Story, tmp: Path, documents: dict[str, bytes], port: int) -> None:
+def _run(story: _Story, tmp: Path, documents: dict[str, tuple[bytes, str]], port: int) -> None:
     import httpx
 
+    from ancre.registry.db import make_engine, migrate
+    from ancre.registry.service import Registry
+    from ancre.trust.bitstring_status import BitstringStatusList
     from ancre.trust.net import NetworkPolicy
     from ancre.trust.resolvers import default_resolver
+    from ancre.trust.status import StatusListChecker
+    from ancre.trust.trust_list import ClaimConstraint, EntryStatus, TrustListClient
 
-    now = SystemClock().now().replace(microsecond=0)
-    clock = FixedClock(now)
+    clock = FixedClock(SystemClock().now().replace(microsecond=0))
+    start = clock.now()
+    host = f"127.0.0.1%3A{port}"
+    base = f"http://127.0.0.1:{port}"
+    loopback = NetworkPolicy(allow_loopback=True, allow_http=True, max_bytes=4 * 1024 * 1024)
 
-    story.title("1. The certification agency sets up its identity")
-    store_path = tmp / "agency-keys.ancre"
-    store = FileKeyStore.create(store_path, secrets.token_urlsafe(16))
+    story.title("1. The data space's registry accredits a certification agency")
+    registry_key = PrivateKey.generate("ed25519")
+    registry_did = f"did:web:{host}:registry"
+    documents["/registry/did.json"] = (
+        _did_document(registry_did, f"{registry_did}#list", registry_key.public_key),
+        "application/did+json",
+    )
+    engine = make_engine(f"sqlite:///{tmp / 'registry.db'}")
+    migrate(engine)
+    registry = Registry(engine, clock=clock)
+    registry.configure(
+        registry_did=registry_did,
+        kid=f"{registry_did}#list",
+        operator_name="Loire data space",
+        scheme_name="Trusted credential issuers",
+    )
+    change = registry.add_anchor(
+        "alice", anchor_id="did:web:association.example", name="Association"
+    )
+    assert change is not None
+    registry.approve("bob", change.id)
+    story.say("  alice files the trust anchor; bob, a second administrator, approves it")
+    agency = f"did:web:{host}"
+    fr_only = [ClaimConstraint("credentialSubject.gx:legalAddress.gx:countryCode", ("FR",))]
+    registry.add_issuer(
+        "alice",
+        did=agency,
+        legal_name="Agence de certification",
+        accredited_by="did:web:association.example",
+        credential_types={
+            "gx:LegalPerson": fr_only,
+            "gx:LocalRegistrationNumber": [],
+            "gx:VatID": [],
+        },
+    )
+
+    def publish() -> int:
+        row = registry.publish(registry_key, "alice")
+        documents["/trust-list"] = (row.jws.encode(), "application/trust-list+jwt")
+        return row.sequence
+
+    story.say(f"  the agency {agency} is accredited for {', '.join(TYPES)} (LegalPerson: FR only)")
+    story.say(f"  trust list #{publish()} signed by {registry_did}, served at {base}/trust-list")
+    story.say(f"  audit chain: {registry.verify_audit().events} hash-chained events, intact\n")
+
+    story.title("2. The agency publishes its identity and a revocation list, then issues")
+    store = FileKeyStore.create(tmp / "agency-keys.ancre", secrets.token_urlsafe(16))
     info = store.generate("signing", "ed25519")
-    agency = f"did:web:127.0.0.1%3A{port}"
-    kid = f"{agency}#signing"
-    did_document = {
-        "@context": [
-            "https://www.w3.org/ns/did/v1",
-            "https://w3id.org/security/suites/jws-2020/v1",
-        ],
-        "id": agency,
-        "verificationMethod": [
-            {
-                "id": kid,
-                "type": "JsonWebKey2020",
-                "controller": agency,
-                "publicKeyJwk": info.public_key.to_jwk(),
-            }
-        ],
-        "assertionMethod": [kid],
-    }
-    documents["/.well-known/did.json"] = json.dumps(did_document).encode()
-    story.say(f"  key store   {store_path.name} (scrypt + AES-256-GCM, mode 0600)")
-    story.say(f"  key         Ed25519, RFC 7638 thumbprint {info.public_key.thumbprint()}")
-    story.say(f"  DID         {agency}")
-    story.say(f"  DID document served at http://127.0.0.1:{port}/.well-known/did.json\n")
-
-    story.title("2. It issues Gaia-X credentials to DANONE")
     signer = store.signer("signing")
+    kid = f"{agency}#signing"
+    documents["/.well-known/did.json"] = (
+        _did_document(agency, kid, info.public_key),
+        "application/did+json",
+    )
+    revocations = BitstringStatusList()
+    list_url = f"{base}/status/1"
+
+    def publish_status_list() -> None:
+        unsigned = revocations.credential(id=list_url, issuer=agency, valid_from=clock.now())
+        documents["/status/1"] = (
+            issue_vc_jwt(unsigned, signer, kid).encode(),
+            "application/vc+jwt",
+        )
+
+    publish_status_list()
+    story.say(f"  key store   {store.path.name} (scrypt + AES-256-GCM, mode 0600)")
+    story.say(f"  DID         {agency} (Ed25519, thumbprint {info.public_key.thumbprint()})")
+    story.say(f"  revocations {list_url} (131,072 entries, gzip, signed vc+jwt)")
+
     company = "https://danone.example/participant"
     year = timedelta(days=365)
+    paris = Address("FR", "FR-75", "17 boulevard Haussmann", "75009", "Paris")
     evidence = {
         "type": ["ancre:RegisterCheck"],
         "ancre:register": "INSEE Sirene (check digits only in this demo)",
-        "ancre:checkedAt": now.isoformat().replace("+00:00", "Z"),
+        "ancre:checkedAt": clock.now().isoformat().replace("+00:00", "Z"),
     }
-    registration = local_registration_number_credential(
-        issuer=agency,
-        credential_id=f"urn:uuid:{secrets.token_hex(16)}",
-        subject_id=f"{company}#lrn",
-        siret_or_siren=SIRET,
-        valid_from=now,
-        valid_until=now + year,
-        evidence=[evidence],
-    )
-    vat = vat_id_credential(
-        issuer=agency,
-        credential_id=f"urn:uuid:{secrets.token_hex(16)}",
-        subject_id=f"{company}#vat",
-        siren_or_vat=SIRET[:9],
-        valid_from=now,
-        valid_until=now + year,
-    )
-    paris = Address(
-        country_code="FR",
-        subdivision_code="FR-75",
-        street_address="17 boulevard Haussmann",
-        postal_code="75009",
-        locality="Paris",
-    )
-    legal_person = legal_person_credential(
-        issuer=agency,
-        credential_id=f"urn:uuid:{secrets.token_hex(16)}",
-        subject_id=f"{company}#lp",
-        name="DANONE",
-        registration_number_id=f"{company}#lrn",
-        legal_address=paris,
-        valid_from=now,
-        valid_until=now + year,
-    )
-    tokens = {}
-    for label, document in (
-        ("gx:LocalRegistrationNumber", registration),
-        ("gx:VatID", vat),
-        ("gx:LegalPerson", legal_person),
-    ):
-        tokens[label] = issue_vc_jwt(document, signer, kid)
-        story.say(f"  {label:<27} vc+jwt, {len(tokens[label])} bytes")
-    story.say(f"  SIRET {SIRET} → VAT {vat['credentialSubject']['gx:vatID']}\n")
 
-    story.title("3. A connector verifies them (did:web resolved over HTTP)")
-    with httpx.Client(trust_env=False) as client:
-        resolver = default_resolver(
-            http_client=client,
-            network=NetworkPolicy(allow_loopback=True, allow_http=True),
-            clock=clock,
+    def ident() -> str:
+        return f"urn:uuid:{secrets.token_hex(16)}"
+
+    def with_status(document: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        index = revocations.allocate()
+        entry = revocations.entry(index, status_list_credential=list_url)
+        return {**document, "credentialStatus": entry}, index
+
+    def legal_person(valid_from: Any) -> dict[str, Any]:
+        return legal_person_credential(
+            issuer=agency,
+            credential_id=ident(),
+            subject_id=f"{company}#lp",
+            name="DANONE",
+            registration_number_id=f"{company}#lrn",
+            legal_address=paris,
+            valid_from=valid_from,
+            valid_until=valid_from + year,
         )
-        policy = VerificationPolicy(trusted_issuers=frozenset({agency}))
 
-        def check(token: str, at: FixedClock = clock, p: VerificationPolicy = policy) -> Any:
-            return verify(token, resolver=resolver, clock=at, policy=p)
+    now = clock.now()
+    unsigned = {
+        "gx:LocalRegistrationNumber": local_registration_number_credential(
+            issuer=agency, credential_id=ident(), subject_id=f"{company}#lrn",
+            siret_or_siren=SIRET, valid_from=now, valid_until=now + year, evidence=[evidence],
+        ),
+        "gx:VatID": vat_id_credential(
+            issuer=agency, credential_id=ident(), subject_id=f"{company}#vat",
+            siren_or_vat=SIRET[:9], valid_from=now, valid_until=now + year,
+        ),
+        "gx:LegalPerson": legal_person(now),
+    }  # fmt: skip
+    tokens: dict[str, str] = {}
+    indexes: dict[str, int] = {}
+    for label, document in unsigned.items():
+        secured, indexes[label] = with_status(document)
+        tokens[label] = issue_vc_jwt(secured, signer, kid)
+        story.say(
+            f"  issued {label:<27} vc+jwt, {len(tokens[label])} bytes, status #{indexes[label]}"
+        )
+    vat = unsigned["gx:VatID"]["credentialSubject"]["gx:vatID"]
+    story.say(f"  SIRET {SIRET} (check digits verified) → VAT {vat}\n")
+
+    story.title("3. A connector verifies them: DID, signature, dates, schema, revocation, trust")
+    with httpx.Client(trust_env=False) as client:
+        resolver = default_resolver(http_client=client, network=loopback, clock=clock)
+        status = StatusListChecker(client=client, resolver=resolver, network=loopback)
+        trust = TrustListClient(
+            f"{base}/trust-list",
+            registry=registry_did,
+            resolver=resolver,
+            clock=clock,
+            http_client=client,
+            network=loopback,
+        )
+
+        def check(token: str, p: VerificationPolicy = STRICT) -> VerificationResult:
+            return verify(
+                token, resolver=resolver, clock=clock, policy=p, status=status, trust=trust
+            )
 
         for n, (label, token) in enumerate(tokens.items()):
             story.expect(f"{label} is valid", check(token), Status.VALID, full=n == 0)
 
-        story.title("4. Attacks and mistakes the connector refuses")
+        story.title("4. Forgeries and replays the connector refuses")
         head, body, sig = tokens["gx:LegalPerson"].split(".")
         forged = json.loads(b64url_decode(body))
         forged["credentialSubject"]["schema:name"] = "DAN0NE HOLDINGS"
@@ -247,47 +320,67 @@ def _run(story: _Story, tmp: Path, documents: dict[str, bytes], port: int) -> No
         story.say("  DANONE signs a LegalPerson credential about itself with its own did:key:")
         own = PrivateKey.generate("p256")
         own_did = did_key_from_public_key(own.public_key)
-        self_issued = replace_issuer(legal_person, own_did)
+        self_issued = {**unsigned["gx:LegalPerson"], "issuer": own_did}
         own_token = issue_vc_jwt(self_issued, own, f"{own_did}#{own_did.removeprefix('did:key:')}")
         story.expect(
-            "a self-issued credential is not trusted",
+            "an issuer missing from the trust list is refused",
             check(own_token),
             Status.INVALID,
             "issuer_not_trusted",
         )
 
-        story.say("  DANONE's wallet presents its credentials to a data-space verifier:")
+        story.say("  DANONE's wallet presents its credentials to the connector's challenge:")
         wallet = PrivateKey.generate("p256")
         holder = did_jwk_from_public_key(wallet.public_key)
         vp = issue_vp_jwt(
-            list(tokens.values()),
-            wallet,
-            holder=holder,
-            kid=f"{holder}#0",
-            audience="https://connector.loire.example",
-            nonce="3f2b9c",
-            clock=clock,
-        )
-        bound = replace(policy, audience="https://connector.loire.example", nonce="3f2b9c")
-        story.expect("the presentation is valid", check(vp, p=bound), Status.VALID)
+            list(tokens.values()), wallet, holder=holder, kid=f"{holder}#0",
+            audience="https://connector.loire.example", nonce="3f2b9c", clock=clock,
+        )  # fmt: skip
+        bound = VerificationPolicy(audience="https://connector.loire.example", nonce="3f2b9c")
+        story.expect("the presentation is valid", check(vp, bound), Status.VALID)
         story.say("  someone replays that presentation to another verifier's challenge:")
-        replayed = replace(bound, nonce="a1d7e0")
         story.expect(
             "a replayed presentation is refused",
-            check(vp, p=replayed),
+            check(vp, replace(bound, nonce="a1d7e0")),
             Status.INVALID,
             "nonce_mismatch",
         )
 
-        story.say("  the connector checks the VAT credential again in two years:")
-        later = FixedClock(now + 2 * year)
+        story.title("5. Time passes")
+        revocations.set(indexes["gx:VatID"])
+        publish_status_list()
+        clock.advance(timedelta(minutes=10))
+        story.say(
+            "  the agency revokes the VAT credential; ten minutes later (the list's cache time):"
+        )
         story.expect(
-            "an expired credential is refused",
-            check(tokens["gx:VatID"], at=later),
+            "the revoked credential is refused",
+            check(tokens["gx:VatID"]),
             Status.INVALID,
-            "expired",
+            "revoked",
         )
 
-
-def replace_issuer(credential: dict[str, Any], issuer: str) -> dict[str, Any]:
-    return {**credential, "issuer": issuer, "validFrom": credential["validFrom"]}
+        registry.set_issuer_status("bob", agency, EntryStatus.SUSPENDED, reason="audit pending")
+        suspended = clock.now()
+        clock.advance(timedelta(minutes=1))
+        story.say(f"  the registry suspends the agency and publishes trust list #{publish()};")
+        late = issue_vc_jwt(with_status(legal_person(clock.now()))[0], signer, kid)
+        clock.advance(timedelta(minutes=10))
+        story.say("  a LegalPerson credential the agency issues after its suspension:")
+        story.expect(
+            "a credential issued while suspended is refused",
+            check(late),
+            Status.INVALID,
+            "issuer_not_trusted",
+        )
+        story.say("  the LegalPerson credential issued before the suspension:")
+        story.expect(
+            "what was issued while trusted stays valid",
+            check(tokens["gx:LegalPerson"]),
+            Status.VALID,
+        )
+        history = [h["status"] for h in registry.issuer_view(agency)["status"]]
+        story.say(f"  the agency's history: {' → '.join(history)} (since {suspended:%H:%M} UTC)")
+        events = registry.verify_audit().events
+        story.say(f"  audit chain: {events} events, intact; the story began {start:%H:%M} UTC\n")
+    engine.dispose()
