@@ -130,7 +130,9 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
         return _problem(422, "Invalid request", "; ".join(errors), "invalid_request")
 
     def caller(minimum: Role) -> Callable[..., Caller]:
-        def dependency(authorization: Annotated[str | None, Header()] = None) -> Caller:
+        def dependency(
+            request: Request, authorization: Annotated[str | None, Header()] = None
+        ) -> Caller:
             # The token is compared by hash and never logged or echoed.
             scheme, _, token = (authorization or "").partition(" ")
             found = registry.authenticate(token) if scheme.lower() == "bearer" and token else None
@@ -139,6 +141,9 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
             name, role = found
             if _RANK[role] < _RANK[minimum]:
                 raise _AuthError(403, f"this needs the {minimum} role; the token is {role}")
+            if request.method == "GET":
+                # Every admin call is audited: changes by the service, reads here.
+                registry.record_access(name, request.method, request.url.path)
             return Caller(name, role)
 
         return dependency

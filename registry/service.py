@@ -209,6 +209,11 @@ class Registry:
         s.merge(MetaRow(key="audit_head", value=f"{row.seq}:{row.hash}"))
         s.info["audit_head"] = (row.seq, row.hash)
 
+    def record_access(self, actor: str, method: str, path: str) -> None:
+        """Audit an admin call that changes nothing (changes audit themselves)."""
+        with self._tx() as s:
+            self._audit(s, actor, "admin_read", path[:2048], {"method": method})
+
     def verify_audit(self) -> AuditReport:
         """Walk the chain; name the first event whose hash or link does not hold."""
         prev, expected_seq, count = _GENESIS, 1, 0

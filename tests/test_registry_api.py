@@ -56,7 +56,7 @@ def test_administrators_and_a_verifier(
     setup: tuple[Registry, Issuer, FixedClock, dict[str, str], str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    _, key, clock, tokens, base = setup
+    registry, key, clock, tokens, base = setup
     caplog.set_level(logging.DEBUG)
     with httpx.Client(base_url=base, trust_env=False) as http:
         assert http.get("/trust-list").status_code == 404
@@ -121,6 +121,8 @@ def test_administrators_and_a_verifier(
         assert (answer["trusted"], answer["status"]) == (True, "active")
         assert http.get(f"/issuers/{AGENCY}").json()["status"][-1]["status"] == "suspended"
         assert http.get("/admin/audit/verify", headers=auth(tokens["vi"])).json()["ok"] is True
+        reads = [e for e in registry.audit_events(limit=1000) if e.action == "admin_read"]
+        assert {(e.actor, e.subject) for e in reads} == {("vi", "/admin/audit/verify")}
     # Tokens are never logged.
     assert all(t not in caplog.text for t in tokens.values())
 
