@@ -29,9 +29,11 @@ __all__ = [
     "media_type",
     "numeric_date",
     "parse_jws",
+    "policy_step",
     "resolve_key",
     "status_step",
     "trust_step",
+    "vcdm_schema_step",
     "worst",
 ]
 
@@ -253,6 +255,28 @@ def trust_step(
         run.ok(Step.TRUST, "; ".join(messages))
     else:
         run.skip(Step.TRUST, "no trusted issuers or trust list configured: trust not evaluated")
+
+
+def vcdm_schema_step(run: Run, credential: Mapping[str, Any], policy: VerificationPolicy) -> None:
+    """The SCHEMA step for VCDM credentials: each subject against its types' schemas."""
+    from .credentials import subject_schema_errors
+
+    if not policy.check_schema:
+        run.skip(Step.SCHEMA, "schema check disabled by policy")
+        return
+    issues = subject_schema_errors(credential)
+    if issues:
+        detail = "; ".join(f"{i.credential_type} {i.path}: {i.message}" for i in issues[:3])
+        raise InvalidError(Code.SCHEMA_VIOLATION, detail)
+    run.ok(Step.SCHEMA, "credential subjects match their types' schemas")
+
+
+def policy_step(run: Run, policy: VerificationPolicy) -> None:
+    """The POLICY step: the types the policy requires."""
+    missing = policy.required_types.difference(run.types)
+    if missing:
+        raise InvalidError(Code.POLICY_VIOLATION, f"required types missing: {sorted(missing)}")
+    run.ok(Step.POLICY, "policy satisfied")
 
 
 class PinnedKeys:

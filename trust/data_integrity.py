@@ -42,13 +42,14 @@ from ._pipeline import (
     TrustChecker,
     check_window,
     iso,
+    policy_step,
     resolve_key,
     status_step,
     trust_step,
+    vcdm_schema_step,
     worst,
 )
 from .clock import Clock
-from .credentials import subject_schema_errors
 from .data_model import (
     VCDM11_CONTEXT,
     check_credential,
@@ -585,14 +586,7 @@ def verify_data_integrity(
         run.ok(step, _check_time(unsecured, proof, clock.now(), policy, v11=v11))
 
         step = Step.SCHEMA
-        if policy.check_schema:
-            issues = subject_schema_errors(unsecured)
-            if issues:
-                detail = "; ".join(f"{i.credential_type} {i.path}: {i.message}" for i in issues[:3])
-                raise InvalidError(Code.SCHEMA_VIOLATION, detail)
-            run.ok(step, "credential subjects match their types' schemas")
-        else:
-            run.skip(step, "schema check disabled by policy")
+        vcdm_schema_step(run, unsecured, policy)
 
         step = Step.STATUS
         status_step(
@@ -619,10 +613,7 @@ def verify_data_integrity(
         )
 
         step = Step.POLICY
-        missing = policy.required_types.difference(run.types)
-        if missing:
-            raise InvalidError(Code.POLICY_VIOLATION, f"required types missing: {sorted(missing)}")
-        run.ok(step, "policy satisfied")
+        policy_step(run, policy)
     except AncreError as error:
         return run.fail(step, error)
     return run.result(Status.VALID)

@@ -30,6 +30,7 @@ from ._pipeline import (
     TrustChecker,
     media_type,
     numeric_date,
+    policy_step,
     resolve_key,
     status_step,
     trust_step,
@@ -548,10 +549,7 @@ def verify_sd_jwt_vc(
         run.ok(step, check_key_binding(parsed, processed, clock=clock, policy=policy))
 
         step = Step.POLICY
-        missing = policy.required_types.difference(run.types)
-        if missing:
-            raise InvalidError(Code.POLICY_VIOLATION, f"required types missing: {sorted(missing)}")
-        run.ok(step, "policy satisfied")
+        policy_step(run, policy)
     except AncreError as error:
         return run.fail(step, error)
     return run.result(Status.VALID)

@@ -35,13 +35,14 @@ from ._pipeline import (
     media_type,
     numeric_date,
     parse_jws,
+    policy_step,
     resolve_key,
     status_step,
     trust_step,
+    vcdm_schema_step,
     worst,
 )
 from .clock import Clock
-from .credentials import subject_schema_errors
 from .data_model import (
     VCDM2_CONTEXT,
     check_credential,
@@ -223,14 +224,7 @@ def verify_vc_jwt(
         )
 
         step = Step.SCHEMA
-        if policy.check_schema:
-            issues = subject_schema_errors(credential)
-            if issues:
-                detail = "; ".join(f"{i.credential_type} {i.path}: {i.message}" for i in issues[:3])
-                raise InvalidError(Code.SCHEMA_VIOLATION, detail)
-            run.ok(step, "credential subjects match their types' schemas")
-        else:
-            run.skip(step, "schema check disabled by policy")
+        vcdm_schema_step(run, credential, policy)
 
         step = Step.STATUS
         status_step(
@@ -257,10 +251,7 @@ def verify_vc_jwt(
         )
 
         step = Step.POLICY
-        missing = policy.required_types.difference(run.types)
-        if missing:
-            raise InvalidError(Code.POLICY_VIOLATION, f"required types missing: {sorted(missing)}")
-        run.ok(step, "policy satisfied")
+        policy_step(run, policy)
     except AncreError as error:
         return run.fail(step, error)
     return run.result(Status.VALID)
