@@ -8,13 +8,11 @@ drifts 20-40 % between repeats. Figures are ops/s from one run; compare ratios, 
 
 from __future__ import annotations
 
-import base64
 import json
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,43 +30,7 @@ from ancre.trust.keys import PrivateKey
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.resolvers import default_resolver
 from ancre.trust.vc_jose import issue_vc_jwt, verify_vc_jwt
-
-REPEATS = 7
-TARGET_SECONDS = 0.15  # per timing sample
-
-
-def _b64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _rate(fn: Callable[[], object], n: int) -> float:
-    start = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return n / (time.perf_counter() - start)
-
-
-def _calibrate(fn: Callable[[], object]) -> int:
-    n = 10
-    while True:
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        if time.perf_counter() - start > TARGET_SECONDS / 4:
-            return max(10, int(n * TARGET_SECONDS / (time.perf_counter() - start)))
-        n *= 4
-
-
-def paired(floor: Callable[[], object], row: Callable[[], object]) -> tuple[float, float, float]:
-    """(floor ops/s, row ops/s, median ratio row/floor)."""
-    nf, nr = _calibrate(floor), _calibrate(row)
-    floors, rows, ratios = [], [], []
-    for _ in range(REPEATS):
-        f, r = _rate(floor, nf), _rate(row, nr)
-        floors.append(f)
-        rows.append(r)
-        ratios.append(r / f)
-    return statistics.median(floors), statistics.median(rows), statistics.median(ratios)
+from bench._harness import b64, paired
 
 
 def _token(key_type: str) -> tuple[PrivateKey, str, str]:
@@ -98,16 +60,16 @@ def bench_alg(key_type: str) -> list[tuple[str, float, float, float]]:
     if key_type == "ed25519":
 
         def floor() -> object:
-            json.loads(_b64(head))
-            payload = json.loads(_b64(body))
-            public.verify(_b64(sig), signing_input)  # type: ignore[call-arg]
+            json.loads(b64(head))
+            payload = json.loads(b64(body))
+            public.verify(b64(sig), signing_input)  # type: ignore[call-arg]
             return payload
     else:
 
         def floor() -> object:
-            json.loads(_b64(head))
-            payload = json.loads(_b64(body))
-            raw = _b64(sig)
+            json.loads(b64(head))
+            payload = json.loads(b64(body))
+            raw = b64(sig)
             der = encode_dss_signature(
                 int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
             )

@@ -11,10 +11,8 @@ Run: `python -m bench.bench_sd_jwt`.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -31,9 +29,10 @@ from ancre.trust.policy import VerificationPolicy
 from ancre.trust.resolvers import default_resolver
 from ancre.trust.sd_jwt import present, verify_sd_jwt
 from ancre.trust.sd_jwt_vc import issue_sd_jwt_vc, verify_sd_jwt_vc
+from bench._harness import b64, paired
 
 REPEATS = 9
-TARGET_SECONDS = 0.15  # per timing sample
+
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 AUD, NONCE = "https://verifier.example", "bench-nonce"
 CLAIMS = {
@@ -51,40 +50,6 @@ CLAIMS = {
 }
 #: Ten selectively disclosable claims; the legal person's identifier stays in the clear.
 DISCLOSABLE = [f"/{name}" for name in CLAIMS if name != "legal_person_identifier"]
-
-
-def _b64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _rate(fn: Callable[[], object], n: int) -> float:
-    start = time.process_time()
-    for _ in range(n):
-        fn()
-    return n / (time.process_time() - start)
-
-
-def _calibrate(fn: Callable[[], object]) -> int:
-    n = 10
-    while True:
-        start = time.process_time()
-        for _ in range(n):
-            fn()
-        if time.process_time() - start > TARGET_SECONDS / 4:
-            return max(10, int(n * TARGET_SECONDS / (time.process_time() - start)))
-        n *= 4
-
-
-def paired(floor: Callable[[], object], row: Callable[[], object]) -> tuple[float, float, float]:
-    """(floor ops/s, row ops/s, median ratio row/floor)."""
-    nf, nr = _calibrate(floor), _calibrate(row)
-    floors, rows, ratios = [], [], []
-    for _ in range(REPEATS):
-        f, r = _rate(floor, nf), _rate(row, nr)
-        floors.append(f)
-        rows.append(r)
-        ratios.append(r / f)
-    return statistics.median(floors), statistics.median(rows), statistics.median(ratios)
 
 
 def _verifier(key: PrivateKey) -> Callable[[bytes, bytes], None]:
@@ -137,16 +102,16 @@ def bench_alg(key_type: str) -> list[tuple[str, float, float, float]]:
     presented = token[: len(token) - len(kb)].encode()
 
     def floor() -> object:
-        json.loads(_b64(head))
-        payload = json.loads(_b64(body))
-        verify_issuer(_b64(sig), signing_input)
+        json.loads(b64(head))
+        payload = json.loads(b64(body))
+        verify_issuer(b64(sig), signing_input)
         for disclosure in disclosures:
-            json.loads(_b64(disclosure))
+            json.loads(b64(disclosure))
             hashlib.sha256(disclosure.encode()).digest()
-        json.loads(_b64(kb_head))
-        json.loads(_b64(kb_body))
+        json.loads(b64(kb_head))
+        json.loads(b64(kb_body))
         hashlib.sha256(presented).digest()
-        verify_holder(_b64(kb_sig), kb_input)
+        verify_holder(b64(kb_sig), kb_input)
         return payload
 
     resolver = default_resolver()
@@ -171,7 +136,7 @@ def bench_alg(key_type: str) -> list[tuple[str, float, float, float]]:
         rows.append(("sd_jwt package SDJWTVerifier", _peer(issuer, token)))
     out = []
     for name, fn in rows:
-        f, r, ratio = paired(floor, fn)
+        f, r, ratio = paired(floor, fn, repeats=REPEATS, timer=time.process_time)
         out.append((f"{issuer.alg:<6} {name}", f, r, ratio))
     return out
 

@@ -34,6 +34,8 @@ from ancre.trust.resolvers import default_resolver
 from ancre.trust.status import StatusListChecker
 from ancre.trust.token_status import TokenStatusList, issue_status_list_token
 from ancre.trust.vc_jose import issue_vc_jwt
+from bench._harness import calibrate
+from bench._harness import rate as timed_rate
 
 REPEATS = 7
 TARGET_SECONDS = 0.3
@@ -42,28 +44,9 @@ BASE = "https://status.example"
 SIZES = (131_072, 1_048_576)
 
 
-def _rate(fn: Callable[[], object], n: int) -> float:
-    start = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return n / (time.perf_counter() - start)
-
-
-def _calibrate(fn: Callable[[], object]) -> int:
-    n = 10
-    while True:
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        elapsed = time.perf_counter() - start
-        if elapsed > TARGET_SECONDS / 4:
-            return max(10, int(n * TARGET_SECONDS / elapsed))
-        n *= 4
-
-
 def rate(fn: Callable[[], object]) -> float:
-    n = _calibrate(fn)
-    return statistics.median(_rate(fn, n) for _ in range(REPEATS))
+    n = calibrate(fn, TARGET_SECONDS)
+    return statistics.median(timed_rate(fn, n) for _ in range(REPEATS))
 
 
 def seconds(fn: Callable[[], object], n: int = 20) -> float:
@@ -180,11 +163,11 @@ def main() -> None:
     for row in rows:
         for name, docs in (("clear", row.clear), ("revoked", row.revoked)):
             loops[row.kind, row.size, name] = _loop(checker, docs, did, clock)
-    counts = {key: _calibrate(fn) for key, fn in loops.items()}
+    counts = {key: calibrate(fn, TARGET_SECONDS) for key, fn in loops.items()}
     samples: dict[tuple[str, int, str], list[float]] = {key: [] for key in loops}
     for _ in range(REPEATS):
         for key, fn in loops.items():
-            samples[key].append(_rate(fn, counts[key]))
+            samples[key].append(timed_rate(fn, counts[key]))
     assert site.requests == requests, "a check on a cached list made a request"
     gets = {}
     for row in rows:
