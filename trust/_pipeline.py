@@ -24,6 +24,7 @@ __all__ = [
     "StatusChecker",
     "TrustChecker",
     "check_window",
+    "credentials_step",
     "iso",
     "key_source_description",
     "media_type",
@@ -269,6 +270,18 @@ def vcdm_schema_step(run: Run, credential: Mapping[str, Any], policy: Verificati
         detail = "; ".join(f"{i.credential_type} {i.path}: {i.message}" for i in issues[:3])
         raise InvalidError(Code.SCHEMA_VIOLATION, detail)
     run.ok(Step.SCHEMA, "credential subjects match their types' schemas")
+
+
+def credentials_step(run: Run, nested: Sequence[VerificationResult]) -> None:
+    """The CREDENTIALS step of a presentation: valid only if every credential is."""
+    overall = worst(r.status for r in nested)
+    if overall is Status.INVALID:
+        raise InvalidError(Code.INVALID_PRESENTATION, "a presented credential is invalid")
+    if overall is Status.INDETERMINATE:
+        raise IndeterminateError(
+            Code.INVALID_PRESENTATION, "a presented credential is indeterminate"
+        )
+    run.ok(Step.CREDENTIALS, f"{len(nested)} credential(s) valid")
 
 
 def policy_step(run: Run, policy: VerificationPolicy) -> None:

@@ -41,13 +41,13 @@ from ._pipeline import (
     StatusChecker,
     TrustChecker,
     check_window,
+    credentials_step,
     iso,
     policy_step,
     resolve_key,
     status_step,
     trust_step,
     vcdm_schema_step,
-    worst,
 )
 from .clock import Clock
 from .data_model import (
@@ -756,14 +756,7 @@ def verify_data_integrity_presentation(
 
         step = Step.CREDENTIALS
         nested = _verify_entries(unsecured, resolver, clock, policy, status, trust, contexts)
-        overall = worst(r.status for r in nested)
-        if overall is Status.INVALID:
-            raise InvalidError(Code.INVALID_PRESENTATION, "a presented credential is invalid")
-        if overall is Status.INDETERMINATE:
-            raise IndeterminateError(
-                Code.INVALID_PRESENTATION, "a presented credential is indeterminate"
-            )
-        run.ok(step, f"{len(nested)} credential(s) valid")
+        credentials_step(run, nested)
     except AncreError as error:
         return run.fail(step, error, tuple(nested))
     return run.result(Status.VALID, tuple(nested))
@@ -802,7 +795,7 @@ def _verify_entries(
     trust: TrustChecker | None,
     contexts: ContextStore | None,
 ) -> list[VerificationResult]:
-    from .vc_jose import unenvelope, verify_vc_jwt
+    from .vc_jose import verify_presented_entry
 
     entries = presentation.get("verifiableCredential", [])
     entries = entries if isinstance(entries, list) else [entries]
@@ -822,21 +815,9 @@ def _verify_entries(
                 )
             )
             continue
-        try:
-            token = entry if isinstance(entry, str) else unenvelope(entry)
-        except AncreError as error:
-            results.append(
-                VerificationResult.failure(
-                    Step.PARSE,
-                    error.code,
-                    error.message,
-                    indeterminate=error.outcome == "indeterminate",
-                )
-            )
-            continue
         results.append(
-            verify_vc_jwt(
-                token, resolver=resolver, clock=clock, policy=inner, status=status, trust=trust
+            verify_presented_entry(
+                entry, resolver=resolver, clock=clock, policy=inner, status=status, trust=trust
             )
         )
     return results

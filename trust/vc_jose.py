@@ -30,6 +30,7 @@ from ._pipeline import (
     StatusChecker,
     TrustChecker,
     check_window,
+    credentials_step,
     iso,
     key_source_description,
     media_type,
@@ -40,7 +41,6 @@ from ._pipeline import (
     status_step,
     trust_step,
     vcdm_schema_step,
-    worst,
 )
 from .clock import Clock
 from .data_model import (
@@ -77,6 +77,7 @@ __all__ = [
     "issue_vc_jwt",
     "issue_vp_jwt",
     "unenvelope",
+    "verify_presented_entry",
     "verify_vc_jwt",
     "verify_vp_jwt",
 ]
@@ -467,42 +468,53 @@ def verify_vp_jwt(
         entries = entries if isinstance(entries, list) else [entries]
         inner_policy = replace(policy, audience=None, nonce=None)
         for entry in entries:
-            try:
-                inner = entry if isinstance(entry, str) else unenvelope(entry)
-            except AncreError as error:
-                nested.append(
-                    VerificationResult.failure(
-                        Step.PARSE,
-                        error.code,
-                        error.message,
-                        indeterminate=error.outcome == "indeterminate",
-                    )
+            nested.append(
+                verify_presented_entry(
+                    entry,
+                    resolver=resolver,
+                    clock=clock,
+                    policy=inner_policy,
+                    status=status,
+                    trust=trust,
                 )
-                continue
-            common: dict[str, Any] = {
-                "resolver": resolver,
-                "clock": clock,
-                "policy": inner_policy,
-                "status": status,
-                "trust": trust,
-            }
-            if "~" in inner:  # an enveloped SD-JWT VC (RFC 9901 §4 separator)
-                from .sd_jwt_vc import verify_sd_jwt_vc
-
-                nested.append(verify_sd_jwt_vc(inner, **common))
-            else:
-                nested.append(verify_vc_jwt(inner, **common))
-        overall = worst(r.status for r in nested)
-        if overall is Status.INVALID:
-            raise InvalidError(Code.INVALID_PRESENTATION, "a presented credential is invalid")
-        if overall is Status.INDETERMINATE:
-            raise IndeterminateError(
-                Code.INVALID_PRESENTATION, "a presented credential is indeterminate"
             )
-        run.ok(step, f"{len(nested)} credential(s) valid")
+        credentials_step(run, nested)
     except AncreError as error:
         return run.fail(step, error, tuple(nested))
     return run.result(Status.VALID, tuple(nested))
+
+
+def verify_presented_entry(
+    entry: Any,
+    *,
+    resolver: DidResolver | KeySource,
+    clock: Clock,
+    policy: VerificationPolicy,
+    status: StatusChecker | None = None,
+    trust: TrustChecker | None = None,
+) -> VerificationResult:
+    """Verify one `verifiableCredential` entry of a presentation: an enveloped `vc+jwt` (or
+    a bare one, as VCDM 1.1 presentations carry) or an enveloped SD-JWT VC. An entry that
+    cannot be read becomes a failed result, never an exception."""
+    try:
+        inner = entry if isinstance(entry, str) else unenvelope(entry)
+    except AncreError as error:
+        indeterminate = error.outcome == "indeterminate"
+        return VerificationResult.failure(
+            Step.PARSE, error.code, error.message, indeterminate=indeterminate
+        )
+    common: dict[str, Any] = {
+        "resolver": resolver,
+        "clock": clock,
+        "policy": policy,
+        "status": status,
+        "trust": trust,
+    }
+    if "~" in inner:  # an enveloped SD-JWT VC (RFC 9901 §4 separator)
+        from .sd_jwt_vc import verify_sd_jwt_vc
+
+        return verify_sd_jwt_vc(inner, **common)
+    return verify_vc_jwt(inner, **common)
 
 
 def _check_binding(payload: Mapping[str, Any], policy: VerificationPolicy) -> str:
