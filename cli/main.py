@@ -42,10 +42,52 @@ keys_app = typer.Typer(
 app.add_typer(keys_app, name="keys")
 
 
+verifier_app = typer.Typer(help="The verifier service (W3C VC-API).", no_args_is_help=True)
+
+
+@verifier_app.command("serve")
+def verifier_serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8700,
+    trusted_issuer: Annotated[
+        list[str] | None, typer.Option("--trusted-issuer", help="Trust this issuer DID.")
+    ] = None,
+    trust_list: Annotated[
+        str | None, typer.Option(help="URL of the signed trust list (needs --registry-did).")
+    ] = None,
+    registry_did: Annotated[str | None, typer.Option(help="The DID signing the list.")] = None,
+    insecure_loopback: Annotated[
+        bool, typer.Option("--insecure-loopback", help="Allow plain HTTP to loopback (tests).")
+    ] = False,
+) -> None:
+    """Serve POST /credentials/verify and /presentations/verify, /health, /ready, /metrics.
+
+      ancre verifier serve --trust-list https://registry.example/trust-list \\
+          --registry-did did:web:registry.example
+    """
+    import uvicorn
+
+    from ancre.trust.net import NetworkPolicy
+    from ancre.trust.policy import VerificationPolicy
+    from ancre.verifier.service import VerifierSettings, create_app
+
+    if (trust_list is None) != (registry_did is None):
+        _die(EXIT_USAGE, "--trust-list and --registry-did go together")
+    network = NetworkPolicy(allow_loopback=insecure_loopback, allow_http=insecure_loopback)
+    policy = VerificationPolicy(
+        trusted_issuers=frozenset(trusted_issuer) if trusted_issuer else None
+    )
+    settings = VerifierSettings(
+        policy=policy, trust_list_url=trust_list, registry_did=registry_did, network=network
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
 def _add_subcommands() -> None:
     from ancre.cli.registry import app as registry_app
 
     app.add_typer(registry_app, name="registry")
+    app.add_typer(verifier_app, name="verifier")
 
 
 _add_subcommands()

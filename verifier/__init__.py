@@ -1,3 +1,2 @@
-"""The verification pipeline. Today: format detection over the trust core's verifiers
-(`vc+jwt`, VCDM 1.1 JWT, `vp+jwt`, enveloped credentials). The VC-API and OpenID4VP
-services come later (see the issues)."""
+"""The verification pipeline (`pipeline.verify`, every format) and the W3C VC-API service
+(`service.create_app`). OpenID4VP endpoints come next (see the issues)."""

@@ -1,0 +1,152 @@
+"""The verifier service (W3C VC-API) over real HTTP on loopback: the same verdicts as the
+library, presentations bound with challenge/domain, metrics, hostile bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from _asgi_server import serve
+from _negative import NEGATIVE, negative_resolver
+from _support import Issuer, credential
+
+from ancre.trust.clock import FixedClock
+from ancre.trust.did_jwk import did_jwk_from_public_key
+from ancre.trust.keys import PrivateKey
+from ancre.trust.vc_jose import envelope_credential, issue_vc_jwt, issue_vp_jwt
+from ancre.verifier.pipeline import verify
+from ancre.verifier.service import VerifierSettings, create_app
+
+# The service resolves did:key/did:jwk/did:web; the did:example case needs a test resolver,
+# and a 10 MB token is refused before JSON parsing (413, tested below).
+SERVICE_CASES = [n for n in NEGATIVE if n not in ("key not in assertionMethod", "10 MB token")]
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[str]:
+    from _support import NOW
+
+    with serve(create_app(VerifierSettings(clock=FixedClock(NOW)))) as base:
+        yield base
+
+
+@pytest.fixture
+def http(service: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service, trust_env=False) as client:
+        yield client
+
+
+@pytest.mark.parametrize("name", SERVICE_CASES)
+def test_same_verdict_as_the_library(name: str, http: httpx.Client) -> None:
+    from _support import NOW
+
+    make, status, code, _ = NEGATIVE[name]
+    issuer = Issuer.new()
+    token = make(issuer)
+    library = verify(token, resolver=negative_resolver(issuer), clock=FixedClock(NOW))
+    response = http.post(
+        "/credentials/verify", json={"verifiableCredential": envelope_credential(token)}
+    )
+    body = response.json()
+    assert response.status_code == 400
+    assert body["verified"] is False
+    assert (library.status, [e.code for e in library.errors]) == (status, [code])
+    if name == "status list not checkable yet":
+        # The service does check status lists (the library call above had no checker); this
+        # one is on a loopback address its SSRF guard refuses, so still undecided.
+        code = "status_unavailable"
+    assert (body["status"], [e["code"] for e in body["errors"]]) == (status.value, [code])
+
+
+def test_valid_credential(http: httpx.Client) -> None:
+    issuer = Issuer.new("p256")
+    token = issue_vc_jwt(credential(issuer.did), issuer.key, issuer.kid)
+    response = http.post(
+        "/credentials/verify", json={"verifiableCredential": envelope_credential(token)}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["verified"] is True
+    assert body["errors"] == []
+    assert "signature" in body["checks"]
+    assert body["warnings"] == [
+        {
+            "step": "trust",
+            "message": "no trusted issuers or trust list configured: trust not evaluated",
+        }
+    ]
+
+
+def test_presentation_with_challenge_and_domain(http: httpx.Client) -> None:
+    from _support import NOW
+
+    issuer = Issuer.new()
+    holder_key = PrivateKey.generate("ed25519")
+    holder = did_jwk_from_public_key(holder_key.public_key)
+    vc = issue_vc_jwt(credential(issuer.did), issuer.key, issuer.kid)
+    vp = issue_vp_jwt(
+        [vc],
+        holder_key,
+        holder=holder,
+        kid=f"{holder}#0",
+        audience="https://connector.example",
+        nonce="c-123",
+        clock=FixedClock(NOW),
+    )
+    envelope = {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": "EnvelopedVerifiablePresentation",
+        "id": f"data:application/vp+jwt,{vp}",
+    }
+    ok = http.post(
+        "/presentations/verify",
+        json={
+            "verifiablePresentation": envelope,
+            "options": {"challenge": "c-123", "domain": "https://connector.example"},
+        },
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["credentials"][0]["status"] == "valid"
+    replay = http.post(
+        "/presentations/verify",
+        json={
+            "verifiablePresentation": vp,
+            "options": {"challenge": "other", "domain": "https://connector.example"},
+        },
+    )
+    assert replay.status_code == 400
+    assert replay.json()["errors"][0]["code"] == "nonce_mismatch"
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "status", "code"),
+    [
+        ("/credentials/verify", b"not json", 400, "malformed_json"),
+        ("/credentials/verify", b'{"credential": {}}', 400, "invalid_request"),
+        ("/presentations/verify", b"[]", 400, "invalid_request"),
+        (
+            "/credentials/verify",
+            b'{"verifiableCredential": "' + b"A" * (2 * 1024 * 1024) + b'"}',
+            413,
+            "input_too_large",
+        ),
+    ],
+)
+def test_hostile_bodies(
+    http: httpx.Client, path: str, content: bytes, status: int, code: str
+) -> None:
+    response = http.post(path, content=content, headers={"Content-Type": "application/json"})
+    assert response.status_code == status
+    assert response.json()["code"] == code
+
+
+def test_metrics_health_ready(http: httpx.Client) -> None:
+    issuer = Issuer.new()
+    token = issue_vc_jwt(credential(issuer.did), issuer.key, issuer.kid)
+    http.post("/credentials/verify", json={"verifiableCredential": token})
+    metrics = http.get("/metrics").text
+    assert 'ancre_verifications_total{kind="credential",status="valid",code=""}' in metrics
+    assert "ancre_verification_seconds_count" in metrics
+    assert http.get("/health").json() == {"status": "ok"}
+    assert http.get("/ready").json() == {"status": "ready"}
