@@ -607,8 +607,12 @@ class TrustListClient:
             headers["If-None-Match"] = self._etag
         try:
             result = fetch(self.source, client=self._client, policy=network, headers=headers)
-        except InvalidError as error:  # a URL the guard refuses is a configuration fault
-            raise IndeterminateError(Code.TRUST_LIST_UNAVAILABLE, error.message) from None
+        except (InvalidError, IndeterminateError) as error:
+            # Refused by the guard, unreachable, too slow: in every case the list is simply
+            # not available, which is what the verdict should say.
+            raise IndeterminateError(
+                Code.TRUST_LIST_UNAVAILABLE, f"{self.source}: {error.code}: {error.message}"
+            ) from None
         fresh = freshness(
             result.headers,
             clock=self._clock,
