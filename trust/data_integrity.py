@@ -558,12 +558,7 @@ def verify_data_integrity(
         step = Step.ISSUER_KEY
         issuer = issuer_id(unsecured)
         run.issuer = issuer
-        if proof.purpose != "assertionMethod":
-            raise InvalidError(
-                Code.PROOF_PURPOSE_MISMATCH,
-                f"a credential's proof must have proofPurpose assertionMethod, not "
-                f"{proof.purpose[:60]!r}",
-            )
+        _require_purpose(proof.purpose, "assertionMethod", "credential")
         key = _resolve_proof_key(proof, issuer, resolver, authentication=False)
         run.ok(step, f"{proof.verification_method} is an assertionMethod of {issuer}")
 
@@ -617,6 +612,14 @@ def verify_data_integrity(
     except AncreError as error:
         return run.fail(step, error)
     return run.result(Status.VALID)
+
+
+def _require_purpose(purpose: str, expected: str, what: str) -> None:
+    if purpose != expected:
+        raise InvalidError(
+            Code.PROOF_PURPOSE_MISMATCH,
+            f"a {what}'s proof must have proofPurpose {expected}, not {purpose[:60]!r}",
+        )
 
 
 def _issued_at(credential: Mapping[str, Any]) -> datetime | None:
@@ -716,12 +719,7 @@ def verify_data_integrity_presentation(
         if not isinstance(holder, str) or not is_url(holder):
             raise InvalidError(Code.INVALID_PRESENTATION, "the presentation names no holder")
         run.issuer = holder
-        if proof.purpose != "authentication":
-            raise InvalidError(
-                Code.PROOF_PURPOSE_MISMATCH,
-                f"a presentation's proof must have proofPurpose authentication, not "
-                f"{proof.purpose[:60]!r}",
-            )
+        _require_purpose(proof.purpose, "authentication", "presentation")
         key = _resolve_proof_key(proof, holder, resolver, authentication=True)
         run.ok(step, f"{proof.verification_method} is an authentication key of {holder}")
 

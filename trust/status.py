@@ -393,7 +393,7 @@ class StatusListChecker:
             )
         try:
             if kind == _BITSTRING:
-                fresh = self._verify_bitstring(url, issuer, result.body, clock, stale)
+                fresh = self._verify_bitstring(url, result.body, clock, stale)
             else:
                 fresh = self._verify_token(url, issuer, result.body, clock, stale)
         except AncreError as error:
@@ -405,9 +405,9 @@ class StatusListChecker:
         self._store(fresh)
         return fresh
 
-    def _verify_bitstring(
-        self, url: str, issuer: str, body: bytes, clock: Clock, stale: _List | None
-    ) -> _List:
+    def _verify_bitstring(self, url: str, body: bytes, clock: Clock, stale: _List | None) -> _List:
+        # Whether the list's issuer is the credential's is decided by the caller (`_list`),
+        # for fresh and cached lists alike.
         token = _secured_token(body)
         result = verify_vc_jwt(
             token, resolver=self._resolver, clock=clock, policy=self._policy, status=None

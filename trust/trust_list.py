@@ -595,7 +595,7 @@ class TrustListClient:
                 raise IndeterminateError(
                     Code.TRUST_LIST_UNAVAILABLE, f"cannot read {self.source}: {error.strerror}"
                 ) from None
-            self._accept(body, now, fresh_until=now + self._ttl)
+            self._accept(body, fresh_until=now + self._ttl)
             return
         from .net import NetworkPolicy, fetch, freshness
 
@@ -626,10 +626,10 @@ class TrustListClient:
             raise IndeterminateError(
                 Code.TRUST_LIST_UNAVAILABLE, f"{self.source} answered HTTP {result.status}"
             )
-        self._accept(result.body, now, fresh_until=fresh.expires_at)
+        self._accept(result.body, fresh_until=fresh.expires_at)
         self._etag = fresh.etag
 
-    def _accept(self, body: bytes, now: datetime, *, fresh_until: datetime) -> None:
+    def _accept(self, body: bytes, *, fresh_until: datetime) -> None:
         trust_list = verify_trust_list(
             body.strip(),
             registry=self._registry,
