@@ -31,6 +31,7 @@ from ancre.trust.net import NetworkPolicy
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import VerificationResult
 
+from .openid4vp import OpenID4VPSettings
 from .pipeline import verify
 
 __all__ = ["VerifierSettings", "create_app"]
@@ -49,6 +50,8 @@ class VerifierSettings:
     registry_did: str | None = None
     network: NetworkPolicy = field(default_factory=NetworkPolicy)
     clock: Clock = field(default_factory=SystemClock)
+    #: OpenID4VP 1.0 verifier endpoints (`/openid4vp/…`); None: not served.
+    openid4vp: OpenID4VPSettings | None = None
 
 
 class _Metrics:
@@ -214,6 +217,29 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         if not isinstance(body, dict) or "verifiablePresentation" not in body:
             return _problem(400, 'expected {"verifiablePresentation": …}', "invalid_request")
         return _run("presentation", body["verifiablePresentation"], body.get("options"))
+
+    if config.openid4vp is not None:
+        from .openid4vp import create_router
+
+        def _verify_with(item: Any, policy: VerificationPolicy) -> VerificationResult:
+            data = item if isinstance(item, str) else json.dumps(item)
+            start = time.perf_counter()
+            result = verify(
+                data,
+                resolver=resolver,
+                clock=config.clock,
+                policy=policy,
+                status=status,
+                trust=trust,
+            )
+            metrics.observe("openid4vp", result, time.perf_counter() - start)
+            return result
+
+        app.include_router(
+            create_router(
+                config.openid4vp, verify=_verify_with, policy=config.policy, clock=config.clock
+            )
+        )
 
     @app.get("/health")
     def health() -> dict[str, str]:
