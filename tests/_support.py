@@ -80,3 +80,14 @@ class StaticResolver:
 
     def resolve(self, did: str) -> DidDocument:
         return DidDocument.from_json(self._docs[did], expected_id=did)
+
+
+def service_verdict(response: Any) -> tuple[str, list[str]]:
+    """The verifier service's answer to a completed verification (VC-API: always 200) as
+    (ancre status from the `Ancre-Status` header, error codes from `problemDetails`)."""
+    assert response.status_code == 200, response.text
+    body = response.json()
+    codes = [p["code"] for p in body.get("problemDetails", []) if "code" in p]
+    status = response.headers["Ancre-Status"]
+    assert body["verified"] is (status == "valid")
+    return status, codes

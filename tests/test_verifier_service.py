@@ -9,7 +9,7 @@ import httpx
 import pytest
 from _asgi_server import serve
 from _negative import NEGATIVE, negative_resolver
-from _support import Issuer, credential
+from _support import Issuer, credential, service_verdict
 
 from ancre.trust.clock import FixedClock
 from ancre.trust.did_jwk import did_jwk_from_public_key
@@ -48,15 +48,12 @@ def test_same_verdict_as_the_library(name: str, http: httpx.Client) -> None:
     response = http.post(
         "/credentials/verify", json={"verifiableCredential": envelope_credential(token)}
     )
-    body = response.json()
-    assert response.status_code == 400
-    assert body["verified"] is False
     assert (library.status, [e.code for e in library.errors]) == (status, [code])
     if name == "status list not checkable yet":
         # The service does check status lists (the library call above had no checker); this
         # one is on a loopback address its SSRF guard refuses, so still undecided.
         code = "status_unavailable"
-    assert (body["status"], [e["code"] for e in body["errors"]]) == (status.value, [code])
+    assert service_verdict(response) == (status.value, [code])
 
 
 def test_valid_credential(http: httpx.Client) -> None:
@@ -65,17 +62,26 @@ def test_valid_credential(http: httpx.Client) -> None:
     response = http.post(
         "/credentials/verify", json={"verifiableCredential": envelope_credential(token)}
     )
-    assert response.status_code == 200
-    body = response.json()
-    assert body["verified"] is True
-    assert body["errors"] == []
-    assert "signature" in body["checks"]
-    assert body["warnings"] == [
+    assert service_verdict(response) == ("valid", [])
+    assert response.json()["problemDetails"] == [
         {
+            "type": "urn:ancre:warning:skipped",
+            "title": "trust not evaluated",
+            "detail": "no trusted issuers or trust list configured: trust not evaluated",
             "step": "trust",
-            "message": "no trusted issuers or trust list configured: trust not evaluated",
         }
     ]
+    detailed = http.post(
+        "/credentials/verify",
+        json={
+            "verifiableCredential": envelope_credential(token),
+            "options": {"returnResults": True, "returnCredential": True},
+        },
+    ).json()
+    assert [r["step"] for r in detailed["results"]["proof"]] == ["issuer_key", "signature"]
+    assert all(r["verified"] for r in detailed["results"]["proof"])
+    assert detailed["results"]["validUntil"][0]["verified"] is True
+    assert detailed["credential"] == envelope_credential(token)
 
 
 def test_presentation_with_challenge_and_domain(http: httpx.Client) -> None:
@@ -106,8 +112,7 @@ def test_presentation_with_challenge_and_domain(http: httpx.Client) -> None:
             "options": {"challenge": "c-123", "domain": "https://connector.example"},
         },
     )
-    assert ok.status_code == 200, ok.text
-    assert ok.json()["credentials"][0]["status"] == "valid"
+    assert service_verdict(ok) == ("valid", [])
     replay = http.post(
         "/presentations/verify",
         json={
@@ -115,8 +120,7 @@ def test_presentation_with_challenge_and_domain(http: httpx.Client) -> None:
             "options": {"challenge": "other", "domain": "https://connector.example"},
         },
     )
-    assert replay.status_code == 400
-    assert replay.json()["errors"][0]["code"] == "nonce_mismatch"
+    assert service_verdict(replay) == ("invalid", ["nonce_mismatch"])
 
 
 @pytest.mark.parametrize(
@@ -125,6 +129,18 @@ def test_presentation_with_challenge_and_domain(http: httpx.Client) -> None:
         ("/credentials/verify", b"not json", 400, "malformed_json"),
         ("/credentials/verify", b'{"credential": {}}', 400, "invalid_request"),
         ("/presentations/verify", b"[]", 400, "invalid_request"),
+        (
+            "/credentials/verify",
+            b'{"verifiableCredential": {}, "options": {"returnCredential": "yes"}}',
+            400,
+            "invalid_request",
+        ),
+        (
+            "/presentations/verify",
+            b'{"verifiablePresentation": {}, "options": {"returnCredential": true}}',
+            400,
+            "unknown_option",
+        ),
         (
             "/credentials/verify",
             b'{"verifiableCredential": "' + b"A" * (2 * 1024 * 1024) + b'"}',
@@ -138,6 +154,7 @@ def test_hostile_bodies(
 ) -> None:
     response = http.post(path, content=content, headers={"Content-Type": "application/json"})
     assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
     assert response.json()["code"] == code
 
 
@@ -150,3 +167,37 @@ def test_metrics_health_ready(http: httpx.Client) -> None:
     assert "ancre_verification_seconds_count" in metrics
     assert http.get("/health").json() == {"status": "ok"}
     assert http.get("/ready").json() == {"status": "ready"}
+
+
+def test_proofless_presentation_is_its_credentials(http: httpx.Client) -> None:
+    """VC-API ProoflessVerifyPresentationRequest: each credential is verified in full; the
+    first failing one decides, and its reason travels in the problem's detail."""
+    issuer = Issuer.new()
+    good = issue_vc_jwt(credential(issuer.did), issuer.key, issuer.kid)
+    expired = issue_vc_jwt(
+        credential(issuer.did, validFrom="2020-01-01T00:00:00Z", validUntil="2021-01-01T00:00:00Z"),
+        issuer.key,
+        issuer.kid,
+    )
+
+    def presentation(*tokens: str) -> dict[str, object]:
+        return {
+            "@context": ["https://www.w3.org/ns/credentials/v2"],
+            "type": ["VerifiablePresentation"],
+            "verifiableCredential": [envelope_credential(t) for t in tokens],
+        }
+
+    ok = http.post("/presentations/verify", json={"presentation": presentation(good, good)})
+    assert service_verdict(ok) == ("valid", [])
+    bad = http.post("/presentations/verify", json={"presentation": presentation(good, expired)})
+    assert service_verdict(bad) == ("invalid", ["invalid_presentation"])
+    (error,) = [p for p in bad.json()["problemDetails"] if p.get("code")]
+    assert "credential 2 of 2 is invalid (expired" in error["detail"]
+    empty = http.post("/presentations/verify", json={"presentation": presentation()})
+    assert service_verdict(empty) == ("invalid", ["invalid_presentation"])
+    bound = http.post(
+        "/presentations/verify",
+        json={"presentation": presentation(good), "options": {"challenge": "c"}},
+    )
+    assert bound.status_code == 400
+    assert bound.json()["code"] == "invalid_request"

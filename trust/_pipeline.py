@@ -275,12 +275,16 @@ def vcdm_schema_step(run: Run, credential: Mapping[str, Any], policy: Verificati
 def credentials_step(run: Run, nested: Sequence[VerificationResult]) -> None:
     """The CREDENTIALS step of a presentation: valid only if every credential is."""
     overall = worst(r.status for r in nested)
-    if overall is Status.INVALID:
-        raise InvalidError(Code.INVALID_PRESENTATION, "a presented credential is invalid")
-    if overall is Status.INDETERMINATE:
-        raise IndeterminateError(
-            Code.INVALID_PRESENTATION, "a presented credential is indeterminate"
+    if overall is not Status.VALID:
+        # Name the first credential that decided it, so the reason is not lost one level up.
+        index, first = next((i, r) for i, r in enumerate(nested) if r.status is overall)
+        reasons = "; ".join(f"{e.code}: {e.message}" for e in first.errors)
+        message = (
+            f"presented credential {index + 1} of {len(nested)} is {overall.value} ({reasons})"
         )
+        if overall is Status.INVALID:
+            raise InvalidError(Code.INVALID_PRESENTATION, message)
+        raise IndeterminateError(Code.INVALID_PRESENTATION, message)
     run.ok(Step.CREDENTIALS, f"{len(nested)} credential(s) valid")
 
 

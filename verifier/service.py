@@ -3,12 +3,16 @@ over the one verification pipeline, with health, readiness and Prometheus metric
 
 An app factory (`create_app(settings)`), no work at import time. The DID resolver (did:web
 cache), the status-list checker and the trust-list client are built once per app and shared
-by every request: all three are thread-safe and bounded. Endpoints are synchronous, so
-FastAPI runs verifications in its thread pool.
+by every request: all three are thread-safe and bounded.
 
-Responses follow ancre's HTTP conventions (DESIGN.md): 200 with `{"verified": true,
-"checks": […], "warnings": [], "errors": []}`; 400 with `"verified": false` and the errors
-(indeterminate results included: they are not verified either) — never a 200 with errors.
+Responses follow the VC-API specification (see docs/architecture.md for why this departs
+from DESIGN.md's "400 with verified:false"): every completed verification answers 200 with a
+VerificationResult `{"verified": bool, "problemDetails": […]}` (plus `results`, `credential`
+or `verifiablePresentation` when the request's options ask for them), and ancre's
+three-valued status (valid / invalid / indeterminate) in the `Ancre-Status` header; a request
+the service cannot process answers 400 (413 when too large) with a problem body carrying
+ancre's stable `code`. Verifications run in the thread pool, so a slow status-list or DID
+fetch never stalls the event loop.
 """
 
 from __future__ import annotations
@@ -17,19 +21,22 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 
+from ancre.trust._pipeline import Run, credentials_step
 from ancre.trust.clock import Clock, SystemClock
+from ancre.trust.errors import AncreError, Code
 from ancre.trust.net import NetworkPolicy
 from ancre.trust.policy import VerificationPolicy
-from ancre.trust.result import VerificationResult
+from ancre.trust.result import Status, Step, VerificationResult
 
 from .openid4vp import OpenID4VPSettings
 from .pipeline import verify
@@ -95,37 +102,160 @@ class _Metrics:
         return "\n".join(lines) + "\n"
 
 
-def _vc_api(result: VerificationResult) -> JSONResponse:
-    body: dict[str, Any] = {
-        "verified": result.valid,
-        "status": result.status.value,
-        "checks": [c.step.value for c in result.checks if c.ok and not c.skipped],
-        "warnings": [
-            {"step": c.step.value, "message": c.message} for c in result.checks if c.skipped
-        ],
-        "errors": [
-            {"code": c.code, "message": c.message, "step": c.step.value} for c in result.errors
-        ],
-        "issuer": result.issuer,
-        "types": list(result.types),
+# VC-API `results` members and the pipeline steps whose checks answer them.
+_CREDENTIAL_RESULTS: Final = {
+    "validFrom": (Step.TIME,),
+    "validUntil": (Step.TIME,),
+    "credentialSchema": (Step.DATA_MODEL, Step.SCHEMA),
+    "credentialStatus": (Step.STATUS,),
+    "proof": (Step.ISSUER_KEY, Step.SIGNATURE),
+}
+_PRESENTATION_RESULTS: Final = {
+    "challenge": (Step.HOLDER_BINDING,),
+    "domain": (Step.HOLDER_BINDING,),
+    "holder": (Step.HOLDER_BINDING,),
+    "proof": (Step.ISSUER_KEY, Step.SIGNATURE),
+}
+_CREDENTIAL_OPTIONS: Final = frozenset(
+    {"returnCredential", "returnResults", "returnProblemDetails"}
+)
+_PRESENTATION_OPTIONS: Final = frozenset(
+    {"challenge", "domain", "returnPresentation", "returnResults", "returnProblemDetails"}
+)
+_STRING_OPTIONS: Final = frozenset({"challenge", "domain"})
+STATUS_HEADER: Final = "Ancre-Status"
+
+
+def _problem_details(result: VerificationResult) -> list[dict[str, str]]:
+    """ProblemDetails (VC-API "Error Handling": `type` a URL): one per failed check, and one
+    per skipped check as a warning (a verified result may carry warnings, never errors)."""
+    out = []
+    for check in result.checks:
+        if not check.ok:
+            code = check.code or "error"
+            out.append(
+                {
+                    "type": f"urn:ancre:error:{code}",
+                    "title": code,
+                    "detail": check.message,
+                    "code": code,
+                    "step": check.step.value,
+                }
+            )
+        elif check.skipped:
+            out.append(
+                {
+                    "type": "urn:ancre:warning:skipped",
+                    "title": f"{check.step.value} not evaluated",
+                    "detail": check.message,
+                    "step": check.step.value,
+                }
+            )
+    return out
+
+
+def _results(
+    result: VerificationResult, members: Mapping[str, tuple[Step, ...]]
+) -> dict[str, list[dict[str, Any]]]:
+    by_step: dict[Step, list[dict[str, Any]]] = {}
+    for check in result.checks:
+        item: dict[str, Any] = {"verified": check.ok, "step": check.step.value}
+        if check.code is not None:
+            item["code"] = check.code
+        if check.message:
+            item["detail"] = check.message
+        by_step.setdefault(check.step, []).append(item)
+    return {
+        name: [i for step in steps for i in by_step.get(step, [])]
+        for name, steps in members.items()
     }
-    if result.credentials:
-        body["credentials"] = [r.to_json() for r in result.credentials]
-    return JSONResponse(body, status_code=200 if result.valid else 400)
+
+
+def _vc_api(
+    result: VerificationResult,
+    *,
+    presentation: bool,
+    options: Mapping[str, Any],
+    submitted: Any,
+) -> JSONResponse:
+    """A VC-API VerificationResult: 200 for every completed verification, `verified` true
+    only for a valid result; ancre's three-valued status in the `Ancre-Status` header."""
+    body: dict[str, Any] = {"verified": result.valid}
+    if options.get("returnProblemDetails", True):
+        body["problemDetails"] = _problem_details(result)
+    if options.get("returnResults", False):
+        body["results"] = _results(
+            result, _PRESENTATION_RESULTS if presentation else _CREDENTIAL_RESULTS
+        )
+    if options.get("returnPresentation" if presentation else "returnCredential", False):
+        body["verifiablePresentation" if presentation else "credential"] = submitted
+    return JSONResponse(body, headers={STATUS_HEADER: result.status.value})
 
 
 def _problem(status: int, detail: str, code: str) -> JSONResponse:
+    """A request the service could not process. VC-API bodies are `application/json`, so the
+    RFC 9457 members travel under that media type."""
     return JSONResponse(
         {
-            "type": "about:blank",
-            "title": "Bad request",
+            "type": f"urn:ancre:error:{code}",
+            "title": "Request too large" if status == 413 else "Bad request",
             "status": status,
             "detail": detail,
             "code": code,
         },
         status_code=status,
-        media_type="application/problem+json",
     )
+
+
+def _read_options(raw: Any, allowed: frozenset[str]) -> dict[str, Any] | JSONResponse:
+    """VC-API "Handling Unknown Options and Data": an option the service does not know is an
+    error, not silently ignored."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        return _problem(400, "options must be a JSON object", "invalid_request")
+    for name, value in raw.items():
+        if name not in allowed:
+            return _problem(400, f"unknown option {name!r}", "unknown_option")
+        expected = str if name in _STRING_OPTIONS else bool
+        if not isinstance(value, expected):
+            return _problem(
+                400, f"option {name!r} must be a {expected.__name__}", "invalid_request"
+            )
+    return raw
+
+
+def _proofless(
+    presentation: Any, verify_one: Callable[[Any], VerificationResult]
+) -> VerificationResult:
+    """A ProoflessVerifyPresentationRequest: no holder proof to check, so the result is that
+    of the credentials it carries (each verified in full), with holder binding skipped."""
+    if not isinstance(presentation, dict):
+        return VerificationResult.failure(
+            Step.PARSE, Code.INVALID_PRESENTATION, "presentation must be a JSON object"
+        )
+    types = presentation.get("type")
+    if "VerifiablePresentation" not in (types if isinstance(types, list) else [types]):
+        return VerificationResult.failure(
+            Step.FORMAT,
+            Code.INVALID_PRESENTATION,
+            "presentation type must include VerifiablePresentation",
+        )
+    entries = presentation.get("verifiableCredential")
+    entries = entries if isinstance(entries, list) else [] if entries is None else [entries]
+    if not entries:
+        return VerificationResult.failure(
+            Step.CREDENTIALS, Code.INVALID_PRESENTATION, "the presentation carries no credential"
+        )
+    nested = tuple(verify_one(entry) for entry in entries)
+    run = Run()
+    run.fmt = "presentation"
+    run.skip(Step.HOLDER_BINDING, "proofless presentation: no holder proof to bind")
+    try:
+        credentials_step(run, nested)
+    except AncreError as error:
+        return run.fail(Step.CREDENTIALS, error, nested)
+    return run.result(Status.VALID, nested)
 
 
 def create_app(settings: VerifierSettings | None = None) -> FastAPI:
@@ -167,73 +297,95 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
     metrics = _Metrics()
 
     async def _body(request: Request) -> Any:
-        raw = await request.body()
-        if len(raw) > MAX_BODY_BYTES:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             return _problem(413, f"body over {MAX_BODY_BYTES} bytes", "input_too_large")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return _problem(413, f"body over {MAX_BODY_BYTES} bytes", "input_too_large")
+            chunks.append(chunk)
         try:
-            return json.loads(raw)
+            return json.loads(b"".join(chunks))
         except (ValueError, UnicodeDecodeError):
             return _problem(400, "the body is not JSON", "malformed_json")
 
-    def _run(kind: str, item: Any, options: Any) -> JSONResponse:
-        policy = config.policy
-        if isinstance(options, dict):
-            # VC-API options: `challenge` is the nonce and `domain` the audience a holder bound
-            # the presentation to.
-            challenge, domain = options.get("challenge"), options.get("domain")
-            if challenge is not None or domain is not None:
-                from dataclasses import replace
-
-                policy = replace(
-                    policy,
-                    nonce=challenge if isinstance(challenge, str) else policy.nonce,
-                    audience=domain if isinstance(domain, str) else policy.audience,
-                )
+    def _verify(kind: str, item: Any, policy: VerificationPolicy) -> VerificationResult:
         data = item if isinstance(item, str) else json.dumps(item)
         start = time.perf_counter()
         result = verify(
             data, resolver=resolver, clock=config.clock, policy=policy, status=status, trust=trust
         )
         metrics.observe(kind, result, time.perf_counter() - start)
-        return _vc_api(result)
+        return result
 
     @app.post("/credentials/verify", responses={400: {}, 413: {}})
     async def credentials_verify(request: Request) -> JSONResponse:
-        """Verify a credential: `{"verifiableCredential": <credential or envelope>}`."""
+        """Verify a credential: `{"verifiableCredential": <credential or envelope>,
+        "options": {"returnCredential", "returnResults", "returnProblemDetails"}}`."""
         body = await _body(request)
         if isinstance(body, JSONResponse):
             return body
         if not isinstance(body, dict) or "verifiableCredential" not in body:
             return _problem(400, 'expected {"verifiableCredential": …}', "invalid_request")
-        return _run("credential", body["verifiableCredential"], body.get("options"))
+        options = _read_options(body.get("options"), _CREDENTIAL_OPTIONS)
+        if isinstance(options, JSONResponse):
+            return options
+        item = body["verifiableCredential"]
+        result = await run_in_threadpool(_verify, "credential", item, config.policy)
+        return _vc_api(result, presentation=False, options=options, submitted=item)
 
     @app.post("/presentations/verify", responses={400: {}, 413: {}})
     async def presentations_verify(request: Request) -> JSONResponse:
         """Verify a presentation: `{"verifiablePresentation": …, "options": {"challenge",
-        "domain"}}`."""
+        "domain", "returnPresentation", …}}`, or a proofless `{"presentation": …}` (its
+        credentials are verified; there is no holder proof to bind)."""
         body = await _body(request)
         if isinstance(body, JSONResponse):
             return body
-        if not isinstance(body, dict) or "verifiablePresentation" not in body:
-            return _problem(400, 'expected {"verifiablePresentation": …}', "invalid_request")
-        return _run("presentation", body["verifiablePresentation"], body.get("options"))
+        if not isinstance(body, dict) or (
+            "verifiablePresentation" not in body and "presentation" not in body
+        ):
+            return _problem(
+                400,
+                'expected {"verifiablePresentation": …} or {"presentation": …}',
+                "invalid_request",
+            )
+        options = _read_options(body.get("options"), _PRESENTATION_OPTIONS)
+        if isinstance(options, JSONResponse):
+            return options
+        if "verifiablePresentation" not in body:
+            if "challenge" in options or "domain" in options:
+                return _problem(
+                    400,
+                    "a proofless presentation cannot be bound to a challenge or domain",
+                    "invalid_request",
+                )
+            submitted = body["presentation"]
+            result = await run_in_threadpool(
+                _proofless,
+                submitted,
+                lambda entry: _verify("credential", entry, config.policy),
+            )
+        else:
+            # `challenge` is the nonce and `domain` the audience the holder bound it to.
+            policy = config.policy
+            if "challenge" in options or "domain" in options:
+                policy = replace(
+                    policy,
+                    nonce=options.get("challenge", policy.nonce),
+                    audience=options.get("domain", policy.audience),
+                )
+            submitted = body["verifiablePresentation"]
+            result = await run_in_threadpool(_verify, "presentation", submitted, policy)
+        return _vc_api(result, presentation=True, options=options, submitted=submitted)
 
     if config.openid4vp is not None:
         from .openid4vp import create_router
 
         def _verify_with(item: Any, policy: VerificationPolicy) -> VerificationResult:
-            data = item if isinstance(item, str) else json.dumps(item)
-            start = time.perf_counter()
-            result = verify(
-                data,
-                resolver=resolver,
-                clock=config.clock,
-                policy=policy,
-                status=status,
-                trust=trust,
-            )
-            metrics.observe("openid4vp", result, time.perf_counter() - start)
-            return result
+            return _verify("openid4vp", item, policy)
 
         app.include_router(
             create_router(
