@@ -360,6 +360,9 @@ def resolve_key(
     full_kid = controller + kid if kid.startswith("#") else kid
     if did_of(full_kid) != controller:
         raise InvalidError(Code.KID_MISMATCH, f"`kid` {kid} is not a key of {controller}")
+    cached = getattr(resolver, "verification_key", None)
+    if cached is not None:  # a CompositeResolver: remembers keys of pure DID methods
+        return cast(PublicKey, cached(controller, full_kid, authentication=authentication))
     doc = cast(DidResolver, resolver).resolve(controller)
     return doc.authentication_key(full_kid) if authentication else doc.assertion_key(full_kid)
 

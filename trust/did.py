@@ -229,8 +229,13 @@ class DidResolver(Protocol):
 class CompositeResolver:
     """Dispatches on the DID method to the resolver registered for it."""
 
+    #: Keys remembered per resolver for methods whose document is a pure function of the DID.
+    KEY_CACHE_SIZE: Final = 4096
+
     def __init__(self, resolvers: Mapping[str, DidResolver]) -> None:
         self._resolvers = dict(resolvers)
+        self._pure = frozenset(m for m, r in self._resolvers.items() if getattr(r, "pure", False))
+        self._keys: dict[tuple[str, str, bool], PublicKey] = {}
 
     @property
     def methods(self) -> frozenset[str]:
@@ -245,3 +250,19 @@ class CompositeResolver:
                 Code.UNSUPPORTED_DID_METHOD, f"DID method {method!r} is not supported"
             )
         return resolver.resolve(did)
+
+    def verification_key(self, did: str, kid: str, *, authentication: bool) -> PublicKey:
+        """The key `kid` (a DID URL of `did`) for assertions or authentication. For did:key
+        and did:jwk, whose documents are derived from the DID itself, the answer is
+        remembered (bounded): the same kid always names the same key."""
+        cache_key = (did, kid, authentication)
+        found = self._keys.get(cache_key)
+        if found is not None:
+            return found
+        doc = self.resolve(did)
+        key = doc.authentication_key(kid) if authentication else doc.assertion_key(kid)
+        if did[4:].partition(":")[0] in self._pure:
+            if len(self._keys) >= self.KEY_CACHE_SIZE:
+                self._keys.clear()
+            self._keys[cache_key] = key
+        return key

@@ -61,5 +61,8 @@ def _document(did: str) -> DidDocument:
 class DidJwkResolver:
     """Resolves did:jwk by decoding (pure, cached)."""
 
+    #: The document is a pure function of the DID (CompositeResolver may remember keys).
+    pure = True
+
     def resolve(self, did: str) -> DidDocument:
         return _document(did)

@@ -55,5 +55,8 @@ def _document(did: str) -> DidDocument:
 class DidKeyResolver:
     """Resolves did:key by derivation (pure, cached)."""
 
+    #: The document is a pure function of the DID (CompositeResolver may remember keys).
+    pure = True
+
     def resolve(self, did: str) -> DidDocument:
         return _document(did)
