@@ -59,6 +59,13 @@ def verifier_serve(
     insecure_loopback: Annotated[
         bool, typer.Option("--insecure-loopback", help="Allow plain HTTP to loopback (tests).")
     ] = False,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep the last accepted trust list and its sequence here: after a restart the "
+            "service answers as before while the registry is down, and refuses rollbacks."
+        ),
+    ] = None,
 ) -> None:
     """Serve POST /credentials/verify and /presentations/verify, /health, /ready, /metrics.
 
@@ -78,7 +85,11 @@ def verifier_serve(
         trusted_issuers=frozenset(trusted_issuer) if trusted_issuer else None
     )
     settings = VerifierSettings(
-        policy=policy, trust_list_url=trust_list, registry_did=registry_did, network=network
+        policy=policy,
+        trust_list_url=trust_list,
+        registry_did=registry_did,
+        network=network,
+        cache_dir=str(cache_dir) if cache_dir else None,
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
@@ -303,6 +314,14 @@ def verify(
         str | None,
         typer.Option(help="Who signs the trust list: the registry's DID, or a public JWK file."),
     ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --trust-list: remember the highest list sequence seen (an older list is "
+            "refused as a rollback) and the last list, used while the registry is unreachable "
+            "until its NextUpdate."
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     insecure_loopback: Annotated[
         bool,
@@ -353,7 +372,9 @@ def verify(
         network = NetworkPolicy(allow_loopback=True, allow_http=True)
     resolver = default_resolver(http_client=http_client, network=network, clock=clock)
     status = _LazyStatusChecker(http_client, resolver, network)
-    trust = _trust_list_client(trust_list, registry_key, resolver, clock, http_client, network)
+    trust = _trust_list_client(
+        trust_list, registry_key, resolver, clock, http_client, network, cache_dir
+    )
     try:
         result = verify_any(
             data, resolver=resolver, clock=clock, policy=policy, status=status, trust=trust
@@ -377,17 +398,31 @@ def verify(
 
 
 def _trust_list_client(
-    source: str | None, registry_key: str | None, resolver: Any, clock: Any, http: Any, network: Any
+    source: str | None,
+    registry_key: str | None,
+    resolver: Any,
+    clock: Any,
+    http: Any,
+    network: Any,
+    cache_dir: Path | None,
 ) -> Any:
     if source is None:
         if registry_key is not None:
             _die(EXIT_USAGE, "--registry-key goes with --trust-list")
+        if cache_dir is not None:
+            _die(EXIT_USAGE, "--cache-dir goes with --trust-list")
         return None
     if registry_key is None:
         _die(EXIT_USAGE, "--trust-list needs --registry-key (the DID or JWK that signs it)")
-    from ancre.trust.trust_list import TrustListClient
+    from ancre.trust.trust_list import TrustListClient, cache_paths
 
     remote = source.startswith(("https://", "http://"))
+    state_file = cache_file = None
+    if cache_dir is not None:
+        try:
+            state_file, cache_file = cache_paths(str(cache_dir), source)
+        except OSError as error:
+            _die(EXIT_USAGE, f"--cache-dir {cache_dir}: {error.strerror}")
     key_resolver, registry = resolver, registry_key
     if not registry_key.startswith("did:"):
         # A pinned JWK: the list names its registry in its header; the key must verify it.
@@ -410,6 +445,8 @@ def _trust_list_client(
         clock=clock,
         http_client=http() if remote else None,
         network=network,
+        state_file=state_file,
+        cache_file=cache_file,
     )
 
 

@@ -200,3 +200,18 @@ def test_connector_verifies_against_a_published_list(tmp_path: Path) -> None:
     assert refused.returncode == 1
     assert json.loads(refused.stdout)["errors"][0]["code"] == "issuer_not_trusted"
     assert ancre("verify", str(token), "--trust-list", str(listed)).returncode == 64
+    assert ancre("verify", str(token), "--cache-dir", str(tmp_path / "c")).returncode == 64
+
+    # --cache-dir remembers the highest sequence of a list source (here, one saved file that
+    # the connector refreshes): once list #2 was seen there, #1 is a rollback.
+    first = listed.read_bytes()
+    assert ancre("registry", "publish", *d, "--out", str(listed)).returncode == 0
+    cache = ["--cache-dir", str(tmp_path / "cache"), "--registry-key", str(registry_jwk)]
+    seen = ancre("verify", str(token), "--trust-list", str(listed), *cache, "--json")
+    assert seen.returncode == 0, seen.stdout + seen.stderr
+    (sequence,) = (tmp_path / "cache").glob("*.sequence")
+    assert sequence.read_text() == "2\n"
+    listed.write_bytes(first)
+    rolled = ancre("verify", str(token), "--trust-list", str(listed), *cache, "--json")
+    assert rolled.returncode == 1, rolled.stdout + rolled.stderr
+    assert json.loads(rolled.stdout)["errors"][0]["code"] == "trust_list_rollback"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 from _asgi_server import serve
@@ -91,3 +92,96 @@ def test_time_moves_the_verdict_not_the_cache() -> None:
         assert _post(base, token) == ("valid", [])
         clock.advance(timedelta(days=30))  # past validUntil: a cached "valid" must not survive
         assert _post(base, token) == ("invalid", ["expired"])
+
+
+def _signed_list(registry: Issuer, issuer: str, sequence: int) -> bytes:
+    from datetime import UTC, datetime
+
+    from ancre.trust.trust_list import (
+        EntryStatus,
+        StatusPeriod,
+        TrustedEntity,
+        TrustedService,
+        TrustListDocument,
+        sign_trust_list,
+    )
+
+    start = datetime(2025, 12, 1, tzinfo=UTC)
+    entity = TrustedEntity(
+        id=issuer,
+        name="Agence",
+        services=(TrustedService("ExampleMembership", (StatusPeriod(EntryStatus.ACTIVE, start),)),),
+    )
+    document = TrustListDocument(
+        sequence=sequence,
+        issued_at=NOW - timedelta(hours=1),
+        next_update=NOW + timedelta(days=1),
+        operator_name="Loire data space",
+        scheme_name="Trusted credential issuers",
+        entities=(entity,),
+    )
+    token = sign_trust_list(document, registry.key, kid=registry.kid, issuer=registry.did)
+    return token.encode()
+
+
+def test_restart_with_a_warm_cache_file_gives_the_same_answers(tmp_path: Path) -> None:
+    """A verifier restarted while the registry is down answers from its cache file exactly as
+    before; without the file it cannot decide; a tampered file is not used."""
+    from _http_server import Route, running_server
+
+    registry, issuer, stranger = Issuer.new("p256"), Issuer.new(), Issuer.new()
+    listed = issue_vc_jwt(credential(issuer.did), issuer.key, issuer.kid)
+    unlisted = issue_vc_jwt(credential(stranger.did), stranger.key, stranger.kid)
+    tokens = (listed, unlisted)
+    cache = tmp_path / "cache"
+
+    def settings(url: str, cache_dir: Path | None) -> VerifierSettings:
+        return VerifierSettings(
+            clock=FixedClock(NOW),
+            network=LOOPBACK,
+            trust_list_url=url,
+            registry_did=registry.did,
+            cache_dir=str(cache_dir) if cache_dir else None,
+        )
+
+    with running_server() as server:
+        url = f"{server.base}/trust-list"
+        server.routes["/trust-list"] = Route(body=_signed_list(registry, issuer.did, 7))
+        with serve(create_app(settings(url, cache))) as base:
+            before = [_post(base, t) for t in tokens]
+    assert before == [("valid", []), ("invalid", ["issuer_not_trusted"])]
+    # The registry is gone (its server closed): restart with and without the cache file.
+    with serve(create_app(settings(url, cache))) as base:
+        assert [_post(base, t) for t in tokens] == before
+    with serve(create_app(settings(url, None))) as base:
+        assert _post(base, listed) == ("indeterminate", ["trust_list_unavailable"])
+    (cached,) = cache.glob("*.jwt")
+    assert (cache / cached.name.replace(".jwt", ".sequence")).read_text() == "7\n"
+    head, body, sig = cached.read_text().split(".")
+    cached.write_text(f"{head}.{body}.{sig[:-4]}AAAA")
+    with serve(create_app(settings(url, cache))) as base:
+        assert _post(base, listed) == ("indeterminate", ["trust_list_unavailable"])
+
+
+def test_a_cached_sequence_refuses_an_older_list_after_restart(tmp_path: Path) -> None:
+    from _http_server import Route, running_server
+
+    registry, issuer = Issuer.new("p256"), Issuer.new()
+    token = issue_vc_jwt(credential(issuer.did), issuer.key, issuer.kid)
+    with running_server() as server:
+        url = f"{server.base}/trust-list"
+        server.routes["/trust-list"] = Route(body=_signed_list(registry, issuer.did, 7))
+        settings = VerifierSettings(
+            clock=FixedClock(NOW),
+            network=LOOPBACK,
+            trust_list_url=url,
+            registry_did=registry.did,
+            cache_dir=str(tmp_path),
+        )
+        with serve(create_app(settings)) as base:
+            assert _post(base, token) == ("valid", [])
+        for cached in tmp_path.glob("*.jwt"):
+            cached.unlink()  # only the sequence survives
+        server.routes["/trust-list"] = Route(body=_signed_list(registry, issuer.did, 6))
+        with serve(create_app(settings)) as base:
+            assert _post(base, token) == ("invalid", ["trust_list_rollback"])

@@ -500,6 +500,18 @@ def verify_trust_list(
 # the client verifiers use
 
 
+def cache_paths(cache_dir: str, source: str) -> tuple[str, str]:
+    """(state_file, cache_file) for a `TrustListClient` of `source` in `cache_dir` (created,
+    owner-only): one pair per list URL, so several lists can share a directory."""
+    import hashlib
+    from pathlib import Path
+
+    folder = Path(cache_dir)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    name = "trust-list-" + hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+    return str(folder / f"{name}.sequence"), str(folder / f"{name}.jwt")
+
+
 class TrustListClient:
     """Keeps a verified trust list current, for verifiers.
 
@@ -509,6 +521,11 @@ class TrustListClient:
     memory, and in `state_file` when given) so an older list is refused as a rollback. When
     the list cannot be refreshed, the cached one is used until its `NextUpdate`; after that,
     and with no list at all, `current()` raises `IndeterminateError` — never a stale answer.
+
+    `cache_file` keeps the last accepted signed list on disk (written atomically), so a
+    restarted verifier answers as before even while the registry is down: the file is
+    verified again (signature, registry, rollback, NextUpdate) when loaded, revalidated with
+    the registry at first use, and ignored if it no longer verifies.
     """
 
     def __init__(
@@ -521,6 +538,7 @@ class TrustListClient:
         http_client: Any = None,
         network: Any = None,
         state_file: str | None = None,
+        cache_file: str | None = None,
         default_ttl: timedelta = timedelta(minutes=5),
     ) -> None:
         self.source = source
@@ -533,6 +551,8 @@ class TrustListClient:
         self._fresh_until: datetime | None = None
         self._lock = threading.Lock()
         self._highest = self._load_highest()
+        self._cache_file = cache_file
+        self._load_cache()
 
     @property
     def offline(self) -> bool:
@@ -551,6 +571,26 @@ class TrustListClient:
                 f"trust-list state file {self._state_file} is unreadable"
             ) from None
         return value
+
+    def _load_cache(self) -> None:
+        if self._cache_file is None:
+            return
+        try:
+            with open(self._cache_file, "rb") as handle:
+                body = handle.read(MAX_TRUST_LIST_BYTES + 1)
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            raise ConfigurationError(
+                f"trust-list cache {self._cache_file} is unreadable: {error.strerror}"
+            ) from None
+        try:
+            # Fresh until now: the first use revalidates with the registry; if that fails,
+            # this list serves until its NextUpdate, like any list fetched earlier.
+            self._accept(body, fresh_until=self._clock.now(), save=False)
+        except AncreError:
+            # Tampered, rolled back, stale or signed by another registry: not a list to use.
+            self._list = None
 
     def _remember(self, sequence: int) -> None:
         if sequence <= self._highest:
@@ -629,7 +669,7 @@ class TrustListClient:
         self._accept(result.body, fresh_until=fresh.expires_at)
         self._etag = fresh.etag
 
-    def _accept(self, body: bytes, *, fresh_until: datetime) -> None:
+    def _accept(self, body: bytes, *, fresh_until: datetime, save: bool = True) -> None:
         trust_list = verify_trust_list(
             body.strip(),
             registry=self._registry,
@@ -638,6 +678,12 @@ class TrustListClient:
             min_sequence=self._highest or None,
         )
         self._remember(trust_list.sequence)
+        if save and self._cache_file is not None:
+            from pathlib import Path
+
+            from .keystore import atomic_write
+
+            atomic_write(Path(self._cache_file), body.strip(), mode=0o644)
         self._list, self._fresh_until = trust_list, fresh_until
 
     def is_trusted(self, issuer: str, credential_type: str, at: datetime) -> bool:

@@ -57,6 +57,9 @@ class VerifierSettings:
     registry_did: str | None = None
     network: NetworkPolicy = field(default_factory=NetworkPolicy)
     clock: Clock = field(default_factory=SystemClock)
+    #: Where the last accepted trust list and the highest sequence seen are kept, so a
+    #: restarted service answers as before (and refuses rollbacks) while the registry is down.
+    cache_dir: str | None = None
     #: OpenID4VP 1.0 verifier endpoints (`/openid4vp/…`); None: not served.
     openid4vp: OpenID4VPSettings | None = None
 
@@ -262,7 +265,7 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
     """The verifier API. Shared, thread-safe caches live as long as the app."""
     from ancre.trust.resolvers import default_resolver
     from ancre.trust.status import StatusListChecker
-    from ancre.trust.trust_list import TrustListClient
+    from ancre.trust.trust_list import TrustListClient, cache_paths
 
     config = settings or VerifierSettings()
     client = httpx.Client(trust_env=False, follow_redirects=False)
@@ -286,8 +289,13 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
     if config.trust_list_url is not None:
         if config.registry_did is None:
             raise ValueError("a trust list needs the registry DID that signs it")
+        state_file = cache_file = None
+        if config.cache_dir is not None:
+            state_file, cache_file = cache_paths(config.cache_dir, config.trust_list_url)
         trust = TrustListClient(
             config.trust_list_url,
+            state_file=state_file,
+            cache_file=cache_file,
             registry=config.registry_did,
             resolver=resolver,
             clock=config.clock,
