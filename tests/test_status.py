@@ -251,9 +251,7 @@ def test_several_entries_invalid_beats_indeterminate(env: Env) -> None:
         env.holding(unsupported, unreachable, env.entry("/sus", 9, "suspension")),
     )
     # …which alone leave the status undecided.
-    text = expect(
-        IndeterminateError, Code.STATUS_UNAVAILABLE, env, checker, env.holding(unsupported)
-    )
+    text = expect(IndeterminateError, Code.STATUS_UNCHECKED, env, checker, env.holding(unsupported))
     assert "unsupported status type 'StatusList2021Entry'" in text
 
 
@@ -710,7 +708,7 @@ def test_token_status_list_outcomes(env: Env) -> None:
     assert env.check(checker, _claims(env, "/tsl", 0)) == f"status VALID ({env.url('/tsl')} idx 0)"
     expect(InvalidError, Code.REVOKED, env, checker, _claims(env, "/tsl", 1))
     expect(InvalidError, Code.SUSPENDED, env, checker, _claims(env, "/tsl", 2))
-    expect(IndeterminateError, Code.STATUS_UNAVAILABLE, env, checker, _claims(env, "/tsl", 3))
+    expect(IndeterminateError, Code.STATUS_UNCHECKED, env, checker, _claims(env, "/tsl", 3))
     expect(InvalidError, Code.STATUS_INDEX_OUT_OF_RANGE, env, checker, _claims(env, "/tsl", 1000))
     assert env.server.hits["/tsl"] == 1
     assert env.server.seen[0].headers["accept"] == "application/statuslist+jwt"
@@ -756,7 +754,7 @@ def test_token_ttl_takes_priority_over_http_caching(env: Env) -> None:
 
 def test_token_status_with_unsupported_mechanism(env: Env) -> None:
     claims = {"status": {"identifier_list": {"id": "1", "uri": env.url("/x")}}}
-    expect(IndeterminateError, Code.STATUS_UNAVAILABLE, env, env.checker(), claims)
+    expect(IndeterminateError, Code.STATUS_UNCHECKED, env, env.checker(), claims)
 
 
 # --------------------------------------------------------------------------------------
@@ -793,7 +791,7 @@ def test_verify_vc_jwt_with_status(env: Env) -> None:
 
 def test_too_many_status_entries(env: Env) -> None:
     entries = [env.entry(f"/l{i}", 1) for i in range(9)]
-    expect(IndeterminateError, Code.STATUS_UNAVAILABLE, env, env.checker(), env.holding(*entries))
+    expect(IndeterminateError, Code.STATUS_UNCHECKED, env, env.checker(), env.holding(*entries))
     assert env.server.hits == {}
 
 

@@ -279,7 +279,7 @@ def test_malformed_references(claims: dict[str, Any]) -> None:
 def test_other_status_mechanisms_are_undecidable() -> None:
     with pytest.raises(IndeterminateError) as err:
         parse_status_reference({"status": {"ocsp": {"url": "https://x.example"}}})
-    assert err.value.code is Code.STATUS_UNAVAILABLE
+    assert err.value.code is Code.STATUS_UNCHECKED
 
 
 # --------------------------------------------------------------------------------------

@@ -201,3 +201,39 @@ def test_proofless_presentation_is_its_credentials(http: httpx.Client) -> None:
     )
     assert bound.status_code == 400
     assert bound.json()["code"] == "invalid_request"
+
+
+def test_each_endpoint_verifies_its_own_kind(http: httpx.Client) -> None:
+    """A presentation posted as a credential, or the reverse, is not verified as something
+    it was not sent as."""
+    from _support import NOW
+
+    issuer = Issuer.new()
+    holder_key = PrivateKey.generate("ed25519")
+    holder = did_jwk_from_public_key(holder_key.public_key)
+    vc = issue_vc_jwt(credential(issuer.did), issuer.key, issuer.kid)
+    vp = issue_vp_jwt(
+        [vc],
+        holder_key,
+        holder=holder,
+        kid=f"{holder}#0",
+        audience="https://connector.example",
+        nonce="n",
+        clock=FixedClock(NOW),
+    )
+    envelope = {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": "EnvelopedVerifiablePresentation",
+        "id": f"data:application/vp+jwt,{vp}",
+    }
+    as_credential = http.post("/credentials/verify", json={"verifiableCredential": envelope})
+    assert service_verdict(as_credential) == ("invalid", ["unsupported_format"])
+    as_presentation = http.post(
+        "/presentations/verify", json={"verifiablePresentation": envelope_credential(vc)}
+    )
+    assert service_verdict(as_presentation) == ("invalid", ["unsupported_format"])
+    bound = http.post(
+        "/presentations/verify",
+        json={"verifiablePresentation": envelope_credential(vc), "options": {"challenge": "n"}},
+    )
+    assert service_verdict(bound) == ("invalid", ["policy_violation"])

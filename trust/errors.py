@@ -116,6 +116,7 @@ class Code(StrEnum):
     INVALID_PROOF = "invalid_proof"
     PROOF_PURPOSE_MISMATCH = "proof_purpose_mismatch"
     CANONICALIZATION_FAILED = "canonicalization_failed"
+    CANONICALIZATION_TIMEOUT = "canonicalization_timeout"
     # schema
     SCHEMA_VIOLATION = "schema_violation"
     # trust and policy
@@ -136,6 +137,14 @@ class Code(StrEnum):
     INVALID_VAT_ID = "invalid_vat_id"
     # configuration / usage
     CONFIGURATION = "configuration_error"
+    # OpenID4VP verifier (ancre.verifier.openid4vp)
+    INVALID_DCQL_QUERY = "invalid_dcql_query"
+    INVALID_VP_TOKEN = "invalid_vp_token"  # noqa: S105 - an error code, not a secret
+    DCQL_NOT_SATISFIED = "dcql_not_satisfied"
+    WALLET_ERROR = "wallet_error"
+    TRANSACTION_NOT_FOUND = "transaction_not_found"
+    TRANSACTION_EXPIRED = "transaction_expired"
+    TOO_MANY_TRANSACTIONS = "too_many_transactions"
 
 
 class AncreError(Exception):

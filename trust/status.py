@@ -232,7 +232,7 @@ class StatusListChecker:
                 # Each entry may name another list URL: a credential must not be able to
                 # make the verifier fetch arbitrarily many documents.
                 raise IndeterminateError(
-                    Code.STATUS_UNAVAILABLE,
+                    Code.STATUS_UNCHECKED,
                     f"{len(entries)} status entries; ancre checks at most {_MAX_STATUS_ENTRIES}",
                 )
             messages: list[str] = []
@@ -272,7 +272,7 @@ class StatusListChecker:
         kind = item.get("type") if isinstance(item, dict) else None
         if kind != ENTRY_TYPE and not (isinstance(kind, list) and ENTRY_TYPE in kind):
             raise IndeterminateError(
-                Code.STATUS_UNAVAILABLE,
+                Code.STATUS_UNCHECKED,
                 f"unsupported status type {kind if kind is not None else item!r:.80}: ancre "
                 "checks BitstringStatusListEntry",
             )
@@ -314,7 +314,7 @@ class StatusListChecker:
         # §7.1: 0x03 and 0x0C-0x0F are application-specific, the rest reserved; ancre knows
         # no meaning for them, so it cannot call the token valid.
         raise IndeterminateError(
-            Code.STATUS_UNAVAILABLE,
+            Code.STATUS_UNCHECKED,
             f"status 0x{value:02x} at {where} is application-specific or reserved",
         )
 

@@ -291,7 +291,7 @@ def parse_status_reference(claims: Mapping[str, Any]) -> StatusListReference:
         raise InvalidError(Code.INVALID_PROPERTY, "`status` must be a non-empty JSON object")
     if "status_list" not in status:
         raise IndeterminateError(
-            Code.STATUS_UNAVAILABLE,
+            Code.STATUS_UNCHECKED,
             f"unsupported status mechanism(s) {sorted(status)[:5]}: ancre checks status_list",
         )
     ref = status["status_list"]

@@ -16,7 +16,7 @@ Never raises for bad input: the result says what is wrong.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from ancre.trust._b64 import b64url_decode
 from ancre.trust._json import loads_strict
@@ -52,6 +52,14 @@ class _Kind(Enum):
     DI_VP = "di-vp"
 
 
+_CREDENTIALS: Final = frozenset({_Kind.VC_JWT, _Kind.DI_VC})
+_PRESENTATIONS: Final = frozenset({_Kind.VP_JWT, _Kind.DI_VP})
+#: An SD-JWT VC with its key-binding JWT is a presentation (OpenID4VP's `dc+sd-jwt`).
+_SD_JWT_VP_ENVELOPE_PREFIXES: Final = tuple(
+    f"data:application/{t}{sep}" for t in ("dc+sd-jwt", "vc+sd-jwt") for sep in ",;"
+)
+
+
 def verify(
     data: bytes | str,
     *,
@@ -60,11 +68,15 @@ def verify(
     policy: VerificationPolicy = _DEFAULT_POLICY,
     status: StatusChecker | None = None,
     trust: TrustChecker | None = None,
+    expect: Literal["credential", "presentation"] | None = None,
 ) -> VerificationResult:
     """Verify a credential or presentation in any supported form.
 
     `status` checks revocation lists; `trust` (a `TrustList` or `TrustListClient`) decides
-    whether the issuer was trusted for each credential type when it was issued."""
+    whether the issuer was trusted for each credential type when it was issued. When the
+    policy asks for a `nonce` or `audience`, a bare credential (no holder proof to carry
+    them) is refused: the binding is never silently dropped. `expect` refuses the other
+    kind (an SD-JWT VC is both: with a key-binding JWT it is its own presentation)."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     text = text.strip()
     # The JSON wrapper of a token may be larger than the token; beyond this, refuse unread.
@@ -84,6 +96,21 @@ def verify(
             error.message,
             indeterminate=error.outcome == "indeterminate",
             malformed=isinstance(error, MalformedError),
+        )
+    if kind in _CREDENTIALS and (policy.nonce is not None or policy.audience is not None):
+        return VerificationResult.failure(
+            Step.HOLDER_BINDING,
+            Code.POLICY_VIOLATION,
+            "a nonce/audience binding is required, and a credential alone carries none: "
+            "send it inside a presentation bound to them",
+        )
+    if expect == "credential" and kind in _PRESENTATIONS:
+        return VerificationResult.failure(
+            Step.FORMAT, Code.UNSUPPORTED_FORMAT, "a presentation where a credential was expected"
+        )
+    if expect == "presentation" and kind in _CREDENTIALS:
+        return VerificationResult.failure(
+            Step.FORMAT, Code.UNSUPPORTED_FORMAT, "a credential where a presentation was expected"
         )
     common: dict[str, Any] = {
         "resolver": resolver,
@@ -143,8 +170,12 @@ def _from_json(document: Any) -> tuple[_Kind, Any]:
         for prefix in _VP_ENVELOPE_PREFIXES:
             if ident.startswith(prefix):
                 return _Kind.VP_JWT, ident[len(prefix) :]
+        for prefix in _SD_JWT_VP_ENVELOPE_PREFIXES:
+            if ident.startswith(prefix):
+                return _Kind.SD_JWT, ident[len(prefix) :]
         raise MalformedError(
-            Code.UNSUPPORTED_FORMAT, "EnvelopedVerifiablePresentation id is not a vp+jwt data URL"
+            Code.UNSUPPORTED_FORMAT,
+            "EnvelopedVerifiablePresentation id is not a vp+jwt or dc+sd-jwt data URL",
         )
     if "proof" in document:
         return (_Kind.DI_VP if "VerifiablePresentation" in kinds else _Kind.DI_VC), document

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import httpx
 from fastapi import FastAPI, Request
@@ -127,6 +127,11 @@ _PRESENTATION_OPTIONS: Final = frozenset(
 )
 _STRING_OPTIONS: Final = frozenset({"challenge", "domain"})
 STATUS_HEADER: Final = "Ancre-Status"
+#: What each endpoint accepts (OpenID4VP's vp_token entries may be either).
+_EXPECT: Final[dict[str, Literal["credential", "presentation"]]] = {
+    "credential": "credential",
+    "presentation": "presentation",
+}
 
 
 def _problem_details(result: VerificationResult) -> list[dict[str, str]]:
@@ -323,7 +328,13 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         data = item if isinstance(item, str) else json.dumps(item)
         start = time.perf_counter()
         result = verify(
-            data, resolver=resolver, clock=config.clock, policy=policy, status=status, trust=trust
+            data,
+            resolver=resolver,
+            clock=config.clock,
+            policy=policy,
+            status=status,
+            trust=trust,
+            expect=_EXPECT.get(kind),
         )
         metrics.observe(kind, result, time.perf_counter() - start)
         return result
