@@ -8,12 +8,16 @@ drifts 20-40 % between repeats. Figures are ops/s from one run; compare ratios, 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
+import os
 import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt as pyjwt
@@ -48,6 +52,74 @@ def _token(key_type: str) -> tuple[PrivateKey, str, str]:
         valid_until=datetime(2027, 1, 1, tzinfo=UTC),
     )
     return key, did, issue_vc_jwt(credential, key, f"{did}#{did.removeprefix('did:key:')}")
+
+
+#: Printed under the table when a didkit row was timed.
+DIDKIT_NOTE = (
+    "didkit rows: didkit 0.3.3 (Rust, Python bindings) `verify_credential` with proofFormat jwt,"
+    " on the same credential\nissued by didkit as a VCDM 1.1 JWT (`vc` claim, iss/nbf/exp):"
+    " it resolves the did:key, checks the JWS signature\nand nbf/exp, nothing else (its result"
+    ' lists only "JWS": no data model, schema, status or trust). Each call includes\nthe'
+    " asyncio/tokio round trip of didkit's async API (one `run_until_complete` per verification)."
+)
+
+
+def _didkit_row(
+    key: PrivateKey, token: str, floor: Callable[[], object]
+) -> tuple[str, float, float, float]:
+    """didkit verifying the reference credential as a VCDM 1.1 JWT, paired with `floor`.
+
+    didkit 0.3.3 cannot read a VCDM 2.0 vc+jwt ("Missing credential": it wants the `vc`
+    claim), so it verifies the equivalent VCDM 1.1 JWT it issues itself with the same key.
+    If it cannot be measured, the row's label says why and the figures are NaN."""
+    label = f"{key.alg:<6} didkit (1.1 JWT; did:key+sig+nbf/exp)"
+    nan = float("nan")
+    try:
+        import didkit
+    except ImportError as error:
+        return (f"{key.alg:<6} didkit: not measurable ({error})", nan, nan, nan)
+    credential = json.loads(b64(token.split(".")[1]))
+    credential["@context"] = ["https://www.w3.org/2018/credentials/v1", *credential["@context"][1:]]
+    # didkit checks nbf/exp against the wall clock: keep the window around today.
+    today = datetime.now(UTC).replace(microsecond=0)
+    valid_from = datetime.fromisoformat(credential.pop("validFrom"))
+    valid_until = datetime.fromisoformat(credential.pop("validUntil"))
+    for name, moment in (
+        ("issuanceDate", min(valid_from, today - timedelta(days=1))),
+        ("expirationDate", max(valid_until, today + timedelta(days=365))),
+    ):
+        credential[name] = moment.isoformat().replace("+00:00", "Z")
+    jwk = json.dumps(key.export_private_jwk())
+    options = json.dumps({"proofFormat": "jwt"})
+    loop = asyncio.new_event_loop()
+
+    def run(make: Callable[[], Awaitable[str]]) -> str:
+        # didkit's coroutines must be created inside a running loop.
+        async def call() -> str:
+            return await make()
+
+        return loop.run_until_complete(call())
+
+    try:
+        vm = run(lambda: didkit.key_to_verification_method("key", jwk))
+        issue = json.dumps({"proofFormat": "jwt", "verificationMethod": vm})
+        vc_jwt = run(lambda: didkit.issue_credential(json.dumps(credential), issue, jwk))
+        answer = json.loads(run(lambda: didkit.verify_credential(vc_jwt, options)))
+        head, body, sig = vc_jwt.split(".")
+        forged = f"{head}.{body}.{sig[:-4]}{'AAAA' if sig[-4:] != 'AAAA' else 'BBBB'}"
+        refused = json.loads(run(lambda: didkit.verify_credential(forged, options)))
+        if answer["errors"] or answer["checks"] != ["JWS"] or not refused["errors"]:
+            reason = f"verify answered {answer}, forged copy {refused}"
+            return (f"{key.alg:<6} didkit: not measurable ({reason})", nan, nan, nan)
+
+        def didkit_sig() -> object:
+            return run(lambda: didkit.verify_credential(vc_jwt, options))
+
+        return (label, *paired(floor, didkit_sig))
+    except didkit.DIDKitException as error:
+        return (f"{key.alg:<6} didkit: not measurable ({error})", nan, nan, nan)
+    finally:
+        loop.close()
 
 
 def bench_alg(key_type: str) -> list[tuple[str, float, float, float]]:
@@ -113,6 +185,7 @@ def bench_alg(key_type: str) -> list[tuple[str, float, float, float]]:
     ):
         f, r, ratio = paired(floor, fn)
         rows.append((f"{alg:<6} {name}", f, r, ratio))
+    rows.append(_didkit_row(key, token, floor))
     return rows
 
 
@@ -141,9 +214,16 @@ def main() -> None:
 
     print(__doc__.strip().splitlines()[0])
     print(f"{'row':<45}{'floor ops/s':>12}{'row ops/s':>12}{'row/floor':>11}")
+    didkit_timed = False
     for key_type in ("ed25519", "p256"):
         for name, f, r, ratio in bench_alg(key_type):
+            if math.isnan(r):
+                print(name)
+                continue
+            didkit_timed = didkit_timed or " didkit " in name
             print(f"{name:<45}{f:>12,.0f}{r:>12,.0f}{ratio:>10.2f}x")
+    if didkit_timed:
+        print(DIDKIT_NOTE)
     # The other benchmark modules (bench/bench_*.py), each with a main().
     for module in sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)])):
         if module.startswith("bench_"):
@@ -154,6 +234,12 @@ def main() -> None:
         f"\nstart-up (median of 5): ancre --help {help_ms:.0f} ms,"
         f" ancre verify {verify_ms:.0f} ms (budget 300 ms)"
     )
+    if "didkit" in sys.modules:
+        # didkit 0.3.3's tokio threads crash CPython's finalization (SIGSEGV, or SIGABRT in
+        # PyGILState_Release) in about half the runs here: leave without finalizing.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 if __name__ == "__main__":
