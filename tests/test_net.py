@@ -711,3 +711,47 @@ def test_freshness_rules() -> None:
     f = freshness({"cache-control": "max-age=60"}, clock=clock, default_ttl=0, max_ttl=60)
     assert f.is_fresh(T0 + timedelta(seconds=59))
     assert not f.is_fresh(T0 + timedelta(seconds=60))
+
+
+def test_no_network_turns_fetches_and_waits_into_would_block() -> None:
+    """Inside `no_network()` (the verifier service's event loop), a fetch, or a wait on a
+    trust-list refresh held by another thread, raises WouldBlock instead of blocking."""
+    import threading
+
+    from ancre.trust.clock import SystemClock
+    from ancre.trust.net import WouldBlock, may_block, no_network
+    from ancre.trust.resolvers import default_resolver
+    from ancre.trust.trust_list import TrustListClient
+
+    assert may_block()
+    with httpx.Client() as client, no_network():
+        assert not may_block()
+        with pytest.raises(WouldBlock):
+            fetch("https://example.org/x", client=client, policy=NetworkPolicy())
+    assert may_block()
+    trust = TrustListClient(
+        "https://registry.example/trust-list",
+        registry="did:web:registry.example",
+        resolver=default_resolver(),
+        clock=SystemClock(),
+        http_client=object(),
+    )
+    refreshing = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with trust._lock:
+            refreshing.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    refreshing.wait(5)
+    try:
+        with no_network(), pytest.raises(WouldBlock):
+            trust.current()
+    finally:
+        release.set()
+        holder.join(5)
+    with no_network(), pytest.raises(WouldBlock):
+        trust.current()  # nothing cached: it would have to fetch

@@ -129,6 +129,14 @@ def test_presentation_with_challenge_and_domain(http: httpx.Client) -> None:
         ("/credentials/verify", b"not json", 400, "malformed_json"),
         ("/credentials/verify", b'{"credential": {}}', 400, "invalid_request"),
         ("/presentations/verify", b"[]", 400, "invalid_request"),
+        # Parsed strictly, once: the pipeline sees exactly the document that was sent.
+        (
+            "/credentials/verify",
+            b'{"verifiableCredential": {"id": "a", "id": "b"}}',
+            400,
+            "duplicate_json_key",
+        ),
+        ("/credentials/verify", b'{"verifiableCredential": NaN}', 400, "malformed_json"),
         (
             "/credentials/verify",
             b'{"verifiableCredential": {}, "options": {"returnCredential": "yes"}}',

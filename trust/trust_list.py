@@ -605,16 +605,26 @@ class TrustListClient:
 
     def current(self) -> TrustList:
         """A verified, non-stale list (refreshing it if its cache time is over)."""
-        with self._lock:
+        from .net import WouldBlock, may_block
+
+        # The lock is held across a refresh (network): code that must not block (an event
+        # loop, inside `net.no_network()`) does not wait for it.
+        if not self._lock.acquire(blocking=may_block()):
+            raise WouldBlock(self.source)
+        try:
             now = self._clock.now()
             if self._list is not None and self._fresh_until is not None and now < self._fresh_until:
                 return self._valid_cached(now)
+            if self.offline and not may_block():
+                raise WouldBlock(self.source)  # a file read: not on an event loop either
             try:
                 self._refresh(now)
             except IndeterminateError:
                 if self._list is None:
                     raise
             return self._valid_cached(now)
+        finally:
+            self._lock.release()
 
     def _valid_cached(self, now: datetime) -> TrustList:
         assert self._list is not None

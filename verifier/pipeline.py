@@ -15,6 +15,7 @@ Never raises for bad input: the result says what is wrong.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any, Final, Literal
 
@@ -61,7 +62,7 @@ _SD_JWT_VP_ENVELOPE_PREFIXES: Final = tuple(
 
 
 def verify(
-    data: bytes | str,
+    data: bytes | str | Mapping[str, Any],
     *,
     resolver: DidResolver | KeySource,
     clock: Clock,
@@ -77,18 +78,23 @@ def verify(
     policy asks for a `nonce` or `audience`, a bare credential (no holder proof to carry
     them) is refused: the binding is never silently dropped. `expect` refuses the other
     kind (an SD-JWT VC is both: with a key-binding JWT it is its own presentation)."""
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    text = text.strip()
-    # The JSON wrapper of a token may be larger than the token; beyond this, refuse unread.
-    if len(text) > 2 * policy.max_token_bytes:
-        return VerificationResult.failure(
-            Step.PARSE,
-            Code.INPUT_TOO_LARGE,
-            f"input is {len(text)} bytes, the limit is {policy.max_token_bytes}",
-            malformed=True,
-        )
     try:
-        kind, item = _classify(text, policy)
+        if isinstance(data, Mapping):
+            # Already parsed, strictly and within its size limit, by the caller (the service).
+            kind, item = _from_json(data)
+        else:
+            text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+            text = text.strip()
+            # The JSON wrapper of a token may be larger than the token; beyond this, refuse
+            # unread.
+            if len(text) > 2 * policy.max_token_bytes:
+                return VerificationResult.failure(
+                    Step.PARSE,
+                    Code.INPUT_TOO_LARGE,
+                    f"input is {len(text)} bytes, the limit is {policy.max_token_bytes}",
+                    malformed=True,
+                )
+            kind, item = _classify(text, policy)
     except AncreError as error:
         return VerificationResult.failure(
             Step.PARSE,
@@ -158,7 +164,7 @@ def _classify(text: str, policy: VerificationPolicy) -> tuple[_Kind, Any]:
 
 
 def _from_json(document: Any) -> tuple[_Kind, Any]:
-    if not isinstance(document, dict):
+    if not isinstance(document, Mapping):
         raise MalformedError(Code.UNSUPPORTED_FORMAT, "expected a JSON object")
     kind = document.get("type")
     kinds = kind if isinstance(kind, list) else [kind]

@@ -31,10 +31,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
+from ancre.trust._json import loads_strict
 from ancre.trust._pipeline import Run, credentials_step
 from ancre.trust.clock import Clock, SystemClock
 from ancre.trust.errors import AncreError, Code
-from ancre.trust.net import NetworkPolicy
+from ancre.trust.net import NetworkPolicy, WouldBlock, no_network
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step, VerificationResult
 
@@ -320,15 +321,18 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
                 return _problem(413, f"body over {MAX_BODY_BYTES} bytes", "input_too_large")
             chunks.append(chunk)
         try:
-            return json.loads(b"".join(chunks))
-        except (ValueError, UnicodeDecodeError):
-            return _problem(400, "the body is not JSON", "malformed_json")
+            # Strict, once: duplicate members would let the service and a later reader of the
+            # same body see different credentials. The pipeline takes the parsed document.
+            return loads_strict(
+                b"".join(chunks), what="request body", max_depth=config.policy.max_json_depth
+            )
+        except AncreError as error:
+            return _problem(400, error.message, error.code.value)
 
     def _verify(kind: str, item: Any, policy: VerificationPolicy) -> VerificationResult:
-        data = item if isinstance(item, str) else json.dumps(item)
         start = time.perf_counter()
         result = verify(
-            data,
+            item if isinstance(item, str | dict) else json.dumps(item),
             resolver=resolver,
             clock=config.clock,
             policy=policy,
@@ -338,6 +342,15 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         )
         metrics.observe(kind, result, time.perf_counter() - start)
         return result
+
+    async def _run(job: Callable[[], VerificationResult]) -> VerificationResult:
+        """On the event loop when every cache it needs is warm (no thread hop: the common
+        case, and the fast one); again in a worker thread when it must fetch something."""
+        try:
+            with no_network():
+                return job()
+        except WouldBlock:
+            return await run_in_threadpool(job)
 
     @app.post("/credentials/verify", responses={400: {}, 413: {}})
     async def credentials_verify(request: Request) -> JSONResponse:
@@ -352,7 +365,7 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         if isinstance(options, JSONResponse):
             return options
         item = body["verifiableCredential"]
-        result = await run_in_threadpool(_verify, "credential", item, config.policy)
+        result = await _run(lambda: _verify("credential", item, config.policy))
         return _vc_api(result, presentation=False, options=options, submitted=item)
 
     @app.post("/presentations/verify", responses={400: {}, 413: {}})
@@ -382,10 +395,10 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
                     "invalid_request",
                 )
             submitted = body["presentation"]
-            result = await run_in_threadpool(
-                _proofless,
-                submitted,
-                lambda entry: _verify("credential", entry, config.policy),
+            result = await _run(
+                lambda: _proofless(
+                    submitted, lambda entry: _verify("credential", entry, config.policy)
+                )
             )
         else:
             # `challenge` is the nonce and `domain` the audience the holder bound it to.
@@ -397,7 +410,7 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
                     audience=options.get("domain", policy.audience),
                 )
             submitted = body["verifiablePresentation"]
-            result = await run_in_threadpool(_verify, "presentation", submitted, policy)
+            result = await _run(lambda: _verify("presentation", submitted, policy))
         return _vc_api(result, presentation=True, options=options, submitted=submitted)
 
     if config.openid4vp is not None:
