@@ -129,23 +129,13 @@ def _null_server(port: int) -> None:
         asyncio.run(serve())
 
 
-def _serve(port: int, *, inline: bool, profile_out: str | None) -> None:
-    """One uvicorn worker in this process (diagnostics only).
-
-    `inline`: the service's `run_in_threadpool` is replaced, in this process only, by a
-    direct call, so verifications run on the event loop (what it costs to hop to the
-    thread pool is then the difference with the shipped service). `profile_out`: cProfile
-    the worker between SIGUSR1 and SIGUSR2, write the stats there when SIGINT stops it
-    (cProfile sees one thread: use with `inline`)."""
+def _serve(port: int, *, profile_out: str | None) -> None:
+    """One uvicorn worker in this process (diagnostics only). `profile_out`: cProfile the
+    worker between SIGUSR1 and SIGUSR2, write the stats there when SIGINT stops it (the
+    service verifies on its event loop when its caches are warm, so one thread is the
+    whole story)."""
     import uvicorn
 
-    from ancre.verifier import service
-
-    async def run_inline(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return fn(*args, **kwargs)
-
-    if inline and hasattr(service, "run_in_threadpool"):
-        service.run_in_threadpool = run_inline  # type: ignore[attr-defined]
     profile = cProfile.Profile()
     if profile_out:
         # Profile the measured window only (not start-up, imports, first fetches): the load
@@ -861,14 +851,14 @@ def main() -> None:
         )
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
         out = str(Path(tmp) / "worker.prof")
-        inline = ["-m", "bench.bench_service", "serve", "{port}", "--inline", "--profile", out]
+        profiled = ["-m", "bench.bench_service", "serve", "{port}", "--profile", out]
         null = ["-m", "bench.bench_service", "null-server", "{port}"]
         servers = [
             stack.enter_context(Server(args, env, "/health", wait=False))
             for args, env in (
                 (_uvicorn(1), fixture.env),
                 (_uvicorn(2), fixture.env),
-                (inline, fixture.env),
+                (profiled, fixture.env),
                 (null, {}),
             )
         ]
@@ -883,9 +873,9 @@ def main() -> None:
 
         # The machine drifts: the three configurations take turns, ROUNDS times, and each
         # is compared with 1 worker round by round (median of the per-round ratios).
-        rounds: list[list[Load]] = [[], [], []]
+        rounds: list[list[Load]] = [[], []]
         for n in range(ROUNDS):
-            for i, server in enumerate((one, two, diag)):
+            for i, server in enumerate((one, two)):
                 warm = WARMUP / 2 if n == 0 else WARMUP / 4
                 load = _load("raw", server, *post, fixture.body, True, seconds=SECONDS, warmup=warm)
                 rounds[i].append(load)
@@ -895,7 +885,6 @@ def main() -> None:
         )
         print(HEADER)
         labels = ("verify, 1 worker, raw client", "verify, 2 workers, raw client")
-        labels += ("diag: 1 worker, inline, raw client",)
         for i, label in enumerate(labels):
             ratio = statistics.median(
                 a.rate / b.rate for a, b in zip(rounds[i], rounds[0], strict=True)
@@ -910,14 +899,7 @@ def main() -> None:
             print(load.line(f"generator ceiling (bare server), {kind}"))
         print(f"  each service: {evidence}")
         print(f"  list fetches (service processes + cross-check): {dict(sorted(hits.items()))}")
-        from ancre.verifier import service
-
-        print(
-            "  diag: verification on the event loop instead of the thread pool (patched in that"
-            " process only); then it under cProfile:"
-            if hasattr(service, "run_in_threadpool")
-            else "  diag: the service already verifies on the event loop (diag = shipped):"
-        )
+        print("  diag: where one worker's time goes, under cProfile:")
         hooks = (
             lambda: diag.process.send_signal(signal.SIGUSR1),
             lambda: diag.process.send_signal(signal.SIGUSR2),
@@ -925,7 +907,7 @@ def main() -> None:
         load = _load(
             "raw", diag, *post, fixture.body, True, seconds=2 * SECONDS, warmup=0.25, hooks=hooks
         )
-        print(load.line("diag: 1 worker, inline, cProfile"))
+        print(load.line("diag: 1 worker, cProfile"))
         diag.stop()
         for line in _profile_summary(out):
             print(line)
@@ -945,7 +927,6 @@ if __name__ == "__main__":
     elif len(sys.argv) >= 3 and sys.argv[1] == "serve":
         _serve(
             int(sys.argv[2]),
-            inline="--inline" in sys.argv,
             profile_out=sys.argv[sys.argv.index("--profile") + 1]
             if "--profile" in sys.argv
             else None,

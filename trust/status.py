@@ -50,7 +50,15 @@ from .clock import Clock
 from .data_model import parse_datetime_stamp, types_of
 from .did import DidResolver
 from .errors import AncreError, Code, ConfigurationError, IndeterminateError, InvalidError
-from .net import AddressResolver, Freshness, NetworkPolicy, fetch, freshness
+from .net import (
+    AddressResolver,
+    Freshness,
+    NetworkPolicy,
+    WouldBlock,
+    fetch,
+    freshness,
+    may_block,
+)
 from .policy import VerificationPolicy
 from .token_status import (
     DecodedStatusList,
@@ -206,6 +214,8 @@ class StatusListChecker:
         self._min_entries = min_entries
         self._getaddrinfo = getaddrinfo
         self._lock = threading.Lock()
+        #: Striped per-list locks: one fetch of a list at a time (no stampede on expiry).
+        self._flights = tuple(threading.Lock() for _ in range(64))
         self._cache: OrderedDict[tuple[str, str], _List] = OrderedDict()
         self._cached_bytes = 0
         self._hits = self._fetches = self._not_modified = self._decodes = 0
@@ -331,7 +341,7 @@ class StatusListChecker:
                 if entry.fresh.is_fresh(now):
                     self._hits += 1
                     hit = entry
-        current = hit or self._refresh(kind, url, issuer, clock, stale=entry)
+        current = hit or self._refresh_once(kind, url, issuer, clock)
         if current.issuer != issuer and current.issuer not in self._also.get(issuer, ()):
             raise InvalidError(
                 Code.STATUS_LIST_ISSUER_MISMATCH,
@@ -349,6 +359,24 @@ class StatusListChecker:
                 f"the status list {url} is not valid before {iso(current.not_before)}",
             )
         return current
+
+    def _refresh_once(self, kind: str, url: str, issuer: str, clock: Clock) -> _List:
+        """Refresh a list, one fetch at a time per list: callers arriving while it is being
+        fetched wait for that fetch (in a thread) instead of fetching it again, and code
+        that must not block (inside `net.no_network()`) is told so."""
+        key = (kind, url)
+        flight = self._flights[hash(key) % len(self._flights)]
+        if not flight.acquire(blocking=may_block()):
+            raise WouldBlock(url)
+        try:
+            with self._lock:
+                entry = self._cache.get(key)
+                if entry is not None and entry.fresh.is_fresh(clock.now()):
+                    self._hits += 1
+                    return entry  # refreshed by the fetch this caller waited for
+            return self._refresh(kind, url, issuer, clock, stale=entry)
+        finally:
+            flight.release()
 
     def _refresh(
         self, kind: str, url: str, issuer: str, clock: Clock, stale: _List | None
