@@ -66,8 +66,28 @@ def verifier_serve(
             "service answers as before while the registry is down, and refuses rollbacks."
         ),
     ] = None,
+    openid4vp_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="Serve OpenID4VP 1.0 (/openid4vp/…): the private JWK that signs request "
+            "objects (from `ancre keys generate`). The verifier is did:jwk of this key unless "
+            "--openid4vp-did names a DID (with --openid4vp-kid). Needs --public-url. Set "
+            "ANCRE_VERIFIER_API_TOKEN to require `Authorization: Bearer` from callers."
+        ),
+    ] = None,
+    openid4vp_did: Annotated[
+        str | None, typer.Option(help="The verifier's DID (e.g. did:web), published elsewhere.")
+    ] = None,
+    openid4vp_kid: Annotated[
+        str | None, typer.Option(help="The DID URL naming --openid4vp-key in that DID.")
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(help="The https origin wallets reach this service at (request_uri, …)."),
+    ] = None,
 ) -> None:
-    """Serve POST /credentials/verify and /presentations/verify, /health, /ready, /metrics.
+    """Serve POST /credentials/verify and /presentations/verify (W3C VC-API), OpenID4VP 1.0
+    (with --openid4vp-key), /health, /ready, /metrics.
 
       ancre verifier serve --trust-list https://registry.example/trust-list \\
           --registry-did did:web:registry.example
@@ -90,8 +110,43 @@ def verifier_serve(
         registry_did=registry_did,
         network=network,
         cache_dir=str(cache_dir) if cache_dir else None,
+        openid4vp=_openid4vp_settings(openid4vp_key, openid4vp_did, openid4vp_kid, public_url),
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def _openid4vp_settings(
+    key_file: Path | None, did: str | None, kid: str | None, public_url: str | None
+) -> Any:
+    if key_file is None:
+        if did or kid or public_url:
+            _die(EXIT_USAGE, "--openid4vp-did/--openid4vp-kid/--public-url need --openid4vp-key")
+        return None
+    if public_url is None:
+        _die(EXIT_USAGE, "--openid4vp-key needs --public-url (where wallets reach this service)")
+    if (did is None) != (kid is None):
+        _die(EXIT_USAGE, "--openid4vp-did and --openid4vp-kid go together")
+    from ancre.trust._json import loads_strict
+    from ancre.trust.did_jwk import did_jwk_from_public_key
+    from ancre.trust.errors import AncreError
+    from ancre.trust.keys import PrivateKey
+    from ancre.verifier.openid4vp import OpenID4VPSettings
+
+    try:
+        key = PrivateKey.from_jwk(loads_strict(_read_input(key_file), what="JWK"))
+        if did is None:
+            did = did_jwk_from_public_key(key.public_key)
+            kid = f"{did}#0"
+        assert kid is not None
+        return OpenID4VPSettings(
+            key=key,
+            did=did,
+            kid=kid,
+            base_url=public_url,
+            api_token=os.environ.get("ANCRE_VERIFIER_API_TOKEN") or None,
+        )
+    except AncreError as error:
+        _die(EXIT_USAGE, f"OpenID4VP: {error}")
 
 
 def _add_subcommands() -> None:

@@ -137,3 +137,67 @@ def test_keys_in_encrypted_keystore(tmp_path: Path) -> None:
         "keys", "show", "--keystore", str(store), env={"ANCRE_KEYSTORE_PASSPHRASE": ""}, stdin=""
     )
     assert no_pass.returncode == 64
+
+
+def test_verifier_serve_with_openid4vp(tmp_path: Path) -> None:
+    """`ancre verifier serve --openid4vp-key … --public-url …` serves signed OpenID4VP
+    request objects, as a real process; incomplete options are usage errors."""
+    import socket
+    import time
+
+    import httpx
+
+    from ancre.trust._b64 import b64url_decode
+
+    key = tmp_path / "verifier.jwk"
+    assert ancre("keys", "generate", "--type", "p256", "--out", str(key)).returncode == 0
+    for partial in (
+        ["--openid4vp-key", str(key)],
+        ["--public-url", "https://verifier.example"],
+        ["--openid4vp-key", str(key), "--public-url", "https://v.example", "--openid4vp-did", "x"],
+    ):
+        done = ancre("verifier", "serve", *partial)
+        assert done.returncode == 64, done.stderr
+        assert "Traceback" not in done.stderr
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    args = ["--port", str(port), "--openid4vp-key", str(key), "--public-url", base]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ancre.cli.main", "verifier", "serve", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "ANCRE_VERIFIER_API_TOKEN": "t" * 32},
+    )
+    try:
+        with httpx.Client(base_url=base, trust_env=False) as http:
+            for _ in range(200):  # bounded wait for start-up
+                try:
+                    if http.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+            query = {
+                "credentials": [
+                    {"id": "m", "format": "dc+sd-jwt", "meta": {"vct_values": ["urn:x"]}}
+                ]
+            }
+            refused = http.post("/openid4vp/requests", json={"dcql_query": query})
+            assert refused.status_code == 401
+            created = http.post(
+                "/openid4vp/requests",
+                json={"dcql_query": query},
+                headers={"Authorization": "Bearer " + "t" * 32},
+            )
+            assert created.status_code == 201, created.text
+            request_uri = created.json()["request_uri"]
+            assert request_uri.startswith(base + "/openid4vp/")
+            signed = http.get(request_uri)
+            assert signed.headers["content-type"].startswith("application/oauth-authz-req+jwt")
+            header = json.loads(b64url_decode(signed.text.split(".")[0]))
+            assert header["typ"] == "oauth-authz-req+jwt"
+            assert header["kid"].startswith("did:jwk:")
+    finally:
+        server.terminate()
+        server.wait(10)
