@@ -28,29 +28,18 @@ from jwcrypto import jwk as jwc_jwk
 from jwcrypto import jws as jwc_jws
 
 from ancre.trust.clock import FixedClock
-from ancre.trust.credentials import Address, legal_person_credential
 from ancre.trust.did_key import did_key_from_public_key
 from ancre.trust.keys import PrivateKey
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.resolvers import default_resolver
 from ancre.trust.vc_jose import issue_vc_jwt, verify_vc_jwt
-from bench._harness import b64, paired
+from bench._harness import b64, paired, reference_credential
 
 
 def _token(key_type: str) -> tuple[PrivateKey, str, str]:
     key = PrivateKey.generate(key_type)
     did = did_key_from_public_key(key.public_key)
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    credential = legal_person_credential(
-        issuer=did,
-        credential_id="urn:uuid:0f6c1a3c-1b9e-4d0e-9d1c-5c7f0b5d2a11",
-        subject_id="https://danone.example/participant#lp",
-        name="DANONE",
-        registration_number_id="https://danone.example/participant#lrn",
-        legal_address=Address("FR", "FR-75", "17 boulevard Haussmann", "75009", "Paris"),
-        valid_from=now,
-        valid_until=datetime(2027, 1, 1, tzinfo=UTC),
-    )
+    credential = reference_credential(did)
     return key, did, issue_vc_jwt(credential, key, f"{did}#{did.removeprefix('did:key:')}")
 
 

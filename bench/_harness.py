@@ -9,6 +9,7 @@ import base64
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 Timer = Callable[[], float]
 
@@ -57,3 +58,21 @@ def paired(
         rows.append(r)
         ratios.append(r / f)
     return statistics.median(floors), statistics.median(rows), statistics.median(ratios)
+
+
+def reference_credential(issuer: str) -> dict[str, Any]:
+    """The reference `gx:LegalPerson` credential every verification bench signs."""
+    from datetime import UTC, datetime
+
+    from ancre.trust.credentials import Address, legal_person_credential
+
+    return legal_person_credential(
+        issuer=issuer,
+        credential_id="urn:uuid:0f6c1a3c-1b9e-4d0e-9d1c-5c7f0b5d2a11",
+        subject_id="https://danone.example/participant#lp",
+        name="DANONE",
+        registration_number_id="https://danone.example/participant#lrn",
+        legal_address=Address("FR", "FR-75", "17 boulevard Haussmann", "75009", "Paris"),
+        valid_from=datetime(2026, 1, 1, tzinfo=UTC),
+        valid_until=datetime(2027, 1, 1, tzinfo=UTC),
+    )

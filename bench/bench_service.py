@@ -56,7 +56,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from bench._harness import calibrate, rate
+from bench._harness import calibrate, rate, reference_credential
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = int(os.environ.get("ANCRE_BENCH_CONCURRENCY", "48"))
@@ -173,7 +173,6 @@ class Fixture:
 
 def _fixture(base: str, documents: dict[str, bytes]) -> Fixture:
     from ancre.trust.bitstring_status import BitstringStatusList
-    from ancre.trust.credentials import Address, legal_person_credential
     from ancre.trust.did_key import did_key_from_public_key
     from ancre.trust.keys import PrivateKey
     from ancre.trust.trust_list import (
@@ -193,16 +192,7 @@ def _fixture(base: str, documents: dict[str, bytes]) -> Fixture:
     did = did_key_from_public_key(key.public_key)
     kid = f"{did}#{did.removeprefix('did:key:')}"
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    credential = legal_person_credential(
-        issuer=did,
-        credential_id="urn:uuid:0f6c1a3c-1b9e-4d0e-9d1c-5c7f0b5d2a11",
-        subject_id="https://danone.example/participant#lp",
-        name="DANONE",
-        registration_number_id="https://danone.example/participant#lrn",
-        legal_address=Address("FR", "FR-75", "17 boulevard Haussmann", "75009", "Paris"),
-        valid_from=start,
-        valid_until=datetime(2027, 1, 1, tzinfo=UTC),
-    )
+    credential = reference_credential(did)
     revocations = BitstringStatusList()
     list_url = f"{base}/status/1"
     for _ in range(1300):  # ~1 % of the 131,072 entries revoked, none of them ours
