@@ -66,6 +66,15 @@ def verifier_serve(
             "service answers as before while the registry is down, and refuses rollbacks."
         ),
     ] = None,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="A JSON policy file: required_types, algorithms, clock_skew_seconds, "
+            "max_credential_age_seconds, check_status, accept_vcdm11, trusted_issuers… "
+            "(docs/policy.md). Command-line options win over it.",
+        ),
+    ] = None,
     openid4vp_key: Annotated[
         Path | None,
         typer.Option(
@@ -95,15 +104,12 @@ def verifier_serve(
     import uvicorn
 
     from ancre.trust.net import NetworkPolicy
-    from ancre.trust.policy import VerificationPolicy
     from ancre.verifier.service import VerifierSettings, create_app
 
     if (trust_list is None) != (registry_did is None):
         _die(EXIT_USAGE, "--trust-list and --registry-did go together")
     network = NetworkPolicy(allow_loopback=insecure_loopback, allow_http=insecure_loopback)
-    policy = VerificationPolicy(
-        trusted_issuers=frozenset(trusted_issuer) if trusted_issuer else None
-    )
+    policy = _load_policy(policy_file, trusted_issuer)
     settings = VerifierSettings(
         policy=policy,
         trust_list_url=trust_list,
@@ -329,6 +335,28 @@ def _read_input(source: Path) -> bytes:
     return data
 
 
+def _load_policy(
+    file: Path | None, trusted_issuer: list[str] | None, **overrides: str | None
+) -> Any:
+    """The policy file (if any), then the command line's own options over it."""
+    from dataclasses import replace
+
+    from ancre.trust._json import loads_strict
+    from ancre.trust.errors import AncreError
+    from ancre.trust.policy import VerificationPolicy, policy_from_json
+
+    policy = VerificationPolicy()
+    if file is not None:
+        try:
+            policy = policy_from_json(loads_strict(_read_input(file), what="policy file"))
+        except AncreError as error:
+            _die(EXIT_USAGE, f"--policy {file}: {error.message}")
+    changes: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+    if trusted_issuer:
+        changes["trusted_issuers"] = frozenset(trusted_issuer)
+    return replace(policy, **changes)
+
+
 def _parse_at(value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -377,6 +405,15 @@ def verify(
             "until its NextUpdate."
         ),
     ] = None,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="A JSON policy file: required_types, algorithms, clock_skew_seconds, "
+            "max_credential_age_seconds, check_status, accept_vcdm11, trusted_issuers… "
+            "(docs/policy.md). Command-line options win over it.",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     insecure_loopback: Annotated[
         bool,
@@ -398,17 +435,12 @@ def verify(
       cat vp.jwt | ancre verify - --audience https://verifier.example --nonce n-0S6 --json
     """
     from ancre.trust.clock import FixedClock, SystemClock
-    from ancre.trust.policy import VerificationPolicy
     from ancre.trust.result import Status
     from ancre.verifier.pipeline import verify as verify_any
 
     clock = FixedClock(_parse_at(at)) if at else SystemClock()
     data = _read_input(source)
-    policy = VerificationPolicy(
-        trusted_issuers=frozenset(trusted_issuer) if trusted_issuer else None,
-        audience=audience,
-        nonce=nonce,
-    )
+    policy = _load_policy(policy_file, trusted_issuer, audience=audience, nonce=nonce)
     from ancre.trust.resolvers import default_resolver
 
     clients: list[Any] = []

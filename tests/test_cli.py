@@ -201,3 +201,30 @@ def test_verifier_serve_with_openid4vp(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_policy_file(tmp_path: Path) -> None:
+    """--policy: its requirements apply, command-line options win, a bad file is a usage
+    error."""
+    issuer = Issuer.new()
+    token = tmp_path / "vc.jwt"
+    token.write_text(issue_vc_jwt(credential(issuer.did), issuer.key, issuer.kid))
+    policy = tmp_path / "policy.json"
+    policy.write_text(
+        json.dumps({"required_types": ["gx:LegalPerson"], "trusted_issuers": ["did:web:x"]})
+    )
+    done = ancre("verify", str(token), "--at", AT, "--policy", str(policy), "--json")
+    assert done.returncode == 1, done.stdout + done.stderr
+    # The file's trusted issuers fail first; --trusted-issuer replaces them.
+    assert [e["code"] for e in json.loads(done.stdout)["errors"]] == ["issuer_not_trusted"]
+    args = ["--policy", str(policy), "--trusted-issuer", issuer.did, "--json"]
+    done = ancre("verify", str(token), "--at", AT, *args)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert [e["code"] for e in json.loads(done.stdout)["errors"]] == ["policy_violation"]
+    policy.write_text(json.dumps({"required_types": ["ExampleMembership"]}))
+    assert ancre("verify", str(token), "--at", AT, "--policy", str(policy)).returncode == 0
+    policy.write_text(json.dumps({"requried_types": ["ExampleMembership"]}))
+    done = ancre("verify", str(token), "--at", AT, "--policy", str(policy))
+    assert done.returncode == 64
+    assert "unknown policy member" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Final
+from typing import Any, Final
 
 from ._json import DEFAULT_MAX_DEPTH
 from ._jws import DEFAULT_MAX_TOKEN_BYTES
+from .errors import ConfigurationError
 
-__all__ = ["DEFAULT_ALGORITHMS", "VerificationPolicy"]
+__all__ = ["DEFAULT_ALGORITHMS", "POLICY_FILE_MEMBERS", "VerificationPolicy", "policy_from_json"]
 
 #: What ancre verifies by default: what it signs (EdDSA/Ed25519, ES256, ES384) plus the RSA
 #: algorithms Gaia-X notaries use. Never `none`, never a MAC (RFC 8725 §3.1–3.2).
@@ -52,3 +54,72 @@ class VerificationPolicy:
     key_binding_max_age: timedelta = timedelta(minutes=5)
     #: Extra `crit` header names the caller understands (none by default).
     understood_crit: frozenset[str] = field(default_factory=frozenset)
+
+
+# Policy files (`ancre verify --policy`, `ancre verifier serve --policy`): JSON members and
+# how each maps onto a field. Durations are whole seconds; sets are JSON arrays of strings.
+_SECONDS: Final = {
+    "clock_skew_seconds": "clock_skew",
+    "max_credential_age_seconds": "max_credential_age",
+    "key_binding_max_age_seconds": "key_binding_max_age",
+}
+_STRING_SETS: Final = {
+    "algorithms": "algorithms",
+    "trusted_issuers": "trusted_issuers",
+    "required_types": "required_types",
+    "sd_jwt_digest_algs": "sd_jwt_digest_algs",
+}
+_BOOLS: Final = frozenset(
+    {
+        "check_schema",
+        "check_status",
+        "accept_untyped_evidence",
+        "accept_vcdm11",
+        "require_key_binding",
+    }
+)
+_STRINGS: Final = frozenset({"audience", "nonce"})
+POLICY_FILE_MEMBERS: Final = frozenset({*_SECONDS, *_STRING_SETS, *_BOOLS, *_STRINGS})
+
+
+def policy_from_json(document: Any, base: VerificationPolicy | None = None) -> VerificationPolicy:
+    """A policy from a policy file's JSON object, over `base` (default: the strict default).
+
+    Every member is optional; an unknown member, a wrong type or an algorithm ancre does not
+    implement is a `ConfigurationError` (a typo must not silently loosen nothing — or
+    everything)."""
+    if not isinstance(document, Mapping):
+        raise ConfigurationError("a policy file holds one JSON object")
+    unknown = sorted(set(document) - POLICY_FILE_MEMBERS)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown policy member(s) {unknown}; known: {sorted(POLICY_FILE_MEMBERS)}"
+        )
+    changes: dict[str, Any] = {}
+    for name, value in document.items():
+        if name in _SECONDS:
+            if value is None and name == "max_credential_age_seconds":
+                changes[_SECONDS[name]] = None
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigurationError(f"policy `{name}` must be a whole number of seconds")
+            changes[_SECONDS[name]] = timedelta(seconds=value)
+        elif name in _STRING_SETS:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigurationError(f"policy `{name}` must be an array of strings")
+            changes[_STRING_SETS[name]] = frozenset(value)
+        elif name in _BOOLS:
+            if not isinstance(value, bool):
+                raise ConfigurationError(f"policy `{name}` must be true or false")
+            changes[name] = value
+        else:
+            if value is not None and not isinstance(value, str):
+                raise ConfigurationError(f"policy `{name}` must be a string")
+            changes[name] = value
+    unsupported = changes.get("algorithms", frozenset()) - DEFAULT_ALGORITHMS
+    if unsupported:
+        raise ConfigurationError(
+            f"policy algorithms {sorted(unsupported)} are not supported; "
+            f"choose among {sorted(DEFAULT_ALGORITHMS)}"
+        )
+    return replace(base or VerificationPolicy(), **changes)
