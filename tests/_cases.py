@@ -74,6 +74,8 @@ class Profile:
     name: str
     trusted: tuple[str, ...] | None = None
     trust_list: str | None = None
+    #: A policy file (JSON text): `ancre verify --policy`, the service's and library's policy.
+    policy_file: str | None = None
 
 
 OPEN = Profile("open")
@@ -82,7 +84,28 @@ LISTED = Profile("trust-list", trust_list="main")
 LIST_DOWN = Profile("trust-list-down", trust_list="down")
 LIST_FORGED = Profile("trust-list-forged", trust_list="forged")
 LIST_STALE = Profile("trust-list-stale", trust_list="stale")
-PROFILES = (OPEN, TRUSTED, LISTED, LIST_DOWN, LIST_FORGED, LIST_STALE)
+LEGAL_PERSONS_ONLY = Profile(
+    "policy: gx:LegalPerson, ES256/EdDSA, at most 30 days old, VCDM 2.0 only",
+    policy_file=json.dumps(
+        {
+            "required_types": ["gx:LegalPerson"],
+            "algorithms": ["ES256", "EdDSA"],
+            "max_credential_age_seconds": 30 * 86400,
+            "accept_vcdm11": False,
+        }
+    ),
+)
+NO_STATUS = Profile("policy: status not checked", policy_file='{"check_status": false}')
+PROFILES = (
+    OPEN,
+    TRUSTED,
+    LISTED,
+    LIST_DOWN,
+    LIST_FORGED,
+    LIST_STALE,
+    LEGAL_PERSONS_ONLY,
+    NO_STATUS,
+)
 
 
 # ------------------------------------------------------------------------------------------
@@ -1275,4 +1298,57 @@ case(
     "policy_violation",
     presentation=True,
     **BOUND,
+)
+
+
+# ---- 12. the policy step and policy files (--policy / VerifierSettings.policy) ------------
+
+case(
+    "policy: gx:LegalPerson as required",
+    lambda w: issue_vc_jwt(_legal_person(w.ed.did), w.ed.key, w.ed.kid),
+    VALID,
+    profile=LEGAL_PERSONS_ONLY,
+)
+case(
+    "policy: required type missing",
+    lambda w: _vc(w.ed),
+    INVALID,
+    "policy_violation",
+    profile=LEGAL_PERSONS_ONLY,
+)
+case(
+    "policy: algorithm outside the policy's list (ES384)",
+    lambda w: issue_vc_jwt(_legal_person(w.p384.did), w.p384.key, w.p384.kid),
+    INVALID,
+    "alg_not_allowed",
+    profile=LEGAL_PERSONS_ONLY,
+)
+case(
+    "policy: credential older than the policy allows",
+    lambda w: issue_vc_jwt(
+        {**_legal_person(w.ed.did), "validFrom": "2025-11-01T00:00:00Z"}, w.ed.key, w.ed.kid
+    ),
+    INVALID,
+    "credential_too_old",
+    profile=LEGAL_PERSONS_ONLY,
+)
+case(
+    "policy: VCDM 1.1 JWT refused",
+    lambda w: w.didkit_jwt,
+    INVALID,
+    "policy_violation",
+    profile=LEGAL_PERSONS_ONLY,
+)
+case(
+    "policy: status not checked (unreachable list is no obstacle)",
+    lambda w: _vc(
+        w.ed,
+        credentialStatus={
+            **w.bitstring_entry(w.GOOD_INDEX),
+            "id": f"{w.dead}/status/1#4",
+            "statusListCredential": f"{w.dead}/status/1",
+        },
+    ),
+    VALID,
+    profile=NO_STATUS,
 )

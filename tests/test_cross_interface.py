@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from ancre.trust._b64 import b64url_decode
 from ancre.trust._jws import unverified_header
 from ancre.trust.clock import FixedClock
 from ancre.trust.net import NetworkPolicy
-from ancre.trust.policy import VerificationPolicy
+from ancre.trust.policy import VerificationPolicy, policy_from_json
 from ancre.trust.resolvers import default_resolver
 from ancre.trust.result import Status
 from ancre.trust.status import StatusListChecker
@@ -95,11 +95,17 @@ def _policy(world: World, profile: Profile, case: Case | None = None) -> Verific
     trusted = None
     if profile.trusted is not None:
         trusted = frozenset(world.issuer(name) for name in profile.trusted)
-    return VerificationPolicy(
-        trusted_issuers=trusted,
-        audience=case.audience if case else None,
-        nonce=case.nonce if case else None,
-    )
+    base = VerificationPolicy()
+    if profile.policy_file is not None:
+        base = policy_from_json(json.loads(profile.policy_file))
+    changes: dict[str, Any] = {}
+    if trusted is not None:
+        changes["trusted_issuers"] = trusted
+    if case is not None and case.audience is not None:
+        changes["audience"] = case.audience
+    if case is not None and case.nonce is not None:
+        changes["nonce"] = case.nonce
+    return replace(base, **changes)
 
 
 class Library:
@@ -247,6 +253,10 @@ class Command:
         if profile.trust_list is not None:
             argv += ["--trust-list", self.world.trust_list_source(profile.trust_list)]
             argv += ["--registry-key", self.world.registry.did]
+        if profile.policy_file is not None:
+            policy = self.workdir / f"policy-{abs(hash(profile.name))}.json"
+            policy.write_text(profile.policy_file, encoding="utf-8")
+            argv += ["--policy", str(policy)]
         if case.nonce is not None:
             argv += ["--nonce", case.nonce]
         if case.audience is not None:
