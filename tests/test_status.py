@@ -822,3 +822,20 @@ def test_empty_or_absent_status(env: Env) -> None:
 def test_bad_configuration(env: Env, kwargs: dict[str, int]) -> None:
     with pytest.raises(ConfigurationError):
         env.checker(**kwargs)
+
+
+def test_no_network_defers_without_counting_a_fetch(env: Env) -> None:
+    """Inside net.no_network() (the service's event loop) an uncached list is not fetched:
+    WouldBlock, nothing counted; the same check then runs normally and fetches once."""
+    from ancre.trust.net import WouldBlock, no_network
+
+    env.publish("/rev", BitstringStatusList())
+    checker = env.checker()
+    holding = env.holding(env.entry("/rev", 1))
+    with no_network(), pytest.raises(WouldBlock):
+        env.check(checker, holding)
+    assert (checker.stats().fetches, env.server.hits["/rev"]) == (0, 0)
+    assert env.check(checker, holding).startswith("revocation: status 0")
+    with no_network():
+        assert env.check(checker, holding).startswith("revocation: status 0")  # warm: no fetch
+    assert (checker.stats().fetches, env.server.hits["/rev"]) == (1, 1)

@@ -381,6 +381,8 @@ class StatusListChecker:
     def _refresh(
         self, kind: str, url: str, issuer: str, clock: Clock, stale: _List | None
     ) -> _List:
+        if not may_block():
+            raise WouldBlock(url)  # before counting: this fetch happens later, in a thread
         headers = {"Accept": _ACCEPT[kind]}
         if stale is not None and stale.fresh.etag is not None:
             headers["If-None-Match"] = stale.fresh.etag
