@@ -20,6 +20,17 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_INVALID, EXIT_INDETERMINATE = 0, 1, 2
 EXIT_USAGE, EXIT_DATAERR, EXIT_UNAVAILABLE, EXIT_SOFTWARE = 64, 65, 69, 70
+
+#: `--policy FILE`, shared by `verify` and `verifier serve`.
+PolicyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        help="A JSON policy file: required_types, algorithms, clock_skew_seconds, "
+        "max_credential_age_seconds, check_status, accept_vcdm11, trusted_issuers… "
+        "(docs/policy.md). Command-line options win over it.",
+    ),
+]
 MAX_INPUT_BYTES = 1024 * 1024
 PASSPHRASE_ENV = "ANCRE_KEYSTORE_PASSPHRASE"  # noqa: S105 - a variable name
 
@@ -66,15 +77,7 @@ def verifier_serve(
             "service answers as before while the registry is down, and refuses rollbacks."
         ),
     ] = None,
-    policy_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--policy",
-            help="A JSON policy file: required_types, algorithms, clock_skew_seconds, "
-            "max_credential_age_seconds, check_status, accept_vcdm11, trusted_issuers… "
-            "(docs/policy.md). Command-line options win over it.",
-        ),
-    ] = None,
+    policy_file: PolicyOption = None,
     openid4vp_key: Annotated[
         Path | None,
         typer.Option(
@@ -405,15 +408,7 @@ def verify(
             "until its NextUpdate."
         ),
     ] = None,
-    policy_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--policy",
-            help="A JSON policy file: required_types, algorithms, clock_skew_seconds, "
-            "max_credential_age_seconds, check_status, accept_vcdm11, trusted_issuers… "
-            "(docs/policy.md). Command-line options win over it.",
-        ),
-    ] = None,
+    policy_file: PolicyOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     insecure_loopback: Annotated[
         bool,

@@ -84,7 +84,8 @@ def test_valid_credential(http: httpx.Client) -> None:
     assert detailed["credential"] == envelope_credential(token)
 
 
-def test_presentation_with_challenge_and_domain(http: httpx.Client) -> None:
+def _bound_presentation(nonce: str) -> tuple[str, str, dict[str, object]]:
+    """(vc+jwt, vp+jwt bound to `nonce` and https://connector.example, its envelope)."""
     from _support import NOW
 
     issuer = Issuer.new()
@@ -97,7 +98,7 @@ def test_presentation_with_challenge_and_domain(http: httpx.Client) -> None:
         holder=holder,
         kid=f"{holder}#0",
         audience="https://connector.example",
-        nonce="c-123",
+        nonce=nonce,
         clock=FixedClock(NOW),
     )
     envelope = {
@@ -105,6 +106,11 @@ def test_presentation_with_challenge_and_domain(http: httpx.Client) -> None:
         "type": "EnvelopedVerifiablePresentation",
         "id": f"data:application/vp+jwt,{vp}",
     }
+    return vc, vp, envelope
+
+
+def test_presentation_with_challenge_and_domain(http: httpx.Client) -> None:
+    _, vp, envelope = _bound_presentation(nonce="c-123")
     ok = http.post(
         "/presentations/verify",
         json={
@@ -214,26 +220,7 @@ def test_proofless_presentation_is_its_credentials(http: httpx.Client) -> None:
 def test_each_endpoint_verifies_its_own_kind(http: httpx.Client) -> None:
     """A presentation posted as a credential, or the reverse, is not verified as something
     it was not sent as."""
-    from _support import NOW
-
-    issuer = Issuer.new()
-    holder_key = PrivateKey.generate("ed25519")
-    holder = did_jwk_from_public_key(holder_key.public_key)
-    vc = issue_vc_jwt(credential(issuer.did), issuer.key, issuer.kid)
-    vp = issue_vp_jwt(
-        [vc],
-        holder_key,
-        holder=holder,
-        kid=f"{holder}#0",
-        audience="https://connector.example",
-        nonce="n",
-        clock=FixedClock(NOW),
-    )
-    envelope = {
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
-        "type": "EnvelopedVerifiablePresentation",
-        "id": f"data:application/vp+jwt,{vp}",
-    }
+    vc, _, envelope = _bound_presentation(nonce="n")
     as_credential = http.post("/credentials/verify", json={"verifiableCredential": envelope})
     assert service_verdict(as_credential) == ("invalid", ["unsupported_format"])
     as_presentation = http.post(
