@@ -78,6 +78,16 @@ def verifier_serve(
         ),
     ] = None,
     policy_file: PolicyOption = None,
+    log_format: Annotated[
+        str,
+        typer.Option(
+            help="Logs on stderr: `json` (one object per line: each verification's kind, "
+            "status, code, issuer, types, duration; never credential contents) or `text`."
+        ),
+    ] = "json",
+    log_level: Annotated[
+        str, typer.Option(help="debug, info (one line per verification), warning, error.")
+    ] = "info",
     openid4vp_key: Annotated[
         Path | None,
         typer.Option(
@@ -121,7 +131,18 @@ def verifier_serve(
         cache_dir=str(cache_dir) if cache_dir else None,
         openid4vp=_openid4vp_settings(openid4vp_key, openid4vp_did, openid4vp_kid, public_url),
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if log_format not in ("json", "text"):
+        _die(EXIT_USAGE, "--log-format is json or text")
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        _die(EXIT_USAGE, "--log-level is debug, info, warning or error")
+    from ancre.verifier.logs import configure_logging
+
+    configure_logging(level=log_level, json_format=log_format == "json")
+    # log_config=None: uvicorn's own records (start-up, access log) go through the same
+    # handler, so every line on stderr has one format.
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_config=None, log_level=log_level.lower()
+    )
 
 
 def _openid4vp_settings(

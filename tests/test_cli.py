@@ -164,10 +164,11 @@ def test_verifier_serve_with_openid4vp(tmp_path: Path) -> None:
         port = sock.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     args = ["--port", str(port), "--openid4vp-key", str(key), "--public-url", base]
+    log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "ancre.cli.main", "verifier", "serve", *args],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
         env={**os.environ, "ANCRE_VERIFIER_API_TOKEN": "t" * 32},
     )
     try:
@@ -198,9 +199,20 @@ def test_verifier_serve_with_openid4vp(tmp_path: Path) -> None:
             header = json.loads(b64url_decode(signed.text.split(".")[0]))
             assert header["typ"] == "oauth-authz-req+jwt"
             assert header["kid"].startswith("did:jwk:")
+            issuer = Issuer.new()
+            token = issue_vc_jwt(credential(issuer.did), issuer.key, issuer.kid)
+            http.post("/credentials/verify", json={"verifiableCredential": token})
     finally:
         server.terminate()
         server.wait(10)
+        log.close()
+    # Structured logs: every stderr line is one JSON object (uvicorn's too), and the
+    # verification is one of them.
+    lines = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines()]
+    assert lines
+    assert all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
+    (logged,) = [line for line in lines if line.get("event") == "verification"]
+    assert (logged["status"], logged["issuer"]) == ("valid", issuer.did)
 
 
 def test_policy_file(tmp_path: Path) -> None:

@@ -232,3 +232,46 @@ def test_each_endpoint_verifies_its_own_kind(http: httpx.Client) -> None:
         json={"verifiablePresentation": envelope_credential(vc), "options": {"challenge": "n"}},
     )
     assert service_verdict(bound) == ("invalid", ["policy_violation"])
+
+
+def test_one_structured_log_record_per_verification(
+    http: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each verification is one INFO record with the verdict's fields; formatted as JSON it
+    carries no credential content (the subject here is a personal identifier)."""
+    import json
+    import logging
+
+    from ancre.verifier.logs import JsonFormatter
+
+    issuer = Issuer.new()
+    subject = {"id": "did:example:jeanne-dupont", "name": "Jeanne Dupont"}
+    expired = issue_vc_jwt(
+        credential(
+            issuer.did,
+            validFrom="2020-01-01T00:00:00Z",
+            validUntil="2021-01-01T00:00:00Z",
+            credentialSubject=subject,
+        ),
+        issuer.key,
+        issuer.kid,
+    )
+    with caplog.at_level(logging.INFO, logger="ancre.verifier"):
+        http.post(
+            "/credentials/verify", json={"verifiableCredential": envelope_credential(expired)}
+        )
+    (record,) = [r for r in caplog.records if getattr(r, "event", None) == "verification"]
+    line = json.loads(JsonFormatter().format(record))
+    assert {k: line[k] for k in ("level", "kind", "status", "code", "step", "issuer")} == {
+        "level": "info",
+        "kind": "credential",
+        "status": "invalid",
+        "code": "expired",
+        "step": "time",
+        "issuer": issuer.did,
+    }
+    assert line["types"] == ["VerifiableCredential", "ExampleMembership"]
+    assert line["ms"] >= 0
+    text = JsonFormatter().format(record)
+    assert "jeanne" not in text.lower()
+    assert "Dupont" not in text

@@ -39,6 +39,7 @@ from ancre.trust.net import NetworkPolicy, WouldBlock, no_network
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step, VerificationResult
 
+from .logs import log_verification
 from .openid4vp import OpenID4VPSettings
 from .pipeline import verify
 
@@ -340,7 +341,9 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
             trust=trust,
             expect=_EXPECT.get(kind),
         )
-        metrics.observe(kind, result, time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        metrics.observe(kind, result, elapsed)
+        log_verification(kind, result, elapsed)
         return result
 
     async def _run(job: Callable[[], VerificationResult]) -> VerificationResult:
