@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from ancre.cli.serving import TlsCertOption, TlsKeyOption, tls_arguments
+
 if TYPE_CHECKING:
     from ancre.trust.keys import PrivateKey, PublicKey
 
@@ -78,6 +80,8 @@ def verifier_serve(
         ),
     ] = None,
     policy_file: PolicyOption = None,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
     log_format: Annotated[
         str,
         typer.Option(
@@ -137,11 +141,17 @@ def verifier_serve(
         _die(EXIT_USAGE, "--log-level is debug, info, warning or error")
     from ancre.verifier.logs import configure_logging
 
+    tls = tls_arguments(tls_cert, tls_key)
     configure_logging(level=log_level, json_format=log_format == "json")
     # log_config=None: uvicorn's own records (start-up, access log) go through the same
     # handler, so every line on stderr has one format.
     uvicorn.run(
-        create_app(settings), host=host, port=port, log_config=None, log_level=log_level.lower()
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        log_level=log_level.lower(),
+        **tls,
     )
 
 

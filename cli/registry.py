@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from ancre.cli.serving import TlsCertOption, TlsKeyOption, tls_arguments
+
 if TYPE_CHECKING:
     from ancre.registry.service import Registry
     from ancre.trust.keys import Signer
@@ -185,6 +187,8 @@ def serve(
     folder: DirOption = DEFAULT_DIR,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8600,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
 ) -> None:
     """Serve the registry API (public trust list and /admin)."""
     import uvicorn
@@ -197,7 +201,8 @@ def serve(
         sys.stderr.write(
             "ancre: no ANCRE_KEYSTORE_PASSPHRASE: serving without POST /admin/publish\n"
         )
-    uvicorn.run(create_app(registry, signer=signer), host=host, port=port, log_level="info")
+    tls = tls_arguments(tls_cert, tls_key)
+    uvicorn.run(create_app(registry, signer=signer), host=host, port=port, log_level="info", **tls)
 
 
 @anchor_app.command("add")

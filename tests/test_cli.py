@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _negative import NEGATIVE
@@ -240,3 +241,71 @@ def test_policy_file(tmp_path: Path) -> None:
     assert done.returncode == 64
     assert "unknown policy member" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_verifier_serve_terminates_tls(tmp_path: Path) -> None:
+    """--tls-cert/--tls-key: HTTPS straight from the service (a test CA; the client trusts
+    only it); half a configuration or a mismatched pair is a usage error."""
+    import socket
+    import time
+
+    import httpx
+    from cryptography.hazmat.primitives import serialization
+
+    from ancre.trust.x509_testing import make_ca, make_leaf, pem_chain
+
+    ca = make_ca("ancre test CA")
+    leaf = make_leaf(ca, dns_names=["localhost"], key_usage=None)
+    other = make_leaf(ca, dns_names=["localhost"], key_usage=None)
+    cert, key, ca_pem = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    cert.write_text(pem_chain([leaf.certificate]))
+    ca_pem.write_text(pem_chain([ca.certificate]))
+
+    def write_key(path: Path, private: Any) -> None:
+        path.write_bytes(
+            private.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+
+    write_key(key, leaf.private_key)
+    write_key(tmp_path / "other.pem", other.private_key)
+    for bad in (
+        ["--tls-cert", str(cert)],
+        ["--tls-cert", str(cert), "--tls-key", str(tmp_path / "other.pem")],
+    ):
+        done = ancre("verifier", "serve", *bad)
+        assert done.returncode == 64, done.stderr
+        assert "Traceback" not in done.stderr
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = ["--port", str(port), "--tls-cert", str(cert), "--tls-key", str(key)]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ancre.cli.main", "verifier", "serve", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import ssl
+
+        trust = ssl.create_default_context(cafile=str(ca_pem))
+        with httpx.Client(base_url=f"https://localhost:{port}", verify=trust) as http:
+            for _ in range(200):  # bounded wait for start-up
+                try:
+                    health = http.get("/health")
+                    break
+                except httpx.ConnectError:
+                    time.sleep(0.05)
+            assert health.json() == {"status": "ok"}
+        with httpx.Client(base_url=f"http://localhost:{port}") as plain:
+            try:
+                refused = plain.get("/health").status_code != 200
+            except httpx.HTTPError:
+                refused = True
+            assert refused  # no plain HTTP on a TLS port
+    finally:
+        server.terminate()
+        server.wait(10)
