@@ -96,6 +96,10 @@ LEGAL_PERSONS_ONLY = Profile(
     ),
 )
 NO_STATUS = Profile("policy: status not checked", policy_file='{"check_status": false}')
+JOSE_ONLY_TRUST_REQUIRED = Profile(
+    "policy: vc+jwt and vp+jwt only, a trust decision required",
+    policy_file='{"formats": ["vc+jwt", "vp+jwt"], "require_trust": true}',
+)
 PROFILES = (
     OPEN,
     TRUSTED,
@@ -105,6 +109,7 @@ PROFILES = (
     LIST_STALE,
     LEGAL_PERSONS_ONLY,
     NO_STATUS,
+    JOSE_ONLY_TRUST_REQUIRED,
 )
 
 
@@ -1351,4 +1356,18 @@ case(
     ),
     VALID,
     profile=NO_STATUS,
+)
+case(
+    "policy: a format the policy does not accept (SD-JWT VC)",
+    lambda w: present(_sd_issue(w, bound=False), ["/memberOf"]),
+    INVALID,
+    "policy_violation",
+    profile=JOSE_ONLY_TRUST_REQUIRED,
+)
+case(
+    "policy: a trust decision required, none configured",
+    lambda w: _vc(w.ed),
+    INDETERMINATE,
+    "trust_not_configured",
+    profile=JOSE_ONLY_TRUST_REQUIRED,
 )

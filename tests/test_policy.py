@@ -27,6 +27,8 @@ def test_every_member_is_read() -> None:
         "sd_jwt_digest_algs": ["sha-256"],
         "require_key_binding": False,
         "key_binding_max_age_seconds": 30,
+        "formats": ["vc+jwt", "dc+sd-jwt"],
+        "require_trust": True,
     }
     assert set(document) == POLICY_FILE_MEMBERS
     policy = policy_from_json(document)
@@ -45,6 +47,8 @@ def test_every_member_is_read() -> None:
         sd_jwt_digest_algs=frozenset({"sha-256"}),
         require_key_binding=False,
         key_binding_max_age=timedelta(seconds=30),
+        formats=frozenset({"vc+jwt", "dc+sd-jwt"}),
+        require_trust=True,
     )
 
 
@@ -65,6 +69,7 @@ def test_empty_file_is_the_strict_default() -> None:
         ({"clock_skew_seconds": True}, "whole number"),
         ({"check_status": "no"}, "true or false"),
         ({"nonce": 3}, "string"),
+        ({"formats": ["jwt"]}, "unknown"),
     ],
 )
 def test_bad_files_are_refused(document: Any, fragment: str) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "Run",
     "StatusChecker",
     "TrustChecker",
+    "check_format_accepted",
     "check_window",
     "credentials_step",
     "iso",
@@ -254,6 +255,12 @@ def trust_step(
         )
     if messages:
         run.ok(Step.TRUST, "; ".join(messages))
+    elif policy.require_trust:
+        raise IndeterminateError(
+            Code.TRUST_NOT_CONFIGURED,
+            "the policy requires a trust decision, and no trusted issuers or trust list are "
+            "configured",
+        )
     else:
         run.skip(Step.TRUST, "no trusted issuers or trust list configured: trust not evaluated")
 
@@ -286,6 +293,22 @@ def credentials_step(run: Run, nested: Sequence[VerificationResult]) -> None:
             raise InvalidError(Code.INVALID_PRESENTATION, message)
         raise IndeterminateError(Code.INVALID_PRESENTATION, message)
     run.ok(Step.CREDENTIALS, f"{len(nested)} credential(s) valid")
+
+
+#: Format names as results give them → the policy's format families.
+_FORMAT_FAMILIES: Final = {"jwt_vc (VCDM 1.1)": "vc+jwt", "jwt_vp (VCDM 1.1)": "vp+jwt"}
+
+
+def check_format_accepted(fmt: str | None, policy: VerificationPolicy) -> None:
+    """Part of the FORMAT step: the policy's accepted formats, if it lists any."""
+    if policy.formats is None or fmt is None:
+        return
+    family = _FORMAT_FAMILIES.get(fmt, fmt)
+    if family not in policy.formats:
+        raise InvalidError(
+            Code.POLICY_VIOLATION,
+            f"{family} is not among the formats the policy accepts ({sorted(policy.formats)})",
+        )
 
 
 def policy_step(run: Run, policy: VerificationPolicy) -> None:

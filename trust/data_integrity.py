@@ -40,6 +40,7 @@ from ._pipeline import (
     Run,
     StatusChecker,
     TrustChecker,
+    check_format_accepted,
     check_window,
     credentials_step,
     iso,
@@ -540,6 +541,7 @@ def verify_data_integrity(
 
         step = Step.FORMAT
         run.fmt = FORMAT_LDP_VC
+        check_format_accepted(run.fmt, policy)
         run.types = types_of(credential)
         if "VerifiableCredential" not in run.types:
             raise InvalidError(Code.INVALID_TYPE, "`type` must include 'VerifiableCredential'")
@@ -701,6 +703,7 @@ def verify_data_integrity_presentation(
 
         step = Step.FORMAT
         run.fmt = FORMAT_LDP_VP
+        check_format_accepted(run.fmt, policy)
         run.types = types_of(vp)
         if "VerifiablePresentation" not in run.types:
             raise InvalidError(

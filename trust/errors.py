@@ -126,6 +126,7 @@ class Code(StrEnum):
     TRUST_LIST_ROLLBACK = "trust_list_rollback"
     TRUST_LIST_UNAVAILABLE = "trust_list_unavailable"
     POLICY_VIOLATION = "policy_violation"
+    TRUST_NOT_CONFIGURED = "trust_not_configured"
     # presentations / holder binding
     AUDIENCE_MISMATCH = "audience_mismatch"
     NONCE_MISMATCH = "nonce_mismatch"

@@ -11,11 +11,19 @@ from ._json import DEFAULT_MAX_DEPTH
 from ._jws import DEFAULT_MAX_TOKEN_BYTES
 from .errors import ConfigurationError
 
-__all__ = ["DEFAULT_ALGORITHMS", "POLICY_FILE_MEMBERS", "VerificationPolicy", "policy_from_json"]
+__all__ = [
+    "DEFAULT_ALGORITHMS",
+    "FORMATS",
+    "POLICY_FILE_MEMBERS",
+    "VerificationPolicy",
+    "policy_from_json",
+]
 
 #: What ancre verifies by default: what it signs (EdDSA/Ed25519, ES256, ES384) plus the RSA
 #: algorithms Gaia-X notaries use. Never `none`, never a MAC (RFC 8725 §3.1–3.2).
 DEFAULT_ALGORITHMS: Final = frozenset({"EdDSA", "Ed25519", "ES256", "ES384", "PS256", "RS256"})
+#: The format names a policy may list (`VerificationPolicy.formats`).
+FORMATS: Final = frozenset({"vc+jwt", "vp+jwt", "dc+sd-jwt", "ldp_vc", "ldp_vp"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,13 @@ class VerificationPolicy:
     #: key, and its `iat` may be at most this old (and not in the future beyond the skew).
     require_key_binding: bool = True
     key_binding_max_age: timedelta = timedelta(minutes=5)
+    #: Formats accepted (None: all ancre reads): "vc+jwt" (VCDM 2.0, and 1.1 JWTs when
+    #: accept_vcdm11), "vp+jwt", "dc+sd-jwt", "ldp_vc", "ldp_vp" (Data Integrity). Checked for
+    #: every credential, including those inside a presentation.
+    formats: frozenset[str] | None = None
+    #: A trust decision is required: with neither trusted issuers nor a trust list the trust
+    #: step is indeterminate (`trust_not_configured`) instead of skipped.
+    require_trust: bool = False
     #: Extra `crit` header names the caller understands (none by default).
     understood_crit: frozenset[str] = field(default_factory=frozenset)
 
@@ -64,6 +79,7 @@ _SECONDS: Final = {
     "key_binding_max_age_seconds": "key_binding_max_age",
 }
 _STRING_SETS: Final = {
+    "formats": "formats",
     "algorithms": "algorithms",
     "trusted_issuers": "trusted_issuers",
     "required_types": "required_types",
@@ -76,6 +92,7 @@ _BOOLS: Final = frozenset(
         "accept_untyped_evidence",
         "accept_vcdm11",
         "require_key_binding",
+        "require_trust",
     }
 )
 _STRINGS: Final = frozenset({"audience", "nonce"})
@@ -116,6 +133,11 @@ def policy_from_json(document: Any, base: VerificationPolicy | None = None) -> V
             if value is not None and not isinstance(value, str):
                 raise ConfigurationError(f"policy `{name}` must be a string")
             changes[name] = value
+    unknown_formats = changes.get("formats", frozenset()) - FORMATS
+    if unknown_formats:
+        raise ConfigurationError(
+            f"policy formats {sorted(unknown_formats)} are unknown; choose among {sorted(FORMATS)}"
+        )
     unsupported = changes.get("algorithms", frozenset()) - DEFAULT_ALGORITHMS
     if unsupported:
         raise ConfigurationError(

@@ -28,6 +28,7 @@ from ._pipeline import (
     Run,
     StatusChecker,
     TrustChecker,
+    check_format_accepted,
     media_type,
     numeric_date,
     policy_step,
@@ -480,6 +481,7 @@ def verify_sd_jwt_vc(
                 "a VCDM credential secured with SD-JWT (VC-JOSE-COSE §3.2) is not supported yet",
             )
         run.fmt = FORMAT_SD_JWT_VC
+        check_format_accepted(run.fmt, policy)
         legacy = "" if typ == SD_JWT_VC_TYP else f" (legacy typ {typ})"
         run.ok(step, f"{FORMAT_SD_JWT_VC}{legacy}")
 

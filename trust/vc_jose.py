@@ -29,6 +29,7 @@ from ._pipeline import (
     Run,
     StatusChecker,
     TrustChecker,
+    check_format_accepted,
     check_window,
     credentials_step,
     iso,
@@ -185,6 +186,7 @@ def verify_vc_jwt(
 
         step = Step.FORMAT
         run.fmt, credential = _classify(parsed.header, payload, presentation=False)
+        check_format_accepted(run.fmt, policy)
         if run.fmt == FORMAT_VC_JWT_11 and not policy.accept_vcdm11:
             raise InvalidError(Code.POLICY_VIOLATION, "VCDM 1.1 JWT credentials are not accepted")
         run.document = credential
@@ -410,6 +412,7 @@ def verify_vp_jwt(
 
         step = Step.FORMAT
         run.fmt, presentation = _classify(parsed.header, payload, presentation=True)
+        check_format_accepted(run.fmt, policy)
         run.document = presentation
         run.types = types_of(presentation)
         run.ok(step, run.fmt)
