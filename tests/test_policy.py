@@ -29,6 +29,7 @@ def test_every_member_is_read() -> None:
         "key_binding_max_age_seconds": 30,
         "formats": ["vc+jwt", "dc+sd-jwt"],
         "require_trust": True,
+        "audiences": ["did:web:connector.example"],
     }
     assert set(document) == POLICY_FILE_MEMBERS
     policy = policy_from_json(document)
@@ -49,6 +50,7 @@ def test_every_member_is_read() -> None:
         key_binding_max_age=timedelta(seconds=30),
         formats=frozenset({"vc+jwt", "dc+sd-jwt"}),
         require_trust=True,
+        audiences=frozenset({"did:web:connector.example"}),
     )
 
 
@@ -76,3 +78,66 @@ def test_bad_files_are_refused(document: Any, fragment: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         policy_from_json(document)
     assert fragment in caught.value.message
+
+
+def test_several_accepted_audiences_for_vp_jwt_and_sd_jwt() -> None:
+    """A verifier known by its URL and its DID accepts a presentation bound to either, and
+    no other; the binding is still required (a bare credential is refused)."""
+    from dataclasses import replace as _replace
+
+    from _support import NOW, Issuer, credential
+
+    from ancre.trust.clock import FixedClock
+    from ancre.trust.did_jwk import did_jwk_from_public_key
+    from ancre.trust.keys import PrivateKey
+    from ancre.trust.resolvers import default_resolver
+    from ancre.trust.sd_jwt import present
+    from ancre.trust.sd_jwt_vc import issue_sd_jwt_vc
+    from ancre.trust.vc_jose import issue_vc_jwt, issue_vp_jwt
+    from ancre.verifier.pipeline import verify
+
+    url, did = "https://connector.example", "did:web:connector.example"
+    policy = VerificationPolicy(audience=url, audiences=frozenset({did}), nonce="n-7")
+    assert policy.accepted_audiences == {url, did}
+    issuer, holder_key = Issuer.new(), PrivateKey.generate("ed25519")
+    holder = did_jwk_from_public_key(holder_key.public_key)
+    vc = issue_vc_jwt(credential(issuer.did), issuer.key, issuer.kid)
+    clock = FixedClock(NOW)
+    sd = issue_sd_jwt_vc(
+        {"given_name": "Marie"},
+        issuer.key,
+        issuer=issuer.did,
+        kid=issuer.kid,
+        vct="https://credentials.example/membership",
+        issued_at=NOW,
+        valid_from=NOW,
+        holder_jwk=holder_key.public_key,
+        disclosable=["/given_name"],
+    )
+
+    def outcome(data: str, check: VerificationPolicy = policy) -> tuple[str, list[str]]:
+        result = verify(data, resolver=default_resolver(), clock=clock, policy=check)
+        return result.status.value, [e.code for e in result.errors]
+
+    for audience, expected in ((url, []), (did, []), ("https://other.example", ["x"])):
+        vp = issue_vp_jwt(
+            [vc],
+            holder_key,
+            holder=holder,
+            kid=f"{holder}#0",
+            audience=audience,
+            nonce="n-7",
+            clock=clock,
+        )
+        kb = present(
+            sd, ["/given_name"], holder_key=holder_key, audience=audience, nonce="n-7", clock=clock
+        )
+        for data in (vp, kb):
+            status, codes = outcome(data)
+            if expected:
+                assert (status, codes) == ("invalid", ["audience_mismatch"]), data[:40]
+            else:
+                assert (status, codes) == ("valid", []), (audience, codes)
+    assert outcome(vc) == ("invalid", ["policy_violation"])
+    only_did = _replace(policy, audience=None, nonce=None)
+    assert outcome(vc, only_did) == ("invalid", ["policy_violation"])

@@ -767,15 +767,15 @@ def _check_binding(proof: Mapping[str, Any], policy: VerificationPolicy) -> str:
     # Data Integrity §4.6 (Verify Proof): an expected domain or challenge that the proof does
     # not carry is an error; ancre maps `domain` to the audience and `challenge` to the nonce.
     parts = []
-    if policy.audience is not None:
+    if policy.accepted_audiences:
         domain = proof.get("domain")
-        domains = domain if isinstance(domain, list) else [domain]
-        if policy.audience not in domains:
+        if not policy.audience_ok(domain):
             raise InvalidError(
                 Code.AUDIENCE_MISMATCH,
-                f"presentation proof domain is {domain!r}, not {policy.audience!r}",
+                f"presentation proof domain is {domain!r}, not one of "
+                f"{sorted(policy.accepted_audiences)}",
             )
-        parts.append(f"domain {policy.audience}")
+        parts.append(f"domain {domain}")
     if policy.nonce is not None:
         if proof.get("challenge") != policy.nonce:
             raise InvalidError(

@@ -54,6 +54,9 @@ class VerificationPolicy:
     #: For presentations: the audience and nonce the holder must have bound it to.
     audience: str | None = None
     nonce: str | None = None
+    #: Further audiences a presentation may be bound to (a verifier known by several names:
+    #: its URL and its DID). Any one of `audience` and these is accepted.
+    audiences: frozenset[str] = frozenset()
     #: SD-JWT (RFC 9901 §4.1.1 `_sd_alg`): the digest algorithms accepted.
     sd_jwt_digest_algs: frozenset[str] = frozenset({"sha-256", "sha-384", "sha-512"})
     #: SD-JWT presentations: a key-binding JWT is required when the credential has a `cnf`
@@ -70,6 +73,19 @@ class VerificationPolicy:
     #: Extra `crit` header names the caller understands (none by default).
     understood_crit: frozenset[str] = field(default_factory=frozenset)
 
+    @property
+    def accepted_audiences(self) -> frozenset[str]:
+        """Every audience a presentation may be bound to; empty: no audience is required."""
+        if self.audience is None:
+            return self.audiences
+        return self.audiences | {self.audience}
+
+    def audience_ok(self, bound_to: object) -> bool:
+        """Whether `bound_to` (a string or a list of strings: `aud`, a proof's `domain`)
+        names an accepted audience. Only called when one is required."""
+        values = bound_to if isinstance(bound_to, list) else [bound_to]
+        return any(isinstance(v, str) and v in self.accepted_audiences for v in values)
+
 
 # Policy files (`ancre verify --policy`, `ancre verifier serve --policy`): JSON members and
 # how each maps onto a field. Durations are whole seconds; sets are JSON arrays of strings.
@@ -79,6 +95,7 @@ _SECONDS: Final = {
     "key_binding_max_age_seconds": "key_binding_max_age",
 }
 _STRING_SETS: Final = {
+    "audiences": "audiences",
     "formats": "formats",
     "algorithms": "algorithms",
     "trusted_issuers": "trusted_issuers",

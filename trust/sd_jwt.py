@@ -775,13 +775,14 @@ def _verify_kb_jwt(
             f"KB-JWT issued {iso(iat)}, older than {policy.key_binding_max_age}",
         )
     parts = []
-    if policy.audience is not None:
-        if claims["aud"] != policy.audience:
+    if policy.accepted_audiences:
+        # RFC 9901 §4.3: the KB-JWT `aud` is a single string.
+        if not isinstance(claims["aud"], str) or not policy.audience_ok(claims["aud"]):
             raise InvalidError(
                 Code.AUDIENCE_MISMATCH,
-                f"KB-JWT is for {claims['aud']!r}, not {policy.audience!r}",
+                f"KB-JWT is for {claims['aud']!r}, not one of {sorted(policy.accepted_audiences)}",
             )
-        parts.append(f"aud {policy.audience}")
+        parts.append(f"aud {claims['aud']}")
     if policy.nonce is not None:
         if claims["nonce"] != policy.nonce:
             raise InvalidError(Code.NONCE_MISMATCH, "KB-JWT nonce is not the expected nonce")

@@ -522,14 +522,14 @@ def verify_presented_entry(
 
 def _check_binding(payload: Mapping[str, Any], policy: VerificationPolicy) -> str:
     parts = []
-    if policy.audience is not None:
+    if policy.accepted_audiences:
         aud = payload.get("aud")
-        auds = aud if isinstance(aud, list) else [aud]
-        if policy.audience not in auds:
+        if not policy.audience_ok(aud):
             raise InvalidError(
-                Code.AUDIENCE_MISMATCH, f"presentation is for {aud!r}, not {policy.audience!r}"
+                Code.AUDIENCE_MISMATCH,
+                f"presentation is for {aud!r}, not one of {sorted(policy.accepted_audiences)}",
             )
-        parts.append(f"aud {policy.audience}")
+        parts.append(f"aud {aud}")
     if policy.nonce is not None:
         if payload.get("nonce") != policy.nonce:
             raise InvalidError(Code.NONCE_MISMATCH, "presentation nonce is not the expected nonce")

@@ -103,7 +103,7 @@ def verify(
             indeterminate=error.outcome == "indeterminate",
             malformed=isinstance(error, MalformedError),
         )
-    if kind in _CREDENTIALS and (policy.nonce is not None or policy.audience is not None):
+    if kind in _CREDENTIALS and (policy.nonce is not None or policy.accepted_audiences):
         return VerificationResult.failure(
             Step.HOLDER_BINDING,
             Code.POLICY_VIOLATION,
