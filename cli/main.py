@@ -111,6 +111,15 @@ def verifier_serve(
         str | None,
         typer.Option(help="The https origin wallets reach this service at (request_uri, …)."),
     ] = None,
+    openid4vp_database: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep OpenID4VP transactions in this database (sqlite:///path or "
+            "postgresql+psycopg://…) so any replica serves any step; needs "
+            "ANCRE_OPENID4VP_STORE_SECRET (≥ 32 bytes, encrypts the per-request keys). "
+            "Without it, transactions live in this process only."
+        ),
+    ] = None,
 ) -> None:
     """Serve POST /credentials/verify and /presentations/verify (W3C VC-API), OpenID4VP 1.0
     (with --openid4vp-key), /health, /ready, /metrics.
@@ -133,7 +142,9 @@ def verifier_serve(
         registry_did=registry_did,
         network=network,
         cache_dir=str(cache_dir) if cache_dir else None,
-        openid4vp=_openid4vp_settings(openid4vp_key, openid4vp_did, openid4vp_kid, public_url),
+        openid4vp=_openid4vp_settings(
+            openid4vp_key, openid4vp_did, openid4vp_kid, public_url, openid4vp_database
+        ),
     )
     if log_format not in ("json", "text"):
         _die(EXIT_USAGE, "--log-format is json or text")
@@ -156,11 +167,19 @@ def verifier_serve(
 
 
 def _openid4vp_settings(
-    key_file: Path | None, did: str | None, kid: str | None, public_url: str | None
+    key_file: Path | None,
+    did: str | None,
+    kid: str | None,
+    public_url: str | None,
+    database: str | None,
 ) -> Any:
     if key_file is None:
-        if did or kid or public_url:
-            _die(EXIT_USAGE, "--openid4vp-did/--openid4vp-kid/--public-url need --openid4vp-key")
+        if did or kid or public_url or database:
+            _die(
+                EXIT_USAGE,
+                "--openid4vp-did/--openid4vp-kid/--public-url/--openid4vp-database need "
+                "--openid4vp-key",
+            )
         return None
     if public_url is None:
         _die(EXIT_USAGE, "--openid4vp-key needs --public-url (where wallets reach this service)")
@@ -178,12 +197,26 @@ def _openid4vp_settings(
             did = did_jwk_from_public_key(key.public_key)
             kid = f"{did}#0"
         assert kid is not None
+        store = None
+        if database is not None:
+            from sqlalchemy.exc import ArgumentError, OperationalError
+
+            from ancre.verifier.oid4vp_store import SqlTransactionStore
+
+            secret = os.environ.get("ANCRE_OPENID4VP_STORE_SECRET")
+            try:
+                store = SqlTransactionStore(database, secret)
+            except ArgumentError as error:
+                _die(EXIT_USAGE, f"--openid4vp-database: {error}")
+            except OperationalError as error:
+                _die(EXIT_UNAVAILABLE, f"--openid4vp-database unreachable: {error.orig}")
         return OpenID4VPSettings(
             key=key,
             did=did,
             kid=kid,
             base_url=public_url,
             api_token=os.environ.get("ANCRE_VERIFIER_API_TOKEN") or None,
+            store=store,
         )
     except AncreError as error:
         _die(EXIT_USAGE, f"OpenID4VP: {error}")

@@ -156,6 +156,16 @@ def test_verifier_serve_with_openid4vp(tmp_path: Path) -> None:
         ["--openid4vp-key", str(key)],
         ["--public-url", "https://verifier.example"],
         ["--openid4vp-key", str(key), "--public-url", "https://v.example", "--openid4vp-did", "x"],
+        ["--openid4vp-database", f"sqlite:///{tmp_path / 'tx.db'}"],
+        # A shared transaction store without the secret that encrypts its per-request keys.
+        [
+            "--openid4vp-key",
+            str(key),
+            "--public-url",
+            "https://v.example",
+            "--openid4vp-database",
+            f"sqlite:///{tmp_path / 'tx.db'}",
+        ],
     ):
         done = ancre("verifier", "serve", *partial)
         assert done.returncode == 64, done.stderr

@@ -28,14 +28,16 @@ the wallet having applied the query (§14.9).
 
 Wallet-facing errors are OAuth error responses (`{"error": "invalid_request", …}`); caller
 errors are RFC 9457 problems with an ancre `code` (docs/errors.md). Nothing a client sends
-yields a traceback. The transaction store is in process memory, bounded, and guarded by a
-lock; DESIGN.md wants single-use values in the database for multi-replica deployments —
-see docs/openid4vp.md.
+yields a traceback. Transactions live in a `TransactionStore`: in process memory by
+default (one process), or in a database shared by every replica
+(`ancre.verifier.oid4vp_store.SqlTransactionStore`, docs/openid4vp.md "Storage"), where the
+single use of a transaction is enforced by the database.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import secrets
 import threading
@@ -44,7 +46,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from cryptography.exceptions import InvalidTag
@@ -73,7 +75,12 @@ __all__ = [
     "FORMAT_JWT_VC_JSON",
     "REQUEST_OBJECT_AUDIENCE",
     "REQUEST_OBJECT_TYP",
+    "MemoryTransactionStore",
     "OpenID4VPSettings",
+    "Phase",
+    "Transaction",
+    "TransactionStore",
+    "TransactionStoreError",
     "create_router",
 ]
 
@@ -107,6 +114,7 @@ _OAUTH_TEXT: Final = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,1024}")
 _WALLET_NONCE: Final = re.compile(r"[\x21-\x7e]{1,256}")
 _VC_TYPE_IRI: Final = "https://www.w3.org/2018/credentials#VerifiableCredential"
 _NO_STORE: Final = {"Cache-Control": "no-store"}
+_LOG: Final = logging.getLogger("ancre.verifier.openid4vp")
 
 
 # ------------------------------------------------------------------------------------------
@@ -135,7 +143,8 @@ class OpenID4VPSettings:
     transaction_ttl: timedelta = timedelta(minutes=5)
     #: How long a result (or the fact that a transaction expired) stays readable afterwards.
     result_ttl: timedelta = timedelta(minutes=10)
-    #: Live transactions kept in memory; beyond it new requests are refused (503).
+    #: Transactions kept (until their retention ends); beyond it new requests are refused
+    #: (503).
     max_transactions: int = 10_000
     #: JWE `enc` values offered for `direct_post.jwt` (`encrypted_response_enc_values_supported`).
     enc_values: tuple[str, ...] = ("A128GCM", "A256GCM")
@@ -144,6 +153,9 @@ class OpenID4VPSettings:
     api_token: str | None = field(default=None, repr=False)
     #: Bodies larger than this are refused unread (413).
     max_body_bytes: int = 1024 * 1024
+    #: Where transactions live. None: a `MemoryTransactionStore` per router (one process).
+    #: Replicas share one `ancre.verifier.oid4vp_store.SqlTransactionStore` database.
+    store: TransactionStore | None = None
 
     def __post_init__(self) -> None:
         parse_did(self.did)
@@ -556,14 +568,17 @@ def decrypt_response(
 # transactions
 
 
-class _Phase(Enum):
+class Phase(Enum):
     PENDING = "pending"
     PROCESSING = "processing"
     DONE = "done"
 
 
 @dataclass(slots=True, eq=False)
-class _Transaction:
+class Transaction:
+    """One OpenID4VP transaction. A store may hand out copies: `phase` and `result` are read
+    through `TransactionStore.snapshot`, and changed only by `claim` and `finish`."""
+
     transaction_id: str
     request_id: str
     query: DcqlQuery
@@ -575,63 +590,113 @@ class _Transaction:
     retained_until: datetime
     enc_key: ec.EllipticCurvePrivateKey | None = field(default=None, repr=False)
     enc_kid: str | None = None
-    phase: _Phase = _Phase.PENDING
+    phase: Phase = Phase.PENDING
     result: dict[str, Any] | None = None
 
 
-class _Store:
-    """Transactions by transaction id and by request id; bounded, thread-safe. Entries leave
-    once their retention ends (insertion order is retention order: one TTL for all)."""
+class TransactionStoreError(ConfigurationError):
+    """The store holds a transaction this verifier cannot use (its encryption key does not
+    decrypt with the configured secret): a deployment error, never the client's."""
 
-    def __init__(self, limit: int) -> None:
+
+class TransactionStore(Protocol):
+    """Where transactions live from creation until their retention ends.
+
+    A transaction is visible (by either id) while `now < retained_until`; `claim` is the one
+    atomic pending → processing step, and must succeed for exactly one caller however many
+    processes share the store. Methods may block on I/O: the router calls them from worker
+    threads. `now` is always the app's clock."""
+
+    def add(self, tx: Transaction, now: datetime, limit: int) -> bool:
+        """Keep `tx`, unless `limit` transactions are still retained (then False; nothing
+        is evicted to make room)."""
+        ...
+
+    def by_transaction(self, transaction_id: str, now: datetime) -> Transaction | None: ...
+
+    def by_request(self, request_id: str, now: datetime) -> Transaction | None: ...
+
+    def claim(self, tx: Transaction, now: datetime) -> str | None:
+        """Move a pending, unexpired transaction to processing; else say why not."""
+        ...
+
+    def finish(self, tx: Transaction, result: dict[str, Any]) -> None:
+        """Record the verdict of a claimed transaction (phase done)."""
+        ...
+
+    def snapshot(self, tx: Transaction) -> tuple[Phase, dict[str, Any] | None]:
+        """The transaction's current phase and result."""
+        ...
+
+    def purge(self, now: datetime) -> int:
+        """Forget the transactions whose retention has ended; how many were removed."""
+        ...
+
+
+ALREADY_ANSWERED: Final = "this request has already been answered"
+EXPIRED: Final = "this request has expired"
+
+
+class MemoryTransactionStore:
+    """Transactions in process memory by transaction id and by request id; thread-safe.
+    For one process only (development, tests): replicas need a shared store
+    (`ancre.verifier.oid4vp_store.SqlTransactionStore`). Insertion order is retention order
+    (one TTL for all)."""
+
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_transaction: OrderedDict[str, _Transaction] = OrderedDict()
-        self._by_request: dict[str, _Transaction] = {}
-        self._limit = limit
+        self._by_transaction: OrderedDict[str, Transaction] = OrderedDict()
+        self._by_request: dict[str, Transaction] = {}
 
-    def _purge(self, now: datetime) -> None:
+    def _purge(self, now: datetime) -> int:
+        removed = 0
         while self._by_transaction:
             oldest = next(iter(self._by_transaction.values()))
             if oldest.retained_until > now:
                 break
             self._by_transaction.popitem(last=False)
             self._by_request.pop(oldest.request_id, None)
+            removed += 1
+        return removed
 
-    def add(self, tx: _Transaction, now: datetime) -> bool:
+    def purge(self, now: datetime) -> int:
+        with self._lock:
+            return self._purge(now)
+
+    def add(self, tx: Transaction, now: datetime, limit: int) -> bool:
         with self._lock:
             self._purge(now)
-            if len(self._by_transaction) >= self._limit:
+            if len(self._by_transaction) >= limit:
                 return False
             self._by_transaction[tx.transaction_id] = tx
             self._by_request[tx.request_id] = tx
             return True
 
-    def by_transaction(self, transaction_id: str, now: datetime) -> _Transaction | None:
+    def by_transaction(self, transaction_id: str, now: datetime) -> Transaction | None:
         with self._lock:
             self._purge(now)
             return self._by_transaction.get(transaction_id)
 
-    def by_request(self, request_id: str, now: datetime) -> _Transaction | None:
+    def by_request(self, request_id: str, now: datetime) -> Transaction | None:
         with self._lock:
             self._purge(now)
             return self._by_request.get(request_id)
 
-    def claim(self, tx: _Transaction, now: datetime) -> str | None:
-        """Move a pending, unexpired transaction to processing; else say why not."""
+    def claim(self, tx: Transaction, now: datetime) -> str | None:
         with self._lock:
-            if tx.phase is not _Phase.PENDING:
-                return "this request has already been answered"
+            if tx.phase is not Phase.PENDING:
+                return ALREADY_ANSWERED
             if now >= tx.expires_at:
-                return "this request has expired"
-            tx.phase = _Phase.PROCESSING
+                return EXPIRED
+            tx.phase = Phase.PROCESSING
             return None
 
-    def finish(self, tx: _Transaction, result: dict[str, Any]) -> None:
+    def finish(self, tx: Transaction, result: dict[str, Any]) -> None:
         with self._lock:
             tx.result = result
-            tx.phase = _Phase.DONE
+            tx.phase = Phase.DONE
 
-    def snapshot(self, tx: _Transaction) -> tuple[_Phase, dict[str, Any] | None]:
+    def snapshot(self, tx: Transaction) -> tuple[Phase, dict[str, Any] | None]:
         with self._lock:
             return tx.phase, tx.result
 
@@ -655,6 +720,7 @@ def _problem(
         404: "Not found",
         410: "Gone",
         413: "Request too large",
+        500: "Internal server error",
         503: "Service unavailable",
     }
     return JSONResponse(
@@ -920,7 +986,7 @@ def create_router(
     (with the app's shared resolver, status and trust caches); `policy` is the service's,
     bound per transaction to its nonce and the Client Identifier."""
     router = APIRouter(prefix="/openid4vp", tags=["OpenID4VP"])
-    store = _Store(settings.max_transactions)
+    store = settings.store if settings.store is not None else MemoryTransactionStore()
     client_id = settings.client_id
     algorithms = sorted(policy.algorithms)
     vp_formats = {
@@ -928,10 +994,10 @@ def create_router(
         FORMAT_JWT_VC_JSON: {"alg_values": algorithms},
     }
 
-    def request_object_uri(tx: _Transaction) -> str:
+    def request_object_uri(tx: Transaction) -> str:
         return f"{settings.base_url}/openid4vp/request-objects/{tx.request_id}"
 
-    def response_uri(tx: _Transaction) -> str:
+    def response_uri(tx: Transaction) -> str:
         return f"{settings.base_url}/openid4vp/responses/{tx.request_id}"
 
     def authorized(request: Request) -> JSONResponse | None:
@@ -984,7 +1050,7 @@ def create_router(
             return _problem(400, str(error), Code.INVALID_DCQL_QUERY)
         now = clock.now()
         expires = now + settings.transaction_ttl
-        tx = _Transaction(
+        tx = Transaction(
             transaction_id=secrets.token_urlsafe(32),
             request_id=secrets.token_urlsafe(32),
             query=query,
@@ -999,7 +1065,7 @@ def create_router(
             # §8.3: an ephemeral key per request, so a response can only be read here.
             tx.enc_key = ec.generate_private_key(ec.SECP256R1())
             tx.enc_kid = PublicKey(tx.enc_key.public_key()).thumbprint()
-        if not store.add(tx, now):
+        if not await run_in_threadpool(store.add, tx, now, settings.max_transactions):
             return _problem(
                 503,
                 f"{settings.max_transactions} transactions are pending; try again later",
@@ -1027,7 +1093,7 @@ def create_router(
 
     # ---- wallet: the Request Object --------------------------------------------------
 
-    def signed_request(tx: _Transaction, wallet_nonce: str | None) -> str:
+    def signed_request(tx: Transaction, wallet_nonce: str | None) -> str:
         now = clock.now()
         metadata: dict[str, Any] = {"vp_formats_supported": vp_formats}
         if tx.enc_key is not None:
@@ -1053,30 +1119,37 @@ def create_router(
         header = {"typ": REQUEST_OBJECT_TYP, "kid": settings.kid}
         return sign_compact(header, dumps_compact(payload).encode("utf-8"), settings.key)
 
-    def pending_request(request_id: str) -> _Transaction | JSONResponse:
+    def store_failure(error: TransactionStoreError) -> None:
+        _LOG.error("OpenID4VP transaction store: %s", error.message)
+
+    def pending_request(request_id: str) -> Transaction | JSONResponse:
         now = clock.now()
-        tx = store.by_request(request_id, now)
+        try:
+            tx = store.by_request(request_id, now)
+        except TransactionStoreError as error:
+            store_failure(error)
+            return _oauth_error(500, "the verifier cannot serve this request", "server_error")
         if tx is None:
             return _oauth_error(404, "unknown request")
         phase, _ = store.snapshot(tx)
-        if phase is not _Phase.PENDING or now >= tx.expires_at:
+        if phase is not Phase.PENDING or now >= tx.expires_at:
             return _oauth_error(410, "this request has expired or was already answered")
         return tx
 
-    def request_object(tx: _Transaction, wallet_nonce: str | None) -> Response:
+    def request_object(tx: Transaction, wallet_nonce: str | None) -> Response:
         return Response(
             signed_request(tx, wallet_nonce),
             media_type=REQUEST_OBJECT_MEDIA_TYPE,
             headers=_NO_STORE,
         )
 
-    @router.get("/request-objects/{request_id}", responses={404: {}, 410: {}})
+    @router.get("/request-objects/{request_id}", responses={404: {}, 410: {}, 500: {}})
     def get_request_object(request_id: str) -> Response:
         """The signed Request Object (RFC 9101 `request_uri`)."""
         found = pending_request(request_id)
         return found if isinstance(found, Response) else request_object(found, None)
 
-    @router.post("/request-objects/{request_id}", responses={400: {}, 404: {}, 410: {}})
+    @router.post("/request-objects/{request_id}", responses={400: {}, 404: {}, 410: {}, 500: {}})
     async def post_request_object(request_id: str, request: Request) -> Response:
         """§5.10 `request_uri_method=post`: `wallet_metadata` and `wallet_nonce` (echoed in
         the signed Request Object)."""
@@ -1087,12 +1160,12 @@ def create_router(
             wallet_nonce = _wallet_nonce(_form(request, raw))
         except _RefusedError as refused:
             return _oauth_error(400, str(refused))
-        found = pending_request(request_id)
+        found = await run_in_threadpool(pending_request, request_id)
         return found if isinstance(found, Response) else request_object(found, wallet_nonce)
 
     # ---- wallet: the Authorization Response ------------------------------------------
 
-    def read_params(tx: _Transaction, form: Mapping[str, str]) -> dict[str, Any]:
+    def read_params(tx: Transaction, form: Mapping[str, str]) -> dict[str, Any]:
         """The response parameters: from the form (direct_post), or from the decrypted JWE
         (direct_post.jwt; only an error may come in the clear, §8.3.1)."""
         if tx.response_mode == "direct_post.jwt" and "response" in form:
@@ -1125,7 +1198,7 @@ def create_router(
                 params["vp_token"] = error
         return params
 
-    def process(tx: _Transaction, form: Mapping[str, str]) -> JSONResponse:
+    def process(tx: Transaction, form: Mapping[str, str]) -> JSONResponse:
         params = read_params(tx, form)
         state = params.get("state")
         if not isinstance(state, str) or not hmac.compare_digest(state.encode(), tx.state.encode()):
@@ -1151,7 +1224,7 @@ def create_router(
             extra["received_at"] = _iso(clock.now())
             store.finish(tx, verdict.to_json(**extra))
 
-    def check(tx: _Transaction, vp_token: Any, verdict: _Verdict) -> None:
+    def check(tx: Transaction, vp_token: Any, verdict: _Verdict) -> None:
         if vp_token is None:
             verdict.fail(Code.INVALID_VP_TOKEN, "the response has no vp_token")
             return
@@ -1188,14 +1261,18 @@ def create_router(
                 entry["claims"] = dict(claims)
                 verdict.statuses.append(Status.VALID)
 
-    @router.post("/responses/{request_id}", responses={400: {}, 413: {}})
+    @router.post("/responses/{request_id}", responses={400: {}, 413: {}, 500: {}})
     async def authorization_response(request_id: str, request: Request) -> JSONResponse:
         """The `response_uri` (§8.2): `vp_token` + `state`, or `response` (a JWE) for
         direct_post.jwt, or an error response (`error`, `error_description`, `state`)."""
         raw = await _read_body(request, settings.max_body_bytes)
         if raw is None:
             return _oauth_error(413, f"body over {settings.max_body_bytes} bytes")
-        tx = store.by_request(request_id, clock.now())
+        try:
+            tx = await run_in_threadpool(store.by_request, request_id, clock.now())
+        except TransactionStoreError as error:
+            store_failure(error)
+            return _oauth_error(500, "the verifier cannot serve this request", "server_error")
         if tx is None:
             return _oauth_error(400, "unknown or expired request")
         try:
@@ -1206,7 +1283,7 @@ def create_router(
 
     # ---- caller: the result ------------------------------------------------------------
 
-    @router.get("/requests/{transaction_id}/result", responses={401: {}, 404: {}, 410: {}})
+    @router.get("/requests/{transaction_id}/result", responses={401: {}, 404: {}, 410: {}, 500: {}})
     def result(transaction_id: str, request: Request) -> JSONResponse:
         """202 `{"status": "pending"}` until the wallet answers; then 200 with the verdict:
         `{"status", "verified", "credentials": {query id: [result…]}, "errors": […]}`."""
@@ -1214,15 +1291,19 @@ def create_router(
         if denied is not None:
             return denied
         now = clock.now()
-        tx = store.by_transaction(transaction_id, now)
+        try:
+            tx = store.by_transaction(transaction_id, now)
+        except TransactionStoreError as error:
+            store_failure(error)
+            return _problem(500, "the verifier cannot read this transaction", error.code.value)
         if tx is None:
             return _problem(
                 404, "no such transaction (or its result expired)", Code.TRANSACTION_NOT_FOUND
             )
         phase, verdict = store.snapshot(tx)
-        if phase is _Phase.DONE and verdict is not None:
+        if phase is Phase.DONE and verdict is not None:
             return JSONResponse(verdict, headers=_NO_STORE)
-        if now >= tx.expires_at and phase is _Phase.PENDING:
+        if now >= tx.expires_at and phase is Phase.PENDING:
             return _problem(410, "the wallet did not answer in time", Code.TRANSACTION_EXPIRED)
         return JSONResponse(
             {"status": "pending", "expires_at": _iso(tx.expires_at)},
