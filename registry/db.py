@@ -8,25 +8,24 @@ compares the same way on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import (
-    BigInteger,
-    Dialect,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     create_engine,
     event,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from ancre.trust._sql import UtcMicros
 
 __all__ = [
     "AnchorRow",
@@ -44,25 +43,6 @@ __all__ = [
     "session_factory",
     "write_engine",
 ]
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class UtcMicros(TypeDecorator[datetime]):
-    """An aware UTC datetime stored as integer microseconds since the epoch."""
-
-    impl = BigInteger
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> int | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("registry times must be timezone-aware")
-        return (value - _EPOCH) // timedelta(microseconds=1)
-
-    def process_result_value(self, value: int | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else _EPOCH + timedelta(microseconds=value)
 
 
 class Base(DeclarativeBase):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidTag
@@ -32,17 +32,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import (
-    BigInteger,
     Column,
     Connection,
-    Dialect,
     Index,
     LargeBinary,
     MetaData,
     String,
     Table,
     Text,
-    TypeDecorator,
     create_engine,
     delete,
     event,
@@ -54,6 +51,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, RowMapping
 
 from ancre.trust._json import dumps_compact
+from ancre.trust._sql import UtcMicros
 from ancre.trust.errors import ConfigurationError
 
 from .openid4vp import (
@@ -80,24 +78,6 @@ _ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _WRITE: Final = "ancre_oid4vp_write"
 #: pg_advisory_xact_lock key serializing schema creation and the bounded insert.
 _PG_LOCK: Final = 0x616E_6372_6534_7670  # "ancre4vp"
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class UtcMicros(TypeDecorator[datetime]):
-    """An aware UTC datetime stored as integer microseconds since the epoch."""
-
-    impl = BigInteger
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> int | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("transaction times must be timezone-aware")
-        return (value - _EPOCH) // timedelta(microseconds=1)
-
-    def process_result_value(self, value: int | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else _EPOCH + timedelta(microseconds=value)
 
 
 METADATA: Final = MetaData()
