@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any, Final, Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
@@ -24,6 +24,15 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from ._b64 import b64url_decode, b64url_encode
 from ._json import dumps_compact
 from .errors import Code, ConfigurationError, InvalidError, MalformedError
+
+
+def _serialization() -> Any:
+    """`cryptography`'s serialization module, imported on first use: it pulls in its SSH
+    key support (~15 ms), which verifying a JWS never needs (start-up budget)."""
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization
+
 
 __all__ = [
     "ALG_KEY_TYPES",
@@ -156,10 +165,12 @@ class PublicKey:
     def raw_public_bytes(self) -> bytes:
         """Ed25519: 32 raw bytes; EC: the SEC1 compressed point (what did:key encodes)."""
         if isinstance(self.key, ed25519.Ed25519PublicKey):
-            return self.key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            return self.key.public_bytes(
+                _serialization().Encoding.Raw, _serialization().PublicFormat.Raw
+            )
         if isinstance(self.key, ec.EllipticCurvePublicKey):
             return self.key.public_bytes(
-                serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint
+                _serialization().Encoding.X962, _serialization().PublicFormat.CompressedPoint
             )
         raise InvalidError(Code.UNSUPPORTED_KEY_TYPE, "RSA keys have no did:key form in ancre")
 
@@ -302,9 +313,9 @@ class PrivateKey:
         jwk = self.public_key.to_jwk()
         if isinstance(self.key, ed25519.Ed25519PrivateKey):
             raw = self.key.private_bytes(
-                serialization.Encoding.Raw,
-                serialization.PrivateFormat.Raw,
-                serialization.NoEncryption(),
+                _serialization().Encoding.Raw,
+                _serialization().PrivateFormat.Raw,
+                _serialization().NoEncryption(),
             )
             jwk["d"] = b64url_encode(raw)
         else:
@@ -375,7 +386,7 @@ def _public_object_from_jwk(jwk: Mapping[str, Any]) -> PublicKeyObject:
 
 def _public_jwk(key: PublicKeyObject, key_type: KeyType) -> dict[str, str]:
     if isinstance(key, ed25519.Ed25519PublicKey):
-        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        raw = key.public_bytes(_serialization().Encoding.Raw, _serialization().PublicFormat.Raw)
         return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
     if isinstance(key, ec.EllipticCurvePublicKey):
         _, crv, size, _ = _EC_CURVES[key_type]
