@@ -32,15 +32,14 @@ import threading
 import time
 import urllib.parse
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 import httpx
 
+from ._blocking import WouldBlock, may_block, no_network
 from .clock import Clock
 from .errors import AncreError, Code, IndeterminateError, InvalidError
 
@@ -51,9 +50,12 @@ __all__ = [
     "Freshness",
     "IPAddress",
     "NetworkPolicy",
+    "WouldBlock",
     "check_url",
     "fetch",
     "freshness",
+    "may_block",
+    "no_network",
     "parse_cache_control",
     "parse_etag",
 ]
@@ -584,33 +586,6 @@ def _read(response: httpx.Response, policy: NetworkPolicy, url: str, deadline: _
     return body.result()
 
 
-_NO_NETWORK: Final[ContextVar[bool]] = ContextVar("ancre_no_network", default=False)
-
-
-class WouldBlock(BaseException):
-    """Raised, inside `no_network()`, where a network fetch (or a wait for one) would start.
-
-    A `BaseException` so that no `except Exception`/`AncreError` handler on the way mistakes
-    it for a verdict: it unwinds the whole verification, which the caller runs again where
-    blocking is fine (a worker thread)."""
-
-
-@contextmanager
-def no_network() -> Iterator[None]:
-    """Run code that must not block on the network (an event loop thread): every `fetch`
-    raises `WouldBlock` instead. Warm caches answer as usual."""
-    token = _NO_NETWORK.set(True)
-    try:
-        yield
-    finally:
-        _NO_NETWORK.reset(token)
-
-
-def may_block() -> bool:
-    """False inside `no_network()`: callers must not wait on locks held across fetches."""
-    return not _NO_NETWORK.get()
-
-
 def fetch(
     url: str,
     *,
@@ -633,7 +608,7 @@ def fetch(
     (DNS, connection, TLS or protocol failure, too many redirects). ``clock`` only stamps
     :attr:`FetchResult.fetched_at`; the deadline uses the monotonic clock.
     """
-    if _NO_NETWORK.get():
+    if not may_block():
         raise WouldBlock(url)
     deadline = _Deadline(policy.timeout)
     try:

@@ -34,6 +34,7 @@ from typing import Any, Final, cast
 
 import httpx
 
+from ._blocking import WouldBlock, may_block
 from ._json import loads_strict
 from ._pipeline import KeySource, iso, numeric_date
 from .bitstring_status import (
@@ -50,15 +51,7 @@ from .clock import Clock
 from .data_model import parse_datetime_stamp, types_of
 from .did import DidResolver
 from .errors import AncreError, Code, ConfigurationError, IndeterminateError, InvalidError
-from .net import (
-    AddressResolver,
-    Freshness,
-    NetworkPolicy,
-    WouldBlock,
-    fetch,
-    freshness,
-    may_block,
-)
+from .net import AddressResolver, Freshness, NetworkPolicy, fetch, freshness
 from .policy import VerificationPolicy
 from .token_status import (
     DecodedStatusList,
@@ -332,16 +325,7 @@ class StatusListChecker:
 
     def _list(self, kind: str, url: str, issuer: str, clock: Clock) -> _List:
         now = clock.now()
-        key = (kind, url)
-        hit: _List | None = None
-        with self._lock:
-            entry = self._cache.get(key)
-            if entry is not None:
-                self._cache.move_to_end(key)
-                if entry.fresh.is_fresh(now):
-                    self._hits += 1
-                    hit = entry
-        current = hit or self._refresh_once(kind, url, issuer, clock)
+        current = self._fresh((kind, url), now) or self._refresh_once(kind, url, issuer, clock)
         if current.issuer != issuer and current.issuer not in self._also.get(issuer, ()):
             raise InvalidError(
                 Code.STATUS_LIST_ISSUER_MISMATCH,
@@ -369,14 +353,27 @@ class StatusListChecker:
         if not flight.acquire(blocking=may_block()):
             raise WouldBlock(url)
         try:
+            # Refreshed meanwhile by the fetch this caller waited for?
+            done = self._fresh(key, clock.now())
+            if done is not None:
+                return done
             with self._lock:
-                entry = self._cache.get(key)
-                if entry is not None and entry.fresh.is_fresh(clock.now()):
-                    self._hits += 1
-                    return entry  # refreshed by the fetch this caller waited for
-            return self._refresh(kind, url, issuer, clock, stale=entry)
+                stale = self._cache.get(key)
+            return self._refresh(kind, url, issuer, clock, stale=stale)
         finally:
             flight.release()
+
+    def _fresh(self, key: tuple[str, str], now: datetime) -> _List | None:
+        """The cached list if it is still fresh (counted as a hit), else None."""
+        with self._lock:
+            entry = self._cache.get(key)
+            if entry is None:
+                return None
+            self._cache.move_to_end(key)
+            if not entry.fresh.is_fresh(now):
+                return None
+            self._hits += 1
+            return entry
 
     def _refresh(
         self, kind: str, url: str, issuer: str, clock: Clock, stale: _List | None

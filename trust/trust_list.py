@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
+from ._blocking import WouldBlock, may_block
 from ._json import dumps_compact
 from ._jws import sign_compact
 from ._pipeline import KeySource, media_type, parse_jws, resolve_key
@@ -605,8 +606,6 @@ class TrustListClient:
 
     def current(self) -> TrustList:
         """A verified, non-stale list (refreshing it if its cache time is over)."""
-        from .net import WouldBlock, may_block
-
         # The lock is held across a refresh (network): code that must not block (an event
         # loop, inside `net.no_network()`) does not wait for it.
         if not self._lock.acquire(blocking=may_block()):
