@@ -132,8 +132,14 @@ def verifier_serve(
     from ancre.trust.net import NetworkPolicy
     from ancre.verifier.service import VerifierSettings, create_app
 
+    # Cheap usage checks first: nothing is opened (database, files) for a command that fails.
     if (trust_list is None) != (registry_did is None):
         _die(EXIT_USAGE, "--trust-list and --registry-did go together")
+    if log_format not in ("json", "text"):
+        _die(EXIT_USAGE, "--log-format is json or text")
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        _die(EXIT_USAGE, "--log-level is debug, info, warning or error")
+    tls = tls_arguments(tls_cert, tls_key)
     network = NetworkPolicy(allow_loopback=insecure_loopback, allow_http=insecure_loopback)
     policy = _load_policy(policy_file, trusted_issuer)
     settings = VerifierSettings(
@@ -146,13 +152,8 @@ def verifier_serve(
             openid4vp_key, openid4vp_did, openid4vp_kid, public_url, openid4vp_database
         ),
     )
-    if log_format not in ("json", "text"):
-        _die(EXIT_USAGE, "--log-format is json or text")
-    if log_level.lower() not in ("debug", "info", "warning", "error"):
-        _die(EXIT_USAGE, "--log-level is debug, info, warning or error")
     from ancre.verifier.logs import configure_logging
 
-    tls = tls_arguments(tls_cert, tls_key)
     configure_logging(level=log_level, json_format=log_format == "json")
     # log_config=None: uvicorn's own records (start-up, access log) go through the same
     # handler, so every line on stderr has one format.
@@ -560,15 +561,10 @@ def _trust_list_client(
         return None
     if registry_key is None:
         _die(EXIT_USAGE, "--trust-list needs --registry-key (the DID or JWK that signs it)")
-    from ancre.trust.trust_list import TrustListClient, cache_paths
+    from ancre.trust.errors import ConfigurationError
+    from ancre.trust.trust_list import TrustListClient
 
     remote = source.startswith(("https://", "http://"))
-    state_file = cache_file = None
-    if cache_dir is not None:
-        try:
-            state_file, cache_file = cache_paths(str(cache_dir), source)
-        except OSError as error:
-            _die(EXIT_USAGE, f"--cache-dir {cache_dir}: {error.strerror}")
     key_resolver, registry = resolver, registry_key
     if not registry_key.startswith("did:"):
         # A pinned JWK: the list names its registry in its header; the key must verify it.
@@ -584,16 +580,18 @@ def _trust_list_client(
         # with it, whatever name (`kid`) the list gives it.
         named = dict(jwk, kid=str(header["kid"])) if "kid" in header else dict(jwk)
         key_resolver = PinnedKeys({registry: [named]})
-    return TrustListClient(
-        source,
-        registry=registry,
-        resolver=key_resolver,
-        clock=clock,
-        http_client=http() if remote else None,
-        network=network,
-        state_file=state_file,
-        cache_file=cache_file,
-    )
+    try:
+        return TrustListClient(
+            source,
+            registry=registry,
+            resolver=key_resolver,
+            clock=clock,
+            http_client=http() if remote else None,
+            network=network,
+            cache_dir=str(cache_dir) if cache_dir is not None else None,
+        )
+    except ConfigurationError as error:  # an unusable --cache-dir or state file
+        _die(EXIT_USAGE, f"--cache-dir: {error.message}")
 
 
 class _LazyStatusChecker:

@@ -501,14 +501,17 @@ def verify_trust_list(
 # the client verifiers use
 
 
-def cache_paths(cache_dir: str, source: str) -> tuple[str, str]:
-    """(state_file, cache_file) for a `TrustListClient` of `source` in `cache_dir` (created,
-    owner-only): one pair per list URL, so several lists can share a directory."""
+def _cache_paths(cache_dir: str, source: str) -> tuple[str, str]:
+    """(state_file, cache_file) for a list `source` in `cache_dir` (created, owner-only):
+    one pair per list URL, so several lists can share a directory."""
     import hashlib
     from pathlib import Path
 
     folder = Path(cache_dir)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigurationError(f"cache directory {cache_dir}: {error.strerror}") from None
     name = "trust-list-" + hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
     return str(folder / f"{name}.sequence"), str(folder / f"{name}.jwt")
 
@@ -526,7 +529,8 @@ class TrustListClient:
     `cache_file` keeps the last accepted signed list on disk (written atomically), so a
     restarted verifier answers as before even while the registry is down: the file is
     verified again (signature, registry, rollback, NextUpdate) when loaded, revalidated with
-    the registry at first use, and ignored if it no longer verifies.
+    the registry at first use, and ignored if it no longer verifies. `cache_dir` sets both
+    files at once, named after `source`.
     """
 
     def __init__(
@@ -540,8 +544,13 @@ class TrustListClient:
         network: Any = None,
         state_file: str | None = None,
         cache_file: str | None = None,
+        cache_dir: str | None = None,
         default_ttl: timedelta = timedelta(minutes=5),
     ) -> None:
+        if cache_dir is not None:
+            if state_file is not None or cache_file is not None:
+                raise ConfigurationError("give cache_dir, or state_file/cache_file, not both")
+            state_file, cache_file = _cache_paths(cache_dir, source)
         self.source = source
         self._registry, self._resolver, self._clock = registry, resolver, clock
         self._client, self._network = http_client, network

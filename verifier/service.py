@@ -129,11 +129,6 @@ _PRESENTATION_OPTIONS: Final = frozenset(
 )
 _STRING_OPTIONS: Final = frozenset({"challenge", "domain"})
 STATUS_HEADER: Final = "Ancre-Status"
-#: What each endpoint accepts (OpenID4VP's vp_token entries may be either).
-_EXPECT: Final[dict[str, Literal["credential", "presentation"]]] = {
-    "credential": "credential",
-    "presentation": "presentation",
-}
 
 
 def _problem_details(result: VerificationResult) -> list[dict[str, str]]:
@@ -272,7 +267,7 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
     """The verifier API. Shared, thread-safe caches live as long as the app."""
     from ancre.trust.resolvers import default_resolver
     from ancre.trust.status import StatusListChecker
-    from ancre.trust.trust_list import TrustListClient, cache_paths
+    from ancre.trust.trust_list import TrustListClient
 
     config = settings or VerifierSettings()
     client = httpx.Client(trust_env=False, follow_redirects=False)
@@ -296,13 +291,9 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
     if config.trust_list_url is not None:
         if config.registry_did is None:
             raise ValueError("a trust list needs the registry DID that signs it")
-        state_file = cache_file = None
-        if config.cache_dir is not None:
-            state_file, cache_file = cache_paths(config.cache_dir, config.trust_list_url)
         trust = TrustListClient(
             config.trust_list_url,
-            state_file=state_file,
-            cache_file=cache_file,
+            cache_dir=config.cache_dir,
             registry=config.registry_did,
             resolver=resolver,
             clock=config.clock,
@@ -330,7 +321,13 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         except AncreError as error:
             return _problem(400, error.message, error.code.value)
 
-    def _verify(kind: str, item: Any, policy: VerificationPolicy) -> VerificationResult:
+    def _verify(
+        kind: Literal["credential", "presentation", "openid4vp"],
+        item: Any,
+        policy: VerificationPolicy,
+    ) -> VerificationResult:
+        """`kind` labels metrics and logs; each VC-API endpoint accepts only its own kind,
+        OpenID4VP's vp_token entries either."""
         start = time.perf_counter()
         result = verify(
             item if isinstance(item, str | dict) else json.dumps(item),
@@ -339,7 +336,7 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
             policy=policy,
             status=status,
             trust=trust,
-            expect=_EXPECT.get(kind),
+            expect=None if kind == "openid4vp" else kind,
         )
         elapsed = time.perf_counter() - start
         metrics.observe(kind, result, elapsed)
