@@ -71,6 +71,8 @@ from ancre.trust.result import Status, VerificationResult
 from ancre.trust.sd_jwt_vc import FORMAT_SD_JWT_VC
 from ancre.trust.vc_jose import FORMAT_VC_JOSE, FORMAT_VC_JWT_11, FORMAT_VP_JOSE, FORMAT_VP_JWT_11
 
+from ._http import read_body
+
 __all__ = [
     "FORMAT_JWT_VC_JSON",
     "REQUEST_OBJECT_AUDIENCE",
@@ -737,21 +739,6 @@ def _problem(
     )
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The body, or None when it exceeds `limit` (refused before it is all read)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _form(request: Request, body: bytes) -> dict[str, str]:
     """RFC 6749 §3.1 / OpenID4VP §8.2: `application/x-www-form-urlencoded`, UTF-8, each
     parameter at most once."""
@@ -1024,7 +1011,7 @@ def create_router(
         denied = authorized(request)
         if denied is not None:
             return denied
-        raw = await _read_body(request, settings.max_body_bytes)
+        raw = await read_body(request, settings.max_body_bytes)
         if raw is None:
             return _problem(413, f"body over {settings.max_body_bytes} bytes", "input_too_large")
         try:
@@ -1153,7 +1140,7 @@ def create_router(
     async def post_request_object(request_id: str, request: Request) -> Response:
         """§5.10 `request_uri_method=post`: `wallet_metadata` and `wallet_nonce` (echoed in
         the signed Request Object)."""
-        raw = await _read_body(request, 64 * 1024)
+        raw = await read_body(request, 64 * 1024)
         if raw is None:
             return _oauth_error(413, "body too large")
         try:
@@ -1265,7 +1252,7 @@ def create_router(
     async def authorization_response(request_id: str, request: Request) -> JSONResponse:
         """The `response_uri` (§8.2): `vp_token` + `state`, or `response` (a JWE) for
         direct_post.jwt, or an error response (`error`, `error_description`, `state`)."""
-        raw = await _read_body(request, settings.max_body_bytes)
+        raw = await read_body(request, settings.max_body_bytes)
         if raw is None:
             return _oauth_error(413, f"body over {settings.max_body_bytes} bytes")
         try:

@@ -39,6 +39,7 @@ from ancre.trust.net import NetworkPolicy, WouldBlock, no_network
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step, VerificationResult
 
+from ._http import read_body
 from .logs import log_verification
 from .openid4vp import OpenID4VPSettings
 from .pipeline import verify
@@ -303,21 +304,13 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
     metrics = _Metrics()
 
     async def _body(request: Request) -> Any:
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raw = await read_body(request, MAX_BODY_BYTES)
+        if raw is None:
             return _problem(413, f"body over {MAX_BODY_BYTES} bytes", "input_too_large")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                return _problem(413, f"body over {MAX_BODY_BYTES} bytes", "input_too_large")
-            chunks.append(chunk)
         try:
             # Strict, once: duplicate members would let the service and a later reader of the
             # same body see different credentials. The pipeline takes the parsed document.
-            return loads_strict(
-                b"".join(chunks), what="request body", max_depth=config.policy.max_json_depth
-            )
+            return loads_strict(raw, what="request body", max_depth=config.policy.max_json_depth)
         except AncreError as error:
             return _problem(400, error.message, error.code.value)
 
