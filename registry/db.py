@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
 
 from sqlalchemy import (
     ForeignKey,
@@ -19,13 +18,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    create_engine,
-    event,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from ancre.trust._sql import UtcMicros
+from ancre.trust._sql import UtcMicros, make_engine, write_engine
 
 __all__ = [
     "AnchorRow",
@@ -149,44 +146,6 @@ class PublicationRow(Base):
     next_update: Mapped[datetime] = mapped_column(UtcMicros)
     state_sha256: Mapped[str] = mapped_column(String(64))
     jws: Mapped[str] = mapped_column(Text)
-
-
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for `url` (`sqlite:///path` or `postgresql+psycopg://…`).
-
-    SQLite runs in WAL mode with full synchronous commits and foreign keys on. Transactions on
-    an engine copy made with `write_engine()` take the write lock at BEGIN (`BEGIN
-    IMMEDIATE`), so two writers serialize instead of failing half-way through a hash-chained
-    audit append."""
-    engine = create_engine(url, **kwargs)
-    if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            # Manage transactions ourselves: pysqlite's implicit BEGIN is deferred.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=10000")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _begin(connection: Any) -> None:
-            # Writers take the lock up front; readers use WAL snapshots and never block.
-            write = connection.get_execution_options().get(WRITE_OPTION)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    return engine
-
-
-WRITE_OPTION: Final = "ancre_write"
-
-
-def write_engine(engine: Engine) -> Engine:
-    """The same engine, marked so that its transactions are write transactions."""
-    return engine.execution_options(**{WRITE_OPTION: True})
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -1,14 +1,16 @@
-"""SQL column types shared by ancre's stores (the registry, the verifier's OpenID4VP
-transactions). Imported only by code that already uses SQLAlchemy."""
+"""SQL plumbing shared by ancre's stores (the registry, the verifier's OpenID4VP
+transactions): engines with SQLite set up for concurrent writers, and column types.
+Imported only by code that already uses SQLAlchemy."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import BigInteger, Dialect, TypeDecorator
+from sqlalchemy import BigInteger, Dialect, TypeDecorator, create_engine, event
+from sqlalchemy.engine import Engine
 
-__all__ = ["UtcMicros"]
+__all__ = ["WRITE_OPTION", "UtcMicros", "make_engine", "write_engine"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -29,3 +31,42 @@ class UtcMicros(TypeDecorator[datetime]):
 
     def process_result_value(self, value: int | None, dialect: Dialect) -> datetime | None:
         return None if value is None else _EPOCH + timedelta(microseconds=value)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for `url` (`sqlite:///path` or `postgresql+psycopg://…`).
+
+    SQLite runs in WAL mode with full synchronous commits and foreign keys on. Transactions on
+    an engine copy made with `write_engine()` take the write lock at BEGIN (`BEGIN
+    IMMEDIATE`), so two writers (processes or replicas) serialize instead of failing half-way
+    through a multi-statement write (the registry's hash-chained audit append, the OpenID4VP
+    store's bounded insert)."""
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # Manage transactions ourselves: pysqlite's implicit BEGIN is deferred.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Any) -> None:
+            # Writers take the lock up front; readers use WAL snapshots and never block.
+            write = connection.get_execution_options().get(WRITE_OPTION)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+WRITE_OPTION: Final = "ancre_write"
+
+
+def write_engine(engine: Engine) -> Engine:
+    """The same engine, marked so that its transactions are write transactions."""
+    return engine.execution_options(**{WRITE_OPTION: True})

@@ -40,9 +40,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     delete,
-    event,
     func,
     insert,
     select,
@@ -51,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, RowMapping
 
 from ancre.trust._json import dumps_compact
-from ancre.trust._sql import UtcMicros
+from ancre.trust._sql import UtcMicros, make_engine, write_engine
 from ancre.trust.errors import ConfigurationError
 
 from .openid4vp import (
@@ -75,7 +73,6 @@ _NONCE_BYTES: Final = 12
 #: Transaction and request ids are `secrets.token_urlsafe(32)`; anything else (a NUL byte, a
 #: megabyte of path) is unknown without asking the database.
 _ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_WRITE: Final = "ancre_oid4vp_write"
 #: pg_advisory_xact_lock key serializing schema creation and the bounded insert.
 _PG_LOCK: Final = 0x616E_6372_6534_7670  # "ancre4vp"
 
@@ -106,32 +103,12 @@ _T: Final = TRANSACTIONS
 
 
 def _engine_for(url: str) -> Engine:
-    engine = create_engine(url)
-    if engine.dialect.name != "sqlite":
-        return engine
-    if engine.url.database in (None, "", ":memory:"):
+    engine = make_engine(url)
+    if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
         engine.dispose()
         raise ConfigurationError(
             "an in-memory SQLite database is not shared: give the transaction store a file"
         )
-
-    @event.listens_for(engine, "connect")
-    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-        # Manage transactions ourselves: pysqlite's implicit BEGIN is deferred.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        # Writers take the lock up front (two replicas serialize, never fail half-way);
-        # readers use WAL snapshots and never block.
-        write = connection.get_execution_options().get(_WRITE)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
     return engine
 
 
@@ -170,7 +147,7 @@ class SqlTransactionStore:
         self._aead = _aead(secret)
         self._owns_engine = isinstance(database, str)
         self._engine = _engine_for(database) if isinstance(database, str) else database
-        self._write = self._engine.execution_options(**{_WRITE: True})
+        self._write = write_engine(self._engine)
         try:
             self._create_schema()
         except BaseException:
