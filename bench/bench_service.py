@@ -3,8 +3,8 @@
 `python -m bench.bench_service` starts the VC-API verifier (`ancre.verifier.service`) under
 uvicorn in separate processes (1 worker, 2 workers) and drives `POST /credentials/verify`
 from this process over HTTP/1.1 keep-alive loopback connections, CONCURRENCY requests in
-flight. The machine drifts, so 1 worker, 2 workers and a diagnostic variant take turns,
-ROUNDS windows of SECONDS each, and are compared round by round. All checks are on: the
+flight. The machine drifts, so 1 worker and 2 workers take turns, ROUNDS windows of
+SECONDS each, and are compared round by round. All checks are on: the
 reference `gx:LegalPerson` vc+jwt (Ed25519, did:key) carries a W3C BitstringStatusList
 entry, and its issuer must be listed, for that type and with an FR-only constraint, in a
 signed `trust-list+jwt` (registry did:key). A loopback HTTP server in this process serves
@@ -26,9 +26,9 @@ Columns `srv`/`gen`: cores used over the measured window by the server's process
 has 2 vCPUs that do not always deliver 2 cores (the header line measures it): under
 contention a vCPU's CPU time runs slower, so `µs/req` is inflated when both are busy.
 
-Last, a diagnostic: one worker with the verification run on the event loop instead of the
-thread pool (patched in that process only), then the same worker under cProfile during a
-measured window, its own time grouped by layer (h11, uvicorn, starlette/FastAPI, ancre
+Last, a diagnostic: one worker under cProfile during a measured window (the service
+verifies on its event loop while its caches are warm, so one thread is the whole story),
+its own time grouped by layer (h11, uvicorn, starlette/FastAPI, ancre
 pipeline, ...). cProfile inflates pure-Python layers more than C ones: read proportions.
 `ANCRE_BENCH_SECONDS` (default 1) and `ANCRE_BENCH_CONCURRENCY` (48) change the load.
 """
