@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from _support import vectors
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ancre.trust._b64 import b64url_encode
@@ -172,3 +173,62 @@ def test_file_key_store_refuses_weak_parameters(tmp_path: Path) -> None:
     FileKeyStore.create(tmp_path / "k", "pw", scrypt_n=FAST_N)
     with pytest.raises(ConfigurationError):
         FileKeyStore.create(tmp_path / "k", "pw", scrypt_n=FAST_N)
+
+
+# ---- Ed25519 (libsodium) -----------------------------------------------------------------
+
+_ED25519_ORDER = 2**252 + 27742317777372353535851937790883648493
+
+
+def _raw_public(hex_key: str) -> PublicKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    return PublicKey(Ed25519PublicKey.from_public_bytes(bytes.fromhex(hex_key)))
+
+
+@pytest.mark.parametrize("vector", vectors("rfc8032.json")["vectors"], ids=lambda v: v["name"])
+@pytest.mark.parametrize("alg", ["EdDSA", "Ed25519"])
+def test_rfc8032_vectors_verify(vector: dict[str, str], alg: str) -> None:
+    key = _raw_public(vector["public_key"])
+    message, signature = bytes.fromhex(vector["message"]), bytes.fromhex(vector["signature"])
+    assert key.verify(alg, message, signature)
+    assert not key.verify(alg, message + b"\x00", signature)
+    tampered = bytearray(signature)
+    tampered[0] ^= 1
+    assert not key.verify(alg, message, bytes(tampered))
+    # ancre's own signer reproduces the RFC's signature (Ed25519 is deterministic).
+    signer = PrivateKey.from_jwk(
+        {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": b64url_encode(bytes.fromhex(vector["public_key"])),
+            "d": b64url_encode(bytes.fromhex(vector["secret_key"])),
+        }
+    )
+    assert signer.sign(message) == signature
+
+
+def test_ed25519_refuses_non_canonical_s() -> None:
+    vector = vectors("rfc8032.json")["vectors"][1]
+    key = _raw_public(vector["public_key"])
+    signature = bytes.fromhex(vector["signature"])
+    s = int.from_bytes(signature[32:], "little") + _ED25519_ORDER
+    malleated = signature[:32] + s.to_bytes(32, "little")
+    assert not key.verify("EdDSA", bytes.fromhex(vector["message"]), malleated)
+
+
+def test_ed25519_refuses_small_order_key_that_openssl_accepts() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    identity = b"\x01" + bytes(31)
+    forged = identity + bytes(32)  # R = identity, S = 0: "valid" for any message and this key
+    openssl = Ed25519PublicKey.from_public_bytes(identity)
+    openssl.verify(forged, b"pay 1,000,000 EUR")  # what ancre no longer relies on
+    assert not PublicKey(openssl).verify("EdDSA", b"pay 1,000,000 EUR", forged)
+
+
+@pytest.mark.parametrize("length", [0, 63, 65])
+def test_ed25519_refuses_wrong_signature_length(length: int) -> None:
+    key = PrivateKey.generate("ed25519")
+    signature = key.sign(b"data")
+    assert not key.public_key.verify("EdDSA", b"data", (signature * 2)[:length])

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from .errors import Code, MalformedError
 
 __all__ = ["DEFAULT_MAX_DEPTH", "dumps_compact", "loads_strict"]
@@ -50,6 +52,27 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+_NOT_FAST: Any = object()
+
+
+def _loads_fast(data: bytes | str) -> Any:
+    """orjson's parse, kept only when re-serialising it gives back exactly `data`.
+
+    orjson (Rust) parses 3x faster than the standard library but, like it, silently keeps the
+    last of duplicate members. The round trip proves there were none: the re-serialisation has
+    each member once, so if it equals the input byte for byte, so does the input. It holds for
+    compact JSON with UTF-8 text, which is what JOSE payloads are; anything else (whitespace,
+    `\\u` escapes, exponents, integers beyond 64 bits, invalid JSON) goes to the strict parser,
+    which decides. The fast path can only accept text the strict parser accepts, with the
+    same value."""
+    try:
+        value = orjson.loads(data)
+        same = orjson.dumps(value) == (data if isinstance(data, bytes) else data.encode("utf-8"))
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError, UnicodeEncodeError):
+        return _NOT_FAST
+    return value if same else _NOT_FAST
+
+
 def loads_strict(
     data: bytes | str,
     *,
@@ -62,6 +85,15 @@ def loads_strict(
         raise MalformedError(
             Code.INPUT_TOO_LARGE, f"{what} is {len(data)} bytes, the limit is {max_bytes}"
         )
+    value = _loads_fast(data)
+    if value is not _NOT_FAST:
+        if isinstance(data, bytes):
+            brackets = data.count(b"{") + data.count(b"[")
+        else:
+            brackets = data.count("{") + data.count("[")
+        if brackets > max_depth and _depth_exceeds(value, max_depth):
+            raise MalformedError(Code.JSON_TOO_DEEP, f"{what} nests deeper than {max_depth} levels")
+        return value
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8")
