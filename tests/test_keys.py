@@ -220,11 +220,29 @@ def test_ed25519_refuses_non_canonical_s() -> None:
 def test_ed25519_refuses_small_order_key_that_openssl_accepts() -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    from ancre.trust.keys import _sodium
+
     identity = b"\x01" + bytes(31)
     forged = identity + bytes(32)  # R = identity, S = 0: "valid" for any message and this key
     openssl = Ed25519PublicKey.from_public_bytes(identity)
     openssl.verify(forged, b"pay 1,000,000 EUR")  # what ancre no longer relies on
-    assert not PublicKey(openssl).verify("EdDSA", b"pay 1,000,000 EUR", forged)
+    assert not _sodium().verify(forged, b"pay 1,000,000 EUR", identity)
+    # Such a key is refused as soon as it is imported, whatever the route.
+    jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(identity)}
+    for make in (lambda: PublicKey(openssl), lambda: PublicKey.from_jwk(jwk)):
+        with pytest.raises(InvalidError) as err:
+            make()
+        assert err.value.code is Code.WEAK_KEY
+
+
+def test_did_key_with_a_small_order_ed25519_key_is_refused() -> None:
+    from ancre.trust._multibase import base58btc_encode
+    from ancre.trust.did_key import DidKeyResolver
+
+    did = "did:key:z" + base58btc_encode(bytes([0xED, 0x01]) + b"\x01" + bytes(31))
+    with pytest.raises(AncreError) as err:
+        DidKeyResolver().resolve(did)
+    assert err.value.code is Code.WEAK_KEY
 
 
 @pytest.mark.parametrize("length", [0, 63, 65])

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, NamedTuple, Protocol, cast, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
@@ -98,11 +98,17 @@ def _member(jwk: Mapping[str, Any], name: str) -> bytes:
     return b64url_decode(value, what=f"JWK member {name!r}")
 
 
-_ed25519_verify: Callable[[bytes, bytes, bytes], bool] | None = None
+class _Sodium(NamedTuple):
+    verify: Callable[[bytes, bytes, bytes], bool]
+    valid_point: Callable[[bytes], bool]
 
 
-def _sodium_ed25519_verify() -> Callable[[bytes, bytes, bytes], bool]:
-    """libsodium's Ed25519 verification (the copy PyNaCl ships), loaded on first use.
+_SODIUM: _Sodium | None = None
+
+
+def _sodium() -> _Sodium:
+    """libsodium's Ed25519 verification and point check (the copy PyNaCl ships), loaded on
+    first use.
 
     Why not `cryptography`: OpenSSL's Ed25519 verify takes about twice as long as libsodium's
     on the machines ancre is measured on, and EdDSA is the verifier's most common signature.
@@ -112,14 +118,17 @@ def _sodium_ed25519_verify() -> Callable[[bytes, bytes, bytes], bool]:
 
     The cffi module is imported directly: `nacl.bindings` loads every libsodium binding
     (~30 ms), which `ancre verify`'s start-up budget cannot afford."""
-    global _ed25519_verify
-    if _ed25519_verify is None:
+    global _SODIUM
+    if _SODIUM is None:
         from nacl._sodium import ffi, lib
 
         if lib.sodium_init() < 0:  # pragma: no cover - only if libsodium cannot initialise
             raise ConfigurationError("libsodium failed to initialise")
-        open_ = lib.crypto_sign_open
-        new = ffi.new
+        open_, new, is_valid_point = (
+            lib.crypto_sign_open,
+            ffi.new,
+            lib.crypto_core_ed25519_is_valid_point,
+        )
 
         def verify(signature: bytes, message: bytes, public: bytes) -> bool:
             if len(signature) != 64 or len(public) != 32:
@@ -128,8 +137,12 @@ def _sodium_ed25519_verify() -> Callable[[bytes, bytes, bytes], bool]:
             out = new("unsigned char[]", len(signed))
             return bool(open_(out, new("unsigned long long *"), signed, len(signed), public) == 0)
 
-        _ed25519_verify = verify
-    return _ed25519_verify
+        def valid_point(public: bytes) -> bool:
+            # Canonical encoding, on the curve, in the prime-order subgroup, not small order.
+            return len(public) == 32 and bool(is_valid_point(public) == 1)
+
+        _SODIUM = _Sodium(verify, valid_point)
+    return _SODIUM
 
 
 def _uint(data: bytes) -> int:
@@ -148,8 +161,17 @@ class PublicKey:
 
     def __init__(self, key: PublicKeyObject) -> None:
         self.key: Final = key
+        self._raw: bytes | None = None
         if isinstance(key, ed25519.Ed25519PublicKey):
             self.key_type = KeyType.ED25519
+            raw = key.public_bytes_raw()
+            if not (_SODIUM or _sodium()).valid_point(raw):
+                raise InvalidError(
+                    Code.WEAK_KEY,
+                    "Ed25519 public key is not a point of prime order (small-order or "
+                    "non-canonical): anyone could sign for it",
+                )
+            self._raw = raw
         elif isinstance(key, ec.EllipticCurvePublicKey):
             crv = key.curve.name
             if crv == "secp256r1":
@@ -168,7 +190,6 @@ class PublicKey:
             raise InvalidError(Code.UNSUPPORTED_KEY_TYPE, f"unsupported key {type(key).__name__}")
         self._jwk: dict[str, str] | None = None
         self._thumbprint: str | None = None
-        self._raw: bytes | None = None
 
     # ---- JWK -------------------------------------------------------------------------
     @classmethod
@@ -200,9 +221,7 @@ class PublicKey:
     def raw_public_bytes(self) -> bytes:
         """Ed25519: 32 raw bytes; EC: the SEC1 compressed point (what did:key encodes)."""
         if isinstance(self.key, ed25519.Ed25519PublicKey):
-            return self.key.public_bytes(
-                _serialization().Encoding.Raw, _serialization().PublicFormat.Raw
-            )
+            return cast(bytes, self._raw)
         if isinstance(self.key, ec.EllipticCurvePublicKey):
             return self.key.public_bytes(
                 _serialization().Encoding.X962, _serialization().PublicFormat.CompressedPoint
@@ -240,11 +259,7 @@ class PublicKey:
         self.check_alg(alg)
         key = self.key
         if isinstance(key, ed25519.Ed25519PublicKey):
-            if self._raw is None:
-                self._raw = self.raw_public_bytes()
-            return (_ed25519_verify or _sodium_ed25519_verify())(
-                signature, signing_input, self._raw
-            )
+            return (_SODIUM or _sodium()).verify(signature, signing_input, cast(bytes, self._raw))
         try:
             if isinstance(key, ec.EllipticCurvePublicKey):
                 _, _, size, digest = _EC_CURVES[self.key_type]
