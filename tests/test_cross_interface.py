@@ -254,7 +254,9 @@ class Command:
             argv += ["--trust-list", self.world.trust_list_source(profile.trust_list)]
             argv += ["--registry-key", self.world.registry.did]
         if profile.policy_file is not None:
-            policy = self.workdir / f"policy-{abs(hash(profile.name))}.json"
+            # One file per case: cases run in parallel, and a file shared by the cases of a
+            # profile was read empty by one subprocess while another rewrote it.
+            policy = path.with_name(path.stem + ".policy.json")
             policy.write_text(profile.policy_file, encoding="utf-8")
             argv += ["--policy", str(policy)]
         if case.nonce is not None:
