@@ -86,14 +86,21 @@ def loads_strict(
             Code.INPUT_TOO_LARGE, f"{what} is {len(data)} bytes, the limit is {max_bytes}"
         )
     value = _loads_fast(data)
-    if value is not _NOT_FAST:
-        if isinstance(data, bytes):
-            brackets = data.count(b"{") + data.count(b"[")
-        else:
-            brackets = data.count("{") + data.count("[")
-        if brackets > max_depth and _depth_exceeds(value, max_depth):
-            raise MalformedError(Code.JSON_TOO_DEEP, f"{what} nests deeper than {max_depth} levels")
-        return value
+    if value is _NOT_FAST:
+        value = _loads_stdlib(data, what, max_depth)
+    # Cheap bound first: depth can never exceed the number of opening brackets (counting on
+    # UTF-8 bytes is counting on the text: ASCII bytes never occur inside a multi-byte one).
+    if isinstance(data, bytes):
+        brackets = data.count(b"{") + data.count(b"[")
+    else:
+        brackets = data.count("{") + data.count("[")
+    if brackets > max_depth and _depth_exceeds(value, max_depth):
+        raise MalformedError(Code.JSON_TOO_DEEP, f"{what} nests deeper than {max_depth} levels")
+    return value
+
+
+def _loads_stdlib(data: bytes | str, what: str, max_depth: int) -> Any:
+    """The strict parser: the standard library's, refusing duplicate members and constants."""
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8")
@@ -101,8 +108,6 @@ def loads_strict(
             raise MalformedError(Code.MALFORMED_JSON, f"{what} is not valid UTF-8") from None
     else:
         text = data
-    # Cheap bound first: depth can never exceed the number of opening brackets.
-    brackets = text.count("{") + text.count("[")
     try:
         # RFC 8259 whitespace only (str.strip() would also eat e.g. U+00A0).
         start = len(text) - len(text.lstrip(_WS))
@@ -117,8 +122,6 @@ def loads_strict(
         ) from None
     except ValueError as exc:  # e.g. an integer longer than sys.get_int_max_str_digits()
         raise MalformedError(Code.MALFORMED_JSON, f"{what} is not acceptable JSON: {exc}") from None
-    if brackets > max_depth and _depth_exceeds(value, max_depth):
-        raise MalformedError(Code.JSON_TOO_DEEP, f"{what} nests deeper than {max_depth} levels")
     return value
 
 

@@ -165,7 +165,7 @@ class PublicKey:
         if isinstance(key, ed25519.Ed25519PublicKey):
             self.key_type = KeyType.ED25519
             raw = key.public_bytes_raw()
-            if not (_SODIUM or _sodium()).valid_point(raw):
+            if not _sodium().valid_point(raw):
                 raise InvalidError(
                     Code.WEAK_KEY,
                     "Ed25519 public key is not a point of prime order (small-order or "
@@ -259,7 +259,7 @@ class PublicKey:
         self.check_alg(alg)
         key = self.key
         if isinstance(key, ed25519.Ed25519PublicKey):
-            return (_SODIUM or _sodium()).verify(signature, signing_input, cast(bytes, self._raw))
+            return _sodium().verify(signature, signing_input, cast(bytes, self._raw))
         try:
             if isinstance(key, ec.EllipticCurvePublicKey):
                 _, _, size, digest = _EC_CURVES[self.key_type]
