@@ -455,9 +455,9 @@ class _Transport:
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
 
-    def get(self, url: str, *, retry_on: frozenset[int] = frozenset()) -> _Answer:
-        """The first answer that is neither 429 nor 5xx (nor in ``retry_on``), retrying
-        within :class:`RetryPolicy`; raises ``register_unavailable`` when out of attempts."""
+    def get(self, url: str) -> _Answer:
+        """The first answer that is neither 429 nor 5xx, retrying within
+        :class:`RetryPolicy`; raises ``register_unavailable`` when out of attempts."""
         started = self.monotonic()
         why = "no attempt made"
         for attempt in range(1, self.retry.attempts + 1):
@@ -481,7 +481,7 @@ class _Transport:
                 raise _unavailable(self.register, exc.message) from None
             else:
                 status = result.status
-                if status != 429 and status < 500 and status not in retry_on:
+                if status != 429 and status < 500:
                     at = result.fetched_at or self.clock.now()
                     return _Answer(status, result.body, url, at)
                 why = f"HTTP {status}"
