@@ -109,12 +109,15 @@ def running_standin(tmp: Path, *, port: int = 0, attempts: int = 5) -> Iterator[
     client_file = tmp / "standin-client.json"
     client_file.write_text(json.dumps(client))
     accounts = {a["id"]: a for a in json.loads(ACCOUNTS.read_text())["accounts"]}
+    # The provider's stderr goes to a file, quoted when it fails to start.
+    log_path = tmp / "standin.log"
+    log = log_path.open("ab")
     for _ in range(attempts):
         process = subprocess.Popen(
             [node, str(SCRIPT), "--port", str(port), "--issuer-path", ISSUER_PATH,
              "--client", str(client_file), "--accounts", str(ACCOUNTS)],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=log,
             cwd=OIDC_DIR,
         )  # fmt: skip
         try:
@@ -122,14 +125,22 @@ def running_standin(tmp: Path, *, port: int = 0, attempts: int = 5) -> Iterator[
         except BaseException:
             process.kill()
             process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+            log.close()
             raise
         if ready.get("ready"):
             break
         code = process.wait(timeout=5)
+        if process.stdout is not None:
+            process.stdout.close()
         if code != EADDRINUSE_EXIT:
-            raise RuntimeError(f"the ProConnect stand-in exited with status {code}")
+            log.close()
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the ProConnect stand-in exited with status {code}:\n{tail}")
         port = 0  # the asked port was taken: let the OS choose
     else:
+        log.close()
         raise RuntimeError(f"the ProConnect stand-in found no free port in {attempts} attempts")
     try:
         yield Standin(
@@ -150,6 +161,7 @@ def running_standin(tmp: Path, *, port: int = 0, attempts: int = 5) -> Iterator[
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import hashlib
 import html.parser
 import json
 import secrets
+import socket
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -319,3 +320,13 @@ def test_rp_initiated_logout(http: httpx.Client, standin: Standin) -> None:
     back = done.headers["location"]
     assert back.startswith(standin.post_logout_redirect_uri)
     assert parse_qs(urlsplit(back).query)["state"] == [state]
+
+
+def test_a_taken_port_is_retried_on_another(tmp_path: Any) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with running_standin(tmp_path, port=port) as other:
+            assert urlsplit(other.issuer).port not in (None, port)
+            assert httpx.get(f"{other.issuer}/jwks", trust_env=False).status_code == 200
