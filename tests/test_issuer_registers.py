@@ -15,7 +15,7 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,8 +41,11 @@ from ancre.issuer.registers import (
     DEFAULT_POLICY,
     EVIDENCE_TYPE,
     INSEE_KEY_HEADER,
+    Consultation,
     Gleif,
     InseeSirene,
+    Organization,
+    OrganizationRecord,
     RechercheEntreprises,
     RetryPolicy,
     TokenBucket,
@@ -621,8 +624,6 @@ def test_public_body_check(
     ],
 )
 def test_public_body_rule(category: str, public_service: bool | None, public: bool) -> None:
-    from ancre.issuer.registers import Consultation, Organization, OrganizationRecord
-
     org = Organization(
         "213500010", "X", category, True, True, None, None, public_service=public_service
     )
@@ -807,8 +808,6 @@ def test_gleif_record_and_refusals(
     assert record.legal_address is not None
     assert record.legal_address.full == "1 RUE DE L'EXEMPLE 75001 PARIS"
     assert record.consultation.digest_sri == sri(body)
-    from dataclasses import replace
-
     with pytest.raises(InvalidError) as lapsed:
         check_lei(replace(record, registration_status="LAPSED"))
     assert lapsed.value.code is Code.LEI_NOT_ISSUED
