@@ -1326,3 +1326,7 @@ def check_public_body(record: OrganizationRecord | EstablishmentRecord) -> Organ
         f"SIREN {organization.siren} ({organization.name}) has legal category {category[:8]!r}, "
         "not a public body (7xxx, or 4xxx flagged a public service)",
     )
+
+
+# Both French registers implement the protocol: mypy checks this assignment structurally.
+_FRENCH_REGISTERS: Final[tuple[type[CompanyRegister], ...]] = (RechercheEntreprises, InseeSirene)

@@ -330,3 +330,32 @@ def test_a_taken_port_is_retried_on_another(tmp_path: Any) -> None:
         with running_standin(tmp_path, port=port) as other:
             assert urlsplit(other.issuer).port not in (None, port)
             assert httpx.get(f"{other.issuer}/jwks", trust_env=False).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"response_mode": "query"}, "unknown parameter response_mode"),
+        ({"state": "too-short"}, "state must be at least 32 characters"),
+        ({"nonce": ""}, "nonce must be at least 32 characters"),
+    ],
+)
+def test_proconnect_authorization_rules(
+    http: httpx.Client, standin: Standin, change: dict[str, str], why: str
+) -> None:
+    _, challenge = pkce()
+    request = {
+        "response_type": "code",
+        "client_id": standin.client_id,
+        "redirect_uri": standin.redirect_uri,
+        "scope": "openid",
+        "state": secrets.token_urlsafe(32),
+        "nonce": secrets.token_urlsafe(32),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "login_hint": "karim.benali",
+    } | change
+    response = http.get(discover(http, standin)["authorization_endpoint"], params=request)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert why in response.json()["error_description"]

@@ -16,7 +16,8 @@
 // - ProConnect's scopes and claims (given_name, usual_name, siret, idp_id, roles, …) [§4];
 // - its acr values, requested through the `claims` parameter [§5];
 // - RP-initiated logout with post_logout_redirect_uri and state [§6];
-// - idp_hint, siret_hint accepted as extra parameters.
+// - idp_hint, siret_hint accepted as extra parameters; any other unknown authorization
+//   parameter, or a state/nonce shorter than 32 characters, refused with a 400 [§2].
 // Differences, on purpose: PKCE (S256) is *required* here (ProConnect accepts it, does not
 // require it: the bridge must always send it); the login is headless (below).
 //
@@ -244,6 +245,27 @@ async function interaction(provider, req, res) {
   return undefined;
 }
 
+// ProConnect's own checks of the authorization request, before oidc-provider's (DOCS §2.2,
+// FED-DTO): only its documented parameters, state and nonce of at least 32 characters. It
+// answers with an error page, not a redirect to the client.
+const AUTHORIZE_PARAMS = new Set([
+  'response_type', 'client_id', 'redirect_uri', 'scope', 'state', 'nonce', 'claims',
+  'acr_values', 'prompt', 'idp_hint', 'login_hint', 'siret_hint', 'code_challenge',
+  'code_challenge_method',
+]);
+
+function proconnectAuthorizeRules(params) {
+  for (const name of params.keys()) {
+    if (!AUTHORIZE_PARAMS.has(name)) return `Y000400 : Bad Request Exception: unknown parameter ${name}`;
+  }
+  for (const name of ['state', 'nonce']) {
+    if ((params.get(name) ?? '').length < 32) {
+      return `Y000400 : Bad Request Exception: ${name} must be at least 32 characters`;
+    }
+  }
+  return null;
+}
+
 async function readBody(req, limit = 4096) {
   let body = '';
   for await (const chunk of req) {
@@ -290,6 +312,14 @@ server.listen(Number(args.port), args.host, () => {
         res.end();
       }
     };
+    if (rest === '/authorize' && req.method === 'GET') {
+      const refusal = proconnectAuthorizeRules(url.searchParams);
+      if (refusal) {
+        res.statusCode = 400;
+        res.setHeader('Content-Type', 'application/json');
+        return res.end(JSON.stringify({ error: 'invalid_request', error_description: refusal }));
+      }
+    }
     if (rest.startsWith('/interaction/')) return interaction(provider, req, res).catch(done);
     if (rest === '/__test/login-as') return testControl(req, res).catch(done);
     // Mounted under the issuer path, as ProConnect serves /api/v2/...: oidc-provider finds
