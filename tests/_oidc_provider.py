@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from joserfc.jwk import ECKey
 
 OIDC_DIR = Path(__file__).parent / "oidc"
 SCRIPT = OIDC_DIR / "proconnect-standin.mjs"
@@ -49,6 +50,10 @@ class Standin:
     post_logout_redirect_uri: str
     accounts: dict[str, dict[str, Any]]
     process: subprocess.Popen[bytes]
+    #: a second client, authenticating with `private_key_jwt` (ES256) instead of a secret.
+    key_client_id: str = ""
+    #: its private key, as a JWK (the stand-in knows only the public part).
+    key_client_jwk: dict[str, Any] | None = None
 
     def login_as(self, account: str | None) -> None:
         """Who the next login without `login_hint` logs in (browser tests)."""
@@ -106,8 +111,19 @@ def running_standin(tmp: Path, *, port: int = 0, attempts: int = 5) -> Iterator[
         "userinfo_signed_response_alg": "ES256",
         "token_endpoint_auth_method": "client_secret_post",
     }
+    key = ECKey.generate_key("P-256", parameters={"alg": "ES256", "use": "sig"}, private=True)
+    key.ensure_kid()
+    key_client = {
+        **client,
+        "client_id": "ancre-login-bridge-pkjwt",
+        "client_secret": None,
+        "token_endpoint_auth_method": "private_key_jwt",
+        "token_endpoint_auth_signing_alg": "ES256",
+        "jwks": {"keys": [key.as_dict(private=False)]},
+    }
+    del key_client["client_secret"]
     client_file = tmp / "standin-client.json"
-    client_file.write_text(json.dumps(client))
+    client_file.write_text(json.dumps({"clients": [client, key_client]}))
     accounts = {a["id"]: a for a in json.loads(ACCOUNTS.read_text())["accounts"]}
     # The provider's stderr goes to a file, quoted when it fails to start.
     log_path = tmp / "standin.log"
@@ -151,6 +167,8 @@ def running_standin(tmp: Path, *, port: int = 0, attempts: int = 5) -> Iterator[
             post_logout_redirect_uri=client["post_logout_redirect_uris"][0],
             accounts=accounts,
             process=process,
+            key_client_id=key_client["client_id"],
+            key_client_jwk=key.as_dict(private=True),
         )
     finally:
         process.send_signal(signal.SIGTERM)

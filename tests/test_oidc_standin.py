@@ -15,7 +15,9 @@ import html.parser
 import json
 import secrets
 import socket
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -24,7 +26,7 @@ import pytest
 from _oidc_provider import ISSUER_PATH, Standin, running_standin
 from joserfc import jwt
 from joserfc.errors import BadSignatureError, InvalidClaimError
-from joserfc.jwk import KeySet
+from joserfc.jwk import ECKey, KeySet
 
 CERTIFICATION_DIRIGEANT = "https://proconnect.gouv.fr/assurance/certification-dirigeant"
 SCOPES = (
@@ -359,3 +361,45 @@ def test_proconnect_authorization_rules(
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
     assert why in response.json()["error_description"]
+
+
+def test_private_key_jwt_client_authentication(http: httpx.Client, standin: Standin) -> None:
+    keyed = replace(standin, client_id=standin.key_client_id)
+    query, request = authorize(http, keyed, login_hint="karim.benali")
+    token_endpoint = discover(http, standin)["token_endpoint"]
+    assert standin.key_client_jwk is not None
+    key = ECKey.import_key(standin.key_client_jwk)
+    now = int(time.time())
+    assertion = jwt.encode(
+        {"alg": "ES256", "kid": key.kid},
+        {
+            "iss": keyed.client_id,
+            "sub": keyed.client_id,
+            "aud": standin.issuer,
+            "jti": secrets.token_urlsafe(16),
+            "iat": now,
+            "exp": now + 60,
+        },
+        key,
+    )
+    form = {
+        "grant_type": "authorization_code",
+        "code": query["code"],
+        "redirect_uri": standin.redirect_uri,
+        "client_id": keyed.client_id,
+        "code_verifier": request["code_verifier"],
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    }
+    response = http.post(token_endpoint, data={**form, "client_assertion": assertion})
+    assert response.status_code == 200, response.text
+    id_token = jwt.decode(response.json()["id_token"], jwks(http, standin), algorithms=["ES256"])
+    assert id_token.claims["aud"] == keyed.client_id
+    # Its secret-less client may not fall back to a secret.
+    query, request = authorize(http, keyed, login_hint="karim.benali")
+    refused = http.post(
+        token_endpoint,
+        data={**form, "code": query["code"], "code_verifier": request["code_verifier"],
+              "client_secret": standin.client_secret},
+    )  # fmt: skip
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "invalid_client"

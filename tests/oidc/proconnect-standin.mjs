@@ -58,7 +58,10 @@ function readJson(path, what) {
   return JSON.parse(readFileSync(path, 'utf8'));
 }
 
-const clientConfig = readJson(args.client, 'client');
+// One registered client, or {"clients": [...]} for several (e.g. one per client
+// authentication method).
+const clientFile = readJson(args.client, 'client');
+const clientConfigs = Array.isArray(clientFile.clients) ? clientFile.clients : [clientFile];
 const accountList = readJson(args.accounts, 'accounts').accounts;
 const accounts = new Map(accountList.map((a) => [a.id, a]));
 const byEmail = new Map(accountList.map((a) => [a.claims.email?.toLowerCase(), a]));
@@ -84,16 +87,14 @@ const issuerPath = args['issuer-path'].replace(/\/$/, '');
 
 function configuration(issuer) {
   return {
-    clients: [
-      {
-        token_endpoint_auth_method: 'client_secret_post',
-        id_token_signed_response_alg: 'ES256',
-        userinfo_signed_response_alg: 'ES256',
-        response_types: ['code'],
-        grant_types: ['authorization_code'],
-        ...clientConfig,
-      },
-    ],
+    clients: clientConfigs.map((client) => ({
+      token_endpoint_auth_method: 'client_secret_post',
+      id_token_signed_response_alg: 'ES256',
+      userinfo_signed_response_alg: 'ES256',
+      response_types: ['code'],
+      grant_types: ['authorization_code'],
+      ...client,
+    })),
     jwks,
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     acrValues: ACR_VALUES,
@@ -329,7 +330,7 @@ server.listen(Number(args.port), args.host, () => {
     return callback(req, res);
   });
   provider.on('server_error', (ctx, err) => console.error(`proconnect-standin: ${err.stack}`));
-  process.stdout.write(`${JSON.stringify({ ready: true, issuer, port, client_id: clientConfig.client_id })}\n`);
+  process.stdout.write(`${JSON.stringify({ ready: true, issuer, port, client_ids: clientConfigs.map((c) => c.client_id) })}\n`);
 });
 
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => server.close(() => process.exit(0)));
