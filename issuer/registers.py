@@ -1272,14 +1272,19 @@ def check_director(
     """The register's director matching ``person`` (:mod:`ancre.issuer.register_match`).
 
     Raises ``IndeterminateError`` ``directors_unavailable`` when the register keeps no list
-    of directors (Sirene for a company) — ask another register, never guess — and
+    of directors (Sirene for a company) or lists nobody — ask another register, never
+    guess — and
     ``InvalidError`` ``director_not_matched`` when nobody on the list matches.
     """
     organization = record.organization
-    if organization.directors is None:
+    # A unit always has a legal representative: an empty list means the register lacks the
+    # data (not that nobody runs the company), unless legal persons are listed instead.
+    if organization.directors is None or not (
+        organization.directors or organization.legal_person_directors
+    ):
         raise IndeterminateError(
             Code.DIRECTORS_UNAVAILABLE,
-            f"{record.consultation.register} keeps no list of directors for SIREN "
+            f"{record.consultation.register} lists no directors for SIREN "
             f"{organization.siren}; consult Recherche d'entreprises (RNE)",
         )
     result = match_director(person, organization.directors)

@@ -44,6 +44,7 @@ from ancre.issuer.registers import (
     Consultation,
     Gleif,
     InseeSirene,
+    LegalPersonDirector,
     Organization,
     OrganizationRecord,
     RechercheEntreprises,
@@ -635,6 +636,21 @@ def test_public_body_rule(category: str, public_service: bool | None, public: bo
             check_public_body(record)
         assert caught.value.code is Code.NOT_PUBLIC_BODY
     assert is_public_law_category(category) is (category.startswith("7") and len(category) == 4)
+
+
+def test_an_empty_director_list_decides_nothing() -> None:
+    consultation = Consultation("r", "https://r.example", "q", NOW, "sha256-")
+    nobody = Organization("732829320", "X", "5710", True, True, None, directors=())
+    with pytest.raises(IndeterminateError) as caught:
+        check_director(OrganizationRecord(nobody, consultation), Person("Dupont", "John"))
+    assert caught.value.code is Code.DIRECTORS_UNAVAILABLE
+    # Only a holding company presides: the person is not a director.
+    holding = replace(
+        nobody, legal_person_directors=(LegalPersonDirector("552032534", "H", "Président"),)
+    )
+    with pytest.raises(InvalidError) as refused:
+        check_director(OrganizationRecord(holding, consultation), Person("Dupont", "John"))
+    assert refused.value.code is Code.DIRECTOR_NOT_MATCHED
 
 
 # ---- INSEE Sirene 3.11 -----------------------------------------------------------------------
