@@ -938,8 +938,8 @@ class InseeSirene(_Cached):
         )
         postal = a.opt_text("codePostalEtablissement")
         city = a.opt_text("libelleCommuneEtablissement")
-        full = " ".join(p for p in (a.opt_text("complementAdresseEtablissement"), street,
-                                    postal, city) if p)  # fmt: skip
+        complement = a.opt_text("complementAdresseEtablissement")
+        full = " ".join(p for p in (complement, street, postal, city) if p)
         country = "FR" if a.opt_text("codePaysEtrangerEtablissement") is None else ""
         return PostalAddress(full, street or None, postal, city, country)
 
@@ -971,9 +971,10 @@ class InseeSirene(_Cached):
                     role="Entrepreneur individuel",
                 ),
             )
+            # Named as people know them: usual given name, usage name if any.
             usual = unit.opt_text("prenomUsuelUniteLegale") or unit.opt_text("prenom1UniteLegale")
-            name = name or " ".join(p for p in (usual, unit.opt_text("nomUsageUniteLegale")
-                                                or family) if p)  # fmt: skip
+            surname = unit.opt_text("nomUsageUniteLegale") or family
+            name = name or " ".join(p for p in (usual, surname) if p)
         if not name:
             raise _bad_answer(self.name, "the legal unit has no name (denomination)")
         return Organization(
