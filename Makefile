@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements/dev.lock
 PKGS   := -p ancre.trust -p ancre.issuer -p ancre.verifier -p ancre.wallet -p ancre.registry -p ancre.cli
 
-.PHONY: install test lint format demo bench lock clean
+.PHONY: install test lint format demo bench lock clean node-deps
 
 install: $(STAMP)
 
@@ -23,7 +23,17 @@ $(STAMP): $(LOCK) pyproject.toml
 	$(BIN)/python -m compileall -q -j 0 build/ >/dev/null
 	touch $(STAMP)
 
-test: install
+# The ProConnect stand-in OpenID provider (tests/oidc/): `oidc-provider` pinned by its lock,
+# reinstalled only when the lock changes.
+OIDC_STAMP := tests/oidc/node_modules/.installed
+
+node-deps: $(OIDC_STAMP)
+
+$(OIDC_STAMP): tests/oidc/package.json tests/oidc/package-lock.json
+	npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
+	touch $(OIDC_STAMP)
+
+test: install node-deps
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 lint: install

@@ -146,6 +146,19 @@ class Code(StrEnum):
     TRANSACTION_NOT_FOUND = "transaction_not_found"
     TRANSACTION_EXPIRED = "transaction_expired"
     TOO_MANY_TRANSACTIONS = "too_many_transactions"
+    # company registers (ancre.issuer.registers): lookups, then checks of what a login claims
+    INVALID_LEI = "invalid_lei"
+    REGISTER_NOT_FOUND = "register_not_found"
+    REGISTER_UNAVAILABLE = "register_unavailable"
+    REGISTER_ANSWER_INVALID = "register_answer_invalid"
+    REGISTER_NOT_DIFFUSIBLE = "register_not_diffusible"
+    ORGANIZATION_CLOSED = "organization_closed"
+    ESTABLISHMENT_CLOSED = "establishment_closed"
+    VAT_NOT_REGISTERED = "vat_not_registered"
+    LEI_NOT_ISSUED = "lei_not_issued"
+    NOT_PUBLIC_BODY = "not_public_body"
+    DIRECTOR_NOT_MATCHED = "director_not_matched"
+    DIRECTORS_UNAVAILABLE = "directors_unavailable"
 
 
 class AncreError(Exception):
