@@ -25,9 +25,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from ancre.trust._sql import UtcMicros, make_engine, write_engine
 
 __all__ = [
+    "AccessRow",
     "AnchorRow",
     "AuditRow",
     "Base",
+    "CheckpointRow",
     "GrantRow",
     "IssuerRow",
     "MetaRow",
@@ -127,12 +129,38 @@ class AuditRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AccessRow(Base):
+    """An admin read (GET), kept apart from the audit chain: reads change nothing, and a
+    viewer polling the API must not be able to grow the signed history (issue 12 point 4)."""
+
+    __tablename__ = "access_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcMicros)
+    actor: Mapped[str] = mapped_column(String(256))
+    method: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(2048))
+
+
+class CheckpointRow(Base):
+    """A signed statement "the audit log had `events` events ending in `head`": a database
+    writer without the registry's key can neither forge one nor make the chain match it
+    after an edit."""
+
+    __tablename__ = "audit_checkpoints"
+    events: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    head: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UtcMicros)
+    jws: Mapped[str] = mapped_column(Text)
+
+
 class TokenRow(Base):
-    """An admin API token: only its SHA-256 is stored."""
+    """An admin API token: only its SHA-256 is stored. `person` is who holds it (a
+    normalised name): the two-person rule counts people, not tokens."""
 
     __tablename__ = "admin_tokens"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(256), unique=True)
+    person: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcMicros)

@@ -146,6 +146,14 @@ class Code(StrEnum):
     TRANSACTION_NOT_FOUND = "transaction_not_found"
     TRANSACTION_EXPIRED = "transaction_expired"
     TOO_MANY_TRANSACTIONS = "too_many_transactions"
+    # registry (ancre.registry)
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    UNAUTHORIZED = "unauthorized"
+    SAME_PERSON = "same_person"
+    INVALID_CHARACTERS = "invalid_characters"
+    REGISTRY_BUSY = "registry_busy"
+    AUDIT_CHAIN_BROKEN = "audit_chain_broken"
 
 
 class AncreError(Exception):
