@@ -8,6 +8,8 @@ compares the same way on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from ancre.trust._sql import UtcMicros, make_engine, write_engine
@@ -37,6 +39,7 @@ __all__ = [
     "PublicationRow",
     "StatusRow",
     "TokenRow",
+    "create_private_sqlite",
     "make_engine",
     "migrate",
     "session_factory",
@@ -180,8 +183,38 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def _sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(str(parsed.database))
+
+
+def create_private_sqlite(url: str) -> None:
+    """Create a SQLite database file readable by its owner only (0600), before SQLite
+    would create it under the umask (0644: token hashes, operators' names and the audit
+    log readable by every local user; issue 12 point 20). Other URLs: nothing to do."""
+    path = _sqlite_path(url)
+    if path is None:
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+def _restrict_sqlite(engine: Engine) -> None:
+    # SQLite gives its -wal and -shm files the database file's mode: restricting the
+    # database (also one created 0644 before this release) restricts all three.
+    path = _sqlite_path(engine.url.render_as_string(hide_password=False))
+    if path is None:
+        return
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(f"{path}{suffix}", 0o600)
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the latest Alembic revision (idempotent)."""
+    """Bring the schema to the latest Alembic revision (idempotent); a SQLite database file
+    is made private to its owner (0600)."""
     from alembic import command
     from alembic.config import Config
 
@@ -190,3 +223,4 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+    _restrict_sqlite(engine)

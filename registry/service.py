@@ -69,6 +69,7 @@ __all__ = [
     "Role",
     "check_text",
     "person_name",
+    "published_head",
 ]
 
 _GENESIS: Final = "0" * 64
@@ -186,6 +187,25 @@ def _signed_claim(jws: str, key: PublicKey, typ: str) -> tuple[int, str] | None:
     if isinstance(events, int) and not isinstance(events, bool) and isinstance(head, str):
         return events, head
     return None
+
+
+def published_head(jws: str, key: PublicKey) -> tuple[int, str]:
+    """The (events, head) a list signed by `key` vouches for: what an auditor who kept an
+    earlier list passes to `verify_audit(known_heads=…)`."""
+    document = _published_state(jws.strip(), key)
+    if document is None:
+        raise RegistryError(
+            "the trust list is not signed by this registry's key",
+            status=422,
+            code=Code.TRUST_LIST_INVALID,
+        )
+    if document.registry_state is None:
+        raise RegistryError(
+            f"trust list #{document.sequence} predates published audit heads",
+            status=422,
+            code=Code.TRUST_LIST_INVALID,
+        )
+    return document.registry_state.audit_events, document.registry_state.audit_head
 
 
 def _published_state(jws: str, key: PublicKey) -> TrustListDocument | None:
