@@ -14,9 +14,11 @@ from ancre.trust.trust_list import ANCHOR_SERVICE, EntryStatus, TrustList, Trust
 
 
 def test_a_revoked_token_is_refused_at_once(database_url: str) -> None:
-    with registry_for(database_url) as setup, served(setup) as base, httpx.Client(
-        base_url=base, trust_env=False
-    ) as http:
+    with (
+        registry_for(database_url) as setup,
+        served(setup) as base,
+        httpx.Client(base_url=base, trust_env=False) as http,
+    ):
         ed = auth(setup.tokens["ed"])
         assert http.get("/admin/anchors", headers=ed).status_code == 200
         revoked = http.delete("/admin/tokens/ed", headers=auth(setup.tokens["alice"]))
@@ -37,9 +39,11 @@ def test_a_revoked_token_is_refused_at_once(database_url: str) -> None:
 
 
 def test_anchor_withdrawal_is_two_person_and_reaches_the_list(database_url: str) -> None:
-    with registry_for(database_url) as setup, served(setup) as base, httpx.Client(
-        base_url=base, trust_env=False
-    ) as http:
+    with (
+        registry_for(database_url) as setup,
+        served(setup) as base,
+        httpx.Client(base_url=base, trust_env=False) as http,
+    ):
         with_anchor_and_agency(setup)
         setup.clock.advance(timedelta(minutes=1))
         filed = http.post(
@@ -82,9 +86,11 @@ def test_anchor_suspension_without_the_rule_applies_at_once(database_url: str) -
 
 
 def test_withdraw_type_is_reachable_from_the_api(database_url: str) -> None:
-    with registry_for(database_url) as setup, served(setup) as base, httpx.Client(
-        base_url=base, trust_env=False
-    ) as http:
+    with (
+        registry_for(database_url) as setup,
+        served(setup) as base,
+        httpx.Client(base_url=base, trust_env=False) as http,
+    ):
         with_anchor_and_agency(setup)
         setup.clock.advance(timedelta(minutes=1))
         withdrawn = http.post(

@@ -14,12 +14,16 @@ from ancre.trust.errors import Code
 
 
 def test_a_second_token_does_not_make_a_second_person(database_url: str) -> None:
-    with registry_for(database_url) as setup, served(setup) as base, httpx.Client(
-        base_url=base, trust_env=False
-    ) as http:
+    with (
+        registry_for(database_url) as setup,
+        served(setup) as base,
+        httpx.Client(base_url=base, trust_env=False) as http,
+    ):
         alice = auth(setup.tokens["alice"])
         # The attack: alice mints an approver token for herself under another name.
-        minted = http.post("/admin/tokens", json={"name": "alice2", "role": "approver"}, headers=alice)
+        minted = http.post(
+            "/admin/tokens", json={"name": "alice2", "role": "approver"}, headers=alice
+        )
         assert minted.status_code == 202  # was 201: usable at once
         body = minted.json()
         change, alice2 = body["pending_change"], body["token"]
@@ -44,9 +48,11 @@ def test_a_second_token_does_not_make_a_second_person(database_url: str) -> None
 
 
 def test_the_holder_not_the_token_name_is_the_person(database_url: str) -> None:
-    with registry_for(database_url) as setup, served(setup) as base, httpx.Client(
-        base_url=base, trust_env=False
-    ) as http:
+    with (
+        registry_for(database_url) as setup,
+        served(setup) as base,
+        httpx.Client(base_url=base, trust_env=False) as http,
+    ):
         # Bob approves a second token *for alice* (person "Ａｌｉｃｅ": NFKC + casefold).
         minted = http.post(
             "/admin/tokens",
