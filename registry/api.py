@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from ancre.trust.errors import AncreError, Code
 from ancre.trust.keys import Signer
@@ -167,6 +167,12 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
     async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:
         # Two requests raced for the same name; the database kept the first.
         return _problem(409, "Conflict", "the entry already exists", Code.CONFLICT.value)
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database refuses that validation let through: the caller's fault (400),
+        # never a 500 with the driver's message.
+        return _problem(400, "Invalid request", "a value is not storable", "invalid_request")
 
     @app.exception_handler(OperationalError)
     async def _busy(_: Request, exc: OperationalError) -> JSONResponse:

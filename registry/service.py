@@ -378,7 +378,10 @@ class Registry:
         """Log an admin read in the access log. Reads never enter the audit chain: they
         change nothing, and a viewer must not be able to grow the signed history."""
         with self._tx() as s:
-            s.add(AccessRow(at=self.clock.now(), actor=actor, method=method, path=path[:2048]))
+            # The path is the caller's bytes: control characters (NUL: PostgreSQL refuses
+            # it) are masked, not stored, so the read is still logged.
+            shown = _CONTROL.sub("\ufffd", path[:2048])
+            s.add(AccessRow(at=self.clock.now(), actor=actor, method=method[:16], path=shown))
 
     def access_log(self, limit: int = 100) -> list[AccessRow]:
         with self._sessions() as s:
