@@ -38,9 +38,11 @@ ISSUER = {"did": "did:web:nul.example", "legal_name": "Agence", "accredited_by":
 def test_control_characters_in_bodies_are_a_400(
     database_url: str, path: str, body: dict[str, object]
 ) -> None:
-    with registry_for(database_url) as setup, served(setup) as base, httpx.Client(
-        base_url=base, trust_env=False
-    ) as http:
+    with (
+        registry_for(database_url) as setup,
+        served(setup) as base,
+        httpx.Client(base_url=base, trust_env=False) as http,
+    ):
         with_anchor_and_agency(setup)
         answer = http.post(path, json=body, headers=auth(setup.tokens["alice"]))
         assert answer.status_code == 400, answer.text
@@ -59,9 +61,11 @@ def test_control_characters_in_bodies_are_a_400(
     ],
 )
 def test_control_characters_in_paths_are_a_400(database_url: str, method: str, path: str) -> None:
-    with registry_for(database_url) as setup, served(setup) as base, httpx.Client(
-        base_url=base, trust_env=False
-    ) as http:
+    with (
+        registry_for(database_url) as setup,
+        served(setup) as base,
+        httpx.Client(base_url=base, trust_env=False) as http,
+    ):
         body = {"status": "suspended", "reason": "r"} if method == "POST" else None
         answer = http.request(method, path, json=body, headers=auth(setup.tokens["alice"]))
         assert answer.status_code == 400, answer.text

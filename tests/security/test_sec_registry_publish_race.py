@@ -4,6 +4,7 @@ is now serialised on a locked row, and time is forced to move forward with the s
 
 from __future__ import annotations
 
+import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -31,9 +32,10 @@ def test_ten_concurrent_publications_get_distinct_increasing_sequences(database_
         )
         assert [s for s, _ in published] == list(range(1, 11))
         times = [t for _, t in published]
-        assert all(a < b for a, b in zip(times, times[1:], strict=False)), times
+        assert all(a < b for a, b in itertools.pairwise(times)), times
         # Every publication is in the log, and the log verifies with the key.
         report = setup.registry.verify_audit(key=setup.key.key.public_key)
         assert report.ok, report
         latest = setup.registry.latest_publication()
-        assert latest is not None and latest.sequence == 10
+        assert latest is not None
+        assert latest.sequence == 10

@@ -8,9 +8,11 @@ from _sec_registry import auth, registry_for, served
 
 
 def test_reads_do_not_grow_the_audit_chain(database_url: str) -> None:
-    with registry_for(database_url) as setup, served(setup) as base, httpx.Client(
-        base_url=base, trust_env=False
-    ) as http:
+    with (
+        registry_for(database_url) as setup,
+        served(setup) as base,
+        httpx.Client(base_url=base, trust_env=False) as http,
+    ):
         before = setup.registry.verify_audit().events
         for _ in range(200):
             assert http.get("/admin/anchors", headers=auth(setup.tokens["vi"])).status_code == 200

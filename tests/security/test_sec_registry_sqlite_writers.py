@@ -35,9 +35,13 @@ def test_sixteen_concurrent_writers_get_no_500(tmp_path: Path) -> None:
                         "did": f"did:web:w{n}-{i}.example", "legal_name": f"W {n} {i}",
                         "accredited_by": ANCHOR, "credential_types": {LP: []},
                     }  # fmt: skip
-                    answers.append(
-                        http.post("/admin/issuers", json=issuer, headers=auth(setup.tokens["ed"]))
-                    )
+                    anchor = {"id": f"did:web:anchor{n}-{i}.example", "name": f"A {n} {i}"}
+                    ed = auth(setup.tokens["ed"])
+                    # The mix that ran the pool dry: writes that read settings (anchors,
+                    # publication) next to plain inserts and audited reads.
+                    answers.append(http.post("/admin/issuers", json=issuer, headers=ed))
+                    answers.append(http.post("/admin/anchors", json=anchor, headers=ed))
+                    answers.append(http.post("/admin/publish", headers=ed))
                     answers.append(http.get("/admin/anchors", headers=auth(setup.tokens["vi"])))
             return answers
 
@@ -50,9 +54,9 @@ def test_sixteen_concurrent_writers_get_no_500(tmp_path: Path) -> None:
                 assert answer.headers["Retry-After"] == "1"
                 assert answer.json()["code"] == Code.REGISTRY_BUSY.value
             else:
-                assert answer.status_code in (200, 201), answer.text
+                assert answer.status_code in (200, 201, 202), answer.text
         added = {i.did for i in setup.registry.issuers()}
-        created = sum(1 for a in answers if a.status_code == 201)
+        created = sum(1 for a in answers if a.status_code == 201 and "did" in a.json())
         assert len(added) == created + 1  # + the agency of the set-up
         assert setup.registry.verify_audit().ok
 
