@@ -675,6 +675,7 @@ def audit_verify(
                 "signed_events": report.signed_events,
                 "first_broken": report.first_broken,
                 "reason": report.reason,
+                "code": None if report.ok else "audit_chain_broken",
             },
             True,
         )

@@ -435,6 +435,7 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
             "signed_events": report.signed_events,
             "first_broken": report.first_broken,
             "reason": report.reason,
+            "code": None if report.ok else Code.AUDIT_CHAIN_BROKEN.value,
         }
 
     @app.post("/admin/tokens", status_code=201)
