@@ -348,6 +348,10 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
     @app.post("/admin/changes/{change_id}/approve")
     def approve(change_id: ChangeId, who: Caller = approver) -> dict[str, Any]:
         change = registry.approve(who.person, change_id)
+        if signer is not None:
+            # An approved change is the sensitive kind (anchors, tokens, the rule itself):
+            # sign the log at once instead of leaving it in the unsigned tail.
+            registry.checkpoint(signer)
         return {"id": change.id, "state": change.state}
 
     @app.post("/admin/changes/{change_id}/reject")
@@ -408,10 +412,17 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
         return {"applied": change is None, "pending_change": None if change is None else change.id}
 
     @app.post("/admin/publish", status_code=201)
-    def publish(who: Caller = editor) -> dict[str, Any]:
+    def publish(
+        who: Caller = editor,
+        idempotency_key: Annotated[
+            Text | None, Header(min_length=1, max_length=128, alias="Idempotency-Key")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Sign and store the next list. With an `Idempotency-Key`, a retry returns the list
+        the first call published instead of publishing another."""
         if signer is None:
             raise RegistryError("this server has no signing key", status=503)
-        row = registry.publish(signer, who.person)
+        row = registry.publish(signer, who.person, request_key=idempotency_key)
         return {
             "sequence": row.sequence,
             "issued_at": row.issued_at.isoformat(),

@@ -177,6 +177,8 @@ class PublicationRow(Base):
     next_update: Mapped[datetime] = mapped_column(UtcMicros)
     state_sha256: Mapped[str] = mapped_column(String(64))
     jws: Mapped[str] = mapped_column(Text)
+    #: The caller's `Idempotency-Key`: a retried request gets this list, not a new one.
+    request_key: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

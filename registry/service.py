@@ -1138,7 +1138,9 @@ class Registry:
             registry_state=state,
         )
 
-    def publish(self, signer: Signer, actor: str = "system") -> PublicationRow:
+    def publish(
+        self, signer: Signer, actor: str = "system", *, request_key: str | None = None
+    ) -> PublicationRow:
         """Sign and store the next list, with the audit log's (count, head) and the
         two-person rule inside it, and sign an audit checkpoint.
 
@@ -1146,9 +1148,18 @@ class Registry:
         on PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock), and only then
         are the last sequence and time read, so concurrent calls each get the next sequence
         instead of a 409 (issue 12 point 5). `issued_at` strictly increases with the sequence
-        even if the clock stands still or steps back."""
+        even if the clock stands still or steps back. A `request_key` makes a retry
+        idempotent: the same key returns the list it published, whatever ran in between."""
+        if request_key is not None:
+            check_text(request_key, "an idempotency key")
         with self._tx() as s:
             s.execute(select(MetaRow).where(MetaRow.key == "audit_head").with_for_update()).first()
+            if request_key is not None:
+                done = s.execute(
+                    select(PublicationRow).where(PublicationRow.request_key == request_key)
+                ).scalar_one_or_none()
+                if done is not None:
+                    return done
             last = s.execute(
                 select(PublicationRow).order_by(PublicationRow.sequence.desc()).limit(1)
             ).scalar_one_or_none()
@@ -1177,6 +1188,7 @@ class Registry:
                 next_update=now + validity,
                 state_sha256=digest,
                 jws=jws,
+                request_key=request_key,
             )
             s.add(row)
             self._audit(s, actor, "publish", str(sequence), {"state_sha256": digest})

@@ -39,3 +39,27 @@ def test_ten_concurrent_publications_get_distinct_increasing_sequences(database_
         latest = setup.registry.latest_publication()
         assert latest is not None
         assert latest.sequence == 10
+
+
+def test_a_retried_publication_with_an_idempotency_key_publishes_once(database_url: str) -> None:
+    with registry_for(database_url) as setup, served(setup) as base:
+        with_anchor_and_agency(setup)
+        barrier = threading.Barrier(5)
+        headers = {**auth(setup.tokens["ed"]), "Idempotency-Key": "nightly-2026-03-01"}
+
+        def publish(_: int) -> httpx.Response:
+            with httpx.Client(base_url=base, trust_env=False, timeout=60) as http:
+                barrier.wait(timeout=30)
+                return http.post("/admin/publish", headers=headers)
+
+        with ThreadPoolExecutor(5) as pool:
+            answers = list(pool.map(publish, range(5)))
+        assert [a.status_code for a in answers] == [201] * 5
+        assert {a.json()["sequence"] for a in answers} == {1}
+        with httpx.Client(base_url=base, trust_env=False) as http:
+            other = http.post(
+                "/admin/publish", headers={**auth(setup.tokens["ed"]), "Idempotency-Key": "b"}
+            )
+        assert other.json()["sequence"] == 2
+        published = [e for e in setup.registry.audit_events() if e.action == "publish"]
+        assert len(published) == 2

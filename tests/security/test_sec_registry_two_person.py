@@ -77,6 +77,10 @@ def test_the_holder_not_the_token_name_is_the_person(database_url: str) -> None:
         ok = http.post(f"/admin/changes/{change}/approve", headers=auth(setup.tokens["bob"]))
         assert ok.status_code == 200
         assert [a.id for a in setup.registry.anchors()] == [ANCHOR]
+        # An approval through the API is signed into the log at once.
+        report = setup.registry.verify_audit(key=setup.key.key.public_key)
+        assert report.ok
+        assert report.signed_events == report.events
 
 
 def test_the_library_compares_normalised_persons(database_url: str) -> None:

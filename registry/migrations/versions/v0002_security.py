@@ -1,5 +1,5 @@
 """Security hardening (issue 12): token holders, a separate access log, signed audit
-checkpoints.
+checkpoints, idempotent publication.
 
 Revision ID: 0002
 """
@@ -23,6 +23,9 @@ def upgrade() -> None:
     op.execute("UPDATE admin_tokens SET person = lower(name)")
     with op.batch_alter_table("admin_tokens") as batch:
         batch.alter_column("person", existing_type=sa.String(256), nullable=False)
+    with op.batch_alter_table("publications") as batch:
+        batch.add_column(sa.Column("request_key", sa.String(128), nullable=True))
+        batch.create_unique_constraint("uq_publications_request_key", ["request_key"])
     op.create_table(
         "access_log",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -43,5 +46,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("audit_checkpoints")
     op.drop_table("access_log")
+    with op.batch_alter_table("publications") as batch:
+        batch.drop_constraint("uq_publications_request_key", type_="unique")
+        batch.drop_column("request_key")
     with op.batch_alter_table("admin_tokens") as batch:
         batch.drop_column("person")
