@@ -430,6 +430,7 @@ class Registry:
         fetched earlier): the only defence against the database being emptied entirely."""
         prev, expected_seq, count = _GENESIS, 1, 0
         hashes: dict[int, str] = {}
+        rules: dict[int, bool | None] = {0: None}
         rule: bool | None = None
         with self._sessions() as s:
             head = s.get(MetaRow, "audit_head")
@@ -445,7 +446,7 @@ class Registry:
                 if not hmac.compare_digest(_event_hash(prev, row), row.hash):
                     return _broken(count, row.seq, "event content does not match its hash")
                 rule = _replay_rule(rule, row)
-                hashes[row.seq] = row.hash
+                hashes[row.seq], rules[row.seq] = row.hash, rule
                 prev, expected_seq = row.hash, row.seq + 1
         if head is not None and head.value != f"{expected_seq - 1}:{prev}":
             # The newest events were removed: the head still remembers them.
@@ -472,17 +473,16 @@ class Registry:
                     return _broken(
                         count, None, f"trust list #{publication.sequence}'s signature is invalid"
                     )
-                if state.registry_state is not None:
-                    claims.append(
-                        (
-                            state.registry_state.audit_events,
-                            state.registry_state.audit_head,
-                            f"trust list #{publication.sequence}",
-                        )
-                    )
-                    if (state.registry_state.two_person_rule is False) and rule:
+                listed = state.registry_state
+                if listed is not None:
+                    source = f"trust list #{publication.sequence}"
+                    claims.append((listed.audit_events, listed.audit_head, source))
+                    audited = rules.get(listed.audit_events)
+                    if audited is not None and audited != listed.two_person_rule:
                         return _broken(
-                            count, None, "a published list shows a rule the log never set"
+                            count,
+                            listed.audit_events,
+                            f"{source} shows a two-person rule the log did not have then",
                         )
         for events, claimed, source in sorted(claims):
             if events == 0:

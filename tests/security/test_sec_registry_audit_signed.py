@@ -223,3 +223,50 @@ def test_lists_from_before_the_registry_state_still_verify() -> None:
     with pytest.raises(Exception) as refused:
         TrustListDocument.from_json(bad)
     assert getattr(refused.value, "code", None) is Code.TRUST_LIST_INVALID
+
+
+def test_the_rule_turned_off_then_on_again_verifies(database_url: str) -> None:
+    with registry_for(database_url) as setup:
+        change = setup.registry.set_two_person_rule("alice", False)
+        assert change is not None
+        setup.registry.approve("bob", change.id)
+        off = _published(setup)
+        assert published_head(off, setup.key.key.public_key)[0] > 0
+        assert setup.registry.set_two_person_rule("alice", True) is None
+        setup.clock.advance(timedelta(minutes=1))
+        setup.registry.publish(setup.key.key, "alice")
+        report = setup.registry.verify_audit(key=setup.key.key.public_key)
+        assert report.ok, report
+        assert report.signed_events == report.events
+
+
+def test_a_forged_rule_event_in_the_unsigned_tail_shows_as_unsigned(database_url: str) -> None:
+    # The limit docs/security.md states: after the last signed checkpoint, a writer without
+    # the key can append a well-chained "rule off" event. Verification cannot call it
+    # forged, but reports it as not covered by any signature.
+    with registry_for(database_url) as setup:
+        _published(setup)
+        signed = setup.registry.verify_audit(key=setup.key.key.public_key).signed_events
+        with setup.registry.engine.begin() as db:
+            db.execute(
+                text(
+                    "INSERT INTO audit_log (seq, at, actor, action, subject, details_json, "
+                    "prev_hash, hash) VALUES (:seq, 0, 'bob', 'set_two_person_rule', "
+                    "'two_person_rule', '{\"two_person_rule\":\"0\"}', '', '')"
+                ),
+                {"seq": signed + 1},
+            )
+            db.execute(text("UPDATE registry_meta SET value = '0' WHERE key = 'two_person_rule'"))
+        _recompute_chain(setup)
+        report = setup.registry.verify_audit(key=setup.key.key.public_key)
+        assert report.ok
+        assert (report.events, report.signed_events) == (signed + 1, signed)
+        # The next honest publication shows the rule off to every verifier.
+        setup.clock.advance(timedelta(minutes=1))
+        jws = setup.registry.publish(setup.key.key, "alice").jws
+        keys = PinnedKeys(
+            {setup.key.did: [dict(setup.key.key.public_key.to_jwk(), kid=setup.key.kid)]}
+        )
+        listed = verify_trust_list(jws, registry=setup.key.did, resolver=keys, clock=setup.clock)
+        assert listed.document.registry_state is not None
+        assert listed.document.registry_state.two_person_rule is False
