@@ -1,7 +1,11 @@
 """The registry's domain rules, over the database. The API and the CLI only call these.
 
 Every change runs in one transaction together with its audit event, so the database and the
-hash-chained audit log can never disagree, even if the process is killed mid-write.
+hash-chained audit log can never disagree, even if the process is killed mid-write. The
+registry's key signs checkpoints of the chain and every published list carries the chain's
+head, so a database writer without the key cannot rewrite what was signed unnoticed
+(docs/security.md, "What the audit chain does and does not prove"). The two-person rule
+counts persons (`person_name`), not tokens.
 """
 
 from __future__ import annotations
@@ -460,6 +464,7 @@ class Registry:
         claims: list[tuple[int, str, str]] = [
             (n, h, "a head the auditor holds") for n, h in known_heads
         ]
+        shown: list[tuple[int, bool, str]] = []
         signed = 0
         if key is not None:
             for checkpoint in checkpoints:
@@ -477,13 +482,7 @@ class Registry:
                 if listed is not None:
                     source = f"trust list #{publication.sequence}"
                     claims.append((listed.audit_events, listed.audit_head, source))
-                    audited = rules.get(listed.audit_events)
-                    if audited is not None and audited != listed.two_person_rule:
-                        return _broken(
-                            count,
-                            listed.audit_events,
-                            f"{source} shows a two-person rule the log did not have then",
-                        )
+                    shown.append((listed.audit_events, listed.two_person_rule, source))
         for events, claimed, source in sorted(claims):
             if events == 0:
                 continue
@@ -495,6 +494,13 @@ class Registry:
             if not hmac.compare_digest(found, claimed):
                 return _broken(count, events, f"event {events} differs from {source}")
             signed = max(signed, events) if source != "a head the auditor holds" else signed
+        # Heads match: each list's rule must be the one the log had at that head.
+        for events, listed_rule, source in sorted(shown):
+            audited = rules.get(events)
+            if audited is not None and audited != listed_rule:
+                return _broken(
+                    count, events, f"{source} shows a two-person rule the log did not have then"
+                )
         return AuditReport(True, count, signed_events=signed)
 
     def audit_events(self, limit: int = 100) -> list[AuditRow]:
