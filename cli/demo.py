@@ -381,6 +381,10 @@ def _run(story: _Story, tmp: Path, documents: dict[str, tuple[bytes, str]], port
         )
         history = [h["status"] for h in registry.issuer_view(agency)["status"]]
         story.say(f"  the agency's history: {' → '.join(history)} (since {suspended:%H:%M} UTC)")
-        events = registry.verify_audit().events
-        story.say(f"  audit chain: {events} events, intact; the story began {start:%H:%M} UTC\n")
+        report = registry.verify_audit(key=registry_key.public_key)
+        assert report.ok, report.reason
+        story.say(
+            f"  audit chain: {report.events} events, intact, {report.signed_events} signed by "
+            f"the registry; the story began {start:%H:%M} UTC\n"
+        )
     engine.dispose()

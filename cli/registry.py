@@ -1,10 +1,15 @@
 """`ancre registry …`: run a trust-list registry from the command line.
 
 A registry lives in a folder (default `./ancre-registry`, or `$ANCRE_REGISTRY_DIR`):
-`registry.json` (settings), `registry.db` (SQLite, unless `--database` names PostgreSQL)
-and `keys.ancre` (the encrypted signing key; passphrase from $ANCRE_KEYSTORE_PASSPHRASE).
-Commands act as the operator named by `--as` (default: $USER); the two-person rule asks
-for a *different* operator to approve.
+`registry.json` (settings), `registry.db` (SQLite, unless `--database` names PostgreSQL),
+both mode 0600, and `keys.ancre` (the encrypted signing key; passphrase from
+$ANCRE_KEYSTORE_PASSPHRASE).
+
+Who acts: `--as NAME` is only a label written in the audit log. Changes under the two-person
+rule (adding or changing an anchor, reinstating an issuer, minting admin tokens, turning the
+rule off) and every approval need the person's own admin token, `--token` or
+$ANCRE_REGISTRY_TOKEN: the token stands for a person, and the approver must be another
+person than the requester. `registry init --admin NAME` mints the first approver tokens.
 """
 
 from __future__ import annotations
@@ -33,7 +38,9 @@ anchor_app = typer.Typer(
 issuer_app = typer.Typer(
     help="Trusted issuers and the credential types they may issue.", no_args_is_help=True
 )
-audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The hash-chained audit log, with signed checkpoints.", no_args_is_help=True
+)
 token_app = typer.Typer(help="Admin API tokens.", no_args_is_help=True)
 app.add_typer(anchor_app, name="anchor")
 app.add_typer(issuer_app, name="issuer")
@@ -47,8 +54,21 @@ DirOption = Annotated[
     ),
 ]
 AsOption = Annotated[
-    str, typer.Option("--as", envvar="USER", help="The operator making the change.")
+    str,
+    typer.Option(
+        "--as", envvar="USER", help="A label for the audit log (not an identity: see --token)."
+    ),
 ]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="ANCRE_REGISTRY_TOKEN",
+        help="Your admin token: who you are for two-person changes and approvals.",
+        show_default=False,
+    ),
+]
+EXIT_NOPERM = 77
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 DEFAULT_DIR = Path("ancre-registry")
 
@@ -77,6 +97,37 @@ def _open(folder: Path) -> Registry:
     settings = _settings(folder)
     url = settings["database"].replace("{dir}", str(folder.resolve()))
     return Registry(make_engine(url), clock=SystemClock())
+
+
+def _who(
+    registry: Registry,
+    token: str | None,
+    label: str,
+    *,
+    minimum: str,
+    two_person: bool,
+) -> str:
+    """The person acting. A token names them (its holder); without one, `--as` is accepted
+    as a label only where one person may act alone: a two-person change filed or approved
+    under a free-text name would let one operator play both parts (issue 12 point 1)."""
+    from ancre.registry.service import Role
+
+    if token:
+        found = registry.authenticate(token)
+        if found is None:
+            _die(EXIT_NOPERM, "the --token is unknown or revoked")
+        person, role = found
+        rank = [Role.VIEWER, Role.EDITOR, Role.APPROVER]
+        if rank.index(role) < rank.index(Role(minimum)):
+            _die(EXIT_NOPERM, f"this needs the {minimum} role; your token is {role}")
+        return person
+    if two_person:
+        _die(
+            EXIT_NOPERM,
+            "this two-person change needs your own admin token: pass --token "
+            "(or set ANCRE_REGISTRY_TOKEN); --as is only a label",
+        )
+    return label
 
 
 def _signer(folder: Path) -> Signer:
@@ -141,29 +192,43 @@ def init(
     ] = True,
     validity_hours: Annotated[int, typer.Option(help="Published list validity.")] = 24,
     key_type: Annotated[str, typer.Option(help="Signing key type.")] = "ed25519",
+    admin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An administrator (repeatable): mints them an approver token, printed "
+            "once on stderr. Give two for the two-person rule."
+        ),
+    ] = None,
 ) -> None:
     """Create a registry: database (migrated), encrypted signing key, settings.
 
-    ANCRE_KEYSTORE_PASSPHRASE=… ancre registry init --did did:web:registry.example
+    ANCRE_KEYSTORE_PASSPHRASE=… ancre registry init --did did:web:registry.example \\
+        --admin alice --admin bob
     """
     from datetime import timedelta
 
     from ancre.cli.main import _passphrase
-    from ancre.registry.db import make_engine, migrate
-    from ancre.registry.service import Registry
+    from ancre.registry.db import create_private_sqlite, make_engine, migrate
+    from ancre.registry.service import Registry, Role, person_name
     from ancre.trust.clock import SystemClock
-    from ancre.trust.keystore import FileKeyStore
+    from ancre.trust.keystore import FileKeyStore, atomic_write
 
     if (folder / "registry.json").exists():
         _die(64, f"{folder} already holds a registry")
+    people = [person_name(a) for a in admin or []]
+    if len(set(people)) != len(people):
+        _die(64, "--admin names the same person twice")
     folder.mkdir(parents=True, exist_ok=True)
     url = database or "sqlite:///{dir}/registry.db"
     store = FileKeyStore.create(folder / "keys.ancre", _passphrase(confirm=True))
     info = store.generate("registry", key_type)
     kid = f"{did}#registry"
-    engine = make_engine(url.replace("{dir}", str(folder.resolve())))
+    resolved = url.replace("{dir}", str(folder.resolve()))
+    create_private_sqlite(resolved)
+    engine = make_engine(resolved)
     migrate(engine)
-    Registry(engine, clock=SystemClock()).configure(
+    registry = Registry(engine, clock=SystemClock())
+    registry.configure(
         registry_did=did,
         kid=kid,
         operator_name=operator,
@@ -171,9 +236,16 @@ def init(
         two_person_rule=two_person_rule,
         list_validity=timedelta(hours=validity_hours),
     )
-    settings = {"did": did, "kid": kid, "database": url}
-    (folder / "registry.json").write_text(json.dumps(settings, indent=2) + "\n")
+    for name in admin or []:
+        # Bootstrap: the first administrators' tokens need nobody's approval.
+        token = registry.create_token("init", name, Role.APPROVER, person=name)
+        sys.stderr.write(f"ancre: approver token for {name} (shown once, keep it secret):\n")
+        sys.stderr.write(f"{token}\n")
     jwk = info.public_key.to_jwk()
+    # The public key lives outside the database: `audit verify` checks the signed
+    # checkpoints against it, so a database writer cannot swap it.
+    settings = {"did": did, "kid": kid, "database": url, "public_jwk": jwk}
+    atomic_write(folder / "registry.json", (json.dumps(settings, indent=2) + "\n").encode())
     sys.stderr.write(
         f"ancre: registry created in {folder}\n"
         f"Publish this verification method in the DID document of {did}:\n"
@@ -213,17 +285,77 @@ def anchor_add(
     cert: Annotated[Path | None, typer.Option(help="X.509 root certificate (PEM).")] = None,
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
+    token: TokenOption = None,
 ) -> None:
     """Add a trust anchor (files a pending change under the two-person rule)."""
     pem = cert.read_text() if cert else None
-    change = _open(folder).add_anchor(actor, anchor_id=anchor_id, name=name, x509_pem=pem)
+    registry = _open(folder)
+    who = _who(registry, token, actor, minimum="editor", two_person=registry.two_person_rule)
+    change = registry.add_anchor(who, anchor_id=anchor_id, name=name, x509_pem=pem)
     if change is None:
         sys.stdout.write(f"anchor {anchor_id} added\n")
     else:
-        sys.stdout.write(
-            f"pending change {change.id}: another operator must run "
-            f"`ancre registry approve {change.id} --as OTHER`\n"
-        )
+        _pending_message(change.id)
+
+
+def _pending_message(change_id: int) -> None:
+    sys.stdout.write(
+        f"pending change {change_id}: another administrator must run "
+        f"`ancre registry approve {change_id} --token THEIR_TOKEN`\n"
+    )
+
+
+def _anchor_status(
+    folder: Path, token: str | None, actor: str, anchor_id: str, status: str, reason: str
+) -> None:
+    from ancre.trust.trust_list import EntryStatus
+
+    registry = _open(folder)
+    who = _who(registry, token, actor, minimum="editor", two_person=registry.two_person_rule)
+    change = registry.set_anchor_status(who, anchor_id, EntryStatus(status), reason=reason)
+    if change is None:
+        sys.stdout.write(f"anchor {anchor_id} is now {status}\n")
+    else:
+        _pending_message(change.id)
+
+
+@anchor_app.command("suspend")
+@_guard
+def anchor_suspend(
+    anchor_id: str,
+    reason: Annotated[str, typer.Option()],
+    folder: DirOption = DEFAULT_DIR,
+    actor: AsOption = "operator",
+    token: TokenOption = None,
+) -> None:
+    """Suspend a trust anchor and, with it, every issuer it accredits (two-person)."""
+    _anchor_status(folder, token, actor, anchor_id, "suspended", reason)
+
+
+@anchor_app.command("withdraw")
+@_guard
+def anchor_withdraw(
+    anchor_id: str,
+    reason: Annotated[str, typer.Option()],
+    folder: DirOption = DEFAULT_DIR,
+    actor: AsOption = "operator",
+    token: TokenOption = None,
+) -> None:
+    """Withdraw a trust anchor: the issuers it accredits are no longer trusted (two-person)."""
+    _anchor_status(folder, token, actor, anchor_id, "withdrawn", reason)
+
+
+@anchor_app.command("reinstate")
+@_guard
+def anchor_reinstate(
+    anchor_id: str,
+    reason: Annotated[str, typer.Option()],
+    folder: DirOption = DEFAULT_DIR,
+    actor: AsOption = "operator",
+    token: TokenOption = None,
+) -> None:
+    """Reinstate a suspended or withdrawn trust anchor (two-person)."""
+    _anchor_status(folder, token, actor, anchor_id, "active", reason)
 
 
 @anchor_app.command("list")
@@ -259,18 +391,53 @@ def changes(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> No
 
 @app.command()
 @_guard
-def approve(change_id: int, folder: DirOption = DEFAULT_DIR, actor: AsOption = "operator") -> None:
-    """Approve a pending change (not your own)."""
-    change = _open(folder).approve(actor, change_id)
+def approve(
+    change_id: int,
+    folder: DirOption = DEFAULT_DIR,
+    token: TokenOption = None,
+    actor: AsOption = "operator",
+) -> None:
+    """Approve a pending change filed by another person (needs your approver --token)."""
+    registry = _open(folder)
+    change = registry.approve(
+        _who(registry, token, actor, minimum="approver", two_person=True), change_id
+    )
     sys.stdout.write(f"change {change.id} ({change.kind}) approved and applied\n")
 
 
 @app.command()
 @_guard
-def reject(change_id: int, folder: DirOption = DEFAULT_DIR, actor: AsOption = "operator") -> None:
-    """Reject a pending change."""
-    change = _open(folder).reject(actor, change_id)
+def reject(
+    change_id: int,
+    folder: DirOption = DEFAULT_DIR,
+    token: TokenOption = None,
+    actor: AsOption = "operator",
+) -> None:
+    """Reject a pending change (needs your approver --token)."""
+    registry = _open(folder)
+    change = registry.reject(
+        _who(registry, token, actor, minimum="approver", two_person=True), change_id
+    )
     sys.stdout.write(f"change {change.id} ({change.kind}) rejected\n")
+
+
+@app.command("two-person-rule")
+@_guard
+def two_person_rule(
+    state: Annotated[str, typer.Argument(help="on or off")],
+    folder: DirOption = DEFAULT_DIR,
+    token: TokenOption = None,
+) -> None:
+    """Turn the two-person rule on (at once) or off (a pending change another approves)."""
+    if state not in {"on", "off"}:
+        _die(64, "the state is on or off")
+    registry = _open(folder)
+    who = _who(registry, token, "", minimum="approver", two_person=True)
+    change = registry.set_two_person_rule(who, state == "on")
+    if change is None:
+        sys.stdout.write(f"two-person rule {state}\n")
+    else:
+        _pending_message(change.id)
 
 
 def _parse_types(types: list[str], constraints: list[str]) -> dict[str, list[Any]]:
@@ -321,14 +488,20 @@ def issuer_add(
     sys.stdout.write(f"issuer {did} added for {', '.join(credential_type)}\n")
 
 
-def _set_status(folder: Path, actor: str, did: str, status: str, reason: str) -> None:
+def _set_status(
+    folder: Path, actor: str, did: str, status: str, reason: str, token: str | None = None
+) -> None:
     from ancre.trust.trust_list import EntryStatus
 
-    change = _open(folder).set_issuer_status(actor, did, EntryStatus(status), reason=reason)
+    registry = _open(folder)
+    # Reinstating may file a two-person change: then the requester must be a person too.
+    two_person = status == "active" and registry.two_person_rule
+    who = _who(registry, token, actor, minimum="editor", two_person=two_person)
+    change = registry.set_issuer_status(who, did, EntryStatus(status), reason=reason)
     if change is None:
         sys.stdout.write(f"{did} is now {status}\n")
     else:
-        sys.stdout.write(f"pending change {change.id}: another operator must approve it\n")
+        _pending_message(change.id)
 
 
 @issuer_app.command("suspend")
@@ -350,9 +523,10 @@ def issuer_reinstate(
     reason: Annotated[str, typer.Option()],
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
+    token: TokenOption = None,
 ) -> None:
     """Reinstate an issuer (a withdrawn one needs a second approver)."""
-    _set_status(folder, actor, did, "active", reason)
+    _set_status(folder, actor, did, "active", reason, token)
 
 
 @issuer_app.command("withdraw")
@@ -365,6 +539,23 @@ def issuer_withdraw(
 ) -> None:
     """Withdraw an issuer: credentials it issues are no longer trusted."""
     _set_status(folder, actor, did, "withdrawn", reason)
+
+
+@issuer_app.command("withdraw-type")
+@_guard
+def issuer_withdraw_type(
+    did: str,
+    credential_type: Annotated[str, typer.Option("--type", help="The credential type.")],
+    reason: Annotated[str, typer.Option()],
+    folder: DirOption = DEFAULT_DIR,
+    actor: AsOption = "operator",
+    token: TokenOption = None,
+) -> None:
+    """Withdraw one credential type from an issuer; its other types stay."""
+    registry = _open(folder)
+    who = _who(registry, token, actor, minimum="editor", two_person=False)
+    registry.withdraw_type(who, did, credential_type, reason=reason)
+    sys.stdout.write(f"{did} is no longer trusted for {credential_type}\n")
 
 
 @issuer_app.command("show")
@@ -430,26 +621,81 @@ def publish(
     )
 
 
+def _public_key(folder: Path) -> Any:
+    from ancre.trust.keys import PublicKey
+
+    jwk = _settings(folder).get("public_jwk")
+    if isinstance(jwk, dict):
+        return PublicKey.from_jwk(jwk)
+    if os.environ.get("ANCRE_KEYSTORE_PASSPHRASE"):
+        # Registries made before registry.json kept the public key: read it from the store.
+        return _signer(folder).public_key
+    return None
+
+
 @audit_app.command("verify")
 @_guard
-def audit_verify(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
-    """Check the audit chain; names the first edited or removed event. Exit 1 if broken."""
-    report = _open(folder).verify_audit()
+def audit_verify(
+    folder: DirOption = DEFAULT_DIR,
+    json_out: JsonOption = False,
+    trust_list: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trust-list",
+            help="A signed list you kept (repeatable): its audit head must still be in the "
+            "log. The only check that survives the database being emptied.",
+        ),
+    ] = None,
+) -> None:
+    """Check the audit log: the hash chain, the signed checkpoints and published lists
+    (with the registry's public key from registry.json) and lists you kept. Exit 1 if
+    broken."""
+    from ancre.registry.service import published_head
+
+    key = _public_key(folder)
+    if key is None:
+        sys.stderr.write(
+            "ancre: no public key in registry.json: checking the hash chain only, which a "
+            "database writer can recompute\n"
+        )
+    held = []
+    for path in trust_list or []:
+        if key is None:
+            _die(64, "--trust-list needs the registry's public key (registry.json)")
+        try:
+            held.append(published_head(path.read_text(), key))
+        except OSError as error:
+            _die(66, f"cannot read {path}: {error.strerror}")
+    report = _open(folder).verify_audit(key=key, known_heads=held)
     if json_out:
         _print(
             {
                 "ok": report.ok,
                 "events": report.events,
+                "signed_events": report.signed_events,
                 "first_broken": report.first_broken,
                 "reason": report.reason,
+                "code": None if report.ok else "audit_chain_broken",
             },
             True,
         )
     elif report.ok:
-        sys.stdout.write(f"audit chain intact: {report.events} events\n")
+        sys.stdout.write(
+            f"audit chain intact: {report.events} events, "
+            f"{report.signed_events} covered by a signature\n"
+        )
     else:
-        sys.stdout.write(f"audit chain BROKEN at event {report.first_broken}: {report.reason}\n")
+        where = "" if report.first_broken is None else f" at event {report.first_broken}"
+        sys.stdout.write(f"audit chain BROKEN{where}: {report.reason}\n")
     raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_app.command("checkpoint")
+@_guard
+def audit_checkpoint(folder: DirOption = DEFAULT_DIR) -> None:
+    """Sign the log's current (count, head) with the registry key (publishing does it too)."""
+    row = _open(folder).checkpoint(_signer(folder))
+    sys.stdout.write(f"checkpoint signed: {row.events} events, head {row.head}\n")
 
 
 @token_app.command("create")
@@ -457,12 +703,56 @@ def audit_verify(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) 
 def token_create(
     name: str,
     role: Annotated[str, typer.Option(help="viewer, editor or approver.")],
+    person: Annotated[
+        str | None, typer.Option(help="Who will hold it (default: the token's name).")
+    ] = None,
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
+    token: TokenOption = None,
 ) -> None:
-    """Create an admin API token; it is printed once, only its hash is stored."""
+    """Create an admin API token; it is printed once, only its hash is stored. Past the
+    first administrators, an editor or approver token needs your approver --token and, under
+    the two-person rule, another person's approval before it works."""
     from ancre.registry.service import Role
 
     if role not in {r.value for r in Role}:
         _die(64, "--role must be viewer, editor or approver")
-    sys.stdout.write(_open(folder).create_token(actor, name, Role(role)) + "\n")
+    registry = _open(folder)
+    bootstrap = Role(role) is Role.VIEWER or not registry.has_admins()
+    who = _who(registry, token, actor, minimum="approver", two_person=not bootstrap)
+    if bootstrap and not token:
+        sys.stdout.write(registry.create_token(who, name, Role(role), person=person) + "\n")
+        return
+    value, change = registry.mint_token(who, name, Role(role), person=person)
+    sys.stdout.write(value + "\n")
+    if change is not None:
+        sys.stderr.write(
+            f"ancre: the token works once change {change.id} is approved by another person\n"
+        )
+
+
+@token_app.command("revoke")
+@_guard
+def token_revoke(
+    name: str,
+    folder: DirOption = DEFAULT_DIR,
+    actor: AsOption = "operator",
+    token: TokenOption = None,
+) -> None:
+    """Revoke a token at once: requests with it are refused from now on (audited)."""
+    registry = _open(folder)
+    registry.revoke_token(_who(registry, token, actor, minimum="approver", two_person=False), name)
+    sys.stdout.write(f"token {name} revoked\n")
+
+
+@token_app.command("list")
+@_guard
+def token_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
+    """List tokens (names, roles, holders; never their values)."""
+    tokens = _open(folder).tokens()
+    data = [
+        {"name": t.name, "role": t.role, "person": t.person, "revoked": t.revoked_at is not None}
+        for t in tokens
+    ]
+    rows = [[t.name, t.role, t.person, "" if t.revoked_at is None else "revoked"] for t in tokens]
+    _print(data, json_out, rows, ["name", "role", "person", ""])

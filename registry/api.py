@@ -3,8 +3,11 @@
 Public: `GET /trust-list` (the signed JWS, with ETag and Cache-Control), `GET
 /trust-list.json` (unsigned view), `GET /issuers/{did}` (history), `GET
 /issuers/{did}/trusted?type=…&at=…`. Admin, under `/admin`, with bearer tokens bound to
-roles (viewer < editor < approver); every admin call that changes something is audited by
-the service layer. Errors are RFC 9457 problem details carrying ancre's stable `code`.
+roles (viewer < editor < approver) and to a *person*: the two-person rule counts people,
+not tokens. Every admin call that changes something is audited by the service layer; admin
+reads go to a separate access log. Errors are RFC 9457 problem details carrying ancre's
+stable `code`; text with control characters is a 400 `invalid_characters`, a database still
+locked after retries a 503 `registry_busy` with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -14,19 +17,20 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError
+from pydantic import AfterValidator, BaseModel, Field
+from pydantic_core import PydanticCustomError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
-from ancre.trust.errors import AncreError
+from ancre.trust.errors import AncreError, Code
 from ancre.trust.keys import Signer
 from ancre.trust.trust_list import ClaimConstraint, EntryStatus
 
-from .service import Registry, RegistryError, Role
+from .service import Registry, RegistryError, Role, check_text
 
 __all__ = ["create_app"]
 
@@ -34,6 +38,33 @@ _RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.APPROVER: 2}
 _DID = r"^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$"
 #: Row ids are 32-bit on every database ancre supports: refuse larger ones at the edge.
 ChangeId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+_RETRY_AFTER: Final = "1"
+
+
+def _no_controls(value: str) -> str:
+    try:
+        check_text(value, "text")
+    except RegistryError:
+        raise PydanticCustomError(
+            "invalid_characters", "control characters (NUL, line breaks…) are not allowed"
+        ) from None
+    return value
+
+
+def _no_controls_multiline(value: str) -> str:
+    try:
+        check_text(value, "text", multiline=True)
+    except RegistryError:
+        raise PydanticCustomError(
+            "invalid_characters", "control characters (NUL…) are not allowed"
+        ) from None
+    return value
+
+
+#: Text the registry stores: no NUL or other control characters (PostgreSQL answered a NUL
+#: with a 500; issue 12 point 6).
+Text = Annotated[str, AfterValidator(_no_controls)]
+MultilineText = Annotated[str, AfterValidator(_no_controls_multiline)]
 
 
 def _problem(status: int, title: str, detail: str, code: str) -> JSONResponse:
@@ -46,50 +77,64 @@ def _problem(status: int, title: str, detail: str, code: str) -> JSONResponse:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    name: str
+    """An authenticated administrator: the person holding the token, and its role."""
+
+    person: str
     role: Role
 
 
 class ConstraintIn(BaseModel):
-    claim: str = Field(min_length=1, max_length=512, pattern=r"^[^.\s]+(\.[^.\s]+)*$")
-    allowed: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+    claim: Text = Field(min_length=1, max_length=512, pattern=r"^[^.\s]+(\.[^.\s]+)*$")
+    allowed: list[Annotated[Text, Field(min_length=1, max_length=256)]] = Field(
         min_length=1, max_length=64, alias="in"
     )
 
 
 class AnchorIn(BaseModel):
-    id: str = Field(min_length=1, max_length=2048)
-    name: str = Field(min_length=1, max_length=512)
-    x509_pem: str | None = Field(default=None, max_length=65536)
+    id: Text = Field(min_length=1, max_length=2048)
+    name: Text = Field(min_length=1, max_length=512)
+    x509_pem: MultilineText | None = Field(default=None, max_length=65536)
 
 
 class IssuerIn(BaseModel):
-    did: str = Field(pattern=_DID, max_length=2048)
-    legal_name: str = Field(min_length=1, max_length=512)
-    registration_number: str | None = Field(default=None, max_length=64)
-    accredited_by: str = Field(min_length=1, max_length=2048)
-    credential_types: dict[str, list[ConstraintIn]] = Field(min_length=1, max_length=64)
+    did: Text = Field(pattern=_DID, max_length=2048)
+    legal_name: Text = Field(min_length=1, max_length=512)
+    registration_number: Text | None = Field(default=None, max_length=64)
+    accredited_by: Text = Field(min_length=1, max_length=2048)
+    credential_types: dict[Text, list[ConstraintIn]] = Field(min_length=1, max_length=64)
     effective_from: datetime | None = None
 
 
 class StatusIn(BaseModel):
     status: EntryStatus
-    reason: str = Field(min_length=1, max_length=1024)
+    reason: Text = Field(min_length=1, max_length=1024)
     effective_from: datetime | None = None
 
 
 class GrantIn(BaseModel):
-    credential_type: str = Field(min_length=1, max_length=256)
+    credential_type: Text = Field(min_length=1, max_length=256)
     constraints: list[ConstraintIn] = Field(default_factory=list, max_length=64)
 
 
+class WithdrawTypeIn(BaseModel):
+    credential_type: Text = Field(min_length=1, max_length=256)
+    reason: Text = Field(min_length=1, max_length=1024)
+    effective_from: datetime | None = None
+
+
 class ChainIn(BaseModel):
-    certs: str = Field(min_length=1, max_length=256 * 1024)
+    certs: MultilineText = Field(min_length=1, max_length=256 * 1024)
 
 
 class TokenIn(BaseModel):
-    name: str = Field(min_length=1, max_length=256)
+    name: Text = Field(min_length=1, max_length=256)
     role: Role
+    #: Who will hold the token (default: its name). The two-person rule counts persons.
+    person: Text | None = Field(default=None, min_length=1, max_length=256)
+
+
+class RuleIn(BaseModel):
+    enabled: bool
 
 
 def _constraints(items: list[ConstraintIn]) -> list[ClaimConstraint]:
@@ -113,12 +158,33 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
 
     @app.exception_handler(RegistryError)
     async def _registry_error(_: Request, exc: RegistryError) -> JSONResponse:
-        return _problem(exc.http_status, "Request refused", exc.message, exc.code.value)
+        response = _problem(exc.http_status, "Request refused", exc.message, exc.code.value)
+        if exc.http_status == 503:
+            response.headers["Retry-After"] = _RETRY_AFTER
+        return response
 
     @app.exception_handler(IntegrityError)
     async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:
         # Two requests raced for the same name; the database kept the first.
-        return _problem(409, "Conflict", "the entry already exists", "conflict")
+        return _problem(409, "Conflict", "the entry already exists", Code.CONFLICT.value)
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database refuses that validation let through: the caller's fault (400),
+        # never a 500 with the driver's message.
+        return _problem(400, "Invalid request", "a value is not storable", "invalid_request")
+
+    @app.exception_handler(OperationalError)
+    async def _busy(_: Request, exc: OperationalError) -> JSONResponse:
+        # SQLite still locked mid-transaction after its busy timeout (writers retry taking
+        # the lock in the service): a clean 503, never a 500 with the driver's text.
+        if "locked" not in str(exc.orig).lower() and "busy" not in str(exc.orig).lower():
+            raise exc
+        response = _problem(
+            503, "Busy", "the registry database is busy; try again shortly", "registry_busy"
+        )
+        response.headers["Retry-After"] = _RETRY_AFTER
+        return response
 
     @app.exception_handler(AncreError)
     async def _ancre_error(_: Request, exc: AncreError) -> JSONResponse:
@@ -127,6 +193,10 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5]]
+        if any(e["type"] == "invalid_characters" for e in exc.errors()):
+            return _problem(
+                400, "Invalid request", "; ".join(errors), Code.INVALID_CHARACTERS.value
+            )
         return _problem(422, "Invalid request", "; ".join(errors), "invalid_request")
 
     def caller(minimum: Role) -> Callable[..., Caller]:
@@ -138,13 +208,14 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
             found = registry.authenticate(token) if scheme.lower() == "bearer" and token else None
             if found is None:
                 raise _AuthError(401, "a valid bearer token is required")
-            name, role = found
+            person, role = found
             if _RANK[role] < _RANK[minimum]:
                 raise _AuthError(403, f"this needs the {minimum} role; the token is {role}")
             if request.method == "GET":
-                # Every admin call is audited: changes by the service, reads here.
-                registry.record_access(name, request.method, request.url.path)
-            return Caller(name, role)
+                # Changes are audited by the service; reads land in the access log, outside
+                # the hash chain (issue 12 point 4).
+                registry.record_access(person, request.method, request.url.path)
+            return Caller(person, role)
 
         return dependency
 
@@ -186,8 +257,9 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
 
     @app.get("/issuers/{did}", responses={404: {}})
     def issuer(did: Annotated[str, Field(max_length=2048)]) -> dict[str, Any]:
-        """An issuer, its credential types and their full status histories."""
-        return registry.issuer_view(did)
+        """An issuer, its credential types and their full status histories (without the
+        administrators who recorded them: `/admin/issuers/{did}` shows those)."""
+        return registry.issuer_view(did, operators=False)
 
     @app.get("/issuers/{did}/trusted", responses={404: {}})
     def trusted(
@@ -241,11 +313,23 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
     @app.post("/admin/anchors", status_code=202)
     def add_anchor(body: AnchorIn, who: Caller = editor) -> dict[str, Any]:
         change = registry.add_anchor(
-            who.name, anchor_id=body.id, name=body.name, x509_pem=body.x509_pem
+            who.person, anchor_id=body.id, name=body.name, x509_pem=body.x509_pem
         )
         if change is None:
             return {"applied": True}
         return {"applied": False, "pending_change": change.id}
+
+    @app.post("/admin/anchors/{anchor_id}/status", status_code=202)
+    def set_anchor_status(anchor_id: str, body: StatusIn, who: Caller = editor) -> dict[str, Any]:
+        """Suspend, withdraw or reinstate an anchor (a pending change under the rule)."""
+        change = registry.set_anchor_status(
+            who.person,
+            anchor_id,
+            body.status,
+            reason=body.reason,
+            effective_from=_aware(body.effective_from),
+        )
+        return {"applied": change is None, "pending_change": None if change is None else change.id}
 
     @app.get("/admin/anchors")
     def anchors(_: Caller = viewer) -> list[dict[str, Any]]:
@@ -263,18 +347,22 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
 
     @app.post("/admin/changes/{change_id}/approve")
     def approve(change_id: ChangeId, who: Caller = approver) -> dict[str, Any]:
-        change = registry.approve(who.name, change_id)
+        change = registry.approve(who.person, change_id)
+        if signer is not None:
+            # An approved change is the sensitive kind (anchors, tokens, the rule itself):
+            # sign the log at once instead of leaving it in the unsigned tail.
+            registry.checkpoint(signer)
         return {"id": change.id, "state": change.state}
 
     @app.post("/admin/changes/{change_id}/reject")
     def reject(change_id: ChangeId, who: Caller = approver) -> dict[str, Any]:
-        change = registry.reject(who.name, change_id)
+        change = registry.reject(who.person, change_id)
         return {"id": change.id, "state": change.state}
 
     @app.post("/admin/issuers", status_code=201)
     def add_issuer(body: IssuerIn, who: Caller = editor) -> dict[str, Any]:
         registry.add_issuer(
-            who.name,
+            who.person,
             did=body.did,
             legal_name=body.legal_name,
             registration_number=body.registration_number,
@@ -287,7 +375,7 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
     @app.post("/admin/issuers/{did}/status", status_code=202)
     def set_status(did: str, body: StatusIn, who: Caller = editor) -> dict[str, Any]:
         change = registry.set_issuer_status(
-            who.name,
+            who.person,
             did,
             body.status,
             reason=body.reason,
@@ -297,37 +385,102 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
 
     @app.post("/admin/issuers/{did}/types", status_code=201)
     def grant(did: str, body: GrantIn, who: Caller = editor) -> dict[str, Any]:
-        registry.grant_type(who.name, did, body.credential_type, _constraints(body.constraints))
+        registry.grant_type(who.person, did, body.credential_type, _constraints(body.constraints))
         return registry.issuer_view(did)
 
+    @app.post("/admin/issuers/{did}/types/withdraw")
+    def withdraw_type(did: str, body: WithdrawTypeIn, who: Caller = editor) -> dict[str, Any]:
+        """Withdraw one credential type from an issuer; its other types stay."""
+        registry.withdraw_type(
+            who.person,
+            did,
+            body.credential_type,
+            reason=body.reason,
+            effective_from=_aware(body.effective_from),
+        )
+        return registry.issuer_view(did)
+
+    @app.get("/admin/issuers/{did}")
+    def admin_issuer(did: str, _: Caller = viewer) -> dict[str, Any]:
+        """An issuer's histories with the administrators who recorded each change."""
+        return registry.issuer_view(did)
+
+    @app.post("/admin/settings/two-person-rule", status_code=202)
+    def two_person_rule(body: RuleIn, who: Caller = approver) -> dict[str, Any]:
+        """Turn the two-person rule on (at once) or off (a pending change)."""
+        change = registry.set_two_person_rule(who.person, body.enabled)
+        return {"applied": change is None, "pending_change": None if change is None else change.id}
+
     @app.post("/admin/publish", status_code=201)
-    def publish(who: Caller = editor) -> dict[str, Any]:
+    def publish(
+        who: Caller = editor,
+        idempotency_key: Annotated[
+            Text | None, Header(min_length=1, max_length=128, alias="Idempotency-Key")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Sign and store the next list. With an `Idempotency-Key`, a retry returns the list
+        the first call published instead of publishing another."""
         if signer is None:
             raise RegistryError("this server has no signing key", status=503)
-        row = registry.publish(signer, who.name)
+        row = registry.publish(signer, who.person, request_key=idempotency_key)
         return {
             "sequence": row.sequence,
             "issued_at": row.issued_at.isoformat(),
             "next_update": row.next_update.isoformat(),
         }
 
+    @app.post("/admin/audit/checkpoint", status_code=201)
+    def audit_checkpoint(_: Caller = editor) -> dict[str, Any]:
+        """Sign the audit log's current (count, head) with the registry's key."""
+        if signer is None:
+            raise RegistryError("this server has no signing key", status=503)
+        row = registry.checkpoint(signer)
+        return {"events": row.events, "head": row.head, "jws": row.jws}
+
     @app.get("/admin/audit/verify")
     def audit_verify(_: Caller = viewer) -> dict[str, Any]:
-        report = registry.verify_audit()
+        report = registry.verify_audit(key=None if signer is None else signer.public_key)
         return {
             "ok": report.ok,
             "events": report.events,
+            "signed_events": report.signed_events,
             "first_broken": report.first_broken,
             "reason": report.reason,
+            "code": None if report.ok else Code.AUDIT_CHAIN_BROKEN.value,
         }
 
     @app.post("/admin/tokens", status_code=201)
-    def create_token(body: TokenIn, who: Caller = approver) -> dict[str, Any]:
+    def create_token(body: TokenIn, response: Response, who: Caller = approver) -> dict[str, Any]:
+        """Mint a token for a person. Under the two-person rule an editor or approver token
+        waits for a second person's approval (202): the value is shown now, once, and works
+        only after that."""
+        token, change = registry.mint_token(who.person, body.name, body.role, person=body.person)
+        if change is not None:
+            response.status_code = 202
         return {
             "name": body.name,
             "role": body.role.value,
-            "token": registry.create_token(who.name, body.name, body.role),
+            "token": token,
+            "pending_change": None if change is None else change.id,
         }
+
+    @app.get("/admin/tokens")
+    def tokens(_: Caller = approver) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": t.name,
+                "role": t.role,
+                "person": t.person,
+                "revoked": t.revoked_at is not None,
+            }
+            for t in registry.tokens()
+        ]
+
+    @app.delete("/admin/tokens/{name}")
+    def revoke_token(name: str, who: Caller = approver) -> dict[str, Any]:
+        """Revoke a token at once (audited); requests with it get 401 from then on."""
+        registry.revoke_token(who.person, name)
+        return {"name": name, "revoked": True}
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -8,6 +8,8 @@ compares the same way on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -19,15 +21,17 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from ancre.trust._sql import UtcMicros, make_engine, write_engine
 
 __all__ = [
+    "AccessRow",
     "AnchorRow",
     "AuditRow",
     "Base",
+    "CheckpointRow",
     "GrantRow",
     "IssuerRow",
     "MetaRow",
@@ -35,6 +39,7 @@ __all__ = [
     "PublicationRow",
     "StatusRow",
     "TokenRow",
+    "create_private_sqlite",
     "make_engine",
     "migrate",
     "session_factory",
@@ -127,12 +132,38 @@ class AuditRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AccessRow(Base):
+    """An admin read (GET), kept apart from the audit chain: reads change nothing, and a
+    viewer polling the API must not be able to grow the signed history (issue 12 point 4)."""
+
+    __tablename__ = "access_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcMicros)
+    actor: Mapped[str] = mapped_column(String(256))
+    method: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(2048))
+
+
+class CheckpointRow(Base):
+    """A signed statement "the audit log had `events` events ending in `head`": a database
+    writer without the registry's key can neither forge one nor make the chain match it
+    after an edit."""
+
+    __tablename__ = "audit_checkpoints"
+    events: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    head: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UtcMicros)
+    jws: Mapped[str] = mapped_column(Text)
+
+
 class TokenRow(Base):
-    """An admin API token: only its SHA-256 is stored."""
+    """An admin API token: only its SHA-256 is stored. `person` is who holds it (a
+    normalised name): the two-person rule counts people, not tokens."""
 
     __tablename__ = "admin_tokens"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(256), unique=True)
+    person: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcMicros)
@@ -146,14 +177,46 @@ class PublicationRow(Base):
     next_update: Mapped[datetime] = mapped_column(UtcMicros)
     state_sha256: Mapped[str] = mapped_column(String(64))
     jws: Mapped[str] = mapped_column(Text)
+    #: The caller's `Idempotency-Key`: a retried request gets this list, not a new one.
+    request_key: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def _sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(str(parsed.database))
+
+
+def create_private_sqlite(url: str) -> None:
+    """Create a SQLite database file readable by its owner only (0600), before SQLite
+    would create it under the umask (0644: token hashes, operators' names and the audit
+    log readable by every local user; issue 12 point 20). Other URLs: nothing to do."""
+    path = _sqlite_path(url)
+    if path is None:
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+def _restrict_sqlite(engine: Engine) -> None:
+    # SQLite gives its -wal and -shm files the database file's mode: restricting the
+    # database (also one created 0644 before this release) restricts all three.
+    path = _sqlite_path(engine.url.render_as_string(hide_password=False))
+    if path is None:
+        return
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(f"{path}{suffix}", 0o600)
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the latest Alembic revision (idempotent)."""
+    """Bring the schema to the latest Alembic revision (idempotent); a SQLite database file
+    is made private to its owner (0600)."""
     from alembic import command
     from alembic.config import Config
 
@@ -162,3 +225,4 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+    _restrict_sqlite(engine)

@@ -121,8 +121,10 @@ def test_administrators_and_a_verifier(
         assert (answer["trusted"], answer["status"]) == (True, "active")
         assert http.get(f"/issuers/{AGENCY}").json()["status"][-1]["status"] == "suspended"
         assert http.get("/admin/audit/verify", headers=auth(tokens["vi"])).json()["ok"] is True
-        reads = [e for e in registry.audit_events(limit=1000) if e.action == "admin_read"]
-        assert {(e.actor, e.subject) for e in reads} == {("vi", "/admin/audit/verify")}
+        # Reads go to the access log, never into the audit chain (issue 12 point 4).
+        assert not [e for e in registry.audit_events(limit=1000) if e.action == "admin_read"]
+        reads = registry.access_log()
+        assert {(e.actor, e.path) for e in reads} == {("vi", "/admin/audit/verify")}
     # Tokens are never logged.
     assert all(t not in caplog.text for t in tokens.values())
 
@@ -153,13 +155,10 @@ def test_client_offline_file_and_unreachable(
     from pathlib import Path
 
     registry, key, clock, _, _ = setup
-    registry.configure(
-        registry_did=key.did,
-        kid=key.kid,
-        operator_name="Loire",
-        scheme_name="Issuers",
-        two_person_rule=False,
-    )
+    # Turning the two-person rule off is itself a two-person change.
+    change = registry.set_two_person_rule("alice", False)
+    assert change is not None
+    registry.approve("bob", change.id)
     registry.add_anchor("alice", anchor_id=ANCHOR, name="Association")
     registry.add_issuer(
         "alice", did=AGENCY, legal_name="A", accredited_by=ANCHOR, credential_types={LP: []}

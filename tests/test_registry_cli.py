@@ -29,14 +29,25 @@ def ancre(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _admin_tokens(stderr: str) -> dict[str, str]:
+    lines = stderr.splitlines()
+    tokens = {}
+    for i, line in enumerate(lines):
+        if line.startswith("ancre: approver token for "):
+            tokens[line.split()[4]] = lines[i + 1].strip()
+    return tokens
+
+
 def test_operator_story(tmp_path: Path) -> None:
     d = ["--dir", str(tmp_path / "reg")]
-    init = ancre("registry", "init", "--did", REGISTRY, *d)
+    init = ancre("registry", "init", "--did", REGISTRY, *d, "--admin", "alice", "--admin", "bob")
     assert init.returncode == 0, init.stderr
     method = json.loads(init.stdout)
     assert method["id"] == f"{REGISTRY}#registry"
     assert "d" not in method["publicKeyJwk"]
     assert ancre("registry", "init", "--did", REGISTRY, *d).returncode == 64  # never twice
+    tokens = _admin_tokens(init.stderr)
+    assert set(tokens) == {"alice", "bob"}
 
     filed = ancre(
         "registry",
@@ -46,14 +57,16 @@ def test_operator_story(tmp_path: Path) -> None:
         "--name",
         "Association",
         *d,
-        "--as",
-        "alice",
+        "--token",
+        tokens["alice"],
     )
     assert "pending change 1" in filed.stdout
-    own = ancre("registry", "approve", "1", *d, "--as", "alice")
+    own = ancre("registry", "approve", "1", *d, "--token", tokens["alice"])
     assert own.returncode == 1
     assert "cannot approve their own" in own.stderr
-    assert ancre("registry", "approve", "1", *d, "--as", "bob").returncode == 0
+    # `--as` is no identity: without a token there is no approval.
+    assert ancre("registry", "approve", "1", *d, "--as", "bob").returncode == 77
+    assert ancre("registry", "approve", "1", *d, "--token", tokens["bob"]).returncode == 0
     added = ancre(
         "registry", "issuer", "add", "did:web:agency.example", "--name", "Agence",
         "--accredited-by", "did:web:assoc.example", "--type", "gx:LegalPerson",

@@ -250,13 +250,10 @@ def test_killed_mid_write_leaves_database_and_audit_consistent(
     import subprocess
     import sys
 
-    registry.configure(
-        registry_did="did:web:r.example",
-        kid="did:web:r.example#k",
-        operator_name="o",
-        scheme_name="s",
-        two_person_rule=False,
-    )
+    # Turning the two-person rule off is itself a two-person change.
+    change = registry.set_two_person_rule("alice", False)
+    assert change is not None
+    registry.approve("bob", change.id)
     registry.add_anchor("alice", anchor_id=ANCHOR, name="Association")
     command = [sys.executable, "-c", CRASH_WRITER, database_url]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as writer:

@@ -159,6 +159,14 @@ class Code(StrEnum):
     NOT_PUBLIC_BODY = "not_public_body"
     DIRECTOR_NOT_MATCHED = "director_not_matched"
     DIRECTORS_UNAVAILABLE = "directors_unavailable"
+    # registry (ancre.registry)
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    UNAUTHORIZED = "unauthorized"
+    SAME_PERSON = "same_person"
+    INVALID_CHARACTERS = "invalid_characters"
+    REGISTRY_BUSY = "registry_busy"
+    AUDIT_CHAIN_BROKEN = "audit_chain_broken"
 
 
 class AncreError(Exception):

@@ -49,6 +49,7 @@ __all__ = [
     "TRUST_LIST_TYP",
     "ClaimConstraint",
     "EntryStatus",
+    "RegistryState",
     "StatusPeriod",
     "TrustList",
     "TrustListClient",
@@ -128,6 +129,41 @@ class TrustedEntity:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistryState:
+    """What the registry vouches for about itself when it signs a list: how many audit
+    events it had and the hash of the last one (an auditor holding this list detects a
+    truncated or rewritten log), and whether the two-person rule was on. Optional: lists
+    published before this member existed stay valid."""
+
+    audit_events: int
+    audit_head: str
+    two_person_rule: bool
+
+
+_HEX64: Final = re.compile(r"[0-9a-f]{64}")
+
+
+def _registry_state_json(state: RegistryState) -> dict[str, Any]:
+    return {
+        "AuditEvents": state.audit_events,
+        "AuditHead": state.audit_head,
+        "TwoPersonRule": state.two_person_rule,
+    }
+
+
+def _registry_state_from(value: Any) -> RegistryState:
+    obj = _obj(value, "AncreRegistryState")
+    events, head, rule = obj["AuditEvents"], obj["AuditHead"], obj["TwoPersonRule"]
+    if isinstance(events, bool) or not isinstance(events, int) or events < 0:
+        raise _bad("AuditEvents must be a non-negative integer")
+    if not isinstance(head, str) or not _HEX64.fullmatch(head):
+        raise _bad("AuditHead must be 64 lowercase hex digits")
+    if not isinstance(rule, bool):
+        raise _bad("TwoPersonRule must be a boolean")
+    return RegistryState(events, head, rule)
+
+
+@dataclass(frozen=True, slots=True)
 class TrustListDocument:
     """The content of a published trust list."""
 
@@ -140,6 +176,7 @@ class TrustListDocument:
     territory: str = "EU"
     list_type: str = LOTE_TYPE
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    registry_state: RegistryState | None = None
 
     # ---- JSON (LoTE) ----------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -154,6 +191,8 @@ class TrustListDocument:
             "ListIssueDateTime": _stamp(self.issued_at),
             "NextUpdate": _stamp(self.next_update),
         }
+        if self.registry_state is not None:
+            info["AncreRegistryState"] = _registry_state_json(self.registry_state)
         entities = [_entity_json(e) for e in sorted(self.entities, key=lambda e: e.id)]
         return {"LoTE": {"ListAndSchemeInformation": info, "TrustedEntitiesList": entities}}
 
@@ -183,6 +222,11 @@ class TrustListDocument:
                 territory=_str(info["SchemeTerritory"], "SchemeTerritory"),
                 list_type=_str(info["LoTEType"], "LoTEType"),
                 entities=entities,
+                registry_state=(
+                    _registry_state_from(info["AncreRegistryState"])
+                    if "AncreRegistryState" in info
+                    else None
+                ),
             )
         except KeyError as missing:
             raise _bad(f"missing member {missing}") from None
