@@ -178,6 +178,7 @@ def proof_jwt(
         "jwk": key.public_key.to_jwk(),
     }
     head.update(header or {})
+    head = {name: value for name, value in head.items() if value is not None}
     payload: dict[str, Any] = {"aud": audience, "iat": iat if iat is not None else int(time.time())}
     if nonce is not None:
         payload["nonce"] = nonce

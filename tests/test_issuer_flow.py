@@ -76,7 +76,9 @@ def test_vc_jwt_pre_authorized_flow_with_tx_code(
     offer = issuer.create_offer(
         "LegalPerson", LEGAL_PERSON_CLAIMS, authorization=OPERATOR, tx_code=True
     )
-    assert offer.tx_code is not None and len(offer.tx_code) == 6 and offer.tx_code.isdigit()
+    assert offer.tx_code is not None
+    assert len(offer.tx_code) == 6
+    assert offer.tx_code.isdigit()
     uri = issuer.offer_uri(offer)
     assert uri.startswith("openid-credential-offer://?credential_offer_uri=")
     wallet = Wallet(client)
@@ -105,7 +107,9 @@ def test_vc_jwt_pre_authorized_flow_with_tx_code(
     # The offer is gone once redeemed; its claims are erased once issued.
     assert client.get(f"{url}/offers/{offer.id}").status_code == 404
     row = issuer.credential_info(payload["id"])
-    assert row is not None and row.state == "valid" and row.offer_id == offer.id
+    assert row is not None
+    assert row.state == "valid"
+    assert row.offer_id == offer.id
     assert issuer.verify_audit().ok
 
 
@@ -121,12 +125,13 @@ def test_sd_jwt_director_certification_flow(
     )
     wallet = Wallet(client)
     token = wallet.obtain(issuer.offer_uri(offer, by_value=True), None)
-    issuer_jwt, *disclosures = token.split("~")
+    _issuer_jwt, *disclosures = token.split("~")
     assert disclosures[-1] == ""  # no key-binding JWT: the holder adds one when presenting
 
     payload = _jwcrypto_check(token, client.get(f"{url}/.well-known/did.json").json())
     assert payload["cnf"] == {"jwk": wallet.key.public_key.to_jwk()}
-    assert "given_name" not in payload and "family_name" not in payload
+    assert "given_name" not in payload
+    assert "family_name" not in payload
     assert payload["status"]["status_list"]["uri"] == f"{url}/status/tokens-1"
 
     did_document = client.get(f"{url}/.well-known/did.json").json()
@@ -143,7 +148,8 @@ def test_sd_jwt_director_certification_flow(
 
     # Nothing personal is kept once issued.
     row = issuer.credential_info(issuer.credentials()[0].id)
-    assert row is not None and row.holder == wallet.key.public_key.thumbprint()
+    assert row is not None
+    assert row.holder == wallet.key.public_key.thumbprint()
 
     result = _verify(token, client)
     # A bare SD-JWT VC without key binding: everything but the holder binding holds.
@@ -167,4 +173,5 @@ def test_revocation_is_seen_after_a_status_list_refresh(
     assert issuer.set_status(credential_id, "revoke", actor="bob") == "revoked"
     assert [c.code for c in _verify(token, client).errors] == ["revoked"]
     report = issuer.verify_audit()
-    assert report.ok and report.events == 6  # offer, redeem, issue, suspend, reinstate, revoke
+    assert report.ok
+    assert report.events == 6
