@@ -253,7 +253,11 @@ def init_issuer(
         limits=checked_limits,
         directory=directory,
     )
-    migrate(make_engine(config.database_url()))
+    engine = make_engine(config.database_url())
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
     save_config(config)
     return config
 

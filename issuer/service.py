@@ -186,6 +186,15 @@ class Issuer:
         )
         with self._read() as session:
             present = set(session.execute(select(StatusListRow.id)).scalars())
+            head = session.get(MetaRow, "audit_head")
+        if head is None:
+            # Always a row to lock: `SELECT … FOR UPDATE` of a missing row locks nothing, and
+            # two first events would both take sequence number 1.
+            try:
+                with self._transaction() as session:
+                    session.add(MetaRow(key="audit_head", value=f"0:{GENESIS}"))
+            except IntegrityError:
+                pass  # another replica created it first
         for list_id, kind, purpose, bits in wanted:
             if list_id in present:
                 continue
@@ -214,8 +223,8 @@ class Issuer:
         # here (SQLite already serializes writers at BEGIN IMMEDIATE).
         head = session.execute(
             select(MetaRow).where(MetaRow.key == "audit_head").with_for_update()
-        ).scalar_one_or_none()
-        seq_text, _, prev = (head.value if head else f"0:{GENESIS}").partition(":")
+        ).scalar_one()
+        seq_text, _, prev = head.value.partition(":")
         seq, at = int(seq_text) + 1, self.clock.now()
         digest = event_hash(
             prev, seq=seq, at=at, actor=actor, action=action, subject=subject, details=details
@@ -232,10 +241,7 @@ class Issuer:
                 hash=digest,
             )
         )
-        if head is None:
-            session.add(MetaRow(key="audit_head", value=f"{seq}:{digest}"))
-        else:
-            head.value = f"{seq}:{digest}"
+        head.value = f"{seq}:{digest}"
 
     def verify_audit(self) -> AuditReport:
         """Walk the audit chain; name the first event whose hash or link does not hold."""
