@@ -257,3 +257,73 @@ class Wallet:
         assert response.status_code == 200, response.text
         credential: str = response.json()["credentials"][0]["credential"]
         return credential
+
+
+CLI_ENV = {"ANCRE_KEYSTORE_PASSPHRASE": PASSPHRASE}
+
+
+def ancre_cli(*args: str, timeout: float = 60) -> Any:
+    """Run `python -m ancre.cli.main ARGS` with the test passphrase."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "ancre.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **CLI_ENV},
+        check=False,
+        timeout=timeout,
+    )
+
+
+@contextmanager
+def cli_issuer(directory: Path, tls: Tls) -> Iterator[str]:
+    """`ancre issuer init` then `ancre issuer serve` (TLS) as subprocesses; yields the URL."""
+    import os
+    import subprocess
+    import sys
+
+    sock, port = bound_socket()
+    sock.close()  # the subprocess binds it; a race with another process is unlikely here
+    url = f"https://localhost:{port}"
+    init = ancre_cli(
+        "issuer", "init", "--dir", str(directory), "--did", f"did:web:localhost%3A{port}",
+        "--public-url", url,
+    )  # fmt: skip
+    assert init.returncode == 0, init.stderr
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ancre.cli.main",
+            "issuer",
+            "serve",
+            "--dir",
+            str(directory),
+            "--port",
+            str(port),
+            "--tls-cert",
+            str(tls.cert),
+            "--tls-key",
+            str(tls.key),
+        ],
+        env={**os.environ, **CLI_ENV},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with httpx.Client(trust_env=False, verify=tls.context(), timeout=5) as http:
+            for _ in range(400):  # bounded wait for start-up
+                try:
+                    if http.get(f"{url}/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+            else:
+                raise RuntimeError("ancre issuer serve did not start")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
