@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements/dev.lock
 PKGS   := -p ancre.trust -p ancre.issuer -p ancre.verifier -p ancre.wallet -p ancre.registry -p ancre.cli
 
-.PHONY: install test lint format demo bench lock clean
+.PHONY: install node-deps test lint format demo bench lock clean
 
 install: $(STAMP)
 
@@ -23,7 +23,17 @@ $(STAMP): $(LOCK) pyproject.toml
 	$(BIN)/python -m compileall -q -j 0 build/ >/dev/null
 	touch $(STAMP)
 
-test: install
+# The independent OpenID4VCI client (an npm library) the issuer's interop test runs.
+NODE_DIR   := tests/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.package-lock.json
+
+node-deps: $(NODE_STAMP)
+
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+test: install node-deps
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 lint: install
