@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ancre.trust.clock import Clock
 from ancre.trust.did_web import did_web_to_url
 from ancre.trust.errors import AncreError, ConfigurationError
@@ -240,10 +242,6 @@ def init_issuer(
     for name in (CONFIG_FILE, KEYSTORE_FILE):
         if (directory / name).exists():
             raise ConfigurationError(f"{directory} already holds an issuer ({name})")
-    directory.mkdir(parents=True, exist_ok=True)
-    options = {} if scrypt_n is None else {"scrypt_n": scrypt_n}
-    store = FileKeyStore.create(directory / KEYSTORE_FILE, passphrase, **options)
-    store.generate("signing-1", kind)
     config = IssuerConfig(
         did=did,
         public_url=url,
@@ -253,11 +251,22 @@ def init_issuer(
         limits=checked_limits,
         directory=directory,
     )
+    directory.mkdir(parents=True, exist_ok=True)
+    # The database first: the step most likely to fail (an unreachable PostgreSQL), and a
+    # harmless one to repeat (migrations are idempotent); the key store and the settings
+    # file, whose presence marks an issuer, come last.
     engine = make_engine(config.database_url())
     try:
         migrate(engine)
+    except SQLAlchemyError as error:
+        raise ConfigurationError(
+            f"cannot set up the database: {error.__class__.__name__}"
+        ) from None
     finally:
         engine.dispose()
+    options = {} if scrypt_n is None else {"scrypt_n": scrypt_n}
+    store = FileKeyStore.create(directory / KEYSTORE_FILE, passphrase, **options)
+    store.generate("signing-1", kind)
     save_config(config)
     return config
 

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 from urllib.parse import urlencode
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -77,6 +77,7 @@ REVOCATION_LIST: Final = "revocation-1"
 SUSPENSION_LIST: Final = "suspension-1"
 TOKEN_LIST: Final = "tokens-1"  # noqa: S105 - a list name, not a secret
 _ALLOCATION_ATTEMPTS: Final = 64
+_PURGE_EVERY: Final = timedelta(minutes=1)
 #: OpenID4VCI 1.0 §4.1.1.
 PRE_AUTHORIZED_GRANT: Final = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 
@@ -156,6 +157,7 @@ class Issuer:
         current = config.current_key
         self._kid = current.kid
         self._signer = store.signer(current.name)
+        self._last_purge = clock.now()
         self._ensure_lists()
 
     # -- plumbing ------------------------------------------------------------------------
@@ -748,10 +750,33 @@ class Issuer:
             self._audit(session, "wallet", "tx_code_refused", current.offer_id, {"left": left})
         raise IssuerError(Code.INVALID_GRANT, f"wrong tx_code ({left} attempt(s) left)")
 
+    def purge_expired(self) -> int:
+        """Forget what has expired: nonces past their lifetime (refused anyway), and the
+        claims and code of offers nobody redeemed in time — so that an abandoned offer does
+        not keep personal data. Returns the number of rows changed."""
+        now = self.clock.now()
+        limits = self.config.limits
+        grace = timedelta(seconds=limits.access_token_lifetime)
+        with self._transaction() as session:
+            nonces = _rowcount(session.execute(delete(NonceRow).where(NonceRow.expires_at < now)))
+            offers = _rowcount(
+                session.execute(
+                    update(OfferRow)
+                    .where(OfferRow.expires_at < now - grace, OfferRow.claims_json.is_not(None))
+                    .values(claims_json=None, code=None)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+        self._last_purge = now
+        return nonces + offers
+
     def new_nonce(self) -> str:
         """A fresh c_nonce (§7), stored hashed until a key proof consumes it."""
         nonce = secrets.token_urlsafe(24)
         now = self.clock.now()
+        # The nonce endpoint is unauthenticated: keep its table from growing without bound.
+        if now - self._last_purge > _PURGE_EVERY:
+            self.purge_expired()
         with self._transaction() as session:
             session.add(
                 NonceRow(

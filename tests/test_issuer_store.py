@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -22,7 +23,7 @@ from _issuer_support import (
     proof_jwt,
     serve_on,
 )
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from ancre.issuer.api import IssuerSettings, create_app
 from ancre.issuer.config import load_config, rotate_key
@@ -292,3 +293,39 @@ def test_key_rotation_keeps_old_credentials_verifiable(
             result = verify(issued.credential, resolver=resolver, clock=clock, status=status)
             assert result.status is Status.VALID, result.to_json()
     assert isinstance(after, Issuer)
+
+
+def test_purge_forgets_abandoned_offers_and_expired_nonces(tmp_path: Path) -> None:
+    from ancre.issuer.db import NonceRow, OfferRow
+    from ancre.trust.clock import FixedClock
+
+    clock = FixedClock(SystemClock().now())
+    issuer = make_issuer(tmp_path / "issuer", 4435, clock=clock)
+    abandoned = issuer.create_offer("LegalPerson", LEGAL_PERSON_CLAIMS, authorization=OPERATOR)
+    issuer.new_nonce()
+    assert issuer.purge_expired() == 0
+    limits = issuer.config.limits
+    clock.advance(timedelta(seconds=limits.offer_lifetime + limits.access_token_lifetime + 1))
+    live = issuer.create_offer("LegalPerson", LEGAL_PERSON_CLAIMS, authorization=OPERATOR)
+    assert issuer.purge_expired() == 2  # the old nonce, the abandoned offer's claims
+    with issuer.engine.connect() as connection:
+        rows = dict(connection.execute(select(OfferRow.id, OfferRow.claims_json)).all())
+        assert rows[abandoned.id] is None
+        assert rows[live.id] is not None
+        assert connection.execute(select(NonceRow)).all() == []
+
+
+def test_init_leaves_nothing_behind_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    from ancre.issuer.config import init_issuer
+    from ancre.trust.errors import ConfigurationError
+
+    target = tmp_path / "issuer"
+    with pytest.raises(ConfigurationError, match="cannot set up the database"):
+        init_issuer(
+            target,
+            did="did:web:agency.example",
+            passphrase="pw",
+            clock=SystemClock(),
+            database="postgresql+psycopg://postgres@127.0.0.1:1/none",
+        )
+    assert list(target.iterdir()) == []
