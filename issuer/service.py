@@ -276,27 +276,30 @@ class Issuer:
 
     # -- status allocation -----------------------------------------------------------------
 
-    def _allocate(self, list_ids: tuple[str, ...], credential_id: str) -> int:
-        """A random index unused in every list of `list_ids`, recorded in one transaction.
+    def _allocate(self, session: Session, list_ids: tuple[str, ...], credential_id: str) -> int:
+        """A random index unused in every list of `list_ids`, inserted in `session`'s
+        transaction.
 
         The (list, index) primary key makes two concurrent allocations of the same index
-        impossible: the second insert fails, and this draws again. Rows are never deleted,
-        so an index is never reused, even for a credential whose signing then failed."""
+        impossible: the second insert fails (on PostgreSQL it waits for the first
+        transaction, then fails), its savepoint is rolled back, and this draws again. Rows
+        are never deleted once committed, so an index is never reused; an issuance that
+        fails before its commit leaves its index unused."""
         size = self.config.limits.status_list_entries
         for _ in range(_ALLOCATION_ATTEMPTS):
             index = secrets.randbelow(size)
             try:
-                with self._transaction() as session:
-                    for list_id in list_ids:
-                        session.add(
-                            StatusEntryRow(
-                                list_id=list_id,
-                                idx=index,
-                                credential_id=credential_id,
-                                value=0,
-                                allocated_at=self.clock.now(),
-                            )
+                with session.begin_nested():
+                    session.add_all(
+                        StatusEntryRow(
+                            list_id=list_id,
+                            idx=index,
+                            credential_id=credential_id,
+                            value=0,
+                            allocated_at=self.clock.now(),
                         )
+                        for list_id in list_ids
+                    )
             except IntegrityError:
                 continue
             return index
@@ -318,22 +321,27 @@ class Issuer:
         offer_id: str | None = None,
     ) -> IssuedCredential:
         """Sign a credential of `configuration_id` for `holder`, with a fresh status entry,
-        record its metadata and audit it. Raises ``InvalidError`` (claims, schema,
-        authorization) or ``IssuerError``."""
+        record its metadata and audit it — all in one transaction (one commit: the cost of
+        an issuance on SQLite is mostly that commit's fsync). Raises ``InvalidError``
+        (claims, schema, authorization) or ``IssuerError``."""
         chosen = template(configuration_id)
         chosen.requirement.check(authorization)
         checked = chosen.check_claims(claims)
         credential_id = f"urn:uuid:{uuid.uuid4()}"
         now = self.clock.now().replace(microsecond=0)
-        if chosen.format == "vc+jwt":
-            token, list_id, index = self._issue_vc(
-                chosen, checked, credential_id, holder, authorization, now
-            )
-            holder_ref = holder.did
-        else:
-            token, list_id, index = self._issue_sd(chosen, checked, credential_id, holder, now)
-            holder_ref = holder.key.thumbprint()
         with self._transaction() as session:
+            if chosen.format == "vc+jwt":
+                list_id = REVOCATION_LIST
+                index = self._allocate(session, (REVOCATION_LIST, SUSPENSION_LIST), credential_id)
+                token = self._sign_vc(
+                    chosen, checked, credential_id, holder, authorization, now, index
+                )
+                holder_ref = holder.did
+            else:
+                list_id = TOKEN_LIST
+                index = self._allocate(session, (TOKEN_LIST,), credential_id)
+                token = self._sign_sd(chosen, checked, holder, now, index)
+                holder_ref = holder.key.thumbprint()
             session.add(
                 CredentialRow(
                     id=credential_id,
@@ -375,7 +383,7 @@ class Issuer:
             credential_id, chosen.configuration_id, chosen.format, token, list_id, index
         )
 
-    def _issue_vc(
+    def _sign_vc(
         self,
         chosen: Template,
         claims: dict[str, Any],
@@ -383,8 +391,8 @@ class Issuer:
         holder: Holder,
         authorization: Authorization,
         now: datetime,
-    ) -> tuple[str, str, int]:
-        index = self._allocate((REVOCATION_LIST, SUSPENSION_LIST), credential_id)
+        index: int,
+    ) -> str:
         status = [
             _bitstring_entry(self.status_list_url(REVOCATION_LIST), index, "revocation"),
             _bitstring_entry(self.status_list_url(SUSPENSION_LIST), index, "suspension"),
@@ -398,17 +406,11 @@ class Issuer:
             status=status,
             authorization=authorization,
         )
-        return issue_vc_jwt(document, self._signer, self._kid), REVOCATION_LIST, index
+        return issue_vc_jwt(document, self._signer, self._kid)
 
-    def _issue_sd(
-        self,
-        chosen: Template,
-        claims: dict[str, Any],
-        credential_id: str,
-        holder: Holder,
-        now: datetime,
-    ) -> tuple[str, str, int]:
-        index = self._allocate((TOKEN_LIST,), credential_id)
+    def _sign_sd(
+        self, chosen: Template, claims: dict[str, Any], holder: Holder, now: datetime, index: int
+    ) -> str:
         # Only pointers to claims present: a template lists every personal claim the type
         # may carry, a given credential carries some of them.
         disclosable = [p for p in chosen.disclosable if p[1:] in claims]
@@ -426,7 +428,7 @@ class Issuer:
             status={"status_list": {"idx": index, "uri": self.status_list_url(TOKEN_LIST)}},
             decoys=2,
         )
-        return issued.serialize(), TOKEN_LIST, index
+        return issued.serialize()
 
     # -- revocation ------------------------------------------------------------------------
 
