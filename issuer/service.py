@@ -584,7 +584,10 @@ class Issuer:
                 }
             )
         return {
-            "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/jwk/v1"],
+            "@context": [
+                "https://www.w3.org/ns/did/v1",
+                "https://w3id.org/security/suites/jws-2020/v1",
+            ],
             "id": self.did,
             "verificationMethod": methods,
             "assertionMethod": [m["id"] for m in methods],

@@ -59,16 +59,18 @@ def make_issuer(
     clock: Clock | None = None,
     init: bool = True,
     limits: dict[str, int] | None = None,
+    path: str = "",
 ) -> Issuer:
-    """An issuer for did:web:localhost%3A{port}, public at https://localhost:{port}."""
+    """An issuer for did:web:localhost%3A{port}[:path…], public at
+    https://localhost:{port}[/path…]."""
     clock = clock or SystemClock()
     if init:
         init_issuer(
             directory,
-            did=f"did:web:localhost%3A{port}",
+            did=f"did:web:localhost%3A{port}" + path.replace("/", ":"),
             passphrase=PASSPHRASE,
             clock=clock,
-            public_url=f"https://localhost:{port}",
+            public_url=f"https://localhost:{port}{path}",
             database=database,
             scrypt_n=SCRYPT_N,
             limits=limits,
@@ -210,14 +212,22 @@ class Wallet:
         fetched: dict[str, Any] = response.json()
         return fetched
 
+    @staticmethod
+    def well_known(issuer_url: str, name: str) -> str:
+        """OpenID4VCI §12.2.2 / RFC 8414 §3.1: the well-known segment goes between the host
+        and the issuer's path."""
+        parts = urlsplit(issuer_url)
+        return f"{parts.scheme}://{parts.netloc}/.well-known/{name}{parts.path.rstrip('/')}"
+
     def metadata(self, issuer_url: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.client.get(
-            f"{issuer_url}/.well-known/openid-credential-issuer"
-        ).json()
+        response = self.client.get(self.well_known(issuer_url, "openid-credential-issuer"))
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
         return result
 
     def token(self, issuer_url: str, code: str, tx_code: str | None) -> httpx.Response:
-        as_meta = self.client.get(f"{issuer_url}/.well-known/oauth-authorization-server").json()
+        as_url = self.well_known(issuer_url, "oauth-authorization-server")
+        as_meta = self.client.get(as_url).json()
         form = {
             "grant_type": "urn:ietf:params:oauth:grant-type:pre-authorized_code",
             "pre-authorized_code": code,

@@ -175,3 +175,28 @@ def test_revocation_is_seen_after_a_status_list_refresh(
     report = issuer.verify_audit()
     assert report.ok
     assert report.events == 6
+
+
+def test_issuer_under_a_path(tmp_path: Path, tls: Tls, client: httpx.Client) -> None:
+    """did:web:host:issuers:agency → DID document at /issuers/agency/did.json, credential
+    issuer https://host/issuers/agency, metadata at /.well-known/…/issuers/agency."""
+    from _issuer_support import bound_socket, make_issuer, serve_on
+
+    from ancre.issuer.api import IssuerSettings, create_app
+
+    sock, port = bound_socket()
+    issuer = make_issuer(tmp_path / "issuer", port, path="/issuers/agency")
+    assert issuer.did == f"did:web:localhost%3A{port}:issuers:agency"
+    with serve_on(sock, create_app(IssuerSettings(issuer)), tls) as origin:
+        url = f"{origin}/issuers/agency"
+        assert client.get(f"{url}/did.json").json()["id"] == issuer.did
+        assert client.get(f"{origin}/.well-known/did.json").status_code == 404
+        assert client.get(f"{origin}/.well-known/openid-credential-issuer").status_code == 404
+        offer = issuer.create_offer("LegalPerson", LEGAL_PERSON_CLAIMS, authorization=OPERATOR)
+        token = Wallet(client).obtain(issuer.offer_uri(offer), None)
+        result = _verify(token, client)
+        assert result.status is Status.VALID, result.to_json()
+        payload = _jwcrypto_check(token, client.get(f"{url}/did.json").json())
+        assert (
+            payload["credentialStatus"][0]["statusListCredential"] == f"{url}/status/revocation-1"
+        )

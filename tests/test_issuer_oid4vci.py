@@ -334,3 +334,36 @@ def test_metadata_documents(served: tuple[Issuer, str], wallet: Wallet) -> None:
     document = wallet.client.get(f"{url}/.well-known/did.json")
     assert document.headers["content-type"] == "application/did+json"
     assert document.json()["id"] == issuer.did
+
+
+def test_status_lists_are_signed_with_ttl_and_refreshed(
+    served: tuple[Issuer, str], wallet: Wallet, clock: FixedClock
+) -> None:
+    from ancre.trust._jws import parse_compact
+
+    _, url = served
+    http = wallet.client
+    bitstring = http.get(f"{url}/status/revocation-1")
+    assert bitstring.headers["content-type"] == "application/vc+jwt"
+    assert bitstring.headers["cache-control"] == "max-age=300"
+    document = parse_compact(bitstring.text, allowed_algs=("EdDSA",)).payload_json()
+    assert document["type"] == ["VerifiableCredential", "BitstringStatusListCredential"]
+    assert document["credentialSubject"]["statusPurpose"] == "revocation"
+    assert document["credentialSubject"]["ttl"] == 300_000
+    tokens = http.get(f"{url}/status/tokens-1")
+    assert tokens.headers["content-type"] == "application/statuslist+jwt"
+    claims = parse_compact(tokens.text, allowed_algs=("EdDSA",)).payload_json()
+    assert claims["sub"] == f"{url}/status/tokens-1"
+    assert claims["ttl"] == 300
+    assert claims["exp"] - claims["iat"] == 86_400
+    assert claims["status_list"]["bits"] == 2
+    # Served as stored while fresh; re-signed past half its lifetime.
+    assert http.get(f"{url}/status/tokens-1").text == tokens.text
+    clock.advance(timedelta(hours=13))
+    later = parse_compact(
+        http.get(f"{url}/status/tokens-1").text, allowed_algs=("EdDSA",)
+    ).payload_json()
+    assert later["iat"] == claims["iat"] + 13 * 3600
+    for path in ("/status/nope", "/offers/nope", "/status/" + "x" * 65):
+        missing = http.get(f"{url}{path}")
+        assert (missing.status_code, missing.json()["error"]) == (404, "credential_not_found")
