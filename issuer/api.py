@@ -27,7 +27,7 @@ from ancre.issuer.oid4vci import (
 from ancre.issuer.service import PRE_AUTHORIZED_GRANT, Issuer, IssuerError
 from ancre.trust._json import loads_strict
 from ancre.trust.did_web import did_web_to_url
-from ancre.trust.errors import AncreError, Code
+from ancre.trust.errors import AncreError, Code, ConfigurationError
 
 __all__ = ["IssuerSettings", "create_app"]
 
@@ -82,14 +82,21 @@ def create_app(settings: IssuerSettings) -> FastAPI:
     async def call(fn: Callable[..., _T], *args: Any) -> _T:
         return await run_in_threadpool(fn, *args)
 
-    async def guarded(fn: Callable[[], Any]) -> Response:
-        # One place turns ancre's refusals into the spec's error bodies.
+    async def guarded(fn: Callable[[], Any], fallback: Code | None = None) -> Response:
+        # One place turns ancre's refusals into the spec's error bodies. Refusals from the
+        # trust core (a schema violation at issuance, an insufficient authorization) are
+        # reported under the endpoint's own spec code, ancre's code leading the description;
+        # an inconsistency of the issuer's own set-up is a server error, not the client's.
         try:
             result: Response = await fn()
         except IssuerError as error:
             return _error(error.code, error.message, error.status)
+        except ConfigurationError as error:
+            return _error("server_error", f"the issuer cannot serve this: {error.message}", 500)
         except AncreError as error:
-            return _error(error.code, error.message, 400)
+            if fallback is None:
+                return _error(error.code, error.message, 400)
+            return _error(fallback, f"{error.code}: {error.message}", 400)
         return result
 
     @app.get("/health")
@@ -179,7 +186,7 @@ def create_app(settings: IssuerSettings) -> FastAPI:
             }
             return JSONResponse(body, headers=_NO_STORE)
 
-        return await guarded(run)
+        return await guarded(run, Code.INVALID_REQUEST)
 
     @app.post(prefix + "/nonce")
     async def nonce() -> Response:
@@ -226,6 +233,6 @@ def create_app(settings: IssuerSettings) -> FastAPI:
                 {"credentials": [{"credential": issued.credential}]}, headers=_NO_STORE
             )
 
-        return await guarded(run)
+        return await guarded(run, Code.INVALID_CREDENTIAL_REQUEST)
 
     return app

@@ -42,6 +42,8 @@ CONFIG_FILE: Final = "issuer.json"
 KEYSTORE_FILE: Final = "keys.ancre"
 DATABASE_FILE: Final = "issuer.db"
 _MAX_CONFIG_BYTES: Final = 1024 * 1024
+#: 2 MiB of 1-bit statuses: a list verifiers download and inflate.
+_MAX_STATUS_ENTRIES: Final = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,8 @@ class Limits:
                 raise ConfigurationError(f"limit {name} must be a positive integer")
         if not 4 <= self.tx_code_length <= 12:
             raise ConfigurationError("tx_code_length must be 4..12 digits")
+        if self.status_list_entries > _MAX_STATUS_ENTRIES:
+            raise ConfigurationError(f"status_list_entries may not exceed {_MAX_STATUS_ENTRIES}")
         if self.status_list_ttl >= self.status_list_lifetime:
             raise ConfigurationError("status_list_ttl must be shorter than its lifetime")
 

@@ -604,11 +604,14 @@ class Issuer:
         tx_code: bool = False,
     ) -> CreatedOffer:
         """Record an offer of one credential with a pre-authorized code (and a numeric
-        tx_code to send the holder through another channel). The claims are checked now."""
+        tx_code to send the holder through another channel). The claims go through every
+        issuance check now (a dry run with a placeholder holder key), so that an operator
+        learns about a bad claims file here, not from a wallet that cannot redeem it."""
         chosen = template(configuration_id)
         chosen.requirement.check(authorization)
         checked = chosen.check_claims(claims)
         now = self.clock.now()
+        self._dry_run(chosen, checked, authorization, now.replace(microsecond=0))
         expires = now + timedelta(seconds=self.config.limits.offer_lifetime)
         offer_id = secrets.token_urlsafe(16)
         code = secrets.token_urlsafe(32)
@@ -649,6 +652,29 @@ class Issuer:
                 {"configuration": chosen.configuration_id, "tx_code": pin is not None},
             )
         return CreatedOffer(offer_id, chosen.configuration_id, code, pin, expires)
+
+    def _dry_run(
+        self,
+        chosen: Template,
+        claims: dict[str, Any],
+        authorization: Authorization,
+        now: datetime,
+    ) -> None:
+        placeholder = holder_from_key(self.store.public_key(self.config.current_key.name))
+        if chosen.format == "vc+jwt":
+            chosen.vc_document(
+                claims=claims,
+                issuer=self.did,
+                credential_id=f"urn:uuid:{uuid.UUID(int=0)}",
+                holder=placeholder,
+                issued_at=now,
+                status=[_bitstring_entry(self.status_list_url(REVOCATION_LIST), 0, "revocation")],
+                authorization=authorization,
+            )
+        else:
+            # Signing runs the SD-JWT VC rules (personal claims never plain, schema, status
+            # URL); the result is thrown away.
+            self._sign_sd(chosen, claims, placeholder, now, 0)
 
     def offer_document(self, offer_id: str) -> dict[str, Any]:
         """The credential offer (OpenID4VCI 1.0 §4.1.1) with its pre-authorized code grant,

@@ -143,6 +143,10 @@ def test_templates_check_the_authorization_and_the_claims(tmp_path: Path) -> Non
         ({**LEGAL_PERSON_CLAIMS, "gx:legalAddress": {"gx:countryCode": "ZZ"}}, None),
     ):
         if code is None:
+            # Caught when the offer is made (a dry run of issuance), and at issuance.
+            with pytest.raises(InvalidError) as schema:
+                issuer.create_offer("LegalPerson", claims, authorization=OPERATOR)
+            assert schema.value.code is Code.SCHEMA_VIOLATION
             with pytest.raises(InvalidError) as schema:
                 issuer.issue("LegalPerson", claims, holder=holder, authorization=OPERATOR)
             assert schema.value.code is Code.SCHEMA_VIOLATION
@@ -150,6 +154,13 @@ def test_templates_check_the_authorization_and_the_claims(tmp_path: Path) -> Non
         with pytest.raises(InvalidError) as refused:
             issuer.create_offer("LegalPerson", claims, authorization=OPERATOR)
         assert refused.value.code is code
+    # A personal claim the template does not make disclosable is refused at offer time.
+    from ancre.trust.errors import ConfigurationError
+
+    director = {"siren": "552032534", "legal_name": "DANONE", "given_name": "A",
+                "family_name": "B", "role": "Gérant", "birthdate": "1970-01-01"}  # fmt: skip
+    with pytest.raises(ConfigurationError, match="personal data must be selectively"):
+        issuer.create_offer("DirectorCertification", director, authorization=OPERATOR)
     with pytest.raises(InvalidError) as unknown:
         issuer.create_offer("Nope", {"a": 1}, authorization=OPERATOR)
     assert unknown.value.code is Code.UNKNOWN_CREDENTIAL_CONFIGURATION
