@@ -340,3 +340,33 @@ def test_init_leaves_nothing_behind_when_the_database_is_unreachable(tmp_path: P
             database="postgresql+psycopg://postgres@127.0.0.1:1/none",
         )
     assert list(target.iterdir()) == []
+
+
+def test_racing_consumers_of_one_value_yield_one_winner(tmp_path: Path, database_url: str) -> None:
+    """Twenty threads present the same nonce, then the same pre-authorized code: each is
+    consumed exactly once (the conditional UPDATE), the rest are refused."""
+    from ancre.issuer.service import IssuerError
+
+    issuer = make_issuer(tmp_path / "issuer", 4436, database=database_url)
+    nonce = issuer.new_nonce()
+    offer = issuer.create_offer("LegalPerson", LEGAL_PERSON_CLAIMS, authorization=OPERATOR)
+    barrier = threading.Barrier(20)
+
+    def use_nonce(_: int) -> bool:
+        barrier.wait(timeout=30)
+        return issuer.consume_nonce(nonce)
+
+    def redeem(_: int) -> str:
+        barrier.wait(timeout=30)
+        try:
+            issuer.redeem(offer.pre_authorized_code, None)
+        except IssuerError as error:
+            return str(error.code)
+        return "granted"
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        assert sorted(pool.map(use_nonce, range(20))) == [False] * 19 + [True]
+        barrier.reset()
+        outcomes = sorted(pool.map(redeem, range(20)))
+    assert outcomes == ["granted"] + ["invalid_grant"] * 19
+    issuer.engine.dispose()
