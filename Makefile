@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements/dev.lock
 PKGS   := -p ancre.trust -p ancre.issuer -p ancre.verifier -p ancre.wallet -p ancre.registry -p ancre.cli
 
-.PHONY: install test lint format demo bench lock clean node-deps
+.PHONY: install node-deps test lint format demo bench lock clean
 
 install: $(STAMP)
 
@@ -23,15 +23,17 @@ $(STAMP): $(LOCK) pyproject.toml
 	$(BIN)/python -m compileall -q -j 0 build/ >/dev/null
 	touch $(STAMP)
 
-# The ProConnect stand-in OpenID provider (tests/oidc/): `oidc-provider` pinned by its lock,
-# reinstalled only when the lock changes.
+# Test peers from npm, each pinned by its own lock and reinstalled only when that lock
+# changes: the ProConnect stand-in OpenID provider (tests/oidc/, `oidc-provider`) and the
+# independent OpenID4VCI client the issuer's interop test runs (tests/node/).
 OIDC_STAMP := tests/oidc/node_modules/.installed
+NODE_STAMP := tests/node/node_modules/.installed
 
-node-deps: $(OIDC_STAMP)
+node-deps: $(OIDC_STAMP) $(NODE_STAMP)
 
-$(OIDC_STAMP): tests/oidc/package.json tests/oidc/package-lock.json
-	npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
-	touch $(OIDC_STAMP)
+tests/%/node_modules/.installed: tests/%/package.json tests/%/package-lock.json
+	npm ci --prefix tests/$* --no-audit --no-fund --loglevel=error
+	touch $@
 
 test: install node-deps
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)

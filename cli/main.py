@@ -224,8 +224,10 @@ def _openid4vp_settings(
 
 
 def _add_subcommands() -> None:
+    from ancre.cli.issuer import app as issuer_app
     from ancre.cli.registry import app as registry_app
 
+    app.add_typer(issuer_app, name="issuer")
     app.add_typer(registry_app, name="registry")
     app.add_typer(verifier_app, name="verifier")
 

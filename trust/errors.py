@@ -167,6 +167,18 @@ class Code(StrEnum):
     INVALID_CHARACTERS = "invalid_characters"
     REGISTRY_BUSY = "registry_busy"
     AUDIT_CHAIN_BROKEN = "audit_chain_broken"
+    # issuer (ancre.issuer); the OpenID4VCI / OAuth ones keep the spec's names
+    INVALID_CLAIMS = "invalid_claims"
+    AUTHORIZATION_INSUFFICIENT = "authorization_insufficient"
+    UNKNOWN_CREDENTIAL_CONFIGURATION = "unknown_credential_configuration"
+    INVALID_REQUEST = "invalid_request"
+    INVALID_GRANT = "invalid_grant"
+    UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
+    INVALID_TOKEN = "invalid_token"  # noqa: S105 - an error code, not a secret
+    INVALID_NONCE = "invalid_nonce"
+    INVALID_CREDENTIAL_REQUEST = "invalid_credential_request"
+    CREDENTIAL_NOT_FOUND = "credential_not_found"
+    STATUS_LIST_FULL = "status_list_full"
 
 
 class AncreError(Exception):

@@ -1,0 +1,345 @@
+"""`ancre issuer …`: run a credential issuer from the command line.
+
+An issuer lives in a folder (`--dir`, default `./ancre-issuer` or `$ANCRE_ISSUER_DIR`):
+`issuer.json` (settings), `issuer.db` (SQLite, unless `--database` names PostgreSQL) and
+`keys.ancre` (the encrypted signing keys; passphrase from $ANCRE_KEYSTORE_PASSPHRASE).
+Exit codes: 0 done, 1 refused (e.g. revoking a revoked credential), 64 usage or
+configuration error, 65 unreadable input.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from ancre.cli.serving import TlsCertOption, TlsKeyOption, tls_arguments
+
+if TYPE_CHECKING:
+    from ancre.issuer.service import Issuer
+
+app = typer.Typer(
+    help="Issue credentials over OpenID4VCI 1.0: templates, offers, status lists, did:web.",
+    no_args_is_help=True,
+)
+keys_app = typer.Typer(help="The issuer's signing keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+
+DirOption = Annotated[
+    Path,
+    typer.Option("--dir", envvar="ANCRE_ISSUER_DIR", help="The issuer folder.", show_default=True),
+]
+AsOption = Annotated[
+    str, typer.Option("--as", envvar="USER", help="The operator making the change.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+PublicUrlOption = Annotated[
+    str | None,
+    typer.Option(help="The URL wallets reach the issuer at (default: from issuer.json)."),
+]
+DEFAULT_DIR = Path("ancre-issuer")
+_MAX_CLAIMS_BYTES = 64 * 1024
+
+
+def _die(code: int, message: str) -> NoReturn:
+    sys.stderr.write(f"ancre: {message}\n")
+    raise typer.Exit(code)
+
+
+def _guard(fn: Any) -> Any:
+    """Turn refused requests into clean messages and exit codes, never tracebacks."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ancre.issuer.service import IssuerError
+        from ancre.trust.errors import AncreError, ConfigurationError
+
+        try:
+            return fn(*args, **kwargs)
+        except IssuerError as error:
+            _die(1, str(error))
+        except ConfigurationError as error:
+            _die(64, error.message)
+        except AncreError as error:
+            _die(65, str(error))
+
+    return wrapper
+
+
+def _open(folder: Path, public_url: str | None = None) -> Issuer:
+    from ancre.cli.main import _passphrase
+    from ancre.issuer.config import KEYSTORE_FILE, load_config
+    from ancre.issuer.db import make_engine
+    from ancre.issuer.service import Issuer
+    from ancre.trust.clock import SystemClock
+    from ancre.trust.keystore import FileKeyStore
+
+    config = load_config(folder)
+    store = FileKeyStore(folder / KEYSTORE_FILE, _passphrase(confirm=False))
+    return Issuer(
+        config,
+        engine=make_engine(config.database_url()),
+        store=store,
+        clock=SystemClock(),
+        public_url=public_url,
+    )
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+@app.command()
+@_guard
+def init(
+    did: Annotated[str, typer.Option(help="The issuer's DID: did:web:HOST[:PATH].")],
+    folder: DirOption = DEFAULT_DIR,
+    key_type: Annotated[str, typer.Option(help="ed25519, p256 or p384.")] = "ed25519",
+    public_url: PublicUrlOption = None,
+    database: Annotated[
+        str | None,
+        typer.Option(help="SQLAlchemy URL (default: SQLite issuer.db in the folder)."),
+    ] = None,
+) -> None:
+    """Create an issuer: encrypted signing key, settings, migrated database.
+
+    ANCRE_KEYSTORE_PASSPHRASE=… ancre issuer init --dir agency --did did:web:agency.example
+    """
+    from ancre.cli.main import _passphrase
+    from ancre.issuer.config import init_issuer
+    from ancre.trust.clock import SystemClock
+
+    config = init_issuer(
+        folder,
+        did=did,
+        passphrase=_passphrase(confirm=True),
+        clock=SystemClock(),
+        key_type=key_type,
+        public_url=public_url,
+        database=database,
+    )
+    sys.stderr.write(
+        f"ancre: issuer {config.did} created in {folder}\n"
+        f"  credential issuer: {config.public_url}\n"
+        f"  signing key:       {config.current_key.kid}\n"
+        f"Serve it with: ancre issuer serve --dir {folder}\n"
+    )
+
+
+@app.command()
+def serve(
+    folder: DirOption = DEFAULT_DIR,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8700,
+    public_url: PublicUrlOption = None,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+) -> None:
+    """Serve the issuer: did:web document, status lists, OpenID4VCI endpoints."""
+    import uvicorn
+
+    from ancre.issuer.api import IssuerSettings, create_app
+    from ancre.trust.errors import AncreError
+
+    tls = tls_arguments(tls_cert, tls_key)
+    try:
+        issuer = _open(folder, public_url)
+        app_ = create_app(IssuerSettings(issuer))
+    except AncreError as error:
+        _die(64, error.message)
+    sys.stderr.write(f"ancre: issuer {issuer.did} at {issuer.public_url}\n")
+    uvicorn.run(app_, host=host, port=port, log_level="info", **tls)
+
+
+def _qr(text: str) -> str | None:
+    """A terminal QR code when a QR library happens to be installed (none is required)."""
+    for name in ("segno", "qrcode"):
+        try:
+            module: Any = importlib.import_module(name)
+        except ImportError:
+            continue
+        if name == "segno":
+            import io
+
+            out = io.StringIO()
+            module.make(text).terminal(out=out, compact=True)
+            return out.getvalue()
+        code = module.QRCode()
+        code.add_data(text)
+        import io
+
+        out = io.StringIO()
+        code.print_ascii(out=out)
+        return out.getvalue()
+    return None
+
+
+@app.command()
+@_guard
+def offer(
+    credential_type: Annotated[
+        str, typer.Option("--type", help="A credential configuration id (e.g. LegalPerson).")
+    ],
+    claims: Annotated[Path, typer.Option(help="JSON file with the credential's claims.")],
+    folder: DirOption = DEFAULT_DIR,
+    tx_code: Annotated[
+        bool, typer.Option("--tx-code", help="Protect the offer with a numeric code.")
+    ] = False,
+    register_checked: Annotated[
+        bool,
+        typer.Option(
+            "--register-checked",
+            help="You confirmed the claims in the company register (required by some types).",
+        ),
+    ] = False,
+    by_value: Annotated[bool, typer.Option(help="Put the offer itself in the URI.")] = False,
+    public_url: PublicUrlOption = None,
+    actor: AsOption = "operator",
+    json_out: JsonOption = False,
+) -> None:
+    """Create a credential offer (pre-authorized code) and print its URI and tx_code."""
+    from ancre.issuer.templates import Authorization
+    from ancre.trust._json import loads_strict
+
+    try:
+        raw = claims.read_bytes()
+    except OSError as error:
+        _die(65, f"cannot read {claims}: {error.strerror}")
+    if len(raw) > _MAX_CLAIMS_BYTES:
+        _die(65, f"{claims} is over {_MAX_CLAIMS_BYTES} bytes")
+    document = loads_strict(raw, what=str(claims))
+    issuer = _open(folder, public_url)
+    authorization = Authorization("operator", actor, register_checked=register_checked)
+    created = issuer.create_offer(
+        credential_type, document, authorization=authorization, tx_code=tx_code
+    )
+    uri = issuer.offer_uri(created, by_value=by_value)
+    expires = created.expires_at.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    if json_out:
+        _print_json({"offer_uri": uri, "tx_code": created.tx_code, "expires_at": expires})
+        return
+    sys.stdout.write(uri + "\n")
+    if created.tx_code is not None:
+        sys.stdout.write(f"tx_code: {created.tx_code}  (send it to the holder separately)\n")
+    sys.stdout.write(f"expires: {expires}\n")
+    picture = _qr(uri)
+    if picture is not None:
+        sys.stdout.write(picture)
+
+
+def _status(folder: Path, credential_id: str, action: Any, actor: str, json_out: bool) -> None:
+    state = _open(folder).set_status(credential_id, action, actor=actor)
+    if json_out:
+        _print_json({"id": credential_id, "state": state})
+    else:
+        sys.stdout.write(f"{credential_id}: {state}\n")
+
+
+@app.command()
+@_guard
+def revoke(
+    credential_id: Annotated[str, typer.Argument(help="The credential id (urn:uuid:…).")],
+    folder: DirOption = DEFAULT_DIR,
+    actor: AsOption = "operator",
+    json_out: JsonOption = False,
+) -> None:
+    """Revoke a credential for good and re-sign its status list."""
+    _status(folder, credential_id, "revoke", actor, json_out)
+
+
+@app.command()
+@_guard
+def suspend(
+    credential_id: Annotated[str, typer.Argument(help="The credential id (urn:uuid:…).")],
+    folder: DirOption = DEFAULT_DIR,
+    actor: AsOption = "operator",
+    json_out: JsonOption = False,
+) -> None:
+    """Suspend a credential (reversible) and re-sign its status list."""
+    _status(folder, credential_id, "suspend", actor, json_out)
+
+
+@app.command()
+@_guard
+def reinstate(
+    credential_id: Annotated[str, typer.Argument(help="The credential id (urn:uuid:…).")],
+    folder: DirOption = DEFAULT_DIR,
+    actor: AsOption = "operator",
+    json_out: JsonOption = False,
+) -> None:
+    """Lift a suspension and re-sign the status list."""
+    _status(folder, credential_id, "reinstate", actor, json_out)
+
+
+@app.command("list")
+@_guard
+def list_(
+    folder: DirOption = DEFAULT_DIR,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+    json_out: JsonOption = False,
+) -> None:
+    """The credentials issued (metadata only: no personal claims are kept)."""
+    rows = _open(folder).credentials(limit)
+    items = [
+        {
+            "id": r.id,
+            "configuration": r.configuration_id,
+            "format": r.format,
+            "issued_at": r.issued_at,
+            "valid_until": r.valid_until,
+            "state": r.state,
+            "status": f"{r.status_list}#{r.status_index}",
+        }
+        for r in rows
+    ]
+    if json_out:
+        _print_json(items)
+        return
+    for item in items:
+        sys.stdout.write(
+            f"{item['id']}  {item['configuration']:<24} {item['state']:<10} {item['issued_at']}\n"
+        )
+
+
+@keys_app.command("rotate")
+@_guard
+def keys_rotate(folder: DirOption = DEFAULT_DIR) -> None:
+    """Generate a new signing key; the old one stays in the DID document (credentials it
+    signed keep verifying) but signs nothing more. Restart `serve` to pick it up."""
+    from ancre.cli.main import _passphrase
+    from ancre.issuer.config import KEYSTORE_FILE, load_config, rotate_key
+    from ancre.trust.clock import SystemClock
+    from ancre.trust.keystore import FileKeyStore
+
+    config = load_config(folder)
+    store = FileKeyStore(folder / KEYSTORE_FILE, _passphrase(confirm=False))
+    rotated = rotate_key(config, store, SystemClock())
+    sys.stdout.write(f"signing key now {rotated.current_key.kid}\n")
+
+
+@audit_app.command("verify")
+@_guard
+def audit_verify(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
+    """Check the audit chain; exit 1 when an event was altered or removed."""
+    report = _open(folder).verify_audit()
+    if json_out:
+        _print_json(
+            {
+                "ok": report.ok,
+                "events": report.events,
+                "first_broken": report.first_broken,
+                "reason": report.reason,
+            }
+        )
+    else:
+        verdict = "intact" if report.ok else f"BROKEN at {report.first_broken}: {report.reason}"
+        sys.stdout.write(f"{report.events} events, {verdict}\n")
+    if not report.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,292 @@
+"""An issuer's configuration directory: ``issuer.json``, ``keys.ancre``, ``issuer.db``.
+
+``issuer.json`` holds the DID, the public URL (the OpenID4VCI credential issuer identifier),
+the database URL (``{dir}`` stands for the directory), the signing keys (current and retired,
+by key-store name) and the limits of the OpenID4VCI flow. The private keys live only in the
+encrypted key store (``ancre.trust.keystore.FileKeyStore``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from ancre.trust.clock import Clock
+from ancre.trust.did_web import did_web_to_url
+from ancre.trust.errors import AncreError, ConfigurationError
+from ancre.trust.keys import KeyType
+from ancre.trust.keystore import FileKeyStore, KeyStore, atomic_write
+
+__all__ = [
+    "CONFIG_FILE",
+    "DATABASE_FILE",
+    "KEYSTORE_FILE",
+    "IssuerConfig",
+    "KeyEntry",
+    "Limits",
+    "default_public_url",
+    "init_issuer",
+    "load_config",
+    "rotate_key",
+    "save_config",
+]
+
+CONFIG_FILE: Final = "issuer.json"
+KEYSTORE_FILE: Final = "keys.ancre"
+DATABASE_FILE: Final = "issuer.db"
+_MAX_CONFIG_BYTES: Final = 1024 * 1024
+#: 2 MiB of 1-bit statuses: a list verifiers download and inflate.
+_MAX_STATUS_ENTRIES: Final = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Lifetimes (seconds) and counts of the OpenID4VCI flow."""
+
+    offer_lifetime: int = 600
+    access_token_lifetime: int = 300
+    nonce_lifetime: int = 300
+    #: A key proof's ``iat`` may be this old (and this far in the future: clock skew).
+    proof_max_age: int = 300
+    proof_max_skew: int = 60
+    tx_code_length: int = 6
+    tx_code_attempts: int = 5
+    status_list_entries: int = 131_072
+    #: Signed status lists live this long (``validUntil``/``exp``) and are cached for ``ttl``.
+    status_list_lifetime: int = 86_400
+    status_list_ttl: int = 300
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"limit {name} must be a positive integer")
+        if not 4 <= self.tx_code_length <= 12:
+            raise ConfigurationError("tx_code_length must be 4..12 digits")
+        if self.status_list_entries > _MAX_STATUS_ENTRIES:
+            raise ConfigurationError(f"status_list_entries may not exceed {_MAX_STATUS_ENTRIES}")
+        if self.status_list_ttl >= self.status_list_lifetime:
+            raise ConfigurationError("status_list_ttl must be shorter than its lifetime")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEntry:
+    """A signing key: its key-store name, its verification method id, and when it was
+    retired (None for the current key). Retired keys stay in the DID document so that
+    credentials they signed keep verifying."""
+
+    name: str
+    kid: str
+    created_at: str
+    retired_at: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kid": self.kid,
+            "created_at": self.created_at,
+            "retired_at": self.retired_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerConfig:
+    """The parsed ``issuer.json`` of an issuer directory."""
+
+    did: str
+    public_url: str
+    database: str
+    key_type: str
+    keys: tuple[KeyEntry, ...]
+    limits: Limits = field(default_factory=Limits)
+    directory: Path = Path()
+
+    @property
+    def current_key(self) -> KeyEntry:
+        return next(k for k in self.keys if k.retired_at is None)
+
+    def database_url(self) -> str:
+        return self.database.replace("{dir}", str(self.directory.resolve()))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "did": self.did,
+            "public_url": self.public_url,
+            "database": self.database,
+            "key_type": self.key_type,
+            "keys": [k.to_json() for k in self.keys],
+            "limits": {name: getattr(self.limits, name) for name in Limits.__dataclass_fields__},
+        }
+
+
+def _check_did(did: str) -> None:
+    if not isinstance(did, str) or not did.startswith("did:web:"):
+        raise ConfigurationError(f"the issuer DID must be a did:web, not {did!r}")
+    try:
+        did_web_to_url(did)
+    except AncreError as error:
+        raise ConfigurationError(f"invalid did:web {did!r}: {error.message}") from None
+
+
+def _check_public_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigurationError(f"the public URL must be an https URL, not {url!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError("the public URL may not carry a query, fragment or user info")
+    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigurationError("plain http is only for loopback test servers")
+    return url.rstrip("/")
+
+
+def default_public_url(did: str) -> str:
+    """The credential issuer URL a did:web implies: its host and path, over https."""
+    document = did_web_to_url(did)
+    suffix = "/.well-known/did.json"
+    if document.endswith(suffix):
+        return document[: -len(suffix)]
+    return document.removesuffix("/did.json")
+
+
+def _key_type(value: str) -> str:
+    allowed = ("ed25519", "p256", "p384")
+    if value not in allowed:
+        raise ConfigurationError(f"key type must be one of {', '.join(allowed)}, not {value!r}")
+    return KeyType(value).value
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def load_config(directory: Path) -> IssuerConfig:
+    """Read and check ``DIR/issuer.json``; ``ConfigurationError`` when it is not an issuer."""
+    from ancre.trust._json import loads_strict
+
+    path = directory / CONFIG_FILE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"{directory} is not an issuer: run `ancre issuer init --dir {directory}` first"
+        ) from None
+    if len(raw) > _MAX_CONFIG_BYTES:
+        raise ConfigurationError(f"{path} is too large")
+    try:
+        data = loads_strict(raw, what=str(path))
+        keys = tuple(
+            KeyEntry(
+                name=str(k["name"]),
+                kid=str(k["kid"]),
+                created_at=str(k["created_at"]),
+                retired_at=k.get("retired_at"),
+            )
+            for k in data["keys"]
+        )
+        config = IssuerConfig(
+            did=data["did"],
+            public_url=_check_public_url(data["public_url"]),
+            database=str(data["database"]),
+            key_type=_key_type(data["key_type"]),
+            keys=keys,
+            limits=Limits(**data.get("limits", {})),
+            directory=directory,
+        )
+    except AncreError as error:
+        raise ConfigurationError(f"{path}: {error.message}") from None
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ConfigurationError(f"{path} is not a valid issuer configuration: {error}") from None
+    _check_did(config.did)
+    if sum(1 for k in keys if k.retired_at is None) != 1:
+        raise ConfigurationError(f"{path}: exactly one signing key must be current")
+    if any(not k.kid.startswith(config.did + "#") for k in keys):
+        raise ConfigurationError(f"{path}: every key id must be a DID URL of {config.did}")
+    return config
+
+
+def save_config(config: IssuerConfig) -> None:
+    """Write ``issuer.json`` atomically."""
+    text = json.dumps(config.to_json(), indent=2, ensure_ascii=False) + "\n"
+    atomic_write(config.directory / CONFIG_FILE, text.encode(), mode=0o644)
+
+
+def init_issuer(
+    directory: Path,
+    *,
+    did: str,
+    passphrase: str,
+    clock: Clock,
+    key_type: str = "ed25519",
+    public_url: str | None = None,
+    database: str | None = None,
+    limits: Mapping[str, int] | None = None,
+    scrypt_n: int | None = None,
+) -> IssuerConfig:
+    """Create an issuer in `directory`: encrypted key store with its first signing key,
+    ``issuer.json`` and the migrated database. Everything is checked before anything is
+    written; an existing issuer is never overwritten."""
+    from ancre.issuer.db import make_engine, migrate
+
+    _check_did(did)
+    kind = _key_type(key_type)
+    url = _check_public_url(public_url or default_public_url(did))
+    checked_limits = Limits(**(limits or {}))
+    database = database or "sqlite:///{dir}/" + DATABASE_FILE
+    if not database.startswith(("sqlite:///", "postgresql+psycopg://")):
+        raise ConfigurationError("the database must be a sqlite:/// or postgresql+psycopg:// URL")
+    if not passphrase:
+        raise ConfigurationError("set ANCRE_KEYSTORE_PASSPHRASE: the key store is encrypted")
+    for name in (CONFIG_FILE, KEYSTORE_FILE):
+        if (directory / name).exists():
+            raise ConfigurationError(f"{directory} already holds an issuer ({name})")
+    config = IssuerConfig(
+        did=did,
+        public_url=url,
+        database=database,
+        key_type=kind,
+        keys=(KeyEntry("signing-1", f"{did}#signing-1", _stamp(clock.now())),),
+        limits=checked_limits,
+        directory=directory,
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    # The database first: the step most likely to fail (an unreachable PostgreSQL), and a
+    # harmless one to repeat (migrations are idempotent); the key store and the settings
+    # file, whose presence marks an issuer, come last.
+    engine = make_engine(config.database_url())
+    try:
+        migrate(engine)
+    except SQLAlchemyError as error:
+        raise ConfigurationError(
+            f"cannot set up the database: {error.__class__.__name__}"
+        ) from None
+    finally:
+        engine.dispose()
+    options = {} if scrypt_n is None else {"scrypt_n": scrypt_n}
+    store = FileKeyStore.create(directory / KEYSTORE_FILE, passphrase, **options)
+    store.generate("signing-1", kind)
+    save_config(config)
+    return config
+
+
+def rotate_key(config: IssuerConfig, store: KeyStore, clock: Clock) -> IssuerConfig:
+    """Generate a new current signing key and retire the old one. The retired key stays a
+    verification method (and ``assertionMethod``) of the DID document: credentials it signed
+    keep verifying; the issuer never signs with it again."""
+    now = _stamp(clock.now())
+    taken = {info.name for info in store.list()}
+    number = len(config.keys) + 1
+    while f"signing-{number}" in taken:
+        number += 1
+    name = f"signing-{number}"
+    store.generate(name, config.key_type)
+    keys = tuple(k if k.retired_at else replace(k, retired_at=now) for k in config.keys)
+    rotated = replace(config, keys=(*keys, KeyEntry(name, f"{config.did}#{name}", now)))
+    save_config(rotated)
+    return rotated

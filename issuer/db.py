@@ -1,0 +1,189 @@
+"""The issuer's database: SQLAlchemy 2.0 tables and Alembic migrations.
+
+What is kept (docs/issuer.md "What is stored"): metadata of every issued credential (id,
+configuration, holder key thumbprint or DID, signing key, dates, status entry) — never the
+personal claims of an SD-JWT VC; status-list allocations and values; the signed status lists;
+offers (their claims only until the credential is issued); and every single-use value
+(pre-authorized codes with their tx_code attempt counters, c_nonces, access tokens) stored as
+SHA-256 hashes, so that a value consumed through one replica is refused by every other
+replica on the same database. Times are integer microseconds since the epoch (UTC).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Final
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from ancre.trust._sql import UtcMicros, make_engine, write_engine
+
+__all__ = [
+    "VERSION_TABLE",
+    "AccessTokenRow",
+    "AuditRow",
+    "Base",
+    "CredentialRow",
+    "MetaRow",
+    "NonceRow",
+    "OfferRow",
+    "PreAuthorizedCodeRow",
+    "StatusEntryRow",
+    "StatusListRow",
+    "make_engine",
+    "migrate",
+    "session_factory",
+    "write_engine",
+]
+
+#: Alembic's version table: named for the issuer so that its database may also hold others.
+VERSION_TABLE: Final = "issuer_alembic_version"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MetaRow(Base):
+    """Issuer-wide values (the audit chain head), one row per key."""
+
+    __tablename__ = "issuer_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class StatusListRow(Base):
+    """A status list and its newest signed publication (re-signed on every change)."""
+
+    __tablename__ = "status_lists"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "bitstring" | "token"
+    purpose: Mapped[str] = mapped_column(String(32))  # "revocation", "suspension", "status"
+    size: Mapped[int] = mapped_column(Integer)  # entries
+    bits: Mapped[int] = mapped_column(Integer)  # bits per entry
+    #: Bumped on every change; a publication records the revision it was signed at.
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    published: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The URL the publication names (a service started with another public URL re-signs).
+    published_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    published_revision: Mapped[int] = mapped_column(Integer, default=-1)
+    published_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+    published_until: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+
+
+class StatusEntryRow(Base):
+    """One allocated index. The primary key makes an index unique per list: two concurrent
+    allocations of the same random index cannot both commit, and rows are never deleted, so
+    an index is never reused."""
+
+    __tablename__ = "status_entries"
+    list_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("status_lists.id"), primary_key=True
+    )
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    credential_id: Mapped[str] = mapped_column(String(128), index=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+    allocated_at: Mapped[datetime] = mapped_column(UtcMicros)
+
+
+class CredentialRow(Base):
+    """Metadata of an issued credential: enough to find and revoke it, no personal claims."""
+
+    __tablename__ = "issued_credentials"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)  # urn:uuid:…
+    configuration_id: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(16))
+    #: did:jwk/did:key of the holder (vc+jwt) or the JWK thumbprint of `cnf` (dc+sd-jwt).
+    holder: Mapped[str] = mapped_column(String(2048))
+    kid: Mapped[str] = mapped_column(String(2048))
+    offer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    issued_at: Mapped[datetime] = mapped_column(UtcMicros)
+    valid_until: Mapped[datetime] = mapped_column(UtcMicros)
+    status_list: Mapped[str] = mapped_column(String(64))
+    status_index: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="valid")
+
+
+class OfferRow(Base):
+    """A credential offer. `code` is erased when redeemed, `claims_json` once the credential
+    is issued."""
+
+    __tablename__ = "offers"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    configuration_id: Mapped[str] = mapped_column(String(64))
+    claims_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The pre-authorized code, for the offer served by reference; erased when redeemed.
+    code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    tx_code_length: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    authorization_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+    expires_at: Mapped[datetime] = mapped_column(UtcMicros)
+    created_by: Mapped[str] = mapped_column(String(256))
+    credential_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class PreAuthorizedCodeRow(Base):
+    """A pre-authorized code (hashed), its tx_code (hashed with the code) and the attempts."""
+
+    __tablename__ = "pre_authorized_codes"
+    code_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    offer_id: Mapped[str] = mapped_column(String(64), ForeignKey("offers.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcMicros)
+    used_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+    tx_code_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    tx_attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AccessTokenRow(Base):
+    """An access token (hashed) for one offer's credential request."""
+
+    __tablename__ = "access_tokens"
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    offer_id: Mapped[str] = mapped_column(String(64), ForeignKey("offers.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcMicros)
+    used_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+
+
+class NonceRow(Base):
+    """A c_nonce (hashed) from the nonce endpoint, consumed by one key proof."""
+
+    __tablename__ = "nonces"
+    nonce_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcMicros, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+
+
+class AuditRow(Base):
+    """Append-only, hash-chained audit log (`ancre.trust._audit`)."""
+
+    __tablename__ = "issuer_audit"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UtcMicros)
+    actor: Mapped[str] = mapped_column(String(256))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(2048))
+    details_json: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+Index("ix_issued_credentials_offer", CredentialRow.offer_id)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the latest Alembic revision (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

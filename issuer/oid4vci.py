@@ -1,0 +1,227 @@
+"""OpenID for Verifiable Credential Issuance 1.0 (final): metadata documents, the
+credential request and its ``jwt`` key proofs. Section numbers are the spec's.
+
+Key proofs (§8.2.1.1, Appendix F.1) are checked, in order: compact JWS with an allow-listed
+asymmetric ``alg`` (never ``none`` or a MAC); ``typ`` ``openid4vci-proof+jwt``; exactly one
+of ``jwk`` (a public key) or ``kid`` (a did:key / did:jwk DID URL, resolved locally); the
+signature by that key; ``aud`` the credential issuer identifier; ``iat`` recent (and not in
+the future beyond the skew); and ``nonce`` a live c_nonce from the nonce endpoint, consumed
+once — the last step, so that an invalid proof cannot burn a wallet's nonce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ancre.issuer.service import PRE_AUTHORIZED_GRANT, IssuerError
+from ancre.issuer.templates import TEMPLATES, Holder
+from ancre.trust._jws import parse_compact
+from ancre.trust.clock import Clock
+from ancre.trust.errors import AncreError, Code
+from ancre.trust.keys import PublicKey
+
+__all__ = [
+    "PRE_AUTHORIZED_GRANT",
+    "PROOF_ALGS",
+    "PROOF_TYP",
+    "CredentialRequest",
+    "authorization_server_metadata",
+    "check_proof",
+    "credential_issuer_metadata",
+    "parse_credential_request",
+]
+
+PROOF_TYP: Final = "openid4vci-proof+jwt"
+#: Asymmetric algorithms only (§F.1: "MUST NOT be none or an identifier for a symmetric
+#: algorithm (MAC)"); `parse_compact` refuses anything outside ancre's key types too.
+PROOF_ALGS: Final = ("EdDSA", "Ed25519", "ES256", "ES384")
+_SIGNING_ALGS: Final = {"ed25519": "EdDSA", "p256": "ES256", "p384": "ES384"}
+_MAX_PROOF_BYTES: Final = 16 * 1024
+
+
+def _binding_methods(format_: str) -> list[str]:
+    return ["jwk"] if format_ == "dc+sd-jwt" else ["did:jwk", "did:key"]
+
+
+def credential_issuer_metadata(public_url: str, key_type: str) -> dict[str, Any]:
+    """Credential issuer metadata (§12.2), display names in French and English.
+
+    ``vc+jwt`` templates are offered as ``jwt_vc_json`` (Appendix A.1.1, the W3C VC secured
+    as a JWT) carrying ``credential_definition.type``; ``dc+sd-jwt`` ones with their
+    ``vct``."""
+    alg = _SIGNING_ALGS[key_type]
+    configurations: dict[str, Any] = {}
+    for template in TEMPLATES.values():
+        display = [{"name": name, "locale": locale} for locale, name in template.display.items()]
+        entry: dict[str, Any] = {
+            "scope": template.configuration_id,
+            "cryptographic_binding_methods_supported": _binding_methods(template.format),
+            "credential_signing_alg_values_supported": [alg],
+            "proof_types_supported": {
+                "jwt": {"proof_signing_alg_values_supported": list(PROOF_ALGS)}
+            },
+            "credential_metadata": {"display": display},
+        }
+        if template.format == "dc+sd-jwt":
+            entry = {"format": "dc+sd-jwt", "vct": template.credential_type, **entry}
+        else:
+            entry = {
+                "format": "jwt_vc_json",
+                "credential_definition": {
+                    "type": ["VerifiableCredential", template.credential_type]
+                },
+                **entry,
+            }
+        configurations[template.configuration_id] = entry
+    return {
+        "credential_issuer": public_url,
+        "credential_endpoint": f"{public_url}/credential",
+        "nonce_endpoint": f"{public_url}/nonce",
+        "display": [
+            {"name": "Émetteur ancre", "locale": "fr"},
+            {"name": "ancre issuer", "locale": "en"},
+        ],
+        "credential_configurations_supported": configurations,
+    }
+
+
+def authorization_server_metadata(public_url: str) -> dict[str, Any]:
+    """OAuth 2.0 authorization server metadata (RFC 8414): the issuer is its own AS."""
+    return {
+        "issuer": public_url,
+        "token_endpoint": f"{public_url}/token",
+        "grant_types_supported": [PRE_AUTHORIZED_GRANT],
+        "pre-authorized_grant_anonymous_access_supported": True,
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["none"],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialRequest:
+    """A parsed credential request (§8.2): one configuration, one ``jwt`` proof (batch
+    issuance is not offered)."""
+
+    configuration_id: str
+    proof: str
+
+
+def _request_error(message: str) -> IssuerError:
+    return IssuerError(Code.INVALID_CREDENTIAL_REQUEST, message)
+
+
+def parse_credential_request(body: Any) -> CredentialRequest:
+    """Check the request's shape (§8.2). Errors: ``invalid_credential_request``,
+    ``unknown_credential_configuration``, ``invalid_proof`` (no usable proof)."""
+    if not isinstance(body, dict):
+        raise _request_error("the credential request must be a JSON object")
+    known = {"credential_configuration_id", "credential_identifier", "proofs", "proof"}
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise _request_error(f"unknown members {unknown}")
+    if "credential_identifier" in body:
+        raise _request_error("this issuer does not use credential identifiers")
+    configuration = body.get("credential_configuration_id")
+    if not isinstance(configuration, str):
+        raise _request_error("`credential_configuration_id` (a string) is required")
+    if configuration not in TEMPLATES:
+        raise IssuerError(
+            Code.UNKNOWN_CREDENTIAL_CONFIGURATION,
+            f"no credential configuration {configuration!r}",
+        )
+    if "proof" in body:
+        # Drafts before 1.0 sent a single `proof`; 1.0 (§8.2) has only `proofs`.
+        raise _request_error("`proof` is not a 1.0 parameter: send `proofs`")
+    proofs = body.get("proofs")
+    if proofs is None:
+        raise IssuerError(Code.INVALID_PROOF, "the request has no key proof (`proofs`)")
+    if not isinstance(proofs, dict) or len(proofs) != 1:
+        raise _request_error("`proofs` must hold exactly one proof type")
+    jwts = proofs.get("jwt")
+    if not isinstance(jwts, list) or not jwts:
+        raise IssuerError(Code.INVALID_PROOF, "`proofs.jwt` must be a non-empty array")
+    if len(jwts) != 1:
+        raise _request_error("batch issuance is not offered: send exactly one proof")
+    if not isinstance(jwts[0], str):
+        raise IssuerError(Code.INVALID_PROOF, "a jwt proof must be a string")
+    return CredentialRequest(configuration, jwts[0])
+
+
+def _proof_error(message: str) -> IssuerError:
+    return IssuerError(Code.INVALID_PROOF, message)
+
+
+def _holder_from_kid(kid: str) -> Holder:
+    from ancre.trust.did import DidResolver, did_of
+    from ancre.trust.did_jwk import DidJwkResolver
+    from ancre.trust.did_key import DidKeyResolver
+
+    resolvers: dict[str, DidResolver] = {
+        "did:jwk:": DidJwkResolver(),
+        "did:key:": DidKeyResolver(),
+    }
+    for prefix, resolver in resolvers.items():
+        if kid.startswith(prefix):
+            did = did_of(kid)
+            key = resolver.resolve(did).authentication_key(kid)
+            return Holder(key, did)
+    raise _proof_error("a proof `kid` must be a did:jwk or did:key DID URL")
+
+
+def check_proof(
+    proof: str,
+    *,
+    audience: str,
+    clock: Clock,
+    max_age: int,
+    max_skew: int,
+    consume_nonce: Callable[[str], bool],
+) -> Holder:
+    """Verify a ``jwt`` key proof and return the holder key it proves (module docstring)."""
+    from ancre.trust.did_jwk import did_jwk_from_public_key
+
+    try:
+        parsed = parse_compact(proof, allowed_algs=PROOF_ALGS, max_bytes=_MAX_PROOF_BYTES)
+        header = parsed.header
+        if header.get("typ") != PROOF_TYP:
+            raise _proof_error(f"proof `typ` must be {PROOF_TYP}, not {header.get('typ')!r}")
+        jwk, kid = header.get("jwk"), header.get("kid")
+        if (jwk is None) == (kid is None) or "x5c" in header:
+            raise _proof_error("a proof names its key by exactly one of `jwk` or `kid`")
+        if jwk is not None:
+            if not isinstance(jwk, Mapping) or "d" in jwk:
+                raise _proof_error("the proof `jwk` must be a public key")
+            key = PublicKey.from_jwk(jwk)
+            holder = Holder(key, did_jwk_from_public_key(key))
+        else:
+            if not isinstance(kid, str):
+                raise _proof_error("the proof `kid` must be a string")
+            holder = _holder_from_kid(kid)
+        holder.key.check_alg(parsed.alg)
+        parsed.verify_with(holder.key)
+        payload = parsed.payload_json()
+    except IssuerError:
+        raise
+    except AncreError as error:
+        raise _proof_error(f"{error.code}: {error.message}") from None
+    if not isinstance(payload, dict):
+        raise _proof_error("the proof payload must be a JSON object")
+    aud = payload.get("aud")
+    if aud != audience and not (isinstance(aud, list) and aud == [audience]):
+        raise _proof_error(f"proof `aud` must be the credential issuer {audience}, not {aud!r}")
+    iat = payload.get("iat")
+    if isinstance(iat, bool) or not isinstance(iat, int | float):
+        raise _proof_error("the proof needs a numeric `iat`")
+    now = clock.now().timestamp()
+    if iat > now + max_skew:
+        raise _proof_error("the proof `iat` is in the future")
+    if iat < now - max_age:
+        raise _proof_error(f"the proof is older than {max_age} s")
+    nonce = payload.get("nonce")
+    if nonce is None:
+        raise _proof_error("the proof has no `nonce`: fetch one from the nonce endpoint")
+    if not isinstance(nonce, str) or len(nonce) > 256 or not consume_nonce(nonce):
+        raise IssuerError(Code.INVALID_NONCE, "the proof's nonce is unknown, used or expired")
+    return holder

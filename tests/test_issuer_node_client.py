@@ -1,0 +1,137 @@
+"""Interop: an OpenID4VCI client ancre did not write (@openid4vc/openid4vci, an npm library,
+tests/node/obtain.mjs) obtains credentials from a running `ancre issuer serve` with the
+pre-authorized code grant and a tx_code; the results are checked by ancre's verifier and by
+jwcrypto (signature) or the sd-jwt reference package."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from _issuer_support import (
+    DIRECTOR_CLAIMS,
+    LEGAL_PERSON_CLAIMS,
+    Tls,
+    ancre_cli,
+    cli_issuer,
+    make_tls,
+)
+from jwcrypto import jwk, jws
+
+from ancre.trust.clock import SystemClock
+from ancre.trust.net import NetworkPolicy
+from ancre.trust.resolvers import default_resolver
+from ancre.trust.result import Status
+from ancre.trust.status import StatusListChecker
+from ancre.verifier.pipeline import verify
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
+
+NODE_DIR = Path(__file__).parent / "node"
+LOOPBACK = NetworkPolicy(allow_loopback=True, max_bytes=4 * 1024 * 1024)
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+def _node_client(offer_uri: str, tx_code: str | None, tls: Tls) -> dict[str, Any]:
+    node = shutil.which("node")
+    if node is None or not (NODE_DIR / "node_modules" / "@openid4vc" / "openid4vci").is_dir():
+        # Not a skip: the interop claim must not pass silently on a machine without it.
+        pytest.fail("the npm client is not installed: run `make node-deps` (make test does)")
+    args = [node, str(NODE_DIR / "obtain.mjs"), offer_uri]
+    if tx_code is not None:
+        args.append(tx_code)
+    done = subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NODE_EXTRA_CA_CERTS": str(tls.ca)},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _signature_payload(token: str, http: httpx.Client, url: str) -> dict[str, Any]:
+    document = http.get(f"{url}/.well-known/did.json").json()
+    parsed = jws.JWS()
+    parsed.deserialize(token.split("~")[0])
+    method = next(m for m in document["verificationMethod"] if m["id"] == parsed.jose_header["kid"])
+    parsed.verify(jwk.JWK(**method["publicKeyJwk"]))
+    payload: dict[str, Any] = json.loads(parsed.payload)
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("configuration", "claims"),
+    [("LegalPerson", LEGAL_PERSON_CLAIMS), ("DirectorCertification", DIRECTOR_CLAIMS)],
+)
+def test_npm_openid4vci_client_obtains_a_credential(
+    tmp_path: Path, tls: Tls, configuration: str, claims: dict[str, Any]
+) -> None:
+    directory = tmp_path / "issuer"
+    claims_file = tmp_path / "claims.json"
+    claims_file.write_text(json.dumps(claims))
+    with (
+        cli_issuer(directory, tls) as url,
+        httpx.Client(trust_env=False, timeout=10, verify=tls.context()) as http,
+    ):
+        made = ancre_cli(
+            "issuer", "offer", "--dir", str(directory), "--type", configuration,
+            "--claims", str(claims_file), "--tx-code", "--register-checked", "--json",
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        offer = json.loads(made.stdout)
+        obtained = _node_client(offer["offer_uri"], offer["tx_code"], tls)
+        assert obtained["configuration_id"] == configuration
+        token = obtained["credential"]
+
+        payload = _signature_payload(token, http, url)
+        clock = SystemClock()
+        resolver = default_resolver(http_client=http, network=LOOPBACK, clock=clock)
+        status = StatusListChecker(client=http, resolver=resolver, network=LOOPBACK)
+        result = verify(token, resolver=resolver, clock=clock, status=status)
+        if configuration == "LegalPerson":
+            from ancre.trust.did_jwk import did_jwk_from_public_key
+            from ancre.trust.keys import PublicKey
+
+            assert result.status is Status.VALID, result.to_json()
+            holder = did_jwk_from_public_key(PublicKey.from_jwk(obtained["holder_jwk"]))
+            assert payload["credentialSubject"]["id"] == holder
+        else:
+            from sd_jwt.verifier import SDJWTVerifier
+
+            # Everything holds but the holder binding: a bare SD-JWT VC carries no KB-JWT.
+            assert [c.code for c in result.errors] == ["key_binding_missing"]
+            assert payload["cnf"]["jwk"]["x"] == obtained["holder_jwk"]["x"]
+            document = http.get(f"{url}/.well-known/did.json").json()
+            issuer_jwk = document["verificationMethod"][0]["publicKeyJwk"]
+            verified = SDJWTVerifier(
+                token,
+                lambda _iss, _header: jwk.JWK(**issuer_jwk),
+                None,
+                None,
+                serialization_format="compact",
+            ).get_verified_payload()
+            assert verified["family_name"] == "de Saint-Affrique"
+        # The tx_code was single use with its code: the same offer cannot be redeemed again.
+        again = subprocess.run(
+            ["node", str(NODE_DIR / "obtain.mjs"), offer["offer_uri"], offer["tx_code"]],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "NODE_EXTRA_CA_CERTS": str(tls.ca)},
+            timeout=60,
+            check=False,
+        )
+        assert again.returncode != 0
