@@ -31,8 +31,9 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
     #: answer 304 when the request's If-None-Match equals this ETag (and send it as ETag).
     etag: str | None = None
-    #: "body": announce Content-Length then send one byte per tick; "headers": send header
-    #: bytes one per tick, never finishing the header block.
+    #: "body": announce Content-Length then send one byte per tick (with a `body`: its first
+    #: half at once, then the rest one byte per tick); "headers": send header bytes one per
+    #: tick, never finishing the header block.
     drip: str | None = None
     #: send the body without Content-Length, ending it by closing the connection.
     no_length: bool = False
@@ -123,20 +124,33 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             self.send_response(200)
             for name, value in headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", "1000")
+            body = route.body
+            if not route.no_length:
+                self.send_header("Content-Length", str(len(body)) if body else "1000")
             self.end_headers()
-            self._drip(b"x")
+            if not body:
+                self._drip(b"x")
+                return
+            # Most of a real document at once, then a slow tail: a client that takes what it
+            # has at its deadline for the whole body parses a truncated document.
+            half = len(body) // 2
+            self.wfile.write(body[:half])
+            self.wfile.flush()
+            self._drip(body[half:])
 
         def _drip_headers(self) -> None:
             self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
             self._drip(b"a")
 
-        def _drip(self, byte: bytes) -> None:
-            # Bounded: at most DRIP_FOR seconds, and it stops at once when the test ends.
-            for _ in range(int(DRIP_FOR / DRIP_EVERY)):
+        def _drip(self, data: bytes) -> None:
+            # Bounded: at most DRIP_FOR seconds, and it stops at once when the test ends. A
+            # single byte is sent again and again; longer data one byte per tick, once.
+            for i in range(int(DRIP_FOR / DRIP_EVERY)):
                 if server.stop.wait(DRIP_EVERY):
                     return
-                self.wfile.write(byte)
+                if len(data) > 1 and i >= len(data):
+                    return
+                self.wfile.write(data if len(data) == 1 else data[i : i + 1])
                 self.wfile.flush()
 
     return Handler
