@@ -569,13 +569,6 @@ def _raise_state(path: str, sequence: int) -> int:
         os.close(lock)  # releases the lock
 
 
-class _Default:
-    """Marks an argument left at its default (where None means "none")."""
-
-
-_DEFAULT: Final = _Default()
-
-
 @dataclass(frozen=True, slots=True)
 class RefreshStatus:
     """How the client's refreshes are going, for readiness probes, metrics and logs."""
@@ -605,8 +598,8 @@ class TrustListClient:
     Rollback: the highest sequence number ever accepted for `registry` is remembered — in a
     state file named after the registry (not the source: a URL and a saved file of the same
     registry share it) in `state_dir`, which defaults to `cache_dir` if given, else
-    `default_state_dir()`. `state_dir=None` keeps it in memory only; `state_file` names the
-    file outright. An older list is refused as a rollback.
+    `default_state_dir()`; `state_file` names the file outright. An older list is refused
+    as a rollback.
 
     A failed refresh (unreachable, too slow, garbage, a forged or an older list) never
     discards a good list: the last accepted list is served until its `NextUpdate`, the
@@ -634,7 +627,7 @@ class TrustListClient:
         state_file: str | None = None,
         cache_file: str | None = None,
         cache_dir: str | None = None,
-        state_dir: str | _Default | None = _DEFAULT,
+        state_dir: str | None = None,
         default_ttl: timedelta = timedelta(minutes=5),
         max_bytes: int = MAX_TRUST_LIST_BYTES,
         retry_base: timedelta = timedelta(seconds=1),
@@ -646,15 +639,15 @@ class TrustListClient:
             cache_file = _registry_file(cache_dir, registry, ".jwt")
         if max_bytes < 1:
             raise ConfigurationError("the trust-list size limit must be positive")
-        if state_file is not None and not isinstance(state_dir, _Default):
+        if state_file is not None and state_dir is not None:
             raise ConfigurationError("give state_file or state_dir, not both")
-        if state_file is None and state_dir is not None:
-            folder = state_dir if isinstance(state_dir, str) else (cache_dir or default_state_dir())
+        if state_file is None:
+            folder = state_dir or cache_dir or default_state_dir()
             state_file = _registry_file(folder, registry, ".sequence")
         self.source = source
         self._registry, self._resolver, self._clock = registry, resolver, clock
         self._client, self._network = http_client, network
-        self._state_file = state_file
+        self._state_file: str = state_file
         self._ttl = default_ttl
         self._max_bytes = max_bytes
         self._retry_base, self._retry_max = retry_base, retry_max
@@ -680,8 +673,6 @@ class TrustListClient:
         return self._max_bytes
 
     def _load_highest(self) -> int:
-        if self._state_file is None:
-            return 0
         try:
             with open(self._state_file, encoding="utf-8") as handle:
                 value = int(handle.read(32).strip() or 0)
@@ -716,9 +707,7 @@ class TrustListClient:
     def _remember(self, sequence: int) -> None:
         if sequence <= self._highest:
             return
-        self._highest = sequence
-        if self._state_file is not None:
-            self._highest = _raise_state(self._state_file, sequence)
+        self._highest = _raise_state(self._state_file, sequence)
 
     def refresh_status(self) -> RefreshStatus:
         """The list served now and how refreshing it is going (no network)."""
@@ -870,9 +859,8 @@ class TrustListClient:
         self._etag = fresh.etag
 
     def _accept(self, body: bytes, *, fresh_until: datetime, save: bool = True) -> None:
-        if self._state_file is not None:
-            # Another process (a CLI run, a replica) may have seen a newer list since.
-            self._highest = max(self._highest, self._load_highest())
+        # Another process (a CLI run, a replica) may have seen a newer list since.
+        self._highest = max(self._highest, self._load_highest())
         token = body.strip()
         trust_list = verify_trust_list(
             token,

@@ -317,7 +317,7 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         trust = TrustListClient(
             config.trust_list_url,
             cache_dir=config.cache_dir,
-            **({} if config.state_dir is None else {"state_dir": config.state_dir}),
+            state_dir=config.state_dir,
             max_bytes=config.trust_list_max_bytes,
             registry=config.registry_did,
             resolver=resolver,
