@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from ancre.cli.serving import TlsCertOption, TlsKeyOption, tls_arguments
+from ancre.cli.serving import PassphraseFileOption, TlsCertOption, TlsKeyOption, tls_arguments
 
 if TYPE_CHECKING:
     from ancre.registry.service import Registry
@@ -79,11 +79,12 @@ def _open(folder: Path) -> Registry:
     return Registry(make_engine(url), clock=SystemClock())
 
 
-def _signer(folder: Path) -> Signer:
+def _signer(folder: Path, passphrase_file: Path | None = None) -> Signer:
     from ancre.cli.main import _passphrase
     from ancre.trust.keystore import FileKeyStore
 
-    return FileKeyStore(folder / "keys.ancre", _passphrase(confirm=False)).signer("registry")
+    passphrase = _passphrase(confirm=False, file=passphrase_file)
+    return FileKeyStore(folder / "keys.ancre", passphrase).signer("registry")
 
 
 def _guard(fn: Any) -> Any:
@@ -141,6 +142,7 @@ def init(
     ] = True,
     validity_hours: Annotated[int, typer.Option(help="Published list validity.")] = 24,
     key_type: Annotated[str, typer.Option(help="Signing key type.")] = "ed25519",
+    passphrase_file: PassphraseFileOption = None,
 ) -> None:
     """Create a registry: database (migrated), encrypted signing key, settings.
 
@@ -158,7 +160,7 @@ def init(
         _die(64, f"{folder} already holds a registry")
     folder.mkdir(parents=True, exist_ok=True)
     url = database or "sqlite:///{dir}/registry.db"
-    store = FileKeyStore.create(folder / "keys.ancre", _passphrase(confirm=True))
+    store = FileKeyStore.create(folder / "keys.ancre", _passphrase(True, passphrase_file))
     info = store.generate("registry", key_type)
     kid = f"{did}#registry"
     engine = make_engine(url.replace("{dir}", str(folder.resolve())))
@@ -189,6 +191,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port.")] = 8600,
     tls_cert: TlsCertOption = None,
     tls_key: TlsKeyOption = None,
+    passphrase_file: PassphraseFileOption = None,
 ) -> None:
     """Serve the registry API (public trust list and /admin)."""
     import uvicorn
@@ -196,10 +199,12 @@ def serve(
     from ancre.registry.api import create_app
 
     registry = _open(folder)
-    signer = _signer(folder) if os.environ.get("ANCRE_KEYSTORE_PASSPHRASE") else None
+    unlockable = passphrase_file is not None or os.environ.get("ANCRE_KEYSTORE_PASSPHRASE")
+    signer = _signer(folder, passphrase_file) if unlockable else None
     if signer is None:
         sys.stderr.write(
-            "ancre: no ANCRE_KEYSTORE_PASSPHRASE: serving without POST /admin/publish\n"
+            "ancre: no key store passphrase (--passphrase-file, ANCRE_KEYSTORE_PASSPHRASE_FILE "
+            "or ANCRE_KEYSTORE_PASSPHRASE): serving without POST /admin/publish\n"
         )
     tls = tls_arguments(tls_cert, tls_key)
     uvicorn.run(create_app(registry, signer=signer), host=host, port=port, log_level="info", **tls)
@@ -420,9 +425,10 @@ def publish(
         Path | None, typer.Option(help="Also write the signed list to this file.")
     ] = None,
     actor: AsOption = "operator",
+    passphrase_file: PassphraseFileOption = None,
 ) -> None:
     """Sign and store the next trust list (sequence number + 1)."""
-    row = _open(folder).publish(_signer(folder), actor)
+    row = _open(folder).publish(_signer(folder, passphrase_file), actor)
     if out is not None:
         out.write_text(row.jws + "\n")
     sys.stdout.write(
