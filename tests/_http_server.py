@@ -37,6 +37,8 @@ class Route:
     drip: str | None = None
     #: send the body without Content-Length, ending it by closing the connection.
     no_length: bool = False
+    #: answer only once this event is set (or the server stops): a request held in flight.
+    hold: threading.Event | None = None
 
 
 @dataclass
@@ -59,6 +61,7 @@ class LoopbackServer:
         self.seen: list[Seen] = []
         self.stop = threading.Event()
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self.httpd = _Server(("127.0.0.1", 0), _handler_for(self))
         self.port: int = self.httpd.server_address[1]
         self.base = f"http://127.0.0.1:{self.port}"
@@ -68,6 +71,13 @@ class LoopbackServer:
         with self._lock:
             self.hits[path] += 1
             self.seen.append(Seen(path, headers))
+            self._arrived.notify_all()
+
+    def wait_for_hits(self, path: str, count: int, timeout: float = 10.0) -> None:
+        """Block until `path` was requested `count` times (synchronisation without sleeps)."""
+        with self._lock:
+            if not self._arrived.wait_for(lambda: self.hits[path] >= count, timeout):
+                raise TimeoutError(f"{path} requested {self.hits[path]} times, not {count}")
 
 
 def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
@@ -85,6 +95,10 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 if route is None:
                     self._send(404, b"not found", {})
                     return
+                if route.hold is not None:
+                    for _ in range(1000):  # bounded: 10 s at most, or until the test ends
+                        if route.hold.wait(0.01) or server.stop.is_set():
+                            break
                 if route.drip == "headers":
                     self._drip_headers()
                     return
