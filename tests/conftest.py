@@ -28,7 +28,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_state_dir(
+def ancre_state_dir(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """A fresh state directory per test, so one test's rollback memory (the highest
