@@ -58,10 +58,9 @@ TrustListMaxBytesOption = Annotated[
 StateDirOption = Annotated[
     Path | None,
     typer.Option(
-        envvar="ANCRE_STATE_DIR",
         help="Where the highest trust-list sequence seen per registry is remembered, so an "
         "older list is refused as a rollback after a restart (default: --cache-dir, else "
-        "$XDG_STATE_HOME/ancre or ~/.local/state/ancre).",
+        "$ANCRE_STATE_DIR, else $XDG_STATE_HOME/ancre or ~/.local/state/ancre).",
     ),
 ]
 

@@ -5,9 +5,9 @@ Attack: replay an older, genuinely signed list (say, one where a since-withdrawn
 still active). Before the fix the highest sequence was remembered only with `--cache-dir`,
 and per URL: a restarted service or a fresh CLI run accepted the older list, and the same
 list handed over as a file bypassed the memory. Now the highest sequence per registry is
-kept in a state file under the state directory (`--state-dir`, `$ANCRE_STATE_DIR`, else
-`$XDG_STATE_HOME/ancre` or `~/.local/state/ancre`); tests point it at a temporary
-directory (conftest)."""
+kept in a state file under the state directory (`--state-dir`, else `--cache-dir`, else
+`$ANCRE_STATE_DIR`, else `$XDG_STATE_HOME/ancre` or `~/.local/state/ancre`); tests point
+it at a temporary directory (conftest)."""
 
 from __future__ import annotations
 
