@@ -789,7 +789,9 @@ class TrustListClient:
             "trust list refresh from %s failed (%s: %s); %s; next attempt at %s",
             self.source[:200],
             error.code.value,
-            error.message,
+            # The message may quote what the registry sent (a header's `iss`…): escaped, so
+            # it cannot forge log lines.
+            error.message[:500].encode("unicode_escape").decode("ascii"),
             serving,
             _stamp(self._retry_at),
         )
