@@ -82,9 +82,16 @@ def test_one_refresh_in_flight_and_the_others_are_served_from_cache() -> None:
         outcome: list[int] = []
         refresher = threading.Thread(target=lambda: outcome.append(client.current().sequence))
         refresher.start()
+        served: list[int] = []
         try:
             registry.wait_for_hits("/trust-list", 2)  # the refresh is now in flight
-            served = [client.current().sequence for _ in range(REQUESTS)]
+            caller = threading.Thread(
+                target=lambda: served.extend(client.current().sequence for _ in range(REQUESTS)),
+                daemon=True,
+            )
+            caller.start()
+            caller.join(10)  # generous: the cached answers take milliseconds
+            assert not caller.is_alive(), "the other callers waited for the held refresh"
             assert refresher.is_alive(), "the refresh was still held while the others ran"
         finally:
             release.set()
