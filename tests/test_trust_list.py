@@ -336,3 +336,30 @@ def test_state_file_and_state_dir_are_exclusive(tmp_path: object) -> None:
             state_file=f"{tmp_path}/a",
             state_dir=f"{tmp_path}/b",
         )
+
+
+def test_a_sequence_that_cannot_be_recorded_is_not_accepted(tmp_path: object) -> None:
+    """Fail closed: a list whose sequence the state file cannot keep would be forgotten at the
+    next restart, so it is not accepted — indeterminate, not a traceback."""
+    from pathlib import Path
+
+    from ancre.trust.trust_list import TrustListClient
+
+    registry = _registry()
+    folder = Path(str(tmp_path))
+    saved = folder / "list.jwt"
+    saved.write_text(
+        sign_trust_list(document(sequence=3), registry.key, kid=registry.kid, issuer=registry.did)
+    )
+    (folder / "seq.lock").mkdir()  # the lock file cannot be opened (even by root)
+    client = TrustListClient(
+        str(saved),
+        registry=registry.did,
+        resolver=default_resolver(),
+        clock=FixedClock(T0 + timedelta(days=40, hours=1)),
+        state_file=str(folder / "seq"),
+    )
+    with pytest.raises(IndeterminateError) as error:
+        client.current()
+    assert error.value.code is Code.TRUST_LIST_UNAVAILABLE
+    assert "cannot record the trust-list sequence" in error.value.message

@@ -551,7 +551,10 @@ def _raise_state(path: str, sequence: int) -> int:
 
     from .keystore import atomic_write
 
-    lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        raise _unrecorded(path, error) from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -564,9 +567,20 @@ def _raise_state(path: str, sequence: int) -> int:
         if sequence > stored:
             atomic_write(Path(path), f"{sequence}\n".encode(), mode=0o644)
             stored = sequence
-        return stored
+    except OSError as error:
+        raise _unrecorded(path, error) from None
     finally:
         os.close(lock)  # releases the lock
+    return stored
+
+
+def _unrecorded(path: str, error: OSError) -> IndeterminateError:
+    # A list whose sequence cannot be recorded is not accepted: after a restart the memory
+    # would not know it, and an older list would pass. The list held (if any) keeps serving.
+    return IndeterminateError(
+        Code.TRUST_LIST_UNAVAILABLE,
+        f"cannot record the trust-list sequence in {path}: {error.strerror}",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -874,11 +888,17 @@ class TrustListClient:
         )
         self._remember(trust_list.sequence)
         if save and self._cache_file is not None:
+            import logging
             from pathlib import Path
 
             from .keystore import atomic_write
 
-            atomic_write(Path(self._cache_file), token, mode=0o644)
+            try:
+                atomic_write(Path(self._cache_file), token, mode=0o644)
+            except OSError as error:  # a warm start is lost, not the list: keep going
+                logging.getLogger("ancre.trust.trust_list").warning(
+                    "cannot write the trust-list cache %s: %s", self._cache_file, error.strerror
+                )
         self._list, self._fresh_until = trust_list, fresh_until
 
     def is_trusted(self, issuer: str, credential_type: str, at: datetime) -> bool:
