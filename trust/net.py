@@ -350,7 +350,8 @@ def _lookup(
     when the resolver does. The answer is still checked by the caller, address by address,
     and pinned — the thread changes when DNS is asked, not what is done with its answer.
     """
-    if not _LOOKUP_SLOTS.acquire(blocking=False):
+    slots = _LOOKUP_SLOTS  # the thread releases the very semaphore it was counted in
+    if not slots.acquire(blocking=False):
         raise IndeterminateError(
             Code.NETWORK_ERROR,
             f"could not resolve {host!r}: {MAX_PENDING_LOOKUPS} DNS look-ups are still pending",
@@ -365,12 +366,12 @@ def _lookup(
             outcome.append(exc)
         finally:
             done.set()
-            _LOOKUP_SLOTS.release()
+            slots.release()
 
     try:
         threading.Thread(target=run, name="ancre-dns", daemon=True).start()
     except RuntimeError:  # no thread could be started (resource limits)
-        _LOOKUP_SLOTS.release()
+        slots.release()
         raise IndeterminateError(Code.NETWORK_ERROR, f"could not resolve {host!r}") from None
     if not done.wait(timeout):
         raise IndeterminateError(
