@@ -297,6 +297,9 @@ def _run(story: _Story, tmp: Path, documents: dict[str, tuple[bytes, str]], port
             clock=clock,
             http_client=client,
             network=loopback,
+            # The demo's registry lives and dies with this run: so does its rollback memory
+            # (the registry DID names a loopback port another run may reuse, from #1 again).
+            state_dir=str(tmp / "state"),
         )
 
         def check(token: str, p: VerificationPolicy = STRICT) -> VerificationResult:

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from ancre.cli.serving import TlsCertOption, TlsKeyOption, tls_arguments
+from ancre.cli.serving import (
+    PASSPHRASE_FILE_ENV,
+    PassphraseFileOption,
+    TlsCertOption,
+    TlsKeyOption,
+    tls_arguments,
+)
 
 if TYPE_CHECKING:
     from ancre.trust.keys import PrivateKey, PublicKey
@@ -35,6 +41,28 @@ PolicyOption = Annotated[
 ]
 MAX_INPUT_BYTES = 1024 * 1024
 PASSPHRASE_ENV = "ANCRE_KEYSTORE_PASSPHRASE"  # noqa: S105 - a variable name
+#: The default trust-list size limit (`ancre.trust.trust_list.MAX_TRUST_LIST_BYTES`), spelled
+#: here so `ancre verify` does not import the trust-list module to show its help.
+DEFAULT_TRUST_LIST_MAX_BYTES = 32 * 1024 * 1024
+
+#: `--trust-list-max-bytes`, shared by `verify` and `verifier serve`.
+TrustListMaxBytesOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="The largest trust list accepted, in bytes (its own limit: 10,000 issuers take "
+        "about 14 MB).",
+    ),
+]
+#: `--state-dir`, shared by `verify` and `verifier serve`.
+StateDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Where the highest trust-list sequence seen per registry is remembered, so an "
+        "older list is refused as a rollback after a restart (default: --cache-dir, else "
+        "$ANCRE_STATE_DIR, else $XDG_STATE_HOME/ancre or ~/.local/state/ancre).",
+    ),
+]
 
 app = typer.Typer(
     name="ancre",
@@ -79,6 +107,8 @@ def verifier_serve(
             "service answers as before while the registry is down, and refuses rollbacks."
         ),
     ] = None,
+    state_dir: StateDirOption = None,
+    trust_list_max_bytes: TrustListMaxBytesOption = DEFAULT_TRUST_LIST_MAX_BYTES,
     policy_file: PolicyOption = None,
     tls_cert: TlsCertOption = None,
     tls_key: TlsKeyOption = None,
@@ -148,6 +178,8 @@ def verifier_serve(
         registry_did=registry_did,
         network=network,
         cache_dir=str(cache_dir) if cache_dir else None,
+        state_dir=str(state_dir) if state_dir else None,
+        trust_list_max_bytes=trust_list_max_bytes,
         openid4vp=_openid4vp_settings(
             openid4vp_key, openid4vp_did, openid4vp_kid, public_url, openid4vp_database
         ),
@@ -240,12 +272,42 @@ def _die(code: int, message: str) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _passphrase(confirm: bool) -> str:
+#: A passphrase file holds a passphrase, not a document: a larger one is a wrong path.
+MAX_PASSPHRASE_FILE_BYTES = 4096
+
+
+def _passphrase(confirm: bool, file: Path | None = None) -> str:
+    """The key store passphrase: from `file` (--passphrase-file or
+    $ANCRE_KEYSTORE_PASSPHRASE_FILE, first line), else $ANCRE_KEYSTORE_PASSPHRASE, else a
+    prompt when stdin is a terminal. A file keeps the secret out of the environment, which
+    other processes of the same user (and crash reports) can read."""
+    if file is None and os.environ.get(PASSPHRASE_FILE_ENV):
+        file = Path(os.environ[PASSPHRASE_FILE_ENV])
+    if file is not None:
+        try:
+            with open(file, "rb") as handle:
+                raw = handle.read(MAX_PASSPHRASE_FILE_BYTES + 1)
+        except OSError as error:
+            _die(EXIT_USAGE, f"--passphrase-file {file}: {error.strerror}")
+        if len(raw) > MAX_PASSPHRASE_FILE_BYTES:
+            _die(EXIT_USAGE, f"--passphrase-file {file}: over {MAX_PASSPHRASE_FILE_BYTES} bytes")
+        try:
+            # The first line, without its line ending: `echo secret > file` must work.
+            line = raw.decode("utf-8").splitlines()[0] if raw.strip() else ""
+        except UnicodeDecodeError:
+            _die(EXIT_USAGE, f"--passphrase-file {file}: not UTF-8 text")
+        if not line:
+            _die(EXIT_USAGE, f"--passphrase-file {file}: empty")
+        return line
     value = os.environ.get(PASSPHRASE_ENV)
     if value:
         return value
     if not sys.stdin.isatty():
-        _die(EXIT_USAGE, f"set {PASSPHRASE_ENV} or run on a terminal to type the passphrase")
+        _die(
+            EXIT_USAGE,
+            f"give --passphrase-file, set {PASSPHRASE_FILE_ENV} or {PASSPHRASE_ENV}, or run on "
+            "a terminal to type the passphrase",
+        )
     return str(typer.prompt("Key store passphrase", hide_input=True, confirmation_prompt=confirm))
 
 
@@ -264,11 +326,13 @@ def keys_generate(
     keystore: Annotated[
         Path | None,
         typer.Option(
-            help=f"Add the key to this encrypted key store (passphrase: ${PASSPHRASE_ENV})."
+            help="Add the key to this encrypted key store (passphrase: --passphrase-file, "
+            f"${PASSPHRASE_ENV} or a prompt)."
         ),
     ] = None,
     name: Annotated[str, typer.Option(help="The key's name in --keystore.")] = "default",
     json_out: Annotated[bool, typer.Option("--json", help="Print the public key as JSON.")] = False,
+    passphrase_file: PassphraseFileOption = None,
 ) -> None:
     """Generate a signing key and print its public JWK, thumbprint and DIDs.
 
@@ -290,7 +354,7 @@ def keys_generate(
             from ancre.trust.keystore import FileKeyStore
 
             exists = keystore.exists()
-            store = FileKeyStore(keystore, _passphrase(confirm=not exists))
+            store = FileKeyStore(keystore, _passphrase(not exists, passphrase_file))
             store.import_private_jwk(name, key.export_private_jwk())
             sys.stderr.write(f"ancre: key {name!r} added to {keystore}\n")
         if out is not None:
@@ -329,6 +393,7 @@ def keys_show(
     keystore: Annotated[Path | None, typer.Option(help="Read the key from this key store.")] = None,
     name: Annotated[str, typer.Option(help="The key's name in --keystore.")] = "default",
     json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    passphrase_file: PassphraseFileOption = None,
 ) -> None:
     """Show a key's public JWK, RFC 7638 thumbprint, did:key and did:jwk (never its private
     part)."""
@@ -340,7 +405,7 @@ def keys_show(
 
             if not keystore.exists():
                 _die(EXIT_DATAERR, f"{keystore}: no such key store")
-            public = FileKeyStore(keystore, _passphrase(confirm=False)).public_key(name)
+            public = FileKeyStore(keystore, _passphrase(False, passphrase_file)).public_key(name)
         elif file is not None:
             public = _load_public(_read_input(file))
         else:
@@ -393,13 +458,13 @@ def load_private_key(path: Path) -> PrivateKey:
 # ---- verify ----------------------------------------------------------------------------
 
 
-def _read_input(source: Path) -> bytes:
+def _read_input(source: Path, limit: int = MAX_INPUT_BYTES) -> bytes:
     try:
         if str(source) == "-":
-            data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+            data = sys.stdin.buffer.read(limit + 1)
         else:
             with source.open("rb") as handle:
-                data = handle.read(MAX_INPUT_BYTES + 1)
+                data = handle.read(limit + 1)
     except OSError as error:
         _die(EXIT_DATAERR, f"cannot read {source}: {error.strerror}")
     return data
@@ -475,6 +540,8 @@ def verify(
             "until its NextUpdate."
         ),
     ] = None,
+    state_dir: StateDirOption = None,
+    trust_list_max_bytes: TrustListMaxBytesOption = DEFAULT_TRUST_LIST_MAX_BYTES,
     policy_file: PolicyOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     insecure_loopback: Annotated[
@@ -522,7 +589,15 @@ def verify(
     resolver = default_resolver(http_client=http_client, network=network, clock=clock)
     status = _LazyStatusChecker(http_client, resolver, network)
     trust = _trust_list_client(
-        trust_list, registry_key, resolver, clock, http_client, network, cache_dir
+        trust_list,
+        registry_key,
+        resolver,
+        clock,
+        http_client,
+        network,
+        cache_dir,
+        state_dir,
+        trust_list_max_bytes,
     )
     try:
         result = verify_any(
@@ -554,6 +629,8 @@ def _trust_list_client(
     http: Any,
     network: Any,
     cache_dir: Path | None,
+    state_dir: Path | None,
+    max_bytes: int,
 ) -> Any:
     if source is None:
         if registry_key is not None:
@@ -576,7 +653,9 @@ def _trust_list_client(
         jwk = _load_public(_read_input(Path(registry_key))).to_jwk()
         if remote:
             _die(EXIT_USAGE, "with a JWK --registry-key, give --trust-list as a saved file")
-        header = unverified_header(_read_input(Path(source)).decode("ascii", "replace").strip())
+        header = unverified_header(
+            _read_input(Path(source), max_bytes).decode("ascii", "replace").strip()
+        )
         registry = str(header.get("iss", "registry"))
         # The operator pinned exactly this key for the registry; the signature must verify
         # with it, whatever name (`kid`) the list gives it.
@@ -591,9 +670,11 @@ def _trust_list_client(
             http_client=http() if remote else None,
             network=network,
             cache_dir=str(cache_dir) if cache_dir is not None else None,
+            state_dir=str(state_dir) if state_dir is not None else None,
+            max_bytes=max_bytes,
         )
-    except ConfigurationError as error:  # an unusable --cache-dir or state file
-        _die(EXIT_USAGE, f"--cache-dir: {error.message}")
+    except ConfigurationError as error:  # an unusable --cache-dir, --state-dir or state file
+        _die(EXIT_USAGE, f"--cache-dir/--state-dir: {error.message}")
 
 
 class _LazyStatusChecker:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from ancre.cli.serving import TlsCertOption, TlsKeyOption, tls_arguments
+from ancre.cli.serving import PassphraseFileOption, TlsCertOption, TlsKeyOption, tls_arguments
 
 if TYPE_CHECKING:
     from ancre.registry.service import Registry
@@ -130,11 +130,12 @@ def _who(
     return label
 
 
-def _signer(folder: Path) -> Signer:
+def _signer(folder: Path, passphrase_file: Path | None = None) -> Signer:
     from ancre.cli.main import _passphrase
     from ancre.trust.keystore import FileKeyStore
 
-    return FileKeyStore(folder / "keys.ancre", _passphrase(confirm=False)).signer("registry")
+    passphrase = _passphrase(confirm=False, file=passphrase_file)
+    return FileKeyStore(folder / "keys.ancre", passphrase).signer("registry")
 
 
 def _guard(fn: Any) -> Any:
@@ -199,6 +200,7 @@ def init(
             "once on stderr. Give two for the two-person rule."
         ),
     ] = None,
+    passphrase_file: PassphraseFileOption = None,
 ) -> None:
     """Create a registry: database (migrated), encrypted signing key, settings.
 
@@ -220,7 +222,7 @@ def init(
         _die(64, "--admin names the same person twice")
     folder.mkdir(parents=True, exist_ok=True)
     url = database or "sqlite:///{dir}/registry.db"
-    store = FileKeyStore.create(folder / "keys.ancre", _passphrase(confirm=True))
+    store = FileKeyStore.create(folder / "keys.ancre", _passphrase(True, passphrase_file))
     info = store.generate("registry", key_type)
     kid = f"{did}#registry"
     resolved = url.replace("{dir}", str(folder.resolve()))
@@ -261,6 +263,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port.")] = 8600,
     tls_cert: TlsCertOption = None,
     tls_key: TlsKeyOption = None,
+    passphrase_file: PassphraseFileOption = None,
 ) -> None:
     """Serve the registry API (public trust list and /admin)."""
     import uvicorn
@@ -268,10 +271,12 @@ def serve(
     from ancre.registry.api import create_app
 
     registry = _open(folder)
-    signer = _signer(folder) if os.environ.get("ANCRE_KEYSTORE_PASSPHRASE") else None
+    unlockable = passphrase_file is not None or os.environ.get("ANCRE_KEYSTORE_PASSPHRASE")
+    signer = _signer(folder, passphrase_file) if unlockable else None
     if signer is None:
         sys.stderr.write(
-            "ancre: no ANCRE_KEYSTORE_PASSPHRASE: serving without POST /admin/publish\n"
+            "ancre: no key store passphrase (--passphrase-file, ANCRE_KEYSTORE_PASSPHRASE_FILE "
+            "or ANCRE_KEYSTORE_PASSPHRASE): serving without POST /admin/publish\n"
         )
     tls = tls_arguments(tls_cert, tls_key)
     uvicorn.run(create_app(registry, signer=signer), host=host, port=port, log_level="info", **tls)
@@ -611,9 +616,10 @@ def publish(
         Path | None, typer.Option(help="Also write the signed list to this file.")
     ] = None,
     actor: AsOption = "operator",
+    passphrase_file: PassphraseFileOption = None,
 ) -> None:
     """Sign and store the next trust list (sequence number + 1)."""
-    row = _open(folder).publish(_signer(folder), actor)
+    row = _open(folder).publish(_signer(folder, passphrase_file), actor)
     if out is not None:
         out.write_text(row.jws + "\n")
     sys.stdout.write(

@@ -8,7 +8,26 @@ from typing import Annotated, Any
 
 import typer
 
-__all__ = ["TlsCertOption", "TlsKeyOption", "tls_arguments"]
+__all__ = [
+    "PASSPHRASE_FILE_ENV",
+    "PassphraseFileOption",
+    "TlsCertOption",
+    "TlsKeyOption",
+    "tls_arguments",
+]
+
+PASSPHRASE_FILE_ENV = "ANCRE_KEYSTORE_PASSPHRASE_FILE"  # noqa: S105 - a variable name
+#: `--passphrase-file`, for every command that opens a key store (the keys and registry
+#: commands, and the services that sign): kept here, beside the TLS options, so both the
+#: `ancre` and `ancre registry` command modules can share it without importing each other.
+PassphraseFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        envvar=PASSPHRASE_FILE_ENV,
+        help="Read the key store passphrase from this file (its first line) instead of "
+        "$ANCRE_KEYSTORE_PASSPHRASE or a prompt.",
+    ),
+]
 
 TlsCertOption = Annotated[
     Path | None,

@@ -31,11 +31,14 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
     #: answer 304 when the request's If-None-Match equals this ETag (and send it as ETag).
     etag: str | None = None
-    #: "body": announce Content-Length then send one byte per tick; "headers": send header
-    #: bytes one per tick, never finishing the header block.
+    #: "body": announce Content-Length then send one byte per tick (with a `body`: its first
+    #: half at once, then the rest one byte per tick); "headers": send header bytes one per
+    #: tick, never finishing the header block.
     drip: str | None = None
     #: send the body without Content-Length, ending it by closing the connection.
     no_length: bool = False
+    #: answer only once this event is set (or the server stops): a request held in flight.
+    hold: threading.Event | None = None
 
 
 @dataclass
@@ -58,6 +61,7 @@ class LoopbackServer:
         self.seen: list[Seen] = []
         self.stop = threading.Event()
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self.httpd = _Server(("127.0.0.1", 0), _handler_for(self))
         self.port: int = self.httpd.server_address[1]
         self.base = f"http://127.0.0.1:{self.port}"
@@ -67,6 +71,13 @@ class LoopbackServer:
         with self._lock:
             self.hits[path] += 1
             self.seen.append(Seen(path, headers))
+            self._arrived.notify_all()
+
+    def wait_for_hits(self, path: str, count: int, timeout: float = 10.0) -> None:
+        """Block until `path` was requested `count` times (synchronisation without sleeps)."""
+        with self._lock:
+            if not self._arrived.wait_for(lambda: self.hits[path] >= count, timeout):
+                raise TimeoutError(f"{path} requested {self.hits[path]} times, not {count}")
 
 
 def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
@@ -84,6 +95,10 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 if route is None:
                     self._send(404, b"not found", {})
                     return
+                if route.hold is not None:
+                    for _ in range(1000):  # bounded: 10 s at most, or until the test ends
+                        if route.hold.wait(0.01) or server.stop.is_set():
+                            break
                 if route.drip == "headers":
                     self._drip_headers()
                     return
@@ -123,20 +138,33 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             self.send_response(200)
             for name, value in headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", "1000")
+            body = route.body
+            if not route.no_length:
+                self.send_header("Content-Length", str(len(body)) if body else "1000")
             self.end_headers()
-            self._drip(b"x")
+            if not body:
+                self._drip(b"x")
+                return
+            # Most of a real document at once, then a slow tail: a client that takes what it
+            # has at its deadline for the whole body parses a truncated document.
+            half = len(body) // 2
+            self.wfile.write(body[:half])
+            self.wfile.flush()
+            self._drip(body[half:])
 
         def _drip_headers(self) -> None:
             self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
             self._drip(b"a")
 
-        def _drip(self, byte: bytes) -> None:
-            # Bounded: at most DRIP_FOR seconds, and it stops at once when the test ends.
-            for _ in range(int(DRIP_FOR / DRIP_EVERY)):
+        def _drip(self, data: bytes) -> None:
+            # Bounded: at most DRIP_FOR seconds, and it stops at once when the test ends. A
+            # single byte is sent again and again; longer data one byte per tick, once.
+            for i in range(int(DRIP_FOR / DRIP_EVERY)):
                 if server.stop.wait(DRIP_EVERY):
                     return
-                self.wfile.write(byte)
+                if len(data) > 1 and i >= len(data):
+                    return
+                self.wfile.write(data if len(data) == 1 else data[i : i + 1])
                 self.wfile.flush()
 
     return Handler

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from _support import NOW, Issuer
@@ -9,6 +10,32 @@ from _support import NOW, Issuer
 from ancre.trust.clock import FixedClock
 from ancre.trust.did import CompositeResolver
 from ancre.trust.resolvers import default_resolver
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # ancre remembers trust-list sequences in a state directory ($ANCRE_STATE_DIR, else the
+    # user's): no test may write into the real home. This session-wide default covers code
+    # that runs before any test fixture (and CLI subprocesses, which inherit os.environ).
+    import tempfile
+
+    os.environ["ANCRE_STATE_DIR"] = tempfile.mkdtemp(prefix="ancre-test-state-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import shutil
+
+    shutil.rmtree(os.environ.get("ANCRE_STATE_DIR", ""), ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def ancre_state_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A fresh state directory per test, so one test's rollback memory (the highest
+    trust-list sequence per registry) cannot leak into another's."""
+    folder = tmp_path_factory.mktemp("ancre-state")
+    monkeypatch.setenv("ANCRE_STATE_DIR", str(folder))
+    return folder
 
 
 @pytest.fixture

@@ -268,8 +268,11 @@ class Command:
     def _one(self, index: int, case: Case) -> Outcome:
         path = self.workdir / f"case-{index}.input"
         path.write_text(_text(self.world.input(case)), encoding="utf-8")
+        # Each run is a fresh verifier, like each profile's client in the other interfaces:
+        # its own rollback memory (the world's one registry signs lists #7 and a stale #3).
+        env = {**os.environ, "ANCRE_STATE_DIR": str(self.workdir / f"state-{index}")}
         done = subprocess.run(
-            self.argv(case, path), capture_output=True, text=True, check=False, timeout=120
+            self.argv(case, path), capture_output=True, text=True, check=False, timeout=120, env=env
         )
         if "Traceback" in done.stderr:
             return Outcome("CRASH", (), detail=done.stderr[-2000:])

@@ -755,3 +755,30 @@ def test_no_network_turns_fetches_and_waits_into_would_block() -> None:
         holder.join(5)
     with no_network(), pytest.raises(WouldBlock):
         trust.current()  # nothing cached: it would have to fetch
+
+
+def test_pending_dns_lookups_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Look-ups abandoned at their deadline keep a thread until the resolver answers: past
+    the bound, a new look-up fails at once instead of adding threads without end."""
+    import threading
+
+    from ancre.trust import net
+
+    monkeypatch.setattr(net, "_LOOKUP_SLOTS", threading.BoundedSemaphore(1))
+    release = threading.Event()
+
+    def stuck(host: str, port: int) -> list[Any]:
+        release.wait(30)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+
+    policy = NetworkPolicy(timeout=0.2)
+    try:
+        with pytest.raises(IndeterminateError) as first:
+            check_url("https://a.example/", policy, stuck)
+        assert first.value.code is Code.NETWORK_TIMEOUT
+        with pytest.raises(IndeterminateError) as second:
+            check_url("https://b.example/", policy, stuck)
+        assert second.value.code is Code.NETWORK_ERROR
+        assert "still pending" in second.value.message
+    finally:
+        release.set()

@@ -14,7 +14,7 @@ from ancre.trust.clock import FixedClock
 from ancre.trust.trust_list import verify_trust_list
 from ancre.trust.vc_jose import PinnedKeys
 
-ENV = {**os.environ, "ANCRE_KEYSTORE_PASSPHRASE": "registry passphrase"}
+PASSPHRASE = {"ANCRE_KEYSTORE_PASSPHRASE": "registry passphrase"}
 REGISTRY = "did:web:registry.example"
 
 
@@ -23,7 +23,8 @@ def ancre(*args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "ancre.cli.main", *args],
         capture_output=True,
         text=True,
-        env=ENV,
+        # os.environ now, not at import: it carries this test's own ANCRE_STATE_DIR.
+        env={**os.environ, **PASSPHRASE},
         check=False,
         timeout=60,
     )
@@ -215,8 +216,9 @@ def test_connector_verifies_against_a_published_list(tmp_path: Path) -> None:
     assert ancre("verify", str(token), "--trust-list", str(listed)).returncode == 64
     assert ancre("verify", str(token), "--cache-dir", str(tmp_path / "c")).returncode == 64
 
-    # --cache-dir remembers the highest sequence of a list source (here, one saved file that
-    # the connector refreshes): once list #2 was seen there, #1 is a rollback.
+    # --cache-dir remembers the highest sequence of the registry (here, one saved file that
+    # the connector refreshes) and keeps the last good list: once list #2 was seen there,
+    # #1 is a rollback — the cached #2 keeps answering, with a warning (issue 12, point 8).
     first = listed.read_bytes()
     assert ancre("registry", "publish", *d, "--out", str(listed)).returncode == 0
     cache = ["--cache-dir", str(tmp_path / "cache"), "--registry-key", str(registry_jwk)]
@@ -225,6 +227,13 @@ def test_connector_verifies_against_a_published_list(tmp_path: Path) -> None:
     (sequence,) = (tmp_path / "cache").glob("*.sequence")
     assert sequence.read_text() == "2\n"
     listed.write_bytes(first)
+    kept = ancre("verify", str(token), "--trust-list", str(listed), *cache, "--json")
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert "trust list #2" in kept.stdout
+    assert "trust_list_rollback: trust list #1 is older than #2" in kept.stderr
+    # Without the cached list, only the memory of #2 is left: #1 is refused.
+    for cached in (tmp_path / "cache").glob("*.jwt"):
+        cached.unlink()
     rolled = ancre("verify", str(token), "--trust-list", str(listed), *cache, "--json")
     assert rolled.returncode == 1, rolled.stdout + rolled.stderr
     assert json.loads(rolled.stdout)["errors"][0]["code"] == "trust_list_rollback"

@@ -307,3 +307,59 @@ def test_verification_consults_the_trust_list_per_type_and_time() -> None:
     )
     trust = next(c for c in ok.checks if c.step.value == "trust")
     assert "trust list #1" in trust.message
+
+
+def test_the_state_file_is_never_lowered(tmp_path: object) -> None:
+    """Two processes accepting #7 and #6 at about the same time must leave 7 (the file is
+    raised under a lock, not overwritten by the last writer)."""
+    from pathlib import Path
+
+    from ancre.trust.trust_list import _raise_state
+
+    state = Path(str(tmp_path)) / "seq"
+    assert _raise_state(str(state), 7) == 7
+    assert _raise_state(str(state), 6) == 7
+    assert state.read_text() == "7\n"
+    assert _raise_state(str(state), 8) == 8
+
+
+def test_state_file_and_state_dir_are_exclusive(tmp_path: object) -> None:
+    from ancre.trust.errors import ConfigurationError
+    from ancre.trust.trust_list import TrustListClient
+
+    with pytest.raises(ConfigurationError):
+        TrustListClient(
+            "list.jwt",
+            registry="did:web:registry.example",
+            resolver=default_resolver(),
+            clock=FixedClock(T0),
+            state_file=f"{tmp_path}/a",
+            state_dir=f"{tmp_path}/b",
+        )
+
+
+def test_a_sequence_that_cannot_be_recorded_is_not_accepted(tmp_path: object) -> None:
+    """Fail closed: a list whose sequence the state file cannot keep would be forgotten at the
+    next restart, so it is not accepted — indeterminate, not a traceback."""
+    from pathlib import Path
+
+    from ancre.trust.trust_list import TrustListClient
+
+    registry = _registry()
+    folder = Path(str(tmp_path))
+    saved = folder / "list.jwt"
+    saved.write_text(
+        sign_trust_list(document(sequence=3), registry.key, kid=registry.kid, issuer=registry.did)
+    )
+    (folder / "seq.lock").mkdir()  # the lock file cannot be opened (even by root)
+    client = TrustListClient(
+        str(saved),
+        registry=registry.did,
+        resolver=default_resolver(),
+        clock=FixedClock(T0 + timedelta(days=40, hours=1)),
+        state_file=str(folder / "seq"),
+    )
+    with pytest.raises(IndeterminateError) as error:
+        client.current()
+    assert error.value.code is Code.TRUST_LIST_UNAVAILABLE
+    assert "cannot record the trust-list sequence" in error.value.message

@@ -38,6 +38,11 @@ _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 #: password hashing (its cheapest recommended setting); tests may go down to 2^14.
 DEFAULT_SCRYPT_N: Final = 2**17
 MIN_SCRYPT_N: Final = 2**14
+#: The most a key store may ask for: N=2^18 (256 MiB, about a second). The cost sits in the
+#: file's clear header, so whoever can write the file chooses it: at 2^22 opening it took
+#: 17 s and 4.2 GB before the passphrase was even checked (issue 12, point 20). Refused
+#: before any derivation.
+MAX_SCRYPT_N: Final = 2**18
 _MAX_STORE_BYTES: Final = 4 * 1024 * 1024
 
 
@@ -61,6 +66,15 @@ class KeyStore(Protocol):
     def import_private_jwk(self, name: str, jwk: Mapping[str, Any]) -> KeyInfo: ...
 
     def export_private_jwk(self, name: str) -> dict[str, str]: ...
+
+
+def _scrypt_n_allowed(n: object) -> bool:
+    return (
+        isinstance(n, int)
+        and not isinstance(n, bool)
+        and MIN_SCRYPT_N <= n <= MAX_SCRYPT_N
+        and not n & (n - 1)
+    )
 
 
 def _check_name(name: str) -> None:
@@ -119,8 +133,10 @@ class FileKeyStore(MemoryKeyStore):
         super().__init__()
         if not passphrase:
             raise ConfigurationError("a key store needs a non-empty passphrase")
-        if scrypt_n < MIN_SCRYPT_N or scrypt_n & (scrypt_n - 1):
-            raise ConfigurationError(f"scrypt N must be a power of two ≥ {MIN_SCRYPT_N}")
+        if not _scrypt_n_allowed(scrypt_n):
+            raise ConfigurationError(
+                f"scrypt N must be a power of two from {MIN_SCRYPT_N} to {MAX_SCRYPT_N}"
+            )
         self.path = Path(path)
         self._passphrase = passphrase.encode("utf-8")
         self._scrypt_n = scrypt_n
@@ -153,8 +169,12 @@ class FileKeyStore(MemoryKeyStore):
             if kdf.get("name") != "scrypt" or kdf.get("r") != 8 or kdf.get("p") != 1:
                 raise MalformedError(Code.KEYSTORE_CORRUPT, "unsupported key derivation")
             n = kdf["n"]
-            if not isinstance(n, int) or n < MIN_SCRYPT_N or n > 2**22 or n & (n - 1):
-                raise MalformedError(Code.KEYSTORE_CORRUPT, "scrypt N is out of range")
+            if not _scrypt_n_allowed(n):
+                raise MalformedError(
+                    Code.KEYSTORE_CORRUPT,
+                    f"{self.path}: scrypt N must be a power of two from {MIN_SCRYPT_N} to "
+                    f"{MAX_SCRYPT_N}, the file asks for {str(n)[:40]}",
+                )
             salt = b64url_decode(kdf["salt"], what="salt")
             nonce = b64url_decode(envelope["nonce"], what="nonce")
             ciphertext = b64url_decode(envelope["ciphertext"], what="ciphertext")

@@ -38,6 +38,7 @@ from ancre.trust.errors import AncreError, Code
 from ancre.trust.net import NetworkPolicy, WouldBlock, no_network
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step, VerificationResult
+from ancre.trust.trust_list import MAX_TRUST_LIST_BYTES, TrustListClient
 
 from ._http import read_body
 from .logs import log_verification
@@ -63,6 +64,11 @@ class VerifierSettings:
     #: Where the last accepted trust list and the highest sequence seen are kept, so a
     #: restarted service answers as before (and refuses rollbacks) while the registry is down.
     cache_dir: str | None = None
+    #: The trust list's own size limit (not `network.max_bytes`, sized for DID documents).
+    trust_list_max_bytes: int = MAX_TRUST_LIST_BYTES
+    #: Where the highest trust-list sequence per registry is remembered (rollback memory);
+    #: None: `cache_dir` if set, else `ancre.trust.trust_list.default_state_dir()`.
+    state_dir: str | None = None
     #: OpenID4VP 1.0 verifier endpoints (`/openid4vp/…`); None: not served.
     openid4vp: OpenID4VPSettings | None = None
 
@@ -264,11 +270,27 @@ def _proofless(
     return run.result(Status.VALID, nested)
 
 
+def _refresh(trust: TrustListClient) -> dict[str, Any]:
+    """`/ready`'s detail on trust-list refreshes."""
+    status = trust.refresh_status()
+    detail: dict[str, Any] = {
+        "ok": status.last_error_code is None,
+        "failures": status.failures,
+        "consecutive_failures": status.consecutive_failures,
+    }
+    if status.last_error_code is not None:
+        detail["last_error"] = {"code": status.last_error_code, "message": status.last_error}
+    if status.next_attempt_at is not None:
+        detail["next_attempt_at"] = status.next_attempt_at.isoformat()
+    if status.next_update is not None:
+        detail["next_update"] = status.next_update.isoformat()
+    return detail
+
+
 def create_app(settings: VerifierSettings | None = None) -> FastAPI:
     """The verifier API. Shared, thread-safe caches live as long as the app."""
     from ancre.trust.resolvers import default_resolver
     from ancre.trust.status import StatusListChecker
-    from ancre.trust.trust_list import TrustListClient
 
     config = settings or VerifierSettings()
     client = httpx.Client(trust_env=False, follow_redirects=False)
@@ -295,6 +317,8 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         trust = TrustListClient(
             config.trust_list_url,
             cache_dir=config.cache_dir,
+            state_dir=config.state_dir,
+            max_bytes=config.trust_list_max_bytes,
             registry=config.registry_did,
             resolver=resolver,
             clock=config.clock,
@@ -432,11 +456,29 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         try:
             current = trust.current()
         except AncreError as error:
-            return JSONResponse({"status": "not ready", "reason": error.message}, status_code=503)
-        return JSONResponse({"status": "ready", "trust_list": current.sequence})
+            return JSONResponse(
+                {"status": "not ready", "reason": error.message, "refresh": _refresh(trust)},
+                status_code=503,
+            )
+        # Ready while the last good list serves, even if refreshing it fails: the detail
+        # says so, for operators (issue 12, point 8).
+        return JSONResponse(
+            {"status": "ready", "trust_list": current.sequence, "refresh": _refresh(trust)}
+        )
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def prometheus() -> str:
-        return metrics.render()
+        if trust is None:
+            return metrics.render()
+        refresh = trust.refresh_status()
+        return metrics.render() + (
+            "# HELP ancre_trust_list_refresh_failures_total Failed trust-list refreshes "
+            "(the last good list kept serving).\n"
+            "# TYPE ancre_trust_list_refresh_failures_total counter\n"
+            f"ancre_trust_list_refresh_failures_total {refresh.failures}\n"
+            "# HELP ancre_trust_list_sequence Sequence of the trust list served (0: none).\n"
+            "# TYPE ancre_trust_list_sequence gauge\n"
+            f"ancre_trust_list_sequence {refresh.sequence or 0}\n"
+        )
 
     return app
