@@ -146,6 +146,8 @@ class Code(StrEnum):
     TRANSACTION_NOT_FOUND = "transaction_not_found"
     TRANSACTION_EXPIRED = "transaction_expired"
     TOO_MANY_TRANSACTIONS = "too_many_transactions"
+    # verifier service (ancre.verifier.service): requests it refuses before verifying
+    SERVICE_BUSY = "service_busy"
 
 
 class AncreError(Exception):

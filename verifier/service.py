@@ -11,8 +11,10 @@ VerificationResult `{"verified": bool, "problemDetails": […]}` (plus `results`
 or `verifiablePresentation` when the request's options ask for them), and ancre's
 three-valued status (valid / invalid / indeterminate) in the `Ancre-Status` header; a request
 the service cannot process answers 400 (413 when too large) with a problem body carrying
-ancre's stable `code`. Verifications run in the thread pool, so a slow status-list or DID
-fetch never stalls the event loop.
+ancre's stable `code`. Warm JOSE verifications run on the event loop; one that must fetch
+reruns in a worker thread, and one that needs JSON-LD canonicalization reruns in the bounded
+JSON-LD pool (worker processes; 503 `service_busy` when full), so neither a slow fetch nor a
+costly document stalls the event loop or `/health`.
 """
 
 from __future__ import annotations
@@ -35,11 +37,13 @@ from ancre.trust._json import loads_strict
 from ancre.trust._pipeline import Run, credentials_step
 from ancre.trust.clock import Clock, SystemClock
 from ancre.trust.errors import AncreError, Code
+from ancre.trust.jsonld import CanonicalizationDeferred, defer_canonicalization
 from ancre.trust.net import NetworkPolicy, WouldBlock, no_network
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step, VerificationResult
 
 from ._http import read_body
+from ._jsonld_pool import JsonLdPool, PoolFull
 from .logs import log_verification
 from .openid4vp import OpenID4VPSettings
 from .pipeline import verify
@@ -65,6 +69,10 @@ class VerifierSettings:
     cache_dir: str | None = None
     #: OpenID4VP 1.0 verifier endpoints (`/openid4vp/…`); None: not served.
     openid4vp: OpenID4VPSettings | None = None
+    #: Worker processes for JSON-LD canonicalization (Data Integrity proofs), and how many
+    #: more such verifications may wait for one before the service answers 503.
+    jsonld_workers: int = 2
+    jsonld_queue: int = 16
 
 
 class _Metrics:
@@ -198,18 +206,24 @@ def _vc_api(
     return JSONResponse(body, headers={STATUS_HEADER: result.status.value})
 
 
-def _problem(status: int, detail: str, code: str) -> JSONResponse:
+_TITLES: Final = {413: "Request too large", 503: "Service unavailable"}
+
+
+def _problem(
+    status: int, detail: str, code: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     """A request the service could not process. VC-API bodies are `application/json`, so the
     RFC 9457 members travel under that media type."""
     return JSONResponse(
         {
             "type": f"urn:ancre:error:{code}",
-            "title": "Request too large" if status == 413 else "Bad request",
+            "title": _TITLES.get(status, "Bad request"),
             "status": status,
             "detail": detail,
             "code": code,
         },
         status_code=status,
+        headers=dict(headers) if headers else None,
     )
 
 
@@ -273,11 +287,14 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
     config = settings or VerifierSettings()
     client = httpx.Client(trust_env=False, follow_redirects=False)
 
+    jsonld_pool = JsonLdPool(workers=config.jsonld_workers, queue_limit=config.jsonld_queue)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            jsonld_pool.close()
             client.close()
 
     app = FastAPI(
@@ -336,16 +353,41 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         log_verification(kind, result, elapsed)
         return result
 
-    async def _run(job: Callable[[], VerificationResult]) -> VerificationResult:
-        """On the event loop when every cache it needs is warm (no thread hop: the common
-        case, and the fast one); again in a worker thread when it must fetch something."""
+    def _fetching(job: Callable[[], VerificationResult]) -> VerificationResult | None:
+        """`job` in a worker thread, where it may fetch; None when it reaches JSON-LD work,
+        which belongs to the JSON-LD pool, not to the threads fetches share."""
         try:
-            with no_network():
+            with defer_canonicalization():
+                return job()
+        except CanonicalizationDeferred:
+            return None
+
+    async def _run(job: Callable[[], VerificationResult]) -> VerificationResult | JSONResponse:
+        """On the event loop when every cache it needs is warm and it needs no JSON-LD work
+        (no thread hop: the common case, and the fast one); again in a worker thread when it
+        must fetch something; in the bounded JSON-LD pool when it must canonicalize (a 503
+        when that is full: the queue of costly documents stays bounded)."""
+        try:
+            with no_network(), defer_canonicalization():
                 return job()
         except WouldBlock:
-            return await run_in_threadpool(job)
+            fetched = await run_in_threadpool(_fetching, job)
+            if fetched is not None:
+                return fetched
+        except CanonicalizationDeferred:
+            pass
+        try:
+            return await jsonld_pool.run(job)
+        except PoolFull:
+            return _problem(
+                503,
+                f"{jsonld_pool.in_flight} JSON-LD verifications are in progress or waiting; "
+                "try again later",
+                Code.SERVICE_BUSY.value,
+                {"Retry-After": "1"},
+            )
 
-    @app.post("/credentials/verify", responses={400: {}, 413: {}})
+    @app.post("/credentials/verify", responses={400: {}, 413: {}, 503: {}})
     async def credentials_verify(request: Request) -> JSONResponse:
         """Verify a credential: `{"verifiableCredential": <credential or envelope>,
         "options": {"returnCredential", "returnResults", "returnProblemDetails"}}`."""
@@ -359,9 +401,11 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
             return options
         item = body["verifiableCredential"]
         result = await _run(lambda: _verify("credential", item, config.policy))
+        if isinstance(result, JSONResponse):
+            return result
         return _vc_api(result, presentation=False, options=options, submitted=item)
 
-    @app.post("/presentations/verify", responses={400: {}, 413: {}})
+    @app.post("/presentations/verify", responses={400: {}, 413: {}, 503: {}})
     async def presentations_verify(request: Request) -> JSONResponse:
         """Verify a presentation: `{"verifiablePresentation": …, "options": {"challenge",
         "domain", "returnPresentation", …}}`, or a proofless `{"presentation": …}` (its
@@ -404,6 +448,8 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
                 )
             submitted = body["verifiablePresentation"]
             result = await _run(lambda: _verify("presentation", submitted, policy))
+        if isinstance(result, JSONResponse):
+            return result
         return _vc_api(result, presentation=True, options=options, submitted=submitted)
 
     if config.openid4vp is not None:

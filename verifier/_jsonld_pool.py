@@ -1,0 +1,207 @@
+"""JSON-LD canonicalization off the event loop, in a bounded pool of worker processes.
+
+Why processes: canonicalization is pure Python. In a thread it holds the GIL, and one busy
+thread was measured to push the event loop's `/health` to ~90 ms (two threads: ~240 ms),
+since every time the loop thread wants the GIL back it waits a switch interval. A worker
+process leaves the service's interpreter idle. It also makes the time budget a real one: a
+worker that has not answered `limits.time_budget + grace` seconds after it was given a
+document is killed (and replaced), whatever pyld was doing — the in-process budget checks
+only run where pyld gives them a chance.
+
+Admission is bounded too (issue 12, point 14): at most `workers + queue` verifications that
+need JSON-LD work are in flight; past that the service answers 503 `service_busy` with
+`Retry-After` instead of letting a queue of hostile documents grow without limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from typing import Any, Final, TypeVar
+
+from ancre.trust.errors import (
+    AncreError,
+    Code,
+    IndeterminateError,
+    InvalidError,
+    MalformedError,
+)
+from ancre.trust.jsonld import (
+    CanonicalizationLimits,
+    ContextStore,
+    canonicalize_with,
+    default_context_store,
+)
+
+__all__ = ["JsonLdPool", "PoolFull"]
+
+T = TypeVar("T")
+#: How long a new worker may take to start (a spawned interpreter importing pyld).
+_START_TIMEOUT: Final = 30.0
+_ERRORS: Final[Mapping[str, type[AncreError]]] = {
+    "MalformedError": MalformedError,
+    "InvalidError": InvalidError,
+    "IndeterminateError": IndeterminateError,
+}
+
+
+class PoolFull(Exception):
+    """Every worker is busy and the queue is full: answer 503, do not wait."""
+
+
+def _child_main(conn: Connection) -> None:
+    """A worker process: canonicalize documents sent on `conn` until it is closed."""
+    from ancre.trust import jsonld
+
+    jsonld._pyld()  # import pyld before saying ready: the first job's budget is its own
+    conn.send(("ready",))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        document, contexts, limits = message
+        try:
+            if contexts is None:
+                store = default_context_store()
+            else:  # an operator's store: its documents were checked against their pins
+                store = ContextStore(bundled=False)
+                store._documents = dict(contexts)
+            conn.send(("ok", jsonld.canonize_checked(document, store, limits)))
+        except AncreError as error:
+            conn.send(("error", type(error).__name__, error.code.value, error.message))
+        except BaseException as error:  # noqa: BLE001 - a worker answers, whatever happened
+            conn.send(("error", "InvalidError", Code.CANONICALIZATION_FAILED.value, repr(error)))
+
+
+class _Worker:
+    __slots__ = ("conn", "process", "ready")
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")  # never fork a threaded server
+        parent, child = context.Pipe()
+        self.conn = parent
+        self.process = context.Process(
+            target=_child_main, args=(child,), name="ancre-jsonld", daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.ready = False
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+class JsonLdPool:
+    """`workers` worker processes (started on first use) and a waiting room of `queue`.
+
+    :meth:`run` (on the event loop) admits a job or raises :class:`PoolFull`, and runs it in
+    a thread where every canonicalization goes to a worker process; the thread blocks
+    without holding the GIL while the worker computes."""
+
+    def __init__(self, *, workers: int = 2, queue_limit: int = 16, grace: float = 1.0) -> None:
+        if workers < 1 or queue_limit < 0 or grace <= 0:
+            raise ValueError("workers >= 1, queue_limit >= 0, grace > 0")
+        self.workers = workers
+        self.capacity = workers + queue_limit
+        self._grace = grace
+        self._admitted = 0
+        self._threads = ThreadPoolExecutor(self.capacity, thread_name_prefix="ancre-jsonld")
+        self._idle: queue.Queue[_Worker | None] = queue.Queue()
+        for _ in range(workers):
+            self._idle.put(None)  # a slot; the process starts when first needed
+        self._lock = threading.Lock()
+        self._live: set[_Worker] = set()
+        self._closed = False
+
+    @property
+    def in_flight(self) -> int:
+        """Admitted jobs not finished yet (running or waiting for a worker)."""
+        return self._admitted
+
+    async def run(self, job: Callable[[], T]) -> T:
+        """Run `job` in the pool; raises :class:`PoolFull` at once when it is full. Call
+        from the event loop only (admission is counted there, without a lock)."""
+        if self._admitted >= self.capacity or self._closed:
+            raise PoolFull
+        self._admitted += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._threads, self._in_thread, job)
+        finally:
+            self._admitted -= 1
+
+    def _in_thread(self, job: Callable[[], T]) -> T:
+        with canonicalize_with(self.canonize):
+            return job()
+
+    def canonize(
+        self, document: Mapping[str, Any], store: ContextStore, limits: CanonicalizationLimits
+    ) -> str:
+        """A :data:`ancre.trust.jsonld.Canonicalizer`: the JSON-LD work in a worker process,
+        killed when it overruns `limits.time_budget` (plus the grace for the hand-over)."""
+        contexts = None if store is default_context_store() else dict(store._documents)
+        worker = self._idle.get()
+        try:
+            if worker is None or not worker.process.is_alive():
+                if worker is not None:
+                    self._forget(worker)
+                worker = self._start()
+            worker.conn.send((dict(document), contexts, limits))
+            if not worker.conn.poll(limits.time_budget + self._grace):
+                self._forget(worker)
+                worker = None
+                raise IndeterminateError(
+                    Code.CANONICALIZATION_TIMEOUT,
+                    f"RDF canonicalization overran its {limits.time_budget:g} s budget: the "
+                    "worker was stopped",
+                )
+            answer = worker.conn.recv()
+        except (EOFError, OSError, BrokenPipeError):
+            if worker is not None:
+                self._forget(worker)
+                worker = None
+            raise IndeterminateError(
+                Code.CANONICALIZATION_TIMEOUT, "the JSON-LD worker stopped before answering"
+            ) from None
+        finally:
+            self._idle.put(worker)
+        if answer[0] == "ok":
+            result: str = answer[1]
+            return result
+        _, kind, code, message = answer
+        raise _ERRORS.get(kind, InvalidError)(Code(code), message)
+
+    def _start(self) -> _Worker:
+        worker = _Worker()
+        with self._lock:
+            self._live.add(worker)
+        if not worker.conn.poll(_START_TIMEOUT) or worker.conn.recv() != ("ready",):
+            self._forget(worker)
+            raise IndeterminateError(
+                Code.CANONICALIZATION_TIMEOUT, "a JSON-LD worker process did not start"
+            )
+        worker.ready = True
+        return worker
+
+    def _forget(self, worker: _Worker) -> None:
+        with self._lock:
+            self._live.discard(worker)
+        worker.kill()
+
+    def close(self) -> None:
+        """Stop the worker processes (jobs still running fail as indeterminate)."""
+        self._closed = True
+        with self._lock:
+            live = list(self._live)
+            self._live.clear()
+        for worker in live:
+            worker.kill()
+        self._threads.shutdown(wait=False, cancel_futures=True)
