@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import accumulate
 from typing import Any, Final
 
 import orjson
@@ -26,6 +27,12 @@ _WS = " \t\n\r"
 _MAYBE_SURROGATE: Final = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
 _MAYBE_SURROGATE_BYTES: Final = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
+# Depth from the text of a document that parsed: strings removed, each bracket mapped to +1
+# or -1 as a signed byte, the running sum's maximum is the nesting depth. All of it runs in
+# C: a Python walk of a 3,000-object document cost ~7 ms per request on the event loop.
+_JSON_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"{}[]")
+_BRACKET_STEPS: Final = bytes.maketrans(b"{[}]", b"\x01\x01\xff\xff")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -57,6 +64,13 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
         elif isinstance(node, list):
             stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
     return False
+
+
+def depth_of_text(data: bytes | str) -> int:
+    """The nesting depth of JSON text that parses (not checked here)."""
+    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+    steps = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS).translate(_BRACKET_STEPS)
+    return max(accumulate(memoryview(steps).cast("b")), default=0)
 
 
 _NOT_FAST: Any = object()
@@ -101,7 +115,7 @@ def loads_strict(
         brackets = data.count(b"{") + data.count(b"[")
     else:
         brackets = data.count("{") + data.count("[")
-    if brackets > max_depth and _depth_exceeds(value, max_depth):
+    if brackets > max_depth and depth_of_text(data) > max_depth:
         raise MalformedError(Code.JSON_TOO_DEEP, f"{what} nests deeper than {max_depth} levels")
     maybe = (
         _MAYBE_SURROGATE_BYTES.search(data)

@@ -60,6 +60,7 @@ __all__ = [
     "ContextStore",
     "canonicalize_with",
     "canonize",
+    "canonize_here",
     "default_context_store",
     "defer_canonicalization",
 ]
@@ -329,21 +330,19 @@ class CanonicalizationDeferred(BaseException):
     belongs (the verifier service's bounded pool)."""
 
 
-#: A runner for the JSON-LD work of one canonicalization (already checked against the
-#: limits that need no JSON-LD processing): the document, its contexts, the limits.
+#: A runner for one canonicalization (the document, its contexts, the limits), which must
+#: apply them all: :func:`canonize_here` where the work is to happen.
 Canonicalizer = Callable[[Mapping[str, Any], ContextStore, CanonicalizationLimits], str]
 
 _DEFER: Final[ContextVar[bool]] = ContextVar("ancre_defer_canonicalization", default=False)
-_RUNNER: Final[ContextVar[Canonicalizer | None]] = ContextVar(
-    "ancre_canonicalizer", default=None
-)
+_RUNNER: Final[ContextVar[Canonicalizer | None]] = ContextVar("ancre_canonicalizer", default=None)
 
 
 @contextmanager
 def defer_canonicalization() -> Iterator[None]:
-    """Code that must stay responsive (an event loop): a canonicalization that passes the
-    cheap limits raises :class:`CanonicalizationDeferred` instead of running. A document the
-    cheap limits refuse is still refused here, without deferring."""
+    """Code that must stay responsive (an event loop): every canonicalization raises
+    :class:`CanonicalizationDeferred` instead of starting (even the limit checks cost a walk
+    of the document)."""
     token = _DEFER.set(True)
     try:
         yield
@@ -353,9 +352,9 @@ def defer_canonicalization() -> Iterator[None]:
 
 @contextmanager
 def canonicalize_with(runner: Canonicalizer) -> Iterator[None]:
-    """Hand every canonicalization started in this context to `runner` (after the cheap
-    limits), e.g. a pool of worker processes. Takes precedence over nothing: inside
-    :func:`defer_canonicalization` the work is deferred."""
+    """Hand every canonicalization started in this context to `runner`, e.g. a pool of
+    worker processes, which calls :func:`canonize_here` there. Inside
+    :func:`defer_canonicalization` the work is deferred instead."""
     token = _RUNNER.set(runner)
     try:
         yield
@@ -500,6 +499,20 @@ def canonize(
     if not isinstance(document, Mapping):
         raise MalformedError(Code.MALFORMED_JSON, "a JSON-LD document must be a JSON object")
     store = contexts if contexts is not None else default_context_store()
+    if _DEFER.get():
+        raise CanonicalizationDeferred
+    runner = _RUNNER.get()
+    if runner is not None:
+        # The runner's side checks the limits too: all of the document's cost is there.
+        return runner(document, store, limits)
+    return canonize_here(document, store, limits)
+
+
+def canonize_here(
+    document: Mapping[str, Any], store: ContextStore, limits: CanonicalizationLimits
+) -> str:
+    """:func:`canonize` in this thread, whatever runner the context names: what a
+    :data:`Canonicalizer` calls where the work is to happen."""
     try:
         size = len(dumps_compact(document).encode("utf-8"))
     except (TypeError, ValueError):
@@ -514,19 +527,6 @@ def canonize(
             Code.JSON_TOO_DEEP, f"the document nests deeper than {limits.max_depth} levels"
         )
     _check_shape(document, limits)
-    if _DEFER.get():
-        raise CanonicalizationDeferred
-    runner = _RUNNER.get()
-    if runner is not None:
-        return runner(document, store, limits)
-    return canonize_checked(document, store, limits)
-
-
-def canonize_checked(
-    document: Mapping[str, Any], store: ContextStore, limits: CanonicalizationLimits
-) -> str:
-    """The JSON-LD work of :func:`canonize`, in this thread, for a document that already
-    passed the cheap limits (what a :data:`Canonicalizer` runs)."""
     _pyld()  # a cold process's one-off import is not the document's time
     budget = _Budget(limits, time.perf_counter() + limits.time_budget)
     try:

@@ -16,8 +16,11 @@ need JSON-LD work are in flight; past that the service answers 503 `service_busy
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
+import contextlib
 import queue
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +41,7 @@ from ancre.trust.jsonld import (
     default_context_store,
 )
 
-__all__ = ["JsonLdPool", "PoolFull"]
+__all__ = ["JsonLdPool", "PoolFullError"]
 
 T = TypeVar("T")
 #: How long a new worker may take to start (a spawned interpreter importing pyld).
@@ -50,14 +53,20 @@ _ERRORS: Final[Mapping[str, type[AncreError]]] = {
 }
 
 
-class PoolFull(Exception):
+class PoolFullError(Exception):
     """Every worker is busy and the queue is full: answer 503, do not wait."""
 
 
 def _child_main(conn: Connection) -> None:
     """A worker process: canonicalize documents sent on `conn` until it is closed."""
+    import os
+
     from ancre.trust import jsonld
 
+    # Below the service's own priority: on a busy machine the scheduler serves the event loop
+    # (health checks, warm JOSE verifications) before a canonicalization.
+    with contextlib.suppress(OSError):
+        os.nice(10)
     jsonld._pyld()  # import pyld before saying ready: the first job's budget is its own
     conn.send(("ready",))
     while True:
@@ -72,7 +81,7 @@ def _child_main(conn: Connection) -> None:
             else:  # an operator's store: its documents were checked against their pins
                 store = ContextStore(bundled=False)
                 store._documents = dict(contexts)
-            conn.send(("ok", jsonld.canonize_checked(document, store, limits)))
+            conn.send(("ok", jsonld.canonize_here(document, store, limits)))
         except AncreError as error:
             conn.send(("error", type(error).__name__, error.code.value, error.message))
         except BaseException as error:  # noqa: BLE001 - a worker answers, whatever happened
@@ -80,31 +89,47 @@ def _child_main(conn: Connection) -> None:
 
 
 class _Worker:
-    __slots__ = ("conn", "process", "ready")
+    """One worker: a fresh interpreter running this module (`python -m`), never a fork of
+    the threaded server, and never multiprocessing's spawn, which re-imports the parent's
+    `__main__` (an unguarded script that builds the app would start a server per worker)."""
+
+    __slots__ = ("conn", "process")
 
     def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")  # never fork a threaded server
-        parent, child = context.Pipe()
-        self.conn = parent
-        self.process = context.Process(
-            target=_child_main, args=(child,), name="ancre-jsonld", daemon=True
-        )
-        self.process.start()
-        child.close()
-        self.ready = False
+        ours, theirs = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(  # noqa: S603 - this interpreter, this module
+                [sys.executable, "-m", __name__, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
+            )
+        finally:
+            theirs.close()
+        self.conn = Connection(ours.detach())
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def kill(self) -> None:
-        self.process.kill()
-        self.process.join(5)
+        with contextlib.suppress(OSError):
+            self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5)
         self.conn.close()
 
 
 class JsonLdPool:
-    """`workers` worker processes (started on first use) and a waiting room of `queue`.
+    """`workers` worker processes (started on first use) and a waiting room of `queue_limit`
+    jobs.
 
-    :meth:`run` (on the event loop) admits a job or raises :class:`PoolFull`, and runs it in
-    a thread where every canonicalization goes to a worker process; the thread blocks
-    without holding the GIL while the worker computes."""
+    :meth:`run` (on the event loop) admits a job or raises :class:`PoolFullError`, and runs the
+    whole verification in one of `workers` threads, where every canonicalization goes to a
+    worker process; the thread blocks without holding the GIL while the worker computes."""
 
     def __init__(self, *, workers: int = 2, queue_limit: int = 16, grace: float = 1.0) -> None:
         if workers < 1 or queue_limit < 0 or grace <= 0:
@@ -113,13 +138,17 @@ class JsonLdPool:
         self.capacity = workers + queue_limit
         self._grace = grace
         self._admitted = 0
-        self._threads = ThreadPoolExecutor(self.capacity, thread_name_prefix="ancre-jsonld")
+        # As many threads as workers: a job waiting its turn waits in the executor's queue,
+        # before its own preparation (parsing, key resolution), which holds the GIL and so
+        # competes with the event loop: at most `workers` jobs do that at a time.
+        self._threads = ThreadPoolExecutor(workers, thread_name_prefix="ancre-jsonld")
         self._idle: queue.Queue[_Worker | None] = queue.Queue()
         for _ in range(workers):
             self._idle.put(None)  # a slot; the process starts when first needed
         self._lock = threading.Lock()
         self._live: set[_Worker] = set()
         self._closed = False
+        self._started = False
 
     @property
     def in_flight(self) -> int:
@@ -127,13 +156,19 @@ class JsonLdPool:
         return self._admitted
 
     async def run(self, job: Callable[[], T]) -> T:
-        """Run `job` in the pool; raises :class:`PoolFull` at once when it is full. Call
+        """Run `job` in the pool; raises :class:`PoolFullError` at once when it is full. Call
         from the event loop only (admission is counted there, without a lock)."""
         if self._admitted >= self.capacity or self._closed:
-            raise PoolFull
+            raise PoolFullError
         self._admitted += 1
         try:
             loop = asyncio.get_running_loop()
+            if not self._started:
+                # Every worker at once, in the background, on first use: a service that
+                # never sees a JSON-LD document never pays for them, and one under a flood
+                # does not start its second interpreter in the middle of it.
+                self._started = True
+                threading.Thread(target=self._start_all, daemon=True).start()
             return await loop.run_in_executor(self._threads, self._in_thread, job)
         finally:
             self._admitted -= 1
@@ -150,7 +185,7 @@ class JsonLdPool:
         contexts = None if store is default_context_store() else dict(store._documents)
         worker = self._idle.get()
         try:
-            if worker is None or not worker.process.is_alive():
+            if worker is None or not worker.alive():
                 if worker is not None:
                     self._forget(worker)
                 worker = self._start()
@@ -179,16 +214,33 @@ class JsonLdPool:
         _, kind, code, message = answer
         raise _ERRORS.get(kind, InvalidError)(Code(code), message)
 
+    def _start_all(self) -> None:
+        for _ in range(self.workers):
+            try:
+                slot = self._idle.get_nowait()
+            except queue.Empty:
+                return  # the others are in use: started already
+            try:
+                if slot is None and not self._closed:
+                    slot = self._start()
+            except IndeterminateError:
+                slot = None  # started again when a job needs it
+            finally:
+                self._idle.put(slot)
+
     def _start(self) -> _Worker:
         worker = _Worker()
         with self._lock:
             self._live.add(worker)
-        if not worker.conn.poll(_START_TIMEOUT) or worker.conn.recv() != ("ready",):
+        try:
+            ready = worker.conn.poll(_START_TIMEOUT) and worker.conn.recv() == ("ready",)
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
             self._forget(worker)
             raise IndeterminateError(
                 Code.CANONICALIZATION_TIMEOUT, "a JSON-LD worker process did not start"
             )
-        worker.ready = True
         return worker
 
     def _forget(self, worker: _Worker) -> None:
@@ -205,3 +257,7 @@ class JsonLdPool:
         for worker in live:
             worker.kill()
         self._threads.shutdown(wait=False, cancel_futures=True)
+
+
+if __name__ == "__main__":
+    _child_main(Connection(int(sys.argv[1])))

@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
+import anyio.to_thread
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -43,7 +44,7 @@ from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step, VerificationResult
 
 from ._http import read_body
-from ._jsonld_pool import JsonLdPool, PoolFull
+from ._jsonld_pool import JsonLdPool, PoolFullError
 from .logs import log_verification
 from .openid4vp import OpenID4VPSettings
 from .pipeline import verify
@@ -51,6 +52,8 @@ from .pipeline import verify
 __all__ = ["VerifierSettings", "create_app"]
 
 MAX_BODY_BYTES = 1024 * 1024
+#: Bodies up to this size are parsed on the event loop (a `vc+jwt` request is a few kB).
+_PARSE_ON_LOOP_BYTES: Final = 32 * 1024
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -278,6 +281,18 @@ def _proofless(
     return run.result(Status.VALID, nested)
 
 
+def _looks_jsonld(submitted: Any) -> bool:
+    """A JSON-LD document with an embedded proof, or a presentation carrying one: its
+    verification canonicalizes (data_integrity), so it belongs to the JSON-LD pool."""
+    if not isinstance(submitted, dict):
+        return False
+    if "proof" in submitted:
+        return True
+    entries = submitted.get("verifiableCredential")
+    entries = entries if isinstance(entries, list) else [entries]
+    return any(isinstance(entry, dict) and "proof" in entry for entry in entries)
+
+
 def create_app(settings: VerifierSettings | None = None) -> FastAPI:
     """The verifier API. Shared, thread-safe caches live as long as the app."""
     from ancre.trust.resolvers import default_resolver
@@ -320,14 +335,25 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         )
     metrics = _Metrics()
 
+    parse_limiter = anyio.CapacityLimiter(2)
+
     async def _body(request: Request) -> Any:
         raw = await read_body(request, MAX_BODY_BYTES)
         if raw is None:
             return _problem(413, f"body over {MAX_BODY_BYTES} bytes", "input_too_large")
-        try:
+
+        def parse() -> Any:
             # Strict, once: duplicate members would let the service and a later reader of the
             # same body see different credentials. The pipeline takes the parsed document.
             return loads_strict(raw, what="request body", max_depth=config.policy.max_json_depth)
+
+        try:
+            if len(raw) <= _PARSE_ON_LOOP_BYTES:
+                return parse()
+            # A burst of large bodies parsed on the loop would queue `/health` behind them
+            # (~3 ms each for 128 KB); in threads, the loop gets its turn between them. Two
+            # at a time: each thread wanting the GIL is one more the loop must win it from.
+            return await anyio.to_thread.run_sync(parse, limiter=parse_limiter)
         except AncreError as error:
             return _problem(400, error.message, error.code.value)
 
@@ -362,23 +388,27 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         except CanonicalizationDeferred:
             return None
 
-    async def _run(job: Callable[[], VerificationResult]) -> VerificationResult | JSONResponse:
+    async def _run(
+        job: Callable[[], VerificationResult], submitted: Any
+    ) -> VerificationResult | JSONResponse:
         """On the event loop when every cache it needs is warm and it needs no JSON-LD work
         (no thread hop: the common case, and the fast one); again in a worker thread when it
         must fetch something; in the bounded JSON-LD pool when it must canonicalize (a 503
-        when that is full: the queue of costly documents stays bounded)."""
-        try:
-            with no_network(), defer_canonicalization():
-                return job()
-        except WouldBlock:
-            fetched = await run_in_threadpool(_fetching, job)
-            if fetched is not None:
-                return fetched
-        except CanonicalizationDeferred:
-            pass
+        when that is full: the queue of costly documents stays bounded). A JSON-LD document
+        goes to the pool at once: even its limit checks walk all of it."""
+        if not _looks_jsonld(submitted):
+            try:
+                with no_network(), defer_canonicalization():
+                    return job()
+            except WouldBlock:
+                fetched = await run_in_threadpool(_fetching, job)
+                if fetched is not None:
+                    return fetched
+            except CanonicalizationDeferred:
+                pass
         try:
             return await jsonld_pool.run(job)
-        except PoolFull:
+        except PoolFullError:
             return _problem(
                 503,
                 f"{jsonld_pool.in_flight} JSON-LD verifications are in progress or waiting; "
@@ -400,7 +430,7 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         if isinstance(options, JSONResponse):
             return options
         item = body["verifiableCredential"]
-        result = await _run(lambda: _verify("credential", item, config.policy))
+        result = await _run(lambda: _verify("credential", item, config.policy), item)
         if isinstance(result, JSONResponse):
             return result
         return _vc_api(result, presentation=False, options=options, submitted=item)
@@ -435,7 +465,8 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
             result = await _run(
                 lambda: _proofless(
                     submitted, lambda entry: _verify("credential", entry, config.policy)
-                )
+                ),
+                submitted,
             )
         else:
             # `challenge` is the nonce and `domain` the audience the holder bound it to.
@@ -447,7 +478,7 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
                     audience=options.get("domain", policy.audience),
                 )
             submitted = body["verifiablePresentation"]
-            result = await _run(lambda: _verify("presentation", submitted, policy))
+            result = await _run(lambda: _verify("presentation", submitted, policy), submitted)
         if isinstance(result, JSONResponse):
             return result
         return _vc_api(result, presentation=True, options=options, submitted=submitted)
