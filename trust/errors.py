@@ -148,6 +148,7 @@ class Code(StrEnum):
     TOO_MANY_TRANSACTIONS = "too_many_transactions"
     # verifier service (ancre.verifier.service): requests it refuses before verifying
     SERVICE_BUSY = "service_busy"
+    RATE_LIMITED = "rate_limited"
 
 
 class AncreError(Exception):

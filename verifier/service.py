@@ -37,7 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from ancre.trust._json import loads_strict
 from ancre.trust._pipeline import Run, credentials_step
 from ancre.trust.clock import Clock, SystemClock
-from ancre.trust.errors import AncreError, Code
+from ancre.trust.errors import AncreError, Code, ConfigurationError
 from ancre.trust.jsonld import CanonicalizationDeferred, defer_canonicalization
 from ancre.trust.net import NetworkPolicy, WouldBlock, no_network
 from ancre.trust.policy import VerificationPolicy
@@ -45,7 +45,7 @@ from ancre.trust.result import Status, Step, VerificationResult
 
 from ._http import read_body
 from ._jsonld_pool import JsonLdPool, PoolFullError
-from .logs import log_verification
+from .logs import LOGGER, log_verification
 from .openid4vp import OpenID4VPSettings
 from .pipeline import verify
 
@@ -72,6 +72,17 @@ class VerifierSettings:
     cache_dir: str | None = None
     #: OpenID4VP 1.0 verifier endpoints (`/openid4vp/…`); None: not served.
     openid4vp: OpenID4VPSettings | None = None
+    #: Run with no trust source at all (neither `trust_list_url` nor
+    #: `policy.trusted_issuers`): an explicit choice, logged at start-up, and every response
+    #: carries `Ancre-Trust: not-checked`. Without it such settings are refused: a verifier
+    #: that vouches for any self-signed did:key issuer is a misconfiguration.
+    no_trust_check: bool = False
+    #: The names this verifier is known by (its public URL, a domain, a DID): a presentation
+    #: verified without a request `domain` must be bound (`aud`, proof `domain`) to one of
+    #: them. With none configured, a presentation bound to any audience is refused (it is
+    #: someone's, and this service cannot tell whose); one bound to none is verified and
+    #: reported replayable.
+    audiences: frozenset[str] = frozenset()
     #: Worker processes for JSON-LD canonicalization (Data Integrity proofs), and how many
     #: more such verifications may wait for one before the service answers 503.
     jsonld_workers: int = 2
@@ -141,6 +152,8 @@ _PRESENTATION_OPTIONS: Final = frozenset(
 )
 _STRING_OPTIONS: Final = frozenset({"challenge", "domain"})
 STATUS_HEADER: Final = "Ancre-Status"
+#: On every response of a service running with `no_trust_check`.
+TRUST_HEADER: Final = "Ancre-Trust"
 
 
 def _problem_details(result: VerificationResult) -> list[dict[str, str]]:
@@ -281,6 +294,61 @@ def _proofless(
     return run.result(Status.VALID, nested)
 
 
+#: Stands for "this service's audience" when none is configured: matches no presentation.
+UNCONFIGURED_AUDIENCE: Final = "urn:ancre:verifier:no-audience-configured"
+
+
+def _presentation_policy(
+    config: VerifierSettings, options: Mapping[str, Any], submitted: Any
+) -> VerificationPolicy:
+    """The policy for one presentation (issue 12, point 17): the request's `challenge` and
+    `domain`; without a `domain`, the service's own audiences. A presentation bound to
+    another verifier must never pass here because the caller forgot `domain`."""
+    policy = config.policy
+    if "challenge" in options:
+        policy = replace(policy, nonce=options["challenge"])
+    if "domain" in options:
+        return replace(policy, audience=options["domain"])
+    if policy.accepted_audiences:
+        return policy  # the operator's policy names them
+    if config.audiences:
+        return replace(policy, audiences=config.audiences)
+    if _names_an_audience(submitted):
+        return replace(policy, audiences=frozenset({UNCONFIGURED_AUDIENCE}))
+    return policy
+
+
+def _jwt_claims(token: str) -> Mapping[str, Any]:
+    from ancre.trust._b64 import b64url_decode
+
+    parts = token.split(".")
+    if len(parts) != 3 or len(parts[1]) > 64 * 1024:
+        return {}
+    claims = loads_strict(b64url_decode(parts[1], what="JWT payload"), what="JWT payload")
+    return claims if isinstance(claims, dict) else {}
+
+
+def _names_an_audience(submitted: Any) -> bool:
+    """Whether a presentation says whom it is for (unverified: it only decides whether the
+    pipeline must check it). A vp+jwt's or key-binding JWT's `aud`, a proof's `domain`."""
+    try:
+        if isinstance(submitted, dict):
+            proof = submitted.get("proof")
+            proofs = proof if isinstance(proof, list) else [proof]
+            if any(isinstance(p, dict) and "domain" in p for p in proofs):
+                return True
+            ident = submitted.get("id")
+            if not isinstance(ident, str) or not ident.startswith("data:"):
+                return False
+            submitted = ident.partition(",")[2]
+        if not isinstance(submitted, str):
+            return False
+        token = submitted.rsplit("~", 1)[-1] if "~" in submitted else submitted
+        return bool(token) and _jwt_claims(token).get("aud") is not None
+    except AncreError:
+        return False  # unreadable: the pipeline says why
+
+
 def _looks_jsonld(submitted: Any) -> bool:
     """A JSON-LD document with an embedded proof, or a presentation carrying one: its
     verification canonicalizes (data_integrity), so it belongs to the JSON-LD pool."""
@@ -293,13 +361,59 @@ def _looks_jsonld(submitted: Any) -> bool:
     return any(isinstance(entry, dict) and "proof" in entry for entry in entries)
 
 
+class _MarkUntrusted:
+    """ASGI middleware: `Ancre-Trust: not-checked` on every response (issue 12, point 16), so
+    that no client can take a `verified: true` from this service for an issuer check."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def marked(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (b"ancre-trust", b"not-checked")],
+                }
+            await send(message)
+
+        await self.app(scope, receive, marked)
+
+
+def _check_trust_source(config: VerifierSettings) -> None:
+    has_source = config.trust_list_url is not None or config.policy.trusted_issuers is not None
+    if has_source and config.no_trust_check:
+        raise ConfigurationError("no_trust_check contradicts the trust source configured")
+    if not has_source and not config.no_trust_check:
+        raise ConfigurationError(
+            "the verifier has no trust source: configure a trust list (trust_list_url and "
+            "registry_did) or trusted issuers (policy.trusted_issuers), or set no_trust_check "
+            "to verify signatures only (every response then says Ancre-Trust: not-checked)"
+        )
+    if config.no_trust_check:
+        LOGGER.warning(
+            "TRUST NOT CHECKED: this verifier runs without a trust list or trusted issuers "
+            "(--no-trust-check): `verified: true` means a valid signature by ANY issuer; "
+            "every response carries %s: not-checked",
+            TRUST_HEADER,
+        )
+
+
 def create_app(settings: VerifierSettings | None = None) -> FastAPI:
-    """The verifier API. Shared, thread-safe caches live as long as the app."""
+    """The verifier API. Shared, thread-safe caches live as long as the app.
+
+    Raises `ConfigurationError` when the settings name no trust source and do not say
+    `no_trust_check` (the default `VerifierSettings()` is refused)."""
     from ancre.trust.resolvers import default_resolver
     from ancre.trust.status import StatusListChecker
     from ancre.trust.trust_list import TrustListClient
 
     config = settings or VerifierSettings()
+    _check_trust_source(config)
     client = httpx.Client(trust_env=False, follow_redirects=False)
 
     jsonld_pool = JsonLdPool(workers=config.jsonld_workers, queue_limit=config.jsonld_queue)
@@ -470,14 +584,8 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
             )
         else:
             # `challenge` is the nonce and `domain` the audience the holder bound it to.
-            policy = config.policy
-            if "challenge" in options or "domain" in options:
-                policy = replace(
-                    policy,
-                    nonce=options.get("challenge", policy.nonce),
-                    audience=options.get("domain", policy.audience),
-                )
             submitted = body["verifiablePresentation"]
+            policy = _presentation_policy(config, options, submitted)
             result = await _run(lambda: _verify("presentation", submitted, policy), submitted)
         if isinstance(result, JSONResponse):
             return result
@@ -496,7 +604,9 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         )
 
     @app.get("/health")
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
+        # On the event loop: a sync endpoint would wait for a free worker thread, and hanging
+        # fetches can hold them all (issue 12, point 18).
         return {"status": "ok"}
 
     @app.get("/ready")
@@ -513,7 +623,9 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         return JSONResponse({"status": "ready", "trust_list": current.sequence})
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    def prometheus() -> str:
+    async def prometheus() -> str:
         return metrics.render()
 
+    if config.no_trust_check:
+        app.add_middleware(_MarkUntrusted)
     return app
