@@ -32,7 +32,6 @@ import anyio.to_thread
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from starlette.concurrency import run_in_threadpool
 
 from ancre.trust._json import loads_strict
 from ancre.trust._pipeline import Run, credentials_step
@@ -45,6 +44,7 @@ from ancre.trust.result import Status, Step, VerificationResult
 
 from ._http import read_body
 from ._jsonld_pool import JsonLdPool, PoolFullError
+from ._outbound import HostBusyError, OutboundLimiter, host_of
 from .logs import LOGGER, log_verification
 from .openid4vp import OpenID4VPSettings
 from .pipeline import verify
@@ -87,6 +87,11 @@ class VerifierSettings:
     #: more such verifications may wait for one before the service answers 503.
     jsonld_workers: int = 2
     jsonld_queue: int = 16
+    #: Verifications that must fetch: at most this many at a time in all, per host (scheme,
+    #: host, port), and waiting per host before the service answers 503.
+    fetch_workers: int = 32
+    fetch_per_host: int = 4
+    fetch_queue_per_host: int = 64
 
 
 class _Metrics:
@@ -417,6 +422,11 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
     client = httpx.Client(trust_env=False, follow_redirects=False)
 
     jsonld_pool = JsonLdPool(workers=config.jsonld_workers, queue_limit=config.jsonld_queue)
+    outbound = OutboundLimiter(
+        total=config.fetch_workers,
+        per_host=config.fetch_per_host,
+        per_host_queue=config.fetch_queue_per_host,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -424,6 +434,7 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
             yield
         finally:
             jsonld_pool.close()
+            outbound.close()
             client.close()
 
     app = FastAPI(
@@ -514,8 +525,18 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
             try:
                 with no_network(), defer_canonicalization():
                     return job()
-            except WouldBlock:
-                fetched = await run_in_threadpool(_fetching, job)
+            except WouldBlock as blocked:
+                host = host_of(blocked)
+                try:
+                    fetched = await outbound.run(host, lambda: _fetching(job))
+                except HostBusyError:
+                    return _problem(
+                        503,
+                        f"too many verifications are waiting on {host or 'the network'}; "
+                        "try again later",
+                        Code.SERVICE_BUSY.value,
+                        {"Retry-After": str(max(1, int(config.network.timeout)))},
+                    )
                 if fetched is not None:
                     return fetched
             except CanonicalizationDeferred:
