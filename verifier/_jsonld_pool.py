@@ -160,18 +160,22 @@ class JsonLdPool:
         from the event loop only (admission is counted there, without a lock)."""
         if self._admitted >= self.capacity or self._closed:
             raise PoolFullError
+        loop = asyncio.get_running_loop()
+        if not self._started:
+            # Every worker at once, in the background, on first use: a service that never
+            # sees a JSON-LD document never pays for them, and one under a flood does not
+            # start its second interpreter in the middle of it.
+            self._started = True
+            threading.Thread(target=self._start_all, daemon=True).start()
+        submitted = self._threads.submit(self._in_thread, job)
         self._admitted += 1
-        try:
-            loop = asyncio.get_running_loop()
-            if not self._started:
-                # Every worker at once, in the background, on first use: a service that
-                # never sees a JSON-LD document never pays for them, and one under a flood
-                # does not start its second interpreter in the middle of it.
-                self._started = True
-                threading.Thread(target=self._start_all, daemon=True).start()
-            return await loop.run_in_executor(self._threads, self._in_thread, job)
-        finally:
-            self._admitted -= 1
+        # Released when the job ends, not when its request does: a client that hangs up
+        # must not free a place while its verification still runs (or waits) here.
+        submitted.add_done_callback(lambda _: loop.call_soon_threadsafe(self._release))
+        return await asyncio.wrap_future(submitted)
+
+    def _release(self) -> None:
+        self._admitted -= 1
 
     def _in_thread(self, job: Callable[[], T]) -> T:
         with canonicalize_with(self.canonize):

@@ -80,21 +80,34 @@ class OutboundLimiter:
         self._hosts.move_to_end(host)
         if slot.semaphore.locked() and slot.waiting >= self.per_host_queue:
             raise HostBusyError(host)
+        all_slots = self._all
         slot.users += 1
+        slot.waiting += 1
         try:
-            slot.waiting += 1
-            try:
-                await slot.semaphore.acquire()
-            finally:
-                slot.waiting -= 1
-            try:
-                async with self._all:
-                    loop = asyncio.get_running_loop()
-                    return await loop.run_in_executor(self._threads, job)
-            finally:
-                slot.semaphore.release()
-        finally:
+            await slot.semaphore.acquire()
+        except BaseException:
             slot.users -= 1
+            raise
+        finally:
+            slot.waiting -= 1
+        try:
+            await all_slots.acquire()
+        except BaseException:
+            slot.semaphore.release()
+            slot.users -= 1
+            raise
+        loop = asyncio.get_running_loop()
+
+        def release() -> None:
+            all_slots.release()
+            slot.semaphore.release()
+            slot.users -= 1
+
+        submitted = self._threads.submit(job)
+        # Released when the fetch ends, not when the request does: a client that hangs up
+        # must not free its host's slot while the thread still waits on that host.
+        submitted.add_done_callback(lambda _: loop.call_soon_threadsafe(release))
+        return await asyncio.wrap_future(submitted)
 
     def _forget_idle(self) -> None:
         for name in list(self._hosts)[: max(0, len(self._hosts) - _MAX_HOSTS)]:
