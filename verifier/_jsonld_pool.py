@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import queue
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
@@ -131,12 +133,24 @@ class JsonLdPool:
     whole verification in one of `workers` threads, where every canonicalization goes to a
     worker process; the thread blocks without holding the GIL while the worker computes."""
 
-    def __init__(self, *, workers: int = 2, queue_limit: int = 16, grace: float = 1.0) -> None:
-        if workers < 1 or queue_limit < 0 or grace <= 0:
-            raise ValueError("workers >= 1, queue_limit >= 0, grace > 0")
+    def __init__(
+        self,
+        *,
+        workers: int = 2,
+        queue_limit: int = 16,
+        grace: float = 1.0,
+        job_budget: float = 3.0,
+    ) -> None:
+        if workers < 1 or queue_limit < 0 or grace <= 0 or job_budget <= 0:
+            raise ValueError("workers >= 1, queue_limit >= 0, grace > 0, job_budget > 0")
         self.workers = workers
         self.capacity = workers + queue_limit
         self._grace = grace
+        #: Seconds of canonicalization (worker time, not fetches) one verification may use
+        #: in all: a presentation carrying many JSON-LD credentials (two canonicalizations
+        #: each) must not multiply the per-canonicalization budget.
+        self.job_budget = job_budget
+        self._job = threading.local()
         self._admitted = 0
         # As many threads as workers: a job waiting its turn waits in the executor's queue,
         # before its own preparation (parsing, key resolution), which holds the GIL and so
@@ -178,14 +192,28 @@ class JsonLdPool:
         self._admitted -= 1
 
     def _in_thread(self, job: Callable[[], T]) -> T:
-        with canonicalize_with(self.canonize):
-            return job()
+        self._job.spent = 0.0
+        try:
+            with canonicalize_with(self.canonize):
+                return job()
+        finally:
+            self._job.spent = None
 
     def canonize(
         self, document: Mapping[str, Any], store: ContextStore, limits: CanonicalizationLimits
     ) -> str:
         """A :data:`ancre.trust.jsonld.Canonicalizer`: the JSON-LD work in a worker process,
         killed when it overruns `limits.time_budget` (plus the grace for the hand-over)."""
+        spent: float | None = getattr(self._job, "spent", None)
+        if spent is not None:
+            left = self.job_budget - spent
+            if left <= 0:
+                raise IndeterminateError(
+                    Code.CANONICALIZATION_TIMEOUT,
+                    f"this verification used up its {self.job_budget:g} s of JSON-LD work",
+                )
+            if left < limits.time_budget:
+                limits = dataclasses.replace(limits, time_budget=left)
         contexts = None if store is default_context_store() else dict(store._documents)
         worker = self._idle.get()
         try:
@@ -193,8 +221,12 @@ class JsonLdPool:
                 if worker is not None:
                     self._forget(worker)
                 worker = self._start()
+            started = time.monotonic()
             worker.conn.send((dict(document), contexts, limits))
-            if not worker.conn.poll(limits.time_budget + self._grace):
+            answered = worker.conn.poll(limits.time_budget + self._grace)
+            if spent is not None:
+                self._job.spent = spent + time.monotonic() - started
+            if not answered:
                 self._forget(worker)
                 worker = None
                 raise IndeterminateError(

@@ -87,6 +87,9 @@ class VerifierSettings:
     #: more such verifications may wait for one before the service answers 503.
     jsonld_workers: int = 2
     jsonld_queue: int = 16
+    #: Seconds of canonicalization one verification may use in all (each canonicalization
+    #: also has its own budget, 1 s by default).
+    jsonld_budget: float = 3.0
     #: Verifications that must fetch: at most this many at a time in all, per host (scheme,
     #: host, port), and waiting per host before the service answers 503.
     fetch_workers: int = 32
@@ -421,7 +424,11 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
     _check_trust_source(config)
     client = httpx.Client(trust_env=False, follow_redirects=False)
 
-    jsonld_pool = JsonLdPool(workers=config.jsonld_workers, queue_limit=config.jsonld_queue)
+    jsonld_pool = JsonLdPool(
+        workers=config.jsonld_workers,
+        queue_limit=config.jsonld_queue,
+        job_budget=config.jsonld_budget,
+    )
     outbound = OutboundLimiter(
         total=config.fetch_workers,
         per_host=config.fetch_per_host,

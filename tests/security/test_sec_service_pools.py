@@ -70,3 +70,37 @@ def test_host_slot_survives_a_cancelled_request() -> None:
     finally:
         release.set()
         limiter.close()
+
+
+def test_one_verification_has_one_jsonld_budget() -> None:
+    """A presentation carrying many JSON-LD credentials canonicalizes twice per credential:
+    the budget is per verification (worker time), not per canonicalization."""
+    from _support import credential
+
+    from ancre.trust.errors import IndeterminateError
+    from ancre.trust.jsonld import canonize
+
+    pool = JsonLdPool(workers=1, queue_limit=0, job_budget=0.2)
+    document = credential(
+        "did:example:issuer",
+        credentialSubject=[{"name": f"subject {i}"} for i in range(300)],
+    )
+    document["@context"] = [*document["@context"], {"@vocab": "https://example.org/vocab#"}]
+    done: list[int] = []
+
+    def many_canonicalizations() -> None:
+        for _ in range(50):
+            canonize(document)
+            done.append(1)
+
+    async def scenario() -> None:
+        await pool.run(lambda: canonize({"@context": document["@context"]}))  # a warm worker
+        with pytest.raises(IndeterminateError) as raised:
+            await pool.run(many_canonicalizations)
+        assert raised.value.code.value == "canonicalization_timeout"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        pool.close()
+    assert len(done) < 50
