@@ -100,6 +100,25 @@ def verifier_serve(
     insecure_loopback: Annotated[
         bool, typer.Option("--insecure-loopback", help="Allow plain HTTP to loopback (tests).")
     ] = False,
+    no_trust_check: Annotated[
+        bool,
+        typer.Option(
+            "--no-trust-check",
+            help="Serve without a trust list or trusted issuers: `verified: true` then means "
+            "a valid signature by ANY issuer. Logged at start-up; every response carries "
+            "`Ancre-Trust: not-checked`. Without a trust source the service refuses to start "
+            "unless this is given.",
+        ),
+    ] = False,
+    audience: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--audience",
+            help="A name this verifier is known by (repeatable): presentations verified "
+            "without a `domain` option must be bound (aud / proof domain) to one of these or "
+            "to --public-url.",
+        ),
+    ] = None,
     cache_dir: Annotated[
         Path | None,
         typer.Option(
@@ -127,10 +146,20 @@ def verifier_serve(
         typer.Option(
             help="Serve OpenID4VP 1.0 (/openid4vp/…): the private JWK that signs request "
             "objects (from `ancre keys generate`). The verifier is did:jwk of this key unless "
-            "--openid4vp-did names a DID (with --openid4vp-kid). Needs --public-url. Set "
-            "ANCRE_VERIFIER_API_TOKEN to require `Authorization: Bearer` from callers."
+            "--openid4vp-did names a DID (with --openid4vp-kid). Needs --public-url, and "
+            "ANCRE_VERIFIER_API_TOKEN (≥ 16 characters; callers send `Authorization: Bearer`) "
+            "unless --openid4vp-open-backend."
         ),
     ] = None,
+    openid4vp_open_backend: Annotated[
+        bool,
+        typer.Option(
+            "--openid4vp-open-backend",
+            help="Let anyone create OpenID4VP transactions and read results without a token "
+            "(e.g. behind a proxy that authenticates callers with mTLS). Creation stays "
+            "rate-limited per client address.",
+        ),
+    ] = False,
     openid4vp_did: Annotated[
         str | None, typer.Option(help="The verifier's DID (e.g. did:web), published elsewhere.")
     ] = None,
@@ -139,7 +168,10 @@ def verifier_serve(
     ] = None,
     public_url: Annotated[
         str | None,
-        typer.Option(help="The https origin wallets reach this service at (request_uri, …)."),
+        typer.Option(
+            help="The https origin clients and wallets reach this service at (OpenID4VP "
+            "request_uri, …); also an audience presentations may be bound to."
+        ),
     ] = None,
     openid4vp_database: Annotated[
         str | None,
@@ -159,6 +191,7 @@ def verifier_serve(
     """
     import uvicorn
 
+    from ancre.trust.errors import ConfigurationError
     from ancre.trust.net import NetworkPolicy
     from ancre.verifier.service import VerifierSettings, create_app
 
@@ -172,25 +205,53 @@ def verifier_serve(
     tls = tls_arguments(tls_cert, tls_key)
     network = NetworkPolicy(allow_loopback=insecure_loopback, allow_http=insecure_loopback)
     policy = _load_policy(policy_file, trusted_issuer)
-    settings = VerifierSettings(
-        policy=policy,
-        trust_list_url=trust_list,
-        registry_did=registry_did,
-        network=network,
-        cache_dir=str(cache_dir) if cache_dir else None,
-        state_dir=str(state_dir) if state_dir else None,
-        trust_list_max_bytes=trust_list_max_bytes,
-        openid4vp=_openid4vp_settings(
-            openid4vp_key, openid4vp_did, openid4vp_kid, public_url, openid4vp_database
-        ),
-    )
+    # Issue 12, point 16: a verifier with no trust source vouches for any self-signed
+    # issuer; that must be asked for, not the default.
+    has_trust = trust_list is not None or policy.trusted_issuers is not None
+    if not has_trust and not no_trust_check:
+        _die(
+            EXIT_USAGE,
+            "no trust source: give --trust-list with --registry-did, or --trusted-issuer, or "
+            "trusted_issuers in --policy; or --no-trust-check to verify signatures only",
+        )
+    if has_trust and no_trust_check:
+        _die(EXIT_USAGE, "--no-trust-check contradicts the trust source given")
+    audiences = frozenset(audience or ())
+    if public_url is not None:
+        audiences |= {public_url.rstrip("/")}
+    try:
+        settings = VerifierSettings(
+            policy=policy,
+            trust_list_url=trust_list,
+            registry_did=registry_did,
+            network=network,
+            cache_dir=str(cache_dir) if cache_dir else None,
+            state_dir=str(state_dir) if state_dir else None,
+            trust_list_max_bytes=trust_list_max_bytes,
+            openid4vp=_openid4vp_settings(
+                openid4vp_key,
+                openid4vp_did,
+                openid4vp_kid,
+                public_url,
+                openid4vp_database,
+                open_backend=openid4vp_open_backend,
+            ),
+            no_trust_check=no_trust_check,
+            audiences=audiences,
+        )
+    except ConfigurationError as error:
+        _die(EXIT_USAGE, error.message)
     from ancre.verifier.logs import configure_logging
 
     configure_logging(level=log_level, json_format=log_format == "json")
+    try:
+        app_ = create_app(settings)
+    except ConfigurationError as error:
+        _die(EXIT_USAGE, error.message)
     # log_config=None: uvicorn's own records (start-up, access log) go through the same
     # handler, so every line on stderr has one format.
     uvicorn.run(
-        create_app(settings),
+        app_,
         host=host,
         port=port,
         log_config=None,
@@ -205,19 +266,31 @@ def _openid4vp_settings(
     kid: str | None,
     public_url: str | None,
     database: str | None,
+    *,
+    open_backend: bool,
 ) -> Any:
     if key_file is None:
-        if did or kid or public_url or database:
+        if did or kid or database or open_backend:
             _die(
                 EXIT_USAGE,
-                "--openid4vp-did/--openid4vp-kid/--public-url/--openid4vp-database need "
-                "--openid4vp-key",
+                "--openid4vp-did/--openid4vp-kid/--openid4vp-database/--openid4vp-open-backend "
+                "need --openid4vp-key",
             )
         return None
     if public_url is None:
         _die(EXIT_USAGE, "--openid4vp-key needs --public-url (where wallets reach this service)")
     if (did is None) != (kid is None):
         _die(EXIT_USAGE, "--openid4vp-did and --openid4vp-kid go together")
+    api_token = os.environ.get("ANCRE_VERIFIER_API_TOKEN") or None
+    # Issue 12, point 19: an open backend lets anyone fill the transaction store.
+    if api_token is None and not open_backend:
+        _die(
+            EXIT_USAGE,
+            "--openid4vp-key needs ANCRE_VERIFIER_API_TOKEN (callers of /openid4vp/requests "
+            "send it as a Bearer token), or --openid4vp-open-backend to serve without one",
+        )
+    if api_token is not None and open_backend:
+        _die(EXIT_USAGE, "--openid4vp-open-backend contradicts ANCRE_VERIFIER_API_TOKEN")
     from ancre.trust._json import loads_strict
     from ancre.trust.did_jwk import did_jwk_from_public_key
     from ancre.trust.errors import AncreError
@@ -248,7 +321,8 @@ def _openid4vp_settings(
             did=did,
             kid=kid,
             base_url=public_url,
-            api_token=os.environ.get("ANCRE_VERIFIER_API_TOKEN") or None,
+            api_token=api_token,
+            open_backend=open_backend,
             store=store,
         )
     except AncreError as error:

@@ -154,7 +154,9 @@ def test_verifier_serve_with_openid4vp(tmp_path: Path) -> None:
     assert ancre("keys", "generate", "--type", "p256", "--out", str(key)).returncode == 0
     for partial in (
         ["--openid4vp-key", str(key)],
-        ["--public-url", "https://verifier.example"],
+        ["--openid4vp-open-backend"],
+        # No ANCRE_VERIFIER_API_TOKEN and no --openid4vp-open-backend (issue 12, point 19).
+        ["--openid4vp-key", str(key), "--public-url", "https://v.example"],
         ["--openid4vp-key", str(key), "--public-url", "https://v.example", "--openid4vp-did", "x"],
         ["--openid4vp-database", f"sqlite:///{tmp_path / 'tx.db'}"],
         # A shared transaction store without the secret that encrypts its per-request keys.
@@ -167,7 +169,7 @@ def test_verifier_serve_with_openid4vp(tmp_path: Path) -> None:
             f"sqlite:///{tmp_path / 'tx.db'}",
         ],
     ):
-        done = ancre("verifier", "serve", *partial)
+        done = ancre("verifier", "serve", "--no-trust-check", *partial)
         assert done.returncode == 64, done.stderr
         assert "Traceback" not in done.stderr
     with socket.socket() as sock:
@@ -175,6 +177,7 @@ def test_verifier_serve_with_openid4vp(tmp_path: Path) -> None:
         port = sock.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     args = ["--port", str(port), "--openid4vp-key", str(key), "--public-url", base]
+    args.append("--no-trust-check")
     log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "ancre.cli.main", "verifier", "serve", *args],
@@ -286,13 +289,14 @@ def test_verifier_serve_terminates_tls(tmp_path: Path) -> None:
         ["--tls-cert", str(cert)],
         ["--tls-cert", str(cert), "--tls-key", str(tmp_path / "other.pem")],
     ):
-        done = ancre("verifier", "serve", *bad)
+        done = ancre("verifier", "serve", "--no-trust-check", *bad)
         assert done.returncode == 64, done.stderr
         assert "Traceback" not in done.stderr
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     args = ["--port", str(port), "--tls-cert", str(cert), "--tls-key", str(key)]
+    args.append("--no-trust-check")
     server = subprocess.Popen(
         [sys.executable, "-m", "ancre.cli.main", "verifier", "serve", *args],
         stdout=subprocess.DEVNULL,

@@ -168,12 +168,16 @@ class Service:
             if profile.trust_list is not None:
                 trust_list = self.world.trust_list_source(profile.trust_list)
                 registry = self.world.registry.did
+            policy = _policy(self.world, profile)
             settings = VerifierSettings(
-                policy=_policy(self.world, profile),
+                policy=policy,
                 trust_list_url=trust_list,
                 registry_did=registry,
                 network=LOOPBACK,
                 clock=FixedClock(NOW),
+                # The CLI and the library verify without a trust source when the profile
+                # has none; the service must be told so explicitly (issue 12, point 16).
+                no_trust_check=trust_list is None and policy.trusted_issuers is None,
             )
             self._bases[profile.name] = self.stack.enter_context(serve(create_app(settings)))
         return self._bases[profile.name]

@@ -50,7 +50,12 @@ class Replicas:
         self.stack.callback(store.close)
         settings = replace(self.settings, store=store)
         app = create_app(
-            VerifierSettings(clock=self.clock, openid4vp=settings, policy=VerificationPolicy())
+            VerifierSettings(
+                clock=self.clock,
+                openid4vp=settings,
+                policy=VerificationPolicy(),
+                no_trust_check=True,
+            )
         )
         base = self.stack.enter_context(serve(app))
         headers = {"Authorization": f"Bearer {settings.api_token}"}

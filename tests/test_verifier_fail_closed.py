@@ -60,7 +60,9 @@ def test_status_list_unreachable_is_indeterminate() -> None:
         "statusListCredential": url,
     }
     token = issue_vc_jwt(credential(issuer.did, credentialStatus=entry), issuer.key, issuer.kid)
-    with serve(create_app(VerifierSettings(clock=FixedClock(NOW), network=LOOPBACK))) as base:
+    with serve(
+        create_app(VerifierSettings(clock=FixedClock(NOW), network=LOOPBACK, no_trust_check=True))
+    ) as base:
         assert _post(base, token) == ("indeterminate", ["status_unavailable"])
 
 
@@ -74,7 +76,9 @@ def test_cold_start_and_warm_calls_agree() -> None:
     )
     answers = []
     for _restart in range(2):  # two processes' worth of app instances: cold, then warm calls
-        with serve(create_app(VerifierSettings(clock=FixedClock(NOW)))) as base:
+        with serve(
+            create_app(VerifierSettings(clock=FixedClock(NOW), no_trust_check=True))
+        ) as base:
             answers.append([_post(base, t) for t in (good, expired, good, expired)])
     first, second = answers
     assert first == second
@@ -88,7 +92,7 @@ def test_time_moves_the_verdict_not_the_cache() -> None:
         credential(issuer.did, validUntil="2026-02-01T00:00:00Z"), issuer.key, issuer.kid
     )
     clock = FixedClock(NOW)
-    with serve(create_app(VerifierSettings(clock=clock))) as base:
+    with serve(create_app(VerifierSettings(clock=clock, no_trust_check=True))) as base:
         assert _post(base, token) == ("valid", [])
         clock.advance(timedelta(days=30))  # past validUntil: a cached "valid" must not survive
         assert _post(base, token) == ("invalid", ["expired"])

@@ -2,14 +2,17 @@
 
 RFC 8259 leaves duplicate member names undefined; parsers disagree on which one wins, which is
 a classic signature-bypass (the signer sees one value, the verifier another), so ancre
-refuses them. Also refused: NaN/Infinity, invalid UTF-8, nesting deeper than a limit, and
-oversized documents.
+refuses them. Also refused: NaN/Infinity, invalid UTF-8, lone UTF-16 surrogates (`\\ud800`
+escapes: RFC 8259 §8.2 leaves them unpredictable, and no UTF-8 encoder can write them back),
+nesting deeper than a limit, and oversized documents.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from itertools import accumulate
+from typing import Any, Final
 
 import orjson
 
@@ -19,6 +22,17 @@ __all__ = ["DEFAULT_MAX_DEPTH", "dumps_compact", "loads_strict"]
 
 DEFAULT_MAX_DEPTH = 64
 _WS = " \t\n\r"
+# A surrogate escape (`\\ud800`…`\\udfff`) in the text, or a raw surrogate in a `str` given
+# by a caller: cheap evidence that the parsed value may hold a lone surrogate.
+_MAYBE_SURROGATE: Final = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
+_MAYBE_SURROGATE_BYTES: Final = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
+# Depth from the text of a document that parsed: strings removed, each bracket mapped to +1
+# or -1 as a signed byte, the running sum's maximum is the nesting depth. All of it runs in
+# C: a Python walk of a 3,000-object document cost ~7 ms per request on the event loop.
+_JSON_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"{}[]")
+_BRACKET_STEPS: Final = bytes.maketrans(b"{[}]", b"\x01\x01\xff\xff")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -50,6 +64,13 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
         elif isinstance(node, list):
             stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
     return False
+
+
+def depth_of_text(data: bytes | str) -> int:
+    """The nesting depth of JSON text that parses (not checked here)."""
+    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+    steps = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS).translate(_BRACKET_STEPS)
+    return max(accumulate(memoryview(steps).cast("b")), default=0)
 
 
 _NOT_FAST: Any = object()
@@ -94,9 +115,36 @@ def loads_strict(
         brackets = data.count(b"{") + data.count(b"[")
     else:
         brackets = data.count("{") + data.count("[")
-    if brackets > max_depth and _depth_exceeds(value, max_depth):
+    if brackets > max_depth and depth_of_text(data) > max_depth:
         raise MalformedError(Code.JSON_TOO_DEEP, f"{what} nests deeper than {max_depth} levels")
+    maybe = (
+        _MAYBE_SURROGATE_BYTES.search(data)
+        if isinstance(data, bytes)
+        else _MAYBE_SURROGATE.search(data)
+    )
+    if maybe is not None and _has_lone_surrogate(value):
+        # A paired escape decodes to one astral character; what is left is a lone half,
+        # which is not Unicode text: every later encoder (the response, a log line, a hash
+        # input) would fail on it or replace it, so it is refused here, at the edge.
+        raise MalformedError(
+            Code.MALFORMED_JSON, f"{what} holds a lone UTF-16 surrogate (\\ud800-\\udfff)"
+        )
     return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if _SURROGATE.search(node) is not None:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _loads_stdlib(data: bytes | str, what: str, max_depth: int) -> Any:

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from ._json import _depth_exceeds, dumps_compact, loads_strict
+from ._json import depth_of_text, dumps_compact, loads_strict
 from ._jws import parse_compact
 from ._multibase import base58btc_decode, base58btc_encode
 from ._pipeline import (
@@ -492,15 +492,17 @@ def _parse_document(
         raise MalformedError(Code.MALFORMED_JSON, "a JSON-LD document must be a JSON object")
     if not isinstance(document, str | bytes):
         try:
-            size = len(dumps_compact(parsed).encode("utf-8"))
+            text = dumps_compact(parsed).encode("utf-8")
         except (TypeError, ValueError):
             raise MalformedError(Code.MALFORMED_JSON, "the document is not plain JSON") from None
-        if size > policy.max_token_bytes:
+        if len(text) > policy.max_token_bytes:
             raise MalformedError(
                 Code.INPUT_TOO_LARGE,
-                f"the document is {size} bytes, the limit is {policy.max_token_bytes}",
+                f"the document is {len(text)} bytes, the limit is {policy.max_token_bytes}",
             )
-        if _depth_exceeds(parsed, policy.max_json_depth):
+        # On the serialization just made (C speed): the verifier service runs this for
+        # every JSON-LD request, and a Python walk of a 3,000-object document cost ~5 ms.
+        if depth_of_text(text) > policy.max_json_depth:
             raise MalformedError(
                 Code.JSON_TOO_DEEP, f"the document nests deeper than {policy.max_json_depth}"
             )

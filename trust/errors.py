@@ -179,6 +179,9 @@ class Code(StrEnum):
     INVALID_CREDENTIAL_REQUEST = "invalid_credential_request"
     CREDENTIAL_NOT_FOUND = "credential_not_found"
     STATUS_LIST_FULL = "status_list_full"
+    # verifier service (ancre.verifier.service): requests it refuses before verifying
+    SERVICE_BUSY = "service_busy"
+    RATE_LIMITED = "rate_limited"
 
 
 class AncreError(Exception):

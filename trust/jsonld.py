@@ -10,9 +10,17 @@ without changing its bytes, so a context is part of what is verified.
 Canonicalization runs in "safe mode" (the term jsonld.js uses): a property the contexts do not
 define, or an `@id`/`@type` that is not an absolute IRI, is an error instead of being dropped
 silently — dropped data is not covered by the signature while an application reading the JSON
-still sees it. It is also bounded: document size and depth, number of quads and blank nodes,
-RDFC-1.0 work and wall-clock time (RDFC-1.0 §4.4 "dataset poisoning": a handful of
+still sees it. It is also bounded: document size and depth, number of JSON objects, array
+items and values (counted before any JSON-LD work: pyld's node map compares each new value of a
+property with every earlier one, so 3,000 subjects cost seconds before any limit on its output
+could apply), number of quads and blank nodes, RDFC-1.0 work and wall-clock time, checked
+during expansion and node mapping too (RDFC-1.0 §4.4 "dataset poisoning": a handful of
 indistinguishable blank nodes make the Hash N-Degree Quads step explode).
+
+Where the work runs is the caller's choice: inside :func:`defer_canonicalization` (an event
+loop) canonicalization raises :class:`CanonicalizationDeferred` instead of starting, and
+inside :func:`canonicalize_with` it is handed to another runner (the verifier service's pool
+of worker processes, which kills a worker that overruns its budget).
 
 pyld is imported on first use only: the verify path of JOSE credentials never pays for it.
 """
@@ -26,11 +34,13 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from ._json import DEFAULT_MAX_DEPTH, _depth_exceeds, dumps_compact, loads_strict
 from .errors import (
@@ -42,15 +52,17 @@ from .errors import (
     MalformedError,
 )
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
 __all__ = [
     "DEFAULT_LIMITS",
+    "CanonicalizationDeferred",
     "CanonicalizationLimits",
+    "Canonicalizer",
     "ContextStore",
+    "canonicalize_with",
     "canonize",
+    "canonize_here",
     "default_context_store",
+    "defer_canonicalization",
 ]
 
 _CONTEXT_PACKAGE: Final = "ancre.trust.contexts"
@@ -73,6 +85,13 @@ class CanonicalizationLimits:
     #: Size of the document serialized as compact JSON.
     max_document_bytes: int = 256 * 1024
     max_depth: int = DEFAULT_MAX_DEPTH
+    #: JSON objects outside `@context` (each may become a node), counted before expansion.
+    max_nodes: int = 2_000
+    #: Items of one JSON array: pyld's node map compares each with every earlier value of
+    #: the same property (quadratic), so one long array is the cheapest way to burn CPU.
+    max_array_items: int = 1_000
+    #: JSON values (objects, arrays and scalars) outside `@context`.
+    max_values: int = 20_000
     #: RDF statements produced by JSON-LD expansion.
     max_quads: int = 20_000
     max_blank_nodes: int = 1_000
@@ -81,7 +100,8 @@ class CanonicalizationLimits:
     #: factorially growing number (measured: n=4 → 1,036; n=5 → 8,685 in 0.13 s; n=6 → 79,266
     #: in 1.1 s; n=7 → 786,331 in 8 s).
     max_work: int = 10_000
-    #: Wall-clock seconds for expansion plus canonicalization.
+    #: Wall-clock seconds for expansion plus canonicalization, checked during expansion,
+    #: node mapping and RDFC-1.0 (a worker process that overruns it is killed).
     time_budget: float = 1.0
 
 
@@ -302,6 +322,76 @@ class _Budget:
             )
 
 
+class CanonicalizationDeferred(BaseException):
+    """Raised, inside :func:`defer_canonicalization`, where JSON-LD work would start.
+
+    A `BaseException` (like `net.WouldBlock`) so that no verdict handler mistakes it for a
+    result: it unwinds the whole verification, which the caller runs again where heavy work
+    belongs (the verifier service's bounded pool)."""
+
+
+#: A runner for one canonicalization (the document, its contexts, the limits), which must
+#: apply them all: :func:`canonize_here` where the work is to happen.
+Canonicalizer = Callable[[Mapping[str, Any], ContextStore, CanonicalizationLimits], str]
+
+_DEFER: Final[ContextVar[bool]] = ContextVar("ancre_defer_canonicalization", default=False)
+_RUNNER: Final[ContextVar[Canonicalizer | None]] = ContextVar("ancre_canonicalizer", default=None)
+
+
+@contextmanager
+def defer_canonicalization() -> Iterator[None]:
+    """Code that must stay responsive (an event loop): every canonicalization raises
+    :class:`CanonicalizationDeferred` instead of starting (even the limit checks cost a walk
+    of the document)."""
+    token = _DEFER.set(True)
+    try:
+        yield
+    finally:
+        _DEFER.reset(token)
+
+
+@contextmanager
+def canonicalize_with(runner: Canonicalizer) -> Iterator[None]:
+    """Hand every canonicalization started in this context to `runner`, e.g. a pool of
+    worker processes, which calls :func:`canonize_here` there. Inside
+    :func:`defer_canonicalization` the work is deferred instead."""
+    token = _RUNNER.set(runner)
+    try:
+        yield
+    finally:
+        _RUNNER.reset(token)
+
+
+def _too_much(what: str, count: int, limit: int) -> InvalidError:
+    return InvalidError(
+        Code.CANONICALIZATION_FAILED,
+        f"the document has more than {limit} {what} (found {count} so far): refused before "
+        "JSON-LD processing",
+    )
+
+
+def _check_shape(document: Mapping[str, Any], limits: CanonicalizationLimits) -> None:
+    """Count what JSON-LD processing would walk, before it starts. `@context` values are
+    skipped: contexts are either shipped/pinned (bounded) or inline term definitions, which
+    pyld processes once per context, not per value."""
+    nodes = values = 0
+    stack: list[Any] = [document]
+    while stack:
+        node = stack.pop()
+        values += 1
+        if isinstance(node, dict):
+            nodes += 1
+            if nodes > limits.max_nodes:
+                raise _too_much("JSON objects", nodes, limits.max_nodes)
+            stack.extend(v for k, v in node.items() if k != "@context")
+        elif isinstance(node, list):
+            if len(node) > limits.max_array_items:
+                raise _too_much("items in one array", len(node), limits.max_array_items)
+            stack.extend(node)
+        if values > limits.max_values:
+            raise _too_much("JSON values", values, limits.max_values)
+
+
 def _absolute_check(expanded: Any) -> None:
     """After expansion every node id, type and datatype must be an absolute IRI or a blank
     node: a relative one yields no RDF statement, i.e. unsigned data (jsonld.js safe mode's
@@ -409,6 +499,20 @@ def canonize(
     if not isinstance(document, Mapping):
         raise MalformedError(Code.MALFORMED_JSON, "a JSON-LD document must be a JSON object")
     store = contexts if contexts is not None else default_context_store()
+    if _DEFER.get():
+        raise CanonicalizationDeferred
+    runner = _RUNNER.get()
+    if runner is not None:
+        # The runner's side checks the limits too: all of the document's cost is there.
+        return runner(document, store, limits)
+    return canonize_here(document, store, limits)
+
+
+def canonize_here(
+    document: Mapping[str, Any], store: ContextStore, limits: CanonicalizationLimits
+) -> str:
+    """:func:`canonize` in this thread, whatever runner the context names: what a
+    :data:`Canonicalizer` calls where the work is to happen."""
     try:
         size = len(dumps_compact(document).encode("utf-8"))
     except (TypeError, ValueError):
@@ -422,10 +526,11 @@ def canonize(
         raise MalformedError(
             Code.JSON_TOO_DEEP, f"the document nests deeper than {limits.max_depth} levels"
         )
+    _check_shape(document, limits)
     _pyld()  # a cold process's one-off import is not the document's time
     budget = _Budget(limits, time.perf_counter() + limits.time_budget)
     try:
-        dataset = _to_rdf(dict(document), store)
+        dataset = _to_rdf(dict(document), store, budget)
         budget.check_time()
         _check_dataset(dataset, limits)
         result: str = _rdfc(dataset, budget)
@@ -465,15 +570,26 @@ def _pyld() -> tuple[Any, Any, Any, Any]:
             class SafeProcessor(jsonld.JsonLdProcessor):  # type: ignore[misc]
                 """pyld's processor in safe mode: undefined properties and relative IRIs are
                 errors (pyld reports the former through `on_property_dropped`; the latter are
-                found in the expanded output)."""
+                found in the expanded output). Expansion and node mapping recurse once per
+                JSON object: the time budget is checked there, so a document cannot spend
+                seconds before the first check."""
 
-                def __init__(self) -> None:
+                def __init__(self, budget: _Budget) -> None:
                     super().__init__(on_property_dropped=_dropped)
+                    self._budget = budget
 
                 def expand(self, input_: Any, options: Any) -> Any:
                     expanded = super().expand(input_, options)
                     _absolute_check(expanded)
                     return expanded
+
+                def _expand(self, *args: Any, **kwargs: Any) -> Any:
+                    self._budget.check_time()
+                    return super()._expand(*args, **kwargs)
+
+                def _create_node_map(self, *args: Any, **kwargs: Any) -> Any:
+                    self._budget.check_time()
+                    return super()._create_node_map(*args, **kwargs)
 
             class CountingIssuer(IdentifierIssuer):  # type: ignore[misc]
                 """Every permutation Hash N-Degree Quads tries (RDFC-1.0 §4.8.3 step 5.4) asks
@@ -492,7 +608,7 @@ def _pyld() -> tuple[Any, Any, Any, Any]:
     return _pyld_classes
 
 
-def _to_rdf(document: dict[str, Any], store: ContextStore) -> dict[str, Any]:
+def _to_rdf(document: dict[str, Any], store: ContextStore, budget: _Budget) -> dict[str, Any]:
     processor, resolver, _, _ = _pyld()
     loader: Callable[..., dict[str, Any]] = store.load
     options = {
@@ -508,7 +624,7 @@ def _to_rdf(document: dict[str, Any], store: ContextStore) -> dict[str, Any]:
         "processingMode": "json-ld-1.1",
         "extractAllScripts": False,
     }
-    dataset: dict[str, Any] = processor().to_rdf(document, options)
+    dataset: dict[str, Any] = processor(budget).to_rdf(document, options)
     return dataset
 
 

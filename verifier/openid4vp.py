@@ -71,7 +71,7 @@ from ancre.trust.result import Status, VerificationResult
 from ancre.trust.sd_jwt_vc import FORMAT_SD_JWT_VC
 from ancre.trust.vc_jose import FORMAT_VC_JOSE, FORMAT_VC_JWT_11, FORMAT_VP_JOSE, FORMAT_VP_JWT_11
 
-from ._http import read_body
+from ._http import RateLimiter, read_body
 
 __all__ = [
     "FORMAT_JWT_VC_JSON",
@@ -150,9 +150,16 @@ class OpenID4VPSettings:
     max_transactions: int = 10_000
     #: JWE `enc` values offered for `direct_post.jwt` (`encrypted_response_enc_values_supported`).
     enc_values: tuple[str, ...] = ("A128GCM", "A256GCM")
-    #: When set, callers must send `Authorization: Bearer <api_token>` to create requests and
-    #: read results.
+    #: Callers must send `Authorization: Bearer <api_token>` to create requests and read
+    #: results. Required unless `open_backend` (issue 12, point 19: an open backend let
+    #: anyone fill the transaction store until every caller got 503).
     api_token: str | None = field(default=None, repr=False)
+    #: Serve the caller endpoints without a token: an explicit choice, e.g. behind a proxy
+    #: that authenticates callers (mTLS). Creation stays rate-limited per client address.
+    open_backend: bool = False
+    #: Transactions one client (address) may create: a burst, refilled at this rate.
+    create_burst: int = 30
+    create_per_minute: int = 60
     #: Bodies larger than this are refused unread (413).
     max_body_bytes: int = 1024 * 1024
     #: Where transactions live. None: a `MemoryTransactionStore` per router (one process).
@@ -179,6 +186,15 @@ class OpenID4VPSettings:
             raise ConfigurationError("max_transactions >= 1 and max_body_bytes >= 1024")
         if self.api_token is not None and len(self.api_token) < 16:
             raise ConfigurationError("api_token must be at least 16 characters")
+        if self.api_token is None and not self.open_backend:
+            raise ConfigurationError(
+                "the OpenID4VP caller endpoints need an api_token (or open_backend=True, "
+                "e.g. behind an authenticating proxy)"
+            )
+        if self.api_token is not None and self.open_backend:
+            raise ConfigurationError("open_backend contradicts the api_token given")
+        if self.create_burst < 1 or self.create_per_minute < 1:
+            raise ConfigurationError("create_burst and create_per_minute must be >= 1")
 
     @property
     def client_id(self) -> str:
@@ -722,6 +738,7 @@ def _problem(
         404: "Not found",
         410: "Gone",
         413: "Request too large",
+        429: "Too many requests",
         500: "Internal server error",
         503: "Service unavailable",
     }
@@ -987,6 +1004,8 @@ def create_router(
     def response_uri(tx: Transaction) -> str:
         return f"{settings.base_url}/openid4vp/responses/{tx.request_id}"
 
+    limiter = RateLimiter(burst=settings.create_burst, per_minute=settings.create_per_minute)
+
     def authorized(request: Request) -> JSONResponse | None:
         if settings.api_token is None:
             return None
@@ -1004,13 +1023,25 @@ def create_router(
 
     # ---- caller: create a request ----------------------------------------------------
 
-    @router.post("/requests", status_code=201, responses={400: {}, 401: {}, 413: {}, 503: {}})
+    @router.post(
+        "/requests", status_code=201, responses={400: {}, 401: {}, 413: {}, 429: {}, 503: {}}
+    )
     async def create_request(request: Request) -> JSONResponse:
         """Create a transaction: `{"dcql_query": {…}, "response_mode": "direct_post" |
         "direct_post.jwt" (default), "request_uri_method": "get" (default) | "post"}`."""
         denied = authorized(request)
         if denied is not None:
             return denied
+        # Per client address, after authentication (a caller without the token costs
+        # nothing) and before any work: one client cannot take the whole store.
+        wait = limiter.take(request.client.host if request.client else "")
+        if wait is not None:
+            return _problem(
+                429,
+                "too many transactions created from this address; slow down",
+                Code.RATE_LIMITED,
+                {"Retry-After": str(wait)},
+            )
         raw = await read_body(request, settings.max_body_bytes)
         if raw is None:
             return _problem(413, f"body over {settings.max_body_bytes} bytes", "input_too_large")

@@ -11,8 +11,10 @@ VerificationResult `{"verified": bool, "problemDetails": […]}` (plus `results`
 or `verifiablePresentation` when the request's options ask for them), and ancre's
 three-valued status (valid / invalid / indeterminate) in the `Ancre-Status` header; a request
 the service cannot process answers 400 (413 when too large) with a problem body carrying
-ancre's stable `code`. Verifications run in the thread pool, so a slow status-list or DID
-fetch never stalls the event loop.
+ancre's stable `code`. Warm JOSE verifications run on the event loop; one that must fetch
+reruns in a worker thread, and one that needs JSON-LD canonicalization reruns in the bounded
+JSON-LD pool (worker processes; 503 `service_busy` when full), so neither a slow fetch nor a
+costly document stalls the event loop or `/health`.
 """
 
 from __future__ import annotations
@@ -26,28 +28,33 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
+import anyio.to_thread
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from starlette.concurrency import run_in_threadpool
 
 from ancre.trust._json import loads_strict
 from ancre.trust._pipeline import Run, credentials_step
 from ancre.trust.clock import Clock, SystemClock
-from ancre.trust.errors import AncreError, Code
+from ancre.trust.errors import AncreError, Code, ConfigurationError
+from ancre.trust.jsonld import CanonicalizationDeferred, defer_canonicalization
 from ancre.trust.net import NetworkPolicy, WouldBlock, no_network
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step, VerificationResult
 from ancre.trust.trust_list import MAX_TRUST_LIST_BYTES, TrustListClient
 
 from ._http import read_body
-from .logs import log_verification
+from ._jsonld_pool import JsonLdPool, PoolFullError
+from ._outbound import HostBusyError, OutboundLimiter, host_of
+from .logs import LOGGER, log_verification
 from .openid4vp import OpenID4VPSettings
 from .pipeline import verify
 
 __all__ = ["VerifierSettings", "create_app"]
 
 MAX_BODY_BYTES = 1024 * 1024
+#: Bodies up to this size are parsed on the event loop (a `vc+jwt` request is a few kB).
+_PARSE_ON_LOOP_BYTES: Final = 32 * 1024
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -71,6 +78,29 @@ class VerifierSettings:
     state_dir: str | None = None
     #: OpenID4VP 1.0 verifier endpoints (`/openid4vp/…`); None: not served.
     openid4vp: OpenID4VPSettings | None = None
+    #: Run with no trust source at all (neither `trust_list_url` nor
+    #: `policy.trusted_issuers`): an explicit choice, logged at start-up, and every response
+    #: carries `Ancre-Trust: not-checked`. Without it such settings are refused: a verifier
+    #: that vouches for any self-signed did:key issuer is a misconfiguration.
+    no_trust_check: bool = False
+    #: The names this verifier is known by (its public URL, a domain, a DID): a presentation
+    #: verified without a request `domain` must be bound (`aud`, proof `domain`) to one of
+    #: them. With none configured, a presentation bound to any audience is refused (it is
+    #: someone's, and this service cannot tell whose); one bound to none is verified and
+    #: reported replayable.
+    audiences: frozenset[str] = frozenset()
+    #: Worker processes for JSON-LD canonicalization (Data Integrity proofs), and how many
+    #: more such verifications may wait for one before the service answers 503.
+    jsonld_workers: int = 2
+    jsonld_queue: int = 16
+    #: Seconds of canonicalization one verification may use in all (each canonicalization
+    #: also has its own budget, 1 s by default).
+    jsonld_budget: float = 3.0
+    #: Verifications that must fetch: at most this many at a time in all, per host (scheme,
+    #: host, port), and waiting per host before the service answers 503.
+    fetch_workers: int = 32
+    fetch_per_host: int = 4
+    fetch_queue_per_host: int = 64
 
 
 class _Metrics:
@@ -136,6 +166,8 @@ _PRESENTATION_OPTIONS: Final = frozenset(
 )
 _STRING_OPTIONS: Final = frozenset({"challenge", "domain"})
 STATUS_HEADER: Final = "Ancre-Status"
+#: On every response of a service running with `no_trust_check`.
+TRUST_HEADER: Final = "Ancre-Trust"
 
 
 def _problem_details(result: VerificationResult) -> list[dict[str, str]]:
@@ -204,18 +236,24 @@ def _vc_api(
     return JSONResponse(body, headers={STATUS_HEADER: result.status.value})
 
 
-def _problem(status: int, detail: str, code: str) -> JSONResponse:
+_TITLES: Final = {413: "Request too large", 503: "Service unavailable"}
+
+
+def _problem(
+    status: int, detail: str, code: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     """A request the service could not process. VC-API bodies are `application/json`, so the
     RFC 9457 members travel under that media type."""
     return JSONResponse(
         {
             "type": f"urn:ancre:error:{code}",
-            "title": "Request too large" if status == 413 else "Bad request",
+            "title": _TITLES.get(status, "Bad request"),
             "status": status,
             "detail": detail,
             "code": code,
         },
         status_code=status,
+        headers=dict(headers) if headers else None,
     )
 
 
@@ -287,19 +325,145 @@ def _refresh(trust: TrustListClient) -> dict[str, Any]:
     return detail
 
 
+#: Stands for "this service's audience" when none is configured: matches no presentation.
+UNCONFIGURED_AUDIENCE: Final = "urn:ancre:verifier:no-audience-configured"
+
+
+def _presentation_policy(
+    config: VerifierSettings, options: Mapping[str, Any], submitted: Any
+) -> VerificationPolicy:
+    """The policy for one presentation (issue 12, point 17): the request's `challenge` and
+    `domain`; without a `domain`, the service's own audiences. A presentation bound to
+    another verifier must never pass here because the caller forgot `domain`."""
+    policy = config.policy
+    if "challenge" in options:
+        policy = replace(policy, nonce=options["challenge"])
+    if "domain" in options:
+        return replace(policy, audience=options["domain"])
+    if policy.accepted_audiences:
+        return policy  # the operator's policy names them
+    if config.audiences:
+        return replace(policy, audiences=config.audiences)
+    if _names_an_audience(submitted):
+        return replace(policy, audiences=frozenset({UNCONFIGURED_AUDIENCE}))
+    return policy
+
+
+def _jwt_claims(token: str) -> Mapping[str, Any]:
+    from ancre.trust._b64 import b64url_decode
+
+    parts = token.split(".")
+    if len(parts) != 3 or len(parts[1]) > 64 * 1024:
+        return {}
+    claims = loads_strict(b64url_decode(parts[1], what="JWT payload"), what="JWT payload")
+    return claims if isinstance(claims, dict) else {}
+
+
+def _names_an_audience(submitted: Any) -> bool:
+    """Whether a presentation says whom it is for (unverified: it only decides whether the
+    pipeline must check it). A vp+jwt's or key-binding JWT's `aud`, a proof's `domain`."""
+    try:
+        if isinstance(submitted, dict):
+            proof = submitted.get("proof")
+            proofs = proof if isinstance(proof, list) else [proof]
+            if any(isinstance(p, dict) and "domain" in p for p in proofs):
+                return True
+            ident = submitted.get("id")
+            if not isinstance(ident, str) or not ident.startswith("data:"):
+                return False
+            submitted = ident.partition(",")[2]
+        if not isinstance(submitted, str):
+            return False
+        token = submitted.rsplit("~", 1)[-1] if "~" in submitted else submitted
+        return bool(token) and _jwt_claims(token).get("aud") is not None
+    except AncreError:
+        return False  # unreadable: the pipeline says why
+
+
+def _looks_jsonld(submitted: Any) -> bool:
+    """A JSON-LD document with an embedded proof, or a presentation carrying one: its
+    verification canonicalizes (data_integrity), so it belongs to the JSON-LD pool."""
+    if not isinstance(submitted, dict):
+        return False
+    if "proof" in submitted:
+        return True
+    entries = submitted.get("verifiableCredential")
+    entries = entries if isinstance(entries, list) else [entries]
+    return any(isinstance(entry, dict) and "proof" in entry for entry in entries)
+
+
+class _MarkUntrusted:
+    """ASGI middleware: `Ancre-Trust: not-checked` on every response (issue 12, point 16), so
+    that no client can take a `verified: true` from this service for an issuer check."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def marked(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (b"ancre-trust", b"not-checked")],
+                }
+            await send(message)
+
+        await self.app(scope, receive, marked)
+
+
+def _check_trust_source(config: VerifierSettings) -> None:
+    has_source = config.trust_list_url is not None or config.policy.trusted_issuers is not None
+    if has_source and config.no_trust_check:
+        raise ConfigurationError("no_trust_check contradicts the trust source configured")
+    if not has_source and not config.no_trust_check:
+        raise ConfigurationError(
+            "the verifier has no trust source: configure a trust list (trust_list_url and "
+            "registry_did) or trusted issuers (policy.trusted_issuers), or set no_trust_check "
+            "to verify signatures only (every response then says Ancre-Trust: not-checked)"
+        )
+    if config.no_trust_check:
+        LOGGER.warning(
+            "TRUST NOT CHECKED: this verifier runs without a trust list or trusted issuers "
+            "(--no-trust-check): `verified: true` means a valid signature by ANY issuer; "
+            "every response carries %s: not-checked",
+            TRUST_HEADER,
+        )
+
+
 def create_app(settings: VerifierSettings | None = None) -> FastAPI:
-    """The verifier API. Shared, thread-safe caches live as long as the app."""
+    """The verifier API. Shared, thread-safe caches live as long as the app.
+
+    Raises `ConfigurationError` when the settings name no trust source and do not say
+    `no_trust_check` (the default `VerifierSettings()` is refused)."""
     from ancre.trust.resolvers import default_resolver
     from ancre.trust.status import StatusListChecker
 
     config = settings or VerifierSettings()
+    _check_trust_source(config)
     client = httpx.Client(trust_env=False, follow_redirects=False)
+
+    jsonld_pool = JsonLdPool(
+        workers=config.jsonld_workers,
+        queue_limit=config.jsonld_queue,
+        job_budget=config.jsonld_budget,
+    )
+    outbound = OutboundLimiter(
+        total=config.fetch_workers,
+        per_host=config.fetch_per_host,
+        per_host_queue=config.fetch_queue_per_host,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            jsonld_pool.close()
+            outbound.close()
             client.close()
 
     app = FastAPI(
@@ -327,14 +491,25 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         )
     metrics = _Metrics()
 
+    parse_limiter = anyio.CapacityLimiter(2)
+
     async def _body(request: Request) -> Any:
         raw = await read_body(request, MAX_BODY_BYTES)
         if raw is None:
             return _problem(413, f"body over {MAX_BODY_BYTES} bytes", "input_too_large")
-        try:
+
+        def parse() -> Any:
             # Strict, once: duplicate members would let the service and a later reader of the
             # same body see different credentials. The pipeline takes the parsed document.
             return loads_strict(raw, what="request body", max_depth=config.policy.max_json_depth)
+
+        try:
+            if len(raw) <= _PARSE_ON_LOOP_BYTES:
+                return parse()
+            # A burst of large bodies parsed on the loop would queue `/health` behind them
+            # (~3 ms each for 128 KB); in threads, the loop gets its turn between them. Two
+            # at a time: each thread wanting the GIL is one more the loop must win it from.
+            return await anyio.to_thread.run_sync(parse, limiter=parse_limiter)
         except AncreError as error:
             return _problem(400, error.message, error.code.value)
 
@@ -360,16 +535,55 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         log_verification(kind, result, elapsed)
         return result
 
-    async def _run(job: Callable[[], VerificationResult]) -> VerificationResult:
-        """On the event loop when every cache it needs is warm (no thread hop: the common
-        case, and the fast one); again in a worker thread when it must fetch something."""
+    def _fetching(job: Callable[[], VerificationResult]) -> VerificationResult | None:
+        """`job` in a worker thread, where it may fetch; None when it reaches JSON-LD work,
+        which belongs to the JSON-LD pool, not to the threads fetches share."""
         try:
-            with no_network():
+            with defer_canonicalization():
                 return job()
-        except WouldBlock:
-            return await run_in_threadpool(job)
+        except CanonicalizationDeferred:
+            return None
 
-    @app.post("/credentials/verify", responses={400: {}, 413: {}})
+    async def _run(
+        job: Callable[[], VerificationResult], submitted: Any
+    ) -> VerificationResult | JSONResponse:
+        """On the event loop when every cache it needs is warm and it needs no JSON-LD work
+        (no thread hop: the common case, and the fast one); again in a worker thread when it
+        must fetch something; in the bounded JSON-LD pool when it must canonicalize (a 503
+        when that is full: the queue of costly documents stays bounded). A JSON-LD document
+        goes to the pool at once: even its limit checks walk all of it."""
+        if not _looks_jsonld(submitted):
+            try:
+                with no_network(), defer_canonicalization():
+                    return job()
+            except WouldBlock as blocked:
+                host = host_of(blocked)
+                try:
+                    fetched = await outbound.run(host, lambda: _fetching(job))
+                except HostBusyError:
+                    return _problem(
+                        503,
+                        f"too many verifications are waiting on {host or 'the network'}; "
+                        "try again later",
+                        Code.SERVICE_BUSY.value,
+                        {"Retry-After": str(max(1, int(config.network.timeout)))},
+                    )
+                if fetched is not None:
+                    return fetched
+            except CanonicalizationDeferred:
+                pass
+        try:
+            return await jsonld_pool.run(job)
+        except PoolFullError:
+            return _problem(
+                503,
+                f"{jsonld_pool.in_flight} JSON-LD verifications are in progress or waiting; "
+                "try again later",
+                Code.SERVICE_BUSY.value,
+                {"Retry-After": "1"},
+            )
+
+    @app.post("/credentials/verify", responses={400: {}, 413: {}, 503: {}})
     async def credentials_verify(request: Request) -> JSONResponse:
         """Verify a credential: `{"verifiableCredential": <credential or envelope>,
         "options": {"returnCredential", "returnResults", "returnProblemDetails"}}`."""
@@ -382,10 +596,12 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         if isinstance(options, JSONResponse):
             return options
         item = body["verifiableCredential"]
-        result = await _run(lambda: _verify("credential", item, config.policy))
+        result = await _run(lambda: _verify("credential", item, config.policy), item)
+        if isinstance(result, JSONResponse):
+            return result
         return _vc_api(result, presentation=False, options=options, submitted=item)
 
-    @app.post("/presentations/verify", responses={400: {}, 413: {}})
+    @app.post("/presentations/verify", responses={400: {}, 413: {}, 503: {}})
     async def presentations_verify(request: Request) -> JSONResponse:
         """Verify a presentation: `{"verifiablePresentation": …, "options": {"challenge",
         "domain", "returnPresentation", …}}`, or a proofless `{"presentation": …}` (its
@@ -415,19 +631,16 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
             result = await _run(
                 lambda: _proofless(
                     submitted, lambda entry: _verify("credential", entry, config.policy)
-                )
+                ),
+                submitted,
             )
         else:
             # `challenge` is the nonce and `domain` the audience the holder bound it to.
-            policy = config.policy
-            if "challenge" in options or "domain" in options:
-                policy = replace(
-                    policy,
-                    nonce=options.get("challenge", policy.nonce),
-                    audience=options.get("domain", policy.audience),
-                )
             submitted = body["verifiablePresentation"]
-            result = await _run(lambda: _verify("presentation", submitted, policy))
+            policy = _presentation_policy(config, options, submitted)
+            result = await _run(lambda: _verify("presentation", submitted, policy), submitted)
+        if isinstance(result, JSONResponse):
+            return result
         return _vc_api(result, presentation=True, options=options, submitted=submitted)
 
     if config.openid4vp is not None:
@@ -443,7 +656,9 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         )
 
     @app.get("/health")
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
+        # On the event loop: a sync endpoint would wait for a free worker thread, and hanging
+        # fetches can hold them all (issue 12, point 18).
         return {"status": "ok"}
 
     @app.get("/ready")
@@ -467,7 +682,7 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         )
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    def prometheus() -> str:
+    async def prometheus() -> str:
         if trust is None:
             return metrics.render()
         refresh = trust.refresh_status()
@@ -481,4 +696,6 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
             f"ancre_trust_list_sequence {refresh.sequence or 0}\n"
         )
 
+    if config.no_trust_check:
+        app.add_middleware(_MarkUntrusted)
     return app
