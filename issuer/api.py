@@ -12,19 +12,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from ancre.issuer.authorize import (
+    AUTHORIZATION_CODE_GRANT,
+    BROWSER_COOKIE,
+    Approved,
+    AuthorizationServer,
+    BrowserBinding,
+    Redirect,
+    Refused,
+    UserAuthentication,
+)
 from ancre.issuer.oid4vci import (
     authorization_server_metadata,
     check_proof,
     credential_issuer_metadata,
     parse_credential_request,
 )
-from ancre.issuer.service import PRE_AUTHORIZED_GRANT, Issuer, IssuerError
+from ancre.issuer.service import PRE_AUTHORIZED_GRANT, AccessGrant, Issuer, IssuerError
 from ancre.trust._json import loads_strict
 from ancre.trust.did_web import did_web_to_url
 from ancre.trust.errors import AncreError, Code, ConfigurationError
@@ -42,6 +52,9 @@ class IssuerSettings:
 
     issuer: Issuer
     max_body_bytes: int = MAX_BODY_BYTES
+    #: The user-authentication step of the authorization code grant (the login bridge, or a
+    #: test one); None: only the pre-authorized code grant is offered.
+    authentication: UserAuthentication | None = None
 
 
 def _error(code: Code | str, description: str, status: int = 400) -> JSONResponse:
@@ -78,6 +91,7 @@ def create_app(settings: IssuerSettings) -> FastAPI:
     prefix = urlsplit(base).path.rstrip("/")
     limits = issuer.config.limits
     app = FastAPI(title="ancre issuer", version="1", description="OpenID4VCI 1.0 issuer.")
+    code_flow = AuthorizationServer(issuer) if settings.authentication is not None else None
 
     async def call(fn: Callable[..., _T], *args: Any) -> _T:
         return await run_in_threadpool(fn, *args)
@@ -114,7 +128,11 @@ def create_app(settings: IssuerSettings) -> FastAPI:
 
     @app.get(f"/.well-known/oauth-authorization-server{prefix}")
     async def as_metadata() -> JSONResponse:
-        return JSONResponse(authorization_server_metadata(base))
+        return JSONResponse(
+            authorization_server_metadata(
+                base, authorization_code=settings.authentication is not None
+            )
+        )
 
     @app.get(prefix + "/status/{list_id}")
     async def status_list(list_id: str) -> Response:
@@ -162,6 +180,9 @@ def create_app(settings: IssuerSettings) -> FastAPI:
             grant = form.get("grant_type")
             if grant is None:
                 raise IssuerError(Code.INVALID_REQUEST, "`grant_type` is required")
+            if grant == AUTHORIZATION_CODE_GRANT and code_flow is not None:
+                grant_result = await call(code_flow.exchange, form)
+                return _token_response(grant_result)
             if grant != PRE_AUTHORIZED_GRANT:
                 raise IssuerError(
                     Code.UNSUPPORTED_GRANT_TYPE, f"only the pre-authorized code grant, not {grant}"
@@ -173,20 +194,12 @@ def create_app(settings: IssuerSettings) -> FastAPI:
             if tx_code is not None and len(tx_code) > 64:
                 raise IssuerError(Code.INVALID_GRANT, "wrong tx_code")
             grant_result = await call(issuer.redeem, code, tx_code)
-            body = {
-                "access_token": grant_result.access_token,
-                "token_type": "Bearer",
-                "expires_in": grant_result.expires_in,
-                "authorization_details": [
-                    {
-                        "type": "openid_credential",
-                        "credential_configuration_id": grant_result.configuration_id,
-                    }
-                ],
-            }
-            return JSONResponse(body, headers=_NO_STORE)
+            return _token_response(grant_result)
 
         return await guarded(run, Code.INVALID_REQUEST)
+
+    if settings.authentication is not None:
+        _authorization_routes(app, prefix, settings.authentication, code_flow, call)
 
     @app.post(prefix + "/nonce")
     async def nonce() -> Response:
@@ -236,3 +249,88 @@ def create_app(settings: IssuerSettings) -> FastAPI:
         return await guarded(run, Code.INVALID_CREDENTIAL_REQUEST)
 
     return app
+
+
+def _token_response(grant: AccessGrant) -> JSONResponse:
+    body = {
+        "access_token": grant.access_token,
+        "token_type": "Bearer",
+        "expires_in": grant.expires_in,
+        "authorization_details": [
+            {"type": "openid_credential", "credential_configuration_id": grant.configuration_id}
+        ],
+    }
+    return JSONResponse(body, headers=_NO_STORE)
+
+
+def _authorization_routes(
+    app: FastAPI,
+    prefix: str,
+    authentication: UserAuthentication,
+    code_flow: AuthorizationServer | None,
+    call: Callable[..., Any],
+) -> None:
+    """``GET /authorize`` and ``GET /login/callback`` of the authorization code grant
+    (ancre.issuer.authorize). A request that cannot be tied to a checked ``redirect_uri`` is
+    answered here (400), never redirected; a decision goes back to the wallet's."""
+    assert code_flow is not None
+    binding = BrowserBinding(code_flow.issuer)
+
+    def browser_of(request: Request) -> tuple[str, str | None]:
+        found = binding.read(request.cookies.get(BROWSER_COOKIE))
+        if found is not None:
+            return found, None
+        return binding.new()
+
+    def answer(outcome: Approved | Refused | Redirect, request_id: str, browser: str,
+               cookie: str | None) -> Any:  # fmt: skip
+        async def run() -> Response:
+            if isinstance(outcome, Redirect):
+                response: Response = RedirectResponse(outcome.url, 303, headers=_NO_STORE)
+            else:
+                back = await call(code_flow.complete, request_id, outcome, browser)
+                response = RedirectResponse(back.url, 303, headers=_NO_STORE)
+            if cookie is not None:
+                response.headers.append("set-cookie", BrowserBinding.header(cookie))
+            return response
+
+        return run()
+
+    async def refused(error: AncreError) -> Response:
+        return _error(error.code, error.message, getattr(error, "status", 400))
+
+    @app.get(prefix + "/authorize")
+    async def authorize(request: Request) -> Response:
+        browser, cookie = browser_of(request)
+        try:
+            params = parse_qs(request.url.query, keep_blank_values=True, max_num_fields=32)
+            pending = await call(code_flow.begin, params, browser)
+            outcome = await call(authentication.start, pending, browser)
+            result: Response = await answer(outcome, pending.id, browser, cookie)
+        except AncreError as error:
+            return await refused(error)
+        except ValueError:
+            return _error(Code.INVALID_REQUEST, "the query is malformed")
+        return result
+
+    @app.get(prefix + "/login/callback")
+    async def login_callback(request: Request) -> Response:
+        browser = binding.read(request.cookies.get(BROWSER_COOKIE))
+        try:
+            if browser is None:
+                raise IssuerError(
+                    Code.LOGIN_STATE_INVALID, "the login came back without its browser cookie"
+                )
+            pairs = parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=16)
+            params = dict(pairs)
+            if len(params) != len(pairs):
+                raise IssuerError(Code.INVALID_REQUEST, "a parameter is repeated")
+            request_id, outcome = await call(authentication.resume, params, browser)
+            if isinstance(outcome, Redirect):
+                raise IssuerError(Code.INVALID_REQUEST, "a login may not redirect twice")
+            result: Response = await answer(outcome, request_id, browser, None)
+        except AncreError as error:
+            return await refused(error)
+        except ValueError:
+            return _error(Code.INVALID_REQUEST, "the query is malformed")
+        return result

@@ -182,6 +182,18 @@ class Code(StrEnum):
     # verifier service (ancre.verifier.service): requests it refuses before verifying
     SERVICE_BUSY = "service_busy"
     RATE_LIMITED = "rate_limited"
+    # login bridge (ancre.issuer.login, ancre.issuer.bridge)
+    LOGIN_STATE_INVALID = "login_state_invalid"
+    LOGIN_NONCE_INVALID = "login_nonce_invalid"
+    LOGIN_PROVIDER_ERROR = "login_provider_error"
+    LOGIN_PROVIDER_UNAVAILABLE = "login_provider_unavailable"
+    ID_TOKEN_INVALID = "id_token_invalid"
+    ID_TOKEN_WRONG_ISSUER = "id_token_wrong_issuer"
+    ID_TOKEN_WRONG_AUDIENCE = "id_token_wrong_audience"
+    ID_TOKEN_EXPIRED = "id_token_expired"
+    USERINFO_INVALID = "userinfo_invalid"
+    ACR_TOO_LOW = "acr_too_low"
+    LOGIN_CLAIM_MISSING = "login_claim_missing"
 
 
 class AncreError(Exception):
