@@ -337,8 +337,11 @@ class AuthorizationServer:
                     if found is not None:
                         row_template = template(found.configuration_id)
                 if row_template is not None:
+                    # Everything issuance will check (requirement, claims, schema), now:
+                    # a code the wallet cannot redeem for a credential is never handed out.
                     row_template.requirement.check(outcome.authorization)
-                    row_template.check_claims(dict(outcome.claims))
+                    checked = row_template.check_claims(dict(outcome.claims))
+                    self.issuer._dry_run(row_template, checked, outcome.authorization, now)
             except AncreError as error:
                 outcome = Refused(error.code, error.message)
         with self.issuer._transaction() as session:
