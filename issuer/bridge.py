@@ -40,6 +40,7 @@ from ancre.issuer.registers import (
     EstablishmentRecord,
     check_director,
     check_establishment,
+    check_public_body,
 )
 from ancre.issuer.templates import Authorization
 from ancre.trust.errors import AncreError, Code, InvalidError
@@ -53,12 +54,14 @@ _ACR: Final[Mapping[str, tuple[str, ...]]] = {
     "LegalPerson": PROCONNECT_ACR_VALUES,
     "Mandate": PROCONNECT_ACR_VALUES,
     "DirectorCertification": (CERTIFICATION_DIRIGEANT,),
+    "AdministrativeService": PROCONNECT_ACR_VALUES,
 }
 _EVIDENCE_OF: Final[Mapping[str, str]] = {
     "LocalRegistrationNumber": "gx:LocalRegistrationNumber",
     "LegalPerson": "gx:LegalPerson",
     "Mandate": "ancre:Mandate",
     "DirectorCertification": "ancre:DirectorCertification",
+    "AdministrativeService": "ancre:AdministrativeService",
 }
 
 
@@ -71,6 +74,34 @@ def _text(claims: Mapping[str, Any], name: str) -> str:
 
 def _person(claims: Mapping[str, Any]) -> Person:
     return Person(family_name=_text(claims, "usual_name"), given_names=_text(claims, "given_name"))
+
+
+def _administrative_service(
+    login: Mapping[str, Any], record: EstablishmentRecord
+) -> dict[str, Any]:
+    # A public agent (ProConnect `roles` agent_public*) of a public body by its legal
+    # category in the register (check_public_body: 7xxx, or 4xxx flagged a public service).
+    roles = login.get("roles")
+    agent_roles = (
+        [r for r in roles if isinstance(r, str) and r.startswith("agent_public")]
+        if isinstance(roles, list)
+        else []
+    )
+    if not agent_roles:
+        raise InvalidError(
+            Code.NOT_PUBLIC_AGENT, "the login does not say the person is a public agent"
+        )
+    organization = check_public_body(record)
+    unit = login.get("organizational_unit")
+    label = unit.strip() if isinstance(unit, str) and unit.strip() else organization.name
+    return {
+        "ancre:publicBodyName": organization.name,
+        "ancre:siret": record.establishment.siret,
+        "ancre:siren": organization.siren,
+        "ancre:legalCategory": organization.legal_form,
+        "ancre:serviceLabel": label[:256],
+        "ancre:agentRoles": agent_roles[:8],
+    }
 
 
 def claims_for(
@@ -96,6 +127,8 @@ def claims_for(
             "gx:legalAddress": address,
             "gx:headquartersAddress": dict(address),
         }
+    if configuration_id == "AdministrativeService":
+        return _administrative_service(login, record)
     person = _person(login)
     if configuration_id == "DirectorCertification" and acr != CERTIFICATION_DIRIGEANT:
         raise InvalidError(

@@ -68,6 +68,10 @@ def _register_answers() -> dict[str, tuple[int, bytes]]:
         ),
         UNKNOWN_SIRET: (200, (DATA / "recherche-entreprises.search.empty.json").read_bytes()),
         DOWN_SIRET: (503, b'{"erreur": "maintenance"}'),
+        "21350001000011": (
+            200,
+            (DATA / "recherche-entreprises.search.213500010.public-body.json").read_bytes(),
+        ),
     }
 
 
@@ -257,6 +261,11 @@ def redeem(d: Deployment, http: httpx.Client, code: str, verifier: str, configur
     return credential
 
 
+def accounts_siret(d: Deployment, account: str) -> str:
+    siret: str = d.standin.accounts[account]["claims"]["siret"]
+    return siret
+
+
 def _payload(vc_jwt: str) -> dict[str, Any]:
     import base64
 
@@ -275,6 +284,7 @@ def _payload(vc_jwt: str) -> dict[str, Any]:
         ("john.dupont", "LegalPerson"),
         ("john.dupont", "DirectorCertification"),
         ("john.dupont", "Mandate"),
+        ("camille.martin", "AdministrativeService"),
     ],
 )
 def test_login_yields_the_credential_with_register_evidence(
@@ -291,10 +301,15 @@ def test_login_yields_the_credential_with_register_evidence(
         assert payload["credentialSubject"]["gx:local"] == "35600000000048"
     if configuration == "LegalPerson":
         assert payload["credentialSubject"]["schema:name"] == "LA POSTE"
-    if configuration in ("LocalRegistrationNumber", "LegalPerson"):
+    if configuration == "AdministrativeService":
+        subject = payload["credentialSubject"]
+        assert subject["ancre:serviceLabel"] == "Direction du numérique"
+        assert subject["ancre:legalCategory"] == "7210"
+        assert subject["ancre:agentRoles"] == ["agent_public", "agent_public_territorial"]
+    if configuration in ("LocalRegistrationNumber", "LegalPerson", "AdministrativeService"):
         (evidence,) = payload["evidence"]
         assert evidence["ancre:register"] == "recherche-entreprises"
-        assert evidence["ancre:query"] == "35600000000048"
+        assert evidence["ancre:query"] == accounts_siret(deployed, account)
         assert evidence["ancre:digestSRI"].startswith("sha256-")
     else:
         assert payload["vct"]
@@ -303,7 +318,8 @@ def test_login_yields_the_credential_with_register_evidence(
         assert "given_name" not in payload
     # The subject key in the audit log is sub + idp_id, never the e-mail.
     actors = {event.actor for event in deployed.issuer.audit_events(10)}
-    assert "proconnect:proconnect-identite:john.dupont" in actors
+    idp = deployed.standin.accounts[account]["claims"]["idp_id"]
+    assert f"proconnect:{idp}:{account}" in actors
     assert not any("@" in actor for actor in actors)
 
 
@@ -345,6 +361,7 @@ def test_issued_credentials_verify_with_the_verifier(
         ("down.register", "LocalRegistrationNumber", "register_unavailable"),
         ("karim.benali", "DirectorCertification", "acr_too_low"),
         ("karim.benali", "Mandate", "director_not_matched"),
+        ("karim.benali", "AdministrativeService", "not_public_agent"),
     ],
 )
 def test_refusals_reach_the_wallet_with_their_code_and_nothing_is_issued(

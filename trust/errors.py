@@ -194,6 +194,9 @@ class Code(StrEnum):
     USERINFO_INVALID = "userinfo_invalid"
     ACR_TOO_LOW = "acr_too_low"
     LOGIN_CLAIM_MISSING = "login_claim_missing"
+    NOT_PUBLIC_AGENT = "not_public_agent"
+    CONSENT_REFUSED = "consent_refused"
+    CSRF_INVALID = "csrf_invalid"
 
 
 class AncreError(Exception):
