@@ -187,10 +187,10 @@ class Code(StrEnum):
     LOGIN_NONCE_INVALID = "login_nonce_invalid"
     LOGIN_PROVIDER_ERROR = "login_provider_error"
     LOGIN_PROVIDER_UNAVAILABLE = "login_provider_unavailable"
-    ID_TOKEN_INVALID = "id_token_invalid"
-    ID_TOKEN_WRONG_ISSUER = "id_token_wrong_issuer"
-    ID_TOKEN_WRONG_AUDIENCE = "id_token_wrong_audience"
-    ID_TOKEN_EXPIRED = "id_token_expired"
+    ID_TOKEN_INVALID = "id_token_invalid"  # noqa: S105 - an error code, not a secret
+    ID_TOKEN_WRONG_ISSUER = "id_token_wrong_issuer"  # noqa: S105 - an error code, not a secret
+    ID_TOKEN_WRONG_AUDIENCE = "id_token_wrong_audience"  # noqa: S105 - an error code, not a secret
+    ID_TOKEN_EXPIRED = "id_token_expired"  # noqa: S105 - an error code, not a secret
     USERINFO_INVALID = "userinfo_invalid"
     ACR_TOO_LOW = "acr_too_low"
     LOGIN_CLAIM_MISSING = "login_claim_missing"
