@@ -66,6 +66,9 @@ ISSUER_STATE_LIFETIME: Final = timedelta(minutes=10)
 _UNSAFE_SCHEMES: Final = frozenset({"javascript", "data", "file", "vbscript", "blob", "about"})
 _LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 _MAX_PARAM: Final = 2048
+#: The client id of requests started from the bridge's own pages (landing → login →
+#: consent → offer page): they end in a pre-authorized offer, not in a code.
+PAGES_CLIENT: Final = "ancre-pages"
 
 
 def pkce_s256(verifier: str) -> str:
@@ -228,6 +231,10 @@ class WalletRedirect:
 
     url: str
     refused: Refused | None = None
+    #: The request came from the bridge's pages: on approval, make an offer (`approved`).
+    pages: bool = False
+    approved: Approved | None = None
+    configuration_id: str = ""
 
 
 class AuthorizationServer:
@@ -314,6 +321,67 @@ class AuthorizationServer:
             )
         return pending
 
+    def begin_page(self, configuration_id: str, browser: str) -> PendingAuthorization:
+        """A pending request started from the bridge's landing page (no wallet yet: it
+        ends in a pre-authorized offer shown on the offer page)."""
+        template(configuration_id)
+        now = self.issuer.clock.now()
+        pending = PendingAuthorization(
+            secrets.token_urlsafe(24), PAGES_CLIENT, "", configuration_id
+        )
+        with self.issuer._transaction() as session:
+            session.add(
+                AuthorizationRequestRow(
+                    id=pending.id,
+                    client_id=PAGES_CLIENT,
+                    redirect_uri="",
+                    code_challenge="",
+                    configuration_id=configuration_id,
+                    wallet_state=None,
+                    browser_sha256=_sha256(browser),
+                    created_at=now,
+                    expires_at=now + REQUEST_LIFETIME,
+                    completed_at=None,
+                )
+            )
+        return pending
+
+    def hold(self, request_id: str, approved: Approved, browser: str) -> None:
+        """Keep a login's approval while the user reads the consent page."""
+        data = {"authorization": approved.authorization.to_json(), "claims": dict(approved.claims)}
+        with self.issuer._transaction() as session:
+            done = _rowcount(
+                session.execute(
+                    update(AuthorizationRequestRow)
+                    .where(
+                        AuthorizationRequestRow.id == request_id,
+                        AuthorizationRequestRow.completed_at.is_(None),
+                        AuthorizationRequestRow.browser_sha256 == _sha256(browser),
+                    )
+                    .values(approved_json=canonical(data))
+                    .execution_options(synchronize_session=False)
+                )
+            )
+        if done != 1:
+            raise _invalid("no such pending authorization request")
+
+    def held(self, request_id: str, browser: str) -> Approved:
+        """The approval kept for `request_id` in this browser (``invalid_request`` if none)."""
+        from ancre.trust._json import loads_strict
+
+        with self.issuer._read() as session:
+            row = session.get(AuthorizationRequestRow, request_id)
+        if (
+            row is None
+            or row.completed_at is not None
+            or row.expires_at <= self.issuer.clock.now()
+            or row.approved_json is None
+            or row.browser_sha256 != _sha256(browser)
+        ):
+            raise _invalid("no approval waits for consent here (used, expired or another browser)")
+        data = loads_strict(row.approved_json, what="held approval")
+        return Approved(Authorization.from_json(data["authorization"]), data["claims"])
+
     def pending(self, request_id: str) -> PendingAuthorization:
         """The live pending request `request_id` (``invalid_request`` otherwise)."""
         with self.issuer._read() as session:
@@ -354,7 +422,7 @@ class AuthorizationServer:
                         AuthorizationRequestRow.expires_at > now,
                         AuthorizationRequestRow.browser_sha256 == _sha256(browser),
                     )
-                    .values(completed_at=now)
+                    .values(completed_at=now, approved_json=None)
                     .execution_options(synchronize_session=False)
                 )
             )
@@ -366,6 +434,16 @@ class AuthorizationServer:
             row = session.get(AuthorizationRequestRow, request_id)
             assert row is not None
             query: dict[str, str] = {}
+            if row.client_id == PAGES_CLIENT:
+                if isinstance(outcome, Refused):
+                    self.issuer._audit(
+                        session, "login", "authorization_refused", request_id,
+                        {"code": str(outcome.code), "configuration": row.configuration_id},
+                    )  # fmt: skip
+                    return WalletRedirect("", outcome, pages=True)
+                return WalletRedirect(
+                    "", None, pages=True, approved=outcome, configuration_id=row.configuration_id
+                )
             if isinstance(outcome, Refused):
                 query = {"error": "access_denied", "error_description": str(outcome.code)}
                 self.issuer._audit(
@@ -531,6 +609,16 @@ class BrowserBinding:
         if not hmac.compare_digest(mac, self._mac(value)):
             return None
         return value
+
+    def csrf(self, browser: str) -> str:
+        """The CSRF token of this browser's forms: a MAC of its binding id, so a page of
+        another site (which cannot read the cookie) cannot forge it."""
+        return self._mac("csrf:" + browser)
+
+    def check_csrf(self, browser: str, token: str) -> bool:
+        import hmac
+
+        return bool(token) and hmac.compare_digest(token, self.csrf(browser))
 
     @staticmethod
     def header(cookie_value: str) -> str:

@@ -170,6 +170,20 @@ class LoginBridge:
     register: CompanyRegister
     server: AuthorizationServer
 
+    @property
+    def configurations(self) -> tuple[str, ...]:
+        """The credential configurations a login can yield (the landing page offers them)."""
+        return tuple(_ACR)
+
+    @property
+    def form_targets(self) -> tuple[str, ...]:
+        """Origins the pages' forms may lead to (CSP ``form-action``): the provider's, as
+        the login form redirects there."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.relying_party.config.issuer)
+        return (f"{parts.scheme}://{parts.netloc}",)
+
     def start(self, pending: PendingAuthorization, browser: str) -> Outcome:
         acr_values = _ACR.get(pending.configuration_id)
         if acr_values is None:

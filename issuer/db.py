@@ -205,6 +205,9 @@ class AuthorizationRequestRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcMicros)
     expires_at: Mapped[datetime] = mapped_column(UtcMicros)
     completed_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+    #: The login's approval (authorization and claims) while the user reads the consent
+    #: page; erased when the request completes (personal data).
+    approved_json: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class AuthorizationCodeRow(Base):

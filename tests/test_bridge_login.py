@@ -236,9 +236,32 @@ def login(
     d.standin.login_as(account)
     verifier = secrets.token_urlsafe(48)
     response = browser.go(authorize_url(d.url, configuration, verifier), until=WALLET_REDIRECT)
+    if response.status_code == 200:  # the consent page
+        response = consent(browser, d, response, "accept")
     assert response.status_code == 303, (response.status_code, response.text[:500])
     query = {k: v[0] for k, v in parse_qs(urlsplit(response.headers["location"]).query).items()}
     return query, verifier
+
+
+def form_fields(html: str) -> dict[str, str]:
+    """The hidden inputs of a page's form."""
+    import re
+
+    return dict(re.findall(r'<input type="hidden" name="([a-z]+)" value="([^"]*)"', html))
+
+
+def consent(browser: Browser, d: Deployment, page: httpx.Response, decision: str) -> httpx.Response:
+    assert "Vérifiez ce qui sera signé" in page.text, page.text[:300]
+    fields = form_fields(page.text)
+    return browser.http.post(f"{d.url}/login/consent", data={**fields, "decision": decision})
+
+
+def error_code(page: httpx.Response) -> str:
+    import re
+
+    found = re.search(r'id="error-code">([a-z_]+)<', page.text)
+    assert found is not None, page.text[:500]
+    return found.group(1)
 
 
 def redeem(d: Deployment, http: httpx.Client, code: str, verifier: str, configuration: str) -> str:
@@ -396,21 +419,22 @@ def test_replayed_missing_or_foreign_state_is_refused(
     before = deployed.issuer.count_credentials()
     callback = _callback_of(browser, deployed)
     first = browser.http.get(callback)
-    assert first.status_code == 303
+    assert first.status_code == 200  # the consent page
     # Replayed: the state was consumed by the first return.
     again = browser.http.get(callback)
     assert again.status_code == 400
-    assert again.json()["error"] == "login_state_invalid"
+    assert error_code(again) == "login_state_invalid"
     # Missing.
     no_state = callback.replace("state=", "x=")
-    assert browser.http.get(no_state).json()["error"] == "login_state_invalid"
+    assert error_code(browser.http.get(no_state)) == "login_state_invalid"
     # Another browser (no binding cookie, or another one) with a fresh, unused state.
     callback = _callback_of(browser, deployed)
     with httpx.Client(trust_env=False, timeout=10, verify=tls.context()) as other:
         foreign = other.get(callback)
-        assert foreign.json()["error"] == "login_state_invalid"
-        other.get(f"{deployed.url}/authorize")  # a cookie of its own
-        assert other.get(callback).json()["error"] == "login_state_invalid"
+        assert error_code(foreign) == "login_state_invalid"
+        other.get(f"{deployed.url}/login")  # a cookie of its own
+        assert "__Host-ancre-browser" in other.cookies
+        assert error_code(other.get(callback)) == "login_state_invalid"
     # Refused returns never issue; the first one only gave the wallet a code.
     assert deployed.issuer.count_credentials() == before
 
@@ -579,3 +603,93 @@ def test_id_token_and_userinfo_refusals(
     assert query.get("error_description") == code, query
     assert query["error"] == "access_denied"
     assert forged.issuer.count_credentials() == before
+
+
+# -- pages: landing → login → consent → offer ----------------------------------------------
+
+
+def start_from_landing(
+    d: Deployment, browser: Browser, account: str, configuration: str, lang: str = "fr"
+) -> httpx.Response:
+    d.standin.login_as(account)
+    landing = browser.http.get(f"{d.url}/login?lang={lang}")
+    assert landing.status_code == 200
+    fields = form_fields(landing.text)
+    response = browser.http.post(
+        f"{d.url}/login/start", data={**fields, "configuration": configuration}
+    )
+    assert response.status_code == 303, response.text[:300]
+    return browser.go(response.headers["location"], until="never")
+
+
+def test_landing_consent_offer_then_the_wallet_redeems(
+    deployed: Deployment, browser: Browser
+) -> None:
+    landing = browser.http.get(f"{deployed.url}/login")
+    assert landing.headers["content-type"].startswith("text/html")
+    csp = landing.headers["content-security-policy"]
+    assert "default-src 'none'" in csp
+    assert "script-src" not in csp  # no script at all (default-src 'none')
+    assert "frame-ancestors 'none'" in csp
+    assert '<html lang="fr">' in landing.text
+    assert "S&#39;identifier avec" in landing.text
+    assert "<script" not in landing.text
+    assert "style=" not in landing.text
+    cookie = landing.headers["set-cookie"]
+    for attribute in ("HttpOnly", "Secure", "SameSite=Lax", "Path=/"):
+        assert attribute in cookie
+
+    before = deployed.issuer.count_credentials()
+    page = start_from_landing(deployed, browser, "john.dupont", "Mandate")
+    assert page.status_code == 200
+    # Consent lists exactly the claims to be signed, and which are disclosable.
+    assert "LA POSTE" in page.text
+    assert page.text.count("divulgation sélective") == 3  # given_name, family_name, role
+    offer_page = consent(browser, deployed, page, "accept")
+    assert offer_page.status_code == 200, offer_page.text[:300]
+    assert deployed.issuer.count_credentials() == before
+    import html as html_lib
+    import re
+
+    found = re.search(r'id="offer-uri">([^<]+)<', offer_page.text)
+    assert found is not None
+    offer_uri = html_lib.unescape(found.group(1))
+    assert offer_uri.startswith("openid-credential-offer://?credential_offer_uri=")
+    credential = Wallet(browser.http).obtain(offer_uri, None)
+    assert deployed.issuer.count_credentials() == before + 1
+    assert "~" in credential  # an SD-JWT VC
+
+
+def test_pages_in_english_and_refusal_page(deployed: Deployment, browser: Browser) -> None:
+    english = browser.http.get(f"{deployed.url}/login", headers={"Accept-Language": "en-GB"})
+    assert '<html lang="en">' in english.text
+    assert "Log in with" in english.text
+    before = deployed.issuer.count_credentials()
+    page = start_from_landing(deployed, browser, "closed.siret", "LocalRegistrationNumber", "en")
+    assert page.status_code == 400
+    assert error_code(page) == "establishment_closed"
+    assert "establishment is closed" in page.text
+    assert deployed.issuer.count_credentials() == before
+
+
+def test_declined_consent_issues_nothing(deployed: Deployment, browser: Browser) -> None:
+    before = deployed.issuer.count_credentials()
+    page = start_from_landing(deployed, browser, "john.dupont", "LocalRegistrationNumber")
+    refused = consent(browser, deployed, page, "refuse")
+    assert error_code(refused) == "consent_refused"
+    # The held approval is gone: accepting afterwards does nothing.
+    accepted = consent(browser, deployed, page, "accept")
+    assert accepted.status_code == 400
+    assert deployed.issuer.count_credentials() == before
+
+
+def test_forms_need_their_csrf_token(deployed: Deployment, browser: Browser) -> None:
+    browser.http.get(f"{deployed.url}/login")
+    for path, data in [
+        ("/login/start", {"configuration": "LegalPerson"}),
+        ("/login/start", {"configuration": "LegalPerson", "csrf": "forged"}),
+        ("/login/consent", {"request": "x", "decision": "accept"}),
+    ]:
+        response = browser.http.post(f"{deployed.url}{path}", data=data)
+        assert response.status_code == 403
+        assert error_code(response) == "csrf_invalid"

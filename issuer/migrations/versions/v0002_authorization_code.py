@@ -38,6 +38,7 @@ def upgrade() -> None:
         _time("created_at"),
         _time("expires_at"),
         _time("completed_at", nullable=True),
+        sa.Column("approved_json", sa.Text(), nullable=True),
     )
     op.create_table(
         "authorization_codes",
