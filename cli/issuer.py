@@ -141,6 +141,13 @@ def serve(
     public_url: PublicUrlOption = None,
     tls_cert: TlsCertOption = None,
     tls_key: TlsKeyOption = None,
+    login: Annotated[
+        Path | None,
+        typer.Option(
+            help="Login bridge configuration (JSON, docs/proconnect.md): enables the "
+            "authorization code grant with ProConnect and the login pages."
+        ),
+    ] = None,
 ) -> None:
     """Serve the issuer: did:web document, status lists, OpenID4VCI endpoints."""
     import uvicorn
@@ -151,7 +158,13 @@ def serve(
     tls = tls_arguments(tls_cert, tls_key)
     try:
         issuer = _open(folder, public_url)
-        app_ = create_app(IssuerSettings(issuer))
+        authentication = None
+        if login is not None:
+            from ancre.issuer.bridge import build_login_bridge, load_login_settings
+
+            settings = load_login_settings(login, public_url=issuer.public_url)
+            authentication = build_login_bridge(issuer, settings)
+        app_ = create_app(IssuerSettings(issuer, authentication=authentication))
     except AncreError as error:
         _die(64, error.message)
     sys.stderr.write(f"ancre: issuer {issuer.did} at {issuer.public_url}\n")

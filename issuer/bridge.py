@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from ancre.issuer.authorize import (
@@ -33,7 +34,13 @@ from ancre.issuer.authorize import (
     Redirect,
     Refused,
 )
-from ancre.issuer.login import CERTIFICATION_DIRIGEANT, PROCONNECT_ACR_VALUES, OidcRelyingParty
+from ancre.issuer.login import (
+    CERTIFICATION_DIRIGEANT,
+    PROCONNECT_ACR_VALUES,
+    PROCONNECT_SCOPES,
+    OidcRelyingParty,
+    ProviderConfig,
+)
 from ancre.issuer.register_match import Person
 from ancre.issuer.registers import (
     CompanyRegister,
@@ -46,7 +53,13 @@ from ancre.issuer.templates import Authorization
 from ancre.trust.errors import AncreError, Code, InvalidError
 from ancre.trust.fr_identifiers import parse_siret
 
-__all__ = ["LoginBridge", "claims_for"]
+__all__ = [
+    "LoginBridge",
+    "LoginSettings",
+    "build_login_bridge",
+    "claims_for",
+    "load_login_settings",
+]
 
 #: Credential configurations the bridge can fill, and the acr values each accepts.
 _ACR: Final[Mapping[str, tuple[str, ...]]] = {
@@ -229,3 +242,80 @@ class LoginBridge:
             evidence=(evidence,),
         )
         return Approved(authorization, claims)
+
+
+#: The login configuration file: `ancre issuer serve --login FILE`.
+_LOGIN_KEYS: Final = frozenset({"provider", "register"})
+_PROVIDER_KEYS: Final = frozenset(
+    {"name", "issuer", "client_id", "client_secret_env", "scopes", "redirect_uri"}
+)
+_REGISTER_KEYS: Final = frozenset({"base_url"})
+
+
+@dataclass(frozen=True, slots=True)
+class LoginSettings:
+    """A parsed login configuration (docs/proconnect.md "Configuration")."""
+
+    provider: ProviderConfig
+    register_url: str
+
+
+def load_login_settings(
+    path: Path, *, public_url: str, environ: Mapping[str, str] | None = None
+) -> LoginSettings:
+    """Read a login configuration file (strict JSON, known members only). The client secret
+    is never in the file: it names an environment variable (``client_secret_env``)."""
+    import os
+
+    from ancre.issuer.registers import DEFAULT_RECHERCHE_URL
+    from ancre.trust._json import loads_strict
+    from ancre.trust.errors import ConfigurationError
+
+    env = os.environ if environ is None else environ
+    try:
+        data = loads_strict(path.read_bytes(), what="login configuration")
+    except OSError as error:
+        raise ConfigurationError(f"cannot read {path}: {error.strerror}") from None
+    if not isinstance(data, dict) or set(data) - _LOGIN_KEYS or "provider" not in data:
+        raise ConfigurationError(f"{path}: expected {sorted(_LOGIN_KEYS)} with a `provider`")
+    provider = data["provider"]
+    register = data.get("register", {})
+    if not isinstance(provider, dict) or set(provider) - _PROVIDER_KEYS:
+        raise ConfigurationError(f"{path}: `provider` members are {sorted(_PROVIDER_KEYS)}")
+    if not isinstance(register, dict) or set(register) - _REGISTER_KEYS:
+        raise ConfigurationError(f"{path}: `register` members are {sorted(_REGISTER_KEYS)}")
+    for name in ("issuer", "client_id", "client_secret_env"):
+        if not isinstance(provider.get(name), str) or not provider[name]:
+            raise ConfigurationError(f"{path}: `provider.{name}` (a string) is required")
+    if not provider["issuer"].startswith("https://"):
+        raise ConfigurationError(f"{path}: the provider's issuer must be an https URL")
+    secret = env.get(provider["client_secret_env"])
+    if not secret:
+        raise ConfigurationError(
+            f"the client secret is read from ${provider['client_secret_env']}, which is unset"
+        )
+    scopes = provider.get("scopes", list(PROCONNECT_SCOPES))
+    if not isinstance(scopes, list) or "openid" not in scopes:
+        raise ConfigurationError(f"{path}: `provider.scopes` must be a list with openid")
+    config = ProviderConfig(
+        name=str(provider.get("name", "proconnect")),
+        issuer=provider["issuer"],
+        client_id=provider["client_id"],
+        client_secret=secret,
+        redirect_uri=str(provider.get("redirect_uri", f"{public_url}/login/callback")),
+        scopes=tuple(str(s) for s in scopes),
+    )
+    return LoginSettings(config, str(register.get("base_url", DEFAULT_RECHERCHE_URL)))
+
+
+def build_login_bridge(issuer: Any, settings: LoginSettings) -> LoginBridge:
+    """The production bridge: the provider and Recherche d'entreprises over the public
+    network (default network policy: no loopback, no private addresses, https only)."""
+    import httpx
+
+    from ancre.issuer.registers import RechercheEntreprises
+
+    client = httpx.Client(trust_env=False)
+    relying_party = OidcRelyingParty(settings.provider, issuer, client)
+    register = RechercheEntreprises(client, base_url=settings.register_url, clock=issuer.clock)
+    return LoginBridge(relying_party, register, AuthorizationServer(issuer))
