@@ -161,7 +161,8 @@ _BASE: Final = """<!doctype html>
 </head>
 <body>
 <main>
-<p class="lang"><a href="{{ base }}/login?lang={{ other }}" lang="{{ other }}">{{ t.language }}</a></p>
+<p class="lang"><a href="{{ base }}/login?lang={{ other }}" lang="{{ other }}">
+{{- t.language }}</a></p>
 {% block main %}{% endblock %}
 </main>
 </body>

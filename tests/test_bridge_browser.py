@@ -73,7 +73,8 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     profile = tmp_path_factory.mktemp("chromium-profile")
     process = subprocess.Popen(
-        [binary, "--headless=new", "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
+        [binary, "--headless=new", "--remote-debugging-port=0",
+         "--remote-debugging-address=127.0.0.1",
          f"--user-data-dir={profile}", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-dev-shm-usage", "--disable-background-networking",
          # The test issuer's certificate comes from a throw-away CA.
