@@ -9,7 +9,8 @@ why not authlib's client. What it enforces:
   the browser: the server-side record (:class:`~ancre.issuer.db.LoginStateRow`, keyed by
   the state's hash) names the browser-binding cookie it was created for, and the callback
   consumes it with one conditional UPDATE — on whichever replica the redirect lands, once;
-- ``client_secret_post`` client authentication (as ProConnect);
+- ``client_secret_post`` client authentication (as ProConnect), or ``private_key_jwt``
+  with an ES256 key (``ProviderConfig.client_key``);
 - the ``acr`` is requested through the ``claims`` parameter (non-essential, so that a login
   at a lower level still comes back and is refused here with ``acr_too_low``) and always
   re-checked in the ID token;
@@ -108,6 +109,9 @@ class ProviderConfig:
     login_lifetime: int = 600
     #: An ID token older than this (``iat``) is refused.
     id_token_max_age: int = 600
+    #: A private JWK (ES256): authenticate with ``private_key_jwt`` (RFC 7523 §2.2) instead
+    #: of ``client_secret_post``; `client_secret` is then unused.
+    client_key: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,10 +338,9 @@ class OidcRelyingParty:
             "code": code,
             "redirect_uri": self.config.redirect_uri,
             "code_verifier": verifier,
-            # client_secret_post (ProConnect's method): OAuth 2.0 §2.3.1.
             "client_id": self.config.client_id,
-            "client_secret": self.config.client_secret,
         }
+        form.update(self._client_authentication())
         try:
             with self._client.stream(
                 "POST",
@@ -373,6 +376,36 @@ class OidcRelyingParty:
                 f"the token endpoint refused the code: {str(reason)[:64]}",
             )
         return value
+
+    def _client_authentication(self) -> dict[str, str]:
+        if self.config.client_key is None:
+            # client_secret_post (ProConnect's documented method): OAuth 2.0 §2.3.1.
+            return {"client_secret": self.config.client_secret}
+        # private_key_jwt (OpenID Connect Core §9, RFC 7523 §3): a short-lived, single-use
+        # assertion whose audience is the provider (its issuer identifier).
+        from joserfc.jwk import ECKey
+
+        key = ECKey.import_key(dict(self.config.client_key))
+        now = int(time.time())
+        header = {"alg": "ES256", "typ": "JWT"}
+        if key.kid:
+            header["kid"] = key.kid
+        assertion = jwt.encode(
+            header,
+            {
+                "iss": self.config.client_id,
+                "sub": self.config.client_id,
+                "aud": self.config.issuer,
+                "jti": secrets.token_urlsafe(16),
+                "iat": now,
+                "exp": now + 60,
+            },
+            key,
+        )
+        return {
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        }
 
     def validate_id_token(self, token: str, *, nonce: str, acr_values: list[str]) -> dict[str, Any]:
         """The ID token's claims, after every check of Core §3.1.3.7 (module docstring)."""

@@ -138,7 +138,11 @@ class Deployment:
 
 @contextmanager
 def deployment(
-    tmp: Path, tls: Tls, provider: Callable[[str], Any] | None = None
+    tmp: Path,
+    tls: Tls,
+    provider: Callable[[str], Any] | None = None,
+    *,
+    private_key_jwt: bool = False,
 ) -> Iterator[Deployment]:
     sock, port = bound_socket()
     public = f"https://localhost:{port}"
@@ -155,10 +159,11 @@ def deployment(
             config = ProviderConfig(
                 name="proconnect",
                 issuer=standin.issuer,
-                client_id=standin.client_id,
-                client_secret=standin.client_secret,
+                client_id=standin.key_client_id if private_key_jwt else standin.client_id,
+                client_secret="" if private_key_jwt else standin.client_secret,
                 redirect_uri=callback,
                 policy=LOOPBACK,
+                client_key=standin.key_client_jwk if private_key_jwt else None,
             )
             register = RechercheEntreprises(
                 rp_http, base_url=register_url, policy=REGISTER_POLICY,
@@ -693,3 +698,11 @@ def test_forms_need_their_csrf_token(deployed: Deployment, browser: Browser) -> 
         response = browser.http.post(f"{deployed.url}{path}", data=data)
         assert response.status_code == 403
         assert error_code(response) == "csrf_invalid"
+
+
+def test_private_key_jwt_client_authentication(tmp_path: Path, tls: Tls, browser: Browser) -> None:
+    with deployment(tmp_path, tls, private_key_jwt=True) as d:
+        query, verifier = login(d, browser, "john.dupont", "LocalRegistrationNumber")
+        assert "code" in query, query
+        redeem(d, browser.http, query["code"], verifier, "LocalRegistrationNumber")
+        assert d.issuer.count_credentials() == 1
