@@ -30,13 +30,14 @@ from datetime import timedelta
 from typing import Any, Final, Protocol
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 
 from ancre.issuer.db import (
     AccessTokenRow,
     AuthorizationCodeRow,
     AuthorizationRequestRow,
     IssuerStateRow,
+    LoginStateRow,
     OfferRow,
 )
 from ancre.issuer.service import AccessGrant, Issuer, IssuerError, _rowcount, _sha256
@@ -63,6 +64,7 @@ CODE_LIFETIME: Final = timedelta(seconds=60)
 #: How long a user has to log in and consent.
 REQUEST_LIFETIME: Final = timedelta(minutes=10)
 ISSUER_STATE_LIFETIME: Final = timedelta(minutes=10)
+_PURGE_EVERY: Final = timedelta(minutes=1)
 _UNSAFE_SCHEMES: Final = frozenset({"javascript", "data", "file", "vbscript", "blob", "about"})
 _LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 _MAX_PARAM: Final = 2048
@@ -242,6 +244,38 @@ class AuthorizationServer:
 
     def __init__(self, issuer: Issuer) -> None:
         self.issuer = issuer
+        self._last_purge = issuer.clock.now()
+
+    def purge_expired(self) -> int:
+        """Forget expired single-use values: login states, issuer states, authorization
+        codes and pending requests (with any approval held for consent). Anyone may start
+        an authorization request, so these tables must not grow without bound. Returns the
+        number of rows removed."""
+        now = self.issuer.clock.now()
+        self._last_purge = now
+        with self.issuer._transaction() as session:
+            removed = 0
+            for table, column in (
+                (LoginStateRow, LoginStateRow.expires_at),
+                (IssuerStateRow, IssuerStateRow.expires_at),
+                (AuthorizationCodeRow, AuthorizationCodeRow.expires_at),
+            ):
+                removed += _rowcount(session.execute(delete(table).where(column <= now)))
+            # Codes go first: a request still referenced by a live code stays.
+            live = select(AuthorizationCodeRow.request_id)
+            removed += _rowcount(
+                session.execute(
+                    delete(AuthorizationRequestRow).where(
+                        AuthorizationRequestRow.expires_at <= now,
+                        AuthorizationRequestRow.id.not_in(live),
+                    )
+                )
+            )
+        return removed
+
+    def _maybe_purge(self) -> None:
+        if self.issuer.clock.now() - self._last_purge > _PURGE_EVERY:
+            self.purge_expired()
 
     def create_issuer_state(self, configuration_id: str) -> tuple[str, str]:
         """An offer of `configuration_id` for the authorization code grant: its
@@ -289,6 +323,7 @@ class AuthorizationServer:
             _single(params, "authorization_details", required=False),
             _single(params, "scope", required=False),
         )
+        self._maybe_purge()
         now = self.issuer.clock.now()
         issuer_state = _single(params, "issuer_state", required=False)
         if issuer_state is not None:
@@ -325,6 +360,7 @@ class AuthorizationServer:
         """A pending request started from the bridge's landing page (no wallet yet: it
         ends in a pre-authorized offer shown on the offer page)."""
         template(configuration_id)
+        self._maybe_purge()
         now = self.issuer.clock.now()
         pending = PendingAuthorization(
             secrets.token_urlsafe(24), PAGES_CLIENT, "", configuration_id

@@ -270,3 +270,29 @@ def test_no_authentication_step_no_authorization_endpoint(
         assert http.get(f"{url}/authorize").status_code == 404
         response = token(http, url, "x", secrets.token_urlsafe(48))
         assert response.json()["error"] == "unsupported_grant_type"
+
+
+def test_expired_values_are_purged(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from ancre.issuer.authorize import Approved
+
+    clock = FixedClock(SystemClock().now())
+    issuer = make_issuer(tmp_path / "i", 8443, clock=clock)
+    server = AuthorizationServer(issuer)
+    browser = secrets.token_urlsafe(32)
+    params = {
+        "response_type": ["code"], "client_id": [CLIENT], "redirect_uri": [REDIRECT],
+        "code_challenge": [pkce_s256(secrets.token_urlsafe(48))],
+        "code_challenge_method": ["S256"], "scope": ["LegalPerson"],
+    }  # fmt: skip
+    server.create_issuer_state("LegalPerson")
+    done = server.begin(params, browser)
+    server.complete(done.id, Approved(OPERATOR, LEGAL_PERSON_CLAIMS), browser)
+    server.begin(params, browser)  # abandoned
+    assert server.purge_expired() == 0
+    clock.advance(timedelta(minutes=11))
+    # issuer state, code, and both requests.
+    assert server.purge_expired() == 4
+    assert server.purge_expired() == 0
+    issuer.engine.dispose()
