@@ -182,6 +182,17 @@ class Code(StrEnum):
     # verifier service (ancre.verifier.service): requests it refuses before verifying
     SERVICE_BUSY = "service_busy"
     RATE_LIMITED = "rate_limited"
+    # wallet (ancre.wallet)
+    WALLET_NOT_FOUND = "wallet_not_found"
+    WALLET_LOCKED = "wallet_locked"
+    WALLET_CORRUPT = "wallet_corrupt"
+    WALLET_BUSY = "wallet_busy"
+    RECORD_TAMPERED = "record_tampered"
+    RECORD_NOT_FOUND = "record_not_found"
+    OFFER_INVALID = "offer_invalid"
+    ISSUER_REFUSED = "issuer_refused"
+    CREDENTIAL_REFUSED = "credential_refused"
+    NO_MATCHING_CREDENTIAL = "no_matching_credential"
 
 
 class AncreError(Exception):
