@@ -36,6 +36,8 @@ class Identity:
     key_type: str
     created_at: str
     key: PrivateKey = field(repr=False, compare=False)
+    #: Creation order within the wallet (timestamps tie within a second).
+    seq: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """What may be shown: never the private key."""
@@ -61,8 +63,9 @@ class Identity:
                 key_type=str(data["key_type"]),
                 created_at=str(data["created_at"]),
                 key=PrivateKey.from_jwk(data["private_jwk"]),
+                seq=int(data.get("seq", 0)),
             )
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, ValueError):
             raise InvalidError(
                 Code.RECORD_TAMPERED, f"record {record_id} is not an identity"
             ) from None
@@ -95,12 +98,12 @@ def create_identity(
         label = name or f"identity-{len(existing) + 1}"
         if any(i.name == label for i in existing):
             raise ConfigurationError(f"an identity named {label!r} exists already")
-        identity = Identity(
-            record_id, label, did, kid, method, key_type, now.isoformat(timespec="seconds"), key
-        )
+        seq = max((i.seq for i in existing), default=0) + 1
+        stamp = now.isoformat(timespec="seconds")
+        identity = Identity(record_id, label, did, kid, method, key_type, stamp, key, seq)
         store.put(
             record_id,
-            {**identity.to_json(), "private_jwk": key.export_private_jwk()},
+            {**identity.to_json(), "seq": seq, "private_jwk": key.export_private_jwk()},
         )
     return identity
 
@@ -109,7 +112,7 @@ def list_identities(store: WalletStore) -> list[Identity]:
     """The wallet's identities in creation order (tampered records are skipped: `list`
     reports them)."""
     found = [Identity.from_record(e.id, e.data) for e in store.entries(_KIND) if e.data is not None]
-    return sorted(found, key=lambda i: (i.created_at, i.id))
+    return sorted(found, key=lambda i: (i.seq, i.created_at, i.id))
 
 
 def find_identity(store: WalletStore, ref: str | None) -> Identity:
