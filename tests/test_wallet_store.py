@@ -162,22 +162,6 @@ def test_default_location(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     assert default_wallet_path() == tmp_path / "data" / "ancre" / "wallet"
 
 
-def _paused_writer(wallet: Path, *args: str) -> subprocess.Popen[str]:
-    """A writer stopped by the test hook after its temporary file is synced, before the
-    rename; returns once it says so."""
-    writer = subprocess.Popen(
-        [sys.executable, "-m", "ancre.cli.main", "wallet", *args, "--wallet", str(wallet)],
-        env=wallet_env(ANCRE_WALLET_TEST_HOOK="pause-before-rename"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert writer.stderr is not None
-    line = writer.stderr.readline()
-    assert line == "ancre-wallet: paused\n", line
-    return writer
-
-
 @pytest.mark.parametrize(
     "command",
     [("did", "create", "--name", "late"), ("passwd",)],
@@ -201,7 +185,7 @@ def test_sigkill_mid_write_leaves_the_previous_wallet_complete(
     assert writer.stderr is not None
     assert writer.stderr.readline() == "ancre-wallet: paused\n"
     # The new content is on disk, complete and synced, under a temporary name.
-    temporary = [p for p in wallet.rglob(".*.tmp")]
+    temporary = list(wallet.rglob(".*.tmp"))
     assert len(temporary) == 1
     writer.send_signal(signal.SIGKILL)
     writer.wait(10)

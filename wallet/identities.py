@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from ancre.trust.did_jwk import did_jwk_from_public_key
 from ancre.trust.did_key import did_key_from_public_key
-from ancre.trust.errors import Code, ConfigurationError, InvalidError
+from ancre.trust.errors import AncreError, Code, ConfigurationError, InvalidError
 from ancre.trust.keys import KeyType, PrivateKey
 
 from .store import WalletStore, new_record_id
@@ -111,7 +111,14 @@ def create_identity(
 def list_identities(store: WalletStore) -> list[Identity]:
     """The wallet's identities in creation order (tampered records are skipped: `list`
     reports them)."""
-    found = [Identity.from_record(e.id, e.data) for e in store.entries(_KIND) if e.data is not None]
+    found = []
+    for entry in store.entries(_KIND):
+        if entry.data is None:
+            continue
+        try:
+            found.append(Identity.from_record(entry.id, entry.data))
+        except (AncreError, ValueError):
+            continue  # damaged: not usable, and not worth a crash
     return sorted(found, key=lambda i: (i.seq, i.created_at, i.id))
 
 
