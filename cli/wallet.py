@@ -596,7 +596,7 @@ def present(
             sys.stdout.write(presentation.token + "\n")
         return
     http = _http(insecure_loopback, ca_file)
-    code, answer = post_to_vc_api(presentation, to, http=http, audience=audience, nonce=nonce)
+    code, answer = post_to_vc_api(presentation, to, http=http, nonce=nonce)
     verified = code == 200 and isinstance(answer, dict) and answer.get("verified") is True
     document["verifier"] = {"http_status": code, "verified": verified, "answer": answer}
     if json_out:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +57,63 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
     }
+
+
+VERIFIER_AUDIENCE = "https://connector.example"
+
+
+@contextmanager
+def verifier_process(ca: Path, log: Path, *, trusted_issuer: str, audience: str) -> Iterator[str]:
+    """A real verifier service process (`ancre.verifier.service.create_app` under uvicorn,
+    plain http on loopback) trusting `trusted_issuer` and known as `audience`. Yields its URL;
+    its log goes to `log`.
+
+    Not through `ancre verifier serve`: its `--insecure-loopback` also allows plain http, and
+    then its did:web resolver looks for loopback DID documents over http, while the test
+    issuer serves https. So the settings are built here (loopback allowed, https only), and
+    the outbound client trusts the test CA (certifi's bundle swapped for `ca`, as an
+    operator installs a private CA)."""
+    import httpx
+    from _issuer_support import bound_socket
+
+    sock, port = bound_socket()
+    sock.close()
+    url = f"http://127.0.0.1:{port}"
+    code = (
+        "import sys, certifi, uvicorn\n"
+        f"certifi.where = lambda: {str(ca)!r}\n"
+        "from ancre.trust.net import NetworkPolicy\n"
+        "from ancre.trust.policy import VerificationPolicy\n"
+        "from ancre.verifier.logs import configure_logging\n"
+        "from ancre.verifier.service import VerifierSettings, create_app\n"
+        "settings = VerifierSettings(\n"
+        "    policy=VerificationPolicy(trusted_issuers=frozenset([sys.argv[1]])),\n"
+        "    network=NetworkPolicy(allow_loopback=True, max_bytes=4 * 1024 * 1024),\n"
+        "    audiences=frozenset([sys.argv[2]]))\n"
+        "configure_logging(level='debug', json_format=True)\n"
+        "uvicorn.run(create_app(settings), host='127.0.0.1', port=int(sys.argv[3]),\n"
+        "            log_config=None, log_level='debug')\n"
+    )
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-c", code, trusted_issuer, audience, str(port)],
+            env=wallet_env(),
+            stdout=sink,
+            stderr=sink,
+        )
+        try:
+            with httpx.Client(trust_env=False, timeout=5) as http:
+                for _ in range(400):  # bounded wait for start-up
+                    if server.poll() is not None:
+                        raise RuntimeError(f"verifier exited: {log.read_text()}")
+                    try:
+                        if http.get(f"{url}/health").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        time.sleep(0.05)
+                else:
+                    raise RuntimeError("the verifier service did not start")
+            yield url
+        finally:
+            server.terminate()
+            server.wait(10)

@@ -9,7 +9,7 @@ is stored.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -55,12 +55,11 @@ class Checker:
 
     def verify(self, token: str) -> VerificationResult:
         """Verify a credential as held (an SD-JWT VC without key binding: the holder's copy)."""
-        resolver = default_resolver(
-            http_client=self.http.client, network=self.http.network, clock=self.clock
-        )
-        status = StatusListChecker(
-            client=self.http.client, resolver=resolver, network=self.http.network
-        )
+        # did:web and status lists over https only, even on loopback: with plain http
+        # allowed, the did:web resolver would look for loopback DID documents over http.
+        network = replace(self.http.network, allow_http=False)
+        resolver = default_resolver(http_client=self.http.client, network=network, clock=self.clock)
+        status = StatusListChecker(client=self.http.client, resolver=resolver, network=network)
         policy = VerificationPolicy(trusted_issuers=self.trusted_issuers, require_key_binding=False)
         return verify(
             token,

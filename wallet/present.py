@@ -130,7 +130,7 @@ def _sd_jwt(
 
 
 def post_to_vc_api(
-    presentation: Presentation, url: str, *, http: Http, audience: str, nonce: str
+    presentation: Presentation, url: str, *, http: Http, nonce: str
 ) -> tuple[int, Any]:
     """POST to a VC-API `/presentations/verify` (`url` is the endpoint, or a base URL to
     which the path is added); returns the HTTP status and the JSON answer."""
@@ -143,7 +143,9 @@ def post_to_vc_api(
         endpoint,
         json_body={
             "verifiablePresentation": presentation.envelope(),
-            "options": {"challenge": nonce, "domain": audience},
+            # No `domain`: the verifier checks the audience against the names it is known by
+            # (its public URL, --audience). Sending ours would make that check tautological.
+            "options": {"challenge": nonce},
         },
     )
     try:
