@@ -608,3 +608,63 @@ def present(
                 sys.stdout.write(f"  {problem}\n")
     if not verified:
         raise typer.Exit(EXIT_INVALID)
+
+
+# ---- respond (OpenID4VP) ---------------------------------------------------------------
+
+
+@app.command("respond")
+@_guard
+def respond(
+    invocation: Annotated[
+        str, typer.Argument(help="The verifier's openid4vp://?client_id=…&request_uri=… URL.")
+    ],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask for confirmation (scripts).")
+    ] = False,
+    insecure_loopback: InsecureLoopbackOption = False,
+    ca_file: CaFileOption = None,
+    wallet: WalletOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Answer an OpenID4VP 1.0 request: the signed Request Object is fetched and checked
+    against the verifier's DID, its DCQL query matched against the wallet, what would be
+    disclosed and to whom shown, and — once confirmed — the presentations posted
+    (direct_post, or direct_post.jwt encrypted to the verifier).
+
+      ancre wallet respond 'openid4vp://?client_id=decentralized_identifier%3Adid%3A…&request_uri=…'
+    """
+    import json
+
+    from ancre.wallet.oid4vp import build_answer, describe, fetch_request, send_answer
+
+    store = _open(wallet, passphrase_file)
+    http = _http(insecure_loopback, ca_file)
+    request = fetch_request(invocation, http=http, clock=_clock())
+    answer = build_answer(store, request)
+    summary = describe(answer)
+    if not json_out or not yes:
+        sys.stderr.write(
+            f"The verifier {summary['verifier']}\n  (answers go to {summary['response_uri']})\n"
+            "asks for:\n"
+        )
+        for item in summary["presentations"]:
+            claims = item["disclosed_claims"]
+            shown = ", ".join(claims) if isinstance(claims, list) else claims
+            sys.stderr.write(
+                f"  - {', '.join(item['types'])} ({item['credential']}) from {item['issuer']}:"
+                f" {shown or 'only what is always disclosed'}\n"
+            )
+    if not yes:
+        if not sys.stdin.isatty():
+            _die(EXIT_USAGE, "confirmation needed: run in a terminal, or pass --yes")
+        if not typer.confirm("Send these presentations?", default=False, err=True):
+            _die(EXIT_INVALID, "declined: nothing was sent")
+    reply = send_answer(answer, store, http=http, clock=_clock())
+    if json_out:
+        _print_json({**summary, "sent": True, "verifier_answer": reply})
+    else:
+        sys.stdout.write("sent\n")
+        if isinstance(reply, dict) and reply:
+            sys.stdout.write(json.dumps(reply, ensure_ascii=False) + "\n")

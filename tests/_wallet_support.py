@@ -63,10 +63,18 @@ VERIFIER_AUDIENCE = "https://connector.example"
 
 
 @contextmanager
-def verifier_process(ca: Path, log: Path, *, trusted_issuer: str, audience: str) -> Iterator[str]:
+def verifier_process(
+    ca: Path,
+    log: Path,
+    *,
+    trusted_issuer: str,
+    audience: str,
+    tls: tuple[Path, Path] | None = None,
+) -> Iterator[str]:
     """A real verifier service process (`ancre.verifier.service.create_app` under uvicorn,
     plain http on loopback) trusting `trusted_issuer` and known as `audience`. Yields its URL;
-    its log goes to `log`.
+    its log goes to `log`. With `tls` (certificate, key) it serves https://localhost:PORT and
+    OpenID4VP 1.0 (a did:jwk verifier key, open backend) with that public URL.
 
     Not through `ancre verifier serve`: its `--insecure-loopback` also allows plain http, and
     then its did:web resolver looks for loopback DID documents over http, while the test
@@ -78,7 +86,7 @@ def verifier_process(ca: Path, log: Path, *, trusted_issuer: str, audience: str)
 
     sock, port = bound_socket()
     sock.close()
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://localhost:{port}" if tls else f"http://127.0.0.1:{port}"
     code = (
         "import sys, certifi, uvicorn\n"
         f"certifi.where = lambda: {str(ca)!r}\n"
@@ -89,20 +97,46 @@ def verifier_process(ca: Path, log: Path, *, trusted_issuer: str, audience: str)
         "settings = VerifierSettings(\n"
         "    policy=VerificationPolicy(trusted_issuers=frozenset([sys.argv[1]])),\n"
         "    network=NetworkPolicy(allow_loopback=True, max_bytes=4 * 1024 * 1024),\n"
-        "    audiences=frozenset([sys.argv[2]]))\n"
+        "    audiences=frozenset([sys.argv[2]]), openid4vp=oid4vp)\n"
         "configure_logging(level='debug', json_format=True)\n"
+        "tls = {'ssl_certfile': sys.argv[5], 'ssl_keyfile': sys.argv[6]} if sys.argv[5] else {}\n"
         "uvicorn.run(create_app(settings), host='127.0.0.1', port=int(sys.argv[3]),\n"
-        "            log_config=None, log_level='debug')\n"
+        "            log_config=None, log_level='debug', **tls)\n"
     )
+    oid4vp = (
+        "oid4vp = None\n"
+        "if sys.argv[4]:\n"
+        "    from ancre.trust.did_jwk import did_jwk_from_public_key\n"
+        "    from ancre.trust.keys import PrivateKey\n"
+        "    from ancre.verifier.openid4vp import OpenID4VPSettings\n"
+        "    key = PrivateKey.generate('p256')\n"
+        "    did = did_jwk_from_public_key(key.public_key)\n"
+        "    oid4vp = OpenID4VPSettings(key=key, did=did, kid=did + '#0', base_url=sys.argv[4],\n"
+        "                               open_backend=True)\n"
+    )
+    code = code.replace("settings = VerifierSettings(", oid4vp + "settings = VerifierSettings(")
+    tls_args = [str(tls[0]), str(tls[1])] if tls else ["", ""]
     with log.open("wb") as sink:
         server = subprocess.Popen(
-            [sys.executable, "-c", code, trusted_issuer, audience, str(port)],
+            [
+                sys.executable,
+                "-c",
+                code,
+                trusted_issuer,
+                audience,
+                str(port),
+                url if tls else "",
+                *tls_args,
+            ],
             env=wallet_env(),
             stdout=sink,
             stderr=sink,
         )
         try:
-            with httpx.Client(trust_env=False, timeout=5) as http:
+            import ssl
+
+            verify = ssl.create_default_context(cafile=str(ca)) if tls else True
+            with httpx.Client(trust_env=False, timeout=5, verify=verify) as http:
                 for _ in range(400):  # bounded wait for start-up
                     if server.poll() is not None:
                         raise RuntimeError(f"verifier exited: {log.read_text()}")
@@ -117,3 +151,33 @@ def verifier_process(ca: Path, log: Path, *, trusted_issuer: str, audience: str)
         finally:
             server.terminate()
             server.wait(10)
+
+
+def offer_and_receive(
+    issuer_dir: Path,
+    wallet: Path,
+    tmp_path: Path,
+    configuration: str,
+    claims: dict[str, Any],
+    ca: Path,
+) -> dict[str, Any]:
+    """`ancre issuer offer` then `ancre wallet receive` (loopback, test CA); the receipt."""
+    import json
+
+    from _issuer_support import ancre_cli
+
+    claims_file = tmp_path / f"{configuration}.json"
+    claims_file.write_text(json.dumps(claims))
+    made = ancre_cli(
+        "issuer", "offer", "--dir", str(issuer_dir), "--type", configuration,
+        "--claims", str(claims_file), "--tx-code", "--register-checked", "--json",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    offer = json.loads(made.stdout)
+    got = wallet_cli(
+        wallet, "receive", offer["offer_uri"], "--tx-code", offer["tx_code"],
+        "--insecure-loopback", "--ca-file", str(ca), "--json",
+    )  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    receipt: dict[str, Any] = json.loads(got.stdout)
+    return receipt

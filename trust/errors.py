@@ -193,6 +193,7 @@ class Code(StrEnum):
     ISSUER_REFUSED = "issuer_refused"
     CREDENTIAL_REFUSED = "credential_refused"
     NO_MATCHING_CREDENTIAL = "no_matching_credential"
+    VERIFIER_REFUSED = "verifier_refused"
 
 
 class AncreError(Exception):
