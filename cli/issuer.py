@@ -300,7 +300,9 @@ def offer(
     credential_type: Annotated[
         str, typer.Option("--type", help="A credential configuration id (e.g. LegalPerson).")
     ],
-    claims: Annotated[Path, typer.Option(help="JSON file with the credential's claims.")],
+    claims: Annotated[
+        Path | None, typer.Option(help="JSON file with the credential's claims.")
+    ] = None,
     folder: DirOption = DEFAULT_DIR,
     tx_code: Annotated[
         bool, typer.Option("--tx-code", help="Protect the offer with a numeric code.")
@@ -316,11 +318,27 @@ def offer(
     public_url: PublicUrlOption = None,
     actor: AsOption = "operator",
     json_out: JsonOption = False,
+    from_csv: Annotated[
+        Path | None,
+        typer.Option("--from", help="A CSV file: one offer per row (header: claim names)."),
+    ] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="With --from: offer the valid rows only.")
+    ] = False,
 ) -> None:
-    """Create a credential offer (pre-authorized code) and print its URI and tx_code."""
+    """Create a credential offer (pre-authorized code) and print its URI and tx_code; or,
+    with --from rows.csv, one offer per row (every row checked first)."""
     from ancre.issuer.templates import Authorization
     from ancre.trust._json import loads_strict
 
+    if (claims is None) == (from_csv is None):
+        _die(64, "give --claims FILE.json or --from FILE.csv")
+    if from_csv is not None:
+        authorization = Authorization("operator", actor, register_checked=register_checked)
+        _offer_csv(folder, public_url, credential_type, from_csv, authorization, tx_code,
+                   skip_invalid=skip_invalid, json_out=json_out)  # fmt: skip
+        return
+    assert claims is not None
     try:
         raw = claims.read_bytes()
     except OSError as error:
@@ -518,3 +536,75 @@ def client_revoke(
     issuer = _open(folder)
     ClientStore(issuer.engine, issuer.clock).revoke(name)
     sys.stdout.write(f"client {name}: revoked\n")
+
+
+def _offer_csv(
+    folder: Path,
+    public_url: str | None,
+    credential_type: str,
+    source: Path,
+    authorization: Any,
+    tx_code: bool,
+    *,
+    skip_invalid: bool,
+    json_out: bool,
+) -> None:
+    """`offer --from rows.csv`: check every row, report every bad one by line number, and
+    create nothing unless all are good (or --skip-invalid); then one offer per row, with a
+    progress bar on stderr."""
+    from ancre.issuer.csv_offers import MAX_CSV_BYTES, check_rows, create_offers, parse_rows
+
+    try:
+        with source.open("rb") as handle:
+            data = handle.read(MAX_CSV_BYTES + 1)
+    except OSError as error:
+        _die(65, f"cannot read {source}: {error.strerror}")
+    rows, errors = parse_rows(data)
+    issuer = _open_for_offers(folder, public_url)
+    if rows:
+        errors += check_rows(issuer, credential_type, rows, authorization)
+    errors.sort(key=lambda e: e.line)
+    bad = {e.line for e in errors}
+    for problem in errors:
+        sys.stderr.write(f"ancre: {source}: {problem}\n")
+    if errors and not skip_invalid:
+        _die(65, f"{len(bad)} invalid row(s): nothing offered (--skip-invalid offers the rest)")
+    rows = [r for r in rows if r.line not in bad]
+    offers = create_offers(
+        issuer,
+        credential_type,
+        rows,
+        authorization=authorization,
+        tx_code=tx_code,
+        progress=lambda done: _progress("offers", done, len(rows)),
+    )
+    if json_out:
+        _print_json([o.to_json() for o in offers])
+    else:
+        for o in offers:
+            shown = o.offer_uri or f"issued as {o.credential_id}"
+            code = f"  tx_code: {o.tx_code}" if o.tx_code else ""
+            sys.stdout.write(f"line {o.line} ({o.state}): {shown}{code}\n")
+    if errors:
+        raise typer.Exit(1)  # some rows were skipped: not a complete success
+
+
+def _progress(label: str, done: int, total: int) -> None:
+    """A one-line progress bar on stderr (stdout stays for the result)."""
+    width = 30
+    filled = width * done // max(total, 1)
+    end = "\n" if done >= total else ""
+    sys.stderr.write(f"\r{label} [{'#' * filled}{'-' * (width - filled)}] {done}/{total}{end}")
+    sys.stderr.flush()
+
+
+def _open_for_offers(folder: Path, public_url: str | None) -> Issuer:
+    """The issuer, with its accreditation check when a trust list is configured."""
+    from ancre.issuer.accreditation import load_issuance
+
+    if load_issuance(folder).trust_list is None:
+        return _open(folder, public_url)
+    issuer, _check, _proof = _open_accredited(
+        folder, public_url, trust_list=None, registry_did=None, unchecked=False
+    )
+    return issuer

@@ -2,7 +2,8 @@
 
 New tables only (no column added to the first slice's tables): `vc_api_clients` (API keys,
 stored as SHA-256 hashes, with the issuer and credential types each client may use) and
-`vc_api_credentials` (which client issued which credential, for `/credentials/status`).
+`vc_api_credentials` (which client issued which credential, for `/credentials/status`) and
+`csv_offer_rows` (the offer each CSV row key created, so that a re-run creates no other).
 
 Revision ID: 0002_vc_api
 """
@@ -36,8 +37,16 @@ def upgrade() -> None:
         sa.Column("client", sa.String(64), nullable=False, index=True),
         sa.Column("proof", sa.String(32), nullable=False),
     )
+    op.create_table(
+        "csv_offer_rows",
+        sa.Column("row_key", sa.String(64), primary_key=True),
+        sa.Column("claims_sha256", sa.String(64), nullable=False),
+        sa.Column("offer_id", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("csv_offer_rows")
     op.drop_table("vc_api_credentials")
     op.drop_table("vc_api_clients")
