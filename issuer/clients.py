@@ -19,15 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import String, Text, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
-from ancre.issuer.db import Base, session_factory, write_engine
+from ancre.issuer.db import ClientRow, VcApiCredentialRow, session_factory, write_engine
 from ancre.issuer.service import IssuerError
 from ancre.issuer.templates import TEMPLATES
-from ancre.trust._sql import UtcMicros
 from ancre.trust.clock import Clock
 from ancre.trust.errors import Code, ConfigurationError
 
@@ -45,31 +43,6 @@ _KEY: Final = re.compile(r"ancre_([0-9a-f]{16})\.([A-Za-z0-9_-]{43})")
 #: The credential configurations the VC-API issues: the VCDM 2.0 (``vc+jwt``) templates. An
 #: SD-JWT VC is bound to a wallet key proven over OpenID4VCI, which a machine client has not.
 VC_API_TYPES: Final = tuple(sorted(t for t, v in TEMPLATES.items() if v.format == "vc+jwt"))
-
-
-class ClientRow(Base):
-    """A VC-API client: its key (hashed), the issuer it may name and the types it may
-    issue (configuration ids, JSON list)."""
-
-    __tablename__ = "vc_api_clients"
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    key_id: Mapped[str] = mapped_column(String(32), unique=True)
-    key_sha256: Mapped[str] = mapped_column(String(64))
-    issuer_id: Mapped[str] = mapped_column(String(2048))
-    types_json: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UtcMicros)
-    created_by: Mapped[str] = mapped_column(String(256))
-    revoked_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
-
-
-class VcApiCredentialRow(Base):
-    """Which client issued a credential over the VC-API, and with which proof: a client may
-    change the status of its own credentials only."""
-
-    __tablename__ = "vc_api_credentials"
-    credential_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    client: Mapped[str] = mapped_column(String(64), index=True)
-    proof: Mapped[str] = mapped_column(String(32))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,15 +24,11 @@ from datetime import datetime
 from typing import Any, Final
 from urllib.parse import urlencode
 
-from sqlalchemy import String
-from sqlalchemy.orm import Mapped, mapped_column
-
-from ancre.issuer.db import Base, OfferRow
+from ancre.issuer.db import CsvOfferRow, OfferRow
 from ancre.issuer.service import Issuer, IssuerError
 from ancre.issuer.templates import Authorization, template
 from ancre.trust._audit import canonical
 from ancre.trust._json import loads_strict
-from ancre.trust._sql import UtcMicros
 from ancre.trust.errors import AncreError, Code
 
 __all__ = [
@@ -51,16 +47,6 @@ MAX_CSV_BYTES: Final = 10 * 1024 * 1024
 MAX_ROWS: Final = 10_000
 _MAX_CELL: Final = 64 * 1024
 _KEY_COLUMN: Final = "key"
-
-
-class CsvOfferRow(Base):
-    """The offer a CSV row key created (row keys are hashed with the configuration id)."""
-
-    __tablename__ = "csv_offer_rows"
-    row_key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    claims_sha256: Mapped[str] = mapped_column(String(64))
-    offer_id: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UtcMicros)
 
 
 @dataclass(frozen=True, slots=True)

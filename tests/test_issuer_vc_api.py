@@ -180,6 +180,8 @@ def test_issue_data_integrity_proof_verifies(served_di: Served, client: httpx.Cl
     result = _verify(secured, client)
     assert result.status is Status.VALID, result.to_json()
     assert result.issuer == served_di.issuer.did
+    did_document = client.get(f"{served_di.url}/.well-known/did.json").json()
+    assert _pyld_eddsa_rdfc_2022_check(secured, did_document)
     row = served_di.issuer.credential_info(secured["id"])
     assert row is not None
     assert row.format == "ldp_vc"
@@ -404,3 +406,53 @@ def test_the_vc_api_is_off_unless_configured(
     with serve_on(sock, create_app(IssuerSettings(issuer)), tls) as url:
         response = client.post(f"{url}/credentials/issue", json={"credential": {}})
     assert response.status_code == 404
+
+
+def _pyld_eddsa_rdfc_2022_check(secured: dict[str, Any], did_document: dict[str, Any]) -> bool:
+    """An independent check of the proof (W3C vc-di-eddsa §3.2): pyld canonicalizes (its
+    own URDNA2015 over ancre's context files, frozen), `cryptography` verifies Ed25519."""
+    import hashlib
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from pyld import jsonld
+    from pyld.documentloader.frozen import FrozenDocumentLoader
+
+    from ancre.trust._b64 import b64url_decode
+    from ancre.trust.jsonld import ContextStore
+
+    store = ContextStore()
+    documents = {url: store.document(url) for url in store.urls}
+    # The Gaia-X development context is named with a trailing '#' in credentials.
+    documents.update({url: store.document(url) for url in secured["@context"]})
+    loader = FrozenDocumentLoader(documents)
+
+    def canon(document: dict[str, Any]) -> bytes:
+        options = {"algorithm": "URDNA2015", "format": "application/n-quads"}
+        text: str = jsonld.normalize(document, {**options, "documentLoader": loader})
+        return text.encode()
+
+    proof = dict(secured["proof"])
+    value = proof.pop("proofValue")
+    unsecured = {k: v for k, v in secured.items() if k != "proof"}
+    config = {"@context": secured["@context"], **proof}
+    digest = hashlib.sha256(canon(config)).digest() + hashlib.sha256(canon(unsecured)).digest()
+    method = next(
+        m for m in did_document["verificationMethod"] if m["id"] == proof["verificationMethod"]
+    )
+    key = Ed25519PublicKey.from_public_bytes(b64url_decode(method["publicKeyJwk"]["x"]))
+    assert value.startswith("z")
+    try:
+        key.verify(_base58btc(value[1:]), digest)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _base58btc(text: str) -> bytes:
+    alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+    number = 0
+    for char in text:
+        number = number * 58 + alphabet.index(char)
+    body = number.to_bytes((number.bit_length() + 7) // 8, "big")
+    return b"\x00" * (len(text) - len(text.lstrip("1"))) + body
