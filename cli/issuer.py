@@ -346,7 +346,7 @@ def offer(
     if len(raw) > _MAX_CLAIMS_BYTES:
         _die(65, f"{claims} is over {_MAX_CLAIMS_BYTES} bytes")
     document = loads_strict(raw, what=str(claims))
-    issuer = _open(folder, public_url)
+    issuer = _open_for_offers(folder, public_url)
     authorization = Authorization("operator", actor, register_checked=register_checked)
     created = issuer.create_offer(
         credential_type, document, authorization=authorization, tx_code=tx_code

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from ancre.issuer.service import Issuer, IssuerError
+from ancre.issuer.service import CreatedOffer, IssuedCredential, Issuer, IssuerError
 from ancre.issuer.templates import Authorization, Holder, template
 from ancre.trust.clock import Clock
 from ancre.trust.errors import AncreError, Code, ConfigurationError
@@ -95,7 +95,7 @@ class AccreditedIssuer(Issuer):
         holder: Holder,
         authorization: Authorization,
         offer_id: str | None = None,
-    ) -> Any:
+    ) -> IssuedCredential:
         self.accreditation.require(template(configuration_id).credential_type)
         return super().issue(
             configuration_id, claims, holder=holder, authorization=authorization, offer_id=offer_id
@@ -108,7 +108,7 @@ class AccreditedIssuer(Issuer):
         *,
         authorization: Authorization,
         tx_code: bool = False,
-    ) -> Any:
+    ) -> CreatedOffer:
         # At the offer already: an operator learns now, not from a wallet refused later.
         self.accreditation.require(template(configuration_id).credential_type)
         return super().create_offer(

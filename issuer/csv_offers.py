@@ -175,9 +175,16 @@ def check_rows(
     issuer: Issuer, configuration_id: str, rows: Iterable[CsvRow], authorization: Authorization
 ) -> list[RowError]:
     """Every check an offer of each row would run, creating nothing; also a row key that
-    was already used for other claims."""
+    was already used for other claims, and (for an ``AccreditedIssuer``) the accreditation
+    for the type, reported once on line 1."""
     chosen = template(configuration_id)
     now = issuer.clock.now().replace(microsecond=0)
+    accreditation = getattr(issuer, "accreditation", None)  # an AccreditedIssuer's
+    if accreditation is not None:
+        try:
+            accreditation.require(chosen.credential_type)
+        except IssuerError as error:
+            return [RowError(1, f"{error.code}: {error.message}")]
     errors = []
     with issuer._read() as session:
         for row in rows:

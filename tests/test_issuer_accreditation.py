@@ -291,3 +291,39 @@ def test_client_commands(tmp_path: Path) -> None:
     issuer.engine.dispose()
     secret = body["api_key"].split(".")[1].encode()
     assert not any(secret in f.read_bytes() for f in folder.glob("issuer.db*"))
+
+
+def test_cli_offers_check_the_accreditation(tmp_path: Path) -> None:
+    registry = PublishedRegistry(tmp_path)
+    folder = tmp_path / "agency"
+    init = ancre_cli(
+        "issuer", "init", "--dir", str(folder), "--did", "did:web:localhost%3A9",
+        "--trust-list", str(registry.file), "--registry-did", registry.did,
+    )  # fmt: skip
+    assert init.returncode == 0, init.stderr
+    assert json.loads((folder / "issuance.json").read_text())["accreditation"] == {
+        "trust_list": str(registry.file),
+        "registry": registry.did,
+    }
+    registry.accredit("did:web:localhost%3A9", "gx:LegalPerson")
+    registry.publish()
+    claims = tmp_path / "lp.json"
+    claims.write_text(json.dumps(LEGAL_PERSON_CLAIMS))
+    done = ancre_cli(
+        "issuer", "offer", "--dir", str(folder), "--type", "LegalPerson", "--claims", str(claims)
+    )
+    assert done.returncode == 0, done.stderr
+    cert = tmp_path / "cert.json"
+    cert.write_text(json.dumps(CERTIFICATION_CLAIMS))
+    refused = ancre_cli(
+        "issuer", "offer", "--dir", str(folder), "--type", "Certification", "--claims", str(cert)
+    )
+    assert refused.returncode == 1
+    assert "not_accredited" in refused.stderr
+    rows = tmp_path / "rows.csv"
+    rows.write_text(",".join(CERTIFICATION_CLAIMS) + "\n" + ",".join(CERTIFICATION_CLAIMS.values()))
+    bulk = ancre_cli(
+        "issuer", "offer", "--dir", str(folder), "--type", "Certification", "--from", str(rows)
+    )
+    assert bulk.returncode == 65
+    assert "line 1: not_accredited" in bulk.stderr
