@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_INVALID, EXIT_INDETERMINATE = 0, 1, 2
 EXIT_USAGE, EXIT_DATAERR, EXIT_UNAVAILABLE, EXIT_SOFTWARE = 64, 65, 69, 70
+#: sysexits EX_CANTCREAT: an output file or folder could not be created (the user's path).
+EXIT_CANTCREAT = 73
 
 #: `--policy FILE`, shared by `verify` and `verifier serve`.
 PolicyOption = Annotated[
@@ -769,6 +771,33 @@ class _LazyStatusChecker:
             )
         message: str = self._checker.check(credential, issuer=issuer, clock=clock)
         return message
+
+
+# ---- samples ---------------------------------------------------------------------------
+
+
+@app.command()
+def samples(
+    folder: Annotated[
+        Path, typer.Argument(metavar="DIR", help="Where to write them (created if missing).")
+    ],
+) -> None:
+    """Write sample credentials and presentations to try `ancre verify` on, offline: valid,
+    expired and tampered vc+jwt, a dc+sd-jwt, a Data Integrity credential, a vp+jwt, the keys
+    and DIDs to trust them, and a README saying which command verifies which.
+
+      ancre samples samples && ancre verify samples/credential.jwt --policy samples/policy.json
+    """
+    from ancre.cli.samples import write_samples
+    from ancre.trust.clock import SystemClock
+
+    try:
+        names = write_samples(folder, now=SystemClock().now())
+    except FileExistsError as error:
+        _die(EXIT_CANTCREAT, f"{error}; ancre never overwrites (choose another DIR)")
+    except OSError as error:
+        _die(EXIT_CANTCREAT, f"cannot write to {folder}: {error.strerror}")
+    sys.stderr.write(f"ancre: wrote {len(names)} files to {folder}; see {folder / 'README.md'}\n")
 
 
 # ---- demo ------------------------------------------------------------------------------
