@@ -682,14 +682,30 @@ def verify(
     finally:
         for client in clients:
             client.close()
+    from ancre.cli.output import trust_state
+
+    cached = False
+    if trust is not None:
+        # The client served a list although its last refresh failed: the registry was down
+        # and the cached list (still before its NextUpdate) decided.
+        refresh = trust.refresh_status()
+        cached = refresh.sequence is not None and refresh.last_error_code is not None
+        if cached:
+            sys.stderr.write(
+                f"ancre: registry unreachable ({refresh.last_error}); used the cached trust "
+                f"list #{refresh.sequence}, valid until {refresh.next_update:%Y-%m-%dT%H:%M:%SZ}\n"
+            )
+    state = trust_state(
+        result, source_given=policy.trusted_issuers is not None or trust is not None, cached=cached
+    )
     if json_out:
         from ancre.cli.output import print_json
 
-        print_json(result.to_json())
+        print_json({**result.to_json(), "trust": state})
     else:
         from ancre.cli.output import render_result
 
-        render_result(result)
+        render_result(result, trust=state)
     if result.malformed:
         raise typer.Exit(EXIT_DATAERR)
     raise typer.Exit(
@@ -771,6 +787,81 @@ class _LazyStatusChecker:
             )
         message: str = self._checker.check(credential, issuer=issuer, clock=clock)
         return message
+
+
+# ---- sign ------------------------------------------------------------------------------
+
+
+@app.command()
+def sign(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE",
+            help="The unsigned credential (VCDM 2.0 JSON), or for dc+sd-jwt its claims; - for "
+            "stdin.",
+        ),
+    ],
+    key: Annotated[
+        Path, typer.Option(metavar="KEY", help="The private JWK (from `ancre keys generate`).")
+    ],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", metavar="vc+jwt|dc+sd-jwt|di", help="How to secure it (default vc+jwt)."
+        ),
+    ] = "vc+jwt",
+    kid: Annotated[
+        str | None,
+        typer.Option(
+            help="The DID URL naming KEY in the issuer's DID document (default: KEY's did:key, "
+            "which is then the issuer)."
+        ),
+    ] = None,
+    vct: Annotated[
+        str | None, typer.Option(help="dc+sd-jwt: the credential type (`vct`, a URI).")
+    ] = None,
+    disclose: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--disclose",
+            metavar="POINTER",
+            help="dc+sd-jwt: a JSON Pointer made selectively disclosable (repeatable).",
+        ),
+    ] = None,
+) -> None:
+    """Sign a JSON document with a key file and print the result (for trying and scripting;
+    the issuer service is for production). A credential without `issuer` is issued by KEY's
+    did:key; one without `validFrom` is valid from now.
+
+      ancre sign credential.json --key issuer.jwk > credential.jwt
+
+      ancre sign claims.json --key issuer.jwk --format dc+sd-jwt --vct https://x.example/t
+    """
+    from ancre.cli.sign import sign_document
+    from ancre.trust._json import loads_strict
+    from ancre.trust.clock import SystemClock
+    from ancre.trust.errors import AncreError, ConfigurationError
+
+    try:
+        private = load_private_key(key)
+        document = loads_strict(_read_input(file), what=str(file))
+        if not isinstance(document, dict):
+            _die(EXIT_DATAERR, f"{file}: a JSON object was expected")
+        signed = sign_document(
+            document,
+            private,
+            fmt,
+            now=SystemClock().now(),
+            kid=kid,
+            vct=vct,
+            disclose=disclose or (),
+        )
+    except ConfigurationError as error:
+        _die(EXIT_USAGE, error.message)
+    except AncreError as error:
+        _die(EXIT_DATAERR, error.message)
+    sys.stdout.write(signed + "\n")
 
 
 # ---- samples ---------------------------------------------------------------------------
