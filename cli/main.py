@@ -469,10 +469,18 @@ def keys_show(
     keystore: Annotated[Path | None, typer.Option(help="Read the key from this key store.")] = None,
     name: Annotated[str, typer.Option(help="The key's name in --keystore.")] = "default",
     json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    did_only: Annotated[
+        bool, typer.Option("--did", help="Print only the key's did:key (for scripts).")
+    ] = False,
     passphrase_file: PassphraseFileOption = None,
 ) -> None:
     """Show a key's public JWK, RFC 7638 thumbprint, did:key and did:jwk (never its private
-    part)."""
+    part).
+
+      ancre keys show issuer.jwk
+
+      ISSUER=$(ancre keys show issuer.jwk --did)
+    """
     from ancre.trust.errors import AncreError
 
     try:
@@ -486,6 +494,11 @@ def keys_show(
             public = _load_public(_read_input(file))
         else:
             _die(EXIT_USAGE, "give a JWK FILE or --keystore")
+        if did_only:
+            from ancre.trust.did_key import did_key_from_public_key
+
+            sys.stdout.write(did_key_from_public_key(public) + "\n")
+            return
     except AncreError as error:
         _die(EXIT_DATAERR, str(error))
     _show_public(public, json_out)

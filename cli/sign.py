@@ -9,7 +9,7 @@ produces verifies with `ancre verify`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from ancre.trust.errors import ConfigurationError
@@ -62,6 +62,10 @@ def sign_document(
     required and `disclose` lists the JSON Pointers made selectively disclosable."""
     if fmt not in SIGN_FORMATS:
         raise ConfigurationError(f"--format must be one of {', '.join(SIGN_FORMATS)}")
+    # Rounded *up* to the second: a credential signed just after its issuer was listed must
+    # not read as issued before the listing (verifiers allow a minute of clock skew).
+    whole = now.replace(microsecond=0)
+    issued = whole + timedelta(seconds=1) if whole < now else whole
     if fmt == "dc+sd-jwt":
         from ancre.trust.sd_jwt_vc import issue_sd_jwt_vc
 
@@ -70,14 +74,14 @@ def sign_document(
         issuer, kid = _issuer_and_kid(document, key, kid, field="iss")
         claims = {k: v for k, v in document.items() if k != "iss"}
         return issue_sd_jwt_vc(
-            claims, key, issuer=issuer, vct=vct, disclosable=list(disclose), kid=kid, issued_at=now
+            claims, key, issuer=issuer, vct=vct, disclosable=list(disclose), kid=kid, issued_at=issued
         ).serialize()
     if vct is not None or disclose:
         raise ConfigurationError("--vct and --disclose are for --format dc+sd-jwt")
     issuer, kid = _issuer_and_kid(document, key, kid, field="issuer")
     credential = dict(document)
     credential.setdefault("issuer", issuer)
-    credential.setdefault("validFrom", _stamp(now.replace(microsecond=0)))
+    credential.setdefault("validFrom", _stamp(issued))
     if fmt == "vc+jwt":
         from ancre.trust.vc_jose import issue_vc_jwt
 
@@ -87,7 +91,7 @@ def sign_document(
     from ancre.trust.data_integrity import add_proof
 
     return json.dumps(
-        add_proof(credential, key, kid, created=now.replace(microsecond=0)),
+        add_proof(credential, key, kid, created=issued),
         indent=2,
         ensure_ascii=False,
     )
