@@ -20,6 +20,7 @@ from ancre.cli.serving import (
     PassphraseFileOption,
     TlsCertOption,
     TlsKeyOption,
+    ensure_port_free,
     tls_arguments,
 )
 
@@ -218,6 +219,7 @@ def verifier_serve(
         )
     if has_trust and no_trust_check:
         _die(EXIT_USAGE, "--no-trust-check contradicts the trust source given")
+    ensure_port_free(host, port)
     audiences = frozenset(audience or ())
     if public_url is not None:
         audiences |= {public_url.rstrip("/")}
@@ -393,7 +395,10 @@ def _passphrase(confirm: bool, file: Path | None = None) -> str:
 @keys_app.command("generate")
 def keys_generate(
     key_type: Annotated[
-        str, typer.Option("--type", "-t", help="ed25519 (default), p256 or p384.")
+        str,
+        typer.Option(
+            "--type", "-t", metavar="ed25519|p256|p384", help="The key type (default ed25519)."
+        ),
     ] = "ed25519",
     out: Annotated[
         Path | None,
@@ -408,12 +413,20 @@ def keys_generate(
     ] = None,
     name: Annotated[str, typer.Option(help="The key's name in --keystore.")] = "default",
     json_out: Annotated[bool, typer.Option("--json", help="Print the public key as JSON.")] = False,
+    print_private: Annotated[
+        bool,
+        typer.Option(
+            "--print-private",
+            help="With neither --out nor --keystore: print the PRIVATE JWK on stdout (for "
+            "piping into a secret store). Never done without this option.",
+        ),
+    ] = False,
     passphrase_file: PassphraseFileOption = None,
 ) -> None:
     """Generate a signing key and print its public JWK, thumbprint and DIDs.
 
-    With neither --out nor --keystore the private JWK goes to stdout (for piping into a
-    secret store). Examples:
+    The private key goes to --out, to --keystore, or (only with --print-private) to stdout.
+    Examples:
 
       ancre keys generate --type p256 --out issuer.jwk
 
@@ -424,6 +437,15 @@ def keys_generate(
 
     if key_type not in SIGNING_KEY_TYPES:
         _die(EXIT_USAGE, f"--type must be one of {', '.join(SIGNING_KEY_TYPES)}, not {key_type!r}")
+    if out is None and keystore is None and not print_private:
+        # A private key on a terminal ends up in scrollback and screen recordings.
+        _die(
+            EXIT_USAGE,
+            "give --out FILE or --keystore FILE to keep the private key, or --print-private "
+            "to print it on stdout",
+        )
+    if out is not None and not out.parent.is_dir():
+        _die(EXIT_CANTCREAT, f"cannot write {out}: no folder {out.parent} (create it first)")
     key = PrivateKey.generate(key_type)
     try:
         if keystore is not None:
@@ -455,6 +477,8 @@ def _write_new_file(path: Path, jwk: dict[str, str]) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         _die(EXIT_USAGE, f"{path} exists; ancre never overwrites a key file")
+    except OSError as error:
+        _die(EXIT_CANTCREAT, f"cannot write {path}: {error.strerror}")
     with os.fdopen(fd, "w") as handle:
         handle.write(json.dumps(jwk, indent=2) + "\n")
         handle.flush()
@@ -489,7 +513,8 @@ def keys_show(
 
             if not keystore.exists():
                 _die(EXIT_DATAERR, f"{keystore}: no such key store")
-            public = FileKeyStore(keystore, _passphrase(False, passphrase_file)).public_key(name)
+            store = FileKeyStore(keystore, _passphrase(False, passphrase_file))
+            public = _store_public_key(store, keystore, name)
         elif file is not None:
             public = _load_public(_read_input(file))
         else:
@@ -502,6 +527,54 @@ def keys_show(
     except AncreError as error:
         _die(EXIT_DATAERR, str(error))
     _show_public(public, json_out)
+
+
+def _store_public_key(store: Any, path: Path, name: str) -> PublicKey:
+    """`store.public_key(name)`, or exit 65 naming the keys the store does hold."""
+    from ancre.trust.errors import AncreError, Code
+
+    try:
+        public: PublicKey = store.public_key(name)
+    except AncreError as error:
+        if error.code is not Code.KEY_NOT_FOUND:
+            raise
+        names = sorted(info.name for info in store.list())
+        held = f"it holds: {', '.join(names)}" if names else "it holds no key"
+        _die(EXIT_DATAERR, f"{path} has no key named {name!r}; {held} (--name NAME)")
+    return public
+
+
+@keys_app.command("list")
+def keys_list(
+    keystore: Annotated[Path, typer.Option(help="The key store to list.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    passphrase_file: PassphraseFileOption = None,
+) -> None:
+    """List the keys in a key store: name, type, RFC 7638 thumbprint (never private parts).
+
+    ancre keys list --keystore keys.ancre
+    """
+    from ancre.cli.output import print_json
+    from ancre.trust.errors import AncreError
+    from ancre.trust.keystore import FileKeyStore
+
+    if not keystore.exists():
+        _die(EXIT_DATAERR, f"{keystore}: no such key store")
+    try:
+        infos = FileKeyStore(keystore, _passphrase(False, passphrase_file)).list()
+    except AncreError as error:
+        _die(EXIT_DATAERR, str(error))
+    rows = [
+        {"name": i.name, "type": i.key_type.value, "thumbprint": i.public_key.thumbprint()}
+        for i in sorted(infos, key=lambda i: i.name)
+    ]
+    if json_out:
+        print_json(rows)
+    elif not rows:
+        sys.stdout.write(f"no keys in {keystore}\n")
+    else:
+        for row in rows:
+            sys.stdout.write(f"{row['name']:<20} {row['type']:<8} {row['thumbprint']}\n")
 
 
 def _load_public(data: bytes) -> PublicKey:
@@ -719,11 +792,26 @@ def verify(
         from ancre.cli.output import render_result
 
         render_result(result, trust=state)
+        if result.malformed and not _looks_like_a_credential(data):
+            sys.stderr.write(
+                f"ancre: {source} is not a credential or presentation: expected a JWT "
+                "(eyJ…), an SD-JWT (…~…~) or a JSON document with a proof\n"
+            )
     if result.malformed:
         raise typer.Exit(EXIT_DATAERR)
     raise typer.Exit(
         {Status.VALID: EXIT_OK, Status.INVALID: EXIT_INVALID}.get(result.status, EXIT_INDETERMINATE)
     )
+
+
+def _looks_like_a_credential(data: bytes) -> bool:
+    """Whether the input is shaped like something `verify` reads (JSON, or base64url
+    segments separated by dots and tildes) — so a README or a PDF is called what it is
+    rather than a malformed token."""
+    import re
+
+    text = data.strip()
+    return text.startswith(b"{") or re.fullmatch(rb"[A-Za-z0-9_\-.~=]+", text) is not None
 
 
 def _trust_list_client(

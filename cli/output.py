@@ -61,7 +61,8 @@ def not_run(result: VerificationResult) -> list[tuple[Step, str]]:
     the first failed step (checking dates of a forged document would mean nothing), but a
     person should still see everything that was *not* checked."""
     failed = next((c for c in result.checks if not c.ok), None)
-    if failed is None:
+    # Input that does not even parse ran nothing: nine "not run" lines would bury the reason.
+    if failed is None or failed.step is Step.PARSE:
         return []
     done = {c.step for c in result.checks}
     steps = _expected_steps(result)

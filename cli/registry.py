@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from ancre.cli.serving import PassphraseFileOption, TlsCertOption, TlsKeyOption, tls_arguments
+from ancre.cli.serving import (
+    PassphraseFileOption,
+    TlsCertOption,
+    TlsKeyOption,
+    ensure_port_free,
+    tls_arguments,
+)
 
 if TYPE_CHECKING:
     from ancre.registry.service import Registry
@@ -192,7 +198,9 @@ def init(
         bool, typer.Option(help="Require a second approver for anchors and reinstatements.")
     ] = True,
     validity_hours: Annotated[int, typer.Option(help="Published list validity.")] = 24,
-    key_type: Annotated[str, typer.Option(help="Signing key type.")] = "ed25519",
+    key_type: Annotated[
+        str, typer.Option(metavar="ed25519|p256|p384", help="Signing key type.")
+    ] = "ed25519",
     admin: Annotated[
         list[str] | None,
         typer.Option(
@@ -217,6 +225,18 @@ def init(
 
     if (folder / "registry.json").exists():
         _die(64, f"{folder} already holds a registry")
+    # Every argument is checked before anything is written: a refused init leaves nothing
+    # behind (a stray keys.ancre would make the corrected retry fail).
+    from ancre.trust.did import parse_did
+    from ancre.trust.errors import AncreError
+    from ancre.trust.keys import SIGNING_KEY_TYPES
+
+    if key_type not in SIGNING_KEY_TYPES:
+        _die(64, f"--key-type must be one of {'|'.join(SIGNING_KEY_TYPES)}, not {key_type!r}")
+    try:
+        parse_did(did)
+    except AncreError:
+        _die(64, f"--did {did!r} is not a DID (did:METHOD:ID, e.g. did:web:registry.example)")
     people = [person_name(a) for a in admin or []]
     if len(set(people)) != len(people):
         _die(64, "--admin names the same person twice")
@@ -279,6 +299,7 @@ def serve(
             "or ANCRE_KEYSTORE_PASSPHRASE): serving without POST /admin/publish\n"
         )
     tls = tls_arguments(tls_cert, tls_key)
+    ensure_port_free(host, port)
     uvicorn.run(create_app(registry, signer=signer), host=host, port=port, log_level="info", **tls)
 
 

@@ -38,17 +38,23 @@ _README = """\
 # ancre samples
 
 Written by `ancre samples` on {created}. Every file verifies offline: the issuer is a
-did:key (its public key is the DID itself), the holder a did:jwk.
+did:key (its public key is the DID itself), the holder a did:jwk. In this folder:
 
-| file | what | verify with | verdict |
-|---|---|---|---|
-| `credential.jwt` | a `vc+jwt` gx:LegalPerson credential | `ancre verify credential.jwt --trusted-issuer "$(cat issuer.did)"` | VALID (exit 0) |
-| `expired.jwt` | the same, valid for a day a year ago | `ancre verify expired.jwt --trusted-issuer "$(cat issuer.did)"` | INVALID `expired` (exit 1) |
-| `tampered.jwt` | `credential.jwt` with another company name | `ancre verify tampered.jwt` | INVALID `signature_invalid` (exit 1) |
-| `credential.sd-jwt` | a `dc+sd-jwt` SD-JWT VC, one claim disclosed | `ancre verify credential.sd-jwt --trusted-issuer "$(cat issuer.did)"` | VALID (exit 0) |
-| `credential-di.json` | a Data Integrity (`eddsa-rdfc-2022`) credential | `ancre verify credential-di.json --trusted-issuer "$(cat issuer.did)"` | VALID (exit 0) |
-| `presentation.jwt` | a `vp+jwt` of `credential.jwt`, for {audience}, nonce {nonce} | `ancre verify presentation.jwt --audience {audience} --nonce {nonce} --trusted-issuer "$(cat issuer.did)"` | VALID (exit 0) |
-| `policy.json` | a verification policy trusting the issuer | `ancre verify credential.jwt --policy policy.json` | VALID (exit 0) |
+    # a vc+jwt gx:LegalPerson credential: VALID (exit 0)
+    ancre verify credential.jwt --trusted-issuer "$(cat issuer.did)"
+    # the same, with the trusted issuer in a policy file: VALID (exit 0)
+    ancre verify credential.jwt --policy policy.json
+    # valid for a day, a year ago: INVALID, expired (exit 1)
+    ancre verify expired.jwt --trusted-issuer "$(cat issuer.did)"
+    # credential.jwt with another company name: INVALID, signature_invalid (exit 1)
+    ancre verify tampered.jwt
+    # a dc+sd-jwt SD-JWT VC with one selectively disclosed claim: VALID (exit 0)
+    ancre verify credential.sd-jwt --trusted-issuer "$(cat issuer.did)"
+    # a Data Integrity (eddsa-rdfc-2022) credential: VALID (exit 0)
+    ancre verify credential-di.json --trusted-issuer "$(cat issuer.did)"
+    # a vp+jwt presenting credential.jwt, bound to an audience and a nonce: VALID (exit 0)
+    ancre verify presentation.jwt --audience {audience} --nonce {nonce} \\
+        --trusted-issuer "$(cat issuer.did)"
 
 Without `--trusted-issuer` (or a trust list, or a policy naming trusted issuers) a valid
 credential reads "VALID (issuer not checked: no trust source given)".

@@ -74,7 +74,13 @@ def sign_document(
         issuer, kid = _issuer_and_kid(document, key, kid, field="iss")
         claims = {k: v for k, v in document.items() if k != "iss"}
         return issue_sd_jwt_vc(
-            claims, key, issuer=issuer, vct=vct, disclosable=list(disclose), kid=kid, issued_at=issued
+            claims,
+            key,
+            issuer=issuer,
+            vct=vct,
+            disclosable=list(disclose),
+            kid=kid,
+            issued_at=issued,
         ).serialize()
     if vct is not None or disclose:
         raise ConfigurationError("--vct and --disclose are for --format dc+sd-jwt")

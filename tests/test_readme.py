@@ -101,7 +101,9 @@ def build_script(blocks: list[Block], folder: Path) -> str:
             assert url is not None, f"block {n}: the marker must name the URL to wait for"
             server, rest = _first_command(body)
             log = f"server_{n}.log"
-            parts.append(f"{server} > {log} 2>&1 &\nSERVER=$!\ntrap 'kill $SERVER 2>/dev/null' EXIT")
+            parts.append(
+                f"{server} > {log} 2>&1 &\nSERVER=$!\ntrap 'kill $SERVER 2>/dev/null' EXIT"
+            )
             # Poll until the server answers (or died): readiness, not a fixed sleep.
             parts.append(
                 "for _ in $(seq 300); do\n"
@@ -161,7 +163,9 @@ def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
     assert "✗ time           expired" in out
     assert "✗ signature      signature_invalid" in out
     assert "– data_model     not run: signature failed" in out
-    assert re.search(r"✓ trust +did:key:\S+ is trusted for ExampleMembership \(trust list #1\)", out)
+    assert re.search(
+        r"✓ trust +did:key:\S+ is trusted for ExampleMembership \(trust list #1\)", out
+    )
     assert out.rstrip().endswith('{"verified":true,"problemDetails":[]}')
     served = (tmp_path / "served-trust-list.jwt").read_text()
     assert served.strip() == (tmp_path / "trust-list.jwt").read_text().strip()
