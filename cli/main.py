@@ -73,12 +73,14 @@ app = typer.Typer(
         "Verifiable credentials for data spaces: keys and DIDs, issuing and verifying "
         "Gaia-X participant credentials.\n\n"
         "Exit codes: 0 valid/success, 1 invalid, 2 indeterminate, 64 usage error, "
-        "65 unreadable input, 69 service unavailable."
+        "65 unreadable input, 69 service unavailable (e.g. a port in use), 73 cannot create "
+        "an output file."
     ),
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 keys_app = typer.Typer(
     help="Create and inspect signing keys (Ed25519, P-256, P-384).", no_args_is_help=True
@@ -137,12 +139,17 @@ def verifier_serve(
     log_format: Annotated[
         str,
         typer.Option(
+            metavar="json|text",
             help="Logs on stderr: `json` (one object per line: each verification's kind, "
-            "status, code, issuer, types, duration; never credential contents) or `text`."
+            "status, code, issuer, types, duration; never credential contents) or `text`.",
         ),
     ] = "json",
     log_level: Annotated[
-        str, typer.Option(help="debug, info (one line per verification), warning, error.")
+        str,
+        typer.Option(
+            metavar="debug|info|warning|error",
+            help="debug, info (one line per verification), warning, error.",
+        ),
     ] = "info",
     openid4vp_key: Annotated[
         Path | None,
@@ -1004,12 +1011,88 @@ def demo() -> None:
     raise typer.Exit(run_demo())
 
 
+#: Set by the scripts `ancre completion SHELL` prints, when the shell asks for candidates.
+COMPLETE_VAR = "_ANCRE_COMPLETE"
+COMPLETION_SHELLS = ("bash", "zsh", "fish")
+
+
+def _register_completion_shells() -> None:
+    # Typer registers its shell classes only when its own --install-completion options are
+    # on; ancre keeps those off (they install into rc files without asking) and registers
+    # them here, only when a completion is actually requested.
+    from typer._completion_classes import completion_init
+
+    completion_init()
+
+
+@app.command()
+def completion(
+    shell: Annotated[
+        str, typer.Argument(metavar="bash|zsh|fish", help="The shell to complete in.")
+    ],
+) -> None:
+    """Print the shell completion script; load it from your shell's start-up file.
+
+    eval "$(ancre completion bash)"        # in ~/.bashrc
+    """
+    if shell not in COMPLETION_SHELLS:
+        _die(EXIT_USAGE, f"SHELL must be one of {', '.join(COMPLETION_SHELLS)}, not {shell!r}")
+    from typer._click.shell_completion import get_completion_class
+
+    _register_completion_shells()
+    complete = get_completion_class(shell)
+    assert complete is not None  # registered just above
+    script = complete(typer.main.get_command(app), {}, "ancre", COMPLETE_VAR).source()
+    sys.stdout.write(script.strip() + "\n")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"ancre {version('ancre')}\n")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", is_eager=True, callback=_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Verifiable credentials for data spaces: keys and DIDs, issuing and verifying Gaia-X
+    participant credentials.
+
+    Exit codes: 0 valid/success, 1 invalid, 2 indeterminate, 64 usage error, 65 unreadable
+    input, 69 service unavailable (e.g. a port in use), 73 cannot create an output file.
+    """
+
+
+def build_command() -> Any:
+    """The click command behind `app`, with one convention for arguments in help: their
+    name in capitals (`SOURCE`), as in the usage line, never Typer's `{source}`."""
+    command = typer.main.get_command(app)
+    stack = [command]
+    while stack:
+        current = stack.pop()
+        stack.extend(getattr(current, "commands", {}).values())
+        for param in current.params:
+            if param.param_type_name == "argument" and param.metavar is None and param.name:
+                param.metavar = param.name.upper()
+    return command
+
+
 def main() -> None:
     """Console entry point: maps usage errors to exit code 64 (sysexits EX_USAGE), so they
     cannot be confused with 2, "indeterminate"."""
+    if COMPLETE_VAR in os.environ:
+        _register_completion_shells()
     try:
         # Outside standalone mode, a command's `typer.Exit(code)` comes back as the return value.
-        returned = app(standalone_mode=False)
+        returned = build_command()(standalone_mode=False)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:
