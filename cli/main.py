@@ -1071,6 +1071,17 @@ def _root(
     """
 
 
+def _keep_examples_whole(text: str) -> str:
+    """Mark each indented paragraph (the examples) with click's `\\b`, so the help
+    formatter never rewraps a command in the middle."""
+    paragraphs = text.split("\n\n")
+    for i, paragraph in enumerate(paragraphs):
+        lines = [line for line in paragraph.splitlines() if line.strip()]
+        if lines and all(line.startswith("  ") for line in lines) and "ancre" in paragraph:
+            paragraphs[i] = "\b\n" + paragraph
+    return "\n\n".join(paragraphs)
+
+
 def build_command() -> Any:
     """The click command behind `app`, with one convention for arguments in help: their
     name in capitals (`SOURCE`), as in the usage line, never Typer's `{source}`."""
@@ -1079,6 +1090,8 @@ def build_command() -> Any:
     while stack:
         current = stack.pop()
         stack.extend(getattr(current, "commands", {}).values())
+        if current.help:
+            current.help = _keep_examples_whole(current.help)
         for param in current.params:
             if param.param_type_name == "argument" and param.metavar is None and param.name:
                 param.metavar = param.name.upper()

@@ -20,7 +20,7 @@ def ancre(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[st
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "100"},
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "80"},
         cwd=cwd,
         timeout=60,
     )
@@ -125,3 +125,12 @@ def test_empty_lists_are_sentences(tmp_path: Path) -> None:
         done = ancre("registry", *args, "--dir", str(tmp_path / "reg"))
         assert done.returncode == 0, done.stderr
         assert done.stdout == sentence + "\n"
+
+
+def test_help_examples_are_not_rewrapped() -> None:
+    done = ancre("keys", "generate", "-h")  # COLUMNS=80: the example is longer
+    assert done.returncode == 0
+    example = (
+        "    ANCRE_KEYSTORE_PASSPHRASE=… ancre keys generate --keystore keys.ancre --name issuer"
+    )
+    assert example in done.stdout.splitlines()
