@@ -329,3 +329,29 @@ def test_serve_on_a_port_in_use(tmp_path: Path, command: list[str]) -> None:
     assert done.stderr.endswith(
         f"ancre: port {port} is in use on 127.0.0.1: stop what listens there, or --port\n"
     )
+
+
+def test_trust_state_and_headline_when_a_cached_list_decided(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ancre.cli.output import render_result, trust_state
+    from ancre.trust.result import CheckResult, Status, Step, VerificationResult
+
+    ran = VerificationResult(
+        status=Status.VALID,
+        checks=(CheckResult(Step.TRUST, True, None, "did:web:a.example is trusted"),),
+        format="vc+jwt",
+    )
+    skipped = VerificationResult(
+        status=Status.VALID,
+        checks=(CheckResult(Step.TRUST, True, None, "not evaluated", skipped=True),),
+        format="vc+jwt",
+    )
+    assert trust_state(ran, source_given=True, cached=True) == "cached_list"
+    assert trust_state(ran, source_given=True) == "checked"
+    assert trust_state(skipped, source_given=False) == "not_checked"
+    assert trust_state(skipped, source_given=True) == "not_run"
+    monkeypatch.setenv("NO_COLOR", "1")
+    render_result(ran, trust="cached_list")
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "VALID (trust decided on the cached trust list: registry unreachable)  vc+jwt"
