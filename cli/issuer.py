@@ -30,6 +30,8 @@ keys_app = typer.Typer(help="The issuer's signing keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+client_app = typer.Typer(help="VC-API machine clients and their API keys.", no_args_is_help=True)
+app.add_typer(client_app, name="client")
 
 DirOption = Annotated[
     Path,
@@ -96,6 +98,80 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+# -- VC-API and accreditation (issue 13, second slice) -------------------------------------
+
+VcApiProofOption = Annotated[
+    str,
+    typer.Option(help="The VC-API's proof: vc+jwt (enveloped) or DataIntegrityProof (Ed25519)."),
+]
+TrustListOption = Annotated[
+    str | None,
+    typer.Option(help="The registry's trust list (URL or saved file): accreditation check."),
+]
+RegistryDidOption = Annotated[
+    str | None, typer.Option(help="The DID of the registry that signs the trust list.")
+]
+
+
+def _open_accredited(
+    folder: Path,
+    public_url: str | None,
+    *,
+    trust_list: str | None,
+    registry_did: str | None,
+    unchecked: bool,
+    insecure_loopback: bool = False,
+) -> tuple[Issuer, Any, str]:
+    """The issuer with its accreditation check (an ``AccreditedIssuer``), the check itself
+    and the VC-API proof; without a trust list only when `unchecked` says so explicitly."""
+    from ancre.issuer.accreditation import (
+        AccreditedIssuer,
+        IssuanceConfig,
+        load_issuance,
+        open_accreditation,
+        warn_unchecked,
+    )
+    from ancre.trust.errors import ConfigurationError
+
+    saved = load_issuance(folder)
+    if trust_list is not None or registry_did is not None:
+        saved = IssuanceConfig(saved.vc_api_proof, trust_list, registry_did)
+    issuer = _open(folder, public_url)
+    if unchecked:
+        if saved.trust_list is not None:
+            raise ConfigurationError(
+                "--no-accreditation-check with a trust list configured: choose one"
+            )
+        warn_unchecked(issuer.did)
+        sys.stderr.write(
+            f"ancre: WARNING: accreditation check DISABLED for {issuer.did}: any credential "
+            "type is issued, accredited or not\n"
+        )
+        return issuer, None, saved.vc_api_proof
+    if saved.trust_list is None or saved.registry is None:
+        raise ConfigurationError(
+            "no trust list to check this issuer's accreditation: give --trust-list and "
+            "--registry-did (or set them at init), or start with --no-accreditation-check"
+        )
+    accreditation = open_accreditation(
+        did=issuer.did,
+        trust_list=saved.trust_list,
+        registry=saved.registry,
+        clock=issuer.clock,
+        cache_dir=folder / "trust-list",
+        allow_loopback=insecure_loopback,
+    )
+    accredited = AccreditedIssuer(
+        issuer.config,
+        engine=issuer.engine,
+        store=issuer.store,
+        clock=issuer.clock,
+        public_url=issuer.public_url,
+        accreditation=accreditation,
+    )
+    return accredited, accreditation, saved.vc_api_proof
+
+
 @app.command()
 @_guard
 def init(
@@ -107,15 +183,23 @@ def init(
         str | None,
         typer.Option(help="SQLAlchemy URL (default: SQLite issuer.db in the folder)."),
     ] = None,
+    vc_api_proof: VcApiProofOption = "vc+jwt",
+    trust_list: TrustListOption = None,
+    registry_did: RegistryDidOption = None,
 ) -> None:
     """Create an issuer: encrypted signing key, settings, migrated database.
 
     ANCRE_KEYSTORE_PASSPHRASE=… ancre issuer init --dir agency --did did:web:agency.example
     """
     from ancre.cli.main import _passphrase
+    from ancre.issuer.accreditation import IssuanceConfig, save_issuance
     from ancre.issuer.config import init_issuer
     from ancre.trust.clock import SystemClock
 
+    # Checked before anything is written (an eddsa-rdfc-2022 proof needs an Ed25519 key).
+    issuance = IssuanceConfig(vc_api_proof, trust_list, registry_did)
+    if vc_api_proof == "DataIntegrityProof" and key_type != "ed25519":
+        _die(64, "a DataIntegrityProof (eddsa-rdfc-2022) needs --key-type ed25519")
     config = init_issuer(
         folder,
         did=did,
@@ -125,6 +209,8 @@ def init(
         public_url=public_url,
         database=database,
     )
+    if issuance != IssuanceConfig():  # absent means the defaults
+        save_issuance(folder, issuance)
     sys.stderr.write(
         f"ancre: issuer {config.did} created in {folder}\n"
         f"  credential issuer: {config.public_url}\n"
@@ -141,17 +227,44 @@ def serve(
     public_url: PublicUrlOption = None,
     tls_cert: TlsCertOption = None,
     tls_key: TlsKeyOption = None,
+    trust_list: TrustListOption = None,
+    registry_did: RegistryDidOption = None,
+    no_accreditation_check: Annotated[
+        bool,
+        typer.Option(
+            "--no-accreditation-check",
+            help="Issue without checking the registry's trust list (logged loudly).",
+        ),
+    ] = False,
+    insecure_loopback: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-loopback", help="Allow a trust list and registry DID on 127.0.0.1 (tests)."
+        ),
+    ] = False,
 ) -> None:
-    """Serve the issuer: did:web document, status lists, OpenID4VCI endpoints."""
+    """Serve the issuer: did:web document, status lists, OpenID4VCI and VC-API endpoints.
+
+    It refuses to start without the registry's trust list (from `init` or --trust-list and
+    --registry-did) unless told --no-accreditation-check."""
     import uvicorn
 
     from ancre.issuer.api import IssuerSettings, create_app
+    from ancre.issuer.vc_api import VcApiSettings
     from ancre.trust.errors import AncreError
 
     tls = tls_arguments(tls_cert, tls_key)
     try:
-        issuer = _open(folder, public_url)
-        app_ = create_app(IssuerSettings(issuer))
+        issuer, accreditation, proof = _open_accredited(
+            folder,
+            public_url,
+            trust_list=trust_list,
+            registry_did=registry_did,
+            unchecked=no_accreditation_check,
+            insecure_loopback=insecure_loopback,
+        )
+        vc_api = VcApiSettings(proof=proof, accreditation=accreditation)  # type: ignore[arg-type]
+        app_ = create_app(IssuerSettings(issuer, vc_api=vc_api))
     except AncreError as error:
         _die(64, error.message)
     sys.stderr.write(f"ancre: issuer {issuer.did} at {issuer.public_url}\n")
@@ -187,7 +300,9 @@ def offer(
     credential_type: Annotated[
         str, typer.Option("--type", help="A credential configuration id (e.g. LegalPerson).")
     ],
-    claims: Annotated[Path, typer.Option(help="JSON file with the credential's claims.")],
+    claims: Annotated[
+        Path | None, typer.Option(help="JSON file with the credential's claims.")
+    ] = None,
     folder: DirOption = DEFAULT_DIR,
     tx_code: Annotated[
         bool, typer.Option("--tx-code", help="Protect the offer with a numeric code.")
@@ -203,11 +318,27 @@ def offer(
     public_url: PublicUrlOption = None,
     actor: AsOption = "operator",
     json_out: JsonOption = False,
+    from_csv: Annotated[
+        Path | None,
+        typer.Option("--from", help="A CSV file: one offer per row (header: claim names)."),
+    ] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="With --from: offer the valid rows only.")
+    ] = False,
 ) -> None:
-    """Create a credential offer (pre-authorized code) and print its URI and tx_code."""
+    """Create a credential offer (pre-authorized code) and print its URI and tx_code; or,
+    with --from rows.csv, one offer per row (every row checked first)."""
     from ancre.issuer.templates import Authorization
     from ancre.trust._json import loads_strict
 
+    if (claims is None) == (from_csv is None):
+        _die(64, "give --claims FILE.json or --from FILE.csv")
+    if from_csv is not None:
+        authorization = Authorization("operator", actor, register_checked=register_checked)
+        _offer_csv(folder, public_url, credential_type, from_csv, authorization, tx_code,
+                   skip_invalid=skip_invalid, json_out=json_out)  # fmt: skip
+        return
+    assert claims is not None
     try:
         raw = claims.read_bytes()
     except OSError as error:
@@ -215,7 +346,7 @@ def offer(
     if len(raw) > _MAX_CLAIMS_BYTES:
         _die(65, f"{claims} is over {_MAX_CLAIMS_BYTES} bytes")
     document = loads_strict(raw, what=str(claims))
-    issuer = _open(folder, public_url)
+    issuer = _open_for_offers(folder, public_url)
     authorization = Authorization("operator", actor, register_checked=register_checked)
     created = issuer.create_offer(
         credential_type, document, authorization=authorization, tx_code=tx_code
@@ -343,3 +474,137 @@ def audit_verify(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) 
         sys.stdout.write(f"{report.events} events, {verdict}\n")
     if not report.ok:
         raise typer.Exit(1)
+
+
+@client_app.command("add")
+@_guard
+def client_add(
+    name: Annotated[str, typer.Argument(help="The client's name (letters, digits, . _ -).")],
+    types: Annotated[
+        list[str],
+        typer.Option("--type", help="A credential configuration it may issue (repeatable)."),
+    ],
+    folder: DirOption = DEFAULT_DIR,
+    issuer_id: Annotated[
+        str | None, typer.Option(help="The issuer DID it may name (default: this issuer's).")
+    ] = None,
+    actor: AsOption = "operator",
+    json_out: JsonOption = False,
+) -> None:
+    """Add a VC-API client; prints its API key ONCE (only a hash is kept)."""
+    from ancre.issuer.clients import ClientStore
+
+    issuer = _open(folder)
+    added = ClientStore(issuer.engine, issuer.clock).add(
+        name, issuer_id=issuer_id or issuer.did, types=tuple(types), actor=actor
+    )
+    if json_out:
+        _print_json({**added.client.to_json(), "api_key": added.api_key})
+        return
+    sys.stdout.write(f"{added.api_key}\n")
+    sys.stderr.write(
+        f"ancre: client {name} may issue {', '.join(added.client.types)} as "
+        f"{added.client.issuer_id}; the key above is shown once (only its hash is kept)\n"
+    )
+
+
+@client_app.command("list")
+@_guard
+def client_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
+    """The VC-API clients (never their keys)."""
+    from ancre.issuer.clients import ClientStore
+
+    issuer = _open(folder)
+    clients = ClientStore(issuer.engine, issuer.clock).list()
+    if json_out:
+        _print_json([c.to_json() for c in clients])
+        return
+    for c in clients:
+        state = "revoked" if c.revoked_at else "active"
+        sys.stdout.write(f"{c.name:<20} {state:<8} {c.issuer_id}  {', '.join(c.types)}\n")
+
+
+@client_app.command("revoke")
+@_guard
+def client_revoke(
+    name: Annotated[str, typer.Argument(help="The client's name.")],
+    folder: DirOption = DEFAULT_DIR,
+) -> None:
+    """Revoke a client's API key for good (the credentials it issued stay valid)."""
+    from ancre.issuer.clients import ClientStore
+
+    issuer = _open(folder)
+    ClientStore(issuer.engine, issuer.clock).revoke(name)
+    sys.stdout.write(f"client {name}: revoked\n")
+
+
+def _offer_csv(
+    folder: Path,
+    public_url: str | None,
+    credential_type: str,
+    source: Path,
+    authorization: Any,
+    tx_code: bool,
+    *,
+    skip_invalid: bool,
+    json_out: bool,
+) -> None:
+    """`offer --from rows.csv`: check every row, report every bad one by line number, and
+    create nothing unless all are good (or --skip-invalid); then one offer per row, with a
+    progress bar on stderr."""
+    from ancre.issuer.csv_offers import MAX_CSV_BYTES, check_rows, create_offers, parse_rows
+
+    try:
+        with source.open("rb") as handle:
+            data = handle.read(MAX_CSV_BYTES + 1)
+    except OSError as error:
+        _die(65, f"cannot read {source}: {error.strerror}")
+    rows, errors = parse_rows(data)
+    issuer = _open_for_offers(folder, public_url)
+    if rows:
+        errors += check_rows(issuer, credential_type, rows, authorization)
+    errors.sort(key=lambda e: e.line)
+    bad = {e.line for e in errors}
+    for problem in errors:
+        sys.stderr.write(f"ancre: {source}: {problem}\n")
+    if errors and not skip_invalid:
+        _die(65, f"{len(bad)} invalid row(s): nothing offered (--skip-invalid offers the rest)")
+    rows = [r for r in rows if r.line not in bad]
+    offers = create_offers(
+        issuer,
+        credential_type,
+        rows,
+        authorization=authorization,
+        tx_code=tx_code,
+        progress=lambda done: _progress("offers", done, len(rows)),
+    )
+    if json_out:
+        _print_json([o.to_json() for o in offers])
+    else:
+        for o in offers:
+            shown = o.offer_uri or f"issued as {o.credential_id}"
+            code = f"  tx_code: {o.tx_code}" if o.tx_code else ""
+            sys.stdout.write(f"line {o.line} ({o.state}): {shown}{code}\n")
+    if errors:
+        raise typer.Exit(1)  # some rows were skipped: not a complete success
+
+
+def _progress(label: str, done: int, total: int) -> None:
+    """A one-line progress bar on stderr (stdout stays for the result)."""
+    width = 30
+    filled = width * done // max(total, 1)
+    end = "\n" if done >= total else ""
+    sys.stderr.write(f"\r{label} [{'#' * filled}{'-' * (width - filled)}] {done}/{total}{end}")
+    sys.stderr.flush()
+
+
+def _open_for_offers(folder: Path, public_url: str | None) -> Issuer:
+    """The issuer, with its accreditation check when a trust list is configured."""
+    from ancre.issuer.accreditation import load_issuance
+
+    if load_issuance(folder).trust_list is None:
+        return _open(folder, public_url)
+    issuer, _check, _proof = _open_accredited(
+        folder, public_url, trust_list=None, registry_did=None, unchecked=False
+    )
+    return issuer

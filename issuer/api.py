@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import FastAPI, Request
@@ -29,6 +29,9 @@ from ancre.trust._json import loads_strict
 from ancre.trust.did_web import did_web_to_url
 from ancre.trust.errors import AncreError, Code, ConfigurationError
 
+if TYPE_CHECKING:
+    from ancre.issuer.vc_api import VcApiSettings
+
 __all__ = ["IssuerSettings", "create_app"]
 
 _T = TypeVar("_T")
@@ -38,10 +41,12 @@ MAX_BODY_BYTES: Final = 64 * 1024
 
 @dataclass(frozen=True, slots=True)
 class IssuerSettings:
-    """What the app serves: one issuer, and the request body limit."""
+    """What the app serves: one issuer, and the request body limit. `vc_api`: the VC-API
+    for machine clients (``ancre.issuer.vc_api``), off when None."""
 
     issuer: Issuer
     max_body_bytes: int = MAX_BODY_BYTES
+    vc_api: VcApiSettings | None = None
 
 
 def _error(code: Code | str, description: str, status: int = 400) -> JSONResponse:
@@ -235,4 +240,8 @@ def create_app(settings: IssuerSettings) -> FastAPI:
 
         return await guarded(run, Code.INVALID_CREDENTIAL_REQUEST)
 
+    # VC-API for machine clients (`POST /credentials/issue`, `/credentials/status`).
+    from ancre.issuer.vc_api import vc_api_router
+
+    app.include_router(vc_api_router(issuer, prefix, settings.vc_api))
     return app

@@ -187,3 +187,43 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+# -- VC-API clients and CSV offers (issue 13, second slice; Alembic revision 0002_vc_api) --
+# Defined here, with the other models, so that `Base.metadata` always holds every table the
+# migrations create, whatever was imported.
+
+
+class ClientRow(Base):
+    """A VC-API client: its key (hashed), the issuer it may name and the types it may
+    issue (configuration ids, JSON list)."""
+
+    __tablename__ = "vc_api_clients"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    key_sha256: Mapped[str] = mapped_column(String(64))
+    issuer_id: Mapped[str] = mapped_column(String(2048))
+    types_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+    created_by: Mapped[str] = mapped_column(String(256))
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+
+
+class VcApiCredentialRow(Base):
+    """Which client issued a credential over the VC-API, and with which proof: a client may
+    change the status of its own credentials only."""
+
+    __tablename__ = "vc_api_credentials"
+    credential_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), index=True)
+    proof: Mapped[str] = mapped_column(String(32))
+
+
+class CsvOfferRow(Base):
+    """The offer a CSV row key created (row keys are hashed with the configuration id)."""
+
+    __tablename__ = "csv_offer_rows"
+    row_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    claims_sha256: Mapped[str] = mapped_column(String(64))
+    offer_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)

@@ -447,7 +447,7 @@ class Issuer:
                     Code.CONFIGURATION, f"{credential_id} is revoked: revocation is final", 409
                 )
             state = {"revoke": "revoked", "suspend": "suspended", "reinstate": "valid"}[action]
-            if row.format == "vc+jwt":
+            if row.format != "dc+sd-jwt":  # vc+jwt, and ldp_vc from the VC-API
                 changes = {
                     REVOCATION_LIST: int(state == "revoked"),
                     SUSPENSION_LIST: int(state == "suspended"),

@@ -322,6 +322,8 @@ def cli_issuer(directory: Path, tls: Tls) -> Iterator[str]:
             str(tls.cert),
             "--tls-key",
             str(tls.key),
+            # No registry in these tests: said explicitly (serve refuses to start otherwise).
+            "--no-accreditation-check",
         ],
         env={**os.environ, **CLI_ENV},
         stdout=subprocess.DEVNULL,

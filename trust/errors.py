@@ -182,6 +182,11 @@ class Code(StrEnum):
     # verifier service (ancre.verifier.service): requests it refuses before verifying
     SERVICE_BUSY = "service_busy"
     RATE_LIMITED = "rate_limited"
+    # issuer VC-API (ancre.issuer.vc_api, ancre.issuer.accreditation)
+    ISSUER_NOT_ALLOWED = "issuer_not_allowed"
+    TYPE_NOT_ALLOWED = "type_not_allowed"
+    NOT_ACCREDITED = "not_accredited"
+    UNKNOWN_OPTION = "unknown_option"
 
 
 class AncreError(Exception):
