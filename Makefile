@@ -28,8 +28,9 @@ $(STAMP): $(LOCK) pyproject.toml
 # independent OpenID4VCI client the issuer's interop test runs (tests/node/).
 OIDC_STAMP := tests/oidc/node_modules/.installed
 NODE_STAMP := tests/node/node_modules/.installed
+BROWSER_STAMP := tests/browser/node_modules/.installed
 
-node-deps: $(OIDC_STAMP) $(NODE_STAMP)
+node-deps: $(OIDC_STAMP) $(NODE_STAMP) $(BROWSER_STAMP)
 
 tests/%/node_modules/.installed: tests/%/package.json tests/%/package-lock.json
 	npm ci --prefix tests/$* --no-audit --no-fund --loglevel=error

@@ -242,6 +242,13 @@ def serve(
             "--insecure-loopback", help="Allow a trust list and registry DID on 127.0.0.1 (tests)."
         ),
     ] = False,
+    login: Annotated[
+        Path | None,
+        typer.Option(
+            help="Login bridge configuration (JSON, docs/proconnect.md): enables the "
+            "authorization code grant with ProConnect and the login pages."
+        ),
+    ] = None,
 ) -> None:
     """Serve the issuer: did:web document, status lists, OpenID4VCI and VC-API endpoints.
 
@@ -264,7 +271,13 @@ def serve(
             insecure_loopback=insecure_loopback,
         )
         vc_api = VcApiSettings(proof=proof, accreditation=accreditation)  # type: ignore[arg-type]
-        app_ = create_app(IssuerSettings(issuer, vc_api=vc_api))
+        authentication = None
+        if login is not None:
+            from ancre.issuer.bridge import build_login_bridge, load_login_settings
+
+            settings = load_login_settings(login, public_url=issuer.public_url)
+            authentication = build_login_bridge(issuer, settings)
+        app_ = create_app(IssuerSettings(issuer, vc_api=vc_api, authentication=authentication))
     except AncreError as error:
         _die(64, error.message)
     sys.stderr.write(f"ancre: issuer {issuer.did} at {issuer.public_url}\n")

@@ -9,22 +9,33 @@ RFC 6749 §5.2; RFC 6750 §3.1 for ``invalid_token``), never a traceback.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from ancre.issuer.authorize import (
+    AUTHORIZATION_CODE_GRANT,
+    BROWSER_COOKIE,
+    Approved,
+    AuthorizationServer,
+    BrowserBinding,
+    Redirect,
+    Refused,
+    UserAuthentication,
+)
 from ancre.issuer.oid4vci import (
     authorization_server_metadata,
     check_proof,
     credential_issuer_metadata,
     parse_credential_request,
 )
-from ancre.issuer.service import PRE_AUTHORIZED_GRANT, Issuer, IssuerError
+from ancre.issuer.service import PRE_AUTHORIZED_GRANT, AccessGrant, Issuer, IssuerError
 from ancre.trust._json import loads_strict
 from ancre.trust.did_web import did_web_to_url
 from ancre.trust.errors import AncreError, Code, ConfigurationError
@@ -47,6 +58,9 @@ class IssuerSettings:
     issuer: Issuer
     max_body_bytes: int = MAX_BODY_BYTES
     vc_api: VcApiSettings | None = None
+    #: The user-authentication step of the authorization code grant (the login bridge, or a
+    #: test one); None: only the pre-authorized code grant is offered.
+    authentication: UserAuthentication | None = None
 
 
 def _error(code: Code | str, description: str, status: int = 400) -> JSONResponse:
@@ -83,6 +97,7 @@ def create_app(settings: IssuerSettings) -> FastAPI:
     prefix = urlsplit(base).path.rstrip("/")
     limits = issuer.config.limits
     app = FastAPI(title="ancre issuer", version="1", description="OpenID4VCI 1.0 issuer.")
+    code_flow = AuthorizationServer(issuer) if settings.authentication is not None else None
 
     async def call(fn: Callable[..., _T], *args: Any) -> _T:
         return await run_in_threadpool(fn, *args)
@@ -119,7 +134,11 @@ def create_app(settings: IssuerSettings) -> FastAPI:
 
     @app.get(f"/.well-known/oauth-authorization-server{prefix}")
     async def as_metadata() -> JSONResponse:
-        return JSONResponse(authorization_server_metadata(base))
+        return JSONResponse(
+            authorization_server_metadata(
+                base, authorization_code=settings.authentication is not None
+            )
+        )
 
     @app.get(prefix + "/status/{list_id}")
     async def status_list(list_id: str) -> Response:
@@ -167,6 +186,9 @@ def create_app(settings: IssuerSettings) -> FastAPI:
             grant = form.get("grant_type")
             if grant is None:
                 raise IssuerError(Code.INVALID_REQUEST, "`grant_type` is required")
+            if grant == AUTHORIZATION_CODE_GRANT and code_flow is not None:
+                grant_result = await call(code_flow.exchange, form)
+                return _token_response(grant_result)
             if grant != PRE_AUTHORIZED_GRANT:
                 raise IssuerError(
                     Code.UNSUPPORTED_GRANT_TYPE, f"only the pre-authorized code grant, not {grant}"
@@ -178,20 +200,14 @@ def create_app(settings: IssuerSettings) -> FastAPI:
             if tx_code is not None and len(tx_code) > 64:
                 raise IssuerError(Code.INVALID_GRANT, "wrong tx_code")
             grant_result = await call(issuer.redeem, code, tx_code)
-            body = {
-                "access_token": grant_result.access_token,
-                "token_type": "Bearer",
-                "expires_in": grant_result.expires_in,
-                "authorization_details": [
-                    {
-                        "type": "openid_credential",
-                        "credential_configuration_id": grant_result.configuration_id,
-                    }
-                ],
-            }
-            return JSONResponse(body, headers=_NO_STORE)
+            return _token_response(grant_result)
 
         return await guarded(run, Code.INVALID_REQUEST)
+
+    if settings.authentication is not None:
+        _authorization_routes(
+            app, prefix, settings.authentication, code_flow, call, settings.max_body_bytes
+        )
 
     @app.post(prefix + "/nonce")
     async def nonce() -> Response:
@@ -245,3 +261,231 @@ def create_app(settings: IssuerSettings) -> FastAPI:
 
     app.include_router(vc_api_router(issuer, prefix, settings.vc_api))
     return app
+
+
+def _token_response(grant: AccessGrant) -> JSONResponse:
+    body = {
+        "access_token": grant.access_token,
+        "token_type": "Bearer",
+        "expires_in": grant.expires_in,
+        "authorization_details": [
+            {"type": "openid_credential", "credential_configuration_id": grant.configuration_id}
+        ],
+    }
+    return JSONResponse(body, headers=_NO_STORE)
+
+
+def _authorization_routes(
+    app: FastAPI,
+    prefix: str,
+    authentication: UserAuthentication,
+    code_flow: AuthorizationServer | None,
+    call: Callable[..., Any],
+    max_body: int,
+) -> None:
+    """The authorization code grant's ``GET /authorize`` and ``GET /login/callback``, and the
+    bridge's pages (``/login``, ``/login/start``, ``/login/consent``; ancre.issuer.pages).
+    A request that cannot be tied to a checked ``redirect_uri`` is answered here (an error
+    page, or JSON at ``/authorize``), never redirected; a decision goes back to the wallet's
+    ``redirect_uri``, or to the offer page for a login started on the landing page."""
+    from fastapi.responses import HTMLResponse
+
+    from ancre.issuer.authorize import WalletRedirect
+    from ancre.issuer.pages import CSS, choose_language, render, security_headers
+    from ancre.issuer.templates import TEMPLATES, template
+
+    assert code_flow is not None
+    LANG_COOKIE = "__Host-ancre-lang"  # noqa: N806 - a constant local to these routes
+    issuer = code_flow.issuer
+    base = issuer.public_url
+    binding = BrowserBinding(issuer)
+    headers = security_headers(getattr(authentication, "form_targets", ()))
+    offered = [c for c in getattr(authentication, "configurations", TEMPLATES) if c in TEMPLATES]
+
+    def browser_of(request: Request) -> tuple[str, str | None]:
+        found = binding.read(request.cookies.get(BROWSER_COOKIE))
+        if found is not None:
+            return found, None
+        return binding.new()
+
+    def lang_of(request: Request, form: dict[str, str] | None = None) -> str:
+        # The language chosen on the landing page outlives the trip to the provider in a
+        # cookie (the provider's redirect back carries no `lang`).
+        asked = (
+            (form or {}).get("lang")
+            or request.query_params.get("lang")
+            or request.cookies.get(LANG_COOKIE)
+        )
+        return choose_language(asked, request.headers.get("accept-language"))
+
+    def page(name: str, lang: str, status: int = 200, cookie: str | None = None,
+             **context: Any) -> Response:  # fmt: skip
+        response = HTMLResponse(render(name, lang, base, **context), status, headers=headers)
+        if cookie is not None:
+            response.headers.append("set-cookie", BrowserBinding.header(cookie))
+        return response
+
+    def error_page(code: Code | str, lang: str, status: int = 400) -> Response:
+        return page("error", lang, status, code=str(code))
+
+    def label(configuration: str, lang: str) -> str:
+        return str(template(configuration).display.get(lang, configuration))
+
+    def consent(approved: Approved, request_id: str, configuration: str, browser: str,
+                lang: str) -> Response:  # fmt: skip
+        chosen = template(configuration)
+        disclosable = {p[1:] for p in chosen.disclosable}
+        claims = [
+            (name, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False),
+             name in disclosable)
+            for name, value in approved.claims.items()
+        ]  # fmt: skip
+        evidence = sorted({str(e.get("ancre:register")) for e in approved.authorization.evidence})
+        return page(
+            "consent", lang, csrf=binding.csrf(browser), request_id=request_id,
+            credential_label=label(configuration, lang), claims=claims, evidence=evidence,
+        )  # fmt: skip
+
+    async def finish(back: WalletRedirect, lang: str) -> Response:
+        if not back.pages:
+            return RedirectResponse(back.url, 303, headers=_NO_STORE)
+        if back.refused is not None:
+            return error_page(back.refused.code, lang)
+        assert back.approved is not None
+        approved = back.approved
+        offer = await call(
+            lambda: issuer.create_offer(
+                back.configuration_id, dict(approved.claims), authorization=approved.authorization
+            )
+        )
+        uri = issuer.offer_uri(offer)
+        expires = offer.expires_at.strftime("%H:%M UTC")
+        return page("offer", lang, offer_uri=uri, expires=expires)
+
+    async def decided(outcome: Approved | Refused | Redirect, request_id: str, browser: str,
+                      cookie: str | None, lang: str, *, ask_consent: bool) -> Response:  # fmt: skip
+        if isinstance(outcome, Redirect):
+            response: Response = RedirectResponse(outcome.url, 303, headers=_NO_STORE)
+        elif isinstance(outcome, Approved) and ask_consent:
+            # After a login, the user sees exactly what will be signed before anything is.
+            await call(code_flow.hold, request_id, outcome, browser)
+            pending = await call(code_flow.pending, request_id)
+            response = consent(outcome, request_id, pending.configuration_id, browser, lang)
+        else:
+            back = await call(code_flow.complete, request_id, outcome, browser)
+            response = await finish(back, lang)
+        if cookie is not None:
+            response.headers.append("set-cookie", BrowserBinding.header(cookie))
+        return response
+
+    async def read_form(request: Request) -> dict[str, str]:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip()
+        if content_type != "application/x-www-form-urlencoded":
+            raise IssuerError(Code.INVALID_REQUEST, "a form is expected")
+        raw = await _read_body(request, max_body)
+        if raw is None:
+            raise IssuerError(Code.INVALID_REQUEST, "the form is too large", 413)
+        try:
+            pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=16)
+        except (UnicodeDecodeError, ValueError):
+            raise IssuerError(Code.INVALID_REQUEST, "the form is malformed") from None
+        form = dict(pairs)
+        if len(form) != len(pairs):
+            raise IssuerError(Code.INVALID_REQUEST, "a form field is repeated")
+        return form
+
+    def checked_browser(request: Request, form: dict[str, str]) -> str:
+        browser = binding.read(request.cookies.get(BROWSER_COOKIE))
+        if browser is None or not binding.check_csrf(browser, form.get("csrf", "")):
+            raise IssuerError(Code.CSRF_INVALID, "the form's CSRF token is missing or wrong", 403)
+        return browser
+
+    @app.get(prefix + "/static/bridge.css")
+    async def stylesheet() -> Response:
+        return Response(CSS, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+    @app.get(prefix + "/login")
+    async def landing(request: Request) -> Response:
+        browser, cookie = browser_of(request)
+        lang = lang_of(request)
+        configurations = [(c, label(c, lang)) for c in offered]
+        return page("landing", lang, cookie=cookie, csrf=binding.csrf(browser),
+                    configurations=configurations)  # fmt: skip
+
+    @app.post(prefix + "/login/start")
+    async def start(request: Request) -> Response:
+        lang = lang_of(request)
+        try:
+            form = await read_form(request)
+            lang = lang_of(request, form)
+            browser = checked_browser(request, form)
+            configuration = form.get("configuration", "")
+            if configuration not in offered:
+                raise IssuerError(Code.UNKNOWN_CREDENTIAL_CONFIGURATION, "no such credential")
+            pending = await call(code_flow.begin_page, configuration, browser)
+            outcome = await call(authentication.start, pending, browser)
+            response = await decided(outcome, pending.id, browser, None, lang, ask_consent=True)
+        except AncreError as error:
+            return error_page(error.code, lang, getattr(error, "status", 400))
+        response.headers.append("set-cookie", f"{LANG_COOKIE}={lang}; Path=/; Secure; SameSite=Lax")
+        return response
+
+    @app.post(prefix + "/login/consent")
+    async def consent_decision(request: Request) -> Response:
+        lang = lang_of(request)
+        try:
+            form = await read_form(request)
+            lang = lang_of(request, form)
+            browser = checked_browser(request, form)
+            request_id = form.get("request", "")
+            if not request_id or len(request_id) > 64:
+                raise IssuerError(Code.INVALID_REQUEST, "no request")
+            decision = form.get("decision")
+            outcome: Approved | Refused
+            if decision == "accept":
+                outcome = await call(code_flow.held, request_id, browser)
+            elif decision == "refuse":
+                outcome = Refused(Code.CONSENT_REFUSED, "the user declined")
+            else:
+                raise IssuerError(Code.INVALID_REQUEST, "no decision")
+            back = await call(code_flow.complete, request_id, outcome, browser)
+            return await finish(back, lang)
+        except AncreError as error:
+            return error_page(error.code, lang, getattr(error, "status", 400))
+
+    @app.get(prefix + "/authorize")
+    async def authorize(request: Request) -> Response:
+        browser, cookie = browser_of(request)
+        try:
+            params = parse_qs(request.url.query, keep_blank_values=True, max_num_fields=32)
+            pending = await call(code_flow.begin, params, browser)
+            outcome = await call(authentication.start, pending, browser)
+            return await decided(
+                outcome, pending.id, browser, cookie, lang_of(request), ask_consent=False
+            )
+        except AncreError as error:
+            return _error(error.code, error.message, getattr(error, "status", 400))
+        except ValueError:
+            return _error(Code.INVALID_REQUEST, "the query is malformed")
+
+    @app.get(prefix + "/login/callback")
+    async def login_callback(request: Request) -> Response:
+        browser = binding.read(request.cookies.get(BROWSER_COOKIE))
+        lang = lang_of(request)
+        try:
+            if browser is None:
+                raise IssuerError(
+                    Code.LOGIN_STATE_INVALID, "the login came back without its browser cookie"
+                )
+            pairs = parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=16)
+            params = dict(pairs)
+            if len(params) != len(pairs):
+                raise IssuerError(Code.INVALID_REQUEST, "a parameter is repeated")
+            request_id, outcome = await call(authentication.resume, params, browser)
+            if isinstance(outcome, Redirect):
+                raise IssuerError(Code.INVALID_REQUEST, "a login may not redirect twice")
+            return await decided(outcome, request_id, browser, None, lang, ask_consent=True)
+        except AncreError as error:
+            return error_page(error.code, lang, getattr(error, "status", 400))
+        except ValueError:
+            return error_page(Code.INVALID_REQUEST, lang)

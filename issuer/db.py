@@ -25,8 +25,12 @@ __all__ = [
     "VERSION_TABLE",
     "AccessTokenRow",
     "AuditRow",
+    "AuthorizationCodeRow",
+    "AuthorizationRequestRow",
     "Base",
     "CredentialRow",
+    "IssuerStateRow",
+    "LoginStateRow",
     "MetaRow",
     "NonceRow",
     "OfferRow",
@@ -170,6 +174,75 @@ class AuditRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+# -- authorization code grant and login bridge (migration 0002) -----------------------------
+
+
+class IssuerStateRow(Base):
+    """An ``issuer_state`` (hashed) of a credential offer for the authorization code grant
+    (OpenID4VCI 1.0 §4.1.1): which configuration the wallet may ask for, until when."""
+
+    __tablename__ = "issuer_states"
+    state_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    configuration_id: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UtcMicros)
+
+
+class AuthorizationRequestRow(Base):
+    """A wallet's pending authorization request (RFC 6749 §4.1.1 + PKCE), while the user
+    authenticates. `completed_at` is set once, by the one conditional UPDATE that turns it
+    into an authorization code or a refusal."""
+
+    __tablename__ = "authorization_requests"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(256))
+    redirect_uri: Mapped[str] = mapped_column(String(2048))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    configuration_id: Mapped[str] = mapped_column(String(64))
+    #: The wallet's `state`, echoed back on the redirect.
+    wallet_state: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    #: SHA-256 of the browser-binding cookie the request started in.
+    browser_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+    expires_at: Mapped[datetime] = mapped_column(UtcMicros)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+    #: The login's approval (authorization and claims) while the user reads the consent
+    #: page; erased when the request completes (personal data).
+    approved_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AuthorizationCodeRow(Base):
+    """An authorization code (hashed), bound to the client, redirect URI and PKCE challenge
+    of its request; consumed by one conditional UPDATE at the token endpoint."""
+
+    __tablename__ = "authorization_codes"
+    code_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), ForeignKey("authorization_requests.id"))
+    offer_id: Mapped[str] = mapped_column(String(64), ForeignKey("offers.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(256))
+    redirect_uri: Mapped[str] = mapped_column(String(2048))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UtcMicros)
+    used_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+
+
+class LoginStateRow(Base):
+    """The relying party's side of one OpenID Connect login (ancre.issuer.login): `state`
+    (hashed: the key), the `nonce` and PKCE verifier it must check the answer against, the
+    browser it is bound to, and the pending authorization request it serves. Consumed once
+    by a conditional UPDATE, on whichever replica the provider's redirect lands."""
+
+    __tablename__ = "login_states"
+    state_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(128))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    browser_sha256: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(64))
+    acr_values: Mapped[str] = mapped_column(String(1024))
+    expires_at: Mapped[datetime] = mapped_column(UtcMicros)
+    used_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+
+
 Index("ix_issued_credentials_offer", CredentialRow.offer_id)
 
 
@@ -189,7 +262,7 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-# -- VC-API clients and CSV offers (issue 13, second slice; Alembic revision 0002_vc_api) --
+# -- VC-API clients and CSV offers (migration 0003) ---------------------------------------
 # Defined here, with the other models, so that `Base.metadata` always holds every table the
 # migrations create, whatever was imported.
 

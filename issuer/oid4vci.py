@@ -87,9 +87,13 @@ def credential_issuer_metadata(public_url: str, key_type: str) -> dict[str, Any]
     }
 
 
-def authorization_server_metadata(public_url: str) -> dict[str, Any]:
-    """OAuth 2.0 authorization server metadata (RFC 8414): the issuer is its own AS."""
-    return {
+def authorization_server_metadata(
+    public_url: str, *, authorization_code: bool = False
+) -> dict[str, Any]:
+    """OAuth 2.0 authorization server metadata (RFC 8414): the issuer is its own AS. With
+    `authorization_code`, the authorization code grant (PKCE S256 only, RFC 9207 `iss` on
+    the response) is offered too."""
+    metadata: dict[str, Any] = {
         "issuer": public_url,
         "token_endpoint": f"{public_url}/token",
         "grant_types_supported": [PRE_AUTHORIZED_GRANT],
@@ -97,6 +101,14 @@ def authorization_server_metadata(public_url: str) -> dict[str, Any]:
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": ["none"],
     }
+    if authorization_code:
+        metadata["grant_types_supported"] = ["authorization_code", PRE_AUTHORIZED_GRANT]
+        metadata["authorization_endpoint"] = f"{public_url}/authorize"
+        metadata["response_types_supported"] = ["code"]
+        metadata["code_challenge_methods_supported"] = ["S256"]
+        metadata["authorization_response_iss_parameter_supported"] = True
+        metadata["authorization_details_types_supported"] = ["openid_credential"]
+    return metadata
 
 
 @dataclass(frozen=True, slots=True)

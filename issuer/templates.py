@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from ancre.trust.credentials import (
+    ADMINISTRATIVE_SERVICE,
     CERTIFICATION,
     CREDENTIAL_CONTEXT,
     DIRECTOR_CERTIFICATION_VCT,
@@ -262,6 +263,20 @@ TEMPLATES: Final[Mapping[str, Template]] = MappingProxyType(
                 _YEAR,
                 {"fr": "Certification", "en": "Certification"},
                 required_claims=("ancre:scheme", "ancre:scope", "ancre:certificateNumber"),
+            ),
+            Template(
+                "AdministrativeService",
+                "vc+jwt",
+                ADMINISTRATIVE_SERVICE,
+                _YEAR,
+                {"fr": "Service administratif", "en": "Administrative service"},
+                Requirement(methods=frozenset({"login"}), register_check=True),
+                required_claims=(
+                    "ancre:publicBodyName",
+                    "ancre:siret",
+                    "ancre:legalCategory",
+                    "ancre:serviceLabel",
+                ),
             ),
             Template(
                 "Mandate",

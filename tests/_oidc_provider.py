@@ -98,14 +98,24 @@ def _read_ready(process: subprocess.Popen[bytes]) -> dict[str, Any]:
 
 
 @contextmanager
-def running_standin(tmp: Path, *, port: int = 0, attempts: int = 5) -> Iterator[Standin]:
-    """Start the stand-in with a fresh client (random secret) and the test persons."""
+def running_standin(
+    tmp: Path,
+    *,
+    port: int = 0,
+    attempts: int = 5,
+    redirect_uri: str | None = None,
+    accounts_file: Path | None = None,
+) -> Iterator[Standin]:
+    """Start the stand-in with a fresh client (random secret) and the test persons
+    (`accounts_file`, default tests/oidc/accounts.json); `redirect_uri` replaces the
+    client's default one (the login bridge's callback)."""
     node = _node()
+    accounts_path = accounts_file or ACCOUNTS
     client = {
         "client_id": "ancre-login-bridge",
         "client_secret": secrets.token_urlsafe(32),
         # Nothing listens there: tests stop at the redirect and read its query.
-        "redirect_uris": ["http://127.0.0.1:9/login/callback"],
+        "redirect_uris": [redirect_uri or "http://127.0.0.1:9/login/callback"],
         "post_logout_redirect_uris": ["http://127.0.0.1:9/logged-out"],
         "id_token_signed_response_alg": "ES256",
         "userinfo_signed_response_alg": "ES256",
@@ -124,14 +134,14 @@ def running_standin(tmp: Path, *, port: int = 0, attempts: int = 5) -> Iterator[
     del key_client["client_secret"]
     client_file = tmp / "standin-client.json"
     client_file.write_text(json.dumps({"clients": [client, key_client]}))
-    accounts = {a["id"]: a for a in json.loads(ACCOUNTS.read_text())["accounts"]}
+    accounts = {a["id"]: a for a in json.loads(accounts_path.read_text())["accounts"]}
     # The provider's stderr goes to a file, quoted when it fails to start.
     log_path = tmp / "standin.log"
     log = log_path.open("ab")
     for _ in range(attempts):
         process = subprocess.Popen(
             [node, str(SCRIPT), "--port", str(port), "--issuer-path", ISSUER_PATH,
-             "--client", str(client_file), "--accounts", str(ACCOUNTS)],
+             "--client", str(client_file), "--accounts", str(accounts_path)],
             stdout=subprocess.PIPE,
             stderr=log,
             cwd=OIDC_DIR,

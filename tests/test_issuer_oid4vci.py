@@ -309,6 +309,7 @@ def test_metadata_documents(served: tuple[Issuer, str], wallet: Wallet) -> None:
     assert meta["nonce_endpoint"] == f"{url}/nonce"
     configurations = meta["credential_configurations_supported"]
     assert sorted(configurations) == [
+        "AdministrativeService",
         "Certification",
         "DirectorCertification",
         "LegalPerson",

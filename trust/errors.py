@@ -187,6 +187,21 @@ class Code(StrEnum):
     TYPE_NOT_ALLOWED = "type_not_allowed"
     NOT_ACCREDITED = "not_accredited"
     UNKNOWN_OPTION = "unknown_option"
+    # login bridge (ancre.issuer.login, ancre.issuer.bridge)
+    LOGIN_STATE_INVALID = "login_state_invalid"
+    LOGIN_NONCE_INVALID = "login_nonce_invalid"
+    LOGIN_PROVIDER_ERROR = "login_provider_error"
+    LOGIN_PROVIDER_UNAVAILABLE = "login_provider_unavailable"
+    ID_TOKEN_INVALID = "id_token_invalid"  # noqa: S105 - an error code, not a secret
+    ID_TOKEN_WRONG_ISSUER = "id_token_wrong_issuer"  # noqa: S105 - an error code, not a secret
+    ID_TOKEN_WRONG_AUDIENCE = "id_token_wrong_audience"  # noqa: S105 - an error code, not a secret
+    ID_TOKEN_EXPIRED = "id_token_expired"  # noqa: S105 - an error code, not a secret
+    USERINFO_INVALID = "userinfo_invalid"
+    ACR_TOO_LOW = "acr_too_low"
+    LOGIN_CLAIM_MISSING = "login_claim_missing"
+    NOT_PUBLIC_AGENT = "not_public_agent"
+    CONSENT_REFUSED = "consent_refused"
+    CSRF_INVALID = "csrf_invalid"
 
 
 class AncreError(Exception):

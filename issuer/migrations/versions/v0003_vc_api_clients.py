@@ -5,7 +5,7 @@ stored as SHA-256 hashes, with the issuer and credential types each client may u
 `vc_api_credentials` (which client issued which credential, for `/credentials/status`) and
 `csv_offer_rows` (the offer each CSV row key created, so that a re-run creates no other).
 
-Revision ID: 0002_vc_api
+Revision ID: 0003
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_vc_api"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,321 @@
+"""The ProConnect login bridge: the user-authentication step of the authorization code grant
+(:class:`~ancre.issuer.authorize.UserAuthentication`) that logs the user in with an OpenID
+provider (:mod:`ancre.issuer.login`), re-checks what the login claims against a company
+register (:mod:`ancre.issuer.registers`), and turns the result into the claims of the
+credential the wallet asked for.
+
+What a login yields (docs/proconnect.md):
+
+- ``LocalRegistrationNumber`` (the SIRET) and ``LegalPerson``: the register confirms the
+  SIRET (check digits, known, establishment and unit active, diffusible);
+- ``DirectorCertification``: additionally the ``certification-dirigeant`` acr (ProConnect
+  matched the person against the RNE) *and* the person among the register's directors;
+- ``Mandate``: the person is among the register's directors (approval of a delegation by a
+  director is not built yet: a non-director is refused ``director_not_matched``).
+
+The SIRET the provider sends is only a hint: nothing is issued unless the register confirms
+it now; an unreachable register is indeterminate (``register_unavailable``), never a guess.
+Each register consultation becomes VCDM ``evidence`` (in ``vc+jwt`` credentials; for SD-JWT
+VCs it is kept in the offer's authorization record and the audit log).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from ancre.issuer.authorize import (
+    Approved,
+    AuthorizationServer,
+    Outcome,
+    PendingAuthorization,
+    Redirect,
+    Refused,
+)
+from ancre.issuer.login import (
+    CERTIFICATION_DIRIGEANT,
+    PROCONNECT_ACR_VALUES,
+    PROCONNECT_SCOPES,
+    OidcRelyingParty,
+    ProviderConfig,
+)
+from ancre.issuer.register_match import Person
+from ancre.issuer.registers import (
+    CompanyRegister,
+    EstablishmentRecord,
+    check_director,
+    check_establishment,
+    check_public_body,
+)
+from ancre.issuer.templates import Authorization
+from ancre.trust.errors import AncreError, Code, InvalidError
+from ancre.trust.fr_identifiers import parse_siret
+
+__all__ = [
+    "LoginBridge",
+    "LoginSettings",
+    "build_login_bridge",
+    "claims_for",
+    "load_login_settings",
+]
+
+#: Credential configurations the bridge can fill, and the acr values each accepts.
+_ACR: Final[Mapping[str, tuple[str, ...]]] = {
+    "LocalRegistrationNumber": PROCONNECT_ACR_VALUES,
+    "LegalPerson": PROCONNECT_ACR_VALUES,
+    "Mandate": PROCONNECT_ACR_VALUES,
+    "DirectorCertification": (CERTIFICATION_DIRIGEANT,),
+    "AdministrativeService": PROCONNECT_ACR_VALUES,
+}
+_EVIDENCE_OF: Final[Mapping[str, str]] = {
+    "LocalRegistrationNumber": "gx:LocalRegistrationNumber",
+    "LegalPerson": "gx:LegalPerson",
+    "Mandate": "ancre:Mandate",
+    "DirectorCertification": "ancre:DirectorCertification",
+    "AdministrativeService": "ancre:AdministrativeService",
+}
+
+
+def _text(claims: Mapping[str, Any], name: str) -> str:
+    value = claims.get(name)
+    if not isinstance(value, str) or not value.strip() or len(value) > 256:
+        raise InvalidError(Code.LOGIN_CLAIM_MISSING, f"the login did not give `{name}`")
+    return value.strip()
+
+
+def _person(claims: Mapping[str, Any]) -> Person:
+    return Person(family_name=_text(claims, "usual_name"), given_names=_text(claims, "given_name"))
+
+
+def _administrative_service(
+    login: Mapping[str, Any], record: EstablishmentRecord
+) -> dict[str, Any]:
+    # A public agent (ProConnect `roles` agent_public*) of a public body by its legal
+    # category in the register (check_public_body: 7xxx, or 4xxx flagged a public service).
+    roles = login.get("roles")
+    agent_roles = (
+        [r for r in roles if isinstance(r, str) and r.startswith("agent_public")]
+        if isinstance(roles, list)
+        else []
+    )
+    if not agent_roles:
+        raise InvalidError(
+            Code.NOT_PUBLIC_AGENT, "the login does not say the person is a public agent"
+        )
+    organization = check_public_body(record)
+    unit = login.get("organizational_unit")
+    label = unit.strip() if isinstance(unit, str) and unit.strip() else organization.name
+    return {
+        "ancre:publicBodyName": organization.name,
+        "ancre:siret": record.establishment.siret,
+        "ancre:siren": organization.siren,
+        "ancre:legalCategory": organization.legal_form,
+        "ancre:serviceLabel": label[:256],
+        "ancre:agentRoles": agent_roles[:8],
+    }
+
+
+def claims_for(
+    configuration_id: str,
+    login: Mapping[str, Any],
+    record: EstablishmentRecord,
+    *,
+    acr: str,
+    issuing_authority: str,
+) -> dict[str, Any]:
+    """The claims of `configuration_id` from a validated login and a confirmed register
+    record. Raises ``AncreError`` (``director_not_matched``, ``directors_unavailable``,
+    ``acr_too_low``…)."""
+    organization = record.organization
+    siret = record.establishment.siret
+    if configuration_id == "LocalRegistrationNumber":
+        return {"gx:local": siret}
+    if configuration_id == "LegalPerson":
+        address: dict[str, Any] = {"type": "gx:Address", "gx:countryCode": "FR"}
+        return {
+            "schema:name": organization.name,
+            "gx:registrationNumber": {"id": f"urn:ancre:siret:{siret}"},
+            "gx:legalAddress": address,
+            "gx:headquartersAddress": dict(address),
+        }
+    if configuration_id == "AdministrativeService":
+        return _administrative_service(login, record)
+    person = _person(login)
+    if configuration_id == "DirectorCertification" and acr != CERTIFICATION_DIRIGEANT:
+        raise InvalidError(
+            Code.ACR_TOO_LOW, "a director certification needs certification-dirigeant"
+        )
+    match = check_director(record, person)
+    assert match.director is not None
+    role = match.director.role or "dirigeant"
+    if configuration_id == "DirectorCertification":
+        return {
+            "siren": organization.siren,
+            "legal_name": organization.name,
+            "given_name": person.given_names,
+            "family_name": person.family_name,
+            "role": role[:150],
+        }
+    if configuration_id == "Mandate":
+        return {
+            "legal_person_identifier": organization.siren,
+            "legal_name": organization.name[:150],
+            "full_powers": True,
+            "effective_from_date": record.consultation.queried_at.date().isoformat(),
+            "issuing_authority": issuing_authority[:150],
+            "issuing_country": "FR",
+            "given_name": person.given_names,
+            "family_name": person.family_name,
+            "role": role[:150],
+        }
+    raise InvalidError(
+        Code.UNKNOWN_CREDENTIAL_CONFIGURATION, f"a login does not yield {configuration_id}"
+    )
+
+
+@dataclass
+class LoginBridge:
+    """The user-authentication step backed by an OpenID provider and a company register."""
+
+    relying_party: OidcRelyingParty
+    register: CompanyRegister
+    server: AuthorizationServer
+
+    @property
+    def configurations(self) -> tuple[str, ...]:
+        """The credential configurations a login can yield (the landing page offers them)."""
+        return tuple(_ACR)
+
+    @property
+    def form_targets(self) -> tuple[str, ...]:
+        """Origins the pages' forms may lead to (CSP ``form-action``): the provider's, as
+        the login form redirects there."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.relying_party.config.issuer)
+        return (f"{parts.scheme}://{parts.netloc}",)
+
+    def start(self, pending: PendingAuthorization, browser: str) -> Outcome:
+        acr_values = _ACR.get(pending.configuration_id)
+        if acr_values is None:
+            return Refused(
+                Code.UNKNOWN_CREDENTIAL_CONFIGURATION,
+                f"a login does not yield {pending.configuration_id}",
+            )
+        try:
+            return Redirect(self.relying_party.begin(pending.id, browser, acr_values))
+        except AncreError as error:
+            return Refused(error.code, error.message)
+
+    def resume(self, params: Mapping[str, str], browser: str) -> tuple[str, Outcome]:
+        # No state, a replayed one or another browser's: nothing to tie the return to, so
+        # this raises (the user sees the refusal; no wallet is told).
+        row = self.relying_party.consume_state(params, browser)
+        try:
+            pending = self.server.pending(row.request_id)
+            return row.request_id, self._decide(pending, row, params)
+        except AncreError as error:
+            return row.request_id, Refused(error.code, error.message)
+
+    def _decide(
+        self, pending: PendingAuthorization, row: Any, params: Mapping[str, str]
+    ) -> Outcome:
+        login = self.relying_party.finish(row, params)
+        siret = parse_siret(_text(login.claims, "siret"))
+        record = self.register.lookup_siret(siret)
+        check_establishment(record)
+        claims = claims_for(
+            pending.configuration_id,
+            login.claims,
+            record,
+            acr=login.acr,
+            issuing_authority=self.server.issuer.did,
+        )
+        evidence = record.consultation.evidence(_EVIDENCE_OF[pending.configuration_id])
+        authorization = Authorization(
+            method="login",
+            actor=login.subject_key,
+            acr=login.acr,
+            register_checked=True,
+            evidence=(evidence,),
+        )
+        return Approved(authorization, claims)
+
+
+#: The login configuration file: `ancre issuer serve --login FILE`.
+_LOGIN_KEYS: Final = frozenset({"provider", "register"})
+_PROVIDER_KEYS: Final = frozenset(
+    {"name", "issuer", "client_id", "client_secret_env", "scopes", "redirect_uri"}
+)
+_REGISTER_KEYS: Final = frozenset({"base_url"})
+
+
+@dataclass(frozen=True, slots=True)
+class LoginSettings:
+    """A parsed login configuration (docs/proconnect.md "Configuration")."""
+
+    provider: ProviderConfig
+    register_url: str
+
+
+def load_login_settings(
+    path: Path, *, public_url: str, environ: Mapping[str, str] | None = None
+) -> LoginSettings:
+    """Read a login configuration file (strict JSON, known members only). The client secret
+    is never in the file: it names an environment variable (``client_secret_env``)."""
+    import os
+
+    from ancre.issuer.registers import DEFAULT_RECHERCHE_URL
+    from ancre.trust._json import loads_strict
+    from ancre.trust.errors import ConfigurationError
+
+    env = os.environ if environ is None else environ
+    try:
+        data = loads_strict(path.read_bytes(), what="login configuration")
+    except OSError as error:
+        raise ConfigurationError(f"cannot read {path}: {error.strerror}") from None
+    if not isinstance(data, dict) or set(data) - _LOGIN_KEYS or "provider" not in data:
+        raise ConfigurationError(f"{path}: expected {sorted(_LOGIN_KEYS)} with a `provider`")
+    provider = data["provider"]
+    register = data.get("register", {})
+    if not isinstance(provider, dict) or set(provider) - _PROVIDER_KEYS:
+        raise ConfigurationError(f"{path}: `provider` members are {sorted(_PROVIDER_KEYS)}")
+    if not isinstance(register, dict) or set(register) - _REGISTER_KEYS:
+        raise ConfigurationError(f"{path}: `register` members are {sorted(_REGISTER_KEYS)}")
+    for name in ("issuer", "client_id", "client_secret_env"):
+        if not isinstance(provider.get(name), str) or not provider[name]:
+            raise ConfigurationError(f"{path}: `provider.{name}` (a string) is required")
+    if not provider["issuer"].startswith("https://"):
+        raise ConfigurationError(f"{path}: the provider's issuer must be an https URL")
+    secret = env.get(provider["client_secret_env"])
+    if not secret:
+        raise ConfigurationError(
+            f"the client secret is read from ${provider['client_secret_env']}, which is unset"
+        )
+    scopes = provider.get("scopes", list(PROCONNECT_SCOPES))
+    if not isinstance(scopes, list) or "openid" not in scopes:
+        raise ConfigurationError(f"{path}: `provider.scopes` must be a list with openid")
+    config = ProviderConfig(
+        name=str(provider.get("name", "proconnect")),
+        issuer=provider["issuer"],
+        client_id=provider["client_id"],
+        client_secret=secret,
+        redirect_uri=str(provider.get("redirect_uri", f"{public_url}/login/callback")),
+        scopes=tuple(str(s) for s in scopes),
+    )
+    return LoginSettings(config, str(register.get("base_url", DEFAULT_RECHERCHE_URL)))
+
+
+def build_login_bridge(issuer: Any, settings: LoginSettings) -> LoginBridge:
+    """The production bridge: the provider and Recherche d'entreprises over the public
+    network (default network policy: no loopback, no private addresses, https only)."""
+    import httpx
+
+    from ancre.issuer.registers import RechercheEntreprises
+
+    client = httpx.Client(trust_env=False)
+    relying_party = OidcRelyingParty(settings.provider, issuer, client)
+    register = RechercheEntreprises(client, base_url=settings.register_url, clock=issuer.clock)
+    return LoginBridge(relying_party, register, AuthorizationServer(issuer))

@@ -1,0 +1,491 @@
+"""OpenID Connect relying party of the login bridge (ProConnect, or any OpenID provider).
+
+Authorization code flow with PKCE S256 (OpenID Connect Core 1.0 §3.1, RFC 7636), built on
+``joserfc`` for every JOSE check and on httpx for the three calls (discovery + JWKS through
+:func:`ancre.trust.net.fetch`, the token request, userinfo) — see docs/architecture.md for
+why not authlib's client. What it enforces:
+
+- ``state`` and ``nonce`` of 43 characters (ProConnect asks for ≥ 32), single use, bound to
+  the browser: the server-side record (:class:`~ancre.issuer.db.LoginStateRow`, keyed by
+  the state's hash) names the browser-binding cookie it was created for, and the callback
+  consumes it with one conditional UPDATE — on whichever replica the redirect lands, once;
+- ``client_secret_post`` client authentication (as ProConnect), or ``private_key_jwt``
+  with an ES256 key (``ProviderConfig.client_key``);
+- the ``acr`` is requested through the ``claims`` parameter (non-essential, so that a login
+  at a lower level still comes back and is refused here with ``acr_too_low``) and always
+  re-checked in the ID token;
+- ID token (Core §3.1.3.7): signature with an algorithm both in the provider's
+  ``id_token_signing_alg_values_supported`` and in ancre's asymmetric allow-list, ``iss``,
+  ``aud`` (and ``azp`` when present or when ``aud`` has several values), ``exp``, ``iat``,
+  ``nonce``, ``acr``;
+- userinfo: a signed JWT (``application/jwt``: signature, ``iss``, ``aud``) or plain JSON,
+  its ``sub`` the ID token's (Core §5.3.2);
+- the subject key is ``sub`` + ``idp_id`` (ProConnect's ``sub`` is per identity provider),
+  never the e-mail.
+
+Every refusal is an :class:`~ancre.trust.errors.AncreError` with a stable code (docs/errors.md
+"Login bridge"); once the state is consumed, :meth:`OidcRelyingParty.finish` still names the
+pending authorization request so the wallet is told.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Final
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy import update
+
+from ancre.issuer.authorize import pkce_s256
+from ancre.issuer.db import LoginStateRow
+from ancre.issuer.service import Issuer, _rowcount, _sha256
+from ancre.trust._json import loads_strict
+from ancre.trust.errors import AncreError, Code, IndeterminateError, InvalidError
+from ancre.trust.net import NetworkPolicy, check_url, fetch
+
+__all__ = [
+    "CERTIFICATION_DIRIGEANT",
+    "PROCONNECT_ACR_VALUES",
+    "PROCONNECT_SCOPES",
+    "LoginResult",
+    "OidcRelyingParty",
+    "ProviderConfig",
+]
+
+CERTIFICATION_DIRIGEANT: Final = "https://proconnect.gouv.fr/assurance/certification-dirigeant"
+#: ProConnect's acr values (shared/reference/proconnect.md): eidas0 is below any level.
+PROCONNECT_ACR_VALUES: Final = (
+    "eidas1",
+    "eidas1-mfa",
+    "eidas2",
+    "eidas3",
+    CERTIFICATION_DIRIGEANT,
+)
+PROCONNECT_SCOPES: Final = (
+    "openid",
+    "given_name",
+    "usual_name",
+    "email",
+    "uid",
+    "siret",
+    "siren",
+    "idp_id",
+    "organization_label",
+    "roles",
+    "organizational_unit",
+    "belonging_population",
+)
+#: Asymmetric JWS algorithms only: never ``none`` nor a MAC keyed by the client secret.
+SIGNING_ALGS: Final = frozenset({"ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA"})
+_MAX_TOKEN_RESPONSE: Final = 64 * 1024
+_SKEW: Final = 60
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    """One OpenID provider the bridge logs users in with."""
+
+    #: A short name (``proconnect``), recorded with each login.
+    name: str
+    issuer: str
+    client_id: str
+    client_secret: str
+    #: The bridge's callback (``<issuer public URL>/login/callback``), registered with the
+    #: provider.
+    redirect_uri: str
+    scopes: tuple[str, ...] = PROCONNECT_SCOPES
+    #: Network policy for the provider's endpoints (tests allow loopback).
+    policy: NetworkPolicy = field(default_factory=NetworkPolicy)
+    #: How long a user has to come back from the provider.
+    login_lifetime: int = 600
+    #: An ID token older than this (``iat``) is refused.
+    id_token_max_age: int = 600
+    #: A private JWK (ES256): authenticate with ``private_key_jwt`` (RFC 7523 §2.2) instead
+    #: of ``client_secret_post``; `client_secret` is then unused.
+    client_key: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """A validated login: who (``sub`` + ``idp_id``), how strongly (``acr``), and the
+    provider's claims (ID token claims overlaid by userinfo)."""
+
+    provider: str
+    sub: str
+    idp_id: str | None
+    acr: str
+    claims: Mapping[str, Any]
+
+    @property
+    def subject_key(self) -> str:
+        """The stable subject key: ``sub`` is unique per identity provider, so the key pairs
+        it with ``idp_id`` — never the e-mail, which changes and is reassigned."""
+        return f"{self.provider}:{self.idp_id or '-'}:{self.sub}"
+
+
+def _invalid(code: Code, message: str) -> InvalidError:
+    return InvalidError(code, message)
+
+
+class OidcRelyingParty:
+    """The relying party for one provider, keeping its login states in `issuer`'s
+    database (module docstring)."""
+
+    def __init__(self, config: ProviderConfig, issuer: Issuer, client: httpx.Client) -> None:
+        self.config = config
+        self._issuer = issuer
+        self._client = client
+        self._metadata: dict[str, Any] | None = None
+        self._keys: KeySet | None = None
+        self._keys_at = 0.0
+
+    # -- provider metadata ----------------------------------------------------------------
+
+    def _get_json(self, url: str, what: str) -> dict[str, Any]:
+        result = fetch(url, client=self._client, policy=self.config.policy)
+        if result.status != 200:
+            raise IndeterminateError(
+                Code.LOGIN_PROVIDER_UNAVAILABLE, f"{what} answered HTTP {result.status}"
+            )
+        try:
+            value = loads_strict(result.body, what=what)
+        except AncreError as error:
+            raise IndeterminateError(Code.LOGIN_PROVIDER_UNAVAILABLE, error.message) from None
+        if not isinstance(value, dict):
+            raise IndeterminateError(Code.LOGIN_PROVIDER_UNAVAILABLE, f"{what} is not an object")
+        return value
+
+    def metadata(self) -> dict[str, Any]:
+        """The provider's discovery document (OpenID Connect Discovery 1.0 §4), checked:
+        its ``issuer`` is the configured one and every endpoint is on the issuer's origin."""
+        if self._metadata is not None:
+            return self._metadata
+        issuer = self.config.issuer.rstrip("/")
+        document = self._get_json(f"{issuer}/.well-known/openid-configuration", "discovery")
+        if document.get("issuer") != self.config.issuer:
+            raise IndeterminateError(
+                Code.LOGIN_PROVIDER_UNAVAILABLE,
+                "the discovery document names another issuer (Discovery §4.3)",
+            )
+        origin = urlsplit(issuer)[:2]
+        for name in ("authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint"):
+            endpoint = document.get(name)
+            if not isinstance(endpoint, str) or urlsplit(endpoint)[:2] != origin:
+                raise IndeterminateError(
+                    Code.LOGIN_PROVIDER_UNAVAILABLE,
+                    f"the provider's {name} is missing or not on its issuer's origin",
+                )
+        self._metadata = document
+        return document
+
+    def _algs(self, member: str) -> list[str]:
+        offered = self.metadata().get(member)
+        if not isinstance(offered, list):
+            return []
+        return sorted(SIGNING_ALGS.intersection(a for a in offered if isinstance(a, str)))
+
+    def _keyset(self, refresh: bool = False) -> KeySet:
+        # Refetched at most every 10 s on an unknown kid: a provider's key rotation is
+        # followed without letting forged kids hammer its JWKS endpoint.
+        if self._keys is None or (refresh and time.monotonic() - self._keys_at > 10):
+            document = self._get_json(self.metadata()["jwks_uri"], "jwks")
+            try:
+                self._keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
+            except (JoseError, ValueError, TypeError, KeyError) as error:
+                raise IndeterminateError(
+                    Code.LOGIN_PROVIDER_UNAVAILABLE, f"the provider's JWKS is unusable: {error}"
+                ) from None
+            self._keys_at = time.monotonic()
+        return self._keys
+
+    def _decode(self, token: str, algs: list[str], code: Code, what: str) -> jwt.Token:
+        if not algs:
+            raise _invalid(code, f"the provider offers no acceptable {what} signing algorithm")
+        if len(token) > _MAX_TOKEN_RESPONSE:
+            raise _invalid(code, f"the {what} is too large")
+        for refresh in (False, True):
+            try:
+                return jwt.decode(token, self._keyset(refresh), algorithms=algs)
+            except JoseError as error:
+                if refresh or "key" not in type(error).__name__.lower():
+                    raise _invalid(code, f"the {what} does not verify: {error}") from None
+            except (ValueError, TypeError) as error:
+                raise _invalid(code, f"the {what} is malformed: {error}") from None
+        raise AssertionError("unreachable")
+
+    # -- front channel --------------------------------------------------------------------
+
+    def begin(self, request_id: str, browser: str, acr_values: tuple[str, ...]) -> str:
+        """Record a login for `request_id` bound to `browser`, and return the provider's
+        authorization URL (PKCE S256, ``state``, ``nonce``, acr through ``claims``)."""
+        metadata = self.metadata()
+        state = secrets.token_urlsafe(32)
+        nonce = secrets.token_urlsafe(32)
+        verifier = secrets.token_urlsafe(48)
+        now = self._issuer.clock.now()
+        with self._issuer._transaction() as session:
+            session.add(
+                LoginStateRow(
+                    state_sha256=_sha256(state),
+                    nonce=nonce,
+                    code_verifier=verifier,
+                    browser_sha256=_sha256(browser),
+                    request_id=request_id,
+                    provider=self.config.name,
+                    acr_values=" ".join(acr_values),
+                    expires_at=now + timedelta(seconds=self.config.login_lifetime),
+                    used_at=None,
+                )
+            )
+        claims = {"id_token": {"acr": {"essential": False, "values": list(acr_values)}}}
+        query = {
+            "response_type": "code",
+            "client_id": self.config.client_id,
+            "redirect_uri": self.config.redirect_uri,
+            "scope": " ".join(self.config.scopes),
+            "state": state,
+            "nonce": nonce,
+            "code_challenge": pkce_s256(verifier),
+            "code_challenge_method": "S256",
+            "claims": json.dumps(claims, separators=(",", ":")),
+        }
+        if CERTIFICATION_DIRIGEANT in acr_values and len(acr_values) == 1:
+            # The provider's single sign-on session may hold a lower acr from an earlier
+            # login: ask it to authenticate again at the level asked for.
+            query["prompt"] = "login"
+        return f"{metadata['authorization_endpoint']}?{urlencode(query)}"
+
+    # -- callback -------------------------------------------------------------------------
+
+    def consume_state(self, params: Mapping[str, str], browser: str) -> LoginStateRow:
+        """Consume the login state of a callback (one conditional UPDATE). Raises
+        ``login_state_invalid`` when it is missing, unknown, used, expired, or was created
+        in another browser."""
+        state = params.get("state")
+        if not state or not 32 <= len(state) <= 256:
+            raise _invalid(Code.LOGIN_STATE_INVALID, "the login came back without a valid state")
+        digest = _sha256(state)
+        now = self._issuer.clock.now()
+        with self._issuer._transaction() as session:
+            consumed = _rowcount(
+                session.execute(
+                    update(LoginStateRow)
+                    .where(
+                        LoginStateRow.state_sha256 == digest,
+                        LoginStateRow.used_at.is_(None),
+                        LoginStateRow.expires_at > now,
+                        LoginStateRow.browser_sha256 == _sha256(browser),
+                    )
+                    .values(used_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            row = session.get(LoginStateRow, digest) if consumed == 1 else None
+        if row is None:
+            raise _invalid(
+                Code.LOGIN_STATE_INVALID,
+                "the login state is unknown, already used, expired or from another browser",
+            )
+        return row
+
+    def finish(self, row: LoginStateRow, params: Mapping[str, str]) -> LoginResult:
+        """Complete the login whose state `row` was consumed: exchange the code, validate
+        the ID token and userinfo. Raises ``AncreError`` with the refusal's code."""
+        metadata = self.metadata()
+        if "error" in params:
+            raise _invalid(
+                Code.LOGIN_PROVIDER_ERROR,
+                f"the provider refused the login: {params['error'][:64]}",
+            )
+        # RFC 9207: an `iss` on the response must be this provider's (mix-up defence).
+        if "iss" in params and params["iss"] != self.config.issuer:
+            raise _invalid(Code.ID_TOKEN_WRONG_ISSUER, "the response comes from another issuer")
+        code = params.get("code")
+        if not code or len(code) > 512:
+            raise _invalid(Code.LOGIN_PROVIDER_ERROR, "the provider sent no authorization code")
+        tokens = self._token_request(metadata["token_endpoint"], code, row.code_verifier)
+        id_token = tokens.get("id_token")
+        access_token = tokens.get("access_token")
+        if not isinstance(id_token, str) or not isinstance(access_token, str):
+            raise _invalid(Code.LOGIN_PROVIDER_ERROR, "the token response lacks its tokens")
+        claims = self.validate_id_token(
+            id_token, nonce=row.nonce, acr_values=row.acr_values.split()
+        )
+        userinfo = self._userinfo(metadata["userinfo_endpoint"], access_token, claims["sub"])
+        merged = {**claims, **userinfo}
+        idp_id = merged.get("idp_id")
+        return LoginResult(
+            self.config.name,
+            claims["sub"],
+            idp_id if isinstance(idp_id, str) else None,
+            claims["acr"],
+            merged,
+        )
+
+    def _token_request(self, endpoint: str, code: str, verifier: str) -> dict[str, Any]:
+        check_url(endpoint, self.config.policy)
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": self.config.redirect_uri,
+            "code_verifier": verifier,
+            "client_id": self.config.client_id,
+        }
+        form.update(self._client_authentication())
+        try:
+            with self._client.stream(
+                "POST",
+                endpoint,
+                data=form,
+                headers={"User-Agent": self.config.policy.user_agent, "Accept": "application/json"},
+                timeout=self.config.policy.timeout,
+                follow_redirects=False,
+            ) as response:
+                body = b""
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > _MAX_TOKEN_RESPONSE:
+                        raise _invalid(Code.LOGIN_PROVIDER_ERROR, "the token response is too large")
+                status = response.status_code
+        except httpx.HTTPError as error:
+            raise IndeterminateError(
+                Code.LOGIN_PROVIDER_UNAVAILABLE,
+                f"the token endpoint failed: {type(error).__name__}",
+            ) from None
+        if status >= 500:
+            raise IndeterminateError(
+                Code.LOGIN_PROVIDER_UNAVAILABLE, f"the token endpoint answered HTTP {status}"
+            )
+        try:
+            value = loads_strict(body, what="token response")
+        except AncreError:
+            raise _invalid(Code.LOGIN_PROVIDER_ERROR, "the token response is not JSON") from None
+        if status != 200 or not isinstance(value, dict):
+            reason = value.get("error") if isinstance(value, dict) else None
+            raise _invalid(
+                Code.LOGIN_PROVIDER_ERROR,
+                f"the token endpoint refused the code: {str(reason)[:64]}",
+            )
+        return value
+
+    def _client_authentication(self) -> dict[str, str]:
+        if self.config.client_key is None:
+            # client_secret_post (ProConnect's documented method): OAuth 2.0 §2.3.1.
+            return {"client_secret": self.config.client_secret}
+        # private_key_jwt (OpenID Connect Core §9, RFC 7523 §3): a short-lived, single-use
+        # assertion whose audience is the provider (its issuer identifier).
+        from joserfc.jwk import ECKey
+
+        key = ECKey.import_key(dict(self.config.client_key))
+        now = int(time.time())
+        header = {"alg": "ES256", "typ": "JWT"}
+        if key.kid:
+            header["kid"] = key.kid
+        assertion = jwt.encode(
+            header,
+            {
+                "iss": self.config.client_id,
+                "sub": self.config.client_id,
+                "aud": self.config.issuer,
+                "jti": secrets.token_urlsafe(16),
+                "iat": now,
+                "exp": now + 60,
+            },
+            key,
+        )
+        return {
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        }
+
+    def validate_id_token(self, token: str, *, nonce: str, acr_values: list[str]) -> dict[str, Any]:
+        """The ID token's claims, after every check of Core §3.1.3.7 (module docstring)."""
+        decoded = self._decode(
+            token, self._algs("id_token_signing_alg_values_supported"), Code.ID_TOKEN_INVALID,
+            "ID token",
+        )  # fmt: skip
+        claims = dict(decoded.claims)
+        if claims.get("iss") != self.config.issuer:
+            raise _invalid(Code.ID_TOKEN_WRONG_ISSUER, "the ID token comes from another issuer")
+        aud = claims.get("aud")
+        audiences = aud if isinstance(aud, list) else [aud]
+        if self.config.client_id not in audiences:
+            raise _invalid(Code.ID_TOKEN_WRONG_AUDIENCE, "the ID token is for another client")
+        azp = claims.get("azp")
+        if (len(audiences) > 1 or azp is not None) and azp != self.config.client_id:
+            raise _invalid(Code.ID_TOKEN_WRONG_AUDIENCE, "the ID token's azp is another client")
+        now = self._issuer.clock.now().timestamp()
+        exp, iat = claims.get("exp"), claims.get("iat")
+        for name, value in (("exp", exp), ("iat", iat)):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise _invalid(Code.ID_TOKEN_INVALID, f"the ID token has no numeric {name}")
+        assert isinstance(exp, int | float)
+        assert isinstance(iat, int | float)
+        if exp <= now - _SKEW:
+            raise _invalid(Code.ID_TOKEN_EXPIRED, "the ID token has expired")
+        if iat > now + _SKEW or iat < now - self.config.id_token_max_age:
+            raise _invalid(Code.ID_TOKEN_INVALID, "the ID token's iat is out of range")
+        if not isinstance(claims.get("nonce"), str) or not secrets.compare_digest(
+            claims["nonce"], nonce
+        ):
+            raise _invalid(Code.LOGIN_NONCE_INVALID, "the ID token's nonce is not this login's")
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub or len(sub) > 255:
+            raise _invalid(Code.ID_TOKEN_INVALID, "the ID token has no usable sub")
+        acr = claims.get("acr")
+        if not isinstance(acr, str) or acr not in acr_values:
+            raise _invalid(
+                Code.ACR_TOO_LOW,
+                f"the login's acr {str(acr)[:80]!r} is not one of {acr_values}",
+            )
+        return claims
+
+    def _userinfo(self, endpoint: str, access_token: str, sub: str) -> dict[str, Any]:
+        result = fetch(
+            endpoint,
+            client=self._client,
+            policy=self.config.policy,
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+        if result.status != 200:
+            raise IndeterminateError(
+                Code.LOGIN_PROVIDER_UNAVAILABLE, f"userinfo answered HTTP {result.status}"
+            )
+        media = result.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media == "application/jwt":
+            decoded = self._decode(
+                result.body.decode("ascii", "replace").strip(),
+                self._algs("userinfo_signing_alg_values_supported"),
+                Code.USERINFO_INVALID,
+                "userinfo",
+            )
+            claims = dict(decoded.claims)
+            if claims.get("iss") != self.config.issuer:
+                raise _invalid(Code.USERINFO_INVALID, "the signed userinfo has another issuer")
+            aud = claims.get("aud")
+            if self.config.client_id not in (aud if isinstance(aud, list) else [aud]):
+                raise _invalid(Code.USERINFO_INVALID, "the signed userinfo is for another client")
+        elif media == "application/json":
+            try:
+                value = loads_strict(result.body, what="userinfo")
+            except AncreError as error:
+                raise _invalid(Code.USERINFO_INVALID, error.message) from None
+            if not isinstance(value, dict):
+                raise _invalid(Code.USERINFO_INVALID, "userinfo is not an object")
+            claims = value
+        else:
+            raise _invalid(Code.USERINFO_INVALID, f"userinfo has media type {media[:60]!r}")
+        # Core §5.3.2: "The sub Claim in the UserInfo Response MUST be verified to exactly
+        # match the sub Claim in the ID Token".
+        if claims.get("sub") != sub:
+            raise _invalid(Code.USERINFO_INVALID, "userinfo is about another subject")
+        return claims

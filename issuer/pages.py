@@ -1,0 +1,292 @@
+"""Server-rendered pages of the login bridge (Jinja2, autoescaped): landing with the
+"S'identifier avec ProConnect" button, consent, credential offer, error.
+
+French by default, English with ``?lang=en`` or an ``Accept-Language`` preferring English.
+Minimal and accessible: one ``<main>``, headings in order, labelled form controls, a
+language attribute, visible focus, no information by colour alone. No script at all, and a
+strict Content-Security-Policy (:func:`security_headers`): styles from ``/static`` only,
+forms posted to this service (and the identity provider the login redirects to).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from jinja2 import DictLoader, Environment, select_autoescape
+
+__all__ = ["CSS", "choose_language", "render", "security_headers"]
+
+_TEXT: Final[Mapping[str, Mapping[str, str]]] = {
+    "fr": {
+        "title": "Attestations de votre organisation",
+        "intro": "Identifiez-vous avec ProConnect : l'émetteur vérifie votre organisation "
+        "auprès du registre officiel des entreprises, puis vous remet une attestation "
+        "vérifiable pour le portefeuille de votre organisation.",
+        "choose": "Attestation demandée",
+        "login_with": "S'identifier avec",
+        "what_is": "Qu'est-ce que ProConnect ?",
+        "new_window": "nouvelle fenêtre",
+        "consent_title": "Vérifiez ce qui sera signé",
+        "consent_intro": "Ces informations seront signées dans votre attestation",
+        "disclosable": "divulgation sélective : vous choisirez de la montrer ou non",
+        "always_shown": "toujours visible",
+        "evidence": "Vérifié auprès de",
+        "accept": "Signer et recevoir l'attestation",
+        "refuse": "Refuser",
+        "offer_title": "Votre attestation est prête",
+        "offer_intro": "Ouvrez ce lien avec le portefeuille de votre organisation. "
+        "Il n'est valable qu'une fois et expire",
+        "open_wallet": "Ouvrir dans le portefeuille",
+        "offer_uri": "Lien de l'offre (à copier dans le portefeuille)",
+        "error_title": "L'attestation n'a pas pu être délivrée",
+        "error_code": "Code",
+        "retry": "Recommencer",
+        "language": "English",
+        "claim": "Information",
+        "value": "Valeur",
+        "how": "Visibilité",
+    },
+    "en": {
+        "title": "Your organization's credentials",
+        "intro": "Log in with ProConnect: the issuer checks your organization in the official "
+        "company register, then gives you a verifiable credential for your "
+        "organization's wallet.",
+        "choose": "Credential requested",
+        "login_with": "Log in with",
+        "what_is": "What is ProConnect?",
+        "new_window": "new window",
+        "consent_title": "Check what will be signed",
+        "consent_intro": "This information will be signed into your credential",
+        "disclosable": "selectively disclosable: you choose whether to show it",
+        "always_shown": "always visible",
+        "evidence": "Checked with",
+        "accept": "Sign and receive the credential",
+        "refuse": "Decline",
+        "offer_title": "Your credential is ready",
+        "offer_intro": "Open this link with your organization's wallet. It works once and expires",
+        "open_wallet": "Open in the wallet",
+        "offer_uri": "Offer link (to paste into the wallet)",
+        "error_title": "The credential could not be issued",
+        "error_code": "Code",
+        "retry": "Start again",
+        "language": "Français",
+        "claim": "Information",
+        "value": "Value",
+        "how": "Visibility",
+    },
+}
+
+#: A human explanation per stable code (docs/errors.md "Login bridge"); others get the
+#: generic title and their code.
+_REASONS: Final[Mapping[str, Mapping[str, str]]] = {
+    "invalid_siret": {
+        "fr": "Le numéro SIRET transmis à la connexion n'est pas valide (clé de contrôle).",
+        "en": "The SIRET sent at login is not valid (check digit).",
+    },
+    "establishment_closed": {
+        "fr": "Le registre indique que cet établissement est fermé.",
+        "en": "The register says this establishment is closed.",
+    },
+    "organization_closed": {
+        "fr": "Le registre indique que cette organisation a cessé son activité.",
+        "en": "The register says this organization has ceased activity.",
+    },
+    "register_not_found": {
+        "fr": "Le registre ne connaît pas ce numéro SIRET.",
+        "en": "The register does not know this SIRET.",
+    },
+    "register_unavailable": {
+        "fr": "Le registre des entreprises ne répond pas : rien n'est délivré sans "
+        "vérification. Réessayez plus tard.",
+        "en": "The company register does not answer: nothing is issued unchecked. Try again later.",
+    },
+    "acr_too_low": {
+        "fr": "Le niveau de connexion ne suffit pas pour cette attestation "
+        "(certification dirigeant requise).",
+        "en": "The login level is too low for this credential (director certification required).",
+    },
+    "director_not_matched": {
+        "fr": "Vous ne figurez pas parmi les dirigeants inscrits au registre.",
+        "en": "You are not among the directors listed in the register.",
+    },
+    "not_public_agent": {
+        "fr": "La connexion n'indique pas un agent public.",
+        "en": "The login does not say you are a public agent.",
+    },
+    "not_public_body": {
+        "fr": "Le registre n'indique pas un organisme public.",
+        "en": "The register does not list a public body.",
+    },
+    "login_state_invalid": {
+        "fr": "Cette connexion a déjà été utilisée, a expiré ou vient d'un autre navigateur.",
+        "en": "This login was already used, has expired or comes from another browser.",
+    },
+    "consent_refused": {
+        "fr": "Vous avez refusé : rien n'a été signé.",
+        "en": "You declined: nothing was signed.",
+    },
+    "csrf_invalid": {
+        "fr": "Le formulaire a expiré ou ne vient pas de ce site.",
+        "en": "The form expired or does not come from this site.",
+    },
+}
+
+CSS: Final = """\
+body{font-family:system-ui,sans-serif;line-height:1.5;margin:0;color:#161616;background:#fff}
+main{max-width:40rem;margin:0 auto;padding:1rem}
+h1{font-size:1.6rem}
+a{color:#000091}
+:focus{outline:3px solid #0a76f6;outline-offset:2px}
+table{border-collapse:collapse;width:100%}
+th,td{border:1px solid #929292;padding:.4rem;text-align:left;vertical-align:top}
+fieldset{border:1px solid #929292;margin:0 0 1rem}
+.proconnect-button{display:inline-flex;align-items:center;gap:.5rem;background:#000091;
+color:#fff;border:0;padding:.75rem 1.5rem;font-size:1rem;cursor:pointer;min-height:3.5rem}
+.proconnect-button:hover{background:#1212ff}
+.proconnect-brand{font-weight:700;font-size:1.1rem}
+.lang{text-align:right}
+.uri{word-break:break-all;font-family:monospace}
+.actions button{margin:.5rem .5rem 0 0;padding:.6rem 1rem;font-size:1rem}
+.error-code{font-family:monospace;font-weight:700}
+"""
+
+_BASE: Final = """<!doctype html>
+<html lang="{{ lang }}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{% block title %}{% endblock %} — ancre</title>
+<link rel="stylesheet" href="{{ base }}/static/bridge.css">
+</head>
+<body>
+<main>
+<p class="lang"><a href="{{ base }}/login?lang={{ other }}" lang="{{ other }}">
+{{- t.language }}</a></p>
+{% block main %}{% endblock %}
+</main>
+</body>
+</html>
+"""
+
+_LANDING: Final = """{% extends "base" %}
+{% block title %}{{ t.title }}{% endblock %}
+{% block main %}
+<h1>{{ t.title }}</h1>
+<p>{{ t.intro }}</p>
+<form method="post" action="{{ base }}/login/start">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<input type="hidden" name="lang" value="{{ lang }}">
+<fieldset>
+<legend>{{ t.choose }}</legend>
+{% for id, label in configurations %}
+<div><input type="radio" name="configuration" id="c-{{ id }}" value="{{ id }}"
+{%- if loop.first %} checked{% endif %}> <label for="c-{{ id }}">{{ label }}</label></div>
+{% endfor %}
+</fieldset>
+<button type="submit" class="proconnect-button">
+<span>{{ t.login_with }}</span> <span class="proconnect-brand">ProConnect</span>
+</button>
+</form>
+<p><a href="https://www.proconnect.gouv.fr/" target="_blank" rel="noopener"
+title="{{ t.what_is }} - {{ t.new_window }}">{{ t.what_is }}</a></p>
+{% endblock %}
+"""
+
+_CONSENT: Final = """{% extends "base" %}
+{% block title %}{{ t.consent_title }}{% endblock %}
+{% block main %}
+<h1>{{ t.consent_title }}</h1>
+<p>{{ t.consent_intro }} : <strong>{{ credential_label }}</strong>.</p>
+<table>
+<caption>{{ credential_label }}</caption>
+<thead><tr><th scope="col">{{ t.claim }}</th><th scope="col">{{ t.value }}</th>
+<th scope="col">{{ t.how }}</th></tr></thead>
+<tbody>
+{% for name, value, disclosable in claims %}
+<tr><th scope="row">{{ name }}</th><td>{{ value }}</td>
+<td>{% if disclosable %}{{ t.disclosable }}{% else %}{{ t.always_shown }}{% endif %}</td></tr>
+{% endfor %}
+</tbody>
+</table>
+{% if evidence %}<p>{{ t.evidence }} : {{ evidence|join(", ") }}</p>{% endif %}
+<form method="post" action="{{ base }}/login/consent" class="actions">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<input type="hidden" name="request" value="{{ request_id }}">
+<input type="hidden" name="lang" value="{{ lang }}">
+<button type="submit" name="decision" value="accept">{{ t.accept }}</button>
+<button type="submit" name="decision" value="refuse">{{ t.refuse }}</button>
+</form>
+{% endblock %}
+"""
+
+_OFFER: Final = """{% extends "base" %}
+{% block title %}{{ t.offer_title }}{% endblock %}
+{% block main %}
+<h1>{{ t.offer_title }}</h1>
+<p>{{ t.offer_intro }} {{ expires }}.</p>
+<p><a id="offer-link" href="{{ offer_uri }}">{{ t.open_wallet }}</a></p>
+<h2>{{ t.offer_uri }}</h2>
+<p class="uri" id="offer-uri">{{ offer_uri }}</p>
+{% endblock %}
+"""
+
+_ERROR: Final = """{% extends "base" %}
+{% block title %}{{ t.error_title }}{% endblock %}
+{% block main %}
+<h1>{{ t.error_title }}</h1>
+<p>{{ reason }}</p>
+<p>{{ t.error_code }} : <span class="error-code" id="error-code">{{ code }}</span></p>
+<p><a href="{{ base }}/login?lang={{ lang }}">{{ t.retry }}</a></p>
+{% endblock %}
+"""
+
+_ENV: Final = Environment(
+    loader=DictLoader(
+        {
+            "base": _BASE,
+            "landing": _LANDING,
+            "consent": _CONSENT,
+            "offer": _OFFER,
+            "error": _ERROR,
+        }
+    ),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    auto_reload=False,
+)
+
+
+def choose_language(query_lang: str | None, accept_language: str | None) -> str:
+    """``fr`` unless ``?lang=en``, or no ``lang`` and the browser prefers English."""
+    if query_lang is not None and query_lang in _TEXT:
+        return query_lang
+    if accept_language:
+        first = accept_language.split(",")[0].split(";")[0].strip().lower()
+        if first.startswith("en"):
+            return "en"
+    return "fr"
+
+
+def render(page: str, lang: str, base: str, **context: Any) -> str:
+    """The HTML of `page` in `lang`."""
+    if page == "error":
+        code = str(context.get("code", ""))
+        context.setdefault("reason", _REASONS.get(code, {}).get(lang, ""))
+    html: str = _ENV.get_template(page).render(
+        lang=lang, other="en" if lang == "fr" else "fr", t=_TEXT[lang], base=base, **context
+    )
+    return html
+
+
+def security_headers(form_targets: Iterable[str] = ()) -> dict[str, str]:
+    """Strict CSP (no script at all), no framing, no caching of pages that hold secrets."""
+    targets = " ".join(["'self'", *form_targets])
+    return {
+        "Content-Security-Policy": (
+            "default-src 'none'; style-src 'self'; img-src 'self'; "
+            f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+    }

@@ -1,0 +1,187 @@
+"""The login bridge's pages in a real headless Chromium (Debian `chromium`, driven over CDP
+with Playwright's `connect_over_cdp`: no browser download): landing → ProConnect stand-in
+login → consent → offer page, then a Python wallet redeems the offer and ancre's verifier
+verifies the credential. Every page is screenshotted at desktop and mobile width
+(tests/artifacts/bridge/, gitignored) and passes axe-core (npm, tests/browser/) with zero
+serious or critical violations."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import selectors
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from _issuer_support import Tls, Wallet, make_tls
+from test_bridge_login import Deployment, deployment
+
+ARTIFACTS = Path(__file__).parent / "artifacts" / "bridge"
+AXE = Path(__file__).parent / "browser" / "node_modules" / "axe-core" / "axe.min.js"
+DESKTOP = {"width": 1280, "height": 800}
+MOBILE = {"width": 375, "height": 812}
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory, tls: Tls) -> Iterator[Deployment]:
+    with deployment(tmp_path_factory.mktemp("bridge"), tls) as running:
+        yield running
+
+
+def _devtools_url(process: subprocess.Popen[bytes], timeout: float = 30.0) -> str:
+    assert process.stderr is not None
+    selector = selectors.DefaultSelector()
+    selector.register(process.stderr, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    seen = b""
+    try:
+        while time.monotonic() < deadline:
+            if not selector.select(deadline - time.monotonic()):
+                break
+            chunk = os.read(process.stderr.fileno(), 4096)
+            if not chunk:
+                break
+            seen += chunk
+            found = re.search(rb"DevTools listening on (ws://\S+)", seen)
+            if found:
+                return found.group(1).decode()
+    finally:
+        selector.close()
+    raise RuntimeError(f"chromium printed no DevTools URL: {seen[-1000:]!r}")
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    binary = shutil.which("chromium")
+    if binary is None:
+        pytest.fail("the browser tests need Debian's chromium: apt-get install chromium")
+    if not AXE.is_file():
+        pytest.fail("axe-core is missing: run `make node-deps`")
+    from playwright.sync_api import sync_playwright
+
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    process = subprocess.Popen(
+        [binary, "--headless=new", "--remote-debugging-port=0",
+         "--remote-debugging-address=127.0.0.1",
+         f"--user-data-dir={profile}", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-dev-shm-usage", "--disable-background-networking",
+         # The test issuer's certificate comes from a throw-away CA.
+         "--ignore-certificate-errors", "about:blank"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        url = _devtools_url(process)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.connect_over_cdp(url)
+            try:
+                yield browser
+            finally:
+                browser.close()
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def check_page(page: Any, name: str) -> None:
+    """Screenshot at both widths and run axe-core: no serious or critical violation."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for label, size in (("desktop", DESKTOP), ("mobile", MOBILE)):
+        page.set_viewport_size(size)
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{label}.png"), full_page=True)
+    page.set_viewport_size(DESKTOP)
+    # Evaluated through CDP (not a <script> element): the pages' CSP forbids every script.
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    results = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length}))"
+    )
+    (ARTIFACTS / f"{name}-axe.json").write_text(json.dumps(results, indent=2))
+    serious = [v for v in results if v["impact"] in ("serious", "critical")]
+    assert serious == [], f"{name}: {serious}"
+
+
+def test_landing_login_consent_offer_in_chromium(
+    chromium: Any, deployed: Deployment, tls: Tls
+) -> None:
+    from ancre.trust.clock import SystemClock
+    from ancre.trust.net import NetworkPolicy
+    from ancre.trust.resolvers import default_resolver
+    from ancre.trust.result import Status
+    from ancre.trust.status import StatusListChecker
+    from ancre.verifier.pipeline import verify
+
+    context = chromium.new_context(viewport=DESKTOP, ignore_https_errors=True, locale="fr-FR")
+    page = context.new_page()
+    violations: list[str] = []
+    page.on(
+        "console", lambda m: violations.append(m.text) if "Content Security" in m.text else None
+    )
+    try:
+        deployed.standin.login_as("john.dupont")
+        page.goto(f"{deployed.url}/login")
+        assert page.locator("html").get_attribute("lang") == "fr"
+        check_page(page, "landing")
+        page.get_by_label("Numéro d'immatriculation").check()
+        page.get_by_role("button", name="S'identifier avec ProConnect").click()
+        page.wait_for_url(re.compile(r".*/login/callback.*"))
+        assert page.get_by_role("heading", level=1).inner_text() == "Vérifiez ce qui sera signé"
+        assert "35600000000048" in page.locator("table").inner_text()
+        check_page(page, "consent")
+        page.get_by_role("button", name="Signer et recevoir l'attestation").click()
+        page.wait_for_url(re.compile(r".*/login/consent"))
+        assert page.get_by_role("heading", level=1).inner_text() == "Votre attestation est prête"
+        offer_uri = page.locator("#offer-uri").inner_text().strip()
+        assert page.locator("#offer-link").get_attribute("href") == offer_uri
+        check_page(page, "offer")
+
+        # A refusal: closed establishment, its page and code (a fresh browser: the
+        # provider's single sign-on session would log john.dupont in again).
+        context.close()
+        context = chromium.new_context(viewport=DESKTOP, ignore_https_errors=True)
+        page = context.new_page()
+        deployed.standin.login_as("closed.siret")
+        page.goto(f"{deployed.url}/login?lang=en")
+        check_page(page, "landing-en")
+        page.get_by_label("Local registration number").check()
+        page.get_by_role("button", name="Log in with ProConnect").click()
+        page.wait_for_url(re.compile(r".*/login/callback.*"))
+        assert page.locator("#error-code").inner_text() == "establishment_closed"
+        check_page(page, "error")
+    finally:
+        context.close()
+    assert violations == []
+
+    # The wallet part: redeem the offer and verify the credential.
+    before = deployed.issuer.count_credentials()
+    with httpx.Client(trust_env=False, timeout=15, verify=tls.context()) as http:
+        credential = Wallet(http).obtain(offer_uri, None)
+        network = NetworkPolicy(allow_loopback=True, max_bytes=4 * 1024 * 1024)
+        clock = SystemClock()
+        resolver = default_resolver(http_client=http, network=network, clock=clock)
+        status = StatusListChecker(client=http, resolver=resolver, network=network)
+        result = verify(credential, resolver=resolver, clock=clock, status=status)
+    assert result.status is Status.VALID, result.to_json()
+    assert result.types == ("VerifiableCredential", "gx:LocalRegistrationNumber")
+    assert deployed.issuer.count_credentials() == before + 1
+    for name in ("landing", "consent", "offer", "error", "landing-en"):
+        for label in ("desktop", "mobile"):
+            assert (ARTIFACTS / f"{name}-{label}.png").stat().st_size > 1000
