@@ -332,10 +332,12 @@ def _openid4vp_settings(
 def _add_subcommands() -> None:
     from ancre.cli.issuer import app as issuer_app
     from ancre.cli.registry import app as registry_app
+    from ancre.cli.wallet import app as wallet_app
 
     app.add_typer(issuer_app, name="issuer")
     app.add_typer(registry_app, name="registry")
     app.add_typer(verifier_app, name="verifier")
+    app.add_typer(wallet_app, name="wallet")
 
 
 _add_subcommands()

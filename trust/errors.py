@@ -202,6 +202,18 @@ class Code(StrEnum):
     NOT_PUBLIC_AGENT = "not_public_agent"
     CONSENT_REFUSED = "consent_refused"
     CSRF_INVALID = "csrf_invalid"
+    # wallet (ancre.wallet)
+    WALLET_NOT_FOUND = "wallet_not_found"
+    WALLET_LOCKED = "wallet_locked"
+    WALLET_CORRUPT = "wallet_corrupt"
+    WALLET_BUSY = "wallet_busy"
+    RECORD_TAMPERED = "record_tampered"
+    RECORD_NOT_FOUND = "record_not_found"
+    OFFER_INVALID = "offer_invalid"
+    ISSUER_REFUSED = "issuer_refused"
+    CREDENTIAL_REFUSED = "credential_refused"
+    NO_MATCHING_CREDENTIAL = "no_matching_credential"
+    VERIFIER_REFUSED = "verifier_refused"
 
 
 class AncreError(Exception):

@@ -16,7 +16,7 @@ import re
 import secrets
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
@@ -30,7 +30,15 @@ from ._json import dumps_compact, loads_strict
 from .errors import Code, ConfigurationError, InvalidError, MalformedError
 from .keys import KeyType, PrivateKey, PublicKey, Signer
 
-__all__ = ["FileKeyStore", "KeyInfo", "KeyStore", "MemoryKeyStore", "atomic_write"]
+__all__ = [
+    "FileKeyStore",
+    "KeyInfo",
+    "KeyStore",
+    "MemoryKeyStore",
+    "atomic_write",
+    "derive_passphrase_key",
+    "scrypt_n_allowed",
+]
 
 _FORMAT: Final = "ancre-keystore/1"
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -68,7 +76,9 @@ class KeyStore(Protocol):
     def export_private_jwk(self, name: str) -> dict[str, str]: ...
 
 
-def _scrypt_n_allowed(n: object) -> bool:
+def scrypt_n_allowed(n: object) -> bool:
+    """Whether `n` is a scrypt cost a passphrase-protected file may ask for: a power of two
+    from `MIN_SCRYPT_N` to `MAX_SCRYPT_N` (a file's header chooses it; see `MAX_SCRYPT_N`)."""
     return (
         isinstance(n, int)
         and not isinstance(n, bool)
@@ -133,7 +143,7 @@ class FileKeyStore(MemoryKeyStore):
         super().__init__()
         if not passphrase:
             raise ConfigurationError("a key store needs a non-empty passphrase")
-        if not _scrypt_n_allowed(scrypt_n):
+        if not scrypt_n_allowed(scrypt_n):
             raise ConfigurationError(
                 f"scrypt N must be a power of two from {MIN_SCRYPT_N} to {MAX_SCRYPT_N}"
             )
@@ -156,7 +166,7 @@ class FileKeyStore(MemoryKeyStore):
 
     # ---- envelope ---------------------------------------------------------------------
     def _kek(self, salt: bytes, n: int) -> bytes:
-        return Scrypt(salt=salt, length=32, n=n, r=8, p=1).derive(self._passphrase)
+        return derive_passphrase_key(self._passphrase, salt, n)
 
     def _load(self) -> None:
         data = self.path.read_bytes()
@@ -169,7 +179,7 @@ class FileKeyStore(MemoryKeyStore):
             if kdf.get("name") != "scrypt" or kdf.get("r") != 8 or kdf.get("p") != 1:
                 raise MalformedError(Code.KEYSTORE_CORRUPT, "unsupported key derivation")
             n = kdf["n"]
-            if not _scrypt_n_allowed(n):
+            if not scrypt_n_allowed(n):
                 raise MalformedError(
                     Code.KEYSTORE_CORRUPT,
                     f"{self.path}: scrypt N must be a power of two from {MIN_SCRYPT_N} to "
@@ -233,8 +243,27 @@ class FileKeyStore(MemoryKeyStore):
         return info
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Write `data` to `path` so that a crash leaves the old file or the new one."""
+def derive_passphrase_key(passphrase: bytes, salt: bytes, n: int) -> bytes:
+    """A 32-byte key from a passphrase: scrypt (RFC 7914) with r=8, p=1 and cost `n`, which
+    must pass :func:`scrypt_n_allowed` (checked here too: the cost often comes from a file)."""
+    if not scrypt_n_allowed(n):
+        raise ConfigurationError(
+            f"scrypt N must be a power of two from {MIN_SCRYPT_N} to {MAX_SCRYPT_N}"
+        )
+    return Scrypt(salt=salt, length=32, n=n, r=8, p=1).derive(passphrase)
+
+
+def atomic_write(
+    path: Path,
+    data: bytes,
+    *,
+    mode: int = 0o600,
+    before_replace: Callable[[], None] | None = None,
+) -> None:
+    """Write `data` to `path` so that a crash leaves the old file or the new one.
+
+    `before_replace` runs once the temporary file is complete and synced, just before the
+    rename: crash tests stop a writer there (the wallet's test hook)."""
     folder = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
@@ -243,6 +272,8 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -1,0 +1,670 @@
+"""`ancre wallet …`: an organization's credential wallet on the command line.
+
+The wallet is a directory (`--wallet`, else $ANCRE_WALLET, else the user data directory)
+encrypted under a passphrase (`--passphrase-file`, else $ANCRE_WALLET_PASSPHRASE, else a
+prompt). Every command takes `--json` (one JSON document on stdout; messages on stderr).
+
+Exit codes (as `ancre verify`): 0 done, 1 refused or invalid (a credential that fails its
+check, an issuer's refusal, nothing to present), 2 indeterminate (a status list or DID
+document could not be fetched), 64 usage, 65 unreadable or damaged input, 69 unavailable
+(network, the wallet busy with another writer), 77 wrong passphrase.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from ancre.trust.clock import Clock
+    from ancre.wallet.credentials import Checker
+    from ancre.wallet.http import Http
+    from ancre.wallet.store import WalletStore
+
+app = typer.Typer(
+    help="An organization's credential wallet: identities, receiving (OpenID4VCI), "
+    "inspecting and presenting credentials.",
+    no_args_is_help=True,
+)
+did_app = typer.Typer(help="The wallet's identities (holder keys and their DIDs).")
+app.add_typer(did_app, name="did")
+
+EXIT_OK, EXIT_INVALID, EXIT_INDETERMINATE = 0, 1, 2
+EXIT_USAGE, EXIT_DATAERR, EXIT_UNAVAILABLE, EXIT_NOPERM = 64, 65, 69, 77
+PASSPHRASE_ENV = "ANCRE_WALLET_PASSPHRASE"  # noqa: S105 - a variable name
+NEW_PASSPHRASE_ENV = "ANCRE_WALLET_NEW_PASSPHRASE"  # noqa: S105 - a variable name
+_MAX_PASSPHRASE_FILE_BYTES = 4096
+
+WalletOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--wallet",
+        envvar="ANCRE_WALLET",
+        help="The wallet directory (default: the user data directory, ancre/wallet).",
+    ),
+]
+PassphraseFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--passphrase-file",
+        envvar="ANCRE_WALLET_PASSPHRASE_FILE",
+        help="Read the passphrase from this file (first line) instead of "
+        "$ANCRE_WALLET_PASSPHRASE or a prompt.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+InsecureLoopbackOption = Annotated[
+    bool,
+    typer.Option(
+        "--insecure-loopback",
+        help="Let issuers, status lists and DID documents be on 127.0.0.1/localhost (tests, "
+        "demos); plain http there too.",
+    ),
+]
+CaFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-file",
+        envvar="ANCRE_WALLET_CA_FILE",
+        help="Trust only the CA certificates in this PEM file for https (a private CA).",
+    ),
+]
+TrustedIssuerOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trusted-issuer",
+        help="Accept credentials only from this issuer DID (repeatable). Without it, any "
+        "issuer whose signature and status check out is accepted.",
+    ),
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _die(code: int, message: str) -> NoReturn:
+    sys.stderr.write(f"ancre: {message}\n")
+    raise typer.Exit(code)
+
+
+def _exit_code(error: Exception) -> int:
+    from ancre.trust.errors import (
+        Code,
+        ConfigurationError,
+        IndeterminateError,
+        MalformedError,
+    )
+
+    code = getattr(error, "code", None)
+    if isinstance(error, ConfigurationError) or code == Code.WALLET_NOT_FOUND:
+        return EXIT_USAGE
+    if code == Code.WALLET_LOCKED:
+        return EXIT_NOPERM
+    if code == Code.WALLET_BUSY or code in (Code.NETWORK_ERROR, Code.NETWORK_TIMEOUT):
+        return EXIT_UNAVAILABLE
+    if isinstance(error, MalformedError):
+        return EXIT_DATAERR
+    if isinstance(error, IndeterminateError):
+        return EXIT_INDETERMINATE
+    return EXIT_INVALID
+
+
+def _guard(fn: F) -> F:
+    """Turn every ancre error into a message with its code and an exit code, never a
+    traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ancre.trust.errors import AncreError
+
+        try:
+            return fn(*args, **kwargs)
+        except AncreError as error:
+            _die(_exit_code(error), str(error))
+        except PermissionError as error:
+            _die(EXIT_NOPERM, f"{error.filename}: permission denied")
+        except OSError as error:
+            _die(EXIT_UNAVAILABLE, f"{error.filename or ''}: {error.strerror}")
+
+    return wrapper  # type: ignore[return-value]
+
+
+# ---- passphrase and opening ------------------------------------------------------------
+
+
+def _read_secret_file(file: Path, option: str) -> str:
+    try:
+        with open(file, "rb") as handle:
+            raw = handle.read(_MAX_PASSPHRASE_FILE_BYTES + 1)
+    except OSError as error:
+        _die(EXIT_USAGE, f"{option} {file}: {error.strerror}")
+    if len(raw) > _MAX_PASSPHRASE_FILE_BYTES:
+        _die(EXIT_USAGE, f"{option} {file}: over {_MAX_PASSPHRASE_FILE_BYTES} bytes")
+    try:
+        line = raw.decode("utf-8").splitlines()[0] if raw.strip() else ""
+    except UnicodeDecodeError:
+        _die(EXIT_USAGE, f"{option} {file}: not UTF-8 text")
+    if not line:
+        _die(EXIT_USAGE, f"{option} {file}: empty")
+    return line
+
+
+def _passphrase(
+    file: Path | None, *, confirm: bool = False, env: str = PASSPHRASE_ENV, what: str = ""
+) -> str:
+    """From the file, else the environment, else a prompt (a terminal only)."""
+    if file is not None:
+        return _read_secret_file(file, "--passphrase-file")
+    value = os.environ.get(env)
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        _die(EXIT_USAGE, f"no passphrase: give --passphrase-file or set ${env}")
+    label = what or "Wallet passphrase"
+    first = getpass.getpass(f"{label}: ")
+    if confirm and getpass.getpass(f"{label} (again): ") != first:
+        _die(EXIT_USAGE, "the passphrases differ")
+    if not first:
+        _die(EXIT_USAGE, "an empty passphrase is not allowed")
+    return first
+
+
+def _path(wallet: Path | None) -> Path:
+    from ancre.wallet.store import default_wallet_path
+
+    return wallet if wallet is not None else default_wallet_path()
+
+
+def _open(wallet: Path | None, passphrase_file: Path | None) -> WalletStore:
+    from ancre.wallet.store import WalletStore
+
+    path = _path(wallet)
+    if not WalletStore.exists(path):
+        _die(EXIT_USAGE, f"wallet_not_found: no wallet at {path} (run `ancre wallet init`)")
+    return WalletStore.open(path, _passphrase(passphrase_file))
+
+
+def _clock() -> Clock:
+    from ancre.trust.clock import SystemClock
+
+    return SystemClock()
+
+
+def _http(insecure_loopback: bool, ca_file: Path | None) -> Http:
+    from ancre.wallet.http import Http, make_client, network_policy
+
+    if ca_file is not None and not ca_file.is_file():
+        _die(EXIT_USAGE, f"--ca-file {ca_file}: no such file")
+    return Http(make_client(ca_file), network_policy(insecure_loopback=insecure_loopback))
+
+
+def _checker(http: Http, trusted: list[str] | None) -> Checker:
+    from ancre.wallet.credentials import Checker
+
+    return Checker(http, _clock(), frozenset(trusted) if trusted else None)
+
+
+def _print_json(document: Any) -> None:
+    from ancre.cli.output import print_json
+
+    print_json(document)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    # No emoji codes (`did:key:` would become a key glyph) and no markup from data.
+    return Console(highlight=False, emoji=False)
+
+
+def _cell(value: str | None) -> str:
+    """Text from a credential or an issuer, shown literally (Rich markup escaped)."""
+    from rich.markup import escape
+
+    return escape(value or "")
+
+
+# ---- init, passphrase ------------------------------------------------------------------
+
+
+@app.command("init")
+@_guard
+def init(
+    wallet: WalletOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    scrypt_n: Annotated[int, typer.Option(hidden=True, help="scrypt cost (tests: 16384).")] = 2**17,
+    json_out: JsonOption = False,
+) -> None:
+    """Create an empty, encrypted wallet.
+
+    ancre wallet init --wallet ./acme-wallet
+    """
+    from ancre.wallet.store import WalletStore
+
+    path = _path(wallet)
+    WalletStore.create(path, _passphrase(passphrase_file, confirm=True), scrypt_n=scrypt_n)
+    if json_out:
+        _print_json({"wallet": str(path), "created": True})
+    else:
+        sys.stdout.write(f"wallet created at {path}\n")
+
+
+@app.command("passwd")
+@_guard
+def passwd(
+    wallet: WalletOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    new_passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="The new passphrase (first line), else $ANCRE_WALLET_NEW_PASSPHRASE or a prompt."
+        ),
+    ] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Change the passphrase: the data key is re-wrapped, no credential is rewritten.
+
+    ancre wallet passwd --new-passphrase-file new.txt
+    """
+    store = _open(wallet, passphrase_file)
+    old = _passphrase(passphrase_file)
+    if new_passphrase_file is not None:
+        new = _read_secret_file(new_passphrase_file, "--new-passphrase-file")
+    else:
+        new = _passphrase(None, confirm=True, env=NEW_PASSPHRASE_ENV, what="New passphrase")
+    store.change_passphrase(old, new)
+    if json_out:
+        _print_json({"wallet": str(store.path), "passphrase_changed": True})
+    else:
+        sys.stdout.write("passphrase changed\n")
+
+
+# ---- identities ------------------------------------------------------------------------
+
+
+@did_app.command("create")
+@_guard
+def did_create(
+    method: Annotated[str, typer.Option(help="key or jwk.")] = "key",
+    key_type: Annotated[str, typer.Option("--type", help="ed25519 or p256.")] = "ed25519",
+    name: Annotated[str | None, typer.Option(help="A label (default identity-N).")] = None,
+    wallet: WalletOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Create an identity: a new key and its did:key or did:jwk.
+
+    ancre wallet did create --method jwk --type p256 --name procurement
+    """
+    from ancre.wallet.identities import create_identity
+
+    store = _open(wallet, passphrase_file)
+    identity = create_identity(
+        store, method=method, key_type=key_type, name=name, now=_clock().now()
+    )
+    if json_out:
+        _print_json(identity.to_json())
+    else:
+        sys.stdout.write(f"{identity.name}: {identity.did}\n")
+
+
+@did_app.command("list")
+@_guard
+def did_list(
+    wallet: WalletOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """List the identities (never their private keys).
+
+    ancre wallet did list --json
+    """
+    from ancre.wallet.identities import list_identities
+
+    identities = list_identities(_open(wallet, passphrase_file))
+    if json_out:
+        _print_json({"identities": [i.to_json() for i in identities]})
+        return
+    from rich.table import Table
+
+    table = Table("id", "name", "did", "key", "created")
+    for i in identities:
+        table.add_row(i.id, _cell(i.name), i.did, i.key_type, i.created_at)
+    _console().print(table)
+
+
+# ---- receive ---------------------------------------------------------------------------
+
+
+def _ask_tx_code(spec: Mapping[str, Any]) -> str:
+    if not sys.stdin.isatty():
+        _die(EXIT_USAGE, "the offer needs a transaction code: give --tx-code")
+    hint = spec.get("description")
+    length = spec.get("length")
+    label = "Transaction code"
+    if isinstance(length, int):
+        label += f" ({length} {'digits' if spec.get('input_mode') != 'text' else 'characters'})"
+    if isinstance(hint, str):
+        sys.stderr.write(f"{hint[:200]}\n")
+    return getpass.getpass(f"{label}: ")
+
+
+@app.command("receive")
+@_guard
+def receive(
+    offer: Annotated[
+        str,
+        typer.Argument(help="openid-credential-offer://… URI, or an https offer URL."),
+    ],
+    tx_code: Annotated[
+        str | None,
+        typer.Option(help="The transaction code the issuer sent separately (else a prompt)."),
+    ] = None,
+    identity: Annotated[
+        str | None, typer.Option(help="The identity (id, name or DID) to receive it for.")
+    ] = None,
+    configuration: Annotated[
+        str | None, typer.Option(help="Which offered credential configuration (default: first).")
+    ] = None,
+    trusted_issuer: TrustedIssuerOption = None,
+    insecure_loopback: InsecureLoopbackOption = False,
+    ca_file: CaFileOption = None,
+    wallet: WalletOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Receive a credential over OpenID4VCI 1.0 (pre-authorized code, tx_code). It is
+    verified — signature, data model, dates, schema, status, and the trusted issuers when
+    given — before it is stored; a credential that fails is refused and nothing is written.
+
+      ancre wallet receive 'openid-credential-offer://?credential_offer_uri=https%3A…'
+    """
+    from ancre.trust.result import Status
+    from ancre.wallet.credentials import check_binding, credential_state, store_credential
+    from ancre.wallet.identities import find_identity
+    from ancre.wallet.oid4vci import obtain, resolve_offer
+
+    store = _open(wallet, passphrase_file)
+    holder = find_identity(store, identity)
+    http = _http(insecure_loopback, ca_file)
+    parsed = resolve_offer(offer, http)
+    sys.stderr.write(
+        f"offer from {parsed.credential_issuer}: {', '.join(parsed.configuration_ids)}\n"
+    )
+    issued = obtain(
+        parsed,
+        http=http,
+        identity=holder,
+        clock=_clock(),
+        tx_code=tx_code,
+        ask_tx_code=_ask_tx_code,
+        configuration_id=configuration,
+    )
+    result = _checker(http, trusted_issuer).verify(issued.token)
+    if result.status is not Status.VALID:
+        reasons = "; ".join(f"{e.code}: {e.message}" for e in result.errors) or "not valid"
+        _die(
+            EXIT_INDETERMINATE if result.status is Status.INDETERMINATE else EXIT_INVALID,
+            f"credential_refused ({credential_state(result)}): {reasons}; nothing was stored",
+        )
+    check_binding(issued.token, result, holder)
+    held = store_credential(store, issued.token, result, holder, _clock().now())
+    if json_out:
+        _print_json({**held.to_json(), "configuration_id": issued.configuration_id})
+    else:
+        sys.stdout.write(f"{held.id}: {', '.join(held.types)} from {held.issuer}\n")
+
+
+# ---- inspect ---------------------------------------------------------------------------
+
+
+@app.command("list")
+@_guard
+def list_(
+    wallet: WalletOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """List the credentials; a record that fails its integrity check is shown as damaged.
+    Exits 1 if any record is damaged.
+
+      ancre wallet list --json
+    """
+    from ancre.wallet.credentials import list_credentials
+
+    held, bad = list_credentials(_open(wallet, passphrase_file))
+    if json_out:
+        _print_json(
+            {
+                "credentials": [c.to_json() for c in held],
+                "damaged": [{"id": e.id, "problem": e.problem} for e in bad],
+            }
+        )
+    else:
+        from rich.table import Table
+
+        table = Table("id", "type", "issuer", "subject", "valid until", "status")
+        for c in held:
+            table.add_row(
+                c.id,
+                _cell(", ".join(c.types)),
+                _cell(c.issuer),
+                _cell(c.subject),
+                _cell(c.valid_until),
+                _cell(c.status),
+            )
+        for e in bad:
+            table.add_row(e.id, "", "", "", "", f"[red]TAMPERED: {_cell(e.problem)}[/]")
+        _console().print(table)
+    if bad:
+        raise typer.Exit(EXIT_INVALID)
+
+
+@app.command("show")
+@_guard
+def show(
+    credential_id: Annotated[str, typer.Argument(help="The credential's id (from `list`).")],
+    wallet: WalletOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Show one credential decoded: header, claims, and for an SD-JWT VC each disclosure
+    (what `present --disclose` can reveal).
+
+      ancre wallet show cred-3f9a1c2b7d0e
+    """
+    from ancre.trust._jws import unverified_header
+    from ancre.trust.errors import Code, InvalidError
+    from ancre.trust.sd_jwt import SdJwt
+    from ancre.wallet.credentials import KIND, HeldCredential
+
+    if not credential_id.startswith(KIND + "-"):
+        raise InvalidError(Code.RECORD_NOT_FOUND, f"no credential {credential_id[:80]!r}")
+    store = _open(wallet, passphrase_file)
+    held = HeldCredential.from_record(credential_id, store.get(credential_id))
+    jwt = held.token.split("~", 1)[0]
+    document: dict[str, Any] = {"credential": held.to_json(), "header": unverified_header(jwt)}
+    if held.format == "dc+sd-jwt":
+        sd = SdJwt.parse(held.token)
+        document["claims"] = sd.unverified_claims()
+        document["disclosures"] = [{"name": d.name, "value": d.value} for d in sd.disclosures]
+    else:
+        document["claims"] = SdJwt(jwt, ()).unverified_payload()
+    if json_out:
+        _print_json(document)
+        return
+    import json
+
+    console = _console()
+    console.print(f"[bold]{held.id}[/] {held.format} — {_cell(held.status)}")
+    console.print_json(json.dumps(document["claims"], ensure_ascii=False))
+    for d in document.get("disclosures", []):
+        name = d["name"] or "(array element)"
+        console.print(f"  disclosable: {_cell(name)} = {_cell(repr(d['value']))}")
+
+
+@app.command("status")
+@_guard
+def status(
+    trusted_issuer: TrustedIssuerOption = None,
+    insecure_loopback: InsecureLoopbackOption = False,
+    ca_file: CaFileOption = None,
+    wallet: WalletOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Check every credential again (revocation, suspension, expiry) and show what changed.
+
+    ancre wallet status --json
+    """
+    from ancre.wallet.credentials import refresh_status
+
+    store = _open(wallet, passphrase_file)
+    report = refresh_status(store, _checker(_http(insecure_loopback, ca_file), trusted_issuer))
+    if json_out:
+        _print_json({"credentials": report})
+        return
+    for line in report:
+        change = f"{line['before']} → {line['after']}" if line["changed"] else line["after"]
+        sys.stdout.write(f"{line['id']} {', '.join(line['types'])}: {change}\n")
+
+
+# ---- present ---------------------------------------------------------------------------
+
+
+@app.command("present")
+@_guard
+def present(
+    credential_type: Annotated[
+        list[str], typer.Option("--type", help="The credential type(s) to present.")
+    ],
+    audience: Annotated[str, typer.Option(help="Who the presentation is for (`aud`).")],
+    nonce: Annotated[str, typer.Option(help="The verifier's challenge (`nonce`).")],
+    disclose: Annotated[
+        str | None,
+        typer.Option(help="SD-JWT VC: the claims to disclose, comma-separated (nothing else)."),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(help="POST it to this VC-API verifier (/presentations/verify)."),
+    ] = None,
+    insecure_loopback: InsecureLoopbackOption = False,
+    ca_file: CaFileOption = None,
+    wallet: WalletOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Build a presentation bound to an audience and nonce: a vp+jwt of the matching vc+jwt
+    credentials, or an SD-JWT+KB disclosing only the --disclose claims. Prints it, or with
+    --to sends it and prints the verifier's verdict (exit 0 verified, 1 not).
+
+      ancre wallet present --type LegalPerson --audience https://connector.example \\
+          --nonce n-0S6 --to https://verifier.example
+
+      ancre wallet present --type urn:eu.europa.ec.eudi:por:1 --disclose role \\
+          --audience https://connector.example --nonce n-0S6
+    """
+    from ancre.wallet.present import build_presentation, post_to_vc_api
+
+    names = [n for n in (disclose or "").split(",") if n.strip()]
+    store = _open(wallet, passphrase_file)
+    presentation = build_presentation(
+        store,
+        types=credential_type,
+        audience=audience,
+        nonce=nonce,
+        clock=_clock(),
+        disclose=names,
+    )
+    document: dict[str, Any] = {
+        "format": presentation.format,
+        "presentation": presentation.token,
+        "credentials": list(presentation.credentials),
+        "holder": presentation.holder,
+        "disclosed": list(presentation.disclosed),
+    }
+    if to is None:
+        if json_out:
+            _print_json(document)
+        else:
+            sys.stdout.write(presentation.token + "\n")
+        return
+    http = _http(insecure_loopback, ca_file)
+    code, answer = post_to_vc_api(presentation, to, http=http, nonce=nonce)
+    verified = code == 200 and isinstance(answer, dict) and answer.get("verified") is True
+    document["verifier"] = {"http_status": code, "verified": verified, "answer": answer}
+    if json_out:
+        _print_json(document)
+    else:
+        sys.stdout.write(f"verifier: {'VERIFIED' if verified else 'NOT VERIFIED'} (HTTP {code})\n")
+        if not verified and isinstance(answer, dict):
+            for problem in answer.get("problemDetails", answer.get("errors", [])) or []:
+                sys.stdout.write(f"  {problem}\n")
+    if not verified:
+        raise typer.Exit(EXIT_INVALID)
+
+
+# ---- respond (OpenID4VP) ---------------------------------------------------------------
+
+
+@app.command("respond")
+@_guard
+def respond(
+    invocation: Annotated[
+        str, typer.Argument(help="The verifier's openid4vp://?client_id=…&request_uri=… URL.")
+    ],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask for confirmation (scripts).")
+    ] = False,
+    insecure_loopback: InsecureLoopbackOption = False,
+    ca_file: CaFileOption = None,
+    wallet: WalletOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Answer an OpenID4VP 1.0 request: the signed Request Object is fetched and checked
+    against the verifier's DID, its DCQL query matched against the wallet, what would be
+    disclosed and to whom shown, and — once confirmed — the presentations posted
+    (direct_post, or direct_post.jwt encrypted to the verifier).
+
+      ancre wallet respond 'openid4vp://?client_id=decentralized_identifier%3Adid%3A…&request_uri=…'
+    """
+    import json
+
+    from ancre.wallet.oid4vp import build_answer, describe, fetch_request, send_answer
+
+    store = _open(wallet, passphrase_file)
+    http = _http(insecure_loopback, ca_file)
+    request = fetch_request(invocation, http=http, clock=_clock())
+    answer = build_answer(store, request)
+    summary = describe(answer)
+    if not json_out or not yes:
+        sys.stderr.write(
+            f"The verifier {summary['verifier']}\n  (answers go to {summary['response_uri']})\n"
+            "asks for:\n"
+        )
+        for item in summary["presentations"]:
+            claims = item["disclosed_claims"]
+            shown = ", ".join(claims) if isinstance(claims, list) else claims
+            sys.stderr.write(
+                f"  - {', '.join(item['types'])} ({item['credential']}) from {item['issuer']}:"
+                f" {shown or 'only what is always disclosed'}\n"
+            )
+    if not yes:
+        if not sys.stdin.isatty():
+            _die(EXIT_USAGE, "confirmation needed: run in a terminal, or pass --yes")
+        if not typer.confirm("Send these presentations?", default=False, err=True):
+            _die(EXIT_INVALID, "declined: nothing was sent")
+    reply = send_answer(answer, store, http=http, clock=_clock())
+    if json_out:
+        _print_json({**summary, "sent": True, "verifier_answer": reply})
+    else:
+        sys.stdout.write("sent\n")
+        if isinstance(reply, dict) and reply:
+            sys.stdout.write(json.dumps(reply, ensure_ascii=False) + "\n")

@@ -1,0 +1,137 @@
+"""Identities: the holder keys of a wallet, each with its DID (`did:key` or `did:jwk`).
+
+An organization may hold several. The private key lives only inside its encrypted record;
+what is shown or printed (`Identity.to_json`) never includes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from ancre.trust.did_jwk import did_jwk_from_public_key
+from ancre.trust.did_key import did_key_from_public_key
+from ancre.trust.errors import AncreError, Code, ConfigurationError, InvalidError
+from ancre.trust.keys import KeyType, PrivateKey
+
+from .store import WalletStore, new_record_id
+
+__all__ = ["METHODS", "Identity", "create_identity", "find_identity", "list_identities"]
+
+METHODS: Final = ("key", "jwk")
+KEY_TYPES: Final = ("ed25519", "p256")
+_KIND: Final = "id"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A holder identity: a DID and the private key its verification method names."""
+
+    id: str
+    name: str
+    did: str
+    kid: str
+    method: str
+    key_type: str
+    created_at: str
+    key: PrivateKey = field(repr=False, compare=False)
+    #: Creation order within the wallet (timestamps tie within a second).
+    seq: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """What may be shown: never the private key."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "did": self.did,
+            "kid": self.kid,
+            "method": self.method,
+            "key_type": self.key_type,
+            "created_at": self.created_at,
+        }
+
+    @classmethod
+    def from_record(cls, record_id: str, data: dict[str, Any]) -> Identity:
+        try:
+            return cls(
+                id=record_id,
+                name=str(data["name"]),
+                did=str(data["did"]),
+                kid=str(data["kid"]),
+                method=str(data["method"]),
+                key_type=str(data["key_type"]),
+                created_at=str(data["created_at"]),
+                key=PrivateKey.from_jwk(data["private_jwk"]),
+                seq=int(data.get("seq", 0)),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise InvalidError(
+                Code.RECORD_TAMPERED, f"record {record_id} is not an identity"
+            ) from None
+
+
+def _did_and_kid(method: str, key: PrivateKey) -> tuple[str, str]:
+    if method == "key":
+        did = did_key_from_public_key(key.public_key)
+        # did:key's verification method is named by the multibase key itself.
+        return did, f"{did}#{did.removeprefix('did:key:')}"
+    if method == "jwk":
+        did = did_jwk_from_public_key(key.public_key)
+        return did, f"{did}#0"
+    raise ConfigurationError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+
+
+def create_identity(
+    store: WalletStore, *, method: str, key_type: str, name: str | None, now: datetime
+) -> Identity:
+    """Generate a key, derive its DID and store both (under the writers' lock)."""
+    if key_type not in KEY_TYPES:
+        raise ConfigurationError(f"--type must be one of {', '.join(KEY_TYPES)}, not {key_type!r}")
+    if method not in METHODS:
+        raise ConfigurationError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+    key = PrivateKey.generate(KeyType(key_type))
+    did, kid = _did_and_kid(method, key)
+    record_id = new_record_id(_KIND)
+    with store.writing():
+        existing = list_identities(store)
+        label = name or f"identity-{len(existing) + 1}"
+        if any(i.name == label for i in existing):
+            raise ConfigurationError(f"an identity named {label!r} exists already")
+        seq = max((i.seq for i in existing), default=0) + 1
+        stamp = now.isoformat(timespec="seconds")
+        identity = Identity(record_id, label, did, kid, method, key_type, stamp, key, seq)
+        store.put(
+            record_id,
+            {**identity.to_json(), "seq": seq, "private_jwk": key.export_private_jwk()},
+        )
+    return identity
+
+
+def list_identities(store: WalletStore) -> list[Identity]:
+    """The wallet's identities in creation order (tampered records are skipped: `list`
+    reports them)."""
+    found = []
+    for entry in store.entries(_KIND):
+        if entry.data is None:
+            continue
+        try:
+            found.append(Identity.from_record(entry.id, entry.data))
+        except (AncreError, ValueError):
+            continue  # damaged: not usable, and not worth a crash
+    return sorted(found, key=lambda i: (i.seq, i.created_at, i.id))
+
+
+def find_identity(store: WalletStore, ref: str | None) -> Identity:
+    """The identity named `ref` (its id, name or DID); without `ref`, the first created."""
+    identities = list_identities(store)
+    if not identities:
+        raise InvalidError(
+            Code.RECORD_NOT_FOUND, "the wallet has no identity: run `ancre wallet did create`"
+        )
+    if ref is None:
+        return identities[0]
+    for identity in identities:
+        if ref in (identity.id, identity.name, identity.did):
+            return identity
+    raise InvalidError(Code.RECORD_NOT_FOUND, f"no identity {ref[:120]!r} in the wallet")
