@@ -20,6 +20,7 @@ from ancre.cli.serving import (
     PassphraseFileOption,
     TlsCertOption,
     TlsKeyOption,
+    ensure_port_free,
     tls_arguments,
 )
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_INVALID, EXIT_INDETERMINATE = 0, 1, 2
 EXIT_USAGE, EXIT_DATAERR, EXIT_UNAVAILABLE, EXIT_SOFTWARE = 64, 65, 69, 70
+#: sysexits EX_CANTCREAT: an output file or folder could not be created (the user's path).
+EXIT_CANTCREAT = 73
 
 #: `--policy FILE`, shared by `verify` and `verifier serve`.
 PolicyOption = Annotated[
@@ -70,12 +73,14 @@ app = typer.Typer(
         "Verifiable credentials for data spaces: keys and DIDs, issuing and verifying "
         "Gaia-X participant credentials.\n\n"
         "Exit codes: 0 valid/success, 1 invalid, 2 indeterminate, 64 usage error, "
-        "65 unreadable input, 69 service unavailable."
+        "65 unreadable input, 69 service unavailable (e.g. a port in use), 73 cannot create "
+        "an output file."
     ),
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 keys_app = typer.Typer(
     help="Create and inspect signing keys (Ed25519, P-256, P-384).", no_args_is_help=True
@@ -134,12 +139,17 @@ def verifier_serve(
     log_format: Annotated[
         str,
         typer.Option(
+            metavar="json|text",
             help="Logs on stderr: `json` (one object per line: each verification's kind, "
-            "status, code, issuer, types, duration; never credential contents) or `text`."
+            "status, code, issuer, types, duration; never credential contents) or `text`.",
         ),
     ] = "json",
     log_level: Annotated[
-        str, typer.Option(help="debug, info (one line per verification), warning, error.")
+        str,
+        typer.Option(
+            metavar="debug|info|warning|error",
+            help="debug, info (one line per verification), warning, error.",
+        ),
     ] = "info",
     openid4vp_key: Annotated[
         Path | None,
@@ -216,6 +226,7 @@ def verifier_serve(
         )
     if has_trust and no_trust_check:
         _die(EXIT_USAGE, "--no-trust-check contradicts the trust source given")
+    ensure_port_free(host, port)
     audiences = frozenset(audience or ())
     if public_url is not None:
         audiences |= {public_url.rstrip("/")}
@@ -393,7 +404,10 @@ def _passphrase(confirm: bool, file: Path | None = None) -> str:
 @keys_app.command("generate")
 def keys_generate(
     key_type: Annotated[
-        str, typer.Option("--type", "-t", help="ed25519 (default), p256 or p384.")
+        str,
+        typer.Option(
+            "--type", "-t", metavar="ed25519|p256|p384", help="The key type (default ed25519)."
+        ),
     ] = "ed25519",
     out: Annotated[
         Path | None,
@@ -408,12 +422,20 @@ def keys_generate(
     ] = None,
     name: Annotated[str, typer.Option(help="The key's name in --keystore.")] = "default",
     json_out: Annotated[bool, typer.Option("--json", help="Print the public key as JSON.")] = False,
+    print_private: Annotated[
+        bool,
+        typer.Option(
+            "--print-private",
+            help="With neither --out nor --keystore: print the PRIVATE JWK on stdout (for "
+            "piping into a secret store). Never done without this option.",
+        ),
+    ] = False,
     passphrase_file: PassphraseFileOption = None,
 ) -> None:
     """Generate a signing key and print its public JWK, thumbprint and DIDs.
 
-    With neither --out nor --keystore the private JWK goes to stdout (for piping into a
-    secret store). Examples:
+    The private key goes to --out, to --keystore, or (only with --print-private) to stdout.
+    Examples:
 
       ancre keys generate --type p256 --out issuer.jwk
 
@@ -424,6 +446,15 @@ def keys_generate(
 
     if key_type not in SIGNING_KEY_TYPES:
         _die(EXIT_USAGE, f"--type must be one of {', '.join(SIGNING_KEY_TYPES)}, not {key_type!r}")
+    if out is None and keystore is None and not print_private:
+        # A private key on a terminal ends up in scrollback and screen recordings.
+        _die(
+            EXIT_USAGE,
+            "give --out FILE or --keystore FILE to keep the private key, or --print-private "
+            "to print it on stdout",
+        )
+    if out is not None and not out.parent.is_dir():
+        _die(EXIT_CANTCREAT, f"cannot write {out}: no folder {out.parent} (create it first)")
     key = PrivateKey.generate(key_type)
     try:
         if keystore is not None:
@@ -455,6 +486,8 @@ def _write_new_file(path: Path, jwk: dict[str, str]) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         _die(EXIT_USAGE, f"{path} exists; ancre never overwrites a key file")
+    except OSError as error:
+        _die(EXIT_CANTCREAT, f"cannot write {path}: {error.strerror}")
     with os.fdopen(fd, "w") as handle:
         handle.write(json.dumps(jwk, indent=2) + "\n")
         handle.flush()
@@ -469,10 +502,18 @@ def keys_show(
     keystore: Annotated[Path | None, typer.Option(help="Read the key from this key store.")] = None,
     name: Annotated[str, typer.Option(help="The key's name in --keystore.")] = "default",
     json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    did_only: Annotated[
+        bool, typer.Option("--did", help="Print only the key's did:key (for scripts).")
+    ] = False,
     passphrase_file: PassphraseFileOption = None,
 ) -> None:
     """Show a key's public JWK, RFC 7638 thumbprint, did:key and did:jwk (never its private
-    part)."""
+    part).
+
+      ancre keys show issuer.jwk
+
+      ISSUER=$(ancre keys show issuer.jwk --did)
+    """
     from ancre.trust.errors import AncreError
 
     try:
@@ -481,14 +522,68 @@ def keys_show(
 
             if not keystore.exists():
                 _die(EXIT_DATAERR, f"{keystore}: no such key store")
-            public = FileKeyStore(keystore, _passphrase(False, passphrase_file)).public_key(name)
+            store = FileKeyStore(keystore, _passphrase(False, passphrase_file))
+            public = _store_public_key(store, keystore, name)
         elif file is not None:
             public = _load_public(_read_input(file))
         else:
             _die(EXIT_USAGE, "give a JWK FILE or --keystore")
+        if did_only:
+            from ancre.trust.did_key import did_key_from_public_key
+
+            sys.stdout.write(did_key_from_public_key(public) + "\n")
+            return
     except AncreError as error:
         _die(EXIT_DATAERR, str(error))
     _show_public(public, json_out)
+
+
+def _store_public_key(store: Any, path: Path, name: str) -> PublicKey:
+    """`store.public_key(name)`, or exit 65 naming the keys the store does hold."""
+    from ancre.trust.errors import AncreError, Code
+
+    try:
+        public: PublicKey = store.public_key(name)
+    except AncreError as error:
+        if error.code is not Code.KEY_NOT_FOUND:
+            raise
+        names = sorted(info.name for info in store.list())
+        held = f"it holds: {', '.join(names)}" if names else "it holds no key"
+        _die(EXIT_DATAERR, f"{path} has no key named {name!r}; {held} (--name NAME)")
+    return public
+
+
+@keys_app.command("list")
+def keys_list(
+    keystore: Annotated[Path, typer.Option(help="The key store to list.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    passphrase_file: PassphraseFileOption = None,
+) -> None:
+    """List the keys in a key store: name, type, RFC 7638 thumbprint (never private parts).
+
+    ancre keys list --keystore keys.ancre
+    """
+    from ancre.cli.output import print_json
+    from ancre.trust.errors import AncreError
+    from ancre.trust.keystore import FileKeyStore
+
+    if not keystore.exists():
+        _die(EXIT_DATAERR, f"{keystore}: no such key store")
+    try:
+        infos = FileKeyStore(keystore, _passphrase(False, passphrase_file)).list()
+    except AncreError as error:
+        _die(EXIT_DATAERR, str(error))
+    rows = [
+        {"name": i.name, "type": i.key_type.value, "thumbprint": i.public_key.thumbprint()}
+        for i in sorted(infos, key=lambda i: i.name)
+    ]
+    if json_out:
+        print_json(rows)
+    elif not rows:
+        sys.stdout.write(f"no keys in {keystore}\n")
+    else:
+        for row in rows:
+            sys.stdout.write(f"{row['name']:<20} {row['type']:<8} {row['thumbprint']}\n")
 
 
 def _load_public(data: bytes) -> PublicKey:
@@ -682,19 +777,50 @@ def verify(
     finally:
         for client in clients:
             client.close()
+    from ancre.cli.output import trust_state
+
+    cached = False
+    if trust is not None:
+        # The client served a list although its last refresh failed: the registry was down
+        # and the cached list (still before its NextUpdate) decided.
+        refresh = trust.refresh_status()
+        cached = refresh.sequence is not None and refresh.last_error_code is not None
+        if cached:
+            sys.stderr.write(
+                f"ancre: registry unreachable ({refresh.last_error}); used the cached trust "
+                f"list #{refresh.sequence}, valid until {refresh.next_update:%Y-%m-%dT%H:%M:%SZ}\n"
+            )
+    state = trust_state(
+        result, source_given=policy.trusted_issuers is not None or trust is not None, cached=cached
+    )
     if json_out:
         from ancre.cli.output import print_json
 
-        print_json(result.to_json())
+        print_json({**result.to_json(), "trust": state})
     else:
         from ancre.cli.output import render_result
 
-        render_result(result)
+        render_result(result, trust=state)
+        if result.malformed and not _looks_like_a_credential(data):
+            sys.stderr.write(
+                f"ancre: {source} is not a credential or presentation: expected a JWT "
+                "(eyJ…), an SD-JWT (…~…~) or a JSON document with a proof\n"
+            )
     if result.malformed:
         raise typer.Exit(EXIT_DATAERR)
     raise typer.Exit(
         {Status.VALID: EXIT_OK, Status.INVALID: EXIT_INVALID}.get(result.status, EXIT_INDETERMINATE)
     )
+
+
+def _looks_like_a_credential(data: bytes) -> bool:
+    """Whether the input is shaped like something `verify` reads (JSON, or base64url
+    segments separated by dots and tildes) — so a README or a PDF is called what it is
+    rather than a malformed token."""
+    import re
+
+    text = data.strip()
+    return text.startswith(b"{") or re.fullmatch(rb"[A-Za-z0-9_\-.~=]+", text) is not None
 
 
 def _trust_list_client(
@@ -773,6 +899,108 @@ class _LazyStatusChecker:
         return message
 
 
+# ---- sign ------------------------------------------------------------------------------
+
+
+@app.command()
+def sign(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE",
+            help="The unsigned credential (VCDM 2.0 JSON), or for dc+sd-jwt its claims; - for "
+            "stdin.",
+        ),
+    ],
+    key: Annotated[
+        Path, typer.Option(metavar="KEY", help="The private JWK (from `ancre keys generate`).")
+    ],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", metavar="vc+jwt|dc+sd-jwt|di", help="How to secure it (default vc+jwt)."
+        ),
+    ] = "vc+jwt",
+    kid: Annotated[
+        str | None,
+        typer.Option(
+            help="The DID URL naming KEY in the issuer's DID document (default: KEY's did:key, "
+            "which is then the issuer)."
+        ),
+    ] = None,
+    vct: Annotated[
+        str | None, typer.Option(help="dc+sd-jwt: the credential type (`vct`, a URI).")
+    ] = None,
+    disclose: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--disclose",
+            metavar="POINTER",
+            help="dc+sd-jwt: a JSON Pointer made selectively disclosable (repeatable).",
+        ),
+    ] = None,
+) -> None:
+    """Sign a JSON document with a key file and print the result (for trying and scripting;
+    the issuer service is for production). A credential without `issuer` is issued by KEY's
+    did:key; one without `validFrom` is valid from now.
+
+      ancre sign credential.json --key issuer.jwk > credential.jwt
+
+      ancre sign claims.json --key issuer.jwk --format dc+sd-jwt --vct https://x.example/t
+    """
+    from ancre.cli.sign import sign_document
+    from ancre.trust._json import loads_strict
+    from ancre.trust.clock import SystemClock
+    from ancre.trust.errors import AncreError, ConfigurationError
+
+    try:
+        private = load_private_key(key)
+        document = loads_strict(_read_input(file), what=str(file))
+        if not isinstance(document, dict):
+            _die(EXIT_DATAERR, f"{file}: a JSON object was expected")
+        signed = sign_document(
+            document,
+            private,
+            fmt,
+            now=SystemClock().now(),
+            kid=kid,
+            vct=vct,
+            disclose=disclose or (),
+        )
+    except ConfigurationError as error:
+        _die(EXIT_USAGE, error.message)
+    except AncreError as error:
+        _die(EXIT_DATAERR, error.message)
+    sys.stdout.write(signed + "\n")
+
+
+# ---- samples ---------------------------------------------------------------------------
+
+
+@app.command()
+def samples(
+    folder: Annotated[
+        Path, typer.Argument(metavar="DIR", help="Where to write them (created if missing).")
+    ],
+) -> None:
+    """Write sample credentials and presentations to try `ancre verify` on, offline: valid,
+    expired and tampered vc+jwt, a dc+sd-jwt, a Data Integrity credential, a vp+jwt, the keys
+    and DIDs to trust them, and a README saying which command verifies which.
+
+      ancre samples samples && ancre verify samples/credential.jwt --policy samples/policy.json
+    """
+    from ancre.cli.samples import write_samples
+    from ancre.trust.clock import SystemClock
+
+    try:
+        names = write_samples(folder, now=SystemClock().now())
+    except FileExistsError as error:
+        _die(EXIT_CANTCREAT, f"{error}; ancre never overwrites (choose another DIR)")
+    except OSError as error:
+        _die(EXIT_CANTCREAT, f"cannot write to {folder}: {error.strerror}")
+    sys.stderr.write(f"ancre: wrote {len(names)} files to {folder}; see {folder / 'README.md'}\n")
+
+
 # ---- demo ------------------------------------------------------------------------------
 
 
@@ -785,12 +1013,101 @@ def demo() -> None:
     raise typer.Exit(run_demo())
 
 
+#: Set by the scripts `ancre completion SHELL` prints, when the shell asks for candidates.
+COMPLETE_VAR = "_ANCRE_COMPLETE"
+COMPLETION_SHELLS = ("bash", "zsh", "fish")
+
+
+def _register_completion_shells() -> None:
+    # Typer registers its shell classes only when its own --install-completion options are
+    # on; ancre keeps those off (they install into rc files without asking) and registers
+    # them here, only when a completion is actually requested.
+    from typer._completion_classes import completion_init
+
+    completion_init()
+
+
+@app.command()
+def completion(
+    shell: Annotated[
+        str, typer.Argument(metavar="bash|zsh|fish", help="The shell to complete in.")
+    ],
+) -> None:
+    """Print the shell completion script; load it from your shell's start-up file.
+
+    eval "$(ancre completion bash)"        # in ~/.bashrc
+    """
+    if shell not in COMPLETION_SHELLS:
+        _die(EXIT_USAGE, f"SHELL must be one of {', '.join(COMPLETION_SHELLS)}, not {shell!r}")
+    from typer._click.shell_completion import get_completion_class
+
+    _register_completion_shells()
+    complete = get_completion_class(shell)
+    assert complete is not None  # registered just above
+    script = complete(typer.main.get_command(app), {}, "ancre", COMPLETE_VAR).source()
+    sys.stdout.write(script.strip() + "\n")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"ancre {version('ancre')}\n")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", is_eager=True, callback=_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Verifiable credentials for data spaces: keys and DIDs, issuing and verifying Gaia-X
+    participant credentials.
+
+    Exit codes: 0 valid/success, 1 invalid, 2 indeterminate, 64 usage error, 65 unreadable
+    input, 69 service unavailable (e.g. a port in use), 73 cannot create an output file.
+    """
+
+
+def _keep_examples_whole(text: str) -> str:
+    """Mark each indented paragraph (the examples) with click's `\\b`, so the help
+    formatter never rewraps a command in the middle."""
+    paragraphs = text.split("\n\n")
+    for i, paragraph in enumerate(paragraphs):
+        lines = [line for line in paragraph.splitlines() if line.strip()]
+        if lines and all(line.startswith("  ") for line in lines) and "ancre" in paragraph:
+            paragraphs[i] = "\b\n" + paragraph
+    return "\n\n".join(paragraphs)
+
+
+def build_command() -> Any:
+    """The click command behind `app`, with one convention for arguments in help: their
+    name in capitals (`SOURCE`), as in the usage line, never Typer's `{source}`."""
+    command = typer.main.get_command(app)
+    stack = [command]
+    while stack:
+        current = stack.pop()
+        stack.extend(getattr(current, "commands", {}).values())
+        if current.help:
+            current.help = _keep_examples_whole(current.help)
+        for param in current.params:
+            if param.param_type_name == "argument" and param.metavar is None and param.name:
+                param.metavar = param.name.upper()
+    return command
+
+
 def main() -> None:
     """Console entry point: maps usage errors to exit code 64 (sysexits EX_USAGE), so they
     cannot be confused with 2, "indeterminate"."""
+    if COMPLETE_VAR in os.environ:
+        _register_completion_shells()
     try:
         # Outside standalone mode, a command's `typer.Exit(code)` comes back as the return value.
-        returned = app(standalone_mode=False)
+        returned = build_command()(standalone_mode=False)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:

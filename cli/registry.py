@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from ancre.cli.serving import PassphraseFileOption, TlsCertOption, TlsKeyOption, tls_arguments
+from ancre.cli.serving import (
+    PassphraseFileOption,
+    TlsCertOption,
+    TlsKeyOption,
+    ensure_port_free,
+    tls_arguments,
+)
 
 if TYPE_CHECKING:
     from ancre.registry.service import Registry
@@ -164,16 +170,24 @@ def _print(
     json_out: bool,
     rows: list[list[str]] | None = None,
     headers: list[str] | None = None,
+    empty: str = "nothing to list",
 ) -> None:
+    """JSON for machines; for people a table (times to the second), or `empty` as a sentence
+    rather than an empty box."""
     if json_out or rows is None:
         sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+        return
+    if not rows:
+        sys.stdout.write(empty + "\n")
         return
     from rich.console import Console
     from rich.table import Table
 
+    from ancre.cli.output import to_seconds
+
     table = Table(*(headers or []), highlight=False)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(to_seconds(cell) for cell in row))
     Console(emoji=False, highlight=False).print(table)
 
 
@@ -192,7 +206,9 @@ def init(
         bool, typer.Option(help="Require a second approver for anchors and reinstatements.")
     ] = True,
     validity_hours: Annotated[int, typer.Option(help="Published list validity.")] = 24,
-    key_type: Annotated[str, typer.Option(help="Signing key type.")] = "ed25519",
+    key_type: Annotated[
+        str, typer.Option(metavar="ed25519|p256|p384", help="Signing key type.")
+    ] = "ed25519",
     admin: Annotated[
         list[str] | None,
         typer.Option(
@@ -217,6 +233,18 @@ def init(
 
     if (folder / "registry.json").exists():
         _die(64, f"{folder} already holds a registry")
+    # Every argument is checked before anything is written: a refused init leaves nothing
+    # behind (a stray keys.ancre would make the corrected retry fail).
+    from ancre.trust.did import parse_did
+    from ancre.trust.errors import AncreError
+    from ancre.trust.keys import SIGNING_KEY_TYPES
+
+    if key_type not in SIGNING_KEY_TYPES:
+        _die(64, f"--key-type must be one of {'|'.join(SIGNING_KEY_TYPES)}, not {key_type!r}")
+    try:
+        parse_did(did)
+    except AncreError:
+        _die(64, f"--did {did!r} is not a DID (did:METHOD:ID, e.g. did:web:registry.example)")
     people = [person_name(a) for a in admin or []]
     if len(set(people)) != len(people):
         _die(64, "--admin names the same person twice")
@@ -279,13 +307,16 @@ def serve(
             "or ANCRE_KEYSTORE_PASSPHRASE): serving without POST /admin/publish\n"
         )
     tls = tls_arguments(tls_cert, tls_key)
+    ensure_port_free(host, port)
     uvicorn.run(create_app(registry, signer=signer), host=host, port=port, log_level="info", **tls)
 
 
 @anchor_app.command("add")
 @_guard
 def anchor_add(
-    anchor_id: Annotated[str, typer.Argument(help="The anchor's DID (or an identifier).")],
+    anchor_id: Annotated[
+        str, typer.Argument(metavar="ANCHOR", help="The anchor's DID (or an identifier).")
+    ],
     name: Annotated[str, typer.Option(help="Display name.")],
     cert: Annotated[Path | None, typer.Option(help="X.509 root certificate (PEM).")] = None,
     folder: DirOption = DEFAULT_DIR,
@@ -327,8 +358,10 @@ def _anchor_status(
 @anchor_app.command("suspend")
 @_guard
 def anchor_suspend(
-    anchor_id: str,
-    reason: Annotated[str, typer.Option()],
+    anchor_id: Annotated[
+        str, typer.Argument(metavar="ANCHOR", help="The anchor's DID (or identifier).")
+    ],
+    reason: Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")],
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     token: TokenOption = None,
@@ -340,8 +373,10 @@ def anchor_suspend(
 @anchor_app.command("withdraw")
 @_guard
 def anchor_withdraw(
-    anchor_id: str,
-    reason: Annotated[str, typer.Option()],
+    anchor_id: Annotated[
+        str, typer.Argument(metavar="ANCHOR", help="The anchor's DID (or identifier).")
+    ],
+    reason: Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")],
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     token: TokenOption = None,
@@ -353,8 +388,10 @@ def anchor_withdraw(
 @anchor_app.command("reinstate")
 @_guard
 def anchor_reinstate(
-    anchor_id: str,
-    reason: Annotated[str, typer.Option()],
+    anchor_id: Annotated[
+        str, typer.Argument(metavar="ANCHOR", help="The anchor's DID (or identifier).")
+    ],
+    reason: Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")],
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     token: TokenOption = None,
@@ -374,6 +411,7 @@ def anchor_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -
         json_out,
         [[a["id"], a["name"], a["created_at"]] for a in data],
         ["id", "name", "since"],
+        empty="no trust anchors",
     )
 
 
@@ -391,13 +429,16 @@ def changes(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> No
         json_out,
         [[str(c["id"]), c["kind"], c["requested_by"], json.dumps(c["payload"])] for c in data],
         ["id", "kind", "by", "what"],
+        empty="no pending changes",
     )
 
 
 @app.command()
 @_guard
 def approve(
-    change_id: int,
+    change_id: Annotated[
+        int, typer.Argument(metavar="CHANGE", help="The pending change's number.")
+    ],
     folder: DirOption = DEFAULT_DIR,
     token: TokenOption = None,
     actor: AsOption = "operator",
@@ -413,7 +454,9 @@ def approve(
 @app.command()
 @_guard
 def reject(
-    change_id: int,
+    change_id: Annotated[
+        int, typer.Argument(metavar="CHANGE", help="The pending change's number.")
+    ],
     folder: DirOption = DEFAULT_DIR,
     token: TokenOption = None,
     actor: AsOption = "operator",
@@ -464,7 +507,7 @@ def _parse_types(types: list[str], constraints: list[str]) -> dict[str, list[Any
 @issuer_app.command("add")
 @_guard
 def issuer_add(
-    did: str,
+    did: Annotated[str, typer.Argument(metavar="DID", help="The issuer's DID.")],
     name: Annotated[str, typer.Option(help="Legal name.")],
     accredited_by: Annotated[str, typer.Option(help="The accrediting trust anchor.")],
     credential_type: Annotated[
@@ -512,8 +555,8 @@ def _set_status(
 @issuer_app.command("suspend")
 @_guard
 def issuer_suspend(
-    did: str,
-    reason: Annotated[str, typer.Option()],
+    did: Annotated[str, typer.Argument(metavar="DID", help="The issuer's DID.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")],
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
 ) -> None:
@@ -524,8 +567,8 @@ def issuer_suspend(
 @issuer_app.command("reinstate")
 @_guard
 def issuer_reinstate(
-    did: str,
-    reason: Annotated[str, typer.Option()],
+    did: Annotated[str, typer.Argument(metavar="DID", help="The issuer's DID.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")],
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     token: TokenOption = None,
@@ -537,8 +580,8 @@ def issuer_reinstate(
 @issuer_app.command("withdraw")
 @_guard
 def issuer_withdraw(
-    did: str,
-    reason: Annotated[str, typer.Option()],
+    did: Annotated[str, typer.Argument(metavar="DID", help="The issuer's DID.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")],
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
 ) -> None:
@@ -549,9 +592,9 @@ def issuer_withdraw(
 @issuer_app.command("withdraw-type")
 @_guard
 def issuer_withdraw_type(
-    did: str,
+    did: Annotated[str, typer.Argument(metavar="DID", help="The issuer's DID.")],
     credential_type: Annotated[str, typer.Option("--type", help="The credential type.")],
-    reason: Annotated[str, typer.Option()],
+    reason: Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")],
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     token: TokenOption = None,
@@ -565,7 +608,11 @@ def issuer_withdraw_type(
 
 @issuer_app.command("show")
 @_guard
-def issuer_show(did: str, folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
+def issuer_show(
+    did: Annotated[str, typer.Argument(metavar="DID", help="The issuer's DID.")],
+    folder: DirOption = DEFAULT_DIR,
+    json_out: JsonOption = False,
+) -> None:
     """An issuer, its credential types and their histories."""
     view = _open(folder).issuer_view(did)
     if json_out:
@@ -598,12 +645,17 @@ def issuer_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -
         json_out,
         [[d["did"], d["legal_name"], d["accredited_by"]] for d in data],
         ["did", "name", "accredited by"],
+        empty="no trusted issuers",
     )
 
 
 @app.command()
 @_guard
-def history(did: str, folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
+def history(
+    did: Annotated[str, typer.Argument(metavar="DID", help="The issuer's DID.")],
+    folder: DirOption = DEFAULT_DIR,
+    json_out: JsonOption = False,
+) -> None:
     """An issuer's full dated history (alias of `issuer show`)."""
     issuer_show(did, folder, json_out)
 
@@ -707,8 +759,13 @@ def audit_checkpoint(folder: DirOption = DEFAULT_DIR) -> None:
 @token_app.command("create")
 @_guard
 def token_create(
-    name: str,
-    role: Annotated[str, typer.Option(help="viewer, editor or approver.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The token's name.")],
+    role: Annotated[
+        str,
+        typer.Option(
+            metavar="viewer|editor|approver", help="What the token may do (approvers also approve)."
+        ),
+    ],
     person: Annotated[
         str | None, typer.Option(help="Who will hold it (default: the token's name).")
     ] = None,
@@ -740,7 +797,7 @@ def token_create(
 @token_app.command("revoke")
 @_guard
 def token_revoke(
-    name: str,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The token's name.")],
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     token: TokenOption = None,
@@ -761,4 +818,4 @@ def token_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) ->
         for t in tokens
     ]
     rows = [[t.name, t.role, t.person, "" if t.revoked_at is None else "revoked"] for t in tokens]
-    _print(data, json_out, rows, ["name", "role", "person", ""])
+    _print(data, json_out, rows, ["name", "role", "person", ""], empty="no tokens")

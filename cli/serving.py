@@ -3,6 +3,9 @@ can terminate TLS itself … as well as run behind a reverse proxy")."""
 
 from __future__ import annotations
 
+import errno
+import socket
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,8 +16,12 @@ __all__ = [
     "PassphraseFileOption",
     "TlsCertOption",
     "TlsKeyOption",
+    "ensure_port_free",
     "tls_arguments",
 ]
+
+#: sysexits EX_UNAVAILABLE: the service cannot start (its port is taken).
+EXIT_PORT_IN_USE = 69
 
 PASSPHRASE_FILE_ENV = "ANCRE_KEYSTORE_PASSPHRASE_FILE"  # noqa: S105 - a variable name
 #: `--passphrase-file`, for every command that opens a key store (the keys and registry
@@ -57,3 +64,22 @@ def tls_arguments(cert: Path | None, key: Path | None) -> dict[str, Any]:
     except (ssl.SSLError, OSError) as error:
         raise typer.BadParameter(f"--tls-cert/--tls-key: {error}") from None
     return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Exit 69 with "port N is in use" before a server starts on a taken port (uvicorn would
+    log a traceback-like line and exit 3). A check-then-bind race is harmless: the rare loser
+    still gets uvicorn's own error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As uvicorn binds: SO_REUSEADDR, so a port in TIME_WAIT is not reported as taken.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                message = f"port {port} is in use on {host}: stop what listens there, or --port"
+            else:
+                message = f"cannot listen on {host}:{port}: {error.strerror}"
+            sys.stderr.write(f"ancre: {message}\n")
+            raise typer.Exit(EXIT_PORT_IN_USE) from None

@@ -38,6 +38,20 @@ class _LazyDidWeb:
         return self._resolver.resolve(did)
 
 
+class _DidWebNeedsHttp:
+    """Stands for did:web in a resolver built without an HTTP client: says what is missing,
+    rather than that did:web is unsupported (it is, given a client)."""
+
+    def resolve(self, did: str) -> DidDocument:
+        from .errors import Code, IndeterminateError
+
+        raise IndeterminateError(
+            Code.UNSUPPORTED_DID_METHOD,
+            f"did:web needs an http client to resolve {did[:100]}: build the resolver with "
+            "default_resolver(http_client=httpx.Client()), or use ancre.Verifier",
+        )
+
+
 def _did_web(
     client: httpx.Client, network: NetworkPolicy | None, clock: Clock | None
 ) -> DidResolver:
@@ -66,4 +80,6 @@ def default_resolver(
         resolvers["web"] = _LazyDidWeb(http_client, network, clock)
     elif http_client is not None:
         resolvers["web"] = _did_web(http_client, network, clock)
+    else:
+        resolvers["web"] = _DidWebNeedsHttp()
     return CompositeResolver(resolvers)

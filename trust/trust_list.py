@@ -22,7 +22,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
@@ -457,8 +457,16 @@ class TrustList:
         for ctype in credential_types:
             timeline = self._index.get((issuer, ctype))
             then = timeline.at(issued_at.timestamp()) if timeline else None
-            if timeline is None or then is None:
+            if timeline is None:
                 raise InvalidError(Code.ISSUER_NOT_TRUSTED, f"{issuer} is not listed for {ctype}")
+            if then is None:
+                # Listed now but not yet then: say both, or the verdict reads as a bad list.
+                first = datetime.fromtimestamp(timeline.times[0], UTC)
+                raise InvalidError(
+                    Code.ISSUER_NOT_TRUSTED,
+                    f"{issuer} is not listed for {ctype} at issuance time {_stamp(issued_at)} "
+                    f"(listed from {_stamp(first)})",
+                )
             if then is not EntryStatus.ACTIVE:
                 raise InvalidError(
                     Code.ISSUER_NOT_TRUSTED,

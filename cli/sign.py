@@ -1,0 +1,103 @@
+"""`ancre sign`: secure a JSON document with a key file, for trying and scripting.
+
+The issuer service (`ancre issuer …`) is for production: templates, register checks, status
+lists, audit. This is the `step crypto jwt sign` of ancre: one document, one key, one
+format, the result on stdout — and it goes through the same `issue_*` recipes, so what it
+produces verifies with `ancre verify`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from ancre.trust.errors import ConfigurationError
+from ancre.trust.keys import PrivateKey
+
+__all__ = ["SIGN_FORMATS", "sign_document"]
+
+#: `--format` values: VC-JOSE-COSE `vc+jwt`, an SD-JWT VC, a Data Integrity proof.
+SIGN_FORMATS: Final = ("vc+jwt", "dc+sd-jwt", "di")
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _issuer_and_kid(
+    document: Mapping[str, Any], key: PrivateKey, kid: str | None, *, field: str
+) -> tuple[str, str]:
+    """The issuer (the document's, else the key's did:key) and the DID URL naming the key."""
+    from ancre.trust.did_key import did_key_from_public_key
+
+    own = did_key_from_public_key(key.public_key)
+    declared = document.get(field)
+    if isinstance(declared, Mapping):
+        declared = declared.get("id")
+    issuer = declared if isinstance(declared, str) else own
+    if kid is None:
+        if issuer != own:
+            raise ConfigurationError(
+                f"the document's {field} is {issuer}, not the key's {own}: give --kid, the DID "
+                "URL naming this key in the issuer's DID document"
+            )
+        kid = f"{own}#{own.removeprefix('did:key:')}"
+    return issuer, kid
+
+
+def sign_document(
+    document: Mapping[str, Any],
+    key: PrivateKey,
+    fmt: str,
+    *,
+    now: datetime,
+    kid: str | None = None,
+    vct: str | None = None,
+    disclose: Sequence[str] = (),
+) -> str:
+    """Sign `document` as `fmt` with `key`; return the token (JWT formats) or the JSON text
+    (`di`). A credential without `issuer` is issued by the key's did:key, one without
+    `validFrom` is valid from `now`. For `dc+sd-jwt` the document is the claims, `vct` is
+    required and `disclose` lists the JSON Pointers made selectively disclosable."""
+    if fmt not in SIGN_FORMATS:
+        raise ConfigurationError(f"--format must be one of {', '.join(SIGN_FORMATS)}")
+    # Rounded *up* to the second: a credential signed just after its issuer was listed must
+    # not read as issued before the listing (verifiers allow a minute of clock skew).
+    whole = now.replace(microsecond=0)
+    issued = whole + timedelta(seconds=1) if whole < now else whole
+    if fmt == "dc+sd-jwt":
+        from ancre.trust.sd_jwt_vc import issue_sd_jwt_vc
+
+        if not vct:
+            raise ConfigurationError("dc+sd-jwt needs --vct, the credential type (a URI)")
+        issuer, kid = _issuer_and_kid(document, key, kid, field="iss")
+        claims = {k: v for k, v in document.items() if k != "iss"}
+        return issue_sd_jwt_vc(
+            claims,
+            key,
+            issuer=issuer,
+            vct=vct,
+            disclosable=list(disclose),
+            kid=kid,
+            issued_at=issued,
+        ).serialize()
+    if vct is not None or disclose:
+        raise ConfigurationError("--vct and --disclose are for --format dc+sd-jwt")
+    issuer, kid = _issuer_and_kid(document, key, kid, field="issuer")
+    credential = dict(document)
+    credential.setdefault("issuer", issuer)
+    credential.setdefault("validFrom", _stamp(issued))
+    if fmt == "vc+jwt":
+        from ancre.trust.vc_jose import issue_vc_jwt
+
+        return issue_vc_jwt(credential, key, kid)
+    import json
+
+    from ancre.trust.data_integrity import add_proof
+
+    return json.dumps(
+        add_proof(credential, key, kid, created=issued),
+        indent=2,
+        ensure_ascii=False,
+    )
