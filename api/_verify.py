@@ -3,9 +3,9 @@ with its environment — DID resolver, clock, status lists, trust — built once
 
 Modelled on cryptography's `PolicyBuilder`: a `Verifier` is made by a class method that
 takes every choice explicitly, then never changes; one object is passed around instead of
-five. The pieces stay public (`ancre.trust.resolvers.default_resolver`,
-`ancre.trust.trust_list.TrustListClient`, `ancre.trust.status.StatusListChecker`) for those
-who need to assemble them differently.
+five. The pieces stay public (`ancre.trust.did.resolvers.default_resolver`,
+`ancre.trust.trust_list.core.TrustListClient`,
+`ancre.trust.status.checker.StatusListChecker`) for those who need to assemble them differently.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ancre.trust.clock import Clock, SystemClock
 from ancre.trust.errors import Code, ConfigurationError, InvalidError
-from ancre.trust.keys import PublicKey
+from ancre.trust.keys.jwk import PublicKey
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import VerificationResult
 
 if TYPE_CHECKING:
     import httpx
 
-    from ancre.trust.did import DidResolver
-    from ancre.trust.net import NetworkPolicy
-    from ancre.trust.vc_jose import KeySource, StatusChecker, TrustChecker
+    from ancre.trust.did.document import DidResolver
+    from ancre.trust.jose.vc_jose import KeySource, StatusChecker, TrustChecker
+    from ancre.trust.net.guard import NetworkPolicy
 
 __all__ = ["Verifier", "verify"]
 
@@ -95,9 +95,9 @@ class Verifier:
         Without `http_client` one is made (no redirects, no proxy from the environment) and
         closed by `close()`. `cache_dir` keeps the last list for restarts while the registry
         is down; `state_dir` remembers the highest sequence seen (rollbacks are refused)."""
-        from ancre.trust.resolvers import default_resolver
-        from ancre.trust.status import DEFAULT_NETWORK, StatusListChecker
-        from ancre.trust.trust_list import TrustListClient
+        from ancre.trust.did.resolvers import default_resolver
+        from ancre.trust.status.checker import DEFAULT_NETWORK, StatusListChecker
+        from ancre.trust.trust_list.core import TrustListClient
 
         clock = clock or SystemClock()
         client, owned = http_client, http_client is None
@@ -149,13 +149,13 @@ class Verifier:
     ) -> Verifier:
         """A verifier trusting exactly these issuer DIDs. Without `http_client` it stays
         offline: did:key and did:jwk issuers only, and status lists cannot be checked."""
-        from ancre.trust.resolvers import default_resolver
+        from ancre.trust.did.resolvers import default_resolver
 
         clock = clock or SystemClock()
         resolver = default_resolver(http_client=http_client, network=network, clock=clock)
         status = None
         if http_client is not None:
-            from ancre.trust.status import DEFAULT_NETWORK, StatusListChecker
+            from ancre.trust.status.checker import DEFAULT_NETWORK, StatusListChecker
 
             status = StatusListChecker(
                 client=http_client, resolver=resolver, network=network or DEFAULT_NETWORK
@@ -228,21 +228,21 @@ def verify(
     """Verify a credential or presentation of any format, in one call.
 
     `trust` is what decides whether the issuer is trusted: issuer DIDs, or a trust list
-    (`ancre.trust.trust_list.TrustList` / `TrustListClient`). Without it the trust step is
+    (`ancre.trust.trust_list.core.TrustList` / `TrustListClient`). Without it the trust step is
     recorded as skipped and `valid` means only "a valid signature by someone" — check
     `trust` in production. Offline unless `http_client` is given (did:web, status lists).
     For many verifications, build a `Verifier` once."""
     if isinstance(trust, str):
         raise ConfigurationError("trust= takes a list of issuer DIDs, not one string")
     if trust is None or hasattr(trust, "check"):
-        from ancre.trust.resolvers import default_resolver
+        from ancre.trust.did.resolvers import default_resolver
 
         checker: Any = trust
         clock = clock or SystemClock()
         resolver = default_resolver(http_client=http_client, clock=clock)
         status = None
         if http_client is not None:
-            from ancre.trust.status import StatusListChecker
+            from ancre.trust.status.checker import StatusListChecker
 
             status = StatusListChecker(client=http_client, resolver=resolver)
         verifier = Verifier(

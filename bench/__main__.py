@@ -30,11 +30,11 @@ from jwcrypto import jwk as jwc_jwk
 from jwcrypto import jws as jwc_jws
 
 from ancre.trust.clock import FixedClock
-from ancre.trust.did_key import did_key_from_public_key
-from ancre.trust.keys import PrivateKey, _sodium
+from ancre.trust.did.key import did_key_from_public_key
+from ancre.trust.did.resolvers import default_resolver
+from ancre.trust.jose.vc_jose import issue_vc_jwt, verify_vc_jwt
+from ancre.trust.keys.jwk import PrivateKey, _sodium
 from ancre.trust.policy import VerificationPolicy
-from ancre.trust.resolvers import default_resolver
-from ancre.trust.vc_jose import issue_vc_jwt, verify_vc_jwt
 from bench._harness import b64, paired, reference_credential
 
 
@@ -178,7 +178,7 @@ def bench_alg(key_type: str) -> list[tuple[str, float, float, float]]:
         rows.append((f"{alg:<6} {name}", f, r, ratio))
     rows.append(_didkit_row(key, token, floor))
     if key_type == "ed25519":
-        # ancre verifies Ed25519 with libsodium (trust/keys.py), twice as fast as the floor's
+        # ancre verifies Ed25519 with libsodium (trust/keys/jwk.py), twice as fast as the floor's
         # OpenSSL: this row shows what the rest of the pipeline costs over the faster primitive.
         sodium = _sodium().verify
         raw = key.public_key.raw_public_bytes()

@@ -18,8 +18,8 @@ from ancre.issuer.db import make_engine
 from ancre.issuer.service import Issuer, holder_from_key
 from ancre.issuer.templates import Authorization
 from ancre.trust.clock import SystemClock
-from ancre.trust.keys import PrivateKey
-from ancre.trust.keystore import FileKeyStore
+from ancre.trust.keys.jwk import PrivateKey
+from ancre.trust.keys.keystore import FileKeyStore
 from bench._harness import paired
 
 PASSPHRASE = "bench"
@@ -103,8 +103,8 @@ def http_row() -> tuple[str, float, float, float]:
     import uvicorn
 
     from ancre.issuer.api import IssuerSettings, create_app
-    from ancre.trust._b64 import b64url_encode
-    from ancre.trust._json import dumps_compact
+    from ancre.trust.codec.b64 import b64url_encode
+    from ancre.trust.codec.json import dumps_compact
 
     sock = socket.socket()
     # Accepted sockets inherit it; without it each keep-alive response waits for a delayed

@@ -16,10 +16,10 @@ from sqlalchemy import event
 from ancre.registry.db import make_engine, migrate
 from ancre.registry.service import IssuerSpec, Registry
 from ancre.trust.clock import FixedClock
-from ancre.trust.did_key import did_key_from_public_key
-from ancre.trust.keys import PrivateKey
-from ancre.trust.resolvers import default_resolver
-from ancre.trust.trust_list import EntryStatus, verify_trust_list
+from ancre.trust.did.key import did_key_from_public_key
+from ancre.trust.did.resolvers import default_resolver
+from ancre.trust.keys.jwk import PrivateKey
+from ancre.trust.trust_list.core import EntryStatus, verify_trust_list
 
 ISSUERS = 10_000
 TYPES = ("gx:LegalPerson", "gx:LocalRegistrationNumber", "gx:VatID", "ancre:Certification")

@@ -22,13 +22,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ancre.trust.clock import FixedClock
-from ancre.trust.credentials import MANDATE_VCT
-from ancre.trust.did_key import did_key_from_public_key
-from ancre.trust.keys import PrivateKey
+from ancre.trust.did.key import did_key_from_public_key
+from ancre.trust.did.resolvers import default_resolver
+from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.policy import VerificationPolicy
-from ancre.trust.resolvers import default_resolver
-from ancre.trust.sd_jwt import present, verify_sd_jwt
-from ancre.trust.sd_jwt_vc import issue_sd_jwt_vc, verify_sd_jwt_vc
+from ancre.trust.sd_jwt.core import present, verify_sd_jwt
+from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc, verify_sd_jwt_vc
+from ancre.trust.vcdm.credentials import MANDATE_VCT
 from bench._harness import b64, paired
 
 REPEATS = 9

@@ -77,7 +77,7 @@ _TICK = os.sysconf("SC_CLK_TCK")
 def app_factory() -> Any:
     """`uvicorn bench.bench_service:app_factory --factory`: the service, all checks on."""
     from ancre.trust.clock import FixedClock
-    from ancre.trust.net import NetworkPolicy
+    from ancre.trust.net.guard import NetworkPolicy
     from ancre.trust.policy import VerificationPolicy
     from ancre.verifier.service import VerifierSettings, create_app
 
@@ -172,10 +172,11 @@ class Fixture:
 
 
 def _fixture(base: str, documents: dict[str, bytes]) -> Fixture:
-    from ancre.trust.bitstring_status import BitstringStatusList
-    from ancre.trust.did_key import did_key_from_public_key
-    from ancre.trust.keys import PrivateKey
-    from ancre.trust.trust_list import (
+    from ancre.trust.did.key import did_key_from_public_key
+    from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt
+    from ancre.trust.keys.jwk import PrivateKey
+    from ancre.trust.status.bitstring import BitstringStatusList
+    from ancre.trust.trust_list.core import (
         ANCHOR_SERVICE,
         ClaimConstraint,
         EntryStatus,
@@ -185,7 +186,6 @@ def _fixture(base: str, documents: dict[str, bytes]) -> Fixture:
         TrustListDocument,
         sign_trust_list,
     )
-    from ancre.trust.vc_jose import envelope_credential, issue_vc_jwt
 
     # The reference credential of bench/__main__.py (`_token`), plus a status entry.
     key = PrivateKey.generate("ed25519")
@@ -281,11 +281,11 @@ def _cross_check(fixture: Fixture) -> tuple[list[str], float]:
     import httpx
 
     from ancre.trust.clock import FixedClock
-    from ancre.trust.net import NetworkPolicy
-    from ancre.trust.resolvers import default_resolver
+    from ancre.trust.did.resolvers import default_resolver
+    from ancre.trust.net.guard import NetworkPolicy
     from ancre.trust.result import Step
-    from ancre.trust.status import StatusListChecker
-    from ancre.trust.trust_list import TrustListClient
+    from ancre.trust.status.checker import StatusListChecker
+    from ancre.trust.trust_list.core import TrustListClient
     from ancre.verifier.pipeline import verify
 
     loopback = NetworkPolicy(allow_loopback=True, allow_http=True)

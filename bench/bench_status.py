@@ -24,16 +24,16 @@ from typing import Any
 
 import httpx
 
-from ancre.trust.bitstring_status import Bitstring, BitstringStatusList, decode_encoded_list
 from ancre.trust.clock import FixedClock
-from ancre.trust.did_key import did_key_from_public_key
+from ancre.trust.did.key import did_key_from_public_key
+from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import Code, InvalidError
-from ancre.trust.keys import PrivateKey
-from ancre.trust.net import NetworkPolicy
-from ancre.trust.resolvers import default_resolver
-from ancre.trust.status import StatusListChecker
-from ancre.trust.token_status import TokenStatusList, issue_status_list_token
-from ancre.trust.vc_jose import issue_vc_jwt
+from ancre.trust.jose.vc_jose import issue_vc_jwt
+from ancre.trust.keys.jwk import PrivateKey
+from ancre.trust.net.guard import NetworkPolicy
+from ancre.trust.status.bitstring import Bitstring, BitstringStatusList, decode_encoded_list
+from ancre.trust.status.checker import StatusListChecker
+from ancre.trust.status.token import TokenStatusList, issue_status_list_token
 from bench._harness import calibrate
 from bench._harness import rate as timed_rate
 

@@ -32,21 +32,21 @@ from rich.console import Console
 from rich.markup import escape
 
 from ancre.cli.output import render_result
-from ancre.trust._b64 import b64url_decode, b64url_encode
 from ancre.trust.clock import FixedClock, SystemClock
-from ancre.trust.credentials import (
+from ancre.trust.codec.b64 import b64url_decode, b64url_encode
+from ancre.trust.did.jwk import did_jwk_from_public_key
+from ancre.trust.did.key import did_key_from_public_key
+from ancre.trust.jose.vc_jose import issue_vc_jwt, issue_vp_jwt
+from ancre.trust.keys.jwk import PrivateKey, PublicKey
+from ancre.trust.keys.keystore import FileKeyStore
+from ancre.trust.policy import VerificationPolicy
+from ancre.trust.result import Status, VerificationResult
+from ancre.trust.vcdm.credentials import (
     Address,
     legal_person_credential,
     local_registration_number_credential,
     vat_id_credential,
 )
-from ancre.trust.did_jwk import did_jwk_from_public_key
-from ancre.trust.did_key import did_key_from_public_key
-from ancre.trust.keys import PrivateKey, PublicKey
-from ancre.trust.keystore import FileKeyStore
-from ancre.trust.policy import VerificationPolicy
-from ancre.trust.result import Status, VerificationResult
-from ancre.trust.vc_jose import issue_vc_jwt, issue_vp_jwt
 from ancre.verifier.pipeline import verify
 
 __all__ = ["run_demo"]
@@ -153,11 +153,11 @@ def _run(story: _Story, tmp: Path, documents: dict[str, tuple[bytes, str]], port
 
     from ancre.registry.db import make_engine, migrate
     from ancre.registry.service import Registry
-    from ancre.trust.bitstring_status import BitstringStatusList
-    from ancre.trust.net import NetworkPolicy
-    from ancre.trust.resolvers import default_resolver
-    from ancre.trust.status import StatusListChecker
-    from ancre.trust.trust_list import ClaimConstraint, EntryStatus, TrustListClient
+    from ancre.trust.did.resolvers import default_resolver
+    from ancre.trust.net.guard import NetworkPolicy
+    from ancre.trust.status.bitstring import BitstringStatusList
+    from ancre.trust.status.checker import StatusListChecker
+    from ancre.trust.trust_list.core import ClaimConstraint, EntryStatus, TrustListClient
 
     clock = FixedClock(SystemClock().now().replace(microsecond=0))
     start = clock.now()

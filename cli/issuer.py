@@ -81,7 +81,7 @@ def _open(folder: Path, public_url: str | None = None) -> Issuer:
     from ancre.issuer.db import make_engine
     from ancre.issuer.service import Issuer
     from ancre.trust.clock import SystemClock
-    from ancre.trust.keystore import FileKeyStore
+    from ancre.trust.keys.keystore import FileKeyStore
 
     config = load_config(folder)
     store = FileKeyStore(folder / KEYSTORE_FILE, _passphrase(confirm=False))
@@ -342,7 +342,7 @@ def offer(
     """Create a credential offer (pre-authorized code) and print its URI and tx_code; or,
     with --from rows.csv, one offer per row (every row checked first)."""
     from ancre.issuer.templates import Authorization
-    from ancre.trust._json import loads_strict
+    from ancre.trust.codec.json import loads_strict
 
     if (claims is None) == (from_csv is None):
         _die(64, "give --claims FILE.json or --from FILE.csv")
@@ -460,7 +460,7 @@ def keys_rotate(folder: DirOption = DEFAULT_DIR) -> None:
     from ancre.cli.main import _passphrase
     from ancre.issuer.config import KEYSTORE_FILE, load_config, rotate_key
     from ancre.trust.clock import SystemClock
-    from ancre.trust.keystore import FileKeyStore
+    from ancre.trust.keys.keystore import FileKeyStore
 
     config = load_config(folder)
     store = FileKeyStore(folder / KEYSTORE_FILE, _passphrase(confirm=False))

@@ -25,7 +25,7 @@ from ancre.cli.serving import (
 )
 
 if TYPE_CHECKING:
-    from ancre.trust.keys import PrivateKey, PublicKey
+    from ancre.trust.keys.jwk import PrivateKey, PublicKey
 
 EXIT_OK, EXIT_INVALID, EXIT_INDETERMINATE = 0, 1, 2
 EXIT_USAGE, EXIT_DATAERR, EXIT_UNAVAILABLE, EXIT_SOFTWARE = 64, 65, 69, 70
@@ -44,7 +44,7 @@ PolicyOption = Annotated[
 ]
 MAX_INPUT_BYTES = 1024 * 1024
 PASSPHRASE_ENV = "ANCRE_KEYSTORE_PASSPHRASE"  # noqa: S105 - a variable name
-#: The default trust-list size limit (`ancre.trust.trust_list.MAX_TRUST_LIST_BYTES`), spelled
+#: The default trust-list size limit (`ancre.trust.trust_list.core.MAX_TRUST_LIST_BYTES`), spelled
 #: here so `ancre verify` does not import the trust-list module to show its help.
 DEFAULT_TRUST_LIST_MAX_BYTES = 32 * 1024 * 1024
 
@@ -202,7 +202,7 @@ def verifier_serve(
     import uvicorn
 
     from ancre.trust.errors import ConfigurationError
-    from ancre.trust.net import NetworkPolicy
+    from ancre.trust.net.guard import NetworkPolicy
     from ancre.verifier.service import VerifierSettings, create_app
 
     # Cheap usage checks first: nothing is opened (database, files) for a command that fails.
@@ -302,10 +302,10 @@ def _openid4vp_settings(
         )
     if api_token is not None and open_backend:
         _die(EXIT_USAGE, "--openid4vp-open-backend contradicts ANCRE_VERIFIER_API_TOKEN")
-    from ancre.trust._json import loads_strict
-    from ancre.trust.did_jwk import did_jwk_from_public_key
+    from ancre.trust.codec.json import loads_strict
+    from ancre.trust.did.jwk import did_jwk_from_public_key
     from ancre.trust.errors import AncreError
-    from ancre.trust.keys import PrivateKey
+    from ancre.trust.keys.jwk import PrivateKey
     from ancre.verifier.openid4vp import OpenID4VPSettings
 
     try:
@@ -442,7 +442,7 @@ def keys_generate(
       ANCRE_KEYSTORE_PASSPHRASE=… ancre keys generate --keystore keys.ancre --name issuer
     """
     from ancre.trust.errors import AncreError, ConfigurationError
-    from ancre.trust.keys import SIGNING_KEY_TYPES, PrivateKey
+    from ancre.trust.keys.jwk import SIGNING_KEY_TYPES, PrivateKey
 
     if key_type not in SIGNING_KEY_TYPES:
         _die(EXIT_USAGE, f"--type must be one of {', '.join(SIGNING_KEY_TYPES)}, not {key_type!r}")
@@ -458,7 +458,7 @@ def keys_generate(
     key = PrivateKey.generate(key_type)
     try:
         if keystore is not None:
-            from ancre.trust.keystore import FileKeyStore
+            from ancre.trust.keys.keystore import FileKeyStore
 
             exists = keystore.exists()
             store = FileKeyStore(keystore, _passphrase(not exists, passphrase_file))
@@ -518,7 +518,7 @@ def keys_show(
 
     try:
         if keystore is not None:
-            from ancre.trust.keystore import FileKeyStore
+            from ancre.trust.keys.keystore import FileKeyStore
 
             if not keystore.exists():
                 _die(EXIT_DATAERR, f"{keystore}: no such key store")
@@ -529,7 +529,7 @@ def keys_show(
         else:
             _die(EXIT_USAGE, "give a JWK FILE or --keystore")
         if did_only:
-            from ancre.trust.did_key import did_key_from_public_key
+            from ancre.trust.did.key import did_key_from_public_key
 
             sys.stdout.write(did_key_from_public_key(public) + "\n")
             return
@@ -565,7 +565,7 @@ def keys_list(
     """
     from ancre.cli.output import print_json
     from ancre.trust.errors import AncreError
-    from ancre.trust.keystore import FileKeyStore
+    from ancre.trust.keys.keystore import FileKeyStore
 
     if not keystore.exists():
         _die(EXIT_DATAERR, f"{keystore}: no such key store")
@@ -587,8 +587,8 @@ def keys_list(
 
 
 def _load_public(data: bytes) -> PublicKey:
-    from ancre.trust._json import loads_strict
-    from ancre.trust.keys import PrivateKey, PublicKey
+    from ancre.trust.codec.json import loads_strict
+    from ancre.trust.keys.jwk import PrivateKey, PublicKey
 
     jwk = loads_strict(data, what="JWK")
     if isinstance(jwk, dict) and "d" in jwk:
@@ -598,8 +598,8 @@ def _load_public(data: bytes) -> PublicKey:
 
 def _show_public(public: PublicKey, json_out: bool) -> None:
     from ancre.cli.output import print_json
-    from ancre.trust.did_jwk import did_jwk_from_public_key
-    from ancre.trust.did_key import did_key_from_public_key
+    from ancre.trust.did.jwk import did_jwk_from_public_key
+    from ancre.trust.did.key import did_key_from_public_key
 
     info: dict[str, object] = {
         "type": public.key_type.value,
@@ -620,8 +620,8 @@ def _show_public(public: PublicKey, json_out: bool) -> None:
 
 
 def load_private_key(path: Path) -> PrivateKey:
-    from ancre.trust._json import loads_strict
-    from ancre.trust.keys import PrivateKey
+    from ancre.trust.codec.json import loads_strict
+    from ancre.trust.keys.jwk import PrivateKey
 
     return PrivateKey.from_jwk(loads_strict(_read_input(path), what="JWK"))
 
@@ -647,7 +647,7 @@ def _load_policy(
     """The policy file (if any), then the command line's own options over it."""
     from dataclasses import replace
 
-    from ancre.trust._json import loads_strict
+    from ancre.trust.codec.json import loads_strict
     from ancre.trust.errors import AncreError
     from ancre.trust.policy import VerificationPolicy, policy_from_json
 
@@ -741,7 +741,7 @@ def verify(
     clock = FixedClock(_parse_at(at)) if at else SystemClock()
     data = _read_input(source)
     policy = _load_policy(policy_file, trusted_issuer, audience=audience, nonce=nonce)
-    from ancre.trust.resolvers import default_resolver
+    from ancre.trust.did.resolvers import default_resolver
 
     clients: list[Any] = []
 
@@ -754,7 +754,7 @@ def verify(
 
     network = None
     if insecure_loopback:
-        from ancre.trust.net import NetworkPolicy
+        from ancre.trust.net.guard import NetworkPolicy
 
         network = NetworkPolicy(allow_loopback=True, allow_http=True)
     resolver = default_resolver(http_client=http_client, network=network, clock=clock)
@@ -843,14 +843,14 @@ def _trust_list_client(
     if registry_key is None:
         _die(EXIT_USAGE, "--trust-list needs --registry-key (the DID or JWK that signs it)")
     from ancre.trust.errors import ConfigurationError
-    from ancre.trust.trust_list import TrustListClient
+    from ancre.trust.trust_list.core import TrustListClient
 
     remote = source.startswith(("https://", "http://"))
     key_resolver, registry = resolver, registry_key
     if not registry_key.startswith("did:"):
         # A pinned JWK: the list names its registry in its header; the key must verify it.
-        from ancre.trust._jws import unverified_header
-        from ancre.trust.vc_jose import PinnedKeys
+        from ancre.trust.jose.jws import unverified_header
+        from ancre.trust.jose.vc_jose import PinnedKeys
 
         jwk = _load_public(_read_input(Path(registry_key))).to_jwk()
         if remote:
@@ -889,7 +889,7 @@ class _LazyStatusChecker:
 
     def check(self, credential: Any, *, issuer: str, clock: Any) -> str:
         if self._checker is None:
-            from ancre.trust.status import DEFAULT_NETWORK, StatusListChecker
+            from ancre.trust.status.checker import DEFAULT_NETWORK, StatusListChecker
 
             network = self._network or DEFAULT_NETWORK
             self._checker = StatusListChecker(
@@ -949,8 +949,8 @@ def sign(
       ancre sign claims.json --key issuer.jwk --format dc+sd-jwt --vct https://x.example/t
     """
     from ancre.cli.sign import sign_document
-    from ancre.trust._json import loads_strict
     from ancre.trust.clock import SystemClock
+    from ancre.trust.codec.json import loads_strict
     from ancre.trust.errors import AncreError, ConfigurationError
 
     try:

@@ -32,7 +32,7 @@ from ancre.cli.serving import (
 
 if TYPE_CHECKING:
     from ancre.registry.service import Registry
-    from ancre.trust.keys import Signer
+    from ancre.trust.keys.jwk import Signer
 
 app = typer.Typer(
     help="Run a trust-list registry: anchors, trusted issuers, history, audit, publication.",
@@ -138,7 +138,7 @@ def _who(
 
 def _signer(folder: Path, passphrase_file: Path | None = None) -> Signer:
     from ancre.cli.main import _passphrase
-    from ancre.trust.keystore import FileKeyStore
+    from ancre.trust.keys.keystore import FileKeyStore
 
     passphrase = _passphrase(confirm=False, file=passphrase_file)
     return FileKeyStore(folder / "keys.ancre", passphrase).signer("registry")
@@ -229,15 +229,15 @@ def init(
     from ancre.registry.db import create_private_sqlite, make_engine, migrate
     from ancre.registry.service import Registry, Role, person_name
     from ancre.trust.clock import SystemClock
-    from ancre.trust.keystore import FileKeyStore, atomic_write
+    from ancre.trust.keys.keystore import FileKeyStore, atomic_write
 
     if (folder / "registry.json").exists():
         _die(64, f"{folder} already holds a registry")
     # Every argument is checked before anything is written: a refused init leaves nothing
     # behind (a stray keys.ancre would make the corrected retry fail).
-    from ancre.trust.did import parse_did
+    from ancre.trust.did.document import parse_did
     from ancre.trust.errors import AncreError
-    from ancre.trust.keys import SIGNING_KEY_TYPES
+    from ancre.trust.keys.jwk import SIGNING_KEY_TYPES
 
     if key_type not in SIGNING_KEY_TYPES:
         _die(64, f"--key-type must be one of {'|'.join(SIGNING_KEY_TYPES)}, not {key_type!r}")
@@ -344,7 +344,7 @@ def _pending_message(change_id: int) -> None:
 def _anchor_status(
     folder: Path, token: str | None, actor: str, anchor_id: str, status: str, reason: str
 ) -> None:
-    from ancre.trust.trust_list import EntryStatus
+    from ancre.trust.trust_list.core import EntryStatus
 
     registry = _open(folder)
     who = _who(registry, token, actor, minimum="editor", two_person=registry.two_person_rule)
@@ -489,7 +489,7 @@ def two_person_rule(
 
 
 def _parse_types(types: list[str], constraints: list[str]) -> dict[str, list[Any]]:
-    from ancre.trust.trust_list import ClaimConstraint
+    from ancre.trust.trust_list.core import ClaimConstraint
 
     out: dict[str, list[Any]] = {t: [] for t in types}
     for spec in constraints:
@@ -539,7 +539,7 @@ def issuer_add(
 def _set_status(
     folder: Path, actor: str, did: str, status: str, reason: str, token: str | None = None
 ) -> None:
-    from ancre.trust.trust_list import EntryStatus
+    from ancre.trust.trust_list.core import EntryStatus
 
     registry = _open(folder)
     # Reinstating may file a two-person change: then the requester must be a person too.
@@ -680,7 +680,7 @@ def publish(
 
 
 def _public_key(folder: Path) -> Any:
-    from ancre.trust.keys import PublicKey
+    from ancre.trust.keys.jwk import PublicKey
 
     jwk = _settings(folder).get("public_jwk")
     if isinstance(jwk, dict):

@@ -15,15 +15,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ancre.trust._b64 import b64url_decode, b64url_encode
 from ancre.trust.clock import FixedClock
-from ancre.trust.credentials import Address, legal_person_credential
-from ancre.trust.data_integrity import add_proof
-from ancre.trust.did_jwk import did_jwk_from_public_key
-from ancre.trust.did_key import did_key_from_public_key
-from ancre.trust.keys import PrivateKey
-from ancre.trust.sd_jwt_vc import issue_sd_jwt_vc
-from ancre.trust.vc_jose import issue_vc_jwt, issue_vp_jwt
+from ancre.trust.codec.b64 import b64url_decode, b64url_encode
+from ancre.trust.data_integrity.proofs import add_proof
+from ancre.trust.did.jwk import did_jwk_from_public_key
+from ancre.trust.did.key import did_key_from_public_key
+from ancre.trust.jose.vc_jose import issue_vc_jwt, issue_vp_jwt
+from ancre.trust.keys.jwk import PrivateKey
+from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
+from ancre.trust.vcdm.credentials import Address, legal_person_credential
 
 __all__ = ["SAMPLE_AUDIENCE", "SAMPLE_NONCE", "write_samples"]
 

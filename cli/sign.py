@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from ancre.trust.errors import ConfigurationError
-from ancre.trust.keys import PrivateKey
+from ancre.trust.keys.jwk import PrivateKey
 
 __all__ = ["SIGN_FORMATS", "sign_document"]
 
@@ -29,7 +29,7 @@ def _issuer_and_kid(
     document: Mapping[str, Any], key: PrivateKey, kid: str | None, *, field: str
 ) -> tuple[str, str]:
     """The issuer (the document's, else the key's did:key) and the DID URL naming the key."""
-    from ancre.trust.did_key import did_key_from_public_key
+    from ancre.trust.did.key import did_key_from_public_key
 
     own = did_key_from_public_key(key.public_key)
     declared = document.get(field)
@@ -67,7 +67,7 @@ def sign_document(
     whole = now.replace(microsecond=0)
     issued = whole + timedelta(seconds=1) if whole < now else whole
     if fmt == "dc+sd-jwt":
-        from ancre.trust.sd_jwt_vc import issue_sd_jwt_vc
+        from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
 
         if not vct:
             raise ConfigurationError("dc+sd-jwt needs --vct, the credential type (a URI)")
@@ -89,12 +89,12 @@ def sign_document(
     credential.setdefault("issuer", issuer)
     credential.setdefault("validFrom", _stamp(issued))
     if fmt == "vc+jwt":
-        from ancre.trust.vc_jose import issue_vc_jwt
+        from ancre.trust.jose.vc_jose import issue_vc_jwt
 
         return issue_vc_jwt(credential, key, kid)
     import json
 
-    from ancre.trust.data_integrity import add_proof
+    from ancre.trust.data_integrity.proofs import add_proof
 
     return json.dumps(
         add_proof(credential, key, kid, created=issued),

@@ -479,9 +479,9 @@ def show(
 
       ancre wallet show cred-3f9a1c2b7d0e
     """
-    from ancre.trust._jws import unverified_header
     from ancre.trust.errors import Code, InvalidError
-    from ancre.trust.sd_jwt import SdJwt
+    from ancre.trust.jose.jws import unverified_header
+    from ancre.trust.sd_jwt.core import SdJwt
     from ancre.wallet.credentials import KIND, HeldCredential
 
     if not credential_id.startswith(KIND + "-"):

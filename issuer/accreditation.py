@@ -44,7 +44,7 @@ class Accreditation:
     """Answers "may `did` issue `credential_type` now?" from a trust list.
 
     `trust_list` is anything with ``current()`` returning a verified ``TrustList``: a
-    :class:`ancre.trust.trust_list.TrustListClient` in production."""
+    :class:`ancre.trust.trust_list.core.TrustListClient` in production."""
 
     def __init__(self, trust_list: Any, *, did: str, clock: Clock, source: str = "") -> None:
         self._trust_list = trust_list
@@ -156,7 +156,7 @@ class IssuanceConfig:
 
 def load_issuance(directory: Path) -> IssuanceConfig:
     """``DIR/issuance.json``; the defaults (``vc+jwt``, no trust list) when absent."""
-    from ancre.trust._json import loads_strict
+    from ancre.trust.codec.json import loads_strict
 
     path = directory / ISSUANCE_FILE
     try:
@@ -179,7 +179,7 @@ def load_issuance(directory: Path) -> IssuanceConfig:
 
 def save_issuance(directory: Path, config: IssuanceConfig) -> None:
     """Write ``DIR/issuance.json`` atomically."""
-    from ancre.trust.keystore import atomic_write
+    from ancre.trust.keys.keystore import atomic_write
 
     text = json.dumps(config.to_json(), indent=2) + "\n"
     atomic_write(directory / ISSUANCE_FILE, text.encode(), mode=0o644)
@@ -200,9 +200,9 @@ def open_accreditation(
     NextUpdate). `allow_loopback` lets a test registry on 127.0.0.1 (plain http) be used."""
     import httpx
 
-    from ancre.trust.net import NetworkPolicy
-    from ancre.trust.resolvers import default_resolver
-    from ancre.trust.trust_list import TrustListClient
+    from ancre.trust.did.resolvers import default_resolver
+    from ancre.trust.net.guard import NetworkPolicy
+    from ancre.trust.trust_list.core import TrustListClient
 
     network = (
         NetworkPolicy(allow_loopback=True, allow_http=True) if allow_loopback else NetworkPolicy()

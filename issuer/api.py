@@ -36,8 +36,8 @@ from ancre.issuer.oid4vci import (
     parse_credential_request,
 )
 from ancre.issuer.service import PRE_AUTHORIZED_GRANT, AccessGrant, Issuer, IssuerError
-from ancre.trust._json import loads_strict
-from ancre.trust.did_web import did_web_to_url
+from ancre.trust.codec.json import loads_strict
+from ancre.trust.did.web import did_web_to_url
 from ancre.trust.errors import AncreError, Code, ConfigurationError
 
 if TYPE_CHECKING:

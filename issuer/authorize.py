@@ -42,7 +42,7 @@ from ancre.issuer.db import (
 )
 from ancre.issuer.service import AccessGrant, Issuer, IssuerError, _rowcount, _sha256
 from ancre.issuer.templates import TEMPLATES, Authorization, template
-from ancre.trust._audit import canonical
+from ancre.storage.audit import canonical
 from ancre.trust.errors import AncreError, Code
 
 __all__ = [
@@ -403,7 +403,7 @@ class AuthorizationServer:
 
     def held(self, request_id: str, browser: str) -> Approved:
         """The approval kept for `request_id` in this browser (``invalid_request`` if none)."""
-        from ancre.trust._json import loads_strict
+        from ancre.trust.codec.json import loads_strict
 
         with self.issuer._read() as session:
             row = session.get(AuthorizationRequestRow, request_id)

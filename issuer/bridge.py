@@ -51,7 +51,7 @@ from ancre.issuer.registers import (
 )
 from ancre.issuer.templates import Authorization
 from ancre.trust.errors import AncreError, Code, InvalidError
-from ancre.trust.fr_identifiers import parse_siret
+from ancre.trust.vcdm.fr_identifiers import parse_siret
 
 __all__ = [
     "LoginBridge",
@@ -268,7 +268,7 @@ def load_login_settings(
     import os
 
     from ancre.issuer.registers import DEFAULT_RECHERCHE_URL
-    from ancre.trust._json import loads_strict
+    from ancre.trust.codec.json import loads_strict
     from ancre.trust.errors import ConfigurationError
 
     env = os.environ if environ is None else environ

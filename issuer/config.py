@@ -3,7 +3,7 @@
 ``issuer.json`` holds the DID, the public URL (the OpenID4VCI credential issuer identifier),
 the database URL (``{dir}`` stands for the directory), the signing keys (current and retired,
 by key-store name) and the limits of the OpenID4VCI flow. The private keys live only in the
-encrypted key store (``ancre.trust.keystore.FileKeyStore``).
+encrypted key store (``ancre.trust.keys.keystore.FileKeyStore``).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 from sqlalchemy.exc import SQLAlchemyError
 
 from ancre.trust.clock import Clock
-from ancre.trust.did_web import did_web_to_url
+from ancre.trust.did.web import did_web_to_url
 from ancre.trust.errors import AncreError, ConfigurationError
-from ancre.trust.keys import KeyType
-from ancre.trust.keystore import FileKeyStore, KeyStore, atomic_write
+from ancre.trust.keys.jwk import KeyType
+from ancre.trust.keys.keystore import FileKeyStore, KeyStore, atomic_write
 
 __all__ = [
     "CONFIG_FILE",
@@ -168,7 +168,7 @@ def _stamp(moment: datetime) -> str:
 
 def load_config(directory: Path) -> IssuerConfig:
     """Read and check ``DIR/issuer.json``; ``ConfigurationError`` when it is not an issuer."""
-    from ancre.trust._json import loads_strict
+    from ancre.trust.codec.json import loads_strict
 
     path = directory / CONFIG_FILE
     try:

@@ -27,8 +27,8 @@ from urllib.parse import urlencode
 from ancre.issuer.db import CsvOfferRow, OfferRow
 from ancre.issuer.service import Issuer, IssuerError
 from ancre.issuer.templates import Authorization, template
-from ancre.trust._audit import canonical
-from ancre.trust._json import loads_strict
+from ancre.storage.audit import canonical
+from ancre.trust.codec.json import loads_strict
 from ancre.trust.errors import AncreError, Code
 
 __all__ = [

@@ -19,7 +19,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from ancre.trust._sql import UtcMicros, make_engine, write_engine
+from ancre.storage.sql import UtcMicros, make_engine, write_engine
 
 __all__ = [
     "VERSION_TABLE",
@@ -161,7 +161,7 @@ class NonceRow(Base):
 
 
 class AuditRow(Base):
-    """Append-only, hash-chained audit log (`ancre.trust._audit`)."""
+    """Append-only, hash-chained audit log (`ancre.storage.audit`)."""
 
     __tablename__ = "issuer_audit"
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

@@ -2,7 +2,7 @@
 
 Authorization code flow with PKCE S256 (OpenID Connect Core 1.0 §3.1, RFC 7636), built on
 ``joserfc`` for every JOSE check and on httpx for the three calls (discovery + JWKS through
-:func:`ancre.trust.net.fetch`, the token request, userinfo) — see docs/architecture.md for
+:func:`ancre.trust.net.guard.fetch`, the token request, userinfo) — see docs/architecture.md for
 why not authlib's client. What it enforces:
 
 - ``state`` and ``nonce`` of 43 characters (ProConnect asks for ≥ 32), single use, bound to
@@ -48,9 +48,9 @@ from sqlalchemy import update
 from ancre.issuer.authorize import pkce_s256
 from ancre.issuer.db import LoginStateRow
 from ancre.issuer.service import Issuer, _rowcount, _sha256
-from ancre.trust._json import loads_strict
+from ancre.trust.codec.json import loads_strict
 from ancre.trust.errors import AncreError, Code, IndeterminateError, InvalidError
-from ancre.trust.net import NetworkPolicy, check_url, fetch
+from ancre.trust.net.guard import NetworkPolicy, check_url, fetch
 
 __all__ = [
     "CERTIFICATION_DIRIGEANT",

@@ -17,10 +17,10 @@ from typing import Any, Final
 
 from ancre.issuer.service import PRE_AUTHORIZED_GRANT, IssuerError
 from ancre.issuer.templates import TEMPLATES, Holder
-from ancre.trust._jws import parse_compact
 from ancre.trust.clock import Clock
 from ancre.trust.errors import AncreError, Code
-from ancre.trust.keys import PublicKey
+from ancre.trust.jose.jws import parse_compact
+from ancre.trust.keys.jwk import PublicKey
 
 __all__ = [
     "PRE_AUTHORIZED_GRANT",
@@ -166,9 +166,9 @@ def _proof_error(message: str) -> IssuerError:
 
 
 def _holder_from_kid(kid: str) -> Holder:
-    from ancre.trust.did import DidResolver, did_of
-    from ancre.trust.did_jwk import DidJwkResolver
-    from ancre.trust.did_key import DidKeyResolver
+    from ancre.trust.did.document import DidResolver, did_of
+    from ancre.trust.did.jwk import DidJwkResolver
+    from ancre.trust.did.key import DidKeyResolver
 
     resolvers: dict[str, DidResolver] = {
         "did:jwk:": DidJwkResolver(),
@@ -192,7 +192,7 @@ def check_proof(
     consume_nonce: Callable[[str], bool],
 ) -> Holder:
     """Verify a ``jwt`` key proof and return the holder key it proves (module docstring)."""
-    from ancre.trust.did_jwk import did_jwk_from_public_key
+    from ancre.trust.did.jwk import did_jwk_from_public_key
 
     try:
         parsed = parse_compact(proof, allowed_algs=PROOF_ALGS, max_bytes=_MAX_PROOF_BYTES)

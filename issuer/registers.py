@@ -14,7 +14,7 @@ against an official register:
 - :class:`Gleif` — the GLEIF LEI records API.
 
 Every client takes an injected ``httpx.Client`` and a base URL, goes through ancre's network
-guard (:func:`ancre.trust.net.fetch`: size limit, total deadline, explicit ``User-Agent``),
+guard (:func:`ancre.trust.net.guard.fetch`: size limit, total deadline, explicit ``User-Agent``),
 parses the answer strictly into frozen dataclasses and maps every failure to a stable code:
 
 ==========================  ==============  ===============================================
@@ -67,8 +67,8 @@ from ancre.trust.errors import (
     InvalidError,
     MalformedError,
 )
-from ancre.trust.fr_identifiers import parse_fr_vat, parse_siren, parse_siret
-from ancre.trust.net import NetworkPolicy, fetch
+from ancre.trust.net.guard import NetworkPolicy, fetch
+from ancre.trust.vcdm.fr_identifiers import parse_fr_vat, parse_siren, parse_siret
 
 from .register_match import DirectorMatch, Person, RegisteredPerson, match_director
 

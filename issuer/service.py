@@ -42,7 +42,7 @@ from ancre.issuer.db import (
     write_engine,
 )
 from ancre.issuer.templates import Authorization, Holder, Template, template
-from ancre.trust._audit import (
+from ancre.storage.audit import (
     GENESIS,
     AuditEvent,
     AuditReport,
@@ -50,15 +50,15 @@ from ancre.trust._audit import (
     event_hash,
     verify_chain,
 )
-from ancre.trust._json import loads_strict
-from ancre.trust.bitstring_status import BitstringStatusList
 from ancre.trust.clock import Clock
+from ancre.trust.codec.json import loads_strict
 from ancre.trust.errors import AncreError, Code
-from ancre.trust.keys import PublicKey
-from ancre.trust.keystore import KeyStore
-from ancre.trust.sd_jwt_vc import issue_sd_jwt_vc
-from ancre.trust.token_status import StatusType, TokenStatusList, issue_status_list_token
-from ancre.trust.vc_jose import issue_vc_jwt
+from ancre.trust.jose.vc_jose import issue_vc_jwt
+from ancre.trust.keys.jwk import PublicKey
+from ancre.trust.keys.keystore import KeyStore
+from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
+from ancre.trust.status.bitstring import BitstringStatusList
+from ancre.trust.status.token import StatusType, TokenStatusList, issue_status_list_token
 
 __all__ = [
     "AccessGrant",
@@ -940,6 +940,6 @@ def _bitstring_entry(url: str, index: int, purpose: str) -> dict[str, Any]:
 
 def holder_from_key(key: PublicKey, did: str | None = None) -> Holder:
     """A :class:`Holder` for `key`: its did:jwk unless the proof named a DID."""
-    from ancre.trust.did_jwk import did_jwk_from_public_key
+    from ancre.trust.did.jwk import did_jwk_from_public_key
 
     return Holder(key=key, did=did or did_jwk_from_public_key(key))

@@ -10,7 +10,7 @@ bridge next) hands them an :class:`Authorization`, and the wallet's proven key a
 
 Building an unsigned credential checks it as issuance must: the VCDM 2.0 data model and the
 type's JSON Schema for ``vc+jwt`` (signing checks the data model again), the SD-JWT VC rules
-and schema for ``dc+sd-jwt`` (in :func:`ancre.trust.sd_jwt_vc.issue_sd_jwt_vc`).
+and schema for ``dc+sd-jwt`` (in :func:`ancre.trust.sd_jwt.vc.issue_sd_jwt_vc`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
-from ancre.trust.credentials import (
+from ancre.trust.errors import Code, ConfigurationError, InvalidError
+from ancre.trust.keys.jwk import PublicKey
+from ancre.trust.vcdm.credentials import (
     ADMINISTRATIVE_SERVICE,
     CERTIFICATION,
     CREDENTIAL_CONTEXT,
@@ -32,9 +34,7 @@ from ancre.trust.credentials import (
     VAT_ID,
     subject_schema_errors,
 )
-from ancre.trust.data_model import check_credential
-from ancre.trust.errors import Code, ConfigurationError, InvalidError
-from ancre.trust.keys import PublicKey
+from ancre.trust.vcdm.model import check_credential
 
 __all__ = [
     "TEMPLATES",

@@ -3,7 +3,7 @@
 A client authenticates with its API key (``Authorization: Bearer ancre_…``,
 :mod:`ancre.issuer.clients`) and sends ``{"credential": {…}, "options": {}}``. The credential
 is checked against every VCDM 2.0 MUST by the verifier's own validator
-(:func:`ancre.trust.data_model.check_credential`) and against its type's JSON Schema; all
+(:func:`ancre.trust.vcdm.model.check_credential`) and against its type's JSON Schema; all
 the reasons found are listed in one RFC 9457 problem (422). The caller's ``id``, ``issuer``
 and dates are kept: an ``issuer`` other than this issuer's DID (or than the client's) is
 refused, never replaced; ``validFrom`` defaults to now and ``validUntil`` to the type's
@@ -43,10 +43,13 @@ from ancre.issuer.service import (
     _bitstring_entry,
 )
 from ancre.issuer.templates import TEMPLATES, Template
-from ancre.trust._json import loads_strict
-from ancre.trust.credentials import subject_schema_errors
-from ancre.trust.data_integrity import add_proof
-from ancre.trust.data_model import (
+from ancre.trust.codec.json import loads_strict
+from ancre.trust.data_integrity.proofs import add_proof
+from ancre.trust.errors import AncreError, Code, ConfigurationError
+from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt
+from ancre.trust.keys.jwk import KeyType
+from ancre.trust.vcdm.credentials import subject_schema_errors
+from ancre.trust.vcdm.model import (
     VCDM2_CONTEXT,
     _check_context,
     _check_id,
@@ -57,9 +60,6 @@ from ancre.trust.data_model import (
     parse_datetime_stamp,
     types_of,
 )
-from ancre.trust.errors import AncreError, Code, ConfigurationError
-from ancre.trust.keys import KeyType
-from ancre.trust.vc_jose import envelope_credential, issue_vc_jwt
 
 __all__ = [
     "MAX_BODY_BYTES",

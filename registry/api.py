@@ -27,8 +27,8 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from ancre.trust.errors import AncreError, Code
-from ancre.trust.keys import Signer
-from ancre.trust.trust_list import ClaimConstraint, EntryStatus
+from ancre.trust.keys.jwk import Signer
+from ancre.trust.trust_list.core import ClaimConstraint, EntryStatus
 
 from .service import Registry, RegistryError, Role, check_text
 
@@ -251,7 +251,7 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
         if latest is None:
             return _problem(404, "Not published", "no trust list published yet", "not_found")
         payload = latest.jws.split(".")[1]
-        from ancre.trust._b64 import b64url_decode
+        from ancre.trust.codec.b64 import b64url_decode
 
         return json.loads(b64url_decode(payload))
 
@@ -284,7 +284,7 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
         optional) rooted in one of the registry's X.509 trust anchors? 200 `{"result":
         true}`, 409 `{"result": false, …}`, 400 for what is not a PEM chain."""
         from ancre.trust.errors import MalformedError
-        from ancre.trust.x509 import chain_is_rooted, parse_pem_chain
+        from ancre.trust.x509.chain import chain_is_rooted, parse_pem_chain
 
         anchors = [
             cert

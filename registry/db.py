@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from ancre.trust._sql import UtcMicros, make_engine, write_engine
+from ancre.storage.sql import UtcMicros, make_engine, write_engine
 
 __all__ = [
     "AccessRow",

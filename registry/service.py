@@ -29,13 +29,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from ancre.trust._json import dumps_compact
-from ancre.trust._jws import parse_compact, sign_compact
 from ancre.trust.clock import Clock
+from ancre.trust.codec.json import dumps_compact
 from ancre.trust.errors import AncreError, Code, ConfigurationError
-from ancre.trust.keys import PublicKey, Signer
+from ancre.trust.jose.jws import parse_compact, sign_compact
+from ancre.trust.keys.jwk import PublicKey, Signer
 from ancre.trust.policy import DEFAULT_ALGORITHMS
-from ancre.trust.trust_list import (
+from ancre.trust.trust_list.core import (
     ANCHOR_SERVICE,
     ClaimConstraint,
     EntryStatus,

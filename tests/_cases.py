@@ -23,18 +23,18 @@ from _http_server import LoopbackServer, Route, free_port
 from _negative import NEGATIVE
 from _support import NOW, Issuer, b64json, credential, forge
 
-from ancre.trust._b64 import b64url_decode
-from ancre.trust.bitstring_status import BitstringStatusList
 from ancre.trust.clock import FixedClock
-from ancre.trust.credentials import Address, legal_person_credential
-from ancre.trust.data_integrity import add_proof
-from ancre.trust.did_jwk import did_jwk_from_public_key
-from ancre.trust.keys import PrivateKey
+from ancre.trust.codec.b64 import b64url_decode
+from ancre.trust.data_integrity.proofs import add_proof
+from ancre.trust.did.jwk import did_jwk_from_public_key
+from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt, issue_vp_jwt
+from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.result import Status
-from ancre.trust.sd_jwt import Disclosure, SdJwt, issue_sd_jwt, present
-from ancre.trust.sd_jwt_vc import issue_sd_jwt_vc
-from ancre.trust.token_status import StatusType, TokenStatusList, issue_status_list_token
-from ancre.trust.trust_list import (
+from ancre.trust.sd_jwt.core import Disclosure, SdJwt, issue_sd_jwt, present
+from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
+from ancre.trust.status.bitstring import BitstringStatusList
+from ancre.trust.status.token import StatusType, TokenStatusList, issue_status_list_token
+from ancre.trust.trust_list.core import (
     ANCHOR_SERVICE,
     ClaimConstraint,
     EntryStatus,
@@ -44,7 +44,7 @@ from ancre.trust.trust_list import (
     TrustListDocument,
     sign_trust_list,
 )
-from ancre.trust.vc_jose import envelope_credential, issue_vc_jwt, issue_vp_jwt
+from ancre.trust.vcdm.credentials import Address, legal_person_credential
 
 AT = "2026-01-15T12:00:00Z"
 assert datetime.fromisoformat(AT) == NOW

@@ -21,11 +21,11 @@ from ancre.issuer.api import IssuerSettings, create_app
 from ancre.issuer.config import KEYSTORE_FILE, init_issuer, load_config
 from ancre.issuer.db import make_engine
 from ancre.issuer.service import Issuer
-from ancre.trust._b64 import b64url_encode
-from ancre.trust._json import dumps_compact
 from ancre.trust.clock import Clock, SystemClock
-from ancre.trust.keys import PrivateKey
-from ancre.trust.keystore import FileKeyStore
+from ancre.trust.codec.b64 import b64url_encode
+from ancre.trust.codec.json import dumps_compact
+from ancre.trust.keys.jwk import PrivateKey
+from ancre.trust.keys.keystore import FileKeyStore
 
 PASSPHRASE = "correct horse battery staple"
 SCRYPT_N = 2**14
@@ -109,9 +109,8 @@ class Tls:
 
 
 def make_tls(directory: Path) -> Tls:
+    from _x509_pki import make_ca, make_leaf, pem_chain
     from cryptography.hazmat.primitives import serialization
-
-    from ancre.trust.x509_testing import make_ca, make_leaf, pem_chain
 
     directory.mkdir(parents=True, exist_ok=True)
     ca = make_ca("ancre issuer test CA")

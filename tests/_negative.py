@@ -11,10 +11,10 @@ from typing import Any
 
 from _support import Issuer, StaticResolver, b64json, credential, forge
 
-from ancre.trust._b64 import b64url_encode
-from ancre.trust.did import CompositeResolver
+from ancre.trust.codec.b64 import b64url_encode
+from ancre.trust.did.document import CompositeResolver
+from ancre.trust.jose.vc_jose import issue_vc_jwt
 from ancre.trust.result import Status
-from ancre.trust.vc_jose import issue_vc_jwt
 
 
 def _header(issuer: Issuer, **extra: Any) -> dict[str, Any]:
@@ -230,7 +230,7 @@ NEGATIVE: dict[str, tuple[Callable[[Issuer], str], Status, str, bool]] = {
 
 
 def negative_resolver(issuer: Issuer) -> CompositeResolver:
-    from ancre.trust.did_key import DidKeyResolver
+    from ancre.trust.did.key import DidKeyResolver
 
     authonly = {
         "id": "did:example:authonly",

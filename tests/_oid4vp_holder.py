@@ -20,17 +20,17 @@ import httpx
 from joserfc import jwe
 from joserfc.jwk import ECKey
 
-from ancre.trust._b64 import b64url_decode
-from ancre.trust._json import loads_strict
-from ancre.trust._jws import parse_compact
 from ancre.trust.clock import Clock
-from ancre.trust.did import DidResolver, did_of
-from ancre.trust.did_jwk import did_jwk_from_public_key
-from ancre.trust.keys import PrivateKey
+from ancre.trust.codec.b64 import b64url_decode
+from ancre.trust.codec.json import loads_strict
+from ancre.trust.did.document import DidResolver, did_of
+from ancre.trust.did.jwk import did_jwk_from_public_key
+from ancre.trust.did.resolvers import default_resolver
+from ancre.trust.jose.jws import parse_compact
+from ancre.trust.jose.vc_jose import issue_vp_jwt
+from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.policy import DEFAULT_ALGORITHMS
-from ancre.trust.resolvers import default_resolver
-from ancre.trust.sd_jwt import SdJwt, present
-from ancre.trust.vc_jose import issue_vp_jwt
+from ancre.trust.sd_jwt.core import SdJwt, present
 
 REQUEST_TYP = "oauth-authz-req+jwt"
 SELF_ISSUED = "https://self-issued.me/v2"

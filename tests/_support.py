@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ancre.trust._b64 import b64url_encode
-from ancre.trust.did import DidDocument
-from ancre.trust.did_key import did_key_from_public_key
-from ancre.trust.keys import PrivateKey
+from ancre.trust.codec.b64 import b64url_encode
+from ancre.trust.did.document import DidDocument
+from ancre.trust.did.key import did_key_from_public_key
+from ancre.trust.keys.jwk import PrivateKey
 
 VECTORS = Path(__file__).parent / "vectors"
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)

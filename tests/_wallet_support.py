@@ -90,7 +90,7 @@ def verifier_process(
     code = (
         "import sys, certifi, uvicorn\n"
         f"certifi.where = lambda: {str(ca)!r}\n"
-        "from ancre.trust.net import NetworkPolicy\n"
+        "from ancre.trust.net.guard import NetworkPolicy\n"
         "from ancre.trust.policy import VerificationPolicy\n"
         "from ancre.verifier.logs import configure_logging\n"
         "from ancre.verifier.service import VerifierSettings, create_app\n"
@@ -106,8 +106,8 @@ def verifier_process(
     oid4vp = (
         "oid4vp = None\n"
         "if sys.argv[4]:\n"
-        "    from ancre.trust.did_jwk import did_jwk_from_public_key\n"
-        "    from ancre.trust.keys import PrivateKey\n"
+        "    from ancre.trust.did.jwk import did_jwk_from_public_key\n"
+        "    from ancre.trust.keys.jwk import PrivateKey\n"
         "    from ancre.verifier.openid4vp import OpenID4VPSettings\n"
         "    key = PrivateKey.generate('p256')\n"
         "    did = did_jwk_from_public_key(key.public_key)\n"

@@ -8,8 +8,8 @@ import pytest
 from _support import NOW, Issuer
 
 from ancre.trust.clock import FixedClock
-from ancre.trust.did import CompositeResolver
-from ancre.trust.resolvers import default_resolver
+from ancre.trust.did.document import CompositeResolver
+from ancre.trust.did.resolvers import default_resolver
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,4 +1,4 @@
-"""ancre.trust.bitstring_status: W3C Bitstring Status List v1.0 codec, entries, list
+"""ancre.trust.status.bitstring: W3C Bitstring Status List v1.0 codec, entries, list
 credentials and the issuer-side list.
 
 Vectors: the Recommendation's examples and the W3C test suite's status list fixtures
@@ -20,9 +20,10 @@ from _support import vectors
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ancre.trust._b64 import b64url_decode, b64url_encode
-from ancre.trust._jws import parse_compact
-from ancre.trust.bitstring_status import (
+from ancre.trust.codec.b64 import b64url_decode, b64url_encode
+from ancre.trust.errors import Code, ConfigurationError, IndeterminateError, InvalidError
+from ancre.trust.jose.jws import parse_compact
+from ancre.trust.status.bitstring import (
     MIN_ENTRIES,
     Bitstring,
     BitstringStatusList,
@@ -31,8 +32,7 @@ from ancre.trust.bitstring_status import (
     parse_entry,
     parse_status_list_credential,
 )
-from ancre.trust.data_model import check_credential
-from ancre.trust.errors import Code, ConfigurationError, IndeterminateError, InvalidError
+from ancre.trust.vcdm.model import check_credential
 
 W3C = vectors("bitstring-status-list.json")
 SPEC_LIST = W3C["spec_status_list"]

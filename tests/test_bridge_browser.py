@@ -123,10 +123,10 @@ def test_landing_login_consent_offer_in_chromium(
     chromium: Any, deployed: Deployment, tls: Tls
 ) -> None:
     from ancre.trust.clock import SystemClock
-    from ancre.trust.net import NetworkPolicy
-    from ancre.trust.resolvers import default_resolver
+    from ancre.trust.did.resolvers import default_resolver
+    from ancre.trust.net.guard import NetworkPolicy
     from ancre.trust.result import Status
-    from ancre.trust.status import StatusListChecker
+    from ancre.trust.status.checker import StatusListChecker
     from ancre.verifier.pipeline import verify
 
     context = chromium.new_context(viewport=DESKTOP, ignore_https_errors=True, locale="fr-FR")

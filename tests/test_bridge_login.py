@@ -35,8 +35,8 @@ from ancre.issuer.bridge import LoginBridge
 from ancre.issuer.login import OidcRelyingParty, ProviderConfig
 from ancre.issuer.registers import DEFAULT_POLICY, RechercheEntreprises, RetryPolicy
 from ancre.issuer.service import Issuer
-from ancre.trust.fr_identifiers import is_valid_siren, is_valid_siret
-from ancre.trust.net import NetworkPolicy
+from ancre.trust.net.guard import NetworkPolicy
+from ancre.trust.vcdm.fr_identifiers import is_valid_siren, is_valid_siret
 
 DATA = Path(__file__).parent / "data" / "registers"
 LOOPBACK = NetworkPolicy(allow_loopback=True, allow_http=True, timeout=5.0, max_redirects=0)
@@ -355,9 +355,9 @@ def test_issued_credentials_verify_with_the_verifier(
     deployed: Deployment, browser: Browser
 ) -> None:
     from ancre.trust.clock import SystemClock
-    from ancre.trust.resolvers import default_resolver
+    from ancre.trust.did.resolvers import default_resolver
     from ancre.trust.result import Status
-    from ancre.trust.status import StatusListChecker
+    from ancre.trust.status.checker import StatusListChecker
     from ancre.verifier.pipeline import verify
 
     network = NetworkPolicy(allow_loopback=True, max_bytes=4 * 1024 * 1024)

@@ -14,8 +14,8 @@ import pytest
 from _negative import NEGATIVE
 from _support import Issuer, credential
 
+from ancre.trust.jose.vc_jose import issue_vc_jwt
 from ancre.trust.result import Status
-from ancre.trust.vc_jose import issue_vc_jwt
 
 AT = "2026-01-15T12:00:00Z"
 EXIT = {Status.VALID: 0, Status.INVALID: 1, Status.INDETERMINATE: 2}
@@ -148,7 +148,7 @@ def test_verifier_serve_with_openid4vp(tmp_path: Path) -> None:
 
     import httpx
 
-    from ancre.trust._b64 import b64url_decode
+    from ancre.trust.codec.b64 import b64url_decode
 
     key = tmp_path / "verifier.jwk"
     assert ancre("keys", "generate", "--type", "p256", "--out", str(key)).returncode == 0
@@ -263,9 +263,8 @@ def test_verifier_serve_terminates_tls(tmp_path: Path) -> None:
     import time
 
     import httpx
+    from _x509_pki import make_ca, make_leaf, pem_chain
     from cryptography.hazmat.primitives import serialization
-
-    from ancre.trust.x509_testing import make_ca, make_leaf, pem_chain
 
     ca = make_ca("ancre test CA")
     leaf = make_leaf(ca, dns_names=["localhost"], key_usage=None)

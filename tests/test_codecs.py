@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ancre.trust import _json
-from ancre.trust._b64 import b64url_decode, b64url_encode
-from ancre.trust._json import loads_strict
+from ancre.trust.codec import json as _json
+from ancre.trust.codec.b64 import b64url_decode, b64url_encode
+from ancre.trust.codec.json import loads_strict
 from ancre.trust.errors import Code, MalformedError
 
 

@@ -18,8 +18,9 @@ from typing import Any
 import jsonschema_rs
 import pytest
 
-from ancre.trust import credentials
-from ancre.trust.credentials import (
+from ancre.trust.errors import Code, InvalidError, MalformedError
+from ancre.trust.vcdm import credentials
+from ancre.trust.vcdm.credentials import (
     ADMINISTRATIVE_SERVICE,
     CERTIFICATION,
     DIRECTOR_CERTIFICATION_VCT,
@@ -40,7 +41,6 @@ from ancre.trust.credentials import (
     subject_schema_errors,
     vat_id_credential,
 )
-from ancre.trust.errors import Code, InvalidError, MalformedError
 
 DATA = Path(__file__).parent / "data" / "gaiax"
 T0 = datetime(2025, 3, 6, 14, 56, 1, tzinfo=UTC)
@@ -90,12 +90,12 @@ def _legal_person(**overrides: Any) -> dict[str, Any]:
 
 
 def _schema_files() -> list[str]:
-    root = resources.files("ancre.trust.schemas")
+    root = resources.files("ancre.trust.vcdm.schemas")
     return sorted(p.name for p in root.iterdir() if p.name.endswith(".schema.json"))
 
 
 def _load_schema(name: str) -> dict[str, Any]:
-    text = resources.files("ancre.trust.schemas").joinpath(name).read_text(encoding="utf-8")
+    text = resources.files("ancre.trust.vcdm.schemas").joinpath(name).read_text(encoding="utf-8")
     document = json.loads(text)
     assert isinstance(document, dict)
     return document

@@ -29,16 +29,16 @@ from _cases import AT, CASES, CLI, LIBRARY, SERVICE, VC_V2, Case, Profile, World
 from _http_server import running_server
 from _support import NOW
 
-from ancre.trust._b64 import b64url_decode
-from ancre.trust._jws import unverified_header
 from ancre.trust.clock import FixedClock
-from ancre.trust.net import NetworkPolicy
+from ancre.trust.codec.b64 import b64url_decode
+from ancre.trust.did.resolvers import default_resolver
+from ancre.trust.jose.jws import unverified_header
+from ancre.trust.jose.vc_jose import envelope_credential
+from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.policy import VerificationPolicy, policy_from_json
-from ancre.trust.resolvers import default_resolver
 from ancre.trust.result import Status
-from ancre.trust.status import StatusListChecker
-from ancre.trust.trust_list import TrustListClient
-from ancre.trust.vc_jose import envelope_credential
+from ancre.trust.status.checker import StatusListChecker
+from ancre.trust.trust_list.core import TrustListClient
 from ancre.verifier.pipeline import verify
 from ancre.verifier.service import VerifierSettings, create_app
 
@@ -390,7 +390,7 @@ def test_canonicalization_budget_overrun_is_not_proof_of_invalidity(
     from types import SimpleNamespace
     from unittest import mock
 
-    import ancre.trust.jsonld as jsonld
+    import ancre.trust.vcdm.jsonld as jsonld
 
     case = next(c for c in CASES if c.name == "DI eddsa-rdfc-2022 minimal VCDM 2.0")
     ticks = iter(range(0, 10_000, 2))

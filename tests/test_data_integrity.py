@@ -1,4 +1,4 @@
-"""ancre.trust.data_integrity: Data Integrity (eddsa-rdfc-2022) and the legacy Linked Data
+"""ancre.trust.data_integrity.proofs: Data Integrity (eddsa-rdfc-2022) and the legacy Linked Data
 proofs (Ed25519Signature2018/2020, JsonWebSignature2020 incl. the Gaia-X flavour)."""
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ancre.trust._b64 import b64url_encode
-from ancre.trust._multibase import base58btc_decode
-from ancre.trust._pipeline import PinnedKeys
 from ancre.trust.clock import FixedClock
-from ancre.trust.credentials import Address, legal_person_credential
-from ancre.trust.data_integrity import (
+from ancre.trust.codec.b64 import b64url_encode
+from ancre.trust.codec.multibase import base58btc_decode
+from ancre.trust.data_integrity.proofs import (
     FORMAT_LDP_VC,
     FORMAT_LDP_VP,
     add_proof,
@@ -31,14 +29,16 @@ from ancre.trust.data_integrity import (
     verify_data_integrity,
     verify_data_integrity_presentation,
 )
-from ancre.trust.did import CompositeResolver, public_key_from_multikey
+from ancre.trust.did.document import CompositeResolver, public_key_from_multikey
+from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import Code, ConfigurationError, InvalidError
-from ancre.trust.jsonld import ContextStore, canonize
-from ancre.trust.keys import PrivateKey, PublicKey
+from ancre.trust.jose.vc_jose import issue_vc_jwt
+from ancre.trust.keys.jwk import PrivateKey, PublicKey
 from ancre.trust.policy import DEFAULT_ALGORITHMS, VerificationPolicy
-from ancre.trust.resolvers import default_resolver
 from ancre.trust.result import Status, Step, VerificationResult
-from ancre.trust.vc_jose import issue_vc_jwt
+from ancre.trust.steps import PinnedKeys
+from ancre.trust.vcdm.credentials import Address, legal_person_credential
+from ancre.trust.vcdm.jsonld import ContextStore, canonize
 
 VECTOR = vectors("vc-di-eddsa.json")
 TAGUS = vectors("gaiax-tagus.json")

@@ -1,4 +1,4 @@
-"""VCDM 2.0 / 1.1 data-model rules (quotes from the Recommendations in trust/data_model.py)."""
+"""VCDM 2.0 / 1.1 data-model rules (quotes from the Recommendations in trust/vcdm/model.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from _support import credential
 
-from ancre.trust.data_model import check_credential, check_presentation, parse_datetime_stamp
 from ancre.trust.errors import Code, InvalidError
+from ancre.trust.vcdm.model import check_credential, check_presentation, parse_datetime_stamp
 
 ISSUER = "did:web:agency.example"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from _support import Issuer, StaticResolver
 
-from ancre.trust.did import CompositeResolver
-from ancre.trust.did_key import DidKeyResolver
+from ancre.trust.did.document import CompositeResolver
+from ancre.trust.did.key import DidKeyResolver
+from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import AncreError
-from ancre.trust.resolvers import default_resolver
 
 
 def test_pure_method_keys_are_remembered_and_equal() -> None:

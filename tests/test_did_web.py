@@ -1,4 +1,4 @@
-"""ancre.trust.did_web: DID → URL mapping (spec vectors) and resolution against a real
+"""ancre.trust.did.web: DID → URL mapping (spec vectors) and resolution against a real
 HTTP server on 127.0.0.1, with the network guard, size/time limits and HTTP caching.
 
 Time is a FixedClock that tests advance; the server counts requests so cache hits and
@@ -28,8 +28,8 @@ from _http_server import (
 from _support import vectors
 
 from ancre.trust.clock import FixedClock
-from ancre.trust.did import DidDocument, DidResolver
-from ancre.trust.did_web import DidWebResolver, did_web_to_url
+from ancre.trust.did.document import DidDocument, DidResolver
+from ancre.trust.did.web import DidWebResolver, did_web_to_url
 from ancre.trust.errors import (
     Code,
     ConfigurationError,
@@ -37,8 +37,8 @@ from ancre.trust.errors import (
     InvalidError,
     MalformedError,
 )
-from ancre.trust.keys import PrivateKey, PublicKey
-from ancre.trust.net import NetworkPolicy
+from ancre.trust.keys.jwk import PrivateKey, PublicKey
+from ancre.trust.net.guard import NetworkPolicy
 
 DID_WEB = vectors("did-web.json")
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

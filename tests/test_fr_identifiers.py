@@ -12,7 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ancre.trust.errors import Code, MalformedError
-from ancre.trust.fr_identifiers import (
+from ancre.trust.vcdm.fr_identifiers import (
     LA_POSTE_SIREN,
     fr_vat_from_siren,
     fr_vat_key,

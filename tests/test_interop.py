@@ -16,11 +16,11 @@ from jwcrypto import jwk as jwc_jwk
 from jwcrypto import jws as jwc_jws
 
 from ancre.trust.clock import FixedClock
-from ancre.trust.did import CompositeResolver
-from ancre.trust.did_key import did_key_from_public_key
-from ancre.trust.keys import PrivateKey
+from ancre.trust.did.document import CompositeResolver
+from ancre.trust.did.key import did_key_from_public_key
+from ancre.trust.jose.vc_jose import issue_vc_jwt, verify_vc_jwt
+from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.result import Status
-from ancre.trust.vc_jose import issue_vc_jwt, verify_vc_jwt
 
 pytestmark = pytest.mark.interop
 
@@ -200,8 +200,8 @@ def test_didkit_credential_verifies_with_ancre_cli(key_type: str, tmp_path: Path
 def test_ancre_presentation_verifies_in_pyjwt_and_jwcrypto(
     issuer: Issuer, clock: FixedClock
 ) -> None:
-    from ancre.trust.did_jwk import did_jwk_from_public_key
-    from ancre.trust.vc_jose import issue_vp_jwt
+    from ancre.trust.did.jwk import did_jwk_from_public_key
+    from ancre.trust.jose.vc_jose import issue_vp_jwt
 
     holder_key = PrivateKey.generate("p384")
     holder = did_jwk_from_public_key(holder_key.public_key)

@@ -34,10 +34,10 @@ from ancre.registry.db import make_engine as registry_engine
 from ancre.registry.db import migrate as registry_migrate
 from ancre.registry.service import Registry
 from ancre.trust.clock import SystemClock
-from ancre.trust.credentials import CREDENTIAL_CONTEXT
-from ancre.trust.did_key import did_key_from_public_key
-from ancre.trust.keys import PrivateKey
-from ancre.trust.trust_list import EntryStatus
+from ancre.trust.did.key import did_key_from_public_key
+from ancre.trust.keys.jwk import PrivateKey
+from ancre.trust.trust_list.core import EntryStatus
+from ancre.trust.vcdm.credentials import CREDENTIAL_CONTEXT
 
 OPERATOR = Authorization(method="operator", actor="alice", register_checked=True)
 CERTIFICATION_CLAIMS = {
@@ -158,8 +158,8 @@ def test_a_list_signed_by_another_registry_is_refused(tmp_path: Path) -> None:
 
 
 def _client(source: Path, registry: str, cache: Path) -> Any:
-    from ancre.trust.resolvers import default_resolver
-    from ancre.trust.trust_list import TrustListClient
+    from ancre.trust.did.resolvers import default_resolver
+    from ancre.trust.trust_list.core import TrustListClient
 
     clock = SystemClock()
     return TrustListClient(

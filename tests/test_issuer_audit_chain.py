@@ -1,11 +1,11 @@
-"""`ancre.trust._audit`: the hash chain the issuer's audit log is built on."""
+"""`ancre.storage.audit`: the hash chain the issuer's audit log is built on."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from ancre.trust._audit import GENESIS, AuditEvent, event_hash, verify_chain
+from ancre.storage.audit import GENESIS, AuditEvent, event_hash, verify_chain
 
 T0 = datetime(2026, 1, 15, 12, 0, 0, 123456, tzinfo=UTC)
 

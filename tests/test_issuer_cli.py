@@ -10,10 +10,10 @@ import pytest
 from _issuer_support import LEGAL_PERSON_CLAIMS, Tls, Wallet, ancre_cli, cli_issuer, make_tls
 
 from ancre.trust.clock import SystemClock
-from ancre.trust.net import NetworkPolicy
-from ancre.trust.resolvers import default_resolver
+from ancre.trust.did.resolvers import default_resolver
+from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.result import Status
-from ancre.trust.status import StatusListChecker
+from ancre.trust.status.checker import StatusListChecker
 from ancre.verifier.pipeline import verify
 
 LOOPBACK = NetworkPolicy(allow_loopback=True, max_bytes=4 * 1024 * 1024)

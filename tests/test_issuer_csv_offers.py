@@ -147,7 +147,7 @@ def test_an_expired_offer_is_renewed_and_an_issued_one_reported(tmp_path: Path) 
     first = create_offers(issuer, "Certification", rows, authorization=OPERATOR)
     # The first row's offer is redeemed and issued; the second's expires unredeemed.
     from ancre.issuer.service import holder_from_key
-    from ancre.trust.keys import PrivateKey
+    from ancre.trust.keys.jwk import PrivateKey
 
     grant = issuer.redeem(_code(issuer, first[0].offer_id), None)
     assert grant.configuration_id == "Certification"

@@ -24,10 +24,10 @@ from jwcrypto import jwk, jws
 from ancre.issuer.service import Issuer
 from ancre.issuer.templates import Authorization
 from ancre.trust.clock import SystemClock
-from ancre.trust.net import NetworkPolicy
-from ancre.trust.resolvers import default_resolver
+from ancre.trust.did.resolvers import default_resolver
+from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.result import Status
-from ancre.trust.status import StatusListChecker
+from ancre.trust.status.checker import StatusListChecker
 from ancre.verifier.pipeline import verify
 
 LOOPBACK = NetworkPolicy(allow_loopback=True, max_bytes=4 * 1024 * 1024)
@@ -97,7 +97,7 @@ def test_vc_jwt_pre_authorized_flow_with_tx_code(
 
     did_document = client.get(f"{url}/.well-known/did.json").json()
     payload = _jwcrypto_check(token, did_document)
-    from ancre.trust.did_jwk import did_jwk_from_public_key
+    from ancre.trust.did.jwk import did_jwk_from_public_key
 
     assert payload["credentialSubject"]["id"] == did_jwk_from_public_key(wallet.key.public_key)
     assert payload["credentialSubject"]["schema:name"] == "DANONE"

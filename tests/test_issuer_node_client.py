@@ -25,10 +25,10 @@ from _issuer_support import (
 from jwcrypto import jwk, jws
 
 from ancre.trust.clock import SystemClock
-from ancre.trust.net import NetworkPolicy
-from ancre.trust.resolvers import default_resolver
+from ancre.trust.did.resolvers import default_resolver
+from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.result import Status
-from ancre.trust.status import StatusListChecker
+from ancre.trust.status.checker import StatusListChecker
 from ancre.verifier.pipeline import verify
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
@@ -103,8 +103,8 @@ def test_npm_openid4vci_client_obtains_a_credential(
         status = StatusListChecker(client=http, resolver=resolver, network=LOOPBACK)
         result = verify(token, resolver=resolver, clock=clock, status=status)
         if configuration == "LegalPerson":
-            from ancre.trust.did_jwk import did_jwk_from_public_key
-            from ancre.trust.keys import PublicKey
+            from ancre.trust.did.jwk import did_jwk_from_public_key
+            from ancre.trust.keys.jwk import PublicKey
 
             assert result.status is Status.VALID, result.to_json()
             holder = did_jwk_from_public_key(PublicKey.from_jwk(obtained["holder_jwk"]))

@@ -22,9 +22,9 @@ from _issuer_support import (
 
 from ancre.issuer.service import Issuer
 from ancre.issuer.templates import Authorization
-from ancre.trust._b64 import b64url_encode
 from ancre.trust.clock import FixedClock, SystemClock
-from ancre.trust.keys import PrivateKey
+from ancre.trust.codec.b64 import b64url_encode
+from ancre.trust.keys.jwk import PrivateKey
 
 OPERATOR = Authorization(method="operator", actor="alice", register_checked=True)
 PRE = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
@@ -232,8 +232,8 @@ def test_bad_proofs_are_invalid_proof_and_spare_the_nonce(
 
 
 def test_proof_by_did_key_kid_binds_that_did(served: tuple[Issuer, str], wallet: Wallet) -> None:
-    from ancre.trust._jws import parse_compact
-    from ancre.trust.did_key import did_key_from_public_key
+    from ancre.trust.did.key import did_key_from_public_key
+    from ancre.trust.jose.jws import parse_compact
 
     issuer, url = served
     access = _access(issuer, url, wallet)
@@ -340,7 +340,7 @@ def test_metadata_documents(served: tuple[Issuer, str], wallet: Wallet) -> None:
 def test_status_lists_are_signed_with_ttl_and_refreshed(
     served: tuple[Issuer, str], wallet: Wallet, clock: FixedClock
 ) -> None:
-    from ancre.trust._jws import parse_compact
+    from ancre.trust.jose.jws import parse_compact
 
     _, url = served
     http = wallet.client

@@ -62,8 +62,6 @@ from ancre.issuer.registers import (
     parse_lei,
 )
 from ancre.trust.clock import FixedClock
-from ancre.trust.credentials import local_registration_number_credential, vat_id_credential
-from ancre.trust.data_model import check_credential
 from ancre.trust.errors import (
     AncreError,
     Code,
@@ -72,7 +70,9 @@ from ancre.trust.errors import (
     MalformedError,
     Outcome,
 )
-from ancre.trust.net import NetworkPolicy
+from ancre.trust.net.guard import NetworkPolicy
+from ancre.trust.vcdm.credentials import local_registration_number_credential, vat_id_credential
+from ancre.trust.vcdm.model import check_credential
 
 DATA = Path(__file__).parent / "data" / "registers"
 POLICY = NetworkPolicy(

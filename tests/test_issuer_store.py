@@ -31,12 +31,12 @@ from ancre.issuer.db import AuditRow, Base, make_engine, migrate
 from ancre.issuer.service import Issuer, holder_from_key
 from ancre.issuer.templates import Authorization
 from ancre.trust.clock import SystemClock
+from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import Code, InvalidError
-from ancre.trust.keys import PrivateKey
-from ancre.trust.net import NetworkPolicy
-from ancre.trust.resolvers import default_resolver
+from ancre.trust.keys.jwk import PrivateKey
+from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.result import Status
-from ancre.trust.status import StatusListChecker
+from ancre.trust.status.checker import StatusListChecker
 from ancre.verifier.pipeline import verify
 
 OPERATOR = Authorization(method="operator", actor="alice", register_checked=True)
@@ -272,8 +272,8 @@ def test_key_rotation_keeps_old_credentials_verifiable(
     tmp_path: Path, tls: Tls, verifier_client: httpx.Client
 ) -> None:
     from ancre.issuer.config import KEYSTORE_FILE
-    from ancre.trust._jws import unverified_header
-    from ancre.trust.keystore import FileKeyStore
+    from ancre.trust.jose.jws import unverified_header
+    from ancre.trust.keys.keystore import FileKeyStore
 
     sock, port = bound_socket()
     directory = tmp_path / "issuer"

@@ -27,11 +27,11 @@ from ancre.issuer.clients import ClientStore
 from ancre.issuer.service import Issuer
 from ancre.issuer.vc_api import ProofFormat, VcApiSettings
 from ancre.trust.clock import SystemClock
-from ancre.trust.credentials import CREDENTIAL_CONTEXT
-from ancre.trust.net import NetworkPolicy
-from ancre.trust.resolvers import default_resolver
+from ancre.trust.did.resolvers import default_resolver
+from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.result import Status
-from ancre.trust.status import StatusListChecker
+from ancre.trust.status.checker import StatusListChecker
+from ancre.trust.vcdm.credentials import CREDENTIAL_CONTEXT
 from ancre.verifier.pipeline import verify
 
 LOOPBACK = NetworkPolicy(allow_loopback=True, max_bytes=4 * 1024 * 1024)
@@ -418,8 +418,8 @@ def _pyld_eddsa_rdfc_2022_check(secured: dict[str, Any], did_document: dict[str,
     from pyld import jsonld
     from pyld.documentloader.frozen import FrozenDocumentLoader
 
-    from ancre.trust._b64 import b64url_decode
-    from ancre.trust.jsonld import ContextStore
+    from ancre.trust.codec.b64 import b64url_decode
+    from ancre.trust.vcdm.jsonld import ContextStore
 
     store = ContextStore()
     documents = {url: store.document(url) for url in store.urls}

@@ -1,4 +1,4 @@
-"""ancre.trust.jsonld: the static context loader and RDFC-1.0 canonicalization."""
+"""ancre.trust.vcdm.jsonld: the static context loader and RDFC-1.0 canonicalization."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from _support import vectors
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import ancre.trust.contexts
+import ancre.trust.vcdm.contexts
 from ancre.trust.errors import (
     AncreError,
     Code,
@@ -23,7 +23,7 @@ from ancre.trust.errors import (
     InvalidError,
     MalformedError,
 )
-from ancre.trust.jsonld import (
+from ancre.trust.vcdm.jsonld import (
     CanonicalizationLimits,
     ContextStore,
     canonize,
@@ -74,12 +74,12 @@ def v1_credential(**subject: Any) -> dict[str, Any]:
 
 
 def _context_files() -> Any:
-    root = resources.files("ancre.trust.contexts")
+    root = resources.files("ancre.trust.vcdm.contexts")
     if root.joinpath("manifest.json").is_file():
         return root
     # A strict editable install links files one by one at install time; until it is re-run
     # a new context file exists only in the source folder.
-    return Path(ancre.trust.contexts.__file__).resolve().parent
+    return Path(ancre.trust.vcdm.contexts.__file__).resolve().parent
 
 
 def test_manifest_pins_every_shipped_file_by_sha256() -> None:
@@ -101,7 +101,7 @@ def test_required_contexts_are_shipped() -> None:
 
 def test_installed_package_sees_the_context_files() -> None:
     # The package data must be visible through importlib.resources, as in a wheel.
-    assert resources.files("ancre.trust.contexts").joinpath("manifest.json").is_file()
+    assert resources.files("ancre.trust.vcdm.contexts").joinpath("manifest.json").is_file()
 
 
 def test_gaiax_development_context_is_the_50438_byte_gaia_x_go_copy() -> None:

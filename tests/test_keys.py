@@ -11,10 +11,10 @@ import pytest
 from _support import vectors
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from ancre.trust._b64 import b64url_encode
+from ancre.trust.codec.b64 import b64url_encode
 from ancre.trust.errors import AncreError, Code, ConfigurationError, InvalidError
-from ancre.trust.keys import PrivateKey, PublicKey
-from ancre.trust.keystore import FileKeyStore, MemoryKeyStore
+from ancre.trust.keys.jwk import PrivateKey, PublicKey
+from ancre.trust.keys.keystore import FileKeyStore, MemoryKeyStore
 
 FAST_N = 2**14  # the floor the store allows; keeps tests quick
 
@@ -220,7 +220,7 @@ def test_ed25519_refuses_non_canonical_s() -> None:
 def test_ed25519_refuses_small_order_key_that_openssl_accepts() -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from ancre.trust.keys import _sodium
+    from ancre.trust.keys.jwk import _sodium
 
     identity = b"\x01" + bytes(31)
     forged = identity + bytes(32)  # R = identity, S = 0: "valid" for any message and this key
@@ -236,8 +236,8 @@ def test_ed25519_refuses_small_order_key_that_openssl_accepts() -> None:
 
 
 def test_did_key_with_a_small_order_ed25519_key_is_refused() -> None:
-    from ancre.trust._multibase import base58btc_encode
-    from ancre.trust.did_key import DidKeyResolver
+    from ancre.trust.codec.multibase import base58btc_encode
+    from ancre.trust.did.key import DidKeyResolver
 
     did = "did:key:z" + base58btc_encode(bytes([0xED, 0x01]) + b"\x01" + bytes(31))
     with pytest.raises(AncreError) as err:

@@ -1,4 +1,4 @@
-"""ancre.trust.net: the SSRF guard, the guarded fetch, and the HTTP cache helpers.
+"""ancre.trust.net.guard: the SSRF guard, the guarded fetch, and the HTTP cache helpers.
 
 Network tests use a real HTTP server on 127.0.0.1 (tests/_http_server.py) or
 httpx.MockTransport; DNS is a fake `resolve` callable. Nothing leaves the loopback
@@ -29,7 +29,7 @@ from _http_server import (
 
 from ancre.trust.clock import FixedClock
 from ancre.trust.errors import AncreError, Code, IndeterminateError, InvalidError
-from ancre.trust.net import (
+from ancre.trust.net.guard import (
     CacheControl,
     NetworkPolicy,
     check_url,
@@ -719,9 +719,9 @@ def test_no_network_turns_fetches_and_waits_into_would_block() -> None:
     import threading
 
     from ancre.trust.clock import SystemClock
-    from ancre.trust.net import WouldBlock, may_block, no_network
-    from ancre.trust.resolvers import default_resolver
-    from ancre.trust.trust_list import TrustListClient
+    from ancre.trust.did.resolvers import default_resolver
+    from ancre.trust.net.guard import WouldBlock, may_block, no_network
+    from ancre.trust.trust_list.core import TrustListClient
 
     assert may_block()
     with httpx.Client() as client, no_network():
@@ -762,7 +762,7 @@ def test_pending_dns_lookups_are_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
     the bound, a new look-up fails at once instead of adding threads without end."""
     import threading
 
-    from ancre.trust import net
+    from ancre.trust.net.guard import guard as net
 
     monkeypatch.setattr(net, "_LOOKUP_SLOTS", threading.BoundedSemaphore(1))
     release = threading.Event()

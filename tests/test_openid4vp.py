@@ -22,16 +22,16 @@ from _asgi_server import serve
 from _oid4vp_holder import AuthorizationRequest, Wallet, WalletError, encrypt, routed_client
 from _support import NOW, Issuer, credential
 
-from ancre.trust._b64 import b64url_encode
-from ancre.trust._jws import parse_compact
 from ancre.trust.clock import FixedClock
-from ancre.trust.did_jwk import did_jwk_from_public_key
+from ancre.trust.codec.b64 import b64url_encode
+from ancre.trust.did.jwk import did_jwk_from_public_key
 from ancre.trust.errors import ConfigurationError, InvalidError
-from ancre.trust.keys import PrivateKey
+from ancre.trust.jose.jws import parse_compact
+from ancre.trust.jose.vc_jose import issue_vc_jwt
+from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.policy import VerificationPolicy
-from ancre.trust.sd_jwt import SdJwt
-from ancre.trust.sd_jwt_vc import issue_sd_jwt_vc
-from ancre.trust.vc_jose import issue_vc_jwt
+from ancre.trust.sd_jwt.core import SdJwt
+from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
 from ancre.verifier.openid4vp import OpenID4VPSettings, parse_dcql, select_claims
 from ancre.verifier.service import VerifierSettings, create_app
 

@@ -72,7 +72,7 @@ class Replicas:
 
 @contextmanager
 def replicas(url: str, **overrides: Any) -> Iterator[Replicas]:
-    from ancre.trust.keys import PrivateKey
+    from ancre.trust.keys.jwk import PrivateKey
 
     with ExitStack() as stack:
         yield Replicas(

@@ -88,12 +88,12 @@ def test_several_accepted_audiences_for_vp_jwt_and_sd_jwt() -> None:
     from _support import NOW, Issuer, credential
 
     from ancre.trust.clock import FixedClock
-    from ancre.trust.did_jwk import did_jwk_from_public_key
-    from ancre.trust.keys import PrivateKey
-    from ancre.trust.resolvers import default_resolver
-    from ancre.trust.sd_jwt import present
-    from ancre.trust.sd_jwt_vc import issue_sd_jwt_vc
-    from ancre.trust.vc_jose import issue_vc_jwt, issue_vp_jwt
+    from ancre.trust.did.jwk import did_jwk_from_public_key
+    from ancre.trust.did.resolvers import default_resolver
+    from ancre.trust.jose.vc_jose import issue_vc_jwt, issue_vp_jwt
+    from ancre.trust.keys.jwk import PrivateKey
+    from ancre.trust.sd_jwt.core import present
+    from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
     from ancre.verifier.pipeline import verify
 
     url, did = "https://connector.example", "did:web:connector.example"

@@ -16,10 +16,10 @@ from ancre.registry.api import create_app
 from ancre.registry.db import make_engine, migrate
 from ancre.registry.service import Registry, Role
 from ancre.trust.clock import FixedClock
+from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import Code, IndeterminateError
-from ancre.trust.net import NetworkPolicy
-from ancre.trust.resolvers import default_resolver
-from ancre.trust.trust_list import TrustListClient
+from ancre.trust.net.guard import NetworkPolicy
+from ancre.trust.trust_list.core import TrustListClient
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 ANCHOR, AGENCY = "did:web:association.example", "did:web:agency.example"
@@ -199,9 +199,8 @@ def test_client_offline_file_and_unreachable(
 
 
 def test_gaiax_trust_anchor_chain(database_url: str) -> None:
+    from _x509_pki import make_ca, make_leaf, pem_chain
     from cryptography.hazmat.primitives import serialization
-
-    from ancre.trust.x509_testing import make_ca, make_leaf, pem_chain
 
     root = make_ca("Data space root")
     intermediate = make_ca("Notary CA", issuer=root)

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ancre.trust.clock import FixedClock
-from ancre.trust.trust_list import verify_trust_list
-from ancre.trust.vc_jose import PinnedKeys
+from ancre.trust.jose.vc_jose import PinnedKeys
+from ancre.trust.trust_list.core import verify_trust_list
 
 PASSPHRASE = {"ANCRE_KEYSTORE_PASSPHRASE": "registry passphrase"}
 REGISTRY = "did:web:registry.example"
@@ -137,7 +137,7 @@ def test_connector_verifies_against_a_published_list(tmp_path: Path) -> None:
     _sys.path.insert(0, str(Path(__file__).parent))
     from _support import Issuer, credential
 
-    from ancre.trust.vc_jose import issue_vc_jwt
+    from ancre.trust.jose.vc_jose import issue_vc_jwt
 
     agency = Issuer.new("ed25519")
     d = ["--dir", str(tmp_path / "reg")]

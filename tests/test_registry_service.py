@@ -12,9 +12,9 @@ from sqlalchemy import text
 from ancre.registry.db import make_engine, migrate
 from ancre.registry.service import Registry, RegistryError, Role
 from ancre.trust.clock import FixedClock
+from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import Code, InvalidError
-from ancre.trust.resolvers import default_resolver
-from ancre.trust.trust_list import ClaimConstraint, EntryStatus, verify_trust_list
+from ancre.trust.trust_list.core import ClaimConstraint, EntryStatus, verify_trust_list
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 ANCHOR = "did:web:association.example"

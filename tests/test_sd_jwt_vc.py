@@ -14,25 +14,25 @@ from typing import Any
 import pytest
 from _support import NOW, Issuer, vectors
 
-from ancre.trust._b64 import b64url_decode
-from ancre.trust._json import dumps_compact
-from ancre.trust._jws import sign_compact
-from ancre.trust._pipeline import PinnedKeys
 from ancre.trust.clock import Clock, FixedClock
-from ancre.trust.credentials import DIRECTOR_CERTIFICATION_VCT, MANDATE_VCT
-from ancre.trust.did import CompositeResolver
+from ancre.trust.codec.b64 import b64url_decode
+from ancre.trust.codec.json import dumps_compact
+from ancre.trust.did.document import CompositeResolver
 from ancre.trust.errors import Code, ConfigurationError, InvalidError, MalformedError
-from ancre.trust.keys import PrivateKey, PublicKey
+from ancre.trust.jose.jws import sign_compact
+from ancre.trust.keys.jwk import PrivateKey, PublicKey
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step, VerificationResult
-from ancre.trust.sd_jwt import SdJwt, issue_sd_jwt, present
-from ancre.trust.sd_jwt_vc import (
+from ancre.trust.sd_jwt.core import SdJwt, issue_sd_jwt, present
+from ancre.trust.sd_jwt.vc import (
     FORMAT_SD_JWT_VC,
     issue_director_certification,
     issue_mandate,
     issue_sd_jwt_vc,
     verify_sd_jwt_vc,
 )
+from ancre.trust.steps import PinnedKeys
+from ancre.trust.vcdm.credentials import DIRECTOR_CERTIFICATION_VCT, MANDATE_VCT
 
 AUD, NONCE = "https://verifier.example", "nonce-7Hq2"
 POLICY = VerificationPolicy(audience=AUD, nonce=NONCE)
@@ -465,7 +465,7 @@ def _tampered(setup: Setup) -> str:
     token = present(setup.mandate(), ["/given_name"])
     jwt, disclosure, _ = token.split("~")
     salt, name, _ = json.loads(b64url_decode(disclosure))
-    from ancre.trust._b64 import b64url_encode
+    from ancre.trust.codec.b64 import b64url_encode
 
     forged = b64url_encode(json.dumps([salt, name, "Mallory"]).encode())
     return f"{jwt}~{forged}~"
@@ -566,7 +566,7 @@ def test_bearer_vc_with_subject_and_nested_withheld_claims(setup: Setup) -> None
 
 
 def test_withheld_claims_are_located_by_json_pointer() -> None:
-    from ancre.trust.sd_jwt_vc import _resolve_parent
+    from ancre.trust.sd_jwt.vc import _resolve_parent
 
     claims = {"a": {"b~/c": [{"d": 1}]}}
     assert _resolve_parent(claims, "/a/b~0~1c/0/missing") is claims["a"]["b~/c"][0]

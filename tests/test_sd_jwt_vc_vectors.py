@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from _support import vectors
 
-from ancre.trust._b64 import b64url_decode, b64url_encode
 from ancre.trust.clock import FixedClock
+from ancre.trust.codec.b64 import b64url_decode, b64url_encode
 from ancre.trust.errors import Code
+from ancre.trust.jose.vc_jose import PinnedKeys
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step, VerificationResult
-from ancre.trust.sd_jwt_vc import verify_sd_jwt_vc
-from ancre.trust.vc_jose import PinnedKeys
+from ancre.trust.sd_jwt.vc import verify_sd_jwt_vc
 
 DRAFT = vectors("sd-jwt-vc-draft.json")
 EXAMPLES: list[dict[str, Any]] = DRAFT["examples"]

@@ -1,4 +1,4 @@
-"""ancre.trust.status.StatusListChecker against a real HTTP server on 127.0.0.1.
+"""ancre.trust.status.checker.StatusListChecker against a real HTTP server on 127.0.0.1.
 
 Status lists are signed by test issuers (did:key) with ancre's own issuers
 (`issue_vc_jwt`, `issue_status_list_token`) and served by tests/_http_server.py, which
@@ -28,25 +28,25 @@ from _http_server import (
 )
 from _support import NOW, Issuer, credential, vectors
 
-from ancre.trust._b64 import b64url_encode
-from ancre.trust._json import dumps_compact
-from ancre.trust._jws import sign_compact
-from ancre.trust._pipeline import StatusChecker
-from ancre.trust.bitstring_status import MIN_ENTRIES, BitstringStatusList
 from ancre.trust.clock import FixedClock
-from ancre.trust.did import CompositeResolver
+from ancre.trust.codec.b64 import b64url_encode
+from ancre.trust.codec.json import dumps_compact
+from ancre.trust.did.document import CompositeResolver
+from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import (
     Code,
     ConfigurationError,
     IndeterminateError,
     InvalidError,
 )
-from ancre.trust.net import NetworkPolicy
-from ancre.trust.resolvers import default_resolver
+from ancre.trust.jose.jws import sign_compact
+from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt, verify_vc_jwt
+from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.result import Status, Step
-from ancre.trust.status import StatusListChecker
-from ancre.trust.token_status import StatusType, TokenStatusList, issue_status_list_token
-from ancre.trust.vc_jose import envelope_credential, issue_vc_jwt, verify_vc_jwt
+from ancre.trust.status.bitstring import MIN_ENTRIES, BitstringStatusList
+from ancre.trust.status.checker import StatusListChecker
+from ancre.trust.status.token import StatusType, TokenStatusList, issue_status_list_token
+from ancre.trust.steps import StatusChecker
 
 LOOPBACK = NetworkPolicy(allow_loopback=True, allow_http=True, max_bytes=1024 * 1024)
 W3C = vectors("bitstring-status-list.json")
@@ -827,7 +827,7 @@ def test_bad_configuration(env: Env, kwargs: dict[str, int]) -> None:
 def test_no_network_defers_without_counting_a_fetch(env: Env) -> None:
     """Inside net.no_network() (the service's event loop) an uncached list is not fetched:
     WouldBlock, nothing counted; the same check then runs normally and fetches once."""
-    from ancre.trust.net import WouldBlock, no_network
+    from ancre.trust.net.guard import WouldBlock, no_network
 
     env.publish("/rev", BitstringStatusList())
     checker = env.checker()

@@ -1,4 +1,4 @@
-"""ancre.trust.token_status: IETF Token Status List codec, Status List Tokens and
+"""ancre.trust.status.token: IETF Token Status List codec, Status List Tokens and
 Referenced Token status claims.
 
 Vectors: the draft's §4.1/§4.2 examples, Appendix C test vectors and the signed §8.2 Status
@@ -18,10 +18,9 @@ from _support import Issuer, forge, vectors
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ancre.trust._b64 import b64url_decode, b64url_encode
-from ancre.trust._pipeline import PinnedKeys
 from ancre.trust.clock import FixedClock
-from ancre.trust.did import CompositeResolver
+from ancre.trust.codec.b64 import b64url_decode, b64url_encode
+from ancre.trust.did.document import CompositeResolver
 from ancre.trust.errors import (
     Code,
     ConfigurationError,
@@ -29,7 +28,7 @@ from ancre.trust.errors import (
     InvalidError,
     MalformedError,
 )
-from ancre.trust.token_status import (
+from ancre.trust.status.token import (
     ALLOWED_BITS,
     DecodedStatusList,
     StatusType,
@@ -39,6 +38,7 @@ from ancre.trust.token_status import (
     parse_status_reference,
     verify_status_list_token,
 )
+from ancre.trust.steps import PinnedKeys
 
 TSL = vectors("token-status-list.json")
 URI = "https://status.example/lists/7"

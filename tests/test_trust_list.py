@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from _support import Issuer
 
-from ancre.trust._b64 import b64url_decode, b64url_encode
-from ancre.trust._jws import sign_compact
 from ancre.trust.clock import FixedClock
+from ancre.trust.codec.b64 import b64url_decode, b64url_encode
+from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import Code, IndeterminateError, InvalidError
-from ancre.trust.resolvers import default_resolver
-from ancre.trust.trust_list import (
+from ancre.trust.jose.jws import sign_compact
+from ancre.trust.trust_list.core import (
     ANCHOR_SERVICE,
     ClaimConstraint,
     EntryStatus,
@@ -249,9 +249,9 @@ def test_verification_consults_the_trust_list_per_type_and_time() -> None:
     # A verifier's view: the agency signs credentials; the trust list decides.
     from _support import credential as vc
 
+    from ancre.trust.jose.vc_jose import issue_vc_jwt
     from ancre.trust.policy import VerificationPolicy
     from ancre.trust.result import Status
-    from ancre.trust.vc_jose import issue_vc_jwt
     from ancre.verifier.pipeline import verify
 
     NO_SCHEMA = VerificationPolicy(check_schema=False)  # noqa: N806
@@ -314,7 +314,7 @@ def test_the_state_file_is_never_lowered(tmp_path: object) -> None:
     raised under a lock, not overwritten by the last writer)."""
     from pathlib import Path
 
-    from ancre.trust.trust_list import _raise_state
+    from ancre.trust.trust_list.core import _raise_state
 
     state = Path(str(tmp_path)) / "seq"
     assert _raise_state(str(state), 7) == 7
@@ -325,7 +325,7 @@ def test_the_state_file_is_never_lowered(tmp_path: object) -> None:
 
 def test_state_file_and_state_dir_are_exclusive(tmp_path: object) -> None:
     from ancre.trust.errors import ConfigurationError
-    from ancre.trust.trust_list import TrustListClient
+    from ancre.trust.trust_list.core import TrustListClient
 
     with pytest.raises(ConfigurationError):
         TrustListClient(
@@ -343,7 +343,7 @@ def test_a_sequence_that_cannot_be_recorded_is_not_accepted(tmp_path: object) ->
     next restart, so it is not accepted — indeterminate, not a traceback."""
     from pathlib import Path
 
-    from ancre.trust.trust_list import TrustListClient
+    from ancre.trust.trust_list.core import TrustListClient
 
     registry = _registry()
     folder = Path(str(tmp_path))

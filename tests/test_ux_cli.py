@@ -132,7 +132,7 @@ def test_trust_message_tells_when_the_issuer_was_listed() -> None:
     from datetime import UTC, datetime, timedelta
 
     from ancre.trust.errors import InvalidError
-    from ancre.trust.trust_list import (
+    from ancre.trust.trust_list.core import (
         EntryStatus,
         StatusPeriod,
         TrustedEntity,

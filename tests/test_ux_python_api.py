@@ -15,11 +15,12 @@ import pytest
 
 import ancre
 from ancre.trust.clock import SystemClock
-from ancre.trust.did_key import did_key_from_public_key
+from ancre.trust.did.key import did_key_from_public_key
+from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import Code
-from ancre.trust.keys import PrivateKey
-from ancre.trust.resolvers import default_resolver
-from ancre.trust.trust_list import (
+from ancre.trust.jose.vc_jose import issue_vc_jwt
+from ancre.trust.keys.jwk import PrivateKey
+from ancre.trust.trust_list.core import (
     EntryStatus,
     StatusPeriod,
     TrustedEntity,
@@ -27,7 +28,6 @@ from ancre.trust.trust_list import (
     TrustListDocument,
     sign_trust_list,
 )
-from ancre.trust.vc_jose import issue_vc_jwt
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "python-api.md"
 REGISTRY = "did:web:registry.example"
@@ -105,7 +105,7 @@ def test_import_ancre_is_documented_and_lazy() -> None:
     assert set(ancre.__all__) >= {"verify", "Verifier", "VerificationResult", "Status"}
     code = (
         "import sys, ancre\n"
-        "heavy = [m for m in ('ancre.trust.trust_list', 'httpx', 'ancre.verifier.pipeline')"
+        "heavy = [m for m in ('ancre.trust.trust_list.core', 'httpx', 'ancre.verifier.pipeline')"
         " if m in sys.modules]\n"
         "print(heavy)"
     )

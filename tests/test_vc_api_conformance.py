@@ -21,9 +21,9 @@ from _asgi_server import serve
 from _support import NOW, Issuer, credential, vectors
 
 from ancre.trust.clock import FixedClock
-from ancre.trust.did_jwk import did_jwk_from_public_key
-from ancre.trust.keys import PrivateKey
-from ancre.trust.vc_jose import envelope_credential, issue_vc_jwt, issue_vp_jwt
+from ancre.trust.did.jwk import did_jwk_from_public_key
+from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt, issue_vp_jwt
+from ancre.trust.keys.jwk import PrivateKey
 from ancre.verifier.service import MAX_BODY_BYTES, VerifierSettings, create_app
 
 SPEC = vectors("vc-api.json")

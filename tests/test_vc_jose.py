@@ -13,15 +13,12 @@ import pytest
 from _negative import NEGATIVE, negative_resolver
 from _support import Issuer, credential, forge
 
-from ancre.trust._b64 import b64url_decode
 from ancre.trust.clock import Clock, FixedClock
-from ancre.trust.did import CompositeResolver
-from ancre.trust.did_jwk import did_jwk_from_public_key
+from ancre.trust.codec.b64 import b64url_decode
+from ancre.trust.did.document import CompositeResolver
+from ancre.trust.did.jwk import did_jwk_from_public_key
 from ancre.trust.errors import ConfigurationError, InvalidError
-from ancre.trust.keys import PrivateKey
-from ancre.trust.policy import VerificationPolicy
-from ancre.trust.result import Status, Step
-from ancre.trust.vc_jose import (
+from ancre.trust.jose.vc_jose import (
     envelope_credential,
     issue_vc_jwt,
     issue_vp_jwt,
@@ -29,6 +26,9 @@ from ancre.trust.vc_jose import (
     verify_vc_jwt,
     verify_vp_jwt,
 )
+from ancre.trust.keys.jwk import PrivateKey
+from ancre.trust.policy import VerificationPolicy
+from ancre.trust.result import Status, Step
 from ancre.verifier.pipeline import verify
 
 
@@ -278,7 +278,7 @@ def test_reference_loire_lei_code_payload(clock: FixedClock) -> None:
     # its issuer: everything but the signature is the notary's own output.
     from pathlib import Path
 
-    from ancre.trust.vc_jose import PinnedKeys
+    from ancre.trust.jose.vc_jose import PinnedKeys
 
     ref = Path(__file__).parents[2] / "shared/reference/gaiax/examples"
     path = ref / "loire-leicode.notary.vc-jwt.decoded.json"
@@ -368,8 +368,8 @@ def test_status_step_consults_the_checker(
 def test_presentation_with_a_vc_jwt_and_an_sd_jwt_vc(
     ed_issuer: Issuer, resolver: CompositeResolver, clock: FixedClock
 ) -> None:
-    from ancre.trust.sd_jwt import present
-    from ancre.trust.sd_jwt_vc import issue_sd_jwt_vc
+    from ancre.trust.sd_jwt.core import present
+    from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
 
     holder_key = PrivateKey.generate("p256")
     holder = did_jwk_from_public_key(holder_key.public_key)

@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 from _support import vectors
 
-from ancre.trust._b64 import b64url_decode, b64url_encode
-from ancre.trust._jws import parse_compact
 from ancre.trust.clock import FixedClock
-from ancre.trust.did_jwk import DidJwkResolver
-from ancre.trust.did_key import DidKeyResolver, did_key_from_public_key
+from ancre.trust.codec.b64 import b64url_decode, b64url_encode
+from ancre.trust.did.jwk import DidJwkResolver
+from ancre.trust.did.key import DidKeyResolver, did_key_from_public_key
 from ancre.trust.errors import AncreError, Code, InvalidError
-from ancre.trust.keys import ALG_KEY_TYPES, PrivateKey, PublicKey, jwk_thumbprint
+from ancre.trust.jose.jws import parse_compact
+from ancre.trust.jose.vc_jose import PinnedKeys, verify_vc_jwt, verify_vp_jwt
+from ancre.trust.keys.jwk import ALG_KEY_TYPES, PrivateKey, PublicKey, jwk_thumbprint
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step
-from ancre.trust.vc_jose import PinnedKeys, verify_vc_jwt, verify_vp_jwt
 
 RFC7515 = vectors("rfc7515.json")["cases"]
 ALL_ALGS = frozenset(ALG_KEY_TYPES) | {"HS256", "ES512", "none"}
@@ -114,7 +114,7 @@ def test_did_key_vectors(case: dict[str, Any]) -> None:
         assert key.to_jwk() == _public(case["publicKeyJwk"])
         assert did_key_from_public_key(PublicKey.from_jwk(case["publicKeyJwk"])) == case["did"]
     else:  # Ed25519 vectors give the raw key in base58
-        from ancre.trust._multibase import base58btc_decode
+        from ancre.trust.codec.multibase import base58btc_decode
 
         raw = base58btc_decode(case["publicKeyBase58"])
         assert b64url_decode(key.to_jwk()["x"]) == raw

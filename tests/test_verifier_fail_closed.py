@@ -12,8 +12,8 @@ from _asgi_server import serve
 from _support import NOW, Issuer, credential, service_verdict
 
 from ancre.trust.clock import FixedClock
-from ancre.trust.net import NetworkPolicy
-from ancre.trust.vc_jose import envelope_credential, issue_vc_jwt
+from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt
+from ancre.trust.net.guard import NetworkPolicy
 from ancre.verifier.service import VerifierSettings, create_app
 
 LOOPBACK = NetworkPolicy(allow_loopback=True, allow_http=True)
@@ -101,7 +101,7 @@ def test_time_moves_the_verdict_not_the_cache() -> None:
 def _signed_list(registry: Issuer, issuer: str, sequence: int) -> bytes:
     from datetime import UTC, datetime
 
-    from ancre.trust.trust_list import (
+    from ancre.trust.trust_list.core import (
         EntryStatus,
         StatusPeriod,
         TrustedEntity,

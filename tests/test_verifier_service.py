@@ -12,9 +12,9 @@ from _negative import NEGATIVE, negative_resolver
 from _support import Issuer, credential, service_verdict
 
 from ancre.trust.clock import FixedClock
-from ancre.trust.did_jwk import did_jwk_from_public_key
-from ancre.trust.keys import PrivateKey
-from ancre.trust.vc_jose import envelope_credential, issue_vc_jwt, issue_vp_jwt
+from ancre.trust.did.jwk import did_jwk_from_public_key
+from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt, issue_vp_jwt
+from ancre.trust.keys.jwk import PrivateKey
 from ancre.verifier.pipeline import verify
 from ancre.verifier.service import VerifierSettings, create_app
 

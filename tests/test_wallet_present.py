@@ -11,11 +11,11 @@ import pytest
 from _support import NOW, Issuer, credential
 
 from ancre.trust.clock import FixedClock
+from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import AncreError, Code, ConfigurationError
+from ancre.trust.jose.vc_jose import issue_vc_jwt
 from ancre.trust.policy import VerificationPolicy
-from ancre.trust.resolvers import default_resolver
 from ancre.trust.result import Status
-from ancre.trust.vc_jose import issue_vc_jwt
 from ancre.verifier.pipeline import verify
 from ancre.wallet.credentials import Checker, check_binding, list_credentials, store_credential
 from ancre.wallet.http import Http, network_policy

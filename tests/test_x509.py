@@ -2,7 +2,7 @@
 stable code per failure, the leaf's identities, and `X5cKeySource` end to end through
 `verify_vc_jwt`.
 
-PKIs are built per test with `ancre.trust.x509_testing`; the one external vector is the
+PKIs are built per test with `_x509_pki`; the one external vector is the
 `x5c` example of RFC 7515 Appendix B (a real 2006 Go Daddy chain)."""
 
 from __future__ import annotations
@@ -16,6 +16,14 @@ from typing import Any
 
 import pytest
 from _support import NOW, Issuer, credential
+from _x509_pki import (
+    CertifiedKey,
+    RsaSigner,
+    make_ca,
+    make_leaf,
+    pem_chain,
+    x5c_header_value,
+)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -23,12 +31,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ancre.trust._b64 import b64url_encode
-from ancre.trust._json import dumps_compact
-from ancre.trust._jws import sign_compact
-from ancre.trust._pipeline import PinnedKeys
 from ancre.trust.clock import FixedClock
-from ancre.trust.did import CompositeResolver
+from ancre.trust.codec.b64 import b64url_encode
+from ancre.trust.codec.json import dumps_compact
+from ancre.trust.did.document import CompositeResolver
 from ancre.trust.errors import (
     AncreError,
     Code,
@@ -36,10 +42,12 @@ from ancre.trust.errors import (
     InvalidError,
     MalformedError,
 )
-from ancre.trust.keys import KeyType, Signer
+from ancre.trust.jose.jws import sign_compact
+from ancre.trust.jose.vc_jose import issue_vc_jwt, verify_vc_jwt
+from ancre.trust.keys.jwk import KeyType, Signer
 from ancre.trust.result import Status, Step
-from ancre.trust.vc_jose import issue_vc_jwt, verify_vc_jwt
-from ancre.trust.x509 import (
+from ancre.trust.steps import PinnedKeys
+from ancre.trust.x509.chain import (
     DOCUMENT_SIGNING_EKU,
     MAX_X5C_CERTS,
     OrganizationIdentifier,
@@ -51,14 +59,6 @@ from ancre.trust.x509 import (
     parse_x5c,
     subject_organization,
     validate_chain,
-)
-from ancre.trust.x509_testing import (
-    CertifiedKey,
-    RsaSigner,
-    make_ca,
-    make_leaf,
-    pem_chain,
-    x5c_header_value,
 )
 
 ISSUER = "did:web:issuer.example"

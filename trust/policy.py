@@ -7,9 +7,9 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Final
 
-from ._json import DEFAULT_MAX_DEPTH
-from ._jws import DEFAULT_MAX_TOKEN_BYTES
-from .errors import ConfigurationError
+from ancre.trust.codec.json import DEFAULT_MAX_DEPTH
+from ancre.trust.errors import ConfigurationError
+from ancre.trust.jose.jws import DEFAULT_MAX_TOKEN_BYTES
 
 __all__ = [
     "DEFAULT_ALGORITHMS",

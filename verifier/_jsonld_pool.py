@@ -36,7 +36,7 @@ from ancre.trust.errors import (
     InvalidError,
     MalformedError,
 )
-from ancre.trust.jsonld import (
+from ancre.trust.vcdm.jsonld import (
     CanonicalizationLimits,
     ContextStore,
     canonicalize_with,
@@ -63,7 +63,7 @@ def _child_main(conn: Connection) -> None:
     """A worker process: canonicalize documents sent on `conn` until it is closed."""
     import os
 
-    from ancre.trust import jsonld
+    from ancre.trust.vcdm import jsonld
 
     # Below the service's own priority: on a busy machine the scheduler serves the event loop
     # (health checks, warm JOSE verifications) before a canonicalization.
@@ -202,7 +202,7 @@ class JsonLdPool:
     def canonize(
         self, document: Mapping[str, Any], store: ContextStore, limits: CanonicalizationLimits
     ) -> str:
-        """A :data:`ancre.trust.jsonld.Canonicalizer`: the JSON-LD work in a worker process,
+        """A :data:`ancre.trust.vcdm.jsonld.Canonicalizer`: the JSON-LD work in a worker process,
         killed when it overruns `limits.time_budget` (plus the grace for the hand-over)."""
         spent: float | None = getattr(self._job, "spent", None)
         if spent is not None:

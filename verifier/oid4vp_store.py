@@ -48,8 +48,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, RowMapping
 
-from ancre.trust._json import dumps_compact
-from ancre.trust._sql import UtcMicros, make_engine, write_engine
+from ancre.storage.sql import UtcMicros, make_engine, write_engine
+from ancre.trust.codec.json import dumps_compact
 from ancre.trust.errors import ConfigurationError
 
 from .openid4vp import (

@@ -58,18 +58,23 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ancre.trust._b64 import b64url_decode
-from ancre.trust._json import dumps_compact, loads_strict
-from ancre.trust._jws import sign_compact
 from ancre.trust.clock import Clock
-from ancre.trust.data_model import subject_ids, types_of
-from ancre.trust.did import did_of, parse_did
+from ancre.trust.codec.b64 import b64url_decode
+from ancre.trust.codec.json import dumps_compact, loads_strict
+from ancre.trust.did.document import did_of, parse_did
 from ancre.trust.errors import AncreError, Code, ConfigurationError
-from ancre.trust.keys import KeyType, PublicKey, Signer
+from ancre.trust.jose.jws import sign_compact
+from ancre.trust.jose.vc_jose import (
+    FORMAT_VC_JOSE,
+    FORMAT_VC_JWT_11,
+    FORMAT_VP_JOSE,
+    FORMAT_VP_JWT_11,
+)
+from ancre.trust.keys.jwk import KeyType, PublicKey, Signer
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, VerificationResult
-from ancre.trust.sd_jwt_vc import FORMAT_SD_JWT_VC
-from ancre.trust.vc_jose import FORMAT_VC_JOSE, FORMAT_VC_JWT_11, FORMAT_VP_JOSE, FORMAT_VP_JWT_11
+from ancre.trust.sd_jwt.vc import FORMAT_SD_JWT_VC
+from ancre.trust.vcdm.model import subject_ids, types_of
 
 from ._http import RateLimiter, read_body
 

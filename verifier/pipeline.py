@@ -19,15 +19,13 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any, Final, Literal
 
-from ancre.trust._b64 import b64url_decode
-from ancre.trust._json import loads_strict
-from ancre.trust._jws import unverified_header
 from ancre.trust.clock import Clock
-from ancre.trust.did import DidResolver
+from ancre.trust.codec.b64 import b64url_decode
+from ancre.trust.codec.json import loads_strict
+from ancre.trust.did.document import DidResolver
 from ancre.trust.errors import AncreError, Code, MalformedError
-from ancre.trust.policy import VerificationPolicy
-from ancre.trust.result import Step, VerificationResult
-from ancre.trust.vc_jose import (
+from ancre.trust.jose.jws import unverified_header
+from ancre.trust.jose.vc_jose import (
     VP_TYPS,
     KeySource,
     StatusChecker,
@@ -36,6 +34,8 @@ from ancre.trust.vc_jose import (
     verify_vc_jwt,
     verify_vp_jwt,
 )
+from ancre.trust.policy import VerificationPolicy
+from ancre.trust.result import Step, VerificationResult
 
 __all__ = ["verify"]
 
@@ -126,15 +126,15 @@ def verify(
         "trust": trust,
     }
     if kind is _Kind.SD_JWT:
-        from ancre.trust.sd_jwt_vc import verify_sd_jwt_vc
+        from ancre.trust.sd_jwt.vc import verify_sd_jwt_vc
 
         return verify_sd_jwt_vc(item, **common)
     if kind is _Kind.DI_VC:
-        from ancre.trust.data_integrity import verify_data_integrity
+        from ancre.trust.data_integrity.proofs import verify_data_integrity
 
         return verify_data_integrity(item, **common)
     if kind is _Kind.DI_VP:
-        from ancre.trust.data_integrity import verify_data_integrity_presentation
+        from ancre.trust.data_integrity.proofs import verify_data_integrity_presentation
 
         return verify_data_integrity_presentation(item, **common)
     run = verify_vp_jwt if kind is _Kind.VP_JWT else verify_vc_jwt

@@ -33,15 +33,15 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from ancre.trust._json import loads_strict
-from ancre.trust._pipeline import Run, credentials_step
 from ancre.trust.clock import Clock, SystemClock
+from ancre.trust.codec.json import loads_strict
 from ancre.trust.errors import AncreError, Code, ConfigurationError
-from ancre.trust.jsonld import CanonicalizationDeferred, defer_canonicalization
-from ancre.trust.net import NetworkPolicy, WouldBlock, no_network
+from ancre.trust.net.guard import NetworkPolicy, WouldBlock, no_network
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step, VerificationResult
-from ancre.trust.trust_list import MAX_TRUST_LIST_BYTES, TrustListClient
+from ancre.trust.steps import Run, credentials_step
+from ancre.trust.trust_list.core import MAX_TRUST_LIST_BYTES, TrustListClient
+from ancre.trust.vcdm.jsonld import CanonicalizationDeferred, defer_canonicalization
 
 from ._http import read_body
 from ._jsonld_pool import JsonLdPool, PoolFullError
@@ -74,7 +74,7 @@ class VerifierSettings:
     #: The trust list's own size limit (not `network.max_bytes`, sized for DID documents).
     trust_list_max_bytes: int = MAX_TRUST_LIST_BYTES
     #: Where the highest trust-list sequence per registry is remembered (rollback memory);
-    #: None: `cache_dir` if set, else `ancre.trust.trust_list.default_state_dir()`.
+    #: None: `cache_dir` if set, else `ancre.trust.trust_list.core.default_state_dir()`.
     state_dir: str | None = None
     #: OpenID4VP 1.0 verifier endpoints (`/openid4vp/…`); None: not served.
     openid4vp: OpenID4VPSettings | None = None
@@ -350,7 +350,7 @@ def _presentation_policy(
 
 
 def _jwt_claims(token: str) -> Mapping[str, Any]:
-    from ancre.trust._b64 import b64url_decode
+    from ancre.trust.codec.b64 import b64url_decode
 
     parts = token.split(".")
     if len(parts) != 3 or len(parts[1]) > 64 * 1024:
@@ -439,8 +439,8 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
 
     Raises `ConfigurationError` when the settings name no trust source and do not say
     `no_trust_check` (the default `VerifierSettings()` is refused)."""
-    from ancre.trust.resolvers import default_resolver
-    from ancre.trust.status import StatusListChecker
+    from ancre.trust.did.resolvers import default_resolver
+    from ancre.trust.status.checker import StatusListChecker
 
     config = settings or VerifierSettings()
     _check_trust_source(config)

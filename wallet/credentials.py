@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from ancre.trust.clock import Clock
+from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import Code, InvalidError
+from ancre.trust.jose.vc_jose import TrustChecker
 from ancre.trust.policy import VerificationPolicy
-from ancre.trust.resolvers import default_resolver
 from ancre.trust.result import Status, VerificationResult
-from ancre.trust.sd_jwt import SdJwt
-from ancre.trust.status import StatusListChecker
-from ancre.trust.vc_jose import TrustChecker
+from ancre.trust.sd_jwt.core import SdJwt
+from ancre.trust.status.checker import StatusListChecker
 from ancre.verifier.pipeline import verify
 
 from .http import Http
@@ -105,7 +105,7 @@ def check_binding(token: str, result: VerificationResult, identity: Identity) ->
     if _format_of(token) == SD_JWT:
         cnf = SdJwt.parse(token).unverified_payload().get("cnf")
         jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
-        from ancre.trust.keys import PublicKey
+        from ancre.trust.keys.jwk import PublicKey
 
         if not isinstance(jwk, dict) or (
             PublicKey.from_jwk(jwk).thumbprint() != identity.key.public_key.thumbprint()

@@ -1,7 +1,7 @@
 """Outbound HTTP for the wallet: every URL that comes from an offer, metadata or a request
-object is untrusted and goes through the SSRF guard (`ancre.trust.net`).
+object is untrusted and goes through the SSRF guard (`ancre.trust.net.guard`).
 
-GETs use `ancre.trust.net.fetch` (checked, pinned to the checked address, redirects
+GETs use `ancre.trust.net.guard.fetch` (checked, pinned to the checked address, redirects
 re-checked, size and time bounded). POSTs (token, nonce, credential, presentation
 endpoints) are checked with `check_url` first, sent without following redirects, and read
 within the same size limit; they are not pinned to the checked address (a DNS answer that
@@ -18,9 +18,9 @@ from typing import Any, Final
 
 import httpx
 
-from ancre.trust._json import loads_strict
+from ancre.trust.codec.json import loads_strict
 from ancre.trust.errors import AncreError, Code, IndeterminateError, InvalidError
-from ancre.trust.net import NetworkPolicy, check_url, fetch
+from ancre.trust.net.guard import NetworkPolicy, check_url, fetch
 
 __all__ = ["Http", "HttpAnswer", "make_client", "network_policy"]
 

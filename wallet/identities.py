@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from ancre.trust.did_jwk import did_jwk_from_public_key
-from ancre.trust.did_key import did_key_from_public_key
+from ancre.trust.did.jwk import did_jwk_from_public_key
+from ancre.trust.did.key import did_key_from_public_key
 from ancre.trust.errors import AncreError, Code, ConfigurationError, InvalidError
-from ancre.trust.keys import KeyType, PrivateKey
+from ancre.trust.keys.jwk import KeyType, PrivateKey
 
 from .store import WalletStore, new_record_id
 

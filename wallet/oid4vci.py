@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
-from ancre.trust._json import dumps_compact, loads_strict
-from ancre.trust._jws import sign_compact
 from ancre.trust.clock import Clock
+from ancre.trust.codec.json import dumps_compact, loads_strict
 from ancre.trust.errors import AncreError, Code, InvalidError, MalformedError
+from ancre.trust.jose.jws import sign_compact
 
 from .http import Http
 from .identities import Identity

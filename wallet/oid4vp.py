@@ -25,16 +25,16 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
-from ancre.trust._json import loads_strict
-from ancre.trust._jws import parse_compact
 from ancre.trust.clock import Clock
-from ancre.trust.did import did_of
+from ancre.trust.codec.json import loads_strict
+from ancre.trust.did.document import did_of
+from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import AncreError, Code, InvalidError, MalformedError
+from ancre.trust.jose.jws import parse_compact
+from ancre.trust.jose.vc_jose import issue_vp_jwt
 from ancre.trust.policy import DEFAULT_ALGORITHMS
-from ancre.trust.resolvers import default_resolver
-from ancre.trust.sd_jwt import SdJwt
-from ancre.trust.sd_jwt import present as present_sd_jwt
-from ancre.trust.vc_jose import issue_vp_jwt
+from ancre.trust.sd_jwt.core import SdJwt
+from ancre.trust.sd_jwt.core import present as present_sd_jwt
 
 from .credentials import SD_JWT, VC_JWT, HeldCredential, list_credentials
 from .http import Http

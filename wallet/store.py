@@ -10,11 +10,11 @@ A random 256-bit *data key* encrypts every record with AES-256-GCM; the record i
 associated data, so a record file that was altered, truncated, or copied over another
 record's name fails authentication and is reported (``record_tampered``), never trusted.
 The data key itself is wrapped (AES-256-GCM) under a key derived from the passphrase with
-scrypt (`ancre.trust.keystore.derive_passphrase_key`, cost capped as for key stores, since
+scrypt (`ancre.trust.keys.keystore.derive_passphrase_key`, cost capped as for key stores, since
 the cost sits in a file an attacker may write). Changing the passphrase re-wraps the data
 key only: no record is rewritten.
 
-Every write is atomic (`ancre.trust.keystore.atomic_write`: temporary file, fsync, rename,
+Every write is atomic (`ancre.trust.keys.keystore.atomic_write`: temporary file, fsync, rename,
 fsync of the directory): a crash leaves the old file or the new one. Writers take an
 exclusive `fcntl` lock on ``.lock`` for their whole read-modify-write, so two processes
 adding credentials at once cannot lose or corrupt each other's work; readers need no lock
@@ -42,8 +42,8 @@ from typing import Any, Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ancre.trust._b64 import b64url_decode, b64url_encode
-from ancre.trust._json import dumps_compact, loads_strict
+from ancre.trust.codec.b64 import b64url_decode, b64url_encode
+from ancre.trust.codec.json import dumps_compact, loads_strict
 from ancre.trust.errors import (
     AncreError,
     Code,
@@ -52,7 +52,7 @@ from ancre.trust.errors import (
     InvalidError,
     MalformedError,
 )
-from ancre.trust.keystore import (
+from ancre.trust.keys.keystore import (
     DEFAULT_SCRYPT_N,
     atomic_write,
     derive_passphrase_key,

@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 import httpx
 from _support import NOW, Issuer, credential, service_verdict
 
-from ancre.trust.net import NetworkPolicy
-from ancre.trust.trust_list import (
+from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt
+from ancre.trust.net.guard import NetworkPolicy
+from ancre.trust.trust_list.core import (
     EntryStatus,
     StatusPeriod,
     TrustedEntity,
@@ -17,7 +18,6 @@ from ancre.trust.trust_list import (
     TrustListDocument,
     sign_trust_list,
 )
-from ancre.trust.vc_jose import envelope_credential, issue_vc_jwt
 
 #: Plain HTTP to 127.0.0.1 only; the default 256 KiB response limit (sized for DID documents).
 LOOPBACK = NetworkPolicy(allow_loopback=True, allow_http=True)

@@ -19,13 +19,13 @@ from ancre.registry.db import AuditRow
 from ancre.registry.service import _GENESIS, RegistryError, _event_hash, published_head
 from ancre.trust.clock import FixedClock
 from ancre.trust.errors import Code
-from ancre.trust.trust_list import (
+from ancre.trust.jose.vc_jose import PinnedKeys
+from ancre.trust.trust_list.core import (
     RegistryState,
     TrustListDocument,
     sign_trust_list,
     verify_trust_list,
 )
-from ancre.trust.vc_jose import PinnedKeys
 
 
 def _recompute_chain(setup: Setup) -> None:
@@ -43,7 +43,7 @@ def _recompute_chain(setup: Setup) -> None:
                 seq=data.seq, actor=data.actor, action=data.action, subject=data.subject,
                 details_json=data.details_json,
             )  # fmt: skip
-            from ancre.trust._sql import UtcMicros
+            from ancre.storage.sql import UtcMicros
 
             row.at = UtcMicros().process_result_value(data.at, engine.dialect)  # type: ignore[assignment]
             digest = _event_hash(prev, row)

@@ -26,12 +26,12 @@ import pytest
 from _asgi_server import serve
 from _support import NOW, Issuer, credential, service_verdict
 
-from ancre.trust._multibase import base58btc_encode
 from ancre.trust.clock import FixedClock
+from ancre.trust.codec.multibase import base58btc_encode
 from ancre.trust.errors import IndeterminateError
-from ancre.trust.jsonld import CanonicalizationLimits, default_context_store
+from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt
 from ancre.trust.policy import VerificationPolicy
-from ancre.trust.vc_jose import envelope_credential, issue_vc_jwt
+from ancre.trust.vcdm.jsonld import CanonicalizationLimits, default_context_store
 from ancre.verifier._jsonld_pool import JsonLdPool
 from ancre.verifier.service import VerifierSettings, create_app
 

@@ -20,10 +20,10 @@ from _http_server import Route, running_server
 from _support import NOW, Issuer, credential, service_verdict
 
 from ancre.trust.clock import FixedClock
-from ancre.trust.keys import PrivateKey
-from ancre.trust.net import NetworkPolicy
+from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt
+from ancre.trust.keys.jwk import PrivateKey
+from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.policy import VerificationPolicy
-from ancre.trust.vc_jose import envelope_credential, issue_vc_jwt
 from ancre.verifier.service import VerifierSettings, create_app
 
 FETCH_DEADLINE = 2.0

@@ -78,7 +78,7 @@ def test_one_verification_has_one_jsonld_budget() -> None:
     from _support import credential
 
     from ancre.trust.errors import IndeterminateError
-    from ancre.trust.jsonld import canonize
+    from ancre.trust.vcdm.jsonld import canonize
 
     pool = JsonLdPool(workers=1, queue_limit=0, job_budget=0.2)
     document = credential(

@@ -11,8 +11,8 @@ import pytest
 from _asgi_server import serve
 from _support import NOW
 
-from ancre.trust._json import loads_strict
 from ancre.trust.clock import FixedClock
+from ancre.trust.codec.json import loads_strict
 from ancre.trust.errors import MalformedError
 from ancre.trust.policy import VerificationPolicy
 from ancre.verifier.service import VerifierSettings, create_app

@@ -17,8 +17,8 @@ from _support import NOW, Issuer, credential, service_verdict
 
 from ancre.trust.clock import FixedClock
 from ancre.trust.errors import ConfigurationError
+from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt
 from ancre.trust.policy import VerificationPolicy
-from ancre.trust.vc_jose import envelope_credential, issue_vc_jwt
 from ancre.verifier.service import VerifierSettings, create_app
 
 

@@ -17,11 +17,11 @@ from _sec_trustclient_support import LOOPBACK, signed_list
 from _support import NOW, Issuer
 
 from ancre.trust.clock import FixedClock
-from ancre.trust.did_web import DidWebResolver
+from ancre.trust.did.resolvers import default_resolver
+from ancre.trust.did.web import DidWebResolver
 from ancre.trust.errors import Code, IndeterminateError
-from ancre.trust.net import NetworkPolicy, fetch
-from ancre.trust.resolvers import default_resolver
-from ancre.trust.trust_list import TrustListClient
+from ancre.trust.net.guard import NetworkPolicy, fetch
+from ancre.trust.trust_list.core import TrustListClient
 
 REGISTRY = Issuer.new("p256")
 #: Short enough to keep the test fast, long enough for the first half to arrive on a

@@ -18,7 +18,7 @@ import pytest
 from _http_server import Route, loopback_client, running_server
 
 from ancre.trust.errors import Code, IndeterminateError, InvalidError
-from ancre.trust.net import NetworkPolicy, check_url, fetch
+from ancre.trust.net.guard import NetworkPolicy, check_url, fetch
 
 POLICY = NetworkPolicy(allow_loopback=True, allow_http=True, timeout=0.5)
 BOUND = 5.0  # generous; before the fix the fetch waited for the resolver (here: forever)

@@ -24,9 +24,9 @@ from _sec_trustclient_support import LOOPBACK, listed_token, post, signed_list
 from _support import NOW, Issuer
 
 from ancre.trust.clock import FixedClock
+from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import Code, InvalidError
-from ancre.trust.resolvers import default_resolver
-from ancre.trust.trust_list import TrustListClient, default_state_dir
+from ancre.trust.trust_list.core import TrustListClient, default_state_dir
 from ancre.verifier.service import VerifierSettings, create_app
 
 REGISTRY = Issuer.new("p256")

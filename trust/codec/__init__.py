@@ -1,0 +1,1 @@
+"""Strict codecs every part may use: base64url, strict JSON, multibase."""

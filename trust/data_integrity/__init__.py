@@ -1,0 +1,1 @@
+"""W3C Data Integrity proofs (eddsa-rdfc-2022 and friends)."""

@@ -1,0 +1,539 @@
+"""W3C VC-JOSE-COSE: credentials and presentations secured as compact JWS.
+
+- `vc+jwt` (`cty: vc`): the JWS payload *is* the VCDM 2.0 credential (§3.1.1); Gaia-X Loire
+  also emits `vc+ld+json+jwt` and `vc+ld+jwt`, accepted on input.
+- `vp+jwt`: a presentation whose `verifiableCredential` entries are
+  `EnvelopedVerifiableCredential`s (`id: data:application/vc+jwt,<jws>`), bound to a verifier
+  by `aud` and `nonce`.
+- Legacy VCDM 1.1 JWTs (`vc` claim, RFC 7519 registered claims) are verified when the policy
+  allows them (what didkit and many wallets emit).
+
+Verification is fail-closed and ordered: parse → format → issuer key → signature → data model
+→ time → schema → status → trust → policy. The first failure ends the run; its error's outcome
+decides between `invalid` and `indeterminate`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from ancre.trust.clock import Clock
+from ancre.trust.codec.json import dumps_compact
+from ancre.trust.did.document import DidResolver, did_of
+from ancre.trust.errors import (
+    AncreError,
+    Code,
+    ConfigurationError,
+    IndeterminateError,
+    InvalidError,
+    MalformedError,
+)
+from ancre.trust.jose.jws import sign_compact
+from ancre.trust.keys.jwk import Signer
+from ancre.trust.policy import VerificationPolicy
+from ancre.trust.result import Status, Step, VerificationResult
+from ancre.trust.steps import (
+    KeySource,
+    PinnedKeys,
+    Run,
+    StatusChecker,
+    TrustChecker,
+    check_format_accepted,
+    check_window,
+    credentials_step,
+    iso,
+    key_source_description,
+    media_type,
+    numeric_date,
+    parse_jws,
+    policy_step,
+    resolve_key,
+    status_step,
+    trust_step,
+    vcdm_schema_step,
+)
+from ancre.trust.vcdm.model import (
+    VCDM2_CONTEXT,
+    check_credential,
+    check_presentation,
+    issuer_id,
+    parse_datetime_stamp,
+    subject_ids,
+    types_of,
+)
+
+__all__ = [
+    "FORMAT_VC_JOSE",
+    "FORMAT_VC_JWT_11",
+    "FORMAT_VP_JOSE",
+    "KeySource",
+    "PinnedKeys",
+    "StatusChecker",
+    "TrustChecker",
+    "envelope_credential",
+    "issue_vc_jwt",
+    "issue_vp_jwt",
+    "unenvelope",
+    "verify_presented_entry",
+    "verify_vc_jwt",
+    "verify_vp_jwt",
+]
+
+FORMAT_VC_JOSE: Final = "vc+jwt"
+FORMAT_VC_JWT_11: Final = "jwt_vc (VCDM 1.1)"
+FORMAT_VP_JOSE: Final = "vp+jwt"
+FORMAT_VP_JWT_11: Final = "jwt_vp (VCDM 1.1)"
+
+VC_TYPS: Final = frozenset({"vc+jwt", "vc+ld+json+jwt", "vc+ld+jwt"})
+VC_CTYS: Final = frozenset({"vc", "vc+ld+json", "vc+ld"})
+VP_TYPS: Final = frozenset({"vp+jwt", "vp+ld+json+jwt", "vp+ld+jwt"})
+VP_CTYS: Final = frozenset({"vp", "vp+ld+json", "vp+ld"})
+_LEGACY_TYPS: Final = frozenset({"jwt", None})
+_ENVELOPE: Final = re.compile(
+    r"data:application/(vc\+jwt|vc\+ld\+json\+jwt|vc\+ld\+jwt|dc\+sd-jwt|vc\+sd-jwt)[,;](.*)", re.S
+)
+_OTHER_ENVELOPE: Final = re.compile(r"data:application/[a-z0-9.+-]+[,;].+", re.S)
+_DEFAULT_POLICY: Final = VerificationPolicy()
+# ------------------------------------------------------------------------------------------
+# credentials
+
+
+def _classify(
+    header: Mapping[str, Any], payload: dict[str, Any], *, presentation: bool
+) -> tuple[str, dict[str, Any]]:
+    """Which format a JWS holds, from `typ`/`cty` (RFC 7515 §4.1.9–10) and, without `typ`, the
+    payload: VC-JOSE (`vc+jwt`/`vp+jwt` and Gaia-X spellings) or a VCDM 1.1 JWT (`vc`/`vp`
+    claim). Raises for anything else."""
+    typs, ctys, other = (VP_TYPS, VP_CTYS, VC_TYPS) if presentation else (VC_TYPS, VC_CTYS, VP_TYPS)
+    kind = "presentation" if presentation else "credential"
+    typ, cty = media_type(header.get("typ")), media_type(header.get("cty"))
+    jose_format = FORMAT_VP_JOSE if presentation else FORMAT_VC_JOSE
+    no_jwt_claims = "vc" not in payload and "vp" not in payload
+    if typ in typs:
+        if cty is not None and cty not in ctys:
+            raise InvalidError(
+                Code.INVALID_HEADER, f"`cty` {header['cty']!r} does not fit `typ` {typ}"
+            )
+        # VC-JOSE-COSE §3.1.1: the payload is the document; `vc`/`vp` claims must not appear.
+        if not no_jwt_claims:
+            raise InvalidError(
+                Code.INVALID_PROPERTY, f"a {typ} payload must not carry a `vc` or `vp` claim"
+            )
+        return jose_format, payload
+    if typ in other:
+        raise InvalidError(Code.UNSUPPORTED_TYP, f"`typ` {typ} is not a {kind}")
+    if typ is None and _is_vcdm2(payload) and no_jwt_claims:
+        # VC-JOSE-COSE §3.1.1 says `typ` SHOULD be set: without it, the payload decides.
+        return jose_format, payload
+    claim = "vp" if presentation else "vc"
+    if typ in _LEGACY_TYPS and isinstance(payload.get(claim), dict):
+        return (FORMAT_VP_JWT_11 if presentation else FORMAT_VC_JWT_11), _from_jwt_claims(
+            payload, claim
+        )
+    raise InvalidError(Code.UNSUPPORTED_TYP, f"`typ` {header.get('typ')!r} is not a {kind} type")
+
+
+def _is_vcdm2(payload: Mapping[str, Any]) -> bool:
+    ctx = payload.get("@context")
+    return isinstance(ctx, list) and bool(ctx) and ctx[0] == VCDM2_CONTEXT
+
+
+def _from_jwt_claims(payload: Mapping[str, Any], claim: str) -> dict[str, Any]:
+    """VC-JWT 1.1 §6.3.1: registered claims stand for credential properties."""
+    document = dict(payload[claim])
+    iss = payload.get("iss")
+    if claim == "vc":
+        if iss is not None:
+            if "issuer" in document and issuer_id(document) != iss:
+                raise InvalidError(Code.ISSUER_MISMATCH, "`iss` and `vc.issuer` differ")
+            document.setdefault("issuer", iss)
+        for jwt_name, vc_name in (("nbf", "issuanceDate"), ("exp", "expirationDate")):
+            moment = numeric_date(payload, jwt_name)
+            if moment is not None:
+                document.setdefault(vc_name, iso(moment.replace(microsecond=0)))
+        if isinstance(payload.get("sub"), str):
+            subject = document.get("credentialSubject")
+            if isinstance(subject, dict):
+                document["credentialSubject"] = {**subject, "id": subject.get("id", payload["sub"])}
+    elif iss is not None:
+        document.setdefault("holder", iss)
+    if isinstance(payload.get("jti"), str):
+        document.setdefault("id", payload["jti"])
+    return document
+
+
+def verify_vc_jwt(
+    token: str | bytes,
+    *,
+    resolver: DidResolver | KeySource,
+    clock: Clock,
+    policy: VerificationPolicy = _DEFAULT_POLICY,
+    status: StatusChecker | None = None,
+    trust: TrustChecker | None = None,
+) -> VerificationResult:
+    """Verify a credential secured as a compact JWS. Never raises for bad input: every
+    problem is a failed check with a stable code in the returned result."""
+    run = Run()
+    step = Step.PARSE
+    try:
+        parsed, payload = parse_jws(token, policy)
+        run.header = parsed.header
+        run.ok(step, "compact JWS with canonical base64url and strict JSON")
+
+        step = Step.FORMAT
+        run.fmt, credential = _classify(parsed.header, payload, presentation=False)
+        check_format_accepted(run.fmt, policy)
+        if run.fmt == FORMAT_VC_JWT_11 and not policy.accept_vcdm11:
+            raise InvalidError(Code.POLICY_VIOLATION, "VCDM 1.1 JWT credentials are not accepted")
+        run.document = credential
+        run.types = types_of(credential)
+        ids = (
+            subject_ids(credential)
+            if isinstance(credential.get("credentialSubject"), dict | list)
+            else ()
+        )
+        run.subject = ids[0] if ids else None
+        run.ok(step, f"{run.fmt} (typ {parsed.header.get('typ', 'absent')})")
+
+        step = Step.ISSUER_KEY
+        issuer = issuer_id(credential)
+        run.issuer = issuer
+        for where, value in (("header", parsed.header.get("iss")), ("payload", payload.get("iss"))):
+            if value is not None and value != issuer:
+                raise InvalidError(
+                    Code.ISSUER_MISMATCH, f"`iss` in the {where} is not the issuer {issuer}"
+                )
+        key = resolve_key(parsed.header, issuer, resolver)
+        run.ok(step, key_source_description(parsed.header, issuer, "assertionMethod"))
+
+        step = Step.SIGNATURE
+        parsed.verify_with(key)
+        run.ok(step, f"{parsed.alg} signature verifies")
+
+        step = Step.DATA_MODEL
+        tolerated = check_credential(
+            credential, allow_untyped_evidence=policy.accept_untyped_evidence
+        )
+        version = "1.1" if run.fmt == FORMAT_VC_JWT_11 else "2.0"
+        run.ok(step, "; ".join((f"meets the VCDM {version} data model", *tolerated)))
+
+        step = Step.TIME
+        run.ok(
+            step, _check_credential_time(credential, payload, parsed.header, clock.now(), policy)
+        )
+
+        step = Step.SCHEMA
+        vcdm_schema_step(run, credential, policy)
+
+        step = Step.STATUS
+        status_step(
+            run,
+            credential,
+            present="credentialStatus" in credential,
+            what="credentialStatus",
+            issuer=issuer,
+            clock=clock,
+            policy=policy,
+            status=status,
+        )
+
+        step = Step.TRUST
+        trust_step(
+            run,
+            issuer=issuer,
+            types=run.types,
+            issued_at=_issued_at(credential, payload),
+            clock=clock,
+            credential=credential,
+            policy=policy,
+            trust=trust,
+        )
+
+        step = Step.POLICY
+        policy_step(run, policy)
+    except AncreError as error:
+        return run.fail(step, error)
+    return run.result(Status.VALID)
+
+
+def _issued_at(credential: Mapping[str, Any], payload: Mapping[str, Any]) -> datetime | None:
+    """When the credential took effect: validFrom / issuanceDate, else the JWT's nbf / iat."""
+    for name in ("validFrom", "issuanceDate"):
+        if name in credential:
+            return parse_datetime_stamp(credential[name], name, zone_required=name == "validFrom")
+    return numeric_date(payload, "nbf") or numeric_date(payload, "iat")
+
+
+def _check_credential_time(
+    credential: Mapping[str, Any],
+    payload: Mapping[str, Any],
+    header: Mapping[str, Any],
+    now: datetime,
+    policy: VerificationPolicy,
+) -> str:
+    def stamp(name: str) -> datetime | None:
+        return parse_datetime_stamp(credential[name], name) if name in credential else None
+
+    valid_from = stamp("validFrom") or stamp("issuanceDate")
+    iat = numeric_date(payload, "iat")
+    message = check_window(
+        now=now,
+        skew=policy.clock_skew,
+        not_before=[
+            ("validFrom", stamp("validFrom")),
+            ("issuanceDate", stamp("issuanceDate")),
+            ("nbf", numeric_date(payload, "nbf")),
+            ("iat", iat),
+        ],
+        not_after=[
+            ("validUntil", stamp("validUntil")),
+            ("expirationDate", stamp("expirationDate")),
+            ("exp", numeric_date(payload, "exp")),
+            ("exp (header)", numeric_date(header, "exp", millis=True)),
+        ],
+    )
+    issued = valid_from or iat
+    too_old = policy.max_credential_age
+    if too_old is not None and issued is not None and now - issued > too_old:
+        raise InvalidError(
+            Code.CREDENTIAL_TOO_OLD, f"issued {iso(issued)}, older than the policy's {too_old}"
+        )
+    return message
+
+
+def issue_vc_jwt(credential: Mapping[str, Any], signer: Signer, kid: str) -> str:
+    """Sign a VCDM 2.0 credential as `vc+jwt` after checking it against the data model.
+
+    `kid` must be a DID URL of the credential's issuer naming `signer`'s key."""
+    document = dict(credential)
+    check_credential(document)
+    if document["@context"][0] != VCDM2_CONTEXT:
+        raise ConfigurationError("ancre issues VCDM 2.0 credentials only")
+    issuer = issuer_id(document)
+    if did_of(kid) != issuer:
+        raise ConfigurationError(f"kid {kid} is not a key of the issuer {issuer}")
+    document["iss"] = issuer
+    header = {"kid": kid, "typ": "vc+jwt", "cty": "vc", "iss": issuer}
+    return sign_compact(header, dumps_compact(document).encode("utf-8"), signer)
+
+
+# ------------------------------------------------------------------------------------------
+# enveloping and presentations
+
+
+def envelope_credential(token: str) -> dict[str, Any]:
+    """VCDM 2.0 §4.13.1 EnvelopedVerifiableCredential around a `vc+jwt` (or, for a token
+    with disclosures, a `dc+sd-jwt` SD-JWT VC)."""
+    media = "dc+sd-jwt" if "~" in token else "vc+jwt"
+    return {
+        "@context": [VCDM2_CONTEXT],
+        "id": f"data:application/{media}," + token,
+        "type": "EnvelopedVerifiableCredential",
+    }
+
+
+def unenvelope(value: Any) -> str:
+    """The compact JWS inside an `EnvelopedVerifiableCredential`."""
+    kind = value.get("type") if isinstance(value, dict) else None
+    kinds = kind if isinstance(kind, list) else [kind]
+    if not isinstance(value, dict) or "EnvelopedVerifiableCredential" not in kinds:
+        raise MalformedError(Code.UNSUPPORTED_FORMAT, "not an EnvelopedVerifiableCredential")
+    ident = str(value.get("id", ""))
+    match = _ENVELOPE.fullmatch(ident)
+    if match is None and _OTHER_ENVELOPE.fullmatch(ident):
+        # A secured credential in a format ancre does not read yet (vc+sd-jwt, vc+cose…):
+        # nothing is proven about it either way.
+        raise IndeterminateError(
+            Code.UNSUPPORTED_FORMAT, f"enveloped {ident[5:40].split(',')[0]} is not supported yet"
+        )
+    if match is None:
+        raise MalformedError(
+            Code.UNSUPPORTED_FORMAT,
+            "EnvelopedVerifiableCredential id must be a data:application/vc+jwt URL",
+        )
+    return match.group(2)
+
+
+def issue_vp_jwt(
+    credentials: Sequence[str],
+    signer: Signer,
+    *,
+    holder: str,
+    kid: str,
+    audience: str,
+    nonce: str,
+    clock: Clock,
+    lifetime: timedelta = timedelta(minutes=5),
+) -> str:
+    """Present `vc+jwt` credentials as a `vp+jwt` bound to `audience` and `nonce`."""
+    if did_of(kid) != holder:
+        raise ConfigurationError(f"kid {kid} is not a key of the holder {holder}")
+    now = clock.now()
+    payload = {
+        "@context": [VCDM2_CONTEXT],
+        "type": ["VerifiablePresentation"],
+        "holder": holder,
+        "verifiableCredential": [envelope_credential(t) for t in credentials],
+        "iss": holder,
+        "aud": audience,
+        "nonce": nonce,
+        "iat": int(now.timestamp()),
+        "exp": int((now + lifetime).timestamp()),
+    }
+    header = {"kid": kid, "typ": "vp+jwt", "cty": "vp", "iss": holder}
+    return sign_compact(header, dumps_compact(payload).encode("utf-8"), signer)
+
+
+def verify_vp_jwt(
+    token: str | bytes,
+    *,
+    resolver: DidResolver | KeySource,
+    clock: Clock,
+    policy: VerificationPolicy = _DEFAULT_POLICY,
+    status: StatusChecker | None = None,
+    trust: TrustChecker | None = None,
+) -> VerificationResult:
+    """Verify a `vp+jwt` (or VCDM 1.1 `vp` JWT) and every credential it carries.
+
+    The holder's signature must come from an `authentication` key of the holder's DID; `aud`
+    and `nonce` must match `policy.audience` / `policy.nonce` (skipped, and recorded, when the
+    policy names none). The presentation is valid only if every credential is."""
+    run = Run()
+    step = Step.PARSE
+    nested: list[VerificationResult] = []
+    try:
+        parsed, payload = parse_jws(token, policy)
+        run.header = parsed.header
+        run.ok(step, "compact JWS with canonical base64url and strict JSON")
+
+        step = Step.FORMAT
+        run.fmt, presentation = _classify(parsed.header, payload, presentation=True)
+        check_format_accepted(run.fmt, policy)
+        run.document = presentation
+        run.types = types_of(presentation)
+        run.ok(step, run.fmt)
+
+        step = Step.ISSUER_KEY
+        holder = presentation.get("holder", payload.get("iss"))
+        if isinstance(holder, dict):
+            holder = holder.get("id")
+        if not isinstance(holder, str):
+            raise InvalidError(Code.INVALID_PRESENTATION, "the presentation names no holder")
+        run.issuer = holder
+        for value in (parsed.header.get("iss"), payload.get("iss")):
+            if value is not None and value != holder:
+                raise InvalidError(
+                    Code.HOLDER_MISMATCH, f"`iss` {value} is not the holder {holder}"
+                )
+        key = resolve_key(parsed.header, holder, resolver, authentication=True)
+        run.ok(step, key_source_description(parsed.header, holder, "authentication key"))
+
+        step = Step.SIGNATURE
+        parsed.verify_with(key)
+        run.ok(step, f"{parsed.alg} signature verifies")
+
+        step = Step.DATA_MODEL
+        check_presentation(presentation, allow_jwt_strings=run.fmt == FORMAT_VP_JWT_11)
+        run.ok(step, "meets the VCDM presentation data model")
+
+        step = Step.TIME
+        now = clock.now()
+        run.ok(
+            step,
+            check_window(
+                now=now,
+                skew=policy.clock_skew,
+                not_before=[
+                    ("nbf", numeric_date(payload, "nbf")),
+                    ("iat", numeric_date(payload, "iat")),
+                ],
+                not_after=[
+                    ("exp", numeric_date(payload, "exp")),
+                    (
+                        "validUntil",
+                        parse_datetime_stamp(presentation["validUntil"], "validUntil")
+                        if "validUntil" in presentation
+                        else None,
+                    ),
+                ],
+            ),
+        )
+
+        step = Step.HOLDER_BINDING
+        run.ok(step, _check_binding(payload, policy))
+
+        step = Step.CREDENTIALS
+        entries = presentation.get("verifiableCredential", [])
+        entries = entries if isinstance(entries, list) else [entries]
+        inner_policy = replace(policy, audience=None, nonce=None)
+        for entry in entries:
+            nested.append(
+                verify_presented_entry(
+                    entry,
+                    resolver=resolver,
+                    clock=clock,
+                    policy=inner_policy,
+                    status=status,
+                    trust=trust,
+                )
+            )
+        credentials_step(run, nested)
+    except AncreError as error:
+        return run.fail(step, error, tuple(nested))
+    return run.result(Status.VALID, tuple(nested))
+
+
+def verify_presented_entry(
+    entry: Any,
+    *,
+    resolver: DidResolver | KeySource,
+    clock: Clock,
+    policy: VerificationPolicy,
+    status: StatusChecker | None = None,
+    trust: TrustChecker | None = None,
+) -> VerificationResult:
+    """Verify one `verifiableCredential` entry of a presentation: an enveloped `vc+jwt` (or
+    a bare one, as VCDM 1.1 presentations carry) or an enveloped SD-JWT VC. An entry that
+    cannot be read becomes a failed result, never an exception."""
+    try:
+        inner = entry if isinstance(entry, str) else unenvelope(entry)
+    except AncreError as error:
+        indeterminate = error.outcome == "indeterminate"
+        return VerificationResult.failure(
+            Step.PARSE, error.code, error.message, indeterminate=indeterminate
+        )
+    common: dict[str, Any] = {
+        "resolver": resolver,
+        "clock": clock,
+        "policy": policy,
+        "status": status,
+        "trust": trust,
+    }
+    if "~" in inner:  # an enveloped SD-JWT VC (RFC 9901 §4 separator)
+        from ancre.trust.sd_jwt.vc import verify_sd_jwt_vc
+
+        return verify_sd_jwt_vc(inner, **common)
+    return verify_vc_jwt(inner, **common)
+
+
+def _check_binding(payload: Mapping[str, Any], policy: VerificationPolicy) -> str:
+    parts = []
+    if policy.accepted_audiences:
+        aud = payload.get("aud")
+        if not policy.audience_ok(aud):
+            raise InvalidError(
+                Code.AUDIENCE_MISMATCH,
+                f"presentation is for {aud!r}, not one of {sorted(policy.accepted_audiences)}",
+            )
+        parts.append(f"aud {aud}")
+    if policy.nonce is not None:
+        if payload.get("nonce") != policy.nonce:
+            raise InvalidError(Code.NONCE_MISMATCH, "presentation nonce is not the expected nonce")
+        parts.append("nonce matches")
+    if not parts:
+        return "no audience or nonce required by policy (replayable presentation)"
+    return ", ".join(parts)

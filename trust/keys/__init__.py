@@ -1,0 +1,1 @@
+"""Keys: JWK import/export, signers, thumbprints (jwk) and the encrypted key store (keystore)."""

@@ -1,0 +1,3 @@
+"""Outbound network: the SSRF-guarded fetch (guard) and running blocking work off the event
+loop (blocking).
+"""

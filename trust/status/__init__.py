@@ -1,0 +1,3 @@
+"""Revocation and suspension: Bitstring Status List, IETF Token Status List, and the checker
+that fetches them.
+"""

@@ -1,0 +1,406 @@
+"""Pipeline machinery shared by the format-specific verifiers (VC-JOSE, SD-JWT VC, Data
+Integrity): the result builder, JOSE parsing under a policy, time-window checks and issuer
+key resolution. Private: the public surface is each format module's verify_* function."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Protocol, cast, runtime_checkable
+
+from ancre.trust.clock import Clock
+from ancre.trust.did.document import DidResolver, did_of
+from ancre.trust.errors import AncreError, Code, IndeterminateError, InvalidError, MalformedError
+from ancre.trust.jose.jws import ParsedJws, parse_compact
+from ancre.trust.keys.jwk import PublicKey
+from ancre.trust.policy import VerificationPolicy
+from ancre.trust.result import CheckResult, Status, Step, VerificationResult
+
+__all__ = [
+    "KeySource",
+    "PinnedKeys",
+    "Run",
+    "StatusChecker",
+    "TrustChecker",
+    "check_format_accepted",
+    "check_window",
+    "credentials_step",
+    "iso",
+    "key_source_description",
+    "media_type",
+    "numeric_date",
+    "parse_jws",
+    "policy_step",
+    "resolve_key",
+    "status_step",
+    "trust_step",
+    "vcdm_schema_step",
+    "worst",
+]
+
+#: Gaia-X notaries put `iat`/`exp` in the JOSE *header* in milliseconds; a seconds value this
+#: large would be after the year 5000.
+_MILLIS_THRESHOLD: Final = 100_000_000_000
+
+
+# ------------------------------------------------------------------------------------------
+# helpers
+
+
+def media_type(value: Any) -> str | None:
+    """RFC 7515 §4.1.9: compare case-insensitively, `application/` may be omitted."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise MalformedError(Code.INVALID_HEADER, "`typ` and `cty` must be strings")
+    low = value.lower()
+    return low.removeprefix("application/")
+
+
+def numeric_date(payload: Mapping[str, Any], name: str, *, millis: bool = False) -> datetime | None:
+    if name not in payload:
+        return None
+    value = payload[name]
+    # RFC 7519 §2: NumericDate is a JSON number (fractions allowed; booleans are not numbers).
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidError(Code.INVALID_DATETIME, f"`{name}` must be a NumericDate")
+    if millis and value > _MILLIS_THRESHOLD:
+        value = value / 1000
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidError(Code.INVALID_DATETIME, f"`{name}` is out of range") from None
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def check_window(
+    *,
+    now: datetime,
+    skew: timedelta,
+    not_before: Sequence[tuple[str, datetime | None]],
+    not_after: Sequence[tuple[str, datetime | None]],
+) -> str:
+    for name, moment in not_before:
+        if moment is not None and moment > now + skew:
+            raise InvalidError(Code.NOT_YET_VALID, f"not valid before {iso(moment)} (`{name}`)")
+    for name, moment in not_after:
+        if moment is not None and now >= moment + skew:
+            raise InvalidError(Code.EXPIRED, f"expired at {iso(moment)} (`{name}`)")
+    return "within its validity period at " + iso(now)
+
+
+class Run:
+    """Collects checks; `fail` turns the first error into the final result."""
+
+    __slots__ = ("checks", "document", "fmt", "header", "issuer", "subject", "types")
+
+    def __init__(self) -> None:
+        self.checks: list[CheckResult] = []
+        self.fmt: str | None = None
+        self.header: Mapping[str, Any] | None = None
+        self.issuer: str | None = None
+        self.subject: str | None = None
+        self.types: tuple[str, ...] = ()
+        self.document: Mapping[str, Any] | None = None
+
+    def ok(self, step: Step, message: str) -> None:
+        self.checks.append(CheckResult(step, True, None, message))
+
+    def skip(self, step: Step, message: str) -> None:
+        self.checks.append(CheckResult(step, True, None, message, skipped=True))
+
+    def result(
+        self,
+        status: Status,
+        nested: tuple[VerificationResult, ...] = (),
+        *,
+        malformed: bool = False,
+    ) -> VerificationResult:
+        return VerificationResult(
+            status=status,
+            checks=tuple(self.checks),
+            format=self.fmt,
+            issuer=self.issuer,
+            types=self.types,
+            subject=self.subject,
+            credential=self.document,
+            header=self.header,
+            credentials=nested,
+            malformed=malformed,
+        )
+
+    def fail(
+        self, step: Step, error: AncreError, nested: tuple[VerificationResult, ...] = ()
+    ) -> VerificationResult:
+        self.checks.append(CheckResult(step, False, error.code.value, error.message))
+        status = Status.INDETERMINATE if error.outcome == "indeterminate" else Status.INVALID
+        malformed = step is Step.PARSE and isinstance(error, MalformedError)
+        return self.result(status, nested, malformed=malformed)
+
+
+def parse_jws(token: str | bytes, policy: VerificationPolicy) -> tuple[ParsedJws, dict[str, Any]]:
+    parsed = parse_compact(
+        token,
+        allowed_algs=policy.algorithms,
+        understood_crit=policy.understood_crit,
+        max_bytes=policy.max_token_bytes,
+        max_depth=policy.max_json_depth,
+    )
+    payload = parsed.payload_json(max_depth=policy.max_json_depth)
+    if not isinstance(payload, dict):
+        raise MalformedError(Code.MALFORMED_TOKEN, "JWS payload must be a JSON object")
+    return parsed, payload
+
+
+@runtime_checkable
+class KeySource(Protocol):
+    """Where issuer/holder keys come from when they are not (only) resolved from a DID: keys
+    pinned out of band, or an `x5c` chain validated to trust anchors. It sees the whole JOSE
+    header (`kid`, `x5c`…) and the controller (issuer or holder) the key must belong to."""
+
+    def key_for(
+        self, controller: str, header: Mapping[str, Any], *, authentication: bool
+    ) -> PublicKey: ...
+
+
+@runtime_checkable
+class StatusChecker(Protocol):
+    """Checks a credential's revocation/suspension status.
+
+    Given the credential (a VCDM document with `credentialStatus`, or SD-JWT VC claims with
+    `status.status_list`), its issuer and the clock, returns a one-line message when the
+    status is fine; raises `InvalidError` (`revoked`, `suspended`, `status_list_issuer_mismatch`,
+    `status_index_out_of_range`…) when it is proven bad, `IndeterminateError`
+    (`status_unavailable`) when it cannot be checked. Never returns for a status it did not
+    check."""
+
+    def check(self, credential: Mapping[str, Any], *, issuer: str, clock: Clock) -> str: ...
+
+
+@runtime_checkable
+class TrustChecker(Protocol):
+    """Decides whether an issuer was trusted for a credential's types (a `TrustList`, or a
+    `TrustListClient` keeping one current). Returns a message, or raises `InvalidError`
+    (`issuer_not_trusted`) / `IndeterminateError` (list stale or unavailable)."""
+
+    def check(
+        self,
+        issuer: str,
+        credential_types: Iterable[str],
+        *,
+        issued_at: datetime,
+        now: datetime,
+        credential: Mapping[str, Any] | None = None,
+    ) -> str: ...
+
+
+#: Base types every credential/presentation has; trust is decided on the others.
+BASE_TYPES: Final = frozenset({"VerifiableCredential", "VerifiablePresentation"})
+
+
+def status_step(
+    run: Run,
+    document: Mapping[str, Any],
+    *,
+    present: bool,
+    what: str,
+    issuer: str,
+    clock: Clock,
+    policy: VerificationPolicy,
+    status: StatusChecker | None,
+) -> None:
+    """The STATUS step, shared by every credential format."""
+    if not present:
+        run.ok(Step.STATUS, f"no {what}: nothing to revoke")
+    elif not policy.check_status:
+        run.skip(Step.STATUS, "status check disabled by policy")
+    elif status is None:
+        raise IndeterminateError(
+            Code.STATUS_UNCHECKED, f"the credential has a {what} and no status checker"
+        )
+    else:
+        run.ok(Step.STATUS, status.check(document, issuer=issuer, clock=clock))
+
+
+def trust_step(
+    run: Run,
+    *,
+    issuer: str,
+    types: Iterable[str],
+    issued_at: datetime | None,
+    clock: Clock,
+    credential: Mapping[str, Any],
+    policy: VerificationPolicy,
+    trust: TrustChecker | None,
+) -> None:
+    """The TRUST step: the policy's trusted issuers and/or a trust list, which must say the
+    issuer was trusted for each of the credential's types when it was issued and is not
+    withdrawn now. With neither, the step is recorded as skipped — never as passed."""
+    messages = []
+    if policy.trusted_issuers is not None:
+        if issuer not in policy.trusted_issuers:
+            raise InvalidError(Code.ISSUER_NOT_TRUSTED, f"{issuer} is not a trusted issuer")
+        messages.append(f"{issuer} is a trusted issuer")
+    if trust is not None:
+        now = clock.now()
+        own_types = [t for t in types if t not in BASE_TYPES]
+        messages.append(
+            trust.check(
+                issuer, own_types, issued_at=issued_at or now, now=now, credential=credential
+            )
+        )
+    if messages:
+        run.ok(Step.TRUST, "; ".join(messages))
+    elif policy.require_trust:
+        raise IndeterminateError(
+            Code.TRUST_NOT_CONFIGURED,
+            "the policy requires a trust decision, and no trusted issuers or trust list are "
+            "configured",
+        )
+    else:
+        run.skip(Step.TRUST, "no trusted issuers or trust list configured: trust not evaluated")
+
+
+def vcdm_schema_step(run: Run, credential: Mapping[str, Any], policy: VerificationPolicy) -> None:
+    """The SCHEMA step for VCDM credentials: each subject against its types' schemas."""
+    from ancre.trust.vcdm.credentials import subject_schema_errors
+
+    if not policy.check_schema:
+        run.skip(Step.SCHEMA, "schema check disabled by policy")
+        return
+    issues = subject_schema_errors(credential)
+    if issues:
+        detail = "; ".join(f"{i.credential_type} {i.path}: {i.message}" for i in issues[:3])
+        raise InvalidError(Code.SCHEMA_VIOLATION, detail)
+    run.ok(Step.SCHEMA, "credential subjects match their types' schemas")
+
+
+def credentials_step(run: Run, nested: Sequence[VerificationResult]) -> None:
+    """The CREDENTIALS step of a presentation: valid only if every credential is."""
+    overall = worst(r.status for r in nested)
+    if overall is not Status.VALID:
+        # Name the first credential that decided it, so the reason is not lost one level up.
+        index, first = next((i, r) for i, r in enumerate(nested) if r.status is overall)
+        reasons = "; ".join(f"{e.code}: {e.message}" for e in first.errors)
+        message = (
+            f"presented credential {index + 1} of {len(nested)} is {overall.value} ({reasons})"
+        )
+        if overall is Status.INVALID:
+            raise InvalidError(Code.INVALID_PRESENTATION, message)
+        raise IndeterminateError(Code.INVALID_PRESENTATION, message)
+    run.ok(Step.CREDENTIALS, f"{len(nested)} credential(s) valid")
+
+
+#: Format names as results give them → the policy's format families.
+_FORMAT_FAMILIES: Final = {"jwt_vc (VCDM 1.1)": "vc+jwt", "jwt_vp (VCDM 1.1)": "vp+jwt"}
+
+
+def check_format_accepted(fmt: str | None, policy: VerificationPolicy) -> None:
+    """Part of the FORMAT step: the policy's accepted formats, if it lists any."""
+    if policy.formats is None or fmt is None:
+        return
+    family = _FORMAT_FAMILIES.get(fmt, fmt)
+    if family not in policy.formats:
+        raise InvalidError(
+            Code.POLICY_VIOLATION,
+            f"{family} is not among the formats the policy accepts ({sorted(policy.formats)})",
+        )
+
+
+def policy_step(run: Run, policy: VerificationPolicy) -> None:
+    """The POLICY step: the types the policy requires."""
+    missing = policy.required_types.difference(run.types)
+    if missing:
+        raise InvalidError(Code.POLICY_VIOLATION, f"required types missing: {sorted(missing)}")
+    run.ok(Step.POLICY, "policy satisfied")
+
+
+class PinnedKeys:
+    """Keys known out of band (configuration, a test suite), per controller URL or DID.
+
+    A `kid` matches a key whose JWK `kid` or RFC 7638 thumbprint it equals (for a DID URL,
+    its fragment may be given instead); with no `kid`, a controller with exactly one key
+    uses it."""
+
+    def __init__(self, keys: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+        self._keys: dict[str, list[tuple[frozenset[str], PublicKey]]] = {}
+        for controller, jwks in keys.items():
+            entries = []
+            for jwk in jwks:
+                public = PublicKey.from_jwk(
+                    {k: v for k, v in jwk.items() if k not in ("alg", "kid", "use")}
+                )
+                names = {public.thumbprint()}
+                if isinstance(jwk.get("kid"), str):
+                    names.add(jwk["kid"])
+                entries.append((frozenset(names), public))
+            self._keys[controller] = entries
+
+    def key_for(
+        self, controller: str, header: Mapping[str, Any], *, authentication: bool
+    ) -> PublicKey:
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise MalformedError(Code.INVALID_HEADER, "`kid` must be a string")
+        entries = self._keys.get(controller, [])
+        if kid is None and len(entries) == 1:
+            return entries[0][1]
+        # A DID-URL kid (`did:web:x#key-1`) also matches a key pinned as `key-1` or `#key-1`.
+        fragment = kid.removeprefix(controller) if kid else kid
+        candidates = {kid, fragment, fragment.removeprefix("#") if fragment else fragment}
+        for names, key in entries:
+            if not names.isdisjoint(candidates):
+                return key
+        raise InvalidError(
+            Code.VERIFICATION_METHOD_NOT_FOUND, f"no pinned key {kid!r} for {controller}"
+        )
+
+
+def resolve_key(
+    header: Mapping[str, Any],
+    controller: str,
+    resolver: DidResolver | KeySource,
+    *,
+    authentication: bool = False,
+) -> PublicKey:
+    kid = header.get("kid")
+    # Duck-typed on purpose: isinstance() against a runtime-checkable Protocol costs more
+    # than a signature check's worth of parsing on this hot path.
+    key_for = getattr(resolver, "key_for", None)
+    if key_for is not None:
+        key: PublicKey = key_for(controller, header, authentication=authentication)
+        return key
+    if not isinstance(kid, str) or not kid:
+        raise InvalidError(Code.INVALID_HEADER, "JWS header has no `kid` naming the signing key")
+    if not controller.startswith("did:"):
+        raise IndeterminateError(
+            Code.UNSUPPORTED_DID_METHOD, f"{controller} is not a DID; ancre resolves keys from DIDs"
+        )
+    full_kid = controller + kid if kid.startswith("#") else kid
+    if did_of(full_kid) != controller:
+        raise InvalidError(Code.KID_MISMATCH, f"`kid` {kid} is not a key of {controller}")
+    cached = getattr(resolver, "verification_key", None)
+    if cached is not None:  # a CompositeResolver: remembers keys of pure DID methods
+        return cast(PublicKey, cached(controller, full_kid, authentication=authentication))
+    doc = cast(DidResolver, resolver).resolve(controller)
+    return doc.authentication_key(full_kid) if authentication else doc.assertion_key(full_kid)
+
+
+def key_source_description(header: Mapping[str, Any], controller: str, relationship: str) -> str:
+    """How the key was found, for the issuer-key check's message."""
+    if "x5c" in header:
+        return f"x5c chain validates to a trust anchor and its leaf names {controller}"
+    return f"{header.get('kid', 'the pinned key')} is an {relationship} of {controller}"
+
+
+def worst(statuses: Iterable[Status]) -> Status:
+    seen = set(statuses)
+    if Status.INVALID in seen:
+        return Status.INVALID
+    if Status.INDETERMINATE in seen:
+        return Status.INDETERMINATE
+    return Status.VALID

@@ -1,0 +1,1 @@
+"""The signed trust list: model, verification, and the caching client verifiers use."""
