@@ -762,7 +762,7 @@ def test_pending_dns_lookups_are_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
     the bound, a new look-up fails at once instead of adding threads without end."""
     import threading
 
-    from ancre.trust.net.guard import guard as net
+    from ancre.trust.net import guard as net
 
     monkeypatch.setattr(net, "_LOOKUP_SLOTS", threading.BoundedSemaphore(1))
     release = threading.Event()

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from ancre.trust.errors import Code, ConfigurationError, InvalidError, MalformedError
-from ancre.trust.keys.jwk import keystore
+from ancre.trust.keys import keystore
 from ancre.trust.keys.keystore import MAX_SCRYPT_N, MIN_SCRYPT_N, FileKeyStore
 
 PASSPHRASE = "correct horse battery staple"
