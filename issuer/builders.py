@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from ancre.issuer.fr_identifiers import fr_vat_from_siren, parse_fr_vat, parse_siren_or_siret
 from ancre.trust.errors import Code, InvalidError
 from ancre.trust.vcdm.credentials import (
     GAIAX_DEVELOPMENT_CONTEXT,
@@ -20,7 +21,6 @@ from ancre.trust.vcdm.credentials import (
     VAT_ID,
     subject_schema_errors,
 )
-from ancre.trust.vcdm.fr_identifiers import fr_vat_from_siren, parse_fr_vat, parse_siren_or_siret
 from ancre.trust.vcdm.model import VCDM2_CONTEXT, check_credential
 
 __all__ = [
