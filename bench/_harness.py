@@ -64,7 +64,7 @@ def reference_credential(issuer: str) -> dict[str, Any]:
     """The reference `gx:LegalPerson` credential every verification bench signs."""
     from datetime import UTC, datetime
 
-    from ancre.trust.vcdm.credentials import Address, legal_person_credential
+    from ancre.issuer.builders import Address, legal_person_credential
 
     return legal_person_credential(
         issuer=issuer,

@@ -32,6 +32,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from ancre.cli.output import render_result
+from ancre.issuer.builders import (
+    Address,
+    legal_person_credential,
+    local_registration_number_credential,
+    vat_id_credential,
+)
 from ancre.trust.clock import FixedClock, SystemClock
 from ancre.trust.codec.b64 import b64url_decode, b64url_encode
 from ancre.trust.did.jwk import did_jwk_from_public_key
@@ -41,12 +47,6 @@ from ancre.trust.keys.jwk import PrivateKey, PublicKey
 from ancre.trust.keys.keystore import FileKeyStore
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, VerificationResult
-from ancre.trust.vcdm.credentials import (
-    Address,
-    legal_person_credential,
-    local_registration_number_credential,
-    vat_id_credential,
-)
 from ancre.verifier.pipeline import verify
 
 __all__ = ["run_demo"]

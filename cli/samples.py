@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ancre.issuer.builders import Address, legal_person_credential
 from ancre.trust.clock import FixedClock
 from ancre.trust.codec.b64 import b64url_decode, b64url_encode
 from ancre.trust.data_integrity.proofs import add_proof
@@ -23,7 +24,6 @@ from ancre.trust.did.key import did_key_from_public_key
 from ancre.trust.jose.vc_jose import issue_vc_jwt, issue_vp_jwt
 from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
-from ancre.trust.vcdm.credentials import Address, legal_person_credential
 
 __all__ = ["SAMPLE_AUDIENCE", "SAMPLE_NONCE", "write_samples"]
 

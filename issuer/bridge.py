@@ -34,6 +34,7 @@ from ancre.issuer.authorize import (
     Redirect,
     Refused,
 )
+from ancre.issuer.fr_identifiers import parse_siret
 from ancre.issuer.login import (
     CERTIFICATION_DIRIGEANT,
     PROCONNECT_ACR_VALUES,
@@ -51,7 +52,6 @@ from ancre.issuer.registers import (
 )
 from ancre.issuer.templates import Authorization
 from ancre.trust.errors import AncreError, Code, InvalidError
-from ancre.trust.vcdm.fr_identifiers import parse_siret
 
 __all__ = [
     "LoginBridge",

@@ -60,6 +60,7 @@ from typing import Any, Final, Protocol, TypeVar
 
 import httpx
 
+from ancre.issuer.fr_identifiers import parse_fr_vat, parse_siren, parse_siret
 from ancre.trust.clock import Clock, SystemClock
 from ancre.trust.errors import (
     Code,
@@ -68,7 +69,6 @@ from ancre.trust.errors import (
     MalformedError,
 )
 from ancre.trust.net.guard import NetworkPolicy, fetch
-from ancre.trust.vcdm.fr_identifiers import parse_fr_vat, parse_siren, parse_siret
 
 from .register_match import DirectorMatch, Person, RegisteredPerson, match_director
 

@@ -21,12 +21,12 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
+from ancre.issuer.builders import CREDENTIAL_CONTEXT
 from ancre.trust.errors import Code, ConfigurationError, InvalidError
 from ancre.trust.keys.jwk import PublicKey
 from ancre.trust.vcdm.credentials import (
     ADMINISTRATIVE_SERVICE,
     CERTIFICATION,
-    CREDENTIAL_CONTEXT,
     DIRECTOR_CERTIFICATION_VCT,
     LEGAL_PERSON,
     LOCAL_REGISTRATION_NUMBER,

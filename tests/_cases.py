@@ -23,6 +23,7 @@ from _http_server import LoopbackServer, Route, free_port
 from _negative import NEGATIVE
 from _support import NOW, Issuer, b64json, credential, forge
 
+from ancre.issuer.builders import Address, legal_person_credential
 from ancre.trust.clock import FixedClock
 from ancre.trust.codec.b64 import b64url_decode
 from ancre.trust.data_integrity.proofs import add_proof
@@ -44,7 +45,6 @@ from ancre.trust.trust_list.core import (
     TrustListDocument,
     sign_trust_list,
 )
-from ancre.trust.vcdm.credentials import Address, legal_person_credential
 
 AT = "2026-01-15T12:00:00Z"
 assert datetime.fromisoformat(AT) == NOW

@@ -18,6 +18,12 @@ from typing import Any
 import jsonschema_rs
 import pytest
 
+from ancre.issuer.builders import (
+    Address,
+    legal_person_credential,
+    local_registration_number_credential,
+    vat_id_credential,
+)
 from ancre.trust.errors import Code, InvalidError, MalformedError
 from ancre.trust.vcdm import credentials
 from ancre.trust.vcdm.credentials import (
@@ -33,13 +39,9 @@ from ancre.trust.vcdm.credentials import (
     SCHEMA_FOR_TYPE,
     SCHEMA_FOR_VCT,
     VAT_ID,
-    Address,
     SchemaIssue,
-    legal_person_credential,
-    local_registration_number_credential,
     sd_jwt_claims_schema_errors,
     subject_schema_errors,
-    vat_id_credential,
 )
 
 DATA = Path(__file__).parent / "data" / "gaiax"

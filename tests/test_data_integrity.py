@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ancre.issuer.builders import Address, legal_person_credential
 from ancre.trust.clock import FixedClock
 from ancre.trust.codec.b64 import b64url_encode
 from ancre.trust.codec.multibase import base58btc_decode
@@ -37,7 +38,6 @@ from ancre.trust.keys.jwk import PrivateKey, PublicKey
 from ancre.trust.policy import DEFAULT_ALGORITHMS, VerificationPolicy
 from ancre.trust.result import Status, Step, VerificationResult
 from ancre.trust.steps import PinnedKeys
-from ancre.trust.vcdm.credentials import Address, legal_person_credential
 from ancre.trust.vcdm.jsonld import ContextStore, canonize
 
 VECTOR = vectors("vc-di-eddsa.json")

@@ -11,20 +11,22 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from ancre.trust.errors import Code, MalformedError
-from ancre.trust.vcdm.fr_identifiers import (
-    LA_POSTE_SIREN,
+from ancre.issuer.fr_identifiers import (
     fr_vat_from_siren,
     fr_vat_key,
-    is_valid_fr_vat,
-    is_valid_siren,
-    is_valid_siret,
-    luhn_valid,
     parse_fr_vat,
     parse_siren,
     parse_siren_or_siret,
     parse_siret,
     siren_of_siret,
+)
+from ancre.trust.errors import Code, MalformedError
+from ancre.trust.vcdm.fr_identifiers import (
+    LA_POSTE_SIREN,
+    is_valid_fr_vat,
+    is_valid_siren,
+    is_valid_siret,
+    luhn_valid,
 )
 
 # --- an independent Luhn, to cross-check the module ------------------------------------------

@@ -26,6 +26,7 @@ from _issuer_support import (
 
 from ancre.issuer.accreditation import Accreditation, AccreditedIssuer, open_accreditation
 from ancre.issuer.api import IssuerSettings, create_app
+from ancre.issuer.builders import CREDENTIAL_CONTEXT
 from ancre.issuer.clients import ClientStore
 from ancre.issuer.service import Issuer, IssuerError
 from ancre.issuer.templates import Authorization
@@ -37,7 +38,6 @@ from ancre.trust.clock import SystemClock
 from ancre.trust.did.key import did_key_from_public_key
 from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.trust_list.core import EntryStatus
-from ancre.trust.vcdm.credentials import CREDENTIAL_CONTEXT
 
 OPERATOR = Authorization(method="operator", actor="alice", register_checked=True)
 CERTIFICATION_CLAIMS = {

@@ -28,6 +28,7 @@ from _support import NOW
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ancre.issuer.builders import local_registration_number_credential, vat_id_credential
 from ancre.issuer.register_match import (
     Person,
     RegisteredPerson,
@@ -71,7 +72,6 @@ from ancre.trust.errors import (
     Outcome,
 )
 from ancre.trust.net.guard import NetworkPolicy
-from ancre.trust.vcdm.credentials import local_registration_number_credential, vat_id_credential
 from ancre.trust.vcdm.model import check_credential
 
 DATA = Path(__file__).parent / "data" / "registers"

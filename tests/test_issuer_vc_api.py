@@ -23,6 +23,7 @@ from _issuer_support import (
 )
 
 from ancre.issuer.api import IssuerSettings, create_app
+from ancre.issuer.builders import CREDENTIAL_CONTEXT
 from ancre.issuer.clients import ClientStore
 from ancre.issuer.service import Issuer
 from ancre.issuer.vc_api import ProofFormat, VcApiSettings
@@ -31,7 +32,6 @@ from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.result import Status
 from ancre.trust.status.checker import StatusListChecker
-from ancre.trust.vcdm.credentials import CREDENTIAL_CONTEXT
 from ancre.verifier.pipeline import verify
 
 LOOPBACK = NetworkPolicy(allow_loopback=True, max_bytes=4 * 1024 * 1024)

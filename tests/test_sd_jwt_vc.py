@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from _support import NOW, Issuer, vectors
 
+from ancre.issuer.sd_jwt_credentials import issue_director_certification, issue_mandate
 from ancre.trust.clock import Clock, FixedClock
 from ancre.trust.codec.b64 import b64url_decode
 from ancre.trust.codec.json import dumps_compact
@@ -26,8 +27,6 @@ from ancre.trust.result import Status, Step, VerificationResult
 from ancre.trust.sd_jwt.core import SdJwt, issue_sd_jwt, present
 from ancre.trust.sd_jwt.vc import (
     FORMAT_SD_JWT_VC,
-    issue_director_certification,
-    issue_mandate,
     issue_sd_jwt_vc,
     verify_sd_jwt_vc,
 )

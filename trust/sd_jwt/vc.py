@@ -64,8 +64,6 @@ from ancre.trust.steps import (
     trust_step,
 )
 from ancre.trust.vcdm.credentials import (
-    DIRECTOR_CERTIFICATION_VCT,
-    MANDATE_VCT,
     SchemaIssue,
     sd_jwt_claims_schema_errors,
 )
@@ -76,8 +74,6 @@ __all__ = [
     "PERSONAL_CLAIMS",
     "SD_JWT_VC_TYP",
     "SD_JWT_VC_TYPS",
-    "issue_director_certification",
-    "issue_mandate",
     "issue_sd_jwt_vc",
     "verify_sd_jwt_vc",
 ]
@@ -247,111 +243,6 @@ def issue_sd_jwt_vc(
 
 def _pointer_of(pattern: tuple[str, ...]) -> str:
     return "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in pattern)
-
-
-def _default_personal(claims: Mapping[str, Any]) -> list[str]:
-    return [f"/{name}" for name in sorted(PERSONAL_CLAIMS.intersection(claims))]
-
-
-def _issue_typed(
-    vct: str,
-    claims: Mapping[str, Any],
-    signer: Signer,
-    issuer: str,
-    holder_jwk: Mapping[str, Any] | PublicKey,
-    disclosable: Iterable[str] | None,
-    options: Mapping[str, Any],
-) -> SdJwt:
-    pointers = list(disclosable) if disclosable is not None else _default_personal(claims)
-    return issue_sd_jwt_vc(
-        claims,
-        signer,
-        issuer=issuer,
-        vct=vct,
-        disclosable=pointers,
-        holder_jwk=holder_jwk,
-        **options,
-    )
-
-
-def issue_mandate(
-    claims: Mapping[str, Any],
-    signer: Signer,
-    *,
-    issuer: str,
-    holder_jwk: Mapping[str, Any] | PublicKey,
-    disclosable: Iterable[str] | None = None,
-    kid: str | None = None,
-    x5c: Sequence[str] | None = None,
-    issued_at: datetime | None = None,
-    valid_from: datetime | None = None,
-    valid_until: datetime | None = None,
-    status: Mapping[str, Any] | None = None,
-    decoys: int = 0,
-    salt_source: SaltSource = secrets,
-) -> SdJwt:
-    """Issue a Mandate: an EUDI Power of Representation attestation (``vct``
-    ``urn:eu.europa.ec.eudi:por:1``) bound to the holder key, after checking `claims`
-    against its schema. `disclosable` defaults to the personal claims present (names);
-    a value that leaves one of them plain is refused."""
-    return _issue_typed(
-        MANDATE_VCT,
-        claims,
-        signer,
-        issuer,
-        holder_jwk,
-        disclosable,
-        {
-            "kid": kid,
-            "x5c": x5c,
-            "issued_at": issued_at,
-            "valid_from": valid_from,
-            "valid_until": valid_until,
-            "status": status,
-            "decoys": decoys,
-            "salt_source": salt_source,
-        },
-    )
-
-
-def issue_director_certification(
-    claims: Mapping[str, Any],
-    signer: Signer,
-    *,
-    issuer: str,
-    holder_jwk: Mapping[str, Any] | PublicKey,
-    disclosable: Iterable[str] | None = None,
-    kid: str | None = None,
-    x5c: Sequence[str] | None = None,
-    issued_at: datetime | None = None,
-    valid_from: datetime | None = None,
-    valid_until: datetime | None = None,
-    status: Mapping[str, Any] | None = None,
-    decoys: int = 0,
-    salt_source: SaltSource = secrets,
-) -> SdJwt:
-    """Issue a DirectorCertification (``vct`` ``urn:ancre:director-certification:1``) bound
-    to the holder key, after checking `claims` against its schema. `disclosable` defaults
-    to the personal claims present (the director's names); a value that leaves one of them
-    plain is refused."""
-    return _issue_typed(
-        DIRECTOR_CERTIFICATION_VCT,
-        claims,
-        signer,
-        issuer,
-        holder_jwk,
-        disclosable,
-        {
-            "kid": kid,
-            "x5c": x5c,
-            "issued_at": issued_at,
-            "valid_from": valid_from,
-            "valid_until": valid_until,
-            "status": status,
-            "decoys": decoys,
-            "salt_source": salt_source,
-        },
-    )
 
 
 # ------------------------------------------------------------------------------------------
