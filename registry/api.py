@@ -28,6 +28,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from ancre.trust.errors import AncreError, Code
 from ancre.trust.keys.jwk import Signer
+from ancre.trust.problem import problem
 from ancre.trust.trust_list.core import ClaimConstraint, EntryStatus
 
 from .service import Registry, RegistryError, Role, check_text
@@ -67,12 +68,8 @@ Text = Annotated[str, AfterValidator(_no_controls)]
 MultilineText = Annotated[str, AfterValidator(_no_controls_multiline)]
 
 
-def _problem(status: int, title: str, detail: str, code: str) -> JSONResponse:
-    return JSONResponse(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail, "code": code},
-        status_code=status,
-        media_type="application/problem+json",
-    )
+def _problem(status: int, title: str, detail: str, code: Code | str) -> JSONResponse:
+    return problem(status, code, detail, title=title).response(JSONResponse)
 
 
 @dataclass(frozen=True, slots=True)
