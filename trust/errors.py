@@ -214,6 +214,14 @@ class Code(StrEnum):
     CREDENTIAL_REFUSED = "credential_refused"
     NO_MATCHING_CREDENTIAL = "no_matching_credential"
     VERIFIER_REFUSED = "verifier_refused"
+    # registry (ancre.registry): one code per refusal, each formerly `policy_violation`
+    FORBIDDEN = "forbidden"
+    TWO_PERSON_REQUIRED = "two_person_required"
+    ALREADY_IN_STATE = "already_in_state"
+    BACKDATED_CHANGE = "backdated_change"
+    UNKNOWN_ANCHOR = "unknown_anchor"
+    NO_SIGNING_KEY = "no_signing_key"
+    INVALID_STATE = "invalid_state"
 
 
 class AncreError(Exception):
