@@ -17,6 +17,7 @@ __all__ = [
     "Code",
     "ConfigurationError",
     "IndeterminateError",
+    "InternalError",
     "InvalidError",
     "MalformedError",
     "Outcome",
@@ -260,3 +261,12 @@ class ConfigurationError(AncreError):
 
     def __init__(self, message: str) -> None:
         super().__init__(Code.CONFIGURATION, message)
+
+
+class InternalError(AncreError):
+    """An invariant of ancre's own state does not hold: a bug, or a database changed behind
+    ancre's back (a row a foreign key promises is gone). Never the caller's fault: services
+    answer 500, the CLI exits 70. Raised where an ``assert`` would vanish under ``-O``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Code.INVALID_STATE, message)
