@@ -344,14 +344,13 @@ def offer(
     from ancre.issuer.templates import Authorization
     from ancre.trust.codec.json import loads_strict
 
-    if (claims is None) == (from_csv is None):
-        _die(64, "give --claims FILE.json or --from FILE.csv")
-    if from_csv is not None:
+    if from_csv is not None and claims is None:
         authorization = Authorization("operator", actor, register_checked=register_checked)
         _offer_csv(folder, public_url, credential_type, from_csv, authorization, tx_code,
                    skip_invalid=skip_invalid, json_out=json_out)  # fmt: skip
         return
-    assert claims is not None
+    if claims is None or from_csv is not None:
+        _die(64, "give --claims FILE.json or --from FILE.csv")
     try:
         raw = claims.read_bytes()
     except OSError as error:

@@ -310,10 +310,9 @@ def _openid4vp_settings(
 
     try:
         key = PrivateKey.from_jwk(loads_strict(_read_input(key_file), what="JWK"))
-        if did is None:
+        if did is None or kid is None:  # both or neither (checked above)
             did = did_jwk_from_public_key(key.public_key)
             kid = f"{did}#0"
-        assert kid is not None
         store = None
         if database is not None:
             from sqlalchemy.exc import ArgumentError, OperationalError
@@ -1041,9 +1040,12 @@ def completion(
         _die(EXIT_USAGE, f"SHELL must be one of {', '.join(COMPLETION_SHELLS)}, not {shell!r}")
     from typer._click.shell_completion import get_completion_class
 
+    from ancre.trust.errors import InternalError
+
     _register_completion_shells()
     complete = get_completion_class(shell)
-    assert complete is not None  # registered just above
+    if complete is None:  # registered just above
+        raise InternalError(f"no completion class registered for {shell}")
     script = complete(typer.main.get_command(app), {}, "ancre", COMPLETE_VAR).source()
     sys.stdout.write(script.strip() + "\n")
 

@@ -38,7 +38,7 @@ from ancre.issuer.oid4vci import (
 from ancre.issuer.service import PRE_AUTHORIZED_GRANT, AccessGrant, Issuer, IssuerError
 from ancre.trust.codec.json import loads_strict
 from ancre.trust.did.web import did_web_to_url
-from ancre.trust.errors import AncreError, Code, ConfigurationError
+from ancre.trust.errors import AncreError, Code, ConfigurationError, InternalError
 
 if TYPE_CHECKING:
     from ancre.issuer.vc_api import VcApiSettings
@@ -204,7 +204,7 @@ def create_app(settings: IssuerSettings) -> FastAPI:
 
         return await guarded(run, Code.INVALID_REQUEST)
 
-    if settings.authentication is not None:
+    if settings.authentication is not None and code_flow is not None:
         _authorization_routes(
             app, prefix, settings.authentication, code_flow, call, settings.max_body_bytes
         )
@@ -279,7 +279,7 @@ def _authorization_routes(
     app: FastAPI,
     prefix: str,
     authentication: UserAuthentication,
-    code_flow: AuthorizationServer | None,
+    code_flow: AuthorizationServer,
     call: Callable[..., Any],
     max_body: int,
 ) -> None:
@@ -294,7 +294,6 @@ def _authorization_routes(
     from ancre.issuer.pages import CSS, choose_language, render, security_headers
     from ancre.issuer.templates import TEMPLATES, template
 
-    assert code_flow is not None
     LANG_COOKIE = "__Host-ancre-lang"  # noqa: N806 - a constant local to these routes
     issuer = code_flow.issuer
     base = issuer.public_url
@@ -351,8 +350,9 @@ def _authorization_routes(
             return RedirectResponse(back.url, 303, headers=_NO_STORE)
         if back.refused is not None:
             return error_page(back.refused.code, lang)
-        assert back.approved is not None
         approved = back.approved
+        if approved is None:  # pages: either refused or approved
+            raise InternalError("a finished authorization is neither refused nor approved")
         offer = await call(
             lambda: issuer.create_offer(
                 back.configuration_id, dict(approved.claims), authorization=approved.authorization

@@ -27,7 +27,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Final, Protocol
+from typing import Any, Final, Literal, Protocol, overload
 from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import delete, select, update
@@ -43,7 +43,7 @@ from ancre.issuer.db import (
 from ancre.issuer.service import AccessGrant, Issuer, IssuerError, _rowcount, _sha256
 from ancre.issuer.templates import TEMPLATES, Authorization, template
 from ancre.storage.audit import canonical
-from ancre.trust.errors import AncreError, Code
+from ancre.trust.errors import AncreError, Code, InternalError
 
 __all__ = [
     "AUTHORIZATION_CODE_GRANT",
@@ -185,6 +185,16 @@ def _check_redirect_uri(uri: str) -> None:
         raise _invalid("`redirect_uri` needs a host")
 
 
+@overload
+def _single(params: Mapping[str, list[str]], name: str, *, required: Literal[True]) -> str: ...
+
+
+@overload
+def _single(
+    params: Mapping[str, list[str]], name: str, *, required: Literal[False]
+) -> str | None: ...
+
+
 def _single(params: Mapping[str, list[str]], name: str, *, required: bool) -> str | None:
     values = params.get(name)
     if not values:
@@ -306,17 +316,14 @@ class AuthorizationServer:
         if _single(params, "response_type", required=True) != "code":
             raise IssuerError(Code.INVALID_REQUEST, "`response_type` must be code")
         client_id = _single(params, "client_id", required=True)
-        assert client_id is not None
         if len(client_id) > 256 or not client_id.isprintable():
             raise _invalid("`client_id` is malformed")
         redirect_uri = _single(params, "redirect_uri", required=True)
-        assert redirect_uri is not None
         _check_redirect_uri(redirect_uri)
         method = _single(params, "code_challenge_method", required=True)
         if method != "S256":
             raise _invalid("PKCE `code_challenge_method` must be S256")
         challenge = _single(params, "code_challenge", required=True)
-        assert challenge is not None
         if len(challenge) != 43 or not all(c.isalnum() or c in "-_" for c in challenge):
             raise _invalid("`code_challenge` must be a base64url SHA-256 (43 characters)")
         configuration = _configuration_from(
@@ -468,7 +475,8 @@ class AuthorizationServer:
                     "started in another browser)"
                 )
             row = session.get(AuthorizationRequestRow, request_id)
-            assert row is not None
+            if row is None:
+                raise InternalError(f"authorization request {request_id} vanished mid-update")
             query: dict[str, str] = {}
             if row.client_id == PAGES_CLIENT:
                 if isinstance(outcome, Refused):
@@ -572,9 +580,11 @@ class AuthorizationServer:
             )
             if consumed == 1:
                 row = session.get(AuthorizationCodeRow, digest)
-                assert row is not None
+                if row is None:
+                    raise InternalError("an authorization code vanished mid-update")
                 offer = session.get(OfferRow, row.offer_id)
-                assert offer is not None  # a foreign key
+                if offer is None:  # a foreign key
+                    raise InternalError(f"offer {row.offer_id} of an authorization code is gone")
                 token = secrets.token_urlsafe(32)
                 session.add(
                     AccessTokenRow(
@@ -621,7 +631,8 @@ class BrowserBinding:
                 pass  # another replica created it first
             with issuer._read() as session:
                 row = session.get(MetaRow, _SECRET_KEY)
-        assert row is not None
+        if row is None:
+            raise InternalError("the bridge's secret key was neither found nor created")
         self._secret = bytes.fromhex(row.value)
 
     def _mac(self, value: str) -> str:

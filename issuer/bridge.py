@@ -148,7 +148,8 @@ def claims_for(
             Code.ACR_TOO_LOW, "a director certification needs certification-dirigeant"
         )
     match = check_director(record, person)
-    assert match.director is not None
+    if match.director is None:  # check_director refuses an unmatched person
+        raise InvalidError(Code.DIRECTOR_NOT_MATCHED, "no director matched the login")
     role = match.director.role or "dirigeant"
     if configuration_id == "DirectorCertification":
         return {

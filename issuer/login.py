@@ -136,6 +136,15 @@ def _invalid(code: Code, message: str) -> InvalidError:
     return InvalidError(code, message)
 
 
+def _numeric_date(claims: dict[str, Any], name: str) -> int | float:
+    """An ID token's NumericDate claim (``exp``, ``iat``): a number, and not a bool (a bool
+    is an int in Python)."""
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _invalid(Code.ID_TOKEN_INVALID, f"the ID token has no numeric {name}")
+    return value
+
+
 class OidcRelyingParty:
     """The relying party for one provider, keeping its login states in `issuer`'s
     database (module docstring)."""
@@ -424,12 +433,7 @@ class OidcRelyingParty:
         if (len(audiences) > 1 or azp is not None) and azp != self.config.client_id:
             raise _invalid(Code.ID_TOKEN_WRONG_AUDIENCE, "the ID token's azp is another client")
         now = self._issuer.clock.now().timestamp()
-        exp, iat = claims.get("exp"), claims.get("iat")
-        for name, value in (("exp", exp), ("iat", iat)):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise _invalid(Code.ID_TOKEN_INVALID, f"the ID token has no numeric {name}")
-        assert isinstance(exp, int | float)
-        assert isinstance(iat, int | float)
+        exp, iat = _numeric_date(claims, "exp"), _numeric_date(claims, "iat")
         if exp <= now - _SKEW:
             raise _invalid(Code.ID_TOKEN_EXPIRED, "the ID token has expired")
         if iat > now + _SKEW or iat < now - self.config.id_token_max_age:

@@ -56,7 +56,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, Literal, Protocol, TypeVar, overload
 
 import httpx
 
@@ -546,6 +546,12 @@ class _Reader:
         self.value: dict[str, Any] = value
         self.where = where
 
+    @overload
+    def _get(self, name: str, kind: type[_T], required: Literal[True]) -> _T: ...
+
+    @overload
+    def _get(self, name: str, kind: type[_T], required: Literal[False]) -> _T | None: ...
+
     def _get(self, name: str, kind: type[_T], required: bool) -> _T | None:
         if name not in self.value or self.value[name] is None:
             if required:
@@ -561,9 +567,7 @@ class _Reader:
         return item
 
     def text(self, name: str) -> str:
-        value = self._get(name, str, True)
-        assert value is not None
-        return value
+        return self._get(name, str, True)
 
     def opt_text(self, name: str) -> str | None:
         return self._get(name, str, False)

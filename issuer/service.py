@@ -52,7 +52,7 @@ from ancre.storage.audit import (
 )
 from ancre.trust.clock import Clock
 from ancre.trust.codec.json import loads_strict
-from ancre.trust.errors import AncreError, Code
+from ancre.trust.errors import AncreError, Code, InternalError
 from ancre.trust.jose.vc_jose import issue_vc_jwt
 from ancre.trust.keys.jwk import PublicKey
 from ancre.trust.keys.keystore import KeyStore
@@ -740,7 +740,8 @@ class Issuer:
             )
             if consumed == 1:
                 offer = session.get(OfferRow, row.offer_id)
-                assert offer is not None  # a foreign key
+                if offer is None:  # a foreign key
+                    raise InternalError(f"offer {row.offer_id} of a pre-authorized code is gone")
                 offer.code = None
                 token = secrets.token_urlsafe(32)
                 session.add(
@@ -756,7 +757,8 @@ class Issuer:
         # Refused: say why, from a fresh read (another replica may have just used it).
         with self._transaction() as session:
             current = session.get(PreAuthorizedCodeRow, digest)
-            assert current is not None  # rows are never deleted
+            if current is None:  # rows are never deleted
+                raise InternalError("a pre-authorized code row vanished")
             if current.used_at is not None:
                 raise IssuerError(Code.INVALID_GRANT, "the pre-authorized code was already used")
             if current.expires_at <= now:

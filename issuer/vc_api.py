@@ -48,6 +48,7 @@ from ancre.trust.data_integrity.proofs import add_proof
 from ancre.trust.errors import AncreError, Code, ConfigurationError
 from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt
 from ancre.trust.keys.jwk import KeyType
+from ancre.trust.problem import problem
 from ancre.trust.vcdm.credentials import subject_schema_errors
 from ancre.trust.vcdm.model import (
     VCDM2_CONTEXT,
@@ -118,21 +119,17 @@ class VcApiError(AncreError):
         self.reasons = reasons
 
     def response(self) -> JSONResponse:
-        body: dict[str, Any] = {
-            "type": f"urn:ancre:error:{self.code}",
-            "title": _TITLES.get(self.status, "Request refused"),
-            "status": self.status,
-            "detail": self.message,
-            "code": str(self.code),
-        }
-        if self.reasons:
-            body["errors"] = [dict(r) for r in self.reasons]
+        extensions = {"errors": [dict(r) for r in self.reasons]} if self.reasons else None
         headers = {"Cache-Control": "no-store"}
         if self.status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="vc-api"'
-        return JSONResponse(
-            body, self.status, headers=headers, media_type="application/problem+json"
-        )
+        return problem(
+            self.status,
+            self.code,
+            self.message,
+            title=_TITLES.get(self.status, "Request refused"),
+            extensions=extensions,
+        ).response(JSONResponse, headers=headers)
 
 
 _TITLES: Final = {

@@ -28,6 +28,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from ancre.trust.errors import AncreError, Code
 from ancre.trust.keys.jwk import Signer
+from ancre.trust.problem import problem
 from ancre.trust.trust_list.core import ClaimConstraint, EntryStatus
 
 from .service import Registry, RegistryError, Role, check_text
@@ -67,12 +68,8 @@ Text = Annotated[str, AfterValidator(_no_controls)]
 MultilineText = Annotated[str, AfterValidator(_no_controls_multiline)]
 
 
-def _problem(status: int, title: str, detail: str, code: str) -> JSONResponse:
-    return JSONResponse(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail, "code": code},
-        status_code=status,
-        media_type="application/problem+json",
-    )
+def _problem(status: int, title: str, detail: str, code: Code | str) -> JSONResponse:
+    return problem(status, code, detail, title=title).response(JSONResponse)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +218,8 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
 
     @app.exception_handler(_AuthError)
     async def _auth(_: Request, exc: _AuthError) -> JSONResponse:
-        response = _problem(exc.status, "Not allowed", exc.detail, "unauthorized")
+        code = Code.UNAUTHORIZED if exc.status == 401 else Code.FORBIDDEN
+        response = _problem(exc.status, "Not allowed", exc.detail, code)
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="ancre-registry"'
         return response
@@ -421,7 +419,9 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
         """Sign and store the next list. With an `Idempotency-Key`, a retry returns the list
         the first call published instead of publishing another."""
         if signer is None:
-            raise RegistryError("this server has no signing key", status=503)
+            raise RegistryError(
+                "this server has no signing key", status=503, code=Code.NO_SIGNING_KEY
+            )
         row = registry.publish(signer, who.person, request_key=idempotency_key)
         return {
             "sequence": row.sequence,
@@ -433,7 +433,9 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
     def audit_checkpoint(_: Caller = editor) -> dict[str, Any]:
         """Sign the audit log's current (count, head) with the registry's key."""
         if signer is None:
-            raise RegistryError("this server has no signing key", status=503)
+            raise RegistryError(
+                "this server has no signing key", status=503, code=Code.NO_SIGNING_KEY
+            )
         row = registry.checkpoint(signer)
         return {"events": row.events, "head": row.head, "jws": row.jws}
 

@@ -92,9 +92,7 @@ _LOCK_ATTEMPTS: Final = 3
 class RegistryError(AncreError):
     """A request the registry refuses (unknown entry, rule broken, not allowed)."""
 
-    def __init__(
-        self, message: str, *, status: int = 409, code: Code = Code.POLICY_VIOLATION
-    ) -> None:
+    def __init__(self, message: str, *, code: Code, status: int = 409) -> None:
         super().__init__(code, message)
         self.http_status = status
 
@@ -114,7 +112,7 @@ def person_name(name: str) -> str:
     check_text(name, "a person's name")
     person = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
     if not person:
-        raise RegistryError("a person's name is empty", status=422)
+        raise RegistryError("a person's name is empty", status=422, code=Code.INVALID_REQUEST)
     return person
 
 
@@ -286,7 +284,9 @@ class Registry:
                 # Weakening the rules is a two-person change (`set_two_person_rule`), never a
                 # side effect of re-configuring.
                 raise RegistryError(
-                    "the two-person rule is turned off only by an approved change", status=403
+                    "the two-person rule is turned off only by an approved change",
+                    status=403,
+                    code=Code.TWO_PERSON_REQUIRED,
                 )
             for key, value in settings.items():
                 s.merge(MetaRow(key=key, value=value))
@@ -524,7 +524,11 @@ class Registry:
         when = effective_from or now
         if when < now - timedelta(seconds=1):
             # History is evidence: a change may be scheduled, never backdated.
-            raise RegistryError("a status change cannot take effect in the past", status=422)
+            raise RegistryError(
+                "a status change cannot take effect in the past",
+                status=422,
+                code=Code.BACKDATED_CHANGE,
+            )
         last = s.execute(
             select(StatusRow)
             .where(StatusRow.subject_kind == kind, StatusRow.subject_id == subject)
@@ -532,7 +536,11 @@ class Registry:
             .limit(1)
         ).scalar_one_or_none()
         if last is not None and when < last.effective_from:
-            raise RegistryError("a status change cannot precede the previous one", status=422)
+            raise RegistryError(
+                "a status change cannot precede the previous one",
+                status=422,
+                code=Code.BACKDATED_CHANGE,
+            )
         s.add(
             StatusRow(
                 subject_kind=kind,
@@ -628,7 +636,7 @@ class Registry:
             elif row.kind == "two_person_rule":
                 self._apply_rule(s, row.requested_by, bool(payload["enabled"]))
             else:  # pragma: no cover - kinds are created by this class only
-                raise RegistryError(f"unknown change kind {row.kind}")
+                raise RegistryError(f"unknown change kind {row.kind}", code=Code.INVALID_STATE)
             row.state, row.decided_by, row.decided_at = "approved", approver, self.clock.now()
             self._audit(s, approver, f"approve:{row.kind}", str(change_id), {"change": change_id})
             return self._change(row)
@@ -653,7 +661,10 @@ class Registry:
         with self._tx() as s:
             current = self._rule(s)
             if current == enabled:
-                raise RegistryError(f"the two-person rule is already {'on' if enabled else 'off'}")
+                raise RegistryError(
+                    f"the two-person rule is already {'on' if enabled else 'off'}",
+                    code=Code.ALREADY_IN_STATE,
+                )
             if current and not enabled:
                 return self._pending(
                     s, actor, "two_person_rule", {"id": "two_person_rule", "enabled": False}
@@ -742,7 +753,7 @@ class Registry:
             if s.get(AnchorRow, anchor_id) is None:
                 raise RegistryError(f"no trust anchor {anchor_id}", status=404, code=Code.NOT_FOUND)
             if self._current_status(s, "anchor", anchor_id) is status:
-                raise RegistryError(f"{anchor_id} is already {status}")
+                raise RegistryError(f"{anchor_id} is already {status}", code=Code.ALREADY_IN_STATE)
             if self._rule(s):
                 return self._pending(s, actor, "anchor_status", payload)
             self._apply_anchor_status(s, actor, payload)
@@ -814,14 +825,24 @@ class Registry:
         ):
             check_text(text, what)
         if not spec.did.startswith("did:"):
-            raise RegistryError("an issuer is identified by a DID", status=422)
+            raise RegistryError(
+                "an issuer is identified by a DID", status=422, code=Code.INVALID_DID
+            )
         if not spec.credential_types:
-            raise RegistryError("an issuer needs at least one credential type", status=422)
+            raise RegistryError(
+                "an issuer needs at least one credential type",
+                status=422,
+                code=Code.INVALID_REQUEST,
+            )
         if s.get(IssuerRow, spec.did) is not None:
             raise RegistryError(f"issuer {spec.did} exists", code=Code.CONFLICT)
         if spec.accredited_by not in known_anchors:
             if s.get(AnchorRow, spec.accredited_by) is None:
-                raise RegistryError(f"no trust anchor {spec.accredited_by}", status=422)
+                raise RegistryError(
+                    f"no trust anchor {spec.accredited_by}",
+                    status=422,
+                    code=Code.UNKNOWN_ANCHOR,
+                )
             known_anchors.add(spec.accredited_by)
         s.add(
             IssuerRow(
@@ -899,7 +920,10 @@ class Registry:
             if grant is None:
                 self._add_grant(s, actor, did, credential_type, constraints, effective_from)
             elif self._current_status(s, "grant", str(grant.id)) is EntryStatus.ACTIVE:
-                raise RegistryError(f"{did} is already trusted for {credential_type}")
+                raise RegistryError(
+                    f"{did} is already trusted for {credential_type}",
+                    code=Code.ALREADY_IN_STATE,
+                )
             else:
                 self._add_status(
                     s,
@@ -936,7 +960,10 @@ class Registry:
                     f"{did} has no grant for {credential_type}", status=404, code=Code.NOT_FOUND
                 )
             if self._current_status(s, "grant", str(grant.id)) is EntryStatus.WITHDRAWN:
-                raise RegistryError(f"{did} is already withdrawn for {credential_type}")
+                raise RegistryError(
+                    f"{did} is already withdrawn for {credential_type}",
+                    code=Code.ALREADY_IN_STATE,
+                )
             self._add_status(
                 s,
                 "grant",
@@ -976,7 +1003,7 @@ class Registry:
             self._issuer(s, did)
             current = self._current_status(s, "issuer", did)
             if current is status:
-                raise RegistryError(f"{did} is already {status}")
+                raise RegistryError(f"{did} is already {status}", code=Code.ALREADY_IN_STATE)
             if status is EntryStatus.ACTIVE and current is EntryStatus.WITHDRAWN and self._rule(s):
                 return self._pending(s, actor, "reinstate_issuer", payload)
             self._apply_status(s, actor, did, status, payload)
@@ -1285,7 +1312,9 @@ class Registry:
             if row is None:
                 raise RegistryError(f"no token named {name!r}", status=404, code=Code.NOT_FOUND)
             if row.revoked_at is not None:
-                raise RegistryError(f"token {name!r} is already revoked")
+                raise RegistryError(
+                    f"token {name!r} is already revoked", code=Code.ALREADY_IN_STATE
+                )
             row.revoked_at = self.clock.now()
             self._audit(s, actor, "revoke_token", name, {"person": row.person})
 

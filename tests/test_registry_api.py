@@ -68,7 +68,7 @@ def test_administrators_and_a_verifier(
         assert filed.status_code == 202
         change = filed.json()["pending_change"]
         own = http.post(f"/admin/changes/{change}/approve", headers=auth(tokens["alice"]))
-        assert own.status_code == 403
+        assert (own.status_code, own.json()["code"]) == (403, Code.SAME_PERSON.value)
         assert own.headers["content-type"] == "application/problem+json"
         assert (
             http.post(f"/admin/changes/{change}/approve", headers=auth(tokens["bob"])).status_code
@@ -141,7 +141,8 @@ def test_admin_authentication_and_roles(
         assert (
             http.post("/admin/publish", headers={"Authorization": tokens["ed"]}).status_code == 401
         )
-        assert http.post("/admin/publish", headers=auth(tokens["vi"])).status_code == 403
+        viewer = http.post("/admin/publish", headers=auth(tokens["vi"]))
+        assert (viewer.status_code, viewer.json()["code"]) == (403, Code.FORBIDDEN.value)
         assert http.get("/admin/anchors", headers=auth(tokens["vi"])).status_code == 200
         bad = http.post("/admin/issuers", json={"did": "not-a-did"}, headers=auth(tokens["ed"]))
         assert bad.status_code == 422
@@ -233,3 +234,16 @@ def test_gaiax_trust_anchor_chain(database_url: str) -> None:
             == 400
         )
     engine.dispose()
+
+
+def test_a_server_without_a_signing_key_refuses_to_sign(
+    setup: tuple[Registry, Issuer, FixedClock, dict[str, str], str],
+) -> None:
+    registry, _, _, tokens, _ = setup
+    with (
+        serve(create_app(registry)) as base,
+        httpx.Client(base_url=base, trust_env=False) as http,
+    ):
+        for path in ("/admin/publish", "/admin/audit/checkpoint"):
+            refused = http.post(path, headers=auth(tokens["ed"]))
+            assert (refused.status_code, refused.json()["code"]) == (503, "no_signing_key")

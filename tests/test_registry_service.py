@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -128,7 +128,7 @@ def test_reinstating_a_withdrawn_issuer_needs_a_second_approver(
 
 def test_rules(registry: Registry, clock: FixedClock) -> None:
     _anchor(registry)
-    with pytest.raises(RegistryError, match="no trust anchor"):
+    with pytest.raises(RegistryError, match="no trust anchor") as unknown:
         registry.add_issuer(
             "alice",
             did=AGENCY,
@@ -136,18 +136,26 @@ def test_rules(registry: Registry, clock: FixedClock) -> None:
             accredited_by="did:web:nobody",
             credential_types={LP: []},
         )
-    with pytest.raises(RegistryError, match="DID"):
+    assert (unknown.value.code, unknown.value.http_status) == (Code.UNKNOWN_ANCHOR, 422)
+    with pytest.raises(RegistryError, match="DID") as not_did:
         registry.add_issuer(
             "alice", did="agency", legal_name="A", accredited_by=ANCHOR, credential_types={LP: []}
         )
+    assert (not_did.value.code, not_did.value.http_status) == (Code.INVALID_DID, 422)
+    with pytest.raises(RegistryError, match="credential type") as no_type:
+        registry.add_issuer(
+            "alice", did=AGENCY, legal_name="A", accredited_by=ANCHOR, credential_types={}
+        )
+    assert (no_type.value.code, no_type.value.http_status) == (Code.INVALID_REQUEST, 422)
     registry.add_issuer(
         "alice", did=AGENCY, legal_name="A", accredited_by=ANCHOR, credential_types={LP: []}
     )
-    with pytest.raises(RegistryError, match="exists"):
+    with pytest.raises(RegistryError, match="exists") as exists:
         registry.add_issuer(
             "alice", did=AGENCY, legal_name="A", accredited_by=ANCHOR, credential_types={LP: []}
         )
-    with pytest.raises(RegistryError, match="past"):
+    assert (exists.value.code, exists.value.http_status) == (Code.CONFLICT, 409)
+    with pytest.raises(RegistryError, match="past") as past:
         registry.set_issuer_status(
             "alice",
             AGENCY,
@@ -155,8 +163,10 @@ def test_rules(registry: Registry, clock: FixedClock) -> None:
             reason="r",
             effective_from=T0 - timedelta(days=1),
         )
-    with pytest.raises(RegistryError, match="already"):
+    assert (past.value.code, past.value.http_status) == (Code.BACKDATED_CHANGE, 422)
+    with pytest.raises(RegistryError, match="already") as already:
         registry.set_issuer_status("alice", AGENCY, EntryStatus.ACTIVE, reason="r")
+    assert (already.value.code, already.value.http_status) == (Code.ALREADY_IN_STATE, 409)
 
 
 def test_scheduled_suspension_and_type_withdrawal(
@@ -291,3 +301,52 @@ def test_killed_mid_write_leaves_database_and_audit_consistent(
         credential_types={LP: []},
     )
     assert registry.verify_audit().ok
+
+
+def _refusal(call: Callable[[], object]) -> tuple[Code, int]:
+    with pytest.raises(RegistryError) as refused:
+        call()
+    return refused.value.code, refused.value.http_status
+
+
+def test_each_refusal_has_its_own_code(registry: Registry) -> None:
+    """Clients tell refusals apart by `code`, never by the HTTP status alone."""
+    _anchor(registry)
+    registry.add_issuer(
+        "alice", did=AGENCY, legal_name="A", accredited_by=ANCHOR, credential_types={LP: []}
+    )
+    assert _refusal(lambda: registry.set_two_person_rule("alice", True)) == (
+        Code.ALREADY_IN_STATE,
+        409,
+    )
+    assert _refusal(
+        lambda: registry.set_anchor_status("alice", ANCHOR, EntryStatus.ACTIVE, reason="r")
+    ) == (Code.ALREADY_IN_STATE, 409)
+    assert _refusal(lambda: registry.grant_type("alice", AGENCY, LP)) == (
+        Code.ALREADY_IN_STATE,
+        409,
+    )
+    registry.set_issuer_status(
+        "alice", AGENCY, EntryStatus.SUSPENDED, reason="r", effective_from=T0 + timedelta(days=5)
+    )
+    assert _refusal(
+        lambda: registry.set_issuer_status(
+            "alice",
+            AGENCY,
+            EntryStatus.WITHDRAWN,
+            reason="r",
+            effective_from=T0 + timedelta(days=1),
+        )
+    ) == (Code.BACKDATED_CHANGE, 422)
+    registry.withdraw_type("alice", AGENCY, LP, reason="r")
+    assert _refusal(lambda: registry.withdraw_type("alice", AGENCY, LP, reason="r")) == (
+        Code.ALREADY_IN_STATE,
+        409,
+    )
+    assert _refusal(lambda: registry.create_token("alice", "t", Role.VIEWER, person=" ")) == (
+        Code.INVALID_REQUEST,
+        422,
+    )
+    registry.create_token("alice", "t", Role.VIEWER)
+    registry.revoke_token("alice", "t")
+    assert _refusal(lambda: registry.revoke_token("alice", "t")) == (Code.ALREADY_IN_STATE, 409)

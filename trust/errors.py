@@ -17,6 +17,7 @@ __all__ = [
     "Code",
     "ConfigurationError",
     "IndeterminateError",
+    "InternalError",
     "InvalidError",
     "MalformedError",
     "Outcome",
@@ -214,6 +215,14 @@ class Code(StrEnum):
     CREDENTIAL_REFUSED = "credential_refused"
     NO_MATCHING_CREDENTIAL = "no_matching_credential"
     VERIFIER_REFUSED = "verifier_refused"
+    # registry (ancre.registry): one code per refusal, each formerly `policy_violation`
+    FORBIDDEN = "forbidden"
+    TWO_PERSON_REQUIRED = "two_person_required"
+    ALREADY_IN_STATE = "already_in_state"
+    BACKDATED_CHANGE = "backdated_change"
+    UNKNOWN_ANCHOR = "unknown_anchor"
+    NO_SIGNING_KEY = "no_signing_key"
+    INVALID_STATE = "invalid_state"
 
 
 class AncreError(Exception):
@@ -252,3 +261,12 @@ class ConfigurationError(AncreError):
 
     def __init__(self, message: str) -> None:
         super().__init__(Code.CONFIGURATION, message)
+
+
+class InternalError(AncreError):
+    """An invariant of ancre's own state does not hold: a bug, or a database changed behind
+    ancre's back (a row a foreign key promises is gone). Never the caller's fault: services
+    answer 500, the CLI exits 70. Raised where an ``assert`` would vanish under ``-O``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Code.INVALID_STATE, message)

@@ -38,6 +38,7 @@ from ancre.trust.codec.json import loads_strict
 from ancre.trust.errors import AncreError, Code, ConfigurationError
 from ancre.trust.net.guard import NetworkPolicy, WouldBlock, no_network
 from ancre.trust.policy import VerificationPolicy
+from ancre.trust.problem import problem, problem_type
 from ancre.trust.result import Status, Step, VerificationResult
 from ancre.trust.steps import Run, credentials_step
 from ancre.trust.trust_list.core import MAX_TRUST_LIST_BYTES, TrustListClient
@@ -179,7 +180,7 @@ def _problem_details(result: VerificationResult) -> list[dict[str, str]]:
             code = check.code or "error"
             out.append(
                 {
-                    "type": f"urn:ancre:error:{code}",
+                    "type": problem_type(code),
                     "title": code,
                     "detail": check.message,
                     "code": code,
@@ -244,17 +245,13 @@ def _problem(
 ) -> JSONResponse:
     """A request the service could not process. VC-API bodies are `application/json`, so the
     RFC 9457 members travel under that media type."""
-    return JSONResponse(
-        {
-            "type": f"urn:ancre:error:{code}",
-            "title": _TITLES.get(status, "Bad request"),
-            "status": status,
-            "detail": detail,
-            "code": code,
-        },
-        status_code=status,
-        headers=dict(headers) if headers else None,
-    )
+    return problem(
+        status,
+        code,
+        detail,
+        title=_TITLES.get(status, "Bad request"),
+        media_type="application/json",
+    ).response(JSONResponse, headers=headers)
 
 
 def _read_options(raw: Any, allowed: frozenset[str]) -> dict[str, Any] | JSONResponse:

@@ -162,7 +162,7 @@ def test_the_rule_is_only_turned_off_by_an_approved_change_and_shown_in_the_list
                 registry_did=setup.key.did, kid=setup.key.kid, operator_name="Loire",
                 scheme_name="Issuers", two_person_rule=False,
             )  # fmt: skip
-        assert refused.value.http_status == 403
+        assert (refused.value.code, refused.value.http_status) == (Code.TWO_PERSON_REQUIRED, 403)
         change = setup.registry.set_two_person_rule("alice", False)
         assert change is not None
         with pytest.raises(RegistryError) as own:
