@@ -52,13 +52,13 @@ from ancre.storage.sql import UtcMicros, make_engine, write_engine
 from ancre.trust.codec.json import dumps_compact
 from ancre.trust.errors import ConfigurationError
 
-from .openid4vp import (
+from .dcql import parse_dcql
+from .transactions import (
     ALREADY_ANSWERED,
     EXPIRED,
     Phase,
     Transaction,
     TransactionStoreError,
-    parse_dcql,
 )
 
 __all__ = ["MIN_SECRET_BYTES", "TABLE_NAME", "TRANSACTIONS", "SqlTransactionStore"]
