@@ -8,11 +8,11 @@ import hmac
 from collections.abc import Sequence
 from typing import Any, Final
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
+from joserfc import jwe
+from joserfc.errors import DecodeError, JoseError
+from joserfc.jwe import JWERegistry
+from joserfc.jwk import ECKey
 
 from ancre.trust.codec.b64 import b64url_decode
 from ancre.trust.codec.json import loads_strict
@@ -28,8 +28,27 @@ SUPPORTED_ENC: Final = {"A128GCM": 16, "A192GCM": 24, "A256GCM": 32}
 JWE_ALG: Final = "ECDH-ES"
 
 
-def _len_prefixed(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
+def _decrypt(token: str, key: ec.EllipticCurvePrivateKey, enc: str) -> bytes:
+    """ECDH-ES, the Concat KDF and AES-GCM, by joserfc, for a token whose header, sizes and
+    algorithms were checked already. The registry allows exactly `alg` and this `enc`."""
+    registry = JWERegistry(algorithms=[JWE_ALG, enc], strict_check_header=False)
+    # The body limit (`max_body_bytes`) bounds the token; joserfc's own caps (64 kB of
+    # ciphertext, 1 kB of header) would be new, smaller limits than before.
+    bound = len(token)
+    registry.max_protected_header_length = bound
+    registry.max_encrypted_key_length = bound
+    registry.max_initialization_vector_length = bound
+    registry.max_ciphertext_length = bound
+    registry.max_auth_tag_length = bound
+    try:
+        decrypted = jwe.decrypt_compact(token, ECKey(key, key), registry=registry)
+    except DecodeError:
+        raise RefusedError("the JWE does not decrypt with this request's key") from None
+    except (JoseError, ValueError) as error:
+        raise RefusedError(f"malformed JWE: {error}") from None
+    if decrypted.plaintext is None:
+        raise RefusedError("the JWE does not decrypt with this request's key")
+    return decrypted.plaintext
 
 
 def decrypt_response(
@@ -80,32 +99,18 @@ def decrypt_response(
         for name in ("apu", "apv"):
             if name in header and not isinstance(header[name], str):
                 raise RefusedError(f"JWE `{name}` must be a base64url string")
-        apu = b64url_decode(header["apu"], what="apu") if "apu" in header else b""
-        apv = b64url_decode(header["apv"], what="apv") if "apv" in header else b""
+            if name in header:
+                b64url_decode(header[name], what=name)  # canonical base64url only
         if ek64:
             raise RefusedError("ECDH-ES direct key agreement has an empty encrypted key")
         iv = b64url_decode(iv64, what="JWE iv")
-        ciphertext = b64url_decode(ct64, what="JWE ciphertext")
+        b64url_decode(ct64, what="JWE ciphertext")  # canonical base64url only
         tag = b64url_decode(tag64, what="JWE tag")
     except AncreError as error:
         raise RefusedError(f"malformed JWE: {error.message}") from None
     if len(iv) != 12 or len(tag) != 16:
         raise RefusedError("AES-GCM needs a 96-bit iv and a 128-bit tag")
-    size = SUPPORTED_ENC[enc]
-    shared = key.exchange(ec.ECDH(), ephemeral.key)
-    # RFC 7518 §4.6.2: Concat KDF; AlgorithmID is `enc` in direct key agreement mode.
-    other_info = (
-        _len_prefixed(enc.encode("ascii"))
-        + _len_prefixed(apu)
-        + _len_prefixed(apv)
-        + (size * 8).to_bytes(4, "big")
-    )
-    cek = ConcatKDFHash(hashes.SHA256(), size, other_info).derive(shared)
-    try:
-        # RFC 7516 §5.2: the AAD is the ASCII of the encoded protected header.
-        plaintext = AESGCM(cek).decrypt(iv, ciphertext + tag, h64.encode("ascii"))
-    except InvalidTag:
-        raise RefusedError("the JWE does not decrypt with this request's key") from None
+    plaintext = _decrypt(token, key, enc)
     try:
         return loads_strict(plaintext, what="the decrypted response", max_depth=max_depth)
     except AncreError as error:
