@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from ancre.trust.errors import Code, MalformedError
 from ancre.trust.sd_jwt.vc import FORMAT_SD_JWT_VC
 from ancre.trust.vcdm.model import types_of
 
@@ -55,8 +56,12 @@ PathPart = str | int | None
 ClaimValue = str | int | bool
 
 
-class DcqlError(ValueError):
-    """A DCQL query ancre refuses to send (malformed, or asking what it cannot check)."""
+class DcqlError(MalformedError):
+    """A DCQL query ancre refuses to send (malformed, or asking what it cannot check):
+    `invalid_dcql_query`, a 400 problem at creation."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Code.INVALID_DCQL_QUERY, message)
 
 
 @dataclass(frozen=True, slots=True)

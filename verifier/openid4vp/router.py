@@ -187,7 +187,7 @@ class _Endpoints:
         try:
             query = parse_dcql(body.get("dcql_query"))
         except DcqlError as error:
-            return _problem(400, str(error), Code.INVALID_DCQL_QUERY)
+            return _problem(400, error.message, error.code)
         return query, mode, method
 
     async def _create(self, query: DcqlQuery, mode: str, method: str) -> JSONResponse:

@@ -52,7 +52,7 @@ from ancre.storage.sql import UtcMicros, make_engine, write_engine
 from ancre.trust.codec.json import dumps_compact
 from ancre.trust.errors import ConfigurationError
 
-from .dcql import parse_dcql
+from .dcql import DcqlError, parse_dcql
 from .transactions import (
     ALREADY_ANSWERED,
     EXPIRED,
@@ -230,7 +230,7 @@ class SqlTransactionStore:
             query = parse_dcql(json.loads(row["dcql_query"]))
             result = None if row["result"] is None else json.loads(row["result"])
             phase = Phase(row["phase"])
-        except ValueError as error:  # JSON, DcqlError, unknown phase
+        except (ValueError, DcqlError) as error:  # JSON, unknown phase, DCQL
             raise TransactionStoreError(f"a stored transaction is unreadable: {error}") from None
         sealed = row["enc_key"]
         return Transaction(
