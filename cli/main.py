@@ -317,7 +317,7 @@ def _openid4vp_settings(
         if database is not None:
             from sqlalchemy.exc import ArgumentError, OperationalError
 
-            from ancre.verifier.oid4vp_store import SqlTransactionStore
+            from ancre.verifier.openid4vp.store import SqlTransactionStore
 
             secret = os.environ.get("ANCRE_OPENID4VP_STORE_SECRET")
             try:

@@ -1036,3 +1036,14 @@ def test_wallet_checks_catch_a_request_from_someone_else(env: Env) -> None:
     with pytest.raises(WalletError, match="not a key of"):
         env.wallet.check_request(token, f"decentralized_identifier:{impostor}")
     assert parse_compact(token, allowed_algs={"ES256"}).header["typ"] == "oauth-authz-req+jwt"
+
+
+def test_dcql_error_is_an_ancre_error_with_a_stable_code() -> None:
+    from ancre.trust.errors import AncreError, Code, MalformedError
+    from ancre.verifier.openid4vp import DcqlError
+
+    with pytest.raises(DcqlError) as caught:
+        parse_dcql({"credentials": []})
+    assert isinstance(caught.value, MalformedError)
+    assert isinstance(caught.value, AncreError)
+    assert caught.value.code is Code.INVALID_DCQL_QUERY

@@ -26,8 +26,8 @@ from test_openid4vp import PUBLIC, SD_QUERY, VC_QUERY, Env, _settings, dcql
 from ancre.trust.clock import FixedClock
 from ancre.trust.errors import ConfigurationError
 from ancre.trust.policy import VerificationPolicy
-from ancre.verifier.oid4vp_store import TRANSACTIONS, SqlTransactionStore
 from ancre.verifier.openid4vp import OpenID4VPSettings, Phase
+from ancre.verifier.openid4vp.store import TRANSACTIONS, SqlTransactionStore
 from ancre.verifier.service import VerifierSettings, create_app
 
 SECRET = secrets.token_urlsafe(32)

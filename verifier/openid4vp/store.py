@@ -13,9 +13,12 @@ AES-256-GCM under a key derived (HKDF-SHA256) from the store's `secret`, with th
 request id as associated data, so a row's key cannot be moved to another row and a
 database dump alone does not decrypt responses. Every replica needs the same secret.
 
-The verifier has no Alembic set-up: the table (and its index) is created with
-`MetaData.create_all` on first use, under `BEGIN IMMEDIATE` (SQLite) or a transaction-level
-advisory lock (PostgreSQL), so replicas starting together do not race.
+The schema is kept by Alembic (`ancre.verifier.migrations`, version table
+`ancre_openid4vp_alembic_version`, so the database may hold other services' tables): the
+store upgrades it at start-up, under `BEGIN IMMEDIATE` (SQLite) or a transaction-level
+advisory lock (PostgreSQL), so replicas starting together do not race. A database whose
+table was made by an earlier release (`create_all`, no version table) is adopted as
+revision 0001.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import json
 import re
 import secrets
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Final
 
 from cryptography.exceptions import InvalidTag
@@ -43,6 +47,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    inspect,
     select,
     update,
 )
@@ -52,18 +57,28 @@ from ancre.storage.sql import UtcMicros, make_engine, write_engine
 from ancre.trust.codec.json import dumps_compact
 from ancre.trust.errors import ConfigurationError
 
-from .openid4vp import (
+from .dcql import DcqlError, parse_dcql
+from .transactions import (
     ALREADY_ANSWERED,
     EXPIRED,
     Phase,
     Transaction,
     TransactionStoreError,
-    parse_dcql,
 )
 
-__all__ = ["MIN_SECRET_BYTES", "TABLE_NAME", "TRANSACTIONS", "SqlTransactionStore"]
+__all__ = [
+    "METADATA",
+    "MIN_SECRET_BYTES",
+    "TABLE_NAME",
+    "TRANSACTIONS",
+    "VERSION_TABLE",
+    "SqlTransactionStore",
+    "migrate",
+]
 
 TABLE_NAME: Final = "ancre_openid4vp_transactions"
+#: Alembic's version table: named for this store so that its database may also hold others.
+VERSION_TABLE: Final = "ancre_openid4vp_alembic_version"
 #: The store secret's minimum length (bytes, after UTF-8 encoding of a str).
 MIN_SECRET_BYTES: Final = 32
 _KDF_INFO: Final = b"ancre openid4vp transaction store: ephemeral key encryption v1"
@@ -100,6 +115,23 @@ TRANSACTIONS: Final = Table(
     Index(f"ix_{TABLE_NAME}_retained_until", "retained_until"),
 )
 _T: Final = TRANSACTIONS
+
+
+def migrate(connection: Connection) -> None:
+    """Bring the schema to the latest Alembic revision (idempotent), inside the caller's
+    transaction. A table made before migrations existed is stamped 0001 first."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option(
+        "script_location", str(Path(__file__).resolve().parent.parent / "migrations")
+    )
+    config.attributes["connection"] = connection
+    tables = set(inspect(connection).get_table_names())
+    if TABLE_NAME in tables and VERSION_TABLE not in tables:
+        command.stamp(config, "0001")
+    command.upgrade(config, "head")
 
 
 def _engine_for(url: str) -> Engine:
@@ -173,7 +205,7 @@ class SqlTransactionStore:
     def _create_schema(self) -> None:
         with self._write.begin() as connection:
             self._lock(connection)
-            METADATA.create_all(connection)
+            migrate(connection)
 
     # ---- the private key, encrypted at rest ------------------------------------------
 
@@ -230,7 +262,7 @@ class SqlTransactionStore:
             query = parse_dcql(json.loads(row["dcql_query"]))
             result = None if row["result"] is None else json.loads(row["result"])
             phase = Phase(row["phase"])
-        except ValueError as error:  # JSON, DcqlError, unknown phase
+        except (ValueError, DcqlError) as error:  # JSON, unknown phase, DCQL
             raise TransactionStoreError(f"a stored transaction is unreadable: {error}") from None
         sealed = row["enc_key"]
         return Transaction(

@@ -1,0 +1,1 @@
+"""Alembic migrations of the verifier database (the OpenID4VP transaction store)."""
