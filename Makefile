@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements/dev.lock
 PKGS   := -m ancre -m ancre._verify -p ancre.trust -p ancre.issuer -p ancre.verifier -p ancre.wallet -p ancre.registry -p ancre.cli -p ancre.storage
 
-.PHONY: install node-deps test lint format demo bench lock clean
+.PHONY: install node-deps test test-fast lint format demo bench lock clean
 
 install: $(STAMP)
 
@@ -38,6 +38,11 @@ tests/%/node_modules/.installed: tests/%/package.json tests/%/package-lock.json
 
 test: install node-deps
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+# Development loop: everything but the tests marked `slow` (over ~1 s: browser, demo and
+# README tours, interop peers). `make test` still runs them all.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

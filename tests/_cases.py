@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -55,8 +56,8 @@ VC_V1 = "https://www.w3.org/2018/credentials/v1"
 VCT = "https://credentials.example/membership"
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
-LIBRARY, SERVICE, CLI = "library", "service", "cli"
-INTERFACES = (LIBRARY, SERVICE, CLI)
+LIBRARY, SERVICE, CLI, OPENID4VP = "library", "service", "cli", "openid4vp"
+INTERFACES = (LIBRARY, SERVICE, CLI, OPENID4VP)
 
 Input = str | dict[str, Any]
 
@@ -150,6 +151,9 @@ class World:
     def __init__(self, server: LoopbackServer) -> None:
         self.server = server
         self.clock = FixedClock(NOW)
+        #: What the holder binds presentations to (KB-JWT, vp+jwt, DI proof): the table's
+        #: AUD and NONCE, or an OpenID4VP transaction's Client Identifier and nonce.
+        self.aud, self.nonce = AUD, NONCE
         self.ed = Issuer.new("ed25519")
         self.p256 = Issuer.new("p256")
         self.p384 = Issuer.new("p384")
@@ -173,6 +177,16 @@ class World:
         self._didkit()
         self._sd_jwt_package()
         self._inputs: dict[str, Input] = {}
+
+    @contextmanager
+    def bound_to(self, audience: str, nonce: str) -> Iterator[None]:
+        """Build inputs whose holder binding names `audience` and `nonce` instead."""
+        saved = self.aud, self.nonce
+        self.aud, self.nonce = audience, nonce
+        try:
+            yield
+        finally:
+            self.aud, self.nonce = saved
 
     def issuer(self, name: str) -> str:
         return {"didkit": self.didkit_did}.get(name) or getattr(self, name).did
@@ -397,11 +411,8 @@ class World:
 
     def _sd_jwt_package(self) -> None:
         """An SD-JWT VC issued and presented (with a KB-JWT) by the `sd_jwt` package."""
-        from unittest import mock
-
         from jwcrypto import jwk as jwc_jwk
         from sd_jwt.common import SDObj
-        from sd_jwt.holder import SDJWTHolder
         from sd_jwt.issuer import SDJWTIssuer
 
         # The package signs and checks KB-JWTs with ES256 only.
@@ -422,17 +433,27 @@ class World:
             add_decoy_claims=True,
             extra_header_parameters={"typ": "dc+sd-jwt", "kid": issuer.kid},
         )
-        holder = SDJWTHolder(package_issuer.sd_jwt_issuance)
+        self._package_issuance: str = package_issuer.sd_jwt_issuance
+
+    def package_sd_jwt(self) -> str:
+        """The `sd_jwt` package's presentation (KB-JWT bound to the current binding)."""
+        from unittest import mock
+
+        from jwcrypto import jwk as jwc_jwk
+        from sd_jwt.holder import SDJWTHolder
+
+        holder = SDJWTHolder(self._package_issuance)
         # The package stamps the KB-JWT with time.time(): pin it to the verification time.
         with mock.patch("sd_jwt.holder.time", return_value=NOW.timestamp()):
             holder.create_presentation(
                 {"given_name": True},
-                nonce=NONCE,
-                aud=AUD,
+                nonce=self.nonce,
+                aud=self.aud,
                 holder_key=jwc_jwk.JWK(**self.holder_key.export_private_jwk()),
                 sign_alg="ES256",
             )
-        self.package_sd_jwt: str = holder.sd_jwt_presentation
+        presentation: str = holder.sd_jwt_presentation
+        return presentation
 
 
 # ------------------------------------------------------------------------------------------
@@ -460,11 +481,33 @@ class Case:
     service_http: int = 200
     #: Known product bug: the case asserts the correct answer and is a strict xfail.
     bug: str | None = None
+    #: For `invalid_presentation`: the first code of the presented credential that decided
+    #: it (every interface names it in the error's message).
+    reason: str | None = None
+    #: Why OpenID4VP cannot carry this case (None: it runs through OpenID4VP too).
+    not_openid4vp: str | None = None
 
     @property
     def id(self) -> str:
         return self.name
 
+
+# Why a case has no OpenID4VP rendition. OpenID4VP (docs/openid4vp.md) carries dc+sd-jwt
+# (an SD-JWT+KB) and jwt_vc_json (a VP JWT holding one vc+jwt), always bound to the
+# transaction's nonce and Client Identifier.
+UNBOUND = (
+    "the verifier asks for no nonce/audience binding (a bare credential or a bearer SD-JWT):"
+    " OpenID4VP binds every presentation to its transaction, so it cannot carry this input"
+)
+NO_LDP = (
+    "Data Integrity: ancre's OpenID4VP carries dc+sd-jwt and jwt_vc_json only (ldp_vc is not"
+    " supported, docs/openid4vp.md)"
+)
+NOT_ONE_HOLDER_CREDENTIAL = (
+    "jwt_vc_json: the VP must carry exactly one credential whose subject is the holder"
+    " (OpenID4VP §2, §B.1.3), a rule only OpenID4VP applies"
+)
+NOT_JWT_VC_JSON = "an SD-JWT VC inside a VP JWT is neither dc+sd-jwt nor jwt_vc_json"
 
 CASES: list[Case] = []
 
@@ -472,7 +515,13 @@ CASES: list[Case] = []
 def case(
     name: str, build: Callable[[World], Input], status: Status, *codes: str, **kw: Any
 ) -> None:
+    """Add a row. A row without a nonce/audience binding is `UNBOUND` for OpenID4VP; other
+    exclusions are stated with `not_openid4vp=`."""
     assert all(c.name != name for c in CASES), name
+    if kw.get("nonce") is None and kw.get("audience") is None:
+        kw.setdefault("not_openid4vp", UNBOUND)
+    if kw.get("not_openid4vp") is not None:
+        kw.setdefault("interfaces", tuple(i for i in INTERFACES if i != OPENID4VP))
     CASES.append(Case(name, build, status, tuple(codes), **kw))
 
 
@@ -518,8 +567,8 @@ def _vp(w: World, credentials: list[str], *, clock: FixedClock | None = None) ->
         w.holder_key,
         holder=w.holder,
         kid=w.holder_kid,
-        audience=AUD,
-        nonce=NONCE,
+        audience=w.aud,
+        nonce=w.nonce,
         clock=clock or w.clock,
     )
 
@@ -563,15 +612,16 @@ def _di_vp(w: World, credentials: list[Any]) -> dict[str, Any]:
         w.di_holder.kid,
         created=NOW - timedelta(minutes=1),
         proof_purpose="authentication",
-        challenge=NONCE,
-        domain=AUD,
+        challenge=w.nonce,
+        domain=w.aud,
     )
 
 
-def _sd_issue(w: World, *, bound: bool = True, **extra: Any) -> SdJwt:
+def _sd_issue(w: World, *, bound: bool = True, signer: Issuer | None = None, **extra: Any) -> SdJwt:
+    signer = signer or w.ed
     options: dict[str, Any] = {
-        "issuer": w.ed.did,
-        "kid": w.ed.kid,
+        "issuer": signer.did,
+        "kid": signer.kid,
         "vct": VCT,
         "issued_at": NOW - timedelta(days=1),
         "valid_from": NOW - timedelta(days=1),
@@ -582,24 +632,29 @@ def _sd_issue(w: World, *, bound: bool = True, **extra: Any) -> SdJwt:
         options["holder_jwk"] = w.holder_key.public_key
     options.update(extra)
     return issue_sd_jwt_vc(
-        {"given_name": "Marie", "memberOf": "Data space Loire"}, w.ed.key, **options
+        {"given_name": "Marie", "memberOf": "Data space Loire"}, signer.key, **options
     )
 
 
 def _sd_kb(
-    w: World, issued: SdJwt | str, *, key: PrivateKey | None = None, at: datetime = NOW
+    w: World,
+    issued: SdJwt | str,
+    *,
+    key: PrivateKey | None = None,
+    at: datetime = NOW,
+    disclose: str = "/given_name",
 ) -> str:
     return present(
         issued,
-        ["/given_name"],
+        [disclose],
         holder_key=key or w.holder_key,
-        audience=AUD,
-        nonce=NONCE,
+        audience=w.aud,
+        nonce=w.nonce,
         clock=FixedClock(at),
     )
 
 
-def _sd_with_token_status(w: World, idx: int) -> str:
+def _sd_with_token_status(w: World, idx: int, *, bound: bool = False) -> str:
     # issue_sd_jwt_vc accepts https status URIs only; the loopback list is http, so the
     # SD-JWT VC is assembled from the same parts by hand.
     payload = {
@@ -610,10 +665,12 @@ def _sd_with_token_status(w: World, idx: int) -> str:
         "status": {"status_list": {"idx": idx, "uri": f"{w.base}/status/token"}},
         "memberOf": "Data space Loire",
     }
+    if bound:
+        payload["cnf"] = {"jwk": w.holder_key.public_key.to_jwk()}
     issued = issue_sd_jwt(
         payload, w.ed.key, disclosable=["/memberOf"], header={"typ": "dc+sd-jwt", "kid": w.ed.kid}
     )
-    return present(issued, ["/memberOf"])
+    return _sd_kb(w, issued, disclose="/memberOf") if bound else present(issued, ["/memberOf"])
 
 
 # ---- 1. valid inputs, every format --------------------------------------------------------
@@ -639,6 +696,7 @@ case(
     VALID,
     presentation=True,
     **BOUND,
+    not_openid4vp=NOT_ONE_HOLDER_CREDENTIAL,
 )
 case(
     "vp+jwt carrying an SD-JWT VC",
@@ -646,6 +704,7 @@ case(
     VALID,
     presentation=True,
     **BOUND,
+    not_openid4vp=NOT_JWT_VC_JSON,
 )
 case("SD-JWT VC with KB-JWT", lambda w: _sd_kb(w, _sd_issue(w)), VALID, **BOUND)
 case(
@@ -653,7 +712,7 @@ case(
     lambda w: present(_sd_issue(w, bound=False), ["/memberOf"]),
     VALID,
 )
-case("SD-JWT VC from the sd_jwt package (KB)", lambda w: w.package_sd_jwt, VALID, **BOUND)
+case("SD-JWT VC from the sd_jwt package (KB)", lambda w: w.package_sd_jwt(), VALID, **BOUND)
 case("DI eddsa-rdfc-2022 gx:LegalPerson", lambda w: _di(w.ed, _legal_person(w.ed.did)), VALID)
 case("DI eddsa-rdfc-2022 minimal VCDM 2.0", lambda w: _di(w.ed, _di_simple(w.ed)), VALID)
 case(
@@ -662,6 +721,7 @@ case(
     VALID,
     presentation=True,
     **BOUND,
+    not_openid4vp=NO_LDP,
 )
 case(
     "DI presentation carrying a vc+jwt",
@@ -669,11 +729,19 @@ case(
     VALID,
     presentation=True,
     **BOUND,
+    not_openid4vp=NO_LDP,
 )
 case("didkit JWT (VCDM 1.1)", lambda w: w.didkit_jwt, VALID)
 case("didkit LD Ed25519Signature2018", lambda w: w.didkit_ld2018, VALID)
 case("didkit LD Ed25519Signature2020", lambda w: w.didkit_ld2020, VALID)
-case("didkit LD presentation", lambda w: w.didkit_vp, VALID, presentation=True, **BOUND)
+case(
+    "didkit LD presentation",
+    lambda w: w.didkit_vp,
+    VALID,
+    presentation=True,
+    **BOUND,
+    not_openid4vp=NO_LDP,
+)
 
 
 # ---- 2. the 22 vc+jwt negatives of tests/_negative.py -------------------------------------
@@ -1020,8 +1088,8 @@ def _sd_dropped_disclosure(w: World) -> str:
         _sd_issue(w),
         ["/given_name", "/memberOf"],
         holder_key=w.holder_key,
-        audience=AUD,
-        nonce=NONCE,
+        audience=w.aud,
+        nonce=w.nonce,
         clock=w.clock,
     )
     parts = token.split("~")
@@ -1150,6 +1218,7 @@ case(
     INVALID,
     "invalid_presentation",
     presentation=True,
+    reason="signature_invalid",
     **BOUND,
 )
 case(
@@ -1170,6 +1239,7 @@ case(
     INDETERMINATE,
     "invalid_presentation",
     presentation=True,
+    reason="status_unavailable",
     **BOUND,
 )
 case(
@@ -1257,6 +1327,7 @@ case(
     presentation=True,
     audience=AUD,
     nonce="replayed",
+    not_openid4vp=NO_LDP,
 )
 case(
     "DI presentation: wrong domain",
@@ -1266,6 +1337,7 @@ case(
     presentation=True,
     audience="https://other-verifier.example",
     nonce=NONCE,
+    not_openid4vp=NO_LDP,
 )
 case(
     "DI presentation: carries an invalid credential",
@@ -1274,6 +1346,8 @@ case(
     "invalid_presentation",
     presentation=True,
     **BOUND,
+    reason="signature_invalid",
+    not_openid4vp=NO_LDP,
 )
 case(
     "DI presentation: holder is not the signer",
@@ -1282,6 +1356,7 @@ case(
     "kid_mismatch",
     presentation=True,
     **BOUND,
+    not_openid4vp=NO_LDP,
 )
 case(
     "didkit LD presentation: wrong challenge",
@@ -1291,6 +1366,7 @@ case(
     presentation=True,
     audience=AUD,
     nonce="replayed",
+    not_openid4vp=NO_LDP,
 )
 
 
@@ -1370,4 +1446,191 @@ case(
     INDETERMINATE,
     "trust_not_configured",
     profile=JOSE_ONLY_TRUST_REQUIRED,
+)
+
+
+# ---- 13. presentations OpenID4VP carries too ---------------------------------------------
+# The rows above that OpenID4VP cannot carry say why (`not_openid4vp`). These put the same
+# credentials into what OpenID4VP carries: a vp+jwt holding one credential whose subject is
+# the holder (jwt_vc_json), and SD-JWT VCs with a KB-JWT (dc+sd-jwt).
+
+
+def _held(w: World, issuer: Issuer | WebIssuer, **overrides: Any) -> str:
+    """A vc+jwt issued to the holder (its subject is the holder's DID)."""
+    subject = {"id": w.holder, "memberOf": "Data space Loire"}
+    return _vc(issuer, credentialSubject=subject, **overrides)
+
+
+HELD = {"presentation": True, **BOUND}
+
+case(
+    "vp+jwt: a credential of the holder (EdDSA)", lambda w: _vp(w, [_held(w, w.ed)]), VALID, **HELD
+)
+case(
+    "vp+jwt: a credential of the holder (ES256)",
+    lambda w: _vp(w, [_held(w, w.p256)]),
+    VALID,
+    **HELD,
+)
+case(
+    "vp+jwt: a credential of the holder (ES384)",
+    lambda w: _vp(w, [_held(w, w.p384)]),
+    VALID,
+    **HELD,
+)
+case(
+    "vp+jwt: a credential of the holder (did:web issuer)",
+    lambda w: _vp(w, [_held(w, w.web)]),
+    VALID,
+    **HELD,
+)
+case(
+    "vp+jwt: a credential of the holder (Gaia-X typ vc+ld+json+jwt)",
+    lambda w: _vp(w, [_resign(_held(w, w.ed), w.ed, typ="vc+ld+json+jwt")]),
+    VALID,
+    **HELD,
+)
+case(
+    "vp+jwt: a credential of the holder, bitstring entry not set",
+    lambda w: _vp(w, [_held(w, w.ed, credentialStatus=w.bitstring_entry(w.GOOD_INDEX))]),
+    VALID,
+    **HELD,
+)
+case(
+    "vp+jwt: a credential of the holder from a trusted issuer",
+    lambda w: _vp(w, [_held(w, w.ed)]),
+    VALID,
+    profile=TRUSTED,
+    **HELD,
+)
+case(
+    "vp+jwt: a credential of the holder, issuer on the trust list",
+    lambda w: _vp(w, [_held(w, w.web)]),
+    VALID,
+    profile=LISTED,
+    **HELD,
+)
+case(
+    "vp+jwt: a credential of the holder, status not checked by policy",
+    lambda w: _vp(
+        w,
+        [
+            _held(
+                w,
+                w.ed,
+                credentialStatus={
+                    **w.bitstring_entry(w.GOOD_INDEX),
+                    "id": f"{w.dead}/status/1#4",
+                    "statusListCredential": f"{w.dead}/status/1",
+                },
+            )
+        ],
+    ),
+    VALID,
+    profile=NO_STATUS,
+    **HELD,
+)
+
+
+def _in_a_vp(name: str) -> None:
+    """The bare vc+jwt row `name`, presented in a vp+jwt: `invalid_presentation` with the
+    same status, the row's code as the reason."""
+    row = next(c for c in CASES if c.name == name)
+    assert row.codes, name  # not a valid row
+    case(
+        f"in a vp+jwt: {name}",
+        lambda w: _vp(w, [str(row.build(w))]),
+        row.status,
+        "invalid_presentation",
+        profile=row.profile,
+        reason=row.codes[0],
+        **HELD,
+    )
+
+
+for _row in [c.name for c in CASES if c.name.startswith("negative: ")]:
+    if _row != "negative: 10 MB token":  # the service's 413 before the VP is read
+        _in_a_vp(_row)
+for _row in (
+    "not a token at all",
+    "did:web document not found (404)",
+    "did:web host unreachable",
+    "did:web document answers HTTP 500",
+    "gx:LegalPerson without gx:legalAddress",
+    "validFrom without a time zone",
+    "type without VerifiableCredential",
+    "issuer is not a URL",
+    "status: revoked (bitstring)",
+    "status: suspended (bitstring)",
+    "status: list unreachable",
+    "status: list signed by a stranger",
+    "status: index past the end of the list",
+    "status: entry purpose not the list's",
+    "status: StatusList2021Entry (not checkable yet)",
+    "trust: issuer not among the trusted",
+    "trust list: issuer not listed",
+    "trust list: listed, not for this type",
+    "trust list: constraint not met (DE legal person)",
+    "trust list: suspended when issued",
+    "trust list: withdrawn since",
+    "trust list: unreachable, nothing cached",
+    "trust list: not signed by the registry",
+    "trust list: past NextUpdate",
+    "policy: required type missing",
+    "policy: algorithm outside the policy's list (ES384)",
+    "policy: credential older than the policy allows",
+    "policy: VCDM 1.1 JWT refused",
+    "policy: a trust decision required, none configured",
+):
+    _in_a_vp(_row)
+
+case(
+    "SD-JWT+KB: token status list VALID",
+    lambda w: _sd_with_token_status(w, w.TOKEN_VALID, bound=True),
+    VALID,
+    **BOUND,
+)
+case(
+    "SD-JWT+KB: token status list INVALID",
+    lambda w: _sd_with_token_status(w, w.TOKEN_REVOKED, bound=True),
+    INVALID,
+    "revoked",
+    **BOUND,
+)
+case(
+    "SD-JWT+KB: token status list SUSPENDED",
+    lambda w: _sd_with_token_status(w, w.TOKEN_SUSPENDED, bound=True),
+    INVALID,
+    "suspended",
+    **BOUND,
+)
+case(
+    "SD-JWT+KB: digest algorithm outside the allow-list",
+    lambda w: _sd_kb(w, _sd_issue(w, digest_alg="sha3-256")),
+    INVALID,
+    "digest_alg_not_allowed",
+    **BOUND,
+)
+case(
+    "SD-JWT+KB: from a trusted issuer",
+    lambda w: _sd_kb(w, _sd_issue(w)),
+    VALID,
+    profile=TRUSTED,
+    **BOUND,
+)
+case(
+    "SD-JWT+KB: issuer not among the trusted",
+    lambda w: _sd_kb(w, _sd_issue(w, signer=w.p256)),
+    INVALID,
+    "issuer_not_trusted",
+    profile=TRUSTED,
+    **BOUND,
+)
+case(
+    "SD-JWT+KB: a format the policy does not accept",
+    lambda w: _sd_kb(w, _sd_issue(w)),
+    INVALID,
+    "policy_violation",
+    profile=JOSE_ONLY_TRUST_REQUIRED,
+    **BOUND,
 )

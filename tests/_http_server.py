@@ -8,6 +8,7 @@ bodies, redirects, ETag revalidation.
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import threading
 from collections import Counter
@@ -35,6 +36,8 @@ class Route:
     #: half at once, then the rest one byte per tick); "headers": send header bytes one per
     #: tick, never finishing the header block.
     drip: str | None = None
+    #: how long a drip goes on at most (seconds) unless the client hangs up first.
+    drip_for: float = DRIP_FOR
     #: send the body without Content-Length, ending it by closing the connection.
     no_length: bool = False
     #: answer only once this event is set (or the server stops): a request held in flight.
@@ -58,6 +61,10 @@ class LoopbackServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.hits: Counter[str] = Counter()
+        #: Per path: answers the client hung up on (broken pipe/reset) before they ended,
+        #: and drips that ran their full course.
+        self.hung_up: Counter[str] = Counter()
+        self.drips_finished: Counter[str] = Counter()
         self.seen: list[Seen] = []
         self.stop = threading.Event()
         self._lock = threading.Lock()
@@ -72,6 +79,17 @@ class LoopbackServer:
             self.hits[path] += 1
             self.seen.append(Seen(path, headers))
             self._arrived.notify_all()
+
+    def record_hang_up(self, path: str) -> None:
+        with self._lock:
+            self.hung_up[path] += 1
+            self._arrived.notify_all()
+
+    def wait_for_hang_up(self, path: str, timeout: float = 10.0) -> None:
+        """Block until the client hung up on an answer to `path` (its write failed)."""
+        with self._lock:
+            if not self._arrived.wait_for(lambda: self.hung_up[path] >= 1, timeout):
+                raise TimeoutError(f"the client never hung up on {path}")
 
     def wait_for_hits(self, path: str, count: int, timeout: float = 10.0) -> None:
         """Block until `path` was requested `count` times (synchronisation without sleeps)."""
@@ -100,7 +118,7 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                         if route.hold.wait(0.01) or server.stop.is_set():
                             break
                 if route.drip == "headers":
-                    self._drip_headers()
+                    self._drip_headers(route)
                     return
                 headers = dict(route.headers)
                 if route.etag is not None:
@@ -113,7 +131,8 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                     return
                 self._send(route.status, route.body, headers, no_length=route.no_length)
             except (BrokenPipeError, ConnectionResetError):
-                pass  # the client hung up on purpose (size or time limit)
+                # The client hung up on purpose (size or time limit).
+                server.record_hang_up(self.path)
 
         def _send(
             self,
@@ -143,29 +162,30 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", str(len(body)) if body else "1000")
             self.end_headers()
             if not body:
-                self._drip(b"x")
+                self._drip(b"x", route.drip_for)
                 return
             # Most of a real document at once, then a slow tail: a client that takes what it
             # has at its deadline for the whole body parses a truncated document.
             half = len(body) // 2
             self.wfile.write(body[:half])
             self.wfile.flush()
-            self._drip(body[half:])
+            self._drip(body[half:], route.drip_for)
 
-        def _drip_headers(self) -> None:
+        def _drip_headers(self, route: Route) -> None:
             self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
-            self._drip(b"a")
+            self._drip(b"a", route.drip_for)
 
-        def _drip(self, data: bytes) -> None:
-            # Bounded: at most DRIP_FOR seconds, and it stops at once when the test ends. A
-            # single byte is sent again and again; longer data one byte per tick, once.
-            for i in range(int(DRIP_FOR / DRIP_EVERY)):
+        def _drip(self, data: bytes, seconds: float) -> None:
+            # Bounded: at most `seconds`, and it stops at once when the test ends. A single
+            # byte is sent again and again; longer data one byte per tick, once.
+            for i in range(int(seconds / DRIP_EVERY)):
                 if server.stop.wait(DRIP_EVERY):
                     return
                 if len(data) > 1 and i >= len(data):
                     return
                 self.wfile.write(data if len(data) == 1 else data[i : i + 1])
                 self.wfile.flush()
+            server.drips_finished[self.path] += 1
 
     return Handler
 
@@ -215,11 +235,24 @@ def loopback_client() -> Iterator[tuple[httpx.Client, LoopbackOnlyTransport]]:
         yield client, transport
 
 
+_RESERVED: list[Any] = []
+
+
+@atexit.register
+def _release() -> None:
+    for sock in _RESERVED:
+        sock.close()
+
+
 def free_port() -> int:
-    """A loopback port with nothing listening (bound, then released)."""
+    """A loopback port where nothing listens, and nothing can: the port stays bound (never
+    listening) by this process until it exits, so a connection is refused at once and no
+    other test or process can start a server there between this call and its use (a port
+    merely bound and released could be handed to someone else)."""
     import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    _RESERVED.append(sock)
+    port: int = sock.getsockname()[1]
     return port

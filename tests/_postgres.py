@@ -32,10 +32,38 @@ def _binary(name: str) -> str:
 
 
 def _free_port() -> int:
+    # Released before PostgreSQL binds it: another process may take it meanwhile, which
+    # `_start` detects (the server log says so) and answers with another port.
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def _start(as_user: list[str], pg_ctl: str, data: str, root: str, attempts: int = 5) -> int:
+    """Start the cluster on a free port; retry on another one if it was taken meanwhile
+    (pg_ctl cannot be handed a bound socket)."""
+    log = os.path.join(root, "log")
+    for _ in range(attempts):
+        port = _free_port()
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=50"
+        )
+        done = subprocess.run(
+            [*as_user, pg_ctl, "-D", data, "-o", options, "-w", "-l", log, "start"],
+            check=False,
+            capture_output=True,
+            timeout=120,
+        )
+        if done.returncode == 0:
+            return port
+        with open(log, encoding="utf-8", errors="replace") as file:
+            taken = "Address already in use" in file.read()
+        if not taken:
+            raise subprocess.CalledProcessError(
+                done.returncode, done.args, done.stdout, done.stderr
+            )
+    raise RuntimeError(f"PostgreSQL found no free port in {attempts} attempts")
 
 
 @contextmanager
@@ -47,29 +75,12 @@ def postgres_cluster() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = os.path.join(root, "data"), _free_port()
+    data = os.path.join(root, "data")
     run = {"check": True, "capture_output": True, "timeout": 120}
     subprocess.run(
         [*as_user, initdb, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"], **run
     )  # type: ignore[call-overload]
-    options = (
-        f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=50"
-    )
-    subprocess.run(
-        [
-            *as_user,
-            pg_ctl,
-            "-D",
-            data,
-            "-o",
-            options,
-            "-w",
-            "-l",
-            os.path.join(root, "log"),
-            "start",
-        ],
-        **run,
-    )  # type: ignore[call-overload]
+    port = _start(as_user, pg_ctl, data, root)
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/"
     finally:

@@ -23,6 +23,9 @@ import pytest
 from _issuer_support import Tls, Wallet, make_tls
 from test_bridge_login import Deployment, deployment
 
+# Well over a second (a browser or a subprocess tour): `make test-fast` skips it.
+pytestmark = pytest.mark.slow
+
 ARTIFACTS = Path(__file__).parent / "artifacts" / "bridge"
 AXE = Path(__file__).parent / "browser" / "node_modules" / "axe-core" / "axe.min.js"
 DESKTOP = {"width": 1280, "height": 800}

@@ -1,18 +1,25 @@
-"""One table (tests/_cases.py), three interfaces, one answer: every case must give the same
+"""One table (tests/_cases.py), four interfaces, one answer: every case must give the same
 status and error codes through the library (`ancre.verifier.pipeline.verify`), the VC-API
-verifier service over real HTTP on loopback, and `ancre verify` run as a subprocess.
+verifier service over real HTTP on loopback, `ancre verify` run as a subprocess, and — for
+the cases OpenID4VP can carry — the service's OpenID4VP endpoints driven by a test wallet
+(tests/_oid4vp_holder.py): the caller creates a request, the wallet fetches and checks it
+and answers with the case's presentation, bound to the transaction's nonce and Client
+Identifier; the caller reads the verdict.
 
-The three are configured alike, as `verifier.service.create_app` configures itself: one
+The four are configured alike, as `verifier.service.create_app` configures itself: one
 httpx client, `default_resolver` and `StatusListChecker` with the same loopback network
 policy, a `TrustListClient` when the case's profile has a trust list, the same fixed clock
-(`--at` for the command) and trusted issuers. The command runs once per case in a small
-thread pool (it is a process start each time), the first time any case needs it.
+(`--at` for the command) and trusted issuers. The VC-API and OpenID4VP endpoints share one
+app (and uvicorn server) per verifier configuration for the whole module. The command runs
+once per case in a small thread pool (it is a process start each time), the first time any
+case needs it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,20 +32,39 @@ from typing import Any
 import httpx
 import pytest
 from _asgi_server import serve
-from _cases import AT, CASES, CLI, LIBRARY, SERVICE, VC_V2, Case, Profile, World
+from _cases import (
+    AT,
+    AUD,
+    CASES,
+    CLI,
+    INTERFACES,
+    LIBRARY,
+    NONCE,
+    OPENID4VP,
+    SERVICE,
+    VC_V2,
+    VCT,
+    Case,
+    Profile,
+    World,
+)
 from _http_server import running_server
+from _oid4vp_holder import Wallet, routed_client
 from _support import NOW
 
 from ancre.trust.clock import FixedClock
 from ancre.trust.codec.b64 import b64url_decode
+from ancre.trust.did.jwk import did_jwk_from_public_key
 from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.jose.jws import unverified_header
 from ancre.trust.jose.vc_jose import envelope_credential
+from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.policy import VerificationPolicy, policy_from_json
 from ancre.trust.result import Status
 from ancre.trust.status.checker import StatusListChecker
 from ancre.trust.trust_list.core import TrustListClient
+from ancre.verifier.openid4vp import OpenID4VPSettings
 from ancre.verifier.pipeline import verify
 from ancre.verifier.service import VerifierSettings, create_app
 
@@ -46,6 +72,12 @@ LOOPBACK = NetworkPolicy(allow_loopback=True, allow_http=True)
 EXIT = {Status.VALID.value: 0, Status.INVALID.value: 1, Status.INDETERMINATE.value: 2}
 EXIT_MALFORMED = 65
 CLI_WORKERS = 3
+#: The OpenID4VP verifier's public origin (the wallet's client routes it to loopback).
+PUBLIC = "https://verifier.example"
+API_TOKEN = "cross-interface-caller-token"
+#: How every interface names the presented credential that made a presentation fail:
+#: "presented credential 1 of 1 is invalid (<code>: <message>)".
+_REASON = re.compile(r"presented credential \d+ of \d+ is \w+ \((\w+):")
 
 
 def _presentation_media(token: str) -> str | None:
@@ -71,16 +103,26 @@ class Outcome:
     detail: str = ""
     #: The pipeline step of each error (compared across interfaces, not with the table).
     steps: tuple[str, ...] = ()
+    #: For `invalid_presentation`: the code of the presented credential that decided it.
+    reason: str | None = None
 
-    def key(self) -> tuple[str, tuple[str, ...]]:
-        return self.status, self.codes
+    def key(self) -> tuple[str, tuple[str, ...], str | None]:
+        return self.status, self.codes, self.reason
+
+
+def _reason(codes: tuple[str, ...], messages: list[str]) -> str | None:
+    for code, message in zip(codes, messages, strict=True):
+        found = _REASON.search(message) if code == "invalid_presentation" else None
+        if found is not None:
+            return found.group(1)
+    return None
 
 
 def expected(case: Case, interface: str) -> Outcome:
     if interface == SERVICE and case.service_http != 200:
         return Outcome(f"HTTP {case.service_http}", case.codes)
-    malformed = None if interface == SERVICE else case.malformed
-    return Outcome(case.status.value, case.codes, malformed)
+    malformed = None if interface in (SERVICE, OPENID4VP) else case.malformed
+    return Outcome(case.status.value, case.codes, malformed, reason=case.reason)
 
 
 # ------------------------------------------------------------------------------------------
@@ -145,24 +187,41 @@ class Library:
             policy=_policy(self.world, case.profile, case),
             **self._components(case.profile),
         )
+        codes = tuple(str(e.code) for e in result.errors)
         return Outcome(
             result.status.value,
-            tuple(str(e.code) for e in result.errors),
+            codes,
             result.malformed,
             detail="; ".join(f"{e.step.value}: {e.message}" for e in result.errors),
             steps=tuple(e.step.value for e in result.errors),
+            reason=_reason(codes, [e.message for e in result.errors]),
         )
 
 
+def _openid4vp_settings() -> OpenID4VPSettings:
+    key = PrivateKey.generate("p256")
+    did = did_jwk_from_public_key(key.public_key)
+    return OpenID4VPSettings(
+        key=key,
+        did=did,
+        kid=f"{did}#0",
+        base_url=PUBLIC,
+        api_token=API_TOKEN,
+        # One caller address creates a transaction per case (the limit has its own tests).
+        create_burst=10_000,
+    )
+
+
 class Service:
-    """The VC-API service, one app (and uvicorn server) per verifier configuration."""
+    """The VC-API service, one app (and uvicorn server) per verifier configuration; the app
+    serves the OpenID4VP endpoints too."""
 
     def __init__(self, world: World, stack: ExitStack) -> None:
         self.world, self.stack = world, stack
         self._bases: dict[str, str] = {}
         self.http = stack.enter_context(httpx.Client(trust_env=False, timeout=60))
 
-    def _base(self, profile: Profile) -> str:
+    def base(self, profile: Profile) -> str:
         if profile.name not in self._bases:
             trust_list = registry = None
             if profile.trust_list is not None:
@@ -178,6 +237,7 @@ class Service:
                 # The CLI and the library verify without a trust source when the profile
                 # has none; the service must be told so explicitly (issue 12, point 16).
                 no_trust_check=trust_list is None and policy.trusted_issuers is None,
+                openid4vp=_openid4vp_settings(),
             )
             self._bases[profile.name] = self.stack.enter_context(serve(create_app(settings)))
         return self._bases[profile.name]
@@ -211,7 +271,7 @@ class Service:
             path, body = "/credentials/verify", {"verifiableCredential": data}
         if options:
             body["options"] = options
-        response = self.http.post(self._base(case.profile) + path, json=body)
+        response = self.http.post(self.base(case.profile) + path, json=body)
         answer = response.json()
         if response.status_code != 200:
             return Outcome(
@@ -238,6 +298,84 @@ class Service:
             codes,
             detail="; ".join(f"{p.get('step')}: {p.get('detail')}" for p in errors),
             steps=tuple(str(p.get("step")) for p in errors),
+            reason=_reason(codes, [str(p.get("detail")) for p in errors]),
+        )
+
+
+class OpenID4VP:
+    """The service's OpenID4VP endpoints: the caller (RP backend) creates a request for one
+    credential of the case's format, the test wallet fetches and checks the signed Request
+    Object and answers with the case's presentation, the caller reads the verdict.
+
+    The verifier binds to the transaction's nonce and its Client Identifier, so the input is
+    rebuilt for each transaction: where the table binds to its NONCE/AUD, to the
+    transaction's; where it expects another value than the holder used (a mismatch case),
+    to the table's own, which the transaction does not expect either."""
+
+    def __init__(self, world: World, stack: ExitStack, service: Service) -> None:
+        self.world, self.stack, self.service = world, stack, service
+        self._wallets: dict[str, Wallet] = {}
+        self._callers: dict[str, httpx.Client] = {}
+        self.count = 0
+
+    def _parties(self, profile: Profile) -> tuple[httpx.Client, Wallet]:
+        if profile.name not in self._wallets:
+            base = self.service.base(profile)
+            self._callers[profile.name] = self.stack.enter_context(
+                httpx.Client(
+                    base_url=base,
+                    trust_env=False,
+                    timeout=60,
+                    headers={"Authorization": f"Bearer {API_TOKEN}"},
+                )
+            )
+            http = self.stack.enter_context(routed_client(PUBLIC, base))
+            self._wallets[profile.name] = Wallet(http, FixedClock(NOW))
+        return self._callers[profile.name], self._wallets[profile.name]
+
+    def run(self, case: Case) -> Outcome:
+        caller, wallet = self._parties(case.profile)
+        # Both response modes: the encrypted one (the default) and the form.
+        self.count += 1
+        mode = "direct_post.jwt" if self.count % 2 else "direct_post"
+        probe = self.world.input(case)
+        query: dict[str, Any] = {"id": "case"}
+        if isinstance(probe, str) and "~" in probe:
+            query.update(format="dc+sd-jwt", meta={"vct_values": [VCT]})
+        else:
+            query.update(format="jwt_vc_json", meta={"type_values": [["VerifiableCredential"]]})
+        created = caller.post(
+            "/openid4vp/requests",
+            json={"dcql_query": {"credentials": [query]}, "response_mode": mode},
+        )
+        if created.status_code != 201:
+            return Outcome(f"create: HTTP {created.status_code}", (), detail=created.text)
+        request = wallet.fetch(created.json()["authorization_request"])
+        nonce = request.nonce if case.nonce == NONCE else NONCE
+        audience = request.client_id if case.audience == AUD else AUD
+        with self.world.bound_to(audience, nonce):
+            data = case.build(self.world)
+        if not isinstance(data, str):
+            return Outcome("NOT A STRING", (), detail="OpenID4VP presentations are strings")
+        answer = wallet.respond(request, {"case": [data]})
+        transaction = created.json()["transaction_id"]
+        verdict = caller.get(f"/openid4vp/requests/{transaction}/result")
+        if verdict.status_code != 200:
+            return Outcome(f"result: HTTP {verdict.status_code}", (), detail=verdict.text)
+        body = verdict.json()
+        errors = body["errors"]
+        codes = tuple(str(e["code"]) for e in errors)
+        # The wallet learns only accepted (200) or not (400).
+        if answer.status_code != (200 if body["verified"] else 400):
+            return Outcome(f"{body['status']} but the wallet got {answer.status_code}", codes)
+        if body["verified"] is not (body["status"] == Status.VALID.value):
+            return Outcome(f"{body['status']} but verified={body['verified']}", codes)
+        return Outcome(
+            str(body["status"]),
+            codes,
+            detail="; ".join(f"{e.get('step')}: {e['message']}" for e in errors),
+            steps=tuple(str(e.get("step")) for e in errors),
+            reason=_reason(codes, [str(e["message"]) for e in errors]),
         )
 
 
@@ -289,8 +427,12 @@ class Command:
         malformed = done.returncode == EXIT_MALFORMED
         if not malformed and done.returncode != EXIT.get(status):
             return Outcome(f"{status} but exit {done.returncode}", codes, malformed)
-        steps = tuple(str(e.get("step")) for e in report.get("errors", []))
-        return Outcome(status, codes, malformed, detail=done.stderr.strip(), steps=steps)
+        errors = report.get("errors", [])
+        steps = tuple(str(e.get("step")) for e in errors)
+        reason = _reason(codes, [str(e.get("message")) for e in errors])
+        return Outcome(
+            status, codes, malformed, detail=done.stderr.strip(), steps=steps, reason=reason
+        )
 
     def run(self, case: Case) -> Outcome:
         if self._results is None:
@@ -324,12 +466,15 @@ class Interfaces:
     library: Library
     service: Service
     command: Command
+    openid4vp: OpenID4VP
 
     def run(self, interface: str, case: Case) -> Outcome:
         if interface == LIBRARY:
             return self.library.run(case)
         if interface == SERVICE:
             return self.service.run(case)
+        if interface == OPENID4VP:
+            return self.openid4vp.run(case)
         assert interface == CLI, interface
         return self.command.run(case)
 
@@ -339,10 +484,12 @@ def interfaces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interfaces]
     with ExitStack() as stack:
         server = stack.enter_context(running_server())
         world = World(server)
+        service = Service(world, stack)
         yield Interfaces(
             Library(world, stack),
-            Service(world, stack),
+            service,
             Command(world, tmp_path_factory.mktemp("cross")),
+            OpenID4VP(world, stack, service),
         )
 
 
@@ -358,6 +505,22 @@ def test_the_table_is_big_and_names_are_unique() -> None:
     assert len({c.name for c in CASES}) == len(CASES)
     for case in CASES:
         assert (case.status is Status.VALID) == (not case.codes), case.name
+        if case.reason is not None:
+            assert case.codes[:1] == ("invalid_presentation",), case.name
+
+
+def test_openid4vp_carries_60_cases_and_says_why_not_the_others() -> None:
+    everywhere = [c for c in CASES if set(c.interfaces) == set(INTERFACES)]
+    assert len(everywhere) >= 60, len(everywhere)
+    # Every format OpenID4VP carries: vc+jwt inside vp+jwt, dc+sd-jwt (and a bare vc+jwt
+    # where a presentation is required).
+    assert any(c.name.startswith("vp+jwt") for c in everywhere)
+    assert any(c.name.startswith("SD-JWT") for c in everywhere)
+    for case in CASES:
+        if OPENID4VP not in case.interfaces:
+            assert case.not_openid4vp, f"{case.name}: excluded from OpenID4VP without a reason"
+        else:
+            assert case.not_openid4vp is None, case.name
 
 
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
@@ -373,8 +536,10 @@ def test_same_answer_through_every_interface(case: Case, interfaces: Interfaces)
             wrong.append(
                 f"{name}: got {outcome.status} {list(outcome.codes)}"
                 f"{'' if outcome.malformed is None else f' malformed={outcome.malformed}'}"
+                f"{'' if outcome.reason is None else f' reason={outcome.reason}'}"
                 f" — expected {want.status} {list(want.codes)}"
                 f"{'' if want.malformed is None else f' malformed={want.malformed}'}"
+                f"{'' if want.reason is None else f' reason={want.reason}'}"
                 f"\n    ({outcome.detail[:400]})"
             )
     assert not wrong, f"{case.name}: {len(wrong)} interface(s) differ\n  " + "\n  ".join(wrong)

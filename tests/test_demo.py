@@ -5,6 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+# Well over a second (a browser or a subprocess tour): `make test-fast` skips it.
+pytestmark = pytest.mark.slow
+
 
 def test_demo_runs_the_story() -> None:
     done = subprocess.run(

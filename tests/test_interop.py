@@ -22,7 +22,7 @@ from ancre.trust.jose.vc_jose import issue_vc_jwt, verify_vc_jwt
 from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.result import Status
 
-pytestmark = pytest.mark.interop
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 
 def _header_fields(i: Issuer) -> dict[str, Any]:

@@ -23,6 +23,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
+# Well over a second (a browser or a subprocess tour): `make test-fast` skips it.
+pytestmark = pytest.mark.slow
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 _FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.M | re.S)
 _MARKER = re.compile(r"<!-- readme-test: (skip|background) \((.*?)\) -->\s*\Z", re.S)
