@@ -414,7 +414,8 @@ class VpJwtAdapter(_JoseAdapter, PresentationAdapter):
             holder = holder.get("id")
         if not isinstance(holder, str):
             raise InvalidError(Code.INVALID_PRESENTATION, "the presentation names no holder")
-        self.run.holder = holder
+        # `issuer` still names the holder too until OpenID4VP reads `holder` (issue 11).
+        self.run.holder = self.run.issuer = holder
         for value in (header.get("iss"), payload.get("iss")):
             if value is not None and value != holder:
                 raise InvalidError(
