@@ -884,7 +884,7 @@ def test_presentation_with_an_embedded_credential(ed_issuer: Issuer) -> None:
     result = verify_vp(vp, policy=BOUND)
     assert result.status is Status.VALID, result.errors
     assert result.format == FORMAT_LDP_VP
-    assert result.issuer == holder.did
+    assert result.holder == holder.did
     assert [r.status for r in result.credentials] == [Status.VALID]
     assert result.credentials[0].issuer == ed_issuer.did
     binding = next(c for c in result.checks if c.step is Step.HOLDER_BINDING)
@@ -1067,7 +1067,7 @@ def test_didkit_ed25519_signature_2018_presentation_verifies_in_ancre() -> None:
     assert vp["proof"]["type"] == "Ed25519Signature2018"
     result = verify_vp(vp, policy=BOUND, contexts=None)
     assert result.status is Status.VALID, result.errors
-    assert result.issuer == did
+    assert result.holder == did
     assert [r.status for r in result.credentials] == [Status.VALID]
     wrong_nonce = verify_vp(vp, policy=VerificationPolicy(nonce="replayed"), contexts=None)
     assert failed(wrong_nonce) == (Status.INVALID, Step.HOLDER_BINDING, Code.NONCE_MISMATCH)

@@ -320,7 +320,7 @@ def test_jwt_vc_json_round_trip(env: Env) -> None:
     assert verdict["status"] == "valid", verdict
     (presentation,) = verdict["credentials"]["member_vc"]
     assert presentation["format"] == "vp+jwt"
-    assert presentation["issuer"] == env.wallet.did
+    assert presentation["holder"] == env.wallet.did
     assert presentation["credentials"][0]["issuer"] == env.issuer.did
     assert presentation["claims"]["credentialSubject"]["memberOf"] == "Data space Loire"
 

@@ -151,10 +151,8 @@ def test_mandate_round_trip(setup: Setup) -> None:
     assert result.format == FORMAT_SD_JWT_VC
     assert result.types == (MANDATE_VCT,)
     assert result.issuer == setup.issuer.did
-    assert [c.step for c in result.checks] == [
-        Step.PARSE, Step.FORMAT, Step.ISSUER_KEY, Step.SIGNATURE, Step.DATA_MODEL, Step.TIME,
-        Step.SCHEMA, Step.STATUS, Step.TRUST, Step.HOLDER_BINDING, Step.POLICY,
-    ]  # fmt: skip
+    # The engine runs every step for every format, in the order of the Step enum.
+    assert [c.step for c in result.checks] == list(Step)
     assert result.credential is not None
     assert result.credential["family_name"] == "de Saint-Affrique"
     assert "given_name" not in result.credential

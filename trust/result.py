@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from ancre.trust.errors import Code
+
 __all__ = ["CheckResult", "Status", "Step", "VerificationResult"]
 
 
@@ -41,14 +43,14 @@ class CheckResult(NamedTuple):
 
     step: Step
     ok: bool
-    code: str | None = None
+    code: Code | None = None
     message: str = ""
     skipped: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"step": self.step.value, "ok": self.ok, "message": self.message}
         if self.code is not None:
-            out["code"] = self.code
+            out["code"] = self.code.value
         if self.skipped:
             out["skipped"] = True
         return out
@@ -61,6 +63,7 @@ class VerificationResult:
     status: Status
     checks: tuple[CheckResult, ...]
     format: str | None = None
+    #: Who issued the credential (for a presentation: None — see `holder`).
     issuer: str | None = None
     types: tuple[str, ...] = ()
     subject: str | None = None
@@ -70,12 +73,14 @@ class VerificationResult:
     credentials: tuple[VerificationResult, ...] = ()
     #: True when the input could not even be parsed (the CLI exits 65 for it).
     malformed: bool = False
+    #: For presentations: who presented it (the holder whose key signed it).
+    holder: str | None = None
 
     @classmethod
     def failure(
         cls,
         step: Step,
-        code: str,
+        code: Code,
         message: str,
         *,
         indeterminate: bool = False,
@@ -105,9 +110,16 @@ class VerificationResult:
             "subject": self.subject,
             "checks": [c.to_json() for c in self.checks],
             "errors": [
-                {"code": c.code, "message": c.message, "step": c.step.value} for c in self.errors
+                {
+                    "code": None if c.code is None else c.code.value,
+                    "message": c.message,
+                    "step": c.step.value,
+                }
+                for c in self.errors
             ],
         }
+        if self.holder is not None:
+            out["holder"] = self.holder
         if self.credentials:
             out["credentials"] = [r.to_json() for r in self.credentials]
         return out

@@ -18,6 +18,7 @@ from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import CheckResult, Status, Step, VerificationResult
 
 __all__ = [
+    "BASE_TYPES",
     "KeySource",
     "PinnedKeys",
     "Run",
@@ -25,17 +26,15 @@ __all__ = [
     "TrustChecker",
     "check_format_accepted",
     "check_window",
+    "credentials_message",
     "credentials_step",
     "iso",
     "key_source_description",
     "media_type",
     "numeric_date",
     "parse_jws",
-    "policy_step",
     "resolve_key",
-    "status_step",
-    "trust_step",
-    "vcdm_schema_step",
+    "vcdm_schema_message",
     "worst",
 ]
 
@@ -96,13 +95,14 @@ def check_window(
 class Run:
     """Collects checks; `fail` turns the first error into the final result."""
 
-    __slots__ = ("checks", "document", "fmt", "header", "issuer", "subject", "types")
+    __slots__ = ("checks", "document", "fmt", "header", "holder", "issuer", "subject", "types")
 
     def __init__(self) -> None:
         self.checks: list[CheckResult] = []
         self.fmt: str | None = None
         self.header: Mapping[str, Any] | None = None
         self.issuer: str | None = None
+        self.holder: str | None = None
         self.subject: str | None = None
         self.types: tuple[str, ...] = ()
         self.document: Mapping[str, Any] | None = None
@@ -131,12 +131,13 @@ class Run:
             header=self.header,
             credentials=nested,
             malformed=malformed,
+            holder=self.holder,
         )
 
     def fail(
         self, step: Step, error: AncreError, nested: tuple[VerificationResult, ...] = ()
     ) -> VerificationResult:
-        self.checks.append(CheckResult(step, False, error.code.value, error.message))
+        self.checks.append(CheckResult(step, False, error.code, error.message))
         status = Status.INDETERMINATE if error.outcome == "indeterminate" else Status.INVALID
         malformed = step is Step.PARSE and isinstance(error, MalformedError)
         return self.result(status, nested, malformed=malformed)
@@ -202,84 +203,18 @@ class TrustChecker(Protocol):
 BASE_TYPES: Final = frozenset({"VerifiableCredential", "VerifiablePresentation"})
 
 
-def status_step(
-    run: Run,
-    document: Mapping[str, Any],
-    *,
-    present: bool,
-    what: str,
-    issuer: str,
-    clock: Clock,
-    policy: VerificationPolicy,
-    status: StatusChecker | None,
-) -> None:
-    """The STATUS step, shared by every credential format."""
-    if not present:
-        run.ok(Step.STATUS, f"no {what}: nothing to revoke")
-    elif not policy.check_status:
-        run.skip(Step.STATUS, "status check disabled by policy")
-    elif status is None:
-        raise IndeterminateError(
-            Code.STATUS_UNCHECKED, f"the credential has a {what} and no status checker"
-        )
-    else:
-        run.ok(Step.STATUS, status.check(document, issuer=issuer, clock=clock))
-
-
-def trust_step(
-    run: Run,
-    *,
-    issuer: str,
-    types: Iterable[str],
-    issued_at: datetime | None,
-    clock: Clock,
-    credential: Mapping[str, Any],
-    policy: VerificationPolicy,
-    trust: TrustChecker | None,
-) -> None:
-    """The TRUST step: the policy's trusted issuers and/or a trust list, which must say the
-    issuer was trusted for each of the credential's types when it was issued and is not
-    withdrawn now. With neither, the step is recorded as skipped — never as passed."""
-    messages = []
-    if policy.trusted_issuers is not None:
-        if issuer not in policy.trusted_issuers:
-            raise InvalidError(Code.ISSUER_NOT_TRUSTED, f"{issuer} is not a trusted issuer")
-        messages.append(f"{issuer} is a trusted issuer")
-    if trust is not None:
-        now = clock.now()
-        own_types = [t for t in types if t not in BASE_TYPES]
-        messages.append(
-            trust.check(
-                issuer, own_types, issued_at=issued_at or now, now=now, credential=credential
-            )
-        )
-    if messages:
-        run.ok(Step.TRUST, "; ".join(messages))
-    elif policy.require_trust:
-        raise IndeterminateError(
-            Code.TRUST_NOT_CONFIGURED,
-            "the policy requires a trust decision, and no trusted issuers or trust list are "
-            "configured",
-        )
-    else:
-        run.skip(Step.TRUST, "no trusted issuers or trust list configured: trust not evaluated")
-
-
-def vcdm_schema_step(run: Run, credential: Mapping[str, Any], policy: VerificationPolicy) -> None:
+def vcdm_schema_message(credential: Mapping[str, Any]) -> str:
     """The SCHEMA step for VCDM credentials: each subject against its types' schemas."""
     from ancre.trust.vcdm.credentials import subject_schema_errors
 
-    if not policy.check_schema:
-        run.skip(Step.SCHEMA, "schema check disabled by policy")
-        return
     issues = subject_schema_errors(credential)
     if issues:
         detail = "; ".join(f"{i.credential_type} {i.path}: {i.message}" for i in issues[:3])
         raise InvalidError(Code.SCHEMA_VIOLATION, detail)
-    run.ok(Step.SCHEMA, "credential subjects match their types' schemas")
+    return "credential subjects match their types' schemas"
 
 
-def credentials_step(run: Run, nested: Sequence[VerificationResult]) -> None:
+def credentials_message(nested: Sequence[VerificationResult]) -> str:
     """The CREDENTIALS step of a presentation: valid only if every credential is."""
     overall = worst(r.status for r in nested)
     if overall is not Status.VALID:
@@ -292,7 +227,12 @@ def credentials_step(run: Run, nested: Sequence[VerificationResult]) -> None:
         if overall is Status.INVALID:
             raise InvalidError(Code.INVALID_PRESENTATION, message)
         raise IndeterminateError(Code.INVALID_PRESENTATION, message)
-    run.ok(Step.CREDENTIALS, f"{len(nested)} credential(s) valid")
+    return f"{len(nested)} credential(s) valid"
+
+
+def credentials_step(run: Run, nested: Sequence[VerificationResult]) -> None:
+    """`credentials_message`, recorded on `run`."""
+    run.ok(Step.CREDENTIALS, credentials_message(nested))
 
 
 #: Format names as results give them → the policy's format families.
@@ -309,14 +249,6 @@ def check_format_accepted(fmt: str | None, policy: VerificationPolicy) -> None:
             Code.POLICY_VIOLATION,
             f"{family} is not among the formats the policy accepts ({sorted(policy.formats)})",
         )
-
-
-def policy_step(run: Run, policy: VerificationPolicy) -> None:
-    """The POLICY step: the types the policy requires."""
-    missing = policy.required_types.difference(run.types)
-    if missing:
-        raise InvalidError(Code.POLICY_VIOLATION, f"required types missing: {sorted(missing)}")
-    run.ok(Step.POLICY, "policy satisfied")
 
 
 class PinnedKeys:

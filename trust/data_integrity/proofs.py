@@ -18,16 +18,16 @@ in how the 64 bytes are signed and which `@context` the proof options are read w
 Canonicalization is :func:`ancre.trust.vcdm.jsonld.canonize`: shipped or pinned contexts only, safe
 mode, bounded.
 
-Verification follows `vc_jose`'s pipeline: parse → format → issuer key → signature → data
-model → time → schema → status → trust → policy; the first failure ends the run. The result's
-`header` is the proof's JOSE header for JWS-based suites.
+Verification is :class:`DiCredentialAdapter` / :class:`DiPresentationAdapter` run by the
+engine (`ancre.trust.engine`) in its one order of steps; the first failure ends the run. The
+result's `header` is the proof's JOSE header for JWS-based suites.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
@@ -36,8 +36,13 @@ from ancre.trust.clock import Clock
 from ancre.trust.codec.json import depth_of_text, dumps_compact, loads_strict
 from ancre.trust.codec.multibase import base58btc_decode, base58btc_encode
 from ancre.trust.did.document import DidResolver, did_of
+from ancre.trust.engine import (
+    CredentialAdapter,
+    PresentationAdapter,
+    VerifyContext,
+    run_steps,
+)
 from ancre.trust.errors import (
-    AncreError,
     Code,
     ConfigurationError,
     IndeterminateError,
@@ -47,7 +52,7 @@ from ancre.trust.errors import (
 from ancre.trust.jose.jws import parse_compact
 from ancre.trust.keys.jwk import KeyType, PublicKey, Signer
 from ancre.trust.policy import VerificationPolicy
-from ancre.trust.result import Status, Step, VerificationResult
+from ancre.trust.result import VerificationResult
 from ancre.trust.steps import (
     KeySource,
     Run,
@@ -55,13 +60,9 @@ from ancre.trust.steps import (
     TrustChecker,
     check_format_accepted,
     check_window,
-    credentials_step,
     iso,
-    policy_step,
     resolve_key,
-    status_step,
-    trust_step,
-    vcdm_schema_step,
+    vcdm_schema_message,
 )
 from ancre.trust.vcdm.jsonld import CanonicalizationLimits, ContextStore, canonize
 from ancre.trust.vcdm.model import (
@@ -79,6 +80,8 @@ __all__ = [
     "CRYPTOSUITE_EDDSA_RDFC_2022",
     "FORMAT_LDP_VC",
     "FORMAT_LDP_VP",
+    "DiCredentialAdapter",
+    "DiPresentationAdapter",
     "ProofSuite",
     "add_proof",
     "hash_data",
@@ -519,6 +522,88 @@ def _describe_format(kind: str, proof: _Proof) -> str:
     return f"{kind}, proof {proof.suite.value}"
 
 
+class _ProofAdapter:
+    """Parse, proof and signature, shared by Data Integrity credentials and presentations
+    (a mixin of the adapters)."""
+
+    data: Any
+    ctx: VerifyContext
+    run: Run
+    document: dict[str, Any]
+    proof: _Proof
+    unsecured: dict[str, Any]
+    key: PublicKey
+
+    def parse(self) -> str:
+        self.document = _parse_document(self.data, self.ctx.policy)
+        return "JSON object within size and depth limits"
+
+    def _read_proof(self, fmt: str) -> str:
+        """The FORMAT step's part about the proof, once the format and types are known."""
+        proof = self.proof = _parse_proof(self.document, self.ctx.policy)
+        unsecured = self.unsecured = {k: v for k, v in self.document.items() if k != "proof"}
+        self.run.document = unsecured
+        self.run.header = proof.jws.header if proof.jws is not None else None
+        return _describe_format(fmt, proof)
+
+    def signature(self) -> str:
+        contexts, policy = self.ctx.contexts, self.ctx.policy
+        return _verify_signature(self.unsecured, self.proof, self.key, contexts, policy)
+
+
+class DiCredentialAdapter(_ProofAdapter, CredentialAdapter):
+    """A JSON-LD credential (VCDM 2.0 or 1.1) with an embedded proof, for the engine."""
+
+    __slots__ = ("document", "key", "proof", "unsecured", "v11")
+
+    def format(self) -> str:
+        run = self.run
+        run.fmt = FORMAT_LDP_VC
+        check_format_accepted(run.fmt, self.ctx.policy)
+        run.types = types_of(self.document)
+        if "VerifiableCredential" not in run.types:
+            raise InvalidError(Code.INVALID_TYPE, "`type` must include 'VerifiableCredential'")
+        message = self._read_proof(FORMAT_LDP_VC)
+        unsecured = self.unsecured
+        ids = (
+            subject_ids(unsecured)
+            if isinstance(unsecured.get("credentialSubject"), dict | list)
+            else ()
+        )
+        run.subject = ids[0] if ids else None
+        return message
+
+    def issuer_key(self) -> str:
+        issuer = self.run.issuer = issuer_id(self.unsecured)
+        proof = self.proof
+        _require_purpose(proof.purpose, "assertionMethod", "credential")
+        self.key = _resolve_proof_key(proof, issuer, self.ctx.keys, authentication=False)
+        return f"{proof.verification_method} is an assertionMethod of {issuer}"
+
+    def data_model(self) -> str:
+        policy = self.ctx.policy
+        v11 = self.v11 = _is_vcdm11(self.unsecured)
+        if v11 and not policy.accept_vcdm11:
+            raise InvalidError(Code.POLICY_VIOLATION, "VCDM 1.1 credentials are not accepted")
+        tolerated = check_credential(
+            self.unsecured, allow_untyped_evidence=policy.accept_untyped_evidence
+        )
+        return "; ".join((f"meets the VCDM {'1.1' if v11 else '2.0'} data model", *tolerated))
+
+    def time(self) -> str:
+        now, policy = self.ctx.clock.now(), self.ctx.policy
+        return _check_time(self.unsecured, self.proof, now, policy, v11=self.v11)
+
+    def check_schema(self) -> str:
+        return vcdm_schema_message(self.unsecured)
+
+    def status_entry(self) -> tuple[bool, str]:
+        return "credentialStatus" in self.unsecured, "credentialStatus"
+
+    def issued_at(self) -> datetime | None:
+        return _issued_at(self.unsecured)
+
+
 def verify_data_integrity(
     document: Mapping[str, Any] | str | bytes,
     *,
@@ -529,93 +614,15 @@ def verify_data_integrity(
     trust: TrustChecker | None = None,
     contexts: ContextStore | None = None,
 ) -> VerificationResult:
-    """Verify a JSON-LD credential (VCDM 2.0 or 1.1) secured with an embedded proof.
+    """Verify a JSON-LD credential (VCDM 2.0 or 1.1) secured with an embedded proof,
+    through every step of the engine.
 
     The proof's `verificationMethod` must be an `assertionMethod` key of the issuer (or come
     from `resolver` when it is a :class:`KeySource`), and `proofPurpose` must be
     `assertionMethod`. Never raises for bad input: every problem is a failed check with a
     stable code in the returned result."""
-    run = Run()
-    step = Step.PARSE
-    try:
-        credential = _parse_document(document, policy)
-        run.ok(step, "JSON object within size and depth limits")
-
-        step = Step.FORMAT
-        run.fmt = FORMAT_LDP_VC
-        check_format_accepted(run.fmt, policy)
-        run.types = types_of(credential)
-        if "VerifiableCredential" not in run.types:
-            raise InvalidError(Code.INVALID_TYPE, "`type` must include 'VerifiableCredential'")
-        proof = _parse_proof(credential, policy)
-        unsecured = {k: v for k, v in credential.items() if k != "proof"}
-        run.document = unsecured
-        ids = (
-            subject_ids(unsecured)
-            if isinstance(unsecured.get("credentialSubject"), dict | list)
-            else ()
-        )
-        run.subject = ids[0] if ids else None
-        run.header = proof.jws.header if proof.jws is not None else None
-        run.ok(step, _describe_format(FORMAT_LDP_VC, proof))
-
-        step = Step.ISSUER_KEY
-        issuer = issuer_id(unsecured)
-        run.issuer = issuer
-        _require_purpose(proof.purpose, "assertionMethod", "credential")
-        key = _resolve_proof_key(proof, issuer, resolver, authentication=False)
-        run.ok(step, f"{proof.verification_method} is an assertionMethod of {issuer}")
-
-        step = Step.SIGNATURE
-        run.ok(step, _verify_signature(unsecured, proof, key, contexts, policy))
-
-        step = Step.DATA_MODEL
-        v11 = _is_vcdm11(unsecured)
-        if v11 and not policy.accept_vcdm11:
-            raise InvalidError(Code.POLICY_VIOLATION, "VCDM 1.1 credentials are not accepted")
-        tolerated = check_credential(
-            unsecured, allow_untyped_evidence=policy.accept_untyped_evidence
-        )
-        run.ok(
-            step,
-            "; ".join((f"meets the VCDM {'1.1' if v11 else '2.0'} data model", *tolerated)),
-        )
-
-        step = Step.TIME
-        run.ok(step, _check_time(unsecured, proof, clock.now(), policy, v11=v11))
-
-        step = Step.SCHEMA
-        vcdm_schema_step(run, unsecured, policy)
-
-        step = Step.STATUS
-        status_step(
-            run,
-            unsecured,
-            present="credentialStatus" in unsecured,
-            what="credentialStatus",
-            issuer=issuer,
-            clock=clock,
-            policy=policy,
-            status=status,
-        )
-
-        step = Step.TRUST
-        trust_step(
-            run,
-            issuer=issuer,
-            types=run.types,
-            issued_at=_issued_at(unsecured),
-            clock=clock,
-            credential=unsecured,
-            policy=policy,
-            trust=trust,
-        )
-
-        step = Step.POLICY
-        policy_step(run, policy)
-    except AncreError as error:
-        return run.fail(step, error)
-    return run.result(Status.VALID)
+    context = VerifyContext(resolver, clock, policy, status, trust, contexts)
+    return run_steps(DiCredentialAdapter(document, context))
 
 
 def _require_purpose(purpose: str, expected: str, what: str) -> None:
@@ -678,6 +685,67 @@ def _check_time(
 # presentations
 
 
+class DiPresentationAdapter(_ProofAdapter, PresentationAdapter):
+    """A JSON-LD presentation with an embedded proof, for the engine: the proof has
+    `proofPurpose` `authentication`, its `challenge` is the nonce, its `domain` the
+    audience."""
+
+    __slots__ = ("document", "key", "proof", "unsecured")
+    within = "json-ld"
+
+    def format(self) -> str:
+        run = self.run
+        run.fmt = FORMAT_LDP_VP
+        check_format_accepted(run.fmt, self.ctx.policy)
+        run.types = types_of(self.document)
+        if "VerifiablePresentation" not in run.types:
+            raise InvalidError(
+                Code.INVALID_PRESENTATION, "`type` must include 'VerifiablePresentation'"
+            )
+        return self._read_proof(FORMAT_LDP_VP)
+
+    def issuer_key(self) -> str:
+        holder = self.unsecured.get("holder")
+        if isinstance(holder, dict):
+            holder = holder.get("id")
+        if not isinstance(holder, str) or not is_url(holder):
+            raise InvalidError(Code.INVALID_PRESENTATION, "the presentation names no holder")
+        # `issuer` still names the holder too until OpenID4VP reads `holder` (issue 11).
+        self.run.holder = self.run.issuer = holder
+        proof = self.proof
+        _require_purpose(proof.purpose, "authentication", "presentation")
+        self.key = _resolve_proof_key(proof, holder, self.ctx.keys, authentication=True)
+        return f"{proof.verification_method} is an authentication key of {holder}"
+
+    def data_model(self) -> str:
+        check_presentation(self.unsecured, allow_jwt_strings=True)
+        return "meets the VCDM presentation data model"
+
+    def time(self) -> str:
+        unsecured, proof = self.unsecured, self.proof
+        return check_window(
+            now=self.ctx.clock.now(),
+            skew=self.ctx.policy.clock_skew,
+            not_before=[("proof.created", proof.created)],
+            not_after=[
+                ("proof.expires", proof.expires),
+                (
+                    "validUntil",
+                    parse_datetime_stamp(unsecured["validUntil"], "validUntil")
+                    if "validUntil" in unsecured
+                    else None,
+                ),
+            ],
+        )
+
+    def holder_binding(self) -> str:
+        return _check_binding(self.proof.raw, self.ctx.policy)
+
+    def entries(self) -> list[Any]:
+        entries = self.unsecured.get("verifiableCredential", [])
+        return entries if isinstance(entries, list) else [entries]
+
+
 def verify_data_integrity_presentation(
     presentation: Mapping[str, Any] | str | bytes,
     *,
@@ -690,79 +758,14 @@ def verify_data_integrity_presentation(
 ) -> VerificationResult:
     """Verify a JSON-LD presentation secured with an embedded proof, and every credential it
     carries (embedded JSON-LD credentials with their own proofs; `vc+jwt` strings or
-    `EnvelopedVerifiableCredential`s are checked by `vc_jose`).
+    `EnvelopedVerifiableCredential`s), through every step of the engine.
 
     The proof must have `proofPurpose` `authentication` and come from an `authentication` key
-    of the `holder`. Its `challenge` must equal `policy.nonce` and its `domain` contain
-    `policy.audience` (each skipped, and recorded as replayable, when the policy names
-    none). The presentation is valid only if every credential is."""
-    run = Run()
-    step = Step.PARSE
-    nested: list[VerificationResult] = []
-    try:
-        vp = _parse_document(presentation, policy)
-        run.ok(step, "JSON object within size and depth limits")
-
-        step = Step.FORMAT
-        run.fmt = FORMAT_LDP_VP
-        check_format_accepted(run.fmt, policy)
-        run.types = types_of(vp)
-        if "VerifiablePresentation" not in run.types:
-            raise InvalidError(
-                Code.INVALID_PRESENTATION, "`type` must include 'VerifiablePresentation'"
-            )
-        proof = _parse_proof(vp, policy)
-        unsecured = {k: v for k, v in vp.items() if k != "proof"}
-        run.document = unsecured
-        run.header = proof.jws.header if proof.jws is not None else None
-        run.ok(step, _describe_format(FORMAT_LDP_VP, proof))
-
-        step = Step.ISSUER_KEY
-        holder = unsecured.get("holder")
-        if isinstance(holder, dict):
-            holder = holder.get("id")
-        if not isinstance(holder, str) or not is_url(holder):
-            raise InvalidError(Code.INVALID_PRESENTATION, "the presentation names no holder")
-        run.issuer = holder
-        _require_purpose(proof.purpose, "authentication", "presentation")
-        key = _resolve_proof_key(proof, holder, resolver, authentication=True)
-        run.ok(step, f"{proof.verification_method} is an authentication key of {holder}")
-
-        step = Step.SIGNATURE
-        run.ok(step, _verify_signature(unsecured, proof, key, contexts, policy))
-
-        step = Step.DATA_MODEL
-        check_presentation(unsecured, allow_jwt_strings=True)
-        run.ok(step, "meets the VCDM presentation data model")
-
-        step = Step.TIME
-        run.ok(
-            step,
-            check_window(
-                now=clock.now(),
-                skew=policy.clock_skew,
-                not_before=[("proof.created", proof.created)],
-                not_after=[
-                    ("proof.expires", proof.expires),
-                    (
-                        "validUntil",
-                        parse_datetime_stamp(unsecured["validUntil"], "validUntil")
-                        if "validUntil" in unsecured
-                        else None,
-                    ),
-                ],
-            ),
-        )
-
-        step = Step.HOLDER_BINDING
-        run.ok(step, _check_binding(proof.raw, policy))
-
-        step = Step.CREDENTIALS
-        nested = _verify_entries(unsecured, resolver, clock, policy, status, trust, contexts)
-        credentials_step(run, nested)
-    except AncreError as error:
-        return run.fail(step, error, tuple(nested))
-    return run.result(Status.VALID, tuple(nested))
+    of the `holder` (`result.holder`). Its `challenge` must equal `policy.nonce` and its
+    `domain` contain `policy.audience` (recorded as replayable when the policy names none).
+    The presentation is valid only if every credential is."""
+    context = VerifyContext(resolver, clock, policy, status, trust, contexts)
+    return run_steps(DiPresentationAdapter(presentation, context))
 
 
 def _check_binding(proof: Mapping[str, Any], policy: VerificationPolicy) -> str:
@@ -787,40 +790,3 @@ def _check_binding(proof: Mapping[str, Any], policy: VerificationPolicy) -> str:
     if not parts:
         return "no domain or challenge required by policy (replayable presentation)"
     return ", ".join(parts)
-
-
-def _verify_entries(
-    presentation: Mapping[str, Any],
-    resolver: DidResolver | KeySource,
-    clock: Clock,
-    policy: VerificationPolicy,
-    status: StatusChecker | None,
-    trust: TrustChecker | None,
-    contexts: ContextStore | None,
-) -> list[VerificationResult]:
-    from ancre.trust.jose.vc_jose import verify_presented_entry
-
-    entries = presentation.get("verifiableCredential", [])
-    entries = entries if isinstance(entries, list) else [entries]
-    inner = replace(policy, audience=None, nonce=None)
-    results = []
-    for entry in entries:
-        if isinstance(entry, dict) and "proof" in entry:
-            results.append(
-                verify_data_integrity(
-                    entry,
-                    resolver=resolver,
-                    clock=clock,
-                    policy=inner,
-                    status=status,
-                    trust=trust,
-                    contexts=contexts,
-                )
-            )
-            continue
-        results.append(
-            verify_presented_entry(
-                entry, resolver=resolver, clock=clock, policy=inner, status=status, trust=trust
-            )
-        )
-    return results

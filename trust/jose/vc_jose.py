@@ -8,34 +8,40 @@
 - Legacy VCDM 1.1 JWTs (`vc` claim, RFC 7519 registered claims) are verified when the policy
   allows them (what didkit and many wallets emit).
 
-Verification is fail-closed and ordered: parse → format → issuer key → signature → data model
-→ time → schema → status → trust → policy. The first failure ends the run; its error's outcome
-decides between `invalid` and `indeterminate`.
+Verification runs through the engine (`ancre.trust.engine`): `VcJwtAdapter` and
+`VpJwtAdapter` answer its steps, which it runs in its one order; the first failure ends the
+run; its error's outcome decides between `invalid` and `indeterminate`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 from ancre.trust.clock import Clock
 from ancre.trust.codec.json import dumps_compact
 from ancre.trust.did.document import DidResolver, did_of
+from ancre.trust.engine import (
+    CredentialAdapter,
+    PreParsedJws,
+    PresentationAdapter,
+    VerifyContext,
+    run_steps,
+    verify_entry,
+)
 from ancre.trust.errors import (
-    AncreError,
     Code,
     ConfigurationError,
     IndeterminateError,
     InvalidError,
     MalformedError,
 )
-from ancre.trust.jose.jws import sign_compact
-from ancre.trust.keys.jwk import Signer
+from ancre.trust.jose.jws import ParsedJws, sign_compact
+from ancre.trust.keys.jwk import PublicKey, Signer
 from ancre.trust.policy import VerificationPolicy
-from ancre.trust.result import Status, Step, VerificationResult
+from ancre.trust.result import VerificationResult
 from ancre.trust.steps import (
     KeySource,
     PinnedKeys,
@@ -44,17 +50,13 @@ from ancre.trust.steps import (
     TrustChecker,
     check_format_accepted,
     check_window,
-    credentials_step,
     iso,
     key_source_description,
     media_type,
     numeric_date,
     parse_jws,
-    policy_step,
     resolve_key,
-    status_step,
-    trust_step,
-    vcdm_schema_step,
+    vcdm_schema_message,
 )
 from ancre.trust.vcdm.model import (
     VCDM2_CONTEXT,
@@ -74,6 +76,8 @@ __all__ = [
     "PinnedKeys",
     "StatusChecker",
     "TrustChecker",
+    "VcJwtAdapter",
+    "VpJwtAdapter",
     "envelope_credential",
     "issue_vc_jwt",
     "issue_vp_jwt",
@@ -166,6 +170,84 @@ def _from_jwt_claims(payload: Mapping[str, Any], claim: str) -> dict[str, Any]:
     return document
 
 
+class _JoseAdapter:
+    """Parse and signature, shared by `vc+jwt` and `vp+jwt` (a mixin of the adapters)."""
+
+    data: Any
+    ctx: VerifyContext
+    run: Run
+    jws: ParsedJws
+    payload: dict[str, Any]
+    key: PublicKey
+
+    def parse(self) -> str:
+        data = self.data
+        if type(data) is PreParsedJws:  # parsed once already, by `detect_format`
+            self.jws, self.payload = data
+        else:
+            self.jws, self.payload = parse_jws(data, self.ctx.policy)
+        self.run.header = self.jws.header
+        return "compact JWS with canonical base64url and strict JSON"
+
+    def signature(self) -> str:
+        self.jws.verify_with(self.key)
+        return f"{self.jws.alg} signature verifies"
+
+
+class VcJwtAdapter(_JoseAdapter, CredentialAdapter):
+    """`vc+jwt` (and Gaia-X spellings) and VCDM 1.1 `vc` JWTs, for the engine."""
+
+    __slots__ = ("credential", "jws", "key", "payload")
+
+    def format(self) -> str:
+        run, policy, header = self.run, self.ctx.policy, self.jws.header
+        run.fmt, credential = _classify(header, self.payload, presentation=False)
+        check_format_accepted(run.fmt, policy)
+        if run.fmt == FORMAT_VC_JWT_11 and not policy.accept_vcdm11:
+            raise InvalidError(Code.POLICY_VIOLATION, "VCDM 1.1 JWT credentials are not accepted")
+        self.credential = run.document = credential
+        run.types = types_of(credential)
+        ids = (
+            subject_ids(credential)
+            if isinstance(credential.get("credentialSubject"), dict | list)
+            else ()
+        )
+        run.subject = ids[0] if ids else None
+        return f"{run.fmt} (typ {header.get('typ', 'absent')})"
+
+    def issuer_key(self) -> str:
+        header = self.jws.header
+        issuer = self.run.issuer = issuer_id(self.credential)
+        for where, value in (("header", header.get("iss")), ("payload", self.payload.get("iss"))):
+            if value is not None and value != issuer:
+                raise InvalidError(
+                    Code.ISSUER_MISMATCH, f"`iss` in the {where} is not the issuer {issuer}"
+                )
+        self.key = resolve_key(header, issuer, self.ctx.keys)
+        return key_source_description(header, issuer, "assertionMethod")
+
+    def data_model(self) -> str:
+        tolerated = check_credential(
+            self.credential, allow_untyped_evidence=self.ctx.policy.accept_untyped_evidence
+        )
+        version = "1.1" if self.run.fmt == FORMAT_VC_JWT_11 else "2.0"
+        return "; ".join((f"meets the VCDM {version} data model", *tolerated))
+
+    def time(self) -> str:
+        return _check_credential_time(
+            self.credential, self.payload, self.jws.header, self.ctx.clock.now(), self.ctx.policy
+        )
+
+    def check_schema(self) -> str:
+        return vcdm_schema_message(self.credential)
+
+    def status_entry(self) -> tuple[bool, str]:
+        return "credentialStatus" in self.credential, "credentialStatus"
+
+    def issued_at(self) -> datetime | None:
+        return _issued_at(self.credential, self.payload)
+
+
 def verify_vc_jwt(
     token: str | bytes,
     *,
@@ -175,89 +257,11 @@ def verify_vc_jwt(
     status: StatusChecker | None = None,
     trust: TrustChecker | None = None,
 ) -> VerificationResult:
-    """Verify a credential secured as a compact JWS. Never raises for bad input: every
-    problem is a failed check with a stable code in the returned result."""
-    run = Run()
-    step = Step.PARSE
-    try:
-        parsed, payload = parse_jws(token, policy)
-        run.header = parsed.header
-        run.ok(step, "compact JWS with canonical base64url and strict JSON")
-
-        step = Step.FORMAT
-        run.fmt, credential = _classify(parsed.header, payload, presentation=False)
-        check_format_accepted(run.fmt, policy)
-        if run.fmt == FORMAT_VC_JWT_11 and not policy.accept_vcdm11:
-            raise InvalidError(Code.POLICY_VIOLATION, "VCDM 1.1 JWT credentials are not accepted")
-        run.document = credential
-        run.types = types_of(credential)
-        ids = (
-            subject_ids(credential)
-            if isinstance(credential.get("credentialSubject"), dict | list)
-            else ()
-        )
-        run.subject = ids[0] if ids else None
-        run.ok(step, f"{run.fmt} (typ {parsed.header.get('typ', 'absent')})")
-
-        step = Step.ISSUER_KEY
-        issuer = issuer_id(credential)
-        run.issuer = issuer
-        for where, value in (("header", parsed.header.get("iss")), ("payload", payload.get("iss"))):
-            if value is not None and value != issuer:
-                raise InvalidError(
-                    Code.ISSUER_MISMATCH, f"`iss` in the {where} is not the issuer {issuer}"
-                )
-        key = resolve_key(parsed.header, issuer, resolver)
-        run.ok(step, key_source_description(parsed.header, issuer, "assertionMethod"))
-
-        step = Step.SIGNATURE
-        parsed.verify_with(key)
-        run.ok(step, f"{parsed.alg} signature verifies")
-
-        step = Step.DATA_MODEL
-        tolerated = check_credential(
-            credential, allow_untyped_evidence=policy.accept_untyped_evidence
-        )
-        version = "1.1" if run.fmt == FORMAT_VC_JWT_11 else "2.0"
-        run.ok(step, "; ".join((f"meets the VCDM {version} data model", *tolerated)))
-
-        step = Step.TIME
-        run.ok(
-            step, _check_credential_time(credential, payload, parsed.header, clock.now(), policy)
-        )
-
-        step = Step.SCHEMA
-        vcdm_schema_step(run, credential, policy)
-
-        step = Step.STATUS
-        status_step(
-            run,
-            credential,
-            present="credentialStatus" in credential,
-            what="credentialStatus",
-            issuer=issuer,
-            clock=clock,
-            policy=policy,
-            status=status,
-        )
-
-        step = Step.TRUST
-        trust_step(
-            run,
-            issuer=issuer,
-            types=run.types,
-            issued_at=_issued_at(credential, payload),
-            clock=clock,
-            credential=credential,
-            policy=policy,
-            trust=trust,
-        )
-
-        step = Step.POLICY
-        policy_step(run, policy)
-    except AncreError as error:
-        return run.fail(step, error)
-    return run.result(Status.VALID)
+    """Verify a credential secured as a compact JWS (every step of the engine, in its
+    order). Never raises for bad input: every problem is a failed check with a stable code
+    in the returned result."""
+    context = VerifyContext(resolver, clock, policy, status, trust)
+    return run_steps(VcJwtAdapter(token, context))
 
 
 def _issued_at(credential: Mapping[str, Any], payload: Mapping[str, Any]) -> datetime | None:
@@ -388,6 +392,70 @@ def issue_vp_jwt(
     return sign_compact(header, dumps_compact(payload).encode("utf-8"), signer)
 
 
+class VpJwtAdapter(_JoseAdapter, PresentationAdapter):
+    """`vp+jwt` (and VCDM 1.1 `vp` JWTs) for the engine: the holder signs with an
+    `authentication` key; `aud` and `nonce` bind it to the verifier."""
+
+    __slots__ = ("jws", "key", "payload", "presentation")
+    within = "jose"
+
+    def format(self) -> str:
+        run = self.run
+        run.fmt, presentation = _classify(self.jws.header, self.payload, presentation=True)
+        check_format_accepted(run.fmt, self.ctx.policy)
+        self.presentation = run.document = presentation
+        run.types = types_of(presentation)
+        return run.fmt
+
+    def issuer_key(self) -> str:
+        header, payload = self.jws.header, self.payload
+        holder = self.presentation.get("holder", payload.get("iss"))
+        if isinstance(holder, dict):
+            holder = holder.get("id")
+        if not isinstance(holder, str):
+            raise InvalidError(Code.INVALID_PRESENTATION, "the presentation names no holder")
+        # `issuer` still names the holder too until OpenID4VP reads `holder` (issue 11).
+        self.run.holder = self.run.issuer = holder
+        for value in (header.get("iss"), payload.get("iss")):
+            if value is not None and value != holder:
+                raise InvalidError(
+                    Code.HOLDER_MISMATCH, f"`iss` {value} is not the holder {holder}"
+                )
+        self.key = resolve_key(header, holder, self.ctx.keys, authentication=True)
+        return key_source_description(header, holder, "authentication key")
+
+    def data_model(self) -> str:
+        check_presentation(self.presentation, allow_jwt_strings=self.run.fmt == FORMAT_VP_JWT_11)
+        return "meets the VCDM presentation data model"
+
+    def time(self) -> str:
+        payload, presentation = self.payload, self.presentation
+        return check_window(
+            now=self.ctx.clock.now(),
+            skew=self.ctx.policy.clock_skew,
+            not_before=[
+                ("nbf", numeric_date(payload, "nbf")),
+                ("iat", numeric_date(payload, "iat")),
+            ],
+            not_after=[
+                ("exp", numeric_date(payload, "exp")),
+                (
+                    "validUntil",
+                    parse_datetime_stamp(presentation["validUntil"], "validUntil")
+                    if "validUntil" in presentation
+                    else None,
+                ),
+            ],
+        )
+
+    def holder_binding(self) -> str:
+        return _check_binding(self.payload, self.ctx.policy)
+
+    def entries(self) -> list[Any]:
+        entries = self.presentation.get("verifiableCredential", [])
+        return entries if isinstance(entries, list) else [entries]
+
+
 def verify_vp_jwt(
     token: str | bytes,
     *,
@@ -399,92 +467,12 @@ def verify_vp_jwt(
 ) -> VerificationResult:
     """Verify a `vp+jwt` (or VCDM 1.1 `vp` JWT) and every credential it carries.
 
-    The holder's signature must come from an `authentication` key of the holder's DID; `aud`
-    and `nonce` must match `policy.audience` / `policy.nonce` (skipped, and recorded, when the
-    policy names none). The presentation is valid only if every credential is."""
-    run = Run()
-    step = Step.PARSE
-    nested: list[VerificationResult] = []
-    try:
-        parsed, payload = parse_jws(token, policy)
-        run.header = parsed.header
-        run.ok(step, "compact JWS with canonical base64url and strict JSON")
-
-        step = Step.FORMAT
-        run.fmt, presentation = _classify(parsed.header, payload, presentation=True)
-        check_format_accepted(run.fmt, policy)
-        run.document = presentation
-        run.types = types_of(presentation)
-        run.ok(step, run.fmt)
-
-        step = Step.ISSUER_KEY
-        holder = presentation.get("holder", payload.get("iss"))
-        if isinstance(holder, dict):
-            holder = holder.get("id")
-        if not isinstance(holder, str):
-            raise InvalidError(Code.INVALID_PRESENTATION, "the presentation names no holder")
-        run.issuer = holder
-        for value in (parsed.header.get("iss"), payload.get("iss")):
-            if value is not None and value != holder:
-                raise InvalidError(
-                    Code.HOLDER_MISMATCH, f"`iss` {value} is not the holder {holder}"
-                )
-        key = resolve_key(parsed.header, holder, resolver, authentication=True)
-        run.ok(step, key_source_description(parsed.header, holder, "authentication key"))
-
-        step = Step.SIGNATURE
-        parsed.verify_with(key)
-        run.ok(step, f"{parsed.alg} signature verifies")
-
-        step = Step.DATA_MODEL
-        check_presentation(presentation, allow_jwt_strings=run.fmt == FORMAT_VP_JWT_11)
-        run.ok(step, "meets the VCDM presentation data model")
-
-        step = Step.TIME
-        now = clock.now()
-        run.ok(
-            step,
-            check_window(
-                now=now,
-                skew=policy.clock_skew,
-                not_before=[
-                    ("nbf", numeric_date(payload, "nbf")),
-                    ("iat", numeric_date(payload, "iat")),
-                ],
-                not_after=[
-                    ("exp", numeric_date(payload, "exp")),
-                    (
-                        "validUntil",
-                        parse_datetime_stamp(presentation["validUntil"], "validUntil")
-                        if "validUntil" in presentation
-                        else None,
-                    ),
-                ],
-            ),
-        )
-
-        step = Step.HOLDER_BINDING
-        run.ok(step, _check_binding(payload, policy))
-
-        step = Step.CREDENTIALS
-        entries = presentation.get("verifiableCredential", [])
-        entries = entries if isinstance(entries, list) else [entries]
-        inner_policy = replace(policy, audience=None, nonce=None)
-        for entry in entries:
-            nested.append(
-                verify_presented_entry(
-                    entry,
-                    resolver=resolver,
-                    clock=clock,
-                    policy=inner_policy,
-                    status=status,
-                    trust=trust,
-                )
-            )
-        credentials_step(run, nested)
-    except AncreError as error:
-        return run.fail(step, error, tuple(nested))
-    return run.result(Status.VALID, tuple(nested))
+    The holder's signature must come from an `authentication` key of the holder's DID
+    (`result.holder`); `aud` and `nonce` must match `policy.audience` / `policy.nonce`
+    (recorded as replayable when the policy names none). The presentation is valid only if
+    every credential is."""
+    context = VerifyContext(resolver, clock, policy, status, trust)
+    return run_steps(VpJwtAdapter(token, context))
 
 
 def verify_presented_entry(
@@ -496,28 +484,11 @@ def verify_presented_entry(
     status: StatusChecker | None = None,
     trust: TrustChecker | None = None,
 ) -> VerificationResult:
-    """Verify one `verifiableCredential` entry of a presentation: an enveloped `vc+jwt` (or
-    a bare one, as VCDM 1.1 presentations carry) or an enveloped SD-JWT VC. An entry that
+    """Verify one `verifiableCredential` entry of a `vp+jwt`: an enveloped `vc+jwt` (or a
+    bare one, as VCDM 1.1 presentations carry) or an enveloped SD-JWT VC. An entry that
     cannot be read becomes a failed result, never an exception."""
-    try:
-        inner = entry if isinstance(entry, str) else unenvelope(entry)
-    except AncreError as error:
-        indeterminate = error.outcome == "indeterminate"
-        return VerificationResult.failure(
-            Step.PARSE, error.code, error.message, indeterminate=indeterminate
-        )
-    common: dict[str, Any] = {
-        "resolver": resolver,
-        "clock": clock,
-        "policy": policy,
-        "status": status,
-        "trust": trust,
-    }
-    if "~" in inner:  # an enveloped SD-JWT VC (RFC 9901 §4 separator)
-        from ancre.trust.sd_jwt.vc import verify_sd_jwt_vc
-
-        return verify_sd_jwt_vc(inner, **common)
-    return verify_vc_jwt(inner, **common)
+    context = VerifyContext(resolver, clock, policy, status, trust)
+    return verify_entry(entry, context, within="jose")
 
 
 def _check_binding(payload: Mapping[str, Any], policy: VerificationPolicy) -> str:

@@ -11,9 +11,9 @@ ancre uses SD-JWT VC for credentials with personal data (Mandate, DirectorCertif
 names and birth dates are always selectively disclosable, never plain (DESIGN "Formats") —
 :func:`issue_sd_jwt_vc` refuses a credential that would carry one in the clear.
 
-Verification follows the pipeline of ``vc_jose``: parse → format → issuer key → signature
-(and disclosure digests) → data model → time → schema → status → trust → holder binding →
-policy; the first failure ends the run.
+Verification is :class:`SdJwtVcAdapter` run by the engine (``ancre.trust.engine``), in its
+one order of steps; the signature step also checks the disclosure digests, the holder-binding
+step the Key Binding JWT; the first failure ends the run.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Any, Final
 
 from ancre.trust.clock import Clock
 from ancre.trust.did.document import DidResolver, did_of
+from ancre.trust.engine import CredentialAdapter, VerifyContext, run_steps
 from ancre.trust.errors import (
-    AncreError,
     Code,
     ConfigurationError,
     IndeterminateError,
@@ -34,7 +34,7 @@ from ancre.trust.errors import (
 )
 from ancre.trust.keys.jwk import PublicKey, Signer
 from ancre.trust.policy import VerificationPolicy
-from ancre.trust.result import Status, Step, VerificationResult
+from ancre.trust.result import VerificationResult
 from ancre.trust.sd_jwt.core import (
     DEFAULT_DIGEST_ALG,
     MAX_DISCLOSURES,
@@ -52,16 +52,12 @@ from ancre.trust.sd_jwt.core import (
 )
 from ancre.trust.steps import (
     KeySource,
-    Run,
     StatusChecker,
     TrustChecker,
     check_format_accepted,
     media_type,
     numeric_date,
-    policy_step,
     resolve_key,
-    status_step,
-    trust_step,
 )
 from ancre.trust.vcdm.credentials import (
     SchemaIssue,
@@ -74,6 +70,7 @@ __all__ = [
     "PERSONAL_CLAIMS",
     "SD_JWT_VC_TYP",
     "SD_JWT_VC_TYPS",
+    "SdJwtVcAdapter",
     "issue_sd_jwt_vc",
     "verify_sd_jwt_vc",
 ]
@@ -332,6 +329,94 @@ def _resolve_parent(claims: Mapping[str, Any], pointer: str) -> object | None:
     return node if isinstance(node, dict) else None
 
 
+class SdJwtVcAdapter(CredentialAdapter):
+    """SD-JWT VC (``dc+sd-jwt``; legacy ``vc+sd-jwt``) for the engine: the signature step
+    also checks the disclosures' digests; the holder-binding step the Key Binding JWT."""
+
+    __slots__ = ("claims", "key", "max_disclosures", "parsed", "processed")
+
+    def __init__(
+        self, data: Any, ctx: VerifyContext, *, max_disclosures: int = MAX_DISCLOSURES
+    ) -> None:
+        super().__init__(data, ctx)
+        self.max_disclosures = max_disclosures
+
+    def parse(self) -> str:
+        parsed = self.parsed = parse_sd_jwt(
+            self.data, self.ctx.policy, max_disclosures=self.max_disclosures
+        )
+        self.run.header = parsed.header
+        return f"SD-JWT with {len(parsed.disclosures)} disclosure(s) and strict JSON"
+
+    def format(self) -> str:
+        header, payload = self.parsed.header, self.parsed.payload
+        typ = media_type(header.get("typ"))
+        if typ not in SD_JWT_VC_TYPS:
+            raise InvalidError(
+                Code.UNSUPPORTED_TYP,
+                f"`typ` {header.get('typ')!r} is not an SD-JWT VC type (dc+sd-jwt)",
+            )
+        if "@context" in payload and "vct" not in payload:
+            # `vc+sd-jwt` also names a VCDM 2.0 credential secured with SD-JWT
+            # (VC-JOSE-COSE §3.2), a different data model: not read yet, so undecided.
+            raise IndeterminateError(
+                Code.UNSUPPORTED_FORMAT,
+                "a VCDM credential secured with SD-JWT (VC-JOSE-COSE §3.2) is not supported yet",
+            )
+        self.run.fmt = FORMAT_SD_JWT_VC
+        check_format_accepted(self.run.fmt, self.ctx.policy)
+        legacy = "" if typ == SD_JWT_VC_TYP else f" (legacy typ {typ})"
+        return f"{FORMAT_SD_JWT_VC}{legacy}"
+
+    def issuer_key(self) -> str:
+        header = self.parsed.header
+        issuer = self.parsed.payload.get("iss")
+        if not isinstance(issuer, str) or not _is_uri(issuer):
+            raise InvalidError(Code.INVALID_ISSUER, "`iss` must be the issuer's URI")
+        self.run.issuer = issuer
+        self.key = resolve_key(header, issuer, self.ctx.keys)
+        named = header.get("kid") or (
+            "the x5c certificate" if "x5c" in header else "the pinned key"
+        )
+        return f"{named} is a key of {issuer}"
+
+    def signature(self) -> str:
+        self.parsed.jws.verify_with(self.key)
+        processed = self.processed = process_disclosures(self.parsed, self.ctx.policy)
+        self.claims = self.run.document = processed.claims
+        return _signature_message(self.parsed, processed)
+
+    def data_model(self) -> str:
+        claims = self.claims
+        message = _check_data_model(self.parsed.payload, claims)
+        self.run.types = (claims["vct"],)
+        sub = claims.get("sub")
+        self.run.subject = sub if isinstance(sub, str) else None
+        return message
+
+    def time(self) -> str:
+        return _check_time(self.parsed.payload, self.ctx.clock.now(), self.ctx.policy)
+
+    def check_schema(self) -> str:
+        issues, withheld = _schema_issues(self.processed)
+        vct = self.claims["vct"]
+        if issues:
+            detail = "; ".join(f"{i.path}: {i.message}" for i in issues[:3])
+            raise InvalidError(Code.SCHEMA_VIOLATION, f"{vct} {detail}")
+        note = f" ({withheld} required claim(s) withheld by the holder)" if withheld else ""
+        return f"claims match the schema of {vct}{note}"
+
+    def status_entry(self) -> tuple[bool, str]:
+        return "status" in self.claims, "status reference"
+
+    def issued_at(self) -> datetime | None:
+        return numeric_date(self.claims, "nbf") or numeric_date(self.claims, "iat")
+
+    def holder_binding(self) -> str:
+        ctx = self.ctx
+        return check_key_binding(self.parsed, self.processed, clock=ctx.clock, policy=ctx.policy)
+
+
 def verify_sd_jwt_vc(
     token: str | bytes,
     *,
@@ -343,106 +428,12 @@ def verify_sd_jwt_vc(
     max_disclosures: int = MAX_DISCLOSURES,
 ) -> VerificationResult:
     """Verify an SD-JWT VC (``dc+sd-jwt``; legacy ``vc+sd-jwt`` accepted), presented with or
-    without a Key Binding JWT. Never raises for bad input: every problem is a failed check
-    with a stable code. The processed (disclosed) claims are `result.credential`, the
-    ``vct`` is `result.types`.
+    without a Key Binding JWT, through every step of the engine. Never raises for bad
+    input: every problem is a failed check with a stable code. The processed (disclosed)
+    claims are `result.credential`, the ``vct`` is `result.types`.
 
     The issuer key comes from `resolver`: a DID resolver (``kid`` a DID URL of ``iss``) or a
     `KeySource` (pinned keys, an ``x5c`` chain validator). Key binding follows
     `policy.require_key_binding`, `audience`, `nonce` and `key_binding_max_age`."""
-    run = Run()
-    step = Step.PARSE
-    try:
-        parsed = parse_sd_jwt(token, policy, max_disclosures=max_disclosures)
-        run.header = parsed.header
-        run.ok(step, f"SD-JWT with {len(parsed.disclosures)} disclosure(s) and strict JSON")
-
-        step = Step.FORMAT
-        typ = media_type(parsed.header.get("typ"))
-        if typ not in SD_JWT_VC_TYPS:
-            raise InvalidError(
-                Code.UNSUPPORTED_TYP,
-                f"`typ` {parsed.header.get('typ')!r} is not an SD-JWT VC type (dc+sd-jwt)",
-            )
-        if "@context" in parsed.payload and "vct" not in parsed.payload:
-            # `vc+sd-jwt` also names a VCDM 2.0 credential secured with SD-JWT
-            # (VC-JOSE-COSE §3.2), a different data model: not read yet, so undecided.
-            raise IndeterminateError(
-                Code.UNSUPPORTED_FORMAT,
-                "a VCDM credential secured with SD-JWT (VC-JOSE-COSE §3.2) is not supported yet",
-            )
-        run.fmt = FORMAT_SD_JWT_VC
-        check_format_accepted(run.fmt, policy)
-        legacy = "" if typ == SD_JWT_VC_TYP else f" (legacy typ {typ})"
-        run.ok(step, f"{FORMAT_SD_JWT_VC}{legacy}")
-
-        step = Step.ISSUER_KEY
-        issuer = parsed.payload.get("iss")
-        if not isinstance(issuer, str) or not _is_uri(issuer):
-            raise InvalidError(Code.INVALID_ISSUER, "`iss` must be the issuer's URI")
-        run.issuer = issuer
-        key = resolve_key(parsed.header, issuer, resolver)
-        named = parsed.header.get("kid") or (
-            "the x5c certificate" if "x5c" in parsed.header else "the pinned key"
-        )
-        run.ok(step, f"{named} is a key of {issuer}")
-
-        step = Step.SIGNATURE
-        parsed.jws.verify_with(key)
-        processed = process_disclosures(parsed, policy)
-        claims = processed.claims
-        run.document = claims
-        run.ok(step, _signature_message(parsed, processed))
-
-        step = Step.DATA_MODEL
-        run.ok(step, _check_data_model(parsed.payload, claims))
-        run.types = (claims["vct"],)
-        sub = claims.get("sub")
-        run.subject = sub if isinstance(sub, str) else None
-
-        step = Step.TIME
-        run.ok(step, _check_time(parsed.payload, clock.now(), policy))
-
-        step = Step.SCHEMA
-        if policy.check_schema:
-            issues, withheld = _schema_issues(processed)
-            if issues:
-                detail = "; ".join(f"{i.path}: {i.message}" for i in issues[:3])
-                raise InvalidError(Code.SCHEMA_VIOLATION, f"{claims['vct']} {detail}")
-            note = f" ({withheld} required claim(s) withheld by the holder)" if withheld else ""
-            run.ok(step, f"claims match the schema of {claims['vct']}{note}")
-        else:
-            run.skip(step, "schema check disabled by policy")
-
-        step = Step.STATUS
-        status_step(
-            run,
-            claims,
-            present="status" in claims,
-            what="status reference",
-            issuer=issuer,
-            clock=clock,
-            policy=policy,
-            status=status,
-        )
-
-        step = Step.TRUST
-        trust_step(
-            run,
-            issuer=issuer,
-            types=run.types,
-            issued_at=numeric_date(claims, "nbf") or numeric_date(claims, "iat"),
-            clock=clock,
-            credential=claims,
-            policy=policy,
-            trust=trust,
-        )
-
-        step = Step.HOLDER_BINDING
-        run.ok(step, check_key_binding(parsed, processed, clock=clock, policy=policy))
-
-        step = Step.POLICY
-        policy_step(run, policy)
-    except AncreError as error:
-        return run.fail(step, error)
-    return run.result(Status.VALID)
+    context = VerifyContext(resolver, clock, policy, status, trust)
+    return run_steps(SdJwtVcAdapter(token, context, max_disclosures=max_disclosures))

@@ -1,0 +1,414 @@
+"""The verification engine's core: the one order of the steps, and format detection.
+
+Every format is an adapter (`FormatAdapter`) answering the same twelve operations, one per
+`Step`; `run_steps` calls them in the order of the `Step` enum and nowhere else is that order
+written, so no format can reorder or skip a step. A step that does not concern a format (the
+trust step of a presentation, whose credentials are each judged in the credentials step) is
+recorded as passed with a message saying why, never as skipped: "skipped" is reserved for
+what a policy turned off.
+
+The shared step logic sits in two bases: `CredentialAdapter` (schema, status, trust, policy
+of an issued credential) and `PresentationAdapter` (the enclosed credentials, each verified
+in full). The formats provide the rest next to their code: `ancre.trust.jose.vc_jose`
+(`vc+jwt`, `vp+jwt`, VCDM 1.1 JWTs), `ancre.trust.sd_jwt.vc` (`dc+sd-jwt`),
+`ancre.trust.data_integrity.proofs` (`ldp_vc`, `ldp_vp`).
+
+`detect_format` is the one place that decides which adapter reads an input, at the top
+level (`ancre.verifier.engine.Verifier`) and for a presentation's entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, Protocol
+
+from ancre.trust.clock import Clock
+from ancre.trust.errors import AncreError, Code, IndeterminateError, InvalidError, MalformedError
+from ancre.trust.policy import VerificationPolicy
+from ancre.trust.result import Status, Step, VerificationResult
+from ancre.trust.steps import (
+    BASE_TYPES,
+    KeySource,
+    Run,
+    StatusChecker,
+    TrustChecker,
+    credentials_message,
+    parse_jws,
+)
+
+if TYPE_CHECKING:
+    from ancre.trust.did.document import DidResolver
+    from ancre.trust.jose.jws import ParsedJws
+    from ancre.trust.vcdm.jsonld import ContextStore
+
+__all__ = [
+    "ORDER",
+    "CredentialAdapter",
+    "Detected",
+    "FormatAdapter",
+    "Kind",
+    "PreParsedJws",
+    "PresentationAdapter",
+    "Skipped",
+    "VerifyContext",
+    "detect_format",
+    "run_steps",
+    "verify_detected",
+]
+
+#: The order every verification runs in, for every format: the `Step` enum's.
+ORDER: Final = tuple(Step)
+_DEFAULT_POLICY: Final = VerificationPolicy()
+
+
+class VerifyContext(NamedTuple):
+    """Everything a verification depends on besides its input, built once and shared.
+
+    A named tuple: immutable, and the cheapest object to make on the hot path (the
+    `verify_*` functions build one per call)."""
+
+    keys: DidResolver | KeySource
+    clock: Clock
+    policy: VerificationPolicy = _DEFAULT_POLICY
+    status: StatusChecker | None = None
+    trust: TrustChecker | None = None
+    #: JSON-LD contexts beyond the shipped ones (Data Integrity only).
+    contexts: ContextStore | None = None
+
+    def for_entries(self) -> VerifyContext:
+        """The context a presentation's credentials are verified in: the audience and
+        nonce bind the presentation, not what it carries."""
+        if self.policy.audience is None and self.policy.nonce is None:
+            return self
+        return self._replace(policy=replace(self.policy, audience=None, nonce=None))
+
+
+class Skipped(str):
+    """A step's message when the policy turned the step off (recorded as skipped)."""
+
+    __slots__ = ()
+
+
+class FormatAdapter(Protocol):
+    """One format's answer to each step, in `Step` order. Each returns the step's message
+    (a `Skipped` one when the policy turned it off) or raises an `AncreError`."""
+
+    run: Run
+    nested: tuple[VerificationResult, ...]
+
+    def parse(self) -> str: ...
+    def format(self) -> str: ...
+    def issuer_key(self) -> str: ...
+    def signature(self) -> str: ...
+    def data_model(self) -> str: ...
+    def time(self) -> str: ...
+    def schema(self) -> str: ...
+    def status(self) -> str: ...
+    def trust(self) -> str: ...
+    def holder_binding(self) -> str: ...
+    def credentials(self) -> str: ...
+    def policy(self) -> str: ...
+
+
+def run_steps(adapter: FormatAdapter) -> VerificationResult:
+    """Run every step of `ORDER` on `adapter`; the first failure ends the run and its
+    error's outcome decides between `invalid` and `indeterminate`."""
+    run = adapter.run
+    step = Step.PARSE
+    try:
+        for step in ORDER:
+            message = getattr(adapter, step.value)()
+            if type(message) is Skipped:
+                run.skip(step, message)
+            else:
+                run.ok(step, message)
+    except AncreError as error:
+        return run.fail(step, error, adapter.nested)
+    return run.result(Status.VALID, adapter.nested)
+
+
+class _Adapter:
+    __slots__ = ("ctx", "data", "nested", "run")
+
+    def __init__(self, data: Any, ctx: VerifyContext) -> None:
+        self.data, self.ctx, self.run = data, ctx, Run()
+        self.nested: tuple[VerificationResult, ...] = ()
+
+
+class CredentialAdapter(_Adapter):
+    """The steps every issued credential shares; a format adds parse, format, issuer key,
+    signature, data model, time, `check_schema`, `status_entry` and `issued_at` (and
+    overrides `holder_binding` when it binds a holder key)."""
+
+    __slots__ = ()
+
+    def check_schema(self) -> str:
+        raise NotImplementedError
+
+    def status_entry(self) -> tuple[bool, str]:
+        """Whether the credential has a status reference, and what it is called."""
+        raise NotImplementedError
+
+    def issued_at(self) -> datetime | None:
+        raise NotImplementedError
+
+    def schema(self) -> str:
+        if not self.ctx.policy.check_schema:
+            return Skipped("schema check disabled by policy")
+        return self.check_schema()
+
+    def status(self) -> str:
+        (present, what), ctx = self.status_entry(), self.ctx
+        if not present:
+            return f"no {what}: nothing to revoke"
+        if not ctx.policy.check_status:
+            return Skipped("status check disabled by policy")
+        if ctx.status is None:
+            raise IndeterminateError(
+                Code.STATUS_UNCHECKED, f"the credential has a {what} and no status checker"
+            )
+        document, issuer = self.run.document or {}, self.run.issuer or ""
+        return ctx.status.check(document, issuer=issuer, clock=ctx.clock)
+
+    def trust(self) -> str:
+        """The policy's trusted issuers and/or a trust list, which must say the issuer was
+        trusted for each of the credential's types when it was issued and is not withdrawn
+        now. With neither, the step is recorded as skipped — never as passed."""
+        policy, run, messages = self.ctx.policy, self.run, []
+        issuer = run.issuer or ""
+        if policy.trusted_issuers is not None:
+            if issuer not in policy.trusted_issuers:
+                raise InvalidError(Code.ISSUER_NOT_TRUSTED, f"{issuer} is not a trusted issuer")
+            messages.append(f"{issuer} is a trusted issuer")
+        if self.ctx.trust is not None:
+            now = self.ctx.clock.now()
+            own_types = [t for t in run.types if t not in BASE_TYPES]
+            issued = self.issued_at() or now
+            document = run.document or {}
+            messages.append(
+                self.ctx.trust.check(
+                    issuer, own_types, issued_at=issued, now=now, credential=document
+                )
+            )
+        if messages:
+            return "; ".join(messages)
+        if policy.require_trust:
+            raise IndeterminateError(
+                Code.TRUST_NOT_CONFIGURED,
+                "the policy requires a trust decision, and no trusted issuers or trust list "
+                "are configured",
+            )
+        return Skipped("no trusted issuers or trust list configured: trust not evaluated")
+
+    def holder_binding(self) -> str:
+        return "a credential alone binds no holder (a presentation of it does)"
+
+    def credentials(self) -> str:
+        return "a credential: it encloses no other credential"
+
+    def policy(self) -> str:
+        missing = self.ctx.policy.required_types.difference(self.run.types)
+        if missing:
+            raise InvalidError(Code.POLICY_VIOLATION, f"required types missing: {sorted(missing)}")
+        return "policy satisfied"
+
+
+class PresentationAdapter(_Adapter):
+    """The steps every presentation shares: it has no schema, status or issuer of its own
+    (each credential it carries is verified in full, in the credentials step); a format adds
+    parse, format, issuer (holder) key, signature, data model, time, `holder_binding` and
+    `entries`. `within` says which entries its format may carry (see `detect_format`)."""
+
+    __slots__ = ()
+    within: Literal["jose", "json-ld"] = "jose"
+
+    def entries(self) -> list[Any]:
+        raise NotImplementedError
+
+    def schema(self) -> str:
+        return "a presentation has no schema of its own: each credential's is checked with it"
+
+    def status(self) -> str:
+        return "a presentation has no status of its own: each credential's is checked with it"
+
+    def trust(self) -> str:
+        return "a presentation is not issued: each credential's issuer is checked with it"
+
+    def credentials(self) -> str:
+        inner = self.ctx.for_entries()
+        self.nested = tuple(verify_entry(e, inner, within=self.within) for e in self.entries())
+        return credentials_message(self.nested)
+
+    def policy(self) -> str:
+        return "the policy's requirements are applied to each credential"
+
+
+# ------------------------------------------------------------------------------------------
+# format detection
+
+
+class Kind(StrEnum):
+    """What `detect_format` found; each kind has one adapter."""
+
+    VC_JWT = "vc+jwt"
+    VP_JWT = "vp+jwt"
+    SD_JWT_VC = "dc+sd-jwt"
+    DI_VC = "ldp_vc"
+    DI_VP = "ldp_vp"
+
+    @property
+    def presentation(self) -> bool:
+        return self in (Kind.VP_JWT, Kind.DI_VP)
+
+
+class PreParsedJws(NamedTuple):
+    """A compact JWS detection already parsed (header and payload decoded once)."""
+
+    jws: ParsedJws
+    payload: dict[str, Any]
+
+
+class Detected(NamedTuple):
+    kind: Kind
+    #: What the kind's adapter reads: a token, a `PreParsedJws` or a JSON object.
+    item: Any
+
+
+_VP_TYPS: Final = frozenset({"vp+jwt", "vp+ld+json+jwt", "vp+ld+jwt"})
+_VP_ENVELOPE_PREFIXES: Final = tuple(
+    f"data:application/{t}{sep}" for t in ("vp+jwt", "vp+ld+json+jwt", "vp+ld+jwt") for sep in ",;"
+)
+#: An SD-JWT VC with its key-binding JWT is a presentation (OpenID4VP's `dc+sd-jwt`).
+_SD_JWT_VP_ENVELOPE_PREFIXES: Final = tuple(
+    f"data:application/{t}{sep}" for t in ("dc+sd-jwt", "vc+sd-jwt") for sep in ",;"
+)
+
+
+def detect_format(
+    data: str | Mapping[str, Any] | Any,
+    policy: VerificationPolicy = _DEFAULT_POLICY,
+    *,
+    within: Literal["jose", "json-ld"] | None = None,
+) -> Detected:
+    """Which format `data` is in, and what its adapter reads — the one place ancre decides.
+
+    At the top level (`within=None`) `data` is text (a compact JWS, an SD-JWT, JSON) or a
+    parsed JSON object: a compact JWS is parsed here, once, and handed on parsed. For an
+    entry of a presentation's `verifiableCredential`, `within` names the presentation's
+    family: `"jose"` (`vp+jwt`: a token or an `EnvelopedVerifiableCredential`) or
+    `"json-ld"` (a Data Integrity presentation: also an embedded credential with a proof).
+    Raises an `AncreError` for what no adapter reads."""
+    if within is not None:
+        if within == "json-ld" and isinstance(data, dict) and "proof" in data:
+            return Detected(Kind.DI_VC, data)
+        from ancre.trust.jose.vc_jose import unenvelope
+
+        token = data if isinstance(data, str) else unenvelope(data)
+        return Detected(Kind.SD_JWT_VC if "~" in token else Kind.VC_JWT, token)
+    if not isinstance(data, str):  # parsed JSON, by the caller
+        return _from_json(data)
+    text = data.strip()
+    if text.startswith("{"):
+        from ancre.trust.codec.json import loads_strict
+
+        return _from_json(loads_strict(text, what="input", max_depth=policy.max_json_depth))
+    if "~" in text:
+        # RFC 9901 §4: `~` separates the issuer-signed JWT, the disclosures and the KB-JWT;
+        # it never occurs in a compact JWS.
+        return Detected(Kind.SD_JWT_VC, text)
+    try:
+        parsed, payload = parse_jws(text, policy)
+    except AncreError:
+        _explain_jws_failure(text, policy)
+        raise
+    typ = str(parsed.header.get("typ", "")).lower().removeprefix("application/")
+    # VCDM 1.1 JWTs say what they are in the payload (`vp` or `vc` claim).
+    if typ in _VP_TYPS or (typ in ("", "jwt") and "vp" in payload):
+        return Detected(Kind.VP_JWT, PreParsedJws(parsed, payload))
+    return Detected(Kind.VC_JWT, PreParsedJws(parsed, payload))
+
+
+def _explain_jws_failure(text: str, policy: VerificationPolicy) -> None:
+    """The error a reader looking only at what decides the format would see first (the
+    header, and the payload of an untyped JWT) — raised in its place, so a token is refused
+    for the same reason whichever way it is read. Returns if that part reads well."""
+    from ancre.trust.codec.b64 import b64url_decode
+    from ancre.trust.codec.json import loads_strict
+    from ancre.trust.jose.jws import unverified_header
+
+    header = unverified_header(text, max_bytes=policy.max_token_bytes)
+    typ = str(header.get("typ", "")).lower().removeprefix("application/")
+    parts = text.split(".")
+    if typ in ("", "jwt") and len(parts) == 3:
+        loads_strict(b64url_decode(parts[1], what="JWS payload"), what="JWS payload")
+
+
+def _from_json(document: Any) -> Detected:
+    if not isinstance(document, Mapping):
+        raise MalformedError(Code.UNSUPPORTED_FORMAT, "expected a JSON object")
+    kind = document.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    if "EnvelopedVerifiableCredential" in kinds:
+        from ancre.trust.jose.vc_jose import unenvelope
+
+        token = unenvelope(document)
+        return Detected(Kind.SD_JWT_VC if "~" in token else Kind.VC_JWT, token)
+    if "EnvelopedVerifiablePresentation" in kinds:
+        ident = str(document.get("id", ""))
+        for prefixes, found in (
+            (_VP_ENVELOPE_PREFIXES, Kind.VP_JWT),
+            (_SD_JWT_VP_ENVELOPE_PREFIXES, Kind.SD_JWT_VC),
+        ):
+            for prefix in prefixes:
+                if ident.startswith(prefix):
+                    return Detected(found, ident[len(prefix) :])
+        raise MalformedError(
+            Code.UNSUPPORTED_FORMAT,
+            "EnvelopedVerifiablePresentation id is not a vp+jwt or dc+sd-jwt data URL",
+        )
+    if "proof" in document:
+        return Detected(Kind.DI_VP if "VerifiablePresentation" in kinds else Kind.DI_VC, document)
+    raise MalformedError(
+        Code.UNSUPPORTED_FORMAT, "no proof: not a verifiable credential or presentation"
+    )
+
+
+def adapter_for(detected: Detected, ctx: VerifyContext) -> FormatAdapter:
+    """The adapter of `detected.kind`, ready to run on `detected.item`."""
+    kind = detected.kind
+    if kind is Kind.VC_JWT or kind is Kind.VP_JWT:
+        from ancre.trust.jose.vc_jose import VcJwtAdapter, VpJwtAdapter
+
+        jose = VcJwtAdapter if kind is Kind.VC_JWT else VpJwtAdapter
+        return jose(detected.item, ctx)
+    if kind is Kind.SD_JWT_VC:
+        from ancre.trust.sd_jwt.vc import SdJwtVcAdapter
+
+        return SdJwtVcAdapter(detected.item, ctx)
+    from ancre.trust.data_integrity.proofs import DiCredentialAdapter, DiPresentationAdapter
+
+    di = DiCredentialAdapter if kind is Kind.DI_VC else DiPresentationAdapter
+    return di(detected.item, ctx)
+
+
+def verify_detected(detected: Detected, ctx: VerifyContext) -> VerificationResult:
+    """Run every step on what `detect_format` found."""
+    return run_steps(adapter_for(detected, ctx))
+
+
+def verify_entry(
+    entry: Any, ctx: VerifyContext, *, within: Literal["jose", "json-ld"]
+) -> VerificationResult:
+    """Verify one `verifiableCredential` entry of a presentation. An entry that cannot be
+    read becomes a failed result, never an exception."""
+    try:
+        detected = detect_format(entry, ctx.policy, within=within)
+    except AncreError as error:
+        indeterminate = error.outcome == "indeterminate"
+        return VerificationResult.failure(
+            Step.PARSE, error.code, error.message, indeterminate=indeterminate
+        )
+    return verify_detected(detected, ctx)

@@ -1,0 +1,118 @@
+"""The verification engine: one `Verifier`, built once from a frozen `VerifyContext`.
+
+`Verifier.verify(data, expect=…)` takes any input ancre reads (a compact JWS, an SD-JWT,
+JSON text or a parsed JSON object), finds its format with `detect_format` (the one place
+that decides it), refuses what the caller did not ask for, and runs the format's adapter
+through every step, in the one order of `ancre.trust.engine.ORDER`. The CLI, the VC-API
+service, OpenID4VP, the library API (`ancre.Verifier`) and the wallet all go through it;
+`ancre.verifier.factory.build_verifier` makes one from configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final, Literal
+
+from ancre.trust.engine import (
+    Detected,
+    Kind,
+    VerifyContext,
+    detect_format,
+    verify_detected,
+)
+from ancre.trust.errors import AncreError, Code, MalformedError
+from ancre.trust.policy import VerificationPolicy
+from ancre.trust.result import Step, VerificationResult
+
+__all__ = ["Expect", "Verifier", "VerifyContext", "detect_format"]
+
+Expect = Literal["credential", "presentation"]
+_PRESENTATION_KINDS: Final = frozenset({Kind.VP_JWT, Kind.DI_VP})
+#: An SD-JWT VC is both: with a key-binding JWT it is its own presentation.
+_CREDENTIAL_KINDS: Final = frozenset({Kind.VC_JWT, Kind.DI_VC})
+
+
+class Verifier:
+    """Verifies credentials and presentations of every format against one context."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: VerifyContext) -> None:
+        self._context = context
+
+    @property
+    def context(self) -> VerifyContext:
+        return self._context
+
+    @property
+    def policy(self) -> VerificationPolicy:
+        return self._context.policy
+
+    def verify(
+        self,
+        data: bytes | str | Mapping[str, Any],
+        *,
+        expect: Expect | None = None,
+        policy: VerificationPolicy | None = None,
+    ) -> VerificationResult:
+        """Verify `data` in any supported form; `policy` replaces the context's for this
+        call (a request's own nonce and audience). When the policy asks for a `nonce` or
+        `audience`, a bare credential (no holder proof to carry them) is refused: the binding
+        is never silently dropped. `expect` refuses the other kind. Never raises for bad
+        input: the result says what is wrong."""
+        context = self._context if policy is None else self._context._replace(policy=policy)
+        detected = _detect(data, context.policy)
+        if isinstance(detected, VerificationResult):
+            return detected
+        refused = _refusal(detected.kind, context.policy, expect)
+        if refused is not None:
+            return refused
+        return verify_detected(detected, context)
+
+
+def _detect(data: Any, policy: VerificationPolicy) -> Detected | VerificationResult:
+    try:
+        if isinstance(data, str | bytes):
+            text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+            text = text.strip()
+            # The JSON wrapper of a token may be larger than the token; beyond this, refuse
+            # unread.
+            if len(text) > 2 * policy.max_token_bytes:
+                return VerificationResult.failure(
+                    Step.PARSE,
+                    Code.INPUT_TOO_LARGE,
+                    f"input is {len(text)} bytes, the limit is {policy.max_token_bytes}",
+                    malformed=True,
+                )
+            return detect_format(text, policy)
+        # Already parsed, strictly and within its size limit, by the caller (the service).
+        return detect_format(data, policy)
+    except AncreError as error:
+        return VerificationResult.failure(
+            Step.PARSE,
+            error.code,
+            error.message,
+            indeterminate=error.outcome == "indeterminate",
+            malformed=isinstance(error, MalformedError),
+        )
+
+
+def _refusal(
+    kind: Kind, policy: VerificationPolicy, expect: Expect | None
+) -> VerificationResult | None:
+    if kind in _CREDENTIAL_KINDS and (policy.nonce is not None or policy.accepted_audiences):
+        return VerificationResult.failure(
+            Step.HOLDER_BINDING,
+            Code.POLICY_VIOLATION,
+            "a nonce/audience binding is required, and a credential alone carries none: "
+            "send it inside a presentation bound to them",
+        )
+    if expect == "credential" and kind in _PRESENTATION_KINDS:
+        return VerificationResult.failure(
+            Step.FORMAT, Code.UNSUPPORTED_FORMAT, "a presentation where a credential was expected"
+        )
+    if expect == "presentation" and kind in _CREDENTIAL_KINDS:
+        return VerificationResult.failure(
+            Step.FORMAT, Code.UNSUPPORTED_FORMAT, "a credential where a presentation was expected"
+        )
+    return None
