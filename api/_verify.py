@@ -1,9 +1,10 @@
-"""`ancre.verify` and `ancre.Verifier`: the verification pipeline (`ancre.verifier.pipeline`)
+"""`ancre.verify` and `ancre.Verifier`: the verification engine (`ancre.verifier.engine`)
 with its environment — DID resolver, clock, status lists, trust — built once.
 
 Modelled on cryptography's `PolicyBuilder`: a `Verifier` is made by a class method that
 takes every choice explicitly, then never changes; one object is passed around instead of
-five. The pieces stay public (`ancre.trust.did.resolvers.default_resolver`,
+five. The environment is wired by `ancre.verifier.factory.build_context`, as for the CLI and the
+service; its pieces stay public (`ancre.trust.did.resolvers.default_resolver`,
 `ancre.trust.trust_list.core.TrustListClient`,
 `ancre.trust.status.checker.StatusListChecker`) for those who need to assemble them differently.
 """
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from ancre.trust.did.document import DidResolver
     from ancre.trust.jose.vc_jose import KeySource, StatusChecker, TrustChecker
     from ancre.trust.net.guard import NetworkPolicy
+    from ancre.verifier.engine import VerifyContext
 
 __all__ = ["Verifier", "verify"]
 
@@ -58,7 +60,7 @@ class Verifier:
     (a fixed list of issuer DIDs) or the constructor (your own resolver and checkers). Use
     it as a context manager, or call `close()`, to close the HTTP client it made."""
 
-    __slots__ = ("_clock", "_owned_client", "_policy", "_resolver", "_status", "_trust")
+    __slots__ = ("_engine", "_owned_client")
 
     def __init__(
         self,
@@ -69,9 +71,20 @@ class Verifier:
         status: StatusChecker | None = None,
         trust: TrustChecker | None = None,
     ) -> None:
-        self._resolver, self._clock, self._policy = resolver, clock or SystemClock(), policy
-        self._status, self._trust = status, trust
+        from ancre.verifier.engine import Verifier as Engine
+        from ancre.verifier.engine import VerifyContext
+
+        context = VerifyContext(resolver, clock or SystemClock(), policy, status, trust)
+        self._engine = Engine(context)
         self._owned_client: httpx.Client | None = None
+
+    @classmethod
+    def _from_context(cls, context: VerifyContext, owned: httpx.Client | None) -> Verifier:
+        from ancre.verifier.engine import Verifier as Engine
+
+        verifier = cls.__new__(cls)
+        verifier._engine, verifier._owned_client = Engine(context), owned
+        return verifier
 
     @classmethod
     def from_trust_list(
@@ -95,47 +108,40 @@ class Verifier:
         Without `http_client` one is made (no redirects, no proxy from the environment) and
         closed by `close()`. `cache_dir` keeps the last list for restarts while the registry
         is down; `state_dir` remembers the highest sequence seen (rollbacks are refused)."""
-        from ancre.trust.did.resolvers import default_resolver
-        from ancre.trust.status.checker import DEFAULT_NETWORK, StatusListChecker
-        from ancre.trust.trust_list.core import TrustListClient
+        from ancre.verifier.factory import TrustListSource, build_context
 
-        clock = clock or SystemClock()
         client, owned = http_client, http_client is None
         if client is None:
             import httpx
 
             client = httpx.Client(follow_redirects=False, trust_env=False)
         try:
-            resolver = default_resolver(http_client=client, network=network, clock=clock)
-            list_keys: DidResolver | KeySource = resolver
+            pinned: KeySource | None = None
             if registry_key is not None:
                 key = (
                     registry_key
                     if isinstance(registry_key, PublicKey)
                     else PublicKey.from_jwk(registry_key)
                 )
-                list_keys = _RegistryKey(registry, key)
-            text = str(source)
-            trust = TrustListClient(
-                text,
-                registry=registry,
-                resolver=list_keys,
-                clock=clock,
-                http_client=client if text.startswith(("https://", "http://")) else None,
+                pinned = _RegistryKey(registry, key)
+            context = build_context(
+                clock=clock or SystemClock(),
+                policy=policy,
+                http=client,
                 network=network,
-                cache_dir=None if cache_dir is None else str(cache_dir),
-                state_dir=None if state_dir is None else str(state_dir),
-            )
-            status = StatusListChecker(
-                client=client, resolver=resolver, network=network or DEFAULT_NETWORK
+                trust_list=TrustListSource(
+                    str(source),
+                    registry,
+                    registry_keys=pinned,
+                    cache_dir=None if cache_dir is None else str(cache_dir),
+                    state_dir=None if state_dir is None else str(state_dir),
+                ),
             )
         except BaseException:
             if owned:
                 client.close()
             raise
-        verifier = cls(resolver=resolver, clock=clock, policy=policy, status=status, trust=trust)
-        verifier._owned_client = client if owned else None
-        return verifier
+        return cls._from_context(context, client if owned else None)
 
     @classmethod
     def from_trusted_issuers(
@@ -149,23 +155,17 @@ class Verifier:
     ) -> Verifier:
         """A verifier trusting exactly these issuer DIDs. Without `http_client` it stays
         offline: did:key and did:jwk issuers only, and status lists cannot be checked."""
-        from ancre.trust.did.resolvers import default_resolver
+        from ancre.verifier.factory import build_context
 
-        clock = clock or SystemClock()
-        resolver = default_resolver(http_client=http_client, network=network, clock=clock)
-        status = None
-        if http_client is not None:
-            from ancre.trust.status.checker import DEFAULT_NETWORK, StatusListChecker
-
-            status = StatusListChecker(
-                client=http_client, resolver=resolver, network=network or DEFAULT_NETWORK
-            )
         policy = replace(policy, trusted_issuers=frozenset(issuers))
-        return cls(resolver=resolver, clock=clock, policy=policy, status=status)
+        context = build_context(
+            clock=clock or SystemClock(), policy=policy, http=http_client, network=network
+        )
+        return cls._from_context(context, None)
 
     @property
     def policy(self) -> VerificationPolicy:
-        return self._policy
+        return self._engine.policy
 
     def verify(
         self,
@@ -178,24 +178,15 @@ class Verifier:
         """Verify `data` (a token, JSON text or a parsed JSON object). A presentation must be
         bound to `audience` and `nonce` when given. Never raises for bad input: the result
         says what is wrong (`result.valid`, `result.errors`)."""
-        from ancre.verifier.pipeline import verify as run
-
-        policy = self._policy
+        policy = None
         if audience is not None or nonce is not None:
+            base = self._engine.policy
             policy = replace(
-                policy,
-                audience=audience if audience is not None else policy.audience,
-                nonce=nonce if nonce is not None else policy.nonce,
+                base,
+                audience=audience if audience is not None else base.audience,
+                nonce=nonce if nonce is not None else base.nonce,
             )
-        return run(
-            data,
-            resolver=self._resolver,
-            clock=self._clock,
-            policy=policy,
-            status=self._status,
-            trust=self._trust,
-            expect=expect,
-        )
+        return self._engine.verify(data, expect=expect, policy=policy)
 
     def close(self) -> None:
         """Close the HTTP client this verifier made (not one that was passed in)."""
@@ -235,19 +226,10 @@ def verify(
     if isinstance(trust, str):
         raise ConfigurationError("trust= takes a list of issuer DIDs, not one string")
     if trust is None or hasattr(trust, "check"):
-        from ancre.trust.did.resolvers import default_resolver
+        from ancre.verifier.factory import build_context
 
-        checker: Any = trust
-        clock = clock or SystemClock()
-        resolver = default_resolver(http_client=http_client, clock=clock)
-        status = None
-        if http_client is not None:
-            from ancre.trust.status.checker import StatusListChecker
-
-            status = StatusListChecker(client=http_client, resolver=resolver)
-        verifier = Verifier(
-            resolver=resolver, clock=clock, policy=policy, status=status, trust=checker
-        )
+        context = build_context(clock=clock or SystemClock(), policy=policy, http=http_client)
+        verifier = Verifier._from_context(context._replace(trust=trust), None)
     else:
         verifier = Verifier.from_trusted_issuers(
             trust, policy=policy, http_client=http_client, clock=clock

@@ -48,7 +48,7 @@ from ancre.trust.keys.jwk import PrivateKey, PublicKey
 from ancre.trust.keys.keystore import FileKeyStore
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, VerificationResult
-from ancre.verifier.pipeline import verify
+from ancre.verifier.engine import Verifier
 
 __all__ = ["run_demo"]
 
@@ -154,11 +154,10 @@ def _run(story: _Story, tmp: Path, documents: dict[str, tuple[bytes, str]], port
 
     from ancre.registry.db import make_engine, migrate
     from ancre.registry.service import Registry
-    from ancre.trust.did.resolvers import default_resolver
     from ancre.trust.net.guard import NetworkPolicy
     from ancre.trust.status.bitstring import BitstringStatusList
-    from ancre.trust.status.checker import StatusListChecker
-    from ancre.trust.trust_list.core import ClaimConstraint, EntryStatus, TrustListClient
+    from ancre.trust.trust_list.core import ClaimConstraint, EntryStatus
+    from ancre.verifier.factory import TrustListSource, build_context
 
     clock = FixedClock(SystemClock().now().replace(microsecond=0))
     start = clock.now()
@@ -290,24 +289,24 @@ def _run(story: _Story, tmp: Path, documents: dict[str, tuple[bytes, str]], port
 
     story.title("3. A connector verifies them: DID, signature, dates, schema, revocation, trust")
     with httpx.Client(trust_env=False) as client:
-        resolver = default_resolver(http_client=client, network=loopback, clock=clock)
-        status = StatusListChecker(client=client, resolver=resolver, network=loopback)
-        trust = TrustListClient(
-            f"{base}/trust-list",
-            registry=registry_did,
-            resolver=resolver,
+        context = build_context(
             clock=clock,
-            http_client=client,
+            policy=STRICT,
+            http=client,
             network=loopback,
-            # The demo's registry lives and dies with this run: so does its rollback memory
-            # (the registry DID names a loopback port another run may reuse, from #1 again).
-            state_dir=str(tmp / "state"),
+            trust_list=TrustListSource(
+                f"{base}/trust-list",
+                registry_did,
+                # The demo's registry lives and dies with this run: so does its rollback
+                # memory (the registry DID names a loopback port another run may reuse, from
+                # #1 again).
+                state_dir=str(tmp / "state"),
+            ),
         )
+        verifier = Verifier(context)
 
         def check(token: str, p: VerificationPolicy = STRICT) -> VerificationResult:
-            return verify(
-                token, resolver=resolver, clock=clock, policy=p, status=status, trust=trust
-            )
+            return verifier.verify(token, policy=p)
 
         for n, (label, token) in enumerate(tokens.items()):
             story.expect(f"{label} is valid", check(token), Status.VALID, full=n == 0)

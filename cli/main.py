@@ -735,17 +735,15 @@ def verify(
     """
     from ancre.trust.clock import FixedClock, SystemClock
     from ancre.trust.result import Status
-    from ancre.verifier.pipeline import verify as verify_any
 
     clock = FixedClock(_parse_at(at)) if at else SystemClock()
     data = _read_input(source)
     policy = _load_policy(policy_file, trusted_issuer, audience=audience, nonce=nonce)
-    from ancre.trust.did.resolvers import default_resolver
-
     clients: list[Any] = []
 
     def http_client() -> Any:
-        # Only built if a did:web must be resolved: did:key verification stays import-light.
+        # Only built if a did:web, a status list or a remote trust list must be fetched:
+        # did:key verification stays import-light.
         import httpx
 
         clients.append(httpx.Client(follow_redirects=False, trust_env=False))
@@ -756,23 +754,22 @@ def verify(
         from ancre.trust.net.guard import NetworkPolicy
 
         network = NetworkPolicy(allow_loopback=True, allow_http=True)
-    resolver = default_resolver(http_client=http_client, network=network, clock=clock)
-    status = _LazyStatusChecker(http_client, resolver, network)
-    trust = _trust_list_client(
-        trust_list,
-        registry_key,
-        resolver,
-        clock,
-        http_client,
-        network,
-        cache_dir,
-        state_dir,
-        trust_list_max_bytes,
+    from ancre.trust.errors import ConfigurationError
+    from ancre.verifier.engine import Verifier
+    from ancre.verifier.factory import build_context
+
+    source = _trust_list_source(
+        trust_list, registry_key, cache_dir, state_dir, trust_list_max_bytes
     )
     try:
-        result = verify_any(
-            data, resolver=resolver, clock=clock, policy=policy, status=status, trust=trust
+        context = build_context(
+            clock=clock, policy=policy, http=http_client, network=network, trust_list=source
         )
+    except ConfigurationError as error:  # an unusable --cache-dir, --state-dir or state file
+        _die(EXIT_USAGE, f"--cache-dir/--state-dir: {error.message}")
+    trust: Any = context.trust
+    try:
+        result = Verifier(context).verify(data)
     finally:
         for client in clients:
             client.close()
@@ -822,13 +819,9 @@ def _looks_like_a_credential(data: bytes) -> bool:
     return text.startswith(b"{") or re.fullmatch(rb"[A-Za-z0-9_\-.~=]+", text) is not None
 
 
-def _trust_list_client(
+def _trust_list_source(
     source: str | None,
     registry_key: str | None,
-    resolver: Any,
-    clock: Any,
-    http: Any,
-    network: Any,
     cache_dir: Path | None,
     state_dir: Path | None,
     max_bytes: int,
@@ -841,11 +834,10 @@ def _trust_list_client(
         return None
     if registry_key is None:
         _die(EXIT_USAGE, "--trust-list needs --registry-key (the DID or JWK that signs it)")
-    from ancre.trust.errors import ConfigurationError
-    from ancre.trust.trust_list.core import TrustListClient
+    from ancre.verifier.factory import TrustListSource
 
     remote = source.startswith(("https://", "http://"))
-    key_resolver, registry = resolver, registry_key
+    keys, registry = None, registry_key
     if not registry_key.startswith("did:"):
         # A pinned JWK: the list names its registry in its header; the key must verify it.
         from ancre.trust.jose.jws import unverified_header
@@ -861,41 +853,15 @@ def _trust_list_client(
         # The operator pinned exactly this key for the registry; the signature must verify
         # with it, whatever name (`kid`) the list gives it.
         named = dict(jwk, kid=str(header["kid"])) if "kid" in header else dict(jwk)
-        key_resolver = PinnedKeys({registry: [named]})
-    try:
-        return TrustListClient(
-            source,
-            registry=registry,
-            resolver=key_resolver,
-            clock=clock,
-            http_client=http() if remote else None,
-            network=network,
-            cache_dir=str(cache_dir) if cache_dir is not None else None,
-            state_dir=str(state_dir) if state_dir is not None else None,
-            max_bytes=max_bytes,
-        )
-    except ConfigurationError as error:  # an unusable --cache-dir, --state-dir or state file
-        _die(EXIT_USAGE, f"--cache-dir/--state-dir: {error.message}")
-
-
-class _LazyStatusChecker:
-    """Builds the status-list checker (and its HTTP client) only when a credential has a
-    status entry, so the common case imports no HTTP stack."""
-
-    def __init__(self, http_client: Any, resolver: Any, network: Any) -> None:
-        self._factory, self._resolver, self._network = http_client, resolver, network
-        self._checker: Any = None
-
-    def check(self, credential: Any, *, issuer: str, clock: Any) -> str:
-        if self._checker is None:
-            from ancre.trust.status.checker import DEFAULT_NETWORK, StatusListChecker
-
-            network = self._network or DEFAULT_NETWORK
-            self._checker = StatusListChecker(
-                client=self._factory(), resolver=self._resolver, network=network
-            )
-        message: str = self._checker.check(credential, issuer=issuer, clock=clock)
-        return message
+        keys = PinnedKeys({registry: [named]})
+    return TrustListSource(
+        source,
+        registry,
+        registry_keys=keys,
+        cache_dir=str(cache_dir) if cache_dir is not None else None,
+        state_dir=str(state_dir) if state_dir is not None else None,
+        max_bytes=max_bytes,
+    )
 
 
 # ---- sign ------------------------------------------------------------------------------

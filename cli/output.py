@@ -17,16 +17,8 @@ from ancre.trust.result import Status, Step, VerificationResult
 #: verification stopped before the trust step.
 TrustState = Literal["not_checked", "checked", "cached_list", "not_run"]
 
-#: The steps each kind of input goes through, in order (the format modules' pipelines).
-_CREDENTIAL_STEPS: Final = (
-    Step.PARSE, Step.FORMAT, Step.ISSUER_KEY, Step.SIGNATURE, Step.DATA_MODEL, Step.TIME,
-    Step.SCHEMA, Step.STATUS, Step.TRUST, Step.POLICY,
-)  # fmt: skip
-_SD_JWT_STEPS: Final = (*_CREDENTIAL_STEPS[:-1], Step.HOLDER_BINDING, Step.POLICY)
-_PRESENTATION_STEPS: Final = (
-    Step.PARSE, Step.FORMAT, Step.ISSUER_KEY, Step.SIGNATURE, Step.DATA_MODEL, Step.TIME,
-    Step.HOLDER_BINDING, Step.CREDENTIALS, Step.POLICY,
-)  # fmt: skip
+#: Every format runs the steps in the `Step` enum's order (`ancre.trust.engine.ORDER`).
+ORDER: Final = tuple(Step)
 #: Fractions of a second say nothing to a person reading a verdict.
 _SUB_SECOND = re.compile(r"(T\d{2}:\d{2}:\d{2})\.\d+")
 
@@ -47,15 +39,6 @@ def to_seconds(text: str) -> str:
     return _SUB_SECOND.sub(r"\1", text)
 
 
-def _expected_steps(result: VerificationResult) -> tuple[Step, ...]:
-    fmt = result.format or ""
-    if "vp" in fmt or any(c.step is Step.CREDENTIALS for c in result.checks):
-        return _PRESENTATION_STEPS
-    if "sd-jwt" in fmt:
-        return _SD_JWT_STEPS
-    return _CREDENTIAL_STEPS
-
-
 def not_run(result: VerificationResult) -> list[tuple[Step, str]]:
     """The steps a failed verification never reached, each with why: a verifier stops at
     the first failed step (checking dates of a forged document would mean nothing), but a
@@ -65,8 +48,7 @@ def not_run(result: VerificationResult) -> list[tuple[Step, str]]:
     if failed is None or failed.step is Step.PARSE:
         return []
     done = {c.step for c in result.checks}
-    steps = _expected_steps(result)
-    later = steps[steps.index(failed.step) + 1 :] if failed.step in steps else ()
+    later = ORDER[ORDER.index(failed.step) + 1 :]
     reason = f"not run: {failed.step.value} failed"
     return [(step, reason) for step in later if step not in done]
 
@@ -110,6 +92,8 @@ def render_result(
     console.print(f"{indent}{headline}  {escape(what)}")
     if result.issuer:
         console.print(f"{indent}  issuer   {escape(result.issuer)}")
+    if result.holder:
+        console.print(f"{indent}  holder   {escape(result.holder)}")
     if result.types:
         console.print(f"{indent}  types    {escape(', '.join(result.types))}")
     if result.subject:

@@ -19,7 +19,6 @@ costly document stalls the event loop or `/health`.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter
@@ -47,9 +46,10 @@ from ancre.trust.vcdm.jsonld import CanonicalizationDeferred, defer_canonicaliza
 from ._http import read_body
 from ._jsonld_pool import JsonLdPool, PoolFullError
 from ._outbound import HostBusyError, OutboundLimiter, host_of
+from .engine import Verifier
+from .factory import TrustListSource, build_context
 from .logs import LOGGER, log_verification
 from .openid4vp import OpenID4VPSettings
-from .pipeline import verify
 
 __all__ = ["VerifierSettings", "create_app"]
 
@@ -436,9 +436,6 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
 
     Raises `ConfigurationError` when the settings name no trust source and do not say
     `no_trust_check` (the default `VerifierSettings()` is refused)."""
-    from ancre.trust.did.resolvers import default_resolver
-    from ancre.trust.status.checker import StatusListChecker
-
     config = settings or VerifierSettings()
     _check_trust_source(config)
     client = httpx.Client(trust_env=False, follow_redirects=False)
@@ -469,23 +466,25 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         description="W3C VC-API credential and presentation verification.",
         lifespan=lifespan,
     )
-    resolver = default_resolver(http_client=client, network=config.network, clock=config.clock)
-    status = StatusListChecker(client=client, resolver=resolver, network=config.network)
-    trust = None
-    if config.trust_list_url is not None:
-        if config.registry_did is None:
-            raise ValueError("a trust list needs the registry DID that signs it")
-        trust = TrustListClient(
+    if config.trust_list_url is not None and config.registry_did is None:
+        raise ValueError("a trust list needs the registry DID that signs it")
+    context = build_context(
+        clock=config.clock,
+        policy=config.policy,
+        http=client,
+        network=config.network,
+        trust_list=None
+        if config.trust_list_url is None or config.registry_did is None
+        else TrustListSource(
             config.trust_list_url,
+            config.registry_did,
             cache_dir=config.cache_dir,
             state_dir=config.state_dir,
             max_bytes=config.trust_list_max_bytes,
-            registry=config.registry_did,
-            resolver=resolver,
-            clock=config.clock,
-            http_client=client,
-            network=config.network,
-        )
+        ),
+    )
+    trust = context.trust if isinstance(context.trust, TrustListClient) else None
+    verifier = Verifier(context)
     metrics = _Metrics()
 
     parse_limiter = anyio.CapacityLimiter(2)
@@ -518,15 +517,9 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         """`kind` labels metrics and logs; each VC-API endpoint accepts only its own kind,
         OpenID4VP's vp_token entries either."""
         start = time.perf_counter()
-        result = verify(
-            item if isinstance(item, str | dict) else json.dumps(item),
-            resolver=resolver,
-            clock=config.clock,
-            policy=policy,
-            status=status,
-            trust=trust,
-            expect=None if kind == "openid4vp" else kind,
-        )
+        # Parsed once, strictly, by `_body`: the engine takes the JSON value as it is (a
+        # value that is neither a token nor an object is refused as an unsupported format).
+        result = verifier.verify(item, expect=None if kind == "openid4vp" else kind, policy=policy)
         elapsed = time.perf_counter() - start
         metrics.observe(kind, result, elapsed)
         log_verification(kind, result, elapsed)

@@ -1,6 +1,6 @@
 """Held credentials: checking one (on receipt and for `status`), summarising it, storing it.
 
-A credential is checked with ancre's one verification engine (`ancre.verifier.pipeline`):
+A credential is checked with ancre's one verification engine (`ancre.verifier.engine`):
 signature, data model, time, schema, status and — when the wallet is given trusted issuers
 or a trust list — trust. Only a `valid` credential bound to one of the wallet's identities
 is stored.
@@ -14,14 +14,13 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from ancre.trust.clock import Clock
-from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import Code, InvalidError
 from ancre.trust.jose.vc_jose import TrustChecker
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, VerificationResult
 from ancre.trust.sd_jwt.core import SdJwt
-from ancre.trust.status.checker import StatusListChecker
-from ancre.verifier.pipeline import verify
+from ancre.verifier.engine import Verifier
+from ancre.verifier.factory import build_context
 
 from .http import Http
 from .identities import Identity
@@ -58,18 +57,11 @@ class Checker:
         # did:web and status lists over https only, even on loopback: with plain http
         # allowed, the did:web resolver would look for loopback DID documents over http.
         network = replace(self.http.network, allow_http=False)
-        resolver = default_resolver(http_client=self.http.client, network=network, clock=self.clock)
-        status = StatusListChecker(client=self.http.client, resolver=resolver, network=network)
         policy = VerificationPolicy(trusted_issuers=self.trusted_issuers, require_key_binding=False)
-        return verify(
-            token,
-            resolver=resolver,
-            clock=self.clock,
-            policy=policy,
-            status=status,
-            trust=self.trust,
-            expect="credential",
+        context = build_context(
+            clock=self.clock, policy=policy, http=self.http.client, network=network
         )
+        return Verifier(context._replace(trust=self.trust)).verify(token, expect="credential")
 
 
 def credential_state(result: VerificationResult) -> str:

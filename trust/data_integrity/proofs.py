@@ -711,7 +711,7 @@ class DiPresentationAdapter(_ProofAdapter, PresentationAdapter):
         if not isinstance(holder, str) or not is_url(holder):
             raise InvalidError(Code.INVALID_PRESENTATION, "the presentation names no holder")
         # `issuer` still names the holder too until OpenID4VP reads `holder` (issue 11).
-        self.run.holder = self.run.issuer = holder
+        self.run.holder = holder
         proof = self.proof
         _require_purpose(proof.purpose, "authentication", "presentation")
         self.key = _resolve_proof_key(proof, holder, self.ctx.keys, authentication=True)

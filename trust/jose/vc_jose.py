@@ -415,7 +415,7 @@ class VpJwtAdapter(_JoseAdapter, PresentationAdapter):
         if not isinstance(holder, str):
             raise InvalidError(Code.INVALID_PRESENTATION, "the presentation names no holder")
         # `issuer` still names the holder too until OpenID4VP reads `holder` (issue 11).
-        self.run.holder = self.run.issuer = holder
+        self.run.holder = holder
         for value in (header.get("iss"), payload.get("iss")):
             if value is not None and value != holder:
                 raise InvalidError(

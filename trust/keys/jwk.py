@@ -36,6 +36,7 @@ def _serialization() -> Any:
 
 __all__ = [
     "ALG_KEY_TYPES",
+    "JWK_THUMBPRINT_URI_PREFIX",
     "SIGNING_ALGS",
     "KeyType",
     "PrivateKey",
@@ -465,6 +466,10 @@ _THUMBPRINT_MEMBERS: Final = {
     "RSA": ("e", "kty", "n"),
     "oct": ("k", "kty"),
 }
+
+
+#: RFC 9278 §3: a JWK thumbprint (SHA-256) as a URI, naming a bare key as a holder.
+JWK_THUMBPRINT_URI_PREFIX: Final = "urn:ietf:params:oauth:jwk-thumbprint:sha-256:"
 
 
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:

@@ -32,7 +32,7 @@ from ancre.trust.errors import (
     IndeterminateError,
     InvalidError,
 )
-from ancre.trust.keys.jwk import PublicKey, Signer
+from ancre.trust.keys.jwk import JWK_THUMBPRINT_URI_PREFIX, PublicKey, Signer, jwk_thumbprint
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import VerificationResult
 from ancre.trust.sd_jwt.core import (
@@ -414,7 +414,13 @@ class SdJwtVcAdapter(CredentialAdapter):
 
     def holder_binding(self) -> str:
         ctx = self.ctx
-        return check_key_binding(self.parsed, self.processed, clock=ctx.clock, policy=ctx.policy)
+        message = check_key_binding(self.parsed, self.processed, clock=ctx.clock, policy=ctx.policy)
+        if self.parsed.key_binding is not None:
+            # The KB-JWT verified with `cnf.jwk`: the presenter is whoever holds that key,
+            # named by its RFC 9278 JWK thumbprint URI. A bare SD-JWT leaves `holder` None.
+            cnf = self.parsed.payload["cnf"]
+            self.run.holder = JWK_THUMBPRINT_URI_PREFIX + jwk_thumbprint(cnf["jwk"])
+        return message
 
 
 def verify_sd_jwt_vc(

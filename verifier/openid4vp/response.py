@@ -51,7 +51,6 @@ __all__ = [
     "iso",
     "parse_form",
     "parse_wallet_nonce",
-    "presented_without_key_binding",
 ]
 
 MAX_FORM_FIELDS: Final = 16
@@ -208,29 +207,22 @@ def _vp_token_shape(vp_token: Any, query: DcqlQuery, verdict: Verdict) -> bool:
     return ok
 
 
-def presented_without_key_binding(presentation: str) -> bool:
-    """Is this SD-JWT presentation bare (no KB-JWT after the last `~`)? The one place the
-    OpenID4VP checks look at a presentation's serialization to tell formats apart."""
-    return presentation.strip().endswith("~")
-
-
 class _MismatchError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code, self.message = code, message
 
 
-def _check_presentation(
-    presentation: str, result: VerificationResult, query: CredentialQuery
-) -> Mapping[str, Any]:
-    """After the pipeline said valid: does this presentation answer `query`? Returns the
+def _check_presentation(result: VerificationResult, query: CredentialQuery) -> Mapping[str, Any]:
+    """After the engine said valid: does this presentation answer `query`? Returns the
     verified credential's claims; raises `_MismatchError`."""
     if query.format == FORMAT_SD_JWT_VC:
         if result.format != FORMAT_SD_JWT_VC:
             raise _MismatchError(Code.DCQL_NOT_SATISFIED, f"a {result.format} is not a dc+sd-jwt")
-        # §B.3.5: holder binding is an SD-JWT+KB. Without a KB-JWT the pipeline accepts a
-        # bearer SD-JWT (no `cnf`), which anyone could replay.
-        if presented_without_key_binding(presentation):
+        # §B.3.5: holder binding is an SD-JWT+KB. Without a KB-JWT the engine accepts a
+        # bearer SD-JWT (no `cnf`), which anyone could replay; it names a holder only when
+        # a KB-JWT verified.
+        if result.holder is None:
             raise _MismatchError(
                 Code.KEY_BINDING_MISSING, "an SD-JWT+KB (key binding JWT) is required"
             )
@@ -254,10 +246,10 @@ def _check_presentation(
         claims = inner.credential or {}
         # §2 "Cryptographic Holder Binding": the credential names the key (here: the DID)
         # the holder signed the presentation with.
-        if result.issuer is None or result.issuer not in subject_ids(claims):
+        if result.holder is None or result.holder not in subject_ids(claims):
             raise _MismatchError(
                 Code.HOLDER_MISMATCH,
-                f"the VP holder {result.issuer} is not the credential's subject",
+                f"the VP holder {result.holder} is not the credential's subject",
             )
         if not types_match(claims, query.type_values):
             raise _MismatchError(
@@ -415,7 +407,7 @@ class ResponseChecker:
                 )
             return entry
         try:
-            claims = _check_presentation(presentation, result, query)
+            claims = _check_presentation(result, query)
         except _MismatchError as mismatch:
             verdict.fail(mismatch.code, mismatch.message, query=query.id, index=index)
             return entry

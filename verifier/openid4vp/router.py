@@ -28,6 +28,7 @@ from ancre.trust.clock import Clock
 from ancre.trust.codec.json import loads_strict
 from ancre.trust.errors import AncreError, Code
 from ancre.trust.policy import VerificationPolicy
+from ancre.trust.problem import problem
 from ancre.trust.result import VerificationResult
 
 from .._http import RateLimiter, read_body
@@ -54,16 +55,6 @@ __all__ = ["create_router"]
 _NO_STORE: Final = {"Cache-Control": "no-store"}
 _LOG: Final = logging.getLogger("ancre.verifier.openid4vp")
 _CREATE_MEMBERS: Final = frozenset({"dcql_query", "response_mode", "request_uri_method"})
-_TITLES: Final = {
-    400: "Bad request",
-    401: "Unauthorized",
-    404: "Not found",
-    410: "Gone",
-    413: "Request too large",
-    429: "Too many requests",
-    500: "Internal server error",
-    503: "Service unavailable",
-}
 
 
 def _oauth_error(status: int, description: str, error: str = "invalid_request") -> JSONResponse:
@@ -75,17 +66,8 @@ def _oauth_error(status: int, description: str, error: str = "invalid_request") 
 def _problem(
     status: int, detail: str, code: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse(
-        {
-            "type": f"urn:ancre:error:{code}",
-            "title": _TITLES.get(status, "Error"),
-            "status": status,
-            "detail": detail,
-            "code": code,
-        },
-        status_code=status,
-        media_type="application/problem+json",
-        headers={**_NO_STORE, **(headers or {})},
+    return problem(status, code, detail).response(
+        JSONResponse, headers={**_NO_STORE, **(headers or {})}
     )
 
 
