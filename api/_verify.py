@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ancre.trust.clock import Clock, SystemClock
 from ancre.trust.errors import Code, ConfigurationError, InvalidError
@@ -229,7 +229,8 @@ def verify(
         from ancre.verifier.factory import build_context
 
         context = build_context(clock=clock or SystemClock(), policy=policy, http=http_client)
-        verifier = Verifier._from_context(context._replace(trust=trust), None)
+        checker = cast("TrustChecker | None", trust)
+        verifier = Verifier._from_context(context._replace(trust=checker), None)
     else:
         verifier = Verifier.from_trusted_issuers(
             trust, policy=policy, http_client=http_client, clock=clock

@@ -758,12 +758,12 @@ def verify(
     from ancre.verifier.engine import Verifier
     from ancre.verifier.factory import build_context
 
-    source = _trust_list_source(
+    list_source = _trust_list_source(
         trust_list, registry_key, cache_dir, state_dir, trust_list_max_bytes
     )
     try:
         context = build_context(
-            clock=clock, policy=policy, http=http_client, network=network, trust_list=source
+            clock=clock, policy=policy, http=http_client, network=network, trust_list=list_source
         )
     except ConfigurationError as error:  # an unusable --cache-dir, --state-dir or state file
         _die(EXIT_USAGE, f"--cache-dir/--state-dir: {error.message}")
