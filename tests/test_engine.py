@@ -5,6 +5,7 @@ Each format is an adapter the engine (`ancre.trust.engine.run_steps`) drives thr
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -12,12 +13,13 @@ import pytest
 from _support import NOW, Issuer, credential, vectors
 
 from ancre.trust.clock import FixedClock
+from ancre.trust.codec.b64 import b64url_decode
 from ancre.trust.data_integrity.proofs import add_proof
 from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.engine import ORDER, Kind, VerifyContext, detect_format
 from ancre.trust.errors import Code
 from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt, issue_vp_jwt
-from ancre.trust.keys.jwk import PrivateKey
+from ancre.trust.keys.jwk import JWK_THUMBPRINT_URI_PREFIX, PrivateKey, jwk_thumbprint
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step, VerificationResult
 from ancre.trust.sd_jwt.core import present
@@ -142,6 +144,21 @@ def test_holder_and_issuer_are_apart() -> None:
     assert result.credentials[0].issuer is not None
     assert result.credentials[0].holder is None
     assert result.to_json()["holder"] == result.holder
+    # The holder is no longer mirrored into `issuer`: a VP has no issuer.
+    assert result.issuer is None
+
+
+def test_an_sd_jwt_names_its_holder_only_when_a_kb_jwt_verified() -> None:
+    """The presenter of an SD-JWT+KB is whoever holds `cnf.jwk`: named by its RFC 9278
+    thumbprint URI. A bare SD-JWT (the holder's stored copy) names nobody."""
+    data, policy = INPUTS["dc+sd-jwt"]
+    bound = _engine().verify(data, policy=policy)
+    cnf = json.loads(b64url_decode(data.split(".")[1]))["cnf"]["jwk"]
+    assert bound.holder == JWK_THUMBPRINT_URI_PREFIX + jwk_thumbprint(cnf)
+    bare = data[: data.rindex("~") + 1]
+    unbound = _engine().verify(bare, policy=VerificationPolicy(require_key_binding=False))
+    assert unbound.status is Status.VALID, unbound.to_json()
+    assert unbound.holder is None
 
 
 @pytest.mark.parametrize(
