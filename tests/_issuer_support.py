@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from ancre.issuer.api import IssuerSettings, create_app
+from ancre.issuer.authorize import UserAuthentication
 from ancre.issuer.config import KEYSTORE_FILE, init_issuer, load_config
 from ancre.issuer.db import make_engine
 from ancre.issuer.service import Issuer
@@ -159,10 +160,15 @@ def serve_on(sock: socket.socket, app: Any, tls: Tls) -> Iterator[str]:
 
 
 @contextmanager
-def running_issuer(directory: Path, tls: Tls, **kwargs: Any) -> Iterator[tuple[Issuer, str]]:
+def running_issuer(
+    directory: Path, tls: Tls, *, authentication: UserAuthentication | None = None, **kwargs: Any
+) -> Iterator[tuple[Issuer, str]]:
+    """An issuer served on loopback TLS; with `authentication`, it also runs the
+    authorization code grant (``/authorize``) with that user-authentication step."""
     sock, port = bound_socket()
     issuer = make_issuer(directory, port, **kwargs)
-    with serve_on(sock, create_app(IssuerSettings(issuer)), tls) as url:
+    app = create_app(IssuerSettings(issuer, authentication=authentication))
+    with serve_on(sock, app, tls) as url:
         yield issuer, url
 
 

@@ -1,7 +1,9 @@
 """Interop: an OpenID4VCI client ancre did not write (@openid4vc/openid4vci, an npm library,
-tests/node/obtain.mjs) obtains credentials from a running `ancre issuer serve` with the
-pre-authorized code grant and a tx_code; the results are checked by ancre's verifier and by
-jwcrypto (signature) or the sd-jwt reference package."""
+tests/node/obtain.mjs) obtains credentials from a running ancre issuer with the
+pre-authorized code grant and a tx_code (`ancre issuer serve`), and with the authorization
+code grant, PKCE S256 and the test user-authentication step (an issuer served in-process:
+`serve` has no such step); the results are checked by ancre's verifier and by jwcrypto
+(signature) or the sd-jwt reference package."""
 
 from __future__ import annotations
 
@@ -21,9 +23,15 @@ from _issuer_support import (
     ancre_cli,
     cli_issuer,
     make_tls,
+    running_issuer,
 )
 from jwcrypto import jwk, jws
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from ancre.issuer.authorize import AuthorizationServer, StaticAuthentication
+from ancre.issuer.db import AuthorizationCodeRow, AuthorizationRequestRow
+from ancre.issuer.templates import Authorization
 from ancre.trust.clock import SystemClock
 from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.net.guard import NetworkPolicy
@@ -73,6 +81,43 @@ def _signature_payload(token: str, http: httpx.Client, url: str) -> dict[str, An
     return payload
 
 
+def _check_obtained(
+    obtained: dict[str, Any], configuration: str, http: httpx.Client, url: str
+) -> None:
+    """The credential verifies with ancre's verifier and with jwcrypto (signature) or the
+    sd-jwt reference package, and is bound to the npm wallet's key."""
+    assert obtained["configuration_id"] == configuration
+    token = obtained["credential"]
+    payload = _signature_payload(token, http, url)
+    clock = SystemClock()
+    resolver = default_resolver(http_client=http, network=LOOPBACK, clock=clock)
+    status = StatusListChecker(client=http, resolver=resolver, network=LOOPBACK)
+    result = verify(token, resolver=resolver, clock=clock, status=status)
+    if configuration == "LegalPerson":
+        from ancre.trust.did.jwk import did_jwk_from_public_key
+        from ancre.trust.keys.jwk import PublicKey
+
+        assert result.status is Status.VALID, result.to_json()
+        holder = did_jwk_from_public_key(PublicKey.from_jwk(obtained["holder_jwk"]))
+        assert payload["credentialSubject"]["id"] == holder
+    else:
+        from sd_jwt.verifier import SDJWTVerifier
+
+        # Everything holds but the holder binding: a bare SD-JWT VC carries no KB-JWT.
+        assert [c.code for c in result.errors] == ["key_binding_missing"]
+        assert payload["cnf"]["jwk"]["x"] == obtained["holder_jwk"]["x"]
+        document = http.get(f"{url}/.well-known/did.json").json()
+        issuer_jwk = document["verificationMethod"][0]["publicKeyJwk"]
+        verified = SDJWTVerifier(
+            token,
+            lambda _iss, _header: jwk.JWK(**issuer_jwk),
+            None,
+            None,
+            serialization_format="compact",
+        ).get_verified_payload()
+        assert verified["family_name"] == "de Saint-Affrique"
+
+
 @pytest.mark.parametrize(
     ("configuration", "claims"),
     [("LegalPerson", LEGAL_PERSON_CLAIMS), ("DirectorCertification", DIRECTOR_CLAIMS)],
@@ -94,37 +139,8 @@ def test_npm_openid4vci_client_obtains_a_credential(
         assert made.returncode == 0, made.stderr
         offer = json.loads(made.stdout)
         obtained = _node_client(offer["offer_uri"], offer["tx_code"], tls)
-        assert obtained["configuration_id"] == configuration
-        token = obtained["credential"]
-
-        payload = _signature_payload(token, http, url)
-        clock = SystemClock()
-        resolver = default_resolver(http_client=http, network=LOOPBACK, clock=clock)
-        status = StatusListChecker(client=http, resolver=resolver, network=LOOPBACK)
-        result = verify(token, resolver=resolver, clock=clock, status=status)
-        if configuration == "LegalPerson":
-            from ancre.trust.did.jwk import did_jwk_from_public_key
-            from ancre.trust.keys.jwk import PublicKey
-
-            assert result.status is Status.VALID, result.to_json()
-            holder = did_jwk_from_public_key(PublicKey.from_jwk(obtained["holder_jwk"]))
-            assert payload["credentialSubject"]["id"] == holder
-        else:
-            from sd_jwt.verifier import SDJWTVerifier
-
-            # Everything holds but the holder binding: a bare SD-JWT VC carries no KB-JWT.
-            assert [c.code for c in result.errors] == ["key_binding_missing"]
-            assert payload["cnf"]["jwk"]["x"] == obtained["holder_jwk"]["x"]
-            document = http.get(f"{url}/.well-known/did.json").json()
-            issuer_jwk = document["verificationMethod"][0]["publicKeyJwk"]
-            verified = SDJWTVerifier(
-                token,
-                lambda _iss, _header: jwk.JWK(**issuer_jwk),
-                None,
-                None,
-                serialization_format="compact",
-            ).get_verified_payload()
-            assert verified["family_name"] == "de Saint-Affrique"
+        assert obtained["grant"] == "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+        _check_obtained(obtained, configuration, http, url)
         # The tx_code was single use with its code: the same offer cannot be redeemed again.
         again = subprocess.run(
             ["node", str(NODE_DIR / "obtain.mjs"), offer["offer_uri"], offer["tx_code"]],
@@ -135,3 +151,39 @@ def test_npm_openid4vci_client_obtains_a_credential(
             check=False,
         )
         assert again.returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("configuration", "claims"),
+    [("LegalPerson", LEGAL_PERSON_CLAIMS), ("DirectorCertification", DIRECTOR_CLAIMS)],
+)
+def test_npm_openid4vci_client_obtains_a_credential_with_the_authorization_code_grant(
+    tmp_path: Path, tls: Tls, configuration: str, claims: dict[str, Any]
+) -> None:
+    # The user-authentication step decides without a page, so the npm wallet's one GET of
+    # the authorization URL comes straight back to its redirect URI with a code.
+    step = StaticAuthentication(
+        {configuration: claims}, Authorization("operator", "test-operator", register_checked=True)
+    )
+    with (
+        running_issuer(tmp_path / "issuer", tls, authentication=step) as (issuer, url),
+        httpx.Client(trust_env=False, timeout=10, verify=tls.context()) as http,
+    ):
+        # An issuer-initiated offer of the authorization code grant (with its issuer_state).
+        _, offer_uri = AuthorizationServer(issuer).create_issuer_state(configuration)
+        obtained = _node_client(offer_uri, None, tls)
+        assert obtained["grant"] == "authorization_code"
+        assert obtained["code_challenge_method"] == "S256"
+        _check_obtained(obtained, configuration, http, url)
+        assert issuer.count_credentials() == 1
+        # What the library sent, as the issuer stored it: one request from the npm wallet
+        # with its state and an S256 challenge, and its one code, redeemed.
+        with Session(issuer.engine) as session:
+            (request,) = session.scalars(select(AuthorizationRequestRow)).all()
+            (code,) = session.scalars(select(AuthorizationCodeRow)).all()
+        assert request.client_id == "npm-openid4vci-wallet"
+        assert request.redirect_uri == "https://wallet.example/openid4vci/callback"
+        assert request.wallet_state is not None
+        assert request.completed_at is not None
+        assert (code.request_id, code.code_challenge) == (request.id, request.code_challenge)
+        assert code.used_at is not None
