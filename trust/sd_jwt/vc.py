@@ -35,18 +35,14 @@ from ancre.trust.errors import (
 from ancre.trust.keys.jwk import JWK_THUMBPRINT_URI_PREFIX, PublicKey, Signer, jwk_thumbprint
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import VerificationResult
-from ancre.trust.sd_jwt.core import (
-    DEFAULT_DIGEST_ALG,
-    MAX_DISCLOSURES,
+from ancre.trust.sd_jwt.disclosure import DEFAULT_DIGEST_ALG, MAX_DISCLOSURES, SaltSource
+from ancre.trust.sd_jwt.issue import SdJwt, issue_sd_jwt
+from ancre.trust.sd_jwt.paths import _compile_paths, _pattern_covers
+from ancre.trust.sd_jwt.verify import (
     ProcessedSdJwt,
-    SaltSource,
-    SdJwt,
     _check_time,
-    _compile_paths,
-    _pattern_covers,
     _signature_message,
     check_key_binding,
-    issue_sd_jwt,
     parse_sd_jwt,
     process_disclosures,
 )
@@ -177,7 +173,7 @@ def issue_sd_jwt_vc(
     List reference ``{"status_list": {"idx": n, "uri": "https://…"}}``. The issuer key is
     named by `kid` (a DID URL of a DID issuer) and/or `x5c` (base64 DER certificates, leaf
     first, for an issuer identified by an X.509 chain). `disclosable` are JSON Pointers (see
-    `ancre.trust.sd_jwt.core`); names and birth dates (:data:`PERSONAL_CLAIMS`) must be among
+    `ancre.trust.sd_jwt.paths`); names and birth dates (:data:`PERSONAL_CLAIMS`) must be among
     them (or inside a disclosable object), and the registered claims of
     :data:`NEVER_DISCLOSABLE` may not be. The full claims are checked against the schema of
     `vct` when ancre has one (`schema_violation`)."""
