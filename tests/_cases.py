@@ -38,7 +38,7 @@ from ancre.trust.sd_jwt.present import present
 from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
 from ancre.trust.status.bitstring import BitstringStatusList
 from ancre.trust.status.token import StatusType, TokenStatusList, issue_status_list_token
-from ancre.trust.trust_list.core import (
+from ancre.trust.trust_list.model import (
     ANCHOR_SERVICE,
     ClaimConstraint,
     EntryStatus,
@@ -46,8 +46,8 @@ from ancre.trust.trust_list.core import (
     TrustedEntity,
     TrustedService,
     TrustListDocument,
-    sign_trust_list,
 )
+from ancre.trust.trust_list.signed import sign_trust_list
 
 AT = "2026-01-15T12:00:00Z"
 assert datetime.fromisoformat(AT) == NOW

@@ -19,15 +19,7 @@ from ancre.trust.codec.b64 import b64url_decode, b64url_encode
 from ancre.trust.codec.json import DEFAULT_MAX_DEPTH, dumps_compact, loads_strict
 from ancre.trust.errors import Code, ConfigurationError, MalformedError
 
-__all__ = [
-    "DEFAULT_DIGEST_ALG",
-    "DIGEST_ALGORITHMS",
-    "KB_JWT_TYP",
-    "MAX_DISCLOSURES",
-    "SALT_BYTES",
-    "Disclosure",
-    "SaltSource",
-]
+__all__ = ["DIGEST_ALGORITHMS", "KB_JWT_TYP", "MAX_DISCLOSURES", "Disclosure", "SaltSource"]
 
 #: `_sd_alg` names (IANA "Named Information Hash Algorithm Registry", RFC 9901 §4.1.1) ancre
 #: can compute. Which of them a verifier *accepts* is `VerificationPolicy.sd_jwt_digest_algs`.
