@@ -5,7 +5,7 @@ Modelled on cryptography's `PolicyBuilder`: a `Verifier` is made by a class meth
 takes every choice explicitly, then never changes; one object is passed around instead of
 five. The environment is wired by `ancre.verifier.factory.build_context`, as for the CLI and the
 service; its pieces stay public (`ancre.trust.did.resolvers.default_resolver`,
-`ancre.trust.trust_list.core.TrustListClient`,
+`ancre.trust.trust_list.client.TrustListClient`,
 `ancre.trust.status.checker.StatusListChecker`) for those who need to assemble them differently.
 """
 
@@ -219,9 +219,10 @@ def verify(
     """Verify a credential or presentation of any format, in one call.
 
     `trust` is what decides whether the issuer is trusted: issuer DIDs, or a trust list
-    (`ancre.trust.trust_list.core.TrustList` / `TrustListClient`). Without it the trust step is
-    recorded as skipped and `valid` means only "a valid signature by someone" — check
-    `trust` in production. Offline unless `http_client` is given (did:web, status lists).
+    (`ancre.trust.trust_list.index.TrustList` / `ancre.trust.trust_list.client.TrustListClient`).
+    Without it the trust step is recorded as skipped and `valid` means only "a valid signature
+    by someone" — check `trust` in production. Offline unless `http_client` is given (did:web,
+    status lists).
     For many verifications, build a `Verifier` once."""
     if isinstance(trust, str):
         raise ConfigurationError("trust= takes a list of issuer DIDs, not one string")

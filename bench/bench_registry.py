@@ -19,7 +19,8 @@ from ancre.trust.clock import FixedClock
 from ancre.trust.did.key import did_key_from_public_key
 from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.keys.jwk import PrivateKey
-from ancre.trust.trust_list.core import EntryStatus, verify_trust_list
+from ancre.trust.trust_list.model import EntryStatus
+from ancre.trust.trust_list.signed import verify_trust_list
 
 ISSUERS = 10_000
 TYPES = ("gx:LegalPerson", "gx:LocalRegistrationNumber", "gx:VatID", "ancre:Certification")

@@ -26,8 +26,9 @@ from ancre.trust.did.key import did_key_from_public_key
 from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.policy import VerificationPolicy
-from ancre.trust.sd_jwt.core import present, verify_sd_jwt
+from ancre.trust.sd_jwt.present import present
 from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc, verify_sd_jwt_vc
+from ancre.trust.sd_jwt.verify import verify_sd_jwt
 from ancre.trust.vcdm.credentials import MANDATE_VCT
 from bench._harness import b64, paired
 

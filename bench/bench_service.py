@@ -176,7 +176,7 @@ def _fixture(base: str, documents: dict[str, bytes]) -> Fixture:
     from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt
     from ancre.trust.keys.jwk import PrivateKey
     from ancre.trust.status.bitstring import BitstringStatusList
-    from ancre.trust.trust_list.core import (
+    from ancre.trust.trust_list.model import (
         ANCHOR_SERVICE,
         ClaimConstraint,
         EntryStatus,
@@ -184,8 +184,8 @@ def _fixture(base: str, documents: dict[str, bytes]) -> Fixture:
         TrustedEntity,
         TrustedService,
         TrustListDocument,
-        sign_trust_list,
     )
+    from ancre.trust.trust_list.signed import sign_trust_list
 
     # The reference credential of bench/__main__.py (`_token`), plus a status entry.
     key = PrivateKey.generate("ed25519")
@@ -285,7 +285,7 @@ def _cross_check(fixture: Fixture) -> tuple[list[str], float]:
     from ancre.trust.net.guard import NetworkPolicy
     from ancre.trust.result import Step
     from ancre.trust.status.checker import StatusListChecker
-    from ancre.trust.trust_list.core import TrustListClient
+    from ancre.trust.trust_list.client import TrustListClient
     from ancre.verifier.pipeline import verify
 
     loopback = NetworkPolicy(allow_loopback=True, allow_http=True)

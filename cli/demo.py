@@ -156,7 +156,7 @@ def _run(story: _Story, tmp: Path, documents: dict[str, tuple[bytes, str]], port
     from ancre.registry.service import Registry
     from ancre.trust.net.guard import NetworkPolicy
     from ancre.trust.status.bitstring import BitstringStatusList
-    from ancre.trust.trust_list.core import ClaimConstraint, EntryStatus
+    from ancre.trust.trust_list.model import ClaimConstraint, EntryStatus
     from ancre.verifier.factory import TrustListSource, build_context
 
     clock = FixedClock(SystemClock().now().replace(microsecond=0))

@@ -44,8 +44,8 @@ PolicyOption = Annotated[
 ]
 MAX_INPUT_BYTES = 1024 * 1024
 PASSPHRASE_ENV = "ANCRE_KEYSTORE_PASSPHRASE"  # noqa: S105 - a variable name
-#: The default trust-list size limit (`ancre.trust.trust_list.core.MAX_TRUST_LIST_BYTES`), spelled
-#: here so `ancre verify` does not import the trust-list module to show its help.
+#: The default trust-list size limit (`ancre.trust.trust_list.signed.MAX_TRUST_LIST_BYTES`),
+#: spelled here so `ancre verify` does not import the trust-list module to show its help.
 DEFAULT_TRUST_LIST_MAX_BYTES = 32 * 1024 * 1024
 
 #: `--trust-list-max-bytes`, shared by `verify` and `verifier serve`.

@@ -344,7 +344,7 @@ def _pending_message(change_id: int) -> None:
 def _anchor_status(
     folder: Path, token: str | None, actor: str, anchor_id: str, status: str, reason: str
 ) -> None:
-    from ancre.trust.trust_list.core import EntryStatus
+    from ancre.trust.trust_list.model import EntryStatus
 
     registry = _open(folder)
     who = _who(registry, token, actor, minimum="editor", two_person=registry.two_person_rule)
@@ -489,7 +489,7 @@ def two_person_rule(
 
 
 def _parse_types(types: list[str], constraints: list[str]) -> dict[str, list[Any]]:
-    from ancre.trust.trust_list.core import ClaimConstraint
+    from ancre.trust.trust_list.model import ClaimConstraint
 
     out: dict[str, list[Any]] = {t: [] for t in types}
     for spec in constraints:
@@ -539,7 +539,7 @@ def issuer_add(
 def _set_status(
     folder: Path, actor: str, did: str, status: str, reason: str, token: str | None = None
 ) -> None:
-    from ancre.trust.trust_list.core import EntryStatus
+    from ancre.trust.trust_list.model import EntryStatus
 
     registry = _open(folder)
     # Reinstating may file a two-person change: then the requester must be a person too.

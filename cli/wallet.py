@@ -481,7 +481,7 @@ def show(
     """
     from ancre.trust.errors import Code, InvalidError
     from ancre.trust.jose.jws import unverified_header
-    from ancre.trust.sd_jwt.core import SdJwt
+    from ancre.trust.sd_jwt.issue import SdJwt
     from ancre.wallet.credentials import KIND, HeldCredential
 
     if not credential_id.startswith(KIND + "-"):

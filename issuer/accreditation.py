@@ -44,7 +44,7 @@ class Accreditation:
     """Answers "may `did` issue `credential_type` now?" from a trust list.
 
     `trust_list` is anything with ``current()`` returning a verified ``TrustList``: a
-    :class:`ancre.trust.trust_list.core.TrustListClient` in production."""
+    :class:`ancre.trust.trust_list.client.TrustListClient` in production."""
 
     def __init__(self, trust_list: Any, *, did: str, clock: Clock, source: str = "") -> None:
         self._trust_list = trust_list
@@ -202,7 +202,7 @@ def open_accreditation(
 
     from ancre.trust.did.resolvers import default_resolver
     from ancre.trust.net.guard import NetworkPolicy
-    from ancre.trust.trust_list.core import TrustListClient
+    from ancre.trust.trust_list.client import TrustListClient
 
     network = (
         NetworkPolicy(allow_loopback=True, allow_http=True) if allow_loopback else NetworkPolicy()

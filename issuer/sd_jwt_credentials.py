@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from ancre.trust.keys.jwk import PublicKey, Signer
-from ancre.trust.sd_jwt.core import SaltSource, SdJwt
+from ancre.trust.sd_jwt.disclosure import SaltSource
+from ancre.trust.sd_jwt.issue import SdJwt
 from ancre.trust.sd_jwt.vc import PERSONAL_CLAIMS, issue_sd_jwt_vc
 from ancre.trust.vcdm.credentials import DIRECTOR_CERTIFICATION_VCT, MANDATE_VCT
 

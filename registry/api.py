@@ -29,7 +29,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from ancre.trust.errors import AncreError, Code
 from ancre.trust.keys.jwk import Signer
 from ancre.trust.problem import problem
-from ancre.trust.trust_list.core import ClaimConstraint, EntryStatus
+from ancre.trust.trust_list.model import ClaimConstraint, EntryStatus
 
 from .service import Registry, RegistryError, Role, check_text
 

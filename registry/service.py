@@ -35,7 +35,7 @@ from ancre.trust.errors import AncreError, Code, ConfigurationError
 from ancre.trust.jose.jws import parse_compact, sign_compact
 from ancre.trust.keys.jwk import PublicKey, Signer
 from ancre.trust.policy import DEFAULT_ALGORITHMS
-from ancre.trust.trust_list.core import (
+from ancre.trust.trust_list.model import (
     ANCHOR_SERVICE,
     ClaimConstraint,
     EntryStatus,
@@ -44,8 +44,8 @@ from ancre.trust.trust_list.core import (
     TrustedEntity,
     TrustedService,
     TrustListDocument,
-    sign_trust_list,
 )
+from ancre.trust.trust_list.signed import sign_trust_list
 
 from .db import (
     AccessRow,

@@ -32,11 +32,13 @@ from ancre.trust.did.jwk import did_jwk_from_public_key
 from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt, issue_vp_jwt
 from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.result import Status
-from ancre.trust.sd_jwt.core import Disclosure, SdJwt, issue_sd_jwt, present
+from ancre.trust.sd_jwt.disclosure import Disclosure
+from ancre.trust.sd_jwt.issue import SdJwt, issue_sd_jwt
+from ancre.trust.sd_jwt.present import present
 from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
 from ancre.trust.status.bitstring import BitstringStatusList
 from ancre.trust.status.token import StatusType, TokenStatusList, issue_status_list_token
-from ancre.trust.trust_list.core import (
+from ancre.trust.trust_list.model import (
     ANCHOR_SERVICE,
     ClaimConstraint,
     EntryStatus,
@@ -44,8 +46,8 @@ from ancre.trust.trust_list.core import (
     TrustedEntity,
     TrustedService,
     TrustListDocument,
-    sign_trust_list,
 )
+from ancre.trust.trust_list.signed import sign_trust_list
 
 AT = "2026-01-15T12:00:00Z"
 assert datetime.fromisoformat(AT) == NOW

@@ -30,7 +30,8 @@ from ancre.trust.jose.jws import parse_compact
 from ancre.trust.jose.vc_jose import issue_vp_jwt
 from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.policy import DEFAULT_ALGORITHMS
-from ancre.trust.sd_jwt.core import SdJwt, present
+from ancre.trust.sd_jwt.issue import SdJwt
+from ancre.trust.sd_jwt.present import present
 
 REQUEST_TYP = "oauth-authz-req+jwt"
 SELF_ISSUED = "https://self-issued.me/v2"

@@ -63,7 +63,7 @@ from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.policy import VerificationPolicy, policy_from_json
 from ancre.trust.result import Status
 from ancre.trust.status.checker import StatusListChecker
-from ancre.trust.trust_list.core import TrustListClient
+from ancre.trust.trust_list.client import TrustListClient
 from ancre.verifier.openid4vp import OpenID4VPSettings
 from ancre.verifier.pipeline import verify
 from ancre.verifier.service import VerifierSettings, create_app

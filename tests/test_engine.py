@@ -22,7 +22,7 @@ from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt, issue_vp
 from ancre.trust.keys.jwk import JWK_THUMBPRINT_URI_PREFIX, PrivateKey, jwk_thumbprint
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step, VerificationResult
-from ancre.trust.sd_jwt.core import present
+from ancre.trust.sd_jwt.present import present
 from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
 from ancre.trust.vcdm.jsonld import ContextStore
 from ancre.verifier.engine import Verifier

@@ -37,7 +37,7 @@ from ancre.registry.service import Registry
 from ancre.trust.clock import SystemClock
 from ancre.trust.did.key import did_key_from_public_key
 from ancre.trust.keys.jwk import PrivateKey
-from ancre.trust.trust_list.core import EntryStatus
+from ancre.trust.trust_list.model import EntryStatus
 
 OPERATOR = Authorization(method="operator", actor="alice", register_checked=True)
 CERTIFICATION_CLAIMS = {
@@ -159,7 +159,7 @@ def test_a_list_signed_by_another_registry_is_refused(tmp_path: Path) -> None:
 
 def _client(source: Path, registry: str, cache: Path) -> Any:
     from ancre.trust.did.resolvers import default_resolver
-    from ancre.trust.trust_list.core import TrustListClient
+    from ancre.trust.trust_list.client import TrustListClient
 
     clock = SystemClock()
     return TrustListClient(

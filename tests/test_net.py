@@ -718,7 +718,7 @@ def test_no_network_turns_fetches_and_waits_into_would_block() -> None:
     from ancre.trust.clock import SystemClock
     from ancre.trust.did.resolvers import default_resolver
     from ancre.trust.net.guard import WouldBlock, may_block, no_network
-    from ancre.trust.trust_list.core import TrustListClient
+    from ancre.trust.trust_list.client import TrustListClient
 
     assert may_block()
     with httpx.Client() as client, no_network():

@@ -30,7 +30,7 @@ from ancre.trust.jose.jws import parse_compact
 from ancre.trust.jose.vc_jose import issue_vc_jwt
 from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.policy import VerificationPolicy
-from ancre.trust.sd_jwt.core import SdJwt
+from ancre.trust.sd_jwt.issue import SdJwt
 from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
 from ancre.verifier.openid4vp import OpenID4VPSettings, parse_dcql, select_claims
 from ancre.verifier.service import VerifierSettings, create_app

@@ -92,7 +92,7 @@ def test_several_accepted_audiences_for_vp_jwt_and_sd_jwt() -> None:
     from ancre.trust.did.resolvers import default_resolver
     from ancre.trust.jose.vc_jose import issue_vc_jwt, issue_vp_jwt
     from ancre.trust.keys.jwk import PrivateKey
-    from ancre.trust.sd_jwt.core import present
+    from ancre.trust.sd_jwt.present import present
     from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
     from ancre.verifier.pipeline import verify
 

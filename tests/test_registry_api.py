@@ -19,7 +19,7 @@ from ancre.trust.clock import FixedClock
 from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import Code, IndeterminateError
 from ancre.trust.net.guard import NetworkPolicy
-from ancre.trust.trust_list.core import TrustListClient
+from ancre.trust.trust_list.client import TrustListClient
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 ANCHOR, AGENCY = "did:web:association.example", "did:web:agency.example"

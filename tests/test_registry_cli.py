@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ancre.trust.clock import FixedClock
 from ancre.trust.jose.vc_jose import PinnedKeys
-from ancre.trust.trust_list.core import verify_trust_list
+from ancre.trust.trust_list.signed import verify_trust_list
 
 PASSPHRASE = {"ANCRE_KEYSTORE_PASSPHRASE": "registry passphrase"}
 REGISTRY = "did:web:registry.example"

@@ -14,7 +14,8 @@ from ancre.registry.service import Registry, RegistryError, Role
 from ancre.trust.clock import FixedClock
 from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import Code, InvalidError
-from ancre.trust.trust_list.core import ClaimConstraint, EntryStatus, verify_trust_list
+from ancre.trust.trust_list.model import ClaimConstraint, EntryStatus
+from ancre.trust.trust_list.signed import verify_trust_list
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 ANCHOR = "did:web:association.example"

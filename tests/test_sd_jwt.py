@@ -23,15 +23,10 @@ from ancre.trust.jose.jws import sign_compact
 from ancre.trust.keys.jwk import PrivateKey, PublicKey
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step, VerificationResult
-from ancre.trust.sd_jwt.core import (
-    MAX_DISCLOSURES,
-    Disclosure,
-    SdJwt,
-    issue_sd_jwt,
-    parse_sd_jwt,
-    present,
-    verify_sd_jwt,
-)
+from ancre.trust.sd_jwt.disclosure import MAX_DISCLOSURES, Disclosure
+from ancre.trust.sd_jwt.issue import SdJwt, issue_sd_jwt
+from ancre.trust.sd_jwt.present import present
+from ancre.trust.sd_jwt.verify import parse_sd_jwt, verify_sd_jwt
 
 RFC = vectors("rfc9901.json")
 RFC_ISSUER = PublicKey.from_jwk(RFC["issuer_public_jwk"])
@@ -418,7 +413,7 @@ def _forge(party: Party, payload: dict[str, Any], disclosures: list[str]) -> str
 
 
 def _kb(party: Party, presented: str, *, key: PrivateKey | None = None, **overrides: Any) -> str:
-    from ancre.trust.sd_jwt.core import _digest
+    from ancre.trust.sd_jwt.disclosure import _digest
 
     claims: dict[str, Any] = {
         "iat": int(party.clock.now().timestamp()),
@@ -441,7 +436,7 @@ def _raw(value: Any) -> str:
 
 
 def _with_sd(party: Party, payload: dict[str, Any], *disclosures: str) -> str:
-    from ancre.trust.sd_jwt.core import _digest
+    from ancre.trust.sd_jwt.disclosure import _digest
 
     payload = {**payload, "_sd": sorted(_digest("sha-256", d) for d in disclosures)}
     return _forge(party, payload, list(disclosures))
@@ -470,14 +465,14 @@ def _unreferenced(p: Party) -> str:
 
 
 def _duplicate_in_sd(p: Party) -> str:
-    from ancre.trust.sd_jwt.core import _digest
+    from ancre.trust.sd_jwt.disclosure import _digest
 
     d = _d("salt-1", "email", "a@b.example")
     return _forge(p, {**BASE, "_sd": [_digest("sha-256", d)] * 2}, [d])
 
 
 def _duplicate_nested(p: Party) -> str:
-    from ancre.trust.sd_jwt.core import _digest
+    from ancre.trust.sd_jwt.disclosure import _digest
 
     d = _d("salt-1", "x")
     digest = _digest("sha-256", d)
@@ -519,7 +514,7 @@ def _element_in_sd(p: Party) -> str:
 
 
 def _property_in_array(p: Party) -> str:
-    from ancre.trust.sd_jwt.core import _digest
+    from ancre.trust.sd_jwt.disclosure import _digest
 
     d = _d("s", "name", "value")
     return _forge(p, {**BASE, "a": [{"...": _digest("sha-256", d)}]}, [d])
@@ -538,7 +533,7 @@ def _nested_sd_alg(p: Party) -> str:
 
 
 def _deep_chain(p: Party) -> str:
-    from ancre.trust.sd_jwt.core import _digest
+    from ancre.trust.sd_jwt.disclosure import _digest
 
     # 100 disclosures, each holding the digest of the next: each JSON document is shallow,
     # the claims they build are not.
@@ -621,7 +616,7 @@ def _kb_without_cnf(p: Party) -> str:
 
 def _kb_alg_none(p: Party) -> str:
     presented = _presented(p)
-    from ancre.trust.sd_jwt.core import _digest
+    from ancre.trust.sd_jwt.disclosure import _digest
 
     claims: dict[str, Any] = {"iat": int(NOW.timestamp()), "aud": AUD, "nonce": NONCE}
     claims["sd_hash"] = _digest("sha-256", presented)

@@ -24,7 +24,8 @@ from ancre.trust.jose.jws import sign_compact
 from ancre.trust.keys.jwk import PrivateKey, PublicKey
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step, VerificationResult
-from ancre.trust.sd_jwt.core import SdJwt, issue_sd_jwt, present
+from ancre.trust.sd_jwt.issue import SdJwt, issue_sd_jwt
+from ancre.trust.sd_jwt.present import present
 from ancre.trust.sd_jwt.vc import (
     FORMAT_SD_JWT_VC,
     issue_sd_jwt_vc,

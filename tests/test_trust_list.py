@@ -13,18 +13,17 @@ from ancre.trust.codec.b64 import b64url_decode, b64url_encode
 from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import Code, IndeterminateError, InvalidError
 from ancre.trust.jose.jws import sign_compact
-from ancre.trust.trust_list.core import (
+from ancre.trust.trust_list.index import TrustList
+from ancre.trust.trust_list.model import (
     ANCHOR_SERVICE,
     ClaimConstraint,
     EntryStatus,
     StatusPeriod,
     TrustedEntity,
     TrustedService,
-    TrustList,
     TrustListDocument,
-    sign_trust_list,
-    verify_trust_list,
 )
+from ancre.trust.trust_list.signed import sign_trust_list, verify_trust_list
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 AGENCY = "did:web:agency.example"
@@ -314,7 +313,7 @@ def test_the_state_file_is_never_lowered(tmp_path: object) -> None:
     raised under a lock, not overwritten by the last writer)."""
     from pathlib import Path
 
-    from ancre.trust.trust_list.core import _raise_state
+    from ancre.trust.trust_list.client import _raise_state
 
     state = Path(str(tmp_path)) / "seq"
     assert _raise_state(str(state), 7) == 7
@@ -325,7 +324,7 @@ def test_the_state_file_is_never_lowered(tmp_path: object) -> None:
 
 def test_state_file_and_state_dir_are_exclusive(tmp_path: object) -> None:
     from ancre.trust.errors import ConfigurationError
-    from ancre.trust.trust_list.core import TrustListClient
+    from ancre.trust.trust_list.client import TrustListClient
 
     with pytest.raises(ConfigurationError):
         TrustListClient(
@@ -343,7 +342,7 @@ def test_a_sequence_that_cannot_be_recorded_is_not_accepted(tmp_path: object) ->
     next restart, so it is not accepted — indeterminate, not a traceback."""
     from pathlib import Path
 
-    from ancre.trust.trust_list.core import TrustListClient
+    from ancre.trust.trust_list.client import TrustListClient
 
     registry = _registry()
     folder = Path(str(tmp_path))

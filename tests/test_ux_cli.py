@@ -131,12 +131,12 @@ def test_trust_message_tells_when_the_issuer_was_listed() -> None:
     from datetime import UTC, datetime, timedelta
 
     from ancre.trust.errors import InvalidError
-    from ancre.trust.trust_list.core import (
+    from ancre.trust.trust_list.index import TrustList
+    from ancre.trust.trust_list.model import (
         EntryStatus,
         StatusPeriod,
         TrustedEntity,
         TrustedService,
-        TrustList,
         TrustListDocument,
     )
 

@@ -366,7 +366,7 @@ def test_status_step_consults_the_checker(
 def test_presentation_with_a_vc_jwt_and_an_sd_jwt_vc(
     ed_issuer: Issuer, resolver: CompositeResolver, clock: FixedClock
 ) -> None:
-    from ancre.trust.sd_jwt.core import present
+    from ancre.trust.sd_jwt.present import present
     from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
 
     holder_key = PrivateKey.generate("p256")

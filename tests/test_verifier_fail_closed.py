@@ -101,14 +101,14 @@ def test_time_moves_the_verdict_not_the_cache() -> None:
 def _signed_list(registry: Issuer, issuer: str, sequence: int) -> bytes:
     from datetime import UTC, datetime
 
-    from ancre.trust.trust_list.core import (
+    from ancre.trust.trust_list.model import (
         EntryStatus,
         StatusPeriod,
         TrustedEntity,
         TrustedService,
         TrustListDocument,
-        sign_trust_list,
     )
+    from ancre.trust.trust_list.signed import sign_trust_list
 
     start = datetime(2025, 12, 1, tzinfo=UTC)
     entity = TrustedEntity(

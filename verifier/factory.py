@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ancre.trust.engine import VerifyContext
 from ancre.trust.policy import VerificationPolicy
-from ancre.trust.trust_list.core import MAX_TRUST_LIST_BYTES
+from ancre.trust.trust_list.signed import MAX_TRUST_LIST_BYTES
 
 if TYPE_CHECKING:
     import httpx
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ancre.trust.net.guard import NetworkPolicy
     from ancre.trust.status.checker import StatusListChecker
     from ancre.trust.steps import KeySource
-    from ancre.trust.trust_list.core import TrustListClient
+    from ancre.trust.trust_list.client import TrustListClient
     from ancre.trust.vcdm.jsonld import ContextStore
 
 __all__ = ["TrustListSource", "build_context"]
@@ -82,7 +82,7 @@ def build_context(
         status = _LazyStatusChecker(http, resolver, network)
     trust: TrustListClient | None = None
     if trust_list is not None:
-        from ancre.trust.trust_list.core import TrustListClient
+        from ancre.trust.trust_list.client import TrustListClient
 
         trust = TrustListClient(
             trust_list.location,

@@ -40,7 +40,8 @@ from ancre.trust.policy import VerificationPolicy
 from ancre.trust.problem import problem, problem_type
 from ancre.trust.result import Status, Step, VerificationResult
 from ancre.trust.steps import Run, credentials_step
-from ancre.trust.trust_list.core import MAX_TRUST_LIST_BYTES, TrustListClient
+from ancre.trust.trust_list.client import TrustListClient
+from ancre.trust.trust_list.signed import MAX_TRUST_LIST_BYTES
 from ancre.trust.vcdm.jsonld import CanonicalizationDeferred, defer_canonicalization
 
 from ._http import read_body
@@ -75,7 +76,7 @@ class VerifierSettings:
     #: The trust list's own size limit (not `network.max_bytes`, sized for DID documents).
     trust_list_max_bytes: int = MAX_TRUST_LIST_BYTES
     #: Where the highest trust-list sequence per registry is remembered (rollback memory);
-    #: None: `cache_dir` if set, else `ancre.trust.trust_list.core.default_state_dir()`.
+    #: None: `cache_dir` if set, else `ancre.trust.trust_list.client.default_state_dir()`.
     state_dir: str | None = None
     #: OpenID4VP 1.0 verifier endpoints (`/openid4vp/…`); None: not served.
     openid4vp: OpenID4VPSettings | None = None

@@ -18,7 +18,7 @@ from ancre.trust.errors import Code, InvalidError
 from ancre.trust.jose.vc_jose import TrustChecker
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, VerificationResult
-from ancre.trust.sd_jwt.core import SdJwt
+from ancre.trust.sd_jwt.issue import SdJwt
 from ancre.verifier.engine import Verifier
 from ancre.verifier.factory import build_context
 

@@ -33,8 +33,8 @@ from ancre.trust.errors import AncreError, Code, InvalidError, MalformedError
 from ancre.trust.jose.jws import parse_compact
 from ancre.trust.jose.vc_jose import issue_vp_jwt
 from ancre.trust.policy import DEFAULT_ALGORITHMS
-from ancre.trust.sd_jwt.core import SdJwt
-from ancre.trust.sd_jwt.core import present as present_sd_jwt
+from ancre.trust.sd_jwt.issue import SdJwt
+from ancre.trust.sd_jwt.present import present as present_sd_jwt
 
 from .credentials import SD_JWT, VC_JWT, HeldCredential, list_credentials
 from .http import Http

@@ -15,8 +15,8 @@ from typing import Any, Final
 from ancre.trust.clock import Clock
 from ancre.trust.errors import AncreError, Code, ConfigurationError, InvalidError
 from ancre.trust.jose.vc_jose import issue_vp_jwt
-from ancre.trust.sd_jwt.core import SdJwt
-from ancre.trust.sd_jwt.core import present as present_sd_jwt
+from ancre.trust.sd_jwt.issue import SdJwt
+from ancre.trust.sd_jwt.present import present as present_sd_jwt
 
 from .credentials import SD_JWT, VC_JWT, HeldCredential, list_credentials, matches_type
 from .http import Http

@@ -10,14 +10,14 @@ from _support import NOW, Issuer, credential, service_verdict
 
 from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt
 from ancre.trust.net.guard import NetworkPolicy
-from ancre.trust.trust_list.core import (
+from ancre.trust.trust_list.model import (
     EntryStatus,
     StatusPeriod,
     TrustedEntity,
     TrustedService,
     TrustListDocument,
-    sign_trust_list,
 )
+from ancre.trust.trust_list.signed import sign_trust_list
 
 #: Plain HTTP to 127.0.0.1 only; the default 256 KiB response limit (sized for DID documents).
 LOOPBACK = NetworkPolicy(allow_loopback=True, allow_http=True)

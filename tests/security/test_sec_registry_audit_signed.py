@@ -20,12 +20,8 @@ from ancre.registry.service import _GENESIS, RegistryError, _event_hash, publish
 from ancre.trust.clock import FixedClock
 from ancre.trust.errors import Code
 from ancre.trust.jose.vc_jose import PinnedKeys
-from ancre.trust.trust_list.core import (
-    RegistryState,
-    TrustListDocument,
-    sign_trust_list,
-    verify_trust_list,
-)
+from ancre.trust.trust_list.model import RegistryState, TrustListDocument
+from ancre.trust.trust_list.signed import sign_trust_list, verify_trust_list
 
 
 def _recompute_chain(setup: Setup) -> None:

@@ -10,7 +10,8 @@ import httpx
 from _sec_registry import AGENCY, ANCHOR, LP, auth, registry_for, served, with_anchor_and_agency
 
 from ancre.trust.errors import Code
-from ancre.trust.trust_list.core import ANCHOR_SERVICE, EntryStatus, TrustList, TrustListDocument
+from ancre.trust.trust_list.index import TrustList
+from ancre.trust.trust_list.model import ANCHOR_SERVICE, EntryStatus, TrustListDocument
 
 
 def test_a_revoked_token_is_refused_at_once(database_url: str) -> None:

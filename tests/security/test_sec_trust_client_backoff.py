@@ -19,7 +19,7 @@ from _support import NOW, Issuer
 
 from ancre.trust.clock import FixedClock
 from ancre.trust.did.resolvers import default_resolver
-from ancre.trust.trust_list.core import TrustListClient
+from ancre.trust.trust_list.client import TrustListClient
 from ancre.verifier.service import VerifierSettings, create_app
 
 REGISTRY = Issuer.new("p256")

@@ -21,7 +21,7 @@ from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.did.web import DidWebResolver
 from ancre.trust.errors import Code, IndeterminateError
 from ancre.trust.net.guard import NetworkPolicy, fetch
-from ancre.trust.trust_list.core import TrustListClient
+from ancre.trust.trust_list.client import TrustListClient
 
 REGISTRY = Issuer.new("p256")
 #: Short enough to keep the test fast, long enough for the first half to arrive on a

@@ -61,7 +61,7 @@ def test_a_bad_refresh_keeps_the_last_good_list_until_it_is_stale(
             assert registry.hits["/trust-list"] == 1
             registry.routes["/trust-list"] = bad_route
             clock.advance(timedelta(minutes=2))  # past max-age: the next use refreshes
-            with caplog.at_level(logging.WARNING, logger="ancre.trust.trust_list.core"):
+            with caplog.at_level(logging.WARNING, logger="ancre.trust.trust_list.client"):
                 assert post(base, token) == ("valid", [])
             assert registry.hits["/trust-list"] == 2, "the refresh was attempted"
             assert f"failed ({code}:" in caplog.text

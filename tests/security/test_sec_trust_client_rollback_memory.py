@@ -26,7 +26,7 @@ from _support import NOW, Issuer
 from ancre.trust.clock import FixedClock
 from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import Code, InvalidError
-from ancre.trust.trust_list.core import TrustListClient, default_state_dir
+from ancre.trust.trust_list.client import TrustListClient, default_state_dir
 from ancre.verifier.service import VerifierSettings, create_app
 
 REGISTRY = Issuer.new("p256")

@@ -24,7 +24,8 @@ from _support import NOW, Issuer
 from ancre.trust.clock import FixedClock
 from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import Code, IndeterminateError
-from ancre.trust.trust_list.core import MAX_TRUST_LIST_BYTES, TrustListClient
+from ancre.trust.trust_list.client import TrustListClient
+from ancre.trust.trust_list.signed import MAX_TRUST_LIST_BYTES
 from ancre.verifier.service import VerifierSettings, create_app
 
 REGISTRY = Issuer.new("p256")

@@ -35,18 +35,14 @@ from ancre.trust.errors import (
 from ancre.trust.keys.jwk import JWK_THUMBPRINT_URI_PREFIX, PublicKey, Signer, jwk_thumbprint
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import VerificationResult
-from ancre.trust.sd_jwt.core import (
-    DEFAULT_DIGEST_ALG,
-    MAX_DISCLOSURES,
+from ancre.trust.sd_jwt.disclosure import DEFAULT_DIGEST_ALG, MAX_DISCLOSURES, SaltSource
+from ancre.trust.sd_jwt.issue import SdJwt, issue_sd_jwt
+from ancre.trust.sd_jwt.paths import _compile_paths, _pattern_covers
+from ancre.trust.sd_jwt.verify import (
     ProcessedSdJwt,
-    SaltSource,
-    SdJwt,
     _check_time,
-    _compile_paths,
-    _pattern_covers,
     _signature_message,
     check_key_binding,
-    issue_sd_jwt,
     parse_sd_jwt,
     process_disclosures,
 )
@@ -150,6 +146,23 @@ def _personal_in_the_clear(
     return found
 
 
+def _issuer_key_header(issuer: str, kid: str | None, x5c: Sequence[str] | None) -> dict[str, Any]:
+    """The JOSE header of an SD-JWT VC: its `typ` and the issuer key, named by `kid` (a key
+    of the DID `issuer`) and/or `x5c` (base64 DER certificates, leaf first)."""
+    if kid is None and not x5c:
+        raise ConfigurationError("name the issuer key with `kid` or `x5c`")
+    header: dict[str, Any] = {"typ": SD_JWT_VC_TYP}
+    if kid is not None:
+        if issuer.startswith("did:") and did_of(kid) != issuer:
+            raise ConfigurationError(f"kid {kid} is not a key of the issuer {issuer}")
+        header["kid"] = kid
+    if x5c:
+        if isinstance(x5c, str) or not all(isinstance(c, str) and c for c in x5c):
+            raise ConfigurationError("`x5c` must be a list of base64 DER certificates")
+        header["x5c"] = list(x5c)
+    return header
+
+
 def issue_sd_jwt_vc(
     claims: Mapping[str, Any],
     signer: Signer,
@@ -177,7 +190,7 @@ def issue_sd_jwt_vc(
     List reference ``{"status_list": {"idx": n, "uri": "https://…"}}``. The issuer key is
     named by `kid` (a DID URL of a DID issuer) and/or `x5c` (base64 DER certificates, leaf
     first, for an issuer identified by an X.509 chain). `disclosable` are JSON Pointers (see
-    `ancre.trust.sd_jwt.core`); names and birth dates (:data:`PERSONAL_CLAIMS`) must be among
+    `ancre.trust.sd_jwt.paths`); names and birth dates (:data:`PERSONAL_CLAIMS`) must be among
     them (or inside a disclosable object), and the registered claims of
     :data:`NEVER_DISCLOSABLE` may not be. The full claims are checked against the schema of
     `vct` when ancre has one (`schema_violation`)."""
@@ -185,17 +198,7 @@ def issue_sd_jwt_vc(
         raise ConfigurationError("`vct` must be a non-empty string")
     if not isinstance(issuer, str) or ":" not in issuer:
         raise ConfigurationError(f"issuer {issuer!r} must be a URI (a DID or an https URL)")
-    if kid is None and not x5c:
-        raise ConfigurationError("name the issuer key with `kid` or `x5c`")
-    header: dict[str, Any] = {"typ": SD_JWT_VC_TYP}
-    if kid is not None:
-        if issuer.startswith("did:") and did_of(kid) != issuer:
-            raise ConfigurationError(f"kid {kid} is not a key of the issuer {issuer}")
-        header["kid"] = kid
-    if x5c:
-        if isinstance(x5c, str) or not all(isinstance(c, str) and c for c in x5c):
-            raise ConfigurationError("`x5c` must be a list of base64 DER certificates")
-        header["x5c"] = list(x5c)
+    header = _issuer_key_header(issuer, kid, x5c)
     clash = _REGISTERED.intersection(claims)
     if clash:
         raise ConfigurationError(
