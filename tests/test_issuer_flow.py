@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,11 @@ from ancre.issuer.templates import Authorization
 from ancre.trust.clock import SystemClock
 from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.net.guard import NetworkPolicy
+from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status
 from ancre.trust.status.checker import StatusListChecker
+from ancre.verifier.engine import Verifier
+from ancre.verifier.factory import build_context
 from ancre.verifier.pipeline import verify
 
 LOOPBACK = NetworkPolicy(allow_loopback=True, max_bytes=4 * 1024 * 1024)
@@ -175,6 +179,58 @@ def test_revocation_is_seen_after_a_status_list_refresh(
     report = issuer.verify_audit()
     assert report.ok
     assert report.events == 6
+
+
+class _VerifierClock:
+    """The verifier's wall clock, which the test can move forward (the issuer keeps its own)."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.ahead
+
+
+@pytest.mark.parametrize(
+    ("configuration", "claims", "list_kind"),
+    [
+        ("LegalPerson", LEGAL_PERSON_CLAIMS, "revocation"),
+        ("DirectorCertification", DIRECTOR_CLAIMS, "tokens"),
+    ],
+)
+def test_a_long_lived_verifier_sees_a_revocation_within_one_refresh(
+    served: tuple[Issuer, str],
+    client: httpx.Client,
+    configuration: str,
+    claims: dict[str, Any],
+    list_kind: str,
+) -> None:
+    """One verifier kept for the whole test, as a connector keeps it: its cached status list
+    (Bitstring for `vc+jwt`, Token Status List for SD-JWT VC) still says valid right after
+    the revocation, and says revoked once the list's `ttl` has passed."""
+    issuer, url = served
+    offer = issuer.create_offer(configuration, claims, authorization=OPERATOR)
+    token = Wallet(client).obtain(issuer.offer_uri(offer), None)
+    clock = _VerifierClock()
+    context = build_context(
+        clock=clock,
+        # The holder's own copy: an SD-JWT VC without a KB-JWT.
+        policy=VerificationPolicy(require_key_binding=False),
+        http=client,
+        network=LOOPBACK,
+    )
+    verifier = Verifier(context)
+    assert verifier.verify(token).status is Status.VALID, verifier.verify(token).to_json()
+    fetched = client.get(f"{url}/status/{list_kind}-1")
+    ttl = issuer.config.limits.status_list_ttl
+    assert fetched.headers["cache-control"] == f"max-age={ttl}"
+
+    assert issuer.set_status(issuer.credentials()[0].id, "revoke", actor="bob") == "revoked"
+    # Within the list's ttl the verifier answers from the list it holds ...
+    assert verifier.verify(token).status is Status.VALID
+    # ... and after it, from the refreshed one.
+    clock.ahead = timedelta(seconds=ttl + 1)
+    assert [c.code for c in verifier.verify(token).errors] == ["revoked"]
 
 
 def test_issuer_under_a_path(tmp_path: Path, tls: Tls, client: httpx.Client) -> None:
