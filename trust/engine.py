@@ -12,9 +12,9 @@ of an issued credential) and `PresentationAdapter` (the enclosed credentials, ea
 in full), and in what they share: the time step refuses a proof made at or after the
 `revoked` time of the verification method whose key verified it (`check_not_revoked`), for
 credentials and presentations of every format alike. The formats provide the rest next to
-their code: `ancre.trust.jose.vc_jose`
-(`vc+jwt`, `vp+jwt`, VCDM 1.1 JWTs), `ancre.trust.sd_jwt.vc` (`dc+sd-jwt`),
-`ancre.trust.data_integrity.proofs` (`ldp_vc`, `ldp_vp`).
+their code: `ancre.trust.jose.vc_jose` (`vc+jwt`, `vp+jwt`, VCDM 1.1 JWTs),
+`ancre.trust.sd_jwt.vc` (`dc+sd-jwt`), `ancre.trust.data_integrity.proofs` (`ldp_vc`,
+`ldp_vp`).
 
 `detect_format` is the one place that decides which adapter reads an input, at the top
 level (`ancre.verifier.engine.Verifier`) and for a presentation's entries.
