@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -23,6 +23,7 @@ from ancre.trust.did.web import did_web_to_url
 from ancre.trust.errors import AncreError, ConfigurationError
 from ancre.trust.keys.jwk import KeyType
 from ancre.trust.keys.keystore import FileKeyStore, KeyStore, atomic_write
+from ancre.trust.vcdm.model import parse_datetime_stamp
 
 __all__ = [
     "CONFIG_FILE",
@@ -166,6 +167,14 @@ def _stamp(moment: datetime) -> str:
     return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def _stamp_up(moment: datetime) -> str:
+    """`moment` rounded up to the whole second: credentials state whole seconds, so one
+    signed earlier in the second a key is retired in keeps a time before the retirement."""
+    if moment.microsecond:
+        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+    return _stamp(moment)
+
+
 def load_config(directory: Path) -> IssuerConfig:
     """Read and check ``DIR/issuer.json``; ``ConfigurationError`` when it is not an issuer."""
     from ancre.trust.codec.json import loads_strict
@@ -208,6 +217,14 @@ def load_config(directory: Path) -> IssuerConfig:
         raise ConfigurationError(f"{path}: exactly one signing key must be current")
     if any(not k.kid.startswith(config.did + "#") for k in keys):
         raise ConfigurationError(f"{path}: every key id must be a DID URL of {config.did}")
+    for k in keys:
+        # Published as the method's `revoked` in the DID document, where a value that is not
+        # a dateTimeStamp would make verifiers refuse the whole document.
+        if k.retired_at is not None:
+            try:
+                parse_datetime_stamp(k.retired_at, "retired_at")
+            except AncreError as error:
+                raise ConfigurationError(f"{path}: key {k.name}: {error.message}") from None
     return config
 
 
@@ -277,9 +294,10 @@ def init_issuer(
 
 def rotate_key(config: IssuerConfig, store: KeyStore, clock: Clock) -> IssuerConfig:
     """Generate a new current signing key and retire the old one. The retired key stays a
-    verification method (and ``assertionMethod``) of the DID document: credentials it signed
-    keep verifying; the issuer never signs with it again."""
-    now = _stamp(clock.now())
+    verification method (and ``assertionMethod``) of the DID document, with its retirement
+    time as ``revoked``: credentials it signed before keep verifying, any it signs from then
+    on are refused (``key_revoked``); the issuer never signs with it again."""
+    now = _stamp_up(clock.now())
     taken = {info.name for info in store.list()}
     number = len(config.keys) + 1
     while f"signing-{number}" in taken:

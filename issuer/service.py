@@ -78,6 +78,7 @@ SUSPENSION_LIST: Final = "suspension-1"
 TOKEN_LIST: Final = "tokens-1"  # noqa: S105 - a list name, not a secret
 _ALLOCATION_ATTEMPTS: Final = 64
 _PURGE_EVERY: Final = timedelta(minutes=1)
+_XSD_DATETIME: Final = "http://www.w3.org/2001/XMLSchema#dateTime"
 #: OpenID4VCI 1.0 §4.1.1.
 PRE_AUTHORIZED_GRANT: Final = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 
@@ -571,23 +572,37 @@ class Issuer:
 
     def did_document(self) -> dict[str, Any]:
         """The did:web document: every signing key, current and retired, as a
-        ``JsonWebKey2020`` verification method under ``assertionMethod``."""
+        ``JsonWebKey2020`` verification method under ``assertionMethod``; a retired one
+        carries its retirement time as ``revoked``."""
         methods = []
         for entry in self.config.keys:
             jwk = self.store.public_key(entry.name).to_jwk()
-            methods.append(
-                {
-                    "id": entry.kid,
-                    "type": "JsonWebKey2020",
-                    "controller": self.did,
-                    "publicKeyJwk": jwk,
-                }
-            )
+            method: dict[str, Any] = {
+                "id": entry.kid,
+                "type": "JsonWebKey2020",
+                "controller": self.did,
+                "publicKeyJwk": jwk,
+            }
+            if entry.retired_at is not None:
+                # W3C Controlled Identifiers v1.0 §2.2 "Verification Methods": `revoked` is
+                # "an [XMLSCHEMA11-2] dateTimeStamp string specifying when the verification
+                # method MUST NOT be used", and verifiers "are expected to not verify any
+                # proofs associated with the verification method at or after" it. (`expires`
+                # only says when it SHOULD cease to be used.) The method stays under
+                # `assertionMethod`: what it signed before then keeps verifying.
+                method["revoked"] = entry.retired_at
+            methods.append(method)
+        context: list[Any] = [
+            "https://www.w3.org/ns/did/v1",
+            "https://w3id.org/security/suites/jws-2020/v1",
+        ]
+        if any("revoked" in m for m in methods):
+            # Neither context above defines the term: define it as the Security Vocabulary
+            # term the Ed25519 2020 suite context (shipped in ancre.trust.vcdm) maps it to.
+            revoked = {"@id": "https://w3id.org/security#revoked", "@type": _XSD_DATETIME}
+            context.append({"revoked": revoked})
         return {
-            "@context": [
-                "https://www.w3.org/ns/did/v1",
-                "https://w3id.org/security/suites/jws-2020/v1",
-            ],
+            "@context": context,
             "id": self.did,
             "verificationMethod": methods,
             "assertionMethod": [m["id"] for m in methods],

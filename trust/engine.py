@@ -9,9 +9,12 @@ what a policy turned off.
 
 The shared step logic sits in two bases: `CredentialAdapter` (schema, status, trust, policy
 of an issued credential) and `PresentationAdapter` (the enclosed credentials, each verified
-in full). The formats provide the rest next to their code: `ancre.trust.jose.vc_jose`
-(`vc+jwt`, `vp+jwt`, VCDM 1.1 JWTs), `ancre.trust.sd_jwt.vc` (`dc+sd-jwt`),
-`ancre.trust.data_integrity.proofs` (`ldp_vc`, `ldp_vp`).
+in full), and in what they share: the time step refuses a proof made at or after the
+`revoked` time of the verification method whose key verified it (`check_not_revoked`), for
+credentials and presentations of every format alike. The formats provide the rest next to
+their code: `ancre.trust.jose.vc_jose` (`vc+jwt`, `vp+jwt`, VCDM 1.1 JWTs),
+`ancre.trust.sd_jwt.vc` (`dc+sd-jwt`), `ancre.trust.data_integrity.proofs` (`ldp_vc`,
+`ldp_vp`).
 
 `detect_format` is the one place that decides which adapter reads an input, at the top
 level (`ancre.verifier.engine.Verifier`) and for a presentation's entries.
@@ -26,6 +29,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, Protocol
 
 from ancre.trust.clock import Clock
+from ancre.trust.did.document import RevokedKey
 from ancre.trust.errors import AncreError, Code, IndeterminateError, InvalidError, MalformedError
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step, VerificationResult
@@ -35,6 +39,7 @@ from ancre.trust.steps import (
     Run,
     StatusChecker,
     TrustChecker,
+    check_not_revoked,
     credentials_message,
     parse_jws,
 )
@@ -42,6 +47,7 @@ from ancre.trust.steps import (
 if TYPE_CHECKING:
     from ancre.trust.did.document import DidResolver
     from ancre.trust.jose.jws import ParsedJws
+    from ancre.trust.keys.jwk import PublicKey
     from ancre.trust.vcdm.jsonld import ContextStore
 
 __all__ = [
@@ -131,17 +137,42 @@ def run_steps(adapter: FormatAdapter) -> VerificationResult:
 
 
 class _Adapter:
-    __slots__ = ("ctx", "data", "nested", "run")
+    """What credentials and presentations share: the key the issuer-key step resolved
+    (`key`, which the signature step verifies with) and the time step."""
+
+    __slots__ = ("ctx", "data", "key", "nested", "run")
+    #: What is signed, for messages: "credential" or "presentation".
+    signed: str = "credential"
+    key: PublicKey
 
     def __init__(self, data: Any, ctx: VerifyContext) -> None:
         self.data, self.ctx, self.run = data, ctx, Run()
         self.nested: tuple[VerificationResult, ...] = ()
 
+    def check_time(self) -> str:
+        """The format's validity-period checks."""
+        raise NotImplementedError
+
+    def signed_at(self) -> datetime | None:
+        """When the proof says it was made (`iat`, `proof.created`…), else None."""
+        raise NotImplementedError
+
+    def time(self) -> str:
+        # Here rather than at the issuer-key step: only a signature that verified says
+        # anything about when the key was used, and the times it states are read (SD-JWT
+        # disclosures processed, dates checked against the data model) by now.
+        key = self.key
+        if type(key) is not RevokedKey:  # every key but a revoked method's: one comparison
+            return self.check_time()
+        before = check_not_revoked(key, self.signed_at(), self.signed)
+        return f"{self.check_time()}; {before}"
+
 
 class CredentialAdapter(_Adapter):
     """The steps every issued credential shares; a format adds parse, format, issuer key,
-    signature, data model, time, `check_schema`, `status_entry` and `issued_at` (and
-    overrides `holder_binding` when it binds a holder key)."""
+    signature, data model, `check_time`, `check_schema`, `status_entry` and `issued_at`
+    (and overrides `signed_at` when its proof states its own time, `holder_binding` when
+    it binds a holder key)."""
 
     __slots__ = ()
 
@@ -154,6 +185,10 @@ class CredentialAdapter(_Adapter):
 
     def issued_at(self) -> datetime | None:
         raise NotImplementedError
+
+    def signed_at(self) -> datetime | None:
+        """When the credential was signed; a format whose proof states it says so first."""
+        return self.issued_at()
 
     def schema(self) -> str:
         if not self.ctx.policy.check_schema:
@@ -219,10 +254,12 @@ class CredentialAdapter(_Adapter):
 class PresentationAdapter(_Adapter):
     """The steps every presentation shares: it has no schema, status or issuer of its own
     (each credential it carries is verified in full, in the credentials step); a format adds
-    parse, format, issuer (holder) key, signature, data model, time, `holder_binding` and
-    `entries`. `within` says which entries its format may carry (see `detect_format`)."""
+    parse, format, issuer (holder) key, signature, data model, `check_time`, `signed_at`,
+    `holder_binding` and `entries`. `within` says which entries its format may carry (see
+    `detect_format`)."""
 
     __slots__ = ()
+    signed = "presentation"
     within: Literal["jose", "json-ld"] = "jose"
 
     def entries(self) -> list[Any]:

@@ -67,6 +67,7 @@ class Code(StrEnum):
     KEY_NOT_ASSERTION_METHOD = "key_not_assertion_method"
     KEY_NOT_AUTHENTICATION = "key_not_authentication"
     CONTROLLER_MISMATCH = "controller_mismatch"
+    KEY_REVOKED = "key_revoked"
     # network guard
     URL_NOT_ALLOWED = "url_not_allowed"
     RESPONSE_TOO_LARGE = "response_too_large"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol, cast, runtime_checkable
 
 from ancre.trust.clock import Clock
-from ancre.trust.did.document import DidResolver, did_of
+from ancre.trust.did.document import DidResolver, RevokedKey, did_of
 from ancre.trust.errors import AncreError, Code, IndeterminateError, InvalidError, MalformedError
 from ancre.trust.jose.jws import ParsedJws, parse_compact
 from ancre.trust.keys.jwk import PublicKey
@@ -25,6 +25,7 @@ __all__ = [
     "StatusChecker",
     "TrustChecker",
     "check_format_accepted",
+    "check_not_revoked",
     "check_window",
     "credentials_message",
     "credentials_step",
@@ -90,6 +91,30 @@ def check_window(
         if moment is not None and now >= moment + skew:
             raise InvalidError(Code.EXPIRED, f"expired at {iso(moment)} (`{name}`)")
     return "within its validity period at " + iso(now)
+
+
+def check_not_revoked(key: RevokedKey, signed_at: datetime | None, what: str) -> str:
+    """Part of the TIME step when the signature verified with the key of a verification
+    method that carries `revoked` (Controlled Identifiers v1.0 §2.2: "systems depending on
+    the value are expected to not verify any proofs associated with the verification method
+    at or after the time of revocation"). A proof made strictly before `revoked` keeps
+    verifying (what a key rotation retires is the key's future, not its past); one made at
+    or after it, or one that does not say when it was made, is refused: `what` (credential,
+    presentation) was signed at `signed_at`."""
+    revoked = key.revoked
+    if signed_at is None:
+        raise InvalidError(
+            Code.KEY_REVOKED,
+            f"{key.method} was revoked at {iso(revoked)} and the {what} does not say when it "
+            "was signed, so it cannot be shown to predate the revocation",
+        )
+    if signed_at >= revoked:
+        raise InvalidError(
+            Code.KEY_REVOKED,
+            f"{key.method} was revoked at {iso(revoked)}; the {what} was signed at "
+            f"{iso(signed_at)}, not before",
+        )
+    return f"signed at {iso(signed_at)}, before {key.method} was revoked at {iso(revoked)}"
 
 
 class Run:

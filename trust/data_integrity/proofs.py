@@ -554,7 +554,7 @@ class _ProofAdapter:
 class DiCredentialAdapter(_ProofAdapter, CredentialAdapter):
     """A JSON-LD credential (VCDM 2.0 or 1.1) with an embedded proof, for the engine."""
 
-    __slots__ = ("document", "key", "proof", "unsecured", "v11")
+    __slots__ = ("document", "proof", "unsecured", "v11")
 
     def format(self) -> str:
         run = self.run
@@ -590,7 +590,7 @@ class DiCredentialAdapter(_ProofAdapter, CredentialAdapter):
         )
         return "; ".join((f"meets the VCDM {'1.1' if v11 else '2.0'} data model", *tolerated))
 
-    def time(self) -> str:
+    def check_time(self) -> str:
         now, policy = self.ctx.clock.now(), self.ctx.policy
         return _check_time(self.unsecured, self.proof, now, policy, v11=self.v11)
 
@@ -602,6 +602,10 @@ class DiCredentialAdapter(_ProofAdapter, CredentialAdapter):
 
     def issued_at(self) -> datetime | None:
         return _issued_at(self.unsecured)
+
+    def signed_at(self) -> datetime | None:
+        # VC Data Integrity §2.1: `created` is when the proof was made.
+        return self.proof.created or self.issued_at()
 
 
 def verify_data_integrity(
@@ -690,7 +694,7 @@ class DiPresentationAdapter(_ProofAdapter, PresentationAdapter):
     `proofPurpose` `authentication`, its `challenge` is the nonce, its `domain` the
     audience."""
 
-    __slots__ = ("document", "key", "proof", "unsecured")
+    __slots__ = ("document", "proof", "unsecured")
     within = "json-ld"
 
     def format(self) -> str:
@@ -721,7 +725,10 @@ class DiPresentationAdapter(_ProofAdapter, PresentationAdapter):
         check_presentation(self.unsecured, allow_jwt_strings=True)
         return "meets the VCDM presentation data model"
 
-    def time(self) -> str:
+    def signed_at(self) -> datetime | None:
+        return self.proof.created
+
+    def check_time(self) -> str:
         unsecured, proof = self.unsecured, self.proof
         return check_window(
             now=self.ctx.clock.now(),

@@ -1,20 +1,28 @@
-"""DID documents (DID Core 1.0), the resolver protocol, and verification-method lookup."""
+"""DID documents (DID Core 1.0), the resolver protocol, and verification-method lookup.
+
+A verification method may carry `revoked` (W3C Controlled Identifiers v1.0 §2.2
+"Verification Methods"): the time from which it must not be used. Its key is then a
+`RevokedKey`, which says so to whoever verifies with it (the engine's time step refuses a
+proof made at or after that time) at no cost for every other key.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final, Protocol, runtime_checkable
 
 from ancre.trust.codec.multibase import base58btc_decode, multicodec_split
 from ancre.trust.errors import Code, IndeterminateError, InvalidError, MalformedError
-from ancre.trust.keys.jwk import KeyType, PublicKey
+from ancre.trust.keys.jwk import KeyType, PublicKey, PublicKeyObject
 
 __all__ = [
     "CompositeResolver",
     "DidDocument",
     "DidResolver",
+    "RevokedKey",
     "VerificationMethod",
     "did_of",
     "parse_did",
@@ -69,12 +77,31 @@ def public_key_from_multikey(value: str) -> PublicKey:
     return PublicKey.from_raw(key_type, raw)
 
 
+class RevokedKey(PublicKey):
+    """The key of a verification method that carries `revoked`: good for proofs made
+    before `revoked`, not for any made at or after it (the engine's time step decides, once
+    the signature verified and the proof's time is known). `method` is the method's id."""
+
+    __slots__ = ("method", "revoked")
+
+    def __init__(self, key: PublicKeyObject, *, method: str, revoked: datetime) -> None:
+        super().__init__(key)
+        self.method: Final = method
+        self.revoked: Final = revoked
+
+    def __repr__(self) -> str:
+        return f"RevokedKey({self.key_type}, {self.thumbprint()}, revoked {self.revoked})"
+
+
 @dataclass(frozen=True, slots=True)
 class VerificationMethod:
     id: str
     type: str
     controller: str
     public_key: PublicKey
+    #: Controlled Identifiers v1.0 §2.2: when the method stopped being usable (then
+    #: `public_key` is a `RevokedKey` saying so).
+    revoked: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,9 +240,27 @@ def _parse_method(entry: Any, doc_id: str) -> VerificationMethod:
         raise InvalidError(
             Code.INVALID_DID_DOCUMENT, f"{vm_id} publicKeyMultibase must be a string"
         )
+    method_id = _absolute(vm_id, doc_id)
+    revoked = _revoked(entry, method_id) if "revoked" in entry else None
+    if revoked is not None:
+        key = RevokedKey(key.key, method=method_id, revoked=revoked)
     return VerificationMethod(
-        id=_absolute(vm_id, doc_id), type=vm_type, controller=controller, public_key=key
+        id=method_id, type=vm_type, controller=controller, public_key=key, revoked=revoked
     )
+
+
+def _revoked(entry: Mapping[str, Any], method_id: str) -> datetime:
+    """Controlled Identifiers v1.0 §2.2: "If present, it MUST be an [XMLSCHEMA11-2]
+    dateTimeStamp string specifying when the verification method MUST NOT be used." A value
+    that is not one fails the whole document (never ignored: that would fail open)."""
+    from ancre.trust.vcdm.model import parse_datetime_stamp
+
+    try:
+        return parse_datetime_stamp(entry["revoked"], "revoked")
+    except InvalidError as error:
+        raise InvalidError(
+            Code.INVALID_DID_DOCUMENT, f"verification method {method_id}: {error.message}"
+        ) from None
 
 
 @runtime_checkable

@@ -197,7 +197,7 @@ class _JoseAdapter:
 class VcJwtAdapter(_JoseAdapter, CredentialAdapter):
     """`vc+jwt` (and Gaia-X spellings) and VCDM 1.1 `vc` JWTs, for the engine."""
 
-    __slots__ = ("credential", "jws", "key", "payload")
+    __slots__ = ("credential", "jws", "payload")
 
     def format(self) -> str:
         run, policy, header = self.run, self.ctx.policy, self.jws.header
@@ -233,7 +233,7 @@ class VcJwtAdapter(_JoseAdapter, CredentialAdapter):
         version = "1.1" if self.run.fmt == FORMAT_VC_JWT_11 else "2.0"
         return "; ".join((f"meets the VCDM {version} data model", *tolerated))
 
-    def time(self) -> str:
+    def check_time(self) -> str:
         return _check_credential_time(
             self.credential, self.payload, self.jws.header, self.ctx.clock.now(), self.ctx.policy
         )
@@ -246,6 +246,11 @@ class VcJwtAdapter(_JoseAdapter, CredentialAdapter):
 
     def issued_at(self) -> datetime | None:
         return _issued_at(self.credential, self.payload)
+
+    def signed_at(self) -> datetime | None:
+        # RFC 7519 §4.1.6: `iat` is when the JWT was issued, i.e. signed; `validFrom` may
+        # lie before that (a diploma valid from graduation day).
+        return numeric_date(self.payload, "iat") or self.issued_at()
 
 
 def verify_vc_jwt(
@@ -396,7 +401,7 @@ class VpJwtAdapter(_JoseAdapter, PresentationAdapter):
     """`vp+jwt` (and VCDM 1.1 `vp` JWTs) for the engine: the holder signs with an
     `authentication` key; `aud` and `nonce` bind it to the verifier."""
 
-    __slots__ = ("jws", "key", "payload", "presentation")
+    __slots__ = ("jws", "payload", "presentation")
     within = "jose"
 
     def format(self) -> str:
@@ -428,7 +433,10 @@ class VpJwtAdapter(_JoseAdapter, PresentationAdapter):
         check_presentation(self.presentation, allow_jwt_strings=self.run.fmt == FORMAT_VP_JWT_11)
         return "meets the VCDM presentation data model"
 
-    def time(self) -> str:
+    def signed_at(self) -> datetime | None:
+        return numeric_date(self.payload, "iat") or numeric_date(self.payload, "nbf")
+
+    def check_time(self) -> str:
         payload, presentation = self.payload, self.presentation
         return check_window(
             now=self.ctx.clock.now(),

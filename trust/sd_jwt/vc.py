@@ -336,7 +336,7 @@ class SdJwtVcAdapter(CredentialAdapter):
     """SD-JWT VC (``dc+sd-jwt``; legacy ``vc+sd-jwt``) for the engine: the signature step
     also checks the disclosures' digests; the holder-binding step the Key Binding JWT."""
 
-    __slots__ = ("claims", "key", "max_disclosures", "parsed", "processed")
+    __slots__ = ("claims", "max_disclosures", "parsed", "processed")
 
     def __init__(
         self, data: Any, ctx: VerifyContext, *, max_disclosures: int = MAX_DISCLOSURES
@@ -397,7 +397,7 @@ class SdJwtVcAdapter(CredentialAdapter):
         self.run.subject = sub if isinstance(sub, str) else None
         return message
 
-    def time(self) -> str:
+    def check_time(self) -> str:
         return _check_time(self.parsed.payload, self.ctx.clock.now(), self.ctx.policy)
 
     def check_schema(self) -> str:
@@ -414,6 +414,9 @@ class SdJwtVcAdapter(CredentialAdapter):
 
     def issued_at(self) -> datetime | None:
         return numeric_date(self.claims, "nbf") or numeric_date(self.claims, "iat")
+
+    def signed_at(self) -> datetime | None:
+        return numeric_date(self.claims, "iat") or numeric_date(self.claims, "nbf")
 
     def holder_binding(self) -> str:
         ctx = self.ctx

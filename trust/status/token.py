@@ -35,7 +35,7 @@ from typing import Any, Final
 from ancre.trust.clock import Clock
 from ancre.trust.codec.b64 import b64url_decode, b64url_encode
 from ancre.trust.codec.json import dumps_compact
-from ancre.trust.did.document import DidResolver, did_of
+from ancre.trust.did.document import DidResolver, RevokedKey, did_of
 from ancre.trust.errors import (
     Code,
     ConfigurationError,
@@ -48,6 +48,7 @@ from ancre.trust.keys.jwk import Signer
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.steps import (
     KeySource,
+    check_not_revoked,
     check_window,
     media_type,
     numeric_date,
@@ -392,6 +393,8 @@ def verify_status_list_token(
     iat = numeric_date(payload, "iat")
     if iat is None:
         raise _invalid("the status list token has no `iat`")
+    if type(key) is RevokedKey:  # as the engine's time step does for credentials
+        check_not_revoked(key, iat, "status list token")
     exp = numeric_date(payload, "exp")
     check_window(
         now=clock.now(),
