@@ -225,39 +225,16 @@ def init(
     """
     from datetime import timedelta
 
-    from ancre.cli.main import _passphrase
-    from ancre.registry.db import create_private_sqlite, make_engine, migrate
-    from ancre.registry.service import Registry, Role, person_name
-    from ancre.trust.clock import SystemClock
-    from ancre.trust.keys.keystore import FileKeyStore, atomic_write
+    from ancre.trust.keys.keystore import atomic_write
 
-    if (folder / "registry.json").exists():
-        _die(64, f"{folder} already holds a registry")
     # Every argument is checked before anything is written: a refused init leaves nothing
     # behind (a stray keys.ancre would make the corrected retry fail).
-    from ancre.trust.did.document import parse_did
-    from ancre.trust.errors import AncreError
-    from ancre.trust.keys.jwk import SIGNING_KEY_TYPES
-
-    if key_type not in SIGNING_KEY_TYPES:
-        _die(64, f"--key-type must be one of {'|'.join(SIGNING_KEY_TYPES)}, not {key_type!r}")
-    try:
-        parse_did(did)
-    except AncreError:
-        _die(64, f"--did {did!r} is not a DID (did:METHOD:ID, e.g. did:web:registry.example)")
-    people = [person_name(a) for a in admin or []]
-    if len(set(people)) != len(people):
-        _die(64, "--admin names the same person twice")
+    _check_init(folder, did, key_type, admin or [])
     folder.mkdir(parents=True, exist_ok=True)
     url = database or "sqlite:///{dir}/registry.db"
-    store = FileKeyStore.create(folder / "keys.ancre", _passphrase(True, passphrase_file))
-    info = store.generate("registry", key_type)
+    jwk = _new_registry_key(folder, key_type, passphrase_file)
     kid = f"{did}#registry"
-    resolved = url.replace("{dir}", str(folder.resolve()))
-    create_private_sqlite(resolved)
-    engine = make_engine(resolved)
-    migrate(engine)
-    registry = Registry(engine, clock=SystemClock())
+    registry = _new_registry_database(url.replace("{dir}", str(folder.resolve())))
     registry.configure(
         registry_did=did,
         kid=kid,
@@ -266,12 +243,7 @@ def init(
         two_person_rule=two_person_rule,
         list_validity=timedelta(hours=validity_hours),
     )
-    for name in admin or []:
-        # Bootstrap: the first administrators' tokens need nobody's approval.
-        token = registry.create_token("init", name, Role.APPROVER, person=name)
-        sys.stderr.write(f"ancre: approver token for {name} (shown once, keep it secret):\n")
-        sys.stderr.write(f"{token}\n")
-    jwk = info.public_key.to_jwk()
+    _mint_first_admins(registry, admin or [])
     # The public key lives outside the database: `audit verify` checks the signed
     # checkpoints against it, so a database writer cannot swap it.
     settings = {"did": did, "kid": kid, "database": url, "public_jwk": jwk}
@@ -282,6 +254,58 @@ def init(
     )
     method = {"id": kid, "type": "JsonWebKey2020", "controller": did, "publicKeyJwk": jwk}
     sys.stdout.write(json.dumps(method, indent=2) + "\n")
+
+
+def _check_init(folder: Path, did: str, key_type: str, admins: list[str]) -> None:
+    """Refuse (exit 64) an init that cannot succeed, before it writes anything."""
+    from ancre.registry.service import person_name
+    from ancre.trust.did.document import parse_did
+    from ancre.trust.errors import AncreError
+    from ancre.trust.keys.jwk import SIGNING_KEY_TYPES
+
+    if (folder / "registry.json").exists():
+        _die(64, f"{folder} already holds a registry")
+    if key_type not in SIGNING_KEY_TYPES:
+        _die(64, f"--key-type must be one of {'|'.join(SIGNING_KEY_TYPES)}, not {key_type!r}")
+    try:
+        parse_did(did)
+    except AncreError:
+        _die(64, f"--did {did!r} is not a DID (did:METHOD:ID, e.g. did:web:registry.example)")
+    people = [person_name(a) for a in admins]
+    if len(set(people)) != len(people):
+        _die(64, "--admin names the same person twice")
+
+
+def _new_registry_key(folder: Path, key_type: str, passphrase_file: Path | None) -> dict[str, str]:
+    """Create the encrypted key store with the registry's signing key; its public JWK."""
+    from ancre.cli.main import _passphrase
+    from ancre.trust.keys.keystore import FileKeyStore
+
+    store = FileKeyStore.create(folder / "keys.ancre", _passphrase(True, passphrase_file))
+    return store.generate("registry", key_type).public_key.to_jwk()
+
+
+def _new_registry_database(url: str) -> Registry:
+    """A new, migrated registry database at `url` (a SQLite file is created private)."""
+    from ancre.registry.db import create_private_sqlite, make_engine, migrate
+    from ancre.registry.service import Registry
+    from ancre.trust.clock import SystemClock
+
+    create_private_sqlite(url)
+    engine = make_engine(url)
+    migrate(engine)
+    return Registry(engine, clock=SystemClock())
+
+
+def _mint_first_admins(registry: Registry, admins: list[str]) -> None:
+    """Bootstrap: the first administrators' approver tokens need nobody's approval. Each
+    is printed once, on stderr."""
+    from ancre.registry.service import Role
+
+    for name in admins:
+        token = registry.create_token("init", name, Role.APPROVER, person=name)
+        sys.stderr.write(f"ancre: approver token for {name} (shown once, keep it secret):\n")
+        sys.stderr.write(f"{token}\n")
 
 
 @app.command()

@@ -19,7 +19,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
@@ -160,8 +160,127 @@ class AuditReport:
     signed_events: int = 0
 
 
-def _broken(events: int, first: int | None, reason: str) -> AuditReport:
-    return AuditReport(False, events, first, reason)
+class _AuditBrokenError(Exception):
+    """The audit log fails a check: `report` names the first event that does not hold."""
+
+    def __init__(self, events: int, first: int | None, reason: str) -> None:
+        super().__init__(reason)
+        self.report = AuditReport(False, events, first, reason)
+
+
+#: The source of a (count, head) pair the auditor brought from outside the database.
+_HELD_HEAD: Final = "a head the auditor holds"
+
+
+@dataclass(slots=True)
+class _Chain:
+    """The audit log as walked: how many events, the next sequence number and the last hash,
+    and for each event its hash and the two-person rule the log had after it."""
+
+    count: int = 0
+    next_seq: int = 1
+    last_hash: str = _GENESIS
+    hashes: dict[int, str] = field(default_factory=dict)
+    rules: dict[int, bool | None] = field(default_factory=lambda: {0: None})
+    rule: bool | None = None
+
+
+def _walk_chain(rows: Iterable[AuditRow]) -> _Chain:
+    """Walk the hash chain in sequence order; a gap, a broken link or a changed event raises."""
+    chain = _Chain()
+    for row in rows:
+        chain.count += 1
+        if row.seq != chain.next_seq:
+            raise _AuditBrokenError(
+                chain.count, chain.next_seq, f"event {chain.next_seq} is missing"
+            )
+        if row.prev_hash != chain.last_hash:
+            raise _AuditBrokenError(chain.count, row.seq, "link to the previous event is broken")
+        if not hmac.compare_digest(_event_hash(chain.last_hash, row), row.hash):
+            raise _AuditBrokenError(chain.count, row.seq, "event content does not match its hash")
+        chain.rule = _replay_rule(chain.rule, row)
+        chain.hashes[row.seq], chain.rules[row.seq] = row.hash, chain.rule
+        chain.last_hash, chain.next_seq = row.hash, row.seq + 1
+    return chain
+
+
+def _check_chain_end(chain: _Chain, head: MetaRow | None, rule_row: MetaRow | None) -> None:
+    """The stored head and settings must agree with the walked chain."""
+    if head is not None and head.value != f"{chain.next_seq - 1}:{chain.last_hash}":
+        # The newest events were removed: the head still remembers them.
+        raise _AuditBrokenError(chain.count, chain.next_seq, "events after this one were removed")
+    if rule_row is not None and chain.count == 0:
+        raise _AuditBrokenError(0, 1, "the registry is configured but its audit log is empty")
+    if rule_row is not None and chain.rule is not None and (rule_row.value == "1") != chain.rule:
+        raise _AuditBrokenError(
+            chain.count, None, "the two-person rule setting differs from its audited value"
+        )
+
+
+def _checkpoint_claims(
+    chain: _Chain, checkpoints: Iterable[CheckpointRow], key: PublicKey
+) -> list[tuple[int, str, str]]:
+    """The (count, head) each signed checkpoint claims; a bad signature raises."""
+    claims: list[tuple[int, str, str]] = []
+    for checkpoint in checkpoints:
+        claim = _signed_claim(checkpoint.jws, key, CHECKPOINT_TYP)
+        if claim is None or claim != (checkpoint.events, checkpoint.head):
+            raise _AuditBrokenError(
+                chain.count, checkpoint.events, "a checkpoint's signature is invalid"
+            )
+        claims.append((*claim, "a signed checkpoint"))
+    return claims
+
+
+def _publication_claims(
+    chain: _Chain, published: Iterable[PublicationRow], key: PublicKey
+) -> tuple[list[tuple[int, str, str]], list[tuple[int, bool, str]]]:
+    """The (count, head) each published list claims, and the two-person rule each shows at
+    that count; a bad signature raises."""
+    claims: list[tuple[int, str, str]] = []
+    shown: list[tuple[int, bool, str]] = []
+    for publication in published:
+        state = _published_state(publication.jws, key)
+        if state is None:
+            raise _AuditBrokenError(
+                chain.count, None, f"trust list #{publication.sequence}'s signature is invalid"
+            )
+        listed = state.registry_state
+        if listed is not None:
+            source = f"trust list #{publication.sequence}"
+            claims.append((listed.audit_events, listed.audit_head, source))
+            shown.append((listed.audit_events, listed.two_person_rule, source))
+    return claims, shown
+
+
+def _check_claims(chain: _Chain, claims: Iterable[tuple[int, str, str]]) -> int:
+    """Every claimed head must be the chain's at that count; returns how many events a
+    signed claim covers (a head the auditor holds is checked but signs nothing)."""
+    signed = 0
+    for events, claimed, source in sorted(claims):
+        if events == 0:
+            continue
+        found = chain.hashes.get(events)
+        if found is None:
+            raise _AuditBrokenError(
+                chain.count,
+                min(events, chain.count + 1),
+                f"{source} covers event {events}, now gone",
+            )
+        if not hmac.compare_digest(found, claimed):
+            raise _AuditBrokenError(chain.count, events, f"event {events} differs from {source}")
+        signed = max(signed, events) if source != _HELD_HEAD else signed
+    return signed
+
+
+def _check_listed_rules(chain: _Chain, shown: Iterable[tuple[int, bool, str]]) -> None:
+    """Heads match: each list's rule must be the one the log had at that head."""
+    for events, listed_rule, source in sorted(shown):
+        audited = chain.rules.get(events)
+        if audited is not None and audited != listed_rule:
+            raise _AuditBrokenError(
+                chain.count, events, f"{source} shows a two-person rule the log did not have then"
+            )
 
 
 def _replay_rule(rule: bool | None, row: AuditRow) -> bool | None:
@@ -432,76 +551,26 @@ class Registry:
         checkpoint and every published list's audit head must match the chain. `known_heads`
         are (count, head) pairs the auditor holds from outside the database (a list they
         fetched earlier): the only defence against the database being emptied entirely."""
-        prev, expected_seq, count = _GENESIS, 1, 0
-        hashes: dict[int, str] = {}
-        rules: dict[int, bool | None] = {0: None}
-        rule: bool | None = None
-        with self._sessions() as s:
-            head = s.get(MetaRow, "audit_head")
-            rule_row = s.get(MetaRow, "two_person_rule")
-            checkpoints = list(s.execute(select(CheckpointRow)).scalars())
-            published = list(s.execute(select(PublicationRow)).scalars())
-            for row in s.execute(select(AuditRow).order_by(AuditRow.seq)).scalars():
-                count += 1
-                if row.seq != expected_seq:
-                    return _broken(count, expected_seq, f"event {expected_seq} is missing")
-                if row.prev_hash != prev:
-                    return _broken(count, row.seq, "link to the previous event is broken")
-                if not hmac.compare_digest(_event_hash(prev, row), row.hash):
-                    return _broken(count, row.seq, "event content does not match its hash")
-                rule = _replay_rule(rule, row)
-                hashes[row.seq], rules[row.seq] = row.hash, rule
-                prev, expected_seq = row.hash, row.seq + 1
-        if head is not None and head.value != f"{expected_seq - 1}:{prev}":
-            # The newest events were removed: the head still remembers them.
-            return _broken(count, expected_seq, "events after this one were removed")
-        if rule_row is not None and count == 0:
-            return _broken(0, 1, "the registry is configured but its audit log is empty")
-        if rule_row is not None and rule is not None and (rule_row.value == "1") != rule:
-            return _broken(
-                count, None, "the two-person rule setting differs from its audited value"
-            )
-        claims: list[tuple[int, str, str]] = [
-            (n, h, "a head the auditor holds") for n, h in known_heads
-        ]
-        shown: list[tuple[int, bool, str]] = []
-        signed = 0
-        if key is not None:
-            for checkpoint in checkpoints:
-                claim = _signed_claim(checkpoint.jws, key, CHECKPOINT_TYP)
-                if claim is None or claim != (checkpoint.events, checkpoint.head):
-                    return _broken(count, checkpoint.events, "a checkpoint's signature is invalid")
-                claims.append((*claim, "a signed checkpoint"))
-            for publication in published:
-                state = _published_state(publication.jws, key)
-                if state is None:
-                    return _broken(
-                        count, None, f"trust list #{publication.sequence}'s signature is invalid"
-                    )
-                listed = state.registry_state
-                if listed is not None:
-                    source = f"trust list #{publication.sequence}"
-                    claims.append((listed.audit_events, listed.audit_head, source))
-                    shown.append((listed.audit_events, listed.two_person_rule, source))
-        for events, claimed, source in sorted(claims):
-            if events == 0:
-                continue
-            found = hashes.get(events)
-            if found is None:
-                return _broken(
-                    count, min(events, count + 1), f"{source} covers event {events}, now gone"
-                )
-            if not hmac.compare_digest(found, claimed):
-                return _broken(count, events, f"event {events} differs from {source}")
-            signed = max(signed, events) if source != "a head the auditor holds" else signed
-        # Heads match: each list's rule must be the one the log had at that head.
-        for events, listed_rule, source in sorted(shown):
-            audited = rules.get(events)
-            if audited is not None and audited != listed_rule:
-                return _broken(
-                    count, events, f"{source} shows a two-person rule the log did not have then"
-                )
-        return AuditReport(True, count, signed_events=signed)
+        # The checks run in this order, and the first that fails is the one reported.
+        try:
+            with self._sessions() as s:
+                head = s.get(MetaRow, "audit_head")
+                rule_row = s.get(MetaRow, "two_person_rule")
+                checkpoints = list(s.execute(select(CheckpointRow)).scalars())
+                published = list(s.execute(select(PublicationRow)).scalars())
+                chain = _walk_chain(s.execute(select(AuditRow).order_by(AuditRow.seq)).scalars())
+            _check_chain_end(chain, head, rule_row)
+            claims = [(n, h, _HELD_HEAD) for n, h in known_heads]
+            shown: list[tuple[int, bool, str]] = []
+            if key is not None:
+                claims += _checkpoint_claims(chain, checkpoints, key)
+                listed, shown = _publication_claims(chain, published, key)
+                claims += listed
+            signed = _check_claims(chain, claims)
+            _check_listed_rules(chain, shown)
+        except _AuditBrokenError as broken:
+            return broken.report
+        return AuditReport(True, chain.count, signed_events=signed)
 
     def audit_events(self, limit: int = 100) -> list[AuditRow]:
         with self._sessions() as s:
