@@ -45,6 +45,7 @@ PublicUrlOption = Annotated[
     str | None,
     typer.Option(help="The URL wallets reach the issuer at (default: from issuer.json)."),
 ]
+CredentialIdArgument = Annotated[str, typer.Argument(help="The credential id (urn:uuid:…).")]
 DEFAULT_DIR = Path("ancre-issuer")
 _MAX_CLAIMS_BYTES = 64 * 1024
 
@@ -388,7 +389,7 @@ def _status(folder: Path, credential_id: str, action: Any, actor: str, json_out:
 @app.command()
 @_guard
 def revoke(
-    credential_id: Annotated[str, typer.Argument(help="The credential id (urn:uuid:…).")],
+    credential_id: CredentialIdArgument,
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     json_out: JsonOption = False,
@@ -400,7 +401,7 @@ def revoke(
 @app.command()
 @_guard
 def suspend(
-    credential_id: Annotated[str, typer.Argument(help="The credential id (urn:uuid:…).")],
+    credential_id: CredentialIdArgument,
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     json_out: JsonOption = False,
@@ -412,7 +413,7 @@ def suspend(
 @app.command()
 @_guard
 def reinstate(
-    credential_id: Annotated[str, typer.Argument(help="The credential id (urn:uuid:…).")],
+    credential_id: CredentialIdArgument,
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     json_out: JsonOption = False,

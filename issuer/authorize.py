@@ -26,11 +26,12 @@ import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal, Protocol, overload
 from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from ancre.issuer.db import (
     AccessTokenRow,
@@ -441,100 +442,127 @@ class AuthorizationServer:
         The request must be completed in the browser it started in."""
         now = self.issuer.clock.now()
         if isinstance(outcome, Approved):
-            try:
-                row_template = None
-                with self.issuer._read() as session:
-                    found = session.get(AuthorizationRequestRow, request_id)
-                    if found is not None:
-                        row_template = template(found.configuration_id)
-                if row_template is not None:
-                    # Everything issuance will check (requirement, claims, schema), now:
-                    # a code the wallet cannot redeem for a credential is never handed out.
-                    row_template.requirement.check(outcome.authorization)
-                    checked = row_template.check_claims(dict(outcome.claims))
-                    self.issuer._dry_run(row_template, checked, outcome.authorization, now)
-            except AncreError as error:
-                outcome = Refused(error.code, error.message)
+            outcome = self._vetted(request_id, outcome, now)
         with self.issuer._transaction() as session:
-            done = _rowcount(
-                session.execute(
-                    update(AuthorizationRequestRow)
-                    .where(
-                        AuthorizationRequestRow.id == request_id,
-                        AuthorizationRequestRow.completed_at.is_(None),
-                        AuthorizationRequestRow.expires_at > now,
-                        AuthorizationRequestRow.browser_sha256 == _sha256(browser),
-                    )
-                    .values(completed_at=now, approved_json=None)
-                    .execution_options(synchronize_session=False)
-                )
-            )
-            if done != 1:
-                raise _invalid(
-                    "no such pending authorization request (used, expired or "
-                    "started in another browser)"
-                )
-            row = session.get(AuthorizationRequestRow, request_id)
-            if row is None:
-                raise InternalError(f"authorization request {request_id} vanished mid-update")
-            query: dict[str, str] = {}
+            row = self._close(session, request_id, browser, now)
             if row.client_id == PAGES_CLIENT:
                 if isinstance(outcome, Refused):
-                    self.issuer._audit(
-                        session, "login", "authorization_refused", request_id,
-                        {"code": str(outcome.code), "configuration": row.configuration_id},
-                    )  # fmt: skip
+                    self._audit_refusal(session, row, outcome)
                     return WalletRedirect("", outcome, pages=True)
                 return WalletRedirect(
                     "", None, pages=True, approved=outcome, configuration_id=row.configuration_id
                 )
+            query: dict[str, str]
             if isinstance(outcome, Refused):
                 query = {"error": "access_denied", "error_description": str(outcome.code)}
-                self.issuer._audit(
-                    session, "login", "authorization_refused", request_id,
-                    {"code": str(outcome.code), "configuration": row.configuration_id},
-                )  # fmt: skip
+                self._audit_refusal(session, row, outcome)
             else:
-                code = secrets.token_urlsafe(32)
-                offer_id = secrets.token_urlsafe(16)
-                session.add(
-                    OfferRow(
-                        id=offer_id,
-                        configuration_id=row.configuration_id,
-                        claims_json=canonical(dict(outcome.claims)),
-                        code=None,
-                        tx_code_length=None,
-                        authorization_json=canonical(outcome.authorization.to_json()),
-                        created_at=now,
-                        expires_at=now + REQUEST_LIFETIME,
-                        created_by=outcome.authorization.actor,
-                    )
-                )
-                session.flush()
-                session.add(
-                    AuthorizationCodeRow(
-                        code_sha256=_sha256(code),
-                        request_id=request_id,
-                        offer_id=offer_id,
-                        client_id=row.client_id,
-                        redirect_uri=row.redirect_uri,
-                        code_challenge=row.code_challenge,
-                        expires_at=now + CODE_LIFETIME,
-                        used_at=None,
-                    )
-                )
-                self.issuer._audit(
-                    session, outcome.authorization.actor, "authorize", offer_id,
-                    {"configuration": row.configuration_id, "client_id": row.client_id},
-                )  # fmt: skip
-                query = {"code": code}
-            if row.wallet_state is not None:
-                query["state"] = row.wallet_state
-            # RFC 9207: the issuer identifier on the response, against mix-up attacks.
-            query["iss"] = self.issuer.public_url
-            separator = "&" if urlsplit(row.redirect_uri).query else "?"
-            url = row.redirect_uri + separator + urlencode(query)
+                query = {"code": self._grant_code(session, row, outcome, now)}
+            url = self._wallet_url(row, query)
         return WalletRedirect(url, outcome if isinstance(outcome, Refused) else None)
+
+    def _vetted(self, request_id: str, approved: Approved, now: datetime) -> Approved | Refused:
+        """`approved`, or the refusal of everything issuance will check (requirement,
+        claims, schema), now: a code the wallet cannot redeem for a credential is never
+        handed out."""
+        try:
+            chosen = None
+            with self.issuer._read() as session:
+                found = session.get(AuthorizationRequestRow, request_id)
+                if found is not None:
+                    chosen = template(found.configuration_id)
+            if chosen is not None:
+                chosen.requirement.check(approved.authorization)
+                checked = chosen.check_claims(dict(approved.claims))
+                self.issuer._dry_run(chosen, checked, approved.authorization, now)
+        except AncreError as error:
+            return Refused(error.code, error.message)
+        return approved
+
+    def _close(
+        self, session: Session, request_id: str, browser: str, now: datetime
+    ) -> AuthorizationRequestRow:
+        """Mark the live request `request_id` of this browser completed (one conditional
+        UPDATE: whichever replica comes first wins) and return its row."""
+        done = _rowcount(
+            session.execute(
+                update(AuthorizationRequestRow)
+                .where(
+                    AuthorizationRequestRow.id == request_id,
+                    AuthorizationRequestRow.completed_at.is_(None),
+                    AuthorizationRequestRow.expires_at > now,
+                    AuthorizationRequestRow.browser_sha256 == _sha256(browser),
+                )
+                .values(completed_at=now, approved_json=None)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        if done != 1:
+            raise _invalid(
+                "no such pending authorization request (used, expired or "
+                "started in another browser)"
+            )
+        row = session.get(AuthorizationRequestRow, request_id)
+        if row is None:
+            raise InternalError(f"authorization request {request_id} vanished mid-update")
+        return row
+
+    def _audit_refusal(
+        self, session: Session, row: AuthorizationRequestRow, refused: Refused
+    ) -> None:
+        self.issuer._audit(
+            session, "login", "authorization_refused", row.id,
+            {"code": str(refused.code), "configuration": row.configuration_id},
+        )  # fmt: skip
+
+    def _grant_code(
+        self, session: Session, row: AuthorizationRequestRow, approved: Approved, now: datetime
+    ) -> str:
+        """Store the approved claims as an offer (without a pre-authorized code) and a
+        single-use code bound to the request's client, redirect URI and PKCE challenge;
+        the code."""
+        code = secrets.token_urlsafe(32)
+        offer_id = secrets.token_urlsafe(16)
+        session.add(
+            OfferRow(
+                id=offer_id,
+                configuration_id=row.configuration_id,
+                claims_json=canonical(dict(approved.claims)),
+                code=None,
+                tx_code_length=None,
+                authorization_json=canonical(approved.authorization.to_json()),
+                created_at=now,
+                expires_at=now + REQUEST_LIFETIME,
+                created_by=approved.authorization.actor,
+            )
+        )
+        session.flush()
+        session.add(
+            AuthorizationCodeRow(
+                code_sha256=_sha256(code),
+                request_id=row.id,
+                offer_id=offer_id,
+                client_id=row.client_id,
+                redirect_uri=row.redirect_uri,
+                code_challenge=row.code_challenge,
+                expires_at=now + CODE_LIFETIME,
+                used_at=None,
+            )
+        )
+        self.issuer._audit(
+            session, approved.authorization.actor, "authorize", offer_id,
+            {"configuration": row.configuration_id, "client_id": row.client_id},
+        )  # fmt: skip
+        return code
+
+    def _wallet_url(self, row: AuthorizationRequestRow, query: dict[str, str]) -> str:
+        """The wallet's `redirect_uri` with the response `query`, its `state` and `iss`."""
+        if row.wallet_state is not None:
+            query["state"] = row.wallet_state
+        # RFC 9207: the issuer identifier on the response, against mix-up attacks.
+        query["iss"] = self.issuer.public_url
+        separator = "&" if urlsplit(row.redirect_uri).query else "?"
+        return row.redirect_uri + separator + urlencode(query)
 
     def exchange(self, form: Mapping[str, str]) -> AccessGrant:
         """The token request of the authorization code grant (RFC 6749 §4.1.3, RFC 7636

@@ -500,6 +500,16 @@ class _Transport:
             self.sleep(delay)
         raise _unavailable(self.register, f"{why} after {attempt} attempt(s)")
 
+    def get_object(self, url: str, *, missing: str | None = None) -> tuple[_Answer, _Reader]:
+        """:meth:`get`, then the 200 answer's JSON object; ``register_not_found`` naming
+        `missing` on a 404 when given, ``register_unavailable`` on any other status."""
+        answer = self.get(url)
+        if missing is not None and answer.status == 404:
+            raise _not_found(self.register, missing)
+        if answer.status != 200:
+            raise _unavailable(self.register, f"HTTP {answer.status}")
+        return answer, _Reader(self.register, _loads(self.register, answer.body), "answer")
+
 
 def _loads(register: str, body: bytes) -> Any:
     """Strict JSON: no duplicate keys, no NaN, bounded depth."""
@@ -614,10 +624,39 @@ def _opt_year_month(register: str, year: str | None, month: str | None) -> tuple
 
 
 class _Cached:
-    """Cache plumbing shared by the clients."""
+    """Transport and cache plumbing shared by the clients."""
 
     name: str
+    _base: str
+    _clock: Clock
+    _http: _Transport
     _cache: TtlCache | None
+
+    def _connect(
+        self,
+        client: httpx.Client,
+        base_url: str,
+        *,
+        policy: NetworkPolicy,
+        clock: Clock | None,
+        retry: RetryPolicy | None,
+        rate: float | None,
+        cache: TtlCache | None,
+        sleep: Callable[[float], None],
+        monotonic: Callable[[], float],
+        burst: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """The transport every request goes through: `rate` requests per second at most
+        (none: no limit), `headers` on each."""
+        bucket = TokenBucket(rate, burst, monotonic=monotonic, sleep=sleep) if rate else None
+        self._base = base_url.rstrip("/")
+        self._clock = clock or SystemClock()
+        self._http = _Transport(
+            self.name, client, policy, self._clock, retry or RetryPolicy(), bucket,
+            dict(headers or {}), sleep, monotonic,
+        )  # fmt: skip
+        self._cache = cache
 
     def _cached(self, key: tuple[str, ...], load: Callable[[], _T], kind: type[_T]) -> _T:
         if self._cache is not None:
@@ -628,20 +667,6 @@ class _Cached:
         if self._cache is not None:
             self._cache.put((self.name, *key), value)
         return value
-
-
-def _transport(
-    register: str,
-    client: httpx.Client,
-    policy: NetworkPolicy,
-    clock: Clock,
-    retry: RetryPolicy,
-    bucket: TokenBucket | None,
-    headers: Mapping[str, str],
-    sleep: Callable[[float], None],
-    monotonic: Callable[[], float],
-) -> _Transport:
-    return _Transport(register, client, policy, clock, retry, bucket, headers, sleep, monotonic)
 
 
 # --------------------------------------------------------------------------------------
@@ -677,21 +702,14 @@ class RechercheEntreprises(_Cached):
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._base = base_url.rstrip("/")
-        self._clock = clock or SystemClock()
-        bucket = TokenBucket(rate, monotonic=monotonic, sleep=sleep) if rate else None
-        self._http = _transport(
-            self.name, client, policy, self._clock, retry or RetryPolicy(), bucket, {},
-            sleep, monotonic,
+        self._connect(
+            client, base_url, policy=policy, clock=clock, retry=retry, rate=rate, cache=cache,
+            sleep=sleep, monotonic=monotonic,
         )  # fmt: skip
-        self._cache = cache
 
     def _search(self, query: str) -> tuple[_Answer, _Reader]:
         params = urllib.parse.urlencode({"q": query, "page": "1", "per_page": "5"})
-        answer = self._http.get(f"{self._base}/search?{params}")
-        if answer.status != 200:
-            raise _unavailable(self.name, f"HTTP {answer.status}")
-        payload = _Reader(self.name, _loads(self.name, answer.body), "answer")
+        answer, payload = self._http.get_object(f"{self._base}/search?{params}")
         siren = query[:9]
         for i, item in enumerate(payload.items("results")):
             result = _Reader(self.name, item, f"results[{i}]")
@@ -841,22 +859,14 @@ class InseeSirene(_Cached):
     ) -> None:
         if not api_key or not api_key.isascii() or not api_key.isprintable():
             raise ValueError("InseeSirene needs a printable ASCII API key")
-        self._base = base_url.rstrip("/")
-        self._clock = clock or SystemClock()
-        bucket = TokenBucket(rate, burst=1, monotonic=monotonic, sleep=sleep) if rate else None
-        self._http = _transport(
-            self.name, client, policy, self._clock, retry or RetryPolicy(), bucket,
-            {INSEE_KEY_HEADER: api_key}, sleep, monotonic,
+        self._connect(
+            client, base_url, policy=policy, clock=clock, retry=retry, rate=rate, cache=cache,
+            sleep=sleep, monotonic=monotonic, burst=1, headers={INSEE_KEY_HEADER: api_key},
         )  # fmt: skip
-        self._cache = cache
 
     def _get(self, kind: str, number: str) -> tuple[_Answer, _Reader]:
-        answer = self._http.get(f"{self._base}/{kind}/{number}")
-        if answer.status == 404:
-            raise _not_found(self.name, f"{kind.upper()} {number}")
-        if answer.status != 200:
-            raise _unavailable(self.name, f"HTTP {answer.status}")
-        payload = _Reader(self.name, _loads(self.name, answer.body), "answer")
+        url = f"{self._base}/{kind}/{number}"
+        answer, payload = self._http.get_object(url, missing=f"{kind.upper()} {number}")
         header = payload.obj("header")
         status = header.value.get("statut")
         if status != 200 or isinstance(status, bool):
@@ -1047,15 +1057,11 @@ class Vies(_Cached):
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._base = base_url.rstrip("/")
-        self._clock = clock or SystemClock()
         self._requester = _split_vat(requester_vat) if requester_vat else None
-        bucket = TokenBucket(rate, monotonic=monotonic, sleep=sleep) if rate else None
-        self._http = _transport(
-            self.name, client, policy, self._clock, retry or RetryPolicy(), bucket, {},
-            sleep, monotonic,
+        self._connect(
+            client, base_url, policy=policy, clock=clock, retry=retry, rate=rate, cache=cache,
+            sleep=sleep, monotonic=monotonic,
         )  # fmt: skip
-        self._cache = cache
 
     def check(self, vat_number: str) -> VatRecord:
         """Ask VIES about ``vat_number`` (``FR…`` numbers are check-digit verified first).
@@ -1072,10 +1078,7 @@ class Vies(_Cached):
                     {"requesterMemberStateCode": self._requester[0],
                      "requesterNumber": self._requester[1]}
                 )  # fmt: skip
-            answer = self._http.get(url)
-            if answer.status != 200:
-                raise _unavailable(self.name, f"HTTP {answer.status}")
-            body = _Reader(self.name, _loads(self.name, answer.body), "answer")
+            answer, body = self._http.get_object(url)
             if body.items("errorWrappers"):
                 raise _unavailable(self.name, "errorWrappers in the answer")
             user_error = body.opt_text("userError")
@@ -1154,14 +1157,10 @@ class Gleif(_Cached):
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._base = base_url.rstrip("/")
-        self._clock = clock or SystemClock()
-        bucket = TokenBucket(rate, monotonic=monotonic, sleep=sleep) if rate else None
-        self._http = _transport(
-            self.name, client, policy, self._clock, retry or RetryPolicy(), bucket, {},
-            sleep, monotonic,
+        self._connect(
+            client, base_url, policy=policy, clock=clock, retry=retry, rate=rate, cache=cache,
+            sleep=sleep, monotonic=monotonic,
         )  # fmt: skip
-        self._cache = cache
 
     def lookup(self, lei: str) -> LeiRecord:
         """The LEI record. Raises ``invalid_lei``, ``register_not_found`` (404),
@@ -1170,12 +1169,8 @@ class Gleif(_Cached):
 
         def load() -> LeiRecord:
             url = f"{self._base}/lei-records/{lei}"
-            answer = self._http.get(url)
-            if answer.status == 404:
-                raise _not_found(self.name, f"LEI {lei}")
-            if answer.status != 200:
-                raise _unavailable(self.name, f"HTTP {answer.status}")
-            data = _Reader(self.name, _loads(self.name, answer.body), "answer").obj("data")
+            answer, payload = self._http.get_object(url, missing=f"LEI {lei}")
+            data = payload.obj("data")
             attributes = data.obj("attributes")
             if attributes.text("lei") != lei:
                 raise _bad_answer(self.name, f"answered for LEI {attributes.text('lei')[:20]!r}")

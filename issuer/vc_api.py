@@ -29,6 +29,7 @@ from typing import Any, Final, Literal, TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from ancre.issuer.accreditation import Accreditation
@@ -292,28 +293,9 @@ class VcApi:
 
     def _sign(self, client: Client, chosen: Template, credential: dict[str, Any]) -> dict[str, Any]:
         issuer = self.issuer
-        proof = self.settings.proof
         now = issuer.clock.now().replace(microsecond=0)
-        document = dict(credential)
-        document.setdefault("id", f"urn:uuid:{uuid.uuid4()}")
+        document, until = _dated(credential, chosen, now)
         credential_id: str = document["id"]
-        document.setdefault("validFrom", _stamp(now))
-        start = parse_datetime_stamp(document["validFrom"], "validFrom")
-        document.setdefault("validUntil", _stamp(start + chosen.validity))
-        until = parse_datetime_stamp(document["validUntil"], "validUntil")
-        if until <= now:
-            raise VcApiError(
-                Code.EXPIRED,
-                "`validUntil` is in the past: the credential would never be valid",
-                422,
-                (
-                    {
-                        "code": str(Code.EXPIRED),
-                        "detail": "`validUntil` is past",
-                        "pointer": "/validUntil",
-                    },
-                ),
-            )
         subjects = document["credentialSubject"]
         first = subjects[0] if isinstance(subjects, list) else subjects
         holder = str(first.get("id", ""))[:2048]
@@ -328,56 +310,66 @@ class VcApi:
                     _bitstring_entry(issuer.status_list_url(REVOCATION_LIST), index, "revocation"),
                     _bitstring_entry(issuer.status_list_url(SUSPENSION_LIST), index, "suspension"),
                 ]
-                try:
-                    if proof == "vc+jwt":
-                        secured: dict[str, Any] = envelope_credential(
-                            issue_vc_jwt(document, issuer._signer, issuer.kid)
-                        )
-                    else:
-                        secured = add_proof(document, issuer._signer, issuer.kid, created=now)
-                except ConfigurationError as error:
-                    raise VcApiError(Code.INVALID_PROPERTY, error.message, 422) from None
-                except AncreError as error:
-                    # JSON-LD: an unknown context, a term safe mode refuses…
-                    raise VcApiError(error.code, error.message, 422, (_reason(error),)) from None
-                session.add(
-                    CredentialRow(
-                        id=credential_id,
-                        configuration_id=chosen.configuration_id,
-                        format="vc+jwt" if proof == "vc+jwt" else "ldp_vc",
-                        holder=holder,
-                        kid=issuer.kid,
-                        offer_id=None,
-                        issued_at=now,
-                        valid_until=until,
-                        status_list=REVOCATION_LIST,
-                        status_index=index,
-                        state="valid",
-                    )
-                )
-                session.add(
-                    VcApiCredentialRow(credential_id=credential_id, client=client.name, proof=proof)
-                )
-                issuer._audit(
-                    session,
-                    f"client:{client.name}",
-                    "issue",
-                    credential_id,
-                    {
-                        "configuration": chosen.configuration_id,
-                        "kid": issuer.kid,
-                        "status_list": REVOCATION_LIST,
-                        "status_index": index,
-                        "via": "vc-api",
-                        "proof": proof,
-                    },
-                )
+                secured = self._secured(document, now)
+                self._record(session, client, chosen, credential_id, holder, index, now, until)
         except IntegrityError:
             # Another request issued the same `id` in between.
             raise VcApiError(
                 Code.CONFLICT, f"a credential {credential_id!r} was issued already", 409
             ) from None
         return {"verifiableCredential": secured}
+
+    def _secured(self, document: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """`document` with the configured proof: enveloped ``vc+jwt`` or embedded
+        ``DataIntegrityProof``."""
+        issuer = self.issuer
+        try:
+            if self.settings.proof == "vc+jwt":
+                return envelope_credential(issue_vc_jwt(document, issuer._signer, issuer.kid))
+            return add_proof(document, issuer._signer, issuer.kid, created=now)
+        except ConfigurationError as error:
+            raise VcApiError(Code.INVALID_PROPERTY, error.message, 422) from None
+        except AncreError as error:
+            # JSON-LD: an unknown context, a term safe mode refuses…
+            raise VcApiError(error.code, error.message, 422, (_reason(error),)) from None
+
+    def _record(self, session: Session, client: Client, chosen: Template, credential_id: str,
+                holder: str, index: int, now: datetime, until: datetime) -> None:  # fmt: skip
+        """The issued credential's row (metadata only), its VC-API client, and the audit
+        entry."""
+        issuer, proof = self.issuer, self.settings.proof
+        session.add(
+            CredentialRow(
+                id=credential_id,
+                configuration_id=chosen.configuration_id,
+                format="vc+jwt" if proof == "vc+jwt" else "ldp_vc",
+                holder=holder,
+                kid=issuer.kid,
+                offer_id=None,
+                issued_at=now,
+                valid_until=until,
+                status_list=REVOCATION_LIST,
+                status_index=index,
+                state="valid",
+            )
+        )
+        session.add(
+            VcApiCredentialRow(credential_id=credential_id, client=client.name, proof=proof)
+        )
+        issuer._audit(
+            session,
+            f"client:{client.name}",
+            "issue",
+            credential_id,
+            {
+                "configuration": chosen.configuration_id,
+                "kid": issuer.kid,
+                "status_list": REVOCATION_LIST,
+                "status_index": index,
+                "via": "vc-api",
+                "proof": proof,
+            },
+        )
 
     # -- status ----------------------------------------------------------------------------
 
@@ -430,6 +422,34 @@ class VcApi:
         except IssuerError as error:
             raise VcApiError(error.code, error.message, error.status) from None
         return {"credentialId": credential_id, "status": state}
+
+
+def _dated(
+    credential: dict[str, Any], chosen: Template, now: datetime
+) -> tuple[dict[str, Any], datetime]:
+    """A copy of `credential` with the caller's ``id`` and dates kept, the missing ones
+    defaulted (a fresh ``urn:uuid``, now, now plus the type's validity), and its
+    ``validUntil``; refused when that is already past."""
+    document = dict(credential)
+    document.setdefault("id", f"urn:uuid:{uuid.uuid4()}")
+    document.setdefault("validFrom", _stamp(now))
+    start = parse_datetime_stamp(document["validFrom"], "validFrom")
+    document.setdefault("validUntil", _stamp(start + chosen.validity))
+    until = parse_datetime_stamp(document["validUntil"], "validUntil")
+    if until <= now:
+        raise VcApiError(
+            Code.EXPIRED,
+            "`validUntil` is in the past: the credential would never be valid",
+            422,
+            (
+                {
+                    "code": str(Code.EXPIRED),
+                    "detail": "`validUntil` is past",
+                    "pointer": "/validUntil",
+                },
+            ),
+        )
+    return document, until
 
 
 def _request_credential(request: Any) -> Any:

@@ -233,14 +233,31 @@ def obtain(
     chosen = configuration_id or offer.configuration_ids[0]
     if chosen not in offer.configuration_ids:
         raise InvalidError(Code.OFFER_INVALID, f"the offer does not include {chosen!r}")
+    metadata = _issuer_metadata(offer, http)
+    kind = _format_of(metadata, chosen, identity)
+    as_metadata = _authorization_server_metadata(offer, metadata, http)
+    access = _access_token(offer, as_metadata, http, tx_code, ask_tx_code)
+    nonce = _nonce(metadata, http) if "nonce_endpoint" in metadata else None
+    proof = proof_jwt(identity, audience=offer.credential_issuer, nonce=nonce, clock=clock)
+    return Issued(chosen, kind, _credential(metadata, chosen, proof, access, http))
+
+
+def _issuer_metadata(offer: Offer, http: Http) -> Mapping[str, Any]:
+    """The credential issuer's metadata (§12.2), which must name the issuer it was fetched
+    for (§12.2.4: no impersonation)."""
     metadata = http.get_json(
         well_known(offer.credential_issuer, "openid-credential-issuer"), "issuer metadata"
     )
-    # §12.2.4: the metadata must name the issuer it was fetched for (no impersonation).
     if str(metadata.get("credential_issuer", "")).rstrip("/") != offer.credential_issuer:
         raise InvalidError(
             Code.OFFER_INVALID, "the issuer metadata names another credential_issuer"
         )
+    return metadata
+
+
+def _format_of(metadata: Mapping[str, Any], chosen: str, identity: Identity) -> str:
+    """What the wallet stores for configuration `chosen`, once sure the issuer takes a jwt
+    key proof signed with the identity's algorithm."""
     configurations = metadata.get("credential_configurations_supported")
     config = configurations.get(chosen) if isinstance(configurations, dict) else None
     if not isinstance(config, dict):
@@ -259,6 +276,14 @@ def obtain(
                 Code.OFFER_INVALID,
                 f"the issuer accepts no jwt key proof signed with {identity.key.alg}",
             )
+    return kind
+
+
+def _authorization_server_metadata(
+    offer: Offer, metadata: Mapping[str, Any], http: Http
+) -> Mapping[str, Any]:
+    """The metadata (RFC 8414) of the offer's authorization server, else the issuer's
+    first, else the issuer itself."""
     servers = metadata.get("authorization_servers")
     server = offer.authorization_server or (
         servers[0] if isinstance(servers, list) and servers else offer.credential_issuer
@@ -272,17 +297,26 @@ def obtain(
         raise InvalidError(
             Code.OFFER_INVALID, "the authorization server metadata names another issuer"
         )
-    access = _access_token(offer, as_metadata, http, tx_code, ask_tx_code)
-    nonce = None
-    if "nonce_endpoint" in metadata:
-        answer = http.post(_url(metadata, "nonce_endpoint", "the issuer metadata"))
-        body = _json_or_none(answer.body)
-        if answer.status != 200 or not isinstance(body, dict):
-            raise _oauth_error(body, answer.status, "nonce endpoint")
-        if not isinstance(body.get("c_nonce"), str):
-            raise InvalidError(Code.ISSUER_REFUSED, "the nonce response has no c_nonce")
-        nonce = body["c_nonce"]
-    proof = proof_jwt(identity, audience=offer.credential_issuer, nonce=nonce, clock=clock)
+    return as_metadata
+
+
+def _nonce(metadata: Mapping[str, Any], http: Http) -> str:
+    """A fresh ``c_nonce`` from the nonce endpoint (§7)."""
+    answer = http.post(_url(metadata, "nonce_endpoint", "the issuer metadata"))
+    body = _json_or_none(answer.body)
+    if answer.status != 200 or not isinstance(body, dict):
+        raise _oauth_error(body, answer.status, "nonce endpoint")
+    nonce = body.get("c_nonce")
+    if not isinstance(nonce, str):
+        raise InvalidError(Code.ISSUER_REFUSED, "the nonce response has no c_nonce")
+    return nonce
+
+
+def _credential(
+    metadata: Mapping[str, Any], chosen: str, proof: str, access: str, http: Http
+) -> str:
+    """The compact credential the credential endpoint (§8) returns; one only, immediately
+    (deferred issuance is refused)."""
     answer = http.post(
         _url(metadata, "credential_endpoint", "the issuer metadata"),
         json_body={"credential_configuration_id": chosen, "proofs": {"jwt": [proof]}},
@@ -305,7 +339,7 @@ def obtain(
     token = item.get("credential") if isinstance(item, dict) else None
     if not isinstance(token, str):
         raise InvalidError(Code.ISSUER_REFUSED, "the credential is not a compact token")
-    return Issued(chosen, kind, token)
+    return token
 
 
 def offer_summary(offer: Offer) -> dict[str, Any]:

@@ -1,0 +1,281 @@
+"""The HTTP side of the authorization code grant (:mod:`ancre.issuer.authorize`).
+
+:func:`authorization_routers` gives the routers :func:`ancre.issuer.api.create_app` mounts
+when a user-authentication step is configured: the wallet's ``GET /authorize`` and the
+provider's ``GET /login/callback``, and the bridge's pages (``/login``, ``/login/start``,
+``/login/consent``; :mod:`ancre.issuer.pages`). A request that cannot be tied to a checked
+``redirect_uri`` is answered here (an error page, or JSON at ``/authorize``), never
+redirected; a decision goes back to the wallet's ``redirect_uri``, or to the offer page for a
+login started on the landing page.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+from urllib.parse import parse_qs, parse_qsl
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ancre.issuer.api import (
+    _NO_STORE,
+    Served,
+    _call,
+    _error,
+    _media_type,
+    _read_body,
+    _single_valued,
+)
+from ancre.issuer.authorize import (
+    BROWSER_COOKIE,
+    Approved,
+    AuthorizationServer,
+    BrowserBinding,
+    Redirect,
+    Refused,
+    UserAuthentication,
+    WalletRedirect,
+)
+from ancre.issuer.pages import CSS, choose_language, render, security_headers
+from ancre.issuer.service import IssuerError
+from ancre.issuer.templates import TEMPLATES, template
+from ancre.trust.errors import AncreError, Code, InternalError
+
+__all__ = ["LoginFlow", "authorization_routers"]
+
+LANG_COOKIE: Final = "__Host-ancre-lang"
+
+
+class LoginFlow:
+    """What the authorization code routes share: the user-authentication step, the
+    authorization server, the browser binding, and the pages' rendering."""
+
+    def __init__(
+        self, served: Served, authentication: UserAuthentication, code_flow: AuthorizationServer
+    ) -> None:
+        self.served = served
+        self.authentication = authentication
+        self.code_flow = code_flow
+        self.issuer = code_flow.issuer
+        self.binding = BrowserBinding(self.issuer)
+        self.headers = security_headers(getattr(authentication, "form_targets", ()))
+        configurations = getattr(authentication, "configurations", TEMPLATES)
+        self.offered = [c for c in configurations if c in TEMPLATES]
+
+    # -- the browser and its language ------------------------------------------------------
+
+    def browser_of(self, request: Request) -> tuple[str, str | None]:
+        found = self.binding.read(request.cookies.get(BROWSER_COOKIE))
+        if found is not None:
+            return found, None
+        return self.binding.new()
+
+    def checked_browser(self, request: Request, form: dict[str, str]) -> str:
+        browser = self.binding.read(request.cookies.get(BROWSER_COOKIE))
+        if browser is None or not self.binding.check_csrf(browser, form.get("csrf", "")):
+            raise IssuerError(Code.CSRF_INVALID, "the form's CSRF token is missing or wrong", 403)
+        return browser
+
+    @staticmethod
+    def lang_of(request: Request, form: dict[str, str] | None = None) -> str:
+        # The language chosen on the landing page outlives the trip to the provider in a
+        # cookie (the provider's redirect back carries no `lang`).
+        asked = (
+            (form or {}).get("lang")
+            or request.query_params.get("lang")
+            or request.cookies.get(LANG_COOKIE)
+        )
+        return choose_language(asked, request.headers.get("accept-language"))
+
+    async def read_form(self, request: Request) -> dict[str, str]:
+        if _media_type(request) != "application/x-www-form-urlencoded":
+            raise IssuerError(Code.INVALID_REQUEST, "a form is expected")
+        raw = await _read_body(request, self.served.max_body)
+        if raw is None:
+            raise IssuerError(Code.INVALID_REQUEST, "the form is too large", 413)
+        try:
+            pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=16)
+        except (UnicodeDecodeError, ValueError):
+            raise IssuerError(Code.INVALID_REQUEST, "the form is malformed") from None
+        return _single_valued(pairs, "a form field is repeated")
+
+    # -- pages -------------------------------------------------------------------------------
+
+    def page(self, name: str, lang: str, status: int = 200, cookie: str | None = None,
+             **context: Any) -> Response:  # fmt: skip
+        body = render(name, lang, self.issuer.public_url, **context)
+        response = HTMLResponse(body, status, headers=self.headers)
+        if cookie is not None:
+            response.headers.append("set-cookie", BrowserBinding.header(cookie))
+        return response
+
+    def error_page(self, code: Code | str, lang: str, status: int = 400) -> Response:
+        return self.page("error", lang, status, code=str(code))
+
+    @staticmethod
+    def label(configuration: str, lang: str) -> str:
+        return str(template(configuration).display.get(lang, configuration))
+
+    def consent(self, approved: Approved, request_id: str, configuration: str, browser: str,
+                lang: str) -> Response:  # fmt: skip
+        chosen = template(configuration)
+        disclosable = {p[1:] for p in chosen.disclosable}
+        claims = [
+            (name, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False),
+             name in disclosable)
+            for name, value in approved.claims.items()
+        ]  # fmt: skip
+        evidence = sorted({str(e.get("ancre:register")) for e in approved.authorization.evidence})
+        return self.page(
+            "consent", lang, csrf=self.binding.csrf(browser), request_id=request_id,
+            credential_label=self.label(configuration, lang), claims=claims, evidence=evidence,
+        )  # fmt: skip
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    async def finish(self, back: WalletRedirect, lang: str) -> Response:
+        if not back.pages:
+            return RedirectResponse(back.url, 303, headers=_NO_STORE)
+        if back.refused is not None:
+            return self.error_page(back.refused.code, lang)
+        approved = back.approved
+        if approved is None:  # pages: either refused or approved
+            raise InternalError("a finished authorization is neither refused nor approved")
+        offer = await _call(
+            lambda: self.issuer.create_offer(
+                back.configuration_id, dict(approved.claims), authorization=approved.authorization
+            )
+        )
+        uri = self.issuer.offer_uri(offer)
+        expires = offer.expires_at.strftime("%H:%M UTC")
+        return self.page("offer", lang, offer_uri=uri, expires=expires)
+
+    async def decided(self, outcome: Approved | Refused | Redirect, request_id: str,
+                      browser: str, cookie: str | None, lang: str, *,
+                      ask_consent: bool) -> Response:  # fmt: skip
+        if isinstance(outcome, Redirect):
+            response: Response = RedirectResponse(outcome.url, 303, headers=_NO_STORE)
+        elif isinstance(outcome, Approved) and ask_consent:
+            # After a login, the user sees exactly what will be signed before anything is.
+            await _call(self.code_flow.hold, request_id, outcome, browser)
+            pending = await _call(self.code_flow.pending, request_id)
+            response = self.consent(outcome, request_id, pending.configuration_id, browser, lang)
+        else:
+            back = await _call(self.code_flow.complete, request_id, outcome, browser)
+            response = await self.finish(back, lang)
+        if cookie is not None:
+            response.headers.append("set-cookie", BrowserBinding.header(cookie))
+        return response
+
+
+def authorization_routers(flow: LoginFlow) -> tuple[APIRouter, ...]:
+    """The login pages' router, then the wallet's and the provider's."""
+    return _pages_router(flow), _redirects_router(flow)
+
+
+def _pages_router(flow: LoginFlow) -> APIRouter:
+    """The bridge's own pages: the stylesheet, the landing page, starting a login from it,
+    and the consent decision."""
+    router = APIRouter()
+    prefix, code_flow = flow.served.prefix, flow.code_flow
+
+    @router.get(prefix + "/static/bridge.css")
+    async def stylesheet() -> Response:
+        return Response(CSS, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+    @router.get(prefix + "/login")
+    async def landing(request: Request) -> Response:
+        browser, cookie = flow.browser_of(request)
+        lang = flow.lang_of(request)
+        configurations = [(c, flow.label(c, lang)) for c in flow.offered]
+        return flow.page("landing", lang, cookie=cookie, csrf=flow.binding.csrf(browser),
+                         configurations=configurations)  # fmt: skip
+
+    @router.post(prefix + "/login/start")
+    async def start(request: Request) -> Response:
+        lang = flow.lang_of(request)
+        try:
+            form = await flow.read_form(request)
+            lang = flow.lang_of(request, form)
+            browser = flow.checked_browser(request, form)
+            configuration = form.get("configuration", "")
+            if configuration not in flow.offered:
+                raise IssuerError(Code.UNKNOWN_CREDENTIAL_CONFIGURATION, "no such credential")
+            pending = await _call(code_flow.begin_page, configuration, browser)
+            outcome = await _call(flow.authentication.start, pending, browser)
+            response = await flow.decided(outcome, pending.id, browser, None, lang,
+                                          ask_consent=True)  # fmt: skip
+        except AncreError as error:
+            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+        response.headers.append("set-cookie", f"{LANG_COOKIE}={lang}; Path=/; Secure; SameSite=Lax")
+        return response
+
+    @router.post(prefix + "/login/consent")
+    async def consent_decision(request: Request) -> Response:
+        lang = flow.lang_of(request)
+        try:
+            form = await flow.read_form(request)
+            lang = flow.lang_of(request, form)
+            browser = flow.checked_browser(request, form)
+            request_id = form.get("request", "")
+            if not request_id or len(request_id) > 64:
+                raise IssuerError(Code.INVALID_REQUEST, "no request")
+            decision = form.get("decision")
+            outcome: Approved | Refused
+            if decision == "accept":
+                outcome = await _call(code_flow.held, request_id, browser)
+            elif decision == "refuse":
+                outcome = Refused(Code.CONSENT_REFUSED, "the user declined")
+            else:
+                raise IssuerError(Code.INVALID_REQUEST, "no decision")
+            back = await _call(code_flow.complete, request_id, outcome, browser)
+            return await flow.finish(back, lang)
+        except AncreError as error:
+            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+
+    return router
+
+
+def _redirects_router(flow: LoginFlow) -> APIRouter:
+    """Where browsers are sent: the wallet's authorization request (``GET /authorize``) and
+    the provider's redirect back (``GET /login/callback``)."""
+    router = APIRouter()
+    prefix, code_flow = flow.served.prefix, flow.code_flow
+
+    @router.get(prefix + "/authorize")
+    async def authorize(request: Request) -> Response:
+        browser, cookie = flow.browser_of(request)
+        try:
+            params = parse_qs(request.url.query, keep_blank_values=True, max_num_fields=32)
+            pending = await _call(code_flow.begin, params, browser)
+            outcome = await _call(flow.authentication.start, pending, browser)
+            return await flow.decided(
+                outcome, pending.id, browser, cookie, flow.lang_of(request), ask_consent=False
+            )
+        except AncreError as error:
+            return _error(error.code, error.message, getattr(error, "status", 400))
+        except ValueError:
+            return _error(Code.INVALID_REQUEST, "the query is malformed")
+
+    @router.get(prefix + "/login/callback")
+    async def login_callback(request: Request) -> Response:
+        browser = flow.binding.read(request.cookies.get(BROWSER_COOKIE))
+        lang = flow.lang_of(request)
+        try:
+            if browser is None:
+                raise IssuerError(
+                    Code.LOGIN_STATE_INVALID, "the login came back without its browser cookie"
+                )
+            pairs = parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=16)
+            params = _single_valued(pairs, "a parameter is repeated")
+            request_id, outcome = await _call(flow.authentication.resume, params, browser)
+            if isinstance(outcome, Redirect):
+                raise IssuerError(Code.INVALID_REQUEST, "a login may not redirect twice")
+            return await flow.decided(outcome, request_id, browser, None, lang, ask_consent=True)
+        except AncreError as error:
+            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+        except ValueError:
+            return flow.error_page(Code.INVALID_REQUEST, lang)
+
+    return router
