@@ -25,8 +25,11 @@ from ancre.cli.serving import (
 )
 
 if TYPE_CHECKING:
+    from ancre.cli.output import TrustState
+    from ancre.trust.clock import Clock
     from ancre.trust.keys.jwk import PrivateKey, PublicKey
     from ancre.trust.policy import VerificationPolicy
+    from ancre.trust.result import VerificationResult
     from ancre.verifier.service import VerifierSettings
 
 EXIT_OK, EXIT_INVALID, EXIT_INDETERMINATE = 0, 1, 2
@@ -831,11 +834,23 @@ def verify(
       cat vp.jwt | ancre verify - --audience https://verifier.example --nonce n-0S6 --json
     """
     from ancre.trust.clock import FixedClock, SystemClock
-    from ancre.trust.result import Status
 
     clock = FixedClock(_parse_at(at)) if at else SystemClock()
     data = _read_input(source)
     policy = _load_policy(policy_file, trusted_issuer, audience=audience, nonce=nonce)
+    list_source = _trust_list_source(
+        trust_list, registry_key, cache_dir, state_dir, trust_list_max_bytes
+    )
+    result, trust = _run_verifier(data, clock, policy, list_source, insecure_loopback)
+    state = _verify_trust_state(result, policy, trust)
+    _report_verification(result, state, data, source, json_out=json_out)
+    raise typer.Exit(_verify_exit_code(result))
+
+
+def _run_verifier(
+    data: bytes, clock: Clock, policy: VerificationPolicy, list_source: Any, loopback: bool
+) -> tuple[VerificationResult, Any]:
+    """The engine's result for `data`, and the trust checker that took part (None: none)."""
     clients: list[Any] = []
 
     def http_client() -> Any:
@@ -847,7 +862,7 @@ def verify(
         return clients[-1]
 
     network = None
-    if insecure_loopback:
+    if loopback:
         from ancre.trust.net.guard import NetworkPolicy
 
         network = NetworkPolicy(allow_loopback=True, allow_http=True)
@@ -855,21 +870,24 @@ def verify(
     from ancre.verifier.engine import Verifier
     from ancre.verifier.factory import build_context
 
-    list_source = _trust_list_source(
-        trust_list, registry_key, cache_dir, state_dir, trust_list_max_bytes
-    )
     try:
         context = build_context(
             clock=clock, policy=policy, http=http_client, network=network, trust_list=list_source
         )
     except ConfigurationError as error:  # an unusable --cache-dir, --state-dir or state file
         _die(EXIT_USAGE, f"--cache-dir/--state-dir: {error.message}")
-    trust: Any = context.trust
     try:
         result = Verifier(context).verify(data)
     finally:
         for client in clients:
             client.close()
+    return result, context.trust
+
+
+def _verify_trust_state(
+    result: VerificationResult, policy: VerificationPolicy, trust: Any
+) -> TrustState:
+    """The `trust` field of `verify`'s answer; says on stderr when a cached list decided."""
     from ancre.cli.output import trust_state
 
     cached = False
@@ -883,26 +901,39 @@ def verify(
                 f"ancre: registry unreachable ({refresh.last_error}); used the cached trust "
                 f"list #{refresh.sequence}, valid until {refresh.next_update:%Y-%m-%dT%H:%M:%SZ}\n"
             )
-    state = trust_state(
+    return trust_state(
         result, source_given=policy.trusted_issuers is not None or trust is not None, cached=cached
     )
+
+
+def _report_verification(
+    result: VerificationResult, state: TrustState, data: bytes, source: Path, *, json_out: bool
+) -> None:
+    """`verify`'s answer: one JSON document, or the rendered result (and, for input that is
+    not a credential at all, a hint saying what was expected)."""
     if json_out:
         from ancre.cli.output import print_json
 
         print_json({**result.to_json(), "trust": state})
-    else:
-        from ancre.cli.output import render_result
+        return
+    from ancre.cli.output import render_result
 
-        render_result(result, trust=state)
-        if result.malformed and not _looks_like_a_credential(data):
-            sys.stderr.write(
-                f"ancre: {source} is not a credential or presentation: expected a JWT "
-                "(eyJ…), an SD-JWT (…~…~) or a JSON document with a proof\n"
-            )
+    render_result(result, trust=state)
+    if result.malformed and not _looks_like_a_credential(data):
+        sys.stderr.write(
+            f"ancre: {source} is not a credential or presentation: expected a JWT "
+            "(eyJ…), an SD-JWT (…~…~) or a JSON document with a proof\n"
+        )
+
+
+def _verify_exit_code(result: VerificationResult) -> int:
+    """65 for unreadable input; else 0 valid, 1 invalid, 2 indeterminate."""
+    from ancre.trust.result import Status
+
     if result.malformed:
-        raise typer.Exit(EXIT_DATAERR)
-    raise typer.Exit(
-        {Status.VALID: EXIT_OK, Status.INVALID: EXIT_INVALID}.get(result.status, EXIT_INDETERMINATE)
+        return EXIT_DATAERR
+    return {Status.VALID: EXIT_OK, Status.INVALID: EXIT_INVALID}.get(
+        result.status, EXIT_INDETERMINATE
     )
 
 
