@@ -25,7 +25,12 @@ from ancre.cli.serving import (
 )
 
 if TYPE_CHECKING:
+    from ancre.cli.output import TrustState
+    from ancre.trust.clock import Clock
     from ancre.trust.keys.jwk import PrivateKey, PublicKey
+    from ancre.trust.policy import VerificationPolicy
+    from ancre.trust.result import VerificationResult
+    from ancre.verifier.service import VerifierSettings
 
 EXIT_OK, EXIT_INVALID, EXIT_INDETERMINATE = 0, 1, 2
 EXIT_USAGE, EXIT_DATAERR, EXIT_UNAVAILABLE, EXIT_SOFTWARE = 64, 65, 69, 70
@@ -91,107 +96,125 @@ app.add_typer(keys_app, name="keys")
 verifier_app = typer.Typer(help="The verifier service (W3C VC-API).", no_args_is_help=True)
 
 
+# `verifier serve`'s options, one alias each so that its signature reads one line per option.
+ServeTrustedIssuerOption = Annotated[
+    list[str] | None, typer.Option("--trusted-issuer", help="Trust this issuer DID.")
+]
+ServeTrustListOption = Annotated[
+    str | None, typer.Option(help="URL of the signed trust list (needs --registry-did).")
+]
+ServeRegistryDidOption = Annotated[str | None, typer.Option(help="The DID signing the list.")]
+ServeInsecureLoopbackOption = Annotated[
+    bool, typer.Option("--insecure-loopback", help="Allow plain HTTP to loopback (tests).")
+]
+NoTrustCheckOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-trust-check",
+        help="Serve without a trust list or trusted issuers: `verified: true` then means "
+        "a valid signature by ANY issuer. Logged at start-up; every response carries "
+        "`Ancre-Trust: not-checked`. Without a trust source the service refuses to start "
+        "unless this is given.",
+    ),
+]
+ServeAudienceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--audience",
+        help="A name this verifier is known by (repeatable): presentations verified "
+        "without a `domain` option must be bound (aud / proof domain) to one of these or "
+        "to --public-url.",
+    ),
+]
+ServeCacheDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Keep the last accepted trust list and its sequence here: after a restart the "
+        "service answers as before while the registry is down, and refuses rollbacks."
+    ),
+]
+LogFormatOption = Annotated[
+    str,
+    typer.Option(
+        metavar="json|text",
+        help="Logs on stderr: `json` (one object per line: each verification's kind, "
+        "status, code, issuer, types, duration; never credential contents) or `text`.",
+    ),
+]
+LogLevelOption = Annotated[
+    str,
+    typer.Option(
+        metavar="debug|info|warning|error",
+        help="debug, info (one line per verification), warning, error.",
+    ),
+]
+OpenID4VPKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Serve OpenID4VP 1.0 (/openid4vp/…): the private JWK that signs request "
+        "objects (from `ancre keys generate`). The verifier is did:jwk of this key unless "
+        "--openid4vp-did names a DID (with --openid4vp-kid). Needs --public-url, and "
+        "ANCRE_VERIFIER_API_TOKEN (≥ 16 characters; callers send `Authorization: Bearer`) "
+        "unless --openid4vp-open-backend."
+    ),
+]
+OpenID4VPOpenBackendOption = Annotated[
+    bool,
+    typer.Option(
+        "--openid4vp-open-backend",
+        help="Let anyone create OpenID4VP transactions and read results without a token "
+        "(e.g. behind a proxy that authenticates callers with mTLS). Creation stays "
+        "rate-limited per client address.",
+    ),
+]
+OpenID4VPDidOption = Annotated[
+    str | None, typer.Option(help="The verifier's DID (e.g. did:web), published elsewhere.")
+]
+OpenID4VPKidOption = Annotated[
+    str | None, typer.Option(help="The DID URL naming --openid4vp-key in that DID.")
+]
+PublicUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        help="The https origin clients and wallets reach this service at (OpenID4VP "
+        "request_uri, …); also an audience presentations may be bound to."
+    ),
+]
+OpenID4VPDatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Keep OpenID4VP transactions in this database (sqlite:///path or "
+        "postgresql+psycopg://…) so any replica serves any step; needs "
+        "ANCRE_OPENID4VP_STORE_SECRET (≥ 32 bytes, encrypts the per-request keys). "
+        "Without it, transactions live in this process only."
+    ),
+]
+
+
 @verifier_app.command("serve")
 def verifier_serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8700,
-    trusted_issuer: Annotated[
-        list[str] | None, typer.Option("--trusted-issuer", help="Trust this issuer DID.")
-    ] = None,
-    trust_list: Annotated[
-        str | None, typer.Option(help="URL of the signed trust list (needs --registry-did).")
-    ] = None,
-    registry_did: Annotated[str | None, typer.Option(help="The DID signing the list.")] = None,
-    insecure_loopback: Annotated[
-        bool, typer.Option("--insecure-loopback", help="Allow plain HTTP to loopback (tests).")
-    ] = False,
-    no_trust_check: Annotated[
-        bool,
-        typer.Option(
-            "--no-trust-check",
-            help="Serve without a trust list or trusted issuers: `verified: true` then means "
-            "a valid signature by ANY issuer. Logged at start-up; every response carries "
-            "`Ancre-Trust: not-checked`. Without a trust source the service refuses to start "
-            "unless this is given.",
-        ),
-    ] = False,
-    audience: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--audience",
-            help="A name this verifier is known by (repeatable): presentations verified "
-            "without a `domain` option must be bound (aud / proof domain) to one of these or "
-            "to --public-url.",
-        ),
-    ] = None,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Keep the last accepted trust list and its sequence here: after a restart the "
-            "service answers as before while the registry is down, and refuses rollbacks."
-        ),
-    ] = None,
+    trusted_issuer: ServeTrustedIssuerOption = None,
+    trust_list: ServeTrustListOption = None,
+    registry_did: ServeRegistryDidOption = None,
+    insecure_loopback: ServeInsecureLoopbackOption = False,
+    no_trust_check: NoTrustCheckOption = False,
+    audience: ServeAudienceOption = None,
+    cache_dir: ServeCacheDirOption = None,
     state_dir: StateDirOption = None,
     trust_list_max_bytes: TrustListMaxBytesOption = DEFAULT_TRUST_LIST_MAX_BYTES,
     policy_file: PolicyOption = None,
     tls_cert: TlsCertOption = None,
     tls_key: TlsKeyOption = None,
-    log_format: Annotated[
-        str,
-        typer.Option(
-            metavar="json|text",
-            help="Logs on stderr: `json` (one object per line: each verification's kind, "
-            "status, code, issuer, types, duration; never credential contents) or `text`.",
-        ),
-    ] = "json",
-    log_level: Annotated[
-        str,
-        typer.Option(
-            metavar="debug|info|warning|error",
-            help="debug, info (one line per verification), warning, error.",
-        ),
-    ] = "info",
-    openid4vp_key: Annotated[
-        Path | None,
-        typer.Option(
-            help="Serve OpenID4VP 1.0 (/openid4vp/…): the private JWK that signs request "
-            "objects (from `ancre keys generate`). The verifier is did:jwk of this key unless "
-            "--openid4vp-did names a DID (with --openid4vp-kid). Needs --public-url, and "
-            "ANCRE_VERIFIER_API_TOKEN (≥ 16 characters; callers send `Authorization: Bearer`) "
-            "unless --openid4vp-open-backend."
-        ),
-    ] = None,
-    openid4vp_open_backend: Annotated[
-        bool,
-        typer.Option(
-            "--openid4vp-open-backend",
-            help="Let anyone create OpenID4VP transactions and read results without a token "
-            "(e.g. behind a proxy that authenticates callers with mTLS). Creation stays "
-            "rate-limited per client address.",
-        ),
-    ] = False,
-    openid4vp_did: Annotated[
-        str | None, typer.Option(help="The verifier's DID (e.g. did:web), published elsewhere.")
-    ] = None,
-    openid4vp_kid: Annotated[
-        str | None, typer.Option(help="The DID URL naming --openid4vp-key in that DID.")
-    ] = None,
-    public_url: Annotated[
-        str | None,
-        typer.Option(
-            help="The https origin clients and wallets reach this service at (OpenID4VP "
-            "request_uri, …); also an audience presentations may be bound to."
-        ),
-    ] = None,
-    openid4vp_database: Annotated[
-        str | None,
-        typer.Option(
-            help="Keep OpenID4VP transactions in this database (sqlite:///path or "
-            "postgresql+psycopg://…) so any replica serves any step; needs "
-            "ANCRE_OPENID4VP_STORE_SECRET (≥ 32 bytes, encrypts the per-request keys). "
-            "Without it, transactions live in this process only."
-        ),
-    ] = None,
+    log_format: LogFormatOption = "json",
+    log_level: LogLevelOption = "info",
+    openid4vp_key: OpenID4VPKeyOption = None,
+    openid4vp_open_backend: OpenID4VPOpenBackendOption = False,
+    openid4vp_did: OpenID4VPDidOption = None,
+    openid4vp_kid: OpenID4VPKidOption = None,
+    public_url: PublicUrlOption = None,
+    openid4vp_database: OpenID4VPDatabaseOption = None,
 ) -> None:
     """Serve POST /credentials/verify and /presentations/verify (W3C VC-API), OpenID4VP 1.0
     (with --openid4vp-key), /health, /ready, /metrics.
@@ -199,22 +222,57 @@ def verifier_serve(
       ancre verifier serve --trust-list https://registry.example/trust-list \\
           --registry-did did:web:registry.example
     """
-    import uvicorn
-
-    from ancre.trust.errors import ConfigurationError
-    from ancre.trust.net.guard import NetworkPolicy
-    from ancre.verifier.service import VerifierSettings, create_app
-
     # Cheap usage checks first: nothing is opened (database, files) for a command that fails.
+    tls = _serve_usage(trust_list, registry_did, log_format, log_level, tls_cert, tls_key)
+    policy = _serve_policy(policy_file, trusted_issuer, trust_list, no_trust_check)
+    ensure_port_free(host, port)
+    settings = _serve_settings(
+        policy,
+        trust_list=trust_list,
+        registry_did=registry_did,
+        insecure_loopback=insecure_loopback,
+        cache_dir=cache_dir,
+        state_dir=state_dir,
+        trust_list_max_bytes=trust_list_max_bytes,
+        openid4vp_key=openid4vp_key,
+        openid4vp_did=openid4vp_did,
+        openid4vp_kid=openid4vp_kid,
+        openid4vp_database=openid4vp_database,
+        openid4vp_open_backend=openid4vp_open_backend,
+        public_url=public_url,
+        audience=audience,
+        no_trust_check=no_trust_check,
+    )
+    _serve(settings, host, port, log_format=log_format, log_level=log_level, tls=tls)
+
+
+def _serve_usage(
+    trust_list: str | None,
+    registry_did: str | None,
+    log_format: str,
+    log_level: str,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> dict[str, Any]:
+    """`verifier serve`'s usage checks that open nothing; uvicorn's TLS arguments."""
     if (trust_list is None) != (registry_did is None):
         _die(EXIT_USAGE, "--trust-list and --registry-did go together")
     if log_format not in ("json", "text"):
         _die(EXIT_USAGE, "--log-format is json or text")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         _die(EXIT_USAGE, "--log-level is debug, info, warning or error")
-    tls = tls_arguments(tls_cert, tls_key)
-    network = NetworkPolicy(allow_loopback=insecure_loopback, allow_http=insecure_loopback)
-    policy = _load_policy(policy_file, trusted_issuer)
+    return tls_arguments(tls_cert, tls_key)
+
+
+def _serve_policy(
+    policy_file: Path | None,
+    trusted_issuer: list[str] | None,
+    trust_list: str | None,
+    no_trust_check: bool,
+) -> VerificationPolicy:
+    """The service's policy, refused when it names no trust source and --no-trust-check is
+    not given, or names one and it is."""
+    policy: VerificationPolicy = _load_policy(policy_file, trusted_issuer)
     # Issue 12, point 16: a verifier with no trust source vouches for any self-signed
     # issuer; that must be asked for, not the default.
     has_trust = trust_list is not None or policy.trusted_issuers is not None
@@ -226,16 +284,42 @@ def verifier_serve(
         )
     if has_trust and no_trust_check:
         _die(EXIT_USAGE, "--no-trust-check contradicts the trust source given")
-    ensure_port_free(host, port)
+    return policy
+
+
+def _serve_settings(
+    policy: VerificationPolicy,
+    *,
+    trust_list: str | None,
+    registry_did: str | None,
+    insecure_loopback: bool,
+    cache_dir: Path | None,
+    state_dir: Path | None,
+    trust_list_max_bytes: int,
+    openid4vp_key: Path | None,
+    openid4vp_did: str | None,
+    openid4vp_kid: str | None,
+    openid4vp_database: str | None,
+    openid4vp_open_backend: bool,
+    public_url: str | None,
+    audience: list[str] | None,
+    no_trust_check: bool,
+) -> VerifierSettings:
+    """The service's settings from the command line; exit 64 on a configuration they
+    refuse."""
+    from ancre.trust.errors import ConfigurationError
+    from ancre.trust.net.guard import NetworkPolicy
+    from ancre.verifier.service import VerifierSettings
+
     audiences = frozenset(audience or ())
     if public_url is not None:
         audiences |= {public_url.rstrip("/")}
     try:
-        settings = VerifierSettings(
+        return VerifierSettings(
             policy=policy,
             trust_list_url=trust_list,
             registry_did=registry_did,
-            network=network,
+            network=NetworkPolicy(allow_loopback=insecure_loopback, allow_http=insecure_loopback),
             cache_dir=str(cache_dir) if cache_dir else None,
             state_dir=str(state_dir) if state_dir else None,
             trust_list_max_bytes=trust_list_max_bytes,
@@ -252,7 +336,23 @@ def verifier_serve(
         )
     except ConfigurationError as error:
         _die(EXIT_USAGE, error.message)
+
+
+def _serve(
+    settings: VerifierSettings,
+    host: str,
+    port: int,
+    *,
+    log_format: str,
+    log_level: str,
+    tls: dict[str, Any],
+) -> None:
+    """Configure logging, build the app and run it until stopped."""
+    import uvicorn
+
+    from ancre.trust.errors import ConfigurationError
     from ancre.verifier.logs import configure_logging
+    from ancre.verifier.service import create_app
 
     configure_logging(level=log_level, json_format=log_format == "json")
     try:
@@ -734,11 +834,23 @@ def verify(
       cat vp.jwt | ancre verify - --audience https://verifier.example --nonce n-0S6 --json
     """
     from ancre.trust.clock import FixedClock, SystemClock
-    from ancre.trust.result import Status
 
     clock = FixedClock(_parse_at(at)) if at else SystemClock()
     data = _read_input(source)
     policy = _load_policy(policy_file, trusted_issuer, audience=audience, nonce=nonce)
+    list_source = _trust_list_source(
+        trust_list, registry_key, cache_dir, state_dir, trust_list_max_bytes
+    )
+    result, trust = _run_verifier(data, clock, policy, list_source, insecure_loopback)
+    state = _verify_trust_state(result, policy, trust)
+    _report_verification(result, state, data, source, json_out=json_out)
+    raise typer.Exit(_verify_exit_code(result))
+
+
+def _run_verifier(
+    data: bytes, clock: Clock, policy: VerificationPolicy, list_source: Any, loopback: bool
+) -> tuple[VerificationResult, Any]:
+    """The engine's result for `data`, and the trust checker that took part (None: none)."""
     clients: list[Any] = []
 
     def http_client() -> Any:
@@ -750,7 +862,7 @@ def verify(
         return clients[-1]
 
     network = None
-    if insecure_loopback:
+    if loopback:
         from ancre.trust.net.guard import NetworkPolicy
 
         network = NetworkPolicy(allow_loopback=True, allow_http=True)
@@ -758,21 +870,24 @@ def verify(
     from ancre.verifier.engine import Verifier
     from ancre.verifier.factory import build_context
 
-    list_source = _trust_list_source(
-        trust_list, registry_key, cache_dir, state_dir, trust_list_max_bytes
-    )
     try:
         context = build_context(
             clock=clock, policy=policy, http=http_client, network=network, trust_list=list_source
         )
     except ConfigurationError as error:  # an unusable --cache-dir, --state-dir or state file
         _die(EXIT_USAGE, f"--cache-dir/--state-dir: {error.message}")
-    trust: Any = context.trust
     try:
         result = Verifier(context).verify(data)
     finally:
         for client in clients:
             client.close()
+    return result, context.trust
+
+
+def _verify_trust_state(
+    result: VerificationResult, policy: VerificationPolicy, trust: Any
+) -> TrustState:
+    """The `trust` field of `verify`'s answer; says on stderr when a cached list decided."""
     from ancre.cli.output import trust_state
 
     cached = False
@@ -786,26 +901,39 @@ def verify(
                 f"ancre: registry unreachable ({refresh.last_error}); used the cached trust "
                 f"list #{refresh.sequence}, valid until {refresh.next_update:%Y-%m-%dT%H:%M:%SZ}\n"
             )
-    state = trust_state(
+    return trust_state(
         result, source_given=policy.trusted_issuers is not None or trust is not None, cached=cached
     )
+
+
+def _report_verification(
+    result: VerificationResult, state: TrustState, data: bytes, source: Path, *, json_out: bool
+) -> None:
+    """`verify`'s answer: one JSON document, or the rendered result (and, for input that is
+    not a credential at all, a hint saying what was expected)."""
     if json_out:
         from ancre.cli.output import print_json
 
         print_json({**result.to_json(), "trust": state})
-    else:
-        from ancre.cli.output import render_result
+        return
+    from ancre.cli.output import render_result
 
-        render_result(result, trust=state)
-        if result.malformed and not _looks_like_a_credential(data):
-            sys.stderr.write(
-                f"ancre: {source} is not a credential or presentation: expected a JWT "
-                "(eyJ…), an SD-JWT (…~…~) or a JSON document with a proof\n"
-            )
+    render_result(result, trust=state)
+    if result.malformed and not _looks_like_a_credential(data):
+        sys.stderr.write(
+            f"ancre: {source} is not a credential or presentation: expected a JWT "
+            "(eyJ…), an SD-JWT (…~…~) or a JSON document with a proof\n"
+        )
+
+
+def _verify_exit_code(result: VerificationResult) -> int:
+    """65 for unreadable input; else 0 valid, 1 invalid, 2 indeterminate."""
+    from ancre.trust.result import Status
+
     if result.malformed:
-        raise typer.Exit(EXIT_DATAERR)
-    raise typer.Exit(
-        {Status.VALID: EXIT_OK, Status.INVALID: EXIT_INVALID}.get(result.status, EXIT_INDETERMINATE)
+        return EXIT_DATAERR
+    return {Status.VALID: EXIT_OK, Status.INVALID: EXIT_INVALID}.get(
+        result.status, EXIT_INDETERMINATE
     )
 
 

@@ -432,73 +432,66 @@ def _check_trust_source(config: VerifierSettings) -> None:
         )
 
 
-def create_app(settings: VerifierSettings | None = None) -> FastAPI:
-    """The verifier API. Shared, thread-safe caches live as long as the app.
+class _Service:
+    """What the routes share, for as long as the app lives: the settings, one verifier (one
+    HTTP client, DID cache, status-list checker and trust-list client), its metrics, and the
+    pool and limiters that bound the work verifications may queue."""
 
-    Raises `ConfigurationError` when the settings name no trust source and do not say
-    `no_trust_check` (the default `VerifierSettings()` is refused)."""
-    config = settings or VerifierSettings()
-    _check_trust_source(config)
-    client = httpx.Client(trust_env=False, follow_redirects=False)
-
-    jsonld_pool = JsonLdPool(
-        workers=config.jsonld_workers,
-        queue_limit=config.jsonld_queue,
-        job_budget=config.jsonld_budget,
-    )
-    outbound = OutboundLimiter(
-        total=config.fetch_workers,
-        per_host=config.fetch_per_host,
-        per_host_queue=config.fetch_queue_per_host,
-    )
+    def __init__(self, config: VerifierSettings) -> None:
+        self.config = config
+        self.client = httpx.Client(trust_env=False, follow_redirects=False)
+        self.jsonld_pool = JsonLdPool(
+            workers=config.jsonld_workers,
+            queue_limit=config.jsonld_queue,
+            job_budget=config.jsonld_budget,
+        )
+        self.outbound = OutboundLimiter(
+            total=config.fetch_workers,
+            per_host=config.fetch_per_host,
+            per_host_queue=config.fetch_queue_per_host,
+        )
+        if config.trust_list_url is not None and config.registry_did is None:
+            raise ValueError("a trust list needs the registry DID that signs it")
+        context = build_context(
+            clock=config.clock,
+            policy=config.policy,
+            http=self.client,
+            network=config.network,
+            trust_list=None
+            if config.trust_list_url is None or config.registry_did is None
+            else TrustListSource(
+                config.trust_list_url,
+                config.registry_did,
+                cache_dir=config.cache_dir,
+                state_dir=config.state_dir,
+                max_bytes=config.trust_list_max_bytes,
+            ),
+        )
+        self.trust = context.trust if isinstance(context.trust, TrustListClient) else None
+        self.verifier = Verifier(context)
+        self.metrics = _Metrics()
+        self.parse_limiter = anyio.CapacityLimiter(2)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            jsonld_pool.close()
-            outbound.close()
-            client.close()
+            self.jsonld_pool.close()
+            self.outbound.close()
+            self.client.close()
 
-    app = FastAPI(
-        title="ancre verifier",
-        version="1",
-        description="W3C VC-API credential and presentation verification.",
-        lifespan=lifespan,
-    )
-    if config.trust_list_url is not None and config.registry_did is None:
-        raise ValueError("a trust list needs the registry DID that signs it")
-    context = build_context(
-        clock=config.clock,
-        policy=config.policy,
-        http=client,
-        network=config.network,
-        trust_list=None
-        if config.trust_list_url is None or config.registry_did is None
-        else TrustListSource(
-            config.trust_list_url,
-            config.registry_did,
-            cache_dir=config.cache_dir,
-            state_dir=config.state_dir,
-            max_bytes=config.trust_list_max_bytes,
-        ),
-    )
-    trust = context.trust if isinstance(context.trust, TrustListClient) else None
-    verifier = Verifier(context)
-    metrics = _Metrics()
-
-    parse_limiter = anyio.CapacityLimiter(2)
-
-    async def _body(request: Request) -> Any:
+    async def body(self, request: Request) -> Any:
+        """The request's JSON body, or the problem response saying why there is none."""
         raw = await read_body(request, MAX_BODY_BYTES)
         if raw is None:
             return _problem(413, f"body over {MAX_BODY_BYTES} bytes", "input_too_large")
+        max_depth = self.config.policy.max_json_depth
 
         def parse() -> Any:
             # Strict, once: duplicate members would let the service and a later reader of the
             # same body see different credentials. The pipeline takes the parsed document.
-            return loads_strict(raw, what="request body", max_depth=config.policy.max_json_depth)
+            return loads_strict(raw, what="request body", max_depth=max_depth)
 
         try:
             if len(raw) <= _PARSE_ON_LOOP_BYTES:
@@ -506,11 +499,12 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
             # A burst of large bodies parsed on the loop would queue `/health` behind them
             # (~3 ms each for 128 KB); in threads, the loop gets its turn between them. Two
             # at a time: each thread wanting the GIL is one more the loop must win it from.
-            return await anyio.to_thread.run_sync(parse, limiter=parse_limiter)
+            return await anyio.to_thread.run_sync(parse, limiter=self.parse_limiter)
         except AncreError as error:
             return _problem(400, error.message, error.code.value)
 
-    def _verify(
+    def verify(
+        self,
         kind: Literal["credential", "presentation", "openid4vp"],
         item: Any,
         policy: VerificationPolicy,
@@ -518,25 +512,18 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         """`kind` labels metrics and logs; each VC-API endpoint accepts only its own kind,
         OpenID4VP's vp_token entries either."""
         start = time.perf_counter()
-        # Parsed once, strictly, by `_body`: the engine takes the JSON value as it is (a
+        # Parsed once, strictly, by `body`: the engine takes the JSON value as it is (a
         # value that is neither a token nor an object is refused as an unsupported format).
-        result = verifier.verify(item, expect=None if kind == "openid4vp" else kind, policy=policy)
+        result = self.verifier.verify(
+            item, expect=None if kind == "openid4vp" else kind, policy=policy
+        )
         elapsed = time.perf_counter() - start
-        metrics.observe(kind, result, elapsed)
+        self.metrics.observe(kind, result, elapsed)
         log_verification(kind, result, elapsed)
         return result
 
-    def _fetching(job: Callable[[], VerificationResult]) -> VerificationResult | None:
-        """`job` in a worker thread, where it may fetch; None when it reaches JSON-LD work,
-        which belongs to the JSON-LD pool, not to the threads fetches share."""
-        try:
-            with defer_canonicalization():
-                return job()
-        except CanonicalizationDeferred:
-            return None
-
-    async def _run(
-        job: Callable[[], VerificationResult], submitted: Any
+    async def run(
+        self, job: Callable[[], VerificationResult], submitted: Any
     ) -> VerificationResult | JSONResponse:
         """On the event loop when every cache it needs is warm and it needs no JSON-LD work
         (no thread hop: the common case, and the fast one); again in a worker thread when it
@@ -550,35 +537,50 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
             except WouldBlock as blocked:
                 host = host_of(blocked)
                 try:
-                    fetched = await outbound.run(host, lambda: _fetching(job))
+                    fetched = await self.outbound.run(host, lambda: _fetching(job))
                 except HostBusyError:
                     return _problem(
                         503,
                         f"too many verifications are waiting on {host or 'the network'}; "
                         "try again later",
                         Code.SERVICE_BUSY.value,
-                        {"Retry-After": str(max(1, int(config.network.timeout)))},
+                        {"Retry-After": str(max(1, int(self.config.network.timeout)))},
                     )
                 if fetched is not None:
                     return fetched
             except CanonicalizationDeferred:
                 pass
         try:
-            return await jsonld_pool.run(job)
+            return await self.jsonld_pool.run(job)
         except PoolFullError:
             return _problem(
                 503,
-                f"{jsonld_pool.in_flight} JSON-LD verifications are in progress or waiting; "
-                "try again later",
+                f"{self.jsonld_pool.in_flight} JSON-LD verifications are in progress or "
+                "waiting; try again later",
                 Code.SERVICE_BUSY.value,
                 {"Retry-After": "1"},
             )
+
+
+def _fetching(job: Callable[[], VerificationResult]) -> VerificationResult | None:
+    """`job` in a worker thread, where it may fetch; None when it reaches JSON-LD work,
+    which belongs to the JSON-LD pool, not to the threads fetches share."""
+    try:
+        with defer_canonicalization():
+            return job()
+    except CanonicalizationDeferred:
+        return None
+
+
+def _add_vc_api_routes(app: FastAPI, service: _Service) -> None:
+    """VC-API `POST /credentials/verify` and `POST /presentations/verify`."""
+    policy = service.config.policy
 
     @app.post("/credentials/verify", responses={400: {}, 413: {}, 503: {}})
     async def credentials_verify(request: Request) -> JSONResponse:
         """Verify a credential: `{"verifiableCredential": <credential or envelope>,
         "options": {"returnCredential", "returnResults", "returnProblemDetails"}}`."""
-        body = await _body(request)
+        body = await service.body(request)
         if isinstance(body, JSONResponse):
             return body
         if not isinstance(body, dict) or "verifiableCredential" not in body:
@@ -587,7 +589,7 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         if isinstance(options, JSONResponse):
             return options
         item = body["verifiableCredential"]
-        result = await _run(lambda: _verify("credential", item, config.policy), item)
+        result = await service.run(lambda: service.verify("credential", item, policy), item)
         if isinstance(result, JSONResponse):
             return result
         return _vc_api(result, presentation=False, options=options, submitted=item)
@@ -597,7 +599,7 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         """Verify a presentation: `{"verifiablePresentation": …, "options": {"challenge",
         "domain", "returnPresentation", …}}`, or a proofless `{"presentation": …}` (its
         credentials are verified; there is no holder proof to bind)."""
-        body = await _body(request)
+        body = await service.body(request)
         if isinstance(body, JSONResponse):
             return body
         if not isinstance(body, dict) or (
@@ -619,32 +621,40 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
                     "invalid_request",
                 )
             submitted = body["presentation"]
-            result = await _run(
+            result = await service.run(
                 lambda: _proofless(
-                    submitted, lambda entry: _verify("credential", entry, config.policy)
+                    submitted, lambda entry: service.verify("credential", entry, policy)
                 ),
                 submitted,
             )
         else:
             # `challenge` is the nonce and `domain` the audience the holder bound it to.
             submitted = body["verifiablePresentation"]
-            policy = _presentation_policy(config, options, submitted)
-            result = await _run(lambda: _verify("presentation", submitted, policy), submitted)
+            bound = _presentation_policy(service.config, options, submitted)
+            result = await service.run(
+                lambda: service.verify("presentation", submitted, bound), submitted
+            )
         if isinstance(result, JSONResponse):
             return result
         return _vc_api(result, presentation=True, options=options, submitted=submitted)
 
-    if config.openid4vp is not None:
-        from .openid4vp import create_router
 
-        def _verify_with(item: Any, policy: VerificationPolicy) -> VerificationResult:
-            return _verify("openid4vp", item, policy)
+def _mount_openid4vp(app: FastAPI, service: _Service, settings: OpenID4VPSettings) -> None:
+    """OpenID4VP 1.0 verifier endpoints (`/openid4vp/…`), over the same verifier."""
+    from .openid4vp import create_router
 
-        app.include_router(
-            create_router(
-                config.openid4vp, verify=_verify_with, policy=config.policy, clock=config.clock
-            )
-        )
+    def verify_with(item: Any, policy: VerificationPolicy) -> VerificationResult:
+        return service.verify("openid4vp", item, policy)
+
+    config = service.config
+    app.include_router(
+        create_router(settings, verify=verify_with, policy=config.policy, clock=config.clock)
+    )
+
+
+def _add_operations_routes(app: FastAPI, service: _Service) -> None:
+    """`/health`, `/ready` and `/metrics`, for orchestrators and monitoring."""
+    trust, metrics = service.trust, service.metrics
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -657,8 +667,6 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         """Ready when the trust list (if one is configured) is current."""
         if trust is None:
             return JSONResponse({"status": "ready"})
-        from ancre.trust.errors import AncreError
-
         try:
             current = trust.current()
         except AncreError as error:
@@ -687,6 +695,25 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
             f"ancre_trust_list_sequence {refresh.sequence or 0}\n"
         )
 
+
+def create_app(settings: VerifierSettings | None = None) -> FastAPI:
+    """The verifier API. Shared, thread-safe caches live as long as the app.
+
+    Raises `ConfigurationError` when the settings name no trust source and do not say
+    `no_trust_check` (the default `VerifierSettings()` is refused)."""
+    config = settings or VerifierSettings()
+    _check_trust_source(config)
+    service = _Service(config)
+    app = FastAPI(
+        title="ancre verifier",
+        version="1",
+        description="W3C VC-API credential and presentation verification.",
+        lifespan=service.lifespan,
+    )
+    _add_vc_api_routes(app, service)
+    if config.openid4vp is not None:
+        _mount_openid4vp(app, service, config.openid4vp)
+    _add_operations_routes(app, service)
     if config.no_trust_check:
         app.add_middleware(_MarkUntrusted)
     return app
