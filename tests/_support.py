@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,3 +94,32 @@ def service_verdict(response: Any) -> tuple[str, list[str]]:
     status = response.headers["Ancre-Status"]
     assert body["verified"] is (status == "valid")
     return status, codes
+
+
+def spawn_server(
+    argv: Callable[[int], list[str]],
+    ready: Callable[[int], bool],
+    *,
+    attempts: int = 3,
+    **popen: Any,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a server process (a command line, not an in-process app) on a port the OS
+    picked, and wait until `ready(port)`. A process cannot be handed a bound socket, so
+    between the probe's close and the server's bind another process may take the port: the
+    server then exits at start, and this tries again on a new port."""
+    for _ in range(attempts):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port: int = probe.getsockname()[1]
+        process = subprocess.Popen(argv(port), **popen)
+        for _ in range(300):  # bounded wait for start-up (~15 s)
+            if process.poll() is not None:
+                break  # exited: most likely the port was taken meanwhile
+            if ready(port):
+                return process, port
+            time.sleep(0.05)
+        else:
+            process.kill()
+            process.wait(10)
+            raise AssertionError(f"{argv(port)[:4]} did not become ready")
+    raise AssertionError(f"{argv(0)[:4]} exited at start {attempts} times")

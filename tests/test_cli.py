@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from _negative import NEGATIVE
-from _support import Issuer, credential
+from _support import Issuer, credential, spawn_server
 
 from ancre.trust.jose.vc_jose import issue_vc_jwt
 from ancre.trust.result import Status
@@ -143,8 +143,6 @@ def test_keys_in_encrypted_keystore(tmp_path: Path) -> None:
 def test_verifier_serve_with_openid4vp(tmp_path: Path) -> None:
     """`ancre verifier serve --openid4vp-key … --public-url …` serves signed OpenID4VP
     request objects, as a real process; incomplete options are usage errors."""
-    import socket
-    import time
 
     import httpx
 
@@ -172,27 +170,24 @@ def test_verifier_serve_with_openid4vp(tmp_path: Path) -> None:
         done = ancre("verifier", "serve", "--no-trust-check", *partial)
         assert done.returncode == 64, done.stderr
         assert "Traceback" not in done.stderr
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    args = ["--port", str(port), "--openid4vp-key", str(key), "--public-url", base]
-    args.append("--no-trust-check")
     log = (tmp_path / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ancre.cli.main", "verifier", "serve", *args],
+
+    def argv(port: int) -> list[str]:
+        base = f"http://127.0.0.1:{port}"
+        args = ["--port", str(port), "--openid4vp-key", str(key), "--public-url", base]
+        return [sys.executable, "-m", "ancre.cli.main", "verifier", "serve", *args,
+                "--no-trust-check"]  # fmt: skip
+
+    server, port = spawn_server(
+        argv,
+        lambda port: _answers(f"http://127.0.0.1:{port}/health"),
         stdout=subprocess.DEVNULL,
         stderr=log,
         env={**os.environ, "ANCRE_VERIFIER_API_TOKEN": "t" * 32},
     )
+    base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, trust_env=False) as http:
-            for _ in range(200):  # bounded wait for start-up
-                try:
-                    if http.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.05)
             query = {
                 "credentials": [
                     {"id": "m", "format": "dc+sd-jwt", "meta": {"vct_values": ["urn:x"]}}
@@ -259,8 +254,6 @@ def test_policy_file(tmp_path: Path) -> None:
 def test_verifier_serve_terminates_tls(tmp_path: Path) -> None:
     """--tls-cert/--tls-key: HTTPS straight from the service (a test CA; the client trusts
     only it); half a configuration or a mismatched pair is a usage error."""
-    import socket
-    import time
 
     import httpx
     from _x509_pki import make_ca, make_leaf, pem_chain
@@ -291,27 +284,24 @@ def test_verifier_serve_terminates_tls(tmp_path: Path) -> None:
         done = ancre("verifier", "serve", "--no-trust-check", *bad)
         assert done.returncode == 64, done.stderr
         assert "Traceback" not in done.stderr
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    args = ["--port", str(port), "--tls-cert", str(cert), "--tls-key", str(key)]
-    args.append("--no-trust-check")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ancre.cli.main", "verifier", "serve", *args],
+    import ssl
+
+    trust = ssl.create_default_context(cafile=str(ca_pem))
+
+    def argv(port: int) -> list[str]:
+        args = ["--port", str(port), "--tls-cert", str(cert), "--tls-key", str(key)]
+        return [sys.executable, "-m", "ancre.cli.main", "verifier", "serve", *args,
+                "--no-trust-check"]  # fmt: skip
+
+    server, port = spawn_server(
+        argv,
+        lambda port: _answers(f"https://localhost:{port}/health", verify=trust),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        import ssl
-
-        trust = ssl.create_default_context(cafile=str(ca_pem))
         with httpx.Client(base_url=f"https://localhost:{port}", verify=trust) as http:
-            for _ in range(200):  # bounded wait for start-up
-                try:
-                    health = http.get("/health")
-                    break
-                except httpx.ConnectError:
-                    time.sleep(0.05)
+            health = http.get("/health")
             assert health.json() == {"status": "ok"}
         with httpx.Client(base_url=f"http://localhost:{port}") as plain:
             try:
@@ -322,3 +312,14 @@ def test_verifier_serve_terminates_tls(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(10)
+
+
+def _answers(url: str, **options: Any) -> bool:
+    """Whether a server answers `url` yet (a spawned server's readiness probe)."""
+    import httpx
+
+    try:
+        with httpx.Client(trust_env=False, timeout=2, **options) as http:
+            return http.get(url).status_code == 200
+    except httpx.TransportError:
+        return False
