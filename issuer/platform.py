@@ -42,10 +42,8 @@ _MAX_MEMBERS: Final = 1000
 def platform_members(directory: Path) -> tuple[Path, ...] | None:
     """The issuer directories of the platform `directory`, sorted by name; None when
     `directory` is itself an issuer. Sub-directories that hold no ``issuer.json`` (and
-    hidden ones) are not issuers and are passed over; a directory with no issuer at all is
-    refused."""
-    if (directory / CONFIG_FILE).is_file():
-        return None
+    hidden ones) are not issuers and are passed over; a directory with no issuer at all, or
+    that is an issuer and holds issuers too, is refused."""
     try:
         children = sorted(p for p in directory.iterdir() if not p.name.startswith("."))
     except FileNotFoundError:
@@ -56,6 +54,14 @@ def platform_members(directory: Path) -> tuple[Path, ...] | None:
     except NotADirectoryError:
         raise ConfigurationError(f"{directory} is not a directory") from None
     members = tuple(p for p in children if (p / CONFIG_FILE).is_file())
+    if (directory / CONFIG_FILE).is_file():
+        if members:
+            # Serving only one of the two readings would leave issuers silently offline.
+            raise ConfigurationError(
+                f"{directory} is an issuer and also holds issuers ({members[0].name}…): "
+                "keep a platform's issuers in a folder that is not itself an issuer"
+            )
+        return None
     if not members:
         raise ConfigurationError(
             f"{directory} is neither an issuer nor a platform of issuers: create one with "
