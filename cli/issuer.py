@@ -3,6 +3,7 @@
 An issuer lives in a folder (`--dir`, default `./ancre-issuer` or `$ANCRE_ISSUER_DIR`):
 `issuer.json` (settings), `issuer.db` (SQLite, unless `--database` names PostgreSQL) and
 `keys.ancre` (the encrypted signing keys; passphrase from $ANCRE_KEYSTORE_PASSPHRASE).
+`serve --dir` also takes a platform: a folder of issuer folders, served together.
 Exit codes: 0 done, 1 refused (e.g. revoking a revoked credential), 64 usage or
 configuration error, 65 unreadable input.
 """
