@@ -299,7 +299,7 @@ def test_b_cannot_revoke_what_a_issued(platform: Platform, http: httpx.Client) -
         404,
         "credential_not_found",
     )
-    assert a.issuer.credential_info(credential_id).state == "valid"  # type: ignore[union-attr]
+    assert getattr(a.issuer.credential_info(credential_id), "state", None) == "valid"
     assert _verify(token, http).status is Status.VALID
 
     # Revoked at A, it is revoked; B's lists, signed by B, never carry A's statuses.
@@ -362,7 +362,7 @@ def test_vc_api_keys_and_issuer_ids_stay_with_their_issuer(
         403,
         "issuer_not_allowed",
     )
-    assert a.issuer.credential_info(credential_id).state == "valid"  # type: ignore[union-attr]
+    assert getattr(a.issuer.credential_info(credential_id), "state", None) == "valid"
     assert all(row.id != credential_id for row in b.issuer.credentials(1000))
 
 
