@@ -3,6 +3,7 @@
 An issuer lives in a folder (`--dir`, default `./ancre-issuer` or `$ANCRE_ISSUER_DIR`):
 `issuer.json` (settings), `issuer.db` (SQLite, unless `--database` names PostgreSQL) and
 `keys.ancre` (the encrypted signing keys; passphrase from $ANCRE_KEYSTORE_PASSPHRASE).
+`serve --dir` also takes a platform: a folder of issuer folders, served together.
 Exit codes: 0 done, 1 refused (e.g. revoking a revoked credential), 64 usage or
 configuration error, 65 unreadable input.
 """
@@ -253,36 +254,87 @@ def serve(
 ) -> None:
     """Serve the issuer: did:web document, status lists, OpenID4VCI and VC-API endpoints.
 
+    --dir names one issuer, or a platform: a folder of issuer folders (PLATFORM/NAME, each
+    made with `init --did did:web:HOST:issuers:NAME`), all served by this one process, each
+    under its own path and isolated from the others (docs/issuer.md).
+
     It refuses to start without the registry's trust list (from `init` or --trust-list and
     --registry-did) unless told --no-accreditation-check."""
     import uvicorn
 
-    from ancre.issuer.api import IssuerSettings, create_app
-    from ancre.issuer.vc_api import VcApiSettings
     from ancre.trust.errors import AncreError
 
     tls = tls_arguments(tls_cert, tls_key)
+    accreditation = {
+        "trust_list": trust_list,
+        "registry_did": registry_did,
+        "unchecked": no_accreditation_check,
+        "insecure_loopback": insecure_loopback,
+    }
     try:
-        issuer, accreditation, proof = _open_accredited(
-            folder,
-            public_url,
-            trust_list=trust_list,
-            registry_did=registry_did,
-            unchecked=no_accreditation_check,
-            insecure_loopback=insecure_loopback,
-        )
-        vc_api = VcApiSettings(proof=proof, accreditation=accreditation)  # type: ignore[arg-type]
-        authentication = None
-        if login is not None:
-            from ancre.issuer.bridge import build_login_bridge, load_login_settings
-
-            settings = load_login_settings(login, public_url=issuer.public_url)
-            authentication = build_login_bridge(issuer, settings)
-        app_ = create_app(IssuerSettings(issuer, vc_api=vc_api, authentication=authentication))
+        app_, served = _serving(folder, public_url, login, accreditation)
     except AncreError as error:
         _die(64, error.message)
-    sys.stderr.write(f"ancre: issuer {issuer.did} at {issuer.public_url}\n")
+    for did, url in served:
+        sys.stderr.write(f"ancre: issuer {did} at {url}\n")
     uvicorn.run(app_, host=host, port=port, log_level="info", **tls)
+
+
+def _serving(
+    folder: Path, public_url: str | None, login: Path | None, accreditation: dict[str, Any]
+) -> tuple[Any, list[tuple[str, str]]]:
+    """The app `serve` runs for the issuer or platform `folder`, and the (DID, URL) of each
+    issuer it serves. A platform is checked (no two issuers sharing a path, DID, database or
+    key store) before any of its issuers is opened."""
+    from ancre.issuer.api import create_app
+    from ancre.issuer.config import load_config
+    from ancre.issuer.platform import (
+        LOGIN_FILE,
+        check_platform,
+        create_platform_app,
+        platform_members,
+    )
+    from ancre.trust.errors import ConfigurationError
+
+    members = platform_members(folder)
+    if members is None:
+        one = _issuer_settings(folder, public_url, login, accreditation)
+        return create_app(one), [(one.issuer.did, one.issuer.public_url)]
+    if public_url is not None or login is not None:
+        raise ConfigurationError(
+            f"{folder} is a platform of {len(members)} issuers: --public-url and --login "
+            f"name one issuer's; on a platform each issuer's issuer.json gives its URL and "
+            f"its {LOGIN_FILE}, when present, its login bridge"
+        )
+    check_platform((m.name, load_config(m), None) for m in members)
+    settings = []
+    for member in members:
+        own_login = member / LOGIN_FILE
+        settings.append(
+            _issuer_settings(
+                member, None, own_login if own_login.is_file() else None, accreditation
+            )
+        )
+    return create_platform_app(settings), [(s.issuer.did, s.issuer.public_url) for s in settings]
+
+
+def _issuer_settings(
+    folder: Path, public_url: str | None, login: Path | None, accreditation: dict[str, Any]
+) -> Any:
+    """One issuer opened for serving: its accreditation check, its VC-API and, with a login
+    configuration, its login bridge (the authorization code grant)."""
+    from ancre.issuer.api import IssuerSettings
+    from ancre.issuer.vc_api import VcApiSettings
+
+    issuer, check, proof = _open_accredited(folder, public_url, **accreditation)
+    vc_api = VcApiSettings(proof=proof, accreditation=check)  # type: ignore[arg-type]
+    authentication = None
+    if login is not None:
+        from ancre.issuer.bridge import build_login_bridge, load_login_settings
+
+        settings = load_login_settings(login, public_url=issuer.public_url)
+        authentication = build_login_bridge(issuer, settings)
+    return IssuerSettings(issuer, vc_api=vc_api, authentication=authentication)
 
 
 def _qr(text: str) -> str | None:

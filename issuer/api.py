@@ -37,7 +37,14 @@ from ancre.trust.errors import AncreError, Code, ConfigurationError
 if TYPE_CHECKING:
     from ancre.issuer.vc_api import VcApiSettings
 
-__all__ = ["IssuerSettings", "create_app"]
+__all__ = [
+    "IssuerSettings",
+    "create_app",
+    "did_document_path",
+    "include_issuer",
+    "issuer_prefix",
+    "new_app",
+]
 
 _T = TypeVar("_T")
 _NO_STORE: Final = {"Cache-Control": "no-store"}
@@ -115,10 +122,6 @@ async def _guarded(fn: Callable[[], Any], fallback: Code | None = None) -> Respo
     return result
 
 
-def _did_path(did: str) -> str:
-    return urlsplit(did_web_to_url(did)).path
-
-
 @dataclass(frozen=True, slots=True)
 class Served:
     """What every router of the app shares: the issuer, the path its routes live under (the
@@ -130,12 +133,32 @@ class Served:
 
 
 def create_app(settings: IssuerSettings) -> FastAPI:
-    """The issuer API for `settings.issuer`."""
+    """The issuer API for `settings.issuer` (several issuers in one app:
+    :func:`ancre.issuer.platform.create_platform_app`)."""
+    app = new_app()
+    include_issuer(app, settings)
+    return app
+
+
+def new_app() -> FastAPI:
+    """An app with no issuer yet: its ``/health``, once for however many it will serve."""
+    app = FastAPI(title="ancre issuer", version="1", description="OpenID4VCI 1.0 issuer.")
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def include_issuer(app: FastAPI, settings: IssuerSettings) -> None:
+    """Add the routes of `settings.issuer` to `app`: every one under the issuer's path (its
+    public URL's), the .well-known documents at the issuer's path form, the DID document where
+    its did:web resolves. Nothing is shared with the other issuers `app` may serve."""
     issuer = settings.issuer
-    served = Served(issuer, urlsplit(issuer.public_url).path.rstrip("/"), settings.max_body_bytes)
+    served = Served(issuer, issuer_prefix(issuer.public_url), settings.max_body_bytes)
     authentication = settings.authentication
     code_flow = AuthorizationServer(issuer) if authentication is not None else None
-    app = FastAPI(title="ancre issuer", version="1", description="OpenID4VCI 1.0 issuer.")
     app.include_router(_documents_router(served, authorization_code=code_flow is not None))
     app.include_router(_token_router(served, code_flow))
     if authentication is not None and code_flow is not None:
@@ -149,22 +172,28 @@ def create_app(settings: IssuerSettings) -> FastAPI:
     from ancre.issuer.vc_api import vc_api_router
 
     app.include_router(vc_api_router(issuer, served.prefix, settings.vc_api))
-    return app
+
+
+def issuer_prefix(public_url: str) -> str:
+    """The path an issuer's routes live under: its public URL's, without a trailing slash
+    ("" at the root of its host)."""
+    return urlsplit(public_url).path.rstrip("/")
+
+
+def did_document_path(did: str) -> str:
+    """Where the DID document of the did:web `did` is served on its host."""
+    return urlsplit(did_web_to_url(did)).path
 
 
 def _documents_router(served: Served, *, authorization_code: bool) -> APIRouter:
-    """What anyone may read: health, the did:web document, the credential issuer's and the
+    """What anyone may read: the did:web document, the credential issuer's and the
     authorization server's metadata (.well-known), the status lists and offers by
     reference."""
     router = APIRouter()
     issuer, prefix = served.issuer, served.prefix
     base = issuer.public_url
 
-    @router.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @router.get(_did_path(issuer.did))
+    @router.get(did_document_path(issuer.did))
     async def did_document() -> Response:
         document = await _call(issuer.did_document)
         return JSONResponse(document, media_type="application/did+json")

@@ -632,7 +632,9 @@ class AuthorizationServer:
 
 
 #: The browser-binding cookie: ``__Host-`` so that it is Secure, host-only and Path=/
-#: (RFC 6265bis §4.1.3.2) — no sibling host can plant one.
+#: (RFC 6265bis §4.1.3.2) — no sibling host can plant one. An issuer under a path (one of a
+#: platform's) adds a suffix of its own: the issuers of one host would otherwise overwrite
+#: each other's cookie, and a login at one would break a login under way at another.
 BROWSER_COOKIE: Final = "__Host-ancre-browser"
 _SECRET_KEY: Final = "browser_cookie_secret"  # noqa: S105 - a row name, not a secret
 
@@ -645,9 +647,17 @@ class BrowserBinding:
     another one set, and a client cannot forge one bound to someone else's login."""
 
     def __init__(self, issuer: Issuer) -> None:
+        from urllib.parse import urlsplit
+
         from sqlalchemy.exc import IntegrityError
 
         from ancre.issuer.db import MetaRow
+
+        path = urlsplit(issuer.public_url).path.rstrip("/")
+        #: The cookie's name: `BROWSER_COOKIE`, with a suffix naming the issuer's path if any.
+        self.cookie = BROWSER_COOKIE
+        if path:
+            self.cookie += "-" + hashlib.sha256(path.encode()).hexdigest()[:12]
 
         with issuer._read() as session:
             row = session.get(MetaRow, _SECRET_KEY)
@@ -695,7 +705,6 @@ class BrowserBinding:
 
         return bool(token) and hmac.compare_digest(token, self.csrf(browser))
 
-    @staticmethod
-    def header(cookie_value: str) -> str:
+    def header(self, cookie_value: str) -> str:
         """The ``Set-Cookie`` header value (a session cookie)."""
-        return f"{BROWSER_COOKIE}={cookie_value}; Path=/; HttpOnly; Secure; SameSite=Lax"
+        return f"{self.cookie}={cookie_value}; Path=/; HttpOnly; Secure; SameSite=Lax"

@@ -28,7 +28,6 @@ from ancre.issuer.api import (
     _single_valued,
 )
 from ancre.issuer.authorize import (
-    BROWSER_COOKIE,
     Approved,
     AuthorizationServer,
     BrowserBinding,
@@ -66,13 +65,13 @@ class LoginFlow:
     # -- the browser and its language ------------------------------------------------------
 
     def browser_of(self, request: Request) -> tuple[str, str | None]:
-        found = self.binding.read(request.cookies.get(BROWSER_COOKIE))
+        found = self.binding.read(request.cookies.get(self.binding.cookie))
         if found is not None:
             return found, None
         return self.binding.new()
 
     def checked_browser(self, request: Request, form: dict[str, str]) -> str:
-        browser = self.binding.read(request.cookies.get(BROWSER_COOKIE))
+        browser = self.binding.read(request.cookies.get(self.binding.cookie))
         if browser is None or not self.binding.check_csrf(browser, form.get("csrf", "")):
             raise IssuerError(Code.CSRF_INVALID, "the form's CSRF token is missing or wrong", 403)
         return browser
@@ -107,7 +106,7 @@ class LoginFlow:
         body = render(name, lang, self.issuer.public_url, **context)
         response = HTMLResponse(body, status, headers=self.headers)
         if cookie is not None:
-            response.headers.append("set-cookie", BrowserBinding.header(cookie))
+            response.headers.append("set-cookie", self.binding.header(cookie))
         return response
 
     def error_page(self, code: Code | str, lang: str, status: int = 400) -> Response:
@@ -165,7 +164,7 @@ class LoginFlow:
             back = await _call(self.code_flow.complete, request_id, outcome, browser)
             response = await self.finish(back, lang)
         if cookie is not None:
-            response.headers.append("set-cookie", BrowserBinding.header(cookie))
+            response.headers.append("set-cookie", self.binding.header(cookie))
         return response
 
 
@@ -260,7 +259,7 @@ def _redirects_router(flow: LoginFlow) -> APIRouter:
 
     @router.get(prefix + "/login/callback")
     async def login_callback(request: Request) -> Response:
-        browser = flow.binding.read(request.cookies.get(BROWSER_COOKIE))
+        browser = flow.binding.read(request.cookies.get(flow.binding.cookie))
         lang = flow.lang_of(request)
         try:
             if browser is None:

@@ -175,6 +175,22 @@ def _stamp_up(moment: datetime) -> str:
     return _stamp(moment)
 
 
+def _not_an_issuer(directory: Path) -> str:
+    """Why `directory` cannot be opened as an issuer; a platform (a folder of issuers,
+    ``ancre.issuer.platform``) is told to name one of its issuers."""
+    try:
+        members = sorted(p.name for p in directory.iterdir() if (p / CONFIG_FILE).is_file())
+    except OSError:
+        members = []
+    if members:
+        shown = ", ".join(members[:5]) + (", …" if len(members) > 5 else "")
+        return (
+            f"{directory} is a platform of {len(members)} issuers ({shown}): name one, "
+            f"--dir {directory / members[0]}"
+        )
+    return f"{directory} is not an issuer: run `ancre issuer init --dir {directory}` first"
+
+
 def load_config(directory: Path) -> IssuerConfig:
     """Read and check ``DIR/issuer.json``; ``ConfigurationError`` when it is not an issuer."""
     from ancre.trust.codec.json import loads_strict
@@ -183,9 +199,7 @@ def load_config(directory: Path) -> IssuerConfig:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigurationError(
-            f"{directory} is not an issuer: run `ancre issuer init --dir {directory}` first"
-        ) from None
+        raise ConfigurationError(_not_an_issuer(directory)) from None
     if len(raw) > _MAX_CONFIG_BYTES:
         raise ConfigurationError(f"{path} is too large")
     try:
@@ -263,6 +277,11 @@ def init_issuer(
     for name in (CONFIG_FILE, KEYSTORE_FILE):
         if (directory / name).exists():
             raise ConfigurationError(f"{directory} already holds an issuer ({name})")
+    # A platform's issuers live in a folder that is not itself an issuer.
+    if (directory.parent / CONFIG_FILE).is_file():
+        raise ConfigurationError(f"{directory.parent} is an issuer: put this one beside it")
+    if directory.is_dir() and any((p / CONFIG_FILE).is_file() for p in directory.iterdir()):
+        raise ConfigurationError(f"{directory} holds issuers (a platform): name a new folder")
     config = IssuerConfig(
         did=did,
         public_url=url,
