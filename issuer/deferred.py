@@ -102,7 +102,7 @@ def hold(
     now = issuer.clock.now()
     expires = now + timedelta(seconds=limits.deferred_lifetime)
     transaction_id = secrets.token_urlsafe(24)
-    request_id = secrets.token_urlsafe(9)
+    request_id = secrets.token_hex(8)  # typed by operators: never starting with "-"
     keys = [{"jwk": h.key.to_jwk(), "did": h.did} for h in holders]
     session.add(
         DeferredRequestRow(
