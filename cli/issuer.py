@@ -47,6 +47,17 @@ PublicUrlOption = Annotated[
     typer.Option(help="The URL wallets reach the issuer at (default: from issuer.json)."),
 ]
 CredentialIdArgument = Annotated[str, typer.Argument(help="The credential id (urn:uuid:…).")]
+ApprovalOption = Annotated[
+    bool,
+    typer.Option(
+        "--approval",
+        help="Hold the wallet's request until an operator approves it (deferred issuance: "
+        "ancre issuer pending / approve / reject).",
+    ),
+]
+RequestIdArgument = Annotated[
+    str, typer.Argument(help="The held request's id (from `ancre issuer pending`).")
+]
 DEFAULT_DIR = Path("ancre-issuer")
 _MAX_CLAIMS_BYTES = 64 * 1024
 
@@ -391,6 +402,7 @@ def offer(
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="With --from: offer the valid rows only.")
     ] = False,
+    approval: ApprovalOption = False,
 ) -> None:
     """Create a credential offer (pre-authorized code) and print its URI and tx_code; or,
     with --from rows.csv, one offer per row (every row checked first)."""
@@ -400,7 +412,7 @@ def offer(
     if from_csv is not None and claims is None:
         authorization = Authorization("operator", actor, register_checked=register_checked)
         _offer_csv(folder, public_url, credential_type, from_csv, authorization, tx_code,
-                   skip_invalid=skip_invalid, json_out=json_out)  # fmt: skip
+                   skip_invalid=skip_invalid, json_out=json_out, approval=approval)  # fmt: skip
         return
     if claims is None or from_csv is not None:
         _die(64, "give --claims FILE.json or --from FILE.csv")
@@ -414,7 +426,7 @@ def offer(
     issuer = _open_for_offers(folder, public_url)
     authorization = Authorization("operator", actor, register_checked=register_checked)
     created = issuer.create_offer(
-        credential_type, document, authorization=authorization, tx_code=tx_code
+        credential_type, document, authorization=authorization, tx_code=tx_code, approval=approval
     )
     uri = issuer.offer_uri(created, by_value=by_value)
     expires = created.expires_at.replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -492,6 +504,7 @@ def list_(
             "valid_until": r.valid_until,
             "state": r.state,
             "status": f"{r.status_list}#{r.status_index}",
+            "wallet_event": r.wallet_event,
         }
         for r in rows
     ]
@@ -502,6 +515,67 @@ def list_(
         sys.stdout.write(
             f"{item['id']}  {item['configuration']:<24} {item['state']:<10} {item['issued_at']}\n"
         )
+
+
+@app.command()
+@_guard
+def pending(
+    folder: DirOption = DEFAULT_DIR,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every held request, decided or not, newest first.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    json_out: JsonOption = False,
+) -> None:
+    """The wallet requests waiting for approval (offers made with --approval), oldest
+    first: decide with `approve ID` or `reject ID`. --json shows their claims too."""
+    from ancre.issuer.deferred import held_requests
+
+    held = held_requests(_open(folder), everything=every, limit=limit)
+    if json_out:
+        _print_json([h.to_json() for h in held])
+        return
+    for h in held:
+        item = h.to_json()
+        sys.stdout.write(
+            f"{h.id}  {h.configuration_id:<24} {h.state:<9} {h.keys} key(s)  "
+            f"requested {item['requested_at']}  offered by {h.offered_by}\n"
+        )
+
+
+def _decide(folder: Path, request_id: str, decision: Any, actor: str, json_out: bool) -> None:
+    from ancre.issuer.deferred import decide
+
+    state = decide(_open(folder), request_id, decision, actor=actor)
+    if json_out:
+        _print_json({"id": request_id, "state": state})
+    else:
+        sys.stdout.write(f"{request_id}: {state}\n")
+
+
+@app.command()
+@_guard
+def approve(
+    request_id: RequestIdArgument,
+    folder: DirOption = DEFAULT_DIR,
+    actor: AsOption = "operator",
+    json_out: JsonOption = False,
+) -> None:
+    """Approve a held request: the wallet's next poll receives its credential(s)."""
+    _decide(folder, request_id, "approve", actor, json_out)
+
+
+@app.command()
+@_guard
+def reject(
+    request_id: RequestIdArgument,
+    folder: DirOption = DEFAULT_DIR,
+    actor: AsOption = "operator",
+    json_out: JsonOption = False,
+) -> None:
+    """Reject a held request for good (its claims are forgotten at once): the wallet is
+    told credential_request_denied."""
+    _decide(folder, request_id, "reject", actor, json_out)
 
 
 @keys_app.command("rotate")
@@ -613,6 +687,7 @@ def _offer_csv(
     *,
     skip_invalid: bool,
     json_out: bool,
+    approval: bool = False,
 ) -> None:
     """`offer --from rows.csv`: check every row, report every bad one by line number, and
     create nothing unless all are good (or --skip-invalid); then one offer per row, with a
@@ -641,6 +716,7 @@ def _offer_csv(
         rows,
         authorization=authorization,
         tx_code=tx_code,
+        approval=approval,
         progress=lambda done: _progress("offers", done, len(rows)),
     )
     if json_out:

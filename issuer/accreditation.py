@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from ancre.issuer.service import CreatedOffer, IssuedCredential, Issuer, IssuerError
-from ancre.issuer.templates import Authorization, Holder, template
+from ancre.issuer.service import Issuer, IssuerError
+from ancre.issuer.templates import Template
 from ancre.trust.clock import Clock
 from ancre.trust.errors import AncreError, Code, ConfigurationError
 
@@ -87,33 +87,10 @@ class AccreditedIssuer(Issuer):
         super().__init__(*args, **kwargs)
         self.accreditation = accreditation
 
-    def issue(
-        self,
-        configuration_id: str,
-        claims: Any,
-        *,
-        holder: Holder,
-        authorization: Authorization,
-        offer_id: str | None = None,
-    ) -> IssuedCredential:
-        self.accreditation.require(template(configuration_id).credential_type)
-        return super().issue(
-            configuration_id, claims, holder=holder, authorization=authorization, offer_id=offer_id
-        )
-
-    def create_offer(
-        self,
-        configuration_id: str,
-        claims: Any,
-        *,
-        authorization: Authorization,
-        tx_code: bool = False,
-    ) -> CreatedOffer:
-        # At the offer already: an operator learns now, not from a wallet refused later.
-        self.accreditation.require(template(configuration_id).credential_type)
-        return super().create_offer(
-            configuration_id, claims, authorization=authorization, tx_code=tx_code
-        )
+    def check_issuable(self, chosen: Template) -> None:
+        # Every offer and issuance (immediate, batch or deferred) passes here: an operator
+        # learns at the offer already, not from a wallet refused later.
+        self.accreditation.require(chosen.credential_type)
 
 
 def warn_unchecked(did: str) -> None:

@@ -25,11 +25,20 @@ from ancre.issuer.authorize import (
 )
 from ancre.issuer.oid4vci import (
     authorization_server_metadata,
-    check_proof,
+    check_proofs,
     credential_issuer_metadata,
     parse_credential_request,
+    parse_deferred_request,
+    parse_notification_request,
 )
-from ancre.issuer.service import PRE_AUTHORIZED_GRANT, AccessGrant, Issuer, IssuerError
+from ancre.issuer.service import (
+    PRE_AUTHORIZED_GRANT,
+    AccessGrant,
+    IssuedBatch,
+    Issuer,
+    IssuerError,
+    PendingIssuance,
+)
 from ancre.trust.codec.json import loads_strict
 from ancre.trust.did.web import did_web_to_url
 from ancre.trust.errors import AncreError, Code, ConfigurationError
@@ -200,7 +209,10 @@ def _documents_router(served: Served, *, authorization_code: bool) -> APIRouter:
 
     @router.get(f"/.well-known/openid-credential-issuer{prefix}")
     async def issuer_metadata() -> JSONResponse:
-        return JSONResponse(credential_issuer_metadata(base, issuer.config.key_type))
+        metadata = credential_issuer_metadata(
+            base, issuer.config.key_type, batch_size=issuer.config.limits.batch_size
+        )
+        return JSONResponse(metadata)
 
     @router.get(f"/.well-known/oauth-authorization-server{prefix}")
     async def as_metadata() -> JSONResponse:
@@ -296,7 +308,9 @@ def _token_response(grant: AccessGrant) -> JSONResponse:
 
 
 def _credential_router(served: Served) -> APIRouter:
-    """The credential issuer's nonce (OpenID4VCI §7) and credential (§8) endpoints."""
+    """The credential issuer's nonce (OpenID4VCI §7) and credential (§8) endpoints, and
+    those that follow a credential response: deferred credential (§9), notification
+    (§11)."""
     router = APIRouter()
     issuer = served.issuer
     limits = issuer.config.limits
@@ -311,27 +325,90 @@ def _credential_router(served: Served) -> APIRouter:
         async def run() -> Response:
             access_token = _bearer_token(request)
             await _call(issuer.check_access_token, access_token)
-            parsed = parse_credential_request(await _credential_body(request, served.max_body))
-            holder = await _call(
-                lambda: check_proof(
-                    parsed.proof,
+            parsed = parse_credential_request(
+                await _credential_body(request, served.max_body), batch_size=limits.batch_size
+            )
+            holders = await _call(
+                lambda: check_proofs(
+                    parsed.proofs,
                     audience=issuer.public_url,
                     clock=issuer.clock,
                     max_age=limits.proof_max_age,
                     max_skew=limits.proof_max_skew,
-                    consume_nonce=issuer.consume_nonce,
+                    consume_nonces=issuer.consume_nonces,
                 )
             )
-            issued = await _call(
-                issuer.issue_for_token, access_token, parsed.configuration_id, holder
+            result = await _call(
+                issuer.request_credentials, access_token, parsed.configuration_id, holders
             )
-            return JSONResponse(
-                {"credentials": [{"credential": issued.credential}]}, headers=_NO_STORE
-            )
+            return _credential_response(result)
 
         return await _guarded(run, Code.INVALID_CREDENTIAL_REQUEST)
 
+    router.include_router(_follow_up_router(served))
     return router
+
+
+def _follow_up_router(served: Served) -> APIRouter:
+    """The deferred credential (§9) and notification (§11) endpoints: both take the
+    access token the credential request was made with (consumed by then, but bound to
+    the held request or the notification id)."""
+    from ancre.issuer.deferred import collect
+    from ancre.issuer.notification import notify
+
+    router = APIRouter()
+    issuer = served.issuer
+
+    @router.post(served.prefix + "/deferred_credential")
+    async def deferred_credential(request: Request) -> Response:
+        async def run() -> Response:
+            access_token = _bearer_token(request)
+            transaction_id = parse_deferred_request(
+                await _credential_body(request, served.max_body)
+            )
+            return _credential_response(await _call(collect, issuer, access_token, transaction_id))
+
+        return await _guarded(run, Code.INVALID_CREDENTIAL_REQUEST)
+
+    @router.post(served.prefix + "/notification")
+    async def notification(request: Request) -> Response:
+        async def run() -> Response:
+            access_token = _bearer_token(request)
+            try:
+                body = await _credential_body(request, served.max_body)
+            except IssuerError as error:
+                raise IssuerError(
+                    Code.INVALID_NOTIFICATION_REQUEST, error.message, error.status
+                ) from None
+            parsed = parse_notification_request(body)
+            await _call(
+                notify,
+                issuer,
+                access_token,
+                parsed.notification_id,
+                parsed.event,
+                parsed.description,
+            )
+            return Response(status_code=204, headers=_NO_STORE)
+
+        return await _guarded(run, Code.INVALID_NOTIFICATION_REQUEST)
+
+    return router
+
+
+def _credential_response(result: IssuedBatch | PendingIssuance) -> JSONResponse:
+    """A credential response (§8.3): 200 with the credentials (and the notification id),
+    or 202 with the transaction id to poll the deferred credential endpoint with."""
+    if isinstance(result, PendingIssuance):
+        body: dict[str, Any] = {
+            "transaction_id": result.transaction_id,
+            "interval": result.interval,
+        }
+        return JSONResponse(body, 202, headers=_NO_STORE)
+    body = {"credentials": [{"credential": c.credential} for c in result.credentials]}
+    if result.notification_id is not None:
+        body["notification_id"] = result.notification_id
+    return JSONResponse(body, headers=_NO_STORE)
 
 
 def _bearer_token(request: Request) -> str:

@@ -45,6 +45,8 @@ DATABASE_FILE: Final = "issuer.db"
 _MAX_CONFIG_BYTES: Final = 1024 * 1024
 #: 2 MiB of 1-bit statuses: a list verifiers download and inflate.
 _MAX_STATUS_ENTRIES: Final = 16 * 1024 * 1024
+#: Key proofs in one credential request: the request body is limited (64 KiB) anyway.
+_MAX_BATCH_SIZE: Final = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,15 @@ class Limits:
     #: Signed status lists live this long (``validUntil``/``exp``) and are cached for ``ttl``.
     status_list_lifetime: int = 86_400
     status_list_ttl: int = 300
+    #: At most this many key proofs (so credentials) in one credential request (OpenID4VCI
+    #: §12.2.4 ``batch_credential_issuance.batch_size``; 1: no batch issuance).
+    batch_size: int = 10
+    #: Deferred issuance (§9): the ``interval`` a wallet waits between polls, and how long a
+    #: request waits for an operator's decision and its credentials for the wallet.
+    deferred_interval: int = 60
+    deferred_lifetime: int = 30 * 86_400
+    #: A wallet may notify (§11) about the credentials of one response this long after it.
+    notification_lifetime: int = 86_400
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
@@ -75,6 +86,8 @@ class Limits:
             raise ConfigurationError(f"status_list_entries may not exceed {_MAX_STATUS_ENTRIES}")
         if self.status_list_ttl >= self.status_list_lifetime:
             raise ConfigurationError("status_list_ttl must be shorter than its lifetime")
+        if self.batch_size > _MAX_BATCH_SIZE:
+            raise ConfigurationError(f"batch_size may not exceed {_MAX_BATCH_SIZE}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -217,13 +217,15 @@ def create_offers(
     *,
     authorization: Authorization,
     tx_code: bool = False,
+    approval: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> list[RowOffer]:
     """One offer per row (rows already checked by :func:`check_rows`), idempotent by row
-    key. `progress` is called after each row with the number done."""
+    key; with `approval`, each wallet request waits for an operator (deferred issuance).
+    `progress` is called after each row with the number done."""
     results = []
     for done, row in enumerate(rows, 1):
-        results.append(_offer_row(issuer, configuration_id, row, authorization, tx_code))
+        results.append(_offer_row(issuer, configuration_id, row, authorization, tx_code, approval))
         if progress is not None:
             progress(done)
     return results
@@ -235,6 +237,7 @@ def _offer_row(
     row: CsvRow,
     authorization: Authorization,
     tx_code: bool,
+    approval: bool,
 ) -> RowOffer:
     key = _row_key(configuration_id, row.key)
     now = issuer.clock.now()
@@ -253,7 +256,11 @@ def _offer_row(
             return RowOffer(row.line, row.key, "existing", offer.id, uri, None, offer.expires_at)
         state = "renewed"
     created = issuer.create_offer(
-        configuration_id, row.claims, authorization=authorization, tx_code=tx_code
+        configuration_id,
+        row.claims,
+        authorization=authorization,
+        tx_code=tx_code,
+        approval=approval,
     )
     with issuer._transaction() as session:
         mapped = session.get(CsvOfferRow, key, with_for_update=True)

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -29,10 +29,12 @@ __all__ = [
     "AuthorizationRequestRow",
     "Base",
     "CredentialRow",
+    "DeferredRequestRow",
     "IssuerStateRow",
     "LoginStateRow",
     "MetaRow",
     "NonceRow",
+    "NotificationRow",
     "OfferRow",
     "PreAuthorizedCodeRow",
     "StatusEntryRow",
@@ -109,6 +111,11 @@ class CredentialRow(Base):
     status_list: Mapped[str] = mapped_column(String(64))
     status_index: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16), default="valid")
+    #: The OpenID4VCI ``notification_id`` of the response that carried it (shared by a
+    #: batch), and the last event the wallet notified (``credential_accepted``, …) — 0004.
+    notification_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    wallet_event: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    wallet_event_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
 
 
 class OfferRow(Base):
@@ -127,6 +134,8 @@ class OfferRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcMicros)
     created_by: Mapped[str] = mapped_column(String(256))
     credential_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    #: The wallet's request waits for an operator's approval (deferred issuance) — 0004.
+    approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class PreAuthorizedCodeRow(Base):
@@ -300,3 +309,44 @@ class CsvOfferRow(Base):
     claims_sha256: Mapped[str] = mapped_column(String(64))
     offer_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcMicros)
+
+
+# -- deferred issuance and notifications (migration 0004) -----------------------------------
+
+
+class DeferredRequestRow(Base):
+    """A credential request held for an operator's approval (OpenID4VCI 1.0 §9): the holder
+    keys its proofs established (public keys, no claims: those stay on the offer until the
+    credentials are issued or the request is rejected or expires), the access token it
+    came with (hashed: the wallet polls with the same one) and the decision.
+
+    `id` is what the operator sees and decides on; the wallet's ``transaction_id`` is only
+    stored hashed. `state`: ``pending`` → ``approved`` or ``rejected`` (by an operator),
+    ``approved`` → ``issued`` (by the wallet's poll) — each by one conditional UPDATE."""
+
+    __tablename__ = "deferred_requests"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    transaction_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    offer_id: Mapped[str] = mapped_column(String(64), ForeignKey("offers.id"), index=True)
+    configuration_id: Mapped[str] = mapped_column(String(64))
+    #: JSON list of {"jwk", "did"}: the proven holder keys, one credential each.
+    holders_json: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+    expires_at: Mapped[datetime] = mapped_column(UtcMicros)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    collected_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+
+
+class NotificationRow(Base):
+    """A ``notification_id`` handed out with the credentials of one response (§8.3), bound
+    to the access token (hashed) the wallet must present to the notification endpoint
+    (§11). The events themselves are recorded on the credentials (`CredentialRow`)."""
+
+    __tablename__ = "notifications"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+    expires_at: Mapped[datetime] = mapped_column(UtcMicros)

@@ -7,11 +7,16 @@ of ``jwk`` (a public key) or ``kid`` (a did:key / did:jwk DID URL, resolved loca
 signature by that key; ``aud`` the credential issuer identifier; ``iat`` recent (and not in
 the future beyond the skew); and ``nonce`` a live c_nonce from the nonce endpoint, consumed
 once — the last step, so that an invalid proof cannot burn a wallet's nonce.
+
+Batch issuance (§8.2, §12.2.4 ``batch_credential_issuance``): a request may carry up to
+``batch_size`` proofs, each checked as above, each by a distinct key (one credential per
+key); their nonces are consumed together, all or none, only once every proof passed — the
+proofs of one request may share one c_nonce.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -23,14 +28,19 @@ from ancre.trust.jose.jws import parse_compact
 from ancre.trust.keys.jwk import PublicKey
 
 __all__ = [
+    "NOTIFICATION_EVENTS",
     "PRE_AUTHORIZED_GRANT",
     "PROOF_ALGS",
     "PROOF_TYP",
     "CredentialRequest",
+    "Notification",
     "authorization_server_metadata",
     "check_proof",
+    "check_proofs",
     "credential_issuer_metadata",
     "parse_credential_request",
+    "parse_deferred_request",
+    "parse_notification_request",
 ]
 
 PROOF_TYP: Final = "openid4vci-proof+jwt"
@@ -45,8 +55,11 @@ def _binding_methods(format_: str) -> list[str]:
     return ["jwk"] if format_ == "dc+sd-jwt" else ["did:jwk", "did:key"]
 
 
-def credential_issuer_metadata(public_url: str, key_type: str) -> dict[str, Any]:
-    """Credential issuer metadata (§12.2), display names in French and English.
+def credential_issuer_metadata(
+    public_url: str, key_type: str, *, batch_size: int = 1
+) -> dict[str, Any]:
+    """Credential issuer metadata (§12.2), display names in French and English; with a
+    `batch_size` of 2 or more, ``batch_credential_issuance``.
 
     ``vc+jwt`` templates are offered as ``jwt_vc_json`` (Appendix A.1.1, the W3C VC secured
     as a JWT) carrying ``credential_definition.type``; ``dc+sd-jwt`` ones with their
@@ -75,16 +88,21 @@ def credential_issuer_metadata(public_url: str, key_type: str) -> dict[str, Any]
                 **entry,
             }
         configurations[template.configuration_id] = entry
-    return {
+    metadata: dict[str, Any] = {
         "credential_issuer": public_url,
         "credential_endpoint": f"{public_url}/credential",
         "nonce_endpoint": f"{public_url}/nonce",
+        "deferred_credential_endpoint": f"{public_url}/deferred_credential",
+        "notification_endpoint": f"{public_url}/notification",
         "display": [
             {"name": "Émetteur ancre", "locale": "fr"},
             {"name": "ancre issuer", "locale": "en"},
         ],
         "credential_configurations_supported": configurations,
     }
+    if batch_size >= 2:  # §12.2.4: "It MUST be 2 or greater."
+        metadata["batch_credential_issuance"] = {"batch_size": batch_size}
+    return metadata
 
 
 def authorization_server_metadata(
@@ -113,18 +131,18 @@ def authorization_server_metadata(
 
 @dataclass(frozen=True, slots=True)
 class CredentialRequest:
-    """A parsed credential request (§8.2): one configuration, one ``jwt`` proof (batch
-    issuance is not offered)."""
+    """A parsed credential request (§8.2): one configuration, 1..batch_size ``jwt``
+    proofs (one credential each)."""
 
     configuration_id: str
-    proof: str
+    proofs: tuple[str, ...]
 
 
 def _request_error(message: str) -> IssuerError:
     return IssuerError(Code.INVALID_CREDENTIAL_REQUEST, message)
 
 
-def parse_credential_request(body: Any) -> CredentialRequest:
+def parse_credential_request(body: Any, *, batch_size: int = 1) -> CredentialRequest:
     """Check the request's shape (§8.2). Errors: ``invalid_credential_request``,
     ``unknown_credential_configuration``, ``invalid_proof`` (no usable proof)."""
     if not isinstance(body, dict):
@@ -144,6 +162,8 @@ def parse_credential_request(body: Any) -> CredentialRequest:
             f"no credential configuration {configuration!r}",
         )
     if "proof" in body:
+        if "proofs" in body:
+            raise _request_error("send `proofs` only, not both `proof` and `proofs`")
         # Drafts before 1.0 sent a single `proof`; 1.0 (§8.2) has only `proofs`.
         raise _request_error("`proof` is not a 1.0 parameter: send `proofs`")
     proofs = body.get("proofs")
@@ -154,11 +174,64 @@ def parse_credential_request(body: Any) -> CredentialRequest:
     jwts = proofs.get("jwt")
     if not isinstance(jwts, list) or not jwts:
         raise IssuerError(Code.INVALID_PROOF, "`proofs.jwt` must be a non-empty array")
-    if len(jwts) != 1:
-        raise _request_error("batch issuance is not offered: send exactly one proof")
-    if not isinstance(jwts[0], str):
+    if len(jwts) > batch_size:
+        raise _request_error(
+            f"{len(jwts)} proofs: this issuer issues at most {batch_size} credential(s) "
+            "per request (`batch_credential_issuance.batch_size`)"
+        )
+    if not all(isinstance(jwt, str) for jwt in jwts):
         raise IssuerError(Code.INVALID_PROOF, "a jwt proof must be a string")
-    return CredentialRequest(configuration, jwts[0])
+    return CredentialRequest(configuration, tuple(jwts))
+
+
+def parse_deferred_request(body: Any) -> str:
+    """The ``transaction_id`` of a deferred credential request (§9.1); other members are
+    ignored, as the spec asks. Error: ``invalid_credential_request``."""
+    if not isinstance(body, dict):
+        raise _request_error("the deferred credential request must be a JSON object")
+    transaction_id = body.get("transaction_id")
+    if not isinstance(transaction_id, str) or not 0 < len(transaction_id) <= 256:
+        raise _request_error("`transaction_id` (a string) is required")
+    return transaction_id
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A parsed notification request (§11.1)."""
+
+    notification_id: str
+    event: str
+    description: str | None
+
+
+#: §11.1 ``event`` values.
+NOTIFICATION_EVENTS: Final = ("credential_accepted", "credential_failure", "credential_deleted")
+#: §11.1: `event_description` is ASCII %x20-21 / %x23-5B / %x5D-7E (no `"` nor `\`).
+_DESCRIPTION_CHARS: Final = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
+
+
+def parse_notification_request(body: Any) -> Notification:
+    """Check a notification request (§11.1); other members are ignored, as the spec asks.
+    Error: ``invalid_notification_request``."""
+
+    def refused(message: str) -> IssuerError:
+        return IssuerError(Code.INVALID_NOTIFICATION_REQUEST, message)
+
+    if not isinstance(body, dict):
+        raise refused("the notification request must be a JSON object")
+    notification_id, event = body.get("notification_id"), body.get("event")
+    if not isinstance(notification_id, str) or not 0 < len(notification_id) <= 64:
+        raise refused("`notification_id` (a string) is required")
+    if event not in NOTIFICATION_EVENTS:
+        raise refused(f"`event` must be one of {', '.join(NOTIFICATION_EVENTS)}")
+    description = body.get("event_description")
+    if description is not None and (
+        not isinstance(description, str)
+        or len(description) > 512
+        or not set(description) <= _DESCRIPTION_CHARS
+    ):
+        raise refused('`event_description` must be printable ASCII without `"` or `\\`')
+    return Notification(notification_id, event, description)
 
 
 def _proof_error(message: str) -> IssuerError:
@@ -192,6 +265,44 @@ def check_proof(
     consume_nonce: Callable[[str], bool],
 ) -> Holder:
     """Verify a ``jwt`` key proof and return the holder key it proves (module docstring)."""
+    holder, nonce = _verified(proof, audience, clock, max_age, max_skew)
+    if not consume_nonce(nonce):
+        raise _nonce_refused()
+    return holder
+
+
+def check_proofs(
+    proofs: Sequence[str],
+    *,
+    audience: str,
+    clock: Clock,
+    max_age: int,
+    max_skew: int,
+    consume_nonces: Callable[[Sequence[str]], bool],
+) -> tuple[Holder, ...]:
+    """Verify every proof of a (batch) request and return their holder keys, in order:
+    all proofs valid, by distinct keys (``invalid_credential_request`` otherwise), then
+    their nonces consumed together (module docstring)."""
+    verified = [_verified(proof, audience, clock, max_age, max_skew) for proof in proofs]
+    thumbprints = {holder.key.thumbprint() for holder, _ in verified}
+    if len(thumbprints) != len(verified):
+        raise IssuerError(
+            Code.INVALID_CREDENTIAL_REQUEST,
+            "two proofs are by the same key: each credential of a batch needs its own key",
+        )
+    if not consume_nonces(list(dict.fromkeys(nonce for _, nonce in verified))):
+        raise _nonce_refused()
+    return tuple(holder for holder, _ in verified)
+
+
+def _nonce_refused() -> IssuerError:
+    return IssuerError(Code.INVALID_NONCE, "the proof's nonce is unknown, used or expired")
+
+
+def _verified(
+    proof: str, audience: str, clock: Clock, max_age: int, max_skew: int
+) -> tuple[Holder, str]:
+    """Every check of a key proof but its nonce's consumption: the holder and the nonce."""
     from ancre.trust.did.jwk import did_jwk_from_public_key
 
     try:
@@ -234,6 +345,6 @@ def check_proof(
     nonce = payload.get("nonce")
     if nonce is None:
         raise _proof_error("the proof has no `nonce`: fetch one from the nonce endpoint")
-    if not isinstance(nonce, str) or len(nonce) > 256 or not consume_nonce(nonce):
-        raise IssuerError(Code.INVALID_NONCE, "the proof's nonce is unknown, used or expired")
-    return holder
+    if not isinstance(nonce, str) or len(nonce) > 256:
+        raise _nonce_refused()
+    return holder, nonce

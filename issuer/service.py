@@ -15,7 +15,7 @@ import hmac
 import json
 import secrets
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +34,7 @@ from ancre.issuer.db import (
     CredentialRow,
     MetaRow,
     NonceRow,
+    NotificationRow,
     OfferRow,
     PreAuthorizedCodeRow,
     StatusEntryRow,
@@ -63,9 +64,11 @@ from ancre.trust.status.token import StatusType, TokenStatusList, issue_status_l
 __all__ = [
     "AccessGrant",
     "CreatedOffer",
+    "IssuedBatch",
     "IssuedCredential",
     "Issuer",
     "IssuerError",
+    "PendingIssuance",
     "StatusAction",
 ]
 
@@ -111,6 +114,24 @@ class IssuedCredential:
     credential: str
     status_list: str
     status_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedBatch:
+    """The credentials of one credential response (one per holder key) and the
+    ``notification_id`` the wallet may report their fate with (None: not offered)."""
+
+    credentials: tuple[IssuedCredential, ...]
+    notification_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingIssuance:
+    """A held request (deferred issuance): the wallet polls with `transaction_id`, at
+    most every `interval` seconds."""
+
+    transaction_id: str
+    interval: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +333,20 @@ class Issuer:
 
     # -- issuance -------------------------------------------------------------------------
 
+    def check_issuable(self, chosen: Template) -> None:
+        """Refuse a credential type this issuer may not issue (a hook: every offer and
+        issuance passes here; ``AccreditedIssuer`` checks the registry's trust list)."""
+
+    def _checked(
+        self, configuration_id: str, claims: Any, authorization: Authorization
+    ) -> tuple[Template, dict[str, Any]]:
+        """The template of `configuration_id` and the claims, once the issuer, the
+        authorization and the claims' shape all allow issuing it."""
+        chosen = template(configuration_id)
+        self.check_issuable(chosen)
+        chosen.requirement.check(authorization)
+        return chosen, chosen.check_claims(claims)
+
     def issue(
         self,
         configuration_id: str,
@@ -325,61 +360,67 @@ class Issuer:
         record its metadata and audit it — all in one transaction (one commit: the cost of
         an issuance on SQLite is mostly that commit's fsync). Raises ``InvalidError``
         (claims, schema, authorization) or ``IssuerError``."""
-        chosen = template(configuration_id)
-        chosen.requirement.check(authorization)
-        checked = chosen.check_claims(claims)
+        chosen, checked = self._checked(configuration_id, claims, authorization)
+        with self._transaction() as session:
+            issued = self._issue_in(session, chosen, checked, holder, authorization, offer_id)
+            if offer_id is not None:
+                _forget_claims(session, offer_id, issued.id)
+        return issued
+
+    def _issue_in(
+        self,
+        session: Session,
+        chosen: Template,
+        checked: dict[str, Any],
+        holder: Holder,
+        authorization: Authorization,
+        offer_id: str | None,
+        notification_id: str | None = None,
+    ) -> IssuedCredential:
+        """Sign one credential in `session`'s transaction: its own status index, its
+        metadata row, its audit event."""
         credential_id = f"urn:uuid:{uuid.uuid4()}"
         now = self.clock.now().replace(microsecond=0)
-        with self._transaction() as session:
-            if chosen.format == "vc+jwt":
-                list_id = REVOCATION_LIST
-                index = self._allocate(session, (REVOCATION_LIST, SUSPENSION_LIST), credential_id)
-                token = self._sign_vc(
-                    chosen, checked, credential_id, holder, authorization, now, index
-                )
-                holder_ref = holder.did
-            else:
-                list_id = TOKEN_LIST
-                index = self._allocate(session, (TOKEN_LIST,), credential_id)
-                token = self._sign_sd(chosen, checked, holder, now, index)
-                holder_ref = holder.key.thumbprint()
-            session.add(
-                CredentialRow(
-                    id=credential_id,
-                    configuration_id=chosen.configuration_id,
-                    format=chosen.format,
-                    holder=holder_ref,
-                    kid=self._kid,
-                    offer_id=offer_id,
-                    issued_at=now,
-                    valid_until=now + chosen.validity,
-                    status_list=list_id,
-                    status_index=index,
-                    state="valid",
-                )
+        if chosen.format == "vc+jwt":
+            list_id = REVOCATION_LIST
+            index = self._allocate(session, (REVOCATION_LIST, SUSPENSION_LIST), credential_id)
+            token = self._sign_vc(chosen, checked, credential_id, holder, authorization, now, index)
+            holder_ref = holder.did
+        else:
+            list_id = TOKEN_LIST
+            index = self._allocate(session, (TOKEN_LIST,), credential_id)
+            token = self._sign_sd(chosen, checked, holder, now, index)
+            holder_ref = holder.key.thumbprint()
+        session.add(
+            CredentialRow(
+                id=credential_id,
+                configuration_id=chosen.configuration_id,
+                format=chosen.format,
+                holder=holder_ref,
+                kid=self._kid,
+                offer_id=offer_id,
+                issued_at=now,
+                valid_until=now + chosen.validity,
+                status_list=list_id,
+                status_index=index,
+                state="valid",
+                notification_id=notification_id,
             )
-            if offer_id is not None:
-                # The offer's claims are personal data for SD-JWT credentials: forget them
-                # once they are signed (docs/issuer.md "What is stored").
-                session.execute(
-                    update(OfferRow)
-                    .where(OfferRow.id == offer_id)
-                    .values(claims_json=None, credential_id=credential_id)
-                )
-            self._audit(
-                session,
-                authorization.actor,
-                "issue",
-                credential_id,
-                {
-                    "configuration": chosen.configuration_id,
-                    "kid": self._kid,
-                    "status_list": list_id,
-                    "status_index": index,
-                    "offer": offer_id,
-                    "authorization": authorization.method,
-                },
-            )
+        )
+        self._audit(
+            session,
+            authorization.actor,
+            "issue",
+            credential_id,
+            {
+                "configuration": chosen.configuration_id,
+                "kid": self._kid,
+                "status_list": list_id,
+                "status_index": index,
+                "offer": offer_id,
+                "authorization": authorization.method,
+            },
+        )
         return IssuedCredential(
             credential_id, chosen.configuration_id, chosen.format, token, list_id, index
         )
@@ -617,14 +658,16 @@ class Issuer:
         *,
         authorization: Authorization,
         tx_code: bool = False,
+        approval: bool = False,
     ) -> CreatedOffer:
         """Record an offer of one credential with a pre-authorized code (and a numeric
         tx_code to send the holder through another channel). The claims go through every
         issuance check now (a dry run with a placeholder holder key), so that an operator
-        learns about a bad claims file here, not from a wallet that cannot redeem it."""
-        chosen = template(configuration_id)
-        chosen.requirement.check(authorization)
-        checked = chosen.check_claims(claims)
+        learns about a bad claims file here, not from a wallet that cannot redeem it.
+
+        With `approval`, the wallet's credential request is held until an operator approves
+        it (deferred issuance, ``ancre.issuer.deferred``)."""
+        chosen, checked = self._checked(configuration_id, claims, authorization)
         now = self.clock.now()
         self._dry_run(chosen, checked, authorization, now.replace(microsecond=0))
         expires = now + timedelta(seconds=self.config.limits.offer_lifetime)
@@ -646,6 +689,7 @@ class Issuer:
                     created_at=now,
                     expires_at=expires,
                     created_by=authorization.actor,
+                    approval=approval,
                 )
             )
             session.flush()
@@ -659,13 +703,13 @@ class Issuer:
                     tx_attempts=0,
                 )
             )
-            self._audit(
-                session,
-                authorization.actor,
-                "offer",
-                offer_id,
-                {"configuration": chosen.configuration_id, "tx_code": pin is not None},
-            )
+            details: dict[str, Any] = {
+                "configuration": chosen.configuration_id,
+                "tx_code": pin is not None,
+            }
+            if approval:
+                details["approval"] = True
+            self._audit(session, authorization.actor, "offer", offer_id, details)
         return CreatedOffer(offer_id, chosen.configuration_id, code, pin, expires)
 
     def _dry_run(
@@ -837,21 +881,30 @@ class Issuer:
 
     def consume_nonce(self, nonce: str) -> bool:
         """True once for a live nonce, then False forever (on every replica)."""
+        return self.consume_nonces((nonce,))
+
+    def consume_nonces(self, nonces: Sequence[str]) -> bool:
+        """Consume every one of `nonces` (live, unused) in one transaction, or none of
+        them: True when all were consumed here (the key proofs of one batch request)."""
         now = self.clock.now()
-        with self._transaction() as session:
-            count = _rowcount(
-                session.execute(
-                    update(NonceRow)
-                    .where(
-                        NonceRow.nonce_sha256 == _sha256(nonce),
-                        NonceRow.used_at.is_(None),
-                        NonceRow.expires_at > now,
+        with self._write() as session, session.begin() as transaction:
+            for nonce in nonces:
+                count = _rowcount(
+                    session.execute(
+                        update(NonceRow)
+                        .where(
+                            NonceRow.nonce_sha256 == _sha256(nonce),
+                            NonceRow.used_at.is_(None),
+                            NonceRow.expires_at > now,
+                        )
+                        .values(used_at=now)
+                        .execution_options(synchronize_session=False)
                     )
-                    .values(used_at=now)
-                    .execution_options(synchronize_session=False)
                 )
-            )
-        return bool(count == 1)
+                if count != 1:
+                    transaction.rollback()  # the request's other nonces stay unused
+                    return False
+        return bool(nonces)
 
     def check_access_token(self, token: str) -> str:
         """The offer an unused, unexpired access token was issued for (not consumed)."""
@@ -866,26 +919,36 @@ class Issuer:
     def issue_for_token(
         self, token: str, configuration_id: str, holder: Holder
     ) -> IssuedCredential:
-        """Consume the access token (one conditional UPDATE) and issue its offer's
-        credential to `holder`."""
+        """Consume the access token and issue its offer's credential to `holder` (one
+        credential, immediately: an offer that needs approval is refused here)."""
+        result = self.request_credentials(token, configuration_id, (holder,))
+        if not isinstance(result, IssuedBatch):
+            raise InternalError("the offer was held for approval: use request_credentials")
+        return result.credentials[0]
+
+    def request_credentials(
+        self, token: str, configuration_id: str, holders: Sequence[Holder]
+    ) -> IssuedBatch | PendingIssuance:
+        """The credential endpoint's work (OpenID4VCI §8) once the key proofs are checked:
+        consume the access token (one conditional UPDATE) and, in the same transaction,
+        issue one credential per holder key (each with its own status index) with one
+        ``notification_id`` — all or nothing — or, for an offer that needs an operator's
+        approval, hold the request (§9, ``ancre.issuer.deferred``)."""
+        if not 1 <= len(holders) <= self.config.limits.batch_size:
+            raise IssuerError(
+                Code.INVALID_CREDENTIAL_REQUEST,
+                f"1 to {self.config.limits.batch_size} holder keys per request",
+            )
+        offer = self._offer_of_token(token, configuration_id)
+        claims = loads_strict(offer.claims_json or "null", what="stored claims")
+        authorization = Authorization.from_json(
+            loads_strict(offer.authorization_json, what="stored authorization")
+        )
+        # Outside the write transaction: the accreditation check may fetch a trust list.
+        chosen, checked = self._checked(configuration_id, claims, authorization)
         now = self.clock.now()
         digest = _sha256(token)
-        refused = IssuerError(
-            Code.INVALID_TOKEN, "the access token is unknown, used or expired", 401
-        )
         with self._transaction() as session:
-            row = session.get(AccessTokenRow, digest)
-            if row is None:
-                raise refused
-            offer = session.get(OfferRow, row.offer_id)
-            if offer is None or offer.claims_json is None:
-                raise refused
-            if offer.configuration_id != configuration_id:
-                # Before the token is consumed: the wallet may retry with the right id.
-                raise IssuerError(
-                    Code.INVALID_CREDENTIAL_REQUEST,
-                    f"this access token is for {offer.configuration_id}, not {configuration_id}",
-                )
             consumed = _rowcount(
                 session.execute(
                     update(AccessTokenRow)
@@ -898,15 +961,66 @@ class Issuer:
                     .execution_options(synchronize_session=False)
                 )
             )
-            if consumed != 1:
-                raise refused
-        claims = loads_strict(offer.claims_json, what="stored claims")
-        authorization = Authorization.from_json(
-            loads_strict(offer.authorization_json, what="stored authorization")
+            current = session.get(OfferRow, offer.id)
+            if consumed != 1 or current is None or current.claims_json is None:
+                raise _token_refused()
+            if offer.approval:
+                from ancre.issuer.deferred import hold
+
+                return hold(self, session, current, holders, digest)
+            return self._issue_batch(
+                session, chosen, checked, holders, authorization, offer.id, digest
+            )
+
+    def _offer_of_token(self, token: str, configuration_id: str) -> OfferRow:
+        """The offer an access token is for, with its claims (not consumed yet)."""
+        with self._read() as session:
+            row = session.get(AccessTokenRow, _sha256(token))
+            offer = session.get(OfferRow, row.offer_id) if row is not None else None
+        if row is None or offer is None or offer.claims_json is None:
+            raise _token_refused()
+        if offer.configuration_id != configuration_id:
+            # Before the token is consumed: the wallet may retry with the right id.
+            raise IssuerError(
+                Code.INVALID_CREDENTIAL_REQUEST,
+                f"this access token is for {offer.configuration_id}, not {configuration_id}",
+            )
+        return offer
+
+    def _issue_batch(
+        self,
+        session: Session,
+        chosen: Template,
+        checked: dict[str, Any],
+        holders: Sequence[Holder],
+        authorization: Authorization,
+        offer_id: str,
+        token_digest: str,
+        *,
+        notify: bool = True,
+    ) -> IssuedBatch:
+        """One credential per holder key in `session`'s transaction, the offer's claims
+        forgotten, and (with `notify`) a notification id bound to the access token."""
+        notification_id = secrets.token_urlsafe(16) if notify else None
+        if notification_id is not None:
+            now = self.clock.now()
+            lifetime = timedelta(seconds=self.config.limits.notification_lifetime)
+            session.add(
+                NotificationRow(
+                    id=notification_id,
+                    token_sha256=token_digest,
+                    created_at=now,
+                    expires_at=now + lifetime,
+                )
+            )
+        issued = tuple(
+            self._issue_in(
+                session, chosen, checked, holder, authorization, offer_id, notification_id
+            )
+            for holder in holders
         )
-        return self.issue(
-            configuration_id, claims, holder=holder, authorization=authorization, offer_id=offer.id
-        )
+        _forget_claims(session, offer_id, issued[0].id)
+        return IssuedBatch(issued, notification_id)
 
     # -- listing ----------------------------------------------------------------------------
 
@@ -922,10 +1036,24 @@ class Issuer:
             )
 
 
+def _token_refused() -> IssuerError:
+    return IssuerError(Code.INVALID_TOKEN, "the access token is unknown, used or expired", 401)
+
+
 def _rowcount(result: Any) -> int:
     # An UPDATE's result is a CursorResult; its row count says whether the conditional
     # update matched (and so whether this caller consumed the value).
     return int(result.rowcount)
+
+
+def _forget_claims(session: Session, offer_id: str, credential_id: str) -> None:
+    # The offer's claims are personal data for SD-JWT credentials: forget them once they
+    # are signed (docs/issuer.md "What is stored").
+    session.execute(
+        update(OfferRow)
+        .where(OfferRow.id == offer_id)
+        .values(claims_json=None, credential_id=credential_id)
+    )
 
 
 def _offer_json(

@@ -3,7 +3,9 @@ tests/node/obtain.mjs) obtains credentials from a running ancre issuer with the
 pre-authorized code grant and a tx_code (`ancre issuer serve`), and with the authorization
 code grant, PKCE S256 and the test user-authentication step (an issuer served in-process:
 `serve` has no such step); the results are checked by ancre's verifier and by jwcrypto
-(signature) or the sd-jwt reference package."""
+(signature) or the sd-jwt reference package. The same client also takes a batch of
+credentials (several keys) and reports their acceptance to the notification endpoint, and
+waits, polling the deferred credential endpoint, for an operator to approve its request."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,7 @@ pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 NODE_DIR = Path(__file__).parent / "node"
 LOOPBACK = NetworkPolicy(allow_loopback=True, max_bytes=4 * 1024 * 1024)
+OPERATOR = Authorization("operator", "alice", register_checked=True)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +54,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
     return make_tls(tmp_path_factory.mktemp("tls"))
 
 
-def _node_client(offer_uri: str, tx_code: str | None, tls: Tls) -> dict[str, Any]:
+def _node_args(offer_uri: str, tx_code: str | None, *options: str) -> list[str]:
     node = shutil.which("node")
     if node is None or not (NODE_DIR / "node_modules" / "@openid4vc" / "openid4vci").is_dir():
         # Not a skip: the interop claim must not pass silently on a machine without it.
@@ -58,8 +62,12 @@ def _node_client(offer_uri: str, tx_code: str | None, tls: Tls) -> dict[str, Any
     args = [node, str(NODE_DIR / "obtain.mjs"), offer_uri]
     if tx_code is not None:
         args.append(tx_code)
+    return [*args, *options]
+
+
+def _node_client(offer_uri: str, tx_code: str | None, tls: Tls, *options: str) -> dict[str, Any]:
     done = subprocess.run(
-        args,
+        _node_args(offer_uri, tx_code, *options),
         capture_output=True,
         text=True,
         env={**os.environ, "NODE_EXTRA_CA_CERTS": str(tls.ca)},
@@ -187,3 +195,75 @@ def test_npm_openid4vci_client_obtains_a_credential_with_the_authorization_code_
         assert request.completed_at is not None
         assert (code.request_id, code.code_challenge) == (request.id, request.code_challenge)
         assert code.used_at is not None
+
+
+def test_npm_openid4vci_client_takes_a_batch_and_notifies(tmp_path: Path, tls: Tls) -> None:
+    with (
+        running_issuer(tmp_path / "issuer", tls) as (issuer, url),
+        httpx.Client(trust_env=False, timeout=10, verify=tls.context()) as http,
+    ):
+        offer = issuer.create_offer("LegalPerson", LEGAL_PERSON_CLAIMS, authorization=OPERATOR)
+        obtained = _node_client(issuer.offer_uri(offer), None, tls, "--keys", "3", "--notify")
+        assert len(obtained["credentials"]) == 3
+        indexes = set()
+        for credential, holder_jwk in zip(
+            obtained["credentials"], obtained["holder_jwks"], strict=True
+        ):
+            one = {**obtained, "credential": credential, "holder_jwk": holder_jwk}
+            _check_obtained(one, "LegalPerson", http, url)  # each bound to its own key
+            payload = _signature_payload(credential, http, url)
+            indexes.add(payload["credentialStatus"][0]["statusListIndex"])
+        assert len(indexes) == 3
+        assert obtained["notified"] is True
+        rows = issuer.credentials()
+        assert {(r.notification_id, r.wallet_event) for r in rows} == {
+            (obtained["notification_id"], "credential_accepted")
+        }
+
+
+def test_npm_openid4vci_client_waits_for_approval(tmp_path: Path, tls: Tls) -> None:
+    from ancre.issuer.deferred import held_requests
+
+    directory = tmp_path / "issuer"
+    claims_file = tmp_path / "claims.json"
+    claims_file.write_text(json.dumps(LEGAL_PERSON_CLAIMS))
+    d = ["--dir", str(directory)]
+    with (
+        running_issuer(directory, tls, limits={"deferred_interval": 1}) as (issuer, url),
+        httpx.Client(trust_env=False, timeout=10, verify=tls.context()) as http,
+    ):
+        made = ancre_cli(
+            "issuer", "offer", *d, "--type", "LegalPerson", "--claims", str(claims_file),
+            "--approval", "--json",
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        offer = json.loads(made.stdout)
+        wallet = subprocess.Popen(
+            _node_args(offer["offer_uri"], None, "--keys", "2"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "NODE_EXTRA_CA_CERTS": str(tls.ca)},
+        )
+        try:
+            for _ in range(300):  # until the wallet's request is held
+                held = held_requests(issuer)
+                if held or wallet.poll() is not None:
+                    break
+                time.sleep(0.1)
+            assert len(held) == 1, wallet.stderr.read() if wallet.stderr else ""
+            time.sleep(1.5)  # let the wallet poll at least once while it is pending
+            approved = ancre_cli("issuer", "approve", held[0].id, *d, "--as", "bob")
+            assert approved.returncode == 0, approved.stderr
+            out, err = wallet.communicate(timeout=60)
+        finally:
+            if wallet.poll() is None:
+                wallet.kill()
+                wallet.communicate()
+        assert wallet.returncode == 0, err
+        obtained = json.loads(out)
+        assert obtained["deferred"]["interval"] == 1
+        assert obtained["deferred"]["polls"] >= 2
+        assert len(obtained["credentials"]) == 2
+        _check_obtained(obtained, "LegalPerson", http, url)
+        assert issuer.count_credentials() == 2

@@ -181,6 +181,11 @@ class Code(StrEnum):
     INVALID_CREDENTIAL_REQUEST = "invalid_credential_request"
     CREDENTIAL_NOT_FOUND = "credential_not_found"
     STATUS_LIST_FULL = "status_list_full"
+    # OpenID4VCI 1.0 deferred issuance (§9.3) and notification (§11.3)
+    INVALID_TRANSACTION_ID = "invalid_transaction_id"
+    CREDENTIAL_REQUEST_DENIED = "credential_request_denied"
+    INVALID_NOTIFICATION_ID = "invalid_notification_id"
+    INVALID_NOTIFICATION_REQUEST = "invalid_notification_request"
     # verifier service (ancre.verifier.service): requests it refuses before verifying
     SERVICE_BUSY = "service_busy"
     RATE_LIMITED = "rate_limited"

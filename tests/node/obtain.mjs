@@ -1,9 +1,10 @@
 // An independent OpenID4VCI 1.0 wallet for ancre's issuer tests, built on
 // @openid4vc/openid4vci and @openid4vc/oauth2 (ancre did not write them). It resolves the
 // offer and the issuer's metadata, takes the grant the offer carries, gets a c_nonce, sends
-// a jwt key proof and prints
-//   {"credential", "holder_jwk", "configuration_id", "grant", "code_challenge_method"}
-// as JSON on stdout.
+// one jwt key proof per holder key and prints
+//   {"credential", "holder_jwk", "credentials", "holder_jwks", "configuration_id", "grant",
+//    "code_challenge_method", "notification_id", "notified", "deferred"}
+// as JSON on stdout ("credential" and "holder_jwk": the first of each list).
 //
 // - pre-authorized code grant: the offer's pre-authorized_code with TX_CODE;
 // - authorization code grant (offer with an issuer_state): the library builds the
@@ -13,7 +14,15 @@
 //   and exchanges the code with its PKCE verifier. Only an issuer whose user-authentication
 //   step decides without a page (ancre's StaticAuthentication) can be driven this way.
 //
-// usage: node obtain.mjs OFFER_URI [TX_CODE]
+// - batch issuance (--keys N): N holder keys, N proofs sharing one c_nonce, in one request
+//   (the library checks N against the issuer's batch_credential_issuance.batch_size);
+// - deferred issuance: on a 202 with a transaction_id, the library polls the deferred
+//   credential endpoint every `interval` seconds until the credentials come (at most
+//   MAX_POLLS times); "deferred" reports the transaction id and the number of polls;
+// - notification (--notify): the library reports credential_accepted with the response's
+//   notification_id, when it carries one.
+//
+// usage: node obtain.mjs OFFER_URI [TX_CODE] [--keys N] [--notify]
 // (trust a test CA with NODE_EXTRA_CA_CERTS=ca.pem)
 import { createHash, generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import {
@@ -34,15 +43,27 @@ const AUTHORIZATION_CODE = "authorization_code";
 const CLIENT_ID = "npm-openid4vci-wallet";
 const REDIRECT_URI = "https://wallet.example/openid4vci/callback";
 
-const [offerUri, txCode] = process.argv.slice(2);
-if (!offerUri) {
-  console.error("usage: node obtain.mjs OFFER_URI [TX_CODE]");
+const MAX_POLLS = 60;
+const positional = [];
+const options = { keys: 1, notify: false };
+for (let i = 2; i < process.argv.length; i++) {
+  const arg = process.argv[i];
+  if (arg === "--keys") options.keys = Number(process.argv[++i]);
+  else if (arg === "--notify") options.notify = true;
+  else positional.push(arg);
+}
+const [offerUri, txCode] = positional;
+if (!offerUri || !(options.keys >= 1)) {
+  console.error("usage: node obtain.mjs OFFER_URI [TX_CODE] [--keys N] [--notify]");
   process.exit(64);
 }
 
 const b64url = (data) => Buffer.from(data).toString("base64url");
-const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-const holderJwk = publicKey.export({ format: "jwk" });
+// One P-256 key per credential; the signing callback finds the private key by its JWK.
+const holders = Array.from({ length: options.keys }, () => {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  return { privateKey, jwk: publicKey.export({ format: "jwk" }) };
+});
 
 const callbacks = {
   fetch: globalThis.fetch,
@@ -52,12 +73,14 @@ const callbacks = {
   // else its token_endpoint_auth_methods_supported ("none": send client_id).
   clientAuthentication: clientAuthenticationDynamic({ clientId: CLIENT_ID }),
   signJwt: async (signer, { header, payload }) => {
-    if (signer.method !== "jwk" || signer.alg !== "ES256") {
-      throw new Error(`this wallet signs with its own ES256 jwk, not ${signer.method}/${signer.alg}`);
+    const holder = holders.find((h) => h.jwk.x === signer.publicJwk?.x && h.jwk.y === signer.publicJwk?.y);
+    if (signer.method !== "jwk" || signer.alg !== "ES256" || !holder) {
+      throw new Error(`this wallet signs with its own ES256 jwks, not ${signer.method}/${signer.alg}`);
     }
     const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(payload))}`;
-    const signature = sign("sha256", Buffer.from(input), { key: privateKey, dsaEncoding: "ieee-p1363" });
-    return { jwt: `${input}.${b64url(signature)}`, signerJwk: holderJwk };
+    const key = holder.privateKey;
+    const signature = sign("sha256", Buffer.from(input), { key, dsaEncoding: "ieee-p1363" });
+    return { jwt: `${input}.${b64url(signature)}`, signerJwk: holder.jwk };
   },
 };
 
@@ -149,29 +172,65 @@ const { accessToken, codeChallengeMethod } =
   grant === PRE_AUTHORIZED ? await preAuthorizedAccessToken() : await authorizationCodeAccessToken();
 
 const { c_nonce: nonce } = await client.requestNonce({ issuerMetadata });
-const { jwt } = await client.createCredentialRequestJwtProof({
-  issuerMetadata,
-  credentialConfigurationId: configurationId,
-  nonce,
-  signer: { method: "jwk", alg: "ES256", publicJwk: holderJwk },
-});
-const response = await client.retrieveCredentials({
-  issuerMetadata,
-  accessToken,
-  credentialConfigurationId: configurationId,
-  proofs: { jwt: [jwt] },
-});
-if (!response.ok) {
-  console.error(JSON.stringify(response.credentialErrorResponseResult ?? response, null, 2));
+const jwts = [];
+for (const holder of holders) {
+  const { jwt } = await client.createCredentialRequestJwtProof({
+    issuerMetadata,
+    credentialConfigurationId: configurationId,
+    nonce,
+    signer: { method: "jwk", alg: "ES256", publicJwk: holder.jwk },
+  });
+  jwts.push(jwt);
+}
+let response;
+try {
+  response = await client.retrieveCredentials({
+    issuerMetadata,
+    accessToken,
+    credentialConfigurationId: configurationId,
+    proofs: { jwt: jwts },
+  });
+} catch (error) {
+  console.error(error.message, error.response ? await error.response.response.text() : "");
   process.exit(1);
 }
-const credential = response.credentialResponse.credentials[0].credential;
+let { credentials, notification_id: notificationId } = response.credentialResponse;
+let deferred = null;
+const transactionId = response.credentialResponse.transaction_id;
+if (transactionId) {
+  // Held for the issuer's approval: poll, as told, until the credentials come.
+  deferred = { transaction_id: transactionId, interval: response.credentialResponse.interval, polls: 0 };
+  let interval = deferred.interval;
+  while (!credentials) {
+    if (deferred.polls >= MAX_POLLS) throw new Error(`still pending after ${MAX_POLLS} polls`);
+    await new Promise((resolve) => setTimeout(resolve, interval * 1000));
+    const polled = await client.retrieveDeferredCredentials({ issuerMetadata, accessToken, transactionId });
+    deferred.polls += 1;
+    ({ credentials, notification_id: notificationId } = polled.deferredCredentialResponse);
+    interval = polled.deferredCredentialResponse.interval ?? interval;
+  }
+}
+let notified = false;
+if (options.notify && notificationId) {
+  await client.sendNotification({
+    issuerMetadata,
+    accessToken,
+    notification: { notificationId, event: "credential_accepted" },
+  });
+  notified = true;
+}
+const issued = credentials.map((c) => (typeof c === "string" ? c : c.credential));
 process.stdout.write(
   JSON.stringify({
-    credential,
-    holder_jwk: holderJwk,
+    credential: issued[0],
+    holder_jwk: holders[0].jwk,
+    credentials: issued,
+    holder_jwks: holders.map((h) => h.jwk),
     configuration_id: configurationId,
     grant,
     code_challenge_method: codeChallengeMethod,
+    notification_id: notificationId ?? null,
+    notified,
+    deferred,
   }) + "\n",
 );
