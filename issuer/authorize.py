@@ -34,7 +34,6 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ancre.issuer.db import (
-    AccessTokenRow,
     AuthorizationCodeRow,
     AuthorizationRequestRow,
     IssuerStateRow,
@@ -587,7 +586,6 @@ class AuthorizationServer:
             raise IssuerError(
                 Code.INVALID_GRANT, "a PKCE `code_verifier` (RFC 7636 §4.1) is required"
             )
-        limits = self.issuer.config.limits
         now = self.issuer.clock.now()
         digest = _sha256(code)
         with self.issuer._transaction() as session:
@@ -613,17 +611,7 @@ class AuthorizationServer:
                 offer = session.get(OfferRow, row.offer_id)
                 if offer is None:  # a foreign key
                     raise InternalError(f"offer {row.offer_id} of an authorization code is gone")
-                token = secrets.token_urlsafe(32)
-                session.add(
-                    AccessTokenRow(
-                        token_sha256=_sha256(token),
-                        offer_id=row.offer_id,
-                        expires_at=now + timedelta(seconds=limits.access_token_lifetime),
-                        used_at=None,
-                    )
-                )
-                self.issuer._audit(session, "wallet", "redeem_code", row.offer_id, {})
-                return AccessGrant(token, limits.access_token_lifetime, offer.configuration_id)
+                return self.issuer._grant_access(session, offer, "redeem_code", now)
         raise IssuerError(
             Code.INVALID_GRANT,
             "the authorization code is unknown, used, expired, or was issued to another "

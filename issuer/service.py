@@ -240,6 +240,25 @@ class Issuer:
 
     # -- audit ---------------------------------------------------------------------------
 
+    def _grant_access(
+        self, session: Session, offer: OfferRow, event: str, now: datetime
+    ) -> AccessGrant:
+        """A fresh access token for `offer`'s credential request, stored hashed, audited as
+        `event` (``redeem`` for a pre-authorized code, ``redeem_code`` for an authorization
+        code): the one place a grant becomes a token."""
+        lifetime = self.config.limits.access_token_lifetime
+        token = secrets.token_urlsafe(32)
+        session.add(
+            AccessTokenRow(
+                token_sha256=_sha256(token),
+                offer_id=offer.id,
+                expires_at=now + timedelta(seconds=lifetime),
+                used_at=None,
+            )
+        )
+        self._audit(session, "wallet", event, offer.id, {})
+        return AccessGrant(token, lifetime, offer.configuration_id)
+
     def _audit(
         self, session: Session, actor: str, action: str, subject: str, details: Mapping[str, Any]
     ) -> None:
@@ -802,17 +821,7 @@ class Issuer:
                 if offer is None:  # a foreign key
                     raise InternalError(f"offer {row.offer_id} of a pre-authorized code is gone")
                 offer.code = None
-                token = secrets.token_urlsafe(32)
-                session.add(
-                    AccessTokenRow(
-                        token_sha256=_sha256(token),
-                        offer_id=row.offer_id,
-                        expires_at=now + timedelta(seconds=limits.access_token_lifetime),
-                        used_at=None,
-                    )
-                )
-                self._audit(session, "wallet", "redeem", row.offer_id, {})
-                return AccessGrant(token, limits.access_token_lifetime, offer.configuration_id)
+                return self._grant_access(session, offer, "redeem", now)
         # Refused: say why, from a fresh read (another replica may have just used it).
         with self._transaction() as session:
             current = session.get(PreAuthorizedCodeRow, digest)
