@@ -258,12 +258,32 @@ class PresentationAdapter(_Adapter):
     `holder_binding` and `entries`. `within` says which entries its format may carry (see
     `detect_format`)."""
 
-    __slots__ = ()
+    __slots__ = ("named_holder",)
     signed = "presentation"
     within: Literal["jose", "json-ld"] = "jose"
+    #: Whether the presentation names its holder (`holder`; for a `vp+jwt`, also `iss`).
+    #: When it does not (VCDM 2.0 and 1.1 make `holder` optional), the format's issuer-key
+    #: step records the controller of the key that signed it as the holder.
+    named_holder: bool
 
     def entries(self) -> list[Any]:
         raise NotImplementedError
+
+    def holder_named(self, binding: str) -> str:
+        """The HOLDER_BINDING step's message around the format's `binding` check (audience,
+        nonce): a presentation that names no holder is bound to whoever controls the key
+        that signed it, unless the policy requires a named holder."""
+        if self.named_holder:
+            return binding
+        if self.ctx.policy.require_holder:
+            raise InvalidError(
+                Code.POLICY_VIOLATION,
+                "the policy requires presentations to name their holder, and this one names none",
+            )
+        return (
+            f"{binding}; no holder named: {self.run.holder}, the controller of the key "
+            "that signed it, stands for it"
+        )
 
     def schema(self) -> str:
         return "a presentation has no schema of its own: each credential's is checked with it"
