@@ -524,3 +524,95 @@ def test_presentation_without_holder_needs_a_did_kid(kid: str | None) -> None:
     result = verify_vp_jwt(token, resolver=PinnedKeys({}), clock=_AT, policy=_LENIENT)
     assert result.status is Status.INVALID
     assert [(e.step, e.code) for e in result.errors] == [(Step.ISSUER_KEY, "invalid_presentation")]
+
+
+# ---- EnvelopedVerifiablePresentation / Credential with `data:application/jwt` (VCDM 1.1) ---
+
+
+def _vcdm11_jwt(key: PrivateKey, kid: str, claim: str, body: dict[str, Any], **extra: Any) -> str:
+    """A VCDM 1.1 JWT (`vc` or `vp` claim, `typ: JWT`) as did-jwt-vc and didkit make them."""
+    header = {"alg": "EdDSA", "typ": "JWT", "kid": kid}
+    return forge(header, {claim: body, **extra}, key)
+
+
+def _vcdm11_pair(
+    issuer: Issuer, clock: FixedClock, *, aud: str = "https://verifier.example"
+) -> tuple[str, str, str]:
+    """(the 1.1 credential JWT, the 1.1 presentation JWT carrying it, the holder's DID)."""
+    vc = _vcdm11_jwt(
+        issuer.key,
+        issuer.kid,
+        "vc",
+        {
+            "@context": ["https://www.w3.org/2018/credentials/v1"],
+            "type": ["VerifiableCredential"],
+            "credentialSubject": {"memberOf": "Data space Loire"},
+        },
+        iss=issuer.did,
+        nbf=int(clock.now().timestamp()) - 86400,
+    )
+    holder_key = PrivateKey.generate("ed25519")
+    holder = did_jwk_from_public_key(holder_key.public_key)
+    vp = _vcdm11_jwt(
+        holder_key,
+        f"{holder}#0",
+        "vp",
+        {
+            "@context": ["https://www.w3.org/2018/credentials/v1"],
+            "type": ["VerifiablePresentation"],
+            "verifiableCredential": [vc],
+        },
+        iss=holder,
+        aud=aud,
+        nonce="n-1",
+    )
+    return vc, vp, holder
+
+
+def _enveloped(kind: str, media: str, token: str) -> dict[str, Any]:
+    return {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "id": f"data:application/{media},{token}",
+        "type": f"Enveloped{kind}",
+    }
+
+
+def test_enveloped_vcdm11_jwt_presentation_is_read_like_a_bare_one(
+    ed_issuer: Issuer, resolver: CompositeResolver, clock: FixedClock
+) -> None:
+    vc, vp, holder = _vcdm11_pair(ed_issuer, clock)
+    policy = VerificationPolicy(audience="https://verifier.example", nonce="n-1")
+    bare = verify(vp, resolver=resolver, clock=clock, policy=policy)
+    assert bare.status is Status.VALID, bare.to_json()
+    for separator in (",", ";"):
+        envelope = _enveloped("VerifiablePresentation", "jwt", vp)
+        envelope["id"] = envelope["id"].replace(",", separator, 1)
+        result = verify(json.dumps(envelope), resolver=resolver, clock=clock, policy=policy)
+        assert result.status is Status.VALID, result.to_json()
+        assert (result.format, result.holder) == ("jwt_vp (VCDM 1.1)", holder)
+        assert [r.format for r in result.credentials] == ["jwt_vc (VCDM 1.1)"]
+    credential_envelope = _enveloped("VerifiableCredential", "jwt", vc)
+    result = verify(json.dumps(credential_envelope), resolver=resolver, clock=clock)
+    assert (result.status, result.format) == (Status.VALID, "jwt_vc (VCDM 1.1)")
+
+
+def test_enveloped_jwt_must_be_the_kind_its_envelope_says(
+    ed_issuer: Issuer, resolver: CompositeResolver, clock: FixedClock
+) -> None:
+    """A VCDM 1.1 credential JWT in a presentation envelope (and the reverse) is not read as
+    what the envelope claims."""
+    vc, vp, _ = _vcdm11_pair(ed_issuer, clock)
+    as_vp = verify(
+        json.dumps(_enveloped("VerifiablePresentation", "jwt", vc)), resolver=resolver, clock=clock
+    )
+    assert [(e.step, e.code) for e in as_vp.errors] == [(Step.FORMAT, "unsupported_typ")]
+    as_vc = verify(
+        json.dumps(_enveloped("VerifiableCredential", "jwt", vp)), resolver=resolver, clock=clock
+    )
+    assert [(e.step, e.code) for e in as_vc.errors] == [(Step.FORMAT, "unsupported_typ")]
+    refused = verify(
+        json.dumps(_enveloped("VerifiablePresentation", "vp+cose", vp)),
+        resolver=resolver,
+        clock=clock,
+    )
+    assert [e.code for e in refused.errors] == ["unsupported_format"]

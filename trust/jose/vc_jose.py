@@ -97,8 +97,10 @@ VC_CTYS: Final = frozenset({"vc", "vc+ld+json", "vc+ld"})
 VP_TYPS: Final = frozenset({"vp+jwt", "vp+ld+json+jwt", "vp+ld+jwt"})
 VP_CTYS: Final = frozenset({"vp", "vp+ld+json", "vp+ld"})
 _LEGACY_TYPS: Final = frozenset({"jwt", None})
+#: `application/jwt`: a VCDM 1.1 JWT credential (`vc` claim), read like a bare one.
 _ENVELOPE: Final = re.compile(
-    r"data:application/(vc\+jwt|vc\+ld\+json\+jwt|vc\+ld\+jwt|dc\+sd-jwt|vc\+sd-jwt)[,;](.*)", re.S
+    r"data:application/(vc\+jwt|vc\+ld\+json\+jwt|vc\+ld\+jwt|jwt|dc\+sd-jwt|vc\+sd-jwt)[,;](.*)",
+    re.S,
 )
 _OTHER_ENVELOPE: Final = re.compile(r"data:application/[a-z0-9.+-]+[,;].+", re.S)
 _DEFAULT_POLICY: Final = VerificationPolicy()
