@@ -233,7 +233,8 @@ def test_a_token_in_a_json_string_is_still_a_token(name: str) -> None:
 
 def test_a_string_that_is_neither_json_nor_a_token_is_a_malformed_token() -> None:
     result = _engine().verify('{"not json', parsed=True)
-    assert result.status is Status.INVALID and result.malformed
+    assert result.status is Status.INVALID
+    assert result.malformed
     assert result.errors[0].code is not Code.DOCUMENT_NOT_A_MAP
 
 
