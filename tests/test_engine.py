@@ -6,6 +6,7 @@ Each format is an adapter the engine (`ancre.trust.engine.run_steps`) drives thr
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -248,3 +249,20 @@ def test_a_presentation_entry_holding_json_text_is_not_a_map() -> None:
     di_vc = INPUTS["ldp_vc"][0]
     with pytest.raises(MalformedError):
         detect_format(json.dumps(di_vc), within="json-ld")
+
+
+def test_require_holder_for_every_presentation_format() -> None:
+    """`require_holder`: a vp+jwt and a Data Integrity presentation name theirs (`holder`),
+    an SD-JWT VC through its key-binding JWT; a bare SD-JWT names nobody and is refused."""
+    strict = replace(BOUND, require_holder=True)
+    for name in ("vp+jwt", "ldp_vp", "dc+sd-jwt"):
+        data, _ = INPUTS[name]
+        assert _engine().verify(data, policy=strict).status is Status.VALID, name
+    sd_jwt = INPUTS["dc+sd-jwt"][0]
+    bare = sd_jwt[: sd_jwt.rindex("~") + 1]
+    lenient = VerificationPolicy(require_key_binding=False)
+    assert _engine().verify(bare, policy=lenient).status is Status.VALID
+    refused = _engine().verify(bare, policy=replace(lenient, require_holder=True))
+    assert [(e.step, e.code) for e in refused.errors] == [
+        (Step.HOLDER_BINDING, Code.POLICY_VIOLATION)
+    ]
