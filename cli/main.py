@@ -180,6 +180,17 @@ PublicUrlOption = Annotated[
         "request_uri, …); also an audience presentations may be bound to."
     ),
 ]
+FAILURE_STATUS_ENV = "ANCRE_VERIFIER_FAILURE_STATUS"
+FailureStatusOption = Annotated[
+    int,
+    typer.Option(
+        envvar=FAILURE_STATUS_ENV,
+        metavar="200|400",
+        help="The HTTP status of a VC-API verification that ran and failed: 200 (VCALM, the "
+        "default: `verified: false` says it) or 400, for clients that treat only >= 400 as a "
+        "rejection. The body is the same.",
+    ),
+]
 OpenID4VPDatabaseOption = Annotated[
     str | None,
     typer.Option(
@@ -215,6 +226,7 @@ def verifier_serve(
     openid4vp_kid: OpenID4VPKidOption = None,
     public_url: PublicUrlOption = None,
     openid4vp_database: OpenID4VPDatabaseOption = None,
+    failure_status: FailureStatusOption = 200,
 ) -> None:
     """Serve POST /credentials/verify and /presentations/verify (W3C VC-API), OpenID4VP 1.0
     (with --openid4vp-key), /health, /ready, /metrics.
@@ -224,6 +236,8 @@ def verifier_serve(
     """
     # Cheap usage checks first: nothing is opened (database, files) for a command that fails.
     tls = _serve_usage(trust_list, registry_did, log_format, log_level, tls_cert, tls_key)
+    if failure_status not in (200, 400):
+        _die(EXIT_USAGE, f"--failure-status is 200 or 400 (${FAILURE_STATUS_ENV} too)")
     policy = _serve_policy(policy_file, trusted_issuer, trust_list, no_trust_check)
     ensure_port_free(host, port)
     settings = _serve_settings(
@@ -242,6 +256,7 @@ def verifier_serve(
         public_url=public_url,
         audience=audience,
         no_trust_check=no_trust_check,
+        failure_status=failure_status,
     )
     _serve(settings, host, port, log_format=log_format, log_level=log_level, tls=tls)
 
@@ -304,6 +319,7 @@ def _serve_settings(
     public_url: str | None,
     audience: list[str] | None,
     no_trust_check: bool,
+    failure_status: int = 200,
 ) -> VerifierSettings:
     """The service's settings from the command line; exit 64 on a configuration they
     refuse."""
@@ -333,6 +349,7 @@ def _serve_settings(
             ),
             no_trust_check=no_trust_check,
             audiences=audiences,
+            failure_status=failure_status,
         )
     except ConfigurationError as error:
         _die(EXIT_USAGE, error.message)

@@ -29,6 +29,7 @@ from ancre.trust.clock import FixedClock
 from ancre.trust.codec.b64 import b64url_decode
 from ancre.trust.data_integrity.proofs import add_proof
 from ancre.trust.did.jwk import did_jwk_from_public_key
+from ancre.trust.jose.jws import sign_compact
 from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt, issue_vp_jwt
 from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.result import Status
@@ -59,7 +60,10 @@ VCT = "https://credentials.example/membership"
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 LIBRARY, SERVICE, CLI, OPENID4VP = "library", "service", "cli", "openid4vp"
-INTERFACES = (LIBRARY, SERVICE, CLI, OPENID4VP)
+#: The VC-API service run with `failure_status=400` (`--failure-status 400`): the same
+#: verdicts, a failed verification answered 400 with the same body.
+SERVICE_400 = "service --failure-status 400"
+INTERFACES = (LIBRARY, SERVICE, SERVICE_400, CLI, OPENID4VP)
 
 Input = str | dict[str, Any]
 
@@ -103,6 +107,9 @@ JOSE_ONLY_TRUST_REQUIRED = Profile(
     "policy: vc+jwt and vp+jwt only, a trust decision required",
     policy_file='{"formats": ["vc+jwt", "vp+jwt"], "require_trust": true}',
 )
+REQUIRE_HOLDER = Profile(
+    "policy: presentations name their holder", policy_file='{"require_holder": true}'
+)
 PROFILES = (
     OPEN,
     TRUSTED,
@@ -113,6 +120,7 @@ PROFILES = (
     LEGAL_PERSONS_ONLY,
     NO_STATUS,
     JOSE_ONLY_TRUST_REQUIRED,
+    REQUIRE_HOLDER,
 )
 
 
@@ -619,6 +627,48 @@ def _di_vp(w: World, credentials: list[Any]) -> dict[str, Any]:
     )
 
 
+def _vp_holder_less(w: World, credentials: list[str], *, kid: str | None = None) -> str:
+    """A vp+jwt that names no holder (no `holder`, no `iss`: VCDM 2.0 makes both optional),
+    signed by the holder's key: its `kid` alone says whose key signed it."""
+    payload = {
+        "@context": [VC_V2],
+        "type": ["VerifiablePresentation"],
+        "verifiableCredential": [envelope_credential(t) for t in credentials],
+        "aud": w.aud,
+        "nonce": w.nonce,
+        "iat": int(w.clock.now().timestamp()),
+        "exp": int((w.clock.now() + timedelta(minutes=5)).timestamp()),
+    }
+    header = {"typ": "vp+jwt", "cty": "vp", "kid": kid or w.holder_kid}
+    return sign_compact(header, json.dumps(payload).encode(), w.holder_key)
+
+
+def _di_vp_holder_less(w: World, credentials: list[Any]) -> dict[str, Any]:
+    """A Data Integrity presentation without `holder`: its proof's verificationMethod is
+    what it proves."""
+    presentation = {
+        "@context": [VC_V2],
+        "type": ["VerifiablePresentation"],
+        "verifiableCredential": credentials,
+    }
+    return add_proof(
+        presentation,
+        w.di_holder.key,
+        w.di_holder.kid,
+        created=NOW - timedelta(minutes=1),
+        proof_purpose="authentication",
+        challenge=w.nonce,
+        domain=w.aud,
+    )
+
+
+def _json_string(document: Any) -> str:
+    """JSON text of a JSON *string* holding `document`'s JSON: a secured document sent as
+    text inside JSON, which is not a map (VC Data Integrity). Every interface gets it as
+    that value: the library and the command as this text, the services as the string."""
+    return json.dumps(json.dumps(document))
+
+
 def _sd_issue(w: World, *, bound: bool = True, signer: Issuer | None = None, **extra: Any) -> SdJwt:
     signer = signer or w.ed
     options: dict[str, Any] = {
@@ -801,6 +851,42 @@ case(
     INVALID,
     "unsupported_format",
     malformed=True,
+)
+case(
+    "not a map: a Data Integrity credential sent as a JSON string holding it",
+    lambda w: _json_string(_di(w.ed, _di_simple(w.ed))),
+    INVALID,
+    "document_not_a_map",
+    malformed=True,
+)
+case(
+    "not a map: an EnvelopedVerifiableCredential sent as a JSON string holding it",
+    lambda w: _json_string(envelope_credential(_vc(w.ed))),
+    INVALID,
+    "document_not_a_map",
+    malformed=True,
+)
+case(
+    "not a map: a JSON array of credentials",
+    lambda w: json.dumps([_di(w.ed, _di_simple(w.ed))]),
+    INVALID,
+    "document_not_a_map",
+    malformed=True,
+)
+case(
+    "not a map: a vp+jwt envelope sent as a JSON string holding it",
+    lambda w: _json_string(
+        {
+            "@context": [VC_V2],
+            "id": f"data:application/vp+jwt,{_vp(w, [_held(w, w.ed)])}",
+            "type": "EnvelopedVerifiablePresentation",
+        }
+    ),
+    INVALID,
+    "document_not_a_map",
+    presentation=True,
+    malformed=True,
+    **BOUND,
 )
 case(
     "enveloped vc+cose (not read yet)",
@@ -1361,6 +1447,34 @@ case(
     not_openid4vp=NO_LDP,
 )
 case(
+    "DI presentation without holder: the proof's verification method stands for it",
+    lambda w: _di_vp_holder_less(w, [_di(w.ed, _di_simple(w.ed))]),
+    VALID,
+    presentation=True,
+    **BOUND,
+    not_openid4vp=NO_LDP,
+)
+case(
+    "DI presentation without holder, the policy requires a holder",
+    lambda w: _di_vp_holder_less(w, [_di(w.ed, _di_simple(w.ed))]),
+    INVALID,
+    "policy_violation",
+    presentation=True,
+    profile=REQUIRE_HOLDER,
+    **BOUND,
+    not_openid4vp=NO_LDP,
+)
+case(
+    "DI presentation without holder: wrong challenge",
+    lambda w: _di_vp_holder_less(w, [_di(w.ed, _di_simple(w.ed))]),
+    INVALID,
+    "nonce_mismatch",
+    presentation=True,
+    audience=AUD,
+    nonce="replayed",
+    not_openid4vp=NO_LDP,
+)
+case(
     "didkit LD presentation: wrong challenge",
     lambda w: w.didkit_vp,
     INVALID,
@@ -1530,6 +1644,38 @@ case(
     ),
     VALID,
     profile=NO_STATUS,
+    **HELD,
+)
+
+
+# Presentations without `holder` (VCDM 2.0 §4.13 and 1.1: optional): the DID whose key
+# signed them is their holder — for OpenID4VP, the one the credential's subject must be.
+case(
+    "vp+jwt without holder: the signer's DID stands for it",
+    lambda w: _vp_holder_less(w, [_held(w, w.ed)]),
+    VALID,
+    **HELD,
+)
+case(
+    "vp+jwt without holder, the policy requires a holder",
+    lambda w: _vp_holder_less(w, [_held(w, w.ed)]),
+    INVALID,
+    "policy_violation",
+    profile=REQUIRE_HOLDER,
+    **HELD,
+)
+case(
+    "vp+jwt with holder, the policy requires a holder",
+    lambda w: _vp(w, [_held(w, w.ed)]),
+    VALID,
+    profile=REQUIRE_HOLDER,
+    **HELD,
+)
+case(
+    "vp+jwt without holder, kid not a DID URL",
+    lambda w: _vp_holder_less(w, [_held(w, w.ed)], kid="key-1"),
+    INVALID,
+    "invalid_presentation",
     **HELD,
 )
 

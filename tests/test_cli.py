@@ -314,6 +314,52 @@ def test_verifier_serve_terminates_tls(tmp_path: Path) -> None:
         server.wait(10)
 
 
+def test_verifier_serve_failure_status(tmp_path: Path) -> None:
+    """`--failure-status 400` (or ANCRE_VERIFIER_FAILURE_STATUS=400): a VC-API verification
+    that ran and failed answers 400 with the VerificationResult; the flag wins over the
+    environment; anything but 200 or 400 is a usage error."""
+    import httpx
+
+    from ancre.trust.jose.vc_jose import envelope_credential
+
+    for args, env in (
+        (["--failure-status", "500"], {}),
+        ([], {"ANCRE_VERIFIER_FAILURE_STATUS": "201"}),
+    ):
+        done = ancre("verifier", "serve", "--no-trust-check", *args, env=env)
+        assert done.returncode == 64, done.stderr
+        assert "--failure-status is 200 or 400" in done.stderr
+    issuer, other = Issuer.new(), Issuer.new()
+    forged = envelope_credential(issue_vc_jwt(credential(issuer.did), other.key, issuer.kid))
+    for flag, env, status in (
+        ([], {"ANCRE_VERIFIER_FAILURE_STATUS": "400"}, 400),
+        (["--failure-status", "200"], {"ANCRE_VERIFIER_FAILURE_STATUS": "400"}, 200),
+    ):
+
+        def argv(port: int, flag: list[str] = flag) -> list[str]:
+            return [sys.executable, "-m", "ancre.cli.main", "verifier", "serve",
+                    "--port", str(port), "--no-trust-check", *flag]  # fmt: skip
+
+        server, port = spawn_server(
+            argv,
+            lambda port: _answers(f"http://127.0.0.1:{port}/health"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **env},
+        )
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False) as http:
+                answer = http.post("/credentials/verify", json={"verifiableCredential": forged})
+            assert answer.status_code == status
+            assert answer.json()["verified"] is False
+            assert [p["code"] for p in answer.json()["problemDetails"] if "code" in p] == [
+                "signature_invalid"
+            ]
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
 def _answers(url: str, **options: Any) -> bool:
     """Whether a server answers `url` yet (a spawned server's readiness probe)."""
     import httpx

@@ -1,6 +1,8 @@
 """One table (tests/_cases.py), four interfaces, one answer: every case must give the same
 status and error codes through the library (`ancre.verifier.pipeline.verify`), the VC-API
-verifier service over real HTTP on loopback, `ancre verify` run as a subprocess, and — for
+verifier service over real HTTP on loopback — in both failure-status modes: VCALM's 200
+with `verified: false`, and `failure_status=400`, where a failed verification answers 400
+with the same body —, `ancre verify` run as a subprocess, and — for
 the cases OpenID4VP can carry — the service's OpenID4VP endpoints driven by a test wallet
 (tests/_oid4vp_holder.py): the caller creates a request, the wallet fetches and checks it
 and answers with the case's presentation, bound to the transaction's nonce and Client
@@ -42,6 +44,7 @@ from _cases import (
     NONCE,
     OPENID4VP,
     SERVICE,
+    SERVICE_400,
     VC_V2,
     VCT,
     Case,
@@ -119,9 +122,9 @@ def _reason(codes: tuple[str, ...], messages: list[str]) -> str | None:
 
 
 def expected(case: Case, interface: str) -> Outcome:
-    if interface == SERVICE and case.service_http != 200:
+    if interface in (SERVICE, SERVICE_400) and case.service_http != 200:
         return Outcome(f"HTTP {case.service_http}", case.codes)
-    malformed = None if interface in (SERVICE, OPENID4VP) else case.malformed
+    malformed = None if interface in (SERVICE, SERVICE_400, OPENID4VP) else case.malformed
     return Outcome(case.status.value, case.codes, malformed, reason=case.reason)
 
 
@@ -214,10 +217,12 @@ def _openid4vp_settings() -> OpenID4VPSettings:
 
 class Service:
     """The VC-API service, one app (and uvicorn server) per verifier configuration; the app
-    serves the OpenID4VP endpoints too."""
+    serves the OpenID4VP endpoints too. `failure_status` is the service's: 200 (VCALM, the
+    default) or 400 (`--failure-status 400`), the HTTP status of a verification that ran
+    and did not succeed; the body must be the same either way."""
 
-    def __init__(self, world: World, stack: ExitStack) -> None:
-        self.world, self.stack = world, stack
+    def __init__(self, world: World, stack: ExitStack, failure_status: int = 200) -> None:
+        self.world, self.stack, self.failure_status = world, stack, failure_status
         self._bases: dict[str, str] = {}
         self.http = stack.enter_context(httpx.Client(trust_env=False, timeout=60))
 
@@ -238,18 +243,23 @@ class Service:
                 # has none; the service must be told so explicitly (issue 12, point 16).
                 no_trust_check=trust_list is None and policy.trusted_issuers is None,
                 openid4vp=_openid4vp_settings(),
+                failure_status=self.failure_status,
             )
             self._bases[profile.name] = self.stack.enter_context(serve(create_app(settings)))
         return self._bases[profile.name]
 
     def run(self, case: Case) -> Outcome:
-        data = self.world.input(case)
+        data: Any = self.world.input(case)
         options = {
             name: value
             for name, value in (("challenge", case.nonce), ("domain", case.audience))
             if value is not None
         }
-        if isinstance(data, str):
+        if isinstance(data, str) and data.startswith(('"', "[")):
+            # JSON text of a value that is not an object (a string holding a document, an
+            # array): sent as that JSON value, as a client would.
+            data = json.loads(data)
+        elif isinstance(data, str):
             # Presentations travel as EnvelopedVerifiablePresentation: vp+jwt, or an SD-JWT VC
             # with its KB-JWT (dc+sd-jwt). A bare credential sent where a bound presentation
             # is required stays an EnvelopedVerifiableCredential.
@@ -273,9 +283,15 @@ class Service:
             body["options"] = options
         response = self.http.post(self.base(case.profile) + path, json=body)
         answer = response.json()
-        if response.status_code != 200:
+        if "verified" not in answer:  # a refused request: a problem body
             return Outcome(
                 f"HTTP {response.status_code}", (str(answer.get("code")),), detail=response.text
+            )
+        if response.status_code != (200 if answer["verified"] else self.failure_status):
+            return Outcome(
+                f"HTTP {response.status_code} for verified={answer['verified']}",
+                (),
+                detail=response.text[:500],
             )
         status = response.headers.get("Ancre-Status")
         problems = answer.get("problemDetails")
@@ -357,6 +373,8 @@ class OpenID4VP:
             data = case.build(self.world)
         if not isinstance(data, str):
             return Outcome("NOT A STRING", (), detail="OpenID4VP presentations are strings")
+        if data.startswith('"'):  # JSON text of a string: the vp_token carries that string
+            data = json.loads(data)
         answer = wallet.respond(request, {"case": [data]})
         transaction = created.json()["transaction_id"]
         verdict = caller.get(f"/openid4vp/requests/{transaction}/result")
@@ -465,6 +483,7 @@ def _is_json_ld(data: str | dict[str, Any]) -> bool:
 class Interfaces:
     library: Library
     service: Service
+    service_400: Service
     command: Command
     openid4vp: OpenID4VP
 
@@ -473,6 +492,8 @@ class Interfaces:
             return self.library.run(case)
         if interface == SERVICE:
             return self.service.run(case)
+        if interface == SERVICE_400:
+            return self.service_400.run(case)
         if interface == OPENID4VP:
             return self.openid4vp.run(case)
         assert interface == CLI, interface
@@ -488,6 +509,7 @@ def interfaces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interfaces]
         yield Interfaces(
             Library(world, stack),
             service,
+            Service(world, stack, failure_status=400),
             Command(world, tmp_path_factory.mktemp("cross")),
             OpenID4VP(world, stack, service),
         )

@@ -8,6 +8,7 @@ import copy
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -980,11 +981,75 @@ def test_presentation_negative_cases(ed_issuer: Issuer) -> None:
     assert failed(verify_vp(not_vp)) == (Status.INVALID, Step.FORMAT, Code.INVALID_PRESENTATION)
 
 
+# ---- presentations without `holder` (VCDM 2.0 §4.13, 1.1 §4.10: optional) ----------------------
+
+
+def _holder_less(holder: Issuer, credentials: list[Any], vm: str | None = None) -> dict[str, Any]:
+    presentation = _presentation(holder, credentials)
+    del presentation["holder"]
+    return add_proof(
+        presentation,
+        holder.key,
+        vm or holder.kid,
+        created=NOW - timedelta(minutes=1),
+        proof_purpose="authentication",
+        challenge="n-0S6_WzA2Mj",
+        domain="https://verifier.example",
+        contexts=STORE,
+    )
+
+
+def test_presentation_without_holder_proves_its_verification_method(ed_issuer: Issuer) -> None:
+    """What the presentation proves is the proof's verification method and its controller:
+    recorded as the result's holder; domain and challenge bind it as before."""
+    holder = Issuer.new()
+    vp = _holder_less(holder, [signed_membership(ed_issuer)])
+    result = verify_vp(vp, policy=BOUND)
+    assert result.status is Status.VALID, result.errors
+    assert result.holder == holder.did
+    binding = next(c for c in result.checks if c.step is Step.HOLDER_BINDING)
+    assert binding.message.startswith("domain https://verifier.example, challenge matches; ")
+    assert f"no holder named: {holder.did}, the controller of the key" in binding.message
+    for policy, code in (
+        (replace(BOUND, nonce="replayed"), Code.NONCE_MISMATCH),
+        (replace(BOUND, audience="https://other.example"), Code.AUDIENCE_MISMATCH),
+    ):
+        assert failed(verify_vp(vp, policy=policy)) == (Status.INVALID, Step.HOLDER_BINDING, code)
+    added = copy.deepcopy(vp)
+    added["holder"] = Issuer.new().did  # naming someone else afterwards breaks the proof
+    assert failed(verify_vp(added, policy=BOUND))[2] in (Code.KID_MISMATCH, Code.SIGNATURE_INVALID)
+
+
+def test_presentation_without_holder_and_the_require_holder_policy(ed_issuer: Issuer) -> None:
+    holder = Issuer.new()
+    strict = replace(BOUND, require_holder=True)
+    holder_less = _holder_less(holder, [signed_membership(ed_issuer)])
+    assert failed(verify_vp(holder_less, policy=strict)) == (
+        Status.INVALID,
+        Step.HOLDER_BINDING,
+        Code.POLICY_VIOLATION,
+    )
+    named = _signed_presentation(holder, [signed_membership(ed_issuer)])
+    assert verify_vp(named, policy=strict).status is Status.VALID
+
+
+def test_presentation_without_holder_needs_a_did_verification_method(ed_issuer: Issuer) -> None:
+    holder = Issuer.new()
+    vm = "https://holder.example/keys#1"
+    vp = _holder_less(holder, [signed_membership(ed_issuer)], vm=vm)
+    keys = PinnedKeys({"https://holder.example/keys": [holder.key.public_key.to_jwk()]})
+    assert failed(verify_vp(vp, policy=BOUND, resolver=keys)) == (
+        Status.INVALID,
+        Step.ISSUER_KEY,
+        Code.INVALID_PRESENTATION,
+    )
+
+
 # ---- didkit (Spruce ssi, Rust) → ancre ---------------------------------------------------------
 
 
 async def _didkit_issue(
-    jwk: dict[str, str], proof_type: str | None
+    jwk: dict[str, str], proof_type: str | None, *, holder: bool = True
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     import didkit
 
@@ -1011,12 +1076,13 @@ async def _didkit_issue(
     issued = json.loads(
         await didkit.issue_credential(json.dumps(credential), json.dumps(options), key)
     )
-    presentation = {
+    presentation: dict[str, Any] = {
         "@context": [VC_V1],
         "type": ["VerifiablePresentation"],
-        "holder": did,
         "verifiableCredential": [issued],
     }
+    if holder:
+        presentation["holder"] = did
     vp_options = {
         "proofFormat": "ldp",
         "verificationMethod": vm,
@@ -1071,6 +1137,24 @@ def test_didkit_ed25519_signature_2018_presentation_verifies_in_ancre() -> None:
     assert [r.status for r in result.credentials] == [Status.VALID]
     wrong_nonce = verify_vp(vp, policy=VerificationPolicy(nonce="replayed"), contexts=None)
     assert failed(wrong_nonce) == (Status.INVALID, Step.HOLDER_BINDING, Code.NONCE_MISMATCH)
+
+
+@pytest.mark.interop
+def test_didkit_presentation_without_holder_verifies_in_ancre() -> None:
+    """didkit signs a presentation that names no holder: ancre records the DID whose key
+    signed it, and refuses it when its policy requires a named holder."""
+    key = PrivateKey.generate("ed25519")
+    did, _, vp = asyncio.run(_didkit_issue(key.export_private_jwk(), None, holder=False))
+    assert "holder" not in vp
+    result = verify_vp(vp, policy=BOUND, contexts=None)
+    assert result.status is Status.VALID, result.errors
+    assert result.holder == did
+    strict = replace(BOUND, require_holder=True)
+    assert failed(verify_vp(vp, policy=strict, contexts=None)) == (
+        Status.INVALID,
+        Step.HOLDER_BINDING,
+        Code.POLICY_VIOLATION,
+    )
 
 
 @pytest.mark.interop

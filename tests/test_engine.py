@@ -6,6 +6,7 @@ Each format is an adapter the engine (`ancre.trust.engine.run_steps`) drives thr
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from ancre.trust.codec.b64 import b64url_decode
 from ancre.trust.data_integrity.proofs import add_proof
 from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.engine import ORDER, Kind, VerifyContext, detect_format
-from ancre.trust.errors import Code
+from ancre.trust.errors import Code, MalformedError
 from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt, issue_vp_jwt
 from ancre.trust.keys.jwk import JWK_THUMBPRINT_URI_PREFIX, PrivateKey, jwk_thumbprint
 from ancre.trust.policy import VerificationPolicy
@@ -183,3 +184,85 @@ def test_entry_detection_depends_on_the_presentation_family() -> None:
     with pytest.raises(Exception, match="not an EnvelopedVerifiableCredential"):
         detect_format(di_vc, within="jose")
     assert detect_format(INPUTS["dc+sd-jwt"][0], within="jose").kind is Kind.SD_JWT_VC
+
+
+# ---- a secured document must be a map (VC Data Integrity §4.3: "not a map" is an error) ----
+
+
+def _not_a_map(result: VerificationResult) -> bool:
+    return (
+        result.status is Status.INVALID
+        and result.malformed
+        and [(e.step, e.code) for e in result.errors] == [(Step.PARSE, Code.DOCUMENT_NOT_A_MAP)]
+    )
+
+
+@pytest.mark.parametrize("name", ["ldp_vc", "enveloped vc+jwt"])
+def test_a_json_string_holding_a_credential_is_not_a_map(name: str) -> None:
+    """A service member (`parsed=True`) that is a JSON string holding the credential as JSON
+    text: refused, never read as the credential. As text (a file, `ancre.verify(text)`),
+    JSON text is how a JSON document arrives and verifies; a JSON string literal holding it
+    is refused the same way."""
+    document = INPUTS[name][0]
+    text = json.dumps(document)
+    assert _engine().verify(text).status is Status.VALID
+    assert _not_a_map(_engine().verify(text, parsed=True))
+    assert _not_a_map(_engine().verify(json.dumps(text)))
+    assert _not_a_map(_engine().verify(json.dumps(text).encode()))
+    with pytest.raises(MalformedError) as refused:
+        detect_format(text, parsed=True)
+    assert refused.value.code is Code.DOCUMENT_NOT_A_MAP
+
+
+@pytest.mark.parametrize("value", [[], [{"proof": {}}], 42, True, None, "[1, 2]"])
+def test_other_json_values_are_not_maps(value: Any) -> None:
+    """Any JSON value that is not an object, as a parsed member or as JSON text."""
+    if isinstance(value, str):  # JSON text of an array
+        assert _not_a_map(_engine().verify(value))
+        return
+    assert _not_a_map(_engine().verify(value, parsed=True))
+    assert _not_a_map(_engine().verify(json.dumps([value])))
+
+
+@pytest.mark.parametrize("name", ["vc+jwt", "vp+jwt", "dc+sd-jwt"])
+def test_a_token_in_a_json_string_is_still_a_token(name: str) -> None:
+    """`verifiableCredential` as a string is legitimately a compact JWT or an SD-JWT."""
+    token, policy = INPUTS[name]
+    assert _engine().verify(token, parsed=True, policy=policy).status is Status.VALID
+    assert _engine().verify(json.dumps(token), policy=policy).status is Status.VALID
+
+
+def test_a_string_that_is_neither_json_nor_a_token_is_a_malformed_token() -> None:
+    result = _engine().verify('{"not json', parsed=True)
+    assert result.status is Status.INVALID
+    assert result.malformed
+    assert result.errors[0].code is not Code.DOCUMENT_NOT_A_MAP
+
+
+def test_a_presentation_entry_holding_json_text_is_not_a_map() -> None:
+    """The same rule for what a presentation carries: a `verifiableCredential` entry that is
+    a string holding a JSON object is refused, and the presentation with it."""
+    vc_jwt = INPUTS["vc+jwt"][0]
+    with pytest.raises(MalformedError) as refused:
+        detect_format(json.dumps(envelope_credential(vc_jwt)), within="jose")
+    assert refused.value.code is Code.DOCUMENT_NOT_A_MAP
+    di_vc = INPUTS["ldp_vc"][0]
+    with pytest.raises(MalformedError):
+        detect_format(json.dumps(di_vc), within="json-ld")
+
+
+def test_require_holder_for_every_presentation_format() -> None:
+    """`require_holder`: a vp+jwt and a Data Integrity presentation name theirs (`holder`),
+    an SD-JWT VC through its key-binding JWT; a bare SD-JWT names nobody and is refused."""
+    strict = replace(BOUND, require_holder=True)
+    for name in ("vp+jwt", "ldp_vp", "dc+sd-jwt"):
+        data, _ = INPUTS[name]
+        assert _engine().verify(data, policy=strict).status is Status.VALID, name
+    sd_jwt = INPUTS["dc+sd-jwt"][0]
+    bare = sd_jwt[: sd_jwt.rindex("~") + 1]
+    lenient = VerificationPolicy(require_key_binding=False)
+    assert _engine().verify(bare, policy=lenient).status is Status.VALID
+    refused = _engine().verify(bare, policy=replace(lenient, require_holder=True))
+    assert [(e.step, e.code) for e in refused.errors] == [
+        (Step.HOLDER_BINDING, Code.POLICY_VIOLATION)
+    ]

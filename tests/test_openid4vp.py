@@ -26,8 +26,8 @@ from ancre.trust.clock import FixedClock
 from ancre.trust.codec.b64 import b64url_encode
 from ancre.trust.did.jwk import did_jwk_from_public_key
 from ancre.trust.errors import ConfigurationError, InvalidError
-from ancre.trust.jose.jws import parse_compact
-from ancre.trust.jose.vc_jose import issue_vc_jwt
+from ancre.trust.jose.jws import parse_compact, sign_compact
+from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt
 from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.sd_jwt.issue import SdJwt
@@ -425,6 +425,36 @@ def test_jwt_vc_json_credential_of_someone_else(env: Env) -> None:
     verdict = env.verdict(created)
     assert _codes(verdict) == ["holder_mismatch"]
     assert verdict["credentials"]["member_vc"][0]["status"] == "valid"  # the VP itself is fine
+
+
+def _holder_less_vp(env: Env, token: str, request: AuthorizationRequest, key: PrivateKey) -> str:
+    """A VP JWT that names no holder (VCDM 2.0: optional): only its `kid` says who signed."""
+    did = did_jwk_from_public_key(key.public_key)
+    payload = {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiablePresentation"],
+        "verifiableCredential": [envelope_credential(token)],
+        "aud": request.client_id,
+        "nonce": request.nonce,
+        "iat": int(env.clock.now().timestamp()),
+    }
+    header = {"typ": "vp+jwt", "kid": f"{did}#0"}
+    return sign_compact(header, json.dumps(payload).encode(), key)
+
+
+def test_jwt_vc_json_without_holder_binds_its_signer(env: Env) -> None:
+    """Holder binding stays fail-closed for a VP JWT without `holder`: the DID whose key
+    signed it is the holder compared with the credential's subject."""
+    created, request = env.start(dcql(VC_QUERY))
+    vp = _holder_less_vp(env, env.vc_jwt(), request, env.wallet.key)
+    assert env.wallet.respond(request, {"member_vc": [vp]}).status_code == 200
+    assert env.verdict(created)["verified"] is True
+    created, request = env.start(dcql(VC_QUERY))
+    thief = _holder_less_vp(env, env.vc_jwt(), request, PrivateKey.generate("p256"))
+    assert env.wallet.respond(request, {"member_vc": [thief]}).status_code == 400
+    verdict = env.verdict(created)
+    assert _codes(verdict) == ["holder_mismatch"]
+    assert verdict["credentials"]["member_vc"][0]["status"] == "valid"
 
 
 def test_jwt_vc_json_needs_a_presentation(env: Env) -> None:

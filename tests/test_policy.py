@@ -29,6 +29,7 @@ def test_every_member_is_read() -> None:
         "key_binding_max_age_seconds": 30,
         "formats": ["vc+jwt", "dc+sd-jwt"],
         "require_trust": True,
+        "require_holder": True,
         "audiences": ["did:web:connector.example"],
     }
     assert set(document) == POLICY_FILE_MEMBERS
@@ -50,6 +51,7 @@ def test_every_member_is_read() -> None:
         key_binding_max_age=timedelta(seconds=30),
         formats=frozenset({"vc+jwt", "dc+sd-jwt"}),
         require_trust=True,
+        require_holder=True,
         audiences=frozenset({"did:web:connector.example"}),
     )
 

@@ -71,6 +71,7 @@ def test_every_command_and_parameter_has_help(path: str, command: Any) -> None:
         (("sign",), "--format", "vc+jwt|dc+sd-jwt|di"),
         (("verifier", "serve"), "--log-format", "json|text"),
         (("verifier", "serve"), "--log-level", "debug|info|warning|error"),
+        (("verifier", "serve"), "--failure-status", "200|400"),
     ],
 )
 def test_choices_are_shown_in_metavars(args: tuple[str, ...], option: str, metavar: str) -> None:

@@ -3,6 +3,7 @@ with its own code; parse failures are flagged malformed so the CLI exits 65)."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from dataclasses import replace
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 from _negative import NEGATIVE, negative_resolver
-from _support import Issuer, credential, forge
+from _support import Issuer, credential, forge, vectors
 
 from ancre.trust.clock import Clock, FixedClock
 from ancre.trust.codec.b64 import b64url_decode
@@ -29,6 +30,7 @@ from ancre.trust.jose.vc_jose import (
 from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step
+from ancre.trust.steps import PinnedKeys
 from ancre.verifier.pipeline import verify
 
 
@@ -409,3 +411,208 @@ def test_presentation_with_a_vc_jwt_and_an_sd_jwt_vc(
     assert disclosed is not None
     assert disclosed["given_name"] == "Ada"
     assert "family_name" not in disclosed  # withheld by the holder
+
+
+# ---- presentations without `holder` (VCDM 2.0 §4.13 and 1.1: optional) -------------------
+
+_VCJ = vectors("vc-jose-cose.json")
+_EXAMPLE_2 = next(e for e in _VCJ["spec_examples"] if "unsecured presentation" in e["name"])
+_EXAMPLE_2_VC = next(e for e in _VCJ["spec_examples"] if e.get("signature_verifiable"))
+#: Inside the example credential's validity; its schema is not one ancre ships.
+_AT = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
+_LENIENT = VerificationPolicy(check_schema=False)
+
+
+def _holder_less_vp(
+    key: PrivateKey, kid: str, **claims: Any
+) -> tuple[str, PinnedKeys, dict[str, Any]]:
+    """VC-JOSE-COSE Example 2's unsecured presentation — no `holder` — signed as a vp+jwt
+    (the spec's own signature is made with an ephemeral key nobody has), and keys for it:
+    the enveloped credential's (the spec's P-384 example key) and the signer's."""
+    presentation = {**copy.deepcopy(_EXAMPLE_2["presentation"]), **claims}
+    assert "holder" not in _EXAMPLE_2["presentation"]
+    header = {"alg": "ES256" if key.key_type.value == "p256" else "EdDSA", "kid": kid}
+    token = forge({**header, "typ": "vp+jwt", "cty": "vp"}, presentation, key)
+    issuer = json.loads(_EXAMPLE_2_VC["payload"])["issuer"]
+    keys = PinnedKeys(
+        {
+            issuer: [_EXAMPLE_2_VC["public_jwk"]],
+            kid.split("#")[0]: [{**key.public_key.to_jwk(), "kid": kid}],
+        }
+    )
+    return token, keys, presentation
+
+
+def test_spec_example_presentation_without_holder_proves_its_signer() -> None:
+    """The presentation names no holder: what it proves is the DID whose key signed it,
+    recorded as the result's `holder`; the binding step says so."""
+    key = PrivateKey.generate("p256")
+    holder = did_jwk_from_public_key(key.public_key)
+    token, keys, _ = _holder_less_vp(key, f"{holder}#0")
+    result = verify_vp_jwt(token, resolver=keys, clock=_AT, policy=_LENIENT)
+    assert result.status is Status.VALID, result.to_json()
+    assert result.holder == holder
+    assert [r.issuer for r in result.credentials] == ["https://university.example/issuers/565049"]
+    binding = next(c for c in result.checks if c.step is Step.HOLDER_BINDING)
+    assert f"no holder named: {holder}, the controller of the key" in binding.message
+    # The same through the engine's one door, and with a resolved did:jwk instead of pins.
+    assert verify(token, resolver=keys, clock=_AT, policy=_LENIENT).holder == holder
+
+
+def test_presentation_without_holder_refused_when_the_policy_requires_one() -> None:
+    key = PrivateKey.generate("p256")
+    holder = did_jwk_from_public_key(key.public_key)
+    token, keys, _ = _holder_less_vp(key, f"{holder}#0")
+    strict = replace(_LENIENT, require_holder=True)
+    result = verify_vp_jwt(token, resolver=keys, clock=_AT, policy=strict)
+    assert result.status is Status.INVALID
+    assert [(e.step, e.code) for e in result.errors] == [(Step.HOLDER_BINDING, "policy_violation")]
+    # `iss` stands in for `holder` (VC-JOSE-COSE): a presentation naming its holder that way
+    # meets the requirement.
+    named, keys, _ = _holder_less_vp(key, f"{holder}#0", iss=holder)
+    result = verify_vp_jwt(named, resolver=keys, clock=_AT, policy=strict)
+    assert result.status is Status.VALID, result.to_json()
+    assert result.holder == holder
+
+
+def test_presentation_without_holder_keeps_its_binding_checked(
+    ed_issuer: Issuer, resolver: CompositeResolver, clock: FixedClock
+) -> None:
+    """Without a holder the audience and nonce still bind it; the key must be the kid's
+    DID's authentication key; a forged signature is still a forged signature."""
+    key = PrivateKey.generate("ed25519")
+    holder = did_jwk_from_public_key(key.public_key)
+    vc = issue_vc_jwt(credential(ed_issuer.did), ed_issuer.key, ed_issuer.kid)
+    payload = {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiablePresentation"],
+        "verifiableCredential": [envelope_credential(vc)],
+        "aud": "https://verifier.example",
+        "nonce": "n-1",
+        "iat": int(clock.now().timestamp()),
+    }
+    header = {"alg": "EdDSA", "typ": "vp+jwt", "kid": f"{holder}#0"}
+    token = forge(header, payload, key)
+    policy = VerificationPolicy(audience="https://verifier.example", nonce="n-1")
+    result = verify_vp_jwt(token, resolver=resolver, clock=clock, policy=policy)
+    assert result.status is Status.VALID, result.to_json()
+    assert result.holder == holder
+    replayed = verify_vp_jwt(
+        token, resolver=resolver, clock=clock, policy=replace(policy, nonce="n-2")
+    )
+    assert [e.code for e in replayed.errors] == ["nonce_mismatch"]
+    elsewhere = verify_vp_jwt(
+        token, resolver=resolver, clock=clock, policy=replace(policy, audience="https://x.example")
+    )
+    assert [e.code for e in elsewhere.errors] == ["audience_mismatch"]
+    thief = forge(header, payload, PrivateKey.generate("ed25519"))
+    stolen = verify_vp_jwt(thief, resolver=resolver, clock=clock, policy=policy)
+    assert [(e.step, e.code) for e in stolen.errors] == [(Step.SIGNATURE, "signature_invalid")]
+    # `iss` in the header still has to be the signer's DID.
+    other = did_jwk_from_public_key(PrivateKey.generate("ed25519").public_key)
+    mismatch = forge({**header, "iss": other}, payload, key)
+    refused = verify_vp_jwt(mismatch, resolver=resolver, clock=clock, policy=policy)
+    assert [(e.step, e.code) for e in refused.errors] == [(Step.ISSUER_KEY, "holder_mismatch")]
+
+
+@pytest.mark.parametrize("kid", [None, "key-1", "https://holder.example/keys#1"])
+def test_presentation_without_holder_needs_a_did_kid(kid: str | None) -> None:
+    """Nothing but a DID URL `kid` can say whose key signed a holder-less presentation."""
+    key = PrivateKey.generate("ed25519")
+    header = {"alg": "EdDSA", "typ": "vp+jwt", **({} if kid is None else {"kid": kid})}
+    token = forge(header, _EXAMPLE_2["presentation"], key)
+    result = verify_vp_jwt(token, resolver=PinnedKeys({}), clock=_AT, policy=_LENIENT)
+    assert result.status is Status.INVALID
+    assert [(e.step, e.code) for e in result.errors] == [(Step.ISSUER_KEY, "invalid_presentation")]
+
+
+# ---- EnvelopedVerifiablePresentation / Credential with `data:application/jwt` (VCDM 1.1) ---
+
+
+def _vcdm11_jwt(key: PrivateKey, kid: str, claim: str, body: dict[str, Any], **extra: Any) -> str:
+    """A VCDM 1.1 JWT (`vc` or `vp` claim, `typ: JWT`) as did-jwt-vc and didkit make them."""
+    header = {"alg": "EdDSA", "typ": "JWT", "kid": kid}
+    return forge(header, {claim: body, **extra}, key)
+
+
+def _vcdm11_pair(
+    issuer: Issuer, clock: FixedClock, *, aud: str = "https://verifier.example"
+) -> tuple[str, str, str]:
+    """(the 1.1 credential JWT, the 1.1 presentation JWT carrying it, the holder's DID)."""
+    vc = _vcdm11_jwt(
+        issuer.key,
+        issuer.kid,
+        "vc",
+        {
+            "@context": ["https://www.w3.org/2018/credentials/v1"],
+            "type": ["VerifiableCredential"],
+            "credentialSubject": {"memberOf": "Data space Loire"},
+        },
+        iss=issuer.did,
+        nbf=int(clock.now().timestamp()) - 86400,
+    )
+    holder_key = PrivateKey.generate("ed25519")
+    holder = did_jwk_from_public_key(holder_key.public_key)
+    vp = _vcdm11_jwt(
+        holder_key,
+        f"{holder}#0",
+        "vp",
+        {
+            "@context": ["https://www.w3.org/2018/credentials/v1"],
+            "type": ["VerifiablePresentation"],
+            "verifiableCredential": [vc],
+        },
+        iss=holder,
+        aud=aud,
+        nonce="n-1",
+    )
+    return vc, vp, holder
+
+
+def _enveloped(kind: str, media: str, token: str) -> dict[str, Any]:
+    return {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "id": f"data:application/{media},{token}",
+        "type": f"Enveloped{kind}",
+    }
+
+
+def test_enveloped_vcdm11_jwt_presentation_is_read_like_a_bare_one(
+    ed_issuer: Issuer, resolver: CompositeResolver, clock: FixedClock
+) -> None:
+    vc, vp, holder = _vcdm11_pair(ed_issuer, clock)
+    policy = VerificationPolicy(audience="https://verifier.example", nonce="n-1")
+    bare = verify(vp, resolver=resolver, clock=clock, policy=policy)
+    assert bare.status is Status.VALID, bare.to_json()
+    for separator in (",", ";"):
+        envelope = _enveloped("VerifiablePresentation", "jwt", vp)
+        envelope["id"] = envelope["id"].replace(",", separator, 1)
+        result = verify(json.dumps(envelope), resolver=resolver, clock=clock, policy=policy)
+        assert result.status is Status.VALID, result.to_json()
+        assert (result.format, result.holder) == ("jwt_vp (VCDM 1.1)", holder)
+        assert [r.format for r in result.credentials] == ["jwt_vc (VCDM 1.1)"]
+    credential_envelope = _enveloped("VerifiableCredential", "jwt", vc)
+    result = verify(json.dumps(credential_envelope), resolver=resolver, clock=clock)
+    assert (result.status, result.format) == (Status.VALID, "jwt_vc (VCDM 1.1)")
+
+
+def test_enveloped_jwt_must_be_the_kind_its_envelope_says(
+    ed_issuer: Issuer, resolver: CompositeResolver, clock: FixedClock
+) -> None:
+    """A VCDM 1.1 credential JWT in a presentation envelope (and the reverse) is not read as
+    what the envelope claims."""
+    vc, vp, _ = _vcdm11_pair(ed_issuer, clock)
+    as_vp = verify(
+        json.dumps(_enveloped("VerifiablePresentation", "jwt", vc)), resolver=resolver, clock=clock
+    )
+    assert [(e.step, e.code) for e in as_vp.errors] == [(Step.FORMAT, "unsupported_typ")]
+    as_vc = verify(
+        json.dumps(_enveloped("VerifiableCredential", "jwt", vp)), resolver=resolver, clock=clock
+    )
+    assert [(e.step, e.code) for e in as_vc.errors] == [(Step.FORMAT, "unsupported_typ")]
+    refused = verify(
+        json.dumps(_enveloped("VerifiablePresentation", "vp+cose", vp)),
+        resolver=resolver,
+        clock=clock,
+    )
+    assert [e.code for e in refused.errors] == ["unsupported_format"]

@@ -275,3 +275,42 @@ def test_one_structured_log_record_per_verification(
     text = JsonFormatter().format(record)
     assert "jeanne" not in text.lower()
     assert "Dupont" not in text
+
+
+def test_checks_a_presentation_ran_on_its_credentials(http: httpx.Client) -> None:
+    """`options.checks` on /presentations/verify: a credential check (status, validity)
+    ran when every credential carried ran it; the presentation's own proof is `proof`'s
+    part; a proofless presentation has none, and says so."""
+    _, _, envelope = _bound_presentation(nonce="c-9")
+    checks = ["proof", "credentialStatus", "expiration", "challenge", "domain"]
+    options = {"challenge": "c-9", "domain": "https://connector.example", "checks": checks}
+    ran = http.post(
+        "/presentations/verify", json={"verifiablePresentation": envelope, "options": options}
+    )
+    assert service_verdict(ran) == ("valid", [])
+    assert ran.json()["checks"] == checks
+    replayed = http.post(
+        "/presentations/verify",
+        json={"verifiablePresentation": envelope, "options": {**options, "challenge": "c-8"}},
+    )
+    assert service_verdict(replayed) == ("invalid", ["nonce_mismatch"])
+    # Stopped at the holder binding: the credentials (their proofs, status and validity)
+    # were never reached.
+    assert replayed.json()["checks"] == ["challenge", "domain"]
+    not_run = [p["check"] for p in replayed.json()["problemDetails"] if p.get("check")]
+    assert not_run == ["proof", "credentialStatus", "expiration"]
+    issuer = Issuer.new()
+    vc = issue_vc_jwt(credential(issuer.did), issuer.key, issuer.kid)
+    proofless = {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiablePresentation"],
+        "verifiableCredential": [envelope_credential(vc)],
+    }
+    answer = http.post(
+        "/presentations/verify",
+        json={"presentation": proofless, "options": {"checks": ["credentialStatus", "proof"]}},
+    )
+    assert service_verdict(answer) == ("valid", [])
+    assert answer.json()["checks"] == ["credentialStatus"]
+    (not_run,) = [p for p in answer.json()["problemDetails"] if p.get("check")]
+    assert not_run["check"] == "proof"

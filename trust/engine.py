@@ -258,12 +258,32 @@ class PresentationAdapter(_Adapter):
     `holder_binding` and `entries`. `within` says which entries its format may carry (see
     `detect_format`)."""
 
-    __slots__ = ()
+    __slots__ = ("named_holder",)
     signed = "presentation"
     within: Literal["jose", "json-ld"] = "jose"
+    #: Whether the presentation names its holder (`holder`; for a `vp+jwt`, also `iss`).
+    #: When it does not (VCDM 2.0 and 1.1 make `holder` optional), the format's issuer-key
+    #: step records the controller of the key that signed it as the holder.
+    named_holder: bool
 
     def entries(self) -> list[Any]:
         raise NotImplementedError
+
+    def holder_named(self, binding: str) -> str:
+        """The HOLDER_BINDING step's message around the format's `binding` check (audience,
+        nonce): a presentation that names no holder is bound to whoever controls the key
+        that signed it, unless the policy requires a named holder."""
+        if self.named_holder:
+            return binding
+        if self.ctx.policy.require_holder:
+            raise InvalidError(
+                Code.POLICY_VIOLATION,
+                "the policy requires presentations to name their holder, and this one names none",
+            )
+        return (
+            f"{binding}; no holder named: {self.run.holder}, the controller of the key "
+            "that signed it, stands for it"
+        )
 
     def schema(self) -> str:
         return "a presentation has no schema of its own: each credential's is checked with it"
@@ -315,8 +335,12 @@ class Detected(NamedTuple):
 
 
 _VP_TYPS: Final = frozenset({"vp+jwt", "vp+ld+json+jwt", "vp+ld+jwt"})
+#: `application/jwt`: a VCDM 1.1 JWT presentation (`vp` claim), as 1.1 JWT credentials are
+#: read (their payload says what they are).
 _VP_ENVELOPE_PREFIXES: Final = tuple(
-    f"data:application/{t}{sep}" for t in ("vp+jwt", "vp+ld+json+jwt", "vp+ld+jwt") for sep in ",;"
+    f"data:application/{t}{sep}"
+    for t in ("vp+jwt", "vp+ld+json+jwt", "vp+ld+jwt", "jwt")
+    for sep in ",;"
 )
 #: An SD-JWT VC with its key-binding JWT is a presentation (OpenID4VP's `dc+sd-jwt`).
 _SD_JWT_VP_ENVELOPE_PREFIXES: Final = tuple(
@@ -329,43 +353,53 @@ def detect_format(
     policy: VerificationPolicy = _DEFAULT_POLICY,
     *,
     within: Literal["jose", "json-ld"] | None = None,
+    parsed: bool = False,
 ) -> Detected:
     """Which format `data` is in, and what its adapter reads — the one place ancre decides.
 
     At the top level (`within=None`) `data` is text (a compact JWS, an SD-JWT, JSON) or a
-    parsed JSON object: a compact JWS is parsed here, once, and handed on parsed. For an
-    entry of a presentation's `verifiableCredential`, `within` names the presentation's
-    family: `"jose"` (`vp+jwt`: a token or an `EnvelopedVerifiableCredential`) or
-    `"json-ld"` (a Data Integrity presentation: also an embedded credential with a proof).
-    Raises an `AncreError` for what no adapter reads."""
+    parsed JSON value: a compact JWS is parsed here, once, and handed on parsed. `parsed`
+    says a string is a JSON *value* (a member of a request the caller parsed) rather than
+    text: such a string is a token, never JSON. A secured document that is not a JSON
+    object — a list, a number, a JSON string holding a JSON object (a credential sent as
+    text inside JSON) — is refused as `document_not_a_map` (VC Data Integrity: "the secured
+    document is not a map"), whichever way it came. For an entry of a presentation's
+    `verifiableCredential`, `within` names the presentation's family: `"jose"` (`vp+jwt`: a
+    token or an `EnvelopedVerifiableCredential`) or `"json-ld"` (a Data Integrity
+    presentation: also an embedded credential with a proof). Raises an `AncreError` for
+    what no adapter reads."""
     if within is not None:
         if within == "json-ld" and isinstance(data, dict) and "proof" in data:
             return Detected(Kind.DI_VC, data)
         from ancre.trust.jose.vc_jose import unenvelope
 
-        token = data if isinstance(data, str) else unenvelope(data)
+        token = _token(data, policy) if isinstance(data, str) else unenvelope(data)
         return Detected(Kind.SD_JWT_VC if "~" in token else Kind.VC_JWT, token)
     if not isinstance(data, str):  # parsed JSON, by the caller
         return _from_json(data)
-    text = data.strip()
-    if text.startswith("{"):
-        from ancre.trust.codec.json import loads_strict
-
-        return _from_json(loads_strict(text, what="input", max_depth=policy.max_json_depth))
+    if parsed:
+        text = _token(data, policy)
+    else:
+        text = data.strip()
+        if text.startswith("{"):
+            return _from_json(_json_text(text, policy))
+        if text.startswith(("[", '"')):
+            # JSON text whose value is not an object: a string in it must be a token.
+            return detect_format(_json_text(text, policy), policy, parsed=True)
     if "~" in text:
         # RFC 9901 §4: `~` separates the issuer-signed JWT, the disclosures and the KB-JWT;
         # it never occurs in a compact JWS.
         return Detected(Kind.SD_JWT_VC, text)
     try:
-        parsed, payload = parse_jws(text, policy)
+        jws, payload = parse_jws(text, policy)
     except AncreError:
         _explain_jws_failure(text, policy)
         raise
-    typ = str(parsed.header.get("typ", "")).lower().removeprefix("application/")
+    typ = str(jws.header.get("typ", "")).lower().removeprefix("application/")
     # VCDM 1.1 JWTs say what they are in the payload (`vp` or `vc` claim).
     if typ in _VP_TYPS or (typ in ("", "jwt") and "vp" in payload):
-        return Detected(Kind.VP_JWT, PreParsedJws(parsed, payload))
-    return Detected(Kind.VC_JWT, PreParsedJws(parsed, payload))
+        return Detected(Kind.VP_JWT, PreParsedJws(jws, payload))
+    return Detected(Kind.VC_JWT, PreParsedJws(jws, payload))
 
 
 def _explain_jws_failure(text: str, policy: VerificationPolicy) -> None:
@@ -383,9 +417,36 @@ def _explain_jws_failure(text: str, policy: VerificationPolicy) -> None:
         loads_strict(b64url_decode(parts[1], what="JWS payload"), what="JWS payload")
 
 
+def _json_text(text: str, policy: VerificationPolicy) -> Any:
+    from ancre.trust.codec.json import loads_strict
+
+    return loads_strict(text, what="input", max_depth=policy.max_json_depth)
+
+
+def _token(value: str, policy: VerificationPolicy) -> str:
+    """A JSON string value that must be a token (compact JWS or SD-JWT): one holding a JSON
+    object is a secured document sent as text, which is not a map."""
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            inner = _json_text(text, policy)
+        except AncreError:
+            return text  # not JSON either: the token reader says what it is
+        if isinstance(inner, Mapping):
+            raise MalformedError(
+                Code.DOCUMENT_NOT_A_MAP,
+                "the secured document is a JSON string holding a JSON object, not the object "
+                "itself: send the credential or presentation as JSON, not as text",
+            )
+    return text
+
+
 def _from_json(document: Any) -> Detected:
     if not isinstance(document, Mapping):
-        raise MalformedError(Code.UNSUPPORTED_FORMAT, "expected a JSON object")
+        raise MalformedError(
+            Code.DOCUMENT_NOT_A_MAP,
+            f"the secured document is a JSON {_json_kind(document)}, not an object",
+        )
     kind = document.get("type")
     kinds = kind if isinstance(kind, list) else [kind]
     if "EnvelopedVerifiableCredential" in kinds:
@@ -404,13 +465,24 @@ def _from_json(document: Any) -> Detected:
                     return Detected(found, ident[len(prefix) :])
         raise MalformedError(
             Code.UNSUPPORTED_FORMAT,
-            "EnvelopedVerifiablePresentation id is not a vp+jwt or dc+sd-jwt data URL",
+            "EnvelopedVerifiablePresentation id is not a vp+jwt, VCDM 1.1 jwt or dc+sd-jwt data "
+            "URL",
         )
     if "proof" in document:
         return Detected(Kind.DI_VP if "VerifiablePresentation" in kinds else Kind.DI_VC, document)
     raise MalformedError(
         Code.UNSUPPORTED_FORMAT, "no proof: not a verifiable credential or presentation"
     )
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    return "null" if value is None else "number"
 
 
 def adapter_for(detected: Detected, ctx: VerifyContext) -> FormatAdapter:

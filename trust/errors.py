@@ -42,6 +42,9 @@ class Code(StrEnum):
     JSON_TOO_DEEP = "json_too_deep"
     NON_CANONICAL_BASE64URL = "non_canonical_base64url"
     UNSUPPORTED_FORMAT = "unsupported_format"
+    #: A secured document that is not a JSON object (VC Data Integrity: "the secured document
+    #: is not a map"): a list, a number, a JSON string holding a JSON object.
+    DOCUMENT_NOT_A_MAP = "document_not_a_map"
     # JOSE header and signature
     INVALID_HEADER = "invalid_header"
     UNSUPPORTED_TYP = "unsupported_typ"

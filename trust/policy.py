@@ -70,6 +70,11 @@ class VerificationPolicy:
     #: A trust decision is required: with neither trusted issuers nor a trust list the trust
     #: step is indeterminate (`trust_not_configured`) instead of skipped.
     require_trust: bool = False
+    #: Presentations must name their holder (`holder`, or a `vp+jwt`'s `iss`; an SD-JWT VC
+    #: through its key-binding JWT). VCDM 2.0 and 1.1 make `holder` optional: without it (the
+    #: default), what a presentation proves is the controller of the key that signed it,
+    #: recorded as the result's `holder`.
+    require_holder: bool = False
     #: Extra `crit` header names the caller understands (none by default).
     understood_crit: frozenset[str] = field(default_factory=frozenset)
 
@@ -110,6 +115,7 @@ _BOOLS: Final = frozenset(
         "accept_vcdm11",
         "require_key_binding",
         "require_trust",
+        "require_holder",
     }
 )
 _STRINGS: Final = frozenset({"audience", "nonce"})

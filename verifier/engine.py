@@ -54,14 +54,17 @@ class Verifier:
         *,
         expect: Expect | None = None,
         policy: VerificationPolicy | None = None,
+        parsed: bool = False,
     ) -> VerificationResult:
         """Verify `data` in any supported form; `policy` replaces the context's for this
         call (a request's own nonce and audience). When the policy asks for a `nonce` or
         `audience`, a bare credential (no holder proof to carry them) is refused: the binding
-        is never silently dropped. `expect` refuses the other kind. Never raises for bad
-        input: the result says what is wrong."""
+        is never silently dropped. `expect` refuses the other kind. `parsed` says `data` is
+        a value taken from parsed JSON (a service request's member): a string is then a
+        token, and one holding a JSON object is refused (`document_not_a_map`) rather than
+        read as JSON text. Never raises for bad input: the result says what is wrong."""
         context = self._context if policy is None else self._context._replace(policy=policy)
-        detected = _detect(data, context.policy)
+        detected = _detect(data, context.policy, parsed=parsed)
         if isinstance(detected, VerificationResult):
             return detected
         refused = _refusal(detected.kind, context.policy, expect)
@@ -70,7 +73,9 @@ class Verifier:
         return verify_detected(detected, context)
 
 
-def _detect(data: Any, policy: VerificationPolicy) -> Detected | VerificationResult:
+def _detect(
+    data: Any, policy: VerificationPolicy, *, parsed: bool
+) -> Detected | VerificationResult:
     try:
         if isinstance(data, str | bytes):
             text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
@@ -84,9 +89,9 @@ def _detect(data: Any, policy: VerificationPolicy) -> Detected | VerificationRes
                     f"input is {len(text)} bytes, the limit is {policy.max_token_bytes}",
                     malformed=True,
                 )
-            return detect_format(text, policy)
+            return detect_format(text, policy, parsed=parsed and isinstance(data, str))
         # Already parsed, strictly and within its size limit, by the caller (the service).
-        return detect_format(data, policy)
+        return detect_format(data, policy, parsed=parsed)
     except AncreError as error:
         return VerificationResult.failure(
             Step.PARSE,

@@ -5,13 +5,15 @@ An app factory (`create_app(settings)`), no work at import time. The DID resolve
 cache), the status-list checker and the trust-list client are built once per app and shared
 by every request: all three are thread-safe and bounded.
 
-Responses follow the VC-API specification (see docs/architecture.md for why this departs
-from DESIGN.md's "400 with verified:false"): every completed verification answers 200 with a
-VerificationResult `{"verified": bool, "problemDetails": […]}` (plus `results`, `credential`
-or `verifiablePresentation` when the request's options ask for them), and ancre's
-three-valued status (valid / invalid / indeterminate) in the `Ancre-Status` header; a request
-the service cannot process answers 400 (413 when too large) with a problem body carrying
-ancre's stable `code`. Warm JOSE verifications run on the event loop; one that must fetch
+Responses follow the VC-API / VCALM specification (see docs/architecture.md for why this
+departs from DESIGN.md's "400 with verified:false"): every completed verification answers
+200 with a VerificationResult `{"verified": bool, "problemDetails": […]}` (plus `results`,
+`checks`, `credential` or `verifiablePresentation` when the request's options ask for them;
+`vc_api` reads the options and builds the body), and ancre's three-valued status (valid /
+invalid / indeterminate) in the `Ancre-Status` header. With `failure_status=400` a
+completed verification that did not succeed answers 400 with the same body. A request the
+service cannot process answers 400 (413 when too large) with a problem body carrying ancre's
+stable `code`. Warm JOSE verifications run on the event loop; one that must fetch
 reruns in a worker thread, and one that needs JSON-LD canonicalization reruns in the bounded
 JSON-LD pool (worker processes; 503 `service_busy` when full), so neither a slow fetch nor a
 costly document stalls the event loop or `/health`.
@@ -37,9 +39,8 @@ from ancre.trust.codec.json import loads_strict
 from ancre.trust.errors import AncreError, Code, ConfigurationError
 from ancre.trust.net.guard import NetworkPolicy, WouldBlock, no_network
 from ancre.trust.policy import VerificationPolicy
-from ancre.trust.problem import problem, problem_type
-from ancre.trust.result import Status, Step, VerificationResult
-from ancre.trust.steps import Run, credentials_step
+from ancre.trust.problem import problem
+from ancre.trust.result import VerificationResult
 from ancre.trust.trust_list.client import TrustListClient
 from ancre.trust.trust_list.signed import MAX_TRUST_LIST_BYTES
 from ancre.trust.vcdm.jsonld import CanonicalizationDeferred, defer_canonicalization
@@ -51,6 +52,16 @@ from .engine import Verifier
 from .factory import TrustListSource, build_context
 from .logs import LOGGER, log_verification
 from .openid4vp import OpenID4VPSettings
+from .vc_api import (
+    FAILURE_STATUSES,
+    STATUS_HEADER,
+    OptionError,
+    VcApiOptions,
+    check_bindable,
+    read_options,
+    verification_body,
+)
+from .vc_api import proofless as vc_api_proofless
 
 __all__ = ["VerifierSettings", "create_app"]
 
@@ -103,6 +114,10 @@ class VerifierSettings:
     fetch_workers: int = 32
     fetch_per_host: int = 4
     fetch_queue_per_host: int = 64
+    #: The HTTP status of a VC-API verification that ran and did not succeed: 200 (VCALM:
+    #: `verified: false` says it) or 400, for clients that treat only ≥ 400 as a rejection.
+    #: The body is the same either way.
+    failure_status: int = 200
 
 
 class _Metrics:
@@ -146,96 +161,8 @@ class _Metrics:
         return "\n".join(lines) + "\n"
 
 
-# VC-API `results` members and the pipeline steps whose checks answer them.
-_CREDENTIAL_RESULTS: Final = {
-    "validFrom": (Step.TIME,),
-    "validUntil": (Step.TIME,),
-    "credentialSchema": (Step.DATA_MODEL, Step.SCHEMA),
-    "credentialStatus": (Step.STATUS,),
-    "proof": (Step.ISSUER_KEY, Step.SIGNATURE),
-}
-_PRESENTATION_RESULTS: Final = {
-    "challenge": (Step.HOLDER_BINDING,),
-    "domain": (Step.HOLDER_BINDING,),
-    "holder": (Step.HOLDER_BINDING,),
-    "proof": (Step.ISSUER_KEY, Step.SIGNATURE),
-}
-_CREDENTIAL_OPTIONS: Final = frozenset(
-    {"returnCredential", "returnResults", "returnProblemDetails"}
-)
-_PRESENTATION_OPTIONS: Final = frozenset(
-    {"challenge", "domain", "returnPresentation", "returnResults", "returnProblemDetails"}
-)
-_STRING_OPTIONS: Final = frozenset({"challenge", "domain"})
-STATUS_HEADER: Final = "Ancre-Status"
 #: On every response of a service running with `no_trust_check`.
 TRUST_HEADER: Final = "Ancre-Trust"
-
-
-def _problem_details(result: VerificationResult) -> list[dict[str, str]]:
-    """ProblemDetails (VC-API "Error Handling": `type` a URL): one per failed check, and one
-    per skipped check as a warning (a verified result may carry warnings, never errors)."""
-    out = []
-    for check in result.checks:
-        if not check.ok:
-            code = check.code or "error"
-            out.append(
-                {
-                    "type": problem_type(code),
-                    "title": code,
-                    "detail": check.message,
-                    "code": code,
-                    "step": check.step.value,
-                }
-            )
-        elif check.skipped:
-            out.append(
-                {
-                    "type": "urn:ancre:warning:skipped",
-                    "title": f"{check.step.value} not evaluated",
-                    "detail": check.message,
-                    "step": check.step.value,
-                }
-            )
-    return out
-
-
-def _results(
-    result: VerificationResult, members: Mapping[str, tuple[Step, ...]]
-) -> dict[str, list[dict[str, Any]]]:
-    by_step: dict[Step, list[dict[str, Any]]] = {}
-    for check in result.checks:
-        item: dict[str, Any] = {"verified": check.ok, "step": check.step.value}
-        if check.code is not None:
-            item["code"] = check.code
-        if check.message:
-            item["detail"] = check.message
-        by_step.setdefault(check.step, []).append(item)
-    return {
-        name: [i for step in steps for i in by_step.get(step, [])]
-        for name, steps in members.items()
-    }
-
-
-def _vc_api(
-    result: VerificationResult,
-    *,
-    presentation: bool,
-    options: Mapping[str, Any],
-    submitted: Any,
-) -> JSONResponse:
-    """A VC-API VerificationResult: 200 for every completed verification, `verified` true
-    only for a valid result; ancre's three-valued status in the `Ancre-Status` header."""
-    body: dict[str, Any] = {"verified": result.valid}
-    if options.get("returnProblemDetails", True):
-        body["problemDetails"] = _problem_details(result)
-    if options.get("returnResults", False):
-        body["results"] = _results(
-            result, _PRESENTATION_RESULTS if presentation else _CREDENTIAL_RESULTS
-        )
-    if options.get("returnPresentation" if presentation else "returnCredential", False):
-        body["verifiablePresentation" if presentation else "credential"] = submitted
-    return JSONResponse(body, headers={STATUS_HEADER: result.status.value})
 
 
 _TITLES: Final = {413: "Request too large", 503: "Service unavailable"}
@@ -253,57 +180,6 @@ def _problem(
         title=_TITLES.get(status, "Bad request"),
         media_type="application/json",
     ).response(JSONResponse, headers=headers)
-
-
-def _read_options(raw: Any, allowed: frozenset[str]) -> dict[str, Any] | JSONResponse:
-    """VC-API "Handling Unknown Options and Data": an option the service does not know is an
-    error, not silently ignored."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        return _problem(400, "options must be a JSON object", "invalid_request")
-    for name, value in raw.items():
-        if name not in allowed:
-            return _problem(400, f"unknown option {name!r}", "unknown_option")
-        expected = str if name in _STRING_OPTIONS else bool
-        if not isinstance(value, expected):
-            return _problem(
-                400, f"option {name!r} must be a {expected.__name__}", "invalid_request"
-            )
-    return raw
-
-
-def _proofless(
-    presentation: Any, verify_one: Callable[[Any], VerificationResult]
-) -> VerificationResult:
-    """A ProoflessVerifyPresentationRequest: no holder proof to check, so the result is that
-    of the credentials it carries (each verified in full), with holder binding skipped."""
-    if not isinstance(presentation, dict):
-        return VerificationResult.failure(
-            Step.PARSE, Code.INVALID_PRESENTATION, "presentation must be a JSON object"
-        )
-    types = presentation.get("type")
-    if "VerifiablePresentation" not in (types if isinstance(types, list) else [types]):
-        return VerificationResult.failure(
-            Step.FORMAT,
-            Code.INVALID_PRESENTATION,
-            "presentation type must include VerifiablePresentation",
-        )
-    entries = presentation.get("verifiableCredential")
-    entries = entries if isinstance(entries, list) else [] if entries is None else [entries]
-    if not entries:
-        return VerificationResult.failure(
-            Step.CREDENTIALS, Code.INVALID_PRESENTATION, "the presentation carries no credential"
-        )
-    nested = tuple(verify_one(entry) for entry in entries)
-    run = Run()
-    run.fmt = "presentation"
-    run.skip(Step.HOLDER_BINDING, "proofless presentation: no holder proof to bind")
-    try:
-        credentials_step(run, nested)
-    except AncreError as error:
-        return run.fail(Step.CREDENTIALS, error, nested)
-    return run.result(Status.VALID, nested)
 
 
 def _refresh(trust: TrustListClient) -> dict[str, Any]:
@@ -413,6 +289,14 @@ class _MarkUntrusted:
         await self.app(scope, receive, marked)
 
 
+def _check_settings(config: VerifierSettings) -> None:
+    if config.failure_status not in FAILURE_STATUSES:
+        raise ConfigurationError(
+            f"failure_status must be one of {sorted(FAILURE_STATUSES)}, not {config.failure_status}"
+        )
+    _check_trust_source(config)
+
+
 def _check_trust_source(config: VerifierSettings) -> None:
     has_source = config.trust_list_url is not None or config.policy.trusted_issuers is not None
     if has_source and config.no_trust_check:
@@ -515,12 +399,26 @@ class _Service:
         # Parsed once, strictly, by `body`: the engine takes the JSON value as it is (a
         # value that is neither a token nor an object is refused as an unsupported format).
         result = self.verifier.verify(
-            item, expect=None if kind == "openid4vp" else kind, policy=policy
+            item, expect=None if kind == "openid4vp" else kind, policy=policy, parsed=True
         )
         elapsed = time.perf_counter() - start
         self.metrics.observe(kind, result, elapsed)
         log_verification(kind, result, elapsed)
         return result
+
+    def answer(
+        self, result: VerificationResult | JSONResponse, options: VcApiOptions, submitted: Any
+    ) -> JSONResponse:
+        """A completed verification's VC-API answer (or the refusal `run` gave instead):
+        200, or the configured failure status when it did not succeed; ancre's three-valued
+        status in the `Ancre-Status` header."""
+        if isinstance(result, JSONResponse):
+            return result
+        return JSONResponse(
+            verification_body(result, options, submitted),
+            status_code=200 if result.valid else self.config.failure_status,
+            headers={STATUS_HEADER: result.status.value},
+        )
 
     async def run(
         self, job: Callable[[], VerificationResult], submitted: Any
@@ -574,31 +472,31 @@ def _fetching(job: Callable[[], VerificationResult]) -> VerificationResult | Non
 
 def _add_vc_api_routes(app: FastAPI, service: _Service) -> None:
     """VC-API `POST /credentials/verify` and `POST /presentations/verify`."""
-    policy = service.config.policy
 
     @app.post("/credentials/verify", responses={400: {}, 413: {}, 503: {}})
     async def credentials_verify(request: Request) -> JSONResponse:
         """Verify a credential: `{"verifiableCredential": <credential or envelope>,
-        "options": {"returnCredential", "returnResults", "returnProblemDetails"}}`."""
+        "options": {"returnCredential", "returnResults", "returnProblemDetails", "checks",
+        …}}`."""
         body = await service.body(request)
         if isinstance(body, JSONResponse):
             return body
         if not isinstance(body, dict) or "verifiableCredential" not in body:
             return _problem(400, 'expected {"verifiableCredential": …}', "invalid_request")
-        options = _read_options(body.get("options"), _CREDENTIAL_OPTIONS)
-        if isinstance(options, JSONResponse):
-            return options
+        try:
+            options = read_options(body.get("options"), presentation=False)
+        except OptionError as refused:
+            return _problem(400, refused.detail, refused.code.value)
         item = body["verifiableCredential"]
+        policy = _request_policy(service.config.policy, options)
         result = await service.run(lambda: service.verify("credential", item, policy), item)
-        if isinstance(result, JSONResponse):
-            return result
-        return _vc_api(result, presentation=False, options=options, submitted=item)
+        return service.answer(result, options, item)
 
     @app.post("/presentations/verify", responses={400: {}, 413: {}, 503: {}})
     async def presentations_verify(request: Request) -> JSONResponse:
         """Verify a presentation: `{"verifiablePresentation": …, "options": {"challenge",
-        "domain", "returnPresentation", …}}`, or a proofless `{"presentation": …}` (its
-        credentials are verified; there is no holder proof to bind)."""
+        "domain", "returnPresentation", "checks", …}}`, or a proofless `{"presentation": …}`
+        (its credentials are verified; there is no holder proof to bind)."""
         body = await service.body(request)
         if isinstance(body, JSONResponse):
             return body
@@ -610,33 +508,42 @@ def _add_vc_api_routes(app: FastAPI, service: _Service) -> None:
                 'expected {"verifiablePresentation": …} or {"presentation": …}',
                 "invalid_request",
             )
-        options = _read_options(body.get("options"), _PRESENTATION_OPTIONS)
-        if isinstance(options, JSONResponse):
-            return options
-        if "verifiablePresentation" not in body:
-            if "challenge" in options or "domain" in options:
-                return _problem(
-                    400,
-                    "a proofless presentation cannot be bound to a challenge or domain",
-                    "invalid_request",
-                )
+        proofless = "verifiablePresentation" not in body
+        try:
+            options = read_options(body.get("options"), presentation=True)
+            audiences = bool(service.config.audiences or service.config.policy.accepted_audiences)
+            check_bindable(options, proofless=proofless, audiences=audiences)
+        except OptionError as refused:
+            return _problem(400, refused.detail, refused.code.value)
+        if proofless:
             submitted = body["presentation"]
+            inner = options.tighten(service.config.policy)
             result = await service.run(
-                lambda: _proofless(
-                    submitted, lambda entry: service.verify("credential", entry, policy)
+                lambda: vc_api_proofless(
+                    submitted, lambda entry: service.verify("credential", entry, inner)
                 ),
                 submitted,
             )
         else:
             # `challenge` is the nonce and `domain` the audience the holder bound it to.
             submitted = body["verifiablePresentation"]
-            bound = _presentation_policy(service.config, options, submitted)
+            bound = options.tighten(_presentation_policy(service.config, options.values, submitted))
             result = await service.run(
                 lambda: service.verify("presentation", submitted, bound), submitted
             )
-        if isinstance(result, JSONResponse):
-            return result
-        return _vc_api(result, presentation=True, options=options, submitted=submitted)
+        return service.answer(result, options, submitted)
+
+
+def _request_policy(policy: VerificationPolicy, options: VcApiOptions) -> VerificationPolicy:
+    """A credential request's policy: the service's, with the listed checks switched on and
+    the request's `challenge`/`domain` (which a bare credential cannot meet: it carries no
+    binding, and the engine says so)."""
+    policy = options.tighten(policy)
+    if "challenge" in options.values:
+        policy = replace(policy, nonce=options.values["challenge"])
+    if "domain" in options.values:
+        policy = replace(policy, audience=options.values["domain"])
+    return policy
 
 
 def _mount_openid4vp(app: FastAPI, service: _Service, settings: OpenID4VPSettings) -> None:
@@ -702,7 +609,7 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
     Raises `ConfigurationError` when the settings name no trust source and do not say
     `no_trust_check` (the default `VerifierSettings()` is refused)."""
     config = settings or VerifierSettings()
-    _check_trust_source(config)
+    _check_settings(config)
     service = _Service(config)
     app = FastAPI(
         title="ancre verifier",

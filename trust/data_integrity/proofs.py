@@ -709,14 +709,18 @@ class DiPresentationAdapter(_ProofAdapter, PresentationAdapter):
         return self._read_proof(FORMAT_LDP_VP)
 
     def issuer_key(self) -> str:
+        proof = self.proof
+        # VCDM 2.0 §4.13 (and 1.1): `holder` is optional; without it the presentation
+        # proves what the proof's verification method and its controller are.
         holder = self.unsecured.get("holder")
         if isinstance(holder, dict):
             holder = holder.get("id")
+        named = self.named_holder = "holder" in self.unsecured
+        if not named:
+            holder = _controller_of(proof.verification_method)
         if not isinstance(holder, str) or not is_url(holder):
-            raise InvalidError(Code.INVALID_PRESENTATION, "the presentation names no holder")
-        # `issuer` still names the holder too until OpenID4VP reads `holder` (issue 11).
+            raise InvalidError(Code.INVALID_PRESENTATION, "the presentation's holder is not a URL")
         self.run.holder = holder
-        proof = self.proof
         _require_purpose(proof.purpose, "authentication", "presentation")
         self.key = _resolve_proof_key(proof, holder, self.ctx.keys, authentication=True)
         return f"{proof.verification_method} is an authentication key of {holder}"
@@ -746,11 +750,23 @@ class DiPresentationAdapter(_ProofAdapter, PresentationAdapter):
         )
 
     def holder_binding(self) -> str:
-        return _check_binding(self.proof.raw, self.ctx.policy)
+        return self.holder_named(_check_binding(self.proof.raw, self.ctx.policy))
 
     def entries(self) -> list[Any]:
         entries = self.unsecured.get("verifiableCredential", [])
         return entries if isinstance(entries, list) else [entries]
+
+
+def _controller_of(verification_method: str) -> str:
+    """Who controls a presentation proof's key when the presentation names no holder: the
+    DID of its verification method (ancre reads keys from DIDs only)."""
+    if not verification_method.startswith("did:"):
+        raise InvalidError(
+            Code.INVALID_PRESENTATION,
+            "the presentation names no holder and its proof's verificationMethod is not a DID "
+            "URL: nothing says whose key signed it",
+        )
+    return did_of(verification_method)
 
 
 def verify_data_integrity_presentation(
@@ -768,8 +784,10 @@ def verify_data_integrity_presentation(
     `EnvelopedVerifiableCredential`s), through every step of the engine.
 
     The proof must have `proofPurpose` `authentication` and come from an `authentication` key
-    of the `holder` (`result.holder`). Its `challenge` must equal `policy.nonce` and its
-    `domain` contain `policy.audience` (recorded as replayable when the policy names none).
+    of the `holder` (`result.holder`; without a `holder`, which VCDM makes optional, the DID
+    of the proof's verification method, unless `policy.require_holder`). Its `challenge`
+    must equal `policy.nonce` and its `domain` contain `policy.audience` (recorded as
+    replayable when the policy names none).
     The presentation is valid only if every credential is."""
     context = VerifyContext(resolver, clock, policy, status, trust, contexts)
     return run_steps(DiPresentationAdapter(presentation, context))

@@ -97,8 +97,10 @@ VC_CTYS: Final = frozenset({"vc", "vc+ld+json", "vc+ld"})
 VP_TYPS: Final = frozenset({"vp+jwt", "vp+ld+json+jwt", "vp+ld+jwt"})
 VP_CTYS: Final = frozenset({"vp", "vp+ld+json", "vp+ld"})
 _LEGACY_TYPS: Final = frozenset({"jwt", None})
+#: `application/jwt`: a VCDM 1.1 JWT credential (`vc` claim), read like a bare one.
 _ENVELOPE: Final = re.compile(
-    r"data:application/(vc\+jwt|vc\+ld\+json\+jwt|vc\+ld\+jwt|dc\+sd-jwt|vc\+sd-jwt)[,;](.*)", re.S
+    r"data:application/(vc\+jwt|vc\+ld\+json\+jwt|vc\+ld\+jwt|jwt|dc\+sd-jwt|vc\+sd-jwt)[,;](.*)",
+    re.S,
 )
 _OTHER_ENVELOPE: Final = re.compile(r"data:application/[a-z0-9.+-]+[,;].+", re.S)
 _DEFAULT_POLICY: Final = VerificationPolicy()
@@ -414,12 +416,15 @@ class VpJwtAdapter(_JoseAdapter, PresentationAdapter):
 
     def issuer_key(self) -> str:
         header, payload = self.jws.header, self.payload
+        # VC-JOSE-COSE: `iss` may stand for `holder`; VCDM 2.0 makes both optional.
+        named = self.named_holder = "holder" in self.presentation or "iss" in payload
         holder = self.presentation.get("holder", payload.get("iss"))
         if isinstance(holder, dict):
             holder = holder.get("id")
+        if not named:
+            holder = _signer_did(header)
         if not isinstance(holder, str):
-            raise InvalidError(Code.INVALID_PRESENTATION, "the presentation names no holder")
-        # `issuer` still names the holder too until OpenID4VP reads `holder` (issue 11).
+            raise InvalidError(Code.INVALID_PRESENTATION, "the presentation's holder is not a URL")
         self.run.holder = holder
         for value in (header.get("iss"), payload.get("iss")):
             if value is not None and value != holder:
@@ -457,11 +462,23 @@ class VpJwtAdapter(_JoseAdapter, PresentationAdapter):
         )
 
     def holder_binding(self) -> str:
-        return _check_binding(self.payload, self.ctx.policy)
+        return self.holder_named(_check_binding(self.payload, self.ctx.policy))
 
     def entries(self) -> list[Any]:
         entries = self.presentation.get("verifiableCredential", [])
         return entries if isinstance(entries, list) else [entries]
+
+
+def _signer_did(header: Mapping[str, Any]) -> str:
+    """The DID whose key signed a presentation that names no holder: its `kid`'s."""
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid.startswith("did:"):
+        raise InvalidError(
+            Code.INVALID_PRESENTATION,
+            "the presentation names no holder (no `holder`, no `iss`) and its `kid` is not a "
+            "DID URL: nothing says whose key signed it",
+        )
+    return did_of(kid)
 
 
 def verify_vp_jwt(
@@ -476,9 +493,10 @@ def verify_vp_jwt(
     """Verify a `vp+jwt` (or VCDM 1.1 `vp` JWT) and every credential it carries.
 
     The holder's signature must come from an `authentication` key of the holder's DID
-    (`result.holder`); `aud` and `nonce` must match `policy.audience` / `policy.nonce`
-    (recorded as replayable when the policy names none). The presentation is valid only if
-    every credential is."""
+    (`result.holder`: `holder`, else `iss`, else — neither is required — the DID of the
+    `kid` that signed it, unless `policy.require_holder`); `aud` and `nonce` must match
+    `policy.audience` / `policy.nonce` (recorded as replayable when the policy names none).
+    The presentation is valid only if every credential is."""
     context = VerifyContext(resolver, clock, policy, status, trust)
     return run_steps(VpJwtAdapter(token, context))
 

@@ -421,6 +421,13 @@ class SdJwtVcAdapter(CredentialAdapter):
     def holder_binding(self) -> str:
         ctx = self.ctx
         message = check_key_binding(self.parsed, self.processed, clock=ctx.clock, policy=ctx.policy)
+        if self.parsed.key_binding is None and ctx.policy.require_holder:
+            # An SD-JWT VC names its holder only through a verified KB-JWT (its `cnf` key).
+            raise InvalidError(
+                Code.POLICY_VIOLATION,
+                "the policy requires presentations to name their holder, and this SD-JWT VC "
+                "comes without the key-binding JWT that would",
+            )
         if self.parsed.key_binding is not None:
             # The KB-JWT verified with `cnf.jwk`: the presenter is whoever holds that key,
             # named by its RFC 9278 JWK thumbprint URI. A bare SD-JWT leaves `holder` None.
