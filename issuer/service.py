@@ -436,7 +436,9 @@ class Issuer:
     def set_status(self, credential_id: str, action: StatusAction, *, actor: str) -> str:
         """Revoke, suspend or reinstate an issued credential, re-sign the affected status
         list and audit the change. Returns the credential's new state. Revocation is
-        final: a revoked credential cannot be suspended or reinstated."""
+        final: a revoked credential cannot be suspended or reinstated; those, and a change
+        to the state the credential is already in, are refused with ``already_in_state``
+        (409)."""
         with self._transaction() as session:
             row = session.get(CredentialRow, credential_id, with_for_update=True)
             if row is None:
@@ -445,9 +447,14 @@ class Issuer:
                 )
             if row.state == "revoked":
                 raise IssuerError(
-                    Code.CONFIGURATION, f"{credential_id} is revoked: revocation is final", 409
+                    Code.ALREADY_IN_STATE, f"{credential_id} is revoked: revocation is final", 409
                 )
             state = {"revoke": "revoked", "suspend": "suspended", "reinstate": "valid"}[action]
+            if row.state == state:
+                # Nothing to change: no re-signed list, no audit event for a no-op.
+                raise IssuerError(
+                    Code.ALREADY_IN_STATE, f"{credential_id} is already {state}", 409
+                )
             if row.format != "dc+sd-jwt":  # vc+jwt, and ldp_vc from the VC-API
                 changes = {
                     REVOCATION_LIST: int(state == "revoked"),
