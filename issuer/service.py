@@ -452,9 +452,7 @@ class Issuer:
             state = {"revoke": "revoked", "suspend": "suspended", "reinstate": "valid"}[action]
             if row.state == state:
                 # Nothing to change: no re-signed list, no audit event for a no-op.
-                raise IssuerError(
-                    Code.ALREADY_IN_STATE, f"{credential_id} is already {state}", 409
-                )
+                raise IssuerError(Code.ALREADY_IN_STATE, f"{credential_id} is already {state}", 409)
             if row.format != "dc+sd-jwt":  # vc+jwt, and ldp_vc from the VC-API
                 changes = {
                     REVOCATION_LIST: int(state == "revoked"),
