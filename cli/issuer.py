@@ -9,7 +9,6 @@ configuration error, 65 unreadable input.
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -286,26 +285,29 @@ def serve(
 
 
 def _qr(text: str) -> str | None:
-    """A terminal QR code when a QR library happens to be installed (none is required)."""
-    for name in ("segno", "qrcode"):
-        try:
-            module: Any = importlib.import_module(name)
-        except ImportError:
-            continue
-        if name == "segno":
-            import io
+    """`text` as a QR code drawn with Unicode half blocks (two modules rows a line, the
+    quiet zone included); None when it is too long for any QR code."""
+    import io
 
-            out = io.StringIO()
-            module.make(text).terminal(out=out, compact=True)
-            return out.getvalue()
-        code = module.QRCode()
-        code.add_data(text)
-        import io
+    import segno
 
-        out = io.StringIO()
-        code.print_ascii(out=out)
-        return out.getvalue()
-    return None
+    try:
+        code = segno.make_qr(text, error="m")
+    except segno.DataOverflowError:
+        return None
+    out = io.StringIO()
+    code.terminal(out=out, compact=True)
+    return out.getvalue()
+
+
+def _show_qr(forced: bool | None, json_out: bool) -> bool:
+    """Whether `offer` prints its QR code: when asked (`--qr`), or by default when stdout is
+    a terminal; never with --json (stdout is then for the JSON alone)."""
+    if json_out:
+        if forced:
+            _die(64, "--qr draws on a terminal: not with --json (its offer_uri is the QR text)")
+        return False
+    return forced if forced is not None else sys.stdout.isatty()
 
 
 @app.command()
@@ -339,9 +341,18 @@ def offer(
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="With --from: offer the valid rows only.")
     ] = False,
+    qr: Annotated[
+        bool | None,
+        typer.Option(
+            "--qr/--no-qr",
+            help="Print the offer as a QR code (default: when stdout is a terminal).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Create a credential offer (pre-authorized code) and print its URI and tx_code; or,
-    with --from rows.csv, one offer per row (every row checked first)."""
+    """Create a credential offer (pre-authorized code) and print its URI, tx_code and a QR
+    code on a terminal; or, with --from rows.csv, one offer per row (every row checked
+    first)."""
     from ancre.issuer.templates import Authorization
     from ancre.trust.codec.json import loads_strict
 
@@ -352,6 +363,7 @@ def offer(
         return
     if claims is None or from_csv is not None:
         _die(64, "give --claims FILE.json or --from FILE.csv")
+    show_qr = _show_qr(qr, json_out)
     try:
         raw = claims.read_bytes()
     except OSError as error:
@@ -373,9 +385,11 @@ def offer(
     if created.tx_code is not None:
         sys.stdout.write(f"tx_code: {created.tx_code}  (send it to the holder separately)\n")
     sys.stdout.write(f"expires: {expires}\n")
-    picture = _qr(uri)
+    picture = _qr(uri) if show_qr else None
     if picture is not None:
         sys.stdout.write(picture)
+    elif show_qr:
+        sys.stderr.write("ancre: the offer URI is too long for a QR code (try it by reference)\n")
 
 
 def _status(folder: Path, credential_id: str, action: Any, actor: str, json_out: bool) -> None:
