@@ -466,6 +466,47 @@ def list_(
         )
 
 
+@app.command()
+@_guard
+def show(
+    credential_id: CredentialIdArgument,
+    folder: DirOption = DEFAULT_DIR,
+    json_out: JsonOption = False,
+) -> None:
+    """One issued credential: type, format, holder key, status entries, state and history
+    (metadata only: no claim is kept)."""
+    from ancre.issuer.records import credential_record
+
+    record = credential_record(_open(folder), credential_id)
+    if json_out:
+        _print_json(record)
+        return
+    holder, thumbprint = record["holder"], record["holder_thumbprint"]
+    lines = [
+        record["id"],
+        f"  type:       {record['type']} ({record['configuration']}, {record['format']})",
+        f"  state:      {record['state']}",
+    ]
+    if holder != thumbprint:  # a DID (vc+jwt), else only the key's thumbprint (cnf)
+        lines.append(f"  holder:     {holder}")
+    if thumbprint is not None:
+        lines.append(f"  holder key: {thumbprint} (JWK thumbprint)")
+    lines += [
+        f"  valid:      {record['issued_at']} to {record['valid_until']}",
+        f"  signed by:  {record['kid']}",
+        f"  offer:      {record['offer_id'] or '-'}",
+    ]
+    if record["vc_api_client"]:
+        lines.append(f"  client:     {record['vc_api_client']}")
+    lines += [
+        f"  status:     {e['list']}#{e['index']} ({e['purpose']}) = {e['value']}  {e['url']}"
+        for e in record["status"]
+    ]
+    lines.append("  history:")
+    lines += [f"    {e['at']}  {e['action']:<16} by {e['actor']}" for e in record["history"]]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
 @keys_app.command("rotate")
 @_guard
 def keys_rotate(folder: DirOption = DEFAULT_DIR) -> None:
