@@ -17,7 +17,7 @@ import secrets
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 from urllib.parse import urlencode
@@ -41,6 +41,7 @@ from ancre.issuer.db import (
     session_factory,
     write_engine,
 )
+from ancre.issuer.schemes import CertificationSchemes, load_schemes
 from ancre.issuer.templates import Authorization, Holder, Template, template
 from ancre.storage.audit import (
     GENESIS,
@@ -59,6 +60,7 @@ from ancre.trust.keys.keystore import KeyStore
 from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
 from ancre.trust.status.bitstring import BitstringStatusList
 from ancre.trust.status.token import StatusType, TokenStatusList, issue_status_list_token
+from ancre.trust.vcdm.credentials import CERTIFICATION
 
 __all__ = [
     "AccessGrant",
@@ -147,8 +149,11 @@ class Issuer:
         store: KeyStore,
         clock: Clock,
         public_url: str | None = None,
+        schemes: CertificationSchemes | None = None,
     ) -> None:
         self.config = config
+        #: The agency's certification schemes (``schemes.json`` in its folder by default).
+        self.schemes = schemes if schemes is not None else load_schemes(config.directory)
         self.engine = engine
         self.store = store
         self.clock = clock
@@ -312,6 +317,19 @@ class Issuer:
 
     # -- issuance -------------------------------------------------------------------------
 
+    def template_for(self, configuration_id: str, claims: Any) -> Template:
+        """The template of `configuration_id` as this issuer applies it to `claims`: a
+        Certification must name one of the agency's schemes (and levels), and lasts as
+        long as its scheme says. ``InvalidError`` (``unknown_credential_configuration``,
+        ``unknown_certification_scheme``)."""
+        chosen = template(configuration_id)
+        if chosen.credential_type == CERTIFICATION:
+            # The claims' shape first (an object with the required claims), then the scheme.
+            scheme = self.schemes.check(chosen.check_claims(claims))
+            if scheme is not None:
+                return replace(chosen, validity=scheme.validity)
+        return chosen
+
     def issue(
         self,
         configuration_id: str,
@@ -325,7 +343,7 @@ class Issuer:
         record its metadata and audit it — all in one transaction (one commit: the cost of
         an issuance on SQLite is mostly that commit's fsync). Raises ``InvalidError``
         (claims, schema, authorization) or ``IssuerError``."""
-        chosen = template(configuration_id)
+        chosen = self.template_for(configuration_id, claims)
         chosen.requirement.check(authorization)
         checked = chosen.check_claims(claims)
         credential_id = f"urn:uuid:{uuid.uuid4()}"
@@ -627,7 +645,7 @@ class Issuer:
         tx_code to send the holder through another channel). The claims go through every
         issuance check now (a dry run with a placeholder holder key), so that an operator
         learns about a bad claims file here, not from a wallet that cannot redeem it."""
-        chosen = template(configuration_id)
+        chosen = self.template_for(configuration_id, claims)
         chosen.requirement.check(authorization)
         checked = chosen.check_claims(claims)
         now = self.clock.now()
