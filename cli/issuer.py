@@ -112,6 +112,18 @@ RegistryDidOption = Annotated[
     str | None, typer.Option(help="The DID of the registry that signs the trust list.")
 ]
 
+X5cOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--x5c",
+        help="PEM chain certifying the signing key, leaf first (with --key): sent as x5c.",
+    ),
+]
+KeyPemOption = Annotated[
+    Path | None,
+    typer.Option("--key", help="The certified private key (PEM, unencrypted), with --x5c."),
+]
+
 
 def _open_accredited(
     folder: Path,
@@ -177,7 +189,9 @@ def _open_accredited(
 def init(
     did: Annotated[str, typer.Option(help="The issuer's DID: did:web:HOST[:PATH].")],
     folder: DirOption = DEFAULT_DIR,
-    key_type: Annotated[str, typer.Option(help="ed25519, p256 or p384.")] = "ed25519",
+    key_type: Annotated[
+        str | None, typer.Option(help="ed25519, p256 or p384 (default ed25519, or --key's).")
+    ] = None,
     public_url: PublicUrlOption = None,
     database: Annotated[
         str | None,
@@ -186,37 +200,67 @@ def init(
     vc_api_proof: VcApiProofOption = "vc+jwt",
     trust_list: TrustListOption = None,
     registry_did: RegistryDidOption = None,
+    x5c: X5cOption = None,
+    key: KeyPemOption = None,
 ) -> None:
     """Create an issuer: encrypted signing key, settings, migrated database.
 
     ANCRE_KEYSTORE_PASSPHRASE=… ancre issuer init --dir agency --did did:web:agency.example
-    """
+
+    With --x5c CHAIN.pem --key KEY.pem it signs with that X.509-certified key instead (the
+    chain is checked now: leaf first, certifying the key and naming the DID)."""
     from ancre.cli.main import _passphrase
     from ancre.issuer.accreditation import IssuanceConfig, save_issuance
     from ancre.issuer.config import init_issuer
     from ancre.trust.clock import SystemClock
 
+    clock = SystemClock()
     # Checked before anything is written (an eddsa-rdfc-2022 proof needs an Ed25519 key).
     issuance = IssuanceConfig(vc_api_proof, trust_list, registry_did)
-    if vc_api_proof == "DataIntegrityProof" and key_type != "ed25519":
+    certified = _certified(key, x5c, did, clock)
+    kind = key_type or (certified.key.key_type.value if certified else "ed25519")
+    if vc_api_proof == "DataIntegrityProof" and kind != "ed25519":
         _die(64, "a DataIntegrityProof (eddsa-rdfc-2022) needs --key-type ed25519")
     config = init_issuer(
         folder,
         did=did,
         passphrase=_passphrase(confirm=True),
-        clock=SystemClock(),
-        key_type=key_type,
+        clock=clock,
+        key_type=kind,
         public_url=public_url,
         database=database,
+        certified=certified,
     )
     if issuance != IssuanceConfig():  # absent means the defaults
         save_issuance(folder, issuance)
+    chain = f" (x5c: {len(config.current_key.x5c)} certificate(s))" if certified else ""
     sys.stderr.write(
         f"ancre: issuer {config.did} created in {folder}\n"
         f"  credential issuer: {config.public_url}\n"
-        f"  signing key:       {config.current_key.kid}\n"
+        f"  signing key:       {config.current_key.kid}{chain}\n"
         f"Serve it with: ancre issuer serve --dir {folder}\n"
     )
+
+
+def _certified(key: Path | None, x5c: Path | None, did: str, clock: Any) -> Any:
+    """The checked key and chain of --key/--x5c (`CertifiedSigningKey`), or None."""
+    from ancre.issuer.x5c import certified_key
+
+    if key is None and x5c is None:
+        return None
+    if key is None or x5c is None:
+        _die(64, "--x5c and --key go together: the chain and the private key it certifies")
+    texts = []
+    for path in (key, x5c):
+        try:
+            texts.append(path.read_bytes())
+        except OSError as error:
+            _die(65, f"cannot read {path}: {error.strerror}")
+    try:
+        chain = texts[1].decode("ascii")
+    except UnicodeDecodeError:
+        _die(65, f"{x5c} is not a PEM certificate chain")
+    return certified_key(texts[0], chain, did=did, at=clock.now())
 
 
 @app.command()
@@ -509,17 +553,22 @@ def show(
 
 @keys_app.command("rotate")
 @_guard
-def keys_rotate(folder: DirOption = DEFAULT_DIR) -> None:
-    """Generate a new signing key; the old one stays in the DID document (credentials it
-    signed keep verifying) but signs nothing more. Restart `serve` to pick it up."""
+def keys_rotate(
+    folder: DirOption = DEFAULT_DIR, x5c: X5cOption = None, key: KeyPemOption = None
+) -> None:
+    """Generate a new signing key (or import a certified one: --key with --x5c, required
+    when the current key is certified); the old one stays in the DID document (credentials
+    it signed keep verifying) but signs nothing more. Restart `serve` to pick it up."""
     from ancre.cli.main import _passphrase
     from ancre.issuer.config import KEYSTORE_FILE, load_config, rotate_key
     from ancre.trust.clock import SystemClock
     from ancre.trust.keys.keystore import FileKeyStore
 
+    clock = SystemClock()
     config = load_config(folder)
+    certified = _certified(key, x5c, config.did, clock)
     store = FileKeyStore(folder / KEYSTORE_FILE, _passphrase(confirm=False))
-    rotated = rotate_key(config, store, SystemClock())
+    rotated = rotate_key(config, store, clock, certified)
     sys.stdout.write(f"signing key now {rotated.current_key.kid}\n")
 
 

@@ -163,6 +163,12 @@ class Issuer:
         current = config.current_key
         self._kid = current.kid
         self._signer = store.signer(current.name)
+        #: The X.509 chain of the signing key, sent as ``x5c`` beside ``kid`` (None: none).
+        self._x5c = list(current.x5c) or None
+        if current.x5c:
+            from ancre.issuer.x5c import check_x5c_key
+
+            check_x5c_key(current.x5c, self._signer.public_key, f"signing key {current.name}")
         self._last_purge = clock.now()
         self._ensure_lists()
 
@@ -176,6 +182,11 @@ class Issuer:
     def kid(self) -> str:
         """The verification method that signs new credentials."""
         return self._kid
+
+    @property
+    def x5c(self) -> list[str] | None:
+        """The ``x5c`` chain of the signing key (leaf first), or None without one."""
+        return self._x5c
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
@@ -425,7 +436,7 @@ class Issuer:
             status=status,
             authorization=authorization,
         )
-        return issue_vc_jwt(document, self._signer, self._kid)
+        return issue_vc_jwt(document, self._signer, self._kid, x5c=self._x5c)
 
     def _sign_sd(
         self, chosen: Template, claims: dict[str, Any], holder: Holder, now: datetime, index: int
@@ -440,6 +451,7 @@ class Issuer:
             vct=chosen.credential_type,
             disclosable=disclosable,
             kid=self._kid,
+            x5c=self._x5c,
             holder_jwk=holder.key,
             issued_at=now,
             valid_from=now,
@@ -541,7 +553,7 @@ class Issuer:
                 valid_until=until,
                 ttl=timedelta(seconds=limits.status_list_ttl),
             )
-            signed = issue_vc_jwt(unsigned, self._signer, self._kid)
+            signed = issue_vc_jwt(unsigned, self._signer, self._kid, x5c=self._x5c)
         else:
             tokens = TokenStatusList(row.size, row.bits)
             for index, value in set_values:
@@ -555,6 +567,7 @@ class Issuer:
                 lifetime=timedelta(seconds=limits.status_list_lifetime),
                 ttl=timedelta(seconds=limits.status_list_ttl),
                 issuer=self.did,
+                x5c=self._x5c,
             )
         with self._transaction() as session:
             # Never overwrite a publication of a newer revision (another replica's).

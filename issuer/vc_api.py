@@ -331,7 +331,8 @@ class VcApi:
         issuer = self.issuer
         try:
             if self.settings.proof == "vc+jwt":
-                return envelope_credential(issue_vc_jwt(document, issuer._signer, issuer.kid))
+                token = issue_vc_jwt(document, issuer._signer, issuer.kid, x5c=issuer.x5c)
+                return envelope_credential(token)
             return add_proof(document, issuer._signer, issuer.kid, created=now)
         except ConfigurationError as error:
             raise VcApiError(Code.INVALID_PROPERTY, error.message, 422) from None
