@@ -725,3 +725,66 @@ def _open_for_offers(folder: Path, public_url: str | None) -> Issuer:
         folder, public_url, trust_list=None, registry_did=None, unchecked=False
     )
     return issuer
+
+
+# -- admin API keys ------------------------------------------------------------------------
+
+admin_key_app = typer.Typer(
+    help="Admin API keys: revoke, suspend and reinstate over HTTP (/admin).",
+    no_args_is_help=True,
+)
+app.add_typer(admin_key_app, name="admin-key")
+
+
+@admin_key_app.command("add")
+@_guard
+def admin_key_add(
+    name: Annotated[str, typer.Argument(help="The admin's name (letters, digits, . _ -).")],
+    folder: DirOption = DEFAULT_DIR,
+    actor: AsOption = "operator",
+    json_out: JsonOption = False,
+) -> None:
+    """Add an admin; prints its API key ONCE (only a hash is kept). The key may change the
+    status of any credential this issuer issued: POST /admin/credentials/ID/status."""
+    from ancre.issuer.admin_api import AdminKeyStore
+
+    issuer = _open(folder)
+    added = AdminKeyStore(issuer.engine, issuer.clock).add(name, actor=actor)
+    if json_out:
+        _print_json({**added.admin.to_json(), "api_key": added.api_key})
+        return
+    sys.stdout.write(f"{added.api_key}\n")
+    sys.stderr.write(
+        f"ancre: admin {name} may revoke, suspend and reinstate any credential of "
+        f"{issuer.did}; the key above is shown once (only its hash is kept)\n"
+    )
+
+
+@admin_key_app.command("list")
+@_guard
+def admin_key_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
+    """The admins (never their keys)."""
+    from ancre.issuer.admin_api import AdminKeyStore
+
+    issuer = _open(folder)
+    admins = AdminKeyStore(issuer.engine, issuer.clock).list()
+    if json_out:
+        _print_json([a.to_json() for a in admins])
+        return
+    for a in admins:
+        state = "revoked" if a.revoked_at else "active"
+        sys.stdout.write(f"{a.name:<20} {state:<8} added by {a.created_by}\n")
+
+
+@admin_key_app.command("revoke")
+@_guard
+def admin_key_revoke(
+    name: Annotated[str, typer.Argument(help="The admin's name.")],
+    folder: DirOption = DEFAULT_DIR,
+) -> None:
+    """Revoke an admin's API key for good (the changes it made stay)."""
+    from ancre.issuer.admin_api import AdminKeyStore
+
+    issuer = _open(folder)
+    AdminKeyStore(issuer.engine, issuer.clock).revoke(name)
+    sys.stdout.write(f"admin {name}: revoked\n")
