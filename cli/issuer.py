@@ -10,7 +10,6 @@ configuration error, 65 unreadable input.
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -125,6 +124,18 @@ RegistryDidOption = Annotated[
     str | None, typer.Option(help="The DID of the registry that signs the trust list.")
 ]
 
+X5cOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--x5c",
+        help="PEM chain certifying the signing key, leaf first (with --key): sent as x5c.",
+    ),
+]
+KeyPemOption = Annotated[
+    Path | None,
+    typer.Option("--key", help="The certified private key (PEM, unencrypted), with --x5c."),
+]
+
 
 def _open_accredited(
     folder: Path,
@@ -190,7 +201,9 @@ def _open_accredited(
 def init(
     did: Annotated[str, typer.Option(help="The issuer's DID: did:web:HOST[:PATH].")],
     folder: DirOption = DEFAULT_DIR,
-    key_type: Annotated[str, typer.Option(help="ed25519, p256 or p384.")] = "ed25519",
+    key_type: Annotated[
+        str | None, typer.Option(help="ed25519, p256 or p384 (default ed25519, or --key's).")
+    ] = None,
     public_url: PublicUrlOption = None,
     database: Annotated[
         str | None,
@@ -199,37 +212,67 @@ def init(
     vc_api_proof: VcApiProofOption = "vc+jwt",
     trust_list: TrustListOption = None,
     registry_did: RegistryDidOption = None,
+    x5c: X5cOption = None,
+    key: KeyPemOption = None,
 ) -> None:
     """Create an issuer: encrypted signing key, settings, migrated database.
 
     ANCRE_KEYSTORE_PASSPHRASE=… ancre issuer init --dir agency --did did:web:agency.example
-    """
+
+    With --x5c CHAIN.pem --key KEY.pem it signs with that X.509-certified key instead (the
+    chain is checked now: leaf first, certifying the key and naming the DID)."""
     from ancre.cli.main import _passphrase
     from ancre.issuer.accreditation import IssuanceConfig, save_issuance
     from ancre.issuer.config import init_issuer
     from ancre.trust.clock import SystemClock
 
+    clock = SystemClock()
     # Checked before anything is written (an eddsa-rdfc-2022 proof needs an Ed25519 key).
     issuance = IssuanceConfig(vc_api_proof, trust_list, registry_did)
-    if vc_api_proof == "DataIntegrityProof" and key_type != "ed25519":
+    certified = _certified(key, x5c, did, clock)
+    kind = key_type or (certified.key.key_type.value if certified else "ed25519")
+    if vc_api_proof == "DataIntegrityProof" and kind != "ed25519":
         _die(64, "a DataIntegrityProof (eddsa-rdfc-2022) needs --key-type ed25519")
     config = init_issuer(
         folder,
         did=did,
         passphrase=_passphrase(confirm=True),
-        clock=SystemClock(),
-        key_type=key_type,
+        clock=clock,
+        key_type=kind,
         public_url=public_url,
         database=database,
+        certified=certified,
     )
     if issuance != IssuanceConfig():  # absent means the defaults
         save_issuance(folder, issuance)
+    chain = f" (x5c: {len(config.current_key.x5c)} certificate(s))" if certified else ""
     sys.stderr.write(
         f"ancre: issuer {config.did} created in {folder}\n"
         f"  credential issuer: {config.public_url}\n"
-        f"  signing key:       {config.current_key.kid}\n"
+        f"  signing key:       {config.current_key.kid}{chain}\n"
         f"Serve it with: ancre issuer serve --dir {folder}\n"
     )
+
+
+def _certified(key: Path | None, x5c: Path | None, did: str, clock: Any) -> Any:
+    """The checked key and chain of --key/--x5c (`CertifiedSigningKey`), or None."""
+    from ancre.issuer.x5c import certified_key
+
+    if key is None and x5c is None:
+        return None
+    if key is None or x5c is None:
+        _die(64, "--x5c and --key go together: the chain and the private key it certifies")
+    texts = []
+    for path in (key, x5c):
+        try:
+            texts.append(path.read_bytes())
+        except OSError as error:
+            _die(65, f"cannot read {path}: {error.strerror}")
+    try:
+        chain = texts[1].decode("ascii")
+    except UnicodeDecodeError:
+        _die(65, f"{x5c} is not a PEM certificate chain")
+    return certified_key(texts[0], chain, did=did, at=clock.now())
 
 
 @app.command()
@@ -349,26 +392,29 @@ def _issuer_settings(
 
 
 def _qr(text: str) -> str | None:
-    """A terminal QR code when a QR library happens to be installed (none is required)."""
-    for name in ("segno", "qrcode"):
-        try:
-            module: Any = importlib.import_module(name)
-        except ImportError:
-            continue
-        if name == "segno":
-            import io
+    """`text` as a QR code drawn with Unicode half blocks (two modules rows a line, the
+    quiet zone included); None when it is too long for any QR code."""
+    import io
 
-            out = io.StringIO()
-            module.make(text).terminal(out=out, compact=True)
-            return out.getvalue()
-        code = module.QRCode()
-        code.add_data(text)
-        import io
+    import segno
 
-        out = io.StringIO()
-        code.print_ascii(out=out)
-        return out.getvalue()
-    return None
+    try:
+        code = segno.make_qr(text, error="m")
+    except segno.DataOverflowError:
+        return None
+    out = io.StringIO()
+    code.terminal(out=out, compact=True)
+    return out.getvalue()
+
+
+def _show_qr(forced: bool | None, json_out: bool) -> bool:
+    """Whether `offer` prints its QR code: when asked (`--qr`), or by default when stdout is
+    a terminal; never with --json (stdout is then for the JSON alone)."""
+    if json_out:
+        if forced:
+            _die(64, "--qr draws on a terminal: not with --json (its offer_uri is the QR text)")
+        return False
+    return forced if forced is not None else sys.stdout.isatty()
 
 
 @app.command()
@@ -403,9 +449,18 @@ def offer(
         bool, typer.Option("--skip-invalid", help="With --from: offer the valid rows only.")
     ] = False,
     approval: ApprovalOption = False,
+    qr: Annotated[
+        bool | None,
+        typer.Option(
+            "--qr/--no-qr",
+            help="Print the offer as a QR code (default: when stdout is a terminal).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Create a credential offer (pre-authorized code) and print its URI and tx_code; or,
-    with --from rows.csv, one offer per row (every row checked first)."""
+    """Create a credential offer (pre-authorized code) and print its URI, tx_code and a QR
+    code on a terminal; or, with --from rows.csv, one offer per row (every row checked
+    first)."""
     from ancre.issuer.templates import Authorization
     from ancre.trust.codec.json import loads_strict
 
@@ -416,6 +471,7 @@ def offer(
         return
     if claims is None or from_csv is not None:
         _die(64, "give --claims FILE.json or --from FILE.csv")
+    show_qr = _show_qr(qr, json_out)
     try:
         raw = claims.read_bytes()
     except OSError as error:
@@ -437,9 +493,11 @@ def offer(
     if created.tx_code is not None:
         sys.stdout.write(f"tx_code: {created.tx_code}  (send it to the holder separately)\n")
     sys.stdout.write(f"expires: {expires}\n")
-    picture = _qr(uri)
+    picture = _qr(uri) if show_qr else None
     if picture is not None:
         sys.stdout.write(picture)
+    elif show_qr:
+        sys.stderr.write("ancre: the offer URI is too long for a QR code (try it by reference)\n")
 
 
 def _status(folder: Path, credential_id: str, action: Any, actor: str, json_out: bool) -> None:
@@ -578,19 +636,65 @@ def reject(
     _decide(folder, request_id, "reject", actor, json_out)
 
 
+@app.command()
+@_guard
+def show(
+    credential_id: CredentialIdArgument,
+    folder: DirOption = DEFAULT_DIR,
+    json_out: JsonOption = False,
+) -> None:
+    """One issued credential: type, format, holder key, status entries, state and history
+    (metadata only: no claim is kept)."""
+    from ancre.issuer.records import credential_record
+
+    record = credential_record(_open(folder), credential_id)
+    if json_out:
+        _print_json(record)
+        return
+    holder, thumbprint = record["holder"], record["holder_thumbprint"]
+    lines = [
+        record["id"],
+        f"  type:       {record['type']} ({record['configuration']}, {record['format']})",
+        f"  state:      {record['state']}",
+    ]
+    if holder != thumbprint:  # a DID (vc+jwt), else only the key's thumbprint (cnf)
+        lines.append(f"  holder:     {holder}")
+    if thumbprint is not None:
+        lines.append(f"  holder key: {thumbprint} (JWK thumbprint)")
+    lines += [
+        f"  valid:      {record['issued_at']} to {record['valid_until']}",
+        f"  signed by:  {record['kid']}",
+        f"  offer:      {record['offer_id'] or '-'}",
+    ]
+    if record["vc_api_client"]:
+        lines.append(f"  client:     {record['vc_api_client']}")
+    lines += [
+        f"  status:     {e['list']}#{e['index']} ({e['purpose']}) = {e['value']}  {e['url']}"
+        for e in record["status"]
+    ]
+    lines.append("  history:")
+    lines += [f"    {e['at']}  {e['action']:<16} by {e['actor']}" for e in record["history"]]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
 @keys_app.command("rotate")
 @_guard
-def keys_rotate(folder: DirOption = DEFAULT_DIR) -> None:
-    """Generate a new signing key; the old one stays in the DID document (credentials it
-    signed keep verifying) but signs nothing more. Restart `serve` to pick it up."""
+def keys_rotate(
+    folder: DirOption = DEFAULT_DIR, x5c: X5cOption = None, key: KeyPemOption = None
+) -> None:
+    """Generate a new signing key (or import a certified one: --key with --x5c, required
+    when the current key is certified); the old one stays in the DID document (credentials
+    it signed keep verifying) but signs nothing more. Restart `serve` to pick it up."""
     from ancre.cli.main import _passphrase
     from ancre.issuer.config import KEYSTORE_FILE, load_config, rotate_key
     from ancre.trust.clock import SystemClock
     from ancre.trust.keys.keystore import FileKeyStore
 
+    clock = SystemClock()
     config = load_config(folder)
+    certified = _certified(key, x5c, config.did, clock)
     store = FileKeyStore(folder / KEYSTORE_FILE, _passphrase(confirm=False))
-    rotated = rotate_key(config, store, SystemClock())
+    rotated = rotate_key(config, store, clock, certified)
     sys.stdout.write(f"signing key now {rotated.current_key.kid}\n")
 
 
@@ -749,3 +853,66 @@ def _open_for_offers(folder: Path, public_url: str | None) -> Issuer:
         folder, public_url, trust_list=None, registry_did=None, unchecked=False
     )
     return issuer
+
+
+# -- admin API keys ------------------------------------------------------------------------
+
+admin_key_app = typer.Typer(
+    help="Admin API keys: revoke, suspend and reinstate over HTTP (/admin).",
+    no_args_is_help=True,
+)
+app.add_typer(admin_key_app, name="admin-key")
+
+
+@admin_key_app.command("add")
+@_guard
+def admin_key_add(
+    name: Annotated[str, typer.Argument(help="The admin's name (letters, digits, . _ -).")],
+    folder: DirOption = DEFAULT_DIR,
+    actor: AsOption = "operator",
+    json_out: JsonOption = False,
+) -> None:
+    """Add an admin; prints its API key ONCE (only a hash is kept). The key may change the
+    status of any credential this issuer issued: POST /admin/credentials/ID/status."""
+    from ancre.issuer.admin_api import AdminKeyStore
+
+    issuer = _open(folder)
+    added = AdminKeyStore(issuer.engine, issuer.clock).add(name, actor=actor)
+    if json_out:
+        _print_json({**added.admin.to_json(), "api_key": added.api_key})
+        return
+    sys.stdout.write(f"{added.api_key}\n")
+    sys.stderr.write(
+        f"ancre: admin {name} may revoke, suspend and reinstate any credential of "
+        f"{issuer.did}; the key above is shown once (only its hash is kept)\n"
+    )
+
+
+@admin_key_app.command("list")
+@_guard
+def admin_key_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
+    """The admins (never their keys)."""
+    from ancre.issuer.admin_api import AdminKeyStore
+
+    issuer = _open(folder)
+    admins = AdminKeyStore(issuer.engine, issuer.clock).list()
+    if json_out:
+        _print_json([a.to_json() for a in admins])
+        return
+    for a in admins:
+        state = "revoked" if a.revoked_at else "active"
+        sys.stdout.write(f"{a.name:<20} {state:<8} added by {a.created_by}\n")
+
+
+@admin_key_app.command("revoke")
+@_guard
+def admin_key_revoke(
+    name: Annotated[str, typer.Argument(help="The admin's name.")],
+    folder: DirOption = DEFAULT_DIR,
+) -> None:
+    """Revoke an admin's API key for good (the changes it made stay)."""
+    from ancre.issuer.admin_api import AdminKeyStore
+
+    issuer = _open(folder)
+    AdminKeyStore(issuer.engine, issuer.clock).revoke(name)
+    sys.stdout.write(f"admin {name}: revoked\n")

@@ -18,6 +18,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from ancre.issuer.admin_api import admin_router
 from ancre.issuer.authorize import (
     AUTHORIZATION_CODE_GRANT,
     AuthorizationServer,
@@ -181,6 +182,7 @@ def include_issuer(app: FastAPI, settings: IssuerSettings) -> None:
     from ancre.issuer.vc_api import vc_api_router
 
     app.include_router(vc_api_router(issuer, served.prefix, settings.vc_api))
+    app.include_router(admin_router(issuer, served.prefix))
 
 
 def issuer_prefix(public_url: str) -> str:

@@ -469,7 +469,7 @@ class AuthorizationServer:
             with self.issuer._read() as session:
                 found = session.get(AuthorizationRequestRow, request_id)
                 if found is not None:
-                    chosen = template(found.configuration_id)
+                    chosen = self.issuer.template_for(found.configuration_id, approved.claims)
             if chosen is not None:
                 chosen.requirement.check(approved.authorization)
                 checked = chosen.check_claims(dict(approved.claims))

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,6 +24,9 @@ from ancre.trust.errors import AncreError, ConfigurationError
 from ancre.trust.keys.jwk import KeyType
 from ancre.trust.keys.keystore import FileKeyStore, KeyStore, atomic_write
 from ancre.trust.vcdm.model import parse_datetime_stamp
+
+if TYPE_CHECKING:
+    from ancre.issuer.x5c import CertifiedSigningKey
 
 __all__ = [
     "CONFIG_FILE",
@@ -100,14 +103,20 @@ class KeyEntry:
     kid: str
     created_at: str
     retired_at: str | None = None
+    #: The X.509 chain certifying the key (``x5c``: base64 DER, leaf first, no root), sent
+    #: in the header of what it signs; empty for a key known by its DID alone.
+    x5c: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        value: dict[str, Any] = {
             "name": self.name,
             "kid": self.kid,
             "created_at": self.created_at,
             "retired_at": self.retired_at,
         }
+        if self.x5c:
+            value["x5c"] = list(self.x5c)
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +213,17 @@ def _not_an_issuer(directory: Path) -> str:
     return f"{directory} is not an issuer: run `ancre issuer init --dir {directory}` first"
 
 
+def _stored_x5c(value: Any) -> tuple[str, ...]:
+    """A key's stored chain, parsed strictly (whether its leaf certifies the key is checked
+    by the issuer, which holds the key store)."""
+    if value == []:
+        return ()
+    from ancre.trust.x509.chain import parse_x5c
+
+    parse_x5c(value)
+    return tuple(value)
+
+
 def load_config(directory: Path) -> IssuerConfig:
     """Read and check ``DIR/issuer.json``; ``ConfigurationError`` when it is not an issuer."""
     from ancre.trust.codec.json import loads_strict
@@ -223,6 +243,7 @@ def load_config(directory: Path) -> IssuerConfig:
                 kid=str(k["kid"]),
                 created_at=str(k["created_at"]),
                 retired_at=k.get("retired_at"),
+                x5c=_stored_x5c(k.get("x5c", [])),
             )
             for k in data["keys"]
         )
@@ -272,14 +293,21 @@ def init_issuer(
     database: str | None = None,
     limits: Mapping[str, int] | None = None,
     scrypt_n: int | None = None,
+    certified: CertifiedSigningKey | None = None,
 ) -> IssuerConfig:
     """Create an issuer in `directory`: encrypted key store with its first signing key,
     ``issuer.json`` and the migrated database. Everything is checked before anything is
-    written; an existing issuer is never overwritten."""
+    written; an existing issuer is never overwritten. With `certified` (a key and its
+    ``x5c`` chain, checked by :func:`ancre.issuer.x5c.certified_key`) that key is imported
+    instead of generating one, and `key_type` must be its type."""
     from ancre.issuer.db import make_engine, migrate
 
     _check_did(did)
     kind = _key_type(key_type)
+    if certified is not None and certified.key.key_type.value != kind:
+        raise ConfigurationError(
+            f"the certified key is {certified.key.key_type.value}, not the key type {kind}"
+        )
     url = _check_public_url(public_url or default_public_url(did))
     checked_limits = Limits(**(limits or {}))
     database = database or "sqlite:///{dir}/" + DATABASE_FILE
@@ -300,7 +328,14 @@ def init_issuer(
         public_url=url,
         database=database,
         key_type=kind,
-        keys=(KeyEntry("signing-1", f"{did}#signing-1", _stamp(clock.now())),),
+        keys=(
+            KeyEntry(
+                "signing-1",
+                f"{did}#signing-1",
+                _stamp(clock.now()),
+                x5c=certified.x5c if certified is not None else (),
+            ),
+        ),
         limits=checked_limits,
         directory=directory,
     )
@@ -319,24 +354,50 @@ def init_issuer(
         engine.dispose()
     options = {} if scrypt_n is None else {"scrypt_n": scrypt_n}
     store = FileKeyStore.create(directory / KEYSTORE_FILE, passphrase, **options)
-    store.generate("signing-1", kind)
+    _add_key(store, "signing-1", kind, certified)
     save_config(config)
     return config
 
 
-def rotate_key(config: IssuerConfig, store: KeyStore, clock: Clock) -> IssuerConfig:
-    """Generate a new current signing key and retire the old one. The retired key stays a
-    verification method (and ``assertionMethod``) of the DID document, with its retirement
-    time as ``revoked``: credentials it signed before keep verifying, any it signs from then
-    on are refused (``key_revoked``); the issuer never signs with it again."""
+def _add_key(store: KeyStore, name: str, kind: str, certified: CertifiedSigningKey | None) -> None:
+    if certified is None:
+        store.generate(name, kind)
+    else:
+        store.import_private_jwk(name, certified.key.export_private_jwk())
+
+
+def rotate_key(
+    config: IssuerConfig,
+    store: KeyStore,
+    clock: Clock,
+    certified: CertifiedSigningKey | None = None,
+) -> IssuerConfig:
+    """Generate a new current signing key (or import `certified`, a key and its ``x5c``
+    chain) and retire the old one. The retired key stays a verification method (and
+    ``assertionMethod``) of the DID document, with its retirement time as ``revoked``:
+    credentials it signed before keep verifying, any it signs from then on are refused
+    (``key_revoked``); the issuer never signs with it again. An issuer whose key is
+    certified rotates to a certified key only: a bare key would drop the ``x5c`` its
+    verifiers rely on."""
+    if config.current_key.x5c and certified is None:
+        raise ConfigurationError(
+            "this issuer signs with an X.509-certified key: rotate to a new certified key "
+            "(--key NEW.pem --x5c NEW_CHAIN.pem)"
+        )
+    if certified is not None and certified.key.key_type.value != config.key_type:
+        raise ConfigurationError(
+            f"the certified key is {certified.key.key_type.value}, not this issuer's "
+            f"key type {config.key_type}"
+        )
     now = _stamp_up(clock.now())
     taken = {info.name for info in store.list()}
     number = len(config.keys) + 1
     while f"signing-{number}" in taken:
         number += 1
     name = f"signing-{number}"
-    store.generate(name, config.key_type)
+    _add_key(store, name, config.key_type, certified)
     keys = tuple(k if k.retired_at else replace(k, retired_at=now) for k in config.keys)
-    rotated = replace(config, keys=(*keys, KeyEntry(name, f"{config.did}#{name}", now)))
+    chain = certified.x5c if certified is not None else ()
+    rotated = replace(config, keys=(*keys, KeyEntry(name, f"{config.did}#{name}", now, x5c=chain)))
     save_config(rotated)
     return rotated

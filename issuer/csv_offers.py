@@ -189,9 +189,10 @@ def check_rows(
     with issuer._read() as session:
         for row in rows:
             try:
-                chosen.requirement.check(authorization)
-                checked = chosen.check_claims(row.claims)
-                issuer._dry_run(chosen, checked, authorization, now)
+                applied = issuer.template_for(configuration_id, row.claims)
+                applied.requirement.check(authorization)
+                checked = applied.check_claims(row.claims)
+                issuer._dry_run(applied, checked, authorization, now)
             except AncreError as error:
                 errors.append(RowError(row.line, f"{error.code}: {error.message}"))
                 continue

@@ -24,6 +24,7 @@ from ancre.storage.sql import UtcMicros, make_engine, write_engine
 __all__ = [
     "VERSION_TABLE",
     "AccessTokenRow",
+    "AdminKeyRow",
     "AuditRow",
     "AuthorizationCodeRow",
     "AuthorizationRequestRow",
@@ -350,3 +351,19 @@ class NotificationRow(Base):
     token_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcMicros)
     expires_at: Mapped[datetime] = mapped_column(UtcMicros)
+
+
+# -- admin API keys (migration 0005) --------------------------------------------------------
+
+
+class AdminKeyRow(Base):
+    """An admin API key (hashed, like a VC-API client's): its holder may change the status
+    of any credential this issuer issued, over ``/admin`` (ancre.issuer.admin_api)."""
+
+    __tablename__ = "admin_keys"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    key_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+    created_by: Mapped[str] = mapped_column(String(256))
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)

@@ -17,7 +17,7 @@ import secrets
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 from urllib.parse import urlencode
@@ -42,6 +42,7 @@ from ancre.issuer.db import (
     session_factory,
     write_engine,
 )
+from ancre.issuer.schemes import CertificationSchemes, load_schemes
 from ancre.issuer.templates import Authorization, Holder, Template, template
 from ancre.storage.audit import (
     GENESIS,
@@ -60,6 +61,7 @@ from ancre.trust.keys.keystore import KeyStore
 from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
 from ancre.trust.status.bitstring import BitstringStatusList
 from ancre.trust.status.token import StatusType, TokenStatusList, issue_status_list_token
+from ancre.trust.vcdm.credentials import CERTIFICATION
 
 __all__ = [
     "AccessGrant",
@@ -168,8 +170,11 @@ class Issuer:
         store: KeyStore,
         clock: Clock,
         public_url: str | None = None,
+        schemes: CertificationSchemes | None = None,
     ) -> None:
         self.config = config
+        #: The agency's certification schemes (``schemes.json`` in its folder by default).
+        self.schemes = schemes if schemes is not None else load_schemes(config.directory)
         self.engine = engine
         self.store = store
         self.clock = clock
@@ -179,6 +184,12 @@ class Issuer:
         current = config.current_key
         self._kid = current.kid
         self._signer = store.signer(current.name)
+        #: The X.509 chain of the signing key, sent as ``x5c`` beside ``kid`` (None: none).
+        self._x5c = list(current.x5c) or None
+        if current.x5c:
+            from ancre.issuer.x5c import check_x5c_key
+
+            check_x5c_key(current.x5c, self._signer.public_key, f"signing key {current.name}")
         self._last_purge = clock.now()
         self._ensure_lists()
 
@@ -192,6 +203,11 @@ class Issuer:
     def kid(self) -> str:
         """The verification method that signs new credentials."""
         return self._kid
+
+    @property
+    def x5c(self) -> list[str] | None:
+        """The ``x5c`` chain of the signing key (leaf first), or None without one."""
+        return self._x5c
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
@@ -352,6 +368,19 @@ class Issuer:
 
     # -- issuance -------------------------------------------------------------------------
 
+    def template_for(self, configuration_id: str, claims: Any) -> Template:
+        """The template of `configuration_id` as this issuer applies it to `claims`: a
+        Certification must name one of the agency's schemes (and levels), and lasts as
+        long as its scheme says. ``InvalidError`` (``unknown_credential_configuration``,
+        ``unknown_certification_scheme``)."""
+        chosen = template(configuration_id)
+        if chosen.credential_type == CERTIFICATION:
+            # The claims' shape first (an object with the required claims), then the scheme.
+            scheme = self.schemes.check(chosen.check_claims(claims))
+            if scheme is not None:
+                return replace(chosen, validity=scheme.validity)
+        return chosen
+
     def check_issuable(self, chosen: Template) -> None:
         """Refuse a credential type this issuer may not issue (a hook: every offer and
         issuance passes here; ``AccreditedIssuer`` checks the registry's trust list)."""
@@ -361,7 +390,7 @@ class Issuer:
     ) -> tuple[Template, dict[str, Any]]:
         """The template of `configuration_id` and the claims, once the issuer, the
         authorization and the claims' shape all allow issuing it."""
-        chosen = template(configuration_id)
+        chosen = self.template_for(configuration_id, claims)
         self.check_issuable(chosen)
         chosen.requirement.check(authorization)
         return chosen, chosen.check_claims(claims)
@@ -467,7 +496,7 @@ class Issuer:
             status=status,
             authorization=authorization,
         )
-        return issue_vc_jwt(document, self._signer, self._kid)
+        return issue_vc_jwt(document, self._signer, self._kid, x5c=self._x5c)
 
     def _sign_sd(
         self, chosen: Template, claims: dict[str, Any], holder: Holder, now: datetime, index: int
@@ -482,6 +511,7 @@ class Issuer:
             vct=chosen.credential_type,
             disclosable=disclosable,
             kid=self._kid,
+            x5c=self._x5c,
             holder_jwk=holder.key,
             issued_at=now,
             valid_from=now,
@@ -496,7 +526,9 @@ class Issuer:
     def set_status(self, credential_id: str, action: StatusAction, *, actor: str) -> str:
         """Revoke, suspend or reinstate an issued credential, re-sign the affected status
         list and audit the change. Returns the credential's new state. Revocation is
-        final: a revoked credential cannot be suspended or reinstated."""
+        final: a revoked credential cannot be suspended or reinstated; those, and a change
+        to the state the credential is already in, are refused with ``already_in_state``
+        (409)."""
         with self._transaction() as session:
             row = session.get(CredentialRow, credential_id, with_for_update=True)
             if row is None:
@@ -505,9 +537,12 @@ class Issuer:
                 )
             if row.state == "revoked":
                 raise IssuerError(
-                    Code.CONFIGURATION, f"{credential_id} is revoked: revocation is final", 409
+                    Code.ALREADY_IN_STATE, f"{credential_id} is revoked: revocation is final", 409
                 )
             state = {"revoke": "revoked", "suspend": "suspended", "reinstate": "valid"}[action]
+            if row.state == state:
+                # Nothing to change: no re-signed list, no audit event for a no-op.
+                raise IssuerError(Code.ALREADY_IN_STATE, f"{credential_id} is already {state}", 409)
             if row.format != "dc+sd-jwt":  # vc+jwt, and ldp_vc from the VC-API
                 changes = {
                     REVOCATION_LIST: int(state == "revoked"),
@@ -578,7 +613,7 @@ class Issuer:
                 valid_until=until,
                 ttl=timedelta(seconds=limits.status_list_ttl),
             )
-            signed = issue_vc_jwt(unsigned, self._signer, self._kid)
+            signed = issue_vc_jwt(unsigned, self._signer, self._kid, x5c=self._x5c)
         else:
             tokens = TokenStatusList(row.size, row.bits)
             for index, value in set_values:
@@ -592,6 +627,7 @@ class Issuer:
                 lifetime=timedelta(seconds=limits.status_list_lifetime),
                 ttl=timedelta(seconds=limits.status_list_ttl),
                 issuer=self.did,
+                x5c=self._x5c,
             )
         with self._transaction() as session:
             # Never overwrite a publication of a newer revision (another replica's).

@@ -28,7 +28,9 @@ from ancre.trust.vcdm.credentials import (
     ADMINISTRATIVE_SERVICE,
     CERTIFICATION,
     DIRECTOR_CERTIFICATION_VCT,
+    EUID,
     LEGAL_PERSON,
+    LEI_CODE,
     LOCAL_REGISTRATION_NUMBER,
     MANDATE_VCT,
     VAT_ID,
@@ -247,6 +249,27 @@ TEMPLATES: Final[Mapping[str, Template]] = MappingProxyType(
                 {"fr": "Numéro d'immatriculation", "en": "Local registration number"},
                 Requirement(register_check=True),
             ),
+            # The other registration numbers of Gaia-X (gx:EUID, gx:LeiCode): their own
+            # types, so their own configurations; the schemas check the EUID's shape and the
+            # LEI's ISO 17442 check digits, as the verifier does.
+            Template(
+                "EUID",
+                "vc+jwt",
+                EUID,
+                _YEAR,
+                {"fr": "Identifiant unique européen (EUID)", "en": "European Unique Identifier"},
+                Requirement(register_check=True),
+                required_claims=("gx:euid",),
+            ),
+            Template(
+                "LeiCode",
+                "vc+jwt",
+                LEI_CODE,
+                _YEAR,
+                {"fr": "Code LEI (ISO 17442)", "en": "Legal Entity Identifier (LEI)"},
+                Requirement(register_check=True),
+                required_claims=("schema:leiCode", "gx:countryCode"),
+            ),
             Template(
                 "VatID",
                 "vc+jwt",
@@ -262,6 +285,8 @@ TEMPLATES: Final[Mapping[str, Template]] = MappingProxyType(
                 CERTIFICATION,
                 _YEAR,
                 {"fr": "Certification", "en": "Certification"},
+                # The scheme, its level and the validity are the agency's
+                # (ancre.issuer.schemes): Issuer.template_for applies them.
                 required_claims=("ancre:scheme", "ancre:scope", "ancre:certificateNumber"),
             ),
             Template(

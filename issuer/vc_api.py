@@ -268,6 +268,12 @@ class VcApi:
         chosen = self._permitted(client, credential)
         if self.settings.accreditation is not None:
             self.settings.accreditation.require(chosen.credential_type)
+        # A Certification's scheme and level must be the agency's; a missing validUntil is
+        # then the scheme's validity.
+        subjects = credential["credentialSubject"]
+        first = subjects[0] if isinstance(subjects, list) else subjects
+        claims = {k: v for k, v in dict(first).items() if k not in ("id", "@id", "type")}
+        chosen = self.issuer.template_for(chosen.configuration_id, claims)
         return self._sign(client, chosen, credential)
 
     def _permitted(self, client: Client, credential: dict[str, Any]) -> Template:
@@ -325,7 +331,8 @@ class VcApi:
         issuer = self.issuer
         try:
             if self.settings.proof == "vc+jwt":
-                return envelope_credential(issue_vc_jwt(document, issuer._signer, issuer.kid))
+                token = issue_vc_jwt(document, issuer._signer, issuer.kid, x5c=issuer.x5c)
+                return envelope_credential(token)
             return add_proof(document, issuer._signer, issuer.kid, created=now)
         except ConfigurationError as error:
             raise VcApiError(Code.INVALID_PROPERTY, error.message, 422) from None

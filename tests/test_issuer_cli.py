@@ -92,7 +92,11 @@ def test_operator_story_over_a_served_issuer(tmp_path: Path, tls: Tls) -> None:
         assert check() == ["revoked"]
         final = ancre_cli("issuer", "reinstate", credential_id, *d)
         assert final.returncode == 1
+        assert "already_in_state: " in final.stderr
         assert "revocation is final" in final.stderr
+        twice = ancre_cli("issuer", "revoke", credential_id, *d, "--json")
+        assert (twice.returncode, twice.stdout) == (1, "")
+        assert f"ancre: already_in_state: {credential_id} is revoked" in twice.stderr
         unknown = ancre_cli("issuer", "revoke", "urn:uuid:nope", *d)
         assert unknown.returncode == 1
         assert "credential_not_found" in unknown.stderr

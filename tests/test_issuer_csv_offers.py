@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from ancre.issuer.csv_offers import check_rows, create_offers, parse_rows
 from ancre.issuer.db import OfferRow
+from ancre.issuer.schemes import parse_schemes
 from ancre.issuer.service import Issuer
 from ancre.issuer.templates import Authorization
 from ancre.trust.clock import FixedClock, SystemClock
@@ -29,9 +30,20 @@ GOOD = [
 OPERATOR = Authorization("operator", "alice")
 
 
+#: The agency's certification schemes (issuer/schemes.py): the rows may name only these.
+SCHEMES = {
+    "schemes": [
+        {"name": "ISO/IEC 27001:2022", "validity_days": 1095},
+        {"name": "SecNumCloud 3.2", "levels": ["qualified"], "validity_days": 365},
+        {"name": "HDS 2.0", "validity_days": 1095},
+    ]
+}
+
+
 def _init(folder: Path) -> None:
     done = ancre_cli("issuer", "init", "--dir", str(folder), "--did", "did:web:localhost%3A9")
     assert done.returncode == 0, done.stderr
+    (folder / "schemes.json").write_text(json.dumps(SCHEMES))
 
 
 def _offers(folder: Path) -> int:
@@ -141,6 +153,7 @@ def test_an_expired_offer_is_renewed_and_an_issued_one_reported(tmp_path: Path) 
 
     clock = FixedClock(SystemClock().now())
     issuer: Issuer = make_issuer(tmp_path / "agency", 9, clock=clock)
+    issuer.schemes = parse_schemes(SCHEMES)
     rows, errors = parse_rows(("\n".join([HEADER, *GOOD[:2]]) + "\n").encode())
     assert errors == []
     assert check_rows(issuer, "Certification", rows, OPERATOR) == []

@@ -193,10 +193,19 @@ def test_revocation_is_final(tmp_path: Path) -> None:
     issuer = make_issuer(tmp_path / "issuer", 4434)
     holder = holder_from_key(PrivateKey.generate("ed25519").public_key)
     issued = issuer.issue("LegalPerson", LEGAL_PERSON_CLAIMS, holder=holder, authorization=OPERATOR)
+    assert issuer.set_status(issued.id, "suspend", actor="bob") == "suspended"
+    with pytest.raises(IssuerError) as again:
+        issuer.set_status(issued.id, "suspend", actor="bob")
+    assert (again.value.code, again.value.status) == (Code.ALREADY_IN_STATE, 409)
+    assert "already suspended" in again.value.message
     issuer.set_status(issued.id, "revoke", actor="bob")
-    with pytest.raises(IssuerError) as refused:
-        issuer.set_status(issued.id, "reinstate", actor="bob")
-    assert refused.value.status == 409
+    for action in ("reinstate", "suspend", "revoke"):
+        with pytest.raises(IssuerError) as refused:
+            issuer.set_status(issued.id, action, actor="bob")  # type: ignore[arg-type]
+        assert (refused.value.code, refused.value.status) == (Code.ALREADY_IN_STATE, 409)
+        assert "revocation is final" in refused.value.message
+    # Refusals change nothing: issue, suspend, revoke.
+    assert [e.action for e in issuer.audit_events()] == ["revoke", "suspend", "issue"]
     with pytest.raises(IssuerError) as missing:
         issuer.set_status("urn:uuid:nope", "revoke", actor="bob")
     assert missing.value.code is Code.CREDENTIAL_NOT_FOUND

@@ -370,7 +370,9 @@ def test_revocation_through_the_vc_api_is_seen_by_the_verifier(
     assert [e.code for e in _verify(secured, client).errors] == ["revoked"]
     # Revocation is final.
     again = _post(client, served.status_url, served.key, _status_body(credential_id, "valid"))
-    _problem(again, 409, "configuration_error")
+    _problem(again, 409, "already_in_state")
+    twice = _post(client, served.status_url, served.key, _status_body(credential_id, "revoked"))
+    _problem(twice, 409, "already_in_state")
     assert served.issuer.verify_audit().ok
 
 

@@ -174,6 +174,7 @@ class Code(StrEnum):
     AUDIT_CHAIN_BROKEN = "audit_chain_broken"
     # issuer (ancre.issuer); the OpenID4VCI / OAuth ones keep the spec's names
     INVALID_CLAIMS = "invalid_claims"
+    UNKNOWN_CERTIFICATION_SCHEME = "unknown_certification_scheme"
     AUTHORIZATION_INSUFFICIENT = "authorization_insufficient"
     UNKNOWN_CREDENTIAL_CONFIGURATION = "unknown_credential_configuration"
     INVALID_REQUEST = "invalid_request"

@@ -316,10 +316,19 @@ def _check_credential_time(
     return message
 
 
-def issue_vc_jwt(credential: Mapping[str, Any], signer: Signer, kid: str) -> str:
+def issue_vc_jwt(
+    credential: Mapping[str, Any],
+    signer: Signer,
+    kid: str,
+    *,
+    x5c: Sequence[str] | None = None,
+) -> str:
     """Sign a VCDM 2.0 credential as `vc+jwt` after checking it against the data model.
 
-    `kid` must be a DID URL of the credential's issuer naming `signer`'s key."""
+    `kid` must be a DID URL of the credential's issuer naming `signer`'s key. `x5c` (base64
+    DER certificates, leaf first, RFC 7515 §4.1.6) also names the key by an X.509 chain
+    whose leaf certifies it: a verifier with a DID resolver uses `kid`, one anchored at the
+    chain's root (`ancre.trust.x509.chain.X5cKeySource`) uses `x5c`."""
     document = dict(credential)
     check_credential(document)
     if document["@context"][0] != VCDM2_CONTEXT:
@@ -328,8 +337,18 @@ def issue_vc_jwt(credential: Mapping[str, Any], signer: Signer, kid: str) -> str
     if did_of(kid) != issuer:
         raise ConfigurationError(f"kid {kid} is not a key of the issuer {issuer}")
     document["iss"] = issuer
-    header = {"kid": kid, "typ": "vc+jwt", "cty": "vc", "iss": issuer}
+    header: dict[str, Any] = {"kid": kid, "typ": "vc+jwt", "cty": "vc", "iss": issuer}
+    if x5c:
+        header["x5c"] = _x5c_header(x5c)
     return sign_compact(header, dumps_compact(document).encode("utf-8"), signer)
+
+
+def _x5c_header(x5c: Sequence[str]) -> list[str]:
+    """An `x5c` header value: a list of non-empty base64 strings (the chain itself is the
+    issuer's to check: `ancre.trust.x509.chain.parse_x5c`)."""
+    if isinstance(x5c, str) or not all(isinstance(c, str) and c for c in x5c):
+        raise ConfigurationError("`x5c` must be a list of base64 DER certificates")
+    return list(x5c)
 
 
 # ------------------------------------------------------------------------------------------

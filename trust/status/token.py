@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import threading
 import zlib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
@@ -243,11 +243,14 @@ def issue_status_list_token(
     lifetime: timedelta | None = timedelta(days=1),
     ttl: timedelta | None = timedelta(hours=1),
     issuer: str | None = None,
+    x5c: Sequence[str] | None = None,
 ) -> str:
     """Sign a Status List Token (§5.1): ``typ`` ``statuslist+jwt``, ``sub`` = ``uri``,
     ``iat`` now, ``exp`` after ``lifetime`` and ``ttl`` (both RECOMMENDED, §13.7).
 
-    ``issuer`` adds an ``iss`` claim; with a DID-URL ``kid`` it must be that DID."""
+    ``issuer`` adds an ``iss`` claim; with a DID-URL ``kid`` it must be that DID. ``x5c``
+    (base64 DER certificates, leaf first) adds the X.509 chain certifying the key, as the
+    Referenced Tokens it covers carry it."""
     if not is_url(uri):
         raise ConfigurationError(f"{uri!r} is not a URI")
     if issuer is not None and kid.startswith("did:") and did_of(kid) != issuer:
@@ -263,7 +266,11 @@ def issue_status_list_token(
             raise ConfigurationError("ttl must be positive (§5.1)")
         payload["ttl"] = int(ttl.total_seconds())
     payload["status_list"] = status_list.to_claim()
-    header = {"kid": kid, "typ": STATUS_LIST_TOKEN_TYP}
+    header: dict[str, Any] = {"kid": kid, "typ": STATUS_LIST_TOKEN_TYP}
+    if x5c:
+        if isinstance(x5c, str) or not all(isinstance(c, str) and c for c in x5c):
+            raise ConfigurationError("`x5c` must be a list of base64 DER certificates")
+        header["x5c"] = list(x5c)
     return sign_compact(header, dumps_compact(payload).encode("utf-8"), signer)
 
 
