@@ -41,6 +41,7 @@ from ancre.issuer.service import Issuer, IssuerError, StatusAction
 from ancre.trust.clock import Clock
 from ancre.trust.codec.json import loads_strict
 from ancre.trust.errors import AncreError, Code, ConfigurationError
+from ancre.trust.net.inbound import read_limited
 from ancre.trust.problem import problem
 
 __all__ = ["AddedAdminKey", "AdminKey", "AdminKeyStore", "admin_router"]
@@ -186,14 +187,9 @@ async def _action(request: Request) -> StatusAction:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json":
         raise IssuerError(Code.INVALID_REQUEST, "the request body must be application/json", 415)
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > _MAX_BODY):
+    raw = await read_limited(request, _MAX_BODY)
+    if raw is None:
         raise IssuerError(Code.INPUT_TOO_LARGE, f"the body is over {_MAX_BODY} bytes", 413)
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > _MAX_BODY:
-            raise IssuerError(Code.INPUT_TOO_LARGE, f"the body is over {_MAX_BODY} bytes", 413)
     try:
         body = loads_strict(raw, what="request body")
     except AncreError as error:

@@ -43,6 +43,7 @@ from ancre.issuer.service import (
 from ancre.trust.codec.json import loads_strict
 from ancre.trust.did.web import did_web_to_url
 from ancre.trust.errors import AncreError, Code, ConfigurationError
+from ancre.trust.net.inbound import read_limited
 
 if TYPE_CHECKING:
     from ancre.issuer.vc_api import VcApiSettings
@@ -81,20 +82,6 @@ def _error(code: Code | str, description: str, status: int = 400) -> JSONRespons
     return JSONResponse(
         {"error": str(code), "error_description": description}, status, headers=headers
     )
-
-
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _media_type(request: Request) -> str:
@@ -276,7 +263,7 @@ def _token_router(served: Served, code_flow: AuthorizationServer | None) -> APIR
 async def _token_form(request: Request, limit: int) -> dict[str, str]:
     if _media_type(request) != "application/x-www-form-urlencoded":
         raise IssuerError(Code.INVALID_REQUEST, "the token request must be form-encoded (RFC 6749)")
-    raw = await _read_body(request, limit)
+    raw = await read_limited(request, limit)
     if raw is None:
         raise IssuerError(Code.INVALID_REQUEST, "the request body is too large", 413)
     try:
@@ -425,7 +412,7 @@ async def _credential_body(request: Request, limit: int) -> Any:
     """The credential request's JSON body, parsed strictly."""
     if _media_type(request) != "application/json":
         raise IssuerError(Code.INVALID_CREDENTIAL_REQUEST, "the credential request must be JSON")
-    raw = await _read_body(request, limit)
+    raw = await read_limited(request, limit)
     if raw is None:
         raise IssuerError(Code.INVALID_CREDENTIAL_REQUEST, "the request body is too large", 413)
     try:

@@ -24,7 +24,6 @@ from ancre.issuer.api import (
     _call,
     _error,
     _media_type,
-    _read_body,
     _single_valued,
 )
 from ancre.issuer.authorize import (
@@ -40,6 +39,7 @@ from ancre.issuer.pages import CSS, choose_language, render, security_headers
 from ancre.issuer.service import IssuerError
 from ancre.issuer.templates import TEMPLATES, template
 from ancre.trust.errors import AncreError, Code, InternalError
+from ancre.trust.net.inbound import read_limited
 
 __all__ = ["LoginFlow", "authorization_routers"]
 
@@ -90,7 +90,7 @@ class LoginFlow:
     async def read_form(self, request: Request) -> dict[str, str]:
         if _media_type(request) != "application/x-www-form-urlencoded":
             raise IssuerError(Code.INVALID_REQUEST, "a form is expected")
-        raw = await _read_body(request, self.served.max_body)
+        raw = await read_limited(request, self.served.max_body)
         if raw is None:
             raise IssuerError(Code.INVALID_REQUEST, "the form is too large", 413)
         try:

@@ -390,8 +390,9 @@ class Issuer:
     ) -> tuple[Template, dict[str, Any]]:
         """The template of `configuration_id` and the claims, once the issuer, the
         authorization and the claims' shape all allow issuing it."""
+        # Accredited for the type first; then the agency's scheme (a Certification's).
+        self.check_issuable(template(configuration_id))
         chosen = self.template_for(configuration_id, claims)
-        self.check_issuable(chosen)
         chosen.requirement.check(authorization)
         return chosen, chosen.check_claims(claims)
 

@@ -49,6 +49,7 @@ from ancre.trust.data_integrity.proofs import add_proof
 from ancre.trust.errors import AncreError, Code, ConfigurationError
 from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt
 from ancre.trust.keys.jwk import KeyType
+from ancre.trust.net.inbound import read_limited
 from ancre.trust.problem import problem
 from ancre.trust.vcdm.credentials import subject_schema_errors
 from ancre.trust.vcdm.model import (
@@ -481,18 +482,11 @@ async def _read_json(request: Request, limit: int) -> Any:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in ("application/json", "application/ld+json"):
         raise VcApiError(Code.INVALID_REQUEST, "the request body must be application/json", 415)
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    raw = await read_limited(request, limit)
+    if raw is None:
         raise VcApiError(Code.INPUT_TOO_LARGE, f"the body is over {limit} bytes", 413)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise VcApiError(Code.INPUT_TOO_LARGE, f"the body is over {limit} bytes", 413)
-        chunks.append(chunk)
     try:
-        return loads_strict(b"".join(chunks), what="request body")
+        return loads_strict(raw, what="request body")
     except AncreError as error:
         raise VcApiError(error.code, error.message, 400) from None
 

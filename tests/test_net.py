@@ -779,3 +779,42 @@ def test_pending_dns_lookups_are_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
         assert "still pending" in second.value.message
     finally:
         release.set()
+
+
+class _Body:
+    """A request as `read_limited` sees it: headers and a stream of chunks."""
+
+    def __init__(self, chunks: list[bytes], length: str | None = None) -> None:
+        self.headers = {} if length is None else {"content-length": length}
+        self._chunks = chunks
+        self.read = 0
+
+    async def stream(self) -> Any:
+        for chunk in self._chunks:
+            self.read += 1
+            yield chunk
+
+
+@pytest.mark.parametrize(
+    ("chunks", "length", "expected", "read"),
+    [
+        ([b"ab", b"cd"], "4", b"abcd", 2),  # exactly the limit
+        ([b"ab", b"cd"], None, b"abcd", 2),  # no declared length: counted while streaming
+        ([b"abcde"], "5", None, 0),  # declared over the limit: refused unread
+        ([b"ab"], "2x", None, 0),  # a length that is not a number
+        ([b"ab", b"cd", b"ef", b"gh"], "2", None, 2),  # sends more than it declared
+        ([b"abc", b"de", b"never"], None, None, 2),  # grows past the limit: stops there
+        ([b"ab", b"cde"], "4", None, 2),  # lies about its length: stops at the limit
+    ],
+)
+def test_read_limited_refuses_what_is_over_the_limit(
+    chunks: list[bytes], length: str | None, expected: bytes | None, read: int
+) -> None:
+    import asyncio
+
+    from ancre.trust.net.inbound import read_limited
+
+    body = _Body(chunks, length)
+    limit = 2 if length == "2" else 4
+    assert asyncio.run(read_limited(body, limit)) == expected
+    assert body.read == read

@@ -38,6 +38,7 @@ from ancre.trust.clock import Clock, SystemClock
 from ancre.trust.codec.json import loads_strict
 from ancre.trust.errors import AncreError, Code, ConfigurationError
 from ancre.trust.net.guard import NetworkPolicy, WouldBlock, no_network
+from ancre.trust.net.inbound import read_limited
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.problem import problem
 from ancre.trust.result import VerificationResult
@@ -45,7 +46,6 @@ from ancre.trust.trust_list.client import TrustListClient
 from ancre.trust.trust_list.signed import MAX_TRUST_LIST_BYTES
 from ancre.trust.vcdm.jsonld import CanonicalizationDeferred, defer_canonicalization
 
-from ._http import read_body
 from ._jsonld_pool import JsonLdPool, PoolFullError
 from ._outbound import HostBusyError, OutboundLimiter, host_of
 from .engine import Verifier
@@ -367,7 +367,7 @@ class _Service:
 
     async def body(self, request: Request) -> Any:
         """The request's JSON body, or the problem response saying why there is none."""
-        raw = await read_body(request, MAX_BODY_BYTES)
+        raw = await read_limited(request, MAX_BODY_BYTES)
         if raw is None:
             return _problem(413, f"body over {MAX_BODY_BYTES} bytes", "input_too_large")
         max_depth = self.config.policy.max_json_depth

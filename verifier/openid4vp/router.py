@@ -27,11 +27,12 @@ from starlette.concurrency import run_in_threadpool
 from ancre.trust.clock import Clock
 from ancre.trust.codec.json import loads_strict
 from ancre.trust.errors import AncreError, Code
+from ancre.trust.net.inbound import read_limited
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.problem import problem
 from ancre.trust.result import VerificationResult
 
-from .._http import RateLimiter, read_body
+from .._http import RateLimiter
 from .dcql import DcqlError, DcqlQuery, parse_dcql
 from .errors import RefusedError
 from .response import ResponseChecker, iso, parse_form, parse_wallet_nonce
@@ -136,7 +137,7 @@ class _Endpoints:
                 Code.RATE_LIMITED,
                 {"Retry-After": str(wait)},
             )
-        raw = await read_body(request, self.settings.max_body_bytes)
+        raw = await read_limited(request, self.settings.max_body_bytes)
         if raw is None:
             return _problem(
                 413, f"body over {self.settings.max_body_bytes} bytes", "input_too_large"
@@ -231,7 +232,7 @@ class _Endpoints:
     async def post_request_object(self, request_id: str, request: Request) -> Response:
         """§5.10 `request_uri_method=post`: `wallet_metadata` and `wallet_nonce` (echoed in
         the signed Request Object)."""
-        raw = await read_body(request, 64 * 1024)
+        raw = await read_limited(request, 64 * 1024)
         if raw is None:
             return _oauth_error(413, "body too large")
         try:
@@ -248,7 +249,7 @@ class _Endpoints:
         """The `response_uri` (§8.2): `vp_token` + `state`, or `response` (a JWE) for
         direct_post.jwt, or an error response (`error`, `error_description`, `state`)."""
         limit = self.settings.max_body_bytes
-        raw = await read_body(request, limit)
+        raw = await read_limited(request, limit)
         if raw is None:
             return _oauth_error(413, f"body over {limit} bytes")
         try:
