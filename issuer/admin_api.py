@@ -20,9 +20,6 @@ routes that ``ancre.issuer.api.create_app`` mounts.
 
 from __future__ import annotations
 
-import hmac
-import re
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,23 +27,18 @@ from typing import Any, Final, TypeVar, cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select, update
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from ancre.issuer.clients import _NAME, _sha256, _stamp
-from ancre.issuer.db import AdminKeyRow, session_factory, write_engine
+from ancre.issuer.api_keys import HashedKeyStore, stamp
+from ancre.issuer.db import AdminKeyRow
 from ancre.issuer.service import Issuer, IssuerError, StatusAction
-from ancre.trust.clock import Clock
 from ancre.trust.codec.json import loads_strict
-from ancre.trust.errors import AncreError, Code, ConfigurationError
+from ancre.trust.errors import AncreError, Code
 from ancre.trust.net.inbound import read_limited
 from ancre.trust.problem import problem
 
 __all__ = ["AddedAdminKey", "AdminKey", "AdminKeyStore", "admin_router"]
 
-_KEY: Final = re.compile(r"ancre_admin_([0-9a-f]{16})\.([A-Za-z0-9_-]{43})")
 _MAX_BODY: Final = 4096
 _MAX_ID: Final = 128  # the issued_credentials.id column
 _ACTIONS: Final = ("revoke", "suspend", "reinstate")
@@ -66,9 +58,9 @@ class AdminKey:
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "created_at": _stamp(self.created_at),
+            "created_at": stamp(self.created_at),
             "created_by": self.created_by,
-            "revoked_at": None if self.revoked_at is None else _stamp(self.revoked_at),
+            "revoked_at": None if self.revoked_at is None else stamp(self.revoked_at),
         }
 
 
@@ -84,77 +76,41 @@ def _admin(row: AdminKeyRow) -> AdminKey:
     return AdminKey(row.name, row.created_at, row.created_by, row.revoked_at)
 
 
-class AdminKeyStore:
+class AdminKeyStore(HashedKeyStore[AdminKeyRow]):
     """The issuer's admin API keys, in its database."""
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
-        self._read = session_factory(engine)
-        self._write = session_factory(write_engine(engine))
-        self._clock = clock
+    row_class = AdminKeyRow
+    prefix = "ancre_admin_"
+    noun = "admin"
+    already_revoked = Code.ALREADY_IN_STATE
 
     def add(self, name: str, *, actor: str) -> AddedAdminKey:
         """Add an admin; returns its API key, never stored."""
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise ConfigurationError(
-                "an admin name is 1-64 letters, digits, '.', '_' or '-', starting with a "
-                "letter or digit"
-            )
-        key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+        self._check_name(name)
+        key_id, digest, api_key = self._new_key()
         row = AdminKeyRow(
             name=name,
             key_id=key_id,
-            key_sha256=_sha256(secret),
+            key_sha256=digest,
             created_at=self._clock.now(),
             created_by=actor[:256],
             revoked_at=None,
         )
-        try:
-            with self._write() as session, session.begin():
-                session.add(row)
-        except IntegrityError:
-            raise IssuerError(
-                Code.CONFLICT, f"an admin named {name!r} exists already", 409
-            ) from None
-        return AddedAdminKey(_admin(row), f"ancre_admin_{key_id}.{secret}")
+        self._insert(row)
+        return AddedAdminKey(_admin(row), api_key)
 
     def list(self) -> list[AdminKey]:
         """Every admin, revoked ones included, by name."""
-        with self._read() as session:
-            rows = session.execute(select(AdminKeyRow).order_by(AdminKeyRow.name)).scalars()
-            return [_admin(r) for r in rows]
+        return [_admin(r) for r in self._rows()]
 
     def revoke(self, name: str) -> AdminKey:
         """Revoke an admin's key for good (the changes it made stay)."""
-        now = self._clock.now()
-        with self._write() as session, session.begin():
-            row = session.get(AdminKeyRow, name, with_for_update=True)
-            if row is None:
-                raise IssuerError(Code.NOT_FOUND, f"no admin named {name!r}", 404)
-            if row.revoked_at is not None:
-                raise IssuerError(
-                    Code.ALREADY_IN_STATE, f"the admin key of {name!r} is already revoked", 409
-                )
-            session.execute(
-                update(AdminKeyRow).where(AdminKeyRow.name == name).values(revoked_at=now)
-            )
-            row.revoked_at = now
-            return _admin(row)
+        return _admin(self._revoke(name))
 
     def authenticate(self, api_key: str) -> AdminKey | None:
         """The live admin whose key this is, else None (unknown, wrong or revoked key)."""
-        match = _KEY.fullmatch(api_key) if isinstance(api_key, str) else None
-        # Hash even a malformed key: the time taken says nothing about what was wrong.
-        presented = _sha256(match.group(2) if match else "-")
-        if match is None:
-            return None
-        with self._read() as session:
-            row = session.execute(
-                select(AdminKeyRow).where(AdminKeyRow.key_id == match.group(1))
-            ).scalar_one_or_none()
-        stored = row.key_sha256 if row is not None else _sha256("no such key")
-        if not hmac.compare_digest(presented, stored) or row is None or row.revoked_at:
-            return None
-        return _admin(row)
+        row = self._authenticate(api_key)
+        return None if row is None else _admin(row)
 
 
 # -- HTTP ------------------------------------------------------------------------------------
