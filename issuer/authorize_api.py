@@ -192,9 +192,8 @@ def _waiting_router(flow: LoginFlow, step: OperatorApproval) -> APIRouter:
         lang = flow.lang_of(request)
         try:
             if browser is None:
-                raise IssuerError(
-                    Code.LOGIN_STATE_INVALID, "the waiting page came without its browser cookie", 403
-                )
+                message = "the waiting page came without its browser cookie"
+                raise IssuerError(Code.LOGIN_STATE_INVALID, message, 403)
             login_id = request.query_params.get("login", "")
             decided = await _call(step.poll, login_id, browser)
             if decided is None:

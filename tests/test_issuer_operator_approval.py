@@ -22,7 +22,6 @@ from _issuer_support import (
     ancre_cli,
     make_tls,
     proof_jwt,
-    running_issuer,
 )
 
 from ancre.issuer.authorize import AuthorizationServer, pkce_s256
@@ -30,7 +29,7 @@ from ancre.issuer.operator_approval import OperatorApproval, decide_login, waiti
 from ancre.issuer.service import Issuer, IssuerError
 from ancre.issuer.templates import Authorization
 from ancre.trust.clock import FixedClock, SystemClock
-from ancre.trust.errors import Code
+from ancre.trust.errors import AncreError, Code
 
 REDIRECT = "https://wallet.example/cb"
 CLIENT = "test-wallet"
@@ -209,7 +208,7 @@ def test_approval_checks_the_claims_and_unknown_ids(tmp_path: Path, tls: Tls) ->
         with pytest.raises(IssuerError) as unknown:
             decide_login(issuer, "0123456789abcdef", "reject", actor="bob")
         assert unknown.value.status == 404
-        with pytest.raises(Exception):  # noqa: B017, PT011 - the template's own refusal
+        with pytest.raises(AncreError):  # the template's own refusal
             decide_login(
                 issuer, _login_id(wait), "approve", actor="bob", claims={"name": 3},
                 authorization=OPERATOR,
@@ -222,7 +221,7 @@ def test_approval_checks_the_claims_and_unknown_ids(tmp_path: Path, tls: Tls) ->
 def test_cli_lists_approves_and_rejects_logins(tmp_path: Path, tls: Tls) -> None:
     claims = tmp_path / "claims.json"
     claims.write_text(json.dumps(LEGAL_PERSON_CLAIMS))
-    with _approval(tmp_path, tls) as (issuer, url, _), _browser(tls) as browser:
+    with _approval(tmp_path, tls) as (_, url, _clock), _browser(tls) as browser:
         d = ["--dir", str(tmp_path / "issuer")]
         first = _wait_url(_authorize(browser, url), url)
         second = _wait_url(_authorize(browser, url), url)
