@@ -2,11 +2,12 @@
 tests/node/obtain.mjs) obtains credentials from a running ancre issuer with the
 pre-authorized code grant and a tx_code (`ancre issuer serve`), and with the authorization
 code grant and PKCE S256: from `ancre issuer serve --operator-approval` (the wallet's browser
-waits on a self-reloading page while an operator approves its login with the CLI), and from an
-issuer served in-process with the test user-authentication step; the results are checked
+waits on a self-reloading page while an operator approves its login with the CLI), and from
+an issuer served in-process with the test user-authentication step; the results are checked
 by ancre's verifier and by jwcrypto (signature) or the sd-jwt reference package. The same
 client also takes a batch of credentials (several keys) and reports their acceptance to the
-notification endpoint, and waits, polling the deferred credential endpoint, for an operator to approve its request."""
+notification endpoint, and waits, polling the deferred credential endpoint, for an operator
+to approve its request."""
 
 from __future__ import annotations
 
