@@ -252,3 +252,26 @@ def test_cli_lists_approves_and_rejects_logins(tmp_path: Path, tls: Tls) -> None
         assert offer["offer_uri"].startswith("openid-credential-offer://?")
         assert "authorization_code" in offer["offer_uri"]
         _wait_url(_authorize(browser, url, offer["issuer_state"]), url)
+
+
+def test_cli_refuses_conflicting_options(tmp_path: Path) -> None:
+    login = tmp_path / "login.json"
+    login.write_text("{}")
+    both = ancre_cli(
+        "issuer", "serve", "--dir", str(tmp_path / "none"), "--operator-approval",
+        "--login", str(login),
+    )  # fmt: skip
+    assert both.returncode == 64
+    assert "--operator-approval and --login" in both.stderr
+    claims = tmp_path / "claims.json"
+    claims.write_text(json.dumps(LEGAL_PERSON_CLAIMS))
+    with_claims = ancre_cli(
+        "issuer", "offer", "--dir", str(tmp_path / "none"), "--type", "LegalPerson",
+        "--grant", "authorization_code", "--claims", str(claims),
+    )  # fmt: skip
+    assert with_claims.returncode == 64
+    unknown = ancre_cli(
+        "issuer", "offer", "--dir", str(tmp_path / "none"), "--type", "LegalPerson",
+        "--grant", "implicit", "--claims", str(claims),
+    )  # fmt: skip
+    assert unknown.returncode == 64
