@@ -20,6 +20,7 @@ import typer
 from ancre.cli.serving import TlsCertOption, TlsKeyOption, tls_arguments
 
 if TYPE_CHECKING:
+    from ancre.issuer.authorize import UserAuthentication
     from ancre.issuer.service import Issuer
 
 app = typer.Typer(
@@ -56,6 +57,29 @@ ApprovalOption = Annotated[
 ]
 RequestIdArgument = Annotated[
     str, typer.Argument(help="The held request's id (from `ancre issuer pending`).")
+]
+RegisterCheckedOption = Annotated[
+    bool,
+    typer.Option(
+        "--register-checked",
+        help="You confirmed the claims in the company register (required by some types).",
+    ),
+]
+GrantOption = Annotated[
+    str,
+    typer.Option(
+        "--grant",
+        help="pre-authorized_code, or authorization_code: an offer with an issuer_state, "
+        "the claims given when an operator approves the login (serve --operator-approval).",
+    ),
+]
+QrOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--qr/--no-qr",
+        help="Print the offer as a QR code (default: when stdout is a terminal).",
+        show_default=False,
+    ),
 ]
 DEFAULT_DIR = Path("ancre-issuer")
 _MAX_CLAIMS_BYTES = 64 * 1024
@@ -305,6 +329,14 @@ def serve(
             "authorization code grant with ProConnect and the login pages."
         ),
     ] = None,
+    operator_approval: Annotated[
+        bool,
+        typer.Option(
+            "--operator-approval",
+            help="Enable the authorization code grant with an operator deciding each login "
+            "(ancre issuer logins / login-approve / login-reject); not with --login.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the issuer: did:web document, status lists, OpenID4VCI and VC-API endpoints.
 
@@ -319,6 +351,8 @@ def serve(
     from ancre.trust.errors import AncreError
 
     tls = tls_arguments(tls_cert, tls_key)
+    if operator_approval and login is not None:
+        _die(64, "--operator-approval and --login are two ways to log users in: choose one")
     accreditation = {
         "trust_list": trust_list,
         "registry_did": registry_did,
@@ -326,7 +360,7 @@ def serve(
         "insecure_loopback": insecure_loopback,
     }
     try:
-        app_, served = _serving(folder, public_url, login, accreditation)
+        app_, served = _serving(folder, public_url, login, accreditation, operator_approval)
     except AncreError as error:
         _die(64, error.message)
     for did, url in served:
@@ -335,11 +369,16 @@ def serve(
 
 
 def _serving(
-    folder: Path, public_url: str | None, login: Path | None, accreditation: dict[str, Any]
+    folder: Path,
+    public_url: str | None,
+    login: Path | None,
+    accreditation: dict[str, Any],
+    operator_approval: bool = False,
 ) -> tuple[Any, list[tuple[str, str]]]:
     """The app `serve` runs for the issuer or platform `folder`, and the (DID, URL) of each
     issuer it serves. A platform is checked (no two issuers sharing a path, DID, database or
-    key store) before any of its issuers is opened."""
+    key store) before any of its issuers is opened; with `operator_approval`, each of its
+    issuers without a login bridge of its own has operator approval."""
     from ancre.issuer.api import create_app
     from ancre.issuer.config import load_config
     from ancre.issuer.platform import (
@@ -352,7 +391,7 @@ def _serving(
 
     members = platform_members(folder)
     if members is None:
-        one = _issuer_settings(folder, public_url, login, accreditation)
+        one = _issuer_settings(folder, public_url, login, accreditation, operator_approval)
         return create_app(one), [(one.issuer.did, one.issuer.public_url)]
     if public_url is not None or login is not None:
         raise ConfigurationError(
@@ -366,28 +405,41 @@ def _serving(
         own_login = member / LOGIN_FILE
         settings.append(
             _issuer_settings(
-                member, None, own_login if own_login.is_file() else None, accreditation
+                member,
+                None,
+                own_login if own_login.is_file() else None,
+                accreditation,
+                operator_approval and not own_login.is_file(),
             )
         )
     return create_platform_app(settings), [(s.issuer.did, s.issuer.public_url) for s in settings]
 
 
 def _issuer_settings(
-    folder: Path, public_url: str | None, login: Path | None, accreditation: dict[str, Any]
+    folder: Path,
+    public_url: str | None,
+    login: Path | None,
+    accreditation: dict[str, Any],
+    operator_approval: bool = False,
 ) -> Any:
     """One issuer opened for serving: its accreditation check, its VC-API and, with a login
-    configuration, its login bridge (the authorization code grant)."""
+    configuration, its login bridge, or with `operator_approval`, operator approval (either
+    enables the authorization code grant)."""
     from ancre.issuer.api import IssuerSettings
     from ancre.issuer.vc_api import VcApiSettings
 
     issuer, check, proof = _open_accredited(folder, public_url, **accreditation)
     vc_api = VcApiSettings(proof=proof, accreditation=check)  # type: ignore[arg-type]
-    authentication = None
+    authentication: UserAuthentication | None = None
     if login is not None:
         from ancre.issuer.bridge import build_login_bridge, load_login_settings
 
         settings = load_login_settings(login, public_url=issuer.public_url)
         authentication = build_login_bridge(issuer, settings)
+    elif operator_approval:
+        from ancre.issuer.operator_approval import OperatorApproval
+
+        authentication = OperatorApproval(issuer)
     return IssuerSettings(issuer, vc_api=vc_api, authentication=authentication)
 
 
@@ -430,13 +482,7 @@ def offer(
     tx_code: Annotated[
         bool, typer.Option("--tx-code", help="Protect the offer with a numeric code.")
     ] = False,
-    register_checked: Annotated[
-        bool,
-        typer.Option(
-            "--register-checked",
-            help="You confirmed the claims in the company register (required by some types).",
-        ),
-    ] = False,
+    register_checked: RegisterCheckedOption = False,
     by_value: Annotated[bool, typer.Option(help="Put the offer itself in the URI.")] = False,
     public_url: PublicUrlOption = None,
     actor: AsOption = "operator",
@@ -449,21 +495,23 @@ def offer(
         bool, typer.Option("--skip-invalid", help="With --from: offer the valid rows only.")
     ] = False,
     approval: ApprovalOption = False,
-    qr: Annotated[
-        bool | None,
-        typer.Option(
-            "--qr/--no-qr",
-            help="Print the offer as a QR code (default: when stdout is a terminal).",
-            show_default=False,
-        ),
-    ] = None,
+    grant: GrantOption = "pre-authorized_code",
+    qr: QrOption = None,
 ) -> None:
     """Create a credential offer (pre-authorized code) and print its URI, tx_code and a QR
     code on a terminal; or, with --from rows.csv, one offer per row (every row checked
-    first)."""
+    first); or, with --grant authorization_code, an offer carrying an issuer_state."""
     from ancre.issuer.templates import Authorization
     from ancre.trust.codec.json import loads_strict
 
+    if grant == "authorization_code":
+        if claims is not None or from_csv is not None or tx_code or approval:
+            _die(64, "--grant authorization_code takes no --claims, --from, --tx-code or "
+                 "--approval: the claims come with the login's approval")  # fmt: skip
+        _offer_code_grant(folder, public_url, credential_type, json_out, _show_qr(qr, json_out))
+        return
+    if grant != "pre-authorized_code":
+        _die(64, "--grant is pre-authorized_code or authorization_code")
     if from_csv is not None and claims is None:
         authorization = Authorization("operator", actor, register_checked=register_checked)
         _offer_csv(folder, public_url, credential_type, from_csv, authorization, tx_code,
@@ -498,6 +546,25 @@ def offer(
         sys.stdout.write(picture)
     elif show_qr:
         sys.stderr.write("ancre: the offer URI is too long for a QR code (try it by reference)\n")
+
+
+def _offer_code_grant(
+    folder: Path, public_url: str | None, credential_type: str, json_out: bool, show_qr: bool
+) -> None:
+    """An offer of the authorization code grant: its URI (by value) and its issuer_state."""
+    from ancre.issuer.authorize import ISSUER_STATE_LIFETIME, AuthorizationServer
+
+    issuer = _open_for_offers(folder, public_url)
+    state, uri = AuthorizationServer(issuer).create_issuer_state(credential_type)
+    expires = issuer.clock.now() + ISSUER_STATE_LIFETIME
+    stamp = expires.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    if json_out:
+        _print_json({"offer_uri": uri, "issuer_state": state, "expires_at": stamp})
+        return
+    sys.stdout.write(f"{uri}\nissuer_state: {state}\nexpires: {stamp}\n")
+    picture = _qr(uri) if show_qr else None
+    if picture is not None:
+        sys.stdout.write(picture)
 
 
 def _status(folder: Path, credential_id: str, action: Any, actor: str, json_out: bool) -> None:
@@ -634,6 +701,91 @@ def reject(
     """Reject a held request for good (its claims are forgotten at once): the wallet is
     told credential_request_denied."""
     _decide(folder, request_id, "reject", actor, json_out)
+
+
+# -- operator approval of logins (serve --operator-approval) -------------------------------
+
+LoginIdArgument = Annotated[
+    str, typer.Argument(help="The waiting login's id (from `ancre issuer logins`).")
+]
+
+
+@app.command()
+@_guard
+def logins(
+    folder: DirOption = DEFAULT_DIR,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every login still recorded, decided or not.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    json_out: JsonOption = False,
+) -> None:
+    """The wallets' logins waiting for an operator (serve --operator-approval), oldest
+    first: decide with `login-approve ID --claims FILE.json` or `login-reject ID`."""
+    from ancre.issuer.operator_approval import waiting_logins
+
+    found = waiting_logins(_open(folder), everything=every, limit=limit)
+    if json_out:
+        _print_json([login.to_json() for login in found])
+        return
+    for login in found:
+        item = login.to_json()
+        sys.stdout.write(
+            f"{login.id}  {login.configuration_id:<24} {login.state:<9} "
+            f"client {login.client_id}  requested {item['requested_at']}\n"
+        )
+
+
+@app.command("login-approve")
+@_guard
+def login_approve(
+    login_id: LoginIdArgument,
+    claims: Annotated[Path, typer.Option(help="JSON file with the credential's claims.")],
+    folder: DirOption = DEFAULT_DIR,
+    register_checked: RegisterCheckedOption = False,
+    actor: AsOption = "operator",
+    json_out: JsonOption = False,
+) -> None:
+    """Approve a waiting login with the credential's claims (checked now): the wallet's
+    browser goes back to it with an authorization code."""
+    from ancre.issuer.operator_approval import decide_login
+    from ancre.issuer.templates import Authorization
+    from ancre.trust.codec.json import loads_strict
+
+    try:
+        raw = claims.read_bytes()
+    except OSError as error:
+        _die(65, f"cannot read {claims}: {error.strerror}")
+    if len(raw) > _MAX_CLAIMS_BYTES:
+        _die(65, f"{claims} is over {_MAX_CLAIMS_BYTES} bytes")
+    document = loads_strict(raw, what=str(claims))
+    authorization = Authorization("operator", actor, register_checked=register_checked)
+    state = decide_login(
+        _open(folder), login_id, "approve", actor=actor, claims=document,
+        authorization=authorization,
+    )  # fmt: skip
+    _decided(login_id, state, json_out)
+
+
+@app.command("login-reject")
+@_guard
+def login_reject(
+    login_id: LoginIdArgument,
+    folder: DirOption = DEFAULT_DIR,
+    actor: AsOption = "operator",
+    json_out: JsonOption = False,
+) -> None:
+    """Reject a waiting login: the wallet is told access_denied (login_rejected)."""
+    from ancre.issuer.operator_approval import decide_login
+
+    _decided(login_id, decide_login(_open(folder), login_id, "reject", actor=actor), json_out)
+
+
+def _decided(login_id: str, state: str, json_out: bool) -> None:
+    if json_out:
+        _print_json({"id": login_id, "state": state})
+    else:
+        sys.stdout.write(f"{login_id}: {state}\n")
 
 
 @app.command()

@@ -3,7 +3,8 @@
 :func:`authorization_routers` gives the routers :func:`ancre.issuer.api.create_app` mounts
 when a user-authentication step is configured: the wallet's ``GET /authorize`` and the
 provider's ``GET /login/callback``, and the bridge's pages (``/login``, ``/login/start``,
-``/login/consent``; :mod:`ancre.issuer.pages`). A request that cannot be tied to a checked
+``/login/consent``; :mod:`ancre.issuer.pages`), and with operator approval its waiting page
+(``/login/wait``; :mod:`ancre.issuer.operator_approval`). A request that cannot be tied to a checked
 ``redirect_uri`` is answered here (an error page, or JSON at ``/authorize``), never
 redirected; a decision goes back to the wallet's ``redirect_uri``, or to the offer page for a
 login started on the landing page.
@@ -35,6 +36,7 @@ from ancre.issuer.authorize import (
     UserAuthentication,
     WalletRedirect,
 )
+from ancre.issuer.operator_approval import REFRESH_SECONDS, WAIT_PATH, OperatorApproval
 from ancre.issuer.pages import CSS, choose_language, render, security_headers
 from ancre.issuer.service import IssuerError
 from ancre.issuer.templates import TEMPLATES, template
@@ -169,8 +171,40 @@ class LoginFlow:
 
 
 def authorization_routers(flow: LoginFlow) -> tuple[APIRouter, ...]:
-    """The login pages' router, then the wallet's and the provider's."""
-    return _pages_router(flow), _redirects_router(flow)
+    """The login pages' router, then the wallet's and the provider's; with operator
+    approval, the waiting page's."""
+    routers = [_pages_router(flow), _redirects_router(flow)]
+    if isinstance(flow.authentication, OperatorApproval):
+        routers.append(_waiting_router(flow, flow.authentication))
+    return tuple(routers)
+
+
+def _waiting_router(flow: LoginFlow, step: OperatorApproval) -> APIRouter:
+    """Operator approval's waiting page (``GET /login/wait?login=ID``): the browser that
+    started the login reloads it until the operator decides, then goes back to the wallet
+    with a code or ``access_denied`` (or, for a login started on the landing page, to the
+    offer page)."""
+    router = APIRouter()
+
+    @router.get(flow.served.prefix + WAIT_PATH)
+    async def waiting(request: Request) -> Response:
+        browser = flow.binding.read(request.cookies.get(flow.binding.cookie))
+        lang = flow.lang_of(request)
+        try:
+            if browser is None:
+                message = "the waiting page came without its browser cookie"
+                raise IssuerError(Code.LOGIN_STATE_INVALID, message, 403)
+            login_id = request.query_params.get("login", "")
+            decided = await _call(step.poll, login_id, browser)
+            if decided is None:
+                return flow.page("waiting", lang, refresh=REFRESH_SECONDS, login_id=login_id)
+            request_id, outcome = decided
+            back = await _call(flow.code_flow.complete, request_id, outcome, browser)
+            return await flow.finish(back, lang)
+        except AncreError as error:
+            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+
+    return router
 
 
 def _pages_router(flow: LoginFlow) -> APIRouter:

@@ -367,3 +367,29 @@ class AdminKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcMicros)
     created_by: Mapped[str] = mapped_column(String(256))
     revoked_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+
+
+# -- operator approval of logins (migration 0006) --------------------------------------------
+
+
+class LoginApprovalRow(Base):
+    """A wallet's authorization request waiting for an operator's decision (the
+    operator-approval user-authentication step, ancre.issuer.operator_approval): bound to
+    the browser that started it, single use (`state`: pending → approved|rejected →
+    resumed, each by one conditional UPDATE), expiring with its request. `decision_json`
+    holds the approved authorization and claims until the browser resumes (personal data,
+    then erased)."""
+
+    __tablename__ = "login_approvals"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), unique=True)
+    browser_sha256: Mapped[str] = mapped_column(String(64))
+    configuration_id: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(256))
+    redirect_uri: Mapped[str] = mapped_column(String(2048))
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+    expires_at: Mapped[datetime] = mapped_column(UtcMicros)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    decision_json: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -1,5 +1,6 @@
 """Server-rendered pages of the login bridge (Jinja2, autoescaped): landing with the
-"S'identifier avec ProConnect" button, consent, credential offer, error.
+"S'identifier avec ProConnect" button, consent, credential offer, error; and the waiting
+page of operator approval (it reloads itself with ``<meta http-equiv="refresh">``).
 
 French by default, English with ``?lang=en`` or an ``Accept-Language`` preferring English.
 Minimal and accessible: one ``<main>``, headings in order, labelled form controls, a
@@ -46,6 +47,10 @@ _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "claim": "Information",
         "value": "Valeur",
         "how": "Visibilité",
+        "waiting_title": "Demande en attente de validation",
+        "waiting_intro": "Un agent de l'émetteur examine votre demande. Gardez cette page "
+        "ouverte : elle se recharge d'elle-même et vous ramène au portefeuille dès la décision.",
+        "waiting_reference": "Référence de la demande",
     },
     "en": {
         "title": "Your organization's credentials",
@@ -74,6 +79,10 @@ _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "claim": "Information",
         "value": "Value",
         "how": "Visibility",
+        "waiting_title": "Request waiting for approval",
+        "waiting_intro": "Someone at the issuer is reviewing your request. Keep this page open: "
+        "it reloads by itself and takes you back to the wallet once they decide.",
+        "waiting_reference": "Request reference",
     },
 }
 
@@ -126,6 +135,10 @@ _REASONS: Final[Mapping[str, Mapping[str, str]]] = {
         "fr": "Vous avez refusé : rien n'a été signé.",
         "en": "You declined: nothing was signed.",
     },
+    "login_rejected": {
+        "fr": "L'émetteur a refusé cette demande : rien n'a été signé.",
+        "en": "The issuer rejected this request: nothing was signed.",
+    },
     "csrf_invalid": {
         "fr": "Le formulaire a expiré ou ne vient pas de ce site.",
         "en": "The form expired or does not come from this site.",
@@ -158,6 +171,7 @@ _BASE: Final = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{% block title %}{% endblock %} — ancre</title>
 <link rel="stylesheet" href="{{ base }}/static/bridge.css">
+{% block head %}{% endblock %}
 </head>
 <body>
 <main>
@@ -231,6 +245,16 @@ _OFFER: Final = """{% extends "base" %}
 {% endblock %}
 """
 
+_WAITING: Final = """{% extends "base" %}
+{% block head %}<meta http-equiv="refresh" content="{{ refresh }}">{% endblock %}
+{% block title %}{{ t.waiting_title }}{% endblock %}
+{% block main %}
+<h1>{{ t.waiting_title }}</h1>
+<p role="status">{{ t.waiting_intro }}</p>
+<p>{{ t.waiting_reference }} : <span class="error-code" id="login-id">{{ login_id }}</span></p>
+{% endblock %}
+"""
+
 _ERROR: Final = """{% extends "base" %}
 {% block title %}{{ t.error_title }}{% endblock %}
 {% block main %}
@@ -249,6 +273,7 @@ _ENV: Final = Environment(
             "consent": _CONSENT,
             "offer": _OFFER,
             "error": _ERROR,
+            "waiting": _WAITING,
         }
     ),
     autoescape=select_autoescape(default=True, default_for_string=True),

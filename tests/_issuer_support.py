@@ -298,8 +298,9 @@ def ancre_cli(*args: str, timeout: float = 60) -> Any:
 
 
 @contextmanager
-def cli_issuer(directory: Path, tls: Tls) -> Iterator[str]:
-    """`ancre issuer init` then `ancre issuer serve` (TLS) as subprocesses; yields the URL."""
+def cli_issuer(directory: Path, tls: Tls, *serve_options: str) -> Iterator[str]:
+    """`ancre issuer init` then `ancre issuer serve` (TLS, with `serve_options`) as
+    subprocesses; yields the URL."""
     import os
     import subprocess
     import sys
@@ -329,6 +330,7 @@ def cli_issuer(directory: Path, tls: Tls) -> Iterator[str]:
             str(tls.key),
             # No registry in these tests: said explicitly (serve refuses to start otherwise).
             "--no-accreditation-check",
+            *serve_options,
         ],
         env={**os.environ, **CLI_ENV},
         stdout=subprocess.DEVNULL,

@@ -1,11 +1,13 @@
 """Interop: an OpenID4VCI client ancre did not write (@openid4vc/openid4vci, an npm library,
 tests/node/obtain.mjs) obtains credentials from a running ancre issuer with the
 pre-authorized code grant and a tx_code (`ancre issuer serve`), and with the authorization
-code grant, PKCE S256 and the test user-authentication step (an issuer served in-process:
-`serve` has no such step); the results are checked by ancre's verifier and by jwcrypto
-(signature) or the sd-jwt reference package. The same client also takes a batch of
-credentials (several keys) and reports their acceptance to the notification endpoint, and
-waits, polling the deferred credential endpoint, for an operator to approve its request."""
+code grant and PKCE S256: from `ancre issuer serve --operator-approval` (the wallet's browser
+waits on a self-reloading page while an operator approves its login with the CLI), and from
+an issuer served in-process with the test user-authentication step; the results are checked
+by ancre's verifier and by jwcrypto (signature) or the sd-jwt reference package. The same
+client also takes a batch of credentials (several keys) and reports their acceptance to the
+notification endpoint, and waits, polling the deferred credential endpoint, for an operator
+to approve its request."""
 
 from __future__ import annotations
 
@@ -195,6 +197,65 @@ def test_npm_openid4vci_client_obtains_a_credential_with_the_authorization_code_
         assert request.completed_at is not None
         assert (code.request_id, code.code_challenge) == (request.id, request.code_challenge)
         assert code.used_at is not None
+
+
+def test_npm_openid4vci_client_obtains_a_credential_from_serve_with_operator_approval(
+    tmp_path: Path, tls: Tls
+) -> None:
+    directory = tmp_path / "issuer"
+    claims_file = tmp_path / "claims.json"
+    claims_file.write_text(json.dumps(LEGAL_PERSON_CLAIMS))
+    d = ["--dir", str(directory)]
+    with (
+        cli_issuer(directory, tls, "--operator-approval") as url,
+        httpx.Client(trust_env=False, timeout=10, verify=tls.context()) as http,
+    ):
+        metadata = http.get(f"{url}/.well-known/oauth-authorization-server").json()
+        assert "authorization_code" in metadata["grant_types_supported"]
+        made = ancre_cli(
+            "issuer", "offer", *d, "--type", "LegalPerson", "--grant", "authorization_code",
+            "--json",
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        offer = json.loads(made.stdout)
+        wallet = subprocess.Popen(
+            _node_args(offer["offer_uri"], None),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "NODE_EXTRA_CA_CERTS": str(tls.ca)},
+        )
+        try:
+            waiting: list[dict[str, Any]] = []
+            for _ in range(100):  # until the wallet's login waits for the operator
+                listed = ancre_cli("issuer", "logins", *d, "--json")
+                assert listed.returncode == 0, listed.stderr
+                waiting = json.loads(listed.stdout)
+                if waiting or wallet.poll() is not None:
+                    break
+                time.sleep(0.2)
+            assert len(waiting) == 1, wallet.stderr.read() if wallet.stderr else ""
+            assert waiting[0]["client_id"] == "npm-openid4vci-wallet"
+            time.sleep(2.5)  # let the browser reload the waiting page at least once
+            approved = ancre_cli(
+                "issuer", "login-approve", waiting[0]["id"], *d, "--claims", str(claims_file),
+                "--register-checked", "--as", "bob",
+            )  # fmt: skip
+            assert approved.returncode == 0, approved.stderr
+            out, err = wallet.communicate(timeout=60)
+        finally:
+            if wallet.poll() is None:
+                wallet.kill()
+                wallet.communicate()
+        assert wallet.returncode == 0, err
+        obtained = json.loads(out)
+        assert obtained["grant"] == "authorization_code"
+        assert obtained["code_challenge_method"] == "S256"
+        assert obtained["waiting_reloads"] >= 1
+        _check_obtained(obtained, "LegalPerson", http, url)
+        listed = ancre_cli("issuer", "logins", *d, "--all", "--json")
+        (login,) = json.loads(listed.stdout)
+        assert (login["state"], login["decided_by"]) == ("resumed", "bob")
 
 
 def test_npm_openid4vci_client_takes_a_batch_and_notifies(tmp_path: Path, tls: Tls) -> None:

@@ -212,6 +212,7 @@ class Code(StrEnum):
     LOGIN_CLAIM_MISSING = "login_claim_missing"
     NOT_PUBLIC_AGENT = "not_public_agent"
     CONSENT_REFUSED = "consent_refused"
+    LOGIN_REJECTED = "login_rejected"
     CSRF_INVALID = "csrf_invalid"
     # wallet (ancre.wallet)
     WALLET_NOT_FOUND = "wallet_not_found"

@@ -3,16 +3,17 @@
 // offer and the issuer's metadata, takes the grant the offer carries, gets a c_nonce, sends
 // one jwt key proof per holder key and prints
 //   {"credential", "holder_jwk", "credentials", "holder_jwks", "configuration_id", "grant",
-//    "code_challenge_method", "notification_id", "notified", "deferred"}
+//    "code_challenge_method", "waiting_reloads", "notification_id", "notified", "deferred"}
 // as JSON on stdout ("credential" and "holder_jwk": the first of each list).
 //
 // - pre-authorized code grant: the offer's pre-authorized_code with TX_CODE;
 // - authorization code grant (offer with an issuer_state): the library builds the
 //   authorization request (PKCE from the AS metadata, state, scope, issuer_state), this
-//   script plays the browser — one GET of the authorization URL without following the
-//   redirect — the library parses the redirect to REDIRECT_URI (checking RFC 9207 `iss`),
-//   and exchanges the code with its PKCE verifier. Only an issuer whose user-authentication
-//   step decides without a page (ancre's StaticAuthentication) can be driven this way.
+//   script plays a browser without script — it keeps cookies, follows redirects within the
+//   issuer and reloads a waiting page (ancre's operator approval) until it is redirected to
+//   REDIRECT_URI — the library parses that redirect (checking RFC 9207 `iss`), and
+//   exchanges the code with its PKCE verifier. A step that decides without a page (ancre's
+//   StaticAuthentication) redirects at once; "waiting_reloads" counts the waiting pages.
 //
 // - batch issuance (--keys N): N holder keys, N proofs sharing one c_nonce, in one request
 //   (the library checks N against the issuer's batch_credential_issuance.batch_size);
@@ -44,6 +45,8 @@ const CLIENT_ID = "npm-openid4vci-wallet";
 const REDIRECT_URI = "https://wallet.example/openid4vci/callback";
 
 const MAX_POLLS = 60;
+const MAX_BROWSER_STEPS = 60;
+let waited = 0; // reloads of a waiting page
 const positional = [];
 const options = { keys: 1, notify: false };
 for (let i = 2; i < process.argv.length; i++) {
@@ -98,6 +101,41 @@ async function preAuthorizedAccessToken() {
   return { accessToken: accessTokenResponse.access_token, codeChallengeMethod: null };
 }
 
+// A browser without script: it keeps the issuer's cookies, follows redirects within the
+// issuer, and reloads a waiting page (operator approval: <meta http-equiv="refresh">) until
+// it is redirected to REDIRECT_URI, whose Location it returns.
+async function playBrowser(startUrl) {
+  const cookies = new Map();
+  let url = startUrl;
+  for (let step = 0; step < MAX_BROWSER_STEPS; step++) {
+    const cookie = [...cookies].map(([name, value]) => `${name}=${value}`).join("; ");
+    const page = await fetch(url, { redirect: "manual", headers: cookie ? { cookie } : {} });
+    for (const set of page.headers.getSetCookie()) {
+      const [pair] = set.split(";");
+      const at = pair.indexOf("=");
+      cookies.set(pair.slice(0, at).trim(), pair.slice(at + 1).trim());
+    }
+    const location = page.headers.get("location");
+    if (page.status >= 300 && page.status <= 399 && location) {
+      const next = new URL(location, url).href;
+      if (next.startsWith(`${REDIRECT_URI}?`)) return next;
+      if (new URL(next).origin !== new URL(startUrl).origin) {
+        throw new Error(`redirected elsewhere than the wallet: ${next}`);
+      }
+      url = next;
+      continue;
+    }
+    const body = await page.text();
+    const refresh = /<meta http-equiv="refresh" content="(\d+)/.exec(body);
+    if (page.status !== 200 || !refresh) {
+      throw new Error(`the authorization endpoint answered ${page.status}: ${body}`);
+    }
+    waited += 1;
+    await new Promise((resolve) => setTimeout(resolve, Number(refresh[1]) * 1000));
+  }
+  throw new Error(`no redirect to the wallet after ${MAX_BROWSER_STEPS} pages`);
+}
+
 async function authorizationCodeAccessToken() {
   const grant = offer.grants[AUTHORIZATION_CODE];
   const authorizationServerMetadata = getAuthorizationServerMetadataFromList(
@@ -129,14 +167,7 @@ async function authorizationCodeAccessToken() {
 
   // The browser's part, left to the application: open the authorization URL and come back
   // on the redirect to REDIRECT_URI.
-  const browser = await fetch(authorizationRequestUrl, { redirect: "manual" });
-  const location = browser.headers.get("location");
-  if (browser.status < 300 || browser.status > 399 || !location) {
-    throw new Error(`the authorization endpoint answered ${browser.status}: ${await browser.text()}`);
-  }
-  if (!location.startsWith(`${REDIRECT_URI}?`)) {
-    throw new Error(`redirected elsewhere than the wallet: ${location}`);
-  }
+  const location = await playBrowser(authorizationRequestUrl);
   const response = client.parseAndVerifyAuthorizationResponseRedirectUrl({
     url: location,
     authorizationServerMetadata,
@@ -229,6 +260,7 @@ process.stdout.write(
     configuration_id: configurationId,
     grant,
     code_challenge_method: codeChallengeMethod,
+    waiting_reloads: waited,
     notification_id: notificationId ?? null,
     notified,
     deferred,
