@@ -750,7 +750,8 @@ def test_landing_consent_offer_then_the_wallet_redeems(
     assert page.status_code == 200
     # Consent lists exactly the claims to be signed, and which are disclosable.
     assert "LA POSTE" in page.text
-    assert page.text.count("divulgation sélective") == 3  # given_name, family_name, role
+    # given_name, family_name, role, and the register checks (the `evidence` claim)
+    assert page.text.count("divulgation sélective") == 4
     offer_page = consent(browser, deployed, page, "accept")
     assert offer_page.status_code == 200, offer_page.text[:300]
     assert deployed.issuer.count_credentials() == before
