@@ -128,9 +128,12 @@ class LoginFlow:
             for name, value in approved.claims.items()
         ]  # fmt: skip
         evidence = sorted({str(e.get("ancre:register")) for e in approved.authorization.evidence})
+        # An SD-JWT VC carries the checks as one disclosable claim (SD_EVIDENCE_POINTER).
+        evidence_disclosable = chosen.format == "dc+sd-jwt"
         return self.page(
             "consent", lang, csrf=self.binding.csrf(browser), request_id=request_id,
             credential_label=self.label(configuration, lang), claims=claims, evidence=evidence,
+            evidence_disclosable=evidence_disclosable,
         )  # fmt: skip
 
     # -- decisions ---------------------------------------------------------------------------

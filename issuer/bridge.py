@@ -15,8 +15,8 @@ What a login yields (docs/proconnect.md):
 
 The SIRET the provider sends is only a hint: nothing is issued unless the register confirms
 it now; an unreachable register is indeterminate (``register_unavailable``), never a guess.
-Each register consultation becomes VCDM ``evidence`` (in ``vc+jwt`` credentials; for SD-JWT
-VCs it is kept in the offer's authorization record and the audit log).
+Each register consultation becomes VCDM ``evidence`` (in ``vc+jwt`` credentials; in SD-JWT
+VCs a selectively disclosable ``evidence`` claim with the same content).
 """
 
 from __future__ import annotations

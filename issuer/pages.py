@@ -223,7 +223,8 @@ _CONSENT: Final = """{% extends "base" %}
 {% endfor %}
 </tbody>
 </table>
-{% if evidence %}<p>{{ t.evidence }} : {{ evidence|join(", ") }}</p>{% endif %}
+{% if evidence %}<p>{{ t.evidence }} : {{ evidence|join(", ") }}
+{%- if evidence_disclosable %} ({{ t.disclosable }}){% endif %}</p>{% endif %}
 <form method="post" action="{{ base }}/login/consent" class="actions">
 <input type="hidden" name="csrf" value="{{ csrf }}">
 <input type="hidden" name="request" value="{{ request_id }}">

@@ -43,7 +43,13 @@ from ancre.issuer.db import (
     write_engine,
 )
 from ancre.issuer.schemes import CertificationSchemes, load_schemes
-from ancre.issuer.templates import Authorization, Holder, Template, template
+from ancre.issuer.templates import (
+    SD_EVIDENCE_POINTER,
+    Authorization,
+    Holder,
+    Template,
+    template,
+)
 from ancre.storage.audit import (
     GENESIS,
     AuditEvent,
@@ -438,7 +444,7 @@ class Issuer:
         else:
             list_id = TOKEN_LIST
             index = self._allocate(session, (TOKEN_LIST,), credential_id)
-            token = self._sign_sd(chosen, checked, holder, now, index)
+            token = self._sign_sd(chosen, checked, holder, now, index, authorization.evidence)
             holder_ref = holder.key.thumbprint()
         session.add(
             CredentialRow(
@@ -500,11 +506,23 @@ class Issuer:
         return issue_vc_jwt(document, self._signer, self._kid, x5c=self._x5c)
 
     def _sign_sd(
-        self, chosen: Template, claims: dict[str, Any], holder: Holder, now: datetime, index: int
+        self,
+        chosen: Template,
+        claims: dict[str, Any],
+        holder: Holder,
+        now: datetime,
+        index: int,
+        evidence: Sequence[Mapping[str, Any]] = (),
     ) -> str:
         # Only pointers to claims present: a template lists every personal claim the type
         # may carry, a given credential carries some of them.
         disclosable = [p for p in chosen.disclosable if p[1:] in claims]
+        if evidence:
+            # The register checks, as in vc+jwt credentials, but one disclosable claim: the
+            # answer they digest lists the directors, so the holder shows them when asked
+            # (docs/proconnect.md "What each credential proves").
+            claims = {**claims, "evidence": [dict(e) for e in evidence]}
+            disclosable.append(SD_EVIDENCE_POINTER)
         issued = issue_sd_jwt_vc(
             claims,
             self._signer,
@@ -789,7 +807,7 @@ class Issuer:
         else:
             # Signing runs the SD-JWT VC rules (personal claims never plain, schema, status
             # URL); the result is thrown away.
-            self._sign_sd(chosen, claims, placeholder, now, 0)
+            self._sign_sd(chosen, claims, placeholder, now, 0, authorization.evidence)
 
     def offer_document(self, offer_id: str) -> dict[str, Any]:
         """The credential offer (OpenID4VCI 1.0 §4.1.1) with its pre-authorized code grant,

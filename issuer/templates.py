@@ -39,6 +39,7 @@ from ancre.trust.vcdm.credentials import (
 from ancre.trust.vcdm.model import check_credential
 
 __all__ = [
+    "SD_EVIDENCE_POINTER",
     "TEMPLATES",
     "Authorization",
     "Format",
@@ -49,6 +50,10 @@ __all__ = [
 ]
 
 Format = Literal["vc+jwt", "dc+sd-jwt"]
+
+#: Where a ``dc+sd-jwt`` credential carries the authorization's evidence: one claim,
+#: selectively disclosable as a whole (docs/proconnect.md "What each credential proves").
+SD_EVIDENCE_POINTER: Final = "/evidence"
 
 #: Claims a caller may not set in a vc+jwt subject: the holder binding decides `id`.
 _RESERVED_SUBJECT: Final = frozenset({"id", "@id"})
@@ -64,7 +69,8 @@ class Authorization:
     ``"login"`` for the login bridge); `actor` who performed it; `acr` the authentication
     context of a login; `register_checked` whether a company register confirmed the claims;
     `evidence` VCDM evidence objects describing those checks (copied into ``vc+jwt``
-    credentials whose template asks for it)."""
+    credentials, and into ``dc+sd-jwt`` ones as the disclosable :data:`SD_EVIDENCE_POINTER`
+    claim)."""
 
     method: str
     actor: str

@@ -270,6 +270,13 @@ def error_code(page: httpx.Response) -> str:
 
 
 def redeem(d: Deployment, http: httpx.Client, code: str, verifier: str, configuration: str) -> str:
+    return redeem_holding(d, http, code, verifier, configuration)[0]
+
+
+def redeem_holding(
+    d: Deployment, http: httpx.Client, code: str, verifier: str, configuration: str
+) -> tuple[str, Wallet]:
+    """:func:`redeem`, also returning the wallet (its key is the holder key)."""
     token = http.post(
         f"{d.url}/token",
         data={
@@ -286,7 +293,7 @@ def redeem(d: Deployment, http: httpx.Client, code: str, verifier: str, configur
     response = wallet.request(d.url, token.json()["access_token"], configuration, proof)
     assert response.status_code == 200, response.text
     credential: str = response.json()["credentials"][0]["credential"]
-    return credential
+    return credential, wallet
 
 
 def accounts_siret(d: Deployment, account: str) -> str:
@@ -300,6 +307,28 @@ def _payload(vc_jwt: str) -> dict[str, Any]:
     body = vc_jwt.split("~")[0].split(".")[1]
     loaded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     return loaded
+
+
+def _disclosed(sd_jwt: str) -> dict[str, Any]:
+    """The named disclosures of an issued SD-JWT, by claim name."""
+    from ancre.trust.sd_jwt.issue import SdJwt
+
+    return {d.name: d.value for d in SdJwt.parse(sd_jwt).disclosures if d.name is not None}
+
+
+def _decoded_parts(presented: str) -> list[str]:
+    """Every part of an SD-JWT+KB as text: issuer JWT header and payload, each disclosure,
+    KB-JWT header and payload (signatures are opaque bytes, not claims)."""
+    import base64
+
+    def text(part: str) -> str:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode("utf-8")
+
+    issuer_jwt, *disclosures, kb_jwt = presented.split("~")
+    texts = [text(p) for p in issuer_jwt.split(".")[:2]]
+    texts += [text(d) for d in disclosures]
+    texts += [text(p) for p in kb_jwt.split(".")[:2]]
+    return texts
 
 
 # -- what a login yields -----------------------------------------------------------------------
@@ -336,14 +365,18 @@ def test_login_yields_the_credential_with_register_evidence(
         assert subject["ancre:agentRoles"] == ["agent_public", "agent_public_territorial"]
     if configuration in ("LocalRegistrationNumber", "LegalPerson", "AdministrativeService"):
         (evidence,) = payload["evidence"]
-        assert evidence["ancre:register"] == "recherche-entreprises"
-        assert evidence["ancre:query"] == accounts_siret(deployed, account)
-        assert evidence["ancre:digestSRI"].startswith("sha256-")
     else:
         assert payload["vct"]
         # Personal claims are selectively disclosable, never in the signed payload.
         assert "family_name" not in payload
         assert "given_name" not in payload
+        # The register checks too: one disclosable `evidence` claim, same content.
+        assert "evidence" not in payload
+        (evidence,) = _disclosed(credential)["evidence"]
+    assert evidence["ancre:register"] == "recherche-entreprises"
+    assert evidence["ancre:query"] == accounts_siret(deployed, account)
+    assert evidence["ancre:digestSRI"].startswith("sha256-")
+    assert evidence["gx:executionDate"].endswith("Z")
     # The subject key in the audit log is sub + idp_id, never the e-mail.
     actors = {event.actor for event in deployed.issuer.audit_events(10)}
     idp = deployed.standin.accounts[account]["claims"]["idp_id"]
@@ -375,6 +408,74 @@ def test_issued_credentials_verify_with_the_verifier(
     result = verify(credential, resolver=resolver, clock=clock, status=status)
     # A bare SD-JWT VC without key binding: everything but the holder binding holds.
     assert [c.code for c in result.errors] == ["key_binding_missing"], result.to_json()
+
+
+def test_mandate_presented_with_organization_and_role_carries_no_other_personal_claim(
+    deployed: Deployment, browser: Browser
+) -> None:
+    from ancre.trust.clock import SystemClock
+    from ancre.trust.did.resolvers import default_resolver
+    from ancre.trust.policy import VerificationPolicy
+    from ancre.trust.result import Status
+    from ancre.trust.sd_jwt.present import present
+    from ancre.trust.status.checker import StatusListChecker
+    from ancre.verifier.pipeline import verify
+
+    query, verifier = login(deployed, browser, "john.dupont", "Mandate")
+    credential, wallet = redeem_holding(deployed, browser.http, query["code"], verifier, "Mandate")
+    issued = _disclosed(credential)
+    assert {"given_name", "family_name", "role", "evidence"} <= set(issued)
+    clock = SystemClock()
+    audience, nonce = "https://rp.example", secrets.token_urlsafe(16)
+    # The organization (legal_person_identifier, legal_name) is always shown; `role` is
+    # the one disclosure the holder picks.
+    shown = present(
+        credential, ["/role"], holder_key=wallet.key, audience=audience, nonce=nonce, clock=clock
+    )
+    parts = _decoded_parts(shown)
+    assert len(parts) == 2 + 1 + 2  # issuer JWT, the `role` disclosure, KB-JWT
+    text = "\n".join(parts).casefold()
+    account = deployed.standin.accounts["john.dupont"]
+    person = account["claims"]
+    personal = [
+        person["given_name"],
+        person["usual_name"],
+        person["email"],
+        person["uid"],
+        account["id"],
+        str(issued["given_name"]),
+        str(issued["family_name"]),
+        "1964",
+    ]
+    for value in personal:
+        assert value.casefold() not in text, value
+    for name in ("given_name", "family_name", "birth", "email", "evidence", "digestSRI"):
+        assert name.casefold() not in text, name
+    assert str(issued["role"]).casefold() in text
+    assert "la poste" in text
+    assert "356000000" in text
+    network = NetworkPolicy(allow_loopback=True, max_bytes=4 * 1024 * 1024)
+    resolver = default_resolver(http_client=browser.http, network=network, clock=clock)
+    status = StatusListChecker(client=browser.http, resolver=resolver, network=network)
+    policy = VerificationPolicy(audience=audience, nonce=nonce)
+    result = verify(shown, resolver=resolver, clock=clock, policy=policy, status=status)
+    assert result.status is Status.VALID, result.to_json()
+    assert result.credential is not None
+    assert set(result.credential) & {"given_name", "family_name", "evidence"} == set()
+    assert result.credential["role"] == issued["role"]
+    # Shown in full, the evidence is part of what the verifier checks (schema included).
+    full = present(
+        credential,
+        ["/role", "/evidence"],
+        holder_key=wallet.key,
+        audience=audience,
+        nonce=nonce,
+        clock=clock,
+    )
+    result = verify(full, resolver=resolver, clock=clock, policy=policy, status=status)
+    assert result.status is Status.VALID, result.to_json()
+    assert result.credential is not None
+    assert result.credential["evidence"] == issued["evidence"]
 
 
 # -- refusals: stable code, nothing issued ---------------------------------------------------
@@ -649,7 +750,8 @@ def test_landing_consent_offer_then_the_wallet_redeems(
     assert page.status_code == 200
     # Consent lists exactly the claims to be signed, and which are disclosable.
     assert "LA POSTE" in page.text
-    assert page.text.count("divulgation sélective") == 3  # given_name, family_name, role
+    # given_name, family_name, role, and the register checks (the `evidence` claim)
+    assert page.text.count("divulgation sélective") == 4
     offer_page = consent(browser, deployed, page, "accept")
     assert offer_page.status_code == 200, offer_page.text[:300]
     assert deployed.issuer.count_credentials() == before

@@ -423,6 +423,39 @@ def test_helpers_refuse_plain_names_and_schema_violations(setup: Setup) -> None:
         issue_mandate(missing, setup.issuer.key, **setup.options())
 
 
+EVIDENCE = {
+    "type": ["ancre:RegisterCheck"],
+    "ancre:register": "recherche-entreprises",
+    "ancre:query": "55203253400646",
+    "gx:evidenceURL": "https://recherche-entreprises.api.gouv.fr/search?q=55203253400646",
+    "gx:executionDate": "2026-03-01T09:30:00Z",
+    "ancre:digestSRI": "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+    "gx:evidenceOf": "urn:eu.europa.ec.eudi:por:1",
+}
+
+
+def test_register_evidence_is_a_disclosable_claim_the_schema_checks(setup: Setup) -> None:
+    claims = {**MANDATE, "evidence": [EVIDENCE]}
+    pointers = ["/given_name", "/family_name", "/role", "/evidence"]
+    issued = issue_mandate(claims, setup.issuer.key, disclosable=pointers, **setup.options())
+    assert "evidence" not in _payload(issued.serialize())
+    result = setup.verify(setup.present(issued, ["/evidence"]), status=_Status("ok"))
+    assert result.status is Status.VALID, result.to_json()
+    assert result.credential is not None
+    assert result.credential["evidence"] == [EVIDENCE]
+    assert "role" not in result.credential
+    for bad in ([], [{"ancre:register": "x"}], [{**EVIDENCE, "ancre:digestSRI": "md5-x"}]):
+        with pytest.raises(InvalidError) as info:
+            issue_mandate(
+                {**MANDATE, "evidence": bad},
+                setup.issuer.key,
+                disclosable=pointers,
+                **setup.options(),
+            )
+        assert info.value.code is Code.SCHEMA_VIOLATION
+        assert "/evidence" in info.value.message
+
+
 # ------------------------------------------------------------------------------------------
 # the negative suite through the SD-JWT VC pipeline
 
