@@ -123,6 +123,10 @@ _REASONS: Final[Mapping[str, Mapping[str, str]]] = {
         "fr": "La connexion n'indique pas un agent public.",
         "en": "The login does not say you are a public agent.",
     },
+    "vat_not_registered": {
+        "fr": "VIES n'indique pas de numéro de TVA intracommunautaire valide pour l'entreprise.",
+        "en": "VIES does not list a valid EU VAT number for this company.",
+    },
     "not_public_body": {
         "fr": "Le registre n'indique pas un organisme public.",
         "en": "The register does not list a public body.",

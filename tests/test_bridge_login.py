@@ -33,7 +33,7 @@ from ancre.issuer.api import IssuerSettings, create_app
 from ancre.issuer.authorize import AuthorizationServer, pkce_s256
 from ancre.issuer.bridge import LoginBridge
 from ancre.issuer.login import OidcRelyingParty, ProviderConfig
-from ancre.issuer.registers import DEFAULT_POLICY, RechercheEntreprises, RetryPolicy
+from ancre.issuer.registers import DEFAULT_POLICY, RechercheEntreprises, RetryPolicy, Vies
 from ancre.issuer.service import Issuer
 from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.vcdm.fr_identifiers import is_valid_siren, is_valid_siret
@@ -75,9 +75,26 @@ def _register_answers() -> dict[str, tuple[int, bytes]]:
     }
 
 
+LA_POSTE_VAT = "FR39356000000"
+PUBLIC_BODY_VAT = "FR21213500010"
+
+
+def _vies_answers() -> dict[str, tuple[int, bytes]]:
+    """VIES answers by request path (written from VIES's documented shape, SOURCE.md)."""
+    return {
+        f"/ms/FR/vat/{LA_POSTE_VAT[2:]}": (
+            200, (DATA / "vies.FR39356000000.valid.json").read_bytes(),
+        ),
+        f"/ms/FR/vat/{PUBLIC_BODY_VAT[2:]}": (
+            200, (DATA / "vies.FR27552032534.invalid.json").read_bytes(),
+        ),
+    }  # fmt: skip
+
+
 @contextmanager
-def register_server() -> Iterator[tuple[str, list[str]]]:
+def register_server() -> Iterator[tuple[str, list[str], dict[str, tuple[int, bytes]]]]:
     answers = _register_answers()
+    vies = _vies_answers()
     asked: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -85,9 +102,14 @@ def register_server() -> Iterator[tuple[str, list[str]]]:
             pass
 
         def do_GET(self) -> None:
-            query = parse_qs(urlsplit(self.path).query).get("q", [""])[0]
-            asked.append(query)
-            status, body = answers.get(query, (404, b"{}"))
+            path = urlsplit(self.path).path
+            if path.startswith("/ms/"):  # VIES
+                asked.append(path)
+                status, body = vies.get(path, (404, b"{}"))
+            else:
+                query = parse_qs(urlsplit(self.path).query).get("q", [""])[0]
+                asked.append(query)
+                status, body = answers.get(query, (404, b"{}"))
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -99,7 +121,7 @@ def register_server() -> Iterator[tuple[str, list[str]]]:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked, vies
     finally:
         server.shutdown()
         server.server_close()
@@ -134,6 +156,8 @@ class Deployment:
     standin: Any
     asked: list[str]
     tls: Tls
+    #: The VIES answers the replay server gives, by path (a test may swap one).
+    vies: dict[str, tuple[int, bytes]] = field(default_factory=dict)
 
 
 @contextmanager
@@ -147,7 +171,13 @@ def deployment(
     sock, port = bound_socket()
     public = f"https://localhost:{port}"
     callback = f"{public}/login/callback"
-    with register_server() as (register_url, asked), loopback_client() as (rp_http, _):
+    with (
+        register_server() as (register_url, asked, vies_answers),
+        loopback_client() as (
+            rp_http,
+            _,
+        ),
+    ):
         if provider is None:
             op_context: Any = running_standin(
                 tmp, redirect_uri=callback, accounts_file=_accounts(tmp)
@@ -169,11 +199,17 @@ def deployment(
                 rp_http, base_url=register_url, policy=REGISTER_POLICY,
                 retry=RetryPolicy(attempts=1), rate=None,
             )  # fmt: skip
+            vies = Vies(
+                rp_http, base_url=register_url, policy=REGISTER_POLICY,
+                retry=RetryPolicy(attempts=1), rate=None,
+            )  # fmt: skip
             server = AuthorizationServer(issuer)
-            bridge = LoginBridge(OidcRelyingParty(config, issuer, rp_http), register, server)
+            bridge = LoginBridge(
+                OidcRelyingParty(config, issuer, rp_http), register, server, vies=vies
+            )
             app = create_app(IssuerSettings(issuer, authentication=bridge))
             with serve_on(sock, app, tls) as url:
-                yield Deployment(issuer, url, standin, asked, tls)
+                yield Deployment(issuer, url, standin, asked, tls, vies_answers)
 
 
 @pytest.fixture(scope="module")
@@ -407,6 +443,81 @@ def test_refusals_reach_the_wallet_with_their_code_and_nothing_is_issued(
     events = deployed.issuer.audit_events(1)
     assert events[0].action == "authorization_refused"
     assert json.loads(events[0].details_json)["code"] == code
+
+
+# -- VatID: VIES decides --------------------------------------------------------------------
+
+
+def test_vat_id_when_vies_confirms_it_with_both_consultations_as_evidence(
+    deployed: Deployment, browser: Browser
+) -> None:
+    before = deployed.issuer.count_credentials()
+    query, verifier = login(deployed, browser, "john.dupont", "VatID")
+    assert "code" in query, query
+    credential = redeem(deployed, browser.http, query["code"], verifier, "VatID")
+    assert deployed.issuer.count_credentials() == before + 1
+    payload = _payload(credential)
+    assert payload["credentialSubject"]["gx:vatID"] == LA_POSTE_VAT
+    assert payload["credentialSubject"]["gx:countryCode"] == "FR"
+    register, vies = payload["evidence"]
+    assert register["ancre:register"] == "recherche-entreprises"
+    assert register["gx:evidenceOf"] == "gx:VatID"
+    assert vies["ancre:register"] == "vies"
+    assert vies["ancre:query"] == LA_POSTE_VAT
+    assert vies["gx:evidenceOf"] == "gx:VatID"
+    assert vies["gx:evidenceURL"].endswith("/ms/FR/vat/39356000000")
+    assert vies["ancre:consultationNumber"] == "WAPIAAAAZ1a2b3c4"
+    assert vies["gx:executionDate"].endswith("Z")
+    assert vies["ancre:digestSRI"].startswith("sha256-")
+
+
+@pytest.mark.parametrize(
+    ("account", "vies_answer", "code"),
+    [
+        # VIES says the number derived from the confirmed SIREN is not valid.
+        ("camille.martin", None, "vat_not_registered"),
+        # The member state's service is down: indeterminate, never a guess.
+        ("john.dupont", (200, "vies.ms-unavailable.json"), "register_unavailable"),
+        ("john.dupont", (503, None), "register_unavailable"),
+    ],
+)
+def test_vat_id_refusals_issue_nothing(
+    deployed: Deployment,
+    browser: Browser,
+    account: str,
+    vies_answer: tuple[int, str | None] | None,
+    code: str,
+) -> None:
+    path = f"/ms/FR/vat/{LA_POSTE_VAT[2:]}"
+    kept = deployed.vies[path]
+    if vies_answer is not None:
+        status, name = vies_answer
+        deployed.vies[path] = (status, (DATA / name).read_bytes() if name else b"{}")
+    try:
+        before = deployed.issuer.count_credentials()
+        query, _ = login(deployed, browser, account, "VatID")
+    finally:
+        deployed.vies[path] = kept
+    assert query == {
+        "error": "access_denied",
+        "error_description": code,
+        "state": "w-state",
+        "iss": deployed.url,
+    }
+    assert deployed.issuer.count_credentials() == before
+    assert json.loads(deployed.issuer.audit_events(1)[0].details_json)["code"] == code
+
+
+def test_vat_id_is_not_offered_without_vies() -> None:
+    from typing import cast
+
+    from ancre.issuer.authorize import PendingAuthorization, Refused
+
+    bridge = LoginBridge(cast(Any, None), cast(Any, None), cast(Any, None))
+    assert "VatID" not in bridge.configurations
+    outcome = bridge.start(PendingAuthorization("r", "wallet", WALLET_REDIRECT, "VatID"), "b")
+    assert isinstance(outcome, Refused)
+    assert outcome.code == "unknown_credential_configuration"
 
 
 def _callback_of(browser: Browser, d: Deployment) -> str:
