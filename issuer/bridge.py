@@ -257,6 +257,15 @@ class LoginBridge:
         )
         return Approved(authorization, claims)
 
+    def logout(self, browser: str) -> str | None:
+        """RP-initiated logout: the provider's logout URL, or ``None`` when only ancre's own
+        session ends (:meth:`OidcRelyingParty.logout`)."""
+        return self.relying_party.logout(browser)
+
+    def logged_out(self, params: Mapping[str, str], browser: str) -> None:
+        """The provider's redirect back after its logout (``state`` checked, single use)."""
+        self.relying_party.logged_out(params, browser)
+
     def _vat_id(self, record: EstablishmentRecord) -> tuple[dict[str, Any], dict[str, Any]]:
         """The ``VatID`` claims and the VIES consultation as evidence: the VAT number derived
         from the confirmed SIREN, issued only when VIES says it is valid now. VIES
@@ -274,7 +283,15 @@ class LoginBridge:
 #: The login configuration file: `ancre issuer serve --login FILE`.
 _LOGIN_KEYS: Final = frozenset({"provider", "register"})
 _PROVIDER_KEYS: Final = frozenset(
-    {"name", "issuer", "client_id", "client_secret_env", "scopes", "redirect_uri"}
+    {
+        "name",
+        "issuer",
+        "client_id",
+        "client_secret_env",
+        "scopes",
+        "redirect_uri",
+        "post_logout_redirect_uri",
+    }
 )
 _REGISTER_KEYS: Final = frozenset({"base_url", "vies_url"})
 
@@ -333,6 +350,9 @@ def load_login_settings(
         client_secret=secret,
         redirect_uri=str(provider.get("redirect_uri", f"{public_url}/login/callback")),
         scopes=tuple(str(s) for s in scopes),
+        post_logout_redirect_uri=str(
+            provider.get("post_logout_redirect_uri", f"{public_url}/login/logged-out")
+        ),
     )
     vies_url = register.get("vies_url")
     if vies_url is not None and (

@@ -30,6 +30,7 @@ def test_configuration_reads_the_secret_from_the_environment(tmp_path: Path) -> 
     assert settings.provider.redirect_uri == f"{PUBLIC}/login/callback"
     assert settings.provider.scopes == PROCONNECT_SCOPES
     assert settings.register_url == "https://recherche-entreprises.api.gouv.fr"
+    assert settings.provider.post_logout_redirect_uri == f"{PUBLIC}/login/logged-out"
     assert settings.vies_url is None  # no VIES: a login does not yield VatID
 
 

@@ -180,7 +180,10 @@ def deployment(
     ):
         if provider is None:
             op_context: Any = running_standin(
-                tmp, redirect_uri=callback, accounts_file=_accounts(tmp)
+                tmp,
+                redirect_uri=callback,
+                accounts_file=_accounts(tmp),
+                post_logout_redirect_uri=f"{public}/login/logged-out",
             )
         else:
             op_context = provider(callback)
@@ -194,6 +197,7 @@ def deployment(
                 redirect_uri=callback,
                 policy=LOOPBACK,
                 client_key=standin.key_client_jwk if private_key_jwt else None,
+                post_logout_redirect_uri=f"{public}/login/logged-out",
             )
             register = RechercheEntreprises(
                 rp_http, base_url=register_url, policy=REGISTER_POLICY,
@@ -817,3 +821,123 @@ def test_private_key_jwt_client_authentication(tmp_path: Path, tls: Tls, browser
         assert "code" in query, query
         redeem(d, browser.http, query["code"], verifier, "LocalRegistrationNumber")
         assert d.issuer.count_credentials() == 1
+
+
+# -- RP-initiated logout -----------------------------------------------------------------------
+
+
+def _logout_form(d: Deployment, browser: Browser) -> dict[str, str]:
+    """Log in through the pages to the offer page, which offers the logout; its form."""
+    import re
+
+    page = start_from_landing(d, browser, "john.dupont", "LocalRegistrationNumber")
+    offer_page = consent(browser, d, page, "accept")
+    assert offer_page.status_code == 200, offer_page.text[:300]
+    form = re.search(r'<form method="post" action="([^"]+/login/logout)"', offer_page.text)
+    assert form is not None, offer_page.text
+    return form_fields(offer_page.text.split('/login/logout"')[1])
+
+
+def _provider_confirms_logout(browser: Browser, page: httpx.Response, op: str) -> httpx.Response:
+    """The stand-in's logout page auto-submits its form with a script (ProConnect just
+    redirects); a browser without script submits it as the script would."""
+    import html as html_lib
+    import re
+
+    action = re.search(r'<form[^>]*id="op.logoutForm"[^>]*action="([^"]+)"', page.text) or (
+        re.search(r'<form[^>]*action="([^"]+)"[^>]*id="op.logoutForm"', page.text)
+    )
+    assert action is not None, page.text[:800]
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+    url = html_lib.unescape(action.group(1))
+    if url.startswith("/"):
+        url = op.split("/", 3)[0] + "//" + op.split("/", 3)[2] + url
+    return browser.http.post(url, data={**fields, "logout": "yes"})
+
+
+def test_logout_goes_through_the_provider_and_comes_back(
+    deployed: Deployment, browser: Browser
+) -> None:
+    fields = _logout_form(deployed, browser)
+    sent = browser.http.post(f"{deployed.url}/login/logout", data=fields)
+    assert sent.status_code == 303, sent.text[:300]
+    location = sent.headers["location"]
+    end_session = browser.http.get(f"{deployed.standin.issuer}/.well-known/openid-configuration")
+    assert location.startswith(end_session.json()["end_session_endpoint"] + "?")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    # The registered URI, never one from the request; a state; the kept ID token.
+    assert query["post_logout_redirect_uri"] == f"{deployed.url}/login/logged-out"
+    assert len(query["state"]) >= 32
+    assert query["id_token_hint"].count(".") == 2
+    op_page = browser.http.get(location)
+    assert op_page.status_code == 200, op_page.text[:300]
+    back = _provider_confirms_logout(browser, op_page, deployed.standin.issuer)
+    assert back.status_code in (302, 303), back.text[:300]
+    returned = back.headers["location"]
+    assert returned == f"{deployed.url}/login/logged-out?state={query['state']}"
+    done = browser.http.get(returned)
+    assert done.status_code == 200, done.text[:300]
+    assert 'data-scope="provider"' in done.text
+    assert "Max-Age=0" in done.headers["set-cookie"]
+    # The state is single use, and the ID token too: a second logout finds no login.
+    assert error_code(browser.http.get(returned)) == "login_state_invalid"
+
+
+def test_logout_ignores_a_redirect_uri_from_the_request_and_is_single_use(
+    deployed: Deployment, browser: Browser
+) -> None:
+    fields = _logout_form(deployed, browser)
+    sent = browser.http.post(
+        f"{deployed.url}/login/logout",
+        data={**fields, "post_logout_redirect_uri": "https://evil.example/"},
+    )
+    assert sent.status_code == 303
+    assert "evil.example" not in sent.headers["location"]
+    again = browser.http.post(f"{deployed.url}/login/logout", data=fields)
+    assert again.status_code == 400
+    assert error_code(again) == "login_state_invalid"
+
+
+def test_logout_needs_its_csrf_token_and_a_login(deployed: Deployment, browser: Browser) -> None:
+    fields = _logout_form(deployed, browser)
+    forged = browser.http.post(f"{deployed.url}/login/logout", data={**fields, "csrf": "x" * 43})
+    assert forged.status_code == 403
+    assert error_code(forged) == "csrf_invalid"
+    # A fresh browser that never logged in has nothing to log out of.
+    with httpx.Client(trust_env=False, timeout=15, verify=deployed.tls.context()) as http:
+        landing = http.get(f"{deployed.url}/login")
+        csrf = form_fields(landing.text)["csrf"]
+        nothing = http.post(f"{deployed.url}/login/logout", data={"csrf": csrf})
+        assert error_code(nothing) == "login_state_invalid"
+
+
+def test_logged_out_refuses_a_forged_or_foreign_state(
+    deployed: Deployment, browser: Browser
+) -> None:
+    fields = _logout_form(deployed, browser)
+    sent = browser.http.post(f"{deployed.url}/login/logout", data=fields)
+    state = parse_qs(urlsplit(sent.headers["location"]).query)["state"][0]
+    forged = browser.http.get(f"{deployed.url}/login/logged-out?state={'A' * 43}")
+    assert error_code(forged) == "login_state_invalid"
+    # Another browser cannot use this browser's state.
+    with httpx.Client(trust_env=False, timeout=15, verify=deployed.tls.context()) as http:
+        http.get(f"{deployed.url}/login")
+        other = http.get(f"{deployed.url}/login/logged-out?state={state}")
+        assert error_code(other) == "login_state_invalid"
+    # The right browser still can, once.
+    done = browser.http.get(f"{deployed.url}/login/logged-out?state={state}")
+    assert 'data-scope="provider"' in done.text
+
+
+def test_without_end_session_endpoint_only_ancre_session_ends(
+    deployed: Deployment, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ancre.issuer.login import OidcRelyingParty
+
+    monkeypatch.setattr(OidcRelyingParty, "end_session_endpoint", lambda self: None)
+    fields = _logout_form(deployed, browser)
+    page = browser.http.post(f"{deployed.url}/login/logout", data=fields)
+    assert page.status_code == 200, page.text[:300]
+    assert 'data-scope="local"' in page.text
+    assert "session ProConnect reste ouverte" in page.text
+    assert "Max-Age=0" in page.headers["set-cookie"]
