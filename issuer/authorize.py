@@ -38,6 +38,7 @@ from ancre.issuer.db import (
     AuthorizationRequestRow,
     IssuerStateRow,
     LoginStateRow,
+    LogoutSessionRow,
     OfferRow,
 )
 from ancre.issuer.service import AccessGrant, Issuer, IssuerError, _rowcount, _sha256
@@ -267,6 +268,7 @@ class AuthorizationServer:
             removed = 0
             for table, column in (
                 (LoginStateRow, LoginStateRow.expires_at),
+                (LogoutSessionRow, LogoutSessionRow.expires_at),
                 (IssuerStateRow, IssuerStateRow.expires_at),
                 (AuthorizationCodeRow, AuthorizationCodeRow.expires_at),
             ):

@@ -138,7 +138,7 @@ class LoginFlow:
 
     # -- decisions ---------------------------------------------------------------------------
 
-    async def finish(self, back: WalletRedirect, lang: str) -> Response:
+    async def finish(self, back: WalletRedirect, lang: str, browser: str | None = None) -> Response:
         if not back.pages:
             return RedirectResponse(back.url, 303, headers=_NO_STORE)
         if back.refused is not None:
@@ -153,7 +153,10 @@ class LoginFlow:
         )
         uri = self.issuer.offer_uri(offer)
         expires = offer.expires_at.strftime("%H:%M UTC")
-        return self.page("offer", lang, offer_uri=uri, expires=expires)
+        # After the credential flow, a logout (RP-initiated) is offered, with its CSRF token.
+        can_logout = browser is not None and hasattr(self.authentication, "logout")
+        logout_csrf = self.binding.csrf(browser) if browser is not None and can_logout else None
+        return self.page("offer", lang, offer_uri=uri, expires=expires, logout_csrf=logout_csrf)
 
     async def decided(self, outcome: Approved | Refused | Redirect, request_id: str,
                       browser: str, cookie: str | None, lang: str, *,
@@ -167,7 +170,7 @@ class LoginFlow:
             response = self.consent(outcome, request_id, pending.configuration_id, browser, lang)
         else:
             back = await _call(self.code_flow.complete, request_id, outcome, browser)
-            response = await self.finish(back, lang)
+            response = await self.finish(back, lang, browser)
         if cookie is not None:
             response.headers.append("set-cookie", self.binding.header(cookie))
         return response
@@ -177,6 +180,8 @@ def authorization_routers(flow: LoginFlow) -> tuple[APIRouter, ...]:
     """The login pages' router, then the wallet's and the provider's; with operator
     approval, the waiting page's."""
     routers = [_pages_router(flow), _redirects_router(flow)]
+    if hasattr(flow.authentication, "logout"):
+        routers.append(_logout_router(flow, flow.authentication))
     if isinstance(flow.authentication, OperatorApproval):
         routers.append(_waiting_router(flow, flow.authentication))
     return tuple(routers)
@@ -266,7 +271,7 @@ def _pages_router(flow: LoginFlow) -> APIRouter:
             else:
                 raise IssuerError(Code.INVALID_REQUEST, "no decision")
             back = await _call(code_flow.complete, request_id, outcome, browser)
-            return await flow.finish(back, lang)
+            return await flow.finish(back, lang, browser)
         except AncreError as error:
             return flow.error_page(error.code, lang, getattr(error, "status", 400))
 
@@ -313,5 +318,54 @@ def _redirects_router(flow: LoginFlow) -> APIRouter:
             return flow.error_page(error.code, lang, getattr(error, "status", 400))
         except ValueError:
             return flow.error_page(Code.INVALID_REQUEST, lang)
+
+    return router
+
+
+def _logout_router(flow: LoginFlow, step: Any) -> APIRouter:
+    """RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): ``POST /login/logout``
+    (CSRF form) sends the browser to the provider's ``end_session_endpoint``, or ends
+    ancre's own session only and says so; ``GET /login/logged-out`` is the registered
+    ``post_logout_redirect_uri`` the provider sends it back to (``state`` checked)."""
+    router = APIRouter()
+    prefix = flow.served.prefix
+    # The browser binding ends with the logout (ancre's own session).
+    cleared = f"{flow.binding.cookie}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"
+
+    @router.post(prefix + "/login/logout")
+    async def logout(request: Request) -> Response:
+        lang = flow.lang_of(request)
+        try:
+            form = await flow.read_form(request)
+            lang = flow.lang_of(request, form)
+            browser = flow.checked_browser(request, form)
+            url = await _call(step.logout, browser)
+        except AncreError as error:
+            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+        if url is not None:
+            return RedirectResponse(url, 303, headers=_NO_STORE)
+        response = flow.page("logged_out", lang, local_only=True)
+        response.headers.append("set-cookie", cleared)
+        return response
+
+    @router.get(prefix + "/login/logged-out")
+    async def logged_out(request: Request) -> Response:
+        browser = flow.binding.read(request.cookies.get(flow.binding.cookie))
+        lang = flow.lang_of(request)
+        try:
+            if browser is None:
+                raise IssuerError(
+                    Code.LOGIN_STATE_INVALID, "the logout came back without its browser cookie"
+                )
+            pairs = parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=16)
+            params = _single_valued(pairs, "a parameter is repeated")
+            await _call(step.logged_out, params, browser)
+        except AncreError as error:
+            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+        except ValueError:
+            return flow.error_page(Code.INVALID_REQUEST, lang)
+        response = flow.page("logged_out", lang, local_only=False)
+        response.headers.append("set-cookie", cleared)
+        return response
 
     return router

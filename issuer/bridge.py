@@ -10,6 +10,9 @@ What a login yields (docs/proconnect.md):
   SIRET (check digits, known, establishment and unit active, diffusible);
 - ``DirectorCertification``: additionally the ``certification-dirigeant`` acr (ProConnect
   matched the person against the RNE) *and* the person among the register's directors;
+- ``VatID``: the register confirms the SIRET and VIES says the French VAT number derived
+  from its SIREN is valid (VIES invalid: ``vat_not_registered``; VIES or the member state
+  unreachable: ``register_unavailable``); offered only when a VIES client is configured;
 - ``Mandate``: the person is among the register's directors (approval of a delegation by a
   director is not built yet: a non-director is refused ``director_not_matched``).
 
@@ -34,7 +37,7 @@ from ancre.issuer.authorize import (
     Redirect,
     Refused,
 )
-from ancre.issuer.fr_identifiers import parse_siret
+from ancre.issuer.fr_identifiers import fr_vat_from_siren, parse_siret
 from ancre.issuer.login import (
     CERTIFICATION_DIRIGEANT,
     PROCONNECT_ACR_VALUES,
@@ -46,9 +49,11 @@ from ancre.issuer.register_match import Person
 from ancre.issuer.registers import (
     CompanyRegister,
     EstablishmentRecord,
+    Vies,
     check_director,
     check_establishment,
     check_public_body,
+    check_vat,
 )
 from ancre.issuer.templates import Authorization
 from ancre.trust.errors import AncreError, Code, InvalidError
@@ -68,6 +73,7 @@ _ACR: Final[Mapping[str, tuple[str, ...]]] = {
     "Mandate": PROCONNECT_ACR_VALUES,
     "DirectorCertification": (CERTIFICATION_DIRIGEANT,),
     "AdministrativeService": PROCONNECT_ACR_VALUES,
+    "VatID": PROCONNECT_ACR_VALUES,
 }
 _EVIDENCE_OF: Final[Mapping[str, str]] = {
     "LocalRegistrationNumber": "gx:LocalRegistrationNumber",
@@ -75,6 +81,7 @@ _EVIDENCE_OF: Final[Mapping[str, str]] = {
     "Mandate": "ancre:Mandate",
     "DirectorCertification": "ancre:DirectorCertification",
     "AdministrativeService": "ancre:AdministrativeService",
+    "VatID": "gx:VatID",
 }
 
 
@@ -183,11 +190,13 @@ class LoginBridge:
     relying_party: OidcRelyingParty
     register: CompanyRegister
     server: AuthorizationServer
+    #: The VIES client; without it a login does not yield ``VatID``.
+    vies: Vies | None = None
 
     @property
     def configurations(self) -> tuple[str, ...]:
         """The credential configurations a login can yield (the landing page offers them)."""
-        return tuple(_ACR)
+        return tuple(c for c in _ACR if c != "VatID" or self.vies is not None)
 
     @property
     def form_targets(self) -> tuple[str, ...]:
@@ -200,7 +209,7 @@ class LoginBridge:
 
     def start(self, pending: PendingAuthorization, browser: str) -> Outcome:
         acr_values = _ACR.get(pending.configuration_id)
-        if acr_values is None:
+        if acr_values is None or pending.configuration_id not in self.configurations:
             return Refused(
                 Code.UNKNOWN_CREDENTIAL_CONFIGURATION,
                 f"a login does not yield {pending.configuration_id}",
@@ -227,30 +236,64 @@ class LoginBridge:
         siret = parse_siret(_text(login.claims, "siret"))
         record = self.register.lookup_siret(siret)
         check_establishment(record)
-        claims = claims_for(
-            pending.configuration_id,
-            login.claims,
-            record,
-            acr=login.acr,
-            issuing_authority=self.server.issuer.did,
-        )
-        evidence = record.consultation.evidence(_EVIDENCE_OF[pending.configuration_id])
+        evidence = [record.consultation.evidence(_EVIDENCE_OF[pending.configuration_id])]
+        if pending.configuration_id == "VatID":
+            claims, vies_evidence = self._vat_id(record)
+            evidence.append(vies_evidence)
+        else:
+            claims = claims_for(
+                pending.configuration_id,
+                login.claims,
+                record,
+                acr=login.acr,
+                issuing_authority=self.server.issuer.did,
+            )
         authorization = Authorization(
             method="login",
             actor=login.subject_key,
             acr=login.acr,
             register_checked=True,
-            evidence=(evidence,),
+            evidence=tuple(evidence),
         )
         return Approved(authorization, claims)
+
+    def logout(self, browser: str) -> str | None:
+        """RP-initiated logout: the provider's logout URL, or ``None`` when only ancre's own
+        session ends (:meth:`OidcRelyingParty.logout`)."""
+        return self.relying_party.logout(browser)
+
+    def logged_out(self, params: Mapping[str, str], browser: str) -> None:
+        """The provider's redirect back after its logout (``state`` checked, single use)."""
+        self.relying_party.logged_out(params, browser)
+
+    def _vat_id(self, record: EstablishmentRecord) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The ``VatID`` claims and the VIES consultation as evidence: the VAT number derived
+        from the confirmed SIREN, issued only when VIES says it is valid now. VIES
+        unreachable raises ``register_unavailable``; VIES invalid ``vat_not_registered``."""
+        if self.vies is None:  # start() refuses VatID without VIES; never reached
+            raise InvalidError(
+                Code.UNKNOWN_CREDENTIAL_CONFIGURATION, "no VIES client is configured"
+            )
+        vat = fr_vat_from_siren(record.organization.siren)
+        answer = check_vat(self.vies.check(vat))
+        claims = {"gx:vatID": answer.vat_number, "gx:countryCode": "FR"}
+        return claims, answer.consultation.evidence(_EVIDENCE_OF["VatID"])
 
 
 #: The login configuration file: `ancre issuer serve --login FILE`.
 _LOGIN_KEYS: Final = frozenset({"provider", "register"})
 _PROVIDER_KEYS: Final = frozenset(
-    {"name", "issuer", "client_id", "client_secret_env", "scopes", "redirect_uri"}
+    {
+        "name",
+        "issuer",
+        "client_id",
+        "client_secret_env",
+        "scopes",
+        "redirect_uri",
+        "post_logout_redirect_uri",
+    }
 )
-_REGISTER_KEYS: Final = frozenset({"base_url"})
+_REGISTER_KEYS: Final = frozenset({"base_url", "vies_url"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +302,8 @@ class LoginSettings:
 
     provider: ProviderConfig
     register_url: str
+    #: The VIES REST API; ``None``: no VIES client, so no ``VatID`` from a login.
+    vies_url: str | None = None
 
 
 def load_login_settings(
@@ -305,8 +350,16 @@ def load_login_settings(
         client_secret=secret,
         redirect_uri=str(provider.get("redirect_uri", f"{public_url}/login/callback")),
         scopes=tuple(str(s) for s in scopes),
+        post_logout_redirect_uri=str(
+            provider.get("post_logout_redirect_uri", f"{public_url}/login/logged-out")
+        ),
     )
-    return LoginSettings(config, str(register.get("base_url", DEFAULT_RECHERCHE_URL)))
+    vies_url = register.get("vies_url")
+    if vies_url is not None and (
+        not isinstance(vies_url, str) or not vies_url.startswith("https://")
+    ):
+        raise ConfigurationError(f"{path}: `register.vies_url` must be an https URL")
+    return LoginSettings(config, str(register.get("base_url", DEFAULT_RECHERCHE_URL)), vies_url)
 
 
 def build_login_bridge(issuer: Any, settings: LoginSettings) -> LoginBridge:
@@ -319,4 +372,7 @@ def build_login_bridge(issuer: Any, settings: LoginSettings) -> LoginBridge:
     client = httpx.Client(trust_env=False)
     relying_party = OidcRelyingParty(settings.provider, issuer, client)
     register = RechercheEntreprises(client, base_url=settings.register_url, clock=issuer.clock)
-    return LoginBridge(relying_party, register, AuthorizationServer(issuer))
+    vies = (
+        Vies(client, base_url=settings.vies_url, clock=issuer.clock) if settings.vies_url else None
+    )
+    return LoginBridge(relying_party, register, AuthorizationServer(issuer), vies=vies)

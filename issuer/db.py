@@ -33,6 +33,7 @@ __all__ = [
     "DeferredRequestRow",
     "IssuerStateRow",
     "LoginStateRow",
+    "LogoutSessionRow",
     "MetaRow",
     "NonceRow",
     "NotificationRow",
@@ -393,3 +394,24 @@ class LoginApprovalRow(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
     decision_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# -- RP-initiated logout (migration 0007) ----------------------------------------------------
+
+
+class LogoutSessionRow(Base):
+    """The ID token of one login, kept for RP-initiated logout (``id_token_hint``): bound to
+    the browser that logged in, single use (`used_at`: the logout was started, by one
+    conditional UPDATE), expiring. `state_sha256` is the logout's ``state`` (hashed),
+    consumed once when the provider sends the browser back (`returned_at`)."""
+
+    __tablename__ = "logout_sessions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    browser_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    id_token: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+    expires_at: Mapped[datetime] = mapped_column(UtcMicros)
+    used_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+    state_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    returned_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)

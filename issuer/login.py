@@ -43,10 +43,10 @@ import httpx
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from ancre.issuer.authorize import pkce_s256
-from ancre.issuer.db import LoginStateRow
+from ancre.issuer.db import LoginStateRow, LogoutSessionRow
 from ancre.issuer.service import Issuer, _rowcount, _sha256
 from ancre.trust.codec.json import loads_strict
 from ancre.trust.errors import AncreError, Code, IndeterminateError, InvalidError
@@ -112,6 +112,12 @@ class ProviderConfig:
     #: A private JWK (ES256): authenticate with ``private_key_jwt`` (RFC 7523 §2.2) instead
     #: of ``client_secret_post``; `client_secret` is then unused.
     client_key: Mapping[str, Any] | None = None
+    #: Where the provider sends the browser after an RP-initiated logout (registered with
+    #: it, exact match; ``<issuer public URL>/login/logged-out``). ``None``: a logout ends
+    #: ancre's own session only.
+    post_logout_redirect_uri: str | None = None
+    #: How long a login's ID token is kept for the logout's ``id_token_hint``.
+    session_lifetime: int = 12 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +335,7 @@ class OidcRelyingParty:
         claims = self.validate_id_token(
             id_token, nonce=row.nonce, acr_values=row.acr_values.split()
         )
+        self._keep_for_logout(row, id_token)
         userinfo = self._userinfo(metadata["userinfo_endpoint"], access_token, claims["sub"])
         merged = {**claims, **userinfo}
         idp_id = merged.get("idp_id")
@@ -339,6 +346,122 @@ class OidcRelyingParty:
             claims["acr"],
             merged,
         )
+
+    # -- RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) -----------------------
+
+    def _keep_for_logout(self, row: LoginStateRow, id_token: str) -> None:
+        # The provider authenticated this browser: its ID token is the logout's
+        # id_token_hint, kept server-side and bound to the browser, never sent to it.
+        now = self._issuer.clock.now()
+        with self._issuer._transaction() as session:
+            session.add(
+                LogoutSessionRow(
+                    id=secrets.token_hex(16),
+                    browser_sha256=row.browser_sha256,
+                    provider=self.config.name,
+                    id_token=id_token,
+                    created_at=now,
+                    expires_at=now + timedelta(seconds=self.config.session_lifetime),
+                    used_at=None,
+                    state_sha256=None,
+                    returned_at=None,
+                )
+            )
+
+    def end_session_endpoint(self) -> str | None:
+        """The provider's ``end_session_endpoint`` (discovery), or ``None`` if it has none;
+        one off the issuer's origin is refused ``login_provider_unavailable``."""
+        endpoint = self.metadata().get("end_session_endpoint")
+        if endpoint is None:
+            return None
+        if (
+            not isinstance(endpoint, str)
+            or urlsplit(endpoint)[:2] != urlsplit(self.config.issuer)[:2]
+        ):
+            raise IndeterminateError(
+                Code.LOGIN_PROVIDER_UNAVAILABLE,
+                "the provider's end_session_endpoint is not on its issuer's origin",
+            )
+        check_url(endpoint, self.config.policy)
+        return endpoint
+
+    def logout(self, browser: str) -> str | None:
+        """End `browser`'s logins here (their ID tokens are consumed: single use, then
+        erased) and return the provider's logout URL (``id_token_hint``, the configured
+        ``post_logout_redirect_uri``, a fresh ``state``), or ``None`` when the provider has
+        no ``end_session_endpoint`` or no post-logout URI is configured: ancre's own session
+        only. Raises ``login_state_invalid`` when the browser has no login to end."""
+        redirect = self.config.post_logout_redirect_uri
+        endpoint = self.end_session_endpoint() if redirect else None
+        state = secrets.token_urlsafe(32)
+        now = self._issuer.clock.now()
+        mine = (
+            LogoutSessionRow.browser_sha256 == _sha256(browser),
+            LogoutSessionRow.used_at.is_(None),
+            LogoutSessionRow.expires_at > now,
+        )
+        with self._issuer._transaction() as session:
+            newest = session.scalars(
+                select(LogoutSessionRow).where(*mine).order_by(
+                    LogoutSessionRow.created_at.desc()
+                ).limit(1)
+            ).first()  # fmt: skip
+            id_token = newest.id_token if newest is not None else None
+            consumed = 0
+            if newest is not None:
+                consumed = _rowcount(
+                    session.execute(
+                        update(LogoutSessionRow)
+                        .where(LogoutSessionRow.id == newest.id, *mine)
+                        .values(used_at=now, id_token="", state_sha256=_sha256(state))
+                        .execution_options(synchronize_session=False)
+                    )
+                )
+                # Every other login of this browser ends too (ancre's session is over).
+                session.execute(
+                    update(LogoutSessionRow)
+                    .where(*mine)
+                    .values(used_at=now, id_token="")
+                    .execution_options(synchronize_session=False)
+                )
+        if consumed != 1 or not id_token:
+            raise _invalid(Code.LOGIN_STATE_INVALID, "this browser has no login to log out of")
+        if endpoint is None or redirect is None:
+            return None
+        query = {
+            "id_token_hint": id_token,
+            "post_logout_redirect_uri": redirect,
+            "state": state,
+            "client_id": self.config.client_id,
+        }
+        return f"{endpoint}?{urlencode(query)}"
+
+    def logged_out(self, params: Mapping[str, str], browser: str) -> None:
+        """The provider sent the browser back after its logout: the ``state`` must be the
+        one this browser's logout sent, unused (one conditional UPDATE). Raises
+        ``login_state_invalid`` otherwise."""
+        state = params.get("state")
+        if not state or not 32 <= len(state) <= 256:
+            raise _invalid(Code.LOGIN_STATE_INVALID, "the logout came back without its state")
+        now = self._issuer.clock.now()
+        with self._issuer._transaction() as session:
+            returned = _rowcount(
+                session.execute(
+                    update(LogoutSessionRow)
+                    .where(
+                        LogoutSessionRow.state_sha256 == _sha256(state),
+                        LogoutSessionRow.browser_sha256 == _sha256(browser),
+                        LogoutSessionRow.returned_at.is_(None),
+                    )
+                    .values(returned_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+        if returned != 1:
+            raise _invalid(
+                Code.LOGIN_STATE_INVALID,
+                "the logout state is unknown, already used or from another browser",
+            )
 
     def _token_request(self, endpoint: str, code: str, verifier: str) -> dict[str, Any]:
         check_url(endpoint, self.config.policy)

@@ -51,6 +51,11 @@ _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "waiting_intro": "Un agent de l'émetteur examine votre demande. Gardez cette page "
         "ouverte : elle se recharge d'elle-même et vous ramène au portefeuille dès la décision.",
         "waiting_reference": "Référence de la demande",
+        "logout": "Se déconnecter",
+        "logged_out_title": "Vous êtes déconnecté",
+        "logged_out_provider": "Vous êtes déconnecté de l'émetteur et de ProConnect.",
+        "logged_out_local": "Vous êtes déconnecté de l'émetteur. Le fournisseur d'identité "
+        "ne propose pas de déconnexion : votre session ProConnect reste ouverte.",
     },
     "en": {
         "title": "Your organization's credentials",
@@ -83,6 +88,11 @@ _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "waiting_intro": "Someone at the issuer is reviewing your request. Keep this page open: "
         "it reloads by itself and takes you back to the wallet once they decide.",
         "waiting_reference": "Request reference",
+        "logout": "Log out",
+        "logged_out_title": "You are logged out",
+        "logged_out_provider": "You are logged out of the issuer and of ProConnect.",
+        "logged_out_local": "You are logged out of the issuer. The identity provider offers "
+        "no logout: your ProConnect session is still open.",
     },
 }
 
@@ -122,6 +132,10 @@ _REASONS: Final[Mapping[str, Mapping[str, str]]] = {
     "not_public_agent": {
         "fr": "La connexion n'indique pas un agent public.",
         "en": "The login does not say you are a public agent.",
+    },
+    "vat_not_registered": {
+        "fr": "VIES n'indique pas de numéro de TVA intracommunautaire valide pour l'entreprise.",
+        "en": "VIES does not list a valid EU VAT number for this company.",
     },
     "not_public_body": {
         "fr": "Le registre n'indique pas un organisme public.",
@@ -243,6 +257,24 @@ _OFFER: Final = """{% extends "base" %}
 <p><a id="offer-link" href="{{ offer_uri }}">{{ t.open_wallet }}</a></p>
 <h2>{{ t.offer_uri }}</h2>
 <p class="uri" id="offer-uri">{{ offer_uri }}</p>
+{% if logout_csrf %}
+<form method="post" action="{{ base }}/login/logout" class="actions">
+<input type="hidden" name="csrf" value="{{ logout_csrf }}">
+<input type="hidden" name="lang" value="{{ lang }}">
+<button type="submit" id="logout">{{ t.logout }}</button>
+</form>
+{% endif %}
+{% endblock %}
+"""
+
+_LOGGED_OUT: Final = """{% extends "base" %}
+{% block title %}{{ t.logged_out_title }}{% endblock %}
+{% block main %}
+<h1>{{ t.logged_out_title }}</h1>
+<p id="logged-out" data-scope="{{ 'local' if local_only else 'provider' }}">
+{%- if local_only %}{{ t.logged_out_local }}{% else %}{{ t.logged_out_provider }}{% endif -%}
+</p>
+<p><a href="{{ base }}/login?lang={{ lang }}">{{ t.retry }}</a></p>
 {% endblock %}
 """
 
@@ -275,6 +307,7 @@ _ENV: Final = Environment(
             "offer": _OFFER,
             "error": _ERROR,
             "waiting": _WAITING,
+            "logged_out": _LOGGED_OUT,
         }
     ),
     autoescape=select_autoescape(default=True, default_for_string=True),

@@ -105,10 +105,12 @@ def running_standin(
     attempts: int = 5,
     redirect_uri: str | None = None,
     accounts_file: Path | None = None,
+    post_logout_redirect_uri: str | None = None,
 ) -> Iterator[Standin]:
     """Start the stand-in with a fresh client (random secret) and the test persons
     (`accounts_file`, default tests/oidc/accounts.json); `redirect_uri` replaces the
-    client's default one (the login bridge's callback)."""
+    client's default one (the login bridge's callback), `post_logout_redirect_uri` its
+    registered post-logout URI (the bridge's ``/login/logged-out``)."""
     node = _node()
     accounts_path = accounts_file or ACCOUNTS
     client = {
@@ -116,7 +118,7 @@ def running_standin(
         "client_secret": secrets.token_urlsafe(32),
         # Nothing listens there: tests stop at the redirect and read its query.
         "redirect_uris": [redirect_uri or "http://127.0.0.1:9/login/callback"],
-        "post_logout_redirect_uris": ["http://127.0.0.1:9/logged-out"],
+        "post_logout_redirect_uris": [post_logout_redirect_uri or "http://127.0.0.1:9/logged-out"],
         "id_token_signed_response_alg": "ES256",
         "userinfo_signed_response_alg": "ES256",
         "token_endpoint_auth_method": "client_secret_post",

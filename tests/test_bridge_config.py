@@ -30,6 +30,17 @@ def test_configuration_reads_the_secret_from_the_environment(tmp_path: Path) -> 
     assert settings.provider.redirect_uri == f"{PUBLIC}/login/callback"
     assert settings.provider.scopes == PROCONNECT_SCOPES
     assert settings.register_url == "https://recherche-entreprises.api.gouv.fr"
+    assert settings.provider.post_logout_redirect_uri == f"{PUBLIC}/login/logged-out"
+    assert settings.vies_url is None  # no VIES: a login does not yield VatID
+
+
+def test_vies_is_enabled_by_its_url(tmp_path: Path) -> None:
+    vies = "https://ec.europa.eu/taxation_customs/vies/rest-api"
+    path = write(tmp_path, {
+        "provider": {"issuer": "https://op.example", "client_id": "a", "client_secret_env": "S"},
+        "register": {"vies_url": vies},
+    })  # fmt: skip
+    assert load_login_settings(path, public_url=PUBLIC, environ={"S": "x"}).vies_url == vies
 
 
 @pytest.mark.parametrize(
@@ -45,6 +56,9 @@ def test_configuration_reads_the_secret_from_the_environment(tmp_path: Path) -> 
         ({"provider": {"issuer": "https://op.example", "client_id": "a",
                        "client_secret_env": "S", "scopes": ["email"]}}, "openid"),
         ({"other": {}}, "provider"),
+        ({"provider": {"issuer": "https://op.example", "client_id": "a",
+                       "client_secret_env": "S"}, "register": {"vies_url": "http://v"}},
+         "vies_url"),
     ],
 )  # fmt: skip
 def test_bad_configurations_are_refused(tmp_path: Path, data: object, why: str) -> None:

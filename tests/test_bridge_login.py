@@ -33,7 +33,7 @@ from ancre.issuer.api import IssuerSettings, create_app
 from ancre.issuer.authorize import AuthorizationServer, pkce_s256
 from ancre.issuer.bridge import LoginBridge
 from ancre.issuer.login import OidcRelyingParty, ProviderConfig
-from ancre.issuer.registers import DEFAULT_POLICY, RechercheEntreprises, RetryPolicy
+from ancre.issuer.registers import DEFAULT_POLICY, RechercheEntreprises, RetryPolicy, Vies
 from ancre.issuer.service import Issuer
 from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.vcdm.fr_identifiers import is_valid_siren, is_valid_siret
@@ -75,9 +75,26 @@ def _register_answers() -> dict[str, tuple[int, bytes]]:
     }
 
 
+LA_POSTE_VAT = "FR39356000000"
+PUBLIC_BODY_VAT = "FR21213500010"
+
+
+def _vies_answers() -> dict[str, tuple[int, bytes]]:
+    """VIES answers by request path (written from VIES's documented shape, SOURCE.md)."""
+    return {
+        f"/ms/FR/vat/{LA_POSTE_VAT[2:]}": (
+            200, (DATA / "vies.FR39356000000.valid.json").read_bytes(),
+        ),
+        f"/ms/FR/vat/{PUBLIC_BODY_VAT[2:]}": (
+            200, (DATA / "vies.FR27552032534.invalid.json").read_bytes(),
+        ),
+    }  # fmt: skip
+
+
 @contextmanager
-def register_server() -> Iterator[tuple[str, list[str]]]:
+def register_server() -> Iterator[tuple[str, list[str], dict[str, tuple[int, bytes]]]]:
     answers = _register_answers()
+    vies = _vies_answers()
     asked: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -85,9 +102,14 @@ def register_server() -> Iterator[tuple[str, list[str]]]:
             pass
 
         def do_GET(self) -> None:
-            query = parse_qs(urlsplit(self.path).query).get("q", [""])[0]
-            asked.append(query)
-            status, body = answers.get(query, (404, b"{}"))
+            path = urlsplit(self.path).path
+            if path.startswith("/ms/"):  # VIES
+                asked.append(path)
+                status, body = vies.get(path, (404, b"{}"))
+            else:
+                query = parse_qs(urlsplit(self.path).query).get("q", [""])[0]
+                asked.append(query)
+                status, body = answers.get(query, (404, b"{}"))
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -99,7 +121,7 @@ def register_server() -> Iterator[tuple[str, list[str]]]:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked, vies
     finally:
         server.shutdown()
         server.server_close()
@@ -134,6 +156,8 @@ class Deployment:
     standin: Any
     asked: list[str]
     tls: Tls
+    #: The VIES answers the replay server gives, by path (a test may swap one).
+    vies: dict[str, tuple[int, bytes]] = field(default_factory=dict)
 
 
 @contextmanager
@@ -147,10 +171,19 @@ def deployment(
     sock, port = bound_socket()
     public = f"https://localhost:{port}"
     callback = f"{public}/login/callback"
-    with register_server() as (register_url, asked), loopback_client() as (rp_http, _):
+    with (
+        register_server() as (register_url, asked, vies_answers),
+        loopback_client() as (
+            rp_http,
+            _,
+        ),
+    ):
         if provider is None:
             op_context: Any = running_standin(
-                tmp, redirect_uri=callback, accounts_file=_accounts(tmp)
+                tmp,
+                redirect_uri=callback,
+                accounts_file=_accounts(tmp),
+                post_logout_redirect_uri=f"{public}/login/logged-out",
             )
         else:
             op_context = provider(callback)
@@ -164,16 +197,23 @@ def deployment(
                 redirect_uri=callback,
                 policy=LOOPBACK,
                 client_key=standin.key_client_jwk if private_key_jwt else None,
+                post_logout_redirect_uri=f"{public}/login/logged-out",
             )
             register = RechercheEntreprises(
                 rp_http, base_url=register_url, policy=REGISTER_POLICY,
                 retry=RetryPolicy(attempts=1), rate=None,
             )  # fmt: skip
+            vies = Vies(
+                rp_http, base_url=register_url, policy=REGISTER_POLICY,
+                retry=RetryPolicy(attempts=1), rate=None,
+            )  # fmt: skip
             server = AuthorizationServer(issuer)
-            bridge = LoginBridge(OidcRelyingParty(config, issuer, rp_http), register, server)
+            bridge = LoginBridge(
+                OidcRelyingParty(config, issuer, rp_http), register, server, vies=vies
+            )
             app = create_app(IssuerSettings(issuer, authentication=bridge))
             with serve_on(sock, app, tls) as url:
-                yield Deployment(issuer, url, standin, asked, tls)
+                yield Deployment(issuer, url, standin, asked, tls, vies_answers)
 
 
 @pytest.fixture(scope="module")
@@ -510,6 +550,81 @@ def test_refusals_reach_the_wallet_with_their_code_and_nothing_is_issued(
     assert json.loads(events[0].details_json)["code"] == code
 
 
+# -- VatID: VIES decides --------------------------------------------------------------------
+
+
+def test_vat_id_when_vies_confirms_it_with_both_consultations_as_evidence(
+    deployed: Deployment, browser: Browser
+) -> None:
+    before = deployed.issuer.count_credentials()
+    query, verifier = login(deployed, browser, "john.dupont", "VatID")
+    assert "code" in query, query
+    credential = redeem(deployed, browser.http, query["code"], verifier, "VatID")
+    assert deployed.issuer.count_credentials() == before + 1
+    payload = _payload(credential)
+    assert payload["credentialSubject"]["gx:vatID"] == LA_POSTE_VAT
+    assert payload["credentialSubject"]["gx:countryCode"] == "FR"
+    register, vies = payload["evidence"]
+    assert register["ancre:register"] == "recherche-entreprises"
+    assert register["gx:evidenceOf"] == "gx:VatID"
+    assert vies["ancre:register"] == "vies"
+    assert vies["ancre:query"] == LA_POSTE_VAT
+    assert vies["gx:evidenceOf"] == "gx:VatID"
+    assert vies["gx:evidenceURL"].endswith("/ms/FR/vat/39356000000")
+    assert vies["ancre:consultationNumber"] == "WAPIAAAAZ1a2b3c4"
+    assert vies["gx:executionDate"].endswith("Z")
+    assert vies["ancre:digestSRI"].startswith("sha256-")
+
+
+@pytest.mark.parametrize(
+    ("account", "vies_answer", "code"),
+    [
+        # VIES says the number derived from the confirmed SIREN is not valid.
+        ("camille.martin", None, "vat_not_registered"),
+        # The member state's service is down: indeterminate, never a guess.
+        ("john.dupont", (200, "vies.ms-unavailable.json"), "register_unavailable"),
+        ("john.dupont", (503, None), "register_unavailable"),
+    ],
+)
+def test_vat_id_refusals_issue_nothing(
+    deployed: Deployment,
+    browser: Browser,
+    account: str,
+    vies_answer: tuple[int, str | None] | None,
+    code: str,
+) -> None:
+    path = f"/ms/FR/vat/{LA_POSTE_VAT[2:]}"
+    kept = deployed.vies[path]
+    if vies_answer is not None:
+        status, name = vies_answer
+        deployed.vies[path] = (status, (DATA / name).read_bytes() if name else b"{}")
+    try:
+        before = deployed.issuer.count_credentials()
+        query, _ = login(deployed, browser, account, "VatID")
+    finally:
+        deployed.vies[path] = kept
+    assert query == {
+        "error": "access_denied",
+        "error_description": code,
+        "state": "w-state",
+        "iss": deployed.url,
+    }
+    assert deployed.issuer.count_credentials() == before
+    assert json.loads(deployed.issuer.audit_events(1)[0].details_json)["code"] == code
+
+
+def test_vat_id_is_not_offered_without_vies() -> None:
+    from typing import cast
+
+    from ancre.issuer.authorize import PendingAuthorization, Refused
+
+    bridge = LoginBridge(cast(Any, None), cast(Any, None), cast(Any, None))
+    assert "VatID" not in bridge.configurations
+    outcome = bridge.start(PendingAuthorization("r", "wallet", WALLET_REDIRECT, "VatID"), "b")
+    assert isinstance(outcome, Refused)
+    assert outcome.code == "unknown_credential_configuration"
+
+
 def _callback_of(browser: Browser, d: Deployment) -> str:
     d.standin.login_as("john.dupont")
     verifier = secrets.token_urlsafe(48)
@@ -808,3 +923,123 @@ def test_private_key_jwt_client_authentication(tmp_path: Path, tls: Tls, browser
         assert "code" in query, query
         redeem(d, browser.http, query["code"], verifier, "LocalRegistrationNumber")
         assert d.issuer.count_credentials() == 1
+
+
+# -- RP-initiated logout -----------------------------------------------------------------------
+
+
+def _logout_form(d: Deployment, browser: Browser) -> dict[str, str]:
+    """Log in through the pages to the offer page, which offers the logout; its form."""
+    import re
+
+    page = start_from_landing(d, browser, "john.dupont", "LocalRegistrationNumber")
+    offer_page = consent(browser, d, page, "accept")
+    assert offer_page.status_code == 200, offer_page.text[:300]
+    form = re.search(r'<form method="post" action="([^"]+/login/logout)"', offer_page.text)
+    assert form is not None, offer_page.text
+    return form_fields(offer_page.text.split('/login/logout"')[1])
+
+
+def _provider_confirms_logout(browser: Browser, page: httpx.Response, op: str) -> httpx.Response:
+    """The stand-in's logout page auto-submits its form with a script (ProConnect just
+    redirects); a browser without script submits it as the script would."""
+    import html as html_lib
+    import re
+
+    action = re.search(r'<form[^>]*id="op.logoutForm"[^>]*action="([^"]+)"', page.text) or (
+        re.search(r'<form[^>]*action="([^"]+)"[^>]*id="op.logoutForm"', page.text)
+    )
+    assert action is not None, page.text[:800]
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+    url = html_lib.unescape(action.group(1))
+    if url.startswith("/"):
+        url = op.split("/", 3)[0] + "//" + op.split("/", 3)[2] + url
+    return browser.http.post(url, data={**fields, "logout": "yes"})
+
+
+def test_logout_goes_through_the_provider_and_comes_back(
+    deployed: Deployment, browser: Browser
+) -> None:
+    fields = _logout_form(deployed, browser)
+    sent = browser.http.post(f"{deployed.url}/login/logout", data=fields)
+    assert sent.status_code == 303, sent.text[:300]
+    location = sent.headers["location"]
+    end_session = browser.http.get(f"{deployed.standin.issuer}/.well-known/openid-configuration")
+    assert location.startswith(end_session.json()["end_session_endpoint"] + "?")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    # The registered URI, never one from the request; a state; the kept ID token.
+    assert query["post_logout_redirect_uri"] == f"{deployed.url}/login/logged-out"
+    assert len(query["state"]) >= 32
+    assert query["id_token_hint"].count(".") == 2
+    op_page = browser.http.get(location)
+    assert op_page.status_code == 200, op_page.text[:300]
+    back = _provider_confirms_logout(browser, op_page, deployed.standin.issuer)
+    assert back.status_code in (302, 303), back.text[:300]
+    returned = back.headers["location"]
+    assert returned == f"{deployed.url}/login/logged-out?state={query['state']}"
+    done = browser.http.get(returned)
+    assert done.status_code == 200, done.text[:300]
+    assert 'data-scope="provider"' in done.text
+    assert "Max-Age=0" in done.headers["set-cookie"]
+    # The state is single use, and the ID token too: a second logout finds no login.
+    assert error_code(browser.http.get(returned)) == "login_state_invalid"
+
+
+def test_logout_ignores_a_redirect_uri_from_the_request_and_is_single_use(
+    deployed: Deployment, browser: Browser
+) -> None:
+    fields = _logout_form(deployed, browser)
+    sent = browser.http.post(
+        f"{deployed.url}/login/logout",
+        data={**fields, "post_logout_redirect_uri": "https://evil.example/"},
+    )
+    assert sent.status_code == 303
+    assert "evil.example" not in sent.headers["location"]
+    again = browser.http.post(f"{deployed.url}/login/logout", data=fields)
+    assert again.status_code == 400
+    assert error_code(again) == "login_state_invalid"
+
+
+def test_logout_needs_its_csrf_token_and_a_login(deployed: Deployment, browser: Browser) -> None:
+    fields = _logout_form(deployed, browser)
+    forged = browser.http.post(f"{deployed.url}/login/logout", data={**fields, "csrf": "x" * 43})
+    assert forged.status_code == 403
+    assert error_code(forged) == "csrf_invalid"
+    # A fresh browser that never logged in has nothing to log out of.
+    with httpx.Client(trust_env=False, timeout=15, verify=deployed.tls.context()) as http:
+        landing = http.get(f"{deployed.url}/login")
+        csrf = form_fields(landing.text)["csrf"]
+        nothing = http.post(f"{deployed.url}/login/logout", data={"csrf": csrf})
+        assert error_code(nothing) == "login_state_invalid"
+
+
+def test_logged_out_refuses_a_forged_or_foreign_state(
+    deployed: Deployment, browser: Browser
+) -> None:
+    fields = _logout_form(deployed, browser)
+    sent = browser.http.post(f"{deployed.url}/login/logout", data=fields)
+    state = parse_qs(urlsplit(sent.headers["location"]).query)["state"][0]
+    forged = browser.http.get(f"{deployed.url}/login/logged-out?state={'A' * 43}")
+    assert error_code(forged) == "login_state_invalid"
+    # Another browser cannot use this browser's state.
+    with httpx.Client(trust_env=False, timeout=15, verify=deployed.tls.context()) as http:
+        http.get(f"{deployed.url}/login")
+        other = http.get(f"{deployed.url}/login/logged-out?state={state}")
+        assert error_code(other) == "login_state_invalid"
+    # The right browser still can, once.
+    done = browser.http.get(f"{deployed.url}/login/logged-out?state={state}")
+    assert 'data-scope="provider"' in done.text
+
+
+def test_without_end_session_endpoint_only_ancre_session_ends(
+    deployed: Deployment, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ancre.issuer.login import OidcRelyingParty
+
+    monkeypatch.setattr(OidcRelyingParty, "end_session_endpoint", lambda self: None)
+    fields = _logout_form(deployed, browser)
+    page = browser.http.post(f"{deployed.url}/login/logout", data=fields)
+    assert page.status_code == 200, page.text[:300]
+    assert 'data-scope="local"' in page.text
+    assert "session ProConnect reste ouverte" in page.text
+    assert "Max-Age=0" in page.headers["set-cookie"]
