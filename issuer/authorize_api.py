@@ -230,8 +230,10 @@ def _pages_router(flow: LoginFlow) -> APIRouter:
         browser, cookie = flow.browser_of(request)
         lang = flow.lang_of(request)
         configurations = [(c, flow.label(c, lang)) for c in flow.offered]
+        # Operator approval is not a ProConnect login: the page must not offer one.
+        operator = isinstance(flow.authentication, OperatorApproval)
         return flow.page("landing", lang, cookie=cookie, csrf=flow.binding.csrf(browser),
-                         configurations=configurations)  # fmt: skip
+                         configurations=configurations, operator=operator)  # fmt: skip
 
     @router.post(prefix + "/login/start")
     async def start(request: Request) -> Response:

@@ -24,6 +24,9 @@ _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "intro": "Identifiez-vous avec ProConnect : l'émetteur vérifie votre organisation "
         "auprès du registre officiel des entreprises, puis vous remet une attestation "
         "vérifiable pour le portefeuille de votre organisation.",
+        "intro_operator": "Un agent de l'émetteur vérifie chaque demande avant qu'une "
+        "attestation soit délivrée au portefeuille de votre organisation.",
+        "ask_operator": "Demander l'attestation",
         "choose": "Attestation demandée",
         "login_with": "S'identifier avec",
         "what_is": "Qu'est-ce que ProConnect ?",
@@ -62,6 +65,9 @@ _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "intro": "Log in with ProConnect: the issuer checks your organization in the official "
         "company register, then gives you a verifiable credential for your "
         "organization's wallet.",
+        "intro_operator": "An agent of the issuer checks every request before a credential "
+        "is issued to your organization's wallet.",
+        "ask_operator": "Request the credential",
         "choose": "Credential requested",
         "login_with": "Log in with",
         "what_is": "What is ProConnect?",
@@ -201,7 +207,7 @@ _LANDING: Final = """{% extends "base" %}
 {% block title %}{{ t.title }}{% endblock %}
 {% block main %}
 <h1>{{ t.title }}</h1>
-<p>{{ t.intro }}</p>
+<p>{{ t.intro_operator if operator else t.intro }}</p>
 <form method="post" action="{{ base }}/login/start">
 <input type="hidden" name="csrf" value="{{ csrf }}">
 <input type="hidden" name="lang" value="{{ lang }}">
@@ -212,12 +218,17 @@ _LANDING: Final = """{% extends "base" %}
 {%- if loop.first %} checked{% endif %}> <label for="c-{{ id }}">{{ label }}</label></div>
 {% endfor %}
 </fieldset>
+{% if operator %}
+<button type="submit">{{ t.ask_operator }}</button>
+</form>
+{% else %}
 <button type="submit" class="proconnect-button">
 <span>{{ t.login_with }}</span> <span class="proconnect-brand">ProConnect</span>
 </button>
 </form>
 <p><a href="https://www.proconnect.gouv.fr/" target="_blank" rel="noopener"
 title="{{ t.what_is }} - {{ t.new_window }}">{{ t.what_is }}</a></p>
+{% endif %}
 {% endblock %}
 """
 

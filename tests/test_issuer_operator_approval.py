@@ -275,3 +275,19 @@ def test_cli_refuses_conflicting_options(tmp_path: Path) -> None:
         "--grant", "implicit", "--claims", str(claims),
     )  # fmt: skip
     assert unknown.returncode == 64
+
+
+def test_the_landing_page_offers_no_proconnect_login(tmp_path: Path, tls: Tls) -> None:
+    """Operator approval is not a ProConnect login: its landing page asks for the credential
+    and says an agent checks it; the ProConnect button and link belong to the bridge."""
+    with _approval(tmp_path, tls) as (_, url, _), _browser(tls) as browser:
+        french = browser.get(f"{url}/login")
+        english = browser.get(f"{url}/login?lang=en")
+    assert french.status_code == english.status_code == 200
+    for page, button in (
+        (french, "Demander l&#39;attestation"),
+        (english, "Request the credential"),
+    ):
+        assert "ProConnect" not in page.text
+        assert f'<button type="submit">{button}</button>' in page.text
+    assert "Un agent de l&#39;émetteur vérifie chaque demande" in french.text
