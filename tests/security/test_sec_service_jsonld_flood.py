@@ -158,19 +158,24 @@ def test_flood_keeps_health_fast_and_vc_jwt_verifying(
         for i in range(50):
             start = time.perf_counter()
             probe = http.get("/health")
-            health.append(time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
             assert probe.status_code == 200
+            # Only a probe answered while hostile requests were still in flight counts: how
+            # long the flood lasts depends on the machine, not on the service.
+            if attacker.poll() is None:
+                health.append(elapsed)
             if i % 5 == 0:
                 verdicts.append(service_verdict(http.post("/credentials/verify", json=valid)))
             time.sleep(0.02)  # probes spread over the flood, not bunched at its start
-        busy_during_probes = attacker.poll() is None
         output, _ = attacker.communicate(timeout=120)
     answers = json.loads(output)
+    # The probes did run while hostile requests were in flight (the flood keeps the JSON-LD
+    # pool and its queue full for seconds; 5 probes take a fraction of one).
+    assert len(health) >= 5, f"only {len(health)} probes during the flood"
     health.sort()
-    p99 = health[math.ceil(0.99 * len(health)) - 1]  # nearest rank: of 50, the slowest
+    p99 = health[math.ceil(0.99 * len(health)) - 1]  # nearest rank: the slowest of them
     assert p99 < 0.1, f"/health p99 {p99 * 1000:.0f} ms during the flood"
     assert verdicts == [("valid", [])] * 10
-    assert busy_during_probes  # the probes did run while hostile requests were in flight
     assert len(answers) == 24
     for status_code, retry_after, status, body in answers:
         if status_code == 503:
