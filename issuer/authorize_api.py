@@ -78,6 +78,19 @@ class LoginFlow:
             raise IssuerError(Code.CSRF_INVALID, "the form's CSRF token is missing or wrong", 403)
         return browser
 
+    def returned(self, request: Request, what: str) -> tuple[str, dict[str, str]]:
+        """A browser coming back from the provider (`what`: "login" or "logout"): its
+        binding, which it must still carry, and the query's parameters, each once.
+        Raises `login_state_invalid`, `invalid_request`, or `ValueError` for a malformed
+        query."""
+        browser = self.binding.read(request.cookies.get(self.binding.cookie))
+        if browser is None:
+            raise IssuerError(
+                Code.LOGIN_STATE_INVALID, f"the {what} came back without its browser cookie"
+            )
+        pairs = parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=16)
+        return browser, _single_valued(pairs, "a parameter is repeated")
+
     @staticmethod
     def lang_of(request: Request, form: dict[str, str] | None = None) -> str:
         # The language chosen on the landing page outlives the trip to the provider in a
@@ -303,15 +316,9 @@ def _redirects_router(flow: LoginFlow) -> APIRouter:
 
     @router.get(prefix + "/login/callback")
     async def login_callback(request: Request) -> Response:
-        browser = flow.binding.read(request.cookies.get(flow.binding.cookie))
         lang = flow.lang_of(request)
         try:
-            if browser is None:
-                raise IssuerError(
-                    Code.LOGIN_STATE_INVALID, "the login came back without its browser cookie"
-                )
-            pairs = parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=16)
-            params = _single_valued(pairs, "a parameter is repeated")
+            browser, params = flow.returned(request, "login")
             request_id, outcome = await _call(flow.authentication.resume, params, browser)
             if isinstance(outcome, Redirect):
                 raise IssuerError(Code.INVALID_REQUEST, "a login may not redirect twice")
@@ -352,15 +359,9 @@ def _logout_router(flow: LoginFlow, step: Any) -> APIRouter:
 
     @router.get(prefix + "/login/logged-out")
     async def logged_out(request: Request) -> Response:
-        browser = flow.binding.read(request.cookies.get(flow.binding.cookie))
         lang = flow.lang_of(request)
         try:
-            if browser is None:
-                raise IssuerError(
-                    Code.LOGIN_STATE_INVALID, "the logout came back without its browser cookie"
-                )
-            pairs = parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=16)
-            params = _single_valued(pairs, "a parameter is repeated")
+            browser, params = flow.returned(request, "logout")
             await _call(step.logged_out, params, browser)
         except AncreError as error:
             return flow.error_page(error.code, lang, getattr(error, "status", 400))
