@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select, update
 
 from ancre.issuer.db import DelegationRow
@@ -46,8 +48,6 @@ from ancre.trust.codec.json import loads_strict
 from ancre.trust.errors import Code
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter
-
     from ancre.issuer.authorize_api import LoginFlow
     from ancre.issuer.service import Issuer
 
@@ -441,9 +441,6 @@ def delegation_router(flow: LoginFlow) -> APIRouter:
     approval link (``GET /login/delegation/approve``) and login (``POST
     /login/delegation/login``), and the director's decision (``GET /login/delegation/review``,
     ``POST /login/delegation/decide``)."""
-    from fastapi import APIRouter, Request
-    from fastapi.responses import RedirectResponse, Response
-
     from ancre.issuer.api import _NO_STORE, _call
     from ancre.trust.errors import AncreError
 
