@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from ancre.issuer.db import DelegationRow
 from ancre.issuer.service import IssuerError, _rowcount, _sha256
@@ -174,10 +174,14 @@ class Delegations:
     ) -> tuple[Delegation, str]:
         """Record a pending request (or renew the approval code of this requester's live
         pending request for the organization: the previous link stops working). Returns it
-        and its approval code, which only the requester's page shows."""
+        and its approval code, which only the requester's page shows. Expired requests are
+        deleted first."""
         now = self.issuer.clock.now()
         code = secrets.token_urlsafe(_CODE_BYTES)
         with self.issuer._transaction() as session:
+            # Expired requests go (whatever their state: the audit log keeps the decisions),
+            # so the table holds live requests only.
+            session.execute(delete(DelegationRow).where(DelegationRow.expires_at <= now))
             live = session.scalars(
                 select(DelegationRow).where(
                     DelegationRow.requester_key == requester_key,

@@ -27,9 +27,11 @@ from _issuer_support import Tls, Wallet, make_issuer, make_tls, open_issuer
 from _oidc_provider import ACCOUNTS, running_standin
 from sqlalchemy import select
 from test_bridge_login import (
+    WALLET_REDIRECT,
     Browser,
     Deployment,
     _disclosed,
+    authorize_url,
     consent,
     deployment,
     error_code,
@@ -300,6 +302,39 @@ def test_refusals_of_a_delegation_issue_nothing(deployed: Deployment, browsers: 
     # Nothing issued, no offer made, on any refusal.
     assert _issued(d) == before
     assert _offers(d) == offers_before
+
+
+def test_a_wallet_started_mandate_for_a_non_director_becomes_a_delegation_request(
+    deployed: Deployment, browsers: Any
+) -> None:
+    d = deployed
+    before, offers_before = _issued(d), _offers(d)
+    browser = browsers()
+    d.standin.login_as("nadia.petit")
+    verifier = secrets.token_urlsafe(48)
+    page = browser.go(authorize_url(d.url, "Mandate", verifier), until=WALLET_REDIRECT)
+    # The browser lands on the request's page, never back at the wallet with a code.
+    assert page.status_code == 200, page.text[:500]
+    assert urlsplit(browser.trail[-1]).path == "/login/delegation"
+    assert not any(url.startswith(WALLET_REDIRECT) for url in browser.trail)
+    first_link = _text(page, "approval-link")
+    # Asking again while it waits renews the code: one request, the old link is dead.
+    page = browser.go(authorize_url(d.url, "Mandate", verifier), until=WALLET_REDIRECT)
+    second_link = _text(page, "approval-link")
+    assert second_link != first_link
+    nadia = "proconnect:proconnect-identite:nadia.petit"
+    assert len([r for r in _rows(d) if r.requester_key == nadia and r.state == "pending"]) == 1
+    assert error_code(browsers().http.get(first_link)) == "delegation_unknown"
+    assert browsers().http.get(second_link).status_code == 200
+    # The requester's page needs its code.
+    forged = browser.http.get(f"{d.url}/login/delegation?id={form_id(page)}&code=x")
+    assert error_code(forged) == "delegation_unknown"
+    assert (_issued(d), _offers(d)) == (before, offers_before)
+
+
+def form_id(page: httpx.Response) -> str:
+    """The delegation id in the URL of the requester's page."""
+    return parse_qs(urlsplit(str(page.url)).query)["id"][0]
 
 
 def test_the_offer_page_shows_qr_link_and_tx_code_once(deployed: Deployment, browsers: Any) -> None:
