@@ -439,7 +439,7 @@ class DelegationRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcMicros)
     expires_at: Mapped[datetime] = mapped_column(UtcMicros)
-    approver_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    approver_sha256: Mapped[str | None] = mapped_column(String(80), nullable=True)
     approver_browser_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     approver_checked_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
     approver_evidence_json: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -176,6 +176,9 @@ class Delegations:
         pending request for the organization: the previous link stops working). Returns it
         and its approval code, which only the requester's page shows. Expired requests are
         deleted first."""
+        if len(requester_key) > 512:
+            raise IssuerError(Code.LOGIN_CLAIM_MISSING, "the login's subject key is too long")
+        requester_name = requester_name[:512]
         now = self.issuer.clock.now()
         code = secrets.token_urlsafe(_CODE_BYTES)
         with self.issuer._transaction() as session:
@@ -209,7 +212,7 @@ class Delegations:
                 siren=siren,
                 organization_name=organization_name[:256],
                 requester_key=requester_key,
-                requester_name=requester_name[:512],
+                requester_name=requester_name,
                 role=self.role,
                 approval_sha256=_sha256(code),
                 state="pending",

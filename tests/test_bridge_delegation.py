@@ -386,11 +386,17 @@ def test_the_offer_page_shows_qr_link_and_tx_code_once(deployed: Deployment, bro
     assert token.status_code == 400
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_two_replicas_take_a_delegation_decision_and_spend_an_approval_once(
-    tmp_path: Path,
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    first = make_issuer(tmp_path / "issuer", 8443)
-    second = open_issuer(tmp_path / "issuer")  # its own engine on the same SQLite file
+    database = None
+    if backend == "postgresql":
+        from _postgres import fresh_database
+
+        database = fresh_database(request.getfixturevalue("postgres_server"))
+    first = make_issuer(tmp_path / "issuer", 8443, database=database)
+    second = open_issuer(tmp_path / "issuer")  # its own engine on the same database
     a, b = Delegations(first), Delegations(second)
     shown, _code = a.request(
         requester_key=KARIM, requester_name="Karim Benali", siren=LA_POSTE_SIREN,

@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("expires_at", sa.BigInteger(), nullable=False),
-        sa.Column("approver_sha256", sa.String(64), nullable=True),
+        sa.Column("approver_sha256", sa.String(80), nullable=True),
         sa.Column("approver_browser_sha256", sa.String(64), nullable=True),
         sa.Column("approver_checked_at", sa.BigInteger(), nullable=True),
         sa.Column("approver_evidence_json", sa.Text(), nullable=True),
