@@ -13,6 +13,7 @@ login started on the landing page.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import parse_qs, parse_qsl
 
@@ -37,6 +38,7 @@ from ancre.issuer.authorize import (
     WalletRedirect,
 )
 from ancre.issuer.delegation import STATUS_PATH as DELEGATION_PAGES
+from ancre.issuer.delegation import delegation_router
 from ancre.issuer.operator_approval import REFRESH_SECONDS, WAIT_PATH, OperatorApproval
 from ancre.issuer.pages import CSS, choose_language, offer_qr_svg, render, security_headers
 from ancre.issuer.service import IssuerError
@@ -47,6 +49,15 @@ from ancre.trust.net.inbound import read_limited
 __all__ = ["LoginFlow", "authorization_routers"]
 
 LANG_COOKIE: Final = "__Host-ancre-lang"
+
+
+def _evidence_label(entry: Mapping[str, Any]) -> str:
+    """What the consent page names a check by: its register, else its type (a delegation)."""
+    register = entry.get("ancre:register")
+    if register:
+        return str(register)
+    kind = entry.get("type")
+    return str(kind[0] if isinstance(kind, list) and kind else kind)
 
 
 class LoginFlow:
@@ -141,10 +152,7 @@ class LoginFlow:
              name in disclosable)
             for name, value in approved.claims.items()
         ]  # fmt: skip
-        evidence = sorted(
-            {str(e.get("ancre:register") or e.get("type", ["?"])[0])
-             for e in approved.authorization.evidence}
-        )  # fmt: skip
+        evidence = sorted({_evidence_label(e) for e in approved.authorization.evidence})
         # An SD-JWT VC carries the checks as one disclosable claim (SD_EVIDENCE_POINTER).
         evidence_disclosable = chosen.format == "dc+sd-jwt"
         return self.page(
@@ -208,8 +216,6 @@ def authorization_routers(flow: LoginFlow) -> tuple[APIRouter, ...]:
     if isinstance(flow.authentication, OperatorApproval):
         routers.append(_waiting_router(flow, flow.authentication))
     if hasattr(flow.authentication, "start_approval"):
-        from ancre.issuer.delegation import delegation_router
-
         routers.append(delegation_router(flow))
     return tuple(routers)
 
@@ -337,7 +343,8 @@ def _redirects_router(flow: LoginFlow) -> APIRouter:
             if isinstance(outcome, Redirect):
                 # Only to the issuer's own delegation pages (a delegation request's, or a
                 # director's decision): never to another site.
-                if not outcome.url.startswith(flow.issuer.public_url + DELEGATION_PAGES):
+                pages = flow.issuer.public_url + DELEGATION_PAGES
+                if not outcome.url.startswith((pages + "?", pages + "/")):
                     raise IssuerError(Code.INVALID_REQUEST, "a login may not redirect twice")
                 return RedirectResponse(outcome.url, 303, headers=_NO_STORE)
             return await flow.decided(outcome, request_id, browser, None, lang, ask_consent=True)
