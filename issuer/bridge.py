@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -40,7 +41,14 @@ from ancre.issuer.authorize import (
     Redirect,
     Refused,
 )
-from ancre.issuer.delegation import LOGIN_PREFIX, REVIEW_PATH, Delegations, status_url
+from ancre.issuer.delegation import (
+    DELEGATION_LIFETIME,
+    LOGIN_PREFIX,
+    REVIEW_PATH,
+    Delegations,
+    delegation_lifetime,
+    status_url,
+)
 from ancre.issuer.fr_identifiers import fr_vat_from_siren, parse_siret
 from ancre.issuer.login import (
     CERTIFICATION_DIRIGEANT,
@@ -392,7 +400,7 @@ class LoginBridge:
 
 
 #: The login configuration file: `ancre issuer serve --login FILE`.
-_LOGIN_KEYS: Final = frozenset({"provider", "register"})
+_LOGIN_KEYS: Final = frozenset({"provider", "register", "delegation"})
 _PROVIDER_KEYS: Final = frozenset(
     {
         "name",
@@ -415,6 +423,8 @@ class LoginSettings:
     register_url: str
     #: The VIES REST API; ``None``: no VIES client, so no ``VatID`` from a login.
     vies_url: str | None = None
+    #: How long a delegation request waits (``delegation.lifetime_days``, default 7).
+    delegation_lifetime: timedelta = DELEGATION_LIFETIME
 
 
 def load_login_settings(
@@ -470,7 +480,10 @@ def load_login_settings(
         not isinstance(vies_url, str) or not vies_url.startswith("https://")
     ):
         raise ConfigurationError(f"{path}: `register.vies_url` must be an https URL")
-    return LoginSettings(config, str(register.get("base_url", DEFAULT_RECHERCHE_URL)), vies_url)
+    return LoginSettings(
+        config, str(register.get("base_url", DEFAULT_RECHERCHE_URL)), vies_url,
+        delegation_lifetime=delegation_lifetime(path, data.get("delegation")),
+    )  # fmt: skip
 
 
 def build_login_bridge(issuer: Any, settings: LoginSettings) -> LoginBridge:
@@ -486,4 +499,8 @@ def build_login_bridge(issuer: Any, settings: LoginSettings) -> LoginBridge:
     vies = (
         Vies(client, base_url=settings.vies_url, clock=issuer.clock) if settings.vies_url else None
     )
-    return LoginBridge(relying_party, register, AuthorizationServer(issuer), vies=vies)
+    delegations = Delegations(issuer, lifetime=settings.delegation_lifetime)
+    return LoginBridge(
+        relying_party, register, AuthorizationServer(issuer), vies=vies,
+        delegation_store=delegations,
+    )  # fmt: skip

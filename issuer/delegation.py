@@ -60,6 +60,7 @@ __all__ = [
     "Delegation",
     "Delegations",
     "delegation_evidence",
+    "delegation_lifetime",
     "delegation_router",
 ]
 
@@ -82,6 +83,21 @@ EVIDENCE_TYPE: Final = "ancre:DelegationApproval"
 _CODE_BYTES: Final = 32
 
 State = Literal["pending", "approved", "rejected", "used", "expired"]
+
+
+def delegation_lifetime(path: Any, section: Any) -> timedelta:
+    """The ``delegation`` section of the login configuration file: ``{"lifetime_days": N}``
+    (1 to 90; default 7). Raises ``ConfigurationError`` otherwise."""
+    from ancre.trust.errors import ConfigurationError
+
+    if section is None:
+        return DELEGATION_LIFETIME
+    if not isinstance(section, dict) or set(section) - {"lifetime_days"}:
+        raise ConfigurationError(f"{path}: `delegation` members are ['lifetime_days']")
+    days = section.get("lifetime_days", DELEGATION_LIFETIME.days)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 90:
+        raise ConfigurationError(f"{path}: `delegation.lifetime_days` must be 1 to 90")
+    return timedelta(days=days)
 
 
 def _stamp(moment: datetime) -> str:

@@ -453,3 +453,30 @@ def test_two_replicas_take_a_delegation_decision_and_spend_an_approval_once(
     assert b.spend_approved(KARIM, LA_POSTE_SIREN) is None
     first.engine.dispose()
     second.engine.dispose()
+
+
+def test_the_delegation_lifetime_comes_from_the_login_configuration(tmp_path: Path) -> None:
+    from ancre.issuer.bridge import build_login_bridge, load_login_settings
+    from ancre.trust.errors import ConfigurationError
+
+    provider = {"issuer": "https://op.example", "client_id": "a", "client_secret_env": "S"}
+    path = tmp_path / "login.json"
+    path.write_text(json.dumps({"provider": provider}))
+    settings = load_login_settings(path, public_url="https://i.example", environ={"S": "x"})
+    assert settings.delegation_lifetime == timedelta(days=7)
+    path.write_text(json.dumps({"provider": provider, "delegation": {"lifetime_days": 2}}))
+    settings = load_login_settings(path, public_url="https://i.example", environ={"S": "x"})
+    assert settings.delegation_lifetime == timedelta(days=2)
+    issuer = make_issuer(tmp_path / "issuer", 8443)
+    bridge = build_login_bridge(issuer, settings)
+    shown, _ = bridge.delegations.request(
+        requester_key=KARIM, requester_name="Karim Benali", siren=LA_POSTE_SIREN,
+        organization_name="LA POSTE",
+    )  # fmt: skip
+    assert shown.expires_at - shown.created_at == timedelta(days=2)
+    issuer.engine.dispose()
+    for wrong in ({"lifetime_days": 0}, {"lifetime_days": "7"}, {"lifetime_days": True},
+                  {"days": 7}, [7]):  # fmt: skip
+        path.write_text(json.dumps({"provider": provider, "delegation": wrong}))
+        with pytest.raises(ConfigurationError, match="delegation"):
+            load_login_settings(path, public_url="https://i.example", environ={"S": "x"})
