@@ -91,3 +91,23 @@ def publish_did_json(tls: Tls) -> Iterator[tuple[int, Path]]:
     sock, port = bound_socket()
     with serve_on(sock, app, tls):
         yield port, document
+
+
+def issue_sd_jwt(issuer: TestIssuer, holder_jwk: dict[str, Any], claims: dict[str, Any]) -> str:
+    """An SD-JWT VC bound to `holder_jwk`, every claim of `claims` selectively disclosable."""
+    from datetime import UTC, datetime, timedelta
+
+    from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
+
+    now = datetime.now(UTC)
+    return issue_sd_jwt_vc(
+        claims,
+        issuer.key,
+        issuer=issuer.did,
+        kid=f"{issuer.did}#0",
+        vct="urn:ancre:test:membership:1",
+        disclosable=[f"/{name}" for name in claims],
+        holder_jwk=holder_jwk,
+        issued_at=now - timedelta(minutes=1),
+        valid_until=now + timedelta(days=30),
+    ).serialize()

@@ -36,7 +36,8 @@ def test_did_web_document_and_url(tmp_path: Path) -> None:
     document = json.loads(out.read_text())
     assert document["id"] == created["did"]
     (method,) = document["verificationMethod"]
-    assert method["id"] == created["kid"] and method["controller"] == created["did"]
+    assert method["id"] == created["kid"]
+    assert method["controller"] == created["did"]
     assert "d" not in method["publicKeyJwk"]  # the public key only
     assert document["authentication"] == [created["kid"]] == document["assertionMethod"]
 

@@ -275,7 +275,7 @@ def merge_records(store: WalletStore, records: dict[str, dict[str, Any]]) -> Mer
                 continue
             owner = renamed.get(credential.identity, credential.identity)
             new_id = record_id if record_id not in existing_ids else new_record_id(CREDENTIAL_KIND)
-            store.put(new_id, {**data, "identity": owner})
+            store.put(new_id, {**data, "id": new_id, "identity": owner})
             tokens.add(credential.token)
             existing_ids.add(new_id)
             added_creds.append(new_id)
