@@ -53,7 +53,8 @@ def test_onboarding_bundle_from_a_real_issuer_verifies(tmp_path: Path, tls: Tls)
         assert partial.returncode == 1
         assert [m["item"] for m in json.loads(partial.stdout)["missing"]] == ["LegalPerson"]
         human = wallet_cli(wallet, "onboard", "--audience", AUDIENCE)
-        assert human.returncode == 1 and human.stdout == ""
+        assert human.returncode == 1
+        assert human.stdout == ""
         assert "LegalPerson (gx:LegalPerson): not in the wallet" in human.stderr
 
         legal = offer_and_receive(
@@ -67,16 +68,20 @@ def test_onboarding_bundle_from_a_real_issuer_verifies(tmp_path: Path, tls: Tls)
         assert built.returncode == 0, built.stderr
         bundle = json.loads(built.stdout)
         token = out.read_text().strip()
-        assert bundle["presentation"] == token and bundle["holder"] == holder["did"]
+        assert bundle["presentation"] == token
+        assert bundle["holder"] == holder["did"]
         assert [c["id"] for c in bundle["credentials"][:2]] == [legal["id"], vat["id"]]
 
         # The Loire shape: a vp+jwt enveloping vc+jwt credentials as data: URLs.
         header, payload = _part(token, 0), _part(token, 1)
-        assert header["typ"] == "vp+jwt" and header["cty"] == "vp"
+        assert header["typ"] == "vp+jwt"
+        assert header["cty"] == "vp"
         assert header["kid"] == holder["kid"]
         assert payload["type"] == ["VerifiablePresentation"]
-        assert payload["aud"] == AUDIENCE and payload["nonce"] == "n-onboard-1"
-        assert payload["id"].startswith("urn:uuid:") and "validFrom" in payload
+        assert payload["aud"] == AUDIENCE
+        assert payload["nonce"] == "n-onboard-1"
+        assert payload["id"].startswith("urn:uuid:")
+        assert "validFrom" in payload
         entries = payload["verifiableCredential"]
         assert all(e["type"] == "EnvelopedVerifiableCredential" for e in entries)
         assert all(e["id"].startswith("data:application/vc+jwt,") for e in entries)
