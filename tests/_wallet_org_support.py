@@ -93,7 +93,13 @@ def publish_did_json(tls: Tls) -> Iterator[tuple[int, Path]]:
         yield port, document
 
 
-def issue_sd_jwt(issuer: TestIssuer, holder_jwk: dict[str, Any], claims: dict[str, Any]) -> str:
+def issue_sd_jwt(
+    issuer: TestIssuer,
+    holder_jwk: dict[str, Any],
+    claims: dict[str, Any],
+    *,
+    vct: str = "urn:ancre:test:membership:1",
+) -> str:
     """An SD-JWT VC bound to `holder_jwk`, every claim of `claims` selectively disclosable."""
     from datetime import UTC, datetime, timedelta
 
@@ -105,7 +111,7 @@ def issue_sd_jwt(issuer: TestIssuer, holder_jwk: dict[str, Any], claims: dict[st
         issuer.key,
         issuer=issuer.did,
         kid=f"{issuer.did}#0",
-        vct="urn:ancre:test:membership:1",
+        vct=vct,
         disclosable=[f"/{name}" for name in claims],
         holder_jwk=holder_jwk,
         issued_at=now - timedelta(minutes=1),
