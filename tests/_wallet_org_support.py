@@ -67,9 +67,10 @@ class TestIssuer:
 
 
 @contextmanager
-def publish_did_json(tls: Tls) -> Iterator[tuple[int, Path]]:
+def publish_did_json(tls: Tls, document: Path | None = None) -> Iterator[tuple[int, Path]]:
     """A loopback https server (the test CA's localhost certificate) serving whatever is
-    written to the yielded file at /.well-known/did.json and /<path>/did.json."""
+    written to the yielded file (`document`, else a new temporary one) at
+    /.well-known/did.json and /<path>/did.json."""
     import tempfile
 
     from starlette.applications import Starlette
@@ -77,20 +78,21 @@ def publish_did_json(tls: Tls) -> Iterator[tuple[int, Path]]:
     from starlette.responses import Response
     from starlette.routing import Route
 
-    folder = Path(tempfile.mkdtemp(prefix="didweb-"))
-    document = folder / "did.json"
+    if document is None:
+        document = Path(tempfile.mkdtemp(prefix="didweb-")) / "did.json"
+    served = document
 
     async def serve(request: Request) -> Response:
-        if not document.exists():
+        if not served.exists():
             return Response(status_code=404)
-        return Response(document.read_bytes(), media_type="application/did+json")
+        return Response(served.read_bytes(), media_type="application/did+json")
 
     app = Starlette(
         routes=[Route("/{path:path}/did.json", serve), Route("/.well-known/did.json", serve)]
     )
     sock, port = bound_socket()
     with serve_on(sock, app, tls):
-        yield port, document
+        yield port, served
 
 
 def issue_sd_jwt(

@@ -63,7 +63,7 @@ def _exchange(wallet: Path, mode: str, wanted: str) -> tuple[dict[str, Any], dic
     finally:
         if verifier.poll() is None:
             verifier.kill()
-            verifier.wait(10)
+            verifier.communicate(timeout=10)
     assert verifier.returncode == 0, (out, err)
     report = json.loads(out.strip().splitlines()[-1])
     return json.loads(answered.stdout), report | {"client_id": started["client_id"]}

@@ -10,7 +10,7 @@
 // the wallet 200 {} and exits 0. Anything else: {"result": "failed", "error": …}, HTTP 400,
 // exit 1. The issuer's key comes from its did:jwk (the only issuer DID method read here).
 import { createHash, createPublicKey, createSign, createVerify, diffieHellman,
-  createDecipheriv, generateKeyPairSync, randomBytes } from "node:crypto";
+  createDecipheriv, generateKeyPairSync, randomBytes, verify } from "node:crypto";
 import { createServer } from "node:http";
 
 import { setGlobalConfig } from "@openid4vc/utils";
@@ -45,8 +45,11 @@ function signEs256(header, payload) {
   return `${input}.${b64u(signature)}`;
 }
 
-function verifyEs256(input, signature, jwk) {
+// ES256 (P-256) or EdDSA (Ed25519), by the key's type: the holders' keys are either.
+function verifySignature(input, signature, jwk) {
   const key = createPublicKey({ key: jwk, format: "jwk" });
+  if (jwk.kty === "OKP" && jwk.crv === "Ed25519") return verify(null, Buffer.from(input), key, unb64u(signature));
+  if (jwk.kty !== "EC" || jwk.crv !== "P-256") throw new Error(`unsupported key ${jwk.kty}/${jwk.crv}`);
   return createVerify("SHA256").update(input).verify({ key, dsaEncoding: "ieee-p1363" }, unb64u(signature));
 }
 
@@ -91,9 +94,9 @@ function didJwkKey(kid) {
 const sdjwt = new SDJwtInstance({
   hasher: (data, alg) => createHash(alg.replace("-", "").toLowerCase()).update(data).digest(),
   // The issuer's signature: its key from the did:jwk in the JWS header's `kid`.
-  verifier: (data, signature) => verifyEs256(data, signature, didJwkKey(json(data.split(".")[0]).kid)),
+  verifier: (data, signature) => verifySignature(data, signature, didJwkKey(json(data.split(".")[0]).kid)),
   // The holder's Key Binding JWT: the key the issuer bound in `cnf.jwk`.
-  kbVerifier: (data, signature, payload) => verifyEs256(data, signature, payload.cnf.jwk),
+  kbVerifier: (data, signature, payload) => verifySignature(data, signature, payload.cnf.jwk),
 });
 
 const server = createServer(async (request, response) => {
