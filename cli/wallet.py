@@ -1108,6 +1108,8 @@ def onboard(
                 f"    get it from {m.where}\n"
             )
         raise typer.Exit(EXIT_INVALID) from None
+    for warning in bundle.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
     if out is not None:
         atomic_write(out, (bundle.token + "\n").encode("utf-8"), mode=0o600)
     if json_out:

@@ -104,6 +104,19 @@ def _refused(wallet: Path, source: Path, code: int, needle: str, env: dict[str, 
     assert snapshot(wallet) == before
 
 
+def test_export_leaves_damaged_records_out(tmp_path: Path) -> None:
+    wallet, _, _ = _stocked(tmp_path)
+    record = sorted((wallet / "records").glob("cred-*.rec"))[0]
+    record.write_bytes(record.read_bytes().replace(b'"ciphertext":"', b'"ciphertext":"AAAA', 1))
+    archive = tmp_path / "acme.archive"
+    done = wallet_cli(wallet, "export", "--out", str(archive), *FAST, "--json", env=ENV)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["skipped_damaged"] == [record.name.removesuffix(".rec")]
+    assert report["credentials"] == 1
+    assert "left out damaged records" in done.stderr
+
+
 def test_tampered_or_wrong_passphrase_archive_refused(tmp_path: Path) -> None:
     wallet, _, _ = _stocked(tmp_path)
     archive = tmp_path / "acme.archive"

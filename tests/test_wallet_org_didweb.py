@@ -57,6 +57,7 @@ def test_did_web_document_and_url(tmp_path: Path) -> None:
     ("args", "needle"),
     [
         (["--domain", "a/b"], "--domain must be a DNS name"),
+        (["--domain", "127.0.0.1:8443"], "not the address"),
         (["--domain", "example.org", "--path", "../etc"], "not allowed in did:web"),
         ([], "needs --domain"),
     ],
@@ -116,3 +117,20 @@ def test_presentation_signed_with_did_web_verifies(tmp_path: Path, tls: Tls) -> 
             audience="https://connector.example", nonce="n-web-1",
         )  # fmt: skip
         assert forged.status is not Status.VALID
+
+
+@pytest.mark.parametrize(
+    ("command", "example"),
+    [
+        (["did", "create"], "ancre wallet did create --method web --domain"),
+        (["export"], "ancre wallet export --out"),
+        (["import"], "ancre wallet import acme-wallet.archive"),
+        (["delete"], "ancre wallet delete cred-"),
+        (["onboard"], "ancre wallet onboard --profile gaia-x --audience"),
+    ],
+)
+def test_help_has_a_worked_example(tmp_path: Path, command: list[str], example: str) -> None:
+    shown = wallet_cli(tmp_path / "none", *command, "--help")
+    assert shown.returncode == 0, shown.stderr
+    assert example in shown.stdout
+    assert "--json" in shown.stdout

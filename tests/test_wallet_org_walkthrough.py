@@ -84,7 +84,7 @@ def test_walkthrough_runs_as_documented(tmp_path: Path, tls: Tls) -> None:
                     capture_output=True, text=True, timeout=120, check=False,
                 )  # fmt: skip
                 assert done.returncode == 0, (command, done.stderr)
-                outputs.append(done.stdout)
+                outputs.append(done.stdout + done.stderr)
                 if command.startswith("ancre wallet did create"):
                     _deliver_credentials(work, wallet, issuer)
             out, err = verifier.communicate(timeout=30)
@@ -106,6 +106,7 @@ def test_walkthrough_runs_as_documented(tmp_path: Path, tls: Tls) -> None:
         )  # fmt: skip
         assert accepted.status is Status.VALID, accepted.errors
         assert accepted.holder == did
+        assert "warning" not in outputs[-2]  # a did:web participant: nothing to warn about
     assert (work / "acme.archive").stat().st_mode & 0o777 == 0o600
 
 

@@ -93,6 +93,10 @@ def web_did(domain: str, path: str | None = None) -> str:
         raise ConfigurationError(
             f"--domain must be a DNS name (with an optional :port), not {domain[:80]!r}"
         )
+    host = domain.rsplit(":", 1)[0] if ":" in domain else domain
+    if re.fullmatch(r"[0-9.]+", host):
+        # The did:web spec forbids IP addresses when creating one (see did_web_to_url).
+        raise ConfigurationError(f"--domain must be a domain name, not the address {host!r}")
     segments = [s for s in (path or "").strip("/").split("/") if s] if path else []
     for segment in segments:
         if segment in (".", "..") or not _PATH_SEGMENT_RE.fullmatch(segment):

@@ -112,9 +112,11 @@ class Bundle:
     audience: str
     nonce: str
     credentials: tuple[dict[str, Any], ...] = field(default=())
+    warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "warnings": list(self.warnings),
             "profile": "gaia-x",
             "format": "vp+jwt",
             "holder": self.holder,
@@ -254,4 +256,13 @@ def build_onboarding_bundle(
     token = sign_compact(header, dumps_compact(payload).encode("utf-8"), chosen.key)
     summary = [{"id": c.id, "types": list(c.types), "issuer": c.issuer} for c in picked]
     summary.append({"id": None, "types": ["VerifiableCredential", GX_ISSUER], "issuer": chosen.did})
-    return Bundle(token, chosen.did, audience, nonce, tuple(summary))
+    warnings = []
+    if not chosen.did.startswith("did:web:"):
+        # Loire: an issuer MUST be an https URL or a did:web (reference §1); the T&C
+        # credential's issuer is the participant.
+        warnings.append(
+            f"Gaia-X expects issuers identified by did:web; the participant {chosen.did[:60]}… "
+            "signs the T&C credential, so a Gaia-X clearing house will refuse it: use a did:web "
+            "identity (`ancre wallet did create --method web`)"
+        )
+    return Bundle(token, chosen.did, audience, nonce, tuple(summary), tuple(warnings))
