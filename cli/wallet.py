@@ -750,10 +750,7 @@ def _clear_warnings(held: Any) -> list[str]:
             )
         personal = sorted(_PERSONAL_CLAIMS.intersection(n for n in names if n))
     else:
-        from ancre.trust.sd_jwt.issue import SdJwt as _Jwt
-
-        payload = _Jwt(held.token, ()).unverified_payload()
-        subject = payload.get("credentialSubject")
+        subject = SdJwt(held.token, ()).unverified_payload().get("credentialSubject")
         keys = set(subject) if isinstance(subject, dict) else set()
         personal = sorted(_PERSONAL_CLAIMS.intersection(keys))
     if personal:
@@ -1022,7 +1019,7 @@ def delete(
         bound = [c.id for c in list_credentials(store)[0] if c.identity == found.id]
         if bound:
             raise InvalidError(
-                Code.CREDENTIAL_REFUSED,
+                Code.INVALID_STATE,
                 f"identity {found.name} still holds {', '.join(bound)}: delete them first",
             )
         what = f"identity {found.name}: {found.did} (its private key is destroyed)"

@@ -160,6 +160,10 @@ def test_hostile_archives_refused(tmp_path: Path) -> None:
     ):
         _refused(target, sealed({bad_id: identity.data}, f"traversal{i}"), 65, "unsafe record id")
     _refused(target, sealed({"key-000000000000": identity.data}, "kind"), 65, "unknown kind")
+    # Someone else's DID with this key: refused (it would sign what nobody can verify).
+    stranger = TestIssuer().did
+    forged = {**identity.data, "did": stranger, "kid": stranger + "#0"}
+    _refused(target, sealed({identity.id: forged}, "forged"), 65, "the DID is not its key's")
     _refused(target, sealed({"id-000000000000": {"name": 1}}, "shape"), 65, "archive_invalid")
     # A credential whose identity is neither in the archive nor in the wallet.
     cred = next(e for e in store.entries("cred"))

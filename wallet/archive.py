@@ -42,7 +42,7 @@ from ancre.trust.keys.keystore import (
 
 from .credentials import KIND as CREDENTIAL_KIND
 from .credentials import HeldCredential, list_credentials
-from .identities import Identity, list_identities
+from .identities import Identity, did_and_kid, list_identities
 from .store import WalletStore, new_record_id, valid_record_id
 
 __all__ = [
@@ -195,7 +195,7 @@ def _checked_records(records: Any) -> dict[str, dict[str, Any]]:
         kind = record_id.split("-", 1)[0]
         try:
             if kind == _IDENTITY_KIND:
-                Identity.from_record(record_id, data)
+                _check_identity(Identity.from_record(record_id, data))
                 identities.add(record_id)
             elif kind == CREDENTIAL_KIND:
                 HeldCredential.from_record(record_id, data)
@@ -204,6 +204,24 @@ def _checked_records(records: Any) -> dict[str, dict[str, Any]]:
         except InvalidError as error:
             raise _invalid(error.message) from None
     return records
+
+
+def _check_identity(identity: Identity) -> None:
+    """The DID and kid must be the key's: an archive naming a DID with another key would
+    sign presentations nobody can verify (or pass one party's DID off with another's key)."""
+    if identity.method == "web":
+        expected_kid = f"{identity.did}#{identity.key.public_key.thumbprint()}"
+        if identity.kid != expected_kid or not identity.did.startswith("did:web:"):
+            raise InvalidError(Code.ARCHIVE_INVALID, f"{identity.id}: the kid is not its key's")
+        return
+    try:
+        did, kid = did_and_kid(identity.method, identity.key)
+    except ConfigurationError:
+        raise InvalidError(
+            Code.ARCHIVE_INVALID, f"{identity.id}: unknown DID method {identity.method[:20]!r}"
+        ) from None
+    if (did, kid) != (identity.did, identity.kid):
+        raise InvalidError(Code.ARCHIVE_INVALID, f"{identity.id}: the DID is not its key's")
 
 
 def export_archive(

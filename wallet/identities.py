@@ -24,6 +24,7 @@ __all__ = [
     "METHODS",
     "Identity",
     "create_identity",
+    "did_and_kid",
     "did_web_document",
     "find_identity",
     "list_identities",
@@ -131,9 +132,11 @@ def did_web_document(identity: Identity) -> dict[str, Any]:
     }
 
 
-def _did_and_kid(
+def did_and_kid(
     method: str, key: PrivateKey, domain: str | None = None, path: str | None = None
 ) -> tuple[str, str]:
+    """The DID and verification-method id of `key` under `method` (did:web needs
+    `domain`, and optionally `path`)."""
     if method == "key":
         did = did_key_from_public_key(key.public_key)
         # did:key's verification method is named by the multibase key itself.
@@ -169,7 +172,7 @@ def create_identity(
     if method != "web" and (domain or path):
         raise ConfigurationError("--domain and --path are for --method web only")
     key = PrivateKey.generate(KeyType(key_type))
-    did, kid = _did_and_kid(method, key, domain, path)
+    did, kid = did_and_kid(method, key, domain, path)
     record_id = new_record_id(_KIND)
     with store.writing():
         existing = list_identities(store)
