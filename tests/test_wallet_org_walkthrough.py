@@ -108,6 +108,12 @@ def test_walkthrough_runs_as_documented(tmp_path: Path, tls: Tls) -> None:
         assert accepted.holder == did
         assert "warning" not in outputs[-2]  # a did:web participant: nothing to warn about
     assert (work / "acme.archive").stat().st_mode & 0o777 == 0o600
+    # No private key and no withheld claim in anything the walk-through printed.
+    store = WalletStore.open(wallet, PASSPHRASE)
+    secret = store.entries("id")[0].data["private_jwk"]["d"]  # type: ignore[index]
+    printed = "\n".join(outputs)
+    assert secret not in printed
+    assert "Marie" not in printed
 
 
 def _deliver_credentials(work: Path, wallet: Path, issuer: TestIssuer) -> None:
