@@ -234,6 +234,9 @@ class Code(StrEnum):
     CREDENTIAL_REFUSED = "credential_refused"
     NO_MATCHING_CREDENTIAL = "no_matching_credential"
     VERIFIER_REFUSED = "verifier_refused"
+    ARCHIVE_INVALID = "archive_invalid"
+    ARCHIVE_LOCKED = "archive_locked"
+    ONBOARDING_INCOMPLETE = "onboarding_incomplete"
     # registry (ancre.registry): one code per refusal, each formerly `policy_violation`
     FORBIDDEN = "forbidden"
     TWO_PERSON_REQUIRED = "two_person_required"
