@@ -20,6 +20,7 @@ from ancre.cli.serving import (
     PassphraseFileOption,
     TlsCertOption,
     TlsKeyOption,
+    check_trust_list_source,
     ensure_port_free,
     tls_arguments,
 )
@@ -239,6 +240,7 @@ def verifier_serve(
     if failure_status not in (200, 400):
         _die(EXIT_USAGE, f"--failure-status is 200 or 400 (${FAILURE_STATUS_ENV} too)")
     policy = _serve_policy(policy_file, trusted_issuer, trust_list, no_trust_check)
+    check_trust_list_source(trust_list, registry_did, insecure_loopback=insecure_loopback)
     ensure_port_free(host, port)
     settings = _serve_settings(
         policy,
@@ -935,8 +937,9 @@ def _report_verification(
         return
     from ancre.cli.output import render_result
 
-    render_result(result, trust=state)
-    if result.malformed and not _looks_like_a_credential(data):
+    not_a_credential = result.malformed and not _looks_like_a_credential(data)
+    render_result(result, trust=state, not_a_credential=not_a_credential)
+    if not_a_credential:
         sys.stderr.write(
             f"ancre: {source} is not a credential or presentation: expected a JWT "
             "(eyJ…), an SD-JWT (…~…~) or a JSON document with a proof\n"

@@ -76,9 +76,12 @@ def render_result(
     indent: str = "",
     brief: bool = False,
     trust: TrustState | None = None,
+    not_a_credential: bool = False,
 ) -> None:
     """Print a result: every check (and, on failure, every step not run and why), or with
-    `brief` the headline and what failed. `trust` adds what the trust verdict rests on."""
+    `brief` the headline and what failed. `trust` adds what the trust verdict rests on.
+    `not_a_credential`: the input is not shaped like any credential (a README, a PDF), so
+    the parse step says that rather than the parser's complaint about one format."""
     from rich.console import Console
     from rich.markup import escape
 
@@ -104,6 +107,8 @@ def render_result(
         mark = "[dim]–[/]" if check.skipped else _MARK[check.ok]
         code = f" [bold]{escape(check.code)}[/]" if check.code else ""
         message = escape(to_seconds(check.message))
+        if not_a_credential and check.step is Step.PARSE and not check.ok:
+            message = "not a credential or presentation"
         console.print(f"{indent}  {mark} {check.step.value:<14}{code} {message}")
     if not brief:
         for step, reason in not_run(result):
