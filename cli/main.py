@@ -102,9 +102,18 @@ ServeTrustedIssuerOption = Annotated[
     list[str] | None, typer.Option("--trusted-issuer", help="Trust this issuer DID.")
 ]
 ServeTrustListOption = Annotated[
-    str | None, typer.Option(help="URL of the signed trust list (needs --registry-did).")
+    str | None, typer.Option(help="URL of the signed trust list (needs --registry-key).")
 ]
-ServeRegistryDidOption = Annotated[str | None, typer.Option(help="The DID signing the list.")]
+ServeRegistryDidOption = Annotated[
+    str | None,
+    typer.Option(
+        "--registry-key",
+        "--registry-did",
+        metavar="DID",
+        help="The registry's DID, which signs the list (as for `verify`; --registry-did is "
+        "the former name).",
+    ),
+]
 ServeInsecureLoopbackOption = Annotated[
     bool, typer.Option("--insecure-loopback", help="Allow plain HTTP to loopback (tests).")
 ]
@@ -233,7 +242,7 @@ def verifier_serve(
     (with --openid4vp-key), /health, /ready, /metrics.
 
       ancre verifier serve --trust-list https://registry.example/trust-list \\
-          --registry-did did:web:registry.example
+          --registry-key did:web:registry.example
     """
     # Cheap usage checks first: nothing is opened (database, files) for a command that fails.
     tls = _serve_usage(trust_list, registry_did, log_format, log_level, tls_cert, tls_key)
@@ -273,7 +282,7 @@ def _serve_usage(
 ) -> dict[str, Any]:
     """`verifier serve`'s usage checks that open nothing; uvicorn's TLS arguments."""
     if (trust_list is None) != (registry_did is None):
-        _die(EXIT_USAGE, "--trust-list and --registry-did go together")
+        _die(EXIT_USAGE, "--trust-list and --registry-key go together")
     if log_format not in ("json", "text"):
         _die(EXIT_USAGE, "--log-format is json or text")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
@@ -296,7 +305,7 @@ def _serve_policy(
     if not has_trust and not no_trust_check:
         _die(
             EXIT_USAGE,
-            "no trust source: give --trust-list with --registry-did, or --trusted-issuer, or "
+            "no trust source: give --trust-list with --registry-key, or --trusted-issuer, or "
             "trusted_issuers in --policy; or --no-trust-check to verify signatures only",
         )
     if has_trust and no_trust_check:

@@ -280,6 +280,7 @@ def init(
     """
     from datetime import timedelta
 
+    from ancre.registry.views import did_document
     from ancre.trust.keys.keystore import atomic_write
 
     # Every argument is checked before anything is written: a refused init leaves nothing
@@ -303,6 +304,9 @@ def init(
     # checkpoints against it, so a database writer cannot swap it.
     settings = {"did": did, "kid": kid, "database": url, "public_jwk": jwk}
     atomic_write(folder / "registry.json", (json.dumps(settings, indent=2) + "\n").encode())
+    # The DID document to publish (`registry serve` serves it too, for a did:web registry).
+    document = did_document(did, kid, jwk)
+    (folder / "did.json").write_text(json.dumps(document, indent=2) + "\n")
     method = {"id": kid, "type": "JsonWebKey2020", "controller": did, "publicKeyJwk": jwk}
     if json_out:
         from ancre.registry.views import outcome_json
@@ -390,6 +394,7 @@ def serve(
     from ancre.registry.api import create_app
 
     registry = _open(folder)
+    did = str(_settings(folder)["did"])
     unlockable = passphrase_file is not None or os.environ.get("ANCRE_KEYSTORE_PASSPHRASE")
     signer = _signer(folder, passphrase_file) if unlockable else None
     if signer is None:
@@ -405,7 +410,28 @@ def serve(
         f"/issuers/DID, administration under /admin/ (bearer --token); every route is "
         f"described at {base}/docs\n"
     )
-    uvicorn.run(create_app(registry, signer=signer), host=host, port=port, log_level="info", **tls)
+    document = _did_document(folder)
+    if document is not None and did.startswith("did:web:"):
+        from urllib.parse import urlsplit
+
+        from ancre.trust.did.web import did_web_to_url
+
+        where = urlsplit(did_web_to_url(did)).path
+        sys.stderr.write(f"ancre: serving {did}'s DID document at {where}\n")
+    app_ = create_app(registry, signer=signer, did_document=document)
+    uvicorn.run(app_, host=host, port=port, log_level="info", **tls)
+
+
+def _did_document(folder: Path) -> dict[str, Any] | None:
+    """The registry's DID document, from registry.json (None for a registry made before it
+    kept its public key)."""
+    from ancre.registry.views import did_document
+
+    settings = _settings(folder)
+    jwk = settings.get("public_jwk")
+    if not isinstance(jwk, dict):
+        return None
+    return did_document(settings["did"], settings["kid"], jwk)
 
 
 @anchor_app.command("add")

@@ -112,10 +112,10 @@ def check_trust_list_source(
         try:
             method, _ = parse_did(registry_did)
         except AncreError:
-            _refuse(f"--registry-did {registry_did!r} is not a DID (did:web:registry.example)")
+            _refuse(f"--registry-key {registry_did!r} is not a DID (did:web:registry.example)")
         if method not in {"web", "key", "jwk"}:
             _refuse(
-                f"--registry-did {registry_did}: did:{method} cannot be resolved here "
+                f"--registry-key {registry_did}: did:{method} cannot be resolved here "
                 "(did:web, did:key or did:jwk)"
             )
 

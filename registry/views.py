@@ -26,6 +26,7 @@ __all__ = [
     "anchor_json",
     "audit_event_json",
     "change_json",
+    "did_document",
     "history_json",
     "issuer_history_json",
     "issuer_json",
@@ -175,4 +176,20 @@ def outcome_json(
         "applied": ok and (change is None or change.state == "approved"),
         "change": None if change is None else change_json(change),
         **extra,
+    }
+
+
+def did_document(did: str, kid: str, public_jwk: Mapping[str, Any]) -> dict[str, Any]:
+    """The registry's DID document: its list-signing key as a `JsonWebKey2020` verification
+    method under `assertionMethod` (what `--registry-key did:web:…` resolves). `registry
+    init` writes it to `did.json`; `registry serve` serves it where did:web looks for it."""
+    method = {"id": kid, "type": "JsonWebKey2020", "controller": did, "publicKeyJwk": public_jwk}
+    return {
+        "@context": [
+            "https://www.w3.org/ns/did/v1",
+            "https://w3id.org/security/suites/jws-2020/v1",
+        ],
+        "id": did,
+        "verificationMethod": [method],
+        "assertionMethod": [kid],
     }
