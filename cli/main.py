@@ -828,7 +828,10 @@ def verify(
     ] = None,
     registry_key: Annotated[
         str | None,
-        typer.Option(help="Who signs the trust list: the registry's DID, or a public JWK file."),
+        typer.Option(
+            help="Who signs the trust list: the registry's DID, a public JWK file (with a saved "
+            "list), or the verification method `registry init` prints (with a URL too)."
+        ),
     ] = None,
     cache_dir: Annotated[
         Path | None,
@@ -1000,9 +1003,35 @@ def _trust_list_source(
         from ancre.trust.jose.jws import unverified_header
         from ancre.trust.jose.vc_jose import PinnedKeys
 
-        jwk = _load_public(_read_input(Path(registry_key))).to_jwk()
+        raw = _read_input(Path(registry_key))
+        from ancre.trust.errors import AncreError
+
+        jwk: dict[str, Any] = {}
+        try:
+            method = _verification_method(raw)
+            if method is None:
+                jwk = _load_public(raw).to_jwk()
+        except AncreError as error:  # not JSON, not a key: the user's file, not a bug
+            _die(EXIT_USAGE, f"--registry-key {registry_key}: {error.message}")
+        if method is not None:
+            # It names its registry (`controller`) and key (`id`): no need to read the list
+            # first, so a URL works as well as a saved file.
+            registry, named_method = method
+            return TrustListSource(
+                source,
+                registry,
+                registry_keys=PinnedKeys({registry: [named_method]}),
+                cache_dir=str(cache_dir) if cache_dir is not None else None,
+                state_dir=str(state_dir) if state_dir is not None else None,
+                max_bytes=max_bytes,
+            )
         if remote:
-            _die(EXIT_USAGE, "with a JWK --registry-key, give --trust-list as a saved file")
+            _die(
+                EXIT_USAGE,
+                "a bare JWK --registry-key does not say which registry it is: give the "
+                "registry's DID, or the verification method `registry init` printed "
+                "(registry-method.json), or --trust-list as a saved file",
+            )
         header = unverified_header(
             _read_input(Path(source), max_bytes).decode("ascii", "replace").strip()
         )
@@ -1019,6 +1048,24 @@ def _trust_list_source(
         state_dir=str(state_dir) if state_dir is not None else None,
         max_bytes=max_bytes,
     )
+
+
+def _verification_method(data: bytes) -> tuple[str, dict[str, Any]] | None:
+    """(registry DID, its key named by `kid`) from a verification method (JSON with `id`,
+    `controller`, `publicKeyJwk`), or None if `data` is some other JSON (a bare JWK)."""
+    from ancre.trust.codec.json import loads_strict
+    from ancre.trust.keys.jwk import PublicKey
+
+    method = loads_strict(data, what="--registry-key")
+    if not isinstance(method, dict) or "publicKeyJwk" not in method:
+        return None
+    controller, kid, jwk = method.get("controller"), method.get("id"), method["publicKeyJwk"]
+    if not (isinstance(controller, str) and controller.startswith("did:")) or not (
+        isinstance(kid, str) and isinstance(jwk, dict) and "d" not in jwk
+    ):
+        _die(EXIT_USAGE, "--registry-key: a verification method needs id, controller (a DID) "
+             "and a public publicKeyJwk")  # fmt: skip
+    return controller, dict(PublicKey.from_jwk(jwk).to_jwk(), kid=kid)
 
 
 # ---- sign ------------------------------------------------------------------------------
