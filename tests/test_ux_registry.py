@@ -319,3 +319,28 @@ def test_verifier_serve_refuses_a_trust_source_it_could_never_use(
 ) -> None:
     done = ancre("verifier", "serve", "--port", "1", *args)
     assert (done.returncode, done.stderr) == (64, message)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"kty": "OKP", "crv": "Ed25519", "x": "bad"}',
+         "JWK member 'x' is non-canonical base64url"),
+        ('{"id": "k", "controller": "registry.example", "publicKeyJwk": {}}',
+         "--registry-key: a verification method needs id, controller (a DID) and a public "
+         "publicKeyJwk"),
+        ("# a README", "--registry-key is not valid JSON"),
+    ],
+)  # fmt: skip
+def test_a_registry_key_that_is_no_key_is_a_usage_error(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    key = tmp_path / "registry.jwk"
+    key.write_text(content)
+    token = tmp_path / "credential.jwt"
+    token.write_text("eyJhbGciOiJFZERTQSJ9.e30.c2ln\n")
+    done = ancre("verify", str(token), "--trust-list", "https://registry.example/trust-list",
+                 "--registry-key", str(key))  # fmt: skip
+    assert done.returncode == 64
+    assert done.stderr.startswith("ancre: ")
+    assert message in done.stderr
