@@ -1176,7 +1176,10 @@ def samples(
 @app.command()
 def demo() -> None:
     """Run the story end to end on loopback: an issuer with a did:web identity signs Gaia-X
-    credentials, a verifier checks them, and tampering is caught."""
+    credentials, a verifier checks them, and tampering is caught.
+
+    ancre demo
+    """
     from ancre.cli.demo import run_demo
 
     raise typer.Exit(run_demo())
@@ -1251,6 +1254,11 @@ def _keep_examples_whole(text: str) -> str:
     paragraphs = text.split("\n\n")
     for i, paragraph in enumerate(paragraphs):
         lines = [line for line in paragraph.splitlines() if line.strip()]
+        if lines and lines[0].startswith(("ancre ", "ANCRE_", "eval ")):
+            # A docstring whose only indented text is its example loses that indent to
+            # `inspect.cleandoc`: indent it back, like the others.
+            paragraph = "\n".join("  " + line for line in paragraph.splitlines())
+            lines = [line for line in paragraph.splitlines() if line.strip()]
         if lines and all(line.startswith("  ") for line in lines) and "ancre" in paragraph:
             paragraphs[i] = "\b\n" + paragraph
     return "\n\n".join(paragraphs)

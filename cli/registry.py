@@ -56,13 +56,21 @@ app.add_typer(token_app, name="token")
 DirOption = Annotated[
     Path,
     typer.Option(
-        "--dir", envvar="ANCRE_REGISTRY_DIR", help="The registry folder.", show_default=True
+        "--dir",
+        envvar="ANCRE_REGISTRY_DIR",
+        metavar="DIR",
+        help="The registry folder.",
+        show_default=True,
     ),
 ]
 AsOption = Annotated[
     str,
     typer.Option(
-        "--as", envvar="USER", help="A label for the audit log (not an identity: see --token)."
+        "--as",
+        envvar="USER",
+        metavar="NAME",
+        help="Without --token, the name written in the audit log for a one-person change (a "
+        "label, not an identity; normalised: Alice is alice).",
     ),
 ]
 TokenOption = Annotated[
@@ -70,12 +78,18 @@ TokenOption = Annotated[
     typer.Option(
         "--token",
         envvar="ANCRE_REGISTRY_TOKEN",
+        metavar="TOKEN",
         help="Your admin token: who you are for two-person changes and approvals.",
         show_default=False,
     ),
 ]
 EXIT_NOPERM = 77
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document (docs/registry-json.md).")
+]
+ReasonOption = Annotated[
+    str, typer.Option(metavar="TEXT", help="Why (kept in the history and the audit log).")
+]
 DEFAULT_DIR = Path("ancre-registry")
 
 
@@ -275,8 +289,8 @@ def init(
 ) -> None:
     """Create a registry: database (migrated), encrypted signing key, settings.
 
-    ANCRE_KEYSTORE_PASSPHRASE=… ancre registry init --did did:web:registry.example \\
-        --admin alice --admin bob
+      ANCRE_KEYSTORE_PASSPHRASE=… ancre registry init --did did:web:registry.example \\
+          --admin alice --admin bob
     """
     from datetime import timedelta
 
@@ -388,7 +402,10 @@ def serve(
     tls_key: TlsKeyOption = None,
     passphrase_file: PassphraseFileOption = None,
 ) -> None:
-    """Serve the registry API (public trust list and /admin)."""
+    """Serve the registry API (public trust list and /admin).
+
+      ANCRE_KEYSTORE_PASSPHRASE=… ancre registry serve --dir reg --port 8600
+    """
     import uvicorn
 
     from ancre.registry.api import create_app
@@ -447,7 +464,11 @@ def anchor_add(
     token: TokenOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Add a trust anchor (files a pending change under the two-person rule)."""
+    """Add a trust anchor (files a pending change under the two-person rule).
+
+      ancre registry anchor add did:web:assoc.example --name Association --dir reg \\
+          --token "$ALICE_TOKEN"
+    """
     pem = _read_text(cert) if cert else None
     registry = _open(folder)
     who = _who(registry, token, actor, minimum="editor", two_person=registry.two_person_rule)
@@ -493,13 +514,17 @@ def anchor_suspend(
     anchor_id: Annotated[
         str, typer.Argument(metavar="ANCHOR", help="The anchor's DID (or identifier).")
     ],
-    reason: Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")],
+    reason: ReasonOption,
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     token: TokenOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Suspend a trust anchor and, with it, every issuer it accredits (two-person)."""
+    """Suspend a trust anchor and, with it, every issuer it accredits (two-person).
+
+      ancre registry anchor suspend did:web:assoc.example --reason "under review" \\
+          --dir reg --token "$ALICE_TOKEN"
+    """
     _anchor_status(folder, token, actor, anchor_id, "suspended", reason, json_out)
 
 
@@ -509,13 +534,17 @@ def anchor_withdraw(
     anchor_id: Annotated[
         str, typer.Argument(metavar="ANCHOR", help="The anchor's DID (or identifier).")
     ],
-    reason: Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")],
+    reason: ReasonOption,
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     token: TokenOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Withdraw a trust anchor: the issuers it accredits are no longer trusted (two-person)."""
+    """Withdraw a trust anchor: the issuers it accredits are no longer trusted (two-person).
+
+      ancre registry anchor withdraw did:web:assoc.example --reason "left the space" \\
+          --dir reg --token "$ALICE_TOKEN"
+    """
     _anchor_status(folder, token, actor, anchor_id, "withdrawn", reason, json_out)
 
 
@@ -525,20 +554,27 @@ def anchor_reinstate(
     anchor_id: Annotated[
         str, typer.Argument(metavar="ANCHOR", help="The anchor's DID (or identifier).")
     ],
-    reason: Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")],
+    reason: ReasonOption,
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     token: TokenOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Reinstate a suspended or withdrawn trust anchor (two-person)."""
+    """Reinstate a suspended or withdrawn trust anchor (two-person).
+
+      ancre registry anchor reinstate did:web:assoc.example --reason "review passed" \\
+          --dir reg --token "$ALICE_TOKEN"
+    """
     _anchor_status(folder, token, actor, anchor_id, "active", reason, json_out)
 
 
 @anchor_app.command("list")
 @_guard
 def anchor_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
-    """List trust anchors, with their status now."""
+    """List trust anchors, with their status now.
+
+      ancre registry anchor list --dir reg
+    """
     from ancre.registry.views import anchor_json
 
     registry = _open(folder)
@@ -555,7 +591,10 @@ def anchor_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -
 @app.command()
 @_guard
 def changes(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
-    """List changes waiting for a second approver."""
+    """List changes waiting for a second approver.
+
+      ancre registry changes --dir reg --json
+    """
     from ancre.registry.views import change_json
 
     data = [change_json(c) for c in _open(folder).pending_changes()]
@@ -584,7 +623,7 @@ def approve(
 ) -> None:
     """Approve a pending change filed by another person (needs your approver --token).
 
-    ancre registry approve 1 --dir reg --token "$BOB_TOKEN"
+      ancre registry approve 1 --dir reg --token "$BOB_TOKEN"
     """
     from ancre.registry.views import outcome_json
 
@@ -607,7 +646,10 @@ def reject(
     actor: AsOption = "operator",
     json_out: JsonOption = False,
 ) -> None:
-    """Reject a pending change (needs your approver --token)."""
+    """Reject a pending change (needs your approver --token).
+
+      ancre registry reject 3 --dir reg --token "$BOB_TOKEN"
+    """
     from ancre.registry.views import outcome_json
 
     registry = _open(folder)
@@ -626,7 +668,10 @@ def two_person_rule(
     token: TokenOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Turn the two-person rule on (at once) or off (a pending change another approves)."""
+    """Turn the two-person rule on (at once) or off (a pending change another approves).
+
+      ancre registry two-person-rule off --dir reg --token "$ALICE_TOKEN"
+    """
     if state not in {"on", "off"}:
         _die(64, "the state is on or off")
     registry = _open(folder)
@@ -680,8 +725,8 @@ def issuer_add(
     """Add a trusted issuer, allowed for the given credential types (an editor's change,
     effective at once).
 
-    ancre registry issuer add did:web:agency.example --name Agence \\
-        --accredited-by did:web:assoc.example --type gx:LegalPerson --dir reg
+      ancre registry issuer add did:web:agency.example --name Agence \\
+          --accredited-by did:web:assoc.example --type gx:LegalPerson --dir reg
     """
     from ancre.registry.views import outcome_json
 
@@ -722,7 +767,7 @@ def issuer_add_type(
     """Allow an existing issuer one more credential type, or again after `withdraw-type`
     (an editor's change, effective at once, like `issuer add`).
 
-    ancre registry issuer add-type did:web:agency.example gx:ServiceOffering --dir reg
+      ancre registry issuer add-type did:web:agency.example gx:ServiceOffering --dir reg
     """
     from ancre.registry.views import outcome_json
 
@@ -754,9 +799,6 @@ def _set_status(
     _changed(json_out, f"issuer {verb}", did, f"{did} is now {status}", change)
 
 
-ReasonOption = Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")]
-
-
 @issuer_app.command("suspend")
 @_guard
 def issuer_suspend(
@@ -767,7 +809,10 @@ def issuer_suspend(
     token: TokenOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Suspend an issuer from now on (history before stays as it was)."""
+    """Suspend an issuer from now on (history before stays as it was).
+
+      ancre registry issuer suspend did:web:agency.example --reason "audit" --dir reg
+    """
     _set_status(folder, actor, did, "suspended", reason, token, json_out)
 
 
@@ -781,7 +826,11 @@ def issuer_reinstate(
     token: TokenOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Reinstate an issuer (a withdrawn one needs a second approver)."""
+    """Reinstate an issuer (a withdrawn one needs a second approver).
+
+      ancre registry issuer reinstate did:web:agency.example --reason "audit passed" \\
+          --dir reg --token "$ALICE_TOKEN"
+    """
     _set_status(folder, actor, did, "active", reason, token, json_out)
 
 
@@ -795,7 +844,10 @@ def issuer_withdraw(
     token: TokenOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Withdraw an issuer: credentials it issues are no longer trusted."""
+    """Withdraw an issuer: credentials it issues are no longer trusted.
+
+      ancre registry issuer withdraw did:web:agency.example --reason "closed" --dir reg
+    """
     _set_status(folder, actor, did, "withdrawn", reason, token, json_out)
 
 
@@ -813,7 +865,11 @@ def issuer_withdraw_type(
     json_out: JsonOption = False,
 ) -> None:
     """Withdraw one credential type from an issuer; its other types stay (`add-type` grants
-    it again)."""
+    it again).
+
+      ancre registry issuer withdraw-type did:web:agency.example --type gx:LegalPerson \\
+          --reason "out of scope" --dir reg
+    """
     from ancre.registry.views import outcome_json
 
     registry = _open(folder)
@@ -832,7 +888,10 @@ def issuer_show(
     folder: DirOption = DEFAULT_DIR,
     json_out: JsonOption = False,
 ) -> None:
-    """An issuer, its credential types and their dated histories."""
+    """An issuer, its credential types and their dated histories.
+
+      ancre registry issuer show did:web:agency.example --dir reg --json
+    """
     from ancre.registry.views import issuer_history_json
 
     registry = _open(folder)
@@ -858,7 +917,10 @@ def issuer_show(
 @issuer_app.command("list")
 @_guard
 def issuer_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
-    """List trusted issuers, with their status now and their credential types."""
+    """List trusted issuers, with their status now and their credential types.
+
+      ancre registry issuer list --dir reg
+    """
     from ancre.registry.views import issuer_json
 
     registry = _open(folder)
@@ -886,7 +948,10 @@ def history(
     folder: DirOption = DEFAULT_DIR,
     json_out: JsonOption = False,
 ) -> None:
-    """An issuer's full dated history (alias of `issuer show`)."""
+    """An issuer's full dated history (alias of `issuer show`).
+
+      ancre registry history did:web:agency.example --dir reg
+    """
     issuer_show(did, folder, json_out=json_out)
 
 
@@ -902,7 +967,10 @@ def publish(
     passphrase_file: PassphraseFileOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Sign and store the next trust list (sequence number + 1)."""
+    """Sign and store the next trust list (sequence number + 1).
+
+      ANCRE_KEYSTORE_PASSPHRASE=… ancre registry publish --dir reg --out trust-list.jwt
+    """
     from ancre.registry.views import outcome_json, publication_json
 
     registry = _open(folder)
@@ -950,7 +1018,7 @@ def audit_list(
 ) -> None:
     """Read the audit log, oldest first: sequence number, time, who, what, on what.
 
-    ancre registry audit list --dir reg --since 40 --limit 20
+      ancre registry audit list --dir reg --since 40 --limit 20
     """
     from ancre.registry.views import audit_event_json
 
@@ -969,7 +1037,10 @@ def audit_show(
     folder: DirOption = DEFAULT_DIR,
     json_out: JsonOption = False,
 ) -> None:
-    """One audit event in full: its details and its link in the hash chain."""
+    """One audit event in full: its details and its link in the hash chain.
+
+      ancre registry audit show 12 --dir reg
+    """
     from ancre.cli.output import to_seconds
     from ancre.registry.views import audit_event_json
 
@@ -1010,7 +1081,10 @@ def audit_verify(
 ) -> None:
     """Check the audit log: the hash chain, the signed checkpoints and published lists
     (with the registry's public key from registry.json) and lists you kept. Exit 1 if
-    broken."""
+    broken.
+
+      ancre registry audit verify --dir reg --trust-list trust-list.jwt
+    """
     from ancre.registry.service import published_head
 
     key = _public_key(folder)
@@ -1058,7 +1132,10 @@ def audit_checkpoint(
     passphrase_file: PassphraseFileOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Sign the log's current (count, head) with the registry key (publishing does it too)."""
+    """Sign the log's current (count, head) with the registry key (publishing does it too).
+
+      ANCRE_KEYSTORE_PASSPHRASE=… ancre registry audit checkpoint --dir reg
+    """
     from ancre.registry.views import outcome_json
 
     row = _open(folder).checkpoint(_signer(folder, passphrase_file))
@@ -1089,7 +1166,10 @@ def token_create(
 ) -> None:
     """Create an admin API token; it is printed once, only its hash is stored. Past the
     first administrators, an editor or approver token needs your approver --token and, under
-    the two-person rule, another person's approval before it works."""
+    the two-person rule, another person's approval before it works.
+
+      ancre registry token create dashboard --role viewer --dir reg
+    """
     from ancre.registry.service import Role
     from ancre.registry.views import outcome_json
 
@@ -1124,7 +1204,10 @@ def token_revoke(
     token: TokenOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Revoke a token at once: requests with it are refused from now on (audited)."""
+    """Revoke a token at once: requests with it are refused from now on (audited).
+
+      ancre registry token revoke dashboard --dir reg --token "$ALICE_TOKEN"
+    """
     from ancre.registry.views import outcome_json
 
     registry = _open(folder)
@@ -1135,7 +1218,10 @@ def token_revoke(
 @token_app.command("list")
 @_guard
 def token_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
-    """List tokens (names, roles, holders, dates; never their values)."""
+    """List tokens (names, roles, holders, dates; never their values).
+
+      ancre registry token list --dir reg
+    """
     from ancre.registry.views import token_json
 
     data = [token_json(t) for t in _open(folder).tokens()]

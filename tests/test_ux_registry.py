@@ -344,3 +344,41 @@ def test_a_registry_key_that_is_no_key_is_a_usage_error(
     assert done.returncode == 64
     assert done.stderr.startswith("ancre: ")
     assert message in done.stderr
+
+
+def _help(path: list[str]) -> str:
+    import click
+
+    from ancre.cli.main import build_command
+
+    command: Any = build_command()
+    for name in path:
+        command = command.commands[name]
+    with click.Context(command, info_name=" ".join(["ancre", *path]), terminal_width=80) as ctx:
+        return str(command.get_help(ctx))
+
+
+def test_every_registry_command_shows_a_whole_example() -> None:
+    from ancre.cli.main import build_command
+
+    registry = build_command().commands["registry"]
+    paths = [
+        [name, *([sub] if sub else [])]
+        for name, command in registry.commands.items()
+        for sub in (getattr(command, "commands", None) or {"": None})
+    ]
+    assert len(paths) >= 25
+    for path in [*(["registry", *p] for p in paths), ["demo"], ["completion"]]:
+        text = _help(path)
+        examples = [line for line in text.splitlines() if line.startswith("    ")]
+        # Indented, on its own line, never rewrapped in the middle of the command.
+        assert any(f"ancre {' '.join(path)}" in line for line in examples), (path, text)
+    anchor = _help(["registry", "anchor", "withdraw"]).splitlines()
+    at = anchor.index(
+        '    ancre registry anchor withdraw did:web:assoc.example --reason "left the space" \\'
+    )
+    assert anchor[at + 1] == '        --dir reg --token "$ALICE_TOKEN"'
+    # Metavars say what to type, not Python's types.
+    assert "--reason TEXT" in "\n".join(anchor)
+    assert "--token TOKEN" in "\n".join(anchor)
+    assert "--as NAME" in "\n".join(anchor)
