@@ -382,3 +382,14 @@ def test_every_registry_command_shows_a_whole_example() -> None:
     assert "--reason TEXT" in "\n".join(anchor)
     assert "--token TOKEN" in "\n".join(anchor)
     assert "--as NAME" in "\n".join(anchor)
+
+
+def test_times_cut_to_the_second_never_read_as_a_contradiction() -> None:
+    from ancre.cli.output import to_seconds
+
+    assert to_seconds("valid from 2026-12-06T23:03:33.5Z until 2026-12-07T23:03:33.5Z") == (
+        "valid from 2026-12-06T23:03:33Z until 2026-12-07T23:03:33Z"
+    )
+    # An issuer listed 0.4 s after issuance: cut, both would read 23:03:33Z.
+    told = "not listed at issuance time 2026-12-06T23:03:33Z (listed from 2026-12-06T23:03:33.4Z)"
+    assert to_seconds(told) == told
