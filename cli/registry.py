@@ -93,9 +93,22 @@ ReasonOption = Annotated[
 DEFAULT_DIR = Path("ancre-registry")
 
 
+class _Refusal(typer.Exit):
+    """A refusal already told on stderr; `_guard` repeats it as JSON under `--json`."""
+
+    def __init__(self, exit_code: int, message: str, *, reported: bool = False) -> None:
+        super().__init__(exit_code)
+        self.message = message
+        self.reported = reported  # already printed as JSON (by a nested command)
+
+
+#: The stable code of a refusal the CLI itself makes (usage, files, tokens), by exit code.
+_EXIT_CODES = {77: "forbidden"}
+
+
 def _die(code: int, message: str) -> NoReturn:
     sys.stderr.write(f"ancre: {message}\n")
-    raise typer.Exit(code)
+    raise _Refusal(code, message)
 
 
 def _settings(folder: Path) -> dict[str, Any]:
@@ -173,6 +186,17 @@ def _guard(fn: Any) -> Any:
         json_out = bool(kwargs.get("json_out"))
         try:
             return fn(*args, **kwargs)
+        except _Refusal as refusal:
+            if json_out and not refusal.reported:
+                refusal.reported = True
+                from ancre.registry.views import outcome_json
+
+                code = _EXIT_CODES.get(refusal.exit_code, "invalid_request")
+                outcome = outcome_json(
+                    _command_name(fn.__name__), None, message=refusal.message, ok=False, code=code
+                )
+                _print(outcome, True)
+            raise
         except RegistryError as error:
             _refuse(json_out, fn, 1, error.code.value, error.message)
         except ConfigurationError as error:
@@ -189,7 +213,8 @@ def _refuse(json_out: bool, fn: Any, exit_code: int, code: str, message: str) ->
 
         action = _command_name(fn.__name__)
         _print(outcome_json(action, None, message=message, ok=False, code=code), True)
-    _die(exit_code, message)
+    sys.stderr.write(f"ancre: {message}\n")
+    raise _Refusal(exit_code, message, reported=json_out)
 
 
 def _command_name(function: str) -> str:
@@ -404,7 +429,7 @@ def serve(
 ) -> None:
     """Serve the registry API (public trust list and /admin).
 
-      ANCRE_KEYSTORE_PASSPHRASE=… ancre registry serve --dir reg --port 8600
+    ANCRE_KEYSTORE_PASSPHRASE=… ancre registry serve --dir reg --port 8600
     """
     import uvicorn
 
@@ -573,7 +598,7 @@ def anchor_reinstate(
 def anchor_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
     """List trust anchors, with their status now.
 
-      ancre registry anchor list --dir reg
+    ancre registry anchor list --dir reg
     """
     from ancre.registry.views import anchor_json
 
@@ -593,7 +618,7 @@ def anchor_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -
 def changes(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
     """List changes waiting for a second approver.
 
-      ancre registry changes --dir reg --json
+    ancre registry changes --dir reg --json
     """
     from ancre.registry.views import change_json
 
@@ -623,7 +648,7 @@ def approve(
 ) -> None:
     """Approve a pending change filed by another person (needs your approver --token).
 
-      ancre registry approve 1 --dir reg --token "$BOB_TOKEN"
+    ancre registry approve 1 --dir reg --token "$BOB_TOKEN"
     """
     from ancre.registry.views import outcome_json
 
@@ -648,7 +673,7 @@ def reject(
 ) -> None:
     """Reject a pending change (needs your approver --token).
 
-      ancre registry reject 3 --dir reg --token "$BOB_TOKEN"
+    ancre registry reject 3 --dir reg --token "$BOB_TOKEN"
     """
     from ancre.registry.views import outcome_json
 
@@ -670,7 +695,7 @@ def two_person_rule(
 ) -> None:
     """Turn the two-person rule on (at once) or off (a pending change another approves).
 
-      ancre registry two-person-rule off --dir reg --token "$ALICE_TOKEN"
+    ancre registry two-person-rule off --dir reg --token "$ALICE_TOKEN"
     """
     if state not in {"on", "off"}:
         _die(64, "the state is on or off")
@@ -811,7 +836,7 @@ def issuer_suspend(
 ) -> None:
     """Suspend an issuer from now on (history before stays as it was).
 
-      ancre registry issuer suspend did:web:agency.example --reason "audit" --dir reg
+    ancre registry issuer suspend did:web:agency.example --reason "audit" --dir reg
     """
     _set_status(folder, actor, did, "suspended", reason, token, json_out)
 
@@ -846,7 +871,7 @@ def issuer_withdraw(
 ) -> None:
     """Withdraw an issuer: credentials it issues are no longer trusted.
 
-      ancre registry issuer withdraw did:web:agency.example --reason "closed" --dir reg
+    ancre registry issuer withdraw did:web:agency.example --reason "closed" --dir reg
     """
     _set_status(folder, actor, did, "withdrawn", reason, token, json_out)
 
@@ -890,7 +915,7 @@ def issuer_show(
 ) -> None:
     """An issuer, its credential types and their dated histories.
 
-      ancre registry issuer show did:web:agency.example --dir reg --json
+    ancre registry issuer show did:web:agency.example --dir reg --json
     """
     from ancre.registry.views import issuer_history_json
 
@@ -919,7 +944,7 @@ def issuer_show(
 def issuer_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
     """List trusted issuers, with their status now and their credential types.
 
-      ancre registry issuer list --dir reg
+    ancre registry issuer list --dir reg
     """
     from ancre.registry.views import issuer_json
 
@@ -950,7 +975,7 @@ def history(
 ) -> None:
     """An issuer's full dated history (alias of `issuer show`).
 
-      ancre registry history did:web:agency.example --dir reg
+    ancre registry history did:web:agency.example --dir reg
     """
     issuer_show(did, folder, json_out=json_out)
 
@@ -969,7 +994,7 @@ def publish(
 ) -> None:
     """Sign and store the next trust list (sequence number + 1).
 
-      ANCRE_KEYSTORE_PASSPHRASE=… ancre registry publish --dir reg --out trust-list.jwt
+    ANCRE_KEYSTORE_PASSPHRASE=… ancre registry publish --dir reg --out trust-list.jwt
     """
     from ancre.registry.views import outcome_json, publication_json
 
@@ -1018,7 +1043,7 @@ def audit_list(
 ) -> None:
     """Read the audit log, oldest first: sequence number, time, who, what, on what.
 
-      ancre registry audit list --dir reg --since 40 --limit 20
+    ancre registry audit list --dir reg --since 40 --limit 20
     """
     from ancre.registry.views import audit_event_json
 
@@ -1039,7 +1064,7 @@ def audit_show(
 ) -> None:
     """One audit event in full: its details and its link in the hash chain.
 
-      ancre registry audit show 12 --dir reg
+    ancre registry audit show 12 --dir reg
     """
     from ancre.cli.output import to_seconds
     from ancre.registry.views import audit_event_json
@@ -1134,7 +1159,7 @@ def audit_checkpoint(
 ) -> None:
     """Sign the log's current (count, head) with the registry key (publishing does it too).
 
-      ANCRE_KEYSTORE_PASSPHRASE=… ancre registry audit checkpoint --dir reg
+    ANCRE_KEYSTORE_PASSPHRASE=… ancre registry audit checkpoint --dir reg
     """
     from ancre.registry.views import outcome_json
 
@@ -1206,7 +1231,7 @@ def token_revoke(
 ) -> None:
     """Revoke a token at once: requests with it are refused from now on (audited).
 
-      ancre registry token revoke dashboard --dir reg --token "$ALICE_TOKEN"
+    ancre registry token revoke dashboard --dir reg --token "$ALICE_TOKEN"
     """
     from ancre.registry.views import outcome_json
 
@@ -1220,7 +1245,7 @@ def token_revoke(
 def token_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
     """List tokens (names, roles, holders, dates; never their values).
 
-      ancre registry token list --dir reg
+    ancre registry token list --dir reg
     """
     from ancre.registry.views import token_json
 

@@ -393,3 +393,19 @@ def test_times_cut_to_the_second_never_read_as_a_contradiction() -> None:
     # An issuer listed 0.4 s after issuance: cut, both would read 23:03:33Z.
     told = "not listed at issuance time 2026-12-06T23:03:33Z (listed from 2026-12-06T23:03:33.4Z)"
     assert to_seconds(told) == told
+
+
+def test_every_refusal_under_json_is_one_document(reg: Reg) -> None:
+    cases = [
+        (["approve", "1", "--as", "bob", "--json"], 77, "forbidden", "approve"),
+        (["history", "did:web:nobody.example", "--json"], 1, "not_found", "issuer show"),
+        (["two-person-rule", "maybe", "--json"], 64, "invalid_request", "two-person-rule"),
+        (["init", "--did", REGISTRY, "--json"], 64, "invalid_request", "init"),
+    ]
+    for args, exit_code, code, action in cases:
+        done = reg(*args)
+        assert done.returncode == exit_code, (args, done.stderr)
+        refused = as_json(done)  # exactly one document, even through a nested command
+        assert (refused["ok"], refused["code"], refused["action"]) == (False, code, action)
+        assert refused["applied"] is False
+        assert done.stderr == f"ancre: {refused['message']}\n"
