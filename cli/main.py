@@ -20,6 +20,7 @@ from ancre.cli.serving import (
     PassphraseFileOption,
     TlsCertOption,
     TlsKeyOption,
+    check_trust_list_source,
     ensure_port_free,
     tls_arguments,
 )
@@ -101,9 +102,18 @@ ServeTrustedIssuerOption = Annotated[
     list[str] | None, typer.Option("--trusted-issuer", help="Trust this issuer DID.")
 ]
 ServeTrustListOption = Annotated[
-    str | None, typer.Option(help="URL of the signed trust list (needs --registry-did).")
+    str | None, typer.Option(help="URL of the signed trust list (needs --registry-key).")
 ]
-ServeRegistryDidOption = Annotated[str | None, typer.Option(help="The DID signing the list.")]
+ServeRegistryDidOption = Annotated[
+    str | None,
+    typer.Option(
+        "--registry-key",
+        "--registry-did",
+        metavar="DID",
+        help="The registry's DID, which signs the list (as for `verify`; --registry-did is "
+        "the former name).",
+    ),
+]
 ServeInsecureLoopbackOption = Annotated[
     bool, typer.Option("--insecure-loopback", help="Allow plain HTTP to loopback (tests).")
 ]
@@ -232,13 +242,14 @@ def verifier_serve(
     (with --openid4vp-key), /health, /ready, /metrics.
 
       ancre verifier serve --trust-list https://registry.example/trust-list \\
-          --registry-did did:web:registry.example
+          --registry-key did:web:registry.example
     """
     # Cheap usage checks first: nothing is opened (database, files) for a command that fails.
     tls = _serve_usage(trust_list, registry_did, log_format, log_level, tls_cert, tls_key)
     if failure_status not in (200, 400):
         _die(EXIT_USAGE, f"--failure-status is 200 or 400 (${FAILURE_STATUS_ENV} too)")
     policy = _serve_policy(policy_file, trusted_issuer, trust_list, no_trust_check)
+    check_trust_list_source(trust_list, registry_did, insecure_loopback=insecure_loopback)
     ensure_port_free(host, port)
     settings = _serve_settings(
         policy,
@@ -271,7 +282,7 @@ def _serve_usage(
 ) -> dict[str, Any]:
     """`verifier serve`'s usage checks that open nothing; uvicorn's TLS arguments."""
     if (trust_list is None) != (registry_did is None):
-        _die(EXIT_USAGE, "--trust-list and --registry-did go together")
+        _die(EXIT_USAGE, "--trust-list and --registry-key go together")
     if log_format not in ("json", "text"):
         _die(EXIT_USAGE, "--log-format is json or text")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
@@ -294,7 +305,7 @@ def _serve_policy(
     if not has_trust and not no_trust_check:
         _die(
             EXIT_USAGE,
-            "no trust source: give --trust-list with --registry-did, or --trusted-issuer, or "
+            "no trust source: give --trust-list with --registry-key, or --trusted-issuer, or "
             "trusted_issuers in --policy; or --no-trust-check to verify signatures only",
         )
     if has_trust and no_trust_check:
@@ -817,7 +828,10 @@ def verify(
     ] = None,
     registry_key: Annotated[
         str | None,
-        typer.Option(help="Who signs the trust list: the registry's DID, or a public JWK file."),
+        typer.Option(
+            help="Who signs the trust list: the registry's DID, a public JWK file (with a saved "
+            "list), or the verification method `registry init` prints (with a URL too)."
+        ),
     ] = None,
     cache_dir: Annotated[
         Path | None,
@@ -935,8 +949,9 @@ def _report_verification(
         return
     from ancre.cli.output import render_result
 
-    render_result(result, trust=state)
-    if result.malformed and not _looks_like_a_credential(data):
+    not_a_credential = result.malformed and not _looks_like_a_credential(data)
+    render_result(result, trust=state, not_a_credential=not_a_credential)
+    if not_a_credential:
         sys.stderr.write(
             f"ancre: {source} is not a credential or presentation: expected a JWT "
             "(eyJ…), an SD-JWT (…~…~) or a JSON document with a proof\n"
@@ -988,9 +1003,35 @@ def _trust_list_source(
         from ancre.trust.jose.jws import unverified_header
         from ancre.trust.jose.vc_jose import PinnedKeys
 
-        jwk = _load_public(_read_input(Path(registry_key))).to_jwk()
+        raw = _read_input(Path(registry_key))
+        from ancre.trust.errors import AncreError
+
+        jwk: dict[str, Any] = {}
+        try:
+            method = _verification_method(raw)
+            if method is None:
+                jwk = _load_public(raw).to_jwk()
+        except AncreError as error:  # not JSON, not a key: the user's file, not a bug
+            _die(EXIT_USAGE, f"--registry-key {registry_key}: {error.message}")
+        if method is not None:
+            # It names its registry (`controller`) and key (`id`): no need to read the list
+            # first, so a URL works as well as a saved file.
+            registry, named_method = method
+            return TrustListSource(
+                source,
+                registry,
+                registry_keys=PinnedKeys({registry: [named_method]}),
+                cache_dir=str(cache_dir) if cache_dir is not None else None,
+                state_dir=str(state_dir) if state_dir is not None else None,
+                max_bytes=max_bytes,
+            )
         if remote:
-            _die(EXIT_USAGE, "with a JWK --registry-key, give --trust-list as a saved file")
+            _die(
+                EXIT_USAGE,
+                "a bare JWK --registry-key does not say which registry it is: give the "
+                "registry's DID, or the verification method `registry init` printed "
+                "(registry-method.json), or --trust-list as a saved file",
+            )
         header = unverified_header(
             _read_input(Path(source), max_bytes).decode("ascii", "replace").strip()
         )
@@ -1007,6 +1048,24 @@ def _trust_list_source(
         state_dir=str(state_dir) if state_dir is not None else None,
         max_bytes=max_bytes,
     )
+
+
+def _verification_method(data: bytes) -> tuple[str, dict[str, Any]] | None:
+    """(registry DID, its key named by `kid`) from a verification method (JSON with `id`,
+    `controller`, `publicKeyJwk`), or None if `data` is some other JSON (a bare JWK)."""
+    from ancre.trust.codec.json import loads_strict
+    from ancre.trust.keys.jwk import PublicKey
+
+    method = loads_strict(data, what="--registry-key")
+    if not isinstance(method, dict) or "publicKeyJwk" not in method:
+        return None
+    controller, kid, jwk = method.get("controller"), method.get("id"), method["publicKeyJwk"]
+    if not (isinstance(controller, str) and controller.startswith("did:")) or not (
+        isinstance(kid, str) and isinstance(jwk, dict) and "d" not in jwk
+    ):
+        _die(EXIT_USAGE, "--registry-key: a verification method needs id, controller (a DID) "
+             "and a public publicKeyJwk")  # fmt: skip
+    return controller, dict(PublicKey.from_jwk(jwk).to_jwk(), kid=kid)
 
 
 # ---- sign ------------------------------------------------------------------------------
@@ -1117,7 +1176,10 @@ def samples(
 @app.command()
 def demo() -> None:
     """Run the story end to end on loopback: an issuer with a did:web identity signs Gaia-X
-    credentials, a verifier checks them, and tampering is caught."""
+    credentials, a verifier checks them, and tampering is caught.
+
+    ancre demo
+    """
     from ancre.cli.demo import run_demo
 
     raise typer.Exit(run_demo())
@@ -1192,6 +1254,11 @@ def _keep_examples_whole(text: str) -> str:
     paragraphs = text.split("\n\n")
     for i, paragraph in enumerate(paragraphs):
         lines = [line for line in paragraph.splitlines() if line.strip()]
+        if lines and lines[0].startswith(("ancre ", "ANCRE_", "eval ")):
+            # A docstring whose only indented text is its example loses that indent to
+            # `inspect.cleandoc`: indent it back, like the others.
+            paragraph = "\n".join("  " + line for line in paragraph.splitlines())
+            lines = [line for line in paragraph.splitlines() if line.strip()]
         if lines and all(line.startswith("  ") for line in lines) and "ancre" in paragraph:
             paragraphs[i] = "\b\n" + paragraph
     return "\n\n".join(paragraphs)

@@ -21,6 +21,7 @@ TrustState = Literal["not_checked", "checked", "cached_list", "not_run"]
 ORDER: Final = tuple(Step)
 #: Fractions of a second say nothing to a person reading a verdict.
 _SUB_SECOND = re.compile(r"(T\d{2}:\d{2}:\d{2})\.\d+")
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?")
 
 _MARK = {True: "[green]✓[/]", False: "[red]✗[/]"}
 _HEADLINE = {
@@ -35,7 +36,13 @@ def print_json(document: Any) -> None:
 
 
 def to_seconds(text: str) -> str:
-    """`text` with ISO 8601 times cut to the second (for people; `--json` keeps them whole)."""
+    """`text` with ISO 8601 times cut to the second (for people; `--json` keeps them whole),
+    unless cutting would make two different times in it read the same: "issued at
+    10:00:00Z (listed from 10:00:00.4Z)" must not become "10:00:00Z (listed from 10:00:00Z)",
+    which reads as a contradiction."""
+    times = set(_TIME.findall(text))
+    if len({_SUB_SECOND.sub(r"\1", t) for t in times}) < len(times):
+        return text
     return _SUB_SECOND.sub(r"\1", text)
 
 
@@ -76,9 +83,12 @@ def render_result(
     indent: str = "",
     brief: bool = False,
     trust: TrustState | None = None,
+    not_a_credential: bool = False,
 ) -> None:
     """Print a result: every check (and, on failure, every step not run and why), or with
-    `brief` the headline and what failed. `trust` adds what the trust verdict rests on."""
+    `brief` the headline and what failed. `trust` adds what the trust verdict rests on.
+    `not_a_credential`: the input is not shaped like any credential (a README, a PDF), so
+    the parse step says that rather than the parser's complaint about one format."""
     from rich.console import Console
     from rich.markup import escape
 
@@ -104,6 +114,8 @@ def render_result(
         mark = "[dim]–[/]" if check.skipped else _MARK[check.ok]
         code = f" [bold]{escape(check.code)}[/]" if check.code else ""
         message = escape(to_seconds(check.message))
+        if not_a_credential and check.step is Step.PARSE and not check.ok:
+            message = "not a credential or presentation"
         console.print(f"{indent}  {mark} {check.step.value:<14}{code} {message}")
     if not brief:
         for step, reason in not_run(result):

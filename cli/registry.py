@@ -31,7 +31,7 @@ from ancre.cli.serving import (
 )
 
 if TYPE_CHECKING:
-    from ancre.registry.service import Registry
+    from ancre.registry.service import PendingChange, Registry
     from ancre.trust.keys.jwk import Signer
 
 app = typer.Typer(
@@ -56,13 +56,21 @@ app.add_typer(token_app, name="token")
 DirOption = Annotated[
     Path,
     typer.Option(
-        "--dir", envvar="ANCRE_REGISTRY_DIR", help="The registry folder.", show_default=True
+        "--dir",
+        envvar="ANCRE_REGISTRY_DIR",
+        metavar="DIR",
+        help="The registry folder.",
+        show_default=True,
     ),
 ]
 AsOption = Annotated[
     str,
     typer.Option(
-        "--as", envvar="USER", help="A label for the audit log (not an identity: see --token)."
+        "--as",
+        envvar="USER",
+        metavar="NAME",
+        help="Without --token, the name written in the audit log for a one-person change (a "
+        "label, not an identity; normalised: Alice is alice).",
     ),
 ]
 TokenOption = Annotated[
@@ -70,18 +78,37 @@ TokenOption = Annotated[
     typer.Option(
         "--token",
         envvar="ANCRE_REGISTRY_TOKEN",
+        metavar="TOKEN",
         help="Your admin token: who you are for two-person changes and approvals.",
         show_default=False,
     ),
 ]
 EXIT_NOPERM = 77
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document (docs/registry-json.md).")
+]
+ReasonOption = Annotated[
+    str, typer.Option(metavar="TEXT", help="Why (kept in the history and the audit log).")
+]
 DEFAULT_DIR = Path("ancre-registry")
+
+
+class _Refusal(typer.Exit):
+    """A refusal already told on stderr; `_guard` repeats it as JSON under `--json`."""
+
+    def __init__(self, exit_code: int, message: str, *, reported: bool = False) -> None:
+        super().__init__(exit_code)
+        self.message = message
+        self.reported = reported  # already printed as JSON (by a nested command)
+
+
+#: The stable code of a refusal the CLI itself makes (usage, files, tokens), by exit code.
+_EXIT_CODES = {77: "forbidden"}
 
 
 def _die(code: int, message: str) -> NoReturn:
     sys.stderr.write(f"ancre: {message}\n")
-    raise typer.Exit(code)
+    raise _Refusal(code, message)
 
 
 def _settings(folder: Path) -> dict[str, Any]:
@@ -116,7 +143,7 @@ def _who(
     """The person acting. A token names them (its holder); without one, `--as` is accepted
     as a label only where one person may act alone: a two-person change filed or approved
     under a free-text name would let one operator play both parts (issue 12 point 1)."""
-    from ancre.registry.service import Role
+    from ancre.registry.service import Role, person_name
 
     if token:
         found = registry.authenticate(token)
@@ -133,7 +160,8 @@ def _who(
             "this two-person change needs your own admin token: pass --token "
             "(or set ANCRE_REGISTRY_TOKEN); --as is only a label",
         )
-    return label
+    # A label still names a person the way tokens do ("Alice" and "alice" are one name).
+    return person_name(label)
 
 
 def _signer(folder: Path, passphrase_file: Path | None = None) -> Signer:
@@ -145,7 +173,9 @@ def _signer(folder: Path, passphrase_file: Path | None = None) -> Signer:
 
 
 def _guard(fn: Any) -> Any:
-    """Turn refused requests into clean messages and exit codes, never tracebacks."""
+    """Turn refused requests into clean messages and exit codes, never tracebacks. Under
+    `--json` the refusal is also one JSON document on stdout (`outcome_json`, `ok` false,
+    with ancre's stable `code`), so a script never parses prose."""
     import functools
 
     @functools.wraps(fn)
@@ -153,16 +183,67 @@ def _guard(fn: Any) -> Any:
         from ancre.registry.service import RegistryError
         from ancre.trust.errors import AncreError, ConfigurationError
 
+        json_out = bool(kwargs.get("json_out"))
         try:
             return fn(*args, **kwargs)
+        except _Refusal as refusal:
+            if json_out and not refusal.reported:
+                refusal.reported = True
+                from ancre.registry.views import outcome_json
+
+                code = _EXIT_CODES.get(refusal.exit_code, "invalid_request")
+                outcome = outcome_json(
+                    _command_name(fn.__name__), None, message=refusal.message, ok=False, code=code
+                )
+                _print(outcome, True)
+            raise
         except RegistryError as error:
-            _die(1, error.message)
+            _refuse(json_out, fn, 1, error.code.value, error.message)
         except ConfigurationError as error:
-            _die(64, error.message)
+            _refuse(json_out, fn, 64, error.code.value, error.message)
         except AncreError as error:
-            _die(65, str(error))
+            _refuse(json_out, fn, 65, error.code.value, str(error))
 
     return wrapper
+
+
+def _refuse(json_out: bool, fn: Any, exit_code: int, code: str, message: str) -> NoReturn:
+    if json_out:
+        from ancre.registry.views import outcome_json
+
+        action = _command_name(fn.__name__)
+        _print(outcome_json(action, None, message=message, ok=False, code=code), True)
+    sys.stderr.write(f"ancre: {message}\n")
+    raise _Refusal(exit_code, message, reported=json_out)
+
+
+def _command_name(function: str) -> str:
+    """The command a function implements, as typed: `issuer_add_type` → "issuer add-type"."""
+    group, _, rest = function.partition("_")
+    if group in {"anchor", "issuer", "audit", "token"} and rest:
+        return f"{group} {rest.replace('_', '-')}"
+    return function.replace("_", "-")
+
+
+def _done(json_out: bool, outcome: dict[str, Any]) -> None:
+    """A changing command's answer: its sentence for people, `outcome` under `--json`."""
+    if json_out:
+        _print(outcome, True)
+    else:
+        sys.stdout.write(outcome["message"] + "\n")
+
+
+def _changed(
+    json_out: bool, action: str, subject: str, done: str, change: PendingChange | None
+) -> None:
+    """The answer of a change that may wait for a second person: `done` if it applied, the
+    pending change and who must approve it if not."""
+    from ancre.registry.views import outcome_json
+
+    if change is None:
+        _done(json_out, outcome_json(action, subject, message=done))
+    else:
+        _done(json_out, outcome_json(action, subject, message=_pending(change.id), change=change))
 
 
 def _print(
@@ -180,10 +261,16 @@ def _print(
     if not rows:
         sys.stdout.write(empty + "\n")
         return
+    from ancre.cli.output import to_seconds
+
+    if not sys.stdout.isatty():
+        # Piped (`| grep`, `| cut -f2`): one line per row, tab-separated, nothing wrapped or
+        # cut, as `gh` does; a box drawn for an 80-column terminal would split DIDs and times.
+        for line in [headers or [], *rows]:
+            sys.stdout.write("\t".join(to_seconds(c).replace("\t", " ") for c in line) + "\n")
+        return
     from rich.console import Console
     from rich.table import Table
-
-    from ancre.cli.output import to_seconds
 
     table = Table(*(headers or []), highlight=False)
     for row in rows:
@@ -217,14 +304,22 @@ def init(
         ),
     ] = None,
     passphrase_file: PassphraseFileOption = None,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON document: the verification method and the admin tokens.",
+        ),
+    ] = False,
 ) -> None:
     """Create a registry: database (migrated), encrypted signing key, settings.
 
-    ANCRE_KEYSTORE_PASSPHRASE=… ancre registry init --did did:web:registry.example \\
-        --admin alice --admin bob
+      ANCRE_KEYSTORE_PASSPHRASE=… ancre registry init --did did:web:registry.example \\
+          --admin alice --admin bob
     """
     from datetime import timedelta
 
+    from ancre.registry.views import did_document
     from ancre.trust.keys.keystore import atomic_write
 
     # Every argument is checked before anything is written: a refused init leaves nothing
@@ -243,16 +338,28 @@ def init(
         two_person_rule=two_person_rule,
         list_validity=timedelta(hours=validity_hours),
     )
-    _mint_first_admins(registry, admin or [])
+    tokens = _mint_first_admins(registry, admin or [], show=not json_out)
     # The public key lives outside the database: `audit verify` checks the signed
     # checkpoints against it, so a database writer cannot swap it.
     settings = {"did": did, "kid": kid, "database": url, "public_jwk": jwk}
     atomic_write(folder / "registry.json", (json.dumps(settings, indent=2) + "\n").encode())
+    # The DID document to publish (`registry serve` serves it too, for a did:web registry).
+    document = did_document(did, kid, jwk)
+    (folder / "did.json").write_text(json.dumps(document, indent=2) + "\n")
+    method = {"id": kid, "type": "JsonWebKey2020", "controller": did, "publicKeyJwk": jwk}
+    if json_out:
+        from ancre.registry.views import outcome_json
+
+        message = f"registry created in {folder}"
+        outcome = outcome_json(
+            "init", did, message=message, verification_method=method, admin_tokens=tokens
+        )
+        _print(outcome, True)
+        return
     sys.stderr.write(
         f"ancre: registry created in {folder}\n"
         f"Publish this verification method in the DID document of {did}:\n"
     )
-    method = {"id": kid, "type": "JsonWebKey2020", "controller": did, "publicKeyJwk": jwk}
     sys.stdout.write(json.dumps(method, indent=2) + "\n")
 
 
@@ -297,15 +404,18 @@ def _new_registry_database(url: str) -> Registry:
     return Registry(engine, clock=SystemClock())
 
 
-def _mint_first_admins(registry: Registry, admins: list[str]) -> None:
+def _mint_first_admins(registry: Registry, admins: list[str], *, show: bool) -> dict[str, str]:
     """Bootstrap: the first administrators' approver tokens need nobody's approval. Each
-    is printed once, on stderr."""
+    is shown once: on stderr with `show`, else only returned (for `--json`)."""
     from ancre.registry.service import Role
 
+    tokens = {}
     for name in admins:
-        token = registry.create_token("init", name, Role.APPROVER, person=name)
-        sys.stderr.write(f"ancre: approver token for {name} (shown once, keep it secret):\n")
-        sys.stderr.write(f"{token}\n")
+        tokens[name] = registry.create_token("init", name, Role.APPROVER, person=name)
+        if show:
+            sys.stderr.write(f"ancre: approver token for {name} (shown once, keep it secret):\n")
+            sys.stderr.write(f"{tokens[name]}\n")
+    return tokens
 
 
 @app.command()
@@ -317,12 +427,16 @@ def serve(
     tls_key: TlsKeyOption = None,
     passphrase_file: PassphraseFileOption = None,
 ) -> None:
-    """Serve the registry API (public trust list and /admin)."""
+    """Serve the registry API (public trust list and /admin).
+
+    ANCRE_KEYSTORE_PASSPHRASE=… ancre registry serve --dir reg --port 8600
+    """
     import uvicorn
 
     from ancre.registry.api import create_app
 
     registry = _open(folder)
+    did = str(_settings(folder)["did"])
     unlockable = passphrase_file is not None or os.environ.get("ANCRE_KEYSTORE_PASSPHRASE")
     signer = _signer(folder, passphrase_file) if unlockable else None
     if signer is None:
@@ -332,7 +446,34 @@ def serve(
         )
     tls = tls_arguments(tls_cert, tls_key)
     ensure_port_free(host, port)
-    uvicorn.run(create_app(registry, signer=signer), host=host, port=port, log_level="info", **tls)
+    base = f"{'https' if tls else 'http'}://{host}:{port}"
+    sys.stderr.write(
+        f"ancre: registry API on {base}: the signed list at /trust-list, issuers at "
+        f"/issuers/DID, administration under /admin/ (bearer --token); every route is "
+        f"described at {base}/docs\n"
+    )
+    document = _did_document(folder)
+    if document is not None and did.startswith("did:web:"):
+        from urllib.parse import urlsplit
+
+        from ancre.trust.did.web import did_web_to_url
+
+        where = urlsplit(did_web_to_url(did)).path
+        sys.stderr.write(f"ancre: serving {did}'s DID document at {where}\n")
+    app_ = create_app(registry, signer=signer, did_document=document)
+    uvicorn.run(app_, host=host, port=port, log_level="info", **tls)
+
+
+def _did_document(folder: Path) -> dict[str, Any] | None:
+    """The registry's DID document, from registry.json (None for a registry made before it
+    kept its public key)."""
+    from ancre.registry.views import did_document
+
+    settings = _settings(folder)
+    jwk = settings.get("public_jwk")
+    if not isinstance(jwk, dict):
+        return None
+    return did_document(settings["did"], settings["kid"], jwk)
 
 
 @anchor_app.command("add")
@@ -346,37 +487,50 @@ def anchor_add(
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     token: TokenOption = None,
+    json_out: JsonOption = False,
 ) -> None:
-    """Add a trust anchor (files a pending change under the two-person rule)."""
-    pem = cert.read_text() if cert else None
+    """Add a trust anchor (files a pending change under the two-person rule).
+
+      ancre registry anchor add did:web:assoc.example --name Association --dir reg \\
+          --token "$ALICE_TOKEN"
+    """
+    pem = _read_text(cert) if cert else None
     registry = _open(folder)
     who = _who(registry, token, actor, minimum="editor", two_person=registry.two_person_rule)
     change = registry.add_anchor(who, anchor_id=anchor_id, name=name, x509_pem=pem)
-    if change is None:
-        sys.stdout.write(f"anchor {anchor_id} added\n")
-    else:
-        _pending_message(change.id)
+    _changed(json_out, "anchor add", anchor_id, f"anchor {anchor_id} added", change)
 
 
-def _pending_message(change_id: int) -> None:
-    sys.stdout.write(
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        _die(66, f"cannot read {path}: {getattr(error, 'strerror', None) or error}")
+
+
+def _pending(change_id: int) -> str:
+    return (
         f"pending change {change_id}: another administrator must run "
-        f"`ancre registry approve {change_id} --token THEIR_TOKEN`\n"
+        f"`ancre registry approve {change_id} --token THEIR_TOKEN`"
     )
 
 
 def _anchor_status(
-    folder: Path, token: str | None, actor: str, anchor_id: str, status: str, reason: str
+    folder: Path,
+    token: str | None,
+    actor: str,
+    anchor_id: str,
+    status: str,
+    reason: str,
+    json_out: bool,
 ) -> None:
     from ancre.trust.trust_list.model import EntryStatus
 
     registry = _open(folder)
     who = _who(registry, token, actor, minimum="editor", two_person=registry.two_person_rule)
     change = registry.set_anchor_status(who, anchor_id, EntryStatus(status), reason=reason)
-    if change is None:
-        sys.stdout.write(f"anchor {anchor_id} is now {status}\n")
-    else:
-        _pending_message(change.id)
+    verb = {"active": "reinstate", "suspended": "suspend", "withdrawn": "withdraw"}[status]
+    _changed(json_out, f"anchor {verb}", anchor_id, f"anchor {anchor_id} is now {status}", change)
 
 
 @anchor_app.command("suspend")
@@ -385,13 +539,18 @@ def anchor_suspend(
     anchor_id: Annotated[
         str, typer.Argument(metavar="ANCHOR", help="The anchor's DID (or identifier).")
     ],
-    reason: Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")],
+    reason: ReasonOption,
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     token: TokenOption = None,
+    json_out: JsonOption = False,
 ) -> None:
-    """Suspend a trust anchor and, with it, every issuer it accredits (two-person)."""
-    _anchor_status(folder, token, actor, anchor_id, "suspended", reason)
+    """Suspend a trust anchor and, with it, every issuer it accredits (two-person).
+
+      ancre registry anchor suspend did:web:assoc.example --reason "under review" \\
+          --dir reg --token "$ALICE_TOKEN"
+    """
+    _anchor_status(folder, token, actor, anchor_id, "suspended", reason, json_out)
 
 
 @anchor_app.command("withdraw")
@@ -400,13 +559,18 @@ def anchor_withdraw(
     anchor_id: Annotated[
         str, typer.Argument(metavar="ANCHOR", help="The anchor's DID (or identifier).")
     ],
-    reason: Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")],
+    reason: ReasonOption,
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     token: TokenOption = None,
+    json_out: JsonOption = False,
 ) -> None:
-    """Withdraw a trust anchor: the issuers it accredits are no longer trusted (two-person)."""
-    _anchor_status(folder, token, actor, anchor_id, "withdrawn", reason)
+    """Withdraw a trust anchor: the issuers it accredits are no longer trusted (two-person).
+
+      ancre registry anchor withdraw did:web:assoc.example --reason "left the space" \\
+          --dir reg --token "$ALICE_TOKEN"
+    """
+    _anchor_status(folder, token, actor, anchor_id, "withdrawn", reason, json_out)
 
 
 @anchor_app.command("reinstate")
@@ -415,26 +579,36 @@ def anchor_reinstate(
     anchor_id: Annotated[
         str, typer.Argument(metavar="ANCHOR", help="The anchor's DID (or identifier).")
     ],
-    reason: Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")],
+    reason: ReasonOption,
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     token: TokenOption = None,
+    json_out: JsonOption = False,
 ) -> None:
-    """Reinstate a suspended or withdrawn trust anchor (two-person)."""
-    _anchor_status(folder, token, actor, anchor_id, "active", reason)
+    """Reinstate a suspended or withdrawn trust anchor (two-person).
+
+      ancre registry anchor reinstate did:web:assoc.example --reason "review passed" \\
+          --dir reg --token "$ALICE_TOKEN"
+    """
+    _anchor_status(folder, token, actor, anchor_id, "active", reason, json_out)
 
 
 @anchor_app.command("list")
 @_guard
 def anchor_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
-    """List trust anchors."""
-    anchors = _open(folder).anchors()
-    data = [{"id": a.id, "name": a.name, "created_at": a.created_at.isoformat()} for a in anchors]
+    """List trust anchors, with their status now.
+
+    ancre registry anchor list --dir reg
+    """
+    from ancre.registry.views import anchor_json
+
+    registry = _open(folder)
+    data = [anchor_json(registry, a) for a in registry.anchors()]
     _print(
         data,
         json_out,
-        [[a["id"], a["name"], a["created_at"]] for a in data],
-        ["id", "name", "since"],
+        [[a["id"], a["name"], str(a["status"]), a["created_at"]] for a in data],
+        ["id", "name", "status", "since"],
         empty="no trust anchors",
     )
 
@@ -442,17 +616,21 @@ def anchor_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -
 @app.command()
 @_guard
 def changes(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
-    """List changes waiting for a second approver."""
-    pending = _open(folder).pending_changes()
-    data: list[dict[str, Any]] = [
-        {"id": c.id, "kind": c.kind, "requested_by": c.requested_by, "payload": c.payload}
-        for c in pending
-    ]
+    """List changes waiting for a second approver.
+
+    ancre registry changes --dir reg --json
+    """
+    from ancre.registry.views import change_json
+
+    data = [change_json(c) for c in _open(folder).pending_changes()]
     _print(
         data,
         json_out,
-        [[str(c["id"]), c["kind"], c["requested_by"], json.dumps(c["payload"])] for c in data],
-        ["id", "kind", "by", "what"],
+        [
+            [str(c["id"]), c["kind"], c["actor"], c["created_at"], json.dumps(c["payload"])]
+            for c in data
+        ],
+        ["id", "kind", "by", "at", "what"],
         empty="no pending changes",
     )
 
@@ -466,13 +644,20 @@ def approve(
     folder: DirOption = DEFAULT_DIR,
     token: TokenOption = None,
     actor: AsOption = "operator",
+    json_out: JsonOption = False,
 ) -> None:
-    """Approve a pending change filed by another person (needs your approver --token)."""
+    """Approve a pending change filed by another person (needs your approver --token).
+
+    ancre registry approve 1 --dir reg --token "$BOB_TOKEN"
+    """
+    from ancre.registry.views import outcome_json
+
     registry = _open(folder)
     change = registry.approve(
         _who(registry, token, actor, minimum="approver", two_person=True), change_id
     )
-    sys.stdout.write(f"change {change.id} ({change.kind}) approved and applied\n")
+    message = f"change {change.id} ({change.kind}) approved and applied"
+    _done(json_out, outcome_json("approve", change.id, message=message, change=change))
 
 
 @app.command()
@@ -484,32 +669,40 @@ def reject(
     folder: DirOption = DEFAULT_DIR,
     token: TokenOption = None,
     actor: AsOption = "operator",
+    json_out: JsonOption = False,
 ) -> None:
-    """Reject a pending change (needs your approver --token)."""
+    """Reject a pending change (needs your approver --token).
+
+    ancre registry reject 3 --dir reg --token "$BOB_TOKEN"
+    """
+    from ancre.registry.views import outcome_json
+
     registry = _open(folder)
     change = registry.reject(
         _who(registry, token, actor, minimum="approver", two_person=True), change_id
     )
-    sys.stdout.write(f"change {change.id} ({change.kind}) rejected\n")
+    message = f"change {change.id} ({change.kind}) rejected"
+    _done(json_out, outcome_json("reject", change.id, message=message, change=change))
 
 
 @app.command("two-person-rule")
 @_guard
 def two_person_rule(
-    state: Annotated[str, typer.Argument(help="on or off")],
+    state: Annotated[str, typer.Argument(metavar="on|off", help="Turn the rule on or off.")],
     folder: DirOption = DEFAULT_DIR,
     token: TokenOption = None,
+    json_out: JsonOption = False,
 ) -> None:
-    """Turn the two-person rule on (at once) or off (a pending change another approves)."""
+    """Turn the two-person rule on (at once) or off (a pending change another approves).
+
+    ancre registry two-person-rule off --dir reg --token "$ALICE_TOKEN"
+    """
     if state not in {"on", "off"}:
         _die(64, "the state is on or off")
     registry = _open(folder)
     who = _who(registry, token, "", minimum="approver", two_person=True)
     change = registry.set_two_person_rule(who, state == "on")
-    if change is None:
-        sys.stdout.write(f"two-person rule {state}\n")
-    else:
-        _pending_message(change.id)
+    _changed(json_out, "two-person-rule", state, f"two-person rule {state}", change)
 
 
 def _parse_types(types: list[str], constraints: list[str]) -> dict[str, list[Any]]:
@@ -533,35 +726,92 @@ def _parse_types(types: list[str], constraints: list[str]) -> dict[str, list[Any
 def issuer_add(
     did: Annotated[str, typer.Argument(metavar="DID", help="The issuer's DID.")],
     name: Annotated[str, typer.Option(help="Legal name.")],
-    accredited_by: Annotated[str, typer.Option(help="The accrediting trust anchor.")],
+    accredited_by: Annotated[
+        str, typer.Option(metavar="ANCHOR", help="The accrediting trust anchor.")
+    ],
     credential_type: Annotated[
-        list[str], typer.Option("--type", help="A credential type it may issue (repeatable).")
+        list[str],
+        typer.Option("--type", metavar="TYPE", help="A credential type it may issue (repeatable)."),
     ],
     constraint: Annotated[
         list[str] | None,
         typer.Option(
-            help="TYPE:CLAIM.PATH=V1,V2, e.g. "
-            "gx:LegalPerson:credentialSubject.gx:legalAddress.gx:countryCode=FR"
+            metavar="TYPE:CLAIM.PATH=V1,V2",
+            help="Restrict a --type's claim values (repeatable), e.g. "
+            "gx:LegalPerson:credentialSubject.gx:legalAddress.gx:countryCode=FR",
         ),
     ] = None,
     registration_number: Annotated[str | None, typer.Option(help="SIREN/SIRET, LEI…")] = None,
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
+    token: TokenOption = None,
+    json_out: JsonOption = False,
 ) -> None:
-    """Add a trusted issuer, allowed for the given credential types."""
-    _open(folder).add_issuer(
-        actor,
+    """Add a trusted issuer, allowed for the given credential types (an editor's change,
+    effective at once).
+
+      ancre registry issuer add did:web:agency.example --name Agence \\
+          --accredited-by did:web:assoc.example --type gx:LegalPerson --dir reg
+    """
+    from ancre.registry.views import outcome_json
+
+    types = _parse_types(credential_type, constraint or [])
+    registry = _open(folder)
+    who = _who(registry, token, actor, minimum="editor", two_person=False)
+    registry.add_issuer(
+        who,
         did=did,
         legal_name=name,
         accredited_by=accredited_by,
         registration_number=registration_number,
-        credential_types=_parse_types(credential_type, constraint or []),
+        credential_types=types,
     )
-    sys.stdout.write(f"issuer {did} added for {', '.join(credential_type)}\n")
+    message = f"issuer {did} added for {', '.join(credential_type)}"
+    _done(json_out, outcome_json("issuer add", did, message=message))
+
+
+@issuer_app.command("add-type")
+@_guard
+def issuer_add_type(
+    did: Annotated[str, typer.Argument(metavar="DID", help="The issuer's DID.")],
+    credential_type: Annotated[
+        str, typer.Argument(metavar="TYPE", help="The credential type it may issue from now.")
+    ],
+    constraint: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="TYPE:CLAIM.PATH=V1,V2",
+            help="Restrict the type's claim values (repeatable), as for `issuer add`.",
+        ),
+    ] = None,
+    folder: DirOption = DEFAULT_DIR,
+    actor: AsOption = "operator",
+    token: TokenOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Allow an existing issuer one more credential type, or again after `withdraw-type`
+    (an editor's change, effective at once, like `issuer add`).
+
+      ancre registry issuer add-type did:web:agency.example gx:ServiceOffering --dir reg
+    """
+    from ancre.registry.views import outcome_json
+
+    constraints = _parse_types([credential_type], constraint or [])[credential_type]
+    registry = _open(folder)
+    who = _who(registry, token, actor, minimum="editor", two_person=False)
+    registry.grant_type(who, did, credential_type, constraints)
+    message = f"{did} is now trusted for {credential_type}"
+    _done(json_out, outcome_json("issuer add-type", did, message=message, type=credential_type))
 
 
 def _set_status(
-    folder: Path, actor: str, did: str, status: str, reason: str, token: str | None = None
+    folder: Path,
+    actor: str,
+    did: str,
+    status: str,
+    reason: str,
+    token: str | None,
+    json_out: bool,
 ) -> None:
     from ancre.trust.trust_list.model import EntryStatus
 
@@ -570,64 +820,90 @@ def _set_status(
     two_person = status == "active" and registry.two_person_rule
     who = _who(registry, token, actor, minimum="editor", two_person=two_person)
     change = registry.set_issuer_status(who, did, EntryStatus(status), reason=reason)
-    if change is None:
-        sys.stdout.write(f"{did} is now {status}\n")
-    else:
-        _pending_message(change.id)
+    verb = {"active": "reinstate", "suspended": "suspend", "withdrawn": "withdraw"}[status]
+    _changed(json_out, f"issuer {verb}", did, f"{did} is now {status}", change)
 
 
 @issuer_app.command("suspend")
 @_guard
 def issuer_suspend(
     did: Annotated[str, typer.Argument(metavar="DID", help="The issuer's DID.")],
-    reason: Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")],
+    reason: ReasonOption,
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
+    token: TokenOption = None,
+    json_out: JsonOption = False,
 ) -> None:
-    """Suspend an issuer from now on (history before stays as it was)."""
-    _set_status(folder, actor, did, "suspended", reason)
+    """Suspend an issuer from now on (history before stays as it was).
+
+    ancre registry issuer suspend did:web:agency.example --reason "audit" --dir reg
+    """
+    _set_status(folder, actor, did, "suspended", reason, token, json_out)
 
 
 @issuer_app.command("reinstate")
 @_guard
 def issuer_reinstate(
     did: Annotated[str, typer.Argument(metavar="DID", help="The issuer's DID.")],
-    reason: Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")],
+    reason: ReasonOption,
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     token: TokenOption = None,
+    json_out: JsonOption = False,
 ) -> None:
-    """Reinstate an issuer (a withdrawn one needs a second approver)."""
-    _set_status(folder, actor, did, "active", reason, token)
+    """Reinstate an issuer (a withdrawn one needs a second approver).
+
+      ancre registry issuer reinstate did:web:agency.example --reason "audit passed" \\
+          --dir reg --token "$ALICE_TOKEN"
+    """
+    _set_status(folder, actor, did, "active", reason, token, json_out)
 
 
 @issuer_app.command("withdraw")
 @_guard
 def issuer_withdraw(
     did: Annotated[str, typer.Argument(metavar="DID", help="The issuer's DID.")],
-    reason: Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")],
+    reason: ReasonOption,
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
+    token: TokenOption = None,
+    json_out: JsonOption = False,
 ) -> None:
-    """Withdraw an issuer: credentials it issues are no longer trusted."""
-    _set_status(folder, actor, did, "withdrawn", reason)
+    """Withdraw an issuer: credentials it issues are no longer trusted.
+
+    ancre registry issuer withdraw did:web:agency.example --reason "closed" --dir reg
+    """
+    _set_status(folder, actor, did, "withdrawn", reason, token, json_out)
 
 
 @issuer_app.command("withdraw-type")
 @_guard
 def issuer_withdraw_type(
     did: Annotated[str, typer.Argument(metavar="DID", help="The issuer's DID.")],
-    credential_type: Annotated[str, typer.Option("--type", help="The credential type.")],
-    reason: Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")],
+    credential_type: Annotated[
+        str, typer.Option("--type", metavar="TYPE", help="The credential type.")
+    ],
+    reason: ReasonOption,
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     token: TokenOption = None,
+    json_out: JsonOption = False,
 ) -> None:
-    """Withdraw one credential type from an issuer; its other types stay."""
+    """Withdraw one credential type from an issuer; its other types stay (`add-type` grants
+    it again).
+
+      ancre registry issuer withdraw-type did:web:agency.example --type gx:LegalPerson \\
+          --reason "out of scope" --dir reg
+    """
+    from ancre.registry.views import outcome_json
+
     registry = _open(folder)
     who = _who(registry, token, actor, minimum="editor", two_person=False)
     registry.withdraw_type(who, did, credential_type, reason=reason)
-    sys.stdout.write(f"{did} is no longer trusted for {credential_type}\n")
+    message = f"{did} is no longer trusted for {credential_type}"
+    _done(
+        json_out, outcome_json("issuer withdraw-type", did, message=message, type=credential_type)
+    )
 
 
 @issuer_app.command("show")
@@ -637,38 +913,55 @@ def issuer_show(
     folder: DirOption = DEFAULT_DIR,
     json_out: JsonOption = False,
 ) -> None:
-    """An issuer, its credential types and their histories."""
-    view = _open(folder).issuer_view(did)
+    """An issuer, its credential types and their dated histories.
+
+    ancre registry issuer show did:web:agency.example --dir reg --json
+    """
+    from ancre.registry.views import issuer_history_json
+
+    registry = _open(folder)
+    view = issuer_history_json(registry, registry.issuer(did))
     if json_out:
         _print(view, True)
         return
     rows = [
-        ["issuer", h["status"], h["effective_from"], h["reason"], h["actor"]]
-        for h in view["status"]
+        ["issuer", h["status"], h["effective_from"], h["reason"], str(h["actor"])]
+        for h in view["history"]
     ]
-    for ctype, grant in view["types"].items():
+    for grant in view["types"]:
         rows += [
-            [ctype, h["status"], h["effective_from"], h["reason"], h["actor"]]
-            for h in grant["status"]
+            [grant["type"], h["status"], h["effective_from"], h["reason"], str(h["actor"])]
+            for h in grant["history"]
         ]
-    sys.stdout.write(f"{view['legal_name']} ({did}), accredited by {view['accredited_by']}\n")
+    sys.stdout.write(
+        f"{view['name']} ({did}), accredited by {view['accredited_by']}, now {view['status']}\n"
+    )
     _print(view, False, rows, ["what", "status", "from", "reason", "by"])
 
 
 @issuer_app.command("list")
 @_guard
 def issuer_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
-    """List trusted issuers."""
-    issuers = _open(folder).issuers()
-    data = [
-        {"did": i.did, "legal_name": i.legal_name, "accredited_by": i.accredited_by}
-        for i in issuers
-    ]
+    """List trusted issuers, with their status now and their credential types.
+
+    ancre registry issuer list --dir reg
+    """
+    from ancre.registry.views import issuer_json
+
+    registry = _open(folder)
+    data = [issuer_json(registry, i) for i in registry.issuers()]
+
+    def types(issuer: dict[str, Any]) -> str:
+        return ", ".join(
+            t["type"] if t["status"] == "active" else f"{t['type']} ({t['status']})"
+            for t in issuer["types"]
+        )
+
     _print(
         data,
         json_out,
-        [[d["did"], d["legal_name"], d["accredited_by"]] for d in data],
-        ["did", "name", "accredited by"],
+        [[d["id"], d["name"], str(d["status"]), types(d), d["accredited_by"]] for d in data],
+        ["id", "name", "status", "types", "accredited by"],
         empty="no trusted issuers",
     )
 
@@ -680,8 +973,11 @@ def history(
     folder: DirOption = DEFAULT_DIR,
     json_out: JsonOption = False,
 ) -> None:
-    """An issuer's full dated history (alias of `issuer show`)."""
-    issuer_show(did, folder, json_out)
+    """An issuer's full dated history (alias of `issuer show`).
+
+    ancre registry history did:web:agency.example --dir reg
+    """
+    issuer_show(did, folder, json_out=json_out)
 
 
 @app.command()
@@ -692,14 +988,31 @@ def publish(
         Path | None, typer.Option(help="Also write the signed list to this file.")
     ] = None,
     actor: AsOption = "operator",
+    token: TokenOption = None,
     passphrase_file: PassphraseFileOption = None,
+    json_out: JsonOption = False,
 ) -> None:
-    """Sign and store the next trust list (sequence number + 1)."""
-    row = _open(folder).publish(_signer(folder, passphrase_file), actor)
+    """Sign and store the next trust list (sequence number + 1).
+
+    ANCRE_KEYSTORE_PASSPHRASE=… ancre registry publish --dir reg --out trust-list.jwt
+    """
+    from ancre.registry.views import outcome_json, publication_json
+
+    registry = _open(folder)
+    who = _who(registry, token, actor, minimum="editor", two_person=False)
+    row = registry.publish(_signer(folder, passphrase_file), who)
     if out is not None:
-        out.write_text(row.jws + "\n")
-    sys.stdout.write(
-        f"trust list #{row.sequence} published, valid until {row.next_update.isoformat()}\n"
+        try:
+            out.write_text(row.jws + "\n")
+        except OSError as error:
+            _die(73, f"published #{row.sequence}, but cannot write {out}: {error.strerror}")
+    message = (
+        f"trust list #{row.sequence} published, valid until "
+        f"{row.next_update.isoformat(timespec='seconds')}"
+    )
+    _done(
+        json_out,
+        outcome_json("publish", row.sequence, message=message, trust_list=publication_json(row)),
     )
 
 
@@ -715,6 +1028,67 @@ def _public_key(folder: Path) -> Any:
     return None
 
 
+@audit_app.command("list")
+@_guard
+def audit_list(
+    folder: DirOption = DEFAULT_DIR,
+    since: Annotated[
+        int,
+        typer.Option(metavar="SEQ", min=0, help="Only events after this sequence number."),
+    ] = 0,
+    limit: Annotated[
+        int, typer.Option(metavar="N", min=1, max=10000, help="At most this many events.")
+    ] = 50,
+    json_out: JsonOption = False,
+) -> None:
+    """Read the audit log, oldest first: sequence number, time, who, what, on what.
+
+    ancre registry audit list --dir reg --since 40 --limit 20
+    """
+    from ancre.registry.views import audit_event_json
+
+    data = [audit_event_json(e) for e in _open(folder).audit_page(since=since, limit=limit)]
+    rows = [
+        [str(e["id"]), str(e["created_at"]), e["actor"], e["action"], e["subject"]] for e in data
+    ]
+    empty = "no audit events" if since == 0 else f"no audit events after {since}"
+    _print(data, json_out, rows, ["seq", "at", "actor", "action", "subject"], empty=empty)
+
+
+@audit_app.command("show")
+@_guard
+def audit_show(
+    seq: Annotated[int, typer.Argument(metavar="SEQ", help="The event's sequence number.")],
+    folder: DirOption = DEFAULT_DIR,
+    json_out: JsonOption = False,
+) -> None:
+    """One audit event in full: its details and its link in the hash chain.
+
+    ancre registry audit show 12 --dir reg
+    """
+    from ancre.cli.output import to_seconds
+    from ancre.registry.views import audit_event_json
+
+    event = audit_event_json(_open(folder).audit_event(seq))
+    if json_out:
+        _print(event, True)
+        return
+    lines = [
+        f"event {event['id']}",
+        f"  at        {to_seconds(str(event['created_at']))}",
+        f"  actor     {event['actor']}",
+        f"  action    {event['action']}",
+        f"  subject   {event['subject']}",
+        *(
+            f"  {key:<9} {json.dumps(value, ensure_ascii=False)}"
+            for key, value in event["details"].items()
+        ),
+        f"  prev hash {event['prev_hash']}",
+        f"  hash      {event['hash']}",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
 @audit_app.command("verify")
 @_guard
 def audit_verify(
@@ -724,6 +1098,7 @@ def audit_verify(
         list[Path] | None,
         typer.Option(
             "--trust-list",
+            metavar="FILE",
             help="A signed list you kept (repeatable): its audit head must still be in the "
             "log. The only check that survives the database being emptied.",
         ),
@@ -731,7 +1106,10 @@ def audit_verify(
 ) -> None:
     """Check the audit log: the hash chain, the signed checkpoints and published lists
     (with the registry's public key from registry.json) and lists you kept. Exit 1 if
-    broken."""
+    broken.
+
+      ancre registry audit verify --dir reg --trust-list trust-list.jwt
+    """
     from ancre.registry.service import published_head
 
     key = _public_key(folder)
@@ -753,11 +1131,11 @@ def audit_verify(
         _print(
             {
                 "ok": report.ok,
+                "code": None if report.ok else "audit_chain_broken",
                 "events": report.events,
                 "signed_events": report.signed_events,
                 "first_broken": report.first_broken,
                 "reason": report.reason,
-                "code": None if report.ok else "audit_chain_broken",
             },
             True,
         )
@@ -774,10 +1152,23 @@ def audit_verify(
 
 @audit_app.command("checkpoint")
 @_guard
-def audit_checkpoint(folder: DirOption = DEFAULT_DIR) -> None:
-    """Sign the log's current (count, head) with the registry key (publishing does it too)."""
-    row = _open(folder).checkpoint(_signer(folder))
-    sys.stdout.write(f"checkpoint signed: {row.events} events, head {row.head}\n")
+def audit_checkpoint(
+    folder: DirOption = DEFAULT_DIR,
+    passphrase_file: PassphraseFileOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Sign the log's current (count, head) with the registry key (publishing does it too).
+
+    ANCRE_KEYSTORE_PASSPHRASE=… ancre registry audit checkpoint --dir reg
+    """
+    from ancre.registry.views import outcome_json
+
+    row = _open(folder).checkpoint(_signer(folder, passphrase_file))
+    message = f"checkpoint signed: {row.events} events, head {row.head}"
+    _done(
+        json_out,
+        outcome_json("audit checkpoint", row.events, message=message, head=row.head),
+    )
 
 
 @token_app.command("create")
@@ -796,21 +1187,32 @@ def token_create(
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     token: TokenOption = None,
+    json_out: JsonOption = False,
 ) -> None:
     """Create an admin API token; it is printed once, only its hash is stored. Past the
     first administrators, an editor or approver token needs your approver --token and, under
-    the two-person rule, another person's approval before it works."""
+    the two-person rule, another person's approval before it works.
+
+      ancre registry token create dashboard --role viewer --dir reg
+    """
     from ancre.registry.service import Role
+    from ancre.registry.views import outcome_json
 
     if role not in {r.value for r in Role}:
         _die(64, "--role must be viewer, editor or approver")
     registry = _open(folder)
     bootstrap = Role(role) is Role.VIEWER or not registry.has_admins()
     who = _who(registry, token, actor, minimum="approver", two_person=not bootstrap)
+    change = None
     if bootstrap and not token:
-        sys.stdout.write(registry.create_token(who, name, Role(role), person=person) + "\n")
+        value = registry.create_token(who, name, Role(role), person=person)
+    else:
+        value, change = registry.mint_token(who, name, Role(role), person=person)
+    if json_out:
+        message = f"token {name} created" if change is None else _pending(change.id)
+        outcome = outcome_json("token create", name, message=message, change=change, token=value)
+        _print(outcome, True)
         return
-    value, change = registry.mint_token(who, name, Role(role), person=person)
     sys.stdout.write(value + "\n")
     if change is not None:
         sys.stderr.write(
@@ -825,21 +1227,32 @@ def token_revoke(
     folder: DirOption = DEFAULT_DIR,
     actor: AsOption = "operator",
     token: TokenOption = None,
+    json_out: JsonOption = False,
 ) -> None:
-    """Revoke a token at once: requests with it are refused from now on (audited)."""
+    """Revoke a token at once: requests with it are refused from now on (audited).
+
+    ancre registry token revoke dashboard --dir reg --token "$ALICE_TOKEN"
+    """
+    from ancre.registry.views import outcome_json
+
     registry = _open(folder)
     registry.revoke_token(_who(registry, token, actor, minimum="approver", two_person=False), name)
-    sys.stdout.write(f"token {name} revoked\n")
+    _done(json_out, outcome_json("token revoke", name, message=f"token {name} revoked"))
 
 
 @token_app.command("list")
 @_guard
 def token_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
-    """List tokens (names, roles, holders; never their values)."""
-    tokens = _open(folder).tokens()
-    data = [
-        {"name": t.name, "role": t.role, "person": t.person, "revoked": t.revoked_at is not None}
-        for t in tokens
+    """List tokens (names, roles, holders, dates; never their values).
+
+    ancre registry token list --dir reg
+    """
+    from ancre.registry.views import token_json
+
+    data = [token_json(t) for t in _open(folder).tokens()]
+    rows = [
+        [t["name"], t["role"], t["person"], str(t["created_at"]), str(t["revoked_at"] or "")]
+        for t in data
     ]
-    rows = [[t.name, t.role, t.person, "" if t.revoked_at is None else "revoked"] for t in tokens]
-    _print(data, json_out, rows, ["name", "role", "person", ""], empty="no tokens")
+    headers = ["name", "role", "person", "created", "revoked"]
+    _print(data, json_out, rows, headers, empty="no tokens")

@@ -7,7 +7,7 @@ import errno
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -16,6 +16,7 @@ __all__ = [
     "PassphraseFileOption",
     "TlsCertOption",
     "TlsKeyOption",
+    "check_trust_list_source",
     "ensure_port_free",
     "tls_arguments",
 ]
@@ -83,3 +84,42 @@ def ensure_port_free(host: str, port: int) -> None:
                 message = f"cannot listen on {host}:{port}: {error.strerror}"
             sys.stderr.write(f"ancre: {message}\n")
             raise typer.Exit(EXIT_PORT_IN_USE) from None
+
+
+def check_trust_list_source(
+    trust_list: str | None, registry_did: str | None, *, insecure_loopback: bool
+) -> None:
+    """Refuse to start (exit 64, saying why) a service whose trust-list URL or registry DID
+    it could never use: it would start, then answer "not ready" forever (`/ready` saying
+    plain http is not allowed) while an orchestrator waits. Only what holds whatever the
+    network does is judged (scheme, form, an IP literal's address, the DID's method); a
+    name that does not resolve *yet* is left to `/ready`."""
+    from ancre.trust.did.document import parse_did
+    from ancre.trust.errors import AncreError, IndeterminateError
+    from ancre.trust.net.guard import NetworkPolicy, check_url
+
+    if trust_list is not None and "://" in trust_list:
+        policy = NetworkPolicy(allow_loopback=insecure_loopback, allow_http=insecure_loopback)
+        try:
+            check_url(trust_list, policy, resolve=lambda host, port: [])
+        except IndeterminateError:
+            pass  # a host name: DNS decides at run time
+        except AncreError as error:
+            plain = trust_list.startswith("http://") and not insecure_loopback
+            hint = " (--insecure-loopback allows http to loopback)" if plain else ""
+            _refuse(f"--trust-list {trust_list} can never be fetched: {error.message}{hint}")
+    if registry_did is not None:
+        try:
+            method, _ = parse_did(registry_did)
+        except AncreError:
+            _refuse(f"--registry-key {registry_did!r} is not a DID (did:web:registry.example)")
+        if method not in {"web", "key", "jwk"}:
+            _refuse(
+                f"--registry-key {registry_did}: did:{method} cannot be resolved here "
+                "(did:web, did:key or did:jwk)"
+            )
+
+
+def _refuse(message: str) -> NoReturn:
+    sys.stderr.write(f"ancre: {message}; not starting\n")
+    raise typer.Exit(64)

@@ -15,9 +15,10 @@ error handlers.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
@@ -45,8 +46,15 @@ __all__ = ["create_app"]
 _RETRY_AFTER: Final = "1"
 
 
-def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
-    """The registry API over `registry`; `signer` enables `POST /admin/publish`."""
+def create_app(
+    registry: Registry,
+    *,
+    signer: Signer | None = None,
+    did_document: Mapping[str, Any] | None = None,
+) -> FastAPI:
+    """The registry API over `registry`; `signer` enables `POST /admin/publish`;
+    `did_document` (of a did:web registry) is served where did:web resolution fetches it,
+    so `--registry-key did:web:…` works against one's own registry."""
     app = FastAPI(
         title="ancre registry",
         version="1",
@@ -64,7 +72,24 @@ def create_app(registry: Registry, *, signer: Signer | None = None) -> FastAPI:
     app.include_router(governance_router(context))
     app.include_router(tokens_router(context))
     app.include_router(health_router())
+    if did_document is not None and str(did_document.get("id", "")).startswith("did:web:"):
+        app.include_router(_did_document_router(dict(did_document)))
     return app
+
+
+def _did_document_router(document: dict[str, Any]) -> APIRouter:
+    from urllib.parse import urlsplit
+
+    from ancre.trust.did.web import did_web_to_url
+
+    router = APIRouter()
+
+    @router.get(urlsplit(did_web_to_url(document["id"])).path)
+    def did_json() -> JSONResponse:
+        """The registry's DID document (did:web), with the key that signs its lists."""
+        return JSONResponse(document, media_type="application/did+json")
+
+    return router
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -577,6 +577,27 @@ class Registry:
             rows = s.execute(select(AuditRow).order_by(AuditRow.seq.desc()).limit(limit)).scalars()
             return list(rows)
 
+    def audit_page(self, *, since: int = 0, limit: int = 100) -> list[AuditRow]:
+        """Audit events after sequence number `since`, oldest first, at most `limit` (for
+        reading the log page by page: the next page starts after the last `seq` seen)."""
+        if since < 0 or limit < 1:
+            raise RegistryError(
+                "since is 0 or more and limit 1 or more", status=422, code=Code.INVALID_REQUEST
+            )
+        with self._sessions() as s:
+            rows = s.execute(
+                select(AuditRow).where(AuditRow.seq > since).order_by(AuditRow.seq).limit(limit)
+            ).scalars()
+            return list(rows)
+
+    def audit_event(self, seq: int) -> AuditRow:
+        """One audit event by its sequence number."""
+        with self._sessions() as s:
+            row = s.get(AuditRow, seq)
+        if row is None:
+            raise RegistryError(f"no audit event {seq}", status=404, code=Code.NOT_FOUND)
+        return row
+
     # ---- status helpers -------------------------------------------------------------------
     def _add_status(
         self,
@@ -1142,6 +1163,25 @@ class Registry:
     def issuers(self) -> list[IssuerRow]:
         with self._sessions() as s:
             return list(s.execute(select(IssuerRow).order_by(IssuerRow.did)).scalars())
+
+    def issuer(self, did: str) -> IssuerRow:
+        """One issuer (not_found if the registry has none with this DID)."""
+        with self._sessions() as s:
+            return self._issuer(s, did)
+
+    def current_status(self, kind: str, subject: str) -> EntryStatus | None:
+        """The status in force now of an anchor (`kind` "anchor", its id) or an issuer
+        ("issuer", its DID): None before its first status takes effect."""
+        with self._sessions() as s:
+            return self._current_status(s, kind, subject)
+
+    def issuer_types(self, did: str) -> dict[str, EntryStatus | None]:
+        """An issuer's credential types, each with the status of its grant now."""
+        with self._sessions() as s:
+            grants = s.execute(
+                select(GrantRow).where(GrantRow.issuer_did == did).order_by(GrantRow.id)
+            ).scalars()
+            return {g.credential_type: self._current_status(s, "grant", str(g.id)) for g in grants}
 
     # ---- publication --------------------------------------------------------------------
     def _periods(self, s: Session, kind: str, subject: str) -> list[StatusPeriod]:

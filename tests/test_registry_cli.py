@@ -114,7 +114,8 @@ def test_operator_story(tmp_path: Path) -> None:
     assert tl.is_trusted("did:web:agency.example", "gx:LegalPerson", datetime.now(UTC))
 
     listed = json.loads(ancre("registry", "issuer", "list", *d, "--json").stdout)
-    assert [i["did"] for i in listed] == ["did:web:agency.example"]
+    assert [i["id"] for i in listed] == ["did:web:agency.example"]
+    assert listed[0]["status"] == "active"
     assert ancre("registry", "audit", "verify", *d).returncode == 0
     with sqlite3.connect(tmp_path / "reg" / "registry.db") as db:
         db.execute("UPDATE audit_log SET details_json = '{}' WHERE seq = 4")

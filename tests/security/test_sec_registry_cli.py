@@ -96,7 +96,8 @@ def test_the_way_back_from_the_command_line(reg: tuple[list[str], dict[str, str]
     withdrawn = ancre("issuer", "withdraw-type", AGENCY, "--type", LP, "--reason", "scope", *d)
     assert withdrawn.returncode == 0, withdrawn.stderr
     shown = json.loads(ancre("issuer", "show", AGENCY, *d, "--json").stdout)
-    assert shown["types"][LP]["status"][-1]["status"] == "withdrawn"
+    grant = next(t for t in shown["types"] if t["type"] == LP)  # docs/registry-json.md
+    assert (grant["status"], grant["history"][-1]["status"]) == ("withdrawn", "withdrawn")
     suspended = ancre("anchor", "suspend", ANCHOR, "--reason", "audit", *d, "--as", "alice")
     assert suspended.returncode == 77  # two-person: needs a token
     filed = ancre("anchor", "suspend", ANCHOR, "--reason", "audit", *d, "--token", tokens["alice"])
