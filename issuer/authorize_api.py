@@ -238,6 +238,17 @@ def _pages_router(flow: LoginFlow) -> APIRouter:
     async def stylesheet() -> Response:
         return Response(CSS, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
 
+    if hasattr(flow.authentication, "jwks"):
+
+        @router.get(prefix + "/login/jwks.json")
+        async def client_jwks() -> Response:
+            # The public keys the providers check private_key_jwt assertions with (the
+            # `jwks_uri` registered with them).
+            bridge: Any = flow.authentication
+            body = json.dumps(bridge.jwks, separators=(",", ":"))
+            return Response(body, media_type="application/json",
+                            headers={"Cache-Control": "max-age=300"})  # fmt: skip
+
     @router.get(prefix + "/login")
     async def landing(request: Request) -> Response:
         browser, cookie = flow.browser_of(request)
@@ -245,8 +256,10 @@ def _pages_router(flow: LoginFlow) -> APIRouter:
         configurations = [(c, flow.label(c, lang)) for c in flow.offered]
         # Operator approval is not a ProConnect login: the page must not offer one.
         operator = isinstance(flow.authentication, OperatorApproval)
+        providers = getattr(flow.authentication, "providers", ())
         return flow.page("landing", lang, cookie=cookie, csrf=flow.binding.csrf(browser),
-                         configurations=configurations, operator=operator)  # fmt: skip
+                         configurations=configurations, operator=operator,
+                         providers=providers)  # fmt: skip
 
     @router.post(prefix + "/login/start")
     async def start(request: Request) -> Response:
@@ -258,8 +271,16 @@ def _pages_router(flow: LoginFlow) -> APIRouter:
             configuration = form.get("configuration", "")
             if configuration not in flow.offered:
                 raise IssuerError(Code.UNKNOWN_CREDENTIAL_CONFIGURATION, "no such credential")
+            # Several providers: the button pressed names one (the bridge refuses others).
+            provider = form.get("provider")
+            if provider is not None and not hasattr(flow.authentication, "providers"):
+                raise IssuerError(Code.INVALID_REQUEST, "this issuer has no login provider")
             pending = await _call(code_flow.begin_page, configuration, browser)
-            outcome = await _call(flow.authentication.start, pending, browser)
+            if provider is None:
+                outcome = await _call(flow.authentication.start, pending, browser)
+            else:
+                start: Any = flow.authentication.start
+                outcome = await _call(start, pending, browser, provider[:64])
             response = await flow.decided(outcome, pending.id, browser, None, lang,
                                           ask_consent=True)  # fmt: skip
         except AncreError as error:

@@ -59,6 +59,7 @@ __all__ = [
     "LoginResult",
     "OidcRelyingParty",
     "ProviderConfig",
+    "login_provider_of",
 ]
 
 CERTIFICATION_DIRIGEANT: Final = "https://proconnect.gouv.fr/assurance/certification-dirigeant"
@@ -87,6 +88,8 @@ PROCONNECT_SCOPES: Final = (
 #: Asymmetric JWS algorithms only: never ``none`` nor a MAC keyed by the client secret.
 SIGNING_ALGS: Final = frozenset({"ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA"})
 _MAX_TOKEN_RESPONSE: Final = 64 * 1024
+#: Members of a private JWK (RFC 7518 §6.2.2, §6.3.2) never published.
+_PRIVATE_JWK_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _SKEW: Final = 60
 
 
@@ -118,6 +121,27 @@ class ProviderConfig:
     post_logout_redirect_uri: str | None = None
     #: How long a login's ID token is kept for the logout's ``id_token_hint``.
     session_lifetime: int = 12 * 3600
+    #: The acr values this provider can deliver (ProConnect's by default): a login asks
+    #: only for those, and a credential needing another level is refused ``acr_too_low``.
+    acr_values: tuple[str, ...] = PROCONNECT_ACR_VALUES
+    #: Provider claim → ancre's claim name (``family_name`` → ``usual_name``), applied to
+    #: the validated claims; a mapped claim replaces one of that name.
+    claims_mapping: Mapping[str, str] = field(default_factory=dict)
+    #: What the landing page's button says; empty: the name.
+    label: str = ""
+
+    @property
+    def is_proconnect(self) -> bool:
+        """Whether the landing page shows ProConnect's official button for this provider
+        (its name is ``proconnect`` or starts with ``proconnect-``)."""
+        return self.name == "proconnect" or self.name.startswith("proconnect-")
+
+    def public_jwk(self) -> dict[str, Any] | None:
+        """The public part of the ``private_key_jwt`` key (with its ``kid``), or ``None``:
+        what ``<public URL>/login/jwks.json`` publishes for the provider to fetch."""
+        if self.client_key is None:
+            return None
+        return {k: v for k, v in self.client_key.items() if k not in _PRIVATE_JWK_MEMBERS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +160,20 @@ class LoginResult:
         """The stable subject key: ``sub`` is unique per identity provider, so the key pairs
         it with ``idp_id`` — never the e-mail, which changes and is reassigned."""
         return f"{self.provider}:{self.idp_id or '-'}:{self.sub}"
+
+
+def login_provider_of(issuer: Issuer, browser: str) -> str | None:
+    """The provider `browser`'s newest live login was made with (its logout goes there),
+    or ``None`` when it has none."""
+    now = issuer.clock.now()
+    with issuer._transaction() as session:
+        return session.scalars(
+            select(LogoutSessionRow.provider).where(
+                LogoutSessionRow.browser_sha256 == _sha256(browser),
+                LogoutSessionRow.used_at.is_(None),
+                LogoutSessionRow.expires_at > now,
+            ).order_by(LogoutSessionRow.created_at.desc()).limit(1)
+        ).first()  # fmt: skip
 
 
 def _invalid(code: Code, message: str) -> InvalidError:
@@ -338,6 +376,9 @@ class OidcRelyingParty:
         self._keep_for_logout(row, id_token)
         userinfo = self._userinfo(metadata["userinfo_endpoint"], access_token, claims["sub"])
         merged = {**claims, **userinfo}
+        for theirs, ours in self.config.claims_mapping.items():
+            if theirs in merged:
+                merged[ours] = merged[theirs]
         idp_id = merged.get("idp_id")
         return LoginResult(
             self.config.name,

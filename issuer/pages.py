@@ -178,6 +178,10 @@ fieldset{border:1px solid #929292;margin:0 0 1rem}
 color:#fff;border:0;padding:.75rem 1.5rem;font-size:1rem;cursor:pointer;min-height:3.5rem}
 .proconnect-button:hover{background:#1212ff}
 .proconnect-brand{font-weight:700;font-size:1.1rem}
+.providers{display:flex;flex-direction:column;align-items:flex-start;gap:.75rem}
+.provider-button{background:#fff;color:#000091;border:2px solid #000091;
+padding:.75rem 1.5rem;font-size:1rem;cursor:pointer;min-height:3.5rem}
+.provider-button:hover{background:#e3e3fd}
 .lang{text-align:right}
 .uri{word-break:break-all;font-family:monospace}
 .actions button{margin:.5rem .5rem 0 0;padding:.6rem 1rem;font-size:1rem}
@@ -221,6 +225,25 @@ _LANDING: Final = """{% extends "base" %}
 {% if operator %}
 <button type="submit">{{ t.ask_operator }}</button>
 </form>
+{% elif providers %}
+{#- One submit button per provider: the one pressed names it (`provider`). #}
+<div class="providers">
+{% for name, label, proconnect in providers %}
+{% if proconnect %}
+<button type="submit" class="proconnect-button" name="provider" value="{{ name }}">
+<span>{{ t.login_with }}</span> <span class="proconnect-brand">ProConnect</span>
+</button>
+{% else %}
+<button type="submit" class="provider-button" name="provider" value="{{ name }}">
+{{- t.login_with }} {{ label }}</button>
+{% endif %}
+{% endfor %}
+</div>
+</form>
+{% if providers|selectattr(2)|list %}
+<p><a href="https://www.proconnect.gouv.fr/" target="_blank" rel="noopener"
+title="{{ t.what_is }} - {{ t.new_window }}">{{ t.what_is }}</a></p>
+{% endif %}
 {% else %}
 <button type="submit" class="proconnect-button">
 <span>{{ t.login_with }}</span> <span class="proconnect-brand">ProConnect</span>
