@@ -430,7 +430,7 @@ def _read_key_file(path: Path, what: str) -> dict[str, Any]:
         raise ConfigurationError(f"{what}: cannot read {path}: {error.strerror}") from None
     if len(raw) > _MAX_KEY_FILE:
         raise ConfigurationError(f"{what}: {path} is larger than {_MAX_KEY_FILE} bytes")
-    if raw.lstrip().startswith(b"{"):
+    if raw.lstrip()[:1] in (b"{", b"["):
         try:
             jwk = loads_strict(raw, what="private JWK")
         except AncreError as error:
