@@ -288,6 +288,9 @@ def _pages_router(flow: LoginFlow) -> APIRouter:
         response.headers.append("set-cookie", f"{LANG_COOKIE}={lang}; Path=/; Secure; SameSite=Lax")
         return response
 
+    if hasattr(flow.authentication, "providers"):
+        _provider_choice(router, flow)
+
     @router.post(prefix + "/login/consent")
     async def consent_decision(request: Request) -> Response:
         lang = flow.lang_of(request)
@@ -312,6 +315,51 @@ def _pages_router(flow: LoginFlow) -> APIRouter:
             return flow.error_page(error.code, lang, getattr(error, "status", 400))
 
     return router
+
+
+def _provider_choice(router: APIRouter, flow: LoginFlow) -> None:
+    """With several providers, a wallet's request waits on a page listing them
+    (``GET /login/choose?request=ID``); the button pressed starts that provider's login
+    (``POST /login/provider``, CSRF form). The request stays bound to its browser: it is
+    completed only there (:meth:`AuthorizationServer.complete`)."""
+    prefix, code_flow = flow.served.prefix, flow.code_flow
+    bridge: Any = flow.authentication
+
+    @router.get(prefix + "/login/choose")
+    async def choose(request: Request) -> Response:
+        lang = flow.lang_of(request)
+        try:
+            browser = flow.binding.read(request.cookies.get(flow.binding.cookie))
+            if browser is None:
+                message = "the provider choice came without its browser cookie"
+                raise IssuerError(Code.LOGIN_STATE_INVALID, message, 403)
+            request_id = request.query_params.get("request", "")
+            if not request_id or len(request_id) > 64:
+                raise IssuerError(Code.INVALID_REQUEST, "no request")
+            pending = await _call(code_flow.pending, request_id)
+        except AncreError as error:
+            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+        return flow.page(
+            "choose", lang, csrf=flow.binding.csrf(browser), request_id=request_id,
+            credential_label=flow.label(pending.configuration_id, lang),
+            providers=bridge.providers,
+        )  # fmt: skip
+
+    @router.post(prefix + "/login/provider")
+    async def chosen(request: Request) -> Response:
+        lang = flow.lang_of(request)
+        try:
+            form = await flow.read_form(request)
+            lang = flow.lang_of(request, form)
+            browser = flow.checked_browser(request, form)
+            request_id, provider = form.get("request", ""), form.get("provider", "")
+            if not request_id or len(request_id) > 64 or not provider or len(provider) > 64:
+                raise IssuerError(Code.INVALID_REQUEST, "no request or no provider")
+            pending = await _call(code_flow.pending, request_id)
+            outcome = await _call(bridge.start, pending, browser, provider)
+            return await flow.decided(outcome, request_id, browser, None, lang, ask_consent=False)
+        except AncreError as error:
+            return flow.error_page(error.code, lang, getattr(error, "status", 400))
 
 
 def _redirects_router(flow: LoginFlow) -> APIRouter:

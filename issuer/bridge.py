@@ -61,6 +61,7 @@ from ancre.issuer.templates import Authorization
 from ancre.trust.errors import AncreError, Code, InvalidError
 
 __all__ = [
+    "CHOOSE_PATH",
     "LoginBridge",
     "LoginSettings",
     "build_login_bridge",
@@ -69,6 +70,9 @@ __all__ = [
     "resolve_client_keys",
 ]
 
+#: Where a wallet's request goes when several providers are configured: the user picks one
+#: (a page of ``ancre.issuer.authorize_api``, posting to ``/login/provider``).
+CHOOSE_PATH: Final = "/login/choose"
 #: Credential configurations the bridge can fill, and the acr values each accepts.
 _ACR: Final[Mapping[str, tuple[str, ...]]] = {
     "LocalRegistrationNumber": PROCONNECT_ACR_VALUES,
@@ -253,6 +257,9 @@ class LoginBridge:
                 Code.UNKNOWN_CREDENTIAL_CONFIGURATION,
                 f"a login does not yield {pending.configuration_id}",
             )
+        if provider is None and self.more_parties:
+            # Several providers and none chosen (a wallet's request): the user picks one.
+            return Redirect(f"{self.server.issuer.public_url}{CHOOSE_PATH}?request={pending.id}")
         party = self.relying_party if provider is None else self.parties.get(provider)
         if party is None:
             return Refused(Code.INVALID_REQUEST, "no such login provider")

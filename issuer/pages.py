@@ -55,6 +55,8 @@ _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "ouverte : elle se recharge d'elle-même et vous ramène au portefeuille dès la décision.",
         "waiting_reference": "Référence de la demande",
         "logout": "Se déconnecter",
+        "choose_provider": "Choisissez comment vous identifier",
+        "choose_intro": "Votre portefeuille demande une attestation",
         "logged_out_title": "Vous êtes déconnecté",
         "logged_out_provider": "Vous êtes déconnecté de l'émetteur et de ProConnect.",
         "logged_out_local": "Vous êtes déconnecté de l'émetteur. Le fournisseur d'identité "
@@ -95,6 +97,8 @@ _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "it reloads by itself and takes you back to the wallet once they decide.",
         "waiting_reference": "Request reference",
         "logout": "Log out",
+        "choose_provider": "Choose how to log in",
+        "choose_intro": "Your wallet asks for a credential",
         "logged_out_title": "You are logged out",
         "logged_out_provider": "You are logged out of the issuer and of ProConnect.",
         "logged_out_local": "You are logged out of the issuer. The identity provider offers "
@@ -226,8 +230,21 @@ _LANDING: Final = """{% extends "base" %}
 <button type="submit">{{ t.ask_operator }}</button>
 </form>
 {% elif providers %}
-{#- One submit button per provider: the one pressed names it (`provider`). #}
-<div class="providers">
+{% include "providers" %}
+{% else %}
+<button type="submit" class="proconnect-button">
+<span>{{ t.login_with }}</span> <span class="proconnect-brand">ProConnect</span>
+</button>
+</form>
+<p><a href="https://www.proconnect.gouv.fr/" target="_blank" rel="noopener"
+title="{{ t.what_is }} - {{ t.new_window }}">{{ t.what_is }}</a></p>
+{% endif %}
+{% endblock %}
+"""
+
+#: One submit button per provider, closing the form: the one pressed names it (``provider``).
+#: ProConnect's official button for ProConnect, a plain one labelled by the others.
+_PROVIDERS: Final = """<div class="providers">
 {% for name, label, proconnect in providers %}
 {% if proconnect %}
 <button type="submit" class="proconnect-button" name="provider" value="{{ name }}">
@@ -244,14 +261,19 @@ _LANDING: Final = """{% extends "base" %}
 <p><a href="https://www.proconnect.gouv.fr/" target="_blank" rel="noopener"
 title="{{ t.what_is }} - {{ t.new_window }}">{{ t.what_is }}</a></p>
 {% endif %}
-{% else %}
-<button type="submit" class="proconnect-button">
-<span>{{ t.login_with }}</span> <span class="proconnect-brand">ProConnect</span>
-</button>
-</form>
-<p><a href="https://www.proconnect.gouv.fr/" target="_blank" rel="noopener"
-title="{{ t.what_is }} - {{ t.new_window }}">{{ t.what_is }}</a></p>
-{% endif %}
+"""
+
+#: A wallet's request, with several providers: which one to log in with.
+_CHOOSE: Final = """{% extends "base" %}
+{% block title %}{{ t.choose_provider }}{% endblock %}
+{% block main %}
+<h1>{{ t.choose_provider }}</h1>
+<p>{{ t.choose_intro }} : <strong>{{ credential_label }}</strong>.</p>
+<form method="post" action="{{ base }}/login/provider">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<input type="hidden" name="request" value="{{ request_id }}">
+<input type="hidden" name="lang" value="{{ lang }}">
+{% include "providers" %}
 {% endblock %}
 """
 
@@ -342,6 +364,8 @@ _ENV: Final = Environment(
             "error": _ERROR,
             "waiting": _WAITING,
             "logged_out": _LOGGED_OUT,
+            "providers": _PROVIDERS,
+            "choose": _CHOOSE,
         }
     ),
     autoescape=select_autoescape(default=True, default_for_string=True),

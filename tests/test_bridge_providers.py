@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -29,6 +30,8 @@ from sqlalchemy import select
 from test_bridge_login import (
     LOOPBACK,
     REGISTER_POLICY,
+    WALLET_REDIRECT,
+    authorize_url,
     Browser,
     consent,
     error_code,
@@ -252,6 +255,7 @@ def _generic_accounts(tmp: Path) -> Path:
 
 @dataclass
 class Two:
+    tls: Tls
     issuer: Issuer
     url: str
     proconnect: Standin
@@ -305,7 +309,7 @@ def two_providers(tmp: Path, tls: Tls) -> Iterator[Two]:
         bridge = LoginBridge(first, register, AuthorizationServer(issuer), more_parties=(second,))
         app = create_app(IssuerSettings(issuer, authentication=bridge))
         with serve_on(sock, app, tls) as url:
-            yield Two(issuer, url, proconnect, autre, client_jwk, bridge, asked)
+            yield Two(tls, issuer, url, proconnect, autre, client_jwk, bridge, asked)
 
 
 @pytest.fixture(scope="module")
@@ -475,3 +479,47 @@ def test_logout_goes_to_the_provider_the_session_logged_in_with(
     assert query_of(location)["client_id"] == (
         standin.key_client_id if provider == "proconnect" else standin.client_id
     )
+
+
+def test_a_wallets_request_lets_the_user_choose_the_provider(two: Two, browser: Browser) -> None:
+    two.autre.login_as("john.dupont")
+    verifier = secrets.token_urlsafe(48)
+    sent = browser.http.get(authorize_url(two.url, "LegalPerson", verifier))
+    assert sent.status_code == 303, sent.text[:300]
+    choice = sent.headers["location"]
+    assert choice.startswith(f"{two.url}/login/choose?request=")
+    page = browser.http.get(choice)
+    assert page.status_code == 200, page.text[:300]
+    assert 'action="' + two.url + '/login/provider"' in page.text
+    assert 'value="proconnect"' in page.text
+    assert 'value="autre"' in page.text
+    fields = form_fields(page.text)
+    # Another browser cannot take this request over: its login ends refused, the
+    # request stays this browser's.
+    with httpx.Client(trust_env=False, timeout=15, verify=two.tls.context()) as other_http:
+        other = Browser(other_http)
+        other_page = other.http.get(f"{two.url}/login")
+        taken = other.http.post(f"{two.url}/login/provider", data={
+            **fields, "csrf": form_fields(other_page.text)["csrf"], "provider": "autre",
+        })  # fmt: skip
+        assert taken.status_code == 303
+        back = other.http.get(to_callback(other, two, taken.headers["location"]))
+        assert error_code(back) == "invalid_request"
+    # The user presses `autre`: that provider's login, then the wallet gets its code.
+    started = browser.http.post(f"{two.url}/login/provider", data={**fields, "provider": "autre"})
+    assert started.status_code == 303, started.text[:300]
+    assert started.headers["location"].startswith(two.autre.issuer + "/")
+    page = browser.http.get(to_callback(browser, two, started.headers["location"]))
+    done = consent(browser, two, page, "accept")
+    assert done.status_code == 303, done.text[:300]
+    assert done.headers["location"].startswith(WALLET_REDIRECT + "?")
+    assert "code" in query_of(done.headers["location"])
+
+
+def test_the_choice_needs_the_forms_csrf_token(two: Two, browser: Browser) -> None:
+    sent = browser.http.get(authorize_url(two.url, "LegalPerson", secrets.token_urlsafe(48)))
+    fields = form_fields(browser.http.get(sent.headers["location"]).text)
+    forged = browser.http.post(f"{two.url}/login/provider", data={
+        **fields, "csrf": "forged", "provider": "autre",
+    })  # fmt: skip
+    assert error_code(forged) == "csrf_invalid"
