@@ -9,8 +9,14 @@ why not authlib's client. What it enforces:
   the browser: the server-side record (:class:`~ancre.issuer.db.LoginStateRow`, keyed by
   the state's hash) names the browser-binding cookie it was created for, and the callback
   consumes it with one conditional UPDATE — on whichever replica the redirect lands, once;
+- one relying party per provider: several providers share the ``login_states`` table, each
+  row naming its provider, and a callback is validated by the state's provider only
+  (:class:`~ancre.issuer.bridge.LoginBridge` dispatches); RFC 9207's ``iss`` is checked, and
+  required from a provider whose metadata says it sends it;
 - ``client_secret_post`` client authentication (as ProConnect), or ``private_key_jwt``
-  with an ES256 key (``ProviderConfig.client_key``);
+  with an ES256 key (``ProviderConfig.client_key``: from a key file or the issuer's key
+  store, docs/proconnect.md "Configuration"; its public part at ``/login/jwks.json``);
+- ``claims_mapping`` renames a generic provider's claims to ProConnect's names;
 - the ``acr`` is requested through the ``claims`` parameter (non-essential, so that a login
   at a lower level still comes back and is refused here with ``acr_too_low``) and always
   re-checked in the ID token;
@@ -20,8 +26,8 @@ why not authlib's client. What it enforces:
   ``nonce``, ``acr``;
 - userinfo: a signed JWT (``application/jwt``: signature, ``iss``, ``aud``) or plain JSON,
   its ``sub`` the ID token's (Core §5.3.2);
-- the subject key is ``sub`` + ``idp_id`` (ProConnect's ``sub`` is per identity provider),
-  never the e-mail.
+- the subject key is the provider's name + ``idp_id`` + ``sub`` (ProConnect's ``sub`` is per
+  identity provider; the same ``sub`` at two providers is two people), never the e-mail.
 
 Every refusal is an :class:`~ancre.trust.errors.AncreError` with a stable code (docs/errors.md
 "Login bridge"); once the state is consumed, :meth:`OidcRelyingParty.finish` still names the
@@ -359,9 +365,16 @@ class OidcRelyingParty:
                 Code.LOGIN_PROVIDER_ERROR,
                 f"the provider refused the login: {params['error'][:64]}",
             )
-        # RFC 9207: an `iss` on the response must be this provider's (mix-up defence).
+        # RFC 9207: an `iss` on the response must be this provider's (mix-up defence), and
+        # a provider that says it sends one (§3) must have: without it, the response may be
+        # another provider's (§2.4).
         if "iss" in params and params["iss"] != self.config.issuer:
             raise _invalid(Code.ID_TOKEN_WRONG_ISSUER, "the response comes from another issuer")
+        if "iss" not in params and metadata.get("authorization_response_iss_parameter_supported"):
+            raise _invalid(
+                Code.ID_TOKEN_WRONG_ISSUER,
+                "the response lacks the `iss` this provider sends (RFC 9207 §2.4)",
+            )
         code = params.get("code")
         if not code or len(code) > 512:
             raise _invalid(Code.LOGIN_PROVIDER_ERROR, "the provider sent no authorization code")

@@ -41,7 +41,12 @@ from test_bridge_login import (
 
 from ancre.issuer.api import IssuerSettings, create_app
 from ancre.issuer.authorize import AuthorizationServer
-from ancre.issuer.bridge import LoginBridge, load_login_settings, resolve_client_keys
+from ancre.issuer.bridge import (
+    LoginBridge,
+    build_login_bridge,
+    load_login_settings,
+    resolve_client_keys,
+)
 from ancre.issuer.db import LogoutSessionRow
 from ancre.issuer.login import PROCONNECT_ACR_VALUES, PROCONNECT_SCOPES, OidcRelyingParty
 from ancre.issuer.registers import RechercheEntreprises, RetryPolicy
@@ -140,6 +145,23 @@ def test_private_key_jwt_from_the_issuers_key_store(tmp_path: Path) -> None:
     assert public is not None
     assert public["x"] == store.public_key("login-client").to_jwk()["x"]
     assert "d" not in public
+
+
+def test_the_production_bridge_takes_the_key_from_the_issuers_key_store(tmp_path: Path) -> None:
+    """What `ancre issuer serve --login` builds: every provider a relying party, the key
+    store's key published, the others' secrets kept."""
+    issuer = make_issuer(tmp_path / "issuer", 8443)
+    issuer.store.generate("proconnect-client", "p256")
+    path = write(tmp_path, {"providers": [pkjwt(client_key="proconnect-client"), generic()]})
+    settings = load_login_settings(path, public_url=issuer.public_url, environ={"S": "x"})
+    bridge = build_login_bridge(issuer, settings)
+    assert list(bridge.parties) == ["proconnect", "autre"]
+    assert [p[:2] for p in bridge.providers] == [("proconnect", "proconnect"), ("autre", "autre")]
+    (published,) = bridge.jwks["keys"]
+    assert published["x"] == issuer.store.public_key("proconnect-client").to_jwk()["x"]
+    assert "d" not in published
+    assert bridge.parties["autre"].config.client_secret == "x"
+    assert bridge.form_targets == ("https://op.example", "https://other.example")
 
 
 def test_a_key_store_key_that_is_missing_or_not_p256_is_refused(tmp_path: Path) -> None:
@@ -439,11 +461,12 @@ def test_a_response_from_the_other_provider_is_refused_as_a_mix_up(
     mixed = {**from_b, "state": for_a["state"]}
     page = browser.http.get(f"{two.url}/login/callback", params=mixed)
     assert error_code(page) == "id_token_wrong_issuer"
-    # Without the `iss` parameter, B's code goes to A's token endpoint only, which refuses.
+    # Without `iss`, from a provider whose metadata says it sends one: refused too (RFC 9207
+    # §2.4) — B's code is never sent to A's token endpoint.
     for_a = query_of(start(two, browser, "proconnect", "LegalPerson").headers["location"])
     mixed = {"code": from_b["code"], "state": for_a["state"]}
     page = browser.http.get(f"{two.url}/login/callback", params=mixed)
-    assert error_code(page) == "login_provider_error"
+    assert error_code(page) == "id_token_wrong_issuer"
     assert two.issuer.count_credentials() == before
     # And an ID token B signed (kept for its logout) does not pass A's validation.
     login_at(two, browser, "autre", "john.dupont")
