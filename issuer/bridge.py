@@ -586,6 +586,8 @@ def load_login_settings(
         data = loads_strict(path.read_bytes(), what="login configuration")
     except OSError as error:
         raise ConfigurationError(f"cannot read {path}: {error.strerror}") from None
+    except AncreError as error:  # not JSON, a duplicate member, too deep…
+        raise ConfigurationError(f"{path}: {error.message}") from None
     if not isinstance(data, dict) or set(data) - _LOGIN_KEYS:
         raise ConfigurationError(
             f"{path}: expected {sorted(_LOGIN_KEYS)} with a `provider` or `providers`"

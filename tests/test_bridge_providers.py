@@ -40,7 +40,7 @@ from test_bridge_login import (
 )
 
 from ancre.issuer.api import IssuerSettings, create_app
-from ancre.issuer.authorize import AuthorizationServer
+from ancre.issuer.authorize import AuthorizationServer, Redirect, Refused
 from ancre.issuer.bridge import (
     LoginBridge,
     build_login_bridge,
@@ -214,6 +214,24 @@ def test_a_key_store_key_that_is_missing_or_not_p256_is_refused(tmp_path: Path) 
 def test_bad_configurations_say_which_member(tmp_path: Path, data: object, why: str) -> None:
     with pytest.raises(ConfigurationError) as refused:
         load_login_settings(write(tmp_path, data), public_url=PUBLIC, environ={"S": "x"})
+    assert why in refused.value.message, refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ('{"providers": [], "providers": []}', "duplicate JSON member 'providers'"),
+        ('{"providers": [{"name": "a", "name": "b"}]}', "duplicate JSON member 'name'"),
+        ("providers: []", "not valid JSON"),
+    ],
+)
+def test_a_file_that_is_not_strict_json_is_a_configuration_error(
+    tmp_path: Path, text: str, why: str
+) -> None:
+    path = tmp_path / "login.json"
+    path.write_text(text)
+    with pytest.raises(ConfigurationError) as refused:
+        load_login_settings(path, public_url=PUBLIC, environ={})
     assert why in refused.value.message, refused.value.message
 
 
@@ -546,3 +564,18 @@ def test_the_choice_needs_the_forms_csrf_token(two: Two, browser: Browser) -> No
         **fields, "csrf": "forged", "provider": "autre",
     })  # fmt: skip
     assert error_code(forged) == "csrf_invalid"
+
+
+def test_a_state_of_a_provider_no_longer_configured_is_refused(two: Two, browser: Browser) -> None:
+    """A login started with `autre`, coming back after a restart whose configuration no
+    longer has it: refused, not handed to another provider."""
+    browser_id = secrets.token_hex(16)
+    pending = two.bridge.server.begin_page("LegalPerson", browser_id)
+    sent = two.bridge.start(pending, browser_id, "autre")
+    assert isinstance(sent, Redirect)
+    state = query_of(sent.url)["state"]
+    only_proconnect = LoginBridge(two.bridge.relying_party, two.bridge.register, two.bridge.server)
+    request_id, outcome = only_proconnect.resume({"state": state, "code": "c"}, browser_id)
+    assert request_id == pending.id
+    assert isinstance(outcome, Refused)
+    assert outcome.code == Code.LOGIN_STATE_INVALID
