@@ -579,3 +579,23 @@ def test_a_state_of_a_provider_no_longer_configured_is_refused(two: Two, browser
     assert request_id == pending.id
     assert isinstance(outcome, Refused)
     assert outcome.code == Code.LOGIN_STATE_INVALID
+
+
+def test_a_level_the_provider_cannot_deliver_is_refused_before_the_redirect(
+    two: Two, browser: Browser
+) -> None:
+    # `autre` delivers eidas1 only: no director certification from it, and nobody is sent
+    # to it for one.
+    landing = browser.http.get(f"{two.url}/login")
+    refused = browser.http.post(f"{two.url}/login/start", data={
+        **form_fields(landing.text), "configuration": "DirectorCertification",
+        "provider": "autre",
+    })  # fmt: skip
+    assert refused.status_code == 400
+    assert error_code(refused) == "acr_too_low"
+    # ProConnect delivers it: that login starts, asking for certification-dirigeant only.
+    sent = start(two, browser, "proconnect", "DirectorCertification")
+    claims = json.loads(query_of(sent.headers["location"])["claims"])
+    assert claims["id_token"]["acr"]["values"] == [
+        "https://proconnect.gouv.fr/assurance/certification-dirigeant"
+    ]
