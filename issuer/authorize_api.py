@@ -13,8 +13,9 @@ login started on the landing page.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Final
-from urllib.parse import parse_qs, parse_qsl
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -60,7 +61,8 @@ class LoginFlow:
         self.code_flow = code_flow
         self.issuer = code_flow.issuer
         self.binding = BrowserBinding(self.issuer)
-        self.headers = security_headers(getattr(authentication, "form_targets", ()))
+        self.form_targets: tuple[str, ...] = tuple(getattr(authentication, "form_targets", ()))
+        self.headers = security_headers(self.form_targets)
         configurations = getattr(authentication, "configurations", TEMPLATES)
         self.offered = [c for c in configurations if c in TEMPLATES]
 
@@ -117,9 +119,13 @@ class LoginFlow:
     # -- pages -------------------------------------------------------------------------------
 
     def page(self, name: str, lang: str, status: int = 200, cookie: str | None = None,
-             **context: Any) -> Response:  # fmt: skip
+             wallet: str = "", **context: Any) -> Response:  # fmt: skip
+        """Render `name`; `wallet`: the wallet's ``redirect_uri`` the page's form may end at
+        (CSP ``form-action`` applies to the redirect after a form, and browsers enforce it)."""
         body = render(name, lang, self.issuer.public_url, **context)
-        response = HTMLResponse(body, status, headers=self.headers)
+        source = _csp_source(wallet)
+        headers = security_headers((*self.form_targets, source)) if source else self.headers
+        response = HTMLResponse(body, status, headers=headers)
         if cookie is not None:
             response.headers.append("set-cookie", self.binding.header(cookie))
         return response
@@ -132,7 +138,7 @@ class LoginFlow:
         return str(template(configuration).display.get(lang, configuration))
 
     def consent(self, approved: Approved, request_id: str, configuration: str, browser: str,
-                lang: str) -> Response:  # fmt: skip
+                lang: str, wallet: str = "") -> Response:  # fmt: skip
         chosen = template(configuration)
         disclosable = {p[1:] for p in chosen.disclosable}
         claims = [
@@ -146,7 +152,7 @@ class LoginFlow:
         return self.page(
             "consent", lang, csrf=self.binding.csrf(browser), request_id=request_id,
             credential_label=self.label(configuration, lang), claims=claims, evidence=evidence,
-            evidence_disclosable=evidence_disclosable,
+            evidence_disclosable=evidence_disclosable, wallet=wallet,
         )  # fmt: skip
 
     # -- decisions ---------------------------------------------------------------------------
@@ -180,13 +186,30 @@ class LoginFlow:
             # After a login, the user sees exactly what will be signed before anything is.
             await _call(self.code_flow.hold, request_id, outcome, browser)
             pending = await _call(self.code_flow.pending, request_id)
-            response = self.consent(outcome, request_id, pending.configuration_id, browser, lang)
+            response = self.consent(outcome, request_id, pending.configuration_id, browser, lang,
+                                    pending.redirect_uri)  # fmt: skip
         else:
             back = await _call(self.code_flow.complete, request_id, outcome, browser)
             response = await self.finish(back, lang, browser)
         if cookie is not None:
             response.headers.append("set-cookie", self.binding.header(cookie))
         return response
+
+
+def _csp_source(uri: str) -> str:
+    """A CSP source for a wallet's ``redirect_uri`` (already checked by
+    :func:`ancre.issuer.authorize._check_redirect_uri`): its origin, or its private-use
+    scheme; ``""`` for none, or for anything that could break out of the header."""
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if not re.fullmatch(r"[a-z][a-z0-9+.-]{0,63}", scheme):
+        return ""
+    if scheme not in ("http", "https"):
+        return f"{scheme}:"
+    if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?",
+                        parts.netloc):  # fmt: skip
+        return ""
+    return f"{scheme}://{parts.netloc}"
 
 
 def authorization_routers(flow: LoginFlow) -> tuple[APIRouter, ...]:
@@ -342,7 +365,7 @@ def _provider_choice(router: APIRouter, flow: LoginFlow) -> None:
         return flow.page(
             "choose", lang, csrf=flow.binding.csrf(browser), request_id=request_id,
             credential_label=flow.label(pending.configuration_id, lang),
-            providers=bridge.providers,
+            providers=bridge.providers, wallet=pending.redirect_uri,
         )  # fmt: skip
 
     @router.post(prefix + "/login/provider")

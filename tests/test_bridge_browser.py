@@ -195,10 +195,8 @@ def test_two_providers_landing_and_choice_in_chromium(
 ) -> None:
     """With two providers: the landing page's two buttons (ProConnect's official one, a
     plain one for the other), a login with the second, and a wallet's request's choice
-    page up to the consent page; each page passes axe-core. (Not the consent's redirect to
-    the wallet: the pages' CSP `form-action` does not list the wallet's `redirect_uri`, and
-    Chromium blocks that redirect — a known gap of the wallet flow, any number of providers.)"""
-    from test_bridge_login import authorize_url
+    page through to the wallet's redirect; each page passes axe-core."""
+    from test_bridge_login import WALLET_REDIRECT, authorize_url
     from test_bridge_providers import two_providers
 
     with two_providers(tmp_path_factory.mktemp("two"), tls) as two:
@@ -219,5 +217,9 @@ def test_two_providers_landing_and_choice_in_chromium(
             page.get_by_role("button", name="S'identifier avec Autre fournisseur").click()
             page.wait_for_url(re.compile(r".*/login/callback.*"))
             assert page.get_by_role("heading", level=1).inner_text() == "Vérifiez ce qui sera signé"
+            # The consent form ends at the wallet's redirect_uri: the page's CSP form-action
+            # must allow that redirect, or Chromium blocks it.
+            with page.expect_request(re.compile(re.escape(WALLET_REDIRECT) + r"\?.*code=.*")):
+                page.get_by_role("button", name="Signer et recevoir l'attestation").click()
         finally:
             context.close()

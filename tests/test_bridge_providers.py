@@ -551,6 +551,11 @@ def test_a_wallets_request_lets_the_user_choose_the_provider(two: Two, browser: 
     assert started.status_code == 303, started.text[:300]
     assert started.headers["location"].startswith(two.autre.issuer + "/")
     page = browser.http.get(to_callback(browser, two, started.headers["location"]))
+    # The consent form ends at the wallet: CSP form-action (enforced on the redirect after
+    # a form) lets it; the landing page's does not.
+    assert "https://wallet.example" in page.headers["content-security-policy"]
+    landing = browser.http.get(f"{two.url}/login")
+    assert "wallet.example" not in landing.headers["content-security-policy"]
     done = consent(browser, two, page, "accept")
     assert done.status_code == 303, done.text[:300]
     assert done.headers["location"].startswith(WALLET_REDIRECT + "?")
@@ -599,3 +604,21 @@ def test_a_level_the_provider_cannot_deliver_is_refused_before_the_redirect(
     assert claims["id_token"]["acr"]["values"] == [
         "https://proconnect.gouv.fr/assurance/certification-dirigeant"
     ]
+
+
+@pytest.mark.parametrize(
+    ("uri", "source"),
+    [
+        ("https://wallet.example/cb?x=1", "https://wallet.example"),
+        ("http://127.0.0.1:8080/cb", "http://127.0.0.1:8080"),
+        ("http://[::1]:8080/cb", "http://[::1]:8080"),
+        ("eu.europa.ec.wallet:/cb", "eu.europa.ec.wallet:"),
+        ("https://wallet.example;script-src *@x/cb", ""),
+        ("https://a b/cb", ""),
+        ("", ""),
+    ],
+)
+def test_a_wallets_redirect_uri_becomes_a_csp_source_or_nothing(uri: str, source: str) -> None:
+    from ancre.issuer.authorize_api import _csp_source
+
+    assert _csp_source(uri) == source
