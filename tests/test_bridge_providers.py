@@ -623,3 +623,26 @@ def test_a_wallets_redirect_uri_becomes_a_csp_source_or_nothing(uri: str, source
     from ancre.issuer.authorize_api import _csp_source
 
     assert _csp_source(uri) == source
+
+
+def test_serve_refuses_a_wrong_login_configuration_with_its_message(tmp_path: Path) -> None:
+    """`ancre issuer serve --login`: a key file others can read, or a key the issuer's key
+    store does not have, stops the start (exit 64) with the member named."""
+    from _issuer_support import ancre_cli
+
+    folder = tmp_path / "agency"
+    init = ancre_cli("issuer", "init", "--dir", str(folder), "--did", "did:web:localhost%3A9")
+    assert init.returncode == 0, init.stderr
+    key_file(tmp_path, mode=0o644)
+    cases = (
+        (pkjwt(client_key_file="client-key.json"), "providers[0].client_key_file"),
+        (pkjwt(client_key="absent"), "client_key 'absent': no key named 'absent'"),
+    )
+    for provider, why in cases:
+        write(tmp_path, {"providers": [provider]})
+        done = ancre_cli(
+            "issuer", "serve", "--dir", str(folder), "--port", "9", "--no-accreditation-check",
+            "--login", str(tmp_path / "login.json"),
+        )  # fmt: skip
+        assert done.returncode == 64, done.stderr
+        assert why in done.stderr, done.stderr
