@@ -55,7 +55,13 @@ from ancre.issuer.authorize import pkce_s256
 from ancre.issuer.db import LoginStateRow, LogoutSessionRow
 from ancre.issuer.service import Issuer, _rowcount, _sha256
 from ancre.trust.codec.json import loads_strict
-from ancre.trust.errors import AncreError, Code, IndeterminateError, InvalidError
+from ancre.trust.errors import (
+    AncreError,
+    Code,
+    ConfigurationError,
+    IndeterminateError,
+    InvalidError,
+)
 from ancre.trust.net.guard import NetworkPolicy, check_url, fetch
 
 __all__ = [
@@ -200,6 +206,12 @@ class OidcRelyingParty:
     database (module docstring)."""
 
     def __init__(self, config: ProviderConfig, issuer: Issuer, client: httpx.Client) -> None:
+        if config.client_key is None and not config.client_secret:
+            # A key store key not resolved (bridge.resolve_client_keys), or no secret: never
+            # authenticate with an empty secret.
+            raise ConfigurationError(
+                f"provider {config.name} has neither a client secret nor a key"
+            )
         self.config = config
         self._issuer = issuer
         self._client = client

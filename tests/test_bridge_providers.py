@@ -164,6 +164,15 @@ def test_the_production_bridge_takes_the_key_from_the_issuers_key_store(tmp_path
     assert bridge.form_targets == ("https://op.example", "https://other.example")
 
 
+def test_a_relying_party_without_secret_or_key_is_refused(tmp_path: Path) -> None:
+    # A key store key left unresolved would otherwise authenticate with an empty secret.
+    path = write(tmp_path, {"provider": pkjwt(client_key="login-client")})
+    settings = load_login_settings(path, public_url=PUBLIC, environ={})
+    issuer = make_issuer(tmp_path / "issuer", 8443)
+    with httpx.Client() as client, pytest.raises(ConfigurationError, match="neither"):
+        OidcRelyingParty(settings.provider, issuer, client)
+
+
 def test_a_key_store_key_that_is_missing_or_not_p256_is_refused(tmp_path: Path) -> None:
     store = MemoryKeyStore()
     store.generate("ed", "ed25519")
