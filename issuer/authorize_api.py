@@ -13,9 +13,10 @@ login started on the landing page.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Final
-from urllib.parse import parse_qs, parse_qsl
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -72,7 +73,8 @@ class LoginFlow:
         self.code_flow = code_flow
         self.issuer = code_flow.issuer
         self.binding = BrowserBinding(self.issuer)
-        self.headers = security_headers(getattr(authentication, "form_targets", ()))
+        self.form_targets: tuple[str, ...] = tuple(getattr(authentication, "form_targets", ()))
+        self.headers = security_headers(self.form_targets)
         configurations = getattr(authentication, "configurations", TEMPLATES)
         self.offered = [c for c in configurations if c in TEMPLATES]
 
@@ -129,9 +131,13 @@ class LoginFlow:
     # -- pages -------------------------------------------------------------------------------
 
     def page(self, name: str, lang: str, status: int = 200, cookie: str | None = None,
-             **context: Any) -> Response:  # fmt: skip
+             wallet: str = "", **context: Any) -> Response:  # fmt: skip
+        """Render `name`; `wallet`: the wallet's ``redirect_uri`` the page's form may end at
+        (CSP ``form-action`` applies to the redirect after a form, and browsers enforce it)."""
         body = render(name, lang, self.issuer.public_url, **context)
-        response = HTMLResponse(body, status, headers=self.headers)
+        source = _csp_source(wallet)
+        headers = security_headers((*self.form_targets, source)) if source else self.headers
+        response = HTMLResponse(body, status, headers=headers)
         if cookie is not None:
             response.headers.append("set-cookie", self.binding.header(cookie))
         return response
@@ -144,7 +150,7 @@ class LoginFlow:
         return str(template(configuration).display.get(lang, configuration))
 
     def consent(self, approved: Approved, request_id: str, configuration: str, browser: str,
-                lang: str) -> Response:  # fmt: skip
+                lang: str, wallet: str = "") -> Response:  # fmt: skip
         chosen = template(configuration)
         disclosable = {p[1:] for p in chosen.disclosable}
         claims = [
@@ -158,7 +164,7 @@ class LoginFlow:
         return self.page(
             "consent", lang, csrf=self.binding.csrf(browser), request_id=request_id,
             credential_label=self.label(configuration, lang), claims=claims, evidence=evidence,
-            evidence_disclosable=evidence_disclosable,
+            evidence_disclosable=evidence_disclosable, wallet=wallet,
         )  # fmt: skip
 
     # -- decisions ---------------------------------------------------------------------------
@@ -198,13 +204,30 @@ class LoginFlow:
             # After a login, the user sees exactly what will be signed before anything is.
             await _call(self.code_flow.hold, request_id, outcome, browser)
             pending = await _call(self.code_flow.pending, request_id)
-            response = self.consent(outcome, request_id, pending.configuration_id, browser, lang)
+            response = self.consent(outcome, request_id, pending.configuration_id, browser, lang,
+                                    pending.redirect_uri)  # fmt: skip
         else:
             back = await _call(self.code_flow.complete, request_id, outcome, browser)
             response = await self.finish(back, lang, browser)
         if cookie is not None:
             response.headers.append("set-cookie", self.binding.header(cookie))
         return response
+
+
+def _csp_source(uri: str) -> str:
+    """A CSP source for a wallet's ``redirect_uri`` (already checked by
+    :func:`ancre.issuer.authorize._check_redirect_uri`): its origin, or its private-use
+    scheme; ``""`` for none, or for anything that could break out of the header."""
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if not re.fullmatch(r"[a-z][a-z0-9+.-]{0,63}", scheme):
+        return ""
+    if scheme not in ("http", "https"):
+        return f"{scheme}:"
+    if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?",
+                        parts.netloc):  # fmt: skip
+        return ""
+    return f"{scheme}://{parts.netloc}"
 
 
 def authorization_routers(flow: LoginFlow) -> tuple[APIRouter, ...]:
@@ -258,6 +281,17 @@ def _pages_router(flow: LoginFlow) -> APIRouter:
     async def stylesheet() -> Response:
         return Response(CSS, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
 
+    if hasattr(flow.authentication, "jwks"):
+
+        @router.get(prefix + "/login/jwks.json")
+        async def client_jwks() -> Response:
+            # The public keys the providers check private_key_jwt assertions with (the
+            # `jwks_uri` registered with them).
+            bridge: Any = flow.authentication
+            body = json.dumps(bridge.jwks, separators=(",", ":"))
+            return Response(body, media_type="application/json",
+                            headers={"Cache-Control": "max-age=300"})  # fmt: skip
+
     @router.get(prefix + "/login")
     async def landing(request: Request) -> Response:
         browser, cookie = flow.browser_of(request)
@@ -265,8 +299,10 @@ def _pages_router(flow: LoginFlow) -> APIRouter:
         configurations = [(c, flow.label(c, lang)) for c in flow.offered]
         # Operator approval is not a ProConnect login: the page must not offer one.
         operator = isinstance(flow.authentication, OperatorApproval)
+        providers = getattr(flow.authentication, "providers", ())
         return flow.page("landing", lang, cookie=cookie, csrf=flow.binding.csrf(browser),
-                         configurations=configurations, operator=operator)  # fmt: skip
+                         configurations=configurations, operator=operator,
+                         providers=providers)  # fmt: skip
 
     @router.post(prefix + "/login/start")
     async def start(request: Request) -> Response:
@@ -278,14 +314,25 @@ def _pages_router(flow: LoginFlow) -> APIRouter:
             configuration = form.get("configuration", "")
             if configuration not in flow.offered:
                 raise IssuerError(Code.UNKNOWN_CREDENTIAL_CONFIGURATION, "no such credential")
+            # Several providers: the button pressed names one (the bridge refuses others).
+            provider = form.get("provider")
+            if provider is not None and not hasattr(flow.authentication, "providers"):
+                raise IssuerError(Code.INVALID_REQUEST, "this issuer has no login provider")
             pending = await _call(code_flow.begin_page, configuration, browser)
-            outcome = await _call(flow.authentication.start, pending, browser)
+            if provider is None:
+                outcome = await _call(flow.authentication.start, pending, browser)
+            else:
+                start: Any = flow.authentication.start
+                outcome = await _call(start, pending, browser, provider[:64])
             response = await flow.decided(outcome, pending.id, browser, None, lang,
                                           ask_consent=True)  # fmt: skip
         except AncreError as error:
             return flow.error_page(error.code, lang, getattr(error, "status", 400))
         response.headers.append("set-cookie", f"{LANG_COOKIE}={lang}; Path=/; Secure; SameSite=Lax")
         return response
+
+    if hasattr(flow.authentication, "providers"):
+        _provider_choice(router, flow)
 
     @router.post(prefix + "/login/consent")
     async def consent_decision(request: Request) -> Response:
@@ -311,6 +358,51 @@ def _pages_router(flow: LoginFlow) -> APIRouter:
             return flow.error_page(error.code, lang, getattr(error, "status", 400))
 
     return router
+
+
+def _provider_choice(router: APIRouter, flow: LoginFlow) -> None:
+    """With several providers, a wallet's request waits on a page listing them
+    (``GET /login/choose?request=ID``); the button pressed starts that provider's login
+    (``POST /login/provider``, CSRF form). The request stays bound to its browser: it is
+    completed only there (:meth:`AuthorizationServer.complete`)."""
+    prefix, code_flow = flow.served.prefix, flow.code_flow
+    bridge: Any = flow.authentication
+
+    @router.get(prefix + "/login/choose")
+    async def choose(request: Request) -> Response:
+        lang = flow.lang_of(request)
+        try:
+            browser = flow.binding.read(request.cookies.get(flow.binding.cookie))
+            if browser is None:
+                message = "the provider choice came without its browser cookie"
+                raise IssuerError(Code.LOGIN_STATE_INVALID, message, 403)
+            request_id = request.query_params.get("request", "")
+            if not request_id or len(request_id) > 64:
+                raise IssuerError(Code.INVALID_REQUEST, "no request")
+            pending = await _call(code_flow.pending, request_id)
+        except AncreError as error:
+            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+        return flow.page(
+            "choose", lang, csrf=flow.binding.csrf(browser), request_id=request_id,
+            credential_label=flow.label(pending.configuration_id, lang),
+            providers=bridge.providers, wallet=pending.redirect_uri,
+        )  # fmt: skip
+
+    @router.post(prefix + "/login/provider")
+    async def chosen(request: Request) -> Response:
+        lang = flow.lang_of(request)
+        try:
+            form = await flow.read_form(request)
+            lang = flow.lang_of(request, form)
+            browser = flow.checked_browser(request, form)
+            request_id, provider = form.get("request", ""), form.get("provider", "")
+            if not request_id or len(request_id) > 64 or not provider or len(provider) > 64:
+                raise IssuerError(Code.INVALID_REQUEST, "no request or no provider")
+            pending = await _call(code_flow.pending, request_id)
+            outcome = await _call(bridge.start, pending, browser, provider)
+            return await flow.decided(outcome, request_id, browser, None, lang, ask_consent=False)
+        except AncreError as error:
+            return flow.error_page(error.code, lang, getattr(error, "status", 400))
 
 
 def _redirects_router(flow: LoginFlow) -> APIRouter:

@@ -9,8 +9,14 @@ why not authlib's client. What it enforces:
   the browser: the server-side record (:class:`~ancre.issuer.db.LoginStateRow`, keyed by
   the state's hash) names the browser-binding cookie it was created for, and the callback
   consumes it with one conditional UPDATE — on whichever replica the redirect lands, once;
+- one relying party per provider: several providers share the ``login_states`` table, each
+  row naming its provider, and a callback is validated by the state's provider only
+  (:class:`~ancre.issuer.bridge.LoginBridge` dispatches); RFC 9207's ``iss`` is checked, and
+  required from a provider whose metadata says it sends it;
 - ``client_secret_post`` client authentication (as ProConnect), or ``private_key_jwt``
-  with an ES256 key (``ProviderConfig.client_key``);
+  with an ES256 key (``ProviderConfig.client_key``: from a key file or the issuer's key
+  store, docs/proconnect.md "Configuration"; its public part at ``/login/jwks.json``);
+- ``claims_mapping`` renames a generic provider's claims to ProConnect's names;
 - the ``acr`` is requested through the ``claims`` parameter (non-essential, so that a login
   at a lower level still comes back and is refused here with ``acr_too_low``) and always
   re-checked in the ID token;
@@ -20,8 +26,8 @@ why not authlib's client. What it enforces:
   ``nonce``, ``acr``;
 - userinfo: a signed JWT (``application/jwt``: signature, ``iss``, ``aud``) or plain JSON,
   its ``sub`` the ID token's (Core §5.3.2);
-- the subject key is ``sub`` + ``idp_id`` (ProConnect's ``sub`` is per identity provider),
-  never the e-mail.
+- the subject key is the provider's name + ``idp_id`` + ``sub`` (ProConnect's ``sub`` is per
+  identity provider; the same ``sub`` at two providers is two people), never the e-mail.
 
 Every refusal is an :class:`~ancre.trust.errors.AncreError` with a stable code (docs/errors.md
 "Login bridge"); once the state is consumed, :meth:`OidcRelyingParty.finish` still names the
@@ -49,7 +55,13 @@ from ancre.issuer.authorize import pkce_s256
 from ancre.issuer.db import LoginStateRow, LogoutSessionRow
 from ancre.issuer.service import Issuer, _rowcount, _sha256
 from ancre.trust.codec.json import loads_strict
-from ancre.trust.errors import AncreError, Code, IndeterminateError, InvalidError
+from ancre.trust.errors import (
+    AncreError,
+    Code,
+    ConfigurationError,
+    IndeterminateError,
+    InvalidError,
+)
 from ancre.trust.net.guard import NetworkPolicy, check_url, fetch
 
 __all__ = [
@@ -59,6 +71,7 @@ __all__ = [
     "LoginResult",
     "OidcRelyingParty",
     "ProviderConfig",
+    "login_provider_of",
 ]
 
 CERTIFICATION_DIRIGEANT: Final = "https://proconnect.gouv.fr/assurance/certification-dirigeant"
@@ -87,6 +100,8 @@ PROCONNECT_SCOPES: Final = (
 #: Asymmetric JWS algorithms only: never ``none`` nor a MAC keyed by the client secret.
 SIGNING_ALGS: Final = frozenset({"ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA"})
 _MAX_TOKEN_RESPONSE: Final = 64 * 1024
+#: Members of a private JWK (RFC 7518 §6.2.2, §6.3.2) never published.
+_PRIVATE_JWK_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _SKEW: Final = 60
 
 
@@ -118,6 +133,27 @@ class ProviderConfig:
     post_logout_redirect_uri: str | None = None
     #: How long a login's ID token is kept for the logout's ``id_token_hint``.
     session_lifetime: int = 12 * 3600
+    #: The acr values this provider can deliver (ProConnect's by default): a login asks
+    #: only for those, and a credential needing another level is refused ``acr_too_low``.
+    acr_values: tuple[str, ...] = PROCONNECT_ACR_VALUES
+    #: Provider claim → ancre's claim name (``family_name`` → ``usual_name``), applied to
+    #: the validated claims; a mapped claim replaces one of that name.
+    claims_mapping: Mapping[str, str] = field(default_factory=dict)
+    #: What the landing page's button says; empty: the name.
+    label: str = ""
+
+    @property
+    def is_proconnect(self) -> bool:
+        """Whether the landing page shows ProConnect's official button for this provider
+        (its name is ``proconnect`` or starts with ``proconnect-``)."""
+        return self.name == "proconnect" or self.name.startswith("proconnect-")
+
+    def public_jwk(self) -> dict[str, Any] | None:
+        """The public part of the ``private_key_jwt`` key (with its ``kid``), or ``None``:
+        what ``<public URL>/login/jwks.json`` publishes for the provider to fetch."""
+        if self.client_key is None:
+            return None
+        return {k: v for k, v in self.client_key.items() if k not in _PRIVATE_JWK_MEMBERS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +174,20 @@ class LoginResult:
         return f"{self.provider}:{self.idp_id or '-'}:{self.sub}"
 
 
+def login_provider_of(issuer: Issuer, browser: str) -> str | None:
+    """The provider `browser`'s newest live login was made with (its logout goes there),
+    or ``None`` when it has none."""
+    now = issuer.clock.now()
+    with issuer._transaction() as session:
+        return session.scalars(
+            select(LogoutSessionRow.provider).where(
+                LogoutSessionRow.browser_sha256 == _sha256(browser),
+                LogoutSessionRow.used_at.is_(None),
+                LogoutSessionRow.expires_at > now,
+            ).order_by(LogoutSessionRow.created_at.desc()).limit(1)
+        ).first()  # fmt: skip
+
+
 def _invalid(code: Code, message: str) -> InvalidError:
     return InvalidError(code, message)
 
@@ -156,6 +206,12 @@ class OidcRelyingParty:
     database (module docstring)."""
 
     def __init__(self, config: ProviderConfig, issuer: Issuer, client: httpx.Client) -> None:
+        if config.client_key is None and not config.client_secret:
+            # A key store key not resolved (bridge.resolve_client_keys), or no secret: never
+            # authenticate with an empty secret.
+            raise ConfigurationError(
+                f"provider {config.name} has neither a client secret nor a key"
+            )
         self.config = config
         self._issuer = issuer
         self._client = client
@@ -321,9 +377,16 @@ class OidcRelyingParty:
                 Code.LOGIN_PROVIDER_ERROR,
                 f"the provider refused the login: {params['error'][:64]}",
             )
-        # RFC 9207: an `iss` on the response must be this provider's (mix-up defence).
+        # RFC 9207: an `iss` on the response must be this provider's (mix-up defence), and
+        # a provider that says it sends one (§3) must have: without it, the response may be
+        # another provider's (§2.4).
         if "iss" in params and params["iss"] != self.config.issuer:
             raise _invalid(Code.ID_TOKEN_WRONG_ISSUER, "the response comes from another issuer")
+        if "iss" not in params and metadata.get("authorization_response_iss_parameter_supported"):
+            raise _invalid(
+                Code.ID_TOKEN_WRONG_ISSUER,
+                "the response lacks the `iss` this provider sends (RFC 9207 §2.4)",
+            )
         code = params.get("code")
         if not code or len(code) > 512:
             raise _invalid(Code.LOGIN_PROVIDER_ERROR, "the provider sent no authorization code")
@@ -338,6 +401,9 @@ class OidcRelyingParty:
         self._keep_for_logout(row, id_token)
         userinfo = self._userinfo(metadata["userinfo_endpoint"], access_token, claims["sub"])
         merged = {**claims, **userinfo}
+        for theirs, ours in self.config.claims_mapping.items():
+            if theirs in merged:
+                merged[ours] = merged[theirs]
         idp_id = merged.get("idp_id")
         return LoginResult(
             self.config.name,

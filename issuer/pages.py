@@ -56,6 +56,8 @@ _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "ouverte : elle se recharge d'elle-même et vous ramène au portefeuille dès la décision.",
         "waiting_reference": "Référence de la demande",
         "logout": "Se déconnecter",
+        "choose_provider": "Choisissez comment vous identifier",
+        "choose_intro": "Votre portefeuille demande une attestation",
         "logged_out_title": "Vous êtes déconnecté",
         "logged_out_provider": "Vous êtes déconnecté de l'émetteur et de ProConnect.",
         "logged_out_local": "Vous êtes déconnecté de l'émetteur. Le fournisseur d'identité "
@@ -137,6 +139,8 @@ _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "it reloads by itself and takes you back to the wallet once they decide.",
         "waiting_reference": "Request reference",
         "logout": "Log out",
+        "choose_provider": "Choose how to log in",
+        "choose_intro": "Your wallet asks for a credential",
         "logged_out_title": "You are logged out",
         "logged_out_provider": "You are logged out of the issuer and of ProConnect.",
         "logged_out_local": "You are logged out of the issuer. The identity provider offers "
@@ -287,6 +291,10 @@ fieldset{border:1px solid #929292;margin:0 0 1rem}
 color:#fff;border:0;padding:.75rem 1.5rem;font-size:1rem;cursor:pointer;min-height:3.5rem}
 .proconnect-button:hover{background:#1212ff}
 .proconnect-brand{font-weight:700;font-size:1.1rem}
+.providers{display:flex;flex-direction:column;align-items:flex-start;gap:.75rem}
+.provider-button{background:#fff;color:#000091;border:2px solid #000091;
+padding:.75rem 1.5rem;font-size:1rem;cursor:pointer;min-height:3.5rem}
+.provider-button:hover{background:#e3e3fd}
 .lang{text-align:right}
 .uri{word-break:break-all;font-family:monospace}
 .actions button{margin:.5rem .5rem 0 0;padding:.6rem 1rem;font-size:1rem}
@@ -335,6 +343,8 @@ _LANDING: Final = """{% extends "base" %}
 {% if operator %}
 <button type="submit">{{ t.ask_operator }}</button>
 </form>
+{% elif providers %}
+{% include "providers" %}
 {% else %}
 <button type="submit" class="proconnect-button">
 <span>{{ t.login_with }}</span> <span class="proconnect-brand">ProConnect</span>
@@ -343,6 +353,41 @@ _LANDING: Final = """{% extends "base" %}
 <p><a href="https://www.proconnect.gouv.fr/" target="_blank" rel="noopener"
 title="{{ t.what_is }} - {{ t.new_window }}">{{ t.what_is }}</a></p>
 {% endif %}
+{% endblock %}
+"""
+
+#: One submit button per provider, closing the form: the one pressed names it (``provider``).
+#: ProConnect's official button for ProConnect, a plain one labelled by the others.
+_PROVIDERS: Final = """<div class="providers">
+{% for name, label, proconnect in providers %}
+{% if proconnect %}
+<button type="submit" class="proconnect-button" name="provider" value="{{ name }}">
+<span>{{ t.login_with }}</span> <span class="proconnect-brand">ProConnect</span>
+</button>
+{% else %}
+<button type="submit" class="provider-button" name="provider" value="{{ name }}">
+{{- t.login_with }} {{ label }}</button>
+{% endif %}
+{% endfor %}
+</div>
+</form>
+{% if providers|selectattr(2)|list %}
+<p><a href="https://www.proconnect.gouv.fr/" target="_blank" rel="noopener"
+title="{{ t.what_is }} - {{ t.new_window }}">{{ t.what_is }}</a></p>
+{% endif %}
+"""
+
+#: A wallet's request, with several providers: which one to log in with.
+_CHOOSE: Final = """{% extends "base" %}
+{% block title %}{{ t.choose_provider }}{% endblock %}
+{% block main %}
+<h1>{{ t.choose_provider }}</h1>
+<p>{{ t.choose_intro }} : <strong>{{ credential_label }}</strong>.</p>
+<form method="post" action="{{ base }}/login/provider">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<input type="hidden" name="request" value="{{ request_id }}">
+<input type="hidden" name="lang" value="{{ lang }}">
+{% include "providers" %}
 {% endblock %}
 """
 
@@ -527,6 +572,8 @@ _ENV: Final = Environment(
             "error": _ERROR,
             "waiting": _WAITING,
             "logged_out": _LOGGED_OUT,
+            "providers": _PROVIDERS,
+            "choose": _CHOOSE,
             "summary": _SUMMARY,
             "delegation_status": _DELEGATION_STATUS,
             "delegation_approve": _DELEGATION_APPROVE,

@@ -106,11 +106,15 @@ def running_standin(
     redirect_uri: str | None = None,
     accounts_file: Path | None = None,
     post_logout_redirect_uri: str | None = None,
+    key_client_public_jwk: dict[str, Any] | None = None,
 ) -> Iterator[Standin]:
     """Start the stand-in with a fresh client (random secret) and the test persons
     (`accounts_file`, default tests/oidc/accounts.json); `redirect_uri` replaces the
     client's default one (the login bridge's callback), `post_logout_redirect_uri` its
-    registered post-logout URI (the bridge's ``/login/logged-out``)."""
+    registered post-logout URI (the bridge's ``/login/logged-out``). The `private_key_jwt`
+    client is registered with `key_client_public_jwk` (inline ``jwks``), or else a fresh
+    key whose private part the `Standin` carries. Files go to `tmp`: one folder per
+    stand-in when several run at once (:func:`running_standins`)."""
     node = _node()
     accounts_path = accounts_file or ACCOUNTS
     client = {
@@ -131,7 +135,7 @@ def running_standin(
         "client_secret": None,
         "token_endpoint_auth_method": "private_key_jwt",
         "token_endpoint_auth_signing_alg": "ES256",
-        "jwks": {"keys": [key.as_dict(private=False)]},
+        "jwks": {"keys": [key_client_public_jwk or key.as_dict(private=False)]},
     }
     del key_client["client_secret"]
     client_file = tmp / "standin-client.json"
@@ -180,7 +184,7 @@ def running_standin(
             accounts=accounts,
             process=process,
             key_client_id=key_client["client_id"],
-            key_client_jwk=key.as_dict(private=True),
+            key_client_jwk=None if key_client_public_jwk else key.as_dict(private=True),
         )
     finally:
         process.send_signal(signal.SIGTERM)
@@ -192,6 +196,22 @@ def running_standin(
         if process.stdout is not None:
             process.stdout.close()
         log.close()
+
+
+@contextmanager
+def running_standins(tmp: Path, *options: dict[str, Any]) -> Iterator[tuple[Standin, ...]]:
+    """Several stand-ins at once, each on its own loopback port (so each its own issuer
+    identifier, keys and sessions), each started with its `options`
+    (:func:`running_standin`'s keyword arguments) and its own folder under `tmp`."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        started = []
+        for index, kwargs in enumerate(options):
+            folder = tmp / f"standin-{index}"
+            folder.mkdir(exist_ok=True)
+            started.append(stack.enter_context(running_standin(folder, **kwargs)))
+        yield tuple(started)
 
 
 @pytest.fixture(scope="module")

@@ -259,3 +259,38 @@ def test_delegation_pages_in_chromium(chromium: Any, deployed: Deployment) -> No
                  "delegation-decided", "delegation-approved", "offer-mandate"):  # fmt: skip
         for label in ("desktop", "mobile"):
             assert (ARTIFACTS / f"{name}-{label}.png").stat().st_size > 1000
+
+
+def test_two_providers_landing_and_choice_in_chromium(
+    chromium: Any, tls: Tls, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """With two providers: the landing page's two buttons (ProConnect's official one, a
+    plain one for the other), a login with the second, and a wallet's request's choice
+    page through to the wallet's redirect; each page passes axe-core."""
+    from test_bridge_login import WALLET_REDIRECT, authorize_url
+    from test_bridge_providers import two_providers
+
+    with two_providers(tmp_path_factory.mktemp("two"), tls) as two:
+        context = chromium.new_context(viewport=DESKTOP, ignore_https_errors=True, locale="fr-FR")
+        page = context.new_page()
+        try:
+            two.autre.login_as("john.dupont")
+            page.goto(f"{two.url}/login")
+            check_page(page, "landing-two-providers")
+            assert page.get_by_role("button", name="S'identifier avec ProConnect").is_visible()
+            page.get_by_label("Numéro d'immatriculation").check()
+            page.get_by_role("button", name="S'identifier avec Autre fournisseur").click()
+            page.wait_for_url(re.compile(r".*/login/callback.*"))
+            assert "35600000000048" in page.locator("table").inner_text()
+            page.goto(authorize_url(two.url, "LegalPerson", "v" * 43))
+            page.wait_for_url(re.compile(r".*/login/choose\?request=.*"))
+            check_page(page, "choose-provider")
+            page.get_by_role("button", name="S'identifier avec Autre fournisseur").click()
+            page.wait_for_url(re.compile(r".*/login/callback.*"))
+            assert page.get_by_role("heading", level=1).inner_text() == "Vérifiez ce qui sera signé"
+            # The consent form ends at the wallet's redirect_uri: the page's CSP form-action
+            # must allow that redirect, or Chromium blocks it.
+            with page.expect_request(re.compile(re.escape(WALLET_REDIRECT) + r"\?.*code=.*")):
+                page.get_by_role("button", name="Signer et recevoir l'attestation").click()
+        finally:
+            context.close()

@@ -121,6 +121,10 @@ function configuration(issuer) {
       belonging_population: ['belonging_population'],
       chorusdt: ['chorusdt:matricule', 'chorusdt:societe'],
       custom: ['custom'],
+      // A generic OpenID provider's claims (the login bridge's claims_mapping tests):
+      // OpenID Connect Core §5.4 `profile`, and an organization scope of its own.
+      profile: ['family_name', 'given_name'],
+      organization: ['organization_siret'],
     },
     extraParams: ['idp_hint', 'siret_hint'],
     responseTypes: ['code'],
