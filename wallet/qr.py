@@ -55,7 +55,9 @@ def decode_qr(path: Path) -> str:
             grey = image.convert("L")
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         raise _bad(f"{path}: the {kind} image cannot be decoded") from None
-    found = zxingcpp.read_barcodes(grey, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
+    found = zxingcpp.read_barcodes(
+        grey, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+    )
     texts = [code.text for code in found if code.valid and code.text]
     if not texts:
         raise _bad(f"{path}: no QR code found in the image")
