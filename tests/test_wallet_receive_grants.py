@@ -34,6 +34,8 @@ from _wallet_support import WALLET_PASSPHRASE, new_wallet, snapshot, wallet_cli,
 
 from ancre.wallet.store import WalletStore
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
