@@ -185,9 +185,7 @@ def test_authorization_code_grant_with_a_loopback_redirect(tmp_path: Path, tls: 
                 location = back.headers["location"]
                 assert location.startswith(query["redirect_uri"] + "?")
                 # A hit without the wallet's state is turned away; the listener keeps waiting.
-                forged = browser.get(
-                    query["redirect_uri"] + "?code=forged&state=not-the-wallets"
-                )
+                forged = browser.get(query["redirect_uri"] + "?code=forged&state=not-the-wallets")
                 assert forged.status_code == 400
                 caught = browser.get(location)
                 assert caught.status_code == 200
@@ -241,7 +239,8 @@ def test_refused_login_stores_nothing(tmp_path: Path, tls: Tls) -> None:
                 process.wait(10)
         errors = "".join(list(lines.queue))
         assert process.returncode == 1, errors
-        assert "issuer_refused" in errors and "access_denied" in errors
+        assert "issuer_refused" in errors
+        assert "access_denied" in errors
         assert snapshot(wallet / "records") == before
 
 
@@ -258,7 +257,8 @@ def test_the_listener_gives_up_after_its_timeout(tmp_path: Path, tls: Tls) -> No
             "--login-timeout", "1", *_net(tls),
         )  # fmt: skip
         assert got.returncode == 69, got.stderr
-        assert "network_timeout" in got.stderr and "browser" in got.stderr
+        assert "network_timeout" in got.stderr
+        assert "browser" in got.stderr
 
 
 # ---- QR picture of an offer --------------------------------------------------------------
@@ -304,7 +304,8 @@ def test_hostile_pictures_are_refused(tmp_path: Path) -> None:
     ):
         got = wallet_cli(wallet, "receive", str(path))
         assert got.returncode == 65, got.stderr
-        assert "offer_invalid" in got.stderr and why in got.stderr, got.stderr
+        assert "offer_invalid" in got.stderr, got.stderr
+        assert why in got.stderr, got.stderr
         assert "Traceback" not in got.stderr
 
 
@@ -365,7 +366,8 @@ def test_a_batch_with_one_bad_credential_stores_none(tmp_path: Path, tls: Tls) -
             "--count", "2", "--trusted-issuer", "did:web:someone-else.example", *_net(tls),
         )  # fmt: skip
         assert got.returncode == 1, got.stderr
-        assert "credential_refused" in got.stderr and "nothing was stored" in got.stderr
+        assert "credential_refused" in got.stderr
+        assert "nothing was stored" in got.stderr
         assert snapshot(wallet / "records") == before
 
 
@@ -392,8 +394,10 @@ def test_deferred_credentials_are_kept_pending_then_collected(tmp_path: Path, tl
         deferred = json.loads(got.stdout)
         assert deferred["deferred"] is True
         pending = deferred["pending"]
-        assert pending["count"] == 2 and pending["interval"] == 1
-        assert "access_token" not in got.stdout and "transaction_id" not in got.stdout
+        assert pending["count"] == 2
+        assert pending["interval"] == 1
+        assert "access_token" not in got.stdout
+        assert "transaction_id" not in got.stdout
         # Stored encrypted: neither the access token nor the transaction id in clear.
         store = WalletStore.open(wallet, WALLET_PASSPHRASE)
         secret = store.get(pending["id"])["access_token"]
@@ -421,9 +425,7 @@ def test_deferred_credentials_are_kept_pending_then_collected(tmp_path: Path, tl
         assert len(rows) == 2
 
 
-def test_a_rejected_deferred_request_is_dropped_with_the_reason(
-    tmp_path: Path, tls: Tls
-) -> None:
+def test_a_rejected_deferred_request_is_dropped_with_the_reason(tmp_path: Path, tls: Tls) -> None:
     issuer_dir, wallet = tmp_path / "issuer", tmp_path / "wallet"
     with _issuer_with_limits(issuer_dir, tls, deferred_interval=1):
         new_wallet(wallet, ("key", "ed25519"))

@@ -113,7 +113,8 @@ def test_a_wrong_tx_code_is_refused_by_the_other_issuer(tmp_path: Path, tls: Tls
             "--insecure-loopback", "--ca-file", str(tls.ca),
         )  # fmt: skip
         assert got.returncode == 1, got.stderr
-        assert "issuer_refused" in got.stderr and "token endpoint" in got.stderr
+        assert "issuer_refused" in got.stderr
+        assert "token endpoint" in got.stderr
         assert snapshot(wallet / "records") == before
 
 
@@ -128,5 +129,6 @@ def test_its_credential_from_an_untrusted_issuer_is_not_stored(tmp_path: Path, t
             "--insecure-loopback", "--ca-file", str(tls.ca),
         )  # fmt: skip
         assert got.returncode == 1, got.stderr
-        assert "credential_refused" in got.stderr and "nothing was stored" in got.stderr
+        assert "credential_refused" in got.stderr
+        assert "nothing was stored" in got.stderr
         assert snapshot(wallet / "records") == before
