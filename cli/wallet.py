@@ -426,11 +426,12 @@ def receive(
 
       ancre wallet receive 'openid-credential-offer://…' --tx-code 493536 --count 3
     """
+    from ancre.trust.errors import AncreError
     from ancre.wallet.authcode import LoopbackAuthorizer
     from ancre.wallet.identities import create_identity, find_identity
     from ancre.wallet.oid4vci import MAX_BATCH, Deferred, obtain, resolve_offer
     from ancre.wallet.qr import decode_qr, looks_like_image
-    from ancre.wallet.receiving import accept, forget_identities, save_pending
+    from ancre.wallet.receiving import accept, forget_identities, refusal_text, save_pending
 
     if not 1 <= count <= MAX_BATCH:
         _die(EXIT_USAGE, f"--count must be 1 to {MAX_BATCH}")
@@ -490,6 +491,9 @@ def receive(
             held = accept(
                 store, _checker(http, trusted_issuer), issued.tokens, holders, _clock().now()
             )
+    except AncreError as error:
+        forget_identities(store, [b.id for b in batch])
+        _die(_exit_code(error), refusal_text(error))
     except BaseException:
         forget_identities(store, [b.id for b in batch])
         raise

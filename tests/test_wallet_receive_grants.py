@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -101,22 +102,55 @@ def _issuer_with_limits(directory: Path, tls: Tls, **limits: int) -> Iterator[st
 # ---- authorization code grant -----------------------------------------------------------
 
 
-def _start_receive(wallet: Path, *args: str) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
-    """`ancre wallet receive ARGS` in the background; its stderr lines arrive in the queue."""
+@dataclass
+class _Receiving:
+    """`ancre wallet receive` running in the background: its stderr lines arrive in `lines`
+    (for the test to read as they come) and in `log` (all of them)."""
+
+    process: subprocess.Popen[str]
+    lines: queue.Queue[str]
+    log: list[str]
+    pump: threading.Thread
+    result: tuple[int, str, str] | None = None
+
+    def finish(self, timeout: float = 60) -> tuple[int, str, str]:
+        """Wait for the command (killed after `timeout`); its exit code, stdout and whole
+        stderr. Called again, the same answer."""
+        if self.result is None:
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+            self.pump.join(10)
+            assert self.process.stdout is not None
+            out = self.process.stdout.read()
+            for pipe in (self.process.stdout, self.process.stderr):
+                if pipe is not None:
+                    pipe.close()
+            self.result = (self.process.returncode, out, "".join(self.log))
+        return self.result
+
+
+def _start_receive(wallet: Path, *args: str) -> _Receiving:
+    """`ancre wallet receive ARGS` in the background."""
     process = subprocess.Popen(
         [sys.executable, "-m", "ancre.cli.main", "wallet", "receive", *args,
          "--wallet", str(wallet)],
         env=wallet_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     lines: queue.Queue[str] = queue.Queue()
+    log: list[str] = []
 
     def pump() -> None:
         assert process.stderr is not None
         for line in process.stderr:
+            log.append(line)
             lines.put(line)
 
-    threading.Thread(target=pump, daemon=True).start()
-    return process, lines
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    return _Receiving(process, lines, log, thread)
 
 
 def _authorization_url(lines: queue.Queue[str], issuer_url: str) -> str:
@@ -157,12 +191,12 @@ def test_authorization_code_grant_with_a_loopback_redirect(tmp_path: Path, tls: 
         )  # fmt: skip
         assert made.returncode == 0, made.stderr
         offer = json.loads(made.stdout)
-        process, lines = _start_receive(
+        receiving = _start_receive(
             wallet, offer["offer_uri"], "--no-browser", "--login-timeout", "60", *_net(tls),
             "--json",
         )  # fmt: skip
         try:
-            url = _authorization_url(lines, issuer_url)
+            url = _authorization_url(receiving.lines, issuer_url)
             query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
             assert query["client_id"] == "ancre-wallet"
             assert query["code_challenge_method"] == "S256"
@@ -190,15 +224,13 @@ def test_authorization_code_grant_with_a_loopback_redirect(tmp_path: Path, tls: 
                 caught = browser.get(location)
                 assert caught.status_code == 200
                 assert "close this window" in caught.text
-                out, _ = process.communicate(timeout=60)
-                assert process.returncode == 0, "".join(list(lines.queue))
+                code, out, errors = receiving.finish()
+                assert code == 0, errors
                 # One valid hit: the listener is closed now.
                 with pytest.raises(httpx.TransportError):
                     browser.get(location)
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(10)
+            receiving.finish(0)
         received = json.loads(out)
         assert received["format"] == "vc+jwt"
         assert received["subject"] == holder["did"]
@@ -216,11 +248,11 @@ def test_refused_login_stores_nothing(tmp_path: Path, tls: Tls) -> None:
             "issuer", "offer", "--dir", str(issuer_dir), "--type", "LegalPerson",
             "--grant", "authorization_code", "--json",
         )  # fmt: skip
-        process, lines = _start_receive(
+        receiving = _start_receive(
             wallet, json.loads(made.stdout)["offer_uri"], "--no-browser", *_net(tls)
         )
         try:
-            url = _authorization_url(lines, issuer_url)
+            url = _authorization_url(receiving.lines, issuer_url)
             with httpx.Client(trust_env=False, verify=tls.context(), timeout=10) as browser:
                 wait = browser.get(url)
                 (login,) = json.loads(
@@ -232,15 +264,48 @@ def test_refused_login_stores_nothing(tmp_path: Path, tls: Tls) -> None:
                 assert rejected.returncode == 0, rejected.stderr
                 back = browser.get(wait.headers["location"])
                 assert browser.get(back.headers["location"]).status_code == 200
-            process.communicate(timeout=60)
+            code, _, errors = receiving.finish()
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(10)
-        errors = "".join(list(lines.queue))
-        assert process.returncode == 1, errors
+            receiving.finish(0)
+        assert code == 1, errors
         assert "issuer_refused" in errors
         assert "access_denied" in errors
+        assert snapshot(wallet / "records") == before
+
+
+def test_an_answer_naming_another_authorization_server_is_refused(tmp_path: Path, tls: Tls) -> None:
+    """RFC 9207: the issuer advertises `iss` in its answers, so a code that comes back with
+    another server's `iss` (a mix-up) is not redeemed."""
+    from urllib.parse import urlencode
+
+    issuer_dir, wallet = tmp_path / "issuer", tmp_path / "wallet"
+    with cli_issuer(issuer_dir, tls, "--operator-approval") as issuer_url:
+        new_wallet(wallet, ("key", "ed25519"))
+        before = snapshot(wallet / "records")
+        made = ancre_cli(
+            "issuer", "offer", "--dir", str(issuer_dir), "--type", "LegalPerson",
+            "--grant", "authorization_code", "--json",
+        )  # fmt: skip
+        receiving = _start_receive(
+            wallet, json.loads(made.stdout)["offer_uri"], "--no-browser", *_net(tls)
+        )
+        try:
+            url = _authorization_url(receiving.lines, issuer_url)
+            with httpx.Client(trust_env=False, verify=tls.context(), timeout=10) as browser:
+                wait = browser.get(url)
+                _login(issuer_dir, tmp_path, LEGAL_PERSON_CLAIMS)
+                location = browser.get(wait.headers["location"]).headers["location"]
+                parts = urlsplit(location)
+                answer = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                assert answer["iss"] == issuer_url
+                answer["iss"] = "https://attacker.example"
+                mixed = f"{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(answer)}"
+                assert browser.get(mixed).status_code == 200
+            code, _, errors = receiving.finish()
+        finally:
+            receiving.finish(0)
+        assert code == 1, errors
+        assert "RFC 9207" in errors
         assert snapshot(wallet / "records") == before
 
 
@@ -366,7 +431,7 @@ def test_a_batch_with_one_bad_credential_stores_none(tmp_path: Path, tls: Tls) -
             "--count", "2", "--trusted-issuer", "did:web:someone-else.example", *_net(tls),
         )  # fmt: skip
         assert got.returncode == 1, got.stderr
-        assert "credential_refused" in got.stderr
+        assert "credential_refused (invalid)" in got.stderr
         assert "nothing was stored" in got.stderr
         assert snapshot(wallet / "records") == before
 
@@ -467,5 +532,5 @@ def test_a_deferred_credential_that_fails_verification_is_not_written(
         assert late.returncode == 1, late.stderr
         (outcome,) = json.loads(late.stdout)["pending"]
         assert outcome["outcome"] == "refused"
-        assert "credential_refused" in outcome["reason"]
+        assert "credential_refused (invalid)" in outcome["reason"]
         assert snapshot(wallet / "records") == before

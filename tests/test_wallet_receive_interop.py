@@ -129,6 +129,6 @@ def test_its_credential_from_an_untrusted_issuer_is_not_stored(tmp_path: Path, t
             "--insecure-loopback", "--ca-file", str(tls.ca),
         )  # fmt: skip
         assert got.returncode == 1, got.stderr
-        assert "credential_refused" in got.stderr
+        assert "credential_refused (invalid)" in got.stderr
         assert "nothing was stored" in got.stderr
         assert snapshot(wallet / "records") == before

@@ -107,8 +107,16 @@ def parse_offer(document: Any) -> Offer:
         if server is not None and not isinstance(server, str):
             raise _bad("authorization_server is not a string")
     auth = grants.get(AUTHORIZATION_CODE)
-    if auth is not None and not isinstance(auth, dict):
-        raise _bad("the authorization_code grant is not an object")
+    if auth is not None:
+        if not isinstance(auth, dict):
+            raise _bad("the authorization_code grant is not an object")
+        state = auth.get("issuer_state")
+        if state is not None and (not isinstance(state, str) or not 0 < len(state) <= 2048):
+            raise _bad("issuer_state is not a string")
+        if server is None and auth.get("authorization_server") is not None:
+            server = auth["authorization_server"]
+            if not isinstance(server, str):
+                raise _bad("authorization_server is not a string")
     return Offer(issuer.rstrip("/"), tuple(ids), code, tx_code, server, auth)
 
 

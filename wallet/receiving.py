@@ -39,6 +39,7 @@ __all__ = [
     "accept",
     "forget_identities",
     "list_pending",
+    "refusal_text",
     "retry_pending",
     "save_pending",
 ]
@@ -62,15 +63,22 @@ def accept(
         result = checker.verify(token)
         if result.status is not Status.VALID:
             reasons = "; ".join(f"{e.code}: {e.message}" for e in result.errors) or "not valid"
-            which = f"credential {index + 1} of {len(tokens)}" if len(tokens) > 1 else "credential"
+            which = f"credential {index + 1} of {len(tokens)}: " if len(tokens) > 1 else ""
             kind = IndeterminateError if result.status is Status.INDETERMINATE else InvalidError
             raise kind(
                 Code.CREDENTIAL_REFUSED,
-                f"the {which} is {credential_state(result)}: {reasons}; nothing was stored",
+                f"({credential_state(result)}): {which}{reasons}; nothing was stored",
             )
         check_binding(token, result, holder)
         checked.append((token, result, holder))
     return [store_credential(store, t, r, h, now) for t, r, h in checked]
+
+
+def refusal_text(error: AncreError) -> str:
+    """An error as shown: ``credential_refused (invalid): …`` for a refused credential."""
+    if error.code == Code.CREDENTIAL_REFUSED and error.message.startswith("("):
+        return f"{error.code} {error.message}"
+    return str(error)
 
 
 def forget_identities(store: WalletStore, identity_ids: Sequence[str]) -> None:
@@ -245,7 +253,7 @@ def _poll_one(
     except AncreError as error:
         # Delivered once: the transaction is spent at the issuer, nothing more will come.
         _drop(store, pending, forget=True)
-        return {**outcome, "outcome": "refused", "reason": str(error)}
+        return {**outcome, "outcome": "refused", "reason": refusal_text(error)}
     _drop(store, pending, forget=False)
     return {**outcome, "outcome": "stored", "credentials": [h.to_json() for h in held]}
 
