@@ -451,11 +451,17 @@ def receive(
     def show(url: str) -> None:
         sys.stderr.write(f"open this URL to log in at the issuer:\n{url}\n")
         sys.stderr.flush()
-        if not no_browser:
+        # Without a desktop, `webbrowser` would start a text browser in this terminal.
+        desktop = sys.platform in ("darwin", "win32") or any(
+            os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY")
+        )
+        if not no_browser and desktop:
             import webbrowser
 
             if not webbrowser.open(url):
                 sys.stderr.write("(no browser could be opened: open the URL yourself)\n")
+        elif not no_browser:
+            sys.stderr.write("(no desktop here: open the URL in a browser on this machine)\n")
 
     authorize = LoopbackAuthorizer(http, show, client_id=client_id, timeout=login_timeout)
     batch = []
