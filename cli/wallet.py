@@ -291,27 +291,66 @@ def passwd(
 @did_app.command("create")
 @_guard
 def did_create(
-    method: Annotated[str, typer.Option(help="key or jwk.")] = "key",
+    method: Annotated[str, typer.Option(help="key, jwk or web.")] = "key",
     key_type: Annotated[str, typer.Option("--type", help="ed25519 or p256.")] = "ed25519",
     name: Annotated[str | None, typer.Option(help="A label (default identity-N).")] = None,
+    domain: Annotated[
+        str | None,
+        typer.Option(help="did:web: the organization's domain (example.org, or host:port)."),
+    ] = None,
+    web_path: Annotated[
+        str | None,
+        typer.Option("--path", help="did:web: a path under the domain (org/unit)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="did:web: where to write the did.json to publish (default ./did.json)."),
+    ] = None,
     wallet: WalletOption = None,
     passphrase_file: PassphraseFileOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Create an identity: a new key and its did:key or did:jwk.
+    """Create an identity: a new key and its did:key, did:jwk or did:web. For did:web the
+    DID document is written to --out and the URL where it must be served is printed.
 
-    ancre wallet did create --method jwk --type p256 --name procurement
+      ancre wallet did create --method jwk --type p256 --name procurement
+
+      ancre wallet did create --method web --domain acme.example --path org/unit --out did.json
+      # → publish did.json at https://acme.example/org/unit/did.json
     """
-    from ancre.wallet.identities import create_identity
+    from ancre.trust.did.web import did_web_to_url
+    from ancre.trust.keys.keystore import atomic_write
+    from ancre.wallet.identities import create_identity, did_web_document
 
+    if method != "web" and out is not None:
+        _die(EXIT_USAGE, "--out is for --method web only")
     store = _open(wallet, passphrase_file)
     identity = create_identity(
-        store, method=method, key_type=key_type, name=name, now=_clock().now()
+        store,
+        method=method,
+        key_type=key_type,
+        name=name,
+        now=_clock().now(),
+        domain=domain,
+        path=web_path,
     )
+    document: dict[str, Any] = identity.to_json()
+    if identity.method == "web":
+        import json
+
+        target = out if out is not None else Path("did.json")
+        text = json.dumps(did_web_document(identity), indent=2, ensure_ascii=False) + "\n"
+        atomic_write(target, text.encode("utf-8"), mode=0o644)  # public by design
+        document["did_document_file"] = str(target)
+        document["publish_at"] = did_web_to_url(identity.did)
     if json_out:
-        _print_json(identity.to_json())
+        _print_json(document)
     else:
         sys.stdout.write(f"{identity.name}: {identity.did}\n")
+        if identity.method == "web":
+            sys.stdout.write(
+                f"wrote {document['did_document_file']}: publish it at {document['publish_at']}\n"
+            )
 
 
 @did_app.command("list")
@@ -472,7 +511,8 @@ def receive(
             batch.append(
                 create_identity(
                     store,
-                    method=holder.method,
+                    # A did:web needs a published document: batch keys are did:jwk then.
+                    method=holder.method if holder.method in ("key", "jwk") else "jwk",
                     key_type=holder.key_type,
                     name=f"{holder.name}-batch-{secrets.token_hex(3)}",
                     now=_clock().now(),
@@ -774,6 +814,420 @@ def respond(
         sys.stdout.write("sent\n")
         if isinstance(reply, dict) and reply:
             sys.stdout.write(json.dumps(reply, ensure_ascii=False) + "\n")
+
+
+# ---- export, import, delete, onboard (an organization's administration) -----------------
+
+ARCHIVE_PASSPHRASE_ENV = "ANCRE_WALLET_ARCHIVE_PASSPHRASE"  # noqa: S105 - a variable name
+_MAX_IMPORT_CREDENTIAL_BYTES = 1024 * 1024
+_PERSONAL_CLAIMS = frozenset(
+    {
+        "given_name", "family_name", "birth_date", "birthdate", "email", "phone_number",
+        "address", "nationality", "personal_administrative_number", "name",
+    }
+)  # fmt: skip
+ArchivePassphraseFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--archive-passphrase-file",
+        help="The archive's passphrase (first line), else $ANCRE_WALLET_ARCHIVE_PASSPHRASE or "
+        "a prompt. It is not the wallet's: choose one for the archive.",
+    ),
+]
+
+
+def _archive_passphrase(file: Path | None, *, confirm: bool) -> str:
+    if file is not None:
+        return _read_secret_file(file, "--archive-passphrase-file")
+    return _passphrase(None, confirm=confirm, env=ARCHIVE_PASSPHRASE_ENV, what="Archive passphrase")
+
+
+def _clear_warnings(held: Any) -> list[str]:
+    """Why a credential written in the clear deserves care: SD-JWT disclosures that a
+    presentation would withhold, personal data."""
+    from ancre.trust.sd_jwt.issue import SdJwt
+
+    warnings = []
+    if held.format == "dc+sd-jwt":
+        names = [d.name or "(array element)" for d in SdJwt.parse(held.token).disclosures]
+        if names:
+            warnings.append(
+                "it holds every selectively disclosable claim, which a presentation would "
+                f"withhold unless chosen: {', '.join(names)}"
+            )
+        personal = sorted(_PERSONAL_CLAIMS.intersection(n for n in names if n))
+    else:
+        subject = SdJwt(held.token, ()).unverified_payload().get("credentialSubject")
+        keys = set(subject) if isinstance(subject, dict) else set()
+        personal = sorted(_PERSONAL_CLAIMS.intersection(keys))
+    if personal:
+        warnings.append(f"it contains personal data: {', '.join(personal)}")
+    return warnings
+
+
+@app.command("export")
+@_guard
+def export(
+    credential_id: Annotated[
+        str | None,
+        typer.Argument(help="One credential to write in the clear (with --clear); none: all."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="The file to write (the archive: required; a credential: stdout)."),
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Write the one credential unencrypted.")
+    ] = False,
+    archive_passphrase_file: ArchivePassphraseFileOption = None,
+    scrypt_n: Annotated[int, typer.Option(hidden=True, help="scrypt cost (tests: 16384).")] = 2**17,
+    wallet: WalletOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Export the whole wallet as an encrypted archive (identities with their keys, every
+    credential) under an archive passphrase — written atomically, mode 0600 — or one
+    credential in the clear.
+
+      ancre wallet export --out acme-wallet.archive
+
+      ancre wallet export cred-3f9a1c2b7d0e --clear --out legal-person.jwt
+    """
+    from ancre.trust.errors import Code, InvalidError
+    from ancre.trust.keys.keystore import atomic_write
+    from ancre.wallet.archive import export_archive
+    from ancre.wallet.credentials import KIND, HeldCredential
+
+    if credential_id is None:
+        if clear:
+            _die(EXIT_USAGE, "--clear exports one credential: name it (see `ancre wallet list`)")
+        if out is None:
+            _die(EXIT_USAGE, "the archive needs --out FILE")
+        store = _open(wallet, passphrase_file)
+        report = export_archive(
+            store, out, _archive_passphrase(archive_passphrase_file, confirm=True),
+            scrypt_n=scrypt_n,
+        )  # fmt: skip
+        if report.skipped_damaged:
+            sys.stderr.write(
+                f"warning: left out damaged records: {', '.join(report.skipped_damaged)}\n"
+            )
+        if json_out:
+            _print_json(report.to_json())
+        else:
+            sys.stdout.write(
+                f"wrote {out}: {report.identities} identities, {report.credentials} credentials"
+                " (encrypted)\n"
+            )
+        return
+    if not clear:
+        _die(EXIT_USAGE, "one credential is exported in the clear only: add --clear")
+    if not credential_id.startswith(KIND + "-"):
+        raise InvalidError(Code.RECORD_NOT_FOUND, f"no credential {credential_id[:80]!r}")
+    store = _open(wallet, passphrase_file)
+    held = HeldCredential.from_record(credential_id, store.get(credential_id))
+    warnings = _clear_warnings(held)
+    for warning in warnings:
+        sys.stderr.write(f"warning: {held.id} is written in the clear and {warning}\n")
+    if out is not None:
+        atomic_write(out, (held.token + "\n").encode("utf-8"), mode=0o600)
+    if json_out:
+        document: dict[str, Any] = {**held.to_json(), "warnings": warnings}
+        if out is None:
+            document["credential"] = held.token
+        else:
+            document["written_to"] = str(out)
+        _print_json(document)
+    elif out is None:
+        sys.stdout.write(held.token + "\n")
+    else:
+        sys.stdout.write(f"wrote {out}\n")
+
+
+def _read_import(source: str) -> bytes:
+    from ancre.wallet.archive import MAX_ARCHIVE_BYTES
+
+    try:
+        if source == "-":
+            raw = sys.stdin.buffer.read(MAX_ARCHIVE_BYTES + 1)
+        else:
+            with open(source, "rb") as handle:
+                raw = handle.read(MAX_ARCHIVE_BYTES + 1)
+    except OSError as error:
+        _die(EXIT_USAGE, f"{source}: {error.strerror}")
+    if len(raw) > MAX_ARCHIVE_BYTES:
+        from ancre.trust.errors import Code, MalformedError
+
+        raise MalformedError(
+            Code.ARCHIVE_INVALID, f"{source}: over {MAX_ARCHIVE_BYTES // 2**20} MiB; nothing read"
+        )
+    return raw
+
+
+def _credential_token(raw: bytes) -> str:
+    """The credential in an imported file: a compact vc+jwt / SD-JWT VC, or an
+    EnvelopedVerifiableCredential JSON object."""
+    from ancre.trust.codec.json import loads_strict
+    from ancre.trust.errors import AncreError, Code, MalformedError
+    from ancre.trust.jose.vc_jose import unenvelope
+
+    if len(raw) > _MAX_IMPORT_CREDENTIAL_BYTES:
+        raise MalformedError(Code.ARCHIVE_INVALID, "a credential over 1 MiB is not imported")
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise MalformedError(
+            Code.ARCHIVE_INVALID, "neither a wallet archive nor a credential (not UTF-8 text)"
+        ) from None
+    if text.startswith("{"):
+        try:
+            return unenvelope(loads_strict(text, what="credential"))
+        except AncreError as error:
+            raise MalformedError(
+                Code.ARCHIVE_INVALID, f"neither a wallet archive nor a credential: {error}"
+            ) from None
+    if not text or any(c.isspace() for c in text) or text.count(".") < 2:
+        raise MalformedError(
+            Code.ARCHIVE_INVALID,
+            "neither a wallet archive nor a credential (a compact vc+jwt or SD-JWT VC)",
+        )
+    return text
+
+
+@app.command("import")
+@_guard
+def import_(
+    source: Annotated[
+        str, typer.Argument(help="A wallet archive or one credential: a file, or - for stdin.")
+    ],
+    identity: Annotated[
+        str | None,
+        typer.Option(
+            help="A credential: the identity it is for (default: the one it is bound to)."
+        ),
+    ] = None,
+    archive_passphrase_file: ArchivePassphraseFileOption = None,
+    trusted_issuer: TrustedIssuerOption = None,
+    insecure_loopback: InsecureLoopbackOption = False,
+    ca_file: CaFileOption = None,
+    wallet: WalletOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Import an archive made by `export` (merged: what the wallet has already is kept) or
+    one credential (vc+jwt, SD-JWT VC, or an EnvelopedVerifiableCredential), which is
+    verified exactly as `receive` does before it is stored. Anything refused leaves the
+    wallet unchanged.
+
+      ancre wallet import acme-wallet.archive
+
+      cat legal-person.jwt | ancre wallet import - --trusted-issuer did:web:registry.example
+    """
+    from ancre.trust.errors import AncreError, Code, InvalidError
+    from ancre.trust.result import Status
+    from ancre.wallet.archive import decrypt_archive, looks_like_archive, merge_records
+    from ancre.wallet.credentials import (
+        check_binding,
+        credential_state,
+        list_credentials,
+        store_credential,
+    )
+    from ancre.wallet.identities import find_identity, list_identities
+
+    raw = _read_import(source)
+    store = _open(wallet, passphrase_file)
+    if looks_like_archive(raw):
+        try:
+            records = decrypt_archive(
+                raw, _archive_passphrase(archive_passphrase_file, confirm=False)
+            )
+        except AncreError as error:
+            if error.code == Code.ARCHIVE_LOCKED:
+                _die(EXIT_NOPERM, f"{error}; nothing was imported")
+            raise
+        report = merge_records(store, records)
+        if json_out:
+            _print_json({"kind": "archive", **report.to_json()})
+        else:
+            sys.stdout.write(
+                f"imported {len(report.identities_added)} identities and "
+                f"{len(report.credentials_added)} credentials"
+                f" ({len(report.already_present)} already in the wallet)\n"
+            )
+        return
+    token = _credential_token(raw)
+    http = _http(insecure_loopback, ca_file)
+    result = _checker(http, trusted_issuer).verify(token)
+    if result.status is not Status.VALID:
+        reasons = "; ".join(f"{e.code}: {e.message}" for e in result.errors) or "not valid"
+        _die(
+            EXIT_INDETERMINATE if result.status is Status.INDETERMINATE else EXIT_INVALID,
+            f"credential_refused ({credential_state(result)}): {reasons}; nothing was stored",
+        )
+    candidates = [find_identity(store, identity)] if identity else list_identities(store)
+    holder = None
+    problems = []
+    for candidate in candidates:
+        try:
+            check_binding(token, result, candidate)
+        except InvalidError as error:
+            problems.append(error.message)
+            continue
+        holder = candidate
+        break
+    if holder is None:
+        raise InvalidError(
+            Code.CREDENTIAL_REFUSED,
+            "the credential is bound to none of the wallet's identities"
+            + (f" ({problems[0]})" if len(problems) == 1 else "")
+            + "; nothing was stored",
+        )
+    held, _ = list_credentials(store)
+    same = [c for c in held if c.token == token]
+    if same:
+        stored = same[0]
+        sys.stderr.write(f"{stored.id} is already in the wallet\n")
+    else:
+        stored = store_credential(store, token, result, holder, _clock().now())
+    if json_out:
+        _print_json({"kind": "credential", "already_present": bool(same), **stored.to_json()})
+    else:
+        sys.stdout.write(f"{stored.id}: {', '.join(stored.types)} from {stored.issuer}\n")
+
+
+@app.command("delete")
+@_guard
+def delete(
+    record_id: Annotated[
+        str, typer.Argument(help="The credential (cred-…) or identity (id-…) to delete.")
+    ],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    wallet: WalletOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Delete a credential, or an identity that holds none (its private key is gone for
+    good: export the wallet first if unsure). Asks for confirmation unless --yes.
+
+      ancre wallet delete cred-3f9a1c2b7d0e
+
+      ancre wallet delete id-0c1d2e3f4a5b --yes --json
+    """
+    from ancre.trust.errors import Code, InvalidError
+    from ancre.wallet.credentials import KIND, HeldCredential, list_credentials
+    from ancre.wallet.identities import Identity
+
+    store = _open(wallet, passphrase_file)
+    if record_id.startswith(KIND + "-"):
+        held = HeldCredential.from_record(record_id, store.get(record_id))
+        what = f"credential {held.id}: {', '.join(held.types)} from {held.issuer}"
+    elif record_id.startswith("id-"):
+        found = Identity.from_record(record_id, store.get(record_id))
+        bound = [c.id for c in list_credentials(store)[0] if c.identity == found.id]
+        if bound:
+            raise InvalidError(
+                Code.INVALID_STATE,
+                f"identity {found.name} still holds {', '.join(bound)}: delete them first",
+            )
+        what = f"identity {found.name}: {found.did} (its private key is destroyed)"
+    else:
+        raise InvalidError(Code.RECORD_NOT_FOUND, f"no credential or identity {record_id[:80]!r}")
+    if not yes:
+        if not sys.stdin.isatty():
+            _die(EXIT_USAGE, "confirmation needed: run in a terminal, or pass --yes")
+        sys.stderr.write(f"Delete {_cell(what)}\n")
+        if not typer.confirm("Delete it?", default=False, err=True):
+            _die(EXIT_INVALID, "declined: nothing was deleted")
+    with store.writing():
+        store.delete(record_id)
+    if json_out:
+        _print_json({"deleted": record_id, "what": what})
+    else:
+        sys.stdout.write(f"deleted {what}\n")
+
+
+@app.command("onboard")
+@_guard
+def onboard(
+    audience: Annotated[
+        str,
+        typer.Option(
+            help="Who the bundle is for: the clearing house's or connector's URL or DID (`aud`)."
+        ),
+    ],
+    profile: Annotated[str, typer.Option(help="The data space's profile: gaia-x.")] = "gaia-x",
+    nonce: Annotated[
+        str | None, typer.Option(help="The verifier's challenge (default: a random one).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the vp+jwt to this file (default: stdout).")
+    ] = None,
+    identity: Annotated[
+        str | None,
+        typer.Option(help="The participant identity (default: the LegalPerson's holder)."),
+    ] = None,
+    no_certifications: Annotated[
+        bool, typer.Option("--no-certifications", help="Leave the certifications out.")
+    ] = False,
+    wallet: WalletOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Build the Gaia-X onboarding bundle: one vp+jwt (Loire shape) signed by the
+    participant, enveloping its LegalPerson, its registration number(s), the Gaia-X
+    terms-and-conditions credential it signs itself, and its certifications. When a required
+    credential is missing, says which and where to get it (exit 1; --json lists them).
+
+      ancre wallet onboard --profile gaia-x --audience https://compliance.example/v2 \\
+          --out onboarding.vp.jwt
+    """
+    from ancre.trust.keys.keystore import atomic_write
+    from ancre.wallet.onboard import IncompleteError, build_onboarding_bundle
+
+    store = _open(wallet, passphrase_file)
+    try:
+        bundle = build_onboarding_bundle(
+            store,
+            audience=audience,
+            clock=_clock(),
+            nonce=nonce,
+            profile=profile,
+            identity_ref=identity,
+            certifications=not no_certifications,
+        )
+    except IncompleteError as incomplete:
+        if json_out:
+            _print_json(
+                {
+                    "profile": profile,
+                    "complete": False,
+                    "code": incomplete.code.value,
+                    "missing": [m.to_json() for m in incomplete.missing],
+                }
+            )
+        sys.stderr.write("ancre: onboarding_incomplete: the wallet lacks\n")
+        for m in incomplete.missing:
+            sys.stderr.write(
+                f"  - {m.item} ({' or '.join(m.accepted_types)}): {m.problem}\n"
+                f"    get it from {m.where}\n"
+            )
+        raise typer.Exit(EXIT_INVALID) from None
+    for warning in bundle.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
+    if out is not None:
+        atomic_write(out, (bundle.token + "\n").encode("utf-8"), mode=0o600)
+    if json_out:
+        document = {"complete": True, **bundle.to_json()}
+        if out is not None:
+            document["written_to"] = str(out)
+        _print_json(document)
+        return
+    for c in bundle.credentials:
+        sys.stderr.write(f"  + {', '.join(c['types'])} ({c['id'] or 'signed now'})\n")
+    if out is None:
+        sys.stdout.write(bundle.token + "\n")
+    else:
+        sys.stdout.write(f"wrote {out}: the onboarding presentation for {audience}\n")
 
 
 # ---- pending (deferred issuance) -------------------------------------------------------

@@ -13,6 +13,7 @@ login started on the landing page.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import parse_qs, parse_qsl
 
@@ -36,8 +37,10 @@ from ancre.issuer.authorize import (
     UserAuthentication,
     WalletRedirect,
 )
+from ancre.issuer.delegation import STATUS_PATH as DELEGATION_PAGES
+from ancre.issuer.delegation import delegation_router
 from ancre.issuer.operator_approval import REFRESH_SECONDS, WAIT_PATH, OperatorApproval
-from ancre.issuer.pages import CSS, choose_language, render, security_headers
+from ancre.issuer.pages import CSS, choose_language, offer_qr_svg, render, security_headers
 from ancre.issuer.service import IssuerError
 from ancre.issuer.templates import TEMPLATES, template
 from ancre.trust.errors import AncreError, Code, InternalError
@@ -46,6 +49,15 @@ from ancre.trust.net.inbound import read_limited
 __all__ = ["LoginFlow", "authorization_routers"]
 
 LANG_COOKIE: Final = "__Host-ancre-lang"
+
+
+def _evidence_label(entry: Mapping[str, Any]) -> str:
+    """What the consent page names a check by: its register, else its type (a delegation)."""
+    register = entry.get("ancre:register")
+    if register:
+        return str(register)
+    kind = entry.get("type")
+    return str(kind[0] if isinstance(kind, list) and kind else kind)
 
 
 class LoginFlow:
@@ -140,7 +152,7 @@ class LoginFlow:
              name in disclosable)
             for name, value in approved.claims.items()
         ]  # fmt: skip
-        evidence = sorted({str(e.get("ancre:register")) for e in approved.authorization.evidence})
+        evidence = sorted({_evidence_label(e) for e in approved.authorization.evidence})
         # An SD-JWT VC carries the checks as one disclosable claim (SD_EVIDENCE_POINTER).
         evidence_disclosable = chosen.format == "dc+sd-jwt"
         return self.page(
@@ -159,17 +171,23 @@ class LoginFlow:
         approved = back.approved
         if approved is None:  # pages: either refused or approved
             raise InternalError("a finished authorization is neither refused nor approved")
+        # A pre-authorized offer with a tx_code: the page (the answer to a POST, never
+        # cached) shows both once; a reload re-posts a spent request and gets an error.
         offer = await _call(
             lambda: self.issuer.create_offer(
-                back.configuration_id, dict(approved.claims), authorization=approved.authorization
+                back.configuration_id, dict(approved.claims), authorization=approved.authorization,
+                tx_code=True,
             )
-        )
+        )  # fmt: skip
         uri = self.issuer.offer_uri(offer)
         expires = offer.expires_at.strftime("%H:%M UTC")
         # After the credential flow, a logout (RP-initiated) is offered, with its CSRF token.
         can_logout = browser is not None and hasattr(self.authentication, "logout")
         logout_csrf = self.binding.csrf(browser) if browser is not None and can_logout else None
-        return self.page("offer", lang, offer_uri=uri, expires=expires, logout_csrf=logout_csrf)
+        return self.page(
+            "offer", lang, offer_uri=uri, expires=expires, logout_csrf=logout_csrf,
+            tx_code=offer.tx_code, qr_svg=offer_qr_svg(uri, lang),
+        )  # fmt: skip
 
     async def decided(self, outcome: Approved | Refused | Redirect, request_id: str,
                       browser: str, cookie: str | None, lang: str, *,
@@ -197,6 +215,8 @@ def authorization_routers(flow: LoginFlow) -> tuple[APIRouter, ...]:
         routers.append(_logout_router(flow, flow.authentication))
     if isinstance(flow.authentication, OperatorApproval):
         routers.append(_waiting_router(flow, flow.authentication))
+    if hasattr(flow.authentication, "start_approval"):
+        routers.append(delegation_router(flow))
     return tuple(routers)
 
 
@@ -321,7 +341,12 @@ def _redirects_router(flow: LoginFlow) -> APIRouter:
             browser, params = flow.returned(request, "login")
             request_id, outcome = await _call(flow.authentication.resume, params, browser)
             if isinstance(outcome, Redirect):
-                raise IssuerError(Code.INVALID_REQUEST, "a login may not redirect twice")
+                # Only to the issuer's own delegation pages (a delegation request's, or a
+                # director's decision): never to another site.
+                pages = flow.issuer.public_url + DELEGATION_PAGES
+                if not outcome.url.startswith((pages + "?", pages + "/")):
+                    raise IssuerError(Code.INVALID_REQUEST, "a login may not redirect twice")
+                return RedirectResponse(outcome.url, 303, headers=_NO_STORE)
             return await flow.decided(outcome, request_id, browser, None, lang, ask_consent=True)
         except AncreError as error:
             return flow.error_page(error.code, lang, getattr(error, "status", 400))

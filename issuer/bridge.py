@@ -13,8 +13,11 @@ What a login yields (docs/proconnect.md):
 - ``VatID``: the register confirms the SIRET and VIES says the French VAT number derived
   from its SIREN is valid (VIES invalid: ``vat_not_registered``; VIES or the member state
   unreachable: ``register_unavailable``); offered only when a VIES client is configured;
-- ``Mandate``: the person is among the register's directors (approval of a delegation by a
-  director is not built yet: a non-director is refused ``director_not_matched``).
+- ``Mandate``: the person is among the register's directors, or a director of the
+  organization approved a delegation to them (:mod:`ancre.issuer.delegation`): a
+  non-director's login records a delegation request and shows its approval link; a
+  director's separate login approves it; the requester's next login yields the Mandate
+  (``full_powers`` false, the delegation and the director's register check as evidence).
 
 The SIRET the provider sends is only a hint: nothing is issued unless the register confirms
 it now; an unreachable register is indeterminate (``register_unavailable``), never a guess.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,6 +40,14 @@ from ancre.issuer.authorize import (
     PendingAuthorization,
     Redirect,
     Refused,
+)
+from ancre.issuer.delegation import (
+    DELEGATION_LIFETIME,
+    LOGIN_PREFIX,
+    REVIEW_PATH,
+    Delegations,
+    delegation_lifetime,
+    status_url,
 )
 from ancre.issuer.fr_identifiers import fr_vat_from_siren, parse_siret
 from ancre.issuer.login import (
@@ -49,6 +61,7 @@ from ancre.issuer.register_match import Person
 from ancre.issuer.registers import (
     CompanyRegister,
     EstablishmentRecord,
+    OrganizationRecord,
     Vies,
     check_director,
     check_establishment,
@@ -192,6 +205,15 @@ class LoginBridge:
     server: AuthorizationServer
     #: The VIES client; without it a login does not yield ``VatID``.
     vies: Vies | None = None
+    #: Delegation requests (a Mandate approved by a director); ``None``: kept in the
+    #: server's database with the defaults (7 days).
+    delegation_store: Delegations | None = None
+
+    @property
+    def delegations(self) -> Delegations:
+        if self.delegation_store is None:
+            self.delegation_store = Delegations(self.server.issuer)
+        return self.delegation_store
 
     @property
     def configurations(self) -> tuple[str, ...]:
@@ -223,6 +245,10 @@ class LoginBridge:
         # No state, a replayed one or another browser's: nothing to tie the return to, so
         # this raises (the user sees the refusal; no wallet is told).
         row = self.relying_party.consume_state(params, browser)
+        if row.request_id.startswith(LOGIN_PREFIX):
+            # A director's login approving a delegation: no authorization request behind
+            # it, so a refusal raises (shown to the director).
+            return row.request_id, self._approver_login(row, params, browser)
         try:
             pending = self.server.pending(row.request_id)
             return row.request_id, self._decide(pending, row, params)
@@ -241,13 +267,21 @@ class LoginBridge:
             claims, vies_evidence = self._vat_id(record)
             evidence.append(vies_evidence)
         else:
-            claims = claims_for(
-                pending.configuration_id,
-                login.claims,
-                record,
-                acr=login.acr,
-                issuing_authority=self.server.issuer.did,
-            )
+            try:
+                claims = claims_for(
+                    pending.configuration_id,
+                    login.claims,
+                    record,
+                    acr=login.acr,
+                    issuing_authority=self.server.issuer.did,
+                )
+            except AncreError as error:
+                if (
+                    pending.configuration_id != "Mandate"
+                    or error.code is not Code.DIRECTOR_NOT_MATCHED
+                ):
+                    raise
+                return self._delegated(login, record, evidence)
         authorization = Authorization(
             method="login",
             actor=login.subject_key,
@@ -256,6 +290,91 @@ class LoginBridge:
             evidence=tuple(evidence),
         )
         return Approved(authorization, claims)
+
+    # -- delegation (ancre.issuer.delegation) ----------------------------------------------
+
+    def _delegated(self, login: Any, record: EstablishmentRecord, evidence: list[Any]) -> Outcome:
+        """A Mandate for a person the register does not list as a director: issued on a
+        director's approved delegation (spent now), else a delegation request is recorded
+        and the browser goes to its page (the approval link to pass on)."""
+        person = _person(login.claims)
+        organization = record.organization
+        spent = self.delegations.spend_approved(login.subject_key, organization.siren)
+        if spent is None:
+            shown, code = self.delegations.request(
+                requester_key=login.subject_key,
+                requester_name=f"{person.given_names} {person.family_name}",
+                siren=organization.siren,
+                organization_name=organization.name,
+            )
+            return Redirect(status_url(self.server.issuer.public_url, shown.id, code))
+        claims = {
+            "legal_person_identifier": organization.siren,
+            "legal_name": organization.name[:150],
+            "full_powers": False,
+            "effective_from_date": spent.decided_at.date().isoformat(),
+            "issuing_authority": self.server.issuer.did[:150],
+            "issuing_country": "FR",
+            "given_name": person.given_names,
+            "family_name": person.family_name,
+            "role": spent.role[:150],
+        }
+        authorization = Authorization(
+            method="login",
+            actor=login.subject_key,
+            acr=login.acr,
+            register_checked=True,
+            evidence=(*evidence, *spent.evidence),
+        )
+        return Approved(authorization, claims)
+
+    def start_approval(self, code: str, browser: str) -> str:
+        """A director follows a delegation's approval link: the provider's login URL (the
+        login state names the delegation). Raises ``delegation_unknown``,
+        ``delegation_expired``, ``delegation_already_decided``."""
+        shown = self.delegations.by_code(code)
+        return self.relying_party.begin(LOGIN_PREFIX + shown.id, browser, PROCONNECT_ACR_VALUES)
+
+    def _approver_login(self, row: Any, params: Mapping[str, str], browser: str) -> Outcome:
+        """Check a director's login for a delegation (not the requester; the register
+        confirms the SIRET, of the delegation's organization, and lists the person among its
+        directors); the browser may then decide (:meth:`Delegations.for_review`). Raises
+        ``AncreError`` with the refusal's code."""
+        delegation_id = row.request_id[len(LOGIN_PREFIX) :]
+        self.delegations.pending(delegation_id)
+        login = self.relying_party.finish(row, params)
+        if login.subject_key == self.delegations.requester_of(delegation_id):
+            raise InvalidError(
+                Code.DELEGATION_SELF_APPROVAL, "the requester cannot approve their own delegation"
+            )
+        record = self.register.lookup_siret(parse_siret(_text(login.claims, "siret")))
+        check_establishment(record)
+        shown = self.delegations.pending(delegation_id)
+        if record.organization.siren != shown.siren:
+            raise InvalidError(
+                Code.DELEGATION_ORGANIZATION_MISMATCH,
+                "the director logged in for another organization than the delegation's",
+            )
+        self._check_approver(record, _person(login.claims))
+        self.delegations.approver_checked(
+            delegation_id,
+            approver_key=login.subject_key,
+            browser=browser,
+            evidence=[record.consultation.evidence("ancre:DelegationApprover")],
+        )
+        return Redirect(f"{self.server.issuer.public_url}{REVIEW_PATH}?id={delegation_id}")
+
+    @staticmethod
+    def _check_approver(record: EstablishmentRecord | OrganizationRecord, person: Person) -> None:
+        try:
+            check_director(record, person)
+        except AncreError as error:
+            if error.code is Code.DIRECTOR_NOT_MATCHED:
+                raise InvalidError(
+                    Code.DELEGATION_NOT_DIRECTOR,
+                    "the person approving is not among the organization's directors",
+                ) from None
+            raise
 
     def logout(self, browser: str) -> str | None:
         """RP-initiated logout: the provider's logout URL, or ``None`` when only ancre's own
@@ -281,7 +400,7 @@ class LoginBridge:
 
 
 #: The login configuration file: `ancre issuer serve --login FILE`.
-_LOGIN_KEYS: Final = frozenset({"provider", "register"})
+_LOGIN_KEYS: Final = frozenset({"provider", "register", "delegation"})
 _PROVIDER_KEYS: Final = frozenset(
     {
         "name",
@@ -304,6 +423,8 @@ class LoginSettings:
     register_url: str
     #: The VIES REST API; ``None``: no VIES client, so no ``VatID`` from a login.
     vies_url: str | None = None
+    #: How long a delegation request waits (``delegation.lifetime_days``, default 7).
+    delegation_lifetime: timedelta = DELEGATION_LIFETIME
 
 
 def load_login_settings(
@@ -359,7 +480,10 @@ def load_login_settings(
         not isinstance(vies_url, str) or not vies_url.startswith("https://")
     ):
         raise ConfigurationError(f"{path}: `register.vies_url` must be an https URL")
-    return LoginSettings(config, str(register.get("base_url", DEFAULT_RECHERCHE_URL)), vies_url)
+    return LoginSettings(
+        config, str(register.get("base_url", DEFAULT_RECHERCHE_URL)), vies_url,
+        delegation_lifetime=delegation_lifetime(path, data.get("delegation")),
+    )  # fmt: skip
 
 
 def build_login_bridge(issuer: Any, settings: LoginSettings) -> LoginBridge:
@@ -375,4 +499,8 @@ def build_login_bridge(issuer: Any, settings: LoginSettings) -> LoginBridge:
     vies = (
         Vies(client, base_url=settings.vies_url, clock=issuer.clock) if settings.vies_url else None
     )
-    return LoginBridge(relying_party, register, AuthorizationServer(issuer), vies=vies)
+    delegations = Delegations(issuer, lifetime=settings.delegation_lifetime)
+    return LoginBridge(
+        relying_party, register, AuthorizationServer(issuer), vies=vies,
+        delegation_store=delegations,
+    )  # fmt: skip

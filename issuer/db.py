@@ -31,6 +31,7 @@ __all__ = [
     "Base",
     "CredentialRow",
     "DeferredRequestRow",
+    "DelegationRow",
     "IssuerStateRow",
     "LoginStateRow",
     "LogoutSessionRow",
@@ -415,3 +416,32 @@ class LogoutSessionRow(Base):
     used_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
     state_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     returned_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+
+
+# -- delegation of a Mandate by a director (migration 0008) -----------------------------------
+
+
+class DelegationRow(Base):
+    """A logged-in person (not a director) asking for a Mandate of an organization, waiting
+    for one of its directors to approve (ancre.issuer.delegation). `state`: pending →
+    approved|rejected → used (an approved delegation yields one Mandate), each by one
+    conditional UPDATE. The approval code is kept hashed; the approving director is kept as a
+    digest of their subject key, with the register check that found them a director."""
+
+    __tablename__ = "delegations"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    siren: Mapped[str] = mapped_column(String(9), index=True)
+    organization_name: Mapped[str] = mapped_column(String(256))
+    requester_key: Mapped[str] = mapped_column(String(512), index=True)
+    requester_name: Mapped[str] = mapped_column(String(512))
+    role: Mapped[str] = mapped_column(String(150))
+    approval_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcMicros)
+    expires_at: Mapped[datetime] = mapped_column(UtcMicros)
+    approver_sha256: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    approver_browser_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    approver_checked_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+    approver_evidence_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)
+    used_at: Mapped[datetime | None] = mapped_column(UtcMicros, nullable=True)

@@ -15,8 +15,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from jinja2 import DictLoader, Environment, select_autoescape
+from markupsafe import Markup, escape
 
-__all__ = ["CSS", "choose_language", "render", "security_headers"]
+__all__ = ["CSS", "choose_language", "offer_qr_svg", "render", "security_headers"]
 
 _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
     "fr": {
@@ -59,6 +60,47 @@ _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "logged_out_provider": "Vous êtes déconnecté de l'émetteur et de ProConnect.",
         "logged_out_local": "Vous êtes déconnecté de l'émetteur. Le fournisseur d'identité "
         "ne propose pas de déconnexion : votre session ProConnect reste ouverte.",
+        "qr_label": "QR code de l'offre d'attestation, à scanner avec le portefeuille",
+        "qr_intro": "Scannez ce QR code avec le portefeuille de votre organisation, ou ouvrez "
+        "le lien ci-dessous.",
+        "tx_code_title": "Code de transaction",
+        "tx_code_intro": "Le portefeuille vous demandera ce code. Notez-le maintenant : il "
+        "n'est affiché qu'une fois et ne sera plus visible si vous rechargez la page.",
+        "organization": "Organisation",
+        "siren": "SIREN",
+        "role": "Rôle demandé",
+        "requester": "Demandeur",
+        "expires_at": "Expire le",
+        "delegation_status_title": "Demande de délégation",
+        "delegation_pending_intro": "Le registre ne vous indique pas parmi les dirigeants de "
+        "cette organisation. Un dirigeant inscrit au registre peut approuver une délégation : "
+        "transmettez-lui ce lien (il devra se connecter avec ProConnect).",
+        "approval_link": "Lien d'approbation à transmettre à un dirigeant",
+        "delegation_pending_after": "Une fois la délégation approuvée, revenez sur cette page "
+        "ou reconnectez-vous pour recevoir le mandat.",
+        "delegation_approved_intro": "Un dirigeant a approuvé votre délégation. Connectez-vous "
+        "à nouveau pour recevoir votre mandat.",
+        "receive_mandate": "Recevoir le mandat",
+        "delegation_rejected_intro": "Un dirigeant a refusé cette délégation : aucun mandat ne "
+        "sera délivré pour cette demande.",
+        "delegation_used_intro": "Cette délégation a déjà servi à délivrer un mandat.",
+        "delegation_expired_intro": "Cette demande a expiré sans décision.",
+        "delegation_approve_title": "Approuver une délégation",
+        "delegation_approve_intro": "Une personne demande un mandat pour représenter cette "
+        "organisation. Seul un dirigeant inscrit au registre peut l'approuver : "
+        "identifiez-vous avec ProConnect, l'émetteur vérifiera que vous figurez parmi les "
+        "dirigeants.",
+        "delegation_review_title": "Décider de la délégation",
+        "delegation_review_intro": "Le registre vous indique parmi les dirigeants de cette "
+        "organisation. Approuvez-vous que cette personne la représente avec ce rôle ?",
+        "delegation_review_kept": "Seule une empreinte de votre identifiant de connexion est "
+        "conservée avec la décision, ainsi que la vérification du registre.",
+        "approve": "Approuver la délégation",
+        "reject": "Refuser la délégation",
+        "delegation_decided_title": "Décision enregistrée",
+        "delegation_decided_approved": "Délégation approuvée : le demandeur peut maintenant "
+        "recevoir son mandat.",
+        "delegation_decided_rejected": "Délégation refusée : aucun mandat ne sera délivré.",
     },
     "en": {
         "title": "Your organization's credentials",
@@ -99,6 +141,45 @@ _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "logged_out_provider": "You are logged out of the issuer and of ProConnect.",
         "logged_out_local": "You are logged out of the issuer. The identity provider offers "
         "no logout: your ProConnect session is still open.",
+        "qr_label": "QR code of the credential offer, to scan with the wallet",
+        "qr_intro": "Scan this QR code with your organization's wallet, or open the link below.",
+        "tx_code_title": "Transaction code",
+        "tx_code_intro": "The wallet will ask for this code. Write it down now: it is shown "
+        "once and will not be visible again if you reload the page.",
+        "organization": "Organization",
+        "siren": "SIREN",
+        "role": "Role requested",
+        "requester": "Requested by",
+        "expires_at": "Expires",
+        "delegation_status_title": "Delegation request",
+        "delegation_pending_intro": "The register does not list you among this organization's "
+        "directors. A director listed in the register can approve a delegation: pass this "
+        "link on to them (they will log in with ProConnect).",
+        "approval_link": "Approval link to pass on to a director",
+        "delegation_pending_after": "Once the delegation is approved, come back to this page "
+        "or log in again to receive the mandate.",
+        "delegation_approved_intro": "A director approved your delegation. Log in again to "
+        "receive your mandate.",
+        "receive_mandate": "Receive the mandate",
+        "delegation_rejected_intro": "A director rejected this delegation: no mandate will be "
+        "issued for this request.",
+        "delegation_used_intro": "This delegation was already used for a mandate.",
+        "delegation_expired_intro": "This request expired without a decision.",
+        "delegation_approve_title": "Approve a delegation",
+        "delegation_approve_intro": "Someone asks for a mandate to represent this "
+        "organization. Only a director listed in the register can approve: log in with "
+        "ProConnect, and the issuer checks that you are among the directors.",
+        "delegation_review_title": "Decide on the delegation",
+        "delegation_review_intro": "The register lists you among this organization's "
+        "directors. Do you approve that this person represents it in this role?",
+        "delegation_review_kept": "Only a digest of your login identifier is kept with the "
+        "decision, with the register check.",
+        "approve": "Approve the delegation",
+        "reject": "Reject the delegation",
+        "delegation_decided_title": "Decision recorded",
+        "delegation_decided_approved": "Delegation approved: the requester can now receive "
+        "their mandate.",
+        "delegation_decided_rejected": "Delegation rejected: no mandate will be issued.",
     },
 }
 
@@ -159,6 +240,34 @@ _REASONS: Final[Mapping[str, Mapping[str, str]]] = {
         "fr": "L'émetteur a refusé cette demande : rien n'a été signé.",
         "en": "The issuer rejected this request: nothing was signed.",
     },
+    "delegation_unknown": {
+        "fr": "Ce lien de délégation est inconnu, ou la connexion du dirigeant n'a pas eu lieu "
+        "dans ce navigateur (ou date de plus de 15 minutes).",
+        "en": "This delegation link is unknown, or the director's login did not happen in this "
+        "browser (or is more than 15 minutes old).",
+    },
+    "delegation_not_director": {
+        "fr": "Vous ne figurez pas parmi les dirigeants de cette organisation inscrits au "
+        "registre : vous ne pouvez pas approuver cette délégation.",
+        "en": "You are not among this organization's directors listed in the register: you "
+        "cannot approve this delegation.",
+    },
+    "delegation_expired": {
+        "fr": "Cette demande de délégation a expiré.",
+        "en": "This delegation request has expired.",
+    },
+    "delegation_already_decided": {
+        "fr": "Cette demande de délégation a déjà été approuvée ou refusée.",
+        "en": "This delegation request was already approved or rejected.",
+    },
+    "delegation_organization_mismatch": {
+        "fr": "Vous vous êtes connecté pour une autre organisation que celle de la délégation.",
+        "en": "You logged in for another organization than the delegation's.",
+    },
+    "delegation_self_approval": {
+        "fr": "Vous ne pouvez pas approuver votre propre demande de délégation.",
+        "en": "You cannot approve your own delegation request.",
+    },
     "csrf_invalid": {
         "fr": "Le formulaire a expiré ou ne vient pas de ce site.",
         "en": "The form expired or does not come from this site.",
@@ -182,6 +291,11 @@ color:#fff;border:0;padding:.75rem 1.5rem;font-size:1rem;cursor:pointer;min-heig
 .uri{word-break:break-all;font-family:monospace}
 .actions button{margin:.5rem .5rem 0 0;padding:.6rem 1rem;font-size:1rem}
 .error-code{font-family:monospace;font-weight:700}
+.qr svg{display:block;width:100%;max-width:16rem;height:auto;background:#fff}
+.tx-code{font-family:monospace;font-size:2rem;font-weight:700;letter-spacing:.3rem}
+dl.summary{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}
+dl.summary dt{font-weight:700}
+dl.summary dd{margin:0}
 """
 
 _BASE: Final = """<!doctype html>
@@ -265,7 +379,14 @@ _OFFER: Final = """{% extends "base" %}
 {% block main %}
 <h1>{{ t.offer_title }}</h1>
 <p>{{ t.offer_intro }} {{ expires }}.</p>
+{% if qr_svg %}<p>{{ t.qr_intro }}</p>
+<figure class="qr" id="offer-qr">{{ qr_svg }}</figure>{% endif %}
 <p><a id="offer-link" href="{{ offer_uri }}">{{ t.open_wallet }}</a></p>
+{% if tx_code %}
+<h2>{{ t.tx_code_title }}</h2>
+<p>{{ t.tx_code_intro }}</p>
+<p class="tx-code" id="tx-code">{{ tx_code }}</p>
+{% endif %}
 <h2>{{ t.offer_uri }}</h2>
 <p class="uri" id="offer-uri">{{ offer_uri }}</p>
 {% if logout_csrf %}
@@ -309,6 +430,93 @@ _ERROR: Final = """{% extends "base" %}
 {% endblock %}
 """
 
+_SUMMARY: Final = """<dl class="summary">
+<dt>{{ t.organization }}</dt><dd id="organization">{{ organization }}</dd>
+<dt>{{ t.siren }}</dt><dd id="siren">{{ siren }}</dd>
+{% if requester %}<dt>{{ t.requester }}</dt><dd id="requester">{{ requester }}</dd>{% endif %}
+<dt>{{ t.role }}</dt><dd id="role">{{ role }}</dd>
+<dt>{{ t.expires_at }}</dt><dd>{{ expires }}</dd>
+</dl>
+"""
+
+_DELEGATION_STATUS: Final = """{% extends "base" %}
+{% block title %}{{ t.delegation_status_title }}{% endblock %}
+{% block main %}
+<h1>{{ t.delegation_status_title }}</h1>
+{% include "summary" %}
+<p id="delegation-state" data-state="{{ state }}">
+{%- if state == "pending" %}{{ t.delegation_pending_intro }}
+{%- elif state == "approved" %}{{ t.delegation_approved_intro }}
+{%- elif state == "rejected" %}{{ t.delegation_rejected_intro }}
+{%- elif state == "used" %}{{ t.delegation_used_intro }}
+{%- else %}{{ t.delegation_expired_intro }}{% endif -%}
+</p>
+{% if approval_link %}
+<h2>{{ t.approval_link }}</h2>
+<p class="uri" id="approval-link">{{ approval_link }}</p>
+<p>{{ t.delegation_pending_after }}</p>
+{% endif %}
+{% if state == "rejected" %}<p>{{ t.error_code }} :
+<span class="error-code" id="error-code">delegation_rejected</span></p>{% endif %}
+{% if state == "approved" %}
+<form method="post" action="{{ base }}/login/start">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<input type="hidden" name="lang" value="{{ lang }}">
+<input type="hidden" name="configuration" value="Mandate">
+<button type="submit" class="proconnect-button">
+<span>{{ t.receive_mandate }} :</span> <span>{{ t.login_with }}</span>
+<span class="proconnect-brand">ProConnect</span></button>
+</form>
+{% endif %}
+{% endblock %}
+"""
+
+_DELEGATION_APPROVE: Final = """{% extends "base" %}
+{% block title %}{{ t.delegation_approve_title }}{% endblock %}
+{% block main %}
+<h1>{{ t.delegation_approve_title }}</h1>
+<p>{{ t.delegation_approve_intro }}</p>
+{% include "summary" %}
+<form method="post" action="{{ base }}/login/delegation/login">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<input type="hidden" name="lang" value="{{ lang }}">
+<input type="hidden" name="code" value="{{ code }}">
+<button type="submit" class="proconnect-button">
+<span>{{ t.login_with }}</span> <span class="proconnect-brand">ProConnect</span>
+</button>
+</form>
+{% endblock %}
+"""
+
+_DELEGATION_REVIEW: Final = """{% extends "base" %}
+{% block title %}{{ t.delegation_review_title }}{% endblock %}
+{% block main %}
+<h1>{{ t.delegation_review_title }}</h1>
+<p>{{ t.delegation_review_intro }}</p>
+{% include "summary" %}
+<p>{{ t.delegation_review_kept }}</p>
+<form method="post" action="{{ base }}/login/delegation/decide" class="actions">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<input type="hidden" name="lang" value="{{ lang }}">
+<input type="hidden" name="delegation" value="{{ delegation_id }}">
+<button type="submit" name="decision" value="approve">{{ t.approve }}</button>
+<button type="submit" name="decision" value="reject">{{ t.reject }}</button>
+</form>
+{% endblock %}
+"""
+
+_DELEGATION_DECIDED: Final = """{% extends "base" %}
+{% block title %}{{ t.delegation_decided_title }}{% endblock %}
+{% block main %}
+<h1>{{ t.delegation_decided_title }}</h1>
+<p role="status" id="delegation-state" data-state="{{ state }}">
+{%- if state == "approved" %}{{ t.delegation_decided_approved }}
+{%- else %}{{ t.delegation_decided_rejected }}{% endif -%}
+</p>
+{% include "summary" %}
+{% endblock %}
+"""
+
 _ENV: Final = Environment(
     loader=DictLoader(
         {
@@ -319,6 +527,11 @@ _ENV: Final = Environment(
             "error": _ERROR,
             "waiting": _WAITING,
             "logged_out": _LOGGED_OUT,
+            "summary": _SUMMARY,
+            "delegation_status": _DELEGATION_STATUS,
+            "delegation_approve": _DELEGATION_APPROVE,
+            "delegation_review": _DELEGATION_REVIEW,
+            "delegation_decided": _DELEGATION_DECIDED,
         }
     ),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -335,6 +548,23 @@ def choose_language(query_lang: str | None, accept_language: str | None) -> str:
         if first.startswith("en"):
             return "en"
     return "fr"
+
+
+def offer_qr_svg(uri: str, lang: str) -> Markup | None:
+    """The QR code of an offer URI as inline SVG (segno; no script, no ``data:`` URL, so
+    the strict CSP holds), labelled for assistive technologies (``role="img"`` and
+    ``aria-label``, and a ``<title>``). ``None`` if the URI is too long for a QR code."""
+    import segno
+
+    label = _TEXT[lang]["qr_label"]
+    try:
+        code = segno.make_qr(uri, error="m")
+    except segno.DataOverflowError:
+        return None
+    svg: str = code.svg_inline(scale=4, border=4, title=label, light="#fff")
+    # segno escapes the title; the label is ours (no markup) and escaped again here.
+    attributes = f'<svg role="img" aria-label="{escape(label)}" focusable="false" '
+    return Markup(svg.replace("<svg ", attributes, 1))  # noqa: S704 - segno's own SVG
 
 
 def render(page: str, lang: str, base: str, **context: Any) -> str:

@@ -154,6 +154,13 @@ def test_landing_login_consent_offer_in_chromium(
         assert page.get_by_role("heading", level=1).inner_text() == "Votre attestation est prête"
         offer_uri = page.locator("#offer-uri").inner_text().strip()
         assert page.locator("#offer-link").get_attribute("href") == offer_uri
+        # The QR code (inline SVG, labelled) and the tx_code, shown on this page only.
+        qr = page.locator("#offer-qr svg")
+        assert qr.get_attribute("role") == "img"
+        assert "QR code" in (qr.get_attribute("aria-label") or "")
+        assert qr.bounding_box()["width"] >= 100
+        tx_code = page.locator("#tx-code").inner_text().strip()
+        assert tx_code.isdigit()
         check_page(page, "offer")
 
         # A refusal: closed establishment, its page and code (a fresh browser: the
@@ -176,7 +183,7 @@ def test_landing_login_consent_offer_in_chromium(
     # The wallet part: redeem the offer and verify the credential.
     before = deployed.issuer.count_credentials()
     with httpx.Client(trust_env=False, timeout=15, verify=tls.context()) as http:
-        credential = Wallet(http).obtain(offer_uri, None)
+        credential = Wallet(http).obtain(offer_uri, tx_code)
         network = NetworkPolicy(allow_loopback=True, max_bytes=4 * 1024 * 1024)
         clock = SystemClock()
         resolver = default_resolver(http_client=http, network=network, clock=clock)
@@ -186,5 +193,69 @@ def test_landing_login_consent_offer_in_chromium(
     assert result.types == ("VerifiableCredential", "gx:LocalRegistrationNumber")
     assert deployed.issuer.count_credentials() == before + 1
     for name in ("landing", "consent", "offer", "error", "landing-en"):
+        for label in ("desktop", "mobile"):
+            assert (ARTIFACTS / f"{name}-{label}.png").stat().st_size > 1000
+
+
+def test_delegation_pages_in_chromium(chromium: Any, deployed: Deployment) -> None:
+    """A non-director asks for a Mandate (the delegation request page), a director opens the
+    approval link and logs in (the approval page), decides (the review page), and the
+    requester receives the Mandate (the offer page): each page screenshotted and checked."""
+    violations: list[str] = []
+
+    def watch(page: Any) -> None:
+        page.on(
+            "console",
+            lambda m: violations.append(m.text) if "Content Security" in m.text else None,
+        )
+
+    requester = chromium.new_context(viewport=DESKTOP, ignore_https_errors=True, locale="fr-FR")
+    director = chromium.new_context(viewport=DESKTOP, ignore_https_errors=True, locale="fr-FR")
+    try:
+        page = requester.new_page()
+        watch(page)
+        deployed.standin.login_as("karim.benali")
+        page.goto(f"{deployed.url}/login")
+        page.get_by_label("Mandat de représentation").check()
+        page.get_by_role("button", name="S'identifier avec ProConnect").click()
+        page.wait_for_url(re.compile(r".*/login/delegation\?.*"))
+        assert page.get_by_role("heading", level=1).inner_text() == "Demande de délégation"
+        link = page.locator("#approval-link").inner_text().strip()
+        assert "/login/delegation/approve?code=" in link
+        check_page(page, "delegation-request")
+        status_url = page.url
+
+        other = director.new_page()
+        watch(other)
+        deployed.standin.login_as("john.dupont")
+        other.goto(link)
+        assert other.get_by_role("heading", level=1).inner_text() == "Approuver une délégation"
+        check_page(other, "delegation-approve")
+        other.get_by_role("button", name="S'identifier avec ProConnect").click()
+        other.wait_for_url(re.compile(r".*/login/delegation/review\?.*"))
+        assert other.locator("#requester").inner_text() == "Karim Benali"
+        check_page(other, "delegation-review")
+        other.get_by_role("button", name="Approuver la délégation").click()
+        other.wait_for_url(re.compile(r".*/login/delegation/decide"))
+        assert other.locator("#delegation-state").get_attribute("data-state") == "approved"
+        check_page(other, "delegation-decided")
+
+        deployed.standin.login_as("karim.benali")
+        page.goto(status_url)
+        assert page.locator("#delegation-state").get_attribute("data-state") == "approved"
+        check_page(page, "delegation-approved")
+        page.get_by_role("button", name=re.compile("Recevoir le mandat")).click()
+        page.wait_for_url(re.compile(r".*/login/callback.*"))
+        page.get_by_role("button", name="Signer et recevoir l'attestation").click()
+        page.wait_for_url(re.compile(r".*/login/consent"))
+        assert page.get_by_role("heading", level=1).inner_text() == "Votre attestation est prête"
+        assert page.locator("#tx-code").inner_text().strip().isdigit()
+        check_page(page, "offer-mandate")
+    finally:
+        requester.close()
+        director.close()
+    assert violations == []
+    for name in ("delegation-request", "delegation-approve", "delegation-review",
+                 "delegation-decided", "delegation-approved", "offer-mandate"):  # fmt: skip
         for label in ("desktop", "mobile"):
             assert (ARTIFACTS / f"{name}-{label}.png").stat().st_size > 1000

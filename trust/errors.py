@@ -214,6 +214,14 @@ class Code(StrEnum):
     CONSENT_REFUSED = "consent_refused"
     LOGIN_REJECTED = "login_rejected"
     CSRF_INVALID = "csrf_invalid"
+    # delegation of a Mandate by a director (ancre.issuer.delegation)
+    DELEGATION_UNKNOWN = "delegation_unknown"
+    DELEGATION_NOT_DIRECTOR = "delegation_not_director"
+    DELEGATION_EXPIRED = "delegation_expired"
+    DELEGATION_ALREADY_DECIDED = "delegation_already_decided"
+    DELEGATION_ORGANIZATION_MISMATCH = "delegation_organization_mismatch"
+    DELEGATION_SELF_APPROVAL = "delegation_self_approval"
+    DELEGATION_REJECTED = "delegation_rejected"
     # wallet (ancre.wallet)
     WALLET_NOT_FOUND = "wallet_not_found"
     WALLET_LOCKED = "wallet_locked"
@@ -226,6 +234,9 @@ class Code(StrEnum):
     CREDENTIAL_REFUSED = "credential_refused"
     NO_MATCHING_CREDENTIAL = "no_matching_credential"
     VERIFIER_REFUSED = "verifier_refused"
+    ARCHIVE_INVALID = "archive_invalid"
+    ARCHIVE_LOCKED = "archive_locked"
+    ONBOARDING_INCOMPLETE = "onboarding_incomplete"
     # registry (ancre.registry): one code per refusal, each formerly `policy_violation`
     FORBIDDEN = "forbidden"
     TWO_PERSON_REQUIRED = "two_person_required"

@@ -1,4 +1,5 @@
-"""Identities: the holder keys of a wallet, each with its DID (`did:key` or `did:jwk`).
+"""Identities: the holder keys of a wallet, each with its DID (`did:key`, `did:jwk`, or
+`did:web` — an organization's own domain, whose `did.json` it publishes itself).
 
 An organization may hold several. The private key lives only inside its encrypted record;
 what is shown or printed (`Identity.to_json`) never includes it.
@@ -6,20 +7,33 @@ what is shown or printed (`Identity.to_json`) never includes it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 from ancre.trust.did.jwk import did_jwk_from_public_key
 from ancre.trust.did.key import did_key_from_public_key
+from ancre.trust.did.web import did_web_to_url
 from ancre.trust.errors import AncreError, Code, ConfigurationError, InvalidError
 from ancre.trust.keys.jwk import KeyType, PrivateKey
 
 from .store import WalletStore, new_record_id
 
-__all__ = ["METHODS", "Identity", "create_identity", "find_identity", "list_identities"]
+__all__ = [
+    "METHODS",
+    "Identity",
+    "create_identity",
+    "did_and_kid",
+    "did_web_document",
+    "find_identity",
+    "list_identities",
+    "web_did",
+]
 
-METHODS: Final = ("key", "jwk")
+METHODS: Final = ("key", "jwk", "web")
+_DOMAIN_RE: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?")
+_PATH_SEGMENT_RE: Final = re.compile(r"[A-Za-z0-9._~-]{1,100}")
 KEY_TYPES: Final = ("ed25519", "p256")
 _KIND: Final = "id"
 
@@ -71,7 +85,58 @@ class Identity:
             ) from None
 
 
-def _did_and_kid(method: str, key: PrivateKey) -> tuple[str, str]:
+def web_did(domain: str, path: str | None = None) -> str:
+    """The did:web of `domain` (a DNS name, optionally ``:port``) and an optional
+    /-separated `path`: ``example.org`` + ``org/unit`` → ``did:web:example.org:org:unit``.
+    Refuses what did:web cannot carry (IP addresses are left to the resolver's rules)."""
+    domain = domain.strip().lower()
+    if not _DOMAIN_RE.fullmatch(domain) or ".." in domain:
+        raise ConfigurationError(
+            f"--domain must be a DNS name (with an optional :port), not {domain[:80]!r}"
+        )
+    host = domain.rsplit(":", 1)[0] if ":" in domain else domain
+    if re.fullmatch(r"[0-9.]+", host):
+        # The did:web spec forbids IP addresses when creating one (see did_web_to_url).
+        raise ConfigurationError(f"--domain must be a domain name, not the address {host!r}")
+    segments = [s for s in (path or "").strip("/").split("/") if s] if path else []
+    for segment in segments:
+        if segment in (".", "..") or not _PATH_SEGMENT_RE.fullmatch(segment):
+            raise ConfigurationError(f"--path segment {segment[:80]!r} is not allowed in did:web")
+    did = "did:web:" + ":".join([domain.replace(":", "%3A"), *segments])
+    did_web_to_url(did)  # the resolver's own rules: what it refuses is refused here too
+    return did
+
+
+def did_web_document(identity: Identity) -> dict[str, Any]:
+    """The DID document an organization publishes for a did:web identity: its one key, as
+    a ``JsonWebKey2020`` method for both `authentication` (presentations) and
+    `assertionMethod` (credentials it signs itself, such as the Gaia-X T&C)."""
+    if identity.method != "web":
+        raise ConfigurationError(f"{identity.name} is a did:{identity.method}, not a did:web")
+    return {
+        "@context": [
+            "https://www.w3.org/ns/did/v1",
+            "https://w3id.org/security/suites/jws-2020/v1",
+        ],
+        "id": identity.did,
+        "verificationMethod": [
+            {
+                "id": identity.kid,
+                "type": "JsonWebKey2020",
+                "controller": identity.did,
+                "publicKeyJwk": identity.key.public_key.to_jwk(),
+            }
+        ],
+        "authentication": [identity.kid],
+        "assertionMethod": [identity.kid],
+    }
+
+
+def did_and_kid(
+    method: str, key: PrivateKey, domain: str | None = None, path: str | None = None
+) -> tuple[str, str]:
+    """The DID and verification-method id of `key` under `method` (did:web needs
+    `domain`, and optionally `path`)."""
     if method == "key":
         did = did_key_from_public_key(key.public_key)
         # did:key's verification method is named by the multibase key itself.
@@ -79,25 +144,43 @@ def _did_and_kid(method: str, key: PrivateKey) -> tuple[str, str]:
     if method == "jwk":
         did = did_jwk_from_public_key(key.public_key)
         return did, f"{did}#0"
+    if method == "web":
+        if not domain:
+            raise ConfigurationError("--method web needs --domain (the organization's domain)")
+        did = web_did(domain, path)
+        # One key per did:web identity; named by its thumbprint, so a later key added to
+        # the same document by hand cannot collide with it.
+        return did, f"{did}#{key.public_key.thumbprint()}"
     raise ConfigurationError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
 
 
 def create_identity(
-    store: WalletStore, *, method: str, key_type: str, name: str | None, now: datetime
+    store: WalletStore,
+    *,
+    method: str,
+    key_type: str,
+    name: str | None,
+    now: datetime,
+    domain: str | None = None,
+    path: str | None = None,
 ) -> Identity:
     """Generate a key, derive its DID and store both (under the writers' lock)."""
     if key_type not in KEY_TYPES:
         raise ConfigurationError(f"--type must be one of {', '.join(KEY_TYPES)}, not {key_type!r}")
     if method not in METHODS:
         raise ConfigurationError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+    if method != "web" and (domain or path):
+        raise ConfigurationError("--domain and --path are for --method web only")
     key = PrivateKey.generate(KeyType(key_type))
-    did, kid = _did_and_kid(method, key)
+    did, kid = did_and_kid(method, key, domain, path)
     record_id = new_record_id(_KIND)
     with store.writing():
         existing = list_identities(store)
         label = name or f"identity-{len(existing) + 1}"
         if any(i.name == label for i in existing):
             raise ConfigurationError(f"an identity named {label!r} exists already")
+        if any(i.did == did for i in existing):
+            raise ConfigurationError(f"the wallet already holds an identity for {did}")
         seq = max((i.seq for i in existing), default=0) + 1
         stamp = now.isoformat(timespec="seconds")
         identity = Identity(record_id, label, did, kid, method, key_type, stamp, key, seq)

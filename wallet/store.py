@@ -65,6 +65,7 @@ __all__ = [
     "WalletStore",
     "default_wallet_path",
     "new_record_id",
+    "valid_record_id",
 ]
 
 ENV_WALLET: Final = "ANCRE_WALLET"
@@ -104,6 +105,12 @@ def new_record_id(kind: str) -> str:
     if not _RECORD_ID.fullmatch(record_id):
         raise ConfigurationError(f"bad record kind {kind!r}")
     return record_id
+
+
+def valid_record_id(record_id: Any) -> bool:
+    """Whether `record_id` is a record id the store would write (``kind-<12 hex>``): what an
+    imported archive names must pass this before it becomes a file name."""
+    return isinstance(record_id, str) and _RECORD_ID.fullmatch(record_id) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +249,14 @@ class WalletStore:
         if kind is not None:
             ids = [i for i in ids if i.startswith(kind + "-")]
         return [self._read(i) for i in ids]
+
+    def snapshot(self) -> tuple[dict[str, dict[str, Any]], list[Entry]]:
+        """Every record in the clear (id → data), read under the writers' lock so the set
+        is consistent, and the records that failed their check (left out)."""
+        with self.writing():
+            entries = self.entries()
+        good = {e.id: e.data for e in entries if e.data is not None}
+        return good, [e for e in entries if e.data is None]
 
     # ---- internals -----------------------------------------------------------------------
     def _record_path(self, record_id: str) -> Path:
