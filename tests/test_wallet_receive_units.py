@@ -200,3 +200,20 @@ def test_a_picture_with_two_different_qr_codes_is_refused(tmp_path: Path) -> Non
     with pytest.raises(AncreError, match="2 different QR codes"):
         decode_qr(picture)
     assert decode_qr(first) == "openid-credential-offer://?a=1"
+
+
+@pytest.mark.parametrize(
+    ("command", "examples"),
+    [
+        (["receive"], ["offer-qr.png --tx-code", "--no-browser", "--count 3"]),
+        (["pending"], ["ancre wallet pending --retry --wait 120 --json"]),
+    ],
+)
+def test_help_has_worked_examples(tmp_path: Path, command: list[str], examples: list[str]) -> None:
+    from _wallet_support import wallet_cli
+
+    shown = wallet_cli(tmp_path / "none", *command, "--help")
+    assert shown.returncode == 0, shown.stderr
+    for example in examples:
+        assert example in shown.stdout
+    assert "--json" in shown.stdout
