@@ -490,6 +490,31 @@ def test_deferred_credentials_are_kept_pending_then_collected(tmp_path: Path, tl
         assert len(rows) == 2
 
 
+def test_a_request_is_not_polled_before_its_interval(tmp_path: Path, tls: Tls) -> None:
+    issuer_dir, wallet = tmp_path / "issuer", tmp_path / "wallet"
+    with _issuer_with_limits(issuer_dir, tls, deferred_interval=600):
+        new_wallet(wallet, ("key", "ed25519"))
+        offer = _offer(issuer_dir, tmp_path, "LegalPerson", LEGAL_PERSON_CLAIMS, "--approval")
+        got = wallet_cli(
+            wallet, "receive", offer["offer_uri"], "--tx-code", offer["tx_code"], *_net(tls),
+            "--json",
+        )  # fmt: skip
+        assert got.returncode == 0, got.stderr
+        pending = json.loads(got.stdout)["pending"]
+        approved = ancre_cli("issuer", "approve", _held_id(issuer_dir), "--dir", str(issuer_dir))
+        assert approved.returncode == 0, approved.stderr
+        # Approved, but the issuer asked for 600 s between polls: nothing is sent yet.
+        early = wallet_cli(wallet, "pending", "--retry", "--wait", "1", *_net(tls), "--json")
+        assert early.returncode == 0, early.stderr
+        (outcome,) = json.loads(early.stdout)["pending"]
+        assert outcome["outcome"] == "not_due"
+        assert outcome["not_before"] == pending["not_before"]
+        listed = wallet_cli(wallet, "pending")
+        assert listed.returncode == 0, listed.stderr
+        assert f"{pending['id']}  LegalPerson ×1 from https://localhost:" in listed.stdout
+        assert json.loads(wallet_cli(wallet, "list", "--json").stdout)["credentials"] == []
+
+
 def test_a_rejected_deferred_request_is_dropped_with_the_reason(tmp_path: Path, tls: Tls) -> None:
     issuer_dir, wallet = tmp_path / "issuer", tmp_path / "wallet"
     with _issuer_with_limits(issuer_dir, tls, deferred_interval=1):

@@ -160,6 +160,14 @@ def _stamp(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
 
+def _not_before(now: datetime, interval: int) -> str:
+    """`interval` seconds from `now`, rounded up to the second (never early)."""
+    moment = now + timedelta(seconds=interval)
+    if moment.microsecond:
+        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+    return _stamp(moment)
+
+
 def save_pending(
     store: WalletStore,
     deferred: Deferred,
@@ -177,7 +185,7 @@ def save_pending(
         transaction_id=deferred.transaction_id,
         access_token=deferred.access_token,
         interval=deferred.interval,
-        not_before=_stamp(now + timedelta(seconds=deferred.interval)),
+        not_before=_not_before(now, deferred.interval),
         created_at=_stamp(now),
         identities=tuple(h.id for h in holders),
         batch_identities=tuple(batch_identities),
@@ -228,9 +236,7 @@ def _poll_one(
             _, interval = transaction_of({**extra, "transaction_id": pending.transaction_id})
         except AncreError:
             interval = pending.interval
-        kept = replace(
-            pending, interval=interval, not_before=_stamp(now + timedelta(seconds=interval))
-        )
+        kept = replace(pending, interval=interval, not_before=_not_before(now, interval))
         with store.writing():
             store.put(kept.id, kept.record())
         return {**outcome, "outcome": "pending", "not_before": kept.not_before}
