@@ -1,8 +1,9 @@
 """The wallet receives from an OpenID4VCI 1.0 issuer that is not ancre: tests/node_issuer/
 (@openid4vc/openid4vci's Openid4vciIssuer and @openid4vc/oauth2's authorization server,
 over HTTPS on loopback). Pre-authorized code with a tx_code, a did:jwk key proof, a
-`jwt_vc_json` credential signed by the issuer's did:jwk key — verified before it is stored,
-with the trust check on (the issuer's DID named) and off."""
+`jwt_vc_json` credential or an SD-JWT VC signed by the issuer's did:jwk key — verified
+(the issuer's DID named as trusted) before it is stored, and refused when that issuer is
+not the trusted one."""
 
 from __future__ import annotations
 
@@ -101,6 +102,33 @@ def test_receive_from_an_issuer_that_is_not_ancre(tmp_path: Path, tls: Tls) -> N
         shown = wallet_cli(wallet, "show", received["id"], "--json")
         assert shown.returncode == 0, shown.stderr
         assert "ACME Data Services" in shown.stdout
+
+
+def test_receive_an_sd_jwt_vc_from_the_other_issuer(tmp_path: Path, tls: Tls) -> None:
+    wallet = tmp_path / "wallet"
+    with node_issuer(tls) as (started, log):
+        (holder,) = new_wallet(wallet, ("jwk", "p256"))
+        got = wallet_cli(
+            wallet, "receive", started["offers"]["OrganizationSdJwt"],
+            "--tx-code", started["tx_code"], "--trusted-issuer", started["did"],
+            "--insecure-loopback", "--ca-file", str(tls.ca), "--json",
+        )  # fmt: skip
+        assert got.returncode == 0, got.stderr + "".join(log)
+        received = json.loads(got.stdout)
+        assert received["format"] == "dc+sd-jwt"
+        assert received["issuer"] == started["did"]
+        assert received["identity"] == holder["id"]
+        assert received["types"] == ["urn:example:organization:1"]
+        shown = json.loads(wallet_cli(wallet, "show", received["id"], "--json").stdout)
+        disclosed = {d["name"]: d["value"] for d in shown["disclosures"]}
+        assert disclosed == {"name": "ACME Data Services", "country": "FR"}
+        # The pre-authorized code was single use at that issuer.
+        again = wallet_cli(
+            wallet, "receive", started["offers"]["OrganizationSdJwt"],
+            "--tx-code", started["tx_code"], "--insecure-loopback", "--ca-file", str(tls.ca),
+        )  # fmt: skip
+        assert again.returncode == 1, again.stderr
+        assert "invalid_grant" in again.stderr
 
 
 def test_a_wrong_tx_code_is_refused_by_the_other_issuer(tmp_path: Path, tls: Tls) -> None:

@@ -4,12 +4,16 @@
 // loopback and signs with node:crypto.
 //
 // - issuer and authorization server metadata (one configuration, `jwt_vc_json`, did:jwk
-//   binding, jwt key proofs in ES256/EdDSA), the token endpoint (pre-authorized code with a
-//   tx_code), the nonce endpoint and the credential endpoint;
-// - the credential is a W3C VCDM 2.0 `vc+jwt` (JOSE, the payload is the credential) signed
+//   binding; one `dc+sd-jwt`, `jwk` binding; jwt key proofs in ES256/EdDSA), the token
+//   endpoint (pre-authorized code with a tx_code), the nonce endpoint and the credential
+//   endpoint;
+// - `jwt_vc_json`: a W3C VCDM 2.0 `vc+jwt` (JOSE, the payload is the credential) signed
 //   ES256 by the issuer's key, whose did:jwk is its `issuer`; the subject is the DID of the
 //   key that signed the wallet's proof (did:jwk, resolved here);
-// - on start it prints one JSON line on stdout: {"url", "did", "offer_uri", "tx_code"}.
+// - `dc+sd-jwt`: an SD-JWT VC (`iss` the issuer's did:jwk, `cnf.jwk` the proof's key), every
+//   claim selectively disclosable;
+// - on start it prints one JSON line on stdout: {"url", "did", "offer_uri" (the jwt_vc_json
+//   offer), "offers" (configuration → offer URI, one pre-authorized code each), "tx_code"}.
 //   Every request is logged on stderr.
 //
 // usage: node issuer.mjs CERT.pem KEY.pem   (HTTPS on 127.0.0.1, a free port, known as
@@ -22,6 +26,8 @@ import { Oauth2AuthorizationServer, clientAuthenticationNone } from "@openid4vc/
 
 const PRE_AUTHORIZED = "urn:ietf:params:oauth:grant-type:pre-authorized_code";
 const CONFIGURATION = "OrganizationCredential";
+const SD_JWT_CONFIGURATION = "OrganizationSdJwt";
+const VCT = "urn:example:organization:1";
 const TX_CODE = "493536";
 const MAX_BODY = 64 * 1024;
 
@@ -91,6 +97,13 @@ const credentialIssuer = issuer.createCredentialIssuerMetadata({
       credential_signing_alg_values_supported: ["ES256"],
       proof_types_supported: { jwt: { proof_signing_alg_values_supported: ["ES256", "EdDSA"] } },
     },
+    [SD_JWT_CONFIGURATION]: {
+      format: "dc+sd-jwt",
+      vct: VCT,
+      cryptographic_binding_methods_supported: ["jwk"],
+      credential_signing_alg_values_supported: ["ES256"],
+      proof_types_supported: { jwt: { proof_signing_alg_values_supported: ["ES256", "EdDSA"] } },
+    },
   },
 });
 const authorizationServerMetadata = authorizationServer.createAuthorizationServerMetadata({
@@ -105,19 +118,25 @@ const issuerMetadata = {
   knownCredentialConfigurations: credentialIssuer.credential_configurations_supported,
 };
 
-const preAuthorizedCode = b64url(randomBytes(24));
-const accessTokens = new Set();
+const codes = new Map(); // pre-authorized code → configuration
+const accessTokens = new Map(); // access token → configuration
 const nonces = new Map(); // c_nonce → expiry (ms)
-const { credentialOffer } = await issuer.createCredentialOffer({
-  issuerMetadata,
-  credentialConfigurationIds: [CONFIGURATION],
-  grants: {
-    [PRE_AUTHORIZED]: {
-      "pre-authorized_code": preAuthorizedCode,
-      tx_code: { input_mode: "numeric", length: TX_CODE.length },
+const offers = {};
+for (const configuration of [CONFIGURATION, SD_JWT_CONFIGURATION]) {
+  const code = b64url(randomBytes(24));
+  codes.set(code, configuration);
+  const { credentialOffer } = await issuer.createCredentialOffer({
+    issuerMetadata,
+    credentialConfigurationIds: [configuration],
+    grants: {
+      [PRE_AUTHORIZED]: {
+        "pre-authorized_code": code,
+        tx_code: { input_mode: "numeric", length: TX_CODE.length },
+      },
     },
-  },
-});
+  });
+  offers[configuration] = credentialOffer;
+}
 
 function send(response, status, body, headers = {}) {
   const text = body === undefined ? "" : JSON.stringify(body);
@@ -146,11 +165,13 @@ async function token(request, response) {
   if (parsed.grant.grantType !== PRE_AUTHORIZED) {
     return send(response, 400, { error: "unsupported_grant_type" });
   }
+  const configuration = codes.get(parsed.grant.preAuthorizedCode);
+  if (!configuration) return send(response, 400, { error: "invalid_grant" });
   await authorizationServer.verifyPreAuthorizedCodeAccessTokenRequest({
     grant: parsed.grant,
     accessTokenRequest: parsed.accessTokenRequest,
     request: requestLike(request),
-    expectedPreAuthorizedCode: preAuthorizedCode,
+    expectedPreAuthorizedCode: parsed.grant.preAuthorizedCode,
     expectedTxCode: TX_CODE,
     authorizationServerMetadata,
   });
@@ -158,10 +179,11 @@ async function token(request, response) {
     audience: url,
     authorizationServer: url,
     expiresInSeconds: 300,
-    subject: preAuthorizedCode,
+    subject: parsed.grant.preAuthorizedCode,
     signer: { method: "jwk", alg: "ES256", publicJwk: issuerJwk },
   });
-  accessTokens.add(answer.access_token);
+  codes.delete(parsed.grant.preAuthorizedCode); // single use
+  accessTokens.set(answer.access_token, configuration);
   send(response, 200, answer);
 }
 
@@ -173,28 +195,49 @@ async function nonce(request, response) {
 
 async function credential(request, response) {
   const bearer = (request.headers.authorization ?? "").replace(/^Bearer /, "");
-  if (!accessTokens.has(bearer)) {
+  const granted = accessTokens.get(bearer);
+  if (!granted) {
     return send(response, 401, { error: "invalid_token" }, { "WWW-Authenticate": 'Bearer error="invalid_token"' });
   }
   const parsed = issuer.parseCredentialRequest({ issuerMetadata, credentialRequest: JSON.parse(await readBody(request)) });
   const proofs = parsed.proofs?.jwt ?? [];
-  if (parsed.credentialConfigurationId !== CONFIGURATION || proofs.length !== 1) {
+  if (parsed.credentialConfigurationId !== granted || proofs.length !== 1) {
     return send(response, 400, { error: "invalid_credential_request" });
   }
   const { signer, payload } = await issuer.verifyCredentialRequestJwtProof({ issuerMetadata, jwt: proofs[0] });
   const expiry = nonces.get(payload.nonce);
   nonces.delete(payload.nonce);
   if (!expiry || expiry < Date.now()) return send(response, 400, { error: "invalid_nonce" });
-  if (signer.method !== "did") return send(response, 400, { error: "invalid_proof" });
+  if (signer.method !== "did" && signer.method !== "jwk") return send(response, 400, { error: "invalid_proof" });
   accessTokens.delete(bearer);
-  const vc = {
-    "@context": ["https://www.w3.org/ns/credentials/v2"],
-    type: ["VerifiableCredential", CONFIGURATION],
-    issuer: issuerDid,
-    validFrom: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
-    credentialSubject: { id: signer.didUrl.split("#")[0], name: "ACME Data Services", country: "FR" },
-  };
-  const compact = signCompact({ alg: "ES256", typ: "vc+jwt", kid: `${issuerDid}#0` }, vc);
+  const claims = { name: "ACME Data Services", country: "FR" };
+  let compact;
+  if (granted === CONFIGURATION) {
+    if (signer.method !== "did") return send(response, 400, { error: "invalid_proof" });
+    const vc = {
+      "@context": ["https://www.w3.org/ns/credentials/v2"],
+      type: ["VerifiableCredential", CONFIGURATION],
+      issuer: issuerDid,
+      validFrom: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+      credentialSubject: { id: signer.didUrl.split("#")[0], ...claims },
+    };
+    compact = signCompact({ alg: "ES256", typ: "vc+jwt", kid: `${issuerDid}#0` }, vc);
+  } else {
+    const holderJwk = signer.method === "jwk" ? signer.publicJwk : jwkOfDidUrl(signer.didUrl);
+    const disclosures = Object.entries(claims).map(([name, value]) => b64url(JSON.stringify([b64url(randomBytes(16)), name, value])));
+    const sdJwt = signCompact(
+      { alg: "ES256", typ: "dc+sd-jwt", kid: `${issuerDid}#0` },
+      {
+        iss: issuerDid,
+        iat: Math.floor(Date.now() / 1000),
+        vct: VCT,
+        cnf: { jwk: holderJwk },
+        _sd_alg: "sha-256",
+        _sd: disclosures.map((d) => createHash("sha256").update(d).digest("base64url")),
+      },
+    );
+    compact = `${sdJwt}~${disclosures.join("~")}~`;
+  }
   send(response, 200, issuer.createCredentialResponse({ credentialRequest: parsed, credentials: [{ credential: compact }] }));
 }
 
@@ -219,4 +262,4 @@ server.on("request", async (request, response) => {
   }
 });
 
-console.log(JSON.stringify({ url, did: issuerDid, offer_uri: credentialOffer, tx_code: TX_CODE }));
+console.log(JSON.stringify({ url, did: issuerDid, offer_uri: offers[CONFIGURATION], offers, tx_code: TX_CODE }));
