@@ -465,6 +465,8 @@ def receive(
 
       ancre wallet receive 'openid-credential-offer://…' --tx-code 493536 --count 3
     """
+    import secrets
+
     from ancre.trust.errors import AncreError
     from ancre.wallet.authcode import LoopbackAuthorizer
     from ancre.wallet.identities import create_identity, find_identity
@@ -506,8 +508,6 @@ def receive(
     batch = []
     try:
         for _ in range(count - 1):
-            import secrets
-
             batch.append(
                 create_identity(
                     store,
