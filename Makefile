@@ -31,8 +31,10 @@ NODE_STAMP := tests/node/node_modules/.installed
 BROWSER_STAMP := tests/browser/node_modules/.installed
 # The independent OpenID4VP verifier the wallet's interop test answers (tests/node_verifier/).
 NODE_VERIFIER_STAMP := tests/node_verifier/node_modules/.installed
+# An OpenID4VCI issuer that is not ancre (tests/node_issuer/), for the wallet's interop test.
+NODE_ISSUER_STAMP := tests/node_issuer/node_modules/.installed
 
-node-deps: $(OIDC_STAMP) $(NODE_STAMP) $(BROWSER_STAMP) $(NODE_VERIFIER_STAMP)
+node-deps: $(OIDC_STAMP) $(NODE_STAMP) $(BROWSER_STAMP) $(NODE_VERIFIER_STAMP) $(NODE_ISSUER_STAMP)
 
 tests/%/node_modules/.installed: tests/%/package.json tests/%/package-lock.json
 	npm ci --prefix tests/$* --no-audit --no-fund --loglevel=error

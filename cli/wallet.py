@@ -399,7 +399,10 @@ def _ask_tx_code(spec: Mapping[str, Any]) -> str:
 def receive(
     offer: Annotated[
         str,
-        typer.Argument(help="openid-credential-offer://… URI, or an https offer URL."),
+        typer.Argument(
+            help="openid-credential-offer://… URI, an https offer URL, or a PNG/JPEG picture "
+            "of the offer's QR code."
+        ),
     ],
     tx_code: Annotated[
         str | None,
@@ -411,6 +414,34 @@ def receive(
     configuration: Annotated[
         str | None, typer.Option(help="Which offered credential configuration (default: first).")
     ] = None,
+    grant: Annotated[
+        str | None,
+        typer.Option(
+            help="authorization_code or urn:ietf:params:oauth:grant-type:pre-authorized_code "
+            "(default: pre-authorized when offered, else authorization_code)."
+        ),
+    ] = None,
+    no_browser: Annotated[
+        bool,
+        typer.Option(
+            "--no-browser", help="Authorization code grant: print the URL, do not open a browser."
+        ),
+    ] = False,
+    client_id: Annotated[
+        str,
+        typer.Option(help="Authorization code grant: the wallet's client_id at the issuer."),
+    ] = "ancre-wallet",
+    login_timeout: Annotated[
+        int,
+        typer.Option(help="Authorization code grant: seconds to wait for the browser."),
+    ] = 300,
+    count: Annotated[
+        int,
+        typer.Option(
+            help="Batch issuance: this many credentials, each bound to its own key (new "
+            "identities named after --identity); the issuer must offer batch issuance."
+        ),
+    ] = 1,
     trusted_issuer: TrustedIssuerOption = None,
     insecure_loopback: InsecureLoopbackOption = False,
     ca_file: CaFileOption = None,
@@ -418,46 +449,122 @@ def receive(
     passphrase_file: PassphraseFileOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Receive a credential over OpenID4VCI 1.0 (pre-authorized code, tx_code). It is
-    verified — signature, data model, dates, schema, status, and the trusted issuers when
-    given — before it is stored; a credential that fails is refused and nothing is written.
+    """Receive a credential over OpenID4VCI 1.0: pre-authorized code (with its tx_code) or
+    authorization code (a browser, a loopback redirect on 127.0.0.1, PKCE). Every
+    credential is verified — signature, data model, dates, schema, status, and the trusted
+    issuers when given — before it is stored; one that fails is refused and nothing is
+    written. A deferred answer is kept encrypted: collect it with `ancre wallet pending
+    --retry`.
 
       ancre wallet receive 'openid-credential-offer://?credential_offer_uri=https%3A…'
-    """
-    from ancre.trust.result import Status
-    from ancre.wallet.credentials import check_binding, credential_state, store_credential
-    from ancre.wallet.identities import find_identity
-    from ancre.wallet.oid4vci import obtain, resolve_offer
 
+      ancre wallet receive offer-qr.png --tx-code 493536
+
+      ancre wallet receive 'openid-credential-offer://?credential_offer=…issuer_state…' \\
+          --no-browser          # prints the login URL; the browser comes back to 127.0.0.1
+
+      ancre wallet receive 'openid-credential-offer://…' --tx-code 493536 --count 3
+    """
+    import secrets
+
+    from ancre.trust.errors import AncreError
+    from ancre.wallet.authcode import LoopbackAuthorizer
+    from ancre.wallet.identities import create_identity, find_identity
+    from ancre.wallet.oid4vci import MAX_BATCH, Deferred, obtain, resolve_offer
+    from ancre.wallet.qr import decode_qr, looks_like_image
+    from ancre.wallet.receiving import accept, forget_identities, refusal_text, save_pending
+
+    if not 1 <= count <= MAX_BATCH:
+        _die(EXIT_USAGE, f"--count must be 1 to {MAX_BATCH}")
+    if not 1 <= login_timeout <= 3600:
+        _die(EXIT_USAGE, "--login-timeout must be 1 to 3600 seconds")
     store = _open(wallet, passphrase_file)
     holder = find_identity(store, identity)
     http = _http(insecure_loopback, ca_file)
+    if looks_like_image(offer) or ("://" not in offer and Path(offer).is_file()):
+        offer = decode_qr(Path(offer))
+        sys.stderr.write("read the offer from the QR code\n")
     parsed = resolve_offer(offer, http)
     sys.stderr.write(
         f"offer from {parsed.credential_issuer}: {', '.join(parsed.configuration_ids)}\n"
     )
-    issued = obtain(
-        parsed,
-        http=http,
-        identity=holder,
-        clock=_clock(),
-        tx_code=tx_code,
-        ask_tx_code=_ask_tx_code,
-        configuration_id=configuration,
-    )
-    result = _checker(http, trusted_issuer).verify(issued.token)
-    if result.status is not Status.VALID:
-        reasons = "; ".join(f"{e.code}: {e.message}" for e in result.errors) or "not valid"
-        _die(
-            EXIT_INDETERMINATE if result.status is Status.INDETERMINATE else EXIT_INVALID,
-            f"credential_refused ({credential_state(result)}): {reasons}; nothing was stored",
+
+    def show(url: str) -> None:
+        sys.stderr.write(f"open this URL to log in at the issuer:\n{url}\n")
+        sys.stderr.flush()
+        # Without a desktop, `webbrowser` would start a text browser in this terminal.
+        desktop = sys.platform in ("darwin", "win32") or any(
+            os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY")
         )
-    check_binding(issued.token, result, holder)
-    held = store_credential(store, issued.token, result, holder, _clock().now())
+        if not no_browser and desktop:
+            import webbrowser
+
+            if not webbrowser.open(url):
+                sys.stderr.write("(no browser could be opened: open the URL yourself)\n")
+        elif not no_browser:
+            sys.stderr.write("(no desktop here: open the URL in a browser on this machine)\n")
+
+    authorize = LoopbackAuthorizer(http, show, client_id=client_id, timeout=login_timeout)
+    batch = []
+    try:
+        for _ in range(count - 1):
+            batch.append(
+                create_identity(
+                    store,
+                    # A did:web needs a published document: batch keys are did:jwk then.
+                    method=holder.method if holder.method in ("key", "jwk") else "jwk",
+                    key_type=holder.key_type,
+                    name=f"{holder.name}-batch-{secrets.token_hex(3)}",
+                    now=_clock().now(),
+                )
+            )
+        issued = obtain(
+            parsed,
+            http=http,
+            identity=holder,
+            clock=_clock(),
+            tx_code=tx_code,
+            ask_tx_code=_ask_tx_code,
+            configuration_id=configuration,
+            batch=batch,
+            grant=grant,
+            authorize=authorize,
+        )
+        holders = [holder, *batch]
+        if isinstance(issued, Deferred):
+            pending = save_pending(store, issued, holders, [b.id for b in batch], _clock().now())
+        else:
+            held = accept(
+                store, _checker(http, trusted_issuer), issued.tokens, holders, _clock().now()
+            )
+    except AncreError as error:
+        forget_identities(store, [b.id for b in batch])
+        _die(_exit_code(error), refusal_text(error))
+    except BaseException:
+        forget_identities(store, [b.id for b in batch])
+        raise
+    if isinstance(issued, Deferred):
+        if json_out:
+            _print_json({"deferred": True, "pending": pending.to_json()})
+        else:
+            sys.stdout.write(
+                f"{pending.id}: deferred by the issuer; collect it with "
+                f"`ancre wallet pending --retry` (not before {pending.not_before})\n"
+            )
+        return
     if json_out:
-        _print_json({**held.to_json(), "configuration_id": issued.configuration_id})
-    else:
-        sys.stdout.write(f"{held.id}: {', '.join(held.types)} from {held.issuer}\n")
+        if count == 1:
+            _print_json({**held[0].to_json(), "configuration_id": issued.configuration_id})
+        else:
+            _print_json(
+                {
+                    "configuration_id": issued.configuration_id,
+                    "credentials": [h.to_json() for h in held],
+                }
+            )
+        return
+    for item in held:
+        sys.stdout.write(f"{item.id}: {', '.join(item.types)} from {item.issuer}\n")
 
 
 # ---- inspect ---------------------------------------------------------------------------
@@ -1121,3 +1228,74 @@ def onboard(
         sys.stdout.write(bundle.token + "\n")
     else:
         sys.stdout.write(f"wrote {out}: the onboarding presentation for {audience}\n")
+
+
+# ---- pending (deferred issuance) -------------------------------------------------------
+
+
+@app.command("pending")
+@_guard
+def pending(
+    retry: Annotated[
+        bool,
+        typer.Option(
+            "--retry",
+            help="Poll the issuers for the requests that are due (their interval honoured).",
+        ),
+    ] = False,
+    wait: Annotated[
+        int,
+        typer.Option(
+            help="With --retry: keep polling up to this many seconds while some are pending."
+        ),
+    ] = 0,
+    trusted_issuer: TrustedIssuerOption = None,
+    insecure_loopback: InsecureLoopbackOption = False,
+    ca_file: CaFileOption = None,
+    wallet: WalletOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """The credential requests an issuer deferred (OpenID4VCI §9). With --retry, poll the
+    due ones: what arrived is verified and stored, what is still pending is kept, what was
+    refused or expired is dropped with the reason (exit 1 when something was dropped).
+
+      ancre wallet pending
+
+      ancre wallet pending --retry --wait 120 --json
+    """
+    from ancre.wallet.receiving import list_pending, retry_pending
+
+    if not 0 <= wait <= 3600:
+        _die(EXIT_USAGE, "--wait must be 0 to 3600 seconds")
+    store = _open(wallet, passphrase_file)
+    if not retry:
+        found, damaged = list_pending(store)
+        if json_out:
+            _print_json({"pending": [p.to_json() for p in found], "damaged": damaged})
+            return
+        for item in found:
+            sys.stdout.write(
+                f"{item.id}  {item.configuration_id} ×{len(item.identities)} from "
+                f"{item.credential_issuer}  since {item.created_at}, "
+                f"next poll {item.not_before}\n"
+            )
+        for record_id in damaged:
+            sys.stdout.write(f"{record_id}  DAMAGED (cannot be read)\n")
+        return
+    http = _http(insecure_loopback, ca_file)
+    outcomes = retry_pending(
+        store, http, _checker(http, trusted_issuer), _clock(), wait=float(wait)
+    )
+    if json_out:
+        _print_json({"pending": outcomes})
+    else:
+        for outcome in outcomes:
+            line = f"{outcome['id']}  {outcome['configuration_id']}: {outcome['outcome']}"
+            if "reason" in outcome:
+                line += f" ({outcome['reason']})"
+            for got in outcome.get("credentials", []):
+                line += f"\n  stored {got['id']}: {', '.join(got['types'])}"
+            sys.stdout.write(line + "\n")
+    if any(outcome["outcome"] in ("dropped", "refused") for outcome in outcomes):
+        raise typer.Exit(EXIT_INVALID)

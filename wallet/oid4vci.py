@@ -7,28 +7,39 @@ the credential issuer's metadata (§12.2) → its authorization server's metadat
 the credential endpoint (§8). Everything taken from an offer or metadata is hostile: sizes
 are bounded, JSON is parsed strictly and every URL goes through the SSRF guard.
 
-The authorization-code grant plugs in at :func:`_access_token` (a `TokenSource`): it is not
-built yet (the issuer side of it is being built alongside), so an offer that only carries
-that grant is refused with a clear message.
+The authorization-code grant (§5: browser, loopback redirect, PKCE) lives in
+`ancre.wallet.authcode` and plugs in at :func:`_access_token` as an :data:`Authorizer`.
+Batch issuance (§8.2): one key proof per holder identity, each credential bound to its own
+key. Deferred issuance (§9): a ``transaction_id`` answer comes back as :class:`Deferred`,
+which `ancre.wallet.deferred` stores and polls.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 from ancre.trust.clock import Clock
 from ancre.trust.codec.json import dumps_compact, loads_strict
-from ancre.trust.errors import AncreError, Code, InvalidError, MalformedError
+from ancre.trust.errors import AncreError, Code, ConfigurationError, InvalidError, MalformedError
 from ancre.trust.jose.jws import sign_compact
 
-from .http import Http
+from .http import Http, HttpAnswer
 from .identities import Identity
 
-__all__ = ["Issued", "Offer", "TxCodePrompt", "obtain", "parse_offer", "resolve_offer"]
+__all__ = [
+    "Authorizer",
+    "Deferred",
+    "Issued",
+    "Offer",
+    "TxCodePrompt",
+    "obtain",
+    "parse_offer",
+    "resolve_offer",
+]
 
 PRE_AUTHORIZED: Final = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 AUTHORIZATION_CODE: Final = "authorization_code"
@@ -42,6 +53,10 @@ FORMATS: Final = {"jwt_vc_json": "vc+jwt", "vc+jwt": "vc+jwt", "dc+sd-jwt": "dc+
 #: Asked for the transaction code when the offer requires one and none was given: gets the
 #: offer's `tx_code` object (`input_mode`, `length`, `description`), returns the code.
 TxCodePrompt = Callable[[Mapping[str, Any]], str]
+
+#: Runs the authorization-code grant: gets the offer, the authorization server's metadata
+#: and the chosen configuration id, returns the access token.
+Authorizer = Callable[["Offer", Mapping[str, Any], str], str]
 
 
 def _bad(why: str) -> MalformedError:
@@ -92,8 +107,16 @@ def parse_offer(document: Any) -> Offer:
         if server is not None and not isinstance(server, str):
             raise _bad("authorization_server is not a string")
     auth = grants.get(AUTHORIZATION_CODE)
-    if auth is not None and not isinstance(auth, dict):
-        raise _bad("the authorization_code grant is not an object")
+    if auth is not None:
+        if not isinstance(auth, dict):
+            raise _bad("the authorization_code grant is not an object")
+        state = auth.get("issuer_state")
+        if state is not None and (not isinstance(state, str) or not 0 < len(state) <= 2048):
+            raise _bad("issuer_state is not a string")
+        if server is None and auth.get("authorization_server") is not None:
+            server = auth["authorization_server"]
+            if not isinstance(server, str):
+                raise _bad("authorization_server is not a string")
     return Offer(issuer.rstrip("/"), tuple(ids), code, tx_code, server, auth)
 
 
@@ -154,7 +177,7 @@ def _oauth_error(answer_body: Any, status: int, where: str) -> InvalidError:
     return InvalidError(Code.ISSUER_REFUSED, f"the issuer's {where} refused: {text}")
 
 
-def _json_or_none(body: bytes) -> Any:
+def json_or_none(body: bytes) -> Any:
     try:
         return loads_strict(body, what="issuer answer", max_bytes=len(body) + 1)
     except AncreError:
@@ -163,11 +186,30 @@ def _json_or_none(body: bytes) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Issued:
-    """A credential the issuer returned (not verified yet)."""
+    """The credentials the issuer returned (not verified yet), one per key proof, in the
+    order of the identities they were asked for."""
 
     configuration_id: str
     format: str
-    token: str
+    tokens: tuple[str, ...]
+
+    @property
+    def token(self) -> str:
+        return self.tokens[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """The issuer deferred the credential(s) (§9): poll `endpoint` with `transaction_id`
+    and the same access token, no sooner than every `interval` seconds."""
+
+    configuration_id: str
+    format: str
+    credential_issuer: str
+    endpoint: str
+    transaction_id: str
+    interval: int
+    access_token: str
 
 
 def _access_token(
@@ -176,17 +218,29 @@ def _access_token(
     http: Http,
     tx_code: str | None,
     ask: TxCodePrompt | None,
+    *,
+    chosen: str,
+    grant: str | None,
+    authorize: Authorizer | None,
 ) -> str:
-    """The access token for the offer: the pre-authorized grant today. The seam for the
-    authorization-code grant (browser or printed URL, loopback redirect, PKCE) is here."""
-    if offer.pre_authorized_code is None:
-        if offer.authorization_code is not None:
+    """The access token for the offer: the pre-authorized grant when offered (unless
+    `grant` says otherwise), else the authorization-code grant through `authorize`."""
+    if grant not in (None, PRE_AUTHORIZED, AUTHORIZATION_CODE):
+        raise ConfigurationError(f"--grant must be {PRE_AUTHORIZED} or {AUTHORIZATION_CODE}")
+    use_code = grant == AUTHORIZATION_CODE or (grant is None and offer.pre_authorized_code is None)
+    if use_code:
+        grants = as_metadata.get("grant_types_supported")
+        if isinstance(grants, list) and AUTHORIZATION_CODE not in grants:
             raise InvalidError(
-                Code.OFFER_INVALID,
-                "this offer only has the authorization-code grant, which the wallet does not "
-                "support yet; ask the issuer for a pre-authorized offer",
+                Code.OFFER_INVALID, "the authorization server does not support authorization_code"
             )
-        raise InvalidError(Code.OFFER_INVALID, "the offer carries no grant the wallet can use")
+        if authorize is None:
+            raise InvalidError(
+                Code.OFFER_INVALID, "this offer needs the authorization-code grant (a browser)"
+            )
+        return authorize(offer, as_metadata, chosen)
+    if offer.pre_authorized_code is None:
+        raise InvalidError(Code.OFFER_INVALID, "the offer carries no pre-authorized code")
     form = {"grant_type": PRE_AUTHORIZED, "pre-authorized_code": offer.pre_authorized_code}
     if offer.tx_code is not None:
         if tx_code is None:
@@ -198,7 +252,12 @@ def _access_token(
         form["tx_code"] = tx_code
     endpoint = _url(as_metadata, "token_endpoint", "the authorization server's metadata")
     answer = http.post(endpoint, form=form)
-    body = _json_or_none(answer.body)
+    return token_from(answer)
+
+
+def token_from(answer: HttpAnswer) -> str:
+    """The Bearer access token of a token response (RFC 6749 §5.1)."""
+    body = json_or_none(answer.body)
     if answer.status != 200:
         raise _oauth_error(body, answer.status, "token endpoint")
     if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
@@ -206,6 +265,8 @@ def _access_token(
     if str(body.get("token_type", "")).lower() != "bearer":
         raise InvalidError(Code.ISSUER_REFUSED, "the token is not a Bearer token (DPoP?)")
     token: str = body["access_token"]
+    if not 0 < len(token) <= 4096:
+        raise InvalidError(Code.ISSUER_REFUSED, "the access token is empty or too long")
     return token
 
 
@@ -228,18 +289,98 @@ def obtain(
     tx_code: str | None = None,
     ask_tx_code: TxCodePrompt | None = None,
     configuration_id: str | None = None,
-) -> Issued:
-    """Run the flow for one credential configuration of `offer` (the first by default)."""
+    batch: Sequence[Identity] = (),
+    grant: str | None = None,
+    authorize: Authorizer | None = None,
+) -> Issued | Deferred:
+    """Run the flow for one credential configuration of `offer` (the first by default):
+    one key proof by `identity`, plus one by each identity of `batch` (batch issuance,
+    §8.2, when the issuer advertises it). The credentials, or the issuer's deferral."""
     chosen = configuration_id or offer.configuration_ids[0]
     if chosen not in offer.configuration_ids:
         raise InvalidError(Code.OFFER_INVALID, f"the offer does not include {chosen!r}")
+    holders = (identity, *batch)
     metadata = _issuer_metadata(offer, http)
-    kind = _format_of(metadata, chosen, identity)
+    if len(holders) > 1:
+        _check_batch(metadata, len(holders))
+    kinds = {_format_of(metadata, chosen, holder) for holder in holders}
+    (kind,) = kinds
     as_metadata = _authorization_server_metadata(offer, metadata, http)
-    access = _access_token(offer, as_metadata, http, tx_code, ask_tx_code)
+    access = _access_token(
+        offer, as_metadata, http, tx_code, ask_tx_code,
+        chosen=chosen, grant=grant, authorize=authorize,
+    )  # fmt: skip
     nonce = _nonce(metadata, http) if "nonce_endpoint" in metadata else None
-    proof = proof_jwt(identity, audience=offer.credential_issuer, nonce=nonce, clock=clock)
-    return Issued(chosen, kind, _credential(metadata, chosen, proof, access, http))
+    proofs = [
+        proof_jwt(holder, audience=offer.credential_issuer, nonce=nonce, clock=clock)
+        for holder in holders
+    ]
+    answer = http.post(
+        _url(metadata, "credential_endpoint", "the issuer metadata"),
+        json_body={"credential_configuration_id": chosen, "proofs": {"jwt": proofs}},
+        headers={"Authorization": f"Bearer {access}"},
+    )
+    body = json_or_none(answer.body)
+    if answer.status == 202 or (
+        answer.status == 200 and isinstance(body, dict) and "transaction_id" in body
+    ):
+        transaction_id, interval = transaction_of(body)
+        return Deferred(
+            chosen, kind, offer.credential_issuer,
+            _url(metadata, "deferred_credential_endpoint", "the issuer metadata"),
+            transaction_id, interval, access,
+        )  # fmt: skip
+    if answer.status != 200:
+        raise _oauth_error(body, answer.status, "credential endpoint")
+    return Issued(chosen, kind, credentials_of(body, len(holders)))
+
+
+#: The most credentials one request may ask for (`--count`).
+MAX_BATCH: Final = 16
+_MAX_INTERVAL: Final = 24 * 3600
+
+
+def _check_batch(metadata: Mapping[str, Any], count: int) -> None:
+    batch = metadata.get("batch_credential_issuance")
+    size = batch.get("batch_size") if isinstance(batch, dict) else None
+    if not isinstance(size, int) or isinstance(size, bool) or size < 2:
+        raise InvalidError(
+            Code.OFFER_INVALID, "the issuer does not offer batch issuance: use --count 1"
+        )
+    if count > size:
+        raise InvalidError(
+            Code.OFFER_INVALID, f"the issuer issues at most {size} credentials per request"
+        )
+
+
+def transaction_of(body: Any) -> tuple[str, int]:
+    """A deferred answer's ``transaction_id`` and ``interval`` (§8.3: required with it)."""
+    if not isinstance(body, dict):
+        raise InvalidError(Code.ISSUER_REFUSED, "the deferred answer is not a JSON object")
+    transaction_id = body.get("transaction_id")
+    if not isinstance(transaction_id, str) or not 0 < len(transaction_id) <= 512:
+        raise InvalidError(Code.ISSUER_REFUSED, "the deferred answer has no transaction_id")
+    interval = body.get("interval", 5)
+    if not isinstance(interval, int) or isinstance(interval, bool) or interval < 0:
+        raise InvalidError(Code.ISSUER_REFUSED, "the deferred answer's interval is not seconds")
+    return transaction_id, min(interval, _MAX_INTERVAL)
+
+
+def credentials_of(body: Any, count: int) -> tuple[str, ...]:
+    """The compact credentials of a credential response (§8.3): exactly `count` of them."""
+    credentials = body.get("credentials") if isinstance(body, dict) else None
+    if not isinstance(credentials, list) or len(credentials) != count:
+        raise InvalidError(
+            Code.ISSUER_REFUSED,
+            f"the credential response must carry exactly {count} credential(s)",
+        )
+    tokens = []
+    for item in credentials:
+        token = item.get("credential") if isinstance(item, dict) else None
+        if not isinstance(token, str) or not token:
+            raise InvalidError(Code.ISSUER_REFUSED, "a credential is not a compact token")
+        tokens.append(token)
+    return tuple(tokens)
 
 
 def _issuer_metadata(offer: Offer, http: Http) -> Mapping[str, Any]:
@@ -303,43 +444,13 @@ def _authorization_server_metadata(
 def _nonce(metadata: Mapping[str, Any], http: Http) -> str:
     """A fresh ``c_nonce`` from the nonce endpoint (§7)."""
     answer = http.post(_url(metadata, "nonce_endpoint", "the issuer metadata"))
-    body = _json_or_none(answer.body)
+    body = json_or_none(answer.body)
     if answer.status != 200 or not isinstance(body, dict):
         raise _oauth_error(body, answer.status, "nonce endpoint")
     nonce = body.get("c_nonce")
     if not isinstance(nonce, str):
         raise InvalidError(Code.ISSUER_REFUSED, "the nonce response has no c_nonce")
     return nonce
-
-
-def _credential(
-    metadata: Mapping[str, Any], chosen: str, proof: str, access: str, http: Http
-) -> str:
-    """The compact credential the credential endpoint (§8) returns; one only, immediately
-    (deferred issuance is refused)."""
-    answer = http.post(
-        _url(metadata, "credential_endpoint", "the issuer metadata"),
-        json_body={"credential_configuration_id": chosen, "proofs": {"jwt": [proof]}},
-        headers={"Authorization": f"Bearer {access}"},
-    )
-    body = _json_or_none(answer.body)
-    if answer.status == 202 or (isinstance(body, dict) and "transaction_id" in body):
-        raise InvalidError(
-            Code.ISSUER_REFUSED,
-            "the issuer deferred the credential; deferred issuance is not supported yet",
-        )
-    if answer.status != 200:
-        raise _oauth_error(body, answer.status, "credential endpoint")
-    credentials = body.get("credentials") if isinstance(body, dict) else None
-    if not isinstance(credentials, list) or len(credentials) != 1:
-        raise InvalidError(
-            Code.ISSUER_REFUSED, "the credential response must carry exactly one credential"
-        )
-    item = credentials[0]
-    token = item.get("credential") if isinstance(item, dict) else None
-    if not isinstance(token, str):
-        raise InvalidError(Code.ISSUER_REFUSED, "the credential is not a compact token")
-    return token
 
 
 def offer_summary(offer: Offer) -> dict[str, Any]:
