@@ -39,6 +39,8 @@ __all__ = [
     "ECDSA_SD_2023",
     "EDDSA_JCS_2022",
     "EDDSA_RDFC_2022",
+    "KEY_NAMES",
+    "SIGNATURE_SIZES",
     "Cryptosuite",
     "Transform",
     "cryptosuite",
@@ -73,10 +75,11 @@ class Cryptosuite:
     def check_key(self, key_type: KeyType) -> None:
         """Raise `cryptosuite_key_mismatch` unless the suite signs with `key_type`."""
         if key_type not in self.key_types:
-            allowed = ", ".join(sorted(k.value for k in self.key_types))
+            allowed = " or ".join(sorted(KEY_NAMES[k] for k in self.key_types))
             raise InvalidError(
                 Code.CRYPTOSUITE_KEY_MISMATCH,
-                f"cryptosuite {self.name} signs with {allowed} keys, the key is {key_type}",
+                f"cryptosuite {self.name} signs with {allowed} keys, the key is "
+                f"{KEY_NAMES.get(key_type, key_type)}",
             )
 
 
@@ -107,6 +110,13 @@ _ALGS: Final[Mapping[KeyType, str]] = {
     KeyType.ED25519: "EdDSA",
     KeyType.P256: "ES256",
     KeyType.P384: "ES384",
+}
+#: How keys are named in messages.
+KEY_NAMES: Final[Mapping[KeyType, str]] = {
+    KeyType.ED25519: "Ed25519",
+    KeyType.P256: "P-256",
+    KeyType.P384: "P-384",
+    KeyType.RSA: "RSA",
 }
 SIGNATURE_SIZES: Final[Mapping[KeyType, int]] = {
     KeyType.ED25519: 64,
