@@ -5,6 +5,7 @@ card example)."""
 from __future__ import annotations
 
 import copy
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,13 +19,23 @@ from ancre.trust.data_integrity.ecdsa_sd import (
     DERIVED_HEADER,
     BaseProofValue,
     DerivedProofValue,
+    add_base_proof,
     create_verify_data,
+    derive_proof,
     parse_proof_value,
     relabel_nquads,
 )
 from ancre.trust.data_integrity.proofs import verify_data_integrity
+from ancre.trust.data_integrity.sd_primitives import (
+    canonicalize_and_group,
+    hmac_label_map_factory,
+    json_pointer_paths,
+    select_json_ld,
+)
 from ancre.trust.did.document import public_key_from_multikey
-from ancre.trust.errors import AncreError, Code
+from ancre.trust.did.key import did_key_from_public_key
+from ancre.trust.errors import AncreError, Code, ConfigurationError
+from ancre.trust.keys.jwk import KeyType, PrivateKey
 from ancre.trust.result import Status, Step, VerificationResult
 from ancre.trust.steps import PinnedKeys
 from ancre.trust.vcdm.jsonld import ContextStore
@@ -238,3 +249,159 @@ def test_relabelling_leaves_literals_alone() -> None:
         "_:uA <https://e.example/q> _:uB _:uA .\n",
         '_:uB <https://e.example/p> "_:c14n0 is not a node \\" _:c14n1" .\n',
     ]
+
+
+# ---- the issuer's base proof and the holder's derivation ---------------------------------------
+
+
+def test_vector_base_transformation_is_reproduced() -> None:
+    # The HMAC-relabelled canonical statements and the mandatory ones are the vectors'; the
+    # vector's base signatures then verify over ancre's statements with its proof key.
+    base = SD["signed_base"]
+    unsecured = {k: v for k, v in base.items() if k != "proof"}
+    key = bytes.fromhex(SD["key_material"]["hmacKeyString"])
+    grouped = canonicalize_and_group(
+        unsecured,
+        hmac_label_map_factory(key),
+        {"mandatory": SD["mandatory_pointers"]},
+        contexts=STORE,
+    )
+    assert grouped.nquads == SD["base_hmac_canonical_nquads"]
+    mandatory = grouped.groups["mandatory"]
+    assert sorted(mandatory.matching.items()) == [
+        (i, q) for i, q in SD["base_transform"]["mandatory"]["value"]
+    ]
+    non_mandatory = [mandatory.non_matching[i] for i in sorted(mandatory.non_matching)]
+    parsed = parse_proof_value(base["proof"]["proofValue"])
+    assert isinstance(parsed, BaseProofValue)
+    proof_key = public_key_from_multikey(SD["key_material"]["proofKeyPair"]["publicKeyMultibase"])
+    assert parsed.public_key[2:] == proof_key.raw_public_bytes()
+    assert len(parsed.signatures) == len(non_mandatory) == 20
+    for statement, signature in zip(non_mandatory, parsed.signatures, strict=True):
+        assert proof_key.verify("ES256", statement.encode(), signature)
+    mandatory_hash = hashlib.sha256("".join(mandatory.matching.values()).encode()).digest()
+    assert mandatory_hash.hex() == SD["base_hash_data"]["mandatoryHash"]
+    issuer_key = public_key_from_multikey(BASE_KEY)
+    proof_hash = bytes.fromhex(SD["base_hash_data"]["proofHash"])
+    assert issuer_key.verify(
+        "ES256", proof_hash + parsed.public_key + mandatory_hash, parsed.base_signature
+    )
+
+
+def test_vector_derivation_is_reproduced_exactly() -> None:
+    # Deriving picks signatures and relabels: nothing random, so the holder's output is the
+    # vector's byte for byte, proofValue included.
+    derived = derive_proof(SD["signed_base"], SD["selective_pointers"], contexts=STORE)
+    assert derived == SD["derived_credential"]
+    assert {k: v for k, v in derived.items() if k != "proof"} == SD["derived_unsigned_reveal"]
+    parsed = parse_proof_value(derived["proof"]["proofValue"])
+    assert isinstance(parsed, DerivedProofValue)
+    assert (
+        list(parsed.mandatory_indexes) == (SD["derived_mandatory_indexes"]["adjMandatoryIndexes"])
+    )
+
+
+def _card(issuer: str) -> dict[str, Any]:
+    card = copy.deepcopy(SD["unsecured_credential"])
+    card["issuer"]["id"] = issuer
+    return card
+
+
+def _issued(**kwargs: Any) -> tuple[dict[str, Any], PinnedKeys]:
+    key = PrivateKey.generate(KeyType.P256)
+    did = did_key_from_public_key(key.public_key)
+    kid = f"{did}#{did.removeprefix('did:key:')}"
+    base = add_base_proof(
+        _card(did),
+        key,
+        kid,
+        created=datetime(2025, 1, 1, tzinfo=UTC),
+        contexts=STORE,
+        **kwargs,
+    )
+    return base, PinnedKeys({did: [{**key.public_key.to_jwk(), "kid": kid}]})
+
+
+@pytest.mark.parametrize(
+    "pointers",
+    [
+        ["/credentialSubject/type"],
+        ["/credentialSubject/birthCountry"],
+        ["/validFrom", "/credentialSubject/givenName", "/credentialSubject/familyName"],
+        ["/credentialSubject/permanentResidentCard/lprNumber"],
+        ["/credentialSubject"],
+        ["/credentialSubject/type/1", "/name", "/description"],
+    ],
+)
+def test_issue_derive_and_verify_round_trip(pointers: list[str]) -> None:
+    base, resolver = _issued(mandatory_pointers=["/issuer", "/type", "/validUntil"])
+    assert base["proof"]["proofValue"].startswith("u2V0A")
+    derived = derive_proof(base, pointers, contexts=STORE)
+    result = verify_data_integrity(derived, resolver=resolver, clock=WHEN, contexts=STORE)
+    assert result.status is Status.VALID, result.errors
+    assert derived["validUntil"] == base["validUntil"]  # mandatory, always disclosed
+    if "/credentialSubject/birthCountry" not in pointers and "/credentialSubject" not in pointers:
+        assert "birthCountry" not in derived.get("credentialSubject", {})
+
+
+def test_a_derived_proof_cannot_be_stretched_to_a_withheld_claim() -> None:
+    base, resolver = _issued(mandatory_pointers=["/issuer"])
+    derived = derive_proof(base, ["/credentialSubject/givenName"], contexts=STORE)
+    derived["credentialSubject"]["familyName"] = "SMITH"  # true, but not disclosed
+    result = verify_data_integrity(derived, resolver=resolver, clock=WHEN, contexts=STORE)
+    assert failed(result) == (Status.INVALID, Step.SIGNATURE, Code.DERIVED_PROOF_MISMATCH)
+
+
+def test_base_proof_with_fixed_keys_carries_them() -> None:
+    proof_key = PrivateKey.generate(KeyType.P256)
+    base, _ = _issued(hmac_key=bytes(range(32)), proof_key=proof_key)
+    parsed = parse_proof_value(base["proof"]["proofValue"])
+    assert isinstance(parsed, BaseProofValue)
+    assert parsed.hmac_key == bytes(range(32))
+    assert parsed.public_key == b"\x80\x24" + proof_key.public_key.raw_public_bytes()
+    assert parsed.mandatory_pointers == ()
+
+
+def test_derivation_refuses_pointers_that_do_not_match() -> None:
+    base, _ = _issued()
+    for pointer in ("/credentialSubject/nickname", "credentialSubject", "/type/9", "/a~2b"):
+        with pytest.raises(ConfigurationError):
+            derive_proof(base, [pointer], contexts=STORE)
+
+
+def test_derivation_needs_a_base_proof() -> None:
+    with pytest.raises(AncreError) as err:
+        derive_proof(SD["derived_credential"], [], contexts=STORE)
+    assert err.value.code is Code.INVALID_PROOF
+    with pytest.raises(AncreError) as err:
+        derive_proof({"proof": {"cryptosuite": "ecdsa-rdfc-2019"}}, [], contexts=STORE)
+    assert err.value.code is Code.INVALID_PROOF
+
+
+def test_base_proofs_are_issued_only_with_p256_keys() -> None:
+    key = PrivateKey.generate(KeyType.P384)
+    with pytest.raises(ConfigurationError, match="P-256"):
+        add_base_proof(
+            _card("did:example:x"), key, "did:example:x#k", created=datetime(2025, 1, 1, tzinfo=UTC)
+        )
+
+
+def test_json_pointer_paths() -> None:
+    assert json_pointer_paths("/a/0/b~1c/~0d/01") == ["a", 0, "b/c", "~d", "01"]
+
+
+def test_selection_keeps_ids_and_types_on_the_way_and_makes_arrays_dense() -> None:
+    document = {
+        "@context": "https://example.org/ctx",
+        "id": "urn:doc",
+        "type": "Doc",
+        "items": [{"id": "_:b0", "type": "A", "v": 1}, {"type": "B", "v": 2}, {"v": 3}],
+    }
+    selection = select_json_ld(["/items/2/v", "/items/0"], document)
+    assert selection == {
+        "id": "urn:doc",
+        "type": "Doc",
+        "@context": "https://example.org/ctx",
+        "items": [{"id": "_:b0", "type": "A", "v": 1}, {"v": 3}],
+    }
+    assert select_json_ld([], document) is None

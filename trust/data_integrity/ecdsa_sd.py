@@ -7,9 +7,12 @@ other statement (by the ephemeral key), the statements' blank nodes relabelled w
 key the holder keeps secret from verifiers. The holder *derives* a proof for a subset of the
 statements; a verifier checks a derived proof only (a base proof carries the HMAC key).
 
-Verified here: a derived proof (:func:`verify_derived_proof`, §3.6.4-3.6.8 createVerifyData
-and verify). The proof value is multibase base64url-no-pad of a 3-byte header
-(`0xd9 0x5d 0x00` base, `0x01` derived) and a CBOR array (RFC 8949, `cbor2`).
+Here: the issuer's base proof (:func:`add_base_proof`, §3.6.1-3.6.5), the holder's
+derivation of a proof disclosing what JSON Pointers select (:func:`derive_proof`, §3.5.4
+createDisclosureData, §3.6.6 add derived proof) and a verifier's check of a derived proof
+(:func:`verify_derived_proof`, §3.5.9 createVerifyData, §3.6.7). The proof value is
+multibase base64url-no-pad of a 3-byte header (`0xd9 0x5d 0x00` base, `0x01` derived) and a
+CBOR array (RFC 8949, `cbor2`).
 
 Limits: the proof value is at most :data:`MAX_PROOF_VALUE_BYTES`, it carries at most
 :data:`MAX_STATEMENTS` signatures, and every structure is type-checked after decoding."""
@@ -17,29 +20,48 @@ Limits: the proof value is at most :data:`MAX_PROOF_VALUE_BYTES`, it carries at 
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Mapping
+import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 import cbor2
 
 from ancre.trust.codec.b64 import b64url_decode, b64url_encode
 from ancre.trust.codec.multibase import multicodec_split
+from ancre.trust.data_integrity.sd_primitives import (
+    canonicalize_and_group,
+    hmac_label_map_factory,
+    relabel,
+    select_json_ld,
+)
 from ancre.trust.did.document import MULTICODEC_KEY_TYPES
-from ancre.trust.errors import AncreError, Code, InvalidError
-from ancre.trust.keys.jwk import KeyType, PublicKey
-from ancre.trust.vcdm.jsonld import DEFAULT_LIMITS, CanonicalizationLimits, ContextStore, canonize
+from ancre.trust.errors import AncreError, Code, ConfigurationError, InvalidError
+from ancre.trust.keys.jwk import KeyType, PrivateKey, PublicKey, Signer
+from ancre.trust.vcdm.jsonld import (
+    DEFAULT_LIMITS,
+    CanonicalizationLimits,
+    ContextStore,
+    canonize,
+    canonize_nquads,
+)
 
 __all__ = [
+    "BASE_HEADER",
+    "DERIVED_HEADER",
     "MAX_PROOF_VALUE_BYTES",
     "MAX_STATEMENTS",
     "BaseProofValue",
     "DerivedProofValue",
     "VerifyData",
+    "add_base_proof",
     "create_verify_data",
+    "derive_proof",
     "parse_proof_value",
     "relabel_nquads",
+    "serialize_base_proof_value",
+    "serialize_derived_proof_value",
     "verify_derived_proof",
 ]
 
@@ -50,13 +72,6 @@ MAX_STATEMENTS: Final = 1000
 MAX_PROOF_VALUE_BYTES: Final = 128 * 1024
 _P256_MULTICODEC: Final = 0x1200
 _SIGNATURE_BYTES: Final = 64
-
-# A canonical N-Quads statement (RDFC-1.0 output): subject, predicate, object (IRI, blank
-# node or literal with its escapes, datatype or language), optional graph, " .".
-_QUAD: Final = re.compile(
-    r'(<[^>]*>|_:\S+) (<[^>]*>) (<[^>]*>|_:\S+|"(?:[^"\\]|\\.)*"(?:\^\^<[^>]*>|@[A-Za-z0-9-]+)?)'
-    r"(?: (<[^>]*>|_:\S+))? \."
-)
 
 
 def _bad(message: str) -> InvalidError:
@@ -186,26 +201,7 @@ def relabel_nquads(nquads: str, label_map: Mapping[str, str]) -> list[str]:
     """Replace each canonical blank node label (`_:c14nN`) by its label in `label_map` and sort
     the statements (§3.4.3 labelReplacementCanonicalizeJsonLd). Each statement keeps its
     trailing newline. A blank node the map does not name is `derived_proof_mismatch`."""
-
-    def label(term: str | None) -> str | None:
-        if term is None or not term.startswith("_:"):
-            return term
-        new = label_map.get(term[2:])
-        if new is None:
-            raise _mismatch(f"the label map names no blank node {term[:40]}")
-        return "_:" + new
-
-    out = []
-    for line in nquads.splitlines():
-        m = _QUAD.fullmatch(line)
-        if m is None:  # pragma: no cover - RDFC-1.0 output is always canonical N-Quads
-            raise InvalidError(Code.CANONICALIZATION_FAILED, "unexpected canonical N-Quads line")
-        s, p, o, g = m.groups()
-        parts = [label(s), p, label(o) if not o.startswith('"') else o]
-        if g is not None:
-            parts.append(label(g))
-        out.append(" ".join(str(x) for x in parts) + " .\n")
-    return sorted(out)
+    return sorted(relabel(nquads.splitlines(keepends=True), label_map))
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,3 +286,181 @@ def verify_derived_proof(
         f"ecdsa-sd-2023 derived proof verifies: base signature, {len(parsed.signatures)} "
         f"disclosed and {len(parsed.mandatory_indexes)} mandatory statements"
     )
+
+
+# ---- issuing a base proof, deriving a disclosure ----------------------------------------------
+
+
+def _multibase_u(data: bytes) -> str:
+    return "u" + b64url_encode(data)
+
+
+def serialize_base_proof_value(value: BaseProofValue) -> str:
+    """§3.5.2 serializeBaseProofValue: header 0xd95d00 and a CBOR array, no tags."""
+    components = [
+        value.base_signature,
+        value.public_key,
+        value.hmac_key,
+        list(value.signatures),
+        list(value.mandatory_pointers),
+    ]
+    return _multibase_u(BASE_HEADER + cbor2.dumps(components))
+
+
+def serialize_derived_proof_value(value: DerivedProofValue) -> str:
+    """§3.5.7 serializeDerivedProofValue, the label map compressed (§3.5.5)."""
+    compressed = {}
+    for k, v in value.label_map.items():
+        compressed[int(k.removeprefix("c14n"))] = b64url_decode(v[1:], what="label")
+    components = [
+        value.base_signature,
+        value.public_key,
+        list(value.signatures),
+        compressed,
+        list(value.mandatory_indexes),
+    ]
+    return _multibase_u(DERIVED_HEADER + cbor2.dumps(components))
+
+
+def _stamp(moment: datetime) -> str:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ConfigurationError("`created` must be a timezone-aware datetime")
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def add_base_proof(
+    document: Mapping[str, Any],
+    signer: Signer,
+    verification_method: str,
+    *,
+    created: datetime,
+    mandatory_pointers: Sequence[str] = (),
+    contexts: ContextStore | None = None,
+    limits: CanonicalizationLimits = DEFAULT_LIMITS,
+    hmac_key: bytes | None = None,
+    proof_key: PrivateKey | None = None,
+) -> dict[str, Any]:
+    """Secure `document` with an ecdsa-sd-2023 *base proof* (§3.6.1), for its holder only:
+    the statements `mandatory_pointers` select are always disclosed, every other one can be
+    withheld by :func:`derive_proof`. `signer` holds the issuer's P-256 key. `hmac_key` (32
+    bytes) and `proof_key` (P-256) are fresh random ones unless given (tests)."""
+    if signer.key_type is not KeyType.P256:
+        raise ConfigurationError("ecdsa-sd-2023 signs with a P-256 key")
+    if "proof" in document:
+        raise ConfigurationError("the document already has a proof")
+    key = hmac_key if hmac_key is not None else secrets.token_bytes(32)
+    if len(key) != 32:
+        raise ConfigurationError("the HMAC key must be 32 bytes (SHA-256's size, RFC 2104)")
+    ephemeral = proof_key if proof_key is not None else PrivateKey.generate(KeyType.P256)
+    if ephemeral.key_type is not KeyType.P256:
+        raise ConfigurationError("the proof-scoped key must be a P-256 key")
+    unsecured = dict(document)
+    options: dict[str, Any] = {
+        "type": "DataIntegrityProof",
+        "cryptosuite": "ecdsa-sd-2023",
+        "created": _stamp(created),
+        "verificationMethod": verification_method,
+        "proofPurpose": "assertionMethod",
+    }
+    config = {**options, "@context": unsecured.get("@context")}
+    proof_hash = hashlib.sha256(
+        canonize(config, contexts=contexts, limits=limits).encode()
+    ).digest()
+    grouped = canonicalize_and_group(
+        unsecured,
+        hmac_label_map_factory(key),
+        {"mandatory": list(mandatory_pointers)},
+        contexts=contexts,
+        limits=limits,
+    )
+    group = grouped.groups["mandatory"]
+    mandatory = "".join(group.matching[i] for i in sorted(group.matching))
+    non_mandatory = [group.non_matching[i] for i in sorted(group.non_matching)]
+    if len(non_mandatory) > MAX_STATEMENTS:
+        raise ConfigurationError(f"over {MAX_STATEMENTS} selectively disclosable statements")
+    public_key = b"\x80\x24" + ephemeral.public_key.raw_public_bytes()
+    to_sign = proof_hash + public_key + hashlib.sha256(mandatory.encode()).digest()
+    value = BaseProofValue(
+        base_signature=signer.sign(to_sign),
+        public_key=public_key,
+        hmac_key=key,
+        signatures=tuple(ephemeral.sign(q.encode("utf-8")) for q in non_mandatory),
+        mandatory_pointers=tuple(mandatory_pointers),
+    )
+    return {**unsecured, "proof": {**options, "proofValue": serialize_base_proof_value(value)}}
+
+
+def derive_proof(
+    document: Mapping[str, Any],
+    selective_pointers: Sequence[str],
+    *,
+    contexts: ContextStore | None = None,
+    limits: CanonicalizationLimits = DEFAULT_LIMITS,
+) -> dict[str, Any]:
+    """The holder's side (§3.6.6 add derived proof): from a document with an ecdsa-sd-2023
+    base proof, the document reduced to what `selective_pointers` (JSON Pointers, RFC 6901)
+    and the issuer's mandatory pointers select, with a derived proof a verifier checks.
+
+    Raises `ConfigurationError` for a pointer that does not match the document, and
+    `invalid_proof` when the document does not carry a base proof that fits it."""
+    proof = document.get("proof")
+    if not isinstance(proof, dict) or proof.get("cryptosuite") != "ecdsa-sd-2023":
+        raise InvalidError(Code.INVALID_PROOF, "the document has no ecdsa-sd-2023 proof")
+    base = parse_proof_value(proof.get("proofValue"))
+    if not isinstance(base, BaseProofValue):
+        raise InvalidError(Code.INVALID_PROOF, "the proof is already a derived proof")
+    unsecured = {k: v for k, v in document.items() if k != "proof"}
+    mandatory_pointers = list(base.mandatory_pointers)
+    combined = [*mandatory_pointers, *selective_pointers]
+    try:
+        grouped = canonicalize_and_group(
+            unsecured,
+            hmac_label_map_factory(base.hmac_key),
+            {
+                "mandatory": mandatory_pointers,
+                "selective": list(selective_pointers),
+                "combined": combined,
+            },
+            contexts=contexts,
+            limits=limits,
+        )
+    except ConfigurationError as exc:
+        if any(p in exc.message for p in mandatory_pointers):
+            raise InvalidError(Code.INVALID_PROOF, f"the base proof's {exc.message}") from None
+        raise
+    mandatory = grouped.groups["mandatory"].matching
+    selective = grouped.groups["selective"].matching
+    if len(base.signatures) != len(grouped.nquads) - len(mandatory):
+        raise InvalidError(
+            Code.INVALID_PROOF,
+            f"the base proof has {len(base.signatures)} signatures for "
+            f"{len(grouped.nquads) - len(mandatory)} non-mandatory statements",
+        )
+    # §3.5.4 steps 7-8: mandatory statements by their index among those disclosed.
+    mandatory_indexes = [
+        relative
+        for relative, absolute in enumerate(sorted(grouped.groups["combined"].matching))
+        if absolute in mandatory
+    ]
+    # Steps 9-10: each signature belongs to the next statement that is not mandatory.
+    filtered: list[bytes] = []
+    index = 0
+    for signature in base.signatures:
+        while index in mandatory:
+            index += 1
+        if index in selective:
+            filtered.append(signature)
+        index += 1
+    reveal = select_json_ld(combined, unsecured) or {"@context": unsecured.get("@context")}
+    # Steps 12-14: the labels a verifier's canonicalization of the revealed document gives
+    # each blank node, mapped to the HMAC labels the base proof signed.
+    _, verifier_ids = canonize_nquads(grouped.groups["combined"].deskolemized, limits=limits)
+    label_map = {new: grouped.label_map[old] for old, new in verifier_ids.items()}
+    value = DerivedProofValue(
+        base_signature=base.base_signature,
+        public_key=base.public_key,
+        signatures=tuple(filtered),
+        label_map=label_map,
+        mandatory_indexes=tuple(mandatory_indexes),
+    )
+    return {**reveal, "proof": {**proof, "proofValue": serialize_derived_proof_value(value)}}
