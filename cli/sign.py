@@ -60,8 +60,9 @@ def sign_document(
     """Sign `document` as `fmt` with `key`; return the token (JWT formats) or the JSON text
     (`di`, with `cryptosuite`: eddsa-rdfc-2022, eddsa-jcs-2022, ecdsa-rdfc-2019,
     ecdsa-jcs-2019; by default the RDFC suite of the key's type). A credential without
-    `issuer` is issued by the key's did:key, one without `validFrom` is valid from `now`. For `dc+sd-jwt` the document is the claims, `vct` is
-    required and `disclose` lists the JSON Pointers made selectively disclosable."""
+    `issuer` is issued by the key's did:key, one without `validFrom` is valid from `now`.
+    For `dc+sd-jwt` the document is the claims, `vct` is required and `disclose` lists the
+    JSON Pointers made selectively disclosable."""
     if fmt not in SIGN_FORMATS:
         raise ConfigurationError(f"--format must be one of {', '.join(SIGN_FORMATS)}")
     # Rounded *up* to the second: a credential signed just after its issuer was listed must
