@@ -17,6 +17,7 @@ from ancre.trust.data_integrity.proof_sets import MAX_PROOFS, chain_order
 from ancre.trust.data_integrity.proofs import add_proof, verify_data_integrity
 from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import AncreError, Code
+from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step, VerificationResult
 
 SETS = vectors("vc-di-eddsa-jcs.json")["proof_sets_and_chains"]
@@ -263,3 +264,51 @@ def test_a_single_proof_is_listed_too() -> None:
         "verificationMethod": issuer.kid,
         "message": "DataIntegrityProof/eddsa-rdfc-2022 Ed25519 signature verifies",
     }
+
+
+# ---- policy -------------------------------------------------------------------------------------
+
+
+def _verify_with(document: Any, policy: VerificationPolicy, resolver: Any = ALL_KEYS) -> Any:
+    return verify_data_integrity(
+        document, resolver=resolver, clock=FixedClock(NOW), contexts=STORE, policy=policy
+    )
+
+
+ONE_SUFFICES = VerificationPolicy(require_all_proofs=False)
+
+
+def test_policy_one_valid_proof_suffices_but_every_proof_is_listed() -> None:
+    document = copy.deepcopy(SETS["signedProofSet2"])
+    _proofs(document)[0]["created"] = "2023-02-24T23:36:39Z"
+    result = _verify_with(document, ONE_SUFFICES)
+    assert result.status is Status.VALID, result.errors
+    assert [p.status for p in result.proofs] == [Status.INVALID, Status.VALID]
+    signature = next(c for c in result.checks if c.step is Step.SIGNATURE)
+    assert "1 proof(s) invalid (policy: one proof suffices)" in signature.message
+
+
+def test_policy_one_suffices_accepts_a_co_signer_key_it_cannot_resolve() -> None:
+    result = _verify_with(SETS["signedProofSet2"], ONE_SUFFICES, pinned(PAIRS[1]))
+    assert result.status is Status.VALID, result.errors
+    assert [(p.status, p.code) for p in result.proofs] == [
+        (Status.INVALID, Code.VERIFICATION_METHOD_NOT_FOUND),
+        (Status.VALID, None),
+    ]
+
+
+def test_policy_one_suffices_still_needs_one() -> None:
+    document = copy.deepcopy(SETS["signedProofSet2"])
+    for proof in _proofs(document):
+        proof["created"] = "2023-02-24T23:36:39Z"
+    result = _verify_with(document, ONE_SUFFICES)
+    assert failed(result) == (Status.INVALID, Step.SIGNATURE, Code.SIGNATURE_INVALID)
+    result = _verify_with(SETS["signedProofSet2"], ONE_SUFFICES, pinned(PAIRS[3]))
+    assert failed(result) == (Status.INVALID, Step.ISSUER_KEY, Code.VERIFICATION_METHOD_NOT_FOUND)
+
+
+def test_policy_restricts_the_cryptosuites() -> None:
+    only_ecdsa = VerificationPolicy(cryptosuites=frozenset({"ecdsa-rdfc-2019"}))
+    result = _verify_with(SETS["signedProofSet1"], only_ecdsa)
+    assert failed(result) == (Status.INVALID, Step.FORMAT, Code.POLICY_VIOLATION)
+    assert "eddsa-rdfc-2022" in result.errors[-1].message

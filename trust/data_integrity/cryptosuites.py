@@ -28,8 +28,9 @@ from enum import StrEnum
 from typing import Any, Final
 
 from ancre.trust.data_integrity.jcs import jcs_canonicalize
-from ancre.trust.errors import Code, IndeterminateError, InvalidError
+from ancre.trust.errors import Code, IndeterminateError, InternalError, InvalidError
 from ancre.trust.keys.jwk import KeyType, PublicKey, Signer
+from ancre.trust.policy import DEFAULT_CRYPTOSUITES
 from ancre.trust.vcdm.jsonld import DEFAULT_LIMITS, CanonicalizationLimits, ContextStore, canonize
 
 __all__ = [
@@ -123,6 +124,11 @@ SIGNATURE_SIZES: Final[Mapping[KeyType, int]] = {
     KeyType.P256: 64,
     KeyType.P384: 96,
 }
+
+
+# The policy module names the same suites without importing this one.
+if frozenset(CRYPTOSUITES) != DEFAULT_CRYPTOSUITES:  # pragma: no cover - an ancre bug
+    raise InternalError("policy.DEFAULT_CRYPTOSUITES and the cryptosuite table differ")
 
 
 def cryptosuite(name: Any) -> Cryptosuite:

@@ -421,6 +421,10 @@ def _parse_proof(value: Any, policy: VerificationPolicy) -> _Proof:
     suite_of: Cryptosuite | None = None
     if proof_type == DATA_INTEGRITY_PROOF:
         suite_of = cryptosuite(value.get("cryptosuite"))
+        if suite_of.name not in policy.cryptosuites:
+            raise InvalidError(
+                Code.POLICY_VIOLATION, f"the policy does not accept cryptosuite {suite_of.name}"
+            )
         suite = ProofSuite(f"{DATA_INTEGRITY_PROOF}/{suite_of.name}")
     elif isinstance(proof_type, str) and proof_type in _LEGACY_TYPES:
         suite = _LEGACY_TYPES[proof_type]
@@ -694,7 +698,7 @@ class _ProofAdapter:
     document: dict[str, Any]
     proof: _Proof
     proofs: list[_Proof]
-    keys: list[PublicKey]
+    keys: list[PublicKey | None]
     outcomes: list[tuple[Status, Code | None, str]]
     unsecured: dict[str, Any]
     key: PublicKey
@@ -741,7 +745,7 @@ class _ProofAdapter:
         proof's cryptosuite; every proof is checked before the step fails."""
         expected = "authentication" if authentication else "assertionMethod"
         what = "presentation" if authentication else "credential"
-        keys: list[PublicKey] = []
+        keys: list[PublicKey | None] = []
         errors: list[AncreError] = []
         for n, proof in enumerate(self.proofs):
             try:
@@ -755,12 +759,31 @@ class _ProofAdapter:
                 self.outcomes[n] = (Status.INDETERMINATE, None, "key resolved")
             except AncreError as exc:
                 errors.append(self._failed(n, exc))
+                keys.append(None)
         self._record()
-        if errors:
+        if errors and (self.ctx.policy.require_all_proofs or len(errors) == len(keys)):
             raise _worst(errors)
-        self.keys, self.key = keys, keys[0]
+        self.keys = keys
+        self._primary([n for n, key in enumerate(keys) if key is not None])
         role = "an authentication key" if authentication else "an assertionMethod"
-        return "; ".join(f"{p.verification_method} is {role} of {controller}" for p in self.proofs)
+        parts = [
+            f"{p.verification_method} is {role} of {controller}"
+            for p, key in zip(self.proofs, keys, strict=True)
+            if key is not None
+        ]
+        if errors:
+            parts.append(f"{len(errors)} other proof(s) not accepted (policy: one proof suffices)")
+        return "; ".join(parts)
+
+    def _primary(self, usable: list[int]) -> None:
+        """The proof (and key) the engine's time step reads: the first still usable."""
+        self.proof = self.proofs[usable[0]]
+        key = self.keys[usable[0]]
+        if key is not None:
+            self.key = key
+
+    def _valid(self) -> list[int]:
+        return [n for n, (status, _, _) in enumerate(self.outcomes) if status is Status.VALID]
 
     def signature(self) -> str:
         contexts, policy, proofs = self.ctx.contexts, self.ctx.policy, self.proofs
@@ -769,41 +792,46 @@ class _ProofAdapter:
         raws = [p.raw for p in proofs]
         # Chains are verified in order: a proof after those its previousProof names.
         for n in chain_order([(p.id, p.previous) for p in proofs]):
-            proof = proofs[n]
+            proof, key = proofs[n], self.keys[n]
+            if key is None:
+                continue
             try:
                 unsecured = (
                     chained_document(self.unsecured, raws, proof.previous)
                     if proof.previous
                     else self.unsecured
                 )
-                message = _verify_proof(unsecured, proof, self.keys[n], contexts, policy)
+                message = _verify_proof(unsecured, proof, key, contexts, policy)
                 self.outcomes[n] = (Status.VALID, None, message)
                 messages.append(message if len(proofs) == 1 else f"proof {n + 1}: {message}")
             except AncreError as exc:
                 errors.append(self._failed(n, exc))
         self._record()
-        if errors:
+        valid = self._valid()
+        if errors and (policy.require_all_proofs or not valid):
             raise _worst(errors)
+        self._primary(valid)
+        if errors:
+            messages.append(f"{len(errors)} proof(s) invalid (policy: one proof suffices)")
         return "; ".join(messages)
 
     def _later_keys_not_revoked(self, what: str) -> list[str]:
         """The engine's time step checks the first proof's key against its revocation; the
         other proofs' keys get the same rule here."""
-        return [
-            check_not_revoked(key, proof.created, what)
-            for proof, key in zip(self.proofs[1:], self.keys[1:], strict=True)
-            if type(key) is RevokedKey
-        ]
+        messages = []
+        for n in self._valid():
+            key = self.keys[n]
+            if self.proofs[n] is not self.proof and type(key) is RevokedKey:
+                messages.append(check_not_revoked(key, self.proofs[n].created, what))
+        return messages
 
     def _proof_times(self) -> tuple[list[tuple[str, datetime | None]], ...]:
         single = len(self.proofs) == 1
-        names = ["proof" if single else f"proof {n}" for n in range(1, len(self.proofs) + 1)]
-        created = [
-            (f"{name}.created", p.created) for name, p in zip(names, self.proofs, strict=True)
-        ]
-        expires = [
-            (f"{name}.expires", p.expires) for name, p in zip(names, self.proofs, strict=True)
-        ]
+        valid = self._valid()
+        names = ["proof" if single else f"proof {n + 1}" for n in valid]
+        chosen = [self.proofs[n] for n in valid]
+        created = [(f"{name}.created", p.created) for name, p in zip(names, chosen, strict=True)]
+        expires = [(f"{name}.expires", p.expires) for name, p in zip(names, chosen, strict=True)]
         return created, expires
 
 
@@ -1008,7 +1036,7 @@ class DiPresentationAdapter(_ProofAdapter, PresentationAdapter):
     def holder_binding(self) -> str:
         # Every proof of a presentation's set must be bound to this verifier and challenge:
         # one unbound proof would be a replayable presentation of the same document.
-        messages = [_check_binding(p.raw, self.ctx.policy) for p in self.proofs]
+        messages = [_check_binding(self.proofs[n].raw, self.ctx.policy) for n in self._valid()]
         return self.holder_named(messages[0])
 
     def entries(self) -> list[Any]:
