@@ -12,10 +12,13 @@ from typing import Any
 import cbor2
 import pytest
 from _support import vectors
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ancre.trust.clock import FixedClock
 from ancre.trust.codec.b64 import b64url_decode, b64url_encode
 from ancre.trust.data_integrity.ecdsa_sd import (
+    BASE_HEADER,
     DERIVED_HEADER,
     BaseProofValue,
     DerivedProofValue,
@@ -405,3 +408,31 @@ def test_selection_keeps_ids_and_types_on_the_way_and_makes_arrays_dense() -> No
         "items": [{"id": "_:b0", "type": "A", "v": 1}, {"v": 3}],
     }
     assert select_json_ld([], document) is None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    header=st.sampled_from([BASE_HEADER, DERIVED_HEADER]),
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.binary(max_size=70) | st.text(),
+            lambda inner: (
+                st.lists(inner, max_size=6)
+                | st.dictionaries(st.integers(-2, 40) | st.text(max_size=3), inner, max_size=4)
+            ),
+            max_leaves=20,
+        ).map(cbor2.dumps),
+    ),
+)
+def test_hostile_proof_values_fail_with_a_stable_code(header: bytes, body: bytes) -> None:
+    # Whatever the bytes after the header, parsing ends in a value or in ancre's own error.
+    value = "u" + b64url_encode(header + body)
+    outcome: Any
+    try:
+        outcome = parse_proof_value(value)
+    except AncreError as exc:
+        outcome = exc.code
+    assert outcome in (Code.INVALID_PROOF, Code.INPUT_TOO_LARGE) or isinstance(
+        outcome, BaseProofValue | DerivedProofValue
+    )

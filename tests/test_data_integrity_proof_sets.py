@@ -6,11 +6,13 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from _support import NOW, Issuer, vectors
 from test_data_integrity_suites import STORE, membership, pinned, private_key
+from test_ux_cli import ancre
 
 from ancre.trust.clock import FixedClock
 from ancre.trust.data_integrity.proof_sets import MAX_PROOFS, chain_order
@@ -312,3 +314,48 @@ def test_policy_restricts_the_cryptosuites() -> None:
     result = _verify_with(SETS["signedProofSet1"], only_ecdsa)
     assert failed(result) == (Status.INVALID, Step.FORMAT, Code.POLICY_VIOLATION)
     assert "eddsa-rdfc-2022" in result.errors[-1].message
+
+
+# ---- through the CLI ----------------------------------------------------------------------------
+
+
+def test_cli_verify_json_lists_every_proof(tmp_path: Path) -> None:
+    issuer = Issuer.new()
+    document = {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiableCredential"],
+        "issuer": issuer.did,
+        "validFrom": "2026-01-01T00:00:00Z",
+        "credentialSubject": {"id": "did:example:member"},
+    }
+    created = datetime(2026, 1, 2, tzinfo=UTC)
+    first = add_proof(document, issuer.key, issuer.kid, created=created, proof_id="urn:uuid:p1")
+    chain = add_proof(
+        first,
+        issuer.key,
+        issuer.kid,
+        created=created,
+        cryptosuite="eddsa-jcs-2022",
+        previous_proof="urn:uuid:p1",
+    )
+    path = tmp_path / "chain.json"
+    path.write_text(json.dumps(chain))
+    done = ancre("verify", str(path), "--json", "--trusted-issuer", issuer.did)
+    assert done.returncode == 0, done.stdout
+    out = json.loads(done.stdout)
+    assert out["status"] == "valid"
+    assert [(p["index"], p["status"], p["suite"]) for p in out["proofs"]] == [
+        (0, "valid", "DataIntegrityProof/eddsa-rdfc-2022"),
+        (1, "valid", "DataIntegrityProof/eddsa-jcs-2022"),
+    ]
+    assert out["proofs"][1]["previousProof"] == ["urn:uuid:p1"]
+    chain["proof"][0]["created"] = "2026-01-02T00:00:01Z"  # breaks proof 1, hence proof 2
+    path.write_text(json.dumps(chain))
+    done = ancre("verify", str(path), "--json", "--trusted-issuer", issuer.did)
+    assert done.returncode != 0
+    out = json.loads(done.stdout)
+    assert [(p["status"], p.get("code")) for p in out["proofs"]] == [
+        ("invalid", "signature_invalid"),
+        ("invalid", "signature_invalid"),
+    ]
+    assert out["errors"][-1]["code"] == "signature_invalid"
