@@ -334,3 +334,32 @@ def test_jcs_refuses_numbers_outside_ieee_754() -> None:
     with pytest.raises(AncreError) as err:
         jcs_canonicalize({"n": float("inf")})
     assert err.value.code is Code.CANONICALIZATION_FAILED
+
+
+@pytest.mark.parametrize(
+    ("url", "term", "value"),
+    [
+        ("https://w3id.org/security/multikey/v1", "Multikey", {"publicKeyMultibase": "z6Mk"}),
+        ("https://w3id.org/security/jwk/v1", "JsonWebKey", {"publicKeyJwk": {"kty": "OKP"}}),
+    ],
+)
+def test_the_key_contexts_are_shipped(url: str, term: str, value: dict[str, Any]) -> None:
+    # A credential about a key (a controller document's method) signs with the shipped
+    # multikey and JWK contexts, never fetched.
+    issuer = Issuer.new("p256")
+    document = {
+        "@context": ["https://www.w3.org/ns/credentials/v2", url],
+        "type": ["VerifiableCredential"],
+        "issuer": issuer.did,
+        "validFrom": "2026-01-01T00:00:00Z",
+        "credentialSubject": {
+            "id": "did:example:holder#key-1",
+            "type": term,
+            "controller": "did:example:holder",
+            **value,
+        },
+    }
+    signed = add_proof(document, issuer.key, issuer.kid, created=NOW, cryptosuite="ecdsa-rdfc-2019")
+    nquads = canonize({k: v for k, v in signed.items() if k != "proof"})
+    assert f"<https://w3id.org/security#{term}>" in nquads
+    assert verify(signed, default_resolver(), contexts=None).status is Status.VALID
