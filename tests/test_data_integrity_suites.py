@@ -363,3 +363,28 @@ def test_the_key_contexts_are_shipped(url: str, term: str, value: dict[str, Any]
     nquads = canonize({k: v for k, v in signed.items() if k != "proof"})
     assert f"<https://w3id.org/security#{term}>" in nquads
     assert verify(signed, default_resolver(), contexts=None).status is Status.VALID
+
+
+def test_jcs_refuses_a_context_appended_after_signing() -> None:
+    # The spec's verification hashes the document with the proof's @context: a context
+    # appended after signing would be unsigned, yet change the document's JSON-LD meaning
+    # (here: give `memberOf` a definition). The signature alone would still verify.
+    issuer = Issuer.new()
+    document = {**membership(issuer.did), "@context": ["https://www.w3.org/ns/credentials/v2"]}
+    signed = add_proof(document, issuer.key, issuer.kid, created=NOW, cryptosuite="eddsa-jcs-2022")
+    signed["@context"] = [*signed["@context"], EXAMPLES["url"]]
+    suite = cryptosuite("eddsa-jcs-2022")
+    spec_view = {k: v for k, v in signed.items() if k != "proof"}
+    spec_view["@context"] = signed["proof"]["@context"]
+    data = hash_data(
+        suite,
+        KeyType.ED25519,
+        spec_view,
+        {k: v for k, v in signed["proof"].items() if k != "proofValue"},
+    )
+    assert verify_data(
+        suite, issuer.key.public_key, data, base58btc_decode(signed["proof"]["proofValue"][1:])
+    )
+    result = verify(signed, default_resolver())
+    assert failed(result) == (Status.INVALID, Step.SIGNATURE, Code.INVALID_PROOF)
+    assert "does not sign" in result.errors[-1].message

@@ -171,6 +171,15 @@ def proof_configuration(
         # RDFC suites read the proof configuration with the document's @context (§3.2.5 step 4).
         config["@context"] = unsecured.get("@context")
     elif "@context" in config:
+        # JCS verify step 4 hashes the document with the *proof's* @context: contexts appended
+        # to the document after signing would be unsigned yet change what the document means
+        # to a JSON-LD reader. Signers copy the document's @context (§3.3.1), so ancre
+        # requires it whole (stricter than "starts with").
+        if _as_list(unsecured.get("@context")) != _as_list(config["@context"]):
+            raise InvalidError(
+                Code.INVALID_PROOF,
+                "the document's @context has entries the proof's @context does not sign",
+            )
         unsecured["@context"] = config["@context"]
     return config
 
