@@ -50,6 +50,7 @@ from ancre.trust.data_integrity.cryptosuites import (
     CRYPTOSUITES,
     ECDSA_SD_2023,
     KEY_NAMES,
+    SIGNATURE_SIZES,
     Cryptosuite,
     Transform,
     cryptosuite,
@@ -80,7 +81,7 @@ from ancre.trust.errors import (
     MalformedError,
 )
 from ancre.trust.jose.jws import parse_compact
-from ancre.trust.keys.jwk import PublicKey, Signer
+from ancre.trust.keys.jwk import KeyType, PublicKey, Signer
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import ProofCheck, Status, VerificationResult
 from ancre.trust.steps import (
@@ -447,7 +448,8 @@ def _parse_proof(value: Any, policy: VerificationPolicy) -> _Proof:
             # signature step decodes it again with the document it must match.
             ecdsa_sd.parse_proof_value(value.get("proofValue"))
         else:
-            sizes = (64,) if suite_of is None or "eddsa" in suite_of.name else (64, 96)
+            kinds = suite_of.key_types if suite_of is not None else {KeyType.ED25519}
+            sizes = tuple(sorted({SIGNATURE_SIZES[k] for k in kinds}))
             signature = _proof_value(value.get("proofValue"), sizes)
     else:
         if "proofValue" in value:
