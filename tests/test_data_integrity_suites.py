@@ -388,3 +388,29 @@ def test_jcs_refuses_a_context_appended_after_signing() -> None:
     result = verify(signed, default_resolver())
     assert failed(result) == (Status.INVALID, Step.SIGNATURE, Code.INVALID_PROOF)
     assert "does not sign" in result.errors[-1].message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "uDnaepBuvsQ8cpsWrVKw8fbpGpvPeNSjVPTWoq6cRqaYzBKVP",  # not base58btc multibase
+        "zDnaepBuvsQ8cpsWrVKw8fbpGpvPeNSjVPTWoq6cRqaYzBKV0",  # "0" is not base58
+        "z" + base58btc_encode(b"\x80\x24\x02" + bytes(31)),  # P-256 point cut short
+        "z" + base58btc_encode(b"\x80\x24\x05" + bytes(32)),  # not a SEC1 point
+        "z" + base58btc_encode(b"\x81\x24\x02" + bytes(47)),  # P-384 point cut short
+        "z" + base58btc_encode(b"\x80"),  # a varint that never ends
+    ],
+)
+def test_bad_multikeys_are_invalid_multikey(value: str) -> None:
+    with pytest.raises(AncreError) as err:
+        public_key_from_multikey(value)
+    assert err.value.code is Code.INVALID_MULTIKEY
+
+
+def test_the_vector_multikeys_decode_to_their_curves() -> None:
+    assert public_key_from_multikey(ECDSA["key_pairs"]["P-256"]["publicKeyMultibase"]).key_type is (
+        KeyType.P256
+    )
+    assert public_key_from_multikey(ECDSA["key_pairs"]["P-384"]["publicKeyMultibase"]).key_type is (
+        KeyType.P384
+    )
