@@ -505,11 +505,6 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _starts_with(document_context: Any, proof_context: Any) -> bool:
-    doc, own = _as_list(document_context), _as_list(proof_context)
-    return len(own) <= len(doc) and doc[: len(own)] == own
-
-
 def _proof_config_hash(
     unsecured: Mapping[str, Any],
     proof: _Proof,
