@@ -16,7 +16,11 @@ from test_ux_cli import ancre
 
 from ancre.trust.clock import FixedClock
 from ancre.trust.data_integrity.proof_sets import MAX_PROOFS, chain_order
-from ancre.trust.data_integrity.proofs import add_proof, verify_data_integrity
+from ancre.trust.data_integrity.proofs import (
+    add_proof,
+    verify_data_integrity,
+    verify_data_integrity_presentation,
+)
 from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.errors import AncreError, Code
 from ancre.trust.policy import VerificationPolicy
@@ -359,3 +363,61 @@ def test_cli_verify_json_lists_every_proof(tmp_path: Path) -> None:
         ("invalid", "signature_invalid"),
     ]
     assert out["errors"][-1]["code"] == "signature_invalid"
+
+
+# ---- presentations ------------------------------------------------------------------------------
+
+
+def test_a_presentation_proof_set_binds_every_proof() -> None:
+    issuer, holder = Issuer.new(), Issuer.new("p256")
+    credential = add_proof(
+        {
+            "@context": ["https://www.w3.org/ns/credentials/v2"],
+            "type": ["VerifiableCredential"],
+            "issuer": issuer.did,
+            "validFrom": "2026-01-01T00:00:00Z",
+            "credentialSubject": {"id": holder.did},
+        },
+        issuer.key,
+        issuer.kid,
+        created=datetime(2026, 1, 2, tzinfo=UTC),
+    )
+    presentation = {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiablePresentation"],
+        "holder": holder.did,
+        "verifiableCredential": [credential],
+    }
+    binding = {"proof_purpose": "authentication", "challenge": "n-1", "domain": "https://v.example"}
+    signed = presentation
+    for suite in ("ecdsa-rdfc-2019", "ecdsa-jcs-2019"):
+        signed = add_proof(
+            signed,
+            holder.key,
+            holder.kid,
+            created=datetime(2026, 1, 15, 11, 59, tzinfo=UTC),
+            cryptosuite=suite,
+            add_to_proof_set=True,
+            **binding,
+        )
+    policy = VerificationPolicy(nonce="n-1", audience="https://v.example")
+    result = verify_data_integrity_presentation(
+        signed, resolver=default_resolver(), clock=FixedClock(NOW), policy=policy
+    )
+    assert result.status is Status.VALID, result.errors
+    assert [p.status for p in result.proofs] == [Status.VALID, Status.VALID]
+    unbound = copy.deepcopy(signed)
+    del unbound["proof"][1]["challenge"]  # breaks its signature too: re-sign it unbound
+    unbound["proof"][1] = add_proof(
+        presentation,
+        holder.key,
+        holder.kid,
+        created=datetime(2026, 1, 15, 11, 59, tzinfo=UTC),
+        cryptosuite="ecdsa-jcs-2019",
+        proof_purpose="authentication",
+        domain="https://v.example",
+    )["proof"]
+    result = verify_data_integrity_presentation(
+        unbound, resolver=default_resolver(), clock=FixedClock(NOW), policy=policy
+    )
+    assert failed(result) == (Status.INVALID, Step.HOLDER_BINDING, Code.NONCE_MISMATCH)
