@@ -1108,6 +1108,14 @@ def sign(
             help="dc+sd-jwt: a JSON Pointer made selectively disclosable (repeatable).",
         ),
     ] = None,
+    cryptosuite: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SUITE",
+            help="di: eddsa-rdfc-2022, eddsa-jcs-2022, ecdsa-rdfc-2019 or ecdsa-jcs-2019 "
+            "(default: the RDFC suite of KEY's type).",
+        ),
+    ] = None,
 ) -> None:
     """Sign a JSON document with a key file and print the result (for trying and scripting;
     the issuer service is for production). A credential without `issuer` is issued by KEY's
@@ -1116,6 +1124,8 @@ def sign(
       ancre sign credential.json --key issuer.jwk > credential.jwt
 
       ancre sign claims.json --key issuer.jwk --format dc+sd-jwt --vct https://x.example/t
+
+      ancre sign credential.json --key issuer.jwk --format di --cryptosuite eddsa-jcs-2022
     """
     from ancre.cli.sign import sign_document
     from ancre.trust.clock import SystemClock
@@ -1135,6 +1145,7 @@ def sign(
             kid=kid,
             vct=vct,
             disclose=disclose or (),
+            cryptosuite=cryptosuite,
         )
     except ConfigurationError as error:
         _die(EXIT_USAGE, error.message)

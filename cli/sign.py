@@ -55,11 +55,14 @@ def sign_document(
     kid: str | None = None,
     vct: str | None = None,
     disclose: Sequence[str] = (),
+    cryptosuite: str | None = None,
 ) -> str:
     """Sign `document` as `fmt` with `key`; return the token (JWT formats) or the JSON text
-    (`di`). A credential without `issuer` is issued by the key's did:key, one without
-    `validFrom` is valid from `now`. For `dc+sd-jwt` the document is the claims, `vct` is
-    required and `disclose` lists the JSON Pointers made selectively disclosable."""
+    (`di`, with `cryptosuite`: eddsa-rdfc-2022, eddsa-jcs-2022, ecdsa-rdfc-2019,
+    ecdsa-jcs-2019; by default the RDFC suite of the key's type). A credential without
+    `issuer` is issued by the key's did:key, one without `validFrom` is valid from `now`.
+    For `dc+sd-jwt` the document is the claims, `vct` is required and `disclose` lists the
+    JSON Pointers made selectively disclosable."""
     if fmt not in SIGN_FORMATS:
         raise ConfigurationError(f"--format must be one of {', '.join(SIGN_FORMATS)}")
     # Rounded *up* to the second: a credential signed just after its issuer was listed must
@@ -84,6 +87,8 @@ def sign_document(
         ).serialize()
     if vct is not None or disclose:
         raise ConfigurationError("--vct and --disclose are for --format dc+sd-jwt")
+    if cryptosuite is not None and fmt != "di":
+        raise ConfigurationError("--cryptosuite is for --format di")
     issuer, kid = _issuer_and_kid(document, key, kid, field="issuer")
     credential = dict(document)
     credential.setdefault("issuer", issuer)
@@ -95,9 +100,13 @@ def sign_document(
     import json
 
     from ancre.trust.data_integrity.proofs import add_proof
+    from ancre.trust.keys.jwk import KeyType
 
+    # Default: the RDFC suite of the key's type (eddsa-rdfc-2022 for Ed25519, else the ECDSA
+    # one, whose hash follows the curve).
+    default = "eddsa-rdfc-2022" if key.key_type is KeyType.ED25519 else "ecdsa-rdfc-2019"
     return json.dumps(
-        add_proof(credential, key, kid, created=issued),
+        add_proof(credential, key, kid, created=issued, cryptosuite=cryptosuite or default),
         indent=2,
         ensure_ascii=False,
     )

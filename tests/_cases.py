@@ -598,7 +598,10 @@ def _di_simple(issuer: Issuer, **overrides: Any) -> dict[str, Any]:
 
 
 def _di(
-    issuer: Issuer, document: dict[str, Any], purpose: str = "assertionMethod"
+    issuer: Issuer,
+    document: dict[str, Any],
+    purpose: str = "assertionMethod",
+    cryptosuite: str = "eddsa-rdfc-2022",
 ) -> dict[str, Any]:
     return add_proof(
         document,
@@ -606,6 +609,7 @@ def _di(
         issuer.kid,
         created=datetime(2026, 1, 2, tzinfo=UTC),
         proof_purpose=purpose,
+        cryptosuite=cryptosuite,
     )
 
 
@@ -1359,6 +1363,12 @@ def _di_tampered(w: World) -> dict[str, Any]:
 
 def _di_suite(w: World) -> dict[str, Any]:
     signed = _di(w.ed, _di_simple(w.ed))
+    signed["proof"]["cryptosuite"] = "bbs-2023"
+    return signed
+
+
+def _di_suite_of_another_key_type(w: World) -> dict[str, Any]:
+    signed = _di(w.ed, _di_simple(w.ed))
     signed["proof"]["cryptosuite"] = "ecdsa-rdfc-2019"
     return signed
 
@@ -1386,6 +1396,27 @@ def _di_vp_tampered(w: World) -> dict[str, Any]:
 
 case("DI: document tampered", _di_tampered, INVALID, "signature_invalid")
 case("DI: unsupported cryptosuite", _di_suite, INDETERMINATE, "unsupported_cryptosuite")
+case(
+    "DI: cryptosuite of another key type",
+    _di_suite_of_another_key_type,
+    INVALID,
+    "cryptosuite_key_mismatch",
+)
+case(
+    "DI ecdsa-rdfc-2019 P-256",
+    lambda w: _di(w.p256, _di_simple(w.p256), cryptosuite="ecdsa-rdfc-2019"),
+    VALID,
+)
+case(
+    "DI ecdsa-jcs-2019 P-384",
+    lambda w: _di(w.p384, _di_simple(w.p384), cryptosuite="ecdsa-jcs-2019"),
+    VALID,
+)
+case(
+    "DI eddsa-jcs-2022",
+    lambda w: _di(w.ed, _di_simple(w.ed), cryptosuite="eddsa-jcs-2022"),
+    VALID,
+)
 case(
     "DI: didkit P-256 default suite",
     lambda w: w.didkit_p256_ld,

@@ -284,6 +284,11 @@ def _unknown_context(doc: dict[str, Any], _: Issuer) -> None:
 
 
 def _unknown_cryptosuite(doc: dict[str, Any], _: Issuer) -> None:
+    doc["proof"]["cryptosuite"] = "bbs-2023"
+
+
+def _cryptosuite_of_another_key_type(doc: dict[str, Any], _: Issuer) -> None:
+    # An Ed25519 signature relabelled as ECDSA: the suite must not follow the key.
     doc["proof"]["cryptosuite"] = "ecdsa-rdfc-2019"
 
 
@@ -301,7 +306,9 @@ def _no_proof(doc: dict[str, Any], _: Issuer) -> None:
 
 
 def _proof_set(doc: dict[str, Any], _: Issuer) -> None:
-    doc["proof"] = [doc["proof"], doc["proof"]]
+    # Two proofs, the second's signature over other options: each is verified on its own.
+    second = {**doc["proof"], "created": "2026-01-02T00:00:01Z"}
+    doc["proof"] = [doc["proof"], second]
 
 
 def _proof_chain(doc: dict[str, Any], _: Issuer) -> None:
@@ -398,6 +405,12 @@ NEGATIVE: dict[str, tuple[Callable[[dict[str, Any], Issuer], None], Status, Step
         Step.FORMAT,
         Code.UNSUPPORTED_CRYPTOSUITE,
     ),
+    "cryptosuite of another key type": (
+        _cryptosuite_of_another_key_type,
+        Status.INVALID,
+        Step.ISSUER_KEY,
+        Code.CRYPTOSUITE_KEY_MISMATCH,
+    ),
     "unknown proof type": (
         _unknown_proof_type,
         Status.INDETERMINATE,
@@ -419,8 +432,18 @@ NEGATIVE: dict[str, tuple[Callable[[dict[str, Any], Issuer], None], Status, Step
         Code.NOT_YET_VALID,
     ),
     "no proof": (_no_proof, Status.INVALID, Step.FORMAT, Code.INVALID_PROOF),
-    "proof set": (_proof_set, Status.INDETERMINATE, Step.FORMAT, Code.INVALID_PROOF),
-    "proof chain": (_proof_chain, Status.INDETERMINATE, Step.FORMAT, Code.INVALID_PROOF),
+    "proof set with one bad proof": (
+        _proof_set,
+        Status.INVALID,
+        Step.SIGNATURE,
+        Code.SIGNATURE_INVALID,
+    ),
+    "proof chain to a proof not there": (
+        _proof_chain,
+        Status.INVALID,
+        Step.FORMAT,
+        Code.PREVIOUS_PROOF_MISSING,
+    ),
     "proofValue not base58btc multibase": (
         _proof_value_not_multibase,
         Status.INVALID,
@@ -521,13 +544,15 @@ def test_key_listed_only_for_authentication_cannot_sign_credentials() -> None:
     )
 
 
-def test_proof_by_a_p256_key_is_an_alg_key_mismatch(ed_issuer: Issuer) -> None:
+def test_proof_by_a_p256_key_is_a_cryptosuite_key_mismatch(ed_issuer: Issuer) -> None:
     # A DataIntegrityProof claiming eddsa-rdfc-2022 from an issuer whose key is P-256.
     p256 = Issuer.new("p256")
     document = signed_membership(ed_issuer)
     document["issuer"] = p256.did
     document["proof"]["verificationMethod"] = p256.kid
-    assert failed(verify(document)) == (Status.INVALID, Step.SIGNATURE, Code.ALG_KEY_MISMATCH)
+    result = verify(document)
+    assert failed(result) == (Status.INVALID, Step.ISSUER_KEY, Code.CRYPTOSUITE_KEY_MISMATCH)
+    assert "eddsa-rdfc-2022 signs with Ed25519 keys, the key is P-256" in result.errors[-1].message
 
 
 def test_trust_status_and_policy_steps(ed_issuer: Issuer) -> None:

@@ -31,6 +31,8 @@ def test_every_member_is_read() -> None:
         "require_trust": True,
         "require_holder": True,
         "audiences": ["did:web:connector.example"],
+        "cryptosuites": ["ecdsa-rdfc-2019"],
+        "require_all_proofs": False,
     }
     assert set(document) == POLICY_FILE_MEMBERS
     policy = policy_from_json(document)
@@ -53,6 +55,8 @@ def test_every_member_is_read() -> None:
         require_trust=True,
         require_holder=True,
         audiences=frozenset({"did:web:connector.example"}),
+        cryptosuites=frozenset({"ecdsa-rdfc-2019"}),
+        require_all_proofs=False,
     )
 
 

@@ -354,7 +354,7 @@ def test_expired_list_is_undecidable(env: Env) -> None:
     ("body", "fragment"),
     [
         (b'{"@context": [], "type": "VerifiableCredential"}', "not secured"),
-        (b'{"type": "VerifiableCredential", "proof": {}}', "Data Integrity"),
+        (b'{"type": "VerifiableCredential", "proof": {}}', "unsupported_cryptosuite"),
         (b"{not json", "malformed_json"),
         (b"\xff\xfe", "not a compact JWS"),
         (b"a.b", "malformed_token"),

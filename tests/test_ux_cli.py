@@ -178,6 +178,7 @@ CREDENTIAL = {
     [
         ("vc+jwt", [], "VALID  vc+jwt"),
         ("di", [], "VALID  ldp_vc"),
+        ("di", ["--cryptosuite", "eddsa-jcs-2022"], "VALID  ldp_vc"),
         ("dc+sd-jwt", ["--vct", "https://x.example/member", "--disclose", "/role"],
          "VALID  dc+sd-jwt"),
     ],
@@ -206,6 +207,10 @@ def test_sign_then_verify(
         (["--vct", "https://x.example/t"],
          "ancre: --vct and --disclose are for --format dc+sd-jwt\n"),
         (["--key-is-holder"], None),
+        (["--cryptosuite", "eddsa-jcs-2022"], "ancre: --cryptosuite is for --format di\n"),
+        (["--format", "di", "--cryptosuite", "ecdsa-rdfc-2019"],
+         "ancre: cryptosuite ecdsa-rdfc-2019 signs with P-256 or P-384 keys, the key is Ed25519\n"),
+        (["--format", "di", "--cryptosuite", "bbs-2023"], None),
     ],
 )  # fmt: skip
 def test_sign_usage_errors(

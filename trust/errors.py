@@ -119,6 +119,17 @@ class Code(StrEnum):
     UNKNOWN_CONTEXT = "unknown_context"
     UNSUPPORTED_CRYPTOSUITE = "unsupported_cryptosuite"
     INVALID_PROOF = "invalid_proof"
+    #: A Data Integrity proof whose key is not of the cryptosuite's type or curve
+    #: (an Ed25519 key on ecdsa-rdfc-2019, a P-384 key on eddsa-jcs-2022…).
+    CRYPTOSUITE_KEY_MISMATCH = "cryptosuite_key_mismatch"
+    #: A multikey (`publicKeyMultibase`, the ephemeral key of an ecdsa-sd-2023 proof) that
+    #: does not decode to a key of the expected type.
+    INVALID_MULTIKEY = "invalid_multikey"
+    #: A proof chain whose `previousProof` names a proof the document does not carry.
+    PREVIOUS_PROOF_MISSING = "previous_proof_missing"
+    #: An ecdsa-sd-2023 derived proof that does not match the disclosed document (as many
+    #: signatures as non-mandatory statements, mandatory indexes in range).
+    DERIVED_PROOF_MISMATCH = "derived_proof_mismatch"
     PROOF_PURPOSE_MISMATCH = "proof_purpose_mismatch"
     CANONICALIZATION_FAILED = "canonicalization_failed"
     CANONICALIZATION_TIMEOUT = "canonicalization_timeout"

@@ -13,6 +13,7 @@ from ancre.trust.jose.jws import DEFAULT_MAX_TOKEN_BYTES
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
+    "DEFAULT_CRYPTOSUITES",
     "FORMATS",
     "POLICY_FILE_MEMBERS",
     "VerificationPolicy",
@@ -22,6 +23,10 @@ __all__ = [
 #: What ancre verifies by default: what it signs (EdDSA/Ed25519, ES256, ES384) plus the RSA
 #: algorithms Gaia-X notaries use. Never `none`, never a MAC (RFC 8725 §3.1–3.2).
 DEFAULT_ALGORITHMS: Final = frozenset({"EdDSA", "Ed25519", "ES256", "ES384", "PS256", "RS256"})
+#: The Data Integrity cryptosuites ancre implements (`ancre.trust.data_integrity.cryptosuites`).
+DEFAULT_CRYPTOSUITES: Final = frozenset(
+    {"eddsa-rdfc-2022", "eddsa-jcs-2022", "ecdsa-rdfc-2019", "ecdsa-jcs-2019", "ecdsa-sd-2023"}
+)
 #: The format names a policy may list (`VerificationPolicy.formats`).
 FORMATS: Final = frozenset({"vc+jwt", "vp+jwt", "dc+sd-jwt", "ldp_vc", "ldp_vp"})
 
@@ -77,6 +82,13 @@ class VerificationPolicy:
     require_holder: bool = False
     #: Extra `crit` header names the caller understands (none by default).
     understood_crit: frozenset[str] = field(default_factory=frozenset)
+    #: Data Integrity cryptosuites accepted (a subset of DEFAULT_CRYPTOSUITES); a proof with
+    #: another one is `policy_violation`.
+    cryptosuites: frozenset[str] = DEFAULT_CRYPTOSUITES
+    #: Data Integrity proof sets and chains: every proof must verify (the default). False: the
+    #: document is valid when at least one proof by the issuer's (holder's) key verifies; the
+    #: others are still checked and listed with their outcome in the result's `proofs`.
+    require_all_proofs: bool = True
 
     @property
     def accepted_audiences(self) -> frozenset[str]:
@@ -106,6 +118,7 @@ _STRING_SETS: Final = {
     "trusted_issuers": "trusted_issuers",
     "required_types": "required_types",
     "sd_jwt_digest_algs": "sd_jwt_digest_algs",
+    "cryptosuites": "cryptosuites",
 }
 _BOOLS: Final = frozenset(
     {
@@ -116,6 +129,7 @@ _BOOLS: Final = frozenset(
         "require_key_binding",
         "require_trust",
         "require_holder",
+        "require_all_proofs",
     }
 )
 _STRINGS: Final = frozenset({"audience", "nonce"})
@@ -160,6 +174,12 @@ def policy_from_json(document: Any, base: VerificationPolicy | None = None) -> V
     if unknown_formats:
         raise ConfigurationError(
             f"policy formats {sorted(unknown_formats)} are unknown; choose among {sorted(FORMATS)}"
+        )
+    unknown_suites = changes.get("cryptosuites", frozenset()) - DEFAULT_CRYPTOSUITES
+    if unknown_suites:
+        raise ConfigurationError(
+            f"policy cryptosuites {sorted(unknown_suites)} are not supported; "
+            f"choose among {sorted(DEFAULT_CRYPTOSUITES)}"
         )
     unsupported = changes.get("algorithms", frozenset()) - DEFAULT_ALGORITHMS
     if unsupported:

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from ancre.trust.errors import Code
 
-__all__ = ["CheckResult", "Status", "Step", "VerificationResult"]
+__all__ = ["CheckResult", "ProofCheck", "Status", "Step", "VerificationResult"]
 
 
 class Status(StrEnum):
@@ -56,6 +56,40 @@ class CheckResult(NamedTuple):
         return out
 
 
+class ProofCheck(NamedTuple):
+    """One proof's outcome in a Data Integrity document (a proof set or chain lists every
+    proof; a single proof is listed too). `status` is `valid` only when its key and its
+    signature were checked; a proof not reached (an earlier step failed for the document) is
+    `indeterminate` with no code."""
+
+    #: 0-based, in the document's `proof` list.
+    position: int
+    status: Status
+    #: `DataIntegrityProof/<cryptosuite>` or the legacy proof type.
+    suite: str
+    verification_method: str
+    id: str | None = None
+    previous: tuple[str, ...] = ()
+    code: Code | None = None
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "index": self.position,
+            "status": self.status.value,
+            "suite": self.suite,
+            "verificationMethod": self.verification_method,
+            "message": self.message,
+        }
+        if self.id is not None:
+            out["id"] = self.id
+        if self.previous:
+            out["previousProof"] = list(self.previous)
+        if self.code is not None:
+            out["code"] = self.code.value
+        return out
+
+
 @dataclass(frozen=True, slots=True)
 class VerificationResult:
     """What ancre found. `status` is `valid` only if every check that ran passed."""
@@ -75,6 +109,8 @@ class VerificationResult:
     malformed: bool = False
     #: For presentations: who presented it (the holder whose key signed it).
     holder: str | None = None
+    #: Data Integrity: each proof's outcome, in document order (proof sets and chains).
+    proofs: tuple[ProofCheck, ...] = ()
 
     @classmethod
     def failure(
@@ -122,4 +158,6 @@ class VerificationResult:
             out["holder"] = self.holder
         if self.credentials:
             out["credentials"] = [r.to_json() for r in self.credentials]
+        if self.proofs:
+            out["proofs"] = [p.to_json() for p in self.proofs]
         return out

@@ -15,7 +15,7 @@ from ancre.trust.errors import AncreError, Code, IndeterminateError, InvalidErro
 from ancre.trust.jose.jws import ParsedJws, parse_compact
 from ancre.trust.keys.jwk import PublicKey
 from ancre.trust.policy import VerificationPolicy
-from ancre.trust.result import CheckResult, Status, Step, VerificationResult
+from ancre.trust.result import CheckResult, ProofCheck, Status, Step, VerificationResult
 
 __all__ = [
     "BASE_TYPES",
@@ -120,7 +120,17 @@ def check_not_revoked(key: RevokedKey, signed_at: datetime | None, what: str) ->
 class Run:
     """Collects checks; `fail` turns the first error into the final result."""
 
-    __slots__ = ("checks", "document", "fmt", "header", "holder", "issuer", "subject", "types")
+    __slots__ = (
+        "checks",
+        "document",
+        "fmt",
+        "header",
+        "holder",
+        "issuer",
+        "proofs",
+        "subject",
+        "types",
+    )
 
     def __init__(self) -> None:
         self.checks: list[CheckResult] = []
@@ -131,6 +141,7 @@ class Run:
         self.subject: str | None = None
         self.types: tuple[str, ...] = ()
         self.document: Mapping[str, Any] | None = None
+        self.proofs: tuple[ProofCheck, ...] = ()
 
     def ok(self, step: Step, message: str) -> None:
         self.checks.append(CheckResult(step, True, None, message))
@@ -157,6 +168,7 @@ class Run:
             credentials=nested,
             malformed=malformed,
             holder=self.holder,
+            proofs=self.proofs,
         )
 
     def fail(

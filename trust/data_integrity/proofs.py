@@ -2,8 +2,11 @@
 
 Verified (the "legacy / interop" row of DESIGN.md "Formats"):
 
-- `DataIntegrityProof` with `cryptosuite: eddsa-rdfc-2022` (W3C Data Integrity EdDSA
-  Cryptosuites v1.0, Recommendation 2025, §3.2) — also issued, by :func:`add_proof`;
+- `DataIntegrityProof` with an allow-listed cryptosuite (:mod:`.cryptosuites`):
+  `eddsa-rdfc-2022`, `eddsa-jcs-2022` (W3C Data Integrity EdDSA Cryptosuites v1.0),
+  `ecdsa-rdfc-2019`, `ecdsa-jcs-2019` (P-256, P-384) — all also issued, by
+  :func:`add_proof` — and `ecdsa-sd-2023` derived proofs (W3C Data Integrity ECDSA
+  Cryptosuites v1.0, :mod:`.ecdsa_sd`);
 - `Ed25519Signature2020` (same spec, appendix A.2: `proofValue`, multibase base58btc);
 - `Ed25519Signature2018` (W3C CCG lds-ed25519-2018: detached JWS with `b64: false`, what
   didkit emits by default for VCDM 1.1);
@@ -12,15 +15,22 @@ Verified (the "legacy / interop" row of DESIGN.md "Formats"):
   notaries and compliance services produce: the JWS payload is the hex SHA-256 of the canonical
   document, and the proof options are not signed at all (gx-compliance `ProofService`).
 
-All four hash the same way: SHA-256 of the RDFC-1.0 canonical proof options followed by
-SHA-256 of the RDFC-1.0 canonical document without its proof (eddsa §3.2.4); the suites differ
-in how the 64 bytes are signed and which `@context` the proof options are read with.
+Proof sets and chains (VC Data Integrity §2.1.1-2.1.2): `proof` may be a list; every proof is
+verified independently and all must verify; a proof with `previousProof` signs the document
+with the proofs it names (:mod:`.proof_sets`), which must be there. The result's `proofs`
+lists each proof's outcome.
+
+The legacy suites hash as eddsa-rdfc-2022 does: SHA-256 of the RDFC-1.0 canonical proof
+options followed by SHA-256 of the RDFC-1.0 canonical document without its proof (eddsa
+§3.2.4); they differ in how the 64 bytes are signed and which `@context` the proof options
+are read with.
 Canonicalization is :func:`ancre.trust.vcdm.jsonld.canonize`: shipped or pinned contexts only, safe
 mode, bounded.
 
 Verification is :class:`DiCredentialAdapter` / :class:`DiPresentationAdapter` run by the
-engine (`ancre.trust.engine`) in its one order of steps; the first failure ends the run. The
-result's `header` is the proof's JOSE header for JWS-based suites.
+engine (`ancre.trust.engine`) in its one order of steps; the first failure ends the run (in a
+proof set, every proof of the failing step is still checked and listed). The result's
+`header` is the (first) proof's JOSE header for JWS-based suites.
 """
 
 from __future__ import annotations
@@ -35,7 +45,27 @@ from typing import Any, Final
 from ancre.trust.clock import Clock
 from ancre.trust.codec.json import depth_of_text, dumps_compact, loads_strict
 from ancre.trust.codec.multibase import base58btc_decode, base58btc_encode
-from ancre.trust.did.document import DidResolver, did_of
+from ancre.trust.data_integrity import ecdsa_sd
+from ancre.trust.data_integrity.cryptosuites import (
+    CRYPTOSUITES,
+    ECDSA_SD_2023,
+    KEY_NAMES,
+    SIGNATURE_SIZES,
+    Cryptosuite,
+    Transform,
+    cryptosuite,
+    proof_configuration,
+    sign_data,
+    verify_data,
+)
+from ancre.trust.data_integrity.cryptosuites import hash_data as suite_hash_data
+from ancre.trust.data_integrity.proof_sets import (
+    MAX_PROOFS,
+    chain_order,
+    chained_document,
+    previous_ids,
+)
+from ancre.trust.did.document import DidResolver, RevokedKey, did_of
 from ancre.trust.engine import (
     CredentialAdapter,
     PresentationAdapter,
@@ -43,6 +73,7 @@ from ancre.trust.engine import (
     run_steps,
 )
 from ancre.trust.errors import (
+    AncreError,
     Code,
     ConfigurationError,
     IndeterminateError,
@@ -52,13 +83,14 @@ from ancre.trust.errors import (
 from ancre.trust.jose.jws import parse_compact
 from ancre.trust.keys.jwk import KeyType, PublicKey, Signer
 from ancre.trust.policy import VerificationPolicy
-from ancre.trust.result import VerificationResult
+from ancre.trust.result import ProofCheck, Status, VerificationResult
 from ancre.trust.steps import (
     KeySource,
     Run,
     StatusChecker,
     TrustChecker,
     check_format_accepted,
+    check_not_revoked,
     check_window,
     iso,
     resolve_key,
@@ -77,6 +109,7 @@ from ancre.trust.vcdm.model import (
 )
 
 __all__ = [
+    "CRYPTOSUITES",
     "CRYPTOSUITE_EDDSA_RDFC_2022",
     "FORMAT_LDP_VC",
     "FORMAT_LDP_VP",
@@ -103,6 +136,10 @@ class ProofSuite(StrEnum):
     """The proof types ancre verifies."""
 
     EDDSA_RDFC_2022 = "DataIntegrityProof/eddsa-rdfc-2022"
+    EDDSA_JCS_2022 = "DataIntegrityProof/eddsa-jcs-2022"
+    ECDSA_RDFC_2019 = "DataIntegrityProof/ecdsa-rdfc-2019"
+    ECDSA_JCS_2019 = "DataIntegrityProof/ecdsa-jcs-2019"
+    ECDSA_SD_2023 = "DataIntegrityProof/ecdsa-sd-2023"
     ED25519_SIGNATURE_2020 = "Ed25519Signature2020"
     ED25519_SIGNATURE_2018 = "Ed25519Signature2018"
     JSON_WEB_SIGNATURE_2020 = "JsonWebSignature2020"
@@ -136,6 +173,11 @@ class _Proof:
     expires: datetime | None
     signature: bytes | None
     jws: _DetachedJws | None
+    #: The allow-listed cryptosuite of a `DataIntegrityProof`; None for the legacy types.
+    cryptosuite: Cryptosuite | None = None
+    id: str | None = None
+    #: `previousProof`: the ids of the proofs this one signs with the document (a chain).
+    previous: tuple[str, ...] = ()
 
     def options(self) -> dict[str, Any]:
         """The proof options: the proof without its signature value."""
@@ -197,37 +239,98 @@ def add_proof(
     domain: str | None = None,
     expires: datetime | None = None,
     contexts: ContextStore | None = None,
+    cryptosuite: str = CRYPTOSUITE_EDDSA_RDFC_2022,
+    proof_id: str | None = None,
+    previous_proof: str | list[str] | None = None,
+    add_to_proof_set: bool = False,
 ) -> dict[str, Any]:
     """Secure `document` (a credential, or with ``proof_purpose="authentication"`` and a
-    `challenge`/`domain` a presentation) with a `DataIntegrityProof` using
-    `eddsa-rdfc-2022` (eddsa §3.2.1). Returns a new document; `document` is not changed.
+    `challenge`/`domain` a presentation) with a `DataIntegrityProof`. Returns a new document;
+    `document` is not changed.
 
-    `signer` must hold an Ed25519 key; `verification_method` is the DID URL (or URL) of that
-    key. The document must be processable in JSON-LD safe mode with the shipped or given
-    contexts, and its `@context` must define `DataIntegrityProof` (VCDM 2.0's does)."""
-    if signer.key_type is not KeyType.ED25519:
-        raise ConfigurationError("eddsa-rdfc-2022 signs with an Ed25519 key")
-    if "proof" in document:
-        raise ConfigurationError("the document already has a proof (proof sets are not issued)")
+    `cryptosuite` is one of `eddsa-rdfc-2022` (the default), `eddsa-jcs-2022` (Ed25519
+    keys), `ecdsa-rdfc-2019` or `ecdsa-jcs-2019` (P-256 or P-384 keys; the hash follows the
+    curve). `signer` must hold a key of the suite's type; `verification_method` is the DID URL
+    (or URL) of that key. For RDFC suites the document must be processable in JSON-LD safe mode
+    with the shipped or given contexts, and its `@context` must define `DataIntegrityProof`
+    (VCDM 2.0's does).
+
+    A document that already has a proof gets one more only with `add_to_proof_set=True`
+    (a proof set, VC Data Integrity §2.1.1) or `previous_proof` (a chain, §2.1.2: the new
+    proof signs the document together with the proofs of those ids, which must be there and
+    so must carry an `id`: give each a `proof_id`)."""
+    try:
+        suite = _issuable_suite(cryptosuite)
+        suite.check_key(signer.key_type)
+    except AncreError as exc:
+        raise ConfigurationError(exc.message) from None
     if not is_url(verification_method):
         raise ConfigurationError("the verification method must be a URL")
-    unsecured = dict(document)
-    options: dict[str, Any] = {
-        "type": DATA_INTEGRITY_PROOF,
-        "cryptosuite": CRYPTOSUITE_EDDSA_RDFC_2022,
-        "created": _stamp(created, "created"),
-        "verificationMethod": verification_method,
-        "proofPurpose": proof_purpose,
-    }
+    if proof_id is not None and not is_url(proof_id):
+        raise ConfigurationError("a proof id must be a URL (urn:uuid:…)")
+    existing = _existing_proofs(document, add_to_proof_set or previous_proof is not None)
+    unsecured = {k: v for k, v in document.items() if k != "proof"}
+    options: dict[str, Any] = {"type": DATA_INTEGRITY_PROOF}
+    if proof_id is not None:
+        options["id"] = proof_id
+    options.update(
+        cryptosuite=suite.name,
+        created=_stamp(created, "created"),
+        verificationMethod=verification_method,
+        proofPurpose=proof_purpose,
+    )
     if expires is not None:
         options["expires"] = _stamp(expires, "expires")
     if challenge is not None:
         options["challenge"] = challenge
     if domain is not None:
         options["domain"] = domain
-    signature = signer.sign(hash_data(unsecured, options, contexts=contexts))
-    # §3.2.1 step 6: proofValue is the base58btc multibase of the 64 signature bytes.
-    return {**unsecured, "proof": {**options, "proofValue": "z" + base58btc_encode(signature)}}
+    signed_document = unsecured
+    if previous_proof is not None:
+        options["previousProof"] = previous_proof
+        wanted = (previous_proof,) if isinstance(previous_proof, str) else tuple(previous_proof)
+        # §2.1.2 (add proof, chains): the new proof covers the document *with* the proofs it
+        # names, so none of them can be removed or swapped without breaking it.
+        signed_document = chained_document(unsecured, existing, wanted)
+    if suite.transform is Transform.JCS and "@context" in unsecured:
+        # eddsa §3.3.1 / ecdsa §3.3.1: the proof carries the document's @context, signed.
+        options["@context"] = unsecured["@context"]
+    config = dict(options)
+    if suite.transform is Transform.RDFC:
+        config["@context"] = unsecured.get("@context")
+    data = suite_hash_data(suite, signer.key_type, signed_document, config, contexts=contexts)
+    signature = sign_data(suite, signer, data)
+    # §3.x.1 step 6: proofValue is the base58btc multibase of the signature bytes.
+    proof = {**options, "proofValue": "z" + base58btc_encode(signature)}
+    if not existing:
+        return {**unsecured, "proof": proof}
+    return {**unsecured, "proof": [*existing, proof]}
+
+
+def _issuable_suite(name: str) -> Cryptosuite:
+    suite = cryptosuite(name)
+    if suite.selective_disclosure:
+        raise ConfigurationError(
+            f"{ECDSA_SD_2023} base proofs are not issued by ancre yet (derived proofs are verified)"
+        )
+    return suite
+
+
+def _existing_proofs(document: Mapping[str, Any], extend: bool) -> list[dict[str, Any]]:
+    if "proof" not in document:
+        return []
+    if not extend:
+        raise ConfigurationError(
+            "the document already has a proof (pass add_to_proof_set=True to add one to its "
+            "proof set, or previous_proof to chain)"
+        )
+    value = document["proof"]
+    proofs = value if isinstance(value, list) else [value]
+    if not all(isinstance(p, dict) for p in proofs) or len(proofs) >= MAX_PROOFS:
+        raise ConfigurationError(
+            f"the document's proofs must be objects, fewer than {MAX_PROOFS} of them"
+        )
+    return [dict(p) for p in proofs]
 
 
 # ------------------------------------------------------------------------------------------
@@ -274,30 +377,56 @@ def _parse_detached(value: Any, policy: VerificationPolicy) -> _DetachedJws:
     )
 
 
-def _parse_proof(document: Mapping[str, Any], policy: VerificationPolicy) -> _Proof:
+def _parse_proofs(document: Mapping[str, Any], policy: VerificationPolicy) -> list[_Proof]:
+    """Every proof of the document, in document order: one, or a proof set / chain (VC Data
+    Integrity §2.1.1-2.1.2)."""
     value = document.get("proof")
     if value is None:
         raise InvalidError(Code.INVALID_PROOF, "the document has no `proof`")
     if isinstance(value, list):
-        if len(value) != 1:
-            # Data Integrity §4.4 proof sets and chains: not verified by ancre yet, and a
-            # partial check would prove nothing about the others.
-            raise IndeterminateError(
-                Code.INVALID_PROOF, f"a proof set of {len(value)} proofs is not supported"
-            )
-        value = value[0]
+        if not value:
+            raise _bad_proof("`proof` is an empty list")
+        if len(value) > MAX_PROOFS:
+            raise _bad_proof(f"a proof set of {len(value)} proofs is over the limit {MAX_PROOFS}")
+        proofs = [_parse_one(v, policy, n, len(value)) for n, v in enumerate(value, 1)]
+    else:
+        proofs = [_parse_one(value, policy, 1, 1)]
+    # Checks ids, previousProof names and loops before any signature work.
+    chain_order([(p.id, p.previous) for p in proofs])
+    return proofs
+
+
+def _parse_one(value: Any, policy: VerificationPolicy, n: int, total: int) -> _Proof:
+    try:
+        return _parse_proof(value, policy)
+    except AncreError as exc:
+        raise _in_set(exc, n, total) from None
+
+
+def _in_set(exc: AncreError, n: int, total: int) -> AncreError:
+    """`exc` with its message saying which proof of a set it is about."""
+    if total == 1:
+        return exc
+    message = f"proof {n} of {total}: {exc.message}"
+    if isinstance(exc, IndeterminateError):
+        return IndeterminateError(exc.code, message)
+    if isinstance(exc, MalformedError):
+        return MalformedError(exc.code, message)
+    return InvalidError(exc.code, message)
+
+
+def _parse_proof(value: Any, policy: VerificationPolicy) -> _Proof:
     if not isinstance(value, dict):
         raise _bad_proof("`proof` must be an object")
     proof_type = value.get("type")
+    suite_of: Cryptosuite | None = None
     if proof_type == DATA_INTEGRITY_PROOF:
-        cryptosuite = value.get("cryptosuite")
-        if cryptosuite != CRYPTOSUITE_EDDSA_RDFC_2022:
-            raise IndeterminateError(
-                Code.UNSUPPORTED_CRYPTOSUITE,
-                f"cryptosuite {str(cryptosuite)[:60]!r} is not supported "
-                f"(ancre verifies {CRYPTOSUITE_EDDSA_RDFC_2022})",
+        suite_of = cryptosuite(value.get("cryptosuite"))
+        if suite_of.name not in policy.cryptosuites:
+            raise InvalidError(
+                Code.POLICY_VIOLATION, f"the policy does not accept cryptosuite {suite_of.name}"
             )
-        suite = ProofSuite.EDDSA_RDFC_2022
+        suite = ProofSuite(f"{DATA_INTEGRITY_PROOF}/{suite_of.name}")
     elif isinstance(proof_type, str) and proof_type in _LEGACY_TYPES:
         suite = _LEGACY_TYPES[proof_type]
     else:
@@ -311,20 +440,25 @@ def _parse_proof(document: Mapping[str, Any], policy: VerificationPolicy) -> _Pr
         raise _bad_proof("proof `proofPurpose` must be a string")
     signature: bytes | None = None
     jws: _DetachedJws | None = None
-    if suite in (ProofSuite.EDDSA_RDFC_2022, ProofSuite.ED25519_SIGNATURE_2020):
+    if suite_of is not None or suite is ProofSuite.ED25519_SIGNATURE_2020:
         if "jws" in value:
             raise _bad_proof(f"a {proof_type} proof carries `proofValue`, not `jws`")
-        signature = _proof_value(value.get("proofValue"))
+        if suite_of is not None and suite_of.selective_disclosure:
+            # Decoded (and size-checked) here so a malformed value is a format error; the
+            # signature step decodes it again with the document it must match.
+            ecdsa_sd.parse_proof_value(value.get("proofValue"))
+        else:
+            kinds = suite_of.key_types if suite_of is not None else {KeyType.ED25519}
+            sizes = tuple(sorted({SIGNATURE_SIZES[k] for k in kinds}))
+            signature = _proof_value(value.get("proofValue"), sizes)
     else:
         if "proofValue" in value:
             raise _bad_proof(f"a {proof_type} proof carries `jws`, not `proofValue`")
         jws = _parse_detached(value.get("jws"), policy)
-    if "previousProof" in value:
-        # Data Integrity §4.4 proof chains: the proofs this one depends on are part of what it
-        # signs; verifying it alone would check a different document than the signer's.
-        raise IndeterminateError(
-            Code.INVALID_PROOF, "proof chains (previousProof) are not supported"
-        )
+    proof_id = value.get("id")
+    if proof_id is not None and not (isinstance(proof_id, str) and is_url(proof_id)):
+        raise _bad_proof("proof `id` must be a URL")
+    previous = previous_ids(value["previousProof"]) if "previousProof" in value else ()
     for name in ("challenge", "nonce"):
         if name in value and not isinstance(value[name], str):
             raise _bad_proof(f"proof `{name}` must be a string")
@@ -343,19 +477,23 @@ def _parse_proof(document: Mapping[str, Any], policy: VerificationPolicy) -> _Pr
         expires=_proof_stamp(value, "expires"),
         signature=signature,
         jws=jws,
+        cryptosuite=suite_of,
+        id=proof_id,
+        previous=previous,
     )
 
 
-def _proof_value(value: Any) -> bytes:
-    # eddsa §2.2.1: a multibase base58btc value of the 64-byte Ed25519 signature.
+def _proof_value(value: Any, sizes: tuple[int, ...]) -> bytes:
+    # eddsa §2.2.1, ecdsa §2.2.1: a multibase base58btc value of the signature bytes.
     if not isinstance(value, str) or not value.startswith("z"):
         raise _bad_proof("proof `proofValue` must be a multibase base58btc (`z…`) string")
     try:
         raw = base58btc_decode(value[1:])
     except MalformedError:
         raise _bad_proof("proof `proofValue` is not valid base58btc") from None
-    if len(raw) != 64:
-        raise _bad_proof(f"proof `proofValue` decodes to {len(raw)} bytes, not 64")
+    if len(raw) not in sizes:
+        expected = " or ".join(str(s) for s in sizes)
+        raise _bad_proof(f"proof `proofValue` decodes to {len(raw)} bytes, not {expected}")
     return raw
 
 
@@ -367,11 +505,6 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _starts_with(document_context: Any, proof_context: Any) -> bool:
-    doc, own = _as_list(document_context), _as_list(proof_context)
-    return len(own) <= len(doc) and doc[: len(own)] == own
-
-
 def _proof_config_hash(
     unsecured: Mapping[str, Any],
     proof: _Proof,
@@ -379,15 +512,7 @@ def _proof_config_hash(
     limits: CanonicalizationLimits,
 ) -> bytes:
     options = proof.options()
-    if proof.suite is ProofSuite.EDDSA_RDFC_2022:
-        # §3.2.5 step 4: the proof configuration is read with the document's @context. A
-        # proof that brings its own must agree with it (the CR's verify step 3).
-        if "@context" in options and not _starts_with(
-            unsecured.get("@context"), options["@context"]
-        ):
-            raise _bad_proof("the proof's @context is not the start of the document's @context")
-        options["@context"] = unsecured.get("@context")
-    elif "@context" in options:
+    if "@context" in options:
         # An embedded proof with its own @context is read, as JSON-LD nesting says, with the
         # document's context and then its own (what ssi/didkit sign: their 2020 and JWS-2020
         # proofs carry only the suite context, and jws-2020/v1 does not even alias `type`).
@@ -518,19 +643,60 @@ def _is_vcdm11(document: Mapping[str, Any]) -> bool:
     return first == VCDM11_CONTEXT
 
 
-def _describe_format(kind: str, proof: _Proof) -> str:
-    return f"{kind}, proof {proof.suite.value}"
+def _describe_format(kind: str, proofs: list[_Proof]) -> str:
+    if len(proofs) == 1:
+        return f"{kind}, proof {proofs[0].suite.value}"
+    what = "proof chain" if any(p.previous for p in proofs) else "proof set"
+    return f"{kind}, {what} of {len(proofs)}: {', '.join(p.suite.value for p in proofs)}"
+
+
+def _worst(errors: list[AncreError]) -> AncreError:
+    """The error a set's step fails with: the first proven-invalid proof's, else the first."""
+    return next((e for e in errors if e.outcome == "invalid"), errors[0])
+
+
+def _verify_proof(
+    unsecured: dict[str, Any],
+    proof: _Proof,
+    key: PublicKey,
+    contexts: ContextStore | None,
+    policy: VerificationPolicy,
+) -> str:
+    """Check one proof's signature over `unsecured` (for a chained proof: with the proofs it
+    names); return what was checked."""
+    suite = proof.cryptosuite
+    if suite is None:
+        return _verify_signature(unsecured, proof, key, contexts, policy)
+    limits = _limits(policy)
+    unsecured = dict(unsecured)
+    config = proof_configuration(suite, unsecured, proof.options())
+    if suite.selective_disclosure:
+        return ecdsa_sd.verify_derived_proof(
+            unsecured, config, proof.raw.get("proofValue"), key, contexts=contexts, limits=limits
+        )
+    data = suite_hash_data(suite, key.key_type, unsecured, config, contexts=contexts, limits=limits)
+    if proof.signature is None or not verify_data(suite, key, data, proof.signature):
+        raise InvalidError(
+            Code.SIGNATURE_INVALID,
+            f"the proof's {suite.name} {KEY_NAMES[key.key_type]} signature is invalid",
+        )
+    return f"{proof.suite.value} {KEY_NAMES[key.key_type]} signature verifies"
 
 
 class _ProofAdapter:
-    """Parse, proof and signature, shared by Data Integrity credentials and presentations
-    (a mixin of the adapters)."""
+    """Parse, proofs and signatures, shared by Data Integrity credentials and presentations
+    (a mixin of the adapters). `proof` is the first proof (its `created` is when the document
+    was signed, its verification method names a holder that is not named); `proofs` all of
+    them, each with its key in `keys` once the issuer-key step ran."""
 
     data: Any
     ctx: VerifyContext
     run: Run
     document: dict[str, Any]
     proof: _Proof
+    proofs: list[_Proof]
+    keys: list[PublicKey | None]
+    outcomes: list[tuple[Status, Code | None, str]]
     unsecured: dict[str, Any]
     key: PublicKey
 
@@ -539,22 +705,137 @@ class _ProofAdapter:
         return "JSON object within size and depth limits"
 
     def _read_proof(self, fmt: str) -> str:
-        """The FORMAT step's part about the proof, once the format and types are known."""
-        proof = self.proof = _parse_proof(self.document, self.ctx.policy)
+        """The FORMAT step's part about the proofs, once the format and types are known."""
+        proofs = self.proofs = _parse_proofs(self.document, self.ctx.policy)
+        proof = self.proof = proofs[0]
         unsecured = self.unsecured = {k: v for k, v in self.document.items() if k != "proof"}
         self.run.document = unsecured
         self.run.header = proof.jws.header if proof.jws is not None else None
-        return _describe_format(fmt, proof)
+        self.outcomes = [(Status.INDETERMINATE, None, "not checked")] * len(proofs)
+        self._record()
+        return _describe_format(fmt, proofs)
+
+    def _record(self) -> None:
+        self.run.proofs = tuple(
+            ProofCheck(
+                position=n,
+                status=status,
+                suite=p.suite.value,
+                verification_method=p.verification_method,
+                id=p.id,
+                previous=p.previous,
+                code=code,
+                message=message,
+            )
+            for n, (p, (status, code, message)) in enumerate(
+                zip(self.proofs, self.outcomes, strict=True)
+            )
+        )
+
+    def _failed(self, n: int, error: AncreError) -> AncreError:
+        status = Status.INDETERMINATE if error.outcome == "indeterminate" else Status.INVALID
+        self.outcomes[n] = (status, error.code, error.message)
+        return _in_set(error, n + 1, len(self.proofs))
+
+    def _resolve_keys(self, controller: str, *, authentication: bool) -> str:
+        """Each proof's purpose, key (a key of `controller`) and the key's fit with the
+        proof's cryptosuite; every proof is checked before the step fails."""
+        expected = "authentication" if authentication else "assertionMethod"
+        what = "presentation" if authentication else "credential"
+        keys: list[PublicKey | None] = []
+        errors: list[AncreError] = []
+        for n, proof in enumerate(self.proofs):
+            try:
+                _require_purpose(proof.purpose, expected, what)
+                key = _resolve_proof_key(
+                    proof, controller, self.ctx.keys, authentication=authentication
+                )
+                if proof.cryptosuite is not None:
+                    proof.cryptosuite.check_key(key.key_type)
+                keys.append(key)
+                self.outcomes[n] = (Status.INDETERMINATE, None, "key resolved")
+            except AncreError as exc:
+                errors.append(self._failed(n, exc))
+                keys.append(None)
+        self._record()
+        if errors and (self.ctx.policy.require_all_proofs or len(errors) == len(keys)):
+            raise _worst(errors)
+        self.keys = keys
+        self._primary([n for n, key in enumerate(keys) if key is not None])
+        role = "an authentication key" if authentication else "an assertionMethod"
+        parts = [
+            f"{p.verification_method} is {role} of {controller}"
+            for p, key in zip(self.proofs, keys, strict=True)
+            if key is not None
+        ]
+        if errors:
+            parts.append(f"{len(errors)} other proof(s) not accepted (policy: one proof suffices)")
+        return "; ".join(parts)
+
+    def _primary(self, usable: list[int]) -> None:
+        """The proof (and key) the engine's time step reads: the first still usable."""
+        self.proof = self.proofs[usable[0]]
+        key = self.keys[usable[0]]
+        if key is not None:
+            self.key = key
+
+    def _valid(self) -> list[int]:
+        return [n for n, (status, _, _) in enumerate(self.outcomes) if status is Status.VALID]
 
     def signature(self) -> str:
-        contexts, policy = self.ctx.contexts, self.ctx.policy
-        return _verify_signature(self.unsecured, self.proof, self.key, contexts, policy)
+        contexts, policy, proofs = self.ctx.contexts, self.ctx.policy, self.proofs
+        messages: list[str] = []
+        errors: list[AncreError] = []
+        raws = [p.raw for p in proofs]
+        # Chains are verified in order: a proof after those its previousProof names.
+        for n in chain_order([(p.id, p.previous) for p in proofs]):
+            proof, key = proofs[n], self.keys[n]
+            if key is None:
+                continue
+            try:
+                unsecured = (
+                    chained_document(self.unsecured, raws, proof.previous)
+                    if proof.previous
+                    else self.unsecured
+                )
+                message = _verify_proof(unsecured, proof, key, contexts, policy)
+                self.outcomes[n] = (Status.VALID, None, message)
+                messages.append(message if len(proofs) == 1 else f"proof {n + 1}: {message}")
+            except AncreError as exc:
+                errors.append(self._failed(n, exc))
+        self._record()
+        valid = self._valid()
+        if errors and (policy.require_all_proofs or not valid):
+            raise _worst(errors)
+        self._primary(valid)
+        if errors:
+            messages.append(f"{len(errors)} proof(s) invalid (policy: one proof suffices)")
+        return "; ".join(messages)
+
+    def _later_keys_not_revoked(self, what: str) -> list[str]:
+        """The engine's time step checks the first proof's key against its revocation; the
+        other proofs' keys get the same rule here."""
+        messages = []
+        for n in self._valid():
+            key = self.keys[n]
+            if self.proofs[n] is not self.proof and type(key) is RevokedKey:
+                messages.append(check_not_revoked(key, self.proofs[n].created, what))
+        return messages
+
+    def _proof_times(self) -> tuple[list[tuple[str, datetime | None]], ...]:
+        single = len(self.proofs) == 1
+        valid = self._valid()
+        names = ["proof" if single else f"proof {n + 1}" for n in valid]
+        chosen = [self.proofs[n] for n in valid]
+        created = [(f"{name}.created", p.created) for name, p in zip(names, chosen, strict=True)]
+        expires = [(f"{name}.expires", p.expires) for name, p in zip(names, chosen, strict=True)]
+        return created, expires
 
 
 class DiCredentialAdapter(_ProofAdapter, CredentialAdapter):
     """A JSON-LD credential (VCDM 2.0 or 1.1) with an embedded proof, for the engine."""
 
-    __slots__ = ("document", "proof", "unsecured", "v11")
+    __slots__ = ("document", "keys", "outcomes", "proof", "proofs", "unsecured", "v11")
 
     def format(self) -> str:
         run = self.run
@@ -575,10 +856,7 @@ class DiCredentialAdapter(_ProofAdapter, CredentialAdapter):
 
     def issuer_key(self) -> str:
         issuer = self.run.issuer = issuer_id(self.unsecured)
-        proof = self.proof
-        _require_purpose(proof.purpose, "assertionMethod", "credential")
-        self.key = _resolve_proof_key(proof, issuer, self.ctx.keys, authentication=False)
-        return f"{proof.verification_method} is an assertionMethod of {issuer}"
+        return self._resolve_keys(issuer, authentication=False)
 
     def data_model(self) -> str:
         policy = self.ctx.policy
@@ -592,7 +870,9 @@ class DiCredentialAdapter(_ProofAdapter, CredentialAdapter):
 
     def check_time(self) -> str:
         now, policy = self.ctx.clock.now(), self.ctx.policy
-        return _check_time(self.unsecured, self.proof, now, policy, v11=self.v11)
+        created, expires = self._proof_times()
+        message = _check_time(self.unsecured, created, expires, now, policy, v11=self.v11)
+        return "; ".join((message, *self._later_keys_not_revoked("credential")))
 
     def check_schema(self) -> str:
         return vcdm_schema_message(self.unsecured)
@@ -648,7 +928,8 @@ def _issued_at(credential: Mapping[str, Any]) -> datetime | None:
 
 def _check_time(
     credential: Mapping[str, Any],
-    proof: _Proof,
+    created: list[tuple[str, datetime | None]],
+    expires: list[tuple[str, datetime | None]],
     now: datetime,
     policy: VerificationPolicy,
     *,
@@ -668,12 +949,12 @@ def _check_time(
         not_before=[
             ("validFrom", valid_from),
             ("issuanceDate", issued),
-            ("proof.created", proof.created),
+            *created,
         ],
         not_after=[
             ("validUntil", stamp("validUntil")),
             ("expirationDate", stamp("expirationDate")),
-            ("proof.expires", proof.expires),
+            *expires,
         ],
     )
     start = valid_from or issued
@@ -694,7 +975,7 @@ class DiPresentationAdapter(_ProofAdapter, PresentationAdapter):
     `proofPurpose` `authentication`, its `challenge` is the nonce, its `domain` the
     audience."""
 
-    __slots__ = ("document", "proof", "unsecured")
+    __slots__ = ("document", "keys", "outcomes", "proof", "proofs", "unsecured")
     within = "json-ld"
 
     def format(self) -> str:
@@ -721,9 +1002,7 @@ class DiPresentationAdapter(_ProofAdapter, PresentationAdapter):
         if not isinstance(holder, str) or not is_url(holder):
             raise InvalidError(Code.INVALID_PRESENTATION, "the presentation's holder is not a URL")
         self.run.holder = holder
-        _require_purpose(proof.purpose, "authentication", "presentation")
-        self.key = _resolve_proof_key(proof, holder, self.ctx.keys, authentication=True)
-        return f"{proof.verification_method} is an authentication key of {holder}"
+        return self._resolve_keys(holder, authentication=True)
 
     def data_model(self) -> str:
         check_presentation(self.unsecured, allow_jwt_strings=True)
@@ -733,13 +1012,14 @@ class DiPresentationAdapter(_ProofAdapter, PresentationAdapter):
         return self.proof.created
 
     def check_time(self) -> str:
-        unsecured, proof = self.unsecured, self.proof
-        return check_window(
+        unsecured = self.unsecured
+        created, expires = self._proof_times()
+        message = check_window(
             now=self.ctx.clock.now(),
             skew=self.ctx.policy.clock_skew,
-            not_before=[("proof.created", proof.created)],
+            not_before=created,
             not_after=[
-                ("proof.expires", proof.expires),
+                *expires,
                 (
                     "validUntil",
                     parse_datetime_stamp(unsecured["validUntil"], "validUntil")
@@ -748,9 +1028,13 @@ class DiPresentationAdapter(_ProofAdapter, PresentationAdapter):
                 ),
             ],
         )
+        return "; ".join((message, *self._later_keys_not_revoked("presentation")))
 
     def holder_binding(self) -> str:
-        return self.holder_named(_check_binding(self.proof.raw, self.ctx.policy))
+        # Every proof of a presentation's set must be bound to this verifier and challenge:
+        # one unbound proof would be a replayable presentation of the same document.
+        messages = [_check_binding(self.proofs[n].raw, self.ctx.policy) for n in self._valid()]
+        return self.holder_named(messages[0])
 
     def entries(self) -> list[Any]:
         entries = self.unsecured.get("verifiableCredential", [])

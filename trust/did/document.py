@@ -65,16 +65,30 @@ def did_of(did_url: str) -> str:
 
 
 def public_key_from_multikey(value: str) -> PublicKey:
-    """Decode a `publicKeyMultibase` / did:key value: base58btc of multicodec || raw key."""
-    if not value.startswith("z"):
-        raise MalformedError(Code.INVALID_KEY, "only base58btc (`z`) multibase keys are supported")
-    code, raw = multicodec_split(base58btc_decode(value[1:]))
+    """Decode a `publicKeyMultibase` / did:key value: base58btc of multicodec || raw key.
+
+    A value that does not decode to a point of its curve is `invalid_multikey`; a key type
+    ancre does not support stays `unsupported_key_type`, a small-order Ed25519 key
+    `weak_key`."""
+    if not isinstance(value, str) or not value.startswith("z"):
+        raise MalformedError(
+            Code.INVALID_MULTIKEY, "only base58btc (`z`) multibase keys are supported"
+        )
+    try:
+        code, raw = multicodec_split(base58btc_decode(value[1:]))
+    except MalformedError as exc:
+        raise MalformedError(Code.INVALID_MULTIKEY, f"not a multikey: {exc.message}") from None
     key_type = MULTICODEC_KEY_TYPES.get(code)
     if key_type is None:
         raise InvalidError(
             Code.UNSUPPORTED_KEY_TYPE, f"multicodec 0x{code:x} is not a supported key"
         )
-    return PublicKey.from_raw(key_type, raw)
+    try:
+        return PublicKey.from_raw(key_type, raw)
+    except InvalidError as exc:
+        if exc.code is not Code.INVALID_KEY:
+            raise
+        raise InvalidError(Code.INVALID_MULTIKEY, f"not a multikey: {exc.message}") from None
 
 
 class RevokedKey(PublicKey):

@@ -4,7 +4,8 @@
 
 * VCDM credentials whose ``credentialStatus`` entries are ``BitstringStatusListEntry``
   (W3C Bitstring Status List v1.0, :mod:`ancre.trust.status.bitstring`), the list being a
-  ``BitstringStatusListCredential`` secured as ``vc+jwt``;
+  ``BitstringStatusListCredential`` secured as ``vc+jwt`` (also enveloped) or with an
+  embedded Data Integrity proof (any allow-listed cryptosuite, proof sets and chains);
 * JWT / SD-JWT VC claims with ``status.status_list`` (IETF Token Status List,
   :mod:`ancre.trust.status.token`), the list being a ``statuslist+jwt``.
 
@@ -75,7 +76,8 @@ DEFAULT_NETWORK: Final = NetworkPolicy(max_bytes=1024 * 1024)
 _BITSTRING: Final = "bitstring"
 _TOKEN: Final = "token"  # noqa: S105 - a list kind, not a secret
 _ACCEPT: Final = {
-    _BITSTRING: "application/vc+jwt, application/vc+ld+json+jwt;q=0.9, application/jwt;q=0.5",
+    _BITSTRING: "application/vc+jwt, application/vc+ld+json+jwt;q=0.9, application/vc;q=0.8, "
+    "application/vc+ld+json;q=0.7, application/jwt;q=0.5",
     _TOKEN: "application/statuslist+jwt",
 }
 #: Codes that say something about the list itself; every other failure to obtain or
@@ -441,10 +443,18 @@ class StatusListChecker:
     def _verify_bitstring(self, url: str, body: bytes, clock: Clock, stale: _List | None) -> _List:
         # Whether the list's issuer is the credential's is decided by the caller (`_list`),
         # for fresh and cached lists alike.
-        token = _secured_token(body)
-        result = verify_vc_jwt(
-            token, resolver=self._resolver, clock=clock, policy=self._policy, status=None
-        )
+        secured = _secured(body)
+        if isinstance(secured, dict):
+            # Imported here: the JSON-LD machinery is only paid for by lists that need it.
+            from ancre.trust.data_integrity.proofs import verify_data_integrity
+
+            result = verify_data_integrity(
+                secured, resolver=self._resolver, clock=clock, policy=self._policy, status=None
+            )
+        else:
+            result = verify_vc_jwt(
+                secured, resolver=self._resolver, clock=clock, policy=self._policy, status=None
+            )
         if not result.valid:
             failed = result.errors[0]
             if failed.code == Code.KID_MISMATCH:
@@ -573,19 +583,17 @@ def _outcome(entry: BitstringStatusListEntry, value: int) -> str:
     )
 
 
-def _secured_token(body: bytes) -> str:
-    """The compact JWS of a status list credential response: the body itself
-    (``application/vc+jwt``) or an ``EnvelopedVerifiableCredential`` around it."""
+def _secured(body: bytes) -> str | dict[str, Any]:
+    """What secures a status list credential response: a compact JWS (the body itself,
+    ``application/vc+jwt``, or an ``EnvelopedVerifiableCredential`` around it), or the JSON-LD
+    credential with its Data Integrity proof."""
     text = body.strip()
     if text.startswith(b"{"):
         document = loads_strict(text, what="status list credential")
         if isinstance(document, dict) and "EnvelopedVerifiableCredential" in types_of(document):
             return unenvelope(document)
         if isinstance(document, dict) and "proof" in document:
-            raise IndeterminateError(
-                Code.STATUS_UNAVAILABLE,
-                "status list credentials secured with Data Integrity proofs are not supported",
-            )
+            return document
         raise IndeterminateError(
             Code.STATUS_UNAVAILABLE, "the status list credential is not secured"
         )

@@ -61,8 +61,12 @@ __all__ = [
     "canonicalize_with",
     "canonize",
     "canonize_here",
+    "canonize_nquads",
+    "compact",
     "default_context_store",
     "defer_canonicalization",
+    "expand",
+    "to_nquads",
 ]
 
 _CONTEXT_PACKAGE: Final = "ancre.trust.vcdm.contexts"
@@ -513,6 +517,17 @@ def canonize_here(
 ) -> str:
     """:func:`canonize` in this thread, whatever runner the context names: what a
     :data:`Canonicalizer` calls where the work is to happen."""
+    budget = _checked_budget(document, limits)
+    with _translating():
+        dataset = _to_rdf(dict(document), store, budget)
+        budget.check_time()
+        _check_dataset(dataset, limits)
+        result: str = _rdfc(dataset, budget)
+    return result
+
+
+def _checked_budget(document: Mapping[str, Any], limits: CanonicalizationLimits) -> _Budget:
+    """The size, depth and shape checks every JSON-LD operation starts with, and its budget."""
     try:
         size = len(dumps_compact(document).encode("utf-8"))
     except (TypeError, ValueError):
@@ -528,12 +543,14 @@ def canonize_here(
         )
     _check_shape(document, limits)
     _pyld()  # a cold process's one-off import is not the document's time
-    budget = _Budget(limits, time.perf_counter() + limits.time_budget)
+    return _Budget(limits, time.perf_counter() + limits.time_budget)
+
+
+@contextmanager
+def _translating() -> Iterator[None]:
+    """pyld's exceptions (many types on hostile input) become `canonicalization_failed`."""
     try:
-        dataset = _to_rdf(dict(document), store, budget)
-        budget.check_time()
-        _check_dataset(dataset, limits)
-        result: str = _rdfc(dataset, budget)
+        yield
     except AncreError:
         raise
     except RecursionError:
@@ -547,7 +564,84 @@ def canonize_here(
         raise InvalidError(
             Code.CANONICALIZATION_FAILED, f"JSON-LD processing failed: {_describe(exc)}"
         ) from None
-    return result
+
+
+# ---- the pieces selective disclosure needs (ecdsa-sd-2023 derivation, on the holder's side)
+
+
+def expand(
+    document: Mapping[str, Any],
+    *,
+    contexts: ContextStore | None = None,
+    limits: CanonicalizationLimits = DEFAULT_LIMITS,
+) -> list[Any]:
+    """JSON-LD expansion of `document`, in safe mode and bounded as :func:`canonize` is."""
+    store = contexts if contexts is not None else default_context_store()
+    budget = _checked_budget(document, limits)
+    processor = _pyld()[0]
+    with _translating():
+        expanded: list[Any] = processor(budget).expand(dict(document), _options(store))
+    return expanded
+
+
+def compact(
+    expanded: list[Any],
+    context: Any,
+    *,
+    contexts: ContextStore | None = None,
+    limits: CanonicalizationLimits = DEFAULT_LIMITS,
+) -> dict[str, Any]:
+    """JSON-LD compaction of an expanded document with `context` (a document's @context)."""
+    store = contexts if contexts is not None else default_context_store()
+    processor = _pyld()[0]
+    budget = _Budget(limits, time.perf_counter() + limits.time_budget)
+    with _translating():
+        compacted: dict[str, Any] = processor(budget).compact(
+            copy.deepcopy(expanded), {"@context": context}, _options(store)
+        )
+    return compacted
+
+
+def to_nquads(
+    document: Mapping[str, Any] | list[Any],
+    *,
+    contexts: ContextStore | None = None,
+    limits: CanonicalizationLimits = DEFAULT_LIMITS,
+) -> list[str]:
+    """The RDF statements of a JSON-LD document (compact or expanded), as N-Quads lines each
+    ending in a newline, not canonicalized (blank nodes as pyld labels them)."""
+    store = contexts if contexts is not None else default_context_store()
+    if isinstance(document, list):
+        budget = _Budget(limits, time.perf_counter() + limits.time_budget)
+        _pyld()
+    else:
+        budget = _checked_budget(document, limits)
+    processor = _pyld()[0]
+    with _translating():
+        dataset = _to_rdf(document if isinstance(document, list) else dict(document), store, budget)
+        _check_dataset(dataset, limits)
+        text: str = processor.to_nquads(dataset)
+    return text.splitlines(keepends=True)
+
+
+def canonize_nquads(
+    nquads: list[str], *, limits: CanonicalizationLimits = DEFAULT_LIMITS
+) -> tuple[str, dict[str, str]]:
+    """RDFC-1.0 of N-Quads statements: the canonical N-Quads and the canonical identifier
+    map (each input blank node label, without `_:`, to its canonical one, `c14nN`)."""
+    processor, _, urdna2015, counting_issuer = _pyld()
+    budget = _Budget(limits, time.perf_counter() + limits.time_budget)
+    with _translating():
+        dataset = processor.parse_nquads("".join(nquads))
+        _check_dataset(dataset, limits)
+        canonicalizer = urdna2015()
+        canonicalizer.canonical_issuer = counting_issuer("_:c14n", budget)
+        text: str = canonicalizer.main(dataset, {"format": "application/n-quads"})
+        mapping = {
+            str(old).removeprefix("_:"): str(new).removeprefix("_:")
+            for old, new in canonicalizer.canonical_issuer.existing.items()
+        }
+    return text, mapping
 
 
 _PYLD_LOCK: Final = threading.Lock()
@@ -608,10 +702,10 @@ def _pyld() -> tuple[Any, Any, Any, Any]:
     return _pyld_classes
 
 
-def _to_rdf(document: dict[str, Any], store: ContextStore, budget: _Budget) -> dict[str, Any]:
-    processor, resolver, _, _ = _pyld()
+def _options(store: ContextStore) -> dict[str, Any]:
+    _, resolver, _, _ = _pyld()
     loader: Callable[..., dict[str, Any]] = store.load
-    options = {
+    return {
         # No base IRI at all. With `""` pyld 3.3 resolves relative IRIs against a made-up
         # `http://example.org/base/`, turning a malformed id into signed nonsense; with None
         # they stay relative and the safe-mode check refuses them.
@@ -624,7 +718,13 @@ def _to_rdf(document: dict[str, Any], store: ContextStore, budget: _Budget) -> d
         "processingMode": "json-ld-1.1",
         "extractAllScripts": False,
     }
-    dataset: dict[str, Any] = processor(budget).to_rdf(document, options)
+
+
+def _to_rdf(
+    document: dict[str, Any] | list[Any], store: ContextStore, budget: _Budget
+) -> dict[str, Any]:
+    processor = _pyld()[0]
+    dataset: dict[str, Any] = processor(budget).to_rdf(document, _options(store))
     return dataset
 
 
