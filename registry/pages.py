@@ -52,6 +52,7 @@ _HEADERS: Final = security_headers()
 _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
     "fr": {
         "language": "English",
+        "colon": " : ",
         "title": "Liste de confiance",
         "intro": "Les ancres de confiance et les émetteurs de confiance de l'espace de données, "
         "tels que le registre les a enregistrés.",
@@ -118,6 +119,7 @@ _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
     },
     "en": {
         "language": "Français",
+        "colon": ": ",
         "title": "Trust list",
         "intro": "The data space's trust anchors and trusted issuers, as the registry "
         "recorded them.",
@@ -293,7 +295,7 @@ _BROWSER: Final = """{% extends "base" %}{% import "status" as s with context %}
 <tr><th scope="row"><a href="/pages/issuer?{{ link(i.id) }}">{{ i.name }}</a>
 <div class="did">{{ i.id }}</div></th>
 <td>{{ s.status(i.status) }}</td>
-<td><ul>{% for ty in i.types %}<li>{{ ty.type }} : {{ s.status(ty.status) }}</li>
+<td><ul>{% for ty in i.types %}<li>{{ ty.type }}{{ t.colon }}{{ s.status(ty.status) }}</li>
 {% endfor %}</ul></td>
 <td class="did">{{ i.accredited_by }}</td></tr>
 {% endfor %}
@@ -306,7 +308,7 @@ _BROWSER: Final = """{% extends "base" %}{% import "status" as s with context %}
 _ISSUER: Final = """{% extends "base" %}{% import "status" as s with context %}
 {% block title %}{{ issuer.name }}{% endblock %}
 {% block main %}
-<h1>{{ t.issuer_title }} : {{ issuer.name }}</h1>
+<h1>{{ t.issuer_title }}{{ t.colon }}{{ issuer.name }}</h1>
 <dl class="summary">
 <dt>{{ t.identifier }}</dt><dd class="did" id="issuer-did">{{ issuer.id }}</dd>
 {% if issuer.registration_number %}<dt>{{ t.registration_number }}</dt>
@@ -315,14 +317,14 @@ _ISSUER: Final = """{% extends "base" %}{% import "status" as s with context %}
 <dt>{{ t.status }}</dt><dd id="issuer-status">{{ s.status(issuer.status) }}</dd>
 </dl>
 <h2>{{ t.types }}</h2>
-<ul id="types">{% for ty in issuer.types %}<li>{{ ty.type }} : {{ s.status(ty.status) }}</li>
+<ul id="types">{% for ty in issuer.types %}<li>{{ ty.type }}{{ t.colon }}{{ s.status(ty.status) }}</li>
 {% endfor %}</ul>
 <h2>{{ t.history }}</h2>
 <ol class="timeline" id="timeline">
 {% for e in timeline %}
 <li><time datetime="{{ e.at.isoformat() }}">{{ when(e.at) }}</time> —
-{{ e.subject if e.subject else t.the_issuer }} : {{ s.status(e.status) }}
-{%- if e.reason %}. {{ t.reason }} : {{ e.reason }}{% endif %}</li>
+{{ e.subject if e.subject else t.the_issuer }}{{ t.colon }}{{ s.status(e.status) }}
+{%- if e.reason %}. {{ t.reason }}{{ t.colon }}{{ e.reason }}{% endif %}</li>
 {% endfor %}
 </ol>
 <p><a href="/?lang={{ lang }}">{{ t.back }}</a></p>
@@ -360,7 +362,7 @@ _CHANGES: Final = """{% extends "base" %}
 {% if not approver %}<p>{{ t.viewer_note }}</p>{% endif %}
 {% for c in changes %}
 <section class="change" id="change-{{ c.id }}" aria-labelledby="change-{{ c.id }}-title">
-<h2 id="change-{{ c.id }}-title">{{ t.change }} {{ c.id }} : {{ kind(c.kind) }}</h2>
+<h2 id="change-{{ c.id }}-title">{{ t.change }} {{ c.id }}{{ t.colon }}{{ kind(c.kind) }}</h2>
 <dl class="summary">
 <dt>{{ t.requested_by }}</dt><dd class="requested-by">{{ c.requested_by }}</dd>
 <dt>{{ t.requested_at }}</dt><dd><time datetime="{{ c.requested_at.isoformat() }}">
@@ -374,9 +376,9 @@ _CHANGES: Final = """{% extends "base" %}
 <input type="hidden" name="lang" value="{{ lang }}">
 <input type="hidden" name="change" value="{{ c.id }}">
 <button type="submit" name="decision" value="approve"
- aria-label="{{ t.approve }} : {{ t.change }} {{ c.id }}">{{ t.approve }}</button>
+ aria-label="{{ t.approve }}{{ t.colon }}{{ t.change }} {{ c.id }}">{{ t.approve }}</button>
 <button type="submit" name="decision" value="reject"
- aria-label="{{ t.reject }} : {{ t.change }} {{ c.id }}">{{ t.reject }}</button>
+ aria-label="{{ t.reject }}{{ t.colon }}{{ t.change }} {{ c.id }}">{{ t.reject }}</button>
 </form>
 {% endif %}
 </section>
@@ -391,7 +393,7 @@ _ERROR: Final = """{% extends "base" %}
 {% block main %}
 <h1>{{ t.error_title }}</h1>
 <p class="problem">{{ reason }}</p>
-<p>{{ t.error_code }} : <span class="error-code" id="error-code">{{ code }}</span></p>
+<p>{{ t.error_code }}{{ t.colon }}<span class="error-code" id="error-code">{{ code }}</span></p>
 <p><a href="{{ back }}">{{ t.go_back }}</a></p>
 {% endblock %}
 """
