@@ -213,7 +213,12 @@ CSS: Final = (
     BASE_CSS
     + """\
 main{max-width:60rem}
-.nav{display:flex;justify-content:space-between;flex-wrap:wrap;gap:.5rem}
+.nav{display:flex;justify-content:space-between;flex-wrap:wrap;gap:.5rem 1.5rem;
+max-width:60rem;margin:0 auto;padding:.75rem 1rem;border-bottom:1px solid #929292}
+ul.cards{list-style:none;padding:0}
+ul.cards>li{border:1px solid #929292;padding:0 1rem 1rem;margin:0 0 1rem}
+dd ul{margin:0;padding-left:1.2rem}
+@media (max-width:36rem){dl.summary{grid-template-columns:1fr}dl.summary dd{margin-bottom:.5rem}}
 .did{word-break:break-all;font-family:monospace}
 ol.timeline{list-style:none;padding:0;border-left:3px solid #000091;margin-left:.5rem}
 ol.timeline li{padding:.25rem 0 .75rem 1rem}
@@ -274,33 +279,32 @@ _BROWSER: Final = """{% extends "base" %}{% import "status" as s with context %}
 {% else %}<p id="sequence-none">{{ t.not_published }}</p>{% endif %}
 <h2>{{ t.anchors }}</h2>
 {% if anchors %}
-<table id="anchors">
-<thead><tr><th scope="col">{{ t.name }}</th><th scope="col">{{ t.identifier }}</th>
-<th scope="col">{{ t.status }}</th><th scope="col">{{ t.x509 }}</th></tr></thead>
-<tbody>
+<ul class="cards" id="anchors">
 {% for a in anchors %}
-<tr><th scope="row">{{ a.name }}</th><td class="did">{{ a.id }}</td>
-<td>{{ s.status(a.status) }}</td><td>{{ t.yes if a.x509 else t.no }}</td></tr>
+<li><h3>{{ a.name }}</h3>
+<dl class="summary">
+<dt>{{ t.identifier }}</dt><dd class="did">{{ a.id }}</dd>
+<dt>{{ t.status }}</dt><dd>{{ s.status(a.status) }}</dd>
+<dt>{{ t.x509 }}</dt><dd>{{ t.yes if a.x509 else t.no }}</dd>
+</dl></li>
 {% endfor %}
-</tbody>
-</table>
+</ul>
 {% else %}<p>{{ t.no_anchors }}</p>{% endif %}
 <h2>{{ t.issuers }}</h2>
 {% if issuers %}
-<table id="issuers">
-<thead><tr><th scope="col">{{ t.name }}</th><th scope="col">{{ t.status }}</th>
-<th scope="col">{{ t.types }}</th><th scope="col">{{ t.accredited_by }}</th></tr></thead>
-<tbody>
+<ul class="cards" id="issuers">
 {% for i in issuers %}
-<tr><th scope="row"><a href="/pages/issuer?{{ link(i.id) }}">{{ i.name }}</a>
-<div class="did">{{ i.id }}</div></th>
-<td>{{ s.status(i.status) }}</td>
-<td><ul>{% for ty in i.types %}<li>{{ ty.type }}{{ t.colon }}{{ s.status(ty.status) }}</li>
-{% endfor %}</ul></td>
-<td class="did">{{ i.accredited_by }}</td></tr>
+<li><h3><a href="/pages/issuer?{{ link(i.id) }}">{{ i.name }}</a></h3>
+<dl class="summary">
+<dt>{{ t.identifier }}</dt><dd class="did">{{ i.id }}</dd>
+<dt>{{ t.status }}</dt><dd>{{ s.status(i.status) }}</dd>
+<dt>{{ t.accredited_by }}</dt><dd class="did">{{ i.accredited_by }}</dd>
+<dt>{{ t.types }}</dt><dd><ul>{% for ty in i.types -%}
+<li>{{ ty.type }}{{ t.colon }}{{ s.status(ty.status) }}</li>
+{% endfor %}</ul></dd>
+</dl></li>
 {% endfor %}
-</tbody>
-</table>
+</ul>
 {% else %}<p>{{ t.no_issuers }}</p>{% endif %}
 {% endblock %}
 """
@@ -317,7 +321,8 @@ _ISSUER: Final = """{% extends "base" %}{% import "status" as s with context %}
 <dt>{{ t.status }}</dt><dd id="issuer-status">{{ s.status(issuer.status) }}</dd>
 </dl>
 <h2>{{ t.types }}</h2>
-<ul id="types">{% for ty in issuer.types %}<li>{{ ty.type }}{{ t.colon }}{{ s.status(ty.status) }}</li>
+<ul id="types">{% for ty in issuer.types -%}
+<li>{{ ty.type }}{{ t.colon }}{{ s.status(ty.status) }}</li>
 {% endfor %}</ul>
 <h2>{{ t.history }}</h2>
 <ol class="timeline" id="timeline">

@@ -133,16 +133,20 @@ def test_public_browser_and_issuer_timeline(running: Running) -> None:
         assert '<dd id="sequence">1</dd>' in page.text
         # Next update: published at T0 + 3 days, valid one day.
         assert "2026-03-05 09:00 UTC" in page.text
-        assert "Association" in page.text and ANCHOR in page.text
+        assert "Association" in page.text
+        assert ANCHOR in page.text
         # Escaped, never markup.
         assert "Agence &lt;Loire&gt; &amp; Cie" in page.text
         assert "<Loire>" not in page.text
-        assert LP in page.text and CERT in page.text and "suspendu" in page.text
+        assert LP in page.text
+        assert CERT in page.text
+        assert "suspendu" in page.text
         # The pending anchor is not in force: not shown.
         assert NEW_ANCHOR not in page.text
 
         english = http.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"})
-        assert '<html lang="en">' in english.text and "Trusted issuers" in english.text
+        assert '<html lang="en">' in english.text
+        assert "Trusted issuers" in english.text
         assert '<html lang="fr">' in http.get("/?lang=fr", headers={"Accept-Language": "en"}).text
 
         detail = http.get("/pages/issuer", params={"did": AGENCY, "lang": "en"})
@@ -151,7 +155,8 @@ def test_public_browser_and_issuer_timeline(running: Running) -> None:
         # Dated, in order: the issuer and its two types from T0, then the suspension.
         assert timeline.count("<li>") == 4
         assert timeline.index("2026-03-01 09:00 UTC") < timeline.index("2026-03-03 09:00 UTC")
-        assert "suspended" in timeline and "audit en cours" in timeline
+        assert "suspended" in timeline
+        assert "audit en cours" in timeline
         # Public: never who recorded a change.
         assert "ed" not in re.findall(r"\b\w+\b", timeline)
 
@@ -188,7 +193,8 @@ def test_approvals_need_a_login_and_a_second_person(running: Running) -> None:
 
         # Alice, who asked for the change, with her second token: still Alice.
         alice, html = _login(http, running.tokens["alice-2"])
-        assert f'id="change-{change}"' in html and NEW_ANCHOR in html
+        assert f'id="change-{change}"' in html
+        assert NEW_ANCHOR in html
         assert '<strong id="person">alice</strong>' in html
         own = http.post(
             "/pages/admin/changes/decide",
@@ -216,7 +222,8 @@ def test_approvals_need_a_login_and_a_second_person(running: Running) -> None:
             data={"csrf": _csrf(html), "change": str(change), "decision": "approve"},
             headers={"Cookie": f"{SESSION_COOKIE}={alice}"},
         )
-        assert crossed.status_code == 403 and "csrf_invalid" in crossed.text
+        assert crossed.status_code == 403
+        assert "csrf_invalid" in crossed.text
         # Hostile forms: repeated field, too large, not a form, not a number.
         for body, content_type, status in (
             (f"csrf={_csrf(html)}&change={change}&change=1&decision=approve",
@@ -266,7 +273,8 @@ def test_approvals_need_a_login_and_a_second_person(running: Running) -> None:
         # Logout ends the session in the browser; a revoked token ends it on the server.
         out = http.post("/pages/admin/logout", data={"csrf": _csrf(html), "lang": "en"},
                         headers={"Cookie": f"{SESSION_COOKIE}={bob}"})  # fmt: skip
-        assert out.status_code == 303 and "Max-Age=0" in out.headers["set-cookie"]
+        assert out.status_code == 303
+        assert "Max-Age=0" in out.headers["set-cookie"]
         registry.revoke_token("bootstrap", "alice-2")
         gone = http.get("/pages/admin/changes", headers={"Cookie": f"{SESSION_COOKIE}={alice}"})
         assert gone.status_code == 303
@@ -377,7 +385,8 @@ def test_two_administrators_approve_in_chromium(chromium: Any, running: Running)
         assert NEW_ANCHOR in other.locator(f"#change-{change}").inner_text()
         other.get_by_role("button", name=f"Approve: Change {change}").click()
         other.wait_for_url(re.compile(r".*decided=.*"))
-        assert other.locator("#notice").inner_text() == f"Change {change} is approved and in effect."
+        notice = other.locator("#notice").inner_text()
+        assert notice == f"Change {change} is approved and in effect."
         check_page(other, "approved-en")
         other.get_by_role("button", name="Log out").click()
         other.wait_for_url(re.compile(r".*/pages/admin/login.*"))
