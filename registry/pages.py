@@ -629,7 +629,7 @@ def pages_router(
         try:
             row = _issuer_row(registry, did)
         except _RefusedError as error:
-            return refused(lang, back, error, back)
+            return refused(lang, "/", error, back)
         from .views import issuer_json
 
         return page("issuer", lang, here, issuer=issuer_json(registry, row),
@@ -669,13 +669,14 @@ def pages_router(
 
     @router.post(PREFIX + "/admin/logout")
     async def logout(request: Request) -> Response:
-        lang, here = lang_of(request), PREFIX + "/admin/logout"
+        # An error page's language link leads to a page one can GET: the approvals.
+        lang, here = lang_of(request), PREFIX + "/admin/changes"
         try:
             form = await form_of(request)
             lang = lang_of(request, form)
             checked(request, form)
         except _RefusedError as error:
-            return refused(lang, here, error, f"{PREFIX}/admin/changes?lang={lang}")
+            return refused(lang, here, error, f"{here}?lang={lang}")
         return redirect(f"{PREFIX}/admin/login?lang={lang}", sessions.cookie("", 0))
 
     @router.get(PREFIX + "/admin/changes", response_class=HTMLResponse)
