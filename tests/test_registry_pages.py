@@ -256,6 +256,7 @@ def test_approvals_need_a_login_and_a_second_person(running: Running) -> None:
         assert 'id="no-changes"' in after.text
         assert registry.pending_changes() == []
         assert NEW_ANCHOR in {a.id for a in registry.anchors()}
+        assert "Fédération" in http.get("/").text  # now in force: on the public browser
         events = registry.audit_events(limit=1000)
         approvals = {(e.actor, e.subject) for e in events if e.action == "approve:add_anchor"}
         assert ("bob", str(change)) in approvals
@@ -307,6 +308,24 @@ def test_rejecting_through_the_page(running: Running) -> None:
         assert f"Change {change} is rejected." in page.text
     assert running.registry.pending_changes() == []
     assert NEW_ANCHOR not in {a.id for a in running.registry.anchors()}
+
+
+def test_what_the_pages_share() -> None:
+    """`ancre.web`: the language choice, the form parser, the headers."""
+    from ancre.web import choose_language, parse_form, security_headers
+
+    assert choose_language(None, None) == "fr"
+    assert choose_language("en", "fr-FR") == "en"
+    assert choose_language("de", "en-US,fr;q=0.5") == "en"
+    assert choose_language(None, "de-DE, en;q=0.9") == "fr"
+    assert choose_language(None, ";;,,") == "fr"
+    assert parse_form(b"a=1&b=%C3%A9") == {"a": "1", "b": "é"}
+    assert parse_form(b"a=1&a=2") is None
+    assert parse_form(b"\xff=1") is None
+    assert parse_form(b"&".join(b"f%d=1" % i for i in range(17))) is None
+    csp = security_headers(["https://idp.example"])["Content-Security-Policy"]
+    assert "form-action 'self' https://idp.example;" in csp
+    assert "script-src" not in csp
 
 
 # ---- in a real browser ----------------------------------------------------------------------
