@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 STAMP  := $(VENV)/.installed
 LOCK   := requirements/dev.lock
-PKGS   := -m ancre -m ancre._verify -p ancre.trust -p ancre.issuer -p ancre.verifier -p ancre.wallet -p ancre.registry -p ancre.cli -p ancre.storage
+PKGS   := -m ancre -m ancre._verify -p ancre.trust -p ancre.issuer -p ancre.verifier -p ancre.wallet -p ancre.registry -p ancre.cli -p ancre.storage -p ancre.web
 
 .PHONY: install node-deps test test-fast lint format demo bench lock clean
 

@@ -451,6 +451,8 @@ def serve(
         f"ancre: registry API on {base}: the signed list at /trust-list, issuers at "
         f"/issuers/DID, administration under /admin/ (bearer --token); every route is "
         f"described at {base}/docs\n"
+        f"ancre: pages for people: the trust list at {base}/, the administrators' approvals "
+        f"at {base}/pages/admin/changes\n"
     )
     document = _did_document(folder)
     if document is not None and did.startswith("did:web:"):

@@ -5,17 +5,19 @@ page of operator approval (it reloads itself with ``<meta http-equiv="refresh">`
 French by default, English with ``?lang=en`` or an ``Accept-Language`` preferring English.
 Minimal and accessible: one ``<main>``, headings in order, labelled form controls, a
 language attribute, visible focus, no information by colour alone. No script at all, and a
-strict Content-Security-Policy (:func:`security_headers`): styles from ``/static`` only,
-forms posted to this service (and the identity provider the login redirects to).
+strict Content-Security-Policy (:func:`ancre.web.security_headers`): styles from
+``/static`` only, forms posted to this service (and the identity provider the login redirects to).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 from jinja2 import DictLoader, Environment, select_autoescape
 from markupsafe import Markup, escape
+
+from ancre.web import BASE_CSS, choose_language, security_headers
 
 __all__ = ["CSS", "choose_language", "offer_qr_svg", "render", "security_headers"]
 
@@ -278,15 +280,8 @@ _REASONS: Final[Mapping[str, Mapping[str, str]]] = {
     },
 }
 
-CSS: Final = """\
-body{font-family:system-ui,sans-serif;line-height:1.5;margin:0;color:#161616;background:#fff}
-main{max-width:40rem;margin:0 auto;padding:1rem}
-h1{font-size:1.6rem}
-a{color:#000091}
-:focus{outline:3px solid #0a76f6;outline-offset:2px}
-table{border-collapse:collapse;width:100%}
-th,td{border:1px solid #929292;padding:.4rem;text-align:left;vertical-align:top}
-fieldset{border:1px solid #929292;margin:0 0 1rem}
+#: The login bridge's own buttons, QR code and tx_code, after the shared look (``ancre.web``).
+_OWN_CSS: Final = """\
 .proconnect-button{display:inline-flex;align-items:center;gap:.5rem;background:#000091;
 color:#fff;border:0;padding:.75rem 1.5rem;font-size:1rem;cursor:pointer;min-height:3.5rem}
 .proconnect-button:hover{background:#1212ff}
@@ -295,16 +290,10 @@ color:#fff;border:0;padding:.75rem 1.5rem;font-size:1rem;cursor:pointer;min-heig
 .provider-button{background:#fff;color:#000091;border:2px solid #000091;
 padding:.75rem 1.5rem;font-size:1rem;cursor:pointer;min-height:3.5rem}
 .provider-button:hover{background:#e3e3fd}
-.lang{text-align:right}
-.uri{word-break:break-all;font-family:monospace}
-.actions button{margin:.5rem .5rem 0 0;padding:.6rem 1rem;font-size:1rem}
-.error-code{font-family:monospace;font-weight:700}
 .qr svg{display:block;width:100%;max-width:16rem;height:auto;background:#fff}
 .tx-code{font-family:monospace;font-size:2rem;font-weight:700;letter-spacing:.3rem}
-dl.summary{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}
-dl.summary dt{font-weight:700}
-dl.summary dd{margin:0}
 """
+CSS: Final = BASE_CSS + _OWN_CSS
 
 _BASE: Final = """<!doctype html>
 <html lang="{{ lang }}">
@@ -586,17 +575,6 @@ _ENV: Final = Environment(
 )
 
 
-def choose_language(query_lang: str | None, accept_language: str | None) -> str:
-    """``fr`` unless ``?lang=en``, or no ``lang`` and the browser prefers English."""
-    if query_lang is not None and query_lang in _TEXT:
-        return query_lang
-    if accept_language:
-        first = accept_language.split(",")[0].split(";")[0].strip().lower()
-        if first.startswith("en"):
-            return "en"
-    return "fr"
-
-
 def offer_qr_svg(uri: str, lang: str) -> Markup | None:
     """The QR code of an offer URI as inline SVG (segno; no script, no ``data:`` URL, so
     the strict CSP holds), labelled for assistive technologies (``role="img"`` and
@@ -623,17 +601,3 @@ def render(page: str, lang: str, base: str, **context: Any) -> str:
         lang=lang, other="en" if lang == "fr" else "fr", t=_TEXT[lang], base=base, **context
     )
     return html
-
-
-def security_headers(form_targets: Iterable[str] = ()) -> dict[str, str]:
-    """Strict CSP (no script at all), no framing, no caching of pages that hold secrets."""
-    targets = " ".join(["'self'", *form_targets])
-    return {
-        "Content-Security-Policy": (
-            "default-src 'none'; style-src 'self'; img-src 'self'; "
-            f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'"
-        ),
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": "no-store",
-    }

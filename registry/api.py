@@ -26,6 +26,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from ancre.trust.errors import AncreError, Code
 from ancre.trust.keys.jwk import Signer
 
+from .pages import pages_router
 from .routes import (
     AuthError,
     RouteContext,
@@ -51,10 +52,14 @@ def create_app(
     *,
     signer: Signer | None = None,
     did_document: Mapping[str, Any] | None = None,
+    page_secret: bytes | None = None,
 ) -> FastAPI:
     """The registry API over `registry`; `signer` enables `POST /admin/publish`;
     `did_document` (of a did:web registry) is served where did:web resolution fetches it,
-    so `--registry-key did:web:…` works against one's own registry."""
+    so `--registry-key did:web:…` works against one's own registry. The pages for people
+    (`ancre.registry.pages`: the trust-list browser at `/`, the administrators' approvals
+    under `/pages/admin/`) sign their session cookies with `page_secret` (default: random
+    per process)."""
     app = FastAPI(
         title="ancre registry",
         version="1",
@@ -72,6 +77,7 @@ def create_app(
     app.include_router(governance_router(context))
     app.include_router(tokens_router(context))
     app.include_router(health_router())
+    app.include_router(pages_router(registry, signer, page_secret))
     if did_document is not None and str(did_document.get("id", "")).startswith("did:web:"):
         app.include_router(_did_document_router(dict(did_document)))
     return app

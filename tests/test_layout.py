@@ -17,13 +17,18 @@ ROOT = Path(__file__).resolve().parent.parent
 PARTS: dict[str, tuple[str, frozenset[str]]] = {
     "trust": ("trust", frozenset()),
     "storage": ("storage", frozenset({"trust"})),
-    "registry": ("registry", frozenset({"trust", "storage"})),
-    "issuer": ("issuer", frozenset({"trust", "storage"})),
+    # What every server-rendered page shares (headers, language, stylesheet).
+    "web": ("web", frozenset()),
+    "registry": ("registry", frozenset({"trust", "storage", "web"})),
+    "issuer": ("issuer", frozenset({"trust", "storage", "web"})),
     "verifier": ("verifier", frozenset({"trust", "storage"})),
     "wallet": ("wallet", frozenset({"trust", "verifier"})),
     # `api/` is the top-level `ancre` package: the library's front door.
     "api": ("", frozenset({"trust", "verifier"})),
-    "cli": ("cli", frozenset({"trust", "storage", "registry", "issuer", "verifier", "wallet", ""})),
+    "cli": (
+        "cli",
+        frozenset({"trust", "storage", "registry", "issuer", "verifier", "wallet", "web", ""}),
+    ),
 }
 _NAMES = {name for name, _ in PARTS.values() if name}
 
