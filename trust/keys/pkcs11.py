@@ -39,6 +39,26 @@ _EC_POINT_DER_PREFIX: Final = b"\x04\x41"
 
 _libraries: dict[str, Any] = {}
 _libraries_lock = threading.Lock()
+_crypto: list[Any] = []
+
+
+def _clear_openssl_errors() -> None:
+    """Empty this thread's OpenSSL error queue. A token module built on the same libcrypto
+    as Python's ``ssl`` (SoftHSM2 is) may leave an error there — SoftHSM2's start-up asks
+    for the ``rdrand`` engine, which OpenSSL 3 does not have — and the next TLS read of
+    the process then fails with it (``[ENGINE: NO_SUCH_ENGINE] no such engine``). Called
+    after every call into the token."""
+    if not _crypto:
+        import ctypes
+        import ctypes.util
+
+        name = ctypes.util.find_library("crypto")
+        try:
+            _crypto.append(ctypes.CDLL(name) if name else None)
+        except OSError:
+            _crypto.append(None)
+    if _crypto[0] is not None:
+        _crypto[0].ERR_clear_error()
 
 
 def _unavailable(message: str) -> InvalidError:
@@ -95,6 +115,8 @@ def _library(module: str) -> Any:
                 lib = pkcs11.lib(module)
             except Exception as error:  # noqa: BLE001 - a foreign library: any failure
                 raise _unavailable(f"cannot load the PKCS#11 module {module}: {error}") from None
+            finally:
+                _clear_openssl_errors()
             _libraries[module] = lib
         return lib
 
@@ -139,8 +161,11 @@ class _Session:
         return self._session
 
     def __exit__(self, *exc: object) -> None:
-        if self._session is not None:
-            self._session.close()
+        try:
+            if self._session is not None:
+                self._session.close()
+        finally:
+            _clear_openssl_errors()
 
 
 def _find(session: Any, object_class: Any, label: str) -> Any | None:
