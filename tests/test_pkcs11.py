@@ -214,12 +214,13 @@ def test_wallet_identity_in_token_receives_presents_verifies(
 
         # An SD-JWT presentation whose key-binding JWT the token signs.
         kb = wallet_cli(
-            wallet, "present", "--type", "DirectorCertification", "--audience",
+            wallet, "present", "--type", "urn:ancre:director-certification:1", "--audience",
             "https://connector.example", "--nonce", "n-hsm-2", "--disclose", "role", "--json",
             env=env,
         )  # fmt: skip
         assert kb.returncode == 0, kb.stderr
         sd = json.loads(kb.stdout)["presentation"]
+        assert not sd.endswith("~")  # a key-binding JWT closes it
         sd_result = verify_presentation(
             sd, tls.ca, audience="https://connector.example", nonce="n-hsm-2",
             trusted_issuers=frozenset([issuer_did]),
