@@ -30,9 +30,8 @@ from _wallet_org_support import publish_did_json, verify_presentation
 from _wallet_support import new_wallet, snapshot, wallet_cli
 
 from ancre.trust.keys.jwk import KeyType, PrivateKey, PublicKey
+from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.result import Status
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +110,7 @@ def _issued_count(directory: Path) -> int:
     return len(rows)
 
 
+@pytest.mark.slow
 def test_did_web_holder_receives_from_ancre_issuer(tmp_path: Path, tls: Tls) -> None:
     issuer_dir, wallet = tmp_path / "issuer", tmp_path / "wallet"
     net = ["--insecure-loopback", "--ca-file", str(tls.ca)]
@@ -176,6 +176,7 @@ def test_did_web_holder_receives_from_ancre_issuer(tmp_path: Path, tls: Tls) -> 
         assert result.holder == holder["did"]
 
 
+@pytest.mark.slow
 def test_did_web_without_the_proof_key_is_refused(tmp_path: Path, tls: Tls) -> None:
     issuer_dir, wallet = tmp_path / "issuer", tmp_path / "wallet"
     net = ["--insecure-loopback", "--ca-file", str(tls.ca)]
@@ -211,3 +212,50 @@ def test_did_web_without_the_proof_key_is_refused(tmp_path: Path, tls: Tls) -> N
 
         assert holder["kid"] == document["verificationMethod"][0]["id"]
         assert issuer_url.startswith("https://localhost:")
+
+
+def _did_web_proof(key: PrivateKey, did: str) -> str:
+    from _issuer_support import proof_jwt
+
+    kid = f"{did}#{key.public_key.thumbprint()}"
+    return proof_jwt(key, audience=AUDIENCE, nonce="n-1", header={"jwk": None, "kid": kid})
+
+
+AUDIENCE = "https://issuer.example"
+
+
+@pytest.mark.parametrize(
+    ("holder_dids", "did", "needle"),
+    [
+        # An issuer without a resolver for holders refuses did:web, saying so.
+        (None, "did:web:acme.example", "does not resolve did:web"),
+        # Loopback is refused unless the issuer allows it (--insecure-loopback, tests).
+        (NetworkPolicy(), "did:web:localhost%3A1", "url_not_allowed"),
+        (NetworkPolicy(), "did:web:127.0.0.1%3A1", "url_not_allowed"),
+        # Private networks never.
+        (NetworkPolicy(allow_loopback=True), "did:web:10.0.0.1", "url_not_allowed"),
+    ],
+)
+def test_did_web_proof_refusals_in_process(
+    holder_dids: NetworkPolicy | None, did: str, needle: str
+) -> None:
+    from ancre.issuer.oid4vci import HolderDids, check_proof
+    from ancre.issuer.service import IssuerError
+    from ancre.trust.clock import SystemClock
+    from ancre.trust.errors import Code
+
+    key = PrivateKey.generate(KeyType("p256"))
+    consumed: list[str] = []
+    resolver = HolderDids(holder_dids, SystemClock()) if holder_dids is not None else None
+    with pytest.raises(IssuerError) as refused:
+        check_proof(
+            _did_web_proof(key, did), audience=AUDIENCE, clock=SystemClock(), max_age=300,
+            max_skew=60, consume_nonce=lambda n: consumed.append(n) is None,
+            holder_dids=resolver,
+        )  # fmt: skip
+    assert refused.value.code is Code.INVALID_PROOF
+    assert needle in refused.value.message
+    assert consumed == []  # the nonce survives a refused proof
+    if resolver is not None:
+        assert resolver.policy.allow_http is False
+        resolver.close()
