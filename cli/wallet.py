@@ -413,7 +413,8 @@ def did_list(
 
     table = Table("id", "name", "did", "key", "created")
     for i in identities:
-        table.add_row(i.id, _cell(i.name), i.did, i.key_type, i.created_at)
+        custody = " (PKCS#11 token)" if "pkcs11" in i.to_json() else ""
+        table.add_row(i.id, _cell(i.name), i.did, i.key_type + custody, i.created_at)
     _console().print(table)
 
 
