@@ -66,7 +66,7 @@ bench: install
 # Regenerate the exact pins from the ranges in pyproject.toml.
 lock:
 	test -x $(UV) || ($(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==0.13.9")
-	$(UV) pip compile --quiet --python-version 3.11 --extra dev --extra postgres pyproject.toml -o $(LOCK)
+	$(UV) pip compile --quiet --python-version 3.11 --extra dev --extra postgres --extra pkcs11 pyproject.toml -o $(LOCK)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .coverage .hypothesis

@@ -319,7 +319,8 @@ def serve(
     insecure_loopback: Annotated[
         bool,
         typer.Option(
-            "--insecure-loopback", help="Allow a trust list and registry DID on 127.0.0.1 (tests)."
+            "--insecure-loopback",
+            help="Allow a trust list, registry DID and holders' did:web on 127.0.0.1 (tests).",
         ),
     ] = False,
     login: Annotated[
@@ -440,7 +441,13 @@ def _issuer_settings(
         from ancre.issuer.operator_approval import OperatorApproval
 
         authentication = OperatorApproval(issuer)
-    return IssuerSettings(issuer, vc_api=vc_api, authentication=authentication)
+    from ancre.trust.net.guard import NetworkPolicy
+
+    # Holders' did:web documents (key proofs): public https, or loopback https in tests.
+    holder_dids = NetworkPolicy(allow_loopback=bool(accreditation.get("insecure_loopback")))
+    return IssuerSettings(
+        issuer, vc_api=vc_api, authentication=authentication, holder_dids=holder_dids
+    )
 
 
 def _qr(text: str) -> str | None:

@@ -292,7 +292,10 @@ def passwd(
 @_guard
 def did_create(
     method: Annotated[str, typer.Option(help="key, jwk or web.")] = "key",
-    key_type: Annotated[str, typer.Option("--type", help="ed25519 or p256.")] = "ed25519",
+    key_type: Annotated[
+        str | None,
+        typer.Option("--type", help="ed25519 or p256 (default ed25519; p256 with --pkcs11)."),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="A label (default identity-N).")] = None,
     domain: Annotated[
         str | None,
@@ -306,6 +309,25 @@ def did_create(
         Path | None,
         typer.Option(help="did:web: where to write the did.json to publish (default ./did.json)."),
     ] = None,
+    pkcs11: Annotated[
+        Path | None,
+        typer.Option(
+            "--pkcs11",
+            metavar="MODULE",
+            help="Keep the key in a PKCS#11 token: the module (shared library) to load.",
+        ),
+    ] = None,
+    token_label: Annotated[str | None, typer.Option(help="--pkcs11: the token's label.")] = None,
+    key_label: Annotated[
+        str | None,
+        typer.Option(help="--pkcs11: the key pair's label (generated in the token if absent)."),
+    ] = None,
+    pin_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="--pkcs11: a file holding the user PIN (else ANCRE_PKCS11_PIN or a prompt)."
+        ),
+    ] = None,
     wallet: WalletOption = None,
     passphrase_file: PassphraseFileOption = None,
     json_out: JsonOption = False,
@@ -317,6 +339,10 @@ def did_create(
 
       ancre wallet did create --method web --domain acme.example --path org/unit --out did.json
       # → publish did.json at https://acme.example/org/unit/did.json
+
+      ancre wallet did create --method jwk --pkcs11 /usr/lib/softhsm/libsofthsm2.so \\
+          --token-label acme --key-label holder-1
+      # → the P-256 key stays in the token; the wallet keeps only the reference
     """
     from ancre.trust.did.web import did_web_to_url
     from ancre.trust.keys.keystore import atomic_write
@@ -324,11 +350,24 @@ def did_create(
 
     if method != "web" and out is not None:
         _die(EXIT_USAGE, "--out is for --method web only")
+    token = None
+    if pkcs11 is not None:
+        from ancre.trust.keys.pkcs11 import Pkcs11Ref
+        from ancre.wallet.identities import pkcs11_pin
+
+        if not token_label or not key_label:
+            _die(EXIT_USAGE, "--pkcs11 needs --token-label and --key-label")
+        ref = Pkcs11Ref(str(pkcs11.absolute()), token_label, key_label)
+        pin_path = str(pin_file) if pin_file is not None else None
+        token = (ref, lambda: pkcs11_pin(ref, pin_path))
+    elif token_label or key_label or pin_file:
+        _die(EXIT_USAGE, "--token-label, --key-label and --pin-file go with --pkcs11")
     store = _open(wallet, passphrase_file)
     identity = create_identity(
         store,
         method=method,
-        key_type=key_type,
+        key_type=key_type or ("p256" if pkcs11 is not None else "ed25519"),
+        pkcs11=token,
         name=name,
         now=_clock().now(),
         domain=domain,
@@ -374,7 +413,8 @@ def did_list(
 
     table = Table("id", "name", "did", "key", "created")
     for i in identities:
-        table.add_row(i.id, _cell(i.name), i.did, i.key_type, i.created_at)
+        custody = " (PKCS#11 token)" if "pkcs11" in i.to_json() else ""
+        table.add_row(i.id, _cell(i.name), i.did, i.key_type + custody, i.created_at)
     _console().print(table)
 
 

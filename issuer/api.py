@@ -10,7 +10,7 @@ RFC 6749 §5.2; RFC 6750 §3.1 for ``invalid_token``), never a traceback.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -25,6 +25,7 @@ from ancre.issuer.authorize import (
     UserAuthentication,
 )
 from ancre.issuer.oid4vci import (
+    HolderDids,
     authorization_server_metadata,
     check_proofs,
     credential_issuer_metadata,
@@ -43,6 +44,7 @@ from ancre.issuer.service import (
 from ancre.trust.codec.json import loads_strict
 from ancre.trust.did.web import did_web_to_url
 from ancre.trust.errors import AncreError, Code, ConfigurationError
+from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.net.inbound import read_limited
 
 if TYPE_CHECKING:
@@ -73,6 +75,10 @@ class IssuerSettings:
     #: The user-authentication step of the authorization code grant (the login bridge, or a
     #: test one); None: only the pre-authorized code grant is offered.
     authentication: UserAuthentication | None = None
+    #: How holders' did:web documents are fetched for key proofs (``HolderDids``: https
+    #: only); None: did:web holders are refused. `ancre issuer serve` allows loopback with
+    #: ``--insecure-loopback`` only.
+    holder_dids: NetworkPolicy | None = field(default_factory=NetworkPolicy)
 
 
 def _error(code: Code | str, description: str, status: int = 400) -> JSONResponse:
@@ -164,7 +170,10 @@ def include_issuer(app: FastAPI, settings: IssuerSettings) -> None:
         flow = LoginFlow(served, authentication, code_flow)
         for router in authorization_routers(flow):
             app.include_router(router)
-    app.include_router(_credential_router(served))
+    holder_dids = None
+    if settings.holder_dids is not None:
+        holder_dids = HolderDids(settings.holder_dids, issuer.clock)
+    app.include_router(_credential_router(served, holder_dids))
     # VC-API for machine clients (`POST /credentials/issue`, `/credentials/status`).
     from ancre.issuer.vc_api import vc_api_router
 
@@ -296,7 +305,7 @@ def _token_response(grant: AccessGrant) -> JSONResponse:
     return JSONResponse(body, headers=_NO_STORE)
 
 
-def _credential_router(served: Served) -> APIRouter:
+def _credential_router(served: Served, holder_dids: HolderDids | None = None) -> APIRouter:
     """The credential issuer's nonce (OpenID4VCI §7) and credential (§8) endpoints, and
     those that follow a credential response: deferred credential (§9), notification
     (§11)."""
@@ -325,6 +334,7 @@ def _credential_router(served: Served) -> APIRouter:
                     max_age=limits.proof_max_age,
                     max_skew=limits.proof_max_skew,
                     consume_nonces=issuer.consume_nonces,
+                    holder_dids=holder_dids,
                 )
             )
             result = await _call(

@@ -3,21 +3,33 @@ credential request and its ``jwt`` key proofs. Section numbers are the spec's.
 
 Key proofs (§8.2.1.1, Appendix F.1) are checked, in order: compact JWS with an allow-listed
 asymmetric ``alg`` (never ``none`` or a MAC); ``typ`` ``openid4vci-proof+jwt``; exactly one
-of ``jwk`` (a public key) or ``kid`` (a did:key / did:jwk DID URL, resolved locally); the
-signature by that key; ``aud`` the credential issuer identifier; ``iat`` recent (and not in
-the future beyond the skew); and ``nonce`` a live c_nonce from the nonce endpoint, consumed
+of ``jwk`` (a public key) or ``kid`` (a DID URL, Appendix F.1); the signature by that key;
+``aud`` the credential issuer identifier; ``iat`` recent (and not in the future beyond the
+skew); and ``nonce`` a live c_nonce from the nonce endpoint, consumed
 once — the last step, so that an invalid proof cannot burn a wallet's nonce.
 
 Batch issuance (§8.2, §12.2.4 ``batch_credential_issuance``): a request may carry up to
 ``batch_size`` proofs, each checked as above, each by a distinct key (one credential per
 key); their nonces are consumed together, all or none, only once every proof passed — the
 proofs of one request may share one c_nonce.
+
+A ``kid`` names a did:key or did:jwk key (resolved locally) or a did:web one: an organization
+holding its credentials under its own domain. did:web documents are fetched over https
+through the network guard (:class:`HolderDids`: SSRF guard, loopback only when the issuer
+runs with ``--insecure-loopback``, a size cap and a total deadline, an LRU cache following
+``Cache-Control``). The key must be listed under the document's ``authentication``: a key
+proof proves possession of the key the credential will be bound to, which is what
+``authentication`` means (DID Core §5.3.1) — a key only under ``assertionMethod`` signs
+credentials, it does not authenticate its controller. A did:web that cannot be resolved, or
+whose document does not hold the proof's key under ``authentication``, is refused with
+``invalid_proof`` (the underlying code in ``error_description``), nothing issued and the
+nonce left unused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from ancre.issuer.service import PRE_AUTHORIZED_GRANT, IssuerError
@@ -26,6 +38,7 @@ from ancre.trust.clock import Clock
 from ancre.trust.errors import AncreError, Code
 from ancre.trust.jose.jws import parse_compact
 from ancre.trust.keys.jwk import PublicKey
+from ancre.trust.net.guard import NetworkPolicy
 
 __all__ = [
     "NOTIFICATION_EVENTS",
@@ -33,6 +46,7 @@ __all__ = [
     "PROOF_ALGS",
     "PROOF_TYP",
     "CredentialRequest",
+    "HolderDids",
     "Notification",
     "authorization_server_metadata",
     "check_proof",
@@ -52,7 +66,44 @@ _MAX_PROOF_BYTES: Final = 16 * 1024
 
 
 def _binding_methods(format_: str) -> list[str]:
-    return ["jwk"] if format_ == "dc+sd-jwt" else ["did:jwk", "did:key"]
+    return ["jwk"] if format_ == "dc+sd-jwt" else ["did:jwk", "did:key", "did:web"]
+
+
+#: did:web documents of holders: at most this big, fetched within this many seconds (all
+#: redirects included), and this many cached.
+HOLDER_DID_MAX_BYTES: Final = 64 * 1024
+HOLDER_DID_TIMEOUT: Final = 5.0
+HOLDER_DID_CACHE: Final = 1024
+
+
+class HolderDids:
+    """Resolves the did:web of key proofs (module docstring) through the network guard
+    with `policy` (https only: ``allow_http`` is turned off whatever it says — a holder's
+    key is trusted on the web PKI alone), bounded in size and time, with an LRU cache."""
+
+    def __init__(self, policy: NetworkPolicy, clock: Clock) -> None:
+        import httpx
+
+        from ancre.trust.did.web import DidWebResolver
+
+        self.policy = replace(
+            policy,
+            allow_http=False,
+            max_bytes=min(policy.max_bytes, HOLDER_DID_MAX_BYTES),
+            timeout=min(policy.timeout, HOLDER_DID_TIMEOUT),
+        )
+        self._client = httpx.Client(trust_env=False, follow_redirects=False)
+        self.resolver = DidWebResolver(
+            self._client, self.policy, clock, max_entries=HOLDER_DID_CACHE
+        )
+
+    def authentication_key(self, kid: str) -> PublicKey:
+        from ancre.trust.did.document import did_of
+
+        return self.resolver.resolve(did_of(kid)).authentication_key(kid)
+
+    def close(self) -> None:
+        self._client.close()
 
 
 def credential_issuer_metadata(
@@ -238,7 +289,7 @@ def _proof_error(message: str) -> IssuerError:
     return IssuerError(Code.INVALID_PROOF, message)
 
 
-def _holder_from_kid(kid: str) -> Holder:
+def _holder_from_kid(kid: str, holder_dids: HolderDids | None) -> Holder:
     from ancre.trust.did.document import DidResolver, did_of
     from ancre.trust.did.jwk import DidJwkResolver
     from ancre.trust.did.key import DidKeyResolver
@@ -252,7 +303,13 @@ def _holder_from_kid(kid: str) -> Holder:
             did = did_of(kid)
             key = resolver.resolve(did).authentication_key(kid)
             return Holder(key, did)
-    raise _proof_error("a proof `kid` must be a did:jwk or did:key DID URL")
+    if kid.startswith("did:web:"):
+        if holder_dids is None:
+            raise _proof_error("this issuer does not resolve did:web holder keys")
+        if "#" not in kid:
+            raise _proof_error("a did:web proof `kid` must name a verification method (#…)")
+        return Holder(holder_dids.authentication_key(kid), did_of(kid))
+    raise _proof_error("a proof `kid` must be a did:jwk, did:key or did:web DID URL")
 
 
 def check_proof(
@@ -263,9 +320,11 @@ def check_proof(
     max_age: int,
     max_skew: int,
     consume_nonce: Callable[[str], bool],
+    holder_dids: HolderDids | None = None,
 ) -> Holder:
-    """Verify a ``jwt`` key proof and return the holder key it proves (module docstring)."""
-    holder, nonce = _verified(proof, audience, clock, max_age, max_skew)
+    """Verify a ``jwt`` key proof and return the holder key it proves (module docstring;
+    a did:web `kid` only with `holder_dids`)."""
+    holder, nonce = _verified(proof, audience, clock, max_age, max_skew, holder_dids)
     if not consume_nonce(nonce):
         raise _nonce_refused()
     return holder
@@ -279,11 +338,14 @@ def check_proofs(
     max_age: int,
     max_skew: int,
     consume_nonces: Callable[[Sequence[str]], bool],
+    holder_dids: HolderDids | None = None,
 ) -> tuple[Holder, ...]:
     """Verify every proof of a (batch) request and return their holder keys, in order:
     all proofs valid, by distinct keys (``invalid_credential_request`` otherwise), then
     their nonces consumed together (module docstring)."""
-    verified = [_verified(proof, audience, clock, max_age, max_skew) for proof in proofs]
+    verified = [
+        _verified(proof, audience, clock, max_age, max_skew, holder_dids) for proof in proofs
+    ]
     thumbprints = {holder.key.thumbprint() for holder, _ in verified}
     if len(thumbprints) != len(verified):
         raise IssuerError(
@@ -300,7 +362,12 @@ def _nonce_refused() -> IssuerError:
 
 
 def _verified(
-    proof: str, audience: str, clock: Clock, max_age: int, max_skew: int
+    proof: str,
+    audience: str,
+    clock: Clock,
+    max_age: int,
+    max_skew: int,
+    holder_dids: HolderDids | None = None,
 ) -> tuple[Holder, str]:
     """Every check of a key proof but its nonce's consumption: the holder and the nonce."""
     from ancre.trust.did.jwk import did_jwk_from_public_key
@@ -321,7 +388,7 @@ def _verified(
         else:
             if not isinstance(kid, str):
                 raise _proof_error("the proof `kid` must be a string")
-            holder = _holder_from_kid(kid)
+            holder = _holder_from_kid(kid, holder_dids)
         holder.key.check_alg(parsed.alg)
         parsed.verify_with(holder.key)
         payload = parsed.payload_json()

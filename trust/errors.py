@@ -59,6 +59,8 @@ class Code(StrEnum):
     KEY_NOT_FOUND = "key_not_found"
     KEYSTORE_LOCKED = "keystore_locked"
     KEYSTORE_CORRUPT = "keystore_corrupt"
+    PKCS11_UNAVAILABLE = "pkcs11_unavailable"
+    PKCS11_PIN_INCORRECT = "pkcs11_pin_incorrect"
     # DIDs
     INVALID_DID = "invalid_did"
     UNSUPPORTED_DID_METHOD = "unsupported_did_method"

@@ -1,13 +1,20 @@
 """Identities: the holder keys of a wallet, each with its DID (`did:key`, `did:jwk`, or
 `did:web` — an organization's own domain, whose `did.json` it publishes itself).
 
-An organization may hold several. The private key lives only inside its encrypted record;
-what is shown or printed (`Identity.to_json`) never includes it.
+An organization may hold several. The private key lives only inside its encrypted record —
+or, for an identity made with a PKCS#11 reference (`Pkcs11Ref`), only inside the token: the
+record then holds the reference and the public key, and every signature goes through the
+token (`ancre.trust.keys.pkcs11`), its user PIN taken from `ANCRE_PKCS11_PIN`,
+`ANCRE_PKCS11_PIN_FILE` or a prompt, when first needed. What is shown or printed
+(`Identity.to_json`) never includes a private key nor a PIN.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -16,7 +23,8 @@ from ancre.trust.did.jwk import did_jwk_from_public_key
 from ancre.trust.did.key import did_key_from_public_key
 from ancre.trust.did.web import did_web_to_url
 from ancre.trust.errors import AncreError, Code, ConfigurationError, InvalidError
-from ancre.trust.keys.jwk import KeyType, PrivateKey
+from ancre.trust.keys.jwk import KeyType, PrivateKey, PublicKey, Signer
+from ancre.trust.keys.pkcs11 import Pkcs11Ref, Pkcs11Signer, open_or_generate
 
 from .store import WalletStore, new_record_id
 
@@ -28,6 +36,7 @@ __all__ = [
     "did_web_document",
     "find_identity",
     "list_identities",
+    "pkcs11_pin",
     "web_did",
 ]
 
@@ -40,7 +49,8 @@ _KIND: Final = "id"
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """A holder identity: a DID and the private key its verification method names."""
+    """A holder identity: a DID and the signing key its verification method names (in
+    memory, or a `Pkcs11Signer` whose private key stays in its token)."""
 
     id: str
     name: str
@@ -49,13 +59,13 @@ class Identity:
     method: str
     key_type: str
     created_at: str
-    key: PrivateKey = field(repr=False, compare=False)
+    key: Signer = field(repr=False, compare=False)
     #: Creation order within the wallet (timestamps tie within a second).
     seq: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        """What may be shown: never the private key."""
-        return {
+        """What may be shown: never the private key (a token key's reference is shown)."""
+        shown: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
             "did": self.did,
@@ -64,6 +74,19 @@ class Identity:
             "key_type": self.key_type,
             "created_at": self.created_at,
         }
+        if isinstance(self.key, Pkcs11Signer):
+            shown["pkcs11"] = self.key.ref.to_json()
+        return shown
+
+    def record(self) -> dict[str, Any]:
+        """The stored record: what is shown, the creation order, and the private key (or,
+        for a token key, its public key; the reference is in `to_json`)."""
+        data: dict[str, Any] = {**self.to_json(), "seq": self.seq}
+        if isinstance(self.key, PrivateKey):
+            data["private_jwk"] = self.key.export_private_jwk()
+        else:
+            data["public_jwk"] = self.key.public_key.to_jwk()
+        return data
 
     @classmethod
     def from_record(cls, record_id: str, data: dict[str, Any]) -> Identity:
@@ -76,13 +99,45 @@ class Identity:
                 method=str(data["method"]),
                 key_type=str(data["key_type"]),
                 created_at=str(data["created_at"]),
-                key=PrivateKey.from_jwk(data["private_jwk"]),
+                key=_record_key(data),
                 seq=int(data.get("seq", 0)),
             )
         except (KeyError, TypeError, ValueError):
             raise InvalidError(
                 Code.RECORD_TAMPERED, f"record {record_id} is not an identity"
             ) from None
+
+
+def _record_key(data: dict[str, Any]) -> Signer:
+    if "pkcs11" in data:
+        ref = Pkcs11Ref.from_json(data["pkcs11"])
+        return Pkcs11Signer(ref, PublicKey.from_jwk(data["public_jwk"]), lambda: pkcs11_pin(ref))
+    return PrivateKey.from_jwk(data["private_jwk"])
+
+
+def pkcs11_pin(ref: Pkcs11Ref, pin_file: str | None = None) -> str:
+    """The user PIN of `ref`'s token: from `pin_file`, else `ANCRE_PKCS11_PIN`, else the
+    file `ANCRE_PKCS11_PIN_FILE` names, else a prompt (a terminal only)."""
+    pin_file = pin_file or os.environ.get("ANCRE_PKCS11_PIN_FILE")
+    if pin_file is None and "ANCRE_PKCS11_PIN" in os.environ:
+        return os.environ["ANCRE_PKCS11_PIN"]
+    if pin_file is not None:
+        try:
+            with open(pin_file, encoding="utf-8") as source:
+                pin = source.read(1024).rstrip("\r\n")
+        except OSError as error:
+            raise ConfigurationError(f"cannot read the PIN file: {error.strerror}") from None
+        if not pin:
+            raise ConfigurationError("the PIN file is empty")
+        return pin
+    if not sys.stdin.isatty():
+        raise ConfigurationError(
+            f"the key is in PKCS#11 token {ref.token_label!r}: set ANCRE_PKCS11_PIN or "
+            "ANCRE_PKCS11_PIN_FILE (no terminal to ask for the PIN)"
+        )
+    import getpass
+
+    return getpass.getpass(f"PIN of token {ref.token_label!r}: ")
 
 
 def web_did(domain: str, path: str | None = None) -> str:
@@ -133,7 +188,7 @@ def did_web_document(identity: Identity) -> dict[str, Any]:
 
 
 def did_and_kid(
-    method: str, key: PrivateKey, domain: str | None = None, path: str | None = None
+    method: str, key: Signer, domain: str | None = None, path: str | None = None
 ) -> tuple[str, str]:
     """The DID and verification-method id of `key` under `method` (did:web needs
     `domain`, and optionally `path`)."""
@@ -163,15 +218,26 @@ def create_identity(
     now: datetime,
     domain: str | None = None,
     path: str | None = None,
+    pkcs11: tuple[Pkcs11Ref, Callable[[], str]] | None = None,
 ) -> Identity:
-    """Generate a key, derive its DID and store both (under the writers' lock)."""
+    """Generate a key, derive its DID and store both (under the writers' lock). With
+    `pkcs11` (a reference and where its PIN comes from), the key is the token's P-256 key
+    pair under that label — generated there if the token has none — and only the reference
+    is stored."""
+    if pkcs11 is not None and key_type != "p256":
+        raise ConfigurationError("a PKCS#11 key is P-256: --type p256")
     if key_type not in KEY_TYPES:
         raise ConfigurationError(f"--type must be one of {', '.join(KEY_TYPES)}, not {key_type!r}")
     if method not in METHODS:
         raise ConfigurationError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
     if method != "web" and (domain or path):
         raise ConfigurationError("--domain and --path are for --method web only")
-    key = PrivateKey.generate(KeyType(key_type))
+    key: Signer
+    if pkcs11 is not None:
+        ref, pin = pkcs11
+        key = open_or_generate(ref, pin())
+    else:
+        key = PrivateKey.generate(KeyType(key_type))
     did, kid = did_and_kid(method, key, domain, path)
     record_id = new_record_id(_KIND)
     with store.writing():
@@ -184,10 +250,7 @@ def create_identity(
         seq = max((i.seq for i in existing), default=0) + 1
         stamp = now.isoformat(timespec="seconds")
         identity = Identity(record_id, label, did, kid, method, key_type, stamp, key, seq)
-        store.put(
-            record_id,
-            {**identity.to_json(), "seq": seq, "private_jwk": key.export_private_jwk()},
-        )
+        store.put(record_id, identity.record())
     return identity
 
 
