@@ -191,6 +191,69 @@ def _type_name(schema: dict[str, Any]) -> str:
     return str(schema.get("type", "any"))
 
 
+#: What a route does, for the routes whose handler has no docstring (FastAPI then names
+#: them after the function): (method, path) → one line.
+_ABOUT: dict[tuple[str, str], str] = {
+    ("get", "/health"): "Liveness probe: 200 while the process serves",
+    ("get", "/ready"): "Readiness probe: 503 while there is no current trust list",
+    ("get", "/metrics"): "Prometheus metrics (text format), per process",
+    (
+        "get",
+        "/.well-known/did.json",
+    ): "The issuer's DID document (did:web), current and retired keys",
+    ("get", "/.well-known/openid-credential-issuer"): "OpenID4VCI credential issuer metadata",
+    ("get", "/.well-known/oauth-authorization-server"): "OAuth 2.0 authorization server "
+    "metadata (RFC 8414)",
+    ("get", "/status/{list_id}"): "A signed status list (Bitstring or Token Status List)",
+    ("get", "/offers/{offer_id}"): "A credential offer, by reference (credential_offer_uri)",
+    ("post", "/token"): "OpenID4VCI token endpoint: pre-authorized code (+ tx_code) or "
+    "authorization code (+ PKCE)",
+    ("get", "/static/bridge.css"): "The login pages' stylesheet",
+    ("get", "/login"): "The login bridge's landing page: choose a credential, log in",
+    ("post", "/login/start"): "Start a login at the OpenID provider (ProConnect)",
+    ("post", "/login/consent"): "The user's decision on the consent page",
+    ("get", "/authorize"): "OpenID4VCI authorization endpoint (authorization code grant)",
+    ("get", "/login/callback"): "Where the OpenID provider sends the browser back",
+    ("get", "/login/wait"): "Operator approval: the page a browser waits on",
+    ("post", "/nonce"): "OpenID4VCI nonce endpoint: a fresh c_nonce for key proofs",
+    ("post", "/credential"): "OpenID4VCI credential endpoint (with a key proof)",
+    ("post", "/deferred_credential"): "OpenID4VCI deferred credential endpoint",
+    ("post", "/notification"): "OpenID4VCI notification endpoint (accepted, deleted, failure)",
+    ("post", "/credentials/issue"): "VC-API: issue a credential (API key)",
+    ("post", "/credentials/status"): "VC-API: revoke, suspend or reinstate a credential the "
+    "client issued",
+    ("post", "/admin/credentials/{credential_id}/status"): "Admin API: revoke, suspend or "
+    "reinstate any credential (admin key)",
+    ("get", "/admin/credentials/{credential_id}"): "Admin API: a credential's record",
+    ("get", "/issuers/{did}"): "An issuer's public entry: types, status and dated history",
+    (
+        "post",
+        "/api/trustAnchor/chain",
+    ): "Gaia-X registry compatibility: is this PEM chain rooted in an X.509 anchor?",
+    ("post", "/admin/anchors"): "Add a trust anchor (a pending change under the two-person rule)",
+    ("get", "/admin/anchors"): "The trust anchors",
+    ("get", "/admin/changes"): "Pending changes awaiting a second administrator",
+    ("post", "/admin/changes/{change_id}/approve"): "Approve another administrator's change",
+    ("post", "/admin/changes/{change_id}/reject"): "Reject a pending change",
+    ("post", "/admin/issuers"): "Add a trusted issuer, accredited by an anchor, for credential "
+    "types",
+    ("post", "/admin/issuers/{did}/status"): "Suspend, withdraw or reinstate an issuer",
+    ("post", "/admin/issuers/{did}/types"): "Allow an issuer one more credential type",
+    ("get", "/admin/audit/verify"): "Verify the audit log's hash chain",
+    ("get", "/admin/tokens"): "The API tokens (names, roles, holders; never the values)",
+}
+
+
+def _summary(operation: dict[str, Any], method: str = "", path: str = "") -> str:
+    """The first sentence of the route's docstring, else a line of `_ABOUT`, else FastAPI's
+    name-derived summary."""
+    paragraph = " ".join((operation.get("description") or "").split("\n\n")[0].split())
+    sentence = paragraph.split(". ")[0].rstrip(".")
+    if sentence and len(sentence) <= 140:
+        return _cell(sentence)
+    return _cell(_ABOUT.get((method, path)) or operation.get("summary", ""))
+
+
 def http_reference(title: str, intro: str, openapi: dict[str, Any]) -> str:
     """One Markdown section per endpoint: summary, parameters, request body, responses."""
     out = [f"# {title}\n\n", _GENERATED, f"{intro}\n\n"]
@@ -200,11 +263,12 @@ def http_reference(title: str, intro: str, openapi: dict[str, Any]) -> str:
         for method, operation in item.items():
             if method in ("get", "post", "put", "patch", "delete"):
                 operations.append((path, method, operation))
-                summary = _cell(operation.get("summary", ""))
+                summary = _summary(operation, method, path)
                 out.append(f"| `{method.upper()}` | `{path}` | {summary} |\n")
     for path, method, operation in operations:
         out.append(f"\n## `{method.upper()} {path}`\n\n")
         description = (operation.get("description") or "").strip()
+        description = description or _ABOUT.get((method, path), "")
         if description:
             out.append(f"{description}\n\n")
         parameters = operation.get("parameters", [])
