@@ -202,3 +202,24 @@ def test_mkdocs_build_strict_passes(tmp_path: Path) -> None:
     assert '<pre class="mermaid">' in flow
     # Offline: no web font is fetched from a CDN at build time or by the pages.
     assert "fonts.googleapis.com" not in flow
+
+
+@pytest.mark.slow
+def test_the_strict_build_refuses_a_broken_link(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(DOCS, tmp_path / "docs")
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    page = tmp_path / "docs" / "concepts.md"
+    page.write_text(page.read_text() + "\n[gone](issuer.md#no-such-section)\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "s")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={"PATH": str(Path(sys.executable).parent), "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert done.returncode == 1
+    assert "does not contain an anchor '#no-such-section'" in done.stderr
