@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements/dev.lock
 PKGS   := -m ancre -m ancre._verify -p ancre.trust -p ancre.issuer -p ancre.verifier -p ancre.wallet -p ancre.registry -p ancre.cli -p ancre.storage -p ancre.web
 
-.PHONY: install node-deps test test-fast lint format demo bench lock clean
+.PHONY: install node-deps test test-fast lint format demo bench lock clean docs docs-reference release-check
 
 install: $(STAMP)
 
@@ -52,6 +52,8 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(PKGS)
+	# The examples and the docs generator are read as models: typed as strictly.
+	$(BIN)/mypy --strict examples docs/gen_reference.py docs/hooks.py
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -63,10 +65,23 @@ demo: install
 bench: install
 	$(BIN)/python -m bench
 
+# The documentation site (mkdocs.yml): strict, offline; the hook regenerates docs/reference/.
+# Never with -q: mkdocs counts the warnings it logs, so a quiet strict build passes anything.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# The CLI and HTTP reference pages, from the Typer app and the services' OpenAPI documents.
+docs-reference: install
+	$(BIN)/python docs/gen_reference.py
+
+# sdist + wheel, twine check, the wheel installed in a fresh venv verifying the samples.
+release-check: install
+	.ci/release-check
+
 # Regenerate the exact pins from the ranges in pyproject.toml.
 lock:
 	test -x $(UV) || ($(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==0.13.9")
 	$(UV) pip compile --quiet --python-version 3.11 --extra dev --extra postgres --extra pkcs11 pyproject.toml -o $(LOCK)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .coverage .hypothesis
+	rm -rf $(VENV) build dist site *.egg-info .mypy_cache .ruff_cache .pytest_cache .coverage .hypothesis
