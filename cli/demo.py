@@ -7,9 +7,10 @@
    LegalPerson, registration number, VAT ID and mandate credentials reach the
    organization's wallet over OpenID4VCI.
 3. The agency issues a certification to the same wallet.
-4. The wallet builds the Gaia-X onboarding presentation; the connector verifies it.
-5. The connector's verifier asks for the LegalPerson and the certification over OpenID4VP
-   and accepts the wallet's answer.
+4. The wallet builds the Gaia-X onboarding presentation; the connector verifies it, and
+   refuses a tampered copy and a self-issued LegalPerson.
+5. The connector's verifier asks for the LegalPerson and the certification over OpenID4VP,
+   accepts the wallet's answer, and refuses the same answer replayed.
 6. The agency revokes the certification: the verifier now refuses it, and says why.
 
 `--keep` leaves every service running (URLs printed) until Ctrl-C.
@@ -17,6 +18,7 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +27,15 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from ancre.cli.demo_story import LOGIN_TYPES, PASSPHRASE, Narrator, Scene, running_services
+from ancre.cli.demo_net import SIRET, VAT
+from ancre.cli.demo_story import (
+    LOGIN_TYPES,
+    PASSPHRASE,
+    SCHEME,
+    Narrator,
+    Scene,
+    running_services,
+)
 from ancre.cli.demo_wallet import Browser, OrgWallet, open_wallet
 from ancre.trust.clock import SystemClock
 from ancre.trust.errors import AncreError
@@ -39,16 +49,18 @@ def run_demo(*, keep: bool = False, interactive: bool = False) -> int:
     story = Narrator(console)
     started = time.monotonic()
     try:
-        with tempfile.TemporaryDirectory(prefix="ancre-demo-") as tmp:
-            with running_services(story, Path(tmp), interactive=interactive) as scene:
-                _story(scene)
-                elapsed = time.monotonic() - started
-                if keep:
-                    _keep(scene, console)
+        with (
+            tempfile.TemporaryDirectory(prefix="ancre-demo-") as tmp,
+            running_services(story, Path(tmp), interactive=interactive) as scene,
+        ):
+            _story(scene)
+            elapsed = time.monotonic() - started
+            console.print(f"The story took {elapsed:.1f} s.")
+            if keep:
+                _keep(scene, console)
     except KeyboardInterrupt:
         console.print("\n[bold]Interrupted: every service stopped, the demo folder removed.[/]")
         return 0 if keep and not story.surprises else 130
-    console.print(f"The story took {elapsed:.1f} s.")
     if story.surprises:
         console.print("[bold red]Demo finished with unexpected verdicts:[/]")
         for line in story.surprises:
@@ -66,8 +78,10 @@ def _story(scene: Scene) -> None:
         _login(scene, wallet, Browser(http))
         record = _certify(scene, wallet)
         _onboard(scene, wallet)
+        _forgeries(scene, wallet, http)
         scene.story.title("5. The connector's verifier asks for the credentials over OpenID4VP")
-        _present(scene, wallet, http, "the verifier accepts the presentation", "valid")
+        answer = _present(scene, wallet, http, "the verifier accepts the presentation", "valid")
+        _replay(scene, wallet, answer)
         _revoke(scene, wallet, http, record)
 
 
@@ -75,33 +89,62 @@ def _login(scene: Scene, wallet: OrgWallet, browser: Browser) -> None:
     """2. The legal representative logs in; the register is checked; credentials issued."""
     story = scene.story
     story.title("2. LA POSTE's legal representative logs in; the register is checked")
-    story.say(f"the organization's wallet: {scene.wallet_path} (identity {wallet.identity.did})")
+    story.say(f"the organization's wallet: {scene.wallet_path}")
+    story.say(f"its identity: {story.short(wallet.identity.did)} (P-256)")
+    how = "driving the login pages" if not scene.interactive else "waiting for you to log in"
+    story.say(f"for each credential, the wallet asks the agency; the demo is {how}:")
+    received = []
     for configuration in LOGIN_TYPES:
         held = wallet.receive_by_login(configuration, browser)
+        received.append(held)
         story.say(
-            f"{configuration}: logged in as John Dupont at {scene.urls['op']} (ProConnect "
-            f"stand-in), register checked, {held.format} {', '.join(held.types)} received"
+            f"  {configuration}: John Dupont logs in at the ProConnect stand-in "
+            f"(acr eidas1), consents; the wallet receives a {held.format} {held.types[-1]}"
         )
-    checked = "Recherche d'entreprises (SIRET 35600000000048, active) and VIES (FR39356000000)"
-    story.say(f"registers consulted (recorded answers replayed locally): {checked}")
-    story.expect("four credentials from the agency are in the wallet", True, f"issuer {scene.did('issuer')}")
+    story.say(
+        "registers consulted (recorded answers, replayed locally): Recherche d'entreprises "
+        f"(SIRET {SIRET}, LA POSTE, active, John Dupont its director) and VIES ({VAT}, valid)"
+    )
+    ok = all(h.issuer == scene.did("issuer") and h.status == "valid" for h in received)
+    story.expect(
+        "four credentials, verified by the wallet on receipt", ok, f"issuer {scene.did('issuer')}"
+    )
 
 
 def _certify(scene: Scene, wallet: OrgWallet) -> str:
     """3. The agency certifies the organization; the wallet receives it."""
-    scene.story.title("3. The agency issues a certification")
+    story = scene.story
+    story.title("3. The agency issues a certification")
     held, record = wallet.receive_certification()
-    scene.story.say(f"{', '.join(held.types)} ({held.id}), by the agency, for {held.subject}")
-    scene.story.say("offered with a pre-authorized code and a transaction code, sent separately\n")
+    story.say(f"{held.types[-1]} ({SCHEME}) for {story.short(held.subject or '?')}")
+    story.say("offered with a pre-authorized code and a transaction code sent separately")
+    story.expect("the wallet holds the certification", held.status == "valid", held.status)
     return record
+
+
+def _connector(scene: Scene, wallet: OrgWallet, trusted: frozenset[str], **bound: str) -> Any:
+    """The connector's verification engine, as `ancre verify` runs it (loopback TLS)."""
+    from ancre.trust.net.guard import NetworkPolicy
+    from ancre.trust.policy import VerificationPolicy
+    from ancre.verifier.engine import Verifier
+    from ancre.verifier.factory import build_context
+
+    context = build_context(
+        clock=SystemClock(),
+        policy=VerificationPolicy(trusted_issuers=trusted, **bound),  # type: ignore[arg-type]
+        http=wallet.http.client,
+        network=NetworkPolicy(allow_loopback=True, max_bytes=4 * 1024 * 1024),
+    )
+    return Verifier(context)
+
+
+def _verdict(result: Any) -> str:
+    return str(result.status.value) + (f" {result.errors[0].code}" if result.errors else "")
 
 
 def _onboard(scene: Scene, wallet: OrgWallet) -> None:
     """4. The wallet builds the Gaia-X onboarding presentation; the connector verifies it."""
-    from ancre.trust.policy import VerificationPolicy
     from ancre.trust.result import Status
-    from ancre.verifier.engine import Verifier
-    from ancre.verifier.factory import build_context
     from ancre.wallet.onboard import build_onboarding_bundle
 
     story = scene.story
@@ -109,23 +152,62 @@ def _onboard(scene: Scene, wallet: OrgWallet) -> None:
     audience = scene.urls["verifier"]
     bundle = build_onboarding_bundle(wallet.store, audience=audience, clock=SystemClock())
     for item in bundle.credentials:
-        story.say(f"+ {', '.join(item['types'])} from {item['issuer']}")
-    story.say(f"one vp+jwt signed by {bundle.holder}, for {audience}")
+        story.say(f"+ {item['types'][-1]} from {story.short(item['issuer'])}")
+    story.say(f"one vp+jwt signed by {story.short(bundle.holder)}, for {audience}")
     # The terms-and-conditions credential is the participant's own signature: the
     # connector trusts the agency for the rest, and the participant for that one.
-    policy = VerificationPolicy(
-        audience=audience, nonce=bundle.nonce,
-        trusted_issuers=frozenset([scene.did("issuer"), bundle.holder]),
-    )  # fmt: skip
-    from ancre.trust.net.guard import NetworkPolicy
+    trusted = frozenset([scene.did("issuer"), bundle.holder])
+    connector = _connector(scene, wallet, trusted, audience=audience, nonce=bundle.nonce)
+    result = connector.verify(bundle.token, expect="presentation")
+    story.expect(
+        "the connector accepts the onboarding presentation",
+        result.status is Status.VALID,
+        _verdict(result),
+    )
 
-    context = build_context(
-        clock=SystemClock(), policy=policy, http=wallet.http.client,
-        network=NetworkPolicy(allow_loopback=True, max_bytes=4 * 1024 * 1024),
-    )  # fmt: skip
-    result = Verifier(context).verify(bundle.token, expect="presentation")
-    got = result.status.value + (f" {result.errors[0].code}" if result.errors else "")
-    story.expect("the connector verifies the onboarding presentation", result.status is Status.VALID, got)
+
+def _forgeries(scene: Scene, wallet: OrgWallet, http: Any) -> None:
+    """A tampered copy and a self-issued LegalPerson, sent to the verifier service."""
+    import json
+
+    from ancre.trust.codec.b64 import b64url_decode, b64url_encode
+    from ancre.trust.jose.vc_jose import issue_vc_jwt
+    from ancre.wallet.credentials import list_credentials
+
+    story = scene.story
+    legal = next(c for c in list_credentials(wallet.store)[0] if "gx:LegalPerson" in c.types)
+    head, body, signature = legal.token.split(".")
+    claims = json.loads(b64url_decode(body))
+    claims["credentialSubject"]["schema:name"] = "LA P0STE HOLDINGS"
+    tampered = f"{head}.{b64url_encode(json.dumps(claims).encode())}.{signature}"
+    story.say("a copy of the LegalPerson credential with another company name:")
+    _vc_api(scene, http, tampered, "tampering breaks the signature", "signature_invalid")
+    del claims["credentialStatus"]
+    claims["issuer"] = wallet.identity.did
+    own = issue_vc_jwt(claims, wallet.identity.key, wallet.identity.kid)
+    story.say("the company signs a LegalPerson credential about itself:")
+    _vc_api(scene, http, own, "an issuer missing from the trust list", "issuer_not_trusted")
+
+
+def _vc_api(scene: Scene, http: Any, token: str, what: str, code: str) -> None:
+    from ancre.trust.jose.vc_jose import envelope_credential
+
+    answer = http.post(
+        f"{scene.urls['verifier']}/credentials/verify",
+        json={"verifiableCredential": envelope_credential(token)},
+    ).json()
+    codes = sorted(_codes(answer))
+    scene.story.expect(f"{what} (VC-API)", code in codes, ", ".join(codes) or "no error")
+
+
+def _codes(document: Any) -> set[str]:
+    """Every error `code` anywhere in a verifier's JSON answer."""
+    if isinstance(document, list):
+        return set().union(*(_codes(item) for item in document)) if document else set()
+    if not isinstance(document, dict):
+        return set()
+    found = {document["code"]} if isinstance(document.get("code"), str) else set()
+    return found.union(*(_codes(value) for value in document.values()))
 
 
 def _dcql() -> dict[str, Any]:
@@ -137,43 +219,60 @@ def _dcql() -> dict[str, Any]:
                             query("certification", "ancre:Certification")]}  # fmt: skip
 
 
-def _present(scene: Scene, wallet: OrgWallet, http: Any, what: str, expected: str) -> dict[str, Any]:
-    """The connector's verifier asks over OpenID4VP; the wallet answers; the verdict."""
-    from ancre.wallet.oid4vp import build_answer, fetch_request, send_answer
+def _present(scene: Scene, wallet: OrgWallet, http: Any, what: str, expected: str) -> Any:
+    """The connector's verifier asks over OpenID4VP; the wallet answers; the verdict is
+    read from the verifier. Returns what the wallet sent (an `Answer`)."""
+    from ancre.wallet.oid4vp import build_answer, fetch_request
 
     story, base = scene.story, scene.urls["verifier"]
     created = http.post(f"{base}/openid4vp/requests", json={"dcql_query": _dcql()})
     created.raise_for_status()
     tx = created.json()
-    story.say(f"the verifier asks for gx:LegalPerson and ancre:Certification ({tx['client_id'][:60]}…)")
+    story.say("the verifier asks for a gx:LegalPerson and an ancre:Certification")
     request = fetch_request(tx["authorization_request"], http=wallet.http, clock=SystemClock())
     answer = build_answer(wallet.store, request)
     story.say("the wallet checks the signed request, picks the credentials and answers")
-    try:
-        send_answer(answer, wallet.store, http=wallet.http, clock=SystemClock())
-    except AncreError as refused:  # the verifier's refusal, as the wallet reports it
-        story.say(f"the wallet is told: {refused.message}")
-    verdict: dict[str, Any] = http.get(f"{base}/openid4vp/requests/{tx['transaction_id']}/result").json()
+    _send(scene, wallet, answer)
+    verdict = http.get(f"{base}/openid4vp/requests/{tx['transaction_id']}/result").json()
+    scene.last_verdict = verdict
     for query, entries in verdict.get("credentials", {}).items():
         for entry in entries:
             for inner in entry.get("credentials", []):
-                story.say(f"{query}: {', '.join(inner.get('types', []))} is {inner.get('status')}")
+                story.say(f"{query}: {inner.get('types', ['?'])[-1]} is {inner.get('status')}")
     codes = sorted({str(e.get("code")) for e in verdict.get("errors", [])})
     got = str(verdict.get("status", "?")) + (f" ({', '.join(codes)})" if codes else "")
     story.expect(what, verdict.get("status") == expected, got)
-    return verdict
+    return answer
+
+
+def _send(scene: Scene, wallet: OrgWallet, answer: Any) -> bool:
+    """Post the answer; False (and what the wallet is told) when the verifier refuses."""
+    from ancre.wallet.oid4vp import send_answer
+
+    try:
+        send_answer(answer, wallet.store, http=wallet.http, clock=SystemClock())
+    except AncreError as refused:  # the verifier's refusal, as the wallet reports it
+        scene.story.say(f"the wallet is told: {refused.message}")
+        return False
+    return True
+
+
+def _replay(scene: Scene, wallet: OrgWallet, answer: Any) -> None:
+    """The same answer, sent again: the transaction is over, the verifier refuses it."""
+    scene.story.say("someone sends the same answer to the verifier again:")
+    accepted = _send(scene, wallet, answer)
+    scene.story.expect("a replayed presentation is refused", not accepted, "refused")
 
 
 def _revoke(scene: Scene, wallet: OrgWallet, http: Any, record: str) -> None:
     """6. The agency revokes the certification; the verifier now refuses it, with the reason."""
     story = scene.story
     story.title("6. The agency revokes the certification")
-    assert scene.issuer is not None
-    state = scene.issuer.set_status(record, "revoke", actor="auditor")
-    story.say(f"{record}: {state}; the status list is re-signed (cached for 1 s in this demo)")
-    time.sleep(1.5)
-    verdict = _present(scene, wallet, http, "the verifier refuses the revoked certification", "invalid")
-    reasons = _inner_reasons(verdict)
+    state = scene.agency.set_status(record, "revoke", actor="auditor")
+    story.say(f"{record}: {state}; the status list is re-signed (cached 1 s in this demo)")
+    time.sleep(1.5)  # the status list's cache time, as any verifier honours it
+    _present(scene, wallet, http, "the verifier refuses the revoked certification", "invalid")
+    reasons = _inner_reasons(scene.last_verdict)
     for query, code, message in reasons:
         story.say(f"{query}: {code}: {message}")
     codes = sorted({code for _, code, _ in reasons})
@@ -194,21 +293,24 @@ def _inner_reasons(verdict: dict[str, Any]) -> list[tuple[str, str, str]]:
 def _keep(scene: Scene, console: Console) -> None:
     """Leave every service running until Ctrl-C, with what a person needs to use them."""
     console.rule("[bold]The services keep running (Ctrl-C stops them)")
-    issuer = scene.urls["issuer"]
+    issuer, registry = scene.urls["issuer"], scene.urls["registry"]
     for label, url in (
-        ("issuer (login pages: /login)", issuer), ("issuer metadata",
-         f"{issuer}/.well-known/openid-credential-issuer"),
-        ("verifier", scene.urls["verifier"]), ("registry (trust list)",
-         f"{scene.urls['registry']}/trust-list.json"),
-        ("ProConnect stand-in", scene.urls["op"]), ("registers (replayed)", scene.urls["registers"]),
-    ):  # fmt: skip
+        ("issuer (login pages: /login)", issuer),
+        ("issuer metadata", f"{issuer}/.well-known/openid-credential-issuer"),
+        ("verifier (OpenID4VP, VC-API)", scene.urls["verifier"]),
+        ("registry (trust list)", f"{registry}/trust-list.json"),
+        ("ProConnect stand-in", scene.urls["op"]),
+        ("registers (replayed)", scene.urls["registers"]),
+        ("CA certificate (trust it)", str(scene.ca.ca)),
+        ("wallet", str(scene.wallet_path)),
+        ("wallet passphrase", PASSPHRASE),
+    ):
         console.print(f"  {label:<30} {url}")
-    console.print(f"  {'CA certificate (trust it)':<30} {scene.ca.ca}")
-    console.print(f"  {'wallet':<30} {scene.wallet_path}")
-    console.print(f"  {'wallet passphrase':<30} {PASSPHRASE}")
     console.print(
-        f"  e.g.  ANCRE_WALLET_PASSPHRASE='{PASSPHRASE}' ancre wallet list --wallet {scene.wallet_path}"
+        f"  e.g. ANCRE_WALLET_PASSPHRASE='{PASSPHRASE}' "
+        f"ancre wallet list --wallet {scene.wallet_path}"
     )
-    console.print("ready", highlight=False)
+    console.print("ready")
+    sys.stdout.flush()
     while True:
         time.sleep(3600)

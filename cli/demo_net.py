@@ -46,8 +46,9 @@ def make_ca(folder: Path) -> DemoCa:
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     now = datetime.now(UTC)
-    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(
-        ec.SECP256R1()
+    ca_key, leaf_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
     )
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ancre demo CA")])
 
@@ -63,9 +64,14 @@ def make_ca(folder: Path) -> DemoCa:
             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         )
 
-    ca_cert = build(ca_name, ca_key, ca=True).add_extension(
-        x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-    ).sign(ca_key, hashes.SHA256())
+    ca_cert = (
+        build(ca_name, ca_key, ca=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     leaf_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     leaf = (
         build(leaf_name, leaf_key, ca=False)
@@ -83,9 +89,7 @@ def make_ca(folder: Path) -> DemoCa:
     made.ca.write_bytes(ca_cert.public_bytes(pem))
     made.cert.write_bytes(leaf.public_bytes(pem))
     made.key.write_bytes(
-        leaf_key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     made.key.chmod(0o600)
     return made
@@ -106,15 +110,18 @@ def serve_tls(sock: socket.socket, app: Any, ca: DemoCa | None) -> Iterator[None
     certificate, else plain http), in a thread stopped on exit."""
     import uvicorn
 
-    tls = {"ssl_certfile": str(ca.cert), "ssl_keyfile": str(ca.key)} if ca else {}
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="critical", lifespan="on", access_log=False, **tls)
+    # Served from a thread, uvicorn leaves the signals (Ctrl-C) to the demo, which stops
+    # every server itself.
+    config = uvicorn.Config(
+        app,
+        log_level="critical",
+        lifespan="on",
+        access_log=False,
+        ssl_certfile=str(ca.cert) if ca else None,
+        ssl_keyfile=str(ca.key) if ca else None,
     )
-    # Ctrl-C belongs to the demo, which stops every server itself.
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    thread = threading.Thread(
-        target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True
-    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
     for _ in range(1000):  # bounded wait for start-up
         if server.started or not thread.is_alive():

@@ -8,15 +8,11 @@ wallet is a real encrypted wallet driven through the functions `ancre wallet` ca
 
 from __future__ import annotations
 
-import re
-import secrets
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
 
 from rich.console import Console
 from rich.markup import escape
@@ -24,14 +20,12 @@ from rich.markup import escape
 from ancre.cli.demo_net import DemoCa, bound_socket, make_ca, register_replay, serve_tls
 from ancre.cli.demo_op import CLIENT_ID, StandIn, standin_app
 from ancre.trust.clock import SystemClock
+from ancre.trust.errors import InternalError
 
 if TYPE_CHECKING:
     import httpx
 
     from ancre.issuer.service import Issuer
-    from ancre.wallet.http import Http
-    from ancre.wallet.identities import Identity
-    from ancre.wallet.store import WalletStore
 
 __all__ = ["Narrator", "Scene", "running_services"]
 
@@ -53,6 +47,11 @@ class Narrator:
 
     def title(self, text: str) -> None:
         self.console.rule(f"[bold]{escape(text)}")
+
+    @staticmethod
+    def short(did: str) -> str:
+        """A did:jwk is its whole key: shown by its start."""
+        return did if len(did) <= 48 else did[:40] + "…"
 
     def say(self, text: str) -> None:
         self.console.print(f"  {escape(text)}")
@@ -76,6 +75,15 @@ class Scene:
     urls: dict[str, str] = field(default_factory=dict)
     issuer: Issuer | None = None
     wallet_path: Path | None = None
+    #: The verifier's last OpenID4VP verdict (JSON).
+    last_verdict: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def agency(self) -> Issuer:
+        """The certification agency's issuer (opened when the services start)."""
+        if self.issuer is None:
+            raise InternalError("the agency's issuer is not running")
+        return self.issuer
 
     def did(self, name: str) -> str:
         return "did:web:" + self.urls[name].removeprefix("https://").replace(":", "%3A")
@@ -89,7 +97,6 @@ def _registry_app(scene: Scene, port: int) -> Any:
     from ancre.registry.api import create_app
     from ancre.registry.db import make_engine, migrate
     from ancre.registry.service import Registry
-    from ancre.trust.errors import InternalError
     from ancre.trust.keys.jwk import PrivateKey
 
     story = scene.story
@@ -103,7 +110,9 @@ def _registry_app(scene: Scene, port: int) -> Any:
         registry_did=did, kid=f"{did}#list", operator_name="Loire data space",
         scheme_name="Trusted credential issuers",
     )  # fmt: skip
-    change = registry.add_anchor("alice", anchor_id="did:web:association.example", name="Association")
+    change = registry.add_anchor(
+        "alice", anchor_id="did:web:association.example", name="Association"
+    )
     if change is None:
         raise InternalError("the demo registry runs under the two-person rule")
     story.say("alice files a trust anchor (the data space's association)")
@@ -227,7 +236,9 @@ def running_services(story: Narrator, folder: Path, *, interactive: bool) -> Ite
             }
             for name in names:
                 sock = sockets.pop(name)[0]
-                stack.enter_context(serve_tls(sock, apps[name], None if name == "registers" else scene.ca))
+                stack.enter_context(
+                    serve_tls(sock, apps[name], None if name == "registers" else scene.ca)
+                )
         finally:
             for sock, _ in sockets.values():
                 sock.close()

@@ -39,9 +39,13 @@ class Browser:
     error: BaseException | None = None
 
     def visit(self, url: str) -> None:
+        import httpx
+
+        from ancre.trust.errors import AncreError
+
         try:
             self._visit(url)
-        except BaseException as error:  # reported by the step that waits for the wallet
+        except (AncreError, httpx.HTTPError, RuntimeError) as error:  # told by the waiting step
             self.error = error
 
     def _visit(self, url: str) -> None:
@@ -88,10 +92,9 @@ class OrgWallet:
         """An authorization-code offer, the login through the bridge, then OpenID4VCI."""
         from ancre.issuer.authorize import AuthorizationServer
         from ancre.wallet.authcode import LoopbackAuthorizer
-        from ancre.wallet.oid4vci import Issued, obtain, resolve_offer
+        from ancre.wallet.oid4vci import obtain, resolve_offer
 
-        issuer = self.scene.issuer
-        assert issuer is not None
+        issuer = self.scene.agency
         _, uri = AuthorizationServer(issuer).create_issuer_state(configuration)
         offer = resolve_offer(uri, self.http)
 
@@ -112,17 +115,15 @@ class OrgWallet:
             if browser.error is not None:
                 raise browser.error from None
             raise
-        assert isinstance(issued, Issued)
-        return self.accept(issued.tokens)[0]
+        return self.accept(_tokens(issued))[0]
 
     def receive_certification(self) -> tuple[Any, str]:
         """The agency offers a Certification (pre-authorized code + tx_code); the wallet
         takes it. Returns the held credential and the agency's record id."""
         from ancre.issuer.templates import Authorization
-        from ancre.wallet.oid4vci import Issued, obtain, resolve_offer
+        from ancre.wallet.oid4vci import obtain, resolve_offer
 
-        issuer = self.scene.issuer
-        assert issuer is not None
+        issuer = self.scene.agency
         claims = {
             "ancre:scheme": SCHEME, "ancre:scope": "Hébergement de données",
             "ancre:certificateNumber": f"FR-{secrets.randbelow(10**6):06d}",
@@ -137,10 +138,18 @@ class OrgWallet:
             offer, http=self.http, identity=self.identity, clock=SystemClock(),
             tx_code=created.tx_code,
         )  # fmt: skip
-        assert isinstance(issued, Issued)
-        held = self.accept(issued.tokens)[0]
+        held = self.accept(_tokens(issued))[0]
         record = next(r.id for r in issuer.credentials() if r.configuration_id == "Certification")
         return held, record
+
+
+def _tokens(issued: Any) -> tuple[str, ...]:
+    from ancre.trust.errors import InternalError
+    from ancre.wallet.oid4vci import Issued
+
+    if not isinstance(issued, Issued):  # the demo's issuer never defers
+        raise InternalError("the agency deferred the issuance")
+    return issued.tokens
 
 
 def open_wallet(scene: Scene) -> OrgWallet:

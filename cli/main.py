@@ -1193,8 +1193,8 @@ def demo(
     interactive: Annotated[
         bool,
         typer.Option(
-            "--interactive", help="Print the login URL for a person to open instead of "
-            "driving the login pages."
+            "--interactive",
+            help="Print the login URL for a person to open instead of driving the login pages.",
         ),
     ] = False,
 ) -> None:
