@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ def run_demo(*, keep: bool = False, interactive: bool = False) -> int:
     """Run the story; 0 if every verdict was the expected one."""
     console = Console(highlight=False, emoji=False, soft_wrap=True)
     story = Narrator(console)
+    _interrupt_on_signals()
     started = time.monotonic()
     try:
         with (
@@ -70,11 +72,29 @@ def run_demo(*, keep: bool = False, interactive: bool = False) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _interrupt_on_signals() -> None:
+    """Ctrl-C and SIGTERM stop the story the same way: every service is shut down and the
+    demo's folder removed. Said explicitly: a process started in the background by a shell
+    inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    import signal
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
 def _story(scene: Scene) -> None:
     import httpx
 
     wallet = open_wallet(scene)
-    with httpx.Client(trust_env=False, verify=scene.ca.context(), timeout=15) as http:
+    with (
+        wallet.http.client,
+        httpx.Client(trust_env=False, verify=scene.ca.context(), timeout=15) as http,
+    ):
         _login(scene, wallet, Browser(http))
         record = _certify(scene, wallet)
         _onboard(scene, wallet)

@@ -117,6 +117,9 @@ def serve_tls(sock: socket.socket, app: Any, ca: DemoCa | None) -> Iterator[None
         log_level="critical",
         lifespan="on",
         access_log=False,
+        # An idle keep-alive TLS connection would hold the shutdown for the TLS close
+        # handshake's 30 s: the demo's clients are done by then.
+        timeout_graceful_shutdown=1,
         ssl_certfile=str(ca.cert) if ca else None,
         ssl_keyfile=str(ca.key) if ca else None,
     )

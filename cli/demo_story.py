@@ -92,7 +92,7 @@ class Scene:
 # -- the registry -------------------------------------------------------------------------
 
 
-def _registry_app(scene: Scene, port: int) -> Any:
+def _registry_app(scene: Scene) -> Any:
     """1. Two administrators add a trust anchor and accredit the agency; the list is signed."""
     from ancre.registry.api import create_app
     from ancre.registry.db import make_engine, migrate
@@ -223,25 +223,27 @@ def running_services(story: Narrator, folder: Path, *, interactive: bool) -> Ite
     for name, (_, port) in sockets.items():
         scheme, host = ("http", "127.0.0.1") if name == "registers" else ("https", "localhost")
         scene.urls[name] = f"{scheme}://{host}:{port}"
+    http = httpx.Client(trust_env=False, verify=scene.ca.context())
     with ExitStack() as stack:
+        stack.callback(http.close)
         try:
-            http = stack.enter_context(httpx.Client(trust_env=False, verify=scene.ca.context()))
             op = StandIn(scene.urls["op"], f"{scene.urls['issuer']}/login/callback")
             apps = {
                 "registers": register_replay(),
                 "op": standin_app(op),
-                "registry": _registry_app(scene, sockets["registry"][1]),
+                "registry": _registry_app(scene),
                 "issuer": _issuer_app(scene, op, scene.urls["registers"], http),
                 "verifier": _verifier_app(scene),
             }
             for name in names:
                 sock = sockets.pop(name)[0]
-                stack.enter_context(
-                    serve_tls(sock, apps[name], None if name == "registers" else scene.ca)
-                )
+                ca = None if name == "registers" else scene.ca
+                stack.enter_context(serve_tls(sock, apps[name], ca))
         finally:
             for sock, _ in sockets.values():
                 sock.close()
+        # Stopped before the servers: an idle TLS connection slows a server's shutdown.
+        stack.callback(http.close)
         yield scene
         if scene.issuer is not None:
             scene.issuer.engine.dispose()
