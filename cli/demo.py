@@ -113,6 +113,8 @@ def _login(scene: Scene, wallet: OrgWallet, browser: Browser) -> None:
     story.say(f"its identity: {story.short(wallet.identity.did)} (P-256)")
     how = "driving the login pages" if not scene.interactive else "waiting for you to log in"
     story.say(f"for each credential, the wallet asks the agency; the demo is {how}:")
+    if scene.interactive:
+        story.say(f"(your browser must trust this run's certificate authority: {scene.ca.ca})")
     received = []
     for configuration in LOGIN_TYPES:
         held = wallet.receive_by_login(configuration, browser)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -100,7 +101,8 @@ class OrgWallet:
 
         def show(url: str) -> None:
             if self.scene.interactive:
-                self.scene.story.say(f"open this URL in a browser on this machine:\n  {url}")
+                self.scene.story.say(f"open this URL in a browser on this machine:\n{url}")
+                sys.stdout.flush()
                 return
             threading.Thread(target=browser.visit, args=(url,), daemon=True).start()
 

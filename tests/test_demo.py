@@ -122,3 +122,52 @@ def test_demo_keep_serves_until_interrupted() -> None:
             if stream is not None:
                 stream.close()
         assert "Traceback" not in stderr, stderr[-3000:]
+
+
+def test_demo_interactive_waits_for_a_person_at_the_login_pages() -> None:
+    """`--interactive` prints each login URL; a person (here the demo's own form-following
+    browser, trusting the run's CA) logs in, and the story goes on to its end."""
+    from ancre.cli.demo_wallet import Browser
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ancre.cli.main", "demo", "--interactive"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_lines, args=(server.stdout, seen), daemon=True).start()
+    output: list[str] = []
+    logins = 0
+    try:
+        deadline = time.monotonic() + 240
+        ca: str | None = None
+        while server.poll() is None or not seen.empty():
+            assert time.monotonic() < deadline, "".join(output)[-3000:]
+            try:
+                line = seen.get(timeout=1)
+            except queue.Empty:
+                continue
+            output.append(line)
+            trusted = re.search(r"certificate authority: (\S+\.pem)\)", line)
+            if trusted:
+                ca = trusted.group(1)
+            if line.strip().startswith("https://") and "/authorize?" in line:
+                assert ca is not None
+                with httpx.Client(
+                    trust_env=False, verify=ssl.create_default_context(cafile=ca), timeout=15
+                ) as http:
+                    person = Browser(http)
+                    person.visit(line.strip())
+                    assert person.error is None, person.error
+                logins += 1
+        assert server.wait(30) == 0, "".join(output)[-3000:]
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
+        for stream in (server.stdout, server.stderr):
+            if stream is not None:
+                stream.close()
+    assert logins == 4
+    assert "every verdict was the expected one" in "".join(output)
