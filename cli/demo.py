@@ -137,11 +137,31 @@ def _certify(scene: Scene, wallet: OrgWallet) -> str:
     """3. The agency certifies the organization; the wallet receives it."""
     story = scene.story
     story.title("3. The agency issues a certification")
+    _not_accredited(scene)
     held, record = wallet.receive_certification()
     story.say(f"{held.types[-1]} ({SCHEME}) for {story.short(held.subject or '?')}")
     story.say("offered with a pre-authorized code and a transaction code sent separately")
     story.expect("the wallet holds the certification", held.status == "valid", held.status)
     return record
+
+
+def _not_accredited(scene: Scene) -> None:
+    """The agency checks the trust list before it offers: a type it is not accredited for
+    is refused."""
+    from ancre.issuer.templates import Authorization
+
+    scene.story.say("the agency tries to offer a gx:EUID credential, a type it is not listed for:")
+    try:
+        scene.agency.create_offer(
+            "EUID", {"gx:euid": "FRRCS.356000000"},
+            authorization=Authorization("operator", "auditor", register_checked=True),
+        )  # fmt: skip
+        got = "offered"
+    except AncreError as refused:
+        got = refused.code.value
+    scene.story.expect(
+        "the agency's own accreditation check refuses it", got == "not_accredited", got
+    )
 
 
 def _connector(scene: Scene, wallet: OrgWallet, trusted: frozenset[str], **bound: str) -> Any:

@@ -21,6 +21,7 @@ from ancre.cli.demo_net import DemoCa, bound_socket, make_ca, register_replay, s
 from ancre.cli.demo_op import CLIENT_ID, StandIn, standin_app
 from ancre.trust.clock import SystemClock
 from ancre.trust.errors import InternalError
+from ancre.trust.vcdm.credentials import MANDATE_VCT
 
 if TYPE_CHECKING:
     import httpx
@@ -33,7 +34,8 @@ PASSPHRASE = "ancre demo: not a secret"  # noqa: S105 - the demo's throw-away ke
 SCRYPT_N = 2**14  # the demo's wallet and key store: fast to open, never kept
 LOGIN_TYPES = ("LegalPerson", "LocalRegistrationNumber", "VatID", "Mandate")
 TRUSTED_TYPES = (
-    "gx:LegalPerson", "gx:LocalRegistrationNumber", "gx:VatID", "ancre:Certification",
+    "gx:LegalPerson", "gx:LocalRegistrationNumber", "gx:VatID", MANDATE_VCT,
+    "ancre:Certification",
 )  # fmt: skip
 SCHEME = "ISO/IEC 27001:2022"
 
@@ -144,6 +146,7 @@ def _issuer_app(scene: Scene, op: StandIn, register_url: str, http: httpx.Client
     bridge: the ProConnect stand-in, Recherche d'entreprises and VIES (replayed)."""
     import json
 
+    from ancre.issuer.accreditation import AccreditedIssuer
     from ancre.issuer.api import IssuerSettings, create_app
     from ancre.issuer.authorize import AuthorizationServer
     from ancre.issuer.bridge import LoginBridge
@@ -151,7 +154,6 @@ def _issuer_app(scene: Scene, op: StandIn, register_url: str, http: httpx.Client
     from ancre.issuer.db import make_engine
     from ancre.issuer.login import OidcRelyingParty, ProviderConfig
     from ancre.issuer.registers import DEFAULT_POLICY, RechercheEntreprises, RetryPolicy, Vies
-    from ancre.issuer.service import Issuer
     from ancre.trust.keys.keystore import FileKeyStore
     from ancre.trust.net.guard import NetworkPolicy
 
@@ -164,9 +166,10 @@ def _issuer_app(scene: Scene, op: StandIn, register_url: str, http: httpx.Client
         json.dumps({"schemes": [{"name": SCHEME, "validity_days": 365}]})
     )
     config = load_config(folder)
-    issuer = Issuer(
+    issuer = AccreditedIssuer(
         config, engine=make_engine(config.database_url()), clock=SystemClock(),
         store=FileKeyStore(folder / KEYSTORE_FILE, PASSPHRASE), public_url=public,
+        accreditation=_accreditation(scene, http),
     )  # fmt: skip
     scene.issuer = issuer
     loopback = NetworkPolicy(allow_loopback=True, allow_http=True, timeout=5.0, max_redirects=0)
@@ -186,6 +189,24 @@ def _issuer_app(scene: Scene, op: StandIn, register_url: str, http: httpx.Client
         vies=Vies(http, base_url=register_url, policy=registers, retry=once, rate=None),
     )
     return create_app(IssuerSettings(issuer, authentication=bridge))
+
+
+def _accreditation(scene: Scene, http: httpx.Client) -> Any:
+    """The agency checks its own accreditation in the registry's trust list before every
+    offer and issuance (as `ancre issuer serve --trust-list` does), over loopback TLS."""
+    from ancre.issuer.accreditation import Accreditation
+    from ancre.trust.did.resolvers import default_resolver
+    from ancre.trust.net.guard import NetworkPolicy
+    from ancre.trust.trust_list.client import TrustListClient
+
+    network, clock = NetworkPolicy(allow_loopback=True), SystemClock()
+    url, did = f"{scene.urls['registry']}/trust-list", scene.did("registry")
+    resolver = default_resolver(http_client=http, network=network, clock=clock)
+    client = TrustListClient(
+        url, registry=did, resolver=resolver, clock=clock, http_client=http, network=network,
+        cache_dir=str(scene.folder / "issuer-trust-list"),
+    )  # fmt: skip
+    return Accreditation(client, did=scene.did("issuer"), clock=clock, source=url)
 
 
 def _verifier_app(scene: Scene) -> Any:

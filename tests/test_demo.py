@@ -25,6 +25,7 @@ VERDICTS = (
     "bob, a second administrator, approves it",
     "→ as expected: four credentials, verified by the wallet on receipt",
     "the wallet receives a dc+sd-jwt",  # the mandate
+    "→ as expected: the agency's own accreditation check refuses it (not_accredited)",
     "→ as expected: the wallet holds the certification (valid)",
     "→ as expected: the connector accepts the onboarding presentation (valid)",
     "→ as expected: tampering breaks the signature (VC-API) (signature_invalid)",
