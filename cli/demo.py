@@ -337,7 +337,7 @@ def _keep(scene: Scene, console: Console) -> None:
     console.rule("[bold]The services keep running (Ctrl-C stops them)")
     issuer, registry = scene.urls["issuer"], scene.urls["registry"]
     for label, url in (
-        ("issuer (login pages: /login)", issuer),
+        ("issuer login pages", f"{issuer}/login"),
         ("issuer metadata", f"{issuer}/.well-known/openid-credential-issuer"),
         ("verifier (OpenID4VP, VC-API)", scene.urls["verifier"]),
         ("registry (trust list)", f"{registry}/trust-list.json"),

@@ -100,7 +100,9 @@ def test_demo_keep_serves_until_interrupted() -> None:
             listing["issuer metadata"]: "credential_issuer",
             listing["registry (trust list)"]: "LoTESequenceNumber",
             listing["verifier (OpenID4VP, VC-API)"] + "/health": "",
-            listing["issuer (login pages: /login)"] + "/.well-known/did.json": "assertionMethod",
+            listing["issuer login pages"]: "<form",
+            listing["issuer metadata"].split("/.well-known")[0]
+            + "/.well-known/did.json": "assertionMethod",
         }
         with httpx.Client(trust_env=False, verify=ssl.create_default_context(cafile=ca)) as http:
             for url, member in urls.items():
