@@ -77,6 +77,8 @@ class Scene:
     urls: dict[str, str] = field(default_factory=dict)
     issuer: Issuer | None = None
     wallet_path: Path | None = None
+    #: The services' databases, closed when they stop.
+    engines: list[Any] = field(default_factory=list)
     #: The verifier's last OpenID4VP verdict (JSON).
     last_verdict: dict[str, Any] = field(default_factory=dict)
 
@@ -106,6 +108,7 @@ def _registry_app(scene: Scene) -> Any:
     key = PrivateKey.generate("ed25519")
     did = scene.did("registry")
     engine = make_engine(f"sqlite:///{scene.folder / 'registry.db'}")
+    scene.engines.append(engine)
     migrate(engine)
     registry = Registry(engine, clock=SystemClock())
     registry.configure(
@@ -166,8 +169,10 @@ def _issuer_app(scene: Scene, op: StandIn, register_url: str, http: httpx.Client
         json.dumps({"schemes": [{"name": SCHEME, "validity_days": 365}]})
     )
     config = load_config(folder)
+    engine = make_engine(config.database_url())
+    scene.engines.append(engine)
     issuer = AccreditedIssuer(
-        config, engine=make_engine(config.database_url()), clock=SystemClock(),
+        config, engine=engine, clock=SystemClock(),
         store=FileKeyStore(folder / KEYSTORE_FILE, PASSPHRASE), public_url=public,
         accreditation=_accreditation(scene, http),
     )  # fmt: skip
@@ -246,6 +251,7 @@ def running_services(story: Narrator, folder: Path, *, interactive: bool) -> Ite
         scene.urls[name] = f"{scheme}://{host}:{port}"
     http = httpx.Client(trust_env=False, verify=scene.ca.context())
     with ExitStack() as stack:
+        stack.callback(lambda: [engine.dispose() for engine in scene.engines])
         stack.callback(http.close)
         try:
             op = StandIn(scene.urls["op"], f"{scene.urls['issuer']}/login/callback")
@@ -266,5 +272,3 @@ def running_services(story: Narrator, folder: Path, *, interactive: bool) -> Ite
         # Stopped before the servers: an idle TLS connection slows a server's shutdown.
         stack.callback(http.close)
         yield scene
-        if scene.issuer is not None:
-            scene.issuer.engine.dispose()
