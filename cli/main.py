@@ -1185,15 +1185,31 @@ def samples(
 
 
 @app.command()
-def demo() -> None:
-    """Run the story end to end on loopback: an issuer with a did:web identity signs Gaia-X
-    credentials, a verifier checks them, and tampering is caught.
+def demo(
+    keep: Annotated[
+        bool,
+        typer.Option("--keep", help="Leave the services running (URLs printed) until Ctrl-C."),
+    ] = False,
+    interactive: Annotated[
+        bool,
+        typer.Option(
+            "--interactive",
+            help="Print the login URL for a person to open instead of driving the login pages.",
+        ),
+    ] = False,
+) -> None:
+    """Run the whole onboarding story on loopback: a registry accredits an agency, a
+    company's legal representative logs in, its wallet receives its credentials and a
+    certification, a connector's verifier accepts them over OpenID4VP, then refuses the
+    certification once revoked.
 
     ancre demo
+
+    ancre demo --keep
     """
     from ancre.cli.demo import run_demo
 
-    raise typer.Exit(run_demo())
+    raise typer.Exit(run_demo(keep=keep, interactive=interactive))
 
 
 #: Set by the scripts `ancre completion SHELL` prints, when the shell asks for candidates.

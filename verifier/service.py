@@ -21,6 +21,7 @@ costly document stalls the event loop or `/health`.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections import Counter
@@ -96,6 +97,9 @@ class VerifierSettings:
     #: carries `Ancre-Trust: not-checked`. Without it such settings are refused: a verifier
     #: that vouches for any self-signed did:key issuer is a misconfiguration.
     no_trust_check: bool = False
+    #: A PEM bundle the outbound client trusts instead of the system's CAs (a private CA,
+    #: as `ancre demo` runs on loopback TLS); None: the system's.
+    ca_file: str | None = None
     #: The names this verifier is known by (its public URL, a domain, a DID): a presentation
     #: verified without a request `domain` must be bound (`aud`, proof `domain`) to one of
     #: them. With none configured, a presentation bound to any audience is refused (it is
@@ -323,7 +327,10 @@ class _Service:
 
     def __init__(self, config: VerifierSettings) -> None:
         self.config = config
-        self.client = httpx.Client(trust_env=False, follow_redirects=False)
+        verify: ssl.SSLContext | bool = True
+        if config.ca_file is not None:
+            verify = ssl.create_default_context(cafile=config.ca_file)
+        self.client = httpx.Client(trust_env=False, follow_redirects=False, verify=verify)
         self.jsonld_pool = JsonLdPool(
             workers=config.jsonld_workers,
             queue_limit=config.jsonld_queue,
