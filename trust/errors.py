@@ -62,6 +62,9 @@ class Code(StrEnum):
     # DIDs
     INVALID_DID = "invalid_did"
     UNSUPPORTED_DID_METHOD = "unsupported_did_method"
+    #: A JWS with no `kid` whose signer's DID document has several keys usable for the
+    #: proof's purpose: ancre tries none (which one signed is not said), indeterminate.
+    AMBIGUOUS_KEY = "ambiguous_key"
     DID_NOT_FOUND = "did_not_found"
     DID_RESOLUTION_FAILED = "did_resolution_failed"
     INVALID_DID_DOCUMENT = "invalid_did_document"

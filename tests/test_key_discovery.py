@@ -1,0 +1,206 @@
+"""Key discovery as peers produce credentials: a JWS with no `kid` (RFC 7515 §4.1.4 makes it
+optional; did-jwt-vc, jose and @sd-jwt leave it out) uses the signer DID's one key for the
+proof's purpose, and is `ambiguous_key` (indeterminate) when the DID has several."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from _support import Issuer, StaticResolver, credential
+
+from ancre.trust.clock import FixedClock
+from ancre.trust.codec.b64 import b64url_decode
+from ancre.trust.did.document import CompositeResolver
+from ancre.trust.did.jwk import did_jwk_from_public_key
+from ancre.trust.jose.jws import sign_compact
+from ancre.trust.jose.vc_jose import verify_vc_jwt, verify_vp_jwt
+from ancre.trust.keys.jwk import PrivateKey
+from ancre.trust.policy import VerificationPolicy
+from ancre.trust.result import Status, Step
+from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc, verify_sd_jwt_vc
+
+DID_WEB = "did:web:issuer.example"
+
+
+def _no_kid_vc(key: PrivateKey, issuer: str, **extra: Any) -> str:
+    header = {"typ": "vc+jwt", "cty": "vc", **extra}
+    return sign_compact(header, json.dumps(credential(issuer)).encode(), key)
+
+
+def _multikey_doc(did: str, keys: dict[str, PrivateKey], *, auth: bool = True) -> dict[str, Any]:
+    methods = [
+        {
+            "id": f"{did}#{name}",
+            "type": "JsonWebKey",
+            "controller": did,
+            "publicKeyJwk": key.public_key.to_jwk(),
+        }
+        for name, key in keys.items()
+    ]
+    ids = [m["id"] for m in methods]
+    return {
+        "id": did,
+        "verificationMethod": methods,
+        "assertionMethod": ids,
+        "authentication": ids if auth else [],
+    }
+
+
+def _code(result: Any) -> str:
+    return str(result.errors[0].code) if result.errors else ""
+
+
+@pytest.mark.parametrize("method", ["key", "jwk"])
+def test_vc_jwt_without_kid_from_did_key_and_did_jwk_is_valid(
+    method: str, resolver: CompositeResolver, clock: FixedClock
+) -> None:
+    if method == "jwk":
+        key = PrivateKey.generate("p256")
+        did = did_jwk_from_public_key(key.public_key)
+    else:
+        issuer = Issuer.new("ed25519")
+        key, did = issuer.key, issuer.did
+    token = _no_kid_vc(key, did)
+    assert "kid" not in json.loads(b64url_decode(token.split(".")[0]))
+    result = verify_vc_jwt(token, resolver=resolver, clock=clock)
+    assert result.status is Status.VALID, result.to_json()
+    issuer_check = next(c for c in result.checks if c.step is Step.ISSUER_KEY)
+    assert "names no `kid`" in issuer_check.message
+    # Twice: the second verification goes through the resolver's key cache path too.
+    assert verify_vc_jwt(token, resolver=resolver, clock=clock).status is Status.VALID
+
+
+def test_vc_jwt_without_kid_signed_by_another_key_is_invalid(
+    resolver: CompositeResolver, clock: FixedClock
+) -> None:
+    issuer, stranger = Issuer.new("ed25519"), PrivateKey.generate("ed25519")
+    result = verify_vc_jwt(_no_kid_vc(stranger, issuer.did), resolver=resolver, clock=clock)
+    assert result.status is Status.INVALID
+    assert _code(result) == "signature_invalid"
+
+
+def test_vc_jwt_without_kid_and_several_keys_is_ambiguous(clock: FixedClock) -> None:
+    one, two = PrivateKey.generate("ed25519"), PrivateKey.generate("ed25519")
+    resolver = StaticResolver({DID_WEB: _multikey_doc(DID_WEB, {"k1": one, "k2": two})})
+    result = verify_vc_jwt(_no_kid_vc(one, DID_WEB), resolver=resolver, clock=clock)
+    assert result.status is Status.INDETERMINATE, result.to_json()
+    assert _code(result) == "ambiguous_key"
+    assert "2 assertionMethod keys" in result.errors[0].message
+    # The same credential with its kid verifies: the ambiguity is all that was missing.
+    named = _no_kid_vc(one, DID_WEB, kid=f"{DID_WEB}#k1")
+    assert verify_vc_jwt(named, resolver=resolver, clock=clock).status is Status.VALID
+
+
+def test_vc_jwt_without_kid_uses_the_one_assertion_key_among_several_methods(
+    clock: FixedClock,
+) -> None:
+    signer, auth_only = PrivateKey.generate("p256"), PrivateKey.generate("p256")
+    doc = _multikey_doc(DID_WEB, {"sign": signer, "login": auth_only})
+    doc["assertionMethod"] = [f"{DID_WEB}#sign"]
+    resolver = StaticResolver({DID_WEB: doc})
+    assert (
+        verify_vc_jwt(_no_kid_vc(signer, DID_WEB), resolver=resolver, clock=clock).status
+        is Status.VALID
+    )
+    # Signed with the authentication-only key: the one assertion key does not verify it.
+    wrong = verify_vc_jwt(_no_kid_vc(auth_only, DID_WEB), resolver=resolver, clock=clock)
+    assert (wrong.status, _code(wrong)) == (Status.INVALID, "signature_invalid")
+
+
+def test_vc_jwt_without_kid_and_no_assertion_key_is_invalid(clock: FixedClock) -> None:
+    key = PrivateKey.generate("ed25519")
+    doc = _multikey_doc(DID_WEB, {"k1": key})
+    doc["assertionMethod"] = []
+    result = verify_vc_jwt(
+        _no_kid_vc(key, DID_WEB), resolver=StaticResolver({DID_WEB: doc}), clock=clock
+    )
+    assert (result.status, _code(result)) == (Status.INVALID, "verification_method_not_found")
+
+
+@pytest.mark.parametrize("kid", ["", 7, None])
+def test_a_kid_that_is_not_a_non_empty_string_is_still_an_invalid_header(
+    kid: Any, resolver: CompositeResolver, clock: FixedClock
+) -> None:
+    issuer = Issuer.new("ed25519")
+    header = {"typ": "vc+jwt", "cty": "vc", "kid": kid}
+    token = sign_compact(header, json.dumps(credential(issuer.did)).encode(), issuer.key)
+    result = verify_vc_jwt(token, resolver=resolver, clock=clock)
+    assert result.status is Status.INVALID
+    assert _code(result) == "invalid_header"
+
+
+def _no_kid_sd_jwt(issued: str, key: PrivateKey) -> str:
+    jws, sep, rest = issued.partition("~")
+    header = json.loads(b64url_decode(jws.split(".")[0]))
+    header.pop("kid")
+    payload = b64url_decode(jws.split(".")[1])
+    return sign_compact(header, payload, key) + sep + rest
+
+
+def test_sd_jwt_vc_without_kid(resolver: CompositeResolver, clock: FixedClock) -> None:
+    issuer = Issuer.new("p256")
+    issued = issue_sd_jwt_vc(
+        {"given_name": "Alice"},
+        issuer.key,
+        issuer=issuer.did,
+        vct="https://credentials.example/identity",
+        disclosable=["/given_name"],
+        kid=issuer.kid,
+        issued_at=clock.now(),
+    )
+    token = _no_kid_sd_jwt(str(issued), issuer.key)
+    policy = VerificationPolicy(require_key_binding=False)
+    result = verify_sd_jwt_vc(token, resolver=resolver, clock=clock, policy=policy)
+    assert result.status is Status.VALID, result.to_json()
+    # Several keys and no kid: indeterminate, whatever the key binding.
+    other = PrivateKey.generate("p256")
+    doc = _multikey_doc(DID_WEB, {"a": issuer.key, "b": other})
+    issued_web = issue_sd_jwt_vc(
+        {"given_name": "Alice"},
+        issuer.key,
+        issuer=DID_WEB,
+        vct="https://credentials.example/identity",
+        disclosable=["/given_name"],
+        kid=f"{DID_WEB}#a",
+        issued_at=clock.now(),
+    )
+    ambiguous = verify_sd_jwt_vc(
+        _no_kid_sd_jwt(str(issued_web), issuer.key),
+        resolver=StaticResolver({DID_WEB: doc}),
+        clock=clock,
+        policy=policy,
+    )
+    assert (ambiguous.status, _code(ambiguous)) == (Status.INDETERMINATE, "ambiguous_key")
+
+
+def test_vp_jwt_without_kid_uses_the_holders_one_authentication_key(
+    resolver: CompositeResolver, clock: FixedClock
+) -> None:
+    holder = Issuer.new("ed25519")
+    payload = {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiablePresentation"],
+        "holder": holder.did,
+        "verifiableCredential": [],
+    }
+    claims = {"iss": holder.did, "aud": "https://verifier.example", "nonce": "n-1"}
+    token = sign_compact(
+        {"typ": "vp+jwt", "cty": "vp"}, json.dumps({**payload, **claims}).encode(), holder.key
+    )
+    policy = VerificationPolicy(audience="https://verifier.example", nonce="n-1")
+    result = verify_vp_jwt(token, resolver=resolver, clock=clock, policy=policy)
+    assert result.status is Status.VALID, result.to_json()
+    # A holder whose DID lists no authentication key: nothing may sign for it.
+    doc = _multikey_doc(DID_WEB, {"k1": holder.key}, auth=False)
+    web = sign_compact(
+        {"typ": "vp+jwt", "cty": "vp"},
+        json.dumps({**payload, **claims, "holder": DID_WEB, "iss": DID_WEB}).encode(),
+        holder.key,
+    )
+    refused = verify_vp_jwt(
+        web, resolver=StaticResolver({DID_WEB: doc}), clock=clock, policy=policy
+    )
+    assert refused.status is Status.INVALID
+    assert _code(refused) == "verification_method_not_found"
