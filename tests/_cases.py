@@ -1429,7 +1429,7 @@ case(
     INVALID,
     "proof_purpose_mismatch",
 )
-case("DI: unshipped @context", _di_unknown_context, INVALID, "unknown_context")
+case("DI: unshipped @context", _di_unknown_context, INDETERMINATE, "unknown_context")
 case(
     "DI: expired",
     lambda w: _di(
