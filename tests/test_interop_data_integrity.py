@@ -57,7 +57,7 @@ def _peer(request: dict[str, Any]) -> dict[str, Any]:
     if node is None or not (NODE_DI / "node_modules" / "@digitalbazaar" / "vc").is_dir():
         # Not a skip: the interop claim must not pass silently on a machine without it.
         pytest.fail("the npm Data Integrity peer is not installed: run `make node-deps`")
-    done = subprocess.run(  # noqa: S603 - node, our script
+    done = subprocess.run(
         [node, str(NODE_DI / "di.mjs")],
         input=json.dumps(request),
         capture_output=True,
