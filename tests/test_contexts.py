@@ -154,3 +154,28 @@ def test_cli_verify_context_option(tmp_path: Path) -> None:
     assert wrong.returncode == 64
     assert "--context" in wrong.stderr
     assert "Traceback" not in wrong.stderr
+
+
+def test_verifier_serve_refuses_a_context_manifest_that_does_not_match(tmp_path: Path) -> None:
+    bad = _manifest(tmp_path / "bad", sha256="2" * 64)
+    done = _ancre("verifier", "serve", "--no-trust-check", "--port", "0", "--context", str(bad))
+    assert done.returncode == 64, done.stderr
+    assert "--context" in done.stderr
+    assert "not the pinned" in done.stderr
+
+
+def test_verifier_service_uses_the_configured_contexts(tmp_path: Path) -> None:
+    import httpx
+    from _asgi_server import serve
+
+    from ancre.verifier.service import VerifierSettings, create_app
+
+    issuer = Issuer.new("ed25519")
+    store = load_context_manifest(_manifest(tmp_path / "ctx"))
+    body = {"verifiableCredential": _signed(issuer, store)}
+    clock = FixedClock(NOW)
+    for contexts, expected in ((None, "indeterminate"), (store, "valid")):
+        settings = VerifierSettings(no_trust_check=True, clock=clock, contexts=contexts)
+        with serve(create_app(settings)) as base, httpx.Client(trust_env=False) as client:
+            response = client.post(f"{base}/credentials/verify", json=body, timeout=30)
+        assert response.headers["Ancre-Status"] == expected, response.text

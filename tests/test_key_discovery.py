@@ -5,10 +5,15 @@ proof's purpose, and is `ambiguous_key` (indeterminate) when the DID has several
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from _support import Issuer, StaticResolver, credential
+from _x509_pki import make_ca, make_leaf, pem_chain
 
 from ancre.trust.clock import FixedClock
 from ancre.trust.codec.b64 import b64url_decode
@@ -204,3 +209,46 @@ def test_vp_jwt_without_kid_uses_the_holders_one_authentication_key(
     )
     assert refused.status is Status.INVALID
     assert _code(refused) == "verification_method_not_found"
+
+
+def _ancre_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ancre.cli.main", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ),
+        timeout=60,
+    )
+
+
+def test_cli_trust_anchor_for_x5c_credentials(tmp_path: Path) -> None:
+    issuer = "https://issuer.example"
+    root = make_ca("Test root")
+    leaf = make_leaf(root, uris=[issuer])
+    header = {"typ": "vc+jwt", "cty": "vc", "iss": issuer, "x5c": leaf.x5c()}
+    token = sign_compact(header, json.dumps(credential(issuer)).encode(), leaf.signer)
+    (tmp_path / "vc.jwt").write_text(token)
+    (tmp_path / "root.pem").write_text(pem_chain([root.certificate]))
+    (tmp_path / "other.pem").write_text(pem_chain([make_ca("Another root").certificate]))
+    (tmp_path / "junk.pem").write_text("not a certificate")
+    at = "2026-01-15T12:00:00Z"
+    vc = str(tmp_path / "vc.jwt")
+    anchored = _ancre_cli(
+        "verify", vc, "--at", at, "--json", "--trust-anchor", str(tmp_path / "root.pem")
+    )
+    assert anchored.returncode == 0, anchored.stdout + anchored.stderr
+    assert "x5c chain validates" in anchored.stdout
+    # Another anchor (given twice: the option repeats): the chain ends nowhere trusted.
+    other = str(tmp_path / "other.pem")
+    stranger = _ancre_cli(
+        "verify", vc, "--at", at, "--json", "--trust-anchor", other, "--trust-anchor", other
+    )
+    assert stranger.returncode == 1
+    assert json.loads(stranger.stdout)["errors"][0]["code"] == "certificate_untrusted"
+    # No anchor: an https issuer's key cannot be found, which proves nothing.
+    bare = _ancre_cli("verify", vc, "--at", at, "--json")
+    assert bare.returncode == 2
+    junk = _ancre_cli("verify", vc, "--trust-anchor", str(tmp_path / "junk.pem"))
+    assert junk.returncode == 64
+    assert "--trust-anchor" in junk.stderr
