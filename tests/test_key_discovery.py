@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from _http_server import LoopbackServer, Route
+from _issuer_support import make_tls
 from _support import Issuer, StaticResolver, credential
 from _x509_pki import make_ca, make_leaf, pem_chain
 
@@ -22,9 +29,12 @@ from ancre.trust.did.jwk import did_jwk_from_public_key
 from ancre.trust.jose.jws import sign_compact
 from ancre.trust.jose.vc_jose import verify_vc_jwt, verify_vp_jwt
 from ancre.trust.keys.jwk import PrivateKey
+from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step
 from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc, verify_sd_jwt_vc
+from ancre.verifier.engine import Verifier
+from ancre.verifier.factory import build_context
 
 DID_WEB = "did:web:issuer.example"
 
@@ -252,3 +262,158 @@ def test_cli_trust_anchor_for_x5c_credentials(tmp_path: Path) -> None:
     junk = _ancre_cli("verify", vc, "--trust-anchor", str(tmp_path / "junk.pem"))
     assert junk.returncode == 64
     assert "--trust-anchor" in junk.stderr
+
+
+# ---- SD-JWT VC issuers named by an https URL: JWT VC Issuer Metadata and x5c ------------
+
+
+@contextmanager
+def _https_server(tmp_path: Path) -> Iterator[tuple[LoopbackServer, httpx.Client]]:
+    """The loopback test server over TLS (a test CA's certificate for localhost), and a
+    client trusting that CA."""
+    tls = make_tls(tmp_path / "tls")
+    server = LoopbackServer()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(tls.cert), str(tls.key))
+    server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+    thread = threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.01})
+    thread.start()
+    try:
+        with httpx.Client(verify=tls.context(), trust_env=False) as client:
+            yield server, client
+    finally:
+        server.stop.set()
+        server.httpd.shutdown()
+        server.httpd.server_close()
+        thread.join()
+
+
+def _json_route(value: Any) -> Route:
+    return Route(body=json.dumps(value).encode(), headers={"Content-Type": "application/json"})
+
+
+def _sd_jwt(key: Any, issuer: str, *, kid: str | None, clock: FixedClock, **extra: Any) -> str:
+    issued = issue_sd_jwt_vc(
+        {"given_name": "Alice"},
+        key,
+        issuer=issuer,
+        vct="https://credentials.example/identity",
+        disclosable=["/given_name"],
+        kid=kid or "placeholder",
+        issued_at=clock.now(),
+        **extra,
+    )
+    return str(issued) if kid is not None else _no_kid_sd_jwt(str(issued), key)
+
+
+def _verifier(client: httpx.Client, clock: FixedClock, anchors: Any = ()) -> Verifier:
+    return Verifier(
+        build_context(
+            clock=clock,
+            policy=VerificationPolicy(require_key_binding=False),
+            http=client,
+            network=NetworkPolicy(allow_loopback=True),
+            trust_anchors=anchors,
+        )
+    )
+
+
+def _verdict(verifier: Verifier, token: str) -> tuple[Status, str]:
+    result = verifier.verify(token.encode())
+    return result.status, _code(result)
+
+
+@pytest.mark.parametrize("by_reference", [False, True])
+def test_sd_jwt_vc_https_issuer_key_from_issuer_metadata(
+    tmp_path: Path, clock: FixedClock, by_reference: bool
+) -> None:
+    key = PrivateKey.generate("p256")
+    with _https_server(tmp_path) as (server, client):
+        issuer = f"https://localhost:{server.port}/tenant/1"
+        jwks = {"keys": [{**key.public_key.to_jwk(), "kid": "k1", "use": "sig"}]}
+        metadata: dict[str, Any] = {"issuer": issuer}
+        if by_reference:
+            metadata["jwks_uri"] = f"https://localhost:{server.port}/jwks.json"
+            server.routes["/jwks.json"] = _json_route(jwks)
+        else:
+            metadata["jwks"] = jwks
+        server.routes["/.well-known/jwt-vc-issuer/tenant/1"] = _json_route(metadata)
+        verifier = _verifier(client, clock)
+        # The verdict does not depend on the kid: one key, used either way.
+        for kid in ("k1", None):
+            token = _sd_jwt(key, issuer, kid=kid, clock=clock)
+            assert _verdict(verifier, token) == (Status.VALID, ""), kid
+        # Cached: the metadata was fetched once for both verifications.
+        assert server.hits["/.well-known/jwt-vc-issuer/tenant/1"] == 1
+        forged = _sd_jwt(PrivateKey.generate("p256"), issuer, kid="k1", clock=clock)
+        assert _verdict(verifier, forged) == (Status.INVALID, "signature_invalid")
+        unknown = _sd_jwt(key, issuer, kid="k9", clock=clock)
+        assert _verdict(verifier, unknown) == (Status.INVALID, "verification_method_not_found")
+
+
+def test_sd_jwt_vc_https_issuer_with_several_keys_needs_a_kid(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    key, other = PrivateKey.generate("ed25519"), PrivateKey.generate("p256")
+    with _https_server(tmp_path) as (server, client):
+        issuer = f"https://localhost:{server.port}"
+        keys = [{**key.public_key.to_jwk(), "kid": "a"}, {**other.public_key.to_jwk(), "kid": "b"}]
+        server.routes["/.well-known/jwt-vc-issuer"] = _json_route(
+            {"issuer": issuer, "jwks": {"keys": keys}}
+        )
+        verifier = _verifier(client, clock)
+        assert _verdict(verifier, _sd_jwt(key, issuer, kid="a", clock=clock)) == (Status.VALID, "")
+        assert _verdict(verifier, _sd_jwt(key, issuer, kid=None, clock=clock)) == (
+            Status.INDETERMINATE,
+            "ambiguous_key",
+        )
+
+
+@pytest.mark.parametrize(
+    ("route", "expected"),
+    [
+        (None, (Status.INDETERMINATE, "issuer_metadata_unavailable")),
+        (
+            {"issuer": "https://elsewhere.example", "jwks": {"keys": []}},
+            (Status.INVALID, "invalid_issuer_metadata"),
+        ),
+        ({"issuer": "SELF"}, (Status.INVALID, "invalid_issuer_metadata")),
+        (
+            {"issuer": "SELF", "jwks": {"keys": []}, "jwks_uri": "https://x.example/"},
+            (Status.INVALID, "invalid_issuer_metadata"),
+        ),
+        (
+            {"issuer": "SELF", "jwks_uri": "http://localhost/jwks"},
+            (Status.INVALID, "invalid_issuer_metadata"),
+        ),
+        ({"issuer": "SELF", "jwks": {"keys": "none"}}, (Status.INVALID, "invalid_issuer_metadata")),
+    ],
+)
+def test_sd_jwt_vc_https_issuer_metadata_refusals(
+    tmp_path: Path, clock: FixedClock, route: Any, expected: tuple[Status, str]
+) -> None:
+    key = PrivateKey.generate("p256")
+    with _https_server(tmp_path) as (server, client):
+        issuer = f"https://localhost:{server.port}"
+        if route is not None:
+            body = {k: (issuer if v == "SELF" else v) for k, v in route.items()}
+            server.routes["/.well-known/jwt-vc-issuer"] = _json_route(body)
+        token = _sd_jwt(key, issuer, kid=None, clock=clock)
+        assert _verdict(_verifier(client, clock), token) == expected
+
+
+def test_sd_jwt_vc_https_issuer_key_from_x5c_bound_to_the_iss_host(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    root = make_ca("Issuer root")
+    with _https_server(tmp_path) as (server, client):
+        issuer = f"https://localhost:{server.port}/issuer"
+        leaf = make_leaf(root, dns_names=["localhost"])
+        verifier = _verifier(client, clock, anchors=[root.certificate])
+        for kid in ("k1", None):
+            token = _sd_jwt(leaf.signer, issuer, kid=kid, clock=clock, x5c=leaf.x5c())
+            assert _verdict(verifier, token) == (Status.VALID, ""), kid
+        assert server.hits == {}  # the chain decided: no metadata fetched
+        stranger = make_leaf(root, dns_names=["elsewhere.example"])
+        token = _sd_jwt(stranger.signer, issuer, kid=None, clock=clock, x5c=stranger.x5c())
+        assert _verdict(verifier, token) == (Status.INVALID, "certificate_identity_mismatch")

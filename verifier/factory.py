@@ -79,7 +79,8 @@ def build_context(
     Integrity proofs may use (the shipped ones by default; add vetted ones with
     `ancre.trust.vcdm.jsonld.load_context_manifest`). `trust_anchors`: certificates an
     `x5c` chain in a JOSE header must validate to (its leaf naming the issuer); headers
-    without `x5c` keep resolving the issuer's DID."""
+    without `x5c` keep resolving the issuer's DID. With `http`, an SD-JWT VC whose issuer is
+    an https URL gets its key from the issuer's JWT VC Issuer Metadata (or `x5c`)."""
     from ancre.trust.did.resolvers import default_resolver
 
     resolver = default_resolver(http_client=http, network=network, clock=clock)
@@ -102,10 +103,16 @@ def build_context(
             max_bytes=trust_list.max_bytes,
         )
     keys: DidResolver | KeySource = resolver
+    x5c = None
     if trust_anchors:
         from ancre.trust.x509.chain import X5cKeySource
 
-        keys = X5cKeySource(list(trust_anchors), clock=clock, fallback=resolver)
+        keys = x5c = X5cKeySource(list(trust_anchors), clock=clock, fallback=resolver)
+    if http is not None:
+        # SD-JWT VC issuers named by an https URL: their metadata's keys, or x5c.
+        from ancre.trust.sd_jwt.issuer_metadata import IssuerMetadataKeys
+
+        keys = IssuerMetadataKeys(keys, client=http, network=network, clock=clock, x5c=x5c)
     return VerifyContext(keys, clock, policy, status, trust, contexts)
 
 
