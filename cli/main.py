@@ -201,6 +201,16 @@ FailureStatusOption = Annotated[
         "rejection. The body is the same.",
     ),
 ]
+ContextOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--context",
+        help="Add the JSON-LD contexts a manifest lists (repeatable): a manifest.json file, "
+        'or a folder holding one, mapping each context URL to {"file", "sha256"}; '
+        "each file must hash to its pin. Contexts are never fetched: without one, a Data "
+        "Integrity credential using it is indeterminate (unknown_context).",
+    ),
+]
 OpenID4VPDatabaseOption = Annotated[
     str | None,
     typer.Option(
@@ -237,6 +247,7 @@ def verifier_serve(
     public_url: PublicUrlOption = None,
     openid4vp_database: OpenID4VPDatabaseOption = None,
     failure_status: FailureStatusOption = 200,
+    context: ContextOption = None,
 ) -> None:
     """Serve POST /credentials/verify and /presentations/verify (W3C VC-API), OpenID4VP 1.0
     (with --openid4vp-key), /health, /ready, /metrics.
@@ -268,6 +279,7 @@ def verifier_serve(
         audience=audience,
         no_trust_check=no_trust_check,
         failure_status=failure_status,
+        contexts=_context_store(context),
     )
     _serve(settings, host, port, log_format=log_format, log_level=log_level, tls=tls)
 
@@ -331,6 +343,7 @@ def _serve_settings(
     audience: list[str] | None,
     no_trust_check: bool,
     failure_status: int = 200,
+    contexts: Any = None,
 ) -> VerifierSettings:
     """The service's settings from the command line; exit 64 on a configuration they
     refuse."""
@@ -361,6 +374,7 @@ def _serve_settings(
             no_trust_check=no_trust_check,
             audiences=audiences,
             failure_status=failure_status,
+            contexts=contexts,
         )
     except ConfigurationError as error:
         _die(EXIT_USAGE, error.message)
@@ -852,6 +866,16 @@ def verify(
             help="Let did:web resolve over plain HTTP on 127.0.0.1/localhost (local tests only).",
         ),
     ] = False,
+    context: ContextOption = None,
+    trust_anchor: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trust-anchor",
+            help="A PEM certificate (repeatable) an `x5c` chain in the credential's header "
+            "must validate to, its leaf naming the issuer. Credentials without `x5c` keep "
+            "resolving the issuer's DID.",
+        ),
+    ] = None,
 ) -> None:
     """Verify a credential or presentation: signature, data model, validity dates, schema,
     and (with --trusted-issuer) whether its issuer is trusted.
@@ -872,14 +896,50 @@ def verify(
     list_source = _trust_list_source(
         trust_list, registry_key, cache_dir, state_dir, trust_list_max_bytes
     )
-    result, trust = _run_verifier(data, clock, policy, list_source, insecure_loopback)
+    extras = {"contexts": _context_store(context), "trust_anchors": _trust_anchors(trust_anchor)}
+    result, trust = _run_verifier(data, clock, policy, list_source, insecure_loopback, extras)
     state = _verify_trust_state(result, policy, trust)
     _report_verification(result, state, data, source, json_out=json_out)
     raise typer.Exit(_verify_exit_code(result))
 
 
+def _context_store(paths: list[Path] | None) -> Any:
+    """The JSON-LD contexts `--context` adds to the shipped ones (None: the shipped ones)."""
+    if not paths:
+        return None
+    from ancre.trust.errors import ConfigurationError
+    from ancre.trust.vcdm.jsonld import ContextStore, load_context_manifest
+
+    store = ContextStore()
+    for path in paths:
+        try:
+            load_context_manifest(path, store)
+        except ConfigurationError as error:
+            _die(EXIT_USAGE, f"--context {path}: {error.message}")
+    return store
+
+
+def _trust_anchors(paths: list[Path] | None) -> list[Any]:
+    """The certificates `--trust-anchor` names (each file one or more PEM certificates)."""
+    from ancre.trust.errors import AncreError
+    from ancre.trust.x509.chain import parse_pem_chain
+
+    anchors: list[Any] = []
+    for path in paths or ():
+        try:
+            anchors.extend(parse_pem_chain(_read_input(path).decode("ascii", "replace")))
+        except AncreError as error:
+            _die(EXIT_USAGE, f"--trust-anchor {path}: {error.message}")
+    return anchors
+
+
 def _run_verifier(
-    data: bytes, clock: Clock, policy: VerificationPolicy, list_source: Any, loopback: bool
+    data: bytes,
+    clock: Clock,
+    policy: VerificationPolicy,
+    list_source: Any,
+    loopback: bool,
+    extras: dict[str, Any] | None = None,
 ) -> tuple[VerificationResult, Any]:
     """The engine's result for `data`, and the trust checker that took part (None: none)."""
     clients: list[Any] = []
@@ -903,7 +963,12 @@ def _run_verifier(
 
     try:
         context = build_context(
-            clock=clock, policy=policy, http=http_client, network=network, trust_list=list_source
+            clock=clock,
+            policy=policy,
+            http=http_client,
+            network=network,
+            trust_list=list_source,
+            **(extras or {}),
         )
     except ConfigurationError as error:  # an unusable --cache-dir, --state-dir or state file
         _die(EXIT_USAGE, f"--cache-dir/--state-dir: {error.message}")

@@ -170,7 +170,7 @@ def test_vector_without_the_examples_context_is_an_unknown_context() -> None:
         resolver=vector_resolver(),
         contexts=ContextStore(),
     )
-    assert failed(result) == (Status.INVALID, Step.SIGNATURE, Code.UNKNOWN_CONTEXT)
+    assert failed(result) == (Status.INDETERMINATE, Step.SIGNATURE, Code.UNKNOWN_CONTEXT)
     assert EXAMPLES["url"] in result.errors[0].message
 
 
@@ -398,7 +398,12 @@ NEGATIVE: dict[str, tuple[Callable[[dict[str, Any], Issuer], None], Status, Step
         Step.ISSUER_KEY,
         Code.PROOF_PURPOSE_MISMATCH,
     ),
-    "unknown context": (_unknown_context, Status.INVALID, Step.SIGNATURE, Code.UNKNOWN_CONTEXT),
+    "unknown context": (
+        _unknown_context,
+        Status.INDETERMINATE,
+        Step.SIGNATURE,
+        Code.UNKNOWN_CONTEXT,
+    ),
     "unknown cryptosuite": (
         _unknown_cryptosuite,
         Status.INDETERMINATE,

@@ -180,7 +180,7 @@ def test_unknown_context_is_an_error_naming_it_and_nothing_is_fetched() -> None:
         url = f"{server.base}/ctx"
         document = v1_credential()
         document["@context"] = [*document["@context"], url]
-        with pytest.raises(InvalidError) as caught:
+        with pytest.raises(IndeterminateError) as caught:
             canonize(document)
         assert server.hits == {}
     assert caught.value.code is Code.UNKNOWN_CONTEXT
@@ -235,7 +235,7 @@ def test_contexts_added_to_one_store_do_not_leak_into_another() -> None:
     # pyld keeps a process-wide cache of processed contexts by URL; if ancre used it, a
     # context resolved through one store would be served to every other one.
     canonize(VECTOR["unsecured_credential"], contexts=examples_store())
-    with pytest.raises(InvalidError) as caught:
+    with pytest.raises(IndeterminateError) as caught:
         canonize(VECTOR["unsecured_credential"])
     assert caught.value.code is Code.UNKNOWN_CONTEXT
 
@@ -366,7 +366,7 @@ def test_document_size_and_depth_limits() -> None:
     ],
 )
 def test_invalid_json_ld_is_a_stable_error_not_a_traceback(document: dict[str, Any]) -> None:
-    with pytest.raises(InvalidError) as caught:
+    with pytest.raises((InvalidError, IndeterminateError)) as caught:
         canonize(document)
     assert caught.value.code in {Code.CANONICALIZATION_FAILED, Code.UNKNOWN_CONTEXT}
 

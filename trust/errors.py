@@ -64,6 +64,13 @@ class Code(StrEnum):
     # DIDs
     INVALID_DID = "invalid_did"
     UNSUPPORTED_DID_METHOD = "unsupported_did_method"
+    #: A JWS with no `kid` whose signer's DID document has several keys usable for the
+    #: proof's purpose: ancre tries none (which one signed is not said), indeterminate.
+    AMBIGUOUS_KEY = "ambiguous_key"
+    #: SD-JWT VC issuer metadata (`/.well-known/jwt-vc-issuer`) that could not be fetched
+    #: (indeterminate) or is malformed / names another issuer (invalid).
+    ISSUER_METADATA_UNAVAILABLE = "issuer_metadata_unavailable"
+    INVALID_ISSUER_METADATA = "invalid_issuer_metadata"
     DID_NOT_FOUND = "did_not_found"
     DID_RESOLUTION_FAILED = "did_resolution_failed"
     INVALID_DID_DOCUMENT = "invalid_did_document"

@@ -343,12 +343,17 @@ def resolve_key(
     if key_for is not None:
         key: PublicKey = key_for(controller, header, authentication=authentication)
         return key
-    if not isinstance(kid, str) or not kid:
-        raise InvalidError(Code.INVALID_HEADER, "JWS header has no `kid` naming the signing key")
+    if "kid" in header and (not isinstance(kid, str) or not kid):
+        raise InvalidError(Code.INVALID_HEADER, "the JWS header's `kid` is not a non-empty string")
     if not controller.startswith("did:"):
         raise IndeterminateError(
             Code.UNSUPPORTED_DID_METHOD, f"{controller} is not a DID; ancre resolves keys from DIDs"
         )
+    if not isinstance(kid, str):
+        # RFC 7515 §4.1.4: `kid` is optional. The DID's one key for this purpose, or
+        # `ambiguous_key` (indeterminate) when it has several.
+        doc = cast(DidResolver, resolver).resolve(controller)
+        kid = doc.sole_method(authentication=authentication)
     full_kid = controller + kid if kid.startswith("#") else kid
     if did_of(full_kid) != controller:
         raise InvalidError(Code.KID_MISMATCH, f"`kid` {kid} is not a key of {controller}")
@@ -363,6 +368,8 @@ def key_source_description(header: Mapping[str, Any], controller: str, relations
     """How the key was found, for the issuer-key check's message."""
     if "x5c" in header:
         return f"x5c chain validates to a trust anchor and its leaf names {controller}"
+    if "kid" not in header and controller.startswith("did:"):
+        return f"the only {relationship} key of {controller} (the JWS names no `kid`)"
     return f"{header.get('kid', 'the pinned key')} is an {relationship} of {controller}"
 
 

@@ -11,7 +11,7 @@ no HTTP stack), a pinned registry key, cache and state directories.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -21,6 +21,7 @@ from ancre.trust.trust_list.signed import MAX_TRUST_LIST_BYTES
 
 if TYPE_CHECKING:
     import httpx
+    from cryptography import x509
 
     from ancre.trust.clock import Clock
     from ancre.trust.did.document import DidResolver
@@ -65,6 +66,7 @@ def build_context(
     network: NetworkPolicy | None = None,
     trust_list: TrustListSource | None = None,
     contexts: ContextStore | None = None,
+    trust_anchors: Sequence[x509.Certificate] = (),
 ) -> VerifyContext:
     """The context a `Verifier` runs with.
 
@@ -73,7 +75,12 @@ def build_context(
     saved file. `network` (default: the public-internet guard) limits where did:web
     documents, status lists and the trust list may be fetched from. Raises
     `ConfigurationError` for an unusable cache or state directory. `http` is a client or a
-    zero-argument factory that makes one on first use."""
+    zero-argument factory that makes one on first use. `contexts`: the JSON-LD contexts Data
+    Integrity proofs may use (the shipped ones by default; add vetted ones with
+    `ancre.trust.vcdm.jsonld.load_context_manifest`). `trust_anchors`: certificates an
+    `x5c` chain in a JOSE header must validate to (its leaf naming the issuer); headers
+    without `x5c` keep resolving the issuer's DID. With `http`, an SD-JWT VC whose issuer is
+    an https URL gets its key from the issuer's JWT VC Issuer Metadata (or `x5c`)."""
     from ancre.trust.did.resolvers import default_resolver
 
     resolver = default_resolver(http_client=http, network=network, clock=clock)
@@ -95,7 +102,18 @@ def build_context(
             state_dir=trust_list.state_dir,
             max_bytes=trust_list.max_bytes,
         )
-    return VerifyContext(resolver, clock, policy, status, trust, contexts)
+    keys: DidResolver | KeySource = resolver
+    x5c = None
+    if trust_anchors:
+        from ancre.trust.x509.chain import X5cKeySource
+
+        keys = x5c = X5cKeySource(list(trust_anchors), clock=clock, fallback=resolver)
+    if http is not None:
+        # SD-JWT VC issuers named by an https URL: their metadata's keys, or x5c.
+        from ancre.trust.sd_jwt.issuer_metadata import IssuerMetadataKeys
+
+        keys = IssuerMetadataKeys(keys, client=http, network=network, clock=clock, x5c=x5c)
+    return VerifyContext(keys, clock, policy, status, trust, contexts)
 
 
 def _client(http: httpx.Client | Callable[[], httpx.Client]) -> httpx.Client:

@@ -45,7 +45,11 @@ from ancre.trust.problem import problem
 from ancre.trust.result import VerificationResult
 from ancre.trust.trust_list.client import TrustListClient
 from ancre.trust.trust_list.signed import MAX_TRUST_LIST_BYTES
-from ancre.trust.vcdm.jsonld import CanonicalizationDeferred, defer_canonicalization
+from ancre.trust.vcdm.jsonld import (
+    CanonicalizationDeferred,
+    ContextStore,
+    defer_canonicalization,
+)
 
 from ._jsonld_pool import JsonLdPool, PoolFullError
 from ._outbound import HostBusyError, OutboundLimiter, host_of
@@ -122,6 +126,9 @@ class VerifierSettings:
     #: `verified: false` says it) or 400, for clients that treat only ≥ 400 as a rejection.
     #: The body is the same either way.
     failure_status: int = 200
+    #: The JSON-LD contexts Data Integrity proofs may use: None, the shipped ones; an
+    #: operator adds vetted ones, pinned by SHA-256 (`load_context_manifest`).
+    contexts: ContextStore | None = None
 
 
 class _Metrics:
@@ -348,6 +355,7 @@ class _Service:
             policy=config.policy,
             http=self.client,
             network=config.network,
+            contexts=config.contexts,
             trust_list=None
             if config.trust_list_url is None or config.registry_did is None
             else TrustListSource(

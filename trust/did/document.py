@@ -203,6 +203,35 @@ class DidDocument:
             kid, self.authentication, Code.KEY_NOT_AUTHENTICATION, "authentication"
         )
 
+    def sole_method(self, *, authentication: bool = False) -> str:
+        """The id of the one verification method this DID may use for assertions (or
+        `authentication`), for a JWS that names no key: RFC 7515 makes `kid` optional, and
+        did-jwt-vc, jose and @sd-jwt leave it out. Always one for did:key and did:jwk. None
+        usable is `verification_method_not_found`; several is `ambiguous_key`
+        (indeterminate): the signature would have to be tried with each, and which key
+        signed is part of what a verifier reports."""
+        allowed = self.authentication if authentication else self.assertion_method
+        name = "authentication" if authentication else "assertionMethod"
+        usable = sorted(
+            vm_id
+            for vm_id in allowed
+            if (vm := self.verification_methods.get(vm_id)) is not None
+            and (vm.controller == self.id or vm.controller in self.controller)
+            and did_of(vm_id) == self.id
+        )
+        if not usable:
+            raise InvalidError(
+                Code.VERIFICATION_METHOD_NOT_FOUND,
+                f"the JWS names no key (`kid`) and {self.id} has no {name} key",
+            )
+        if len(usable) > 1:
+            raise IndeterminateError(
+                Code.AMBIGUOUS_KEY,
+                f"the JWS names no key (`kid`) and {self.id} has {len(usable)} {name} keys; "
+                "ask the issuer to name the signing key with `kid`",
+            )
+        return usable[0]
+
     def _key_for(self, kid: str, allowed: frozenset[str], code: Code, name: str) -> PublicKey:
         full = _absolute(kid, self.id)
         if did_of(full) != self.id:

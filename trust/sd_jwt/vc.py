@@ -378,9 +378,14 @@ class SdJwtVcAdapter(CredentialAdapter):
             raise InvalidError(Code.INVALID_ISSUER, "`iss` must be the issuer's URI")
         self.run.issuer = issuer
         self.key = resolve_key(header, issuer, self.ctx.keys)
-        named = header.get("kid") or (
-            "the x5c certificate" if "x5c" in header else "the pinned key"
-        )
+        if "x5c" in header:
+            named = "the x5c certificate"
+        elif isinstance(header.get("kid"), str):
+            named = header["kid"]
+        elif issuer.startswith("did:"):
+            named = "the DID's only assertionMethod key (no `kid`)"
+        else:
+            named = "the issuer's only key (no `kid`)"
         return f"{named} is a key of {issuer}"
 
     def signature(self) -> str:

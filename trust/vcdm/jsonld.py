@@ -66,6 +66,7 @@ __all__ = [
     "default_context_store",
     "defer_canonicalization",
     "expand",
+    "load_context_manifest",
     "to_nquads",
 ]
 
@@ -249,8 +250,9 @@ class ContextStore:
         found = self._documents.get(_without_fragment(url)) if isinstance(url, str) else None
         if found is None:
             # Nothing is fetched: an unknown context cannot be interpreted, so a document
-            # using it cannot be verified (or signed).
-            raise InvalidError(
+            # using it cannot be verified (or signed). That proves nothing bad about the
+            # document: indeterminate, until an operator pins the context.
+            raise IndeterminateError(
                 Code.UNKNOWN_CONTEXT,
                 f"JSON-LD context {str(url)[:200]!r} is not one ancre ships or was configured "
                 "with; add it with its SHA-256 pinned",
@@ -276,6 +278,59 @@ class ContextStore:
             local.version = self._version
         cache: _ResolvedCache = local.cache
         return cache
+
+
+#: A context manifest lists at most this many contexts (each up to MAX_CONTEXT_BYTES).
+MAX_MANIFEST_ENTRIES: Final = 256
+
+
+def load_context_manifest(path: str | Path, store: ContextStore | None = None) -> ContextStore:
+    """Add the contexts an operator vetted to `store` (a new store of the shipped contexts
+    by default) and return it.
+
+    `path` is a manifest file, or a directory holding one named ``manifest.json``: the same
+    shape as the manifest ancre ships, a JSON object mapping each context URL to
+    ``{"file": name, "sha256": hex}``, `file` relative to the manifest's folder and inside
+    it. Each file must hash to its pinned SHA-256; nothing is ever fetched. Raises
+    `ConfigurationError` naming the entry at fault."""
+    where = Path(path)
+    manifest_path = where / _MANIFEST if where.is_dir() else where
+    folder = manifest_path.parent.resolve()
+    try:
+        raw = manifest_path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read context manifest {manifest_path}: {exc}") from None
+    try:
+        manifest = loads_strict(raw, what=f"context manifest {manifest_path}")
+    except MalformedError as exc:
+        raise ConfigurationError(f"context manifest {manifest_path}: {exc.message}") from None
+    if not isinstance(manifest, dict) or len(manifest) > MAX_MANIFEST_ENTRIES:
+        raise ConfigurationError(
+            f"context manifest {manifest_path} must be a JSON object of at most "
+            f"{MAX_MANIFEST_ENTRIES} URL → {{file, sha256}} entries"
+        )
+    target = store if store is not None else ContextStore()
+    for url, entry in manifest.items():
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("file"), str)
+            or not isinstance(entry.get("sha256"), str)
+        ):
+            raise ConfigurationError(
+                f"context manifest {manifest_path}: {url!r} needs a `file` and a `sha256`"
+            )
+        file = (folder / entry["file"]).resolve()
+        if not file.is_relative_to(folder):
+            raise ConfigurationError(
+                f"context manifest {manifest_path}: {entry['file']!r} is outside its folder"
+            )
+        try:
+            with file.open("rb") as handle:
+                data = handle.read(MAX_CONTEXT_BYTES + 1)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read context file {file}: {exc}") from None
+        target.add(url, data, entry["sha256"])
+    return target
 
 
 _DEFAULT_STORE_LOCK: Final = threading.Lock()
@@ -497,7 +552,7 @@ def canonize(
     """The RDFC-1.0 canonical N-Quads of a JSON-LD document (UTF-8 text, one statement per
     line, each ending in a newline, sorted).
 
-    Raises `InvalidError` `unknown_context` (a context URL not in `contexts`),
+    Raises `IndeterminateError` `unknown_context` (a context URL not in `contexts`),
     `canonicalization_failed` (JSON-LD errors, safe-mode violations, limits), or
     `MalformedError` `input_too_large`/`json_too_deep`."""
     if not isinstance(document, Mapping):
