@@ -1087,7 +1087,9 @@ def sign(
     fmt: Annotated[
         str,
         typer.Option(
-            "--format", metavar="vc+jwt|dc+sd-jwt|di", help="How to secure it (default vc+jwt)."
+            "--format",
+            metavar="vc+jwt|vc+sd-jwt|vc+cose|dc+sd-jwt|di",
+            help="How to secure it (default vc+jwt; vc+cose prints base64).",
         ),
     ] = "vc+jwt",
     kid: Annotated[
@@ -1105,7 +1107,7 @@ def sign(
         typer.Option(
             "--disclose",
             metavar="POINTER",
-            help="dc+sd-jwt: a JSON Pointer made selectively disclosable (repeatable).",
+            help="dc+sd-jwt, vc+sd-jwt: a JSON Pointer made selectively disclosable (repeatable).",
         ),
     ] = None,
     cryptosuite: Annotated[
@@ -1124,6 +1126,8 @@ def sign(
       ancre sign credential.json --key issuer.jwk > credential.jwt
 
       ancre sign claims.json --key issuer.jwk --format dc+sd-jwt --vct https://x.example/t
+
+      ancre sign credential.json --key issuer.jwk --format vc+sd-jwt --disclose /credentialSubject/name
 
       ancre sign credential.json --key issuer.jwk --format di --cryptosuite eddsa-jcs-2022
     """

@@ -3,7 +3,8 @@
 ancre signs with Ed25519, P-256, P-384, P-521 (ES512) and secp256k1 (ES256K) and verifies
 those plus RSA ≥ 2048 (Gaia-X notaries sign PS256); whether an algorithm is *accepted* is the
 verification policy's allow-list (`ES256K` is off by default). Keys are typed: an algorithm is
-only ever used with the key type it belongs to (RFC 8725 §3.1), which closes the "HS256 with the public key as secret" confusion.
+only ever used with the key type it belongs to (RFC 8725 §3.1), which closes the "HS256 with
+the public key as secret" confusion.
 """
 
 from __future__ import annotations
