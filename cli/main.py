@@ -1127,7 +1127,9 @@ def sign(
 
       ancre sign claims.json --key issuer.jwk --format dc+sd-jwt --vct https://x.example/t
 
-      ancre sign credential.json --key issuer.jwk --format vc+sd-jwt --disclose /credentialSubject/name
+      ancre sign credential.json --key issuer.jwk --format vc+sd-jwt --disclose /credentialSubject
+
+      ancre sign credential.json --key issuer.jwk --format vc+cose > credential.cose.b64
 
       ancre sign credential.json --key issuer.jwk --format di --cryptosuite eddsa-jcs-2022
     """

@@ -83,7 +83,8 @@ def test_issue_and_verify_vc_sd_jwt(
     assert result.format == "vc+sd-jwt"
     assert result.credential is not None
     assert result.credential["credentialSubject"]["memberOf"] == "Data space Loire"
-    assert "iss" not in result.credential and "_sd" not in str(result.credential)
+    assert "iss" not in result.credential
+    assert "_sd" not in str(result.credential)
     # Withholding the disclosure: still valid, the member is simply absent.
     bare = token.split("~")[0] + "~"
     withheld = verify(bare, resolver=resolver, clock=clock)
@@ -184,7 +185,8 @@ def test_es512_and_es256k_behind_the_allow_list(
     resolver: CompositeResolver, clock: FixedClock
 ) -> None:
     p521, k1 = Issuer.new("p521"), Issuer.new("secp256k1")
-    assert p521.key.alg == "ES512" and k1.key.alg == "ES256K"
+    assert p521.key.alg == "ES512"
+    assert k1.key.alg == "ES256K"
     for issuer in (p521, k1):
         token = issue_vc_sd_jwt(credential(issuer.did), issuer.key, kid=issuer.kid, disclosable=[])
         result = verify(token.serialize(), resolver=resolver, clock=clock)
