@@ -929,7 +929,7 @@ def _cose_tampered(w: World) -> dict[str, Any]:
     import cbor2
 
     item = cbor2.loads(issue_vc_cose(credential(w.p256.did), w.p256.key, kid=w.p256.kid))
-    protected, unprotected, payload, signature = item.value
+    protected, _, payload, signature = item.value
     payload = payload.replace(b"Data space Loire", b"Data space Evil!")
     return envelope_cose(cbor2.dumps(cbor2.CBORTag(18, [protected, {}, payload, signature])))
 
