@@ -33,8 +33,11 @@ BROWSER_STAMP := tests/browser/node_modules/.installed
 NODE_VERIFIER_STAMP := tests/node_verifier/node_modules/.installed
 # An OpenID4VCI issuer that is not ancre (tests/node_issuer/), for the wallet's interop test.
 NODE_ISSUER_STAMP := tests/node_issuer/node_modules/.installed
+# The OpenWallet Foundation's SD-JWT library facing ancre's vc+sd-jwt (tests/node_sdjwt/).
+NODE_SDJWT_STAMP := tests/node_sdjwt/node_modules/.installed
 
-node-deps: $(OIDC_STAMP) $(NODE_STAMP) $(BROWSER_STAMP) $(NODE_VERIFIER_STAMP) $(NODE_ISSUER_STAMP)
+node-deps: $(OIDC_STAMP) $(NODE_STAMP) $(BROWSER_STAMP) $(NODE_VERIFIER_STAMP) $(NODE_ISSUER_STAMP) \
+	$(NODE_SDJWT_STAMP)
 
 tests/%/node_modules/.installed: tests/%/package.json tests/%/package-lock.json
 	npm ci --prefix tests/$* --no-audit --no-fund --loglevel=error

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -208,3 +212,74 @@ def test_cli_sign_vc_sd_jwt(resolver: CompositeResolver, clock: FixedClock) -> N
     result = verify(token, resolver=resolver, clock=clock)
     assert result.status is Status.VALID, result.errors
     assert result.format == "vc+sd-jwt"
+
+
+# ---- cross-implementation: the OpenWallet Foundation's @sd-jwt/core ------------------------
+
+NODE_DIR = Path(__file__).parent / "node_sdjwt"
+
+
+def _peer(request: dict[str, Any]) -> dict[str, Any]:
+    node = shutil.which("node")
+    if node is None or not (NODE_DIR / "node_modules" / "@sd-jwt" / "core").is_dir():
+        # Not a skip: the interop claim must not pass silently on a machine without it.
+        pytest.fail("the npm SD-JWT peer is not installed: run `make node-deps` (make test does)")
+    done = subprocess.run(  # noqa: S603 - a fixed script, our own input
+        [node, str(NODE_DIR / "peer.mjs")],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
+
+
+def test_sd_jwt_core_signs_a_vc_sd_jwt_ancre_verifies(
+    resolver: CompositeResolver, clock: FixedClock
+) -> None:
+    issuer = Issuer.new("p256")
+    doc = credential(issuer.did)
+    frame = {"credentialSubject": {"_sd": ["memberOf"]}, "_sd": ["id"]}
+    signed = _peer(
+        {
+            "op": "sign",
+            "payload": doc,
+            "frame": frame,
+            "jwk": issuer.key.export_private_jwk(),
+            "kid": issuer.kid,
+        }
+    )
+    token = signed["token"]
+    assert token.count("~") == 3  # two disclosures, no KB-JWT
+    result = verify(token, resolver=resolver, clock=clock)
+    assert result.status is Status.VALID, result.errors
+    assert result.format == "vc+sd-jwt"
+    assert result.credential is not None
+    assert result.credential["credentialSubject"]["memberOf"] == "Data space Loire"
+    assert result.credential["id"] == doc["id"]
+    # Its disclosure tampered with: refused.
+    jwt, first, second, _ = token.split("~")
+    tampered = f"{jwt}~{first[:-2]}AA~{second}~"
+    assert verify(tampered, resolver=resolver, clock=clock).status is not Status.VALID
+
+
+def test_sd_jwt_core_verifies_a_vc_sd_jwt_ancre_signs() -> None:
+    issuer = Issuer.new("p256")
+    token = issue_vc_sd_jwt(
+        credential(issuer.did),
+        issuer.key,
+        kid=issuer.kid,
+        disclosable=["/credentialSubject/memberOf", "/id"],
+        issued_at=NOW,
+    ).serialize()
+    public = issuer.key.public_key.to_jwk()
+    checked = _peer({"op": "verify", "token": token, "jwk": public})
+    assert "error" not in checked, checked
+    assert checked["header"]["typ"] == "vc+sd-jwt"
+    assert checked["payload"]["credentialSubject"]["memberOf"] == "Data space Loire"
+    assert checked["payload"]["issuer"] == issuer.did
+    # Signed by another key: the peer refuses it too.
+    other = Issuer.new("p256").key.public_key.to_jwk()
+    assert "error" in _peer({"op": "verify", "token": token, "jwk": other})
