@@ -224,7 +224,7 @@ def _peer(request: dict[str, Any]) -> dict[str, Any]:
     if node is None or not (NODE_DIR / "node_modules" / "@sd-jwt" / "core").is_dir():
         # Not a skip: the interop claim must not pass silently on a machine without it.
         pytest.fail("the npm SD-JWT peer is not installed: run `make node-deps` (make test does)")
-    done = subprocess.run(  # noqa: S603 - a fixed script, our own input
+    done = subprocess.run(
         [node, str(NODE_DIR / "peer.mjs")],
         input=json.dumps(request),
         capture_output=True,
