@@ -153,7 +153,7 @@ class _CoseParts:
         )
         if not isinstance(document, dict):
             raise MalformedError(Code.DOCUMENT_NOT_A_MAP, "the COSE payload is not a JSON object")
-        self.document = document
+        self.document = self.run.document = document
         return "COSE_Sign1 with an attached JSON payload, strict CBOR and JSON"
 
     def format(self) -> str:
