@@ -283,3 +283,52 @@ def test_sd_jwt_core_verifies_a_vc_sd_jwt_ancre_signs() -> None:
     # Signed by another key: the peer refuses it too.
     other = Issuer.new("p256").key.public_key.to_jwk()
     assert "error" in _peer({"op": "verify", "token": token, "jwk": other})
+
+
+# ---- the specification's own examples -------------------------------------------------------
+
+SPEC = vectors("vc-jose-cose-spec-examples.json")
+
+
+def test_spec_example_vc_sd_jwt_disclosures_match_their_digests() -> None:
+    from ancre.trust.sd_jwt.verify import parse_sd_jwt, process_disclosures
+    from ancre.trust.vcdm.model import check_credential
+
+    example = next(e for e in SPEC["examples"] if e["form"] == "vc+sd-jwt")
+    detected = detect_format(example["data_url"])
+    assert detected.kind is Kind.VC_SD_JWT
+    parsed = parse_sd_jwt(detected.item)
+    # Its signature cannot be checked (ephemeral key); every disclosure matches a digest.
+    processed = process_disclosures(parsed)
+    assert processed.disclosed == 6
+    claims = processed.claims
+    assert claims["id"] == "http://university.example/credentials/1872"
+    assert claims["credentialSubject"]["degree"]["type"] == "BachelorDegree"
+    check_credential({k: v for k, v in claims.items() if k not in ("iss", "iat", "exp", "cnf")})
+    # With a key that did not sign it: everything up to the signature passes.
+    issuer = "https://university.example/issuers/565049"
+    key = dict(PrivateKey.generate("p384").public_key.to_jwk(), kid=parsed.header["kid"])
+    result = verify(
+        example["data_url"],
+        resolver=PinnedKeys({issuer: [key]}),
+        clock=FixedClock(datetime(2024, 1, 1, tzinfo=UTC)),
+        policy=VerificationPolicy(check_schema=False),
+    )
+    assert [(e.step, e.code) for e in result.errors] == [(Step.SIGNATURE, "signature_invalid")]
+
+
+@pytest.mark.parametrize(
+    ("form", "step", "code"),
+    [
+        ("vp+sd-jwt", Step.PARSE, "disclosure_invalid"),
+        ("vp+cose", Step.ISSUER_KEY, "invalid_presentation"),
+    ],
+)
+def test_spec_examples_that_cannot_verify(form: str, step: Step, code: str) -> None:
+    example = next(e for e in SPEC["examples"] if e["form"] == form)
+    result = verify(
+        example["data_url"],
+        resolver=PinnedKeys({}),
+        clock=FixedClock(datetime(2024, 1, 1, tzinfo=UTC)),
+    )
+    assert [(e.step, e.code) for e in result.errors] == [(step, code)]
