@@ -276,3 +276,19 @@ def test_status_and_document_are_the_payload(
     assert result.status is Status.INDETERMINATE
     assert result.errors[0].code == "status_unchecked"
     assert result.credential == doc
+
+
+def test_a_repeated_protected_label_is_refused(
+    resolver: CompositeResolver, clock: FixedClock
+) -> None:
+    issuer = Issuer.new("p256")
+    data = issue_vc_cose(credential(issuer.did), issuer.key, kid=issuer.kid)
+    protected_bytes, _, payload, _ = cbor2.loads(data).value
+    # {1: -7, …, 1: -35}: the map declares one more entry than its distinct labels.
+    body = protected_bytes[1:]
+    doubled = bytes([protected_bytes[0] + 1]) + body + cbor2.dumps(1) + cbor2.dumps(-35)
+    tbs = cbor2.dumps(["Signature1", doubled, b"", payload])
+    forged = cbor2.dumps(cbor2.CBORTag(18, [doubled, {}, payload, issuer.key.sign(tbs)]))
+    result = verify_vc_cose(forged, resolver=resolver, clock=clock)
+    assert result.errors[0].code == "invalid_header"
+    assert "repeats a label" in result.errors[0].message

@@ -117,6 +117,18 @@ def _loads(data: bytes, what: str) -> Any:
         raise MalformedError(Code.MALFORMED_TOKEN, f"{what} is not well-formed CBOR") from None
 
 
+def _map_size(encoded: bytes) -> int | None:
+    """The entry count a definite-length CBOR map declares (None: indefinite or not a map)."""
+    head = encoded[0]
+    if head >> 5 != 5:
+        return None
+    info = head & 0x1F
+    if info < 24:
+        return info
+    width = {24: 1, 25: 2, 26: 4, 27: 8}.get(info)
+    return None if width is None else int.from_bytes(encoded[1 : 1 + width], "big")
+
+
 def parse_sign1(
     data: bytes,
     *,
@@ -150,6 +162,9 @@ def parse_sign1(
     protected = _loads(protected_bytes, "COSE protected header") if protected_bytes else {}
     if not isinstance(protected, Mapping) or not isinstance(unprotected, Mapping):
         raise MalformedError(Code.INVALID_HEADER, "COSE headers must be maps")
+    if protected_bytes and _map_size(protected_bytes) != len(protected):
+        # RFC 9052 §3: labels are unique; a decoder keeps one of two, which one differs.
+        raise MalformedError(Code.INVALID_HEADER, "the COSE protected header repeats a label")
     protected, unprotected = dict(protected), dict(unprotected)
     if set(protected).intersection(unprotected):
         # RFC 9052 §3: a label MUST NOT occur in both buckets.
