@@ -332,3 +332,22 @@ def test_spec_examples_that_cannot_verify(form: str, step: Step, code: str) -> N
         clock=FixedClock(datetime(2024, 1, 1, tzinfo=UTC)),
     )
     assert [(e.step, e.code) for e in result.errors] == [(step, code)]
+
+
+def test_what_validation_reads_may_not_come_from_a_disclosure(
+    resolver: CompositeResolver, clock: FixedClock
+) -> None:
+    """An issuer (not ancre, whose issuance refuses it) that made `validUntil` disclosable:
+    the holder could withhold the expiry, so a disclosed one is refused."""
+    from ancre.trust.sd_jwt.issue import issue_sd_jwt
+
+    issuer = Issuer.new("ed25519")
+    payload = {**credential(issuer.did), "iss": issuer.did}
+    header = {"typ": "vc+sd-jwt", "cty": "vc", "kid": issuer.kid}
+    token = issue_sd_jwt(payload, issuer.key, disclosable=["/validUntil"], header=header)
+    result = verify(token.serialize(), resolver=resolver, clock=clock)
+    assert [(e.step, e.code) for e in result.errors] == [(Step.SIGNATURE, "invalid_property")]
+    with pytest.raises(Exception, match="must not be selectively disclosable"):
+        issue_vc_sd_jwt(
+            credential(issuer.did), issuer.key, kid=issuer.kid, disclosable=["/validUntil"]
+        )

@@ -97,6 +97,10 @@ _VP_CTYS: Final = frozenset({"vp", "vp+ld+json", "vp+ld"})
 #: time and binding checks, never judged as VCDM properties.
 _JWT_CLAIMS: Final = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "cnf", "nonce"})
 _DEFAULT_POLICY: Final = VerificationPolicy()
+#: Top-level members a verifier refuses to read from a disclosure.
+_NEVER_DISCLOSABLE: Final = frozenset(
+    {"iss", "nbf", "exp", "iat", "cnf", "issuer", "validFrom", "validUntil", "credentialStatus"}
+)
 
 
 def is_vcdm_payload(payload: Mapping[str, Any]) -> bool:
@@ -171,6 +175,19 @@ class _SdJwtParts:
     def signature(self) -> str:
         self.parsed.jws.verify_with(self.key)
         processed = self.processed = process_disclosures(self.parsed, self.ctx.policy)
+        # What validation reads must be signed in the clear: a disclosable expiry, status or
+        # holder key is one the holder could leave out (VC-JOSE-COSE §3.2.1, SD-JWT VC
+        # §3.2.2.2). A withheld one cannot be seen; a disclosed one proves the issuer made it
+        # withholdable, and is refused.
+        smuggled = sorted(
+            n
+            for n in _NEVER_DISCLOSABLE.intersection(processed.claims)
+            if n not in self.parsed.payload
+        )
+        if smuggled:
+            raise InvalidError(
+                Code.INVALID_PROPERTY, f"{smuggled} must not be selectively disclosable"
+            )
         self.document = _document(processed.claims)
         self.run.document = self.document
         return _signature_message(self.parsed, processed)
