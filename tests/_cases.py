@@ -958,8 +958,9 @@ def _held_cose(w: World, issuer: Issuer) -> dict[str, Any]:
 
 
 NOT_VCDM_SECURED = (
-    "ancre's OpenID4VP carries dc+sd-jwt and jwt_vc_json only: a VCDM credential secured "
-    "with SD-JWT or COSE (VC-JOSE-COSE §3.2, §3.3) is neither"
+    "OpenID4VP 1.0 defines no credential format for a VCDM credential secured with SD-JWT or "
+    "COSE (VC-JOSE-COSE §3.2, §3.3): ancre's OpenID4VP carries dc+sd-jwt and jwt_vc_json, and "
+    "its DCQL check answers dcql_not_satisfied ('a vc+sd-jwt is not a jwt_vc_json')"
 )
 
 case("vc+sd-jwt ES256 with a disclosure", lambda w: _vc_sd(w.p256), VALID)
