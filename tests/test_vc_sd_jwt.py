@@ -351,3 +351,38 @@ def test_what_validation_reads_may_not_come_from_a_disclosure(
         issue_vc_sd_jwt(
             credential(issuer.did), issuer.key, kid=issuer.kid, disclosable=["/validUntil"]
         )
+
+
+def test_vc_jwt_es512_and_es256k(resolver: CompositeResolver, clock: FixedClock) -> None:
+    """ES512 and ES256K behind the allow-list for compact JWS too, with did:key resolution
+    of P-521 (p521-pub) and secp256k1 (secp256k1-pub) keys."""
+    from ancre.trust.jose.vc_jose import issue_vc_jwt
+
+    for key_type, alg in (("p521", "ES512"), ("secp256k1", "ES256K")):
+        issuer = Issuer.new(key_type)
+        token = issue_vc_jwt(credential(issuer.did), issuer.key, issuer.kid)
+        assert _payload(token.split(".")[0])["alg"] == alg
+        default = verify(token, resolver=resolver, clock=clock)
+        enabled = verify(
+            token,
+            resolver=resolver,
+            clock=clock,
+            policy=VerificationPolicy(algorithms=frozenset({alg})),
+        )
+        assert enabled.status is Status.VALID, enabled.errors
+        if alg == "ES256K":
+            assert default.errors[0].code == "alg_not_allowed"
+        else:
+            assert default.status is Status.VALID, default.errors
+        # The algorithm must match the key's curve.
+        other = Issuer.new("p256")
+        forged = _forged(
+            {"alg": alg, "typ": "vc+jwt", "kid": other.kid}, credential(other.did), other.key
+        ).removesuffix("~")
+        assert verify(forged, resolver=resolver, clock=clock, policy=enabled_policy(alg)).errors[
+            0
+        ].code == "alg_key_mismatch"
+
+
+def enabled_policy(alg: str) -> VerificationPolicy:
+    return VerificationPolicy(algorithms=frozenset({alg, "ES256"}))
