@@ -379,9 +379,12 @@ def test_vc_jwt_es512_and_es256k(resolver: CompositeResolver, clock: FixedClock)
         forged = _forged(
             {"alg": alg, "typ": "vc+jwt", "kid": other.kid}, credential(other.did), other.key
         ).removesuffix("~")
-        assert verify(forged, resolver=resolver, clock=clock, policy=enabled_policy(alg)).errors[
-            0
-        ].code == "alg_key_mismatch"
+        assert (
+            verify(forged, resolver=resolver, clock=clock, policy=enabled_policy(alg))
+            .errors[0]
+            .code
+            == "alg_key_mismatch"
+        )
 
 
 def enabled_policy(alg: str) -> VerificationPolicy:
