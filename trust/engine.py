@@ -516,10 +516,12 @@ def _sd_jwt_kind(token: str) -> Kind:
         return Kind.SD_JWT_VC
     try:
         header = loads_strict(b64url_decode(parts[0], what="JWS header"), what="JWS header")
+        if not isinstance(header, dict) or header.get("typ") == "dc+sd-jwt":
+            return Kind.SD_JWT_VC  # what ancre issues: no need to read the payload twice
         payload = loads_strict(b64url_decode(parts[1], what="JWS payload"), what="JWS payload")
     except AncreError:
         return Kind.SD_JWT_VC
-    if not isinstance(header, dict) or not isinstance(payload, dict):
+    if not isinstance(payload, dict):
         return Kind.SD_JWT_VC
     if "@context" not in payload or "vct" in payload:
         return Kind.SD_JWT_VC
