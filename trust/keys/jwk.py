@@ -57,13 +57,9 @@ class KeyType(StrEnum):
     RSA = "rsa"
 
 
-SIGNING_KEY_TYPES: Final = (
-    KeyType.ED25519,
-    KeyType.P256,
-    KeyType.P384,
-    KeyType.P521,
-    KeyType.SECP256K1,
-)
+#: The key types ancre's services and commands generate keys of. P-521 and secp256k1 keys
+#: also sign (`PrivateKey.generate`, `PrivateKey.from_jwk`): VC-JOSE-COSE's ES512 and ES256K.
+SIGNING_KEY_TYPES: Final = (KeyType.ED25519, KeyType.P256, KeyType.P384)
 MIN_RSA_BITS: Final = 2048
 
 #: Which key type each JWS algorithm needs. `Ed25519` is RFC 9864's fully-specified name for
@@ -352,7 +348,7 @@ class PrivateKey:
             return cls._wrap(ed25519.Ed25519PrivateKey.generate())
         if kt in _EC_CURVES:
             return cls._wrap(ec.generate_private_key(_EC_CURVES[kt][0]))
-        raise ConfigurationError(f"ancre signs only with {', '.join(SIGNING_KEY_TYPES)}; not {kt}")
+        raise ConfigurationError(f"ancre signs with Ed25519 and EC keys only; not {kt}")
 
     @classmethod
     def _wrap(cls, key: PrivateKeyObject) -> PrivateKey:
