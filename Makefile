@@ -35,9 +35,11 @@ NODE_VERIFIER_STAMP := tests/node_verifier/node_modules/.installed
 NODE_ISSUER_STAMP := tests/node_issuer/node_modules/.installed
 # Digital Bazaar's Data Integrity stack (tests/node_di/), the cryptosuites' independent peer.
 NODE_DI_STAMP := tests/node_di/node_modules/.installed
+# The OpenWallet Foundation's SD-JWT library facing ancre's vc+sd-jwt (tests/node_sdjwt/).
+NODE_SDJWT_STAMP := tests/node_sdjwt/node_modules/.installed
 
 node-deps: $(OIDC_STAMP) $(NODE_STAMP) $(BROWSER_STAMP) $(NODE_VERIFIER_STAMP) $(NODE_ISSUER_STAMP) \
-	$(NODE_DI_STAMP)
+	$(NODE_DI_STAMP) $(NODE_SDJWT_STAMP)
 
 tests/%/node_modules/.installed: tests/%/package.json tests/%/package-lock.json
 	npm ci --prefix tests/$* --no-audit --no-fund --loglevel=error

@@ -1152,7 +1152,9 @@ def sign(
     fmt: Annotated[
         str,
         typer.Option(
-            "--format", metavar="vc+jwt|dc+sd-jwt|di", help="How to secure it (default vc+jwt)."
+            "--format",
+            metavar="vc+jwt|vc+sd-jwt|vc+cose|dc+sd-jwt|di",
+            help="How to secure it (default vc+jwt; vc+cose prints base64).",
         ),
     ] = "vc+jwt",
     kid: Annotated[
@@ -1170,7 +1172,7 @@ def sign(
         typer.Option(
             "--disclose",
             metavar="POINTER",
-            help="dc+sd-jwt: a JSON Pointer made selectively disclosable (repeatable).",
+            help="dc+sd-jwt, vc+sd-jwt: a JSON Pointer made selectively disclosable (repeatable).",
         ),
     ] = None,
     cryptosuite: Annotated[
@@ -1189,6 +1191,10 @@ def sign(
       ancre sign credential.json --key issuer.jwk > credential.jwt
 
       ancre sign claims.json --key issuer.jwk --format dc+sd-jwt --vct https://x.example/t
+
+      ancre sign credential.json --key issuer.jwk --format vc+sd-jwt --disclose /credentialSubject
+
+      ancre sign credential.json --key issuer.jwk --format vc+cose > credential.cose.b64
 
       ancre sign credential.json --key issuer.jwk --format di --cryptosuite eddsa-jcs-2022
     """

@@ -17,8 +17,9 @@ from ancre.trust.keys.jwk import PrivateKey
 
 __all__ = ["SIGN_FORMATS", "sign_document"]
 
-#: `--format` values: VC-JOSE-COSE `vc+jwt`, an SD-JWT VC, a Data Integrity proof.
-SIGN_FORMATS: Final = ("vc+jwt", "dc+sd-jwt", "di")
+#: `--format` values: VC-JOSE-COSE `vc+jwt`, `vc+sd-jwt` and `vc+cose` (printed as base64),
+#: an SD-JWT VC, a Data Integrity proof.
+SIGN_FORMATS: Final = ("vc+jwt", "vc+sd-jwt", "vc+cose", "dc+sd-jwt", "di")
 
 
 def _stamp(moment: datetime) -> str:
@@ -62,7 +63,8 @@ def sign_document(
     ecdsa-jcs-2019; by default the RDFC suite of the key's type). A credential without
     `issuer` is issued by the key's did:key, one without `validFrom` is valid from `now`.
     For `dc+sd-jwt` the document is the claims, `vct` is required and `disclose` lists the
-    JSON Pointers made selectively disclosable."""
+    JSON Pointers made selectively disclosable (also for `vc+sd-jwt`, a VCDM credential).
+    `vc+cose` returns the COSE_Sign1 as base64, which `ancre verify` reads."""
     if fmt not in SIGN_FORMATS:
         raise ConfigurationError(f"--format must be one of {', '.join(SIGN_FORMATS)}")
     # Rounded *up* to the second: a credential signed just after its issuer was listed must
@@ -85,8 +87,10 @@ def sign_document(
             kid=kid,
             issued_at=issued,
         ).serialize()
-    if vct is not None or disclose:
-        raise ConfigurationError("--vct and --disclose are for --format dc+sd-jwt")
+    if vct is not None:
+        raise ConfigurationError("--vct is for --format dc+sd-jwt")
+    if disclose and fmt != "vc+sd-jwt":
+        raise ConfigurationError("--disclose is for --format dc+sd-jwt and vc+sd-jwt")
     if cryptosuite is not None and fmt != "di":
         raise ConfigurationError("--cryptosuite is for --format di")
     issuer, kid = _issuer_and_kid(document, key, kid, field="issuer")
@@ -97,6 +101,18 @@ def sign_document(
         from ancre.trust.jose.vc_jose import issue_vc_jwt
 
         return issue_vc_jwt(credential, key, kid)
+    if fmt == "vc+sd-jwt":
+        from ancre.trust.sd_jwt.vcdm import issue_vc_sd_jwt
+
+        return issue_vc_sd_jwt(
+            credential, key, kid=kid, disclosable=list(disclose), issued_at=issued
+        ).serialize()
+    if fmt == "vc+cose":
+        import base64
+
+        from ancre.trust.cose.vc_cose import issue_vc_cose
+
+        return base64.b64encode(issue_vc_cose(credential, key, kid=kid)).decode("ascii")
     import json
 
     from ancre.trust.data_integrity.proofs import add_proof

@@ -27,6 +27,7 @@ from _support import NOW, Issuer, b64json, credential, forge
 from ancre.issuer.builders import Address, legal_person_credential
 from ancre.trust.clock import FixedClock
 from ancre.trust.codec.b64 import b64url_decode
+from ancre.trust.cose.vc_cose import envelope_cose, issue_vc_cose
 from ancre.trust.data_integrity.proofs import add_proof
 from ancre.trust.did.jwk import did_jwk_from_public_key
 from ancre.trust.jose.jws import sign_compact
@@ -37,6 +38,7 @@ from ancre.trust.sd_jwt.disclosure import Disclosure
 from ancre.trust.sd_jwt.issue import SdJwt, issue_sd_jwt
 from ancre.trust.sd_jwt.present import present
 from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
+from ancre.trust.sd_jwt.vcdm import issue_vc_sd_jwt, issue_vp_sd_jwt
 from ancre.trust.status.bitstring import BitstringStatusList
 from ancre.trust.status.token import StatusType, TokenStatusList, issue_status_list_token
 from ancre.trust.trust_list.model import (
@@ -902,14 +904,146 @@ case(
     **BOUND,
 )
 case(
-    "enveloped vc+cose (not read yet)",
+    "enveloped vc+cose that is a CWT tag, not a COSE_Sign1",
     lambda w: {
         "@context": [VC_V2],
         "id": "data:application/vc+cose;base64,2D2ERKEBJqBZ",
         "type": "EnvelopedVerifiableCredential",
     },
-    INDETERMINATE,
-    "unsupported_format",
+    INVALID,
+    "malformed_token",
+    malformed=True,
+)
+
+
+# ---- 3b. VC-JOSE-COSE §3.2 and §3.3: vc+sd-jwt, vp+sd-jwt, vc+cose, vp+cose ------------------
+
+
+def _vc_sd(issuer: Issuer, **overrides: Any) -> str:
+    return issue_vc_sd_jwt(
+        credential(issuer.did, **overrides),
+        issuer.key,
+        kid=issuer.kid,
+        disclosable=["/credentialSubject/memberOf"],
+    ).serialize()
+
+
+def _vc_cose(issuer: Issuer, **overrides: Any) -> dict[str, Any]:
+    return envelope_cose(
+        issue_vc_cose(credential(issuer.did, **overrides), issuer.key, kid=issuer.kid)
+    )
+
+
+def _cose_tampered(w: World) -> dict[str, Any]:
+    import cbor2
+
+    item = cbor2.loads(issue_vc_cose(credential(w.p256.did), w.p256.key, kid=w.p256.kid))
+    protected, _, payload, signature = item.value
+    payload = payload.replace(b"Data space Loire", b"Data space Evil!")
+    return envelope_cose(cbor2.dumps(cbor2.CBORTag(18, [protected, {}, payload, signature])))
+
+
+def _sd_unreferenced(w: World) -> str:
+    jwt = _vc_sd(w.p384).split("~")[0]
+    fake = b64json(["c2FsdHNhbHQ", "memberOf", "Somewhere else"])
+    return f"{jwt}~{fake}~"
+
+
+def _sd_other_key(w: World) -> str:
+    head, body, _ = _vc_sd(w.ed).split("~")[0].split(".")
+    return (
+        forge(json.loads(b64url_decode(head)), b64url_decode(body).decode(), w.stranger.key) + "~"
+    )
+
+
+def _held_sd(w: World, issuer: Issuer) -> str:
+    subject = {"id": w.holder, "memberOf": "Data space Loire"}
+    return _vc_sd(issuer, credentialSubject=subject)
+
+
+def _held_cose(w: World, issuer: Issuer) -> dict[str, Any]:
+    subject = {"id": w.holder, "memberOf": "Data space Loire"}
+    return _vc_cose(issuer, credentialSubject=subject)
+
+
+NOT_VCDM_SECURED = (
+    "OpenID4VP 1.0 defines no credential format for a VCDM credential secured with SD-JWT or "
+    "COSE (VC-JOSE-COSE §3.2, §3.3): ancre's OpenID4VP carries dc+sd-jwt and jwt_vc_json, and "
+    "its DCQL check answers dcql_not_satisfied ('a vc+sd-jwt is not a jwt_vc_json')"
+)
+
+case("vc+sd-jwt ES256 with a disclosure", lambda w: _vc_sd(w.p256), VALID)
+case("vc+sd-jwt EdDSA, the disclosure withheld", lambda w: _vc_sd(w.ed).split("~")[0] + "~", VALID)
+case(
+    "vc+sd-jwt with a disclosure the issuer signed no digest for",
+    _sd_unreferenced,
+    INVALID,
+    "disclosure_unreferenced",
+)
+case("vc+sd-jwt signed by another key", _sd_other_key, INVALID, "signature_invalid")
+case(
+    "vc+sd-jwt expired",
+    lambda w: _vc_sd(w.p256, validUntil="2026-01-10T00:00:00Z"),
+    INVALID,
+    "expired",
+)
+case("vc+cose ES256 (enveloped)", lambda w: _vc_cose(w.p256), VALID)
+case("vc+cose EdDSA (enveloped)", lambda w: _vc_cose(w.ed), VALID)
+case("vc+cose with a tampered payload", _cose_tampered, INVALID, "signature_invalid")
+case(
+    "vc+cose ES256K: off by default",
+    lambda w: _vc_cose(Issuer.new("secp256k1")),
+    INVALID,
+    "alg_not_allowed",
+)
+case(
+    "vp+jwt carrying a vc+sd-jwt",
+    lambda w: _vp(w, [_held_sd(w, w.p256)]),
+    VALID,
+    presentation=True,
+    not_openid4vp=NOT_VCDM_SECURED,
+    **BOUND,
+)
+case(
+    "vp+jwt carrying a vc+cose",
+    lambda w: _vp(w, [_held_cose(w, w.p256)]),
+    VALID,
+    presentation=True,
+    not_openid4vp=NOT_VCDM_SECURED,
+    **BOUND,
+)
+case(
+    "vp+sd-jwt carrying a vc+jwt",
+    lambda w: issue_vp_sd_jwt(
+        [envelope_credential(_held(w, w.ed))],
+        w.holder_key,
+        holder=w.holder,
+        kid=w.holder_kid,
+        audience=w.aud,
+        nonce=w.nonce,
+        clock=w.clock,
+    ).serialize(),
+    VALID,
+    presentation=True,
+    not_openid4vp=NOT_VCDM_SECURED,
+    **BOUND,
+)
+case(
+    "vp+sd-jwt bound to another nonce",
+    lambda w: issue_vp_sd_jwt(
+        [envelope_credential(_held(w, w.ed))],
+        w.holder_key,
+        holder=w.holder,
+        kid=w.holder_kid,
+        audience=w.aud,
+        nonce="another-nonce",
+        clock=w.clock,
+    ).serialize(),
+    INVALID,
+    "nonce_mismatch",
+    presentation=True,
+    not_openid4vp=NOT_VCDM_SECURED,
+    **BOUND,
 )
 
 

@@ -202,10 +202,11 @@ def test_sign_then_verify(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--format", "jwt"], "ancre: --format must be one of vc+jwt, dc+sd-jwt, di\n"),
+        (["--format", "jwt"],
+         "ancre: --format must be one of vc+jwt, vc+sd-jwt, vc+cose, dc+sd-jwt, di\n"),
         (["--format", "dc+sd-jwt"], "ancre: dc+sd-jwt needs --vct, the credential type (a URI)\n"),
         (["--vct", "https://x.example/t"],
-         "ancre: --vct and --disclose are for --format dc+sd-jwt\n"),
+         "ancre: --vct is for --format dc+sd-jwt\n"),
         (["--key-is-holder"], None),
         (["--cryptosuite", "eddsa-jcs-2022"], "ancre: --cryptosuite is for --format di\n"),
         (["--format", "di", "--cryptosuite", "ecdsa-rdfc-2019"],

@@ -68,7 +68,7 @@ def test_every_command_and_parameter_has_help(path: str, command: Any) -> None:
         (("keys", "generate"), "--type", "ed25519|p256|p384"),
         (("registry", "init"), "--key-type", "ed25519|p256|p384"),
         (("registry", "token", "create"), "--role", "viewer|editor|approver"),
-        (("sign",), "--format", "vc+jwt|dc+sd-jwt|di"),
+        (("sign",), "--format", "vc+jwt|vc+sd-jwt|vc+cose|dc+sd-jwt|di"),
         (("verifier", "serve"), "--log-format", "json|text"),
         (("verifier", "serve"), "--log-level", "debug|info|warning|error"),
         (("verifier", "serve"), "--failure-status", "200|400"),

@@ -613,4 +613,5 @@ def test_enveloped_jwt_must_be_the_kind_its_envelope_says(
         resolver=resolver,
         clock=clock,
     )
-    assert [e.code for e in refused.errors] == ["unsupported_format"]
+    # VC-JOSE-COSE §3.3: a COSE data URL is base64; a JWT in one is not COSE.
+    assert [e.code for e in refused.errors] == ["malformed_token"]

@@ -38,20 +38,12 @@ def test_rfc7515_appendix_a(case: dict[str, Any]) -> None:
     # The vectors' exact octets, CR LF included, are what is signed.
     assert b64url_decode(head) == case["protected_header"].encode()
     assert b64url_decode(payload) == case["payload"].encode()
-    if case["alg"] in ("RS256", "ES256"):
+    if case["alg"] in ("RS256", "ES256", "ES512"):
         parsed = parse_compact(token, allowed_algs=ALL_ALGS)
         key = PublicKey.from_jwk(_public(case["jwk"]))
         assert parsed.signing_input.decode() == case["signing_input"]
         assert key.verify(parsed.alg, parsed.signing_input, parsed.signature)
         assert not key.verify(parsed.alg, parsed.signing_input + b"x", parsed.signature)
-    elif case["alg"] == "ES512":
-        # P-521 is outside ancre's allow-list: refused by alg, and its key by type.
-        with pytest.raises(InvalidError) as err:
-            parse_compact(token, allowed_algs=ALL_ALGS)
-        assert err.value.code is Code.ALG_NOT_ALLOWED
-        with pytest.raises(InvalidError) as err:
-            PublicKey.from_jwk(_public(case["jwk"]))
-        assert err.value.code is Code.UNSUPPORTED_KEY_TYPE
     else:
         # HS256 (A.1) and the unsecured JWS (A.5) are never accepted, whatever the caller allows.
         with pytest.raises(AncreError) as err:
@@ -101,11 +93,6 @@ def test_rfc8037_ed25519_verify() -> None:
 @pytest.mark.parametrize("case", vectors("did-key.json")["cases"], ids=lambda c: c["name"])
 def test_did_key_vectors(case: dict[str, Any]) -> None:
     resolver = DidKeyResolver()
-    if case["curve"] == "P-521":
-        with pytest.raises(InvalidError) as err:
-            resolver.resolve(case["did"])
-        assert err.value.code is Code.UNSUPPORTED_KEY_TYPE
-        return
     doc = resolver.resolve(case["did"])
     fragment = case["did"].removeprefix("did:key:")
     key = doc.assertion_key(f"#{fragment}")
@@ -155,11 +142,11 @@ SUITE_OUTCOMES: dict[str, tuple[Status, Step | None, str | None]] = {
 # For presentations: each enveloped credential's (status, first error code).
 SUITE_NESTED: dict[str, list[tuple[Status, str]]] = {
     # vc+jwt (string `iat`, see below), then a VCDM credential secured with SD-JWT
-    # (VC-JOSE-COSE §3.2) and one with COSE: neither read yet, so undecided.
+    # (VC-JOSE-COSE §3.2; string `iat` too) and one with COSE (§3.3), which verifies.
     "vp+jwt (ES384)": [
         (Status.INVALID, "invalid_datetime"),
-        (Status.INDETERMINATE, "unsupported_format"),
-        (Status.INDETERMINATE, "unsupported_format"),
+        (Status.INVALID, "invalid_datetime"),
+        (Status.VALID, ""),
     ],
     "not a credential": [],
 }
@@ -203,7 +190,7 @@ def test_vc_jose_cose_test_suite(case: dict[str, Any]) -> None:
     assert (failed[0].step, failed[0].code) == (step, code), result.to_json()
     for fragment, nested in SUITE_NESTED.items():
         if fragment in case["name"]:
-            got = [(r.status, r.errors[0].code) for r in result.credentials]
+            got = [(r.status, r.errors[0].code if r.errors else "") for r in result.credentials]
             assert got == nested, result.to_json()
     signature_ran = any(c.step is Step.SIGNATURE for c in result.checks)
     if case["signature_valid"] and signature_ran:

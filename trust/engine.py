@@ -13,8 +13,9 @@ in full), and in what they share: the time step refuses a proof made at or after
 `revoked` time of the verification method whose key verified it (`check_not_revoked`), for
 credentials and presentations of every format alike. The formats provide the rest next to
 their code: `ancre.trust.jose.vc_jose` (`vc+jwt`, `vp+jwt`, VCDM 1.1 JWTs),
-`ancre.trust.sd_jwt.vc` (`dc+sd-jwt`), `ancre.trust.data_integrity.proofs` (`ldp_vc`,
-`ldp_vp`).
+`ancre.trust.sd_jwt.vc` (`dc+sd-jwt`), `ancre.trust.sd_jwt.vcdm` (`vc+sd-jwt`, `vp+sd-jwt`),
+`ancre.trust.cose.vc_cose` (`vc+cose`, `vp+cose`), `ancre.trust.data_integrity.proofs`
+(`ldp_vc`, `ldp_vp`).
 
 `detect_format` is the one place that decides which adapter reads an input, at the top
 level (`ancre.verifier.engine.Verifier`) and for a presentation's entries.
@@ -315,10 +316,16 @@ class Kind(StrEnum):
     SD_JWT_VC = "dc+sd-jwt"
     DI_VC = "ldp_vc"
     DI_VP = "ldp_vp"
+    #: VC-JOSE-COSE §3.2: a VCDM document secured with SD-JWT.
+    VC_SD_JWT = "vc+sd-jwt"
+    VP_SD_JWT = "vp+sd-jwt"
+    #: VC-JOSE-COSE §3.3: a VCDM document secured with COSE_Sign1.
+    VC_COSE = "vc+cose"
+    VP_COSE = "vp+cose"
 
     @property
     def presentation(self) -> bool:
-        return self in (Kind.VP_JWT, Kind.DI_VP)
+        return self in (Kind.VP_JWT, Kind.DI_VP, Kind.VP_SD_JWT, Kind.VP_COSE)
 
 
 class PreParsedJws(NamedTuple):
@@ -344,7 +351,7 @@ _VP_ENVELOPE_PREFIXES: Final = tuple(
 )
 #: An SD-JWT VC with its key-binding JWT is a presentation (OpenID4VP's `dc+sd-jwt`).
 _SD_JWT_VP_ENVELOPE_PREFIXES: Final = tuple(
-    f"data:application/{t}{sep}" for t in ("dc+sd-jwt", "vc+sd-jwt") for sep in ",;"
+    f"data:application/{t}{sep}" for t in ("dc+sd-jwt", "vc+sd-jwt", "vp+sd-jwt") for sep in ",;"
 )
 
 
@@ -371,16 +378,21 @@ def detect_format(
     if within is not None:
         if within == "json-ld" and isinstance(data, dict) and "proof" in data:
             return Detected(Kind.DI_VC, data)
+        cose = _enveloped_cose(data)
+        if cose is not None:
+            return cose
         from ancre.trust.jose.vc_jose import unenvelope
 
         token = _token(data, policy) if isinstance(data, str) else unenvelope(data)
-        return Detected(Kind.SD_JWT_VC if "~" in token else Kind.VC_JWT, token)
+        return Detected(_sd_jwt_kind(token) if "~" in token else Kind.VC_JWT, token)
     if not isinstance(data, str):  # parsed JSON, by the caller
         return _from_json(data)
     if parsed:
         text = _token(data, policy)
     else:
         text = data.strip()
+        if text.startswith("data:application/"):
+            return _from_data_url(text)
         if text.startswith("{"):
             return _from_json(_json_text(text, policy))
         if text.startswith(("[", '"')):
@@ -389,7 +401,13 @@ def detect_format(
     if "~" in text:
         # RFC 9901 §4: `~` separates the issuer-signed JWT, the disclosures and the KB-JWT;
         # it never occurs in a compact JWS.
-        return Detected(Kind.SD_JWT_VC, text)
+        return Detected(_sd_jwt_kind(text), text)
+    if text.count(".") != 2:
+        from ancre.trust.cose.vc_cose import read_cose_text
+
+        raw = read_cose_text(text)
+        if raw is not None:  # base64 of a tagged COSE_Sign1 (what a file of one holds)
+            return Detected(_cose_kind(raw), raw)
     try:
         jws, payload = parse_jws(text, policy)
     except AncreError:
@@ -450,29 +468,117 @@ def _from_json(document: Any) -> Detected:
     kind = document.get("type")
     kinds = kind if isinstance(kind, list) else [kind]
     if "EnvelopedVerifiableCredential" in kinds:
+        cose = _enveloped_cose(document)
+        if cose is not None:
+            return cose
         from ancre.trust.jose.vc_jose import unenvelope
 
         token = unenvelope(document)
-        return Detected(Kind.SD_JWT_VC if "~" in token else Kind.VC_JWT, token)
+        return Detected(_sd_jwt_kind(token) if "~" in token else Kind.VC_JWT, token)
     if "EnvelopedVerifiablePresentation" in kinds:
         ident = str(document.get("id", ""))
+        cose = _enveloped_cose(document)
+        if cose is not None:
+            return cose
         for prefixes, found in (
             (_VP_ENVELOPE_PREFIXES, Kind.VP_JWT),
             (_SD_JWT_VP_ENVELOPE_PREFIXES, Kind.SD_JWT_VC),
         ):
             for prefix in prefixes:
                 if ident.startswith(prefix):
-                    return Detected(found, ident[len(prefix) :])
+                    token = ident[len(prefix) :]
+                    if found is Kind.SD_JWT_VC:
+                        found = _sd_jwt_kind(token)
+                    return Detected(found, token)
         raise MalformedError(
             Code.UNSUPPORTED_FORMAT,
-            "EnvelopedVerifiablePresentation id is not a vp+jwt, VCDM 1.1 jwt or dc+sd-jwt data "
-            "URL",
+            "EnvelopedVerifiablePresentation id is not a vp+jwt, VCDM 1.1 jwt, dc+sd-jwt, "
+            "vp+sd-jwt or vp+cose data URL",
         )
     if "proof" in document:
         return Detected(Kind.DI_VP if "VerifiablePresentation" in kinds else Kind.DI_VC, document)
     raise MalformedError(
         Code.UNSUPPORTED_FORMAT, "no proof: not a verifiable credential or presentation"
     )
+
+
+def _sd_jwt_kind(token: str) -> Kind:
+    """An SD-JWT VC (`dc+sd-jwt`: registered JWT claims, `vct`) or a VCDM document secured
+    with SD-JWT (VC-JOSE-COSE §3.2: `@context`, no `vct`), and then a credential or a
+    presentation (`typ`/`cty` say; the document's `type` may be selectively disclosable).
+    Only the issuer JWT's header and payload are peeked at; what cannot be read is left to
+    the SD-JWT VC reader, which says what is wrong."""
+    from ancre.trust.codec.b64 import b64url_decode
+    from ancre.trust.codec.json import loads_strict
+
+    parts = token.partition("~")[0].split(".")
+    if len(parts) != 3 or len(token) > 4 * 1024 * 1024:
+        return Kind.SD_JWT_VC
+    try:
+        header = loads_strict(b64url_decode(parts[0], what="JWS header"), what="JWS header")
+        if not isinstance(header, dict) or header.get("typ") == "dc+sd-jwt":
+            return Kind.SD_JWT_VC  # what ancre issues: no need to read the payload twice
+        payload = loads_strict(b64url_decode(parts[1], what="JWS payload"), what="JWS payload")
+    except AncreError:
+        return Kind.SD_JWT_VC
+    if not isinstance(payload, dict):
+        return Kind.SD_JWT_VC
+    if "@context" not in payload or "vct" in payload:
+        return Kind.SD_JWT_VC
+    said = f"{header.get('typ', '')} {header.get('cty', '')}".lower()
+    presentation = "vp" in said or "verifiableCredential" in payload or "holder" in payload
+    return Kind.VP_SD_JWT if presentation else Kind.VC_SD_JWT
+
+
+def _cose_kind(data: bytes) -> Kind:
+    """`vc+cose` or `vp+cose`, from the protected `typ`/content type (else the payload's
+    `type`); what cannot be read is left to the credential reader, which says what."""
+    import cbor2
+
+    try:
+        item = cbor2.loads(data)
+        protected = dict(cbor2.loads(item.value[0])) if item.value[0] else {}
+        said = f"{protected.get(16, '')} {protected.get(3, '')}".lower()
+        if not said.strip():
+            said = str(_json_text(item.value[2].decode("utf-8"), _DEFAULT_POLICY).get("type"))
+    except Exception:  # noqa: BLE001 - any malformation: the adapter's parse step names it
+        return Kind.VC_COSE
+    return Kind.VP_COSE if "vp" in said or "Presentation" in said else Kind.VC_COSE
+
+
+def _enveloped_cose(value: Any) -> Detected | None:
+    """The COSE_Sign1 inside an enveloped credential or presentation whose id is a
+    `data:application/v[cp]+cose;base64,…` URL, else None."""
+    if not isinstance(value, Mapping) or not isinstance(value.get("id"), str):
+        return None
+    from ancre.trust.cose.vc_cose import cose_data_url
+
+    found = cose_data_url(value["id"])
+    if found is None:
+        return None
+    return Detected(Kind.VP_COSE if found[0] else Kind.VC_COSE, found[1])
+
+
+def _from_data_url(text: str) -> Detected:
+    """A secured document given as its data URL (VC-JOSE-COSE §3: `data:application/vc+jwt,…`,
+    `…/vc+sd-jwt,…`, `…/vc+cose;base64,…`, and the presentations')."""
+    from ancre.trust.cose.vc_cose import cose_data_url
+
+    cose = cose_data_url(text)
+    if cose is not None:
+        return Detected(Kind.VP_COSE if cose[0] else Kind.VC_COSE, cose[1])
+    for prefixes, found in (
+        (_VP_ENVELOPE_PREFIXES, Kind.VP_JWT),
+        (_SD_JWT_VP_ENVELOPE_PREFIXES, Kind.SD_JWT_VC),
+    ):
+        for prefix in prefixes:
+            if text.startswith(prefix):
+                token = text[len(prefix) :]
+                return Detected(_sd_jwt_kind(token) if found is Kind.SD_JWT_VC else found, token)
+    from ancre.trust.jose.vc_jose import unenvelope
+
+    token = unenvelope({"type": "EnvelopedVerifiableCredential", "id": text})
+    return Detected(_sd_jwt_kind(token) if "~" in token else Kind.VC_JWT, token)
 
 
 def _json_kind(value: Any) -> str:
@@ -497,6 +603,17 @@ def adapter_for(detected: Detected, ctx: VerifyContext) -> FormatAdapter:
         from ancre.trust.sd_jwt.vc import SdJwtVcAdapter
 
         return SdJwtVcAdapter(detected.item, ctx)
+    if kind is Kind.VC_SD_JWT or kind is Kind.VP_SD_JWT:
+        from ancre.trust.sd_jwt.vcdm import VcSdJwtAdapter, VpSdJwtAdapter
+
+        if kind is Kind.VC_SD_JWT:
+            return VcSdJwtAdapter(detected.item, ctx)
+        return VpSdJwtAdapter(detected.item, ctx)
+    if kind is Kind.VC_COSE or kind is Kind.VP_COSE:
+        from ancre.trust.cose.vc_cose import VcCoseAdapter, VpCoseAdapter
+
+        cose = VcCoseAdapter if kind is Kind.VC_COSE else VpCoseAdapter
+        return cose(detected.item, ctx)
     from ancre.trust.data_integrity.proofs import DiCredentialAdapter, DiPresentationAdapter
 
     di = DiCredentialAdapter if kind is Kind.DI_VC else DiPresentationAdapter

@@ -16,19 +16,37 @@ __all__ = [
     "DEFAULT_CRYPTOSUITES",
     "FORMATS",
     "POLICY_FILE_MEMBERS",
+    "SUPPORTED_ALGORITHMS",
     "VerificationPolicy",
     "policy_from_json",
 ]
 
 #: What ancre verifies by default: what it signs (EdDSA/Ed25519, ES256, ES384) plus the RSA
 #: algorithms Gaia-X notaries use. Never `none`, never a MAC (RFC 8725 §3.1–3.2).
-DEFAULT_ALGORITHMS: Final = frozenset({"EdDSA", "Ed25519", "ES256", "ES384", "PS256", "RS256"})
+DEFAULT_ALGORITHMS: Final = frozenset(
+    {"EdDSA", "Ed25519", "ES256", "ES384", "ES512", "PS256", "RS256"}
+)
+#: What a policy may list in `algorithms`: the defaults plus those off by default — `ES256K`
+#: (secp256k1, RFC 8812), which a deployment enables explicitly.
+SUPPORTED_ALGORITHMS: Final = DEFAULT_ALGORITHMS | frozenset({"ES256K"})
 #: The Data Integrity cryptosuites ancre implements (`ancre.trust.data_integrity.cryptosuites`).
 DEFAULT_CRYPTOSUITES: Final = frozenset(
     {"eddsa-rdfc-2022", "eddsa-jcs-2022", "ecdsa-rdfc-2019", "ecdsa-jcs-2019", "ecdsa-sd-2023"}
 )
 #: The format names a policy may list (`VerificationPolicy.formats`).
-FORMATS: Final = frozenset({"vc+jwt", "vp+jwt", "dc+sd-jwt", "ldp_vc", "ldp_vp"})
+FORMATS: Final = frozenset(
+    {
+        "vc+jwt",
+        "vp+jwt",
+        "dc+sd-jwt",
+        "ldp_vc",
+        "ldp_vp",
+        "vc+sd-jwt",
+        "vp+sd-jwt",
+        "vc+cose",
+        "vp+cose",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,10 +199,10 @@ def policy_from_json(document: Any, base: VerificationPolicy | None = None) -> V
             f"policy cryptosuites {sorted(unknown_suites)} are not supported; "
             f"choose among {sorted(DEFAULT_CRYPTOSUITES)}"
         )
-    unsupported = changes.get("algorithms", frozenset()) - DEFAULT_ALGORITHMS
+    unsupported = changes.get("algorithms", frozenset()) - SUPPORTED_ALGORITHMS
     if unsupported:
         raise ConfigurationError(
             f"policy algorithms {sorted(unsupported)} are not supported; "
-            f"choose among {sorted(DEFAULT_ALGORITHMS)}"
+            f"choose among {sorted(SUPPORTED_ALGORITHMS)}"
         )
     return replace(base or VerificationPolicy(), **changes)

@@ -35,11 +35,14 @@ _DID_RE: Final = re.compile(
     r"did:([a-z0-9]+):((?:[A-Za-z0-9._-]|%[0-9A-Fa-f]{2})*(?::(?:[A-Za-z0-9._-]|%[0-9A-Fa-f]{2})*)*)"
 )
 
-#: multicodec codes for public keys (multiformats table): ed25519-pub, p256-pub, p384-pub.
+#: multicodec codes for public keys (multiformats table): ed25519-pub, p256-pub, p384-pub,
+#: p521-pub, secp256k1-pub.
 MULTICODEC_KEY_TYPES: Final[Mapping[int, KeyType]] = {
     0xED: KeyType.ED25519,
     0x1200: KeyType.P256,
     0x1201: KeyType.P384,
+    0x1202: KeyType.P521,
+    0xE7: KeyType.SECP256K1,
 }
 KEY_TYPE_MULTICODECS: Final[Mapping[KeyType, int]] = {v: k for k, v in MULTICODEC_KEY_TYPES.items()}
 

@@ -357,8 +357,12 @@ def _x5c_header(x5c: Sequence[str]) -> list[str]:
 
 def envelope_credential(token: str) -> dict[str, Any]:
     """VCDM 2.0 §4.13.1 EnvelopedVerifiableCredential around a `vc+jwt` (or, for a token
-    with disclosures, a `dc+sd-jwt` SD-JWT VC)."""
-    media = "dc+sd-jwt" if "~" in token else "vc+jwt"
+    with disclosures, a `dc+sd-jwt` SD-JWT VC or a `vc+sd-jwt` VCDM credential)."""
+    media = "vc+jwt"
+    if "~" in token:
+        from ancre.trust.engine import Kind, _sd_jwt_kind
+
+        media = "vc+sd-jwt" if _sd_jwt_kind(token) is Kind.VC_SD_JWT else "dc+sd-jwt"
     return {
         "@context": [VCDM2_CONTEXT],
         "id": f"data:application/{media}," + token,
@@ -375,8 +379,8 @@ def unenvelope(value: Any) -> str:
     ident = str(value.get("id", ""))
     match = _ENVELOPE.fullmatch(ident)
     if match is None and _OTHER_ENVELOPE.fullmatch(ident):
-        # A secured credential in a format ancre does not read yet (vc+sd-jwt, vc+cose…):
-        # nothing is proven about it either way.
+        # A secured credential in a format ancre does not read (COSE ones are read before
+        # this, by `ancre.trust.engine`): nothing is proven about it either way.
         raise IndeterminateError(
             Code.UNSUPPORTED_FORMAT, f"enveloped {ident[5:40].split(',')[0]} is not supported yet"
         )
@@ -389,7 +393,7 @@ def unenvelope(value: Any) -> str:
 
 
 def issue_vp_jwt(
-    credentials: Sequence[str],
+    credentials: Sequence[str | Mapping[str, Any]],
     signer: Signer,
     *,
     holder: str,
@@ -399,7 +403,9 @@ def issue_vp_jwt(
     clock: Clock,
     lifetime: timedelta = timedelta(minutes=5),
 ) -> str:
-    """Present `vc+jwt` credentials as a `vp+jwt` bound to `audience` and `nonce`."""
+    """Present credentials as a `vp+jwt` bound to `audience` and `nonce`: tokens (`vc+jwt`,
+    SD-JWTs) are enveloped here; a mapping is an enveloped credential already (a `vc+cose`
+    one, `ancre.trust.cose.vc_cose.envelope_cose`)."""
     if did_of(kid) != holder:
         raise ConfigurationError(f"kid {kid} is not a key of the holder {holder}")
     now = clock.now()
@@ -407,7 +413,9 @@ def issue_vp_jwt(
         "@context": [VCDM2_CONTEXT],
         "type": ["VerifiablePresentation"],
         "holder": holder,
-        "verifiableCredential": [envelope_credential(t) for t in credentials],
+        "verifiableCredential": [
+            envelope_credential(t) if isinstance(t, str) else dict(t) for t in credentials
+        ],
         "iss": holder,
         "aud": audience,
         "nonce": nonce,

@@ -1,8 +1,10 @@
 """Public and private keys, JWK import/export (RFC 7517/7518/8037) and thumbprints (RFC 7638).
 
-ancre signs with Ed25519, P-256 and P-384 and verifies those plus RSA ≥ 2048 (Gaia-X notaries
-sign PS256). Keys are typed: an algorithm is only ever used with the key type it belongs to
-(RFC 8725 §3.1), which closes the "HS256 with the public key as secret" confusion.
+ancre signs with Ed25519, P-256, P-384, P-521 (ES512) and secp256k1 (ES256K) and verifies
+those plus RSA ≥ 2048 (Gaia-X notaries sign PS256); whether an algorithm is *accepted* is the
+verification policy's allow-list (`ES256K` is off by default). Keys are typed: an algorithm is
+only ever used with the key type it belongs to (RFC 8725 §3.1), which closes the "HS256 with
+the public key as secret" confusion.
 """
 
 from __future__ import annotations
@@ -50,9 +52,13 @@ class KeyType(StrEnum):
     ED25519 = "ed25519"
     P256 = "p256"
     P384 = "p384"
+    P521 = "p521"
+    SECP256K1 = "secp256k1"
     RSA = "rsa"
 
 
+#: The key types ancre's services and commands generate keys of. P-521 and secp256k1 keys
+#: also sign (`PrivateKey.generate`, `PrivateKey.from_jwk`): VC-JOSE-COSE's ES512 and ES256K.
 SIGNING_KEY_TYPES: Final = (KeyType.ED25519, KeyType.P256, KeyType.P384)
 MIN_RSA_BITS: Final = 2048
 
@@ -63,6 +69,8 @@ ALG_KEY_TYPES: Final[Mapping[str, KeyType]] = {
     "Ed25519": KeyType.ED25519,
     "ES256": KeyType.P256,
     "ES384": KeyType.P384,
+    "ES512": KeyType.P521,
+    "ES256K": KeyType.SECP256K1,
     "RS256": KeyType.RSA,
     "RS384": KeyType.RSA,
     "RS512": KeyType.RSA,
@@ -75,12 +83,29 @@ SIGNING_ALGS: Final[Mapping[KeyType, str]] = {
     KeyType.ED25519: "EdDSA",
     KeyType.P256: "ES256",
     KeyType.P384: "ES384",
+    KeyType.P521: "ES512",
+    KeyType.SECP256K1: "ES256K",
 }
 _EC_CURVES: Final = {
     KeyType.P256: (ec.SECP256R1(), "P-256", 32, hashes.SHA256()),
     KeyType.P384: (ec.SECP384R1(), "P-384", 48, hashes.SHA384()),
+    # RFC 7518 §3.4: ES512 is P-521 with SHA-512, R and S 66 bytes each.
+    KeyType.P521: (ec.SECP521R1(), "P-521", 66, hashes.SHA512()),
+    # RFC 8812 §3.2: ES256K is secp256k1 with SHA-256 (JWK crv "secp256k1").
+    KeyType.SECP256K1: (ec.SECP256K1(), "secp256k1", 32, hashes.SHA256()),
 }
-_CRV_TO_TYPE: Final = {"P-256": KeyType.P256, "P-384": KeyType.P384}
+_CRV_TO_TYPE: Final = {
+    "P-256": KeyType.P256,
+    "P-384": KeyType.P384,
+    "P-521": KeyType.P521,
+    "secp256k1": KeyType.SECP256K1,
+}
+_CURVE_NAMES: Final = {
+    "secp256r1": KeyType.P256,
+    "secp384r1": KeyType.P384,
+    "secp521r1": KeyType.P521,
+    "secp256k1": KeyType.SECP256K1,
+}
 _RSA_HASHES: Final[Mapping[str, type[hashes.HashAlgorithm]]] = {
     "256": hashes.SHA256,
     "384": hashes.SHA384,
@@ -175,10 +200,8 @@ class PublicKey:
             self._raw = raw
         elif isinstance(key, ec.EllipticCurvePublicKey):
             crv = key.curve.name
-            if crv == "secp256r1":
-                self.key_type = KeyType.P256
-            elif crv == "secp384r1":
-                self.key_type = KeyType.P384
+            if crv in _CURVE_NAMES:
+                self.key_type = _CURVE_NAMES[crv]
             else:
                 raise InvalidError(Code.UNSUPPORTED_KEY_TYPE, f"EC curve {crv} is not supported")
         elif isinstance(key, rsa.RSAPublicKey):
@@ -325,7 +348,7 @@ class PrivateKey:
             return cls._wrap(ed25519.Ed25519PrivateKey.generate())
         if kt in _EC_CURVES:
             return cls._wrap(ec.generate_private_key(_EC_CURVES[kt][0]))
-        raise ConfigurationError(f"ancre signs only with {', '.join(SIGNING_KEY_TYPES)}; not {kt}")
+        raise ConfigurationError(f"ancre signs with Ed25519 and EC keys only; not {kt}")
 
     @classmethod
     def _wrap(cls, key: PrivateKeyObject) -> PrivateKey:
@@ -334,8 +357,8 @@ class PrivateKey:
 
     @classmethod
     def from_jwk(cls, jwk: Mapping[str, Any]) -> PrivateKey:
-        """Import a private JWK (Ed25519 `OKP` or `EC` P-256/P-384), checking it matches its
-        public part."""
+        """Import a private JWK (Ed25519 `OKP` or `EC` P-256/P-384/P-521/secp256k1), checking
+        it matches its public part."""
         kty = jwk.get("kty")
         try:
             if kty == "OKP":
@@ -395,7 +418,7 @@ class PrivateKey:
 
 
 def _ec_curve(jwk: Mapping[str, Any]) -> tuple[ec.EllipticCurve, int]:
-    """The curve of an `EC` JWK and its coordinate size; only P-256 and P-384."""
+    """The curve of an `EC` JWK and its coordinate size: P-256, P-384, P-521, secp256k1."""
     kt = _CRV_TO_TYPE.get(str(jwk.get("crv")))
     if kt is None:
         raise InvalidError(
