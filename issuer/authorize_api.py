@@ -121,7 +121,7 @@ class LoginFlow:
             raise IssuerError(Code.INVALID_REQUEST, "a form is expected")
         raw = await read_limited(request, self.served.max_body)
         if raw is None:
-            raise IssuerError(Code.INVALID_REQUEST, "the form is too large", 413)
+            raise IssuerError(Code.INPUT_TOO_LARGE, "the form is too large", 413)
         try:
             pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=16)
         except (UnicodeDecodeError, ValueError):
