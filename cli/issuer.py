@@ -337,6 +337,15 @@ def serve(
             "(ancre issuer logins / login-approve / login-reject); not with --login.",
         ),
     ] = False,
+    rate_limit: Annotated[
+        int,
+        typer.Option(
+            metavar="PER_MINUTE",
+            help="Per client address and kind of endpoint (login pages, token — so tx_code "
+            "guesses —, nonce and credential): at most this many requests a minute (bursts "
+            "of half as many), then 429 rate_limited with Retry-After; 0: no limit.",
+        ),
+    ] = 60,
 ) -> None:
     """Serve the issuer: did:web document, status lists, OpenID4VCI and VC-API endpoints.
 
@@ -353,13 +362,16 @@ def serve(
     tls = tls_arguments(tls_cert, tls_key)
     if operator_approval and login is not None:
         _die(64, "--operator-approval and --login are two ways to log users in: choose one")
-    accreditation = {
+    accreditation: dict[str, Any] = {
         "trust_list": trust_list,
         "registry_did": registry_did,
         "unchecked": no_accreditation_check,
         "insecure_loopback": insecure_loopback,
     }
     try:
+        from ancre.storage.abuse import rate_limit_per_minute
+
+        accreditation["rate_limit"] = rate_limit_per_minute(rate_limit) if rate_limit else None
         app_, served = _serving(folder, public_url, login, accreditation, operator_approval)
     except AncreError as error:
         _die(64, error.message)
@@ -428,6 +440,8 @@ def _issuer_settings(
     from ancre.issuer.api import IssuerSettings
     from ancre.issuer.vc_api import VcApiSettings
 
+    accreditation = dict(accreditation)
+    rate_limit = accreditation.pop("rate_limit", None)
     issuer, check, proof = _open_accredited(folder, public_url, **accreditation)
     vc_api = VcApiSettings(proof=proof, accreditation=check)  # type: ignore[arg-type]
     authentication: UserAuthentication | None = None
@@ -440,7 +454,9 @@ def _issuer_settings(
         from ancre.issuer.operator_approval import OperatorApproval
 
         authentication = OperatorApproval(issuer)
-    return IssuerSettings(issuer, vc_api=vc_api, authentication=authentication)
+    return IssuerSettings(
+        issuer, vc_api=vc_api, authentication=authentication, rate_limit=rate_limit
+    )
 
 
 def _qr(text: str) -> str | None:

@@ -163,8 +163,23 @@ def guard(app: FastAPI, members: Sequence[IssuerSettings]) -> None:
                 return _rate_bucket(method, path[len(prefix) :])
         return None
 
+    def oauth(path: str) -> str | None:
+        for prefix in prefixes:
+            if path.startswith(prefix + "/"):
+                return _OAUTH_TOO_LARGE.get(path[len(prefix) :])
+        return None
+
     largest = max(m.largest_body() for m in members)
-    app.add_middleware(AbuseGuard, max_body=largest, rate=rate, classify=bucket)
+    app.add_middleware(AbuseGuard, max_body=largest, rate=rate, classify=bucket, oauth=oauth)
+
+
+#: The OAuth endpoints' error codes for a body over the limit (their specs fix the body).
+_OAUTH_TOO_LARGE: Final = {
+    "/token": str(Code.INVALID_REQUEST),
+    "/credential": str(Code.INVALID_CREDENTIAL_REQUEST),
+    "/deferred_credential": str(Code.INVALID_CREDENTIAL_REQUEST),
+    "/notification": str(Code.INVALID_NOTIFICATION_REQUEST),
+}
 
 
 def _rate_bucket(method: str, path: str) -> str | None:

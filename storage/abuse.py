@@ -7,7 +7,8 @@ rate limits.
   length) is cut as soon as it does, and whatever the route had started to answer is
   replaced by the refusal. Either way: 413, RFC 9457 problem ``input_too_large``. Routes keep
   their own (lower or equal) limits: this is the floor every route gets, including those
-  that never read a body.
+  that never read a body. On an OAuth endpoint (the service says which) the 413 carries the
+  spec's body instead, ``{"error", "error_description"}``.
 - **Rate.** A service names, per request, the bucket it falls in (``"login"``, ``"token"``,
   …) or none; each (bucket, client address) pair has its own token bucket. Past it: 429,
   problem ``rate_limited``, with ``Retry-After`` in whole seconds. The client address is the
@@ -31,7 +32,7 @@ from typing import Any, Final
 from ancre.trust.errors import Code, ConfigurationError
 from ancre.trust.problem import PROBLEM_MEDIA_TYPE, problem
 
-__all__ = ["AbuseGuard", "RateLimit", "RateLimiter"]
+__all__ = ["AbuseGuard", "RateLimit", "RateLimiter", "rate_limit_per_minute"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -40,6 +41,12 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: Given a request's method and path: its rate-limit bucket, or None for no limit.
 Classifier = Callable[[str, str], str | None]
+#: Given a request's path: the OAuth error code its 413 must carry (an OAuth endpoint, whose
+#: spec fixes the error body: RFC 6749 §5.2), or None for an RFC 9457 problem.
+OAuthErrors = Callable[[str], str | None]
+#: Given a request's path: the media type of a problem there (the VC-API's verify endpoints
+#: send every body as ``application/json``), else ``application/problem+json``.
+ProblemMedia = Callable[[str], str]
 
 _MAX_CLIENTS: Final = 10_000
 
@@ -87,6 +94,11 @@ class RateLimit:
                 raise ConfigurationError(f"rate limit {name} must be an integer from 1 to 10^6")
 
 
+def rate_limit_per_minute(per_minute: int) -> RateLimit:
+    """The command lines' ``--rate-limit N``: N a minute, bursts of N/2 (at least 1)."""
+    return RateLimit(burst=max(1, per_minute // 2), per_minute=per_minute)
+
+
 class _TooLargeError(Exception):
     """Raised into the route when its body passes the limit."""
 
@@ -102,6 +114,8 @@ class AbuseGuard:
         max_body: int,
         rate: RateLimit | None = None,
         classify: Classifier | None = None,
+        oauth: OAuthErrors | None = None,
+        problem_media: ProblemMedia | None = None,
     ) -> None:
         if max_body < 1:
             raise ConfigurationError("the body limit must be positive")
@@ -109,6 +123,8 @@ class AbuseGuard:
         self.max_body = max_body
         self.rate = rate
         self.classify = classify
+        self.oauth = oauth
+        self.problem_media = problem_media
         self._limiters: dict[str, RateLimiter] = {}
         self._lock = threading.Lock()
 
@@ -132,16 +148,28 @@ class AbuseGuard:
                 wait = self._limiter(bucket, self.rate).take(host)
                 if wait is not None:
                     detail = f"too many {bucket} requests from this address; retry in {wait} s"
-                    await _problem(send, 429, Code.RATE_LIMITED, detail, {"retry-after": wait})
+                    await _problem(send, 429, Code.RATE_LIMITED, detail, self._media(scope),
+                                   {"retry-after": wait})  # fmt: skip
                     return
         declared = _content_length(scope)
         if declared is not None and (declared < 0 or declared > self.max_body):
-            await _problem(send, 413, Code.INPUT_TOO_LARGE, self._too_large())
+            await self._too_large(scope, send)
             return
         await self._limited(scope, receive, send)
 
-    def _too_large(self) -> str:
-        return f"the request body is over {self.max_body} bytes"
+    def _media(self, scope: Scope) -> str:
+        if self.problem_media is None:
+            return PROBLEM_MEDIA_TYPE
+        return self.problem_media(scope.get("path", ""))
+
+    async def _too_large(self, scope: Scope, send: Send) -> None:
+        detail = f"the request body is over {self.max_body} bytes"
+        error = self.oauth(scope.get("path", "")) if self.oauth is not None else None
+        if error is None:
+            await _problem(send, 413, Code.INPUT_TOO_LARGE, detail, self._media(scope))
+        else:
+            body = json.dumps({"error": error, "error_description": detail}).encode()
+            await _send(send, 413, body, "application/json")
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
         size = 0
@@ -175,7 +203,7 @@ class AbuseGuard:
             if not over:
                 raise
         if over and not started:
-            await _problem(send, 413, Code.INPUT_TOO_LARGE, self._too_large())
+            await self._too_large(scope, send)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -187,11 +215,22 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _problem(
-    send: Send, status: int, code: Code, detail: str, extra: dict[str, int] | None = None
+    send: Send,
+    status: int,
+    code: Code,
+    detail: str,
+    media: str,
+    extra: dict[str, int] | None = None,
 ) -> None:
     body = json.dumps(dict(problem(status, code, detail).body)).encode()
+    await _send(send, status, body, media, extra)
+
+
+async def _send(
+    send: Send, status: int, body: bytes, media: str, extra: dict[str, int] | None = None
+) -> None:
     headers = [
-        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-type", media.encode()),
         (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"),
     ]

@@ -628,10 +628,23 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
     _add_operations_routes(app, service)
     # Every request: the body limit (the largest a route allows), then the rate limit.
     largest = max(MAX_BODY_BYTES, config.openid4vp.max_body_bytes if config.openid4vp else 0)
-    app.add_middleware(AbuseGuard, max_body=largest, rate=config.rate_limit, classify=_rate_bucket)
+    app.add_middleware(
+        AbuseGuard,
+        max_body=largest,
+        rate=config.rate_limit,
+        classify=_rate_bucket,
+        problem_media=_problem_media,
+    )
     if config.no_trust_check:
         app.add_middleware(_MarkUntrusted)
     return app
+
+
+def _problem_media(path: str) -> str:
+    """The VC-API's verify endpoints send every body, problems too, as application/json."""
+    if path in ("/credentials/verify", "/presentations/verify"):
+        return "application/json"
+    return "application/problem+json"
 
 
 def _rate_bucket(method: str, path: str) -> str | None:

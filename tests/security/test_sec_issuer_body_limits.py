@@ -3,12 +3,12 @@ every POST route of the issuer's, the verifier's and the registry's app — rout
 from each app — is refused with 413 and a stable code, never read into memory, never a 5xx.
 
 A declared `Content-Length` over the limit is refused by `ancre.storage.abuse.AbuseGuard`
-before any route runs: an RFC 9457 problem `input_too_large`, on every route. A chunked body
-(no length) is cut as soon as it passes a limit: the guard's (problem `input_too_large`), or
-a route's own lower one — the OAuth endpoints then answer in their spec's format
-(`{"error": "invalid_request" | "invalid_credential_request" | …}`, RFC 6749 §5.2,
-OpenID4VCI §8.3.1.2). Routes that authenticate a Bearer key before reading anything refuse
-an unauthenticated chunked body with 401 `unauthorized`, unread."""
+before any route runs; a chunked body (no length) is cut as soon as it passes the guard's
+limit or a route's own. The refusal is an RFC 9457 problem `input_too_large`, except on the
+OAuth endpoints, whose specs fix the error body (`{"error": "invalid_request" |
+"invalid_credential_request" | …}`, RFC 6749 §5.2, OpenID4VCI §8.3.1.2). Routes that
+authenticate a Bearer key before reading anything refuse an unauthenticated chunked body
+with 401 `unauthorized`, unread."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def _check_every_route(url: str, paths: list[str], *, chunked: bool = False) -> 
             assert chunked, path
             assert path.startswith("/login/"), path
             assert page_error_code(response) == "input_too_large", path
-        elif chunked and path in OAUTH and "error" in response.json():
+        elif path in OAUTH:
             assert response.json()["error"] == OAUTH[path], path
         else:
             assert _problem_code(response) == "input_too_large", path
