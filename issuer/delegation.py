@@ -378,7 +378,7 @@ class Delegations:
             row = session.get(DelegationRow, delegation_id) if len(delegation_id) <= 32 else None
         if (
             row is None
-            or row.approver_browser_sha256 != _sha256(browser)
+            or not secrets.compare_digest(row.approver_browser_sha256 or "", _sha256(browser))
             or row.approver_checked_at is None
             or row.approver_checked_at <= now - APPROVER_LOGIN_LIFETIME
         ):
