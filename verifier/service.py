@@ -633,11 +633,19 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
         max_body=largest,
         rate=config.rate_limit,
         classify=_rate_bucket,
+        oauth=_oauth_error,
         problem_media=_problem_media,
     )
     if config.no_trust_check:
         app.add_middleware(_MarkUntrusted)
     return app
+
+
+def _oauth_error(path: str) -> str | None:
+    """The wallet-facing OpenID4VP endpoints answer errors as OAuth does (RFC 6749 §5.2)."""
+    if path.startswith(("/openid4vp/responses/", "/openid4vp/request-objects/")):
+        return str(Code.INVALID_REQUEST)
+    return None
 
 
 def _problem_media(path: str) -> str:

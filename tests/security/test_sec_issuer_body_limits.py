@@ -35,6 +35,9 @@ OAUTH = {
     "/credential": "invalid_credential_request",
     "/deferred_credential": "invalid_credential_request",
     "/notification": "invalid_notification_request",
+    # The verifier's wallet-facing OpenID4VP endpoints (OpenID4VP 1.0 §8.2 uses RFC 6749's).
+    "/openid4vp/responses/x": "invalid_request",
+    "/openid4vp/request-objects/x": "invalid_request",
 }
 
 
