@@ -449,11 +449,16 @@ def status_url(public_url: str, delegation_id: str, code: str) -> str:
 
 
 def _summary(delegation: Delegation, *, with_requester: bool) -> dict[str, Any]:
+    # Names from the register and the provider, shown to a director deciding: hidden
+    # characters made visible, mixed-script words flagged (`ancre.trust.display`).
+    from ancre.trust.display import shown
+
+    requester = delegation.requester_name
     return {
-        "organization": delegation.organization_name,
+        "organization": shown(delegation.organization_name),
         "siren": delegation.siren,
-        "role": delegation.role,
-        "requester": delegation.requester_name if with_requester else None,
+        "role": shown(delegation.role),
+        "requester": shown(requester) if with_requester else None,
         "expires": delegation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
         "state": delegation.state,
     }
