@@ -21,7 +21,8 @@ CYRILLIC_A = "\u0430"
         ("Société Générale", (), "Société Générale"),
         ("Société Générale (Россия)", (), "Société Générale (Россия)"),  # one script per word
         ("株式会社 Danone", (), "株式会社 Danone"),
-        (f"D{CYRILLIC_A}none", ("mixed_script",), f"D{CYRILLIC_A}none [mixed scripts: Cyrillic, Latin]"),
+        (f"D{CYRILLIC_A}none", ("mixed_script",),
+         f"D{CYRILLIC_A}none [mixed scripts: Cyrillic, Latin]"),
         ("Danone\u202egnp.exe", ("bidi_control",), "Danone<U+202E>gnp.exe"),
         ("Dan\u200bone", ("invisible_character",), "Dan<U+200B>one"),
         ("Danone\u2066x\u2069", ("bidi_control",), "Danone<U+2066>x<U+2069>"),
