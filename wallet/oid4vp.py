@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ancre.trust.clock import Clock
 from ancre.trust.codec.json import loads_strict
@@ -149,7 +149,43 @@ def fetch_request(invocation: str, *, http: Http, clock: Clock) -> Request:
         raise _refused("nonce and response_uri are required")
     if not isinstance(claims.get("dcql_query"), dict):
         raise _refused("no dcql_query")
+    check_response_uri(did, claims["response_uri"])
     return Request(client_id, did, claims)
+
+
+def check_response_uri(did: str, response_uri: str) -> None:
+    """Where the answer may go (issue 17). OpenID4VP 1.0 binds no origin to a
+    ``decentralized_identifier`` Client Identifier, but a did:web names one: an answer for
+    ``did:web:verifier.example`` posted to another host would reach someone the user was
+    never shown. So a did:web verifier's ``response_uri`` must be on its DID's host (and
+    port); for other DID methods it is shown to the user before consent. Never userinfo or a
+    fragment (RFC 3986 tricks to make a URL read as another host)."""
+    parts = urlsplit(response_uri)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise _refused("response_uri is not an http(s) URL")
+    if "@" in parts.netloc or parts.fragment:
+        raise _refused("response_uri may carry neither userinfo nor a fragment")
+    if did.startswith("did:web:"):
+        host = unquote(did[len("did:web:") :].split(":", 1)[0]).lower()
+        if parts.netloc.lower() != host:
+            raise _refused(
+                f"response_uri is on {parts.netloc[:80]!r}, not on {host[:80]!r} as {did[:80]} says"
+            )
+
+
+def _check_path(query_id: str, path: Any) -> None:
+    """A DCQL claims path (§7): a non-empty array of claim names, indices or null. Anything
+    else would become a JSON Pointer that discloses more than the user is shown (an empty
+    path is the whole credential; a claim named ``*`` reads as every claim)."""
+    if not isinstance(path, list) or not 1 <= len(path) <= 16:
+        raise _refused(f"query {query_id[:40]!r}: a claims path has 1 to 16 elements")
+    for part in path:
+        if part is None or (type(part) is int and 0 <= part < 2**31):
+            continue
+        if type(part) is not str or not part or len(part) > 256 or part == "*":
+            raise _refused(
+                f"query {query_id[:40]!r}: a path element is a claim name, an index or null"
+            )
 
 
 def _pointer(path: Sequence[Any]) -> str:
@@ -196,6 +232,8 @@ def build_answer(store: WalletStore, request: Request) -> Answer:
             isinstance(c, dict) and isinstance(c.get("path"), list) for c in claims
         ):
             raise _refused(f"query {q['id'][:40]!r}: claims must be objects with a path")
+        for c in claims:
+            _check_path(q["id"], c["path"])
         pointers = tuple(_pointer(c["path"]) for c in claims)
         match = None
         if q.get("format") == SD_JWT:
