@@ -16,7 +16,7 @@ install: $(STAMP)
 $(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(UV) || $(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
-	$(UV) pip sync --quiet --compile-bytecode --python $(BIN)/python $(LOCK)
+	$(UV) pip sync --quiet --require-hashes --compile-bytecode --python $(BIN)/python $(LOCK)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps \
 	    --config-settings editable_mode=strict -e .
 	# Machines here run with PYTHONDONTWRITEBYTECODE=1: compile once, or every start pays.
@@ -66,7 +66,7 @@ bench: install
 # Regenerate the exact pins from the ranges in pyproject.toml.
 lock:
 	test -x $(UV) || ($(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==0.13.9")
-	$(UV) pip compile --quiet --python-version 3.11 --extra dev --extra postgres pyproject.toml -o $(LOCK)
+	$(UV) pip compile --quiet --generate-hashes --python-version 3.11 --extra dev --extra postgres pyproject.toml -o $(LOCK)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .coverage .hypothesis
