@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements/dev.lock
 PKGS   := -m ancre -m ancre._verify -p ancre.trust -p ancre.issuer -p ancre.verifier -p ancre.wallet -p ancre.registry -p ancre.cli -p ancre.storage
 
-.PHONY: install node-deps test test-fast lint format demo bench lock clean
+.PHONY: install node-deps test test-fast lint format demo bench lock clean fuzz fuzz-ci audit
 
 install: $(STAMP)
 
@@ -63,10 +63,26 @@ demo: install
 bench: install
 	$(BIN)/python -m bench
 
+# Coverage-guided fuzzing (atheris) of every parser, FUZZ_SECONDS each (fuzz/README.md);
+# crashes land in fuzz/crashes/. `make fuzz-ci`: the short run CI does (<= 60 s in all).
+# The Hypothesis properties (tests/fuzz/) run with the tests; FUZZ_PROFILE=long runs them longer.
+FUZZ_SECONDS ?= 60
+fuzz: install
+	$(BIN)/python -m fuzz --seconds $(FUZZ_SECONDS)
+
+fuzz-ci: install
+	$(BIN)/python -m fuzz --seconds 4
+
+# Known vulnerabilities in the pinned Python and npm dependencies (.ci/audit.py). A
+# vulnerability service that cannot be reached is reported as NOT PERFORMED, a warning unless
+# AUDIT_REQUIRED=1 (docs/security.md, "Fuzzing and supply chain").
+audit: install
+	$(BIN)/python .ci/audit.py
+
 # Regenerate the exact pins from the ranges in pyproject.toml.
 lock:
 	test -x $(UV) || ($(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==0.13.9")
 	$(UV) pip compile --quiet --generate-hashes --python-version 3.11 --extra dev --extra postgres pyproject.toml -o $(LOCK)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .coverage .hypothesis
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .coverage .hypothesis fuzz/crashes
