@@ -63,15 +63,16 @@ demo: install
 bench: install
 	$(BIN)/python -m bench
 
-# Coverage-guided fuzzing (atheris) of every parser, FUZZ_SECONDS each (fuzz/README.md);
-# crashes land in fuzz/crashes/. `make fuzz-ci`: the short run CI does (<= 60 s in all).
-# The Hypothesis properties (tests/fuzz/) run with the tests; FUZZ_PROFILE=long runs them longer.
+# Coverage-guided fuzzing (atheris) of every parser, FUZZ_SECONDS each (tests/fuzz/
+# atheris_run.py); a crashing input lands in fuzz-crashes/. `make fuzz-ci`: the short run CI
+# does, every parser in one process (<= 60 s in all). The Hypothesis properties (tests/fuzz/)
+# run with the tests; FUZZ_PROFILE=long runs them longer (docs/security.md).
 FUZZ_SECONDS ?= 60
 fuzz: install
-	$(BIN)/python -m fuzz --seconds $(FUZZ_SECONDS)
+	$(BIN)/python tests/fuzz/atheris_run.py --seconds $(FUZZ_SECONDS)
 
 fuzz-ci: install
-	$(BIN)/python -m fuzz --seconds 4
+	$(BIN)/python tests/fuzz/atheris_run.py --seconds 40 all
 
 # Known vulnerabilities in the pinned Python and npm dependencies (.ci/audit.py). A
 # vulnerability service that cannot be reached is reported as NOT PERFORMED, a warning unless
@@ -85,4 +86,4 @@ lock:
 	$(UV) pip compile --quiet --generate-hashes --python-version 3.11 --extra dev --extra postgres pyproject.toml -o $(LOCK)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .coverage .hypothesis fuzz/crashes
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .coverage .hypothesis fuzz-crashes

@@ -84,7 +84,10 @@ def fetch_request(invocation: str, *, http: Http, clock: Clock) -> Request:
     """Follow an `openid4vp://` invocation and check the signed Request Object."""
     if len(invocation) > _MAX_INVOCATION:
         raise MalformedError(Code.OFFER_INVALID, "the openid4vp: URL is too long")
-    parts = urlsplit(invocation.strip())
+    try:
+        parts = urlsplit(invocation.strip())
+    except ValueError:  # an unbalanced `[` (IPv6) in the netloc
+        raise MalformedError(Code.OFFER_INVALID, "the openid4vp: URL is malformed") from None
     if parts.scheme != "openid4vp":
         raise MalformedError(Code.OFFER_INVALID, "expected an openid4vp:// URL")
     try:
