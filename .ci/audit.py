@@ -104,8 +104,9 @@ def audit_npm() -> str:
     with tempfile.TemporaryDirectory() as folder:
         canary = Path(folder)
         (canary / "package.json").write_text(json.dumps(NPM_CANARY))
-        lock = _run(["npm", "install", "--package-lock-only", "--ignore-scripts", "--no-audit"],
-                    cwd=canary)
+        lock = _run(
+            ["npm", "install", "--package-lock-only", "--ignore-scripts", "--no-audit"], cwd=canary
+        )
         found, why = _npm_audit(canary) if lock.returncode == 0 else (None, lock.stderr[-300:])
         if not found:
             print(f"   npm audit: the advisory service does not answer ({why})")

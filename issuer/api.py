@@ -213,11 +213,16 @@ def _documents_router(served: Served, *, authorization_code: bool) -> APIRouter:
     @router.get(prefix + "/status/{list_id}")
     async def status_list(list_id: str) -> Response:
         # Not an OAuth endpoint: its refusals are RFC 9457 problems (found by API fuzzing).
-        try:
-            if len(list_id) > 64:
-                raise IssuerError(Code.CREDENTIAL_NOT_FOUND, "no such status list", 404)
-            body, media = await _call(issuer.status_list, list_id)
-        except IssuerError as error:
+        if len(list_id) > 64:
+            error = IssuerError(Code.CREDENTIAL_NOT_FOUND, "no such status list", 404)
+        else:
+            try:
+                body, media = await _call(issuer.status_list, list_id)
+            except IssuerError as raised:
+                error = raised
+            else:
+                error = None
+        if error is not None:
             return problem(error.status, error.code, error.message).response(
                 JSONResponse, headers=dict(_NO_STORE)
             )

@@ -17,6 +17,7 @@ from typing import Any
 
 import cbor2
 
+from ancre.issuer.csv_offers import parse_rows
 from ancre.trust.clock import FixedClock
 from ancre.trust.codec.b64 import b64url_decode, b64url_encode
 from ancre.trust.codec.json import loads_strict
@@ -44,7 +45,6 @@ from ancre.verifier.openid4vp.response import parse_form, parse_wallet_nonce
 from ancre.wallet.http import Http, HttpAnswer
 from ancre.wallet.oid4vci import parse_offer, resolve_offer
 from ancre.wallet.oid4vp import fetch_request
-from ancre.issuer.csv_offers import parse_rows
 
 Target = Callable[[bytes], None]
 CLOCK = FixedClock(datetime(2026, 3, 1, tzinfo=UTC))
@@ -174,7 +174,9 @@ def openid4vp_request(data: bytes) -> None:
     """The wallet's side: an `openid4vp://` invocation whose request_uri answers `data` as a
     Request Object (a compact JWS signed by the did:key of the client id)."""
     http = FixedHttp(HttpAnswer(200, "application/oauth-authz-req+jwt", data))
-    invocation = f"openid4vp://?client_id=decentralized_identifier:{ED_DID}&request_uri=https://v.example/r"
+    invocation = (
+        f"openid4vp://?client_id=decentralized_identifier:{ED_DID}&request_uri=https://v.example/r"
+    )
     fetch_request(invocation, http=http, clock=CLOCK)
 
 
@@ -252,7 +254,11 @@ def _b64(value: Any) -> str:
 
 def _seeds() -> dict[str, list[bytes]]:
     jws = ".".join(
-        (_b64({"alg": "ES256", "typ": "JWT", "kid": f"{ED_DID}#{ED_MULTIKEY}"}), _b64({"iss": "x"}), "c2ln")
+        (
+            _b64({"alg": "ES256", "typ": "JWT", "kid": f"{ED_DID}#{ED_MULTIKEY}"}),
+            _b64({"iss": "x"}),
+            "c2ln",
+        )
     )
     disclosure = _b64(["c2FsdA", "given_name", "Ada"])
     sd_payload = {"_sd": ["x" * 43], "_sd_alg": "sha-256", "iss": "https://i.example"}
@@ -301,12 +307,16 @@ def _seeds() -> dict[str, list[bytes]]:
         "base64url": [b"AQID", b"_-8"],
         "multibase": [ED_MULTIKEY.encode(), base58btc_encode(b"\x80\x24" + b"\2" * 33).encode()],
         "did_url": [f"{ED_DID}#{ED_MULTIKEY}".encode(), b"did:web:example.com%3A8443:u:alice#k"],
-        "did_document": [json.dumps({"id": "did:web:a.example", "verificationMethod": []}).encode()],
+        "did_document": [
+            json.dumps({"id": "did:web:a.example", "verificationMethod": []}).encode()
+        ],
         "bitstring_status_list": [bits.encode()],
         "status_list_credential": [json.dumps(entry).encode()],
         "token_status_list": [
             json.dumps({"bits": 1, "lst": "eNrbuRgAAhcBXQ"}).encode(),
-            json.dumps({"status": {"status_list": {"idx": 0, "uri": "https://s.example/1"}}}).encode(),
+            json.dumps(
+                {"status": {"status_list": {"idx": 0, "uri": "https://s.example/1"}}}
+            ).encode(),
         ],
         "trust_list_json": [json.dumps(trust_list).encode()],
         "credential_offer": [
@@ -316,7 +326,13 @@ def _seeds() -> dict[str, list[bytes]]:
         "openid4vp_request": [
             ".".join(
                 (
-                    _b64({"alg": "EdDSA", "typ": "oauth-authz-req+jwt", "kid": f"{ED_DID}#{ED_MULTIKEY}"}),
+                    _b64(
+                        {
+                            "alg": "EdDSA",
+                            "typ": "oauth-authz-req+jwt",
+                            "kid": f"{ED_DID}#{ED_MULTIKEY}",
+                        }
+                    ),
                     _b64({"client_id": f"decentralized_identifier:{ED_DID}", "aud": "x"}),
                     b64url_encode(b"\1" * 64),
                 )
@@ -327,7 +343,7 @@ def _seeds() -> dict[str, list[bytes]]:
         ],
         "dcql": [json.dumps(dcql_query).encode()],
         "openid4vp_response_form": [b"vp_token=%7B%7D&state=s&wallet_nonce=abc"],
-        "csv_rows": [b"email,given_name,address\na@b.example,Ada,\"{\"\"city\"\": \"\"Paris\"\"}\"\n"],
+        "csv_rows": [b'email,given_name,address\na@b.example,Ada,"{""city"": ""Paris""}"\n'],
         "ecdsa_sd_proof_value": [
             ("u" + b64url_encode(b"\xd9\x5d\x00" + base_proof)).encode(),
             b"\xd9\x5d\x00" + base_proof,

@@ -45,7 +45,7 @@ def _child(name: str, libfuzzer_args: list[str]) -> None:
             check_refusal(error)
         except BaseException:
             # libFuzzer does not always get to write the input of a Python exception: keep it.
-            digest = hashlib.sha1(data).hexdigest()  # noqa: S324 - a file name, as libFuzzer's
+            digest = hashlib.sha1(data).hexdigest()
             (CRASHES / f"{name}-crash-{digest}").write_bytes(data)
             raise
 
@@ -76,10 +76,14 @@ def _run(name: str, seconds: int) -> bool:
             corpus,
         ]
         started = time.monotonic()
-        done = subprocess.run(args, capture_output=True, text=True, check=False)  # noqa: S603
+        done = subprocess.run(args, capture_output=True, text=True, check=False)
         elapsed = time.monotonic() - started
     runs = next(
-        (line.split(":")[-1].strip() for line in done.stderr.splitlines() if "number_of_executed_units" in line),
+        (
+            line.split(":")[-1].strip()
+            for line in done.stderr.splitlines()
+            if "number_of_executed_units" in line
+        ),
         "?",
     )
     if done.returncode != 0:

@@ -95,7 +95,9 @@ _SCALARS = (
 )
 _JSON = st.recursive(
     _SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 _JSON_TARGETS = [n for n in NAMES if SEEDS[n][0][:1] == b"{"]
@@ -272,7 +274,9 @@ def test_ecdsa_sd_derived_proof_value_round_trip(
 @given(value=_JSON)
 def test_dcql_accepted_query_keeps_its_json(value: Any) -> None:
     seed = json.loads(SEEDS["dcql"][0])
-    seed["credentials"][0]["claims"][0]["values"] = [value] if not isinstance(value, list) else value
+    seed["credentials"][0]["claims"][0]["values"] = (
+        [value] if not isinstance(value, list) else value
+    )
     query = parses_or_refuses(parse_dcql, seed)
     if query is not None:
         assert query.raw == seed
