@@ -28,6 +28,7 @@ from ancre.trust.data_integrity.ecdsa_sd import (
     serialize_base_proof_value,
     serialize_derived_proof_value,
 )
+from ancre.trust.errors import AncreError, Code
 from ancre.trust.sd_jwt.disclosure import Disclosure
 from ancre.trust.trust_list.model import TrustListDocument
 from ancre.verifier.openid4vp.dcql import parse_dcql
@@ -76,11 +77,25 @@ def test_mutated_seeds_parse_or_refuse(name: str, choice: st.DataObject, edits: 
     parses_or_refuses(TARGETS[name], _mutate(seed, edits))
 
 
+#: Targets whose seeds stop at a deep check by design (the signature cannot be forged; the
+#: request_uri of the seed invocation answers 404): the code they stop at.
+_SEEDS_STOP_AT = {
+    "openid4vp_request": Code.SIGNATURE_INVALID,
+    "openid4vp_invocation": Code.OFFER_INVALID,
+}
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_every_target_has_a_seed_that_parses_or_reaches_the_signature(name: str) -> None:
-    """The seeds are worth mutating: at least one gets past the outer syntax."""
-    outcomes = [parses_or_refuses(TARGETS[name], seed) for seed in SEEDS[name]]
-    assert outcomes, name
+def test_every_target_has_a_seed_that_gets_through(name: str) -> None:
+    """The seeds are worth mutating: one parses (or reaches the deep check it must stop at)."""
+    outcomes = []
+    for seed in SEEDS[name]:
+        try:
+            TARGETS[name](seed)
+            outcomes.append(None)
+        except AncreError as error:
+            outcomes.append(error.code)
+    assert _SEEDS_STOP_AT.get(name) in outcomes, (name, outcomes)
 
 
 # ------------------------------------------------------------------------------------------
