@@ -155,6 +155,10 @@ def fetch_request(invocation: str, *, http: Http, clock: Clock) -> Request:
     return Request(client_id, did, claims)
 
 
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
 def _pointer(path: Sequence[Any]) -> str:
     tokens = ["*" if p is None else str(p).replace("~", "~0").replace("/", "~1") for p in path]
     return "".join("/" + t for t in tokens)
@@ -203,9 +207,15 @@ def build_answer(store: WalletStore, request: Request) -> Answer:
         match = None
         if q.get("format") == SD_JWT:
             vcts = meta.get("vct_values") or []
+            if not _strings(vcts):  # a string would match by substring, a number crash
+                raise _refused(f"query {q['id'][:40]!r}: vct_values must be a list of strings")
             match = next((c for c in held if c.format == SD_JWT and c.types[0] in vcts), None)
         elif q.get("format") == "jwt_vc_json":
-            options = [o for o in meta.get("type_values") or [] if isinstance(o, list)]
+            options = meta.get("type_values") or []
+            if not isinstance(options, list) or not all(_strings(o) for o in options):
+                raise _refused(
+                    f"query {q['id'][:40]!r}: type_values must be a list of lists of strings"
+                )
             match = next(
                 (
                     c

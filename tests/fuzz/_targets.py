@@ -44,7 +44,7 @@ from ancre.verifier.openid4vp.errors import RefusedError
 from ancre.verifier.openid4vp.response import parse_form, parse_wallet_nonce
 from ancre.wallet.http import Http, HttpAnswer
 from ancre.wallet.oid4vci import parse_offer, resolve_offer
-from ancre.wallet.oid4vp import fetch_request
+from ancre.wallet.oid4vp import Request, build_answer, describe, fetch_request
 
 Target = Callable[[bytes], None]
 CLOCK = FixedClock(datetime(2026, 3, 1, tzinfo=UTC))
@@ -185,6 +185,55 @@ def openid4vp_invocation(data: bytes) -> None:
     fetch_request(_text(data), http=http, clock=CLOCK)
 
 
+_WALLET: list[Any] = []
+
+
+def _wallet() -> Any:
+    """A wallet holding one valid SD-JWT VC and one vc+jwt (records only: build_answer
+    matches on their listing fields), made once per process in a temporary folder."""
+    if not _WALLET:
+        import atexit
+        import shutil
+        import tempfile
+
+        from ancre.wallet.credentials import KIND, SD_JWT, VC_JWT, HeldCredential
+        from ancre.wallet.store import WalletStore, new_record_id
+
+        folder = tempfile.mkdtemp(prefix="ancre-fuzz-wallet-")
+        atexit.register(shutil.rmtree, folder, True)
+        store = WalletStore.create(f"{folder}/w", "fuzz", scrypt_n=2**14)
+        for fmt, types in (
+            (SD_JWT, ("https://e.example/pid",)),
+            (VC_JWT, ("VerifiableCredential", "X")),
+        ):
+            held = HeldCredential(
+                new_record_id(KIND), fmt, types, ED_DID, None, None, "valid", None,
+                "2026-01-01T00:00:00+00:00", "id", "t",
+            )  # fmt: skip
+            with store.writing():
+                store.put(held.id, held.record())
+        _WALLET.append(store)
+    return _WALLET[0]
+
+
+def wallet_dcql(data: bytes) -> None:
+    """The wallet's side of DCQL: a checked Request Object's `dcql_query` matched against
+    the wallet's credentials."""
+    query = _json(data)
+    if not isinstance(query, dict):  # fetch_request refuses a Request Object without one
+        return
+    claims = {
+        "client_id": f"decentralized_identifier:{ED_DID}",
+        "response_type": "vp_token",
+        "response_mode": "direct_post",
+        "response_uri": "https://v.example/response",
+        "nonce": "n",
+        "dcql_query": query,
+    }
+    request = Request(claims["client_id"], ED_DID, claims)
+    describe(build_answer(_wallet(), request))
+
+
 def dcql(data: bytes) -> None:
     query = parse_dcql(_json(data))
     for credential in query.credentials:
@@ -230,6 +279,7 @@ TARGETS: dict[str, Target] = {
     "openid4vp_request": openid4vp_request,
     "openid4vp_invocation": openid4vp_invocation,
     "dcql": dcql,
+    "wallet_dcql": wallet_dcql,
     "openid4vp_response_form": openid4vp_response_form,
     "csv_rows": csv_rows,
     "ecdsa_sd_proof_value": ecdsa_sd_proof_value,
@@ -342,6 +392,21 @@ def _seeds() -> dict[str, list[bytes]]:
             f"openid4vp://?client_id=decentralized_identifier:{ED_DID}&request_uri=https://v/r".encode()
         ],
         "dcql": [json.dumps(dcql_query).encode()],
+        "wallet_dcql": [
+            json.dumps(dcql_query).encode(),
+            json.dumps(
+                {
+                    "credentials": [
+                        {
+                            "id": "x",
+                            "format": "jwt_vc_json",
+                            "meta": {"type_values": [["X"]]},
+                            "claims": [{"path": ["credentialSubject", "name"]}],
+                        }
+                    ]
+                }
+            ).encode(),
+        ],
         "openid4vp_response_form": [b"vp_token=%7B%7D&state=s&wallet_nonce=abc"],
         "csv_rows": [b'email,given_name,address\na@b.example,Ada,"{""city"": ""Paris""}"\n'],
         "ecdsa_sd_proof_value": [

@@ -3,9 +3,11 @@ stable code. Add one test per crash, named after the parser, with the input verb
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from _fuzz import check_refusal
-from _targets import CLOCK, FixedHttp
+from _targets import CLOCK, SEEDS, FixedHttp, wallet_dcql
 
 from ancre.trust.errors import AncreError, Code
 from ancre.verifier.openid4vp.dcql import parse_dcql
@@ -49,3 +51,31 @@ def test_dcql_format_that_is_not_a_string(fmt: object) -> None:
         parse_dcql(query)
     check_refusal(caught.value)
     assert caught.value.code is Code.INVALID_DCQL_QUERY
+
+
+@pytest.mark.parametrize(
+    ("fmt", "meta"),
+    [
+        ("dc+sd-jwt", {"vct_values": 5}),  # TypeError: int is not iterable
+        ("jwt_vc_json", {"type_values": [[["X"]]]}),  # TypeError: unhashable list
+        # A string matched by substring: this vct is not the held credential's.
+        ("dc+sd-jwt", {"vct_values": "https://e.example/pid-and-more"}),
+    ],
+)
+def test_wallet_dcql_meta_of_the_wrong_shape(fmt: str, meta: dict[str, object]) -> None:
+    # Hypothesis/atheris on wallet.oid4vp.build_answer (a malicious verifier's DCQL query).
+    query = {"credentials": [{"id": "x", "format": fmt, "meta": meta}]}
+    with pytest.raises(AncreError) as caught:
+        wallet_dcql(json.dumps(query).encode())
+    check_refusal(caught.value)
+    assert caught.value.code is Code.OFFER_INVALID
+    assert "must be a list" in caught.value.message
+
+
+def test_wallet_dcql_still_matches_a_well_formed_query() -> None:
+    query = {"credentials": [{"id": "x", "format": "dc+sd-jwt", "meta": {"vct_values": []}}]}
+    with pytest.raises(AncreError) as caught:  # an empty list matches nothing: refused cleanly
+        wallet_dcql(json.dumps(query).encode())
+    assert caught.value.code is Code.NO_MATCHING_CREDENTIAL
+    for seed in SEEDS["wallet_dcql"]:
+        wallet_dcql(seed)  # the wallet holds a match for each seed
