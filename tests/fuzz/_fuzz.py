@@ -31,8 +31,9 @@ settings.register_profile(
 PROFILE = os.environ.get("FUZZ_PROFILE", "ci")
 FUZZ = settings(settings.get_profile(f"ancre-fuzz-{PROFILE}"))
 
-#: A "hang" is any single parse slower than this (the inputs here are a few KiB at most).
-MAX_SECONDS = 2.0
+#: A "hang" is any single parse slower than this (the inputs are a few KiB at most; the
+#: margin is for a loaded CI machine and the wallet target's one-time set-up).
+MAX_SECONDS = 5.0
 _DOC = (Path(__file__).resolve().parents[2] / "docs" / "errors.md").read_text()
 DOCUMENTED = frozenset(re.findall(r"`([a-z0-9_]+)`", _DOC))
 

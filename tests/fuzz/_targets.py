@@ -24,10 +24,12 @@ from ancre.trust.codec.json import loads_strict
 from ancre.trust.codec.multibase import base58btc_decode, base58btc_encode, multicodec_split
 from ancre.trust.data_integrity.ecdsa_sd import parse_proof_value
 from ancre.trust.did.document import DidDocument, did_of, parse_did, public_key_from_multikey
+from ancre.trust.did.key import did_key_from_public_key
 from ancre.trust.did.resolvers import default_resolver
 from ancre.trust.did.web import did_web_to_url
 from ancre.trust.errors import AncreError
-from ancre.trust.jose.jws import parse_compact, unverified_header
+from ancre.trust.jose.jws import parse_compact, sign_compact, unverified_header
+from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.sd_jwt.disclosure import Disclosure
 from ancre.trust.sd_jwt.verify import parse_sd_jwt
@@ -180,6 +182,27 @@ def openid4vp_request(data: bytes) -> None:
     fetch_request(invocation, http=http, clock=CLOCK)
 
 
+_SIGNER: list[Any] = []
+
+
+def openid4vp_signed_request(data: bytes) -> None:
+    """The wallet's checks past the signature: `data` is the payload of a Request Object
+    properly signed by the client id's did:key (a key made once per process)."""
+    if not _SIGNER:
+        _SIGNER.append(PrivateKey.generate("ed25519"))
+    key = _SIGNER[0]
+    did = did_key_from_public_key(key.public_key)
+    client_id = f"decentralized_identifier:{did}"
+    header = {"alg": "EdDSA", "typ": "oauth-authz-req+jwt", "kid": f"{did}#{did[8:]}"}
+    # The seeds name the client `…:DID`: the key, hence the DID, is new in each process.
+    payload = data.replace(b"decentralized_identifier:DID", client_id.encode())
+    token = sign_compact(header, payload, key)
+    http = FixedHttp(HttpAnswer(200, "application/oauth-authz-req+jwt", token.encode()))
+    invocation = f"openid4vp://?client_id={client_id}&request_uri=https://v.example/r"
+    request = fetch_request(invocation, http=http, clock=CLOCK)
+    assert request.verifier == did
+
+
 def openid4vp_invocation(data: bytes) -> None:
     http = FixedHttp(HttpAnswer(404, "text/plain", b""))
     fetch_request(_text(data), http=http, clock=CLOCK)
@@ -278,6 +301,7 @@ TARGETS: dict[str, Target] = {
     "credential_offer": credential_offer,
     "openid4vp_request": openid4vp_request,
     "openid4vp_invocation": openid4vp_invocation,
+    "openid4vp_signed_request": openid4vp_signed_request,
     "dcql": dcql,
     "wallet_dcql": wallet_dcql,
     "openid4vp_response_form": openid4vp_response_form,
@@ -386,6 +410,20 @@ def _seeds() -> dict[str, list[bytes]]:
                     _b64({"client_id": f"decentralized_identifier:{ED_DID}", "aud": "x"}),
                     b64url_encode(b"\1" * 64),
                 )
+            ).encode()
+        ],
+        "openid4vp_signed_request": [
+            json.dumps(
+                {
+                    "client_id": "decentralized_identifier:DID",
+                    "aud": "https://self-issued.me/v2",
+                    "response_type": "vp_token",
+                    "response_mode": "direct_post",
+                    "response_uri": "https://v.example/response",
+                    "nonce": "n",
+                    "exp": 1900000000,
+                    "dcql_query": dcql_query,
+                }
             ).encode()
         ],
         "openid4vp_invocation": [
