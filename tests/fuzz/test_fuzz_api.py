@@ -11,6 +11,7 @@ without a valid token,
   as `application/json` (the VC-API requires it; tests/test_problem_details.py).
 
 Time-boxed by `max_examples` per operation (profile `ci`; FUZZ_PROFILE=long for more).
+This replaces tests/test_registry_fuzz.py (no 5xx from the registry only), which it extends.
 """
 
 from __future__ import annotations
@@ -143,6 +144,13 @@ def _registry(tmp_path: Path) -> tuple[Any, str, Callable[[], None]]:
         registry_did=key.did, kid=key.kid, operator_name="o", scheme_name="s", two_person_rule=False
     )
     registry.add_anchor("setup", anchor_id="did:web:anchor.example", name="Anchor")
+    registry.add_issuer(
+        "setup",
+        did="did:web:issuer.example",
+        legal_name="I",
+        accredited_by="did:web:anchor.example",
+        credential_types={"gx:LegalPerson": []},
+    )
     registry.publish(key.key)
     token = registry.create_token("setup", "fuzzer", Role.APPROVER)
     return create_app(registry, key), token, engine.dispose
