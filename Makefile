@@ -80,7 +80,8 @@ fuzz-ci: install
 audit: install
 	$(BIN)/python .ci/audit.py
 
-# Regenerate the exact pins from the ranges in pyproject.toml.
+# Regenerate the exact pins from the ranges in pyproject.toml, each with its sha256 hashes
+# (`make install` syncs with --require-hashes: a file not in the lock is refused).
 lock:
 	test -x $(UV) || ($(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==0.13.9")
 	$(UV) pip compile --quiet --generate-hashes --python-version 3.11 --extra dev --extra postgres pyproject.toml -o $(LOCK)
