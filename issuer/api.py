@@ -48,6 +48,7 @@ from ancre.trust.did.web import did_web_to_url
 from ancre.trust.errors import AncreError, Code, ConfigurationError
 from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.net.inbound import read_limited
+from ancre.trust.problem import problem
 
 if TYPE_CHECKING:
     from ancre.issuer.vc_api import VcApiSettings
@@ -276,14 +277,22 @@ def _documents_router(served: Served, *, authorization_code: bool) -> APIRouter:
 
     @router.get(prefix + "/status/{list_id}")
     async def status_list(list_id: str) -> Response:
-        async def run() -> Response:
-            if len(list_id) > 64:
-                raise IssuerError(Code.CREDENTIAL_NOT_FOUND, "no such status list", 404)
-            body, media = await _call(issuer.status_list, list_id)
-            headers = {"Cache-Control": f"max-age={issuer.config.limits.status_list_ttl}"}
-            return Response(body, media_type=media, headers=headers)
-
-        return await _guarded(run)
+        # Not an OAuth endpoint: its refusals are RFC 9457 problems (found by API fuzzing).
+        if len(list_id) > 64:
+            error = IssuerError(Code.CREDENTIAL_NOT_FOUND, "no such status list", 404)
+        else:
+            try:
+                body, media = await _call(issuer.status_list, list_id)
+            except IssuerError as raised:
+                error = raised
+            else:
+                error = None
+        if error is not None:
+            return problem(error.status, error.code, error.message).response(
+                JSONResponse, headers=dict(_NO_STORE)
+            )
+        headers = {"Cache-Control": f"max-age={issuer.config.limits.status_list_ttl}"}
+        return Response(body, media_type=media, headers=headers)
 
     @router.get(prefix + "/offers/{offer_id}")
     async def offer(offer_id: str) -> Response:

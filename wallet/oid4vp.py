@@ -84,7 +84,10 @@ def fetch_request(invocation: str, *, http: Http, clock: Clock) -> Request:
     """Follow an `openid4vp://` invocation and check the signed Request Object."""
     if len(invocation) > _MAX_INVOCATION:
         raise MalformedError(Code.OFFER_INVALID, "the openid4vp: URL is too long")
-    parts = urlsplit(invocation.strip())
+    try:
+        parts = urlsplit(invocation.strip())
+    except ValueError:  # an unbalanced `[` (IPv6) in the netloc
+        raise MalformedError(Code.OFFER_INVALID, "the openid4vp: URL is malformed") from None
     if parts.scheme != "openid4vp":
         raise MalformedError(Code.OFFER_INVALID, "expected an openid4vp:// URL")
     try:
@@ -188,6 +191,10 @@ def _check_path(query_id: str, path: Any) -> None:
             )
 
 
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
 def _pointer(path: Sequence[Any]) -> str:
     tokens = ["*" if p is None else str(p).replace("~", "~0").replace("/", "~1") for p in path]
     return "".join("/" + t for t in tokens)
@@ -238,9 +245,15 @@ def build_answer(store: WalletStore, request: Request) -> Answer:
         match = None
         if q.get("format") == SD_JWT:
             vcts = meta.get("vct_values") or []
+            if not _strings(vcts):  # a string would match by substring, a number crash
+                raise _refused(f"query {q['id'][:40]!r}: vct_values must be a list of strings")
             match = next((c for c in held if c.format == SD_JWT and c.types[0] in vcts), None)
         elif q.get("format") == "jwt_vc_json":
-            options = [o for o in meta.get("type_values") or [] if isinstance(o, list)]
+            options = meta.get("type_values") or []
+            if not isinstance(options, list) or not all(_strings(o) for o in options):
+                raise _refused(
+                    f"query {q['id'][:40]!r}: type_values must be a list of lists of strings"
+                )
             match = next(
                 (
                     c
