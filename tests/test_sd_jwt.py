@@ -288,10 +288,18 @@ def test_present_without_key_binding_and_disclose_all(ed: Party) -> None:
 def test_bearer_sd_jwt_needs_no_key_binding(ed: Party) -> None:
     claims = {"iss": "https://issuer.example", "email": "a@b.example"}
     issued = issue_sd_jwt(claims, ed.issuer, disclosable=["/email"])
-    result = ed.verify(present(issued, ["/email"]))
+    result = ed.verify(present(issued, ["/email"]), VerificationPolicy())
     assert result.status is Status.VALID, result.to_json()
     binding = next(c for c in result.checks if c.step is Step.HOLDER_BINDING)
     assert "bearer" in binding.message
+    # A bearer token proves no freshness: asked for a nonce or an audience (key binding not
+    # waived), it is refused rather than passing as if bound.
+    for bound in (VerificationPolicy(nonce=NONCE), VerificationPolicy(audience=AUD), POLICY):
+        refused = ed.verify(present(issued, ["/email"]), bound)
+        assert refused.status is Status.INVALID, refused.to_json()
+        assert refused.errors[0].code is Code.KEY_BINDING_MISSING
+    waived = ed.verify(present(issued, ["/email"]), replace(POLICY, require_key_binding=False))
+    assert waived.status is Status.VALID, waived.to_json()
 
 
 def test_recursive_disclosures_and_arrays_of_objects(ed: Party) -> None:

@@ -583,7 +583,11 @@ def test_bearer_vc_with_subject_and_nested_withheld_claims(setup: Setup) -> None
         subject="urn:x:subject:1",
         disclosable=["/org/siren"],
     )
-    result = setup.verify(present(issued, []))
+    # Nothing to bind, so a verifier asking for a nonce/audience refuses it…
+    bound = setup.verify(present(issued, []))
+    assert _codes(bound) == [(Step.HOLDER_BINDING, Code.KEY_BINDING_MISSING)]
+    # …and one that asks for none takes it as the bearer credential it is.
+    result = setup.verify(present(issued, []), VerificationPolicy())
     assert result.status is Status.VALID, result.to_json()
     assert result.subject == "urn:x:subject:1"
     binding = next(c for c in result.checks if c.step is Step.HOLDER_BINDING)

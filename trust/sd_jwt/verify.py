@@ -202,11 +202,22 @@ def check_key_binding(
     policy: VerificationPolicy = _DEFAULT_POLICY,
 ) -> str:
     """§7.3: when the credential names a holder key (`cnf`) and the policy requires key
-    binding, a KB-JWT signed by that key must come with it; any KB-JWT present is checked
+    binding, a KB-JWT signed by that key must come with it; so must one, bearer or not,
+    when the policy requires key binding and asks for a `nonce` or an audience; any KB-JWT
+    present is checked
     (`typ`, signature, `iat` age, `aud`, `nonce`, `sd_hash`). Returns a one-line message;
     raises `key_binding_missing`, `key_binding_invalid`, `key_binding_too_old`,
     `sd_hash_mismatch`, `audience_mismatch` or `nonce_mismatch`."""
     if parsed.key_binding is None:
+        if policy.require_key_binding and (policy.nonce is not None or policy.accepted_audiences):
+            # The caller asked for freshness or an audience and did not waive key binding:
+            # only a KB-JWT carries them, so a bearer token cannot meet the request (it
+            # would pass as if bound, replayable by whoever saw it).
+            raise InvalidError(
+                Code.KEY_BINDING_MISSING,
+                "a nonce/audience binding is required, and only a KB-JWT carries one: none "
+                "was presented",
+            )
         if "cnf" not in parsed.payload:
             return "no `cnf`: a bearer credential, not bound to a holder key"
         if policy.require_key_binding:
