@@ -17,6 +17,7 @@ from ancre.trust.engine import (
     Detected,
     Kind,
     VerifyContext,
+    _cose_kind,
     detect_format,
     verify_detected,
 )
@@ -77,9 +78,13 @@ def _detect(
     data: Any, policy: VerificationPolicy, *, parsed: bool
 ) -> Detected | VerificationResult:
     try:
-        if isinstance(data, str | bytes):
-            text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-            text = text.strip()
+        if isinstance(data, bytes | bytearray):
+            binary = _detect_binary(bytes(data), policy)
+            if binary is not None:
+                return binary
+            data = bytes(data).decode("utf-8")  # _detect_binary refused what is not UTF-8
+        if isinstance(data, str):
+            text = data.strip()
             # The JSON wrapper of a token may be larger than the token; beyond this, refuse
             # unread.
             if len(text) > 2 * policy.max_token_bytes:
@@ -100,6 +105,37 @@ def _detect(
             indeterminate=error.outcome == "indeterminate",
             malformed=isinstance(error, MalformedError),
         )
+
+
+#: CBOR tag 18 then an array of four (a tagged COSE_Sign1), or the bare array (untagged):
+#: neither can open UTF-8 text, so raw CBOR is told from a token by its first bytes.
+_SIGN1_OPENINGS: Final = (b"\xd2\x84", b"\x84")
+
+
+def _detect_binary(data: bytes, policy: VerificationPolicy) -> Detected | VerificationResult | None:
+    """Raw CBOR (a `vc+cose`/`vp+cose` COSE_Sign1, as `issue_vc_cose` returns it and a
+    `.cose` file holds) detected as bytes; other bytes that are not UTF-8 text refused as
+    binary data; None for UTF-8 text, which is read as text."""
+    if data.startswith(_SIGN1_OPENINGS):
+        if len(data) > policy.max_token_bytes:
+            return VerificationResult.failure(
+                Step.PARSE,
+                Code.INPUT_TOO_LARGE,
+                f"input is {len(data)} bytes, the limit is {policy.max_token_bytes}",
+                malformed=True,
+            )
+        return Detected(_cose_kind(data), data)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return VerificationResult.failure(
+            Step.PARSE,
+            Code.MALFORMED_TOKEN,
+            f"binary data (not UTF-8 at byte {error.start}) that is not a COSE_Sign1 (CBOR "
+            "tag 18): not a credential or presentation ancre reads",
+            malformed=True,
+        )
+    return None
 
 
 def _refusal(
