@@ -144,8 +144,16 @@ TrustListOption = Annotated[
     str | None,
     typer.Option(help="The registry's trust list (URL or saved file): accreditation check."),
 ]
-RegistryDidOption = Annotated[
-    str | None, typer.Option(help="The DID of the registry that signs the trust list.")
+RegistryKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--registry-key",
+        "--registry-did",
+        metavar="DID|FILE",
+        help="Who signs the trust list, as for `ancre verify`: the registry's DID, the "
+        "verification method `registry init` printed (registry-method.json), or a public "
+        "JWK file (with a saved list). --registry-did is the former name.",
+    ),
 ]
 
 X5cOption = Annotated[
@@ -166,7 +174,7 @@ def _open_accredited(
     public_url: str | None,
     *,
     trust_list: str | None,
-    registry_did: str | None,
+    registry_key: str | None,
     unchecked: bool,
     insecure_loopback: bool = False,
 ) -> tuple[Issuer, Any, str]:
@@ -174,7 +182,6 @@ def _open_accredited(
     and the VC-API proof; without a trust list only when `unchecked` says so explicitly."""
     from ancre.issuer.accreditation import (
         AccreditedIssuer,
-        IssuanceConfig,
         load_issuance,
         open_accreditation,
         warn_unchecked,
@@ -182,8 +189,8 @@ def _open_accredited(
     from ancre.trust.errors import ConfigurationError
 
     saved = load_issuance(folder)
-    if trust_list is not None or registry_did is not None:
-        saved = IssuanceConfig(saved.vc_api_proof, trust_list, registry_did)
+    if trust_list is not None or registry_key is not None:
+        saved = _issuance(saved.vc_api_proof, trust_list, registry_key)
     issuer = _open(folder, public_url)
     if unchecked:
         if saved.trust_list is not None:
@@ -199,7 +206,7 @@ def _open_accredited(
     if saved.trust_list is None or saved.registry is None:
         raise ConfigurationError(
             "no trust list to check this issuer's accreditation: give --trust-list and "
-            "--registry-did (or set them at init), or start with --no-accreditation-check"
+            "--registry-key (or set them at init), or start with --no-accreditation-check"
         )
     accreditation = open_accreditation(
         did=issuer.did,
@@ -208,6 +215,7 @@ def _open_accredited(
         clock=issuer.clock,
         cache_dir=folder / "trust-list",
         allow_loopback=insecure_loopback,
+        registry_jwk=saved.registry_jwk,
     )
     accredited = AccreditedIssuer(
         issuer.config,
@@ -218,6 +226,46 @@ def _open_accredited(
         accreditation=accreditation,
     )
     return accredited, accreditation, saved.vc_api_proof
+
+
+def _issuance(vc_api_proof: str, trust_list: str | None, registry_key: str | None) -> Any:
+    """The `IssuanceConfig` of --trust-list and --registry-key, read as `ancre verify` reads
+    them: a DID is resolved; a verification method names the registry (`controller`) and
+    pins its key; a bare public JWK pins the key of the registry a saved list names."""
+    from ancre.cli.main import _load_public, _read_input, _verification_method
+    from ancre.issuer.accreditation import IssuanceConfig
+    from ancre.trust.errors import AncreError
+
+    if registry_key is None or registry_key.startswith("did:") or trust_list is None:
+        return IssuanceConfig(vc_api_proof, trust_list, registry_key)
+    raw = _read_input(Path(registry_key))
+    try:
+        method = _verification_method(raw)
+        if method is not None:
+            return IssuanceConfig(vc_api_proof, trust_list, method[0], method[1])
+        jwk = _load_public(raw).to_jwk()
+    except AncreError as error:  # not JSON, not a key: the user's file, not a bug
+        _die(64, f"--registry-key {registry_key}: {error.message}")
+    if trust_list.startswith(("https://", "http://")):
+        _die(
+            64,
+            "a bare JWK --registry-key does not say which registry it is: give the registry's "
+            "DID, or the verification method `registry init` printed (registry-method.json), "
+            "or --trust-list as a saved file",
+        )
+    from ancre.trust.jose.jws import unverified_header
+
+    try:
+        header = unverified_header(_read_input(Path(trust_list)).decode("ascii", "replace").strip())
+    except AncreError as error:
+        _die(65, f"--trust-list {trust_list}: {error.message}")
+    registry = header.get("iss")
+    if not isinstance(registry, str) or not registry.startswith("did:"):
+        _die(65, f"--trust-list {trust_list} does not name its registry (a DID in `iss`)")
+    # The operator pinned exactly this key: the list must verify with it, whatever `kid`
+    # the list gives it.
+    named = dict(jwk, kid=str(header["kid"])) if "kid" in header else dict(jwk)
+    return IssuanceConfig(vc_api_proof, trust_list, registry, named)
 
 
 @app.command()
@@ -235,7 +283,7 @@ def init(
     ] = None,
     vc_api_proof: VcApiProofOption = "vc+jwt",
     trust_list: TrustListOption = None,
-    registry_did: RegistryDidOption = None,
+    registry_key: RegistryKeyOption = None,
     x5c: X5cOption = None,
     key: KeyPemOption = None,
 ) -> None:
@@ -252,7 +300,7 @@ def init(
 
     clock = SystemClock()
     # Checked before anything is written (an eddsa-rdfc-2022 proof needs an Ed25519 key).
-    issuance = IssuanceConfig(vc_api_proof, trust_list, registry_did)
+    issuance = _issuance(vc_api_proof, trust_list, registry_key)
     certified = _certified(key, x5c, did, clock)
     kind = key_type or (certified.key.key_type.value if certified else "ed25519")
     if vc_api_proof == "DataIntegrityProof" and kind != "ed25519":
@@ -308,7 +356,7 @@ def serve(
     tls_cert: TlsCertOption = None,
     tls_key: TlsKeyOption = None,
     trust_list: TrustListOption = None,
-    registry_did: RegistryDidOption = None,
+    registry_key: RegistryKeyOption = None,
     no_accreditation_check: Annotated[
         bool,
         typer.Option(
@@ -346,7 +394,7 @@ def serve(
     under its own path and isolated from the others (docs/issuer.md).
 
     It refuses to start without the registry's trust list (from `init` or --trust-list and
-    --registry-did) unless told --no-accreditation-check."""
+    --registry-key) unless told --no-accreditation-check."""
     import uvicorn
 
     from ancre.trust.errors import AncreError
@@ -356,7 +404,7 @@ def serve(
         _die(64, "--operator-approval and --login are two ways to log users in: choose one")
     accreditation = {
         "trust_list": trust_list,
-        "registry_did": registry_did,
+        "registry_key": registry_key,
         "unchecked": no_accreditation_check,
         "insecure_loopback": insecure_loopback,
     }
@@ -1009,7 +1057,7 @@ def _open_for_offers(folder: Path, public_url: str | None) -> Issuer:
     if load_issuance(folder).trust_list is None:
         return _open(folder, public_url)
     issuer, _check, _proof = _open_accredited(
-        folder, public_url, trust_list=None, registry_did=None, unchecked=False
+        folder, public_url, trust_list=None, registry_key=None, unchecked=False
     )
     return issuer
 
