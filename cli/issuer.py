@@ -394,7 +394,11 @@ def serve(
     under its own path and isolated from the others (docs/issuer.md).
 
     It refuses to start without the registry's trust list (from `init` or --trust-list and
-    --registry-key) unless told --no-accreditation-check."""
+    --registry-key) unless told --no-accreditation-check.
+
+      ancre issuer serve --dir agency --port 8700 \\
+          --trust-list https://registry.example/trust-list --registry-key registry-method.json
+    """
     import uvicorn
 
     from ancre.trust.errors import AncreError
@@ -555,7 +559,12 @@ def offer(
 ) -> None:
     """Create a credential offer (pre-authorized code) and print its URI, tx_code and a QR
     code on a terminal; or, with --from rows.csv, one offer per row (every row checked
-    first); or, with --grant authorization_code, an offer carrying an issuer_state."""
+    first); or, with --grant authorization_code, an offer carrying an issuer_state.
+
+      ancre issuer offer --dir agency --type LegalPerson --claims lp.json --tx-code
+
+      ancre issuer offer --dir agency --type Certification --from rows.csv --json
+    """
     from ancre.issuer.templates import Authorization
     from ancre.trust.codec.json import loads_strict
 
@@ -638,7 +647,10 @@ def revoke(
     actor: AsOption = "operator",
     json_out: JsonOption = False,
 ) -> None:
-    """Revoke a credential for good and re-sign its status list."""
+    """Revoke a credential for good and re-sign its status list.
+
+    ancre issuer revoke urn:uuid:6a1bb35e-6b6b-4a4d-9e59-2d8bd0e33c7e --dir agency --as alice
+    """
     _status(folder, credential_id, "revoke", actor, json_out)
 
 
@@ -650,7 +662,10 @@ def suspend(
     actor: AsOption = "operator",
     json_out: JsonOption = False,
 ) -> None:
-    """Suspend a credential (reversible) and re-sign its status list."""
+    """Suspend a credential (reversible) and re-sign its status list.
+
+    ancre issuer suspend urn:uuid:6a1bb35e-6b6b-4a4d-9e59-2d8bd0e33c7e --dir agency
+    """
     _status(folder, credential_id, "suspend", actor, json_out)
 
 
@@ -662,7 +677,10 @@ def reinstate(
     actor: AsOption = "operator",
     json_out: JsonOption = False,
 ) -> None:
-    """Lift a suspension and re-sign the status list."""
+    """Lift a suspension and re-sign the status list.
+
+    ancre issuer reinstate urn:uuid:6a1bb35e-6b6b-4a4d-9e59-2d8bd0e33c7e --dir agency
+    """
     _status(folder, credential_id, "reinstate", actor, json_out)
 
 
@@ -673,7 +691,10 @@ def list_(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
     json_out: JsonOption = False,
 ) -> None:
-    """The credentials issued (metadata only: no personal claims are kept)."""
+    """The credentials issued (metadata only: no personal claims are kept).
+
+    ancre issuer list --dir agency --limit 20 --json
+    """
     rows = _open(folder).credentials(limit)
     items = [
         {
@@ -708,7 +729,10 @@ def pending(
     json_out: JsonOption = False,
 ) -> None:
     """The wallet requests waiting for approval (offers made with --approval), oldest
-    first: decide with `approve ID` or `reject ID`. --json shows their claims too."""
+    first: decide with `approve ID` or `reject ID`. --json shows their claims too.
+
+      ancre issuer pending --dir agency --json
+    """
     from ancre.issuer.deferred import held_requests
 
     held = held_requests(_open(folder), everything=every, limit=limit)
@@ -741,7 +765,10 @@ def approve(
     actor: AsOption = "operator",
     json_out: JsonOption = False,
 ) -> None:
-    """Approve a held request: the wallet's next poll receives its credential(s)."""
+    """Approve a held request: the wallet's next poll receives its credential(s).
+
+    ancre issuer approve 9f86d081884c7d65 --dir agency --as bob
+    """
     _decide(folder, request_id, "approve", actor, json_out)
 
 
@@ -754,7 +781,10 @@ def reject(
     json_out: JsonOption = False,
 ) -> None:
     """Reject a held request for good (its claims are forgotten at once): the wallet is
-    told credential_request_denied."""
+    told credential_request_denied.
+
+      ancre issuer reject 9f86d081884c7d65 --dir agency --as bob
+    """
     _decide(folder, request_id, "reject", actor, json_out)
 
 
@@ -776,7 +806,10 @@ def logins(
     json_out: JsonOption = False,
 ) -> None:
     """The wallets' logins waiting for an operator (serve --operator-approval), oldest
-    first: decide with `login-approve ID --claims FILE.json` or `login-reject ID`."""
+    first: decide with `login-approve ID --claims FILE.json` or `login-reject ID`.
+
+      ancre issuer logins --dir agency --all
+    """
     from ancre.issuer.operator_approval import waiting_logins
 
     found = waiting_logins(_open(folder), everything=every, limit=limit)
@@ -802,7 +835,10 @@ def login_approve(
     json_out: JsonOption = False,
 ) -> None:
     """Approve a waiting login with the credential's claims (checked now): the wallet's
-    browser goes back to it with an authorization code."""
+    browser goes back to it with an authorization code.
+
+      ancre issuer login-approve 2c26b46b68ffc68f --claims lp.json --dir agency --as alice
+    """
     from ancre.issuer.operator_approval import decide_login
     from ancre.issuer.templates import Authorization
     from ancre.trust.codec.json import loads_strict
@@ -830,7 +866,10 @@ def login_reject(
     actor: AsOption = "operator",
     json_out: JsonOption = False,
 ) -> None:
-    """Reject a waiting login: the wallet is told access_denied (login_rejected)."""
+    """Reject a waiting login: the wallet is told access_denied (login_rejected).
+
+    ancre issuer login-reject 2c26b46b68ffc68f --dir agency --as alice
+    """
     from ancre.issuer.operator_approval import decide_login
 
     _decided(login_id, decide_login(_open(folder), login_id, "reject", actor=actor), json_out)
@@ -851,7 +890,10 @@ def show(
     json_out: JsonOption = False,
 ) -> None:
     """One issued credential: type, format, holder key, status entries, state and history
-    (metadata only: no claim is kept)."""
+    (metadata only: no claim is kept).
+
+      ancre issuer show urn:uuid:6a1bb35e-6b6b-4a4d-9e59-2d8bd0e33c7e --dir agency --json
+    """
     from ancre.issuer.records import credential_record
 
     record = credential_record(_open(folder), credential_id)
@@ -891,7 +933,12 @@ def keys_rotate(
 ) -> None:
     """Generate a new signing key (or import a certified one: --key with --x5c, required
     when the current key is certified); the old one stays in the DID document (credentials
-    it signed keep verifying) but signs nothing more. Restart `serve` to pick it up."""
+    it signed keep verifying) but signs nothing more. Restart `serve` to pick it up.
+
+      ANCRE_KEYSTORE_PASSPHRASE=… ancre issuer keys rotate --dir agency
+
+      ancre issuer keys rotate --dir agency --x5c new-chain.pem --key new-key.pem
+    """
     from ancre.cli.main import _passphrase
     from ancre.issuer.config import KEYSTORE_FILE, load_config, rotate_key
     from ancre.trust.clock import SystemClock
@@ -908,7 +955,10 @@ def keys_rotate(
 @audit_app.command("verify")
 @_guard
 def audit_verify(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
-    """Check the audit chain; exit 1 when an event was altered or removed."""
+    """Check the audit chain; exit 1 when an event was altered or removed.
+
+    ancre issuer audit verify --dir agency
+    """
     report = _open(folder).verify_audit()
     if json_out:
         _print_json(
@@ -941,7 +991,10 @@ def client_add(
     actor: AsOption = "operator",
     json_out: JsonOption = False,
 ) -> None:
-    """Add a VC-API client; prints its API key ONCE (only a hash is kept)."""
+    """Add a VC-API client; prints its API key ONCE (only a hash is kept).
+
+    ancre issuer client add erp --type LegalPerson --type Certification --dir agency
+    """
     from ancre.issuer.clients import ClientStore
 
     issuer = _open(folder)
@@ -961,7 +1014,10 @@ def client_add(
 @client_app.command("list")
 @_guard
 def client_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
-    """The VC-API clients (never their keys)."""
+    """The VC-API clients (never their keys).
+
+    ancre issuer client list --dir agency --json
+    """
     from ancre.issuer.clients import ClientStore
 
     issuer = _open(folder)
@@ -980,7 +1036,10 @@ def client_revoke(
     name: Annotated[str, typer.Argument(help="The client's name.")],
     folder: DirOption = DEFAULT_DIR,
 ) -> None:
-    """Revoke a client's API key for good (the credentials it issued stay valid)."""
+    """Revoke a client's API key for good (the credentials it issued stay valid).
+
+    ancre issuer client revoke erp --dir agency
+    """
     from ancre.issuer.clients import ClientStore
 
     issuer = _open(folder)
@@ -1080,7 +1139,10 @@ def admin_key_add(
     json_out: JsonOption = False,
 ) -> None:
     """Add an admin; prints its API key ONCE (only a hash is kept). The key may change the
-    status of any credential this issuer issued: POST /admin/credentials/ID/status."""
+    status of any credential this issuer issued: POST /admin/credentials/ID/status.
+
+      ancre issuer admin-key add helpdesk --dir agency --as alice
+    """
     from ancre.issuer.admin_api import AdminKeyStore
 
     issuer = _open(folder)
@@ -1098,7 +1160,10 @@ def admin_key_add(
 @admin_key_app.command("list")
 @_guard
 def admin_key_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
-    """The admins (never their keys)."""
+    """The admins (never their keys).
+
+    ancre issuer admin-key list --dir agency
+    """
     from ancre.issuer.admin_api import AdminKeyStore
 
     issuer = _open(folder)
@@ -1117,7 +1182,10 @@ def admin_key_revoke(
     name: Annotated[str, typer.Argument(help="The admin's name.")],
     folder: DirOption = DEFAULT_DIR,
 ) -> None:
-    """Revoke an admin's API key for good (the changes it made stay)."""
+    """Revoke an admin's API key for good (the changes it made stay).
+
+    ancre issuer admin-key revoke helpdesk --dir agency
+    """
     from ancre.issuer.admin_api import AdminKeyStore
 
     issuer = _open(folder)
