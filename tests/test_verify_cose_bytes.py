@@ -95,3 +95,26 @@ def test_cli_verifies_a_binary_cose_file(tmp_path: Path) -> None:
     assert refused.returncode == 65
     assert "Traceback" not in refused.stderr
     assert "is not a credential or presentation" in refused.stderr
+
+
+def test_a_cose_credential_is_not_a_presentation() -> None:
+    """A `vc+cose` credential carries no holder binding: a verifier asking for a nonce or an
+    audience, or for a presentation, refuses it rather than dropping the binding; a
+    `vp+cose` is not taken where a credential is expected."""
+    issuer, holder = Issuer.new("ed25519"), Issuer.new("ed25519")
+    raw = issue_vc_cose(credential(issuer.did), issuer.key, kid=issuer.kid)
+    bound = ancre.verify(raw, trust=[issuer.did], nonce="n-1", audience="https://v.example")
+    assert bound.status is Status.INVALID
+    assert [(e.step.value, e.code) for e in bound.errors] == [
+        ("holder_binding", "policy_violation")
+    ]
+    vp = issue_vp_cose(
+        [envelope_cose(raw)], holder.key, holder=holder.did, kid=holder.kid, nonce="n-1"
+    )
+    with ancre.Verifier.from_trusted_issuers([issuer.did]) as verifier:
+        wrong = verifier.verify(raw, expect="presentation")
+        assert [e.code for e in wrong.errors] == ["unsupported_format"]
+        assert verifier.verify(raw, expect="credential").valid
+        other = verifier.verify(vp, expect="credential")
+        assert [e.code for e in other.errors] == ["unsupported_format"]
+        assert verifier.verify(vp, expect="presentation", nonce="n-1").valid

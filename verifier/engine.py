@@ -28,9 +28,10 @@ from ancre.trust.result import Step, VerificationResult
 __all__ = ["Expect", "Verifier", "VerifyContext", "detect_format"]
 
 Expect = Literal["credential", "presentation"]
-_PRESENTATION_KINDS: Final = frozenset({Kind.VP_JWT, Kind.DI_VP})
-#: An SD-JWT VC is both: with a key-binding JWT it is its own presentation.
-_CREDENTIAL_KINDS: Final = frozenset({Kind.VC_JWT, Kind.DI_VC})
+_PRESENTATION_KINDS: Final = frozenset(k for k in Kind if k.presentation)
+#: An SD-JWT VC is both: with a key-binding JWT it is its own presentation (so is a
+#: `vc+sd-jwt`, which may carry one). A `vc+cose` credential carries no binding.
+_CREDENTIAL_KINDS: Final = frozenset({Kind.VC_JWT, Kind.DI_VC, Kind.VC_COSE})
 
 
 class Verifier:
