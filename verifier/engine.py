@@ -3,8 +3,9 @@
 `Verifier.verify(data, expect=…)` takes any input ancre reads (a compact JWS, an SD-JWT,
 JSON text, a parsed JSON object, or a COSE_Sign1 as raw CBOR bytes), finds its format with
 `detect_format` (the one place that decides it), refuses what the caller did not ask for,
-and runs the format's adapter through every step, in the one order of `ancre.trust.engine.ORDER`. The CLI, the VC-API
-service, OpenID4VP, the library API (`ancre.Verifier`) and the wallet all go through it;
+and runs the format's adapter through every step, in the one order of
+`ancre.trust.engine.ORDER`. The CLI, the VC-API service, OpenID4VP, the library API
+(`ancre.Verifier`) and the wallet all go through it;
 `ancre.verifier.factory.build_verifier` makes one from configuration.
 """
 
