@@ -397,7 +397,8 @@ def serve(
     --registry-key) unless told --no-accreditation-check.
 
       ancre issuer serve --dir agency --port 8700 \\
-          --trust-list https://registry.example/trust-list --registry-key registry-method.json
+          --trust-list https://registry.example/trust-list \\
+          --registry-key registry-method.json
     """
     import uvicorn
 
