@@ -175,9 +175,10 @@ class Verifier:
         nonce: str | None = None,
         expect: Literal["credential", "presentation"] | None = None,
     ) -> VerificationResult:
-        """Verify `data` (a token, JSON text or a parsed JSON object). A presentation must be
-        bound to `audience` and `nonce` when given. Never raises for bad input: the result
-        says what is wrong (`result.valid`, `result.errors`)."""
+        """Verify `data` (a token, JSON text, a parsed JSON object, or the raw CBOR bytes of
+        a `vc+cose`/`vp+cose` COSE_Sign1). A presentation must be bound to `audience` and
+        `nonce` when given. Never raises for bad input: the result says what is wrong
+        (`result.valid`, `result.errors`)."""
         policy = None
         if audience is not None or nonce is not None:
             base = self._engine.policy

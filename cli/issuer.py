@@ -144,8 +144,16 @@ TrustListOption = Annotated[
     str | None,
     typer.Option(help="The registry's trust list (URL or saved file): accreditation check."),
 ]
-RegistryDidOption = Annotated[
-    str | None, typer.Option(help="The DID of the registry that signs the trust list.")
+RegistryKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--registry-key",
+        "--registry-did",
+        metavar="DID|FILE",
+        help="Who signs the trust list, as for `ancre verify`: the registry's DID, the "
+        "verification method `registry init` printed (registry-method.json), or a public "
+        "JWK file (with a saved list). --registry-did is the former name.",
+    ),
 ]
 
 X5cOption = Annotated[
@@ -166,7 +174,7 @@ def _open_accredited(
     public_url: str | None,
     *,
     trust_list: str | None,
-    registry_did: str | None,
+    registry_key: str | None,
     unchecked: bool,
     insecure_loopback: bool = False,
 ) -> tuple[Issuer, Any, str]:
@@ -174,7 +182,6 @@ def _open_accredited(
     and the VC-API proof; without a trust list only when `unchecked` says so explicitly."""
     from ancre.issuer.accreditation import (
         AccreditedIssuer,
-        IssuanceConfig,
         load_issuance,
         open_accreditation,
         warn_unchecked,
@@ -182,8 +189,8 @@ def _open_accredited(
     from ancre.trust.errors import ConfigurationError
 
     saved = load_issuance(folder)
-    if trust_list is not None or registry_did is not None:
-        saved = IssuanceConfig(saved.vc_api_proof, trust_list, registry_did)
+    if trust_list is not None or registry_key is not None:
+        saved = _issuance(saved.vc_api_proof, trust_list, registry_key)
     issuer = _open(folder, public_url)
     if unchecked:
         if saved.trust_list is not None:
@@ -199,7 +206,7 @@ def _open_accredited(
     if saved.trust_list is None or saved.registry is None:
         raise ConfigurationError(
             "no trust list to check this issuer's accreditation: give --trust-list and "
-            "--registry-did (or set them at init), or start with --no-accreditation-check"
+            "--registry-key (or set them at init), or start with --no-accreditation-check"
         )
     accreditation = open_accreditation(
         did=issuer.did,
@@ -208,6 +215,7 @@ def _open_accredited(
         clock=issuer.clock,
         cache_dir=folder / "trust-list",
         allow_loopback=insecure_loopback,
+        registry_jwk=saved.registry_jwk,
     )
     accredited = AccreditedIssuer(
         issuer.config,
@@ -218,6 +226,46 @@ def _open_accredited(
         accreditation=accreditation,
     )
     return accredited, accreditation, saved.vc_api_proof
+
+
+def _issuance(vc_api_proof: str, trust_list: str | None, registry_key: str | None) -> Any:
+    """The `IssuanceConfig` of --trust-list and --registry-key, read as `ancre verify` reads
+    them: a DID is resolved; a verification method names the registry (`controller`) and
+    pins its key; a bare public JWK pins the key of the registry a saved list names."""
+    from ancre.cli.main import _load_public, _read_input, _verification_method
+    from ancre.issuer.accreditation import IssuanceConfig
+    from ancre.trust.errors import AncreError
+
+    if registry_key is None or registry_key.startswith("did:") or trust_list is None:
+        return IssuanceConfig(vc_api_proof, trust_list, registry_key)
+    raw = _read_input(Path(registry_key))
+    try:
+        method = _verification_method(raw)
+        if method is not None:
+            return IssuanceConfig(vc_api_proof, trust_list, method[0], method[1])
+        jwk = _load_public(raw).to_jwk()
+    except AncreError as error:  # not JSON, not a key: the user's file, not a bug
+        _die(64, f"--registry-key {registry_key}: {error.message}")
+    if trust_list.startswith(("https://", "http://")):
+        _die(
+            64,
+            "a bare JWK --registry-key does not say which registry it is: give the registry's "
+            "DID, or the verification method `registry init` printed (registry-method.json), "
+            "or --trust-list as a saved file",
+        )
+    from ancre.trust.jose.jws import unverified_header
+
+    try:
+        header = unverified_header(_read_input(Path(trust_list)).decode("ascii", "replace").strip())
+    except AncreError as error:
+        _die(65, f"--trust-list {trust_list}: {error.message}")
+    registry = header.get("iss")
+    if not isinstance(registry, str) or not registry.startswith("did:"):
+        _die(65, f"--trust-list {trust_list} does not name its registry (a DID in `iss`)")
+    # The operator pinned exactly this key: the list must verify with it, whatever `kid`
+    # the list gives it.
+    named = dict(jwk, kid=str(header["kid"])) if "kid" in header else dict(jwk)
+    return IssuanceConfig(vc_api_proof, trust_list, registry, named)
 
 
 @app.command()
@@ -235,7 +283,7 @@ def init(
     ] = None,
     vc_api_proof: VcApiProofOption = "vc+jwt",
     trust_list: TrustListOption = None,
-    registry_did: RegistryDidOption = None,
+    registry_key: RegistryKeyOption = None,
     x5c: X5cOption = None,
     key: KeyPemOption = None,
 ) -> None:
@@ -252,7 +300,7 @@ def init(
 
     clock = SystemClock()
     # Checked before anything is written (an eddsa-rdfc-2022 proof needs an Ed25519 key).
-    issuance = IssuanceConfig(vc_api_proof, trust_list, registry_did)
+    issuance = _issuance(vc_api_proof, trust_list, registry_key)
     certified = _certified(key, x5c, did, clock)
     kind = key_type or (certified.key.key_type.value if certified else "ed25519")
     if vc_api_proof == "DataIntegrityProof" and kind != "ed25519":
@@ -308,7 +356,7 @@ def serve(
     tls_cert: TlsCertOption = None,
     tls_key: TlsKeyOption = None,
     trust_list: TrustListOption = None,
-    registry_did: RegistryDidOption = None,
+    registry_key: RegistryKeyOption = None,
     no_accreditation_check: Annotated[
         bool,
         typer.Option(
@@ -355,7 +403,12 @@ def serve(
     under its own path and isolated from the others (docs/issuer.md).
 
     It refuses to start without the registry's trust list (from `init` or --trust-list and
-    --registry-did) unless told --no-accreditation-check."""
+    --registry-key) unless told --no-accreditation-check.
+
+      ancre issuer serve --dir agency --port 8700 \\
+          --trust-list https://registry.example/trust-list \\
+          --registry-key registry-method.json
+    """
     import uvicorn
 
     from ancre.trust.errors import AncreError
@@ -365,7 +418,7 @@ def serve(
         _die(64, "--operator-approval and --login are two ways to log users in: choose one")
     accreditation: dict[str, Any] = {
         "trust_list": trust_list,
-        "registry_did": registry_did,
+        "registry_key": registry_key,
         "unchecked": no_accreditation_check,
         "insecure_loopback": insecure_loopback,
     }
@@ -525,7 +578,12 @@ def offer(
 ) -> None:
     """Create a credential offer (pre-authorized code) and print its URI, tx_code and a QR
     code on a terminal; or, with --from rows.csv, one offer per row (every row checked
-    first); or, with --grant authorization_code, an offer carrying an issuer_state."""
+    first); or, with --grant authorization_code, an offer carrying an issuer_state.
+
+      ancre issuer offer --dir agency --type LegalPerson --claims lp.json --tx-code
+
+      ancre issuer offer --dir agency --type Certification --from rows.csv --json
+    """
     from ancre.issuer.templates import Authorization
     from ancre.trust.codec.json import loads_strict
 
@@ -608,7 +666,10 @@ def revoke(
     actor: AsOption = "operator",
     json_out: JsonOption = False,
 ) -> None:
-    """Revoke a credential for good and re-sign its status list."""
+    """Revoke a credential for good and re-sign its status list.
+
+    ancre issuer revoke urn:uuid:6a1bb35e-6b6b-4a4d-9e59-2d8bd0e33c7e --dir agency --as alice
+    """
     _status(folder, credential_id, "revoke", actor, json_out)
 
 
@@ -620,7 +681,10 @@ def suspend(
     actor: AsOption = "operator",
     json_out: JsonOption = False,
 ) -> None:
-    """Suspend a credential (reversible) and re-sign its status list."""
+    """Suspend a credential (reversible) and re-sign its status list.
+
+    ancre issuer suspend urn:uuid:6a1bb35e-6b6b-4a4d-9e59-2d8bd0e33c7e --dir agency
+    """
     _status(folder, credential_id, "suspend", actor, json_out)
 
 
@@ -632,7 +696,10 @@ def reinstate(
     actor: AsOption = "operator",
     json_out: JsonOption = False,
 ) -> None:
-    """Lift a suspension and re-sign the status list."""
+    """Lift a suspension and re-sign the status list.
+
+    ancre issuer reinstate urn:uuid:6a1bb35e-6b6b-4a4d-9e59-2d8bd0e33c7e --dir agency
+    """
     _status(folder, credential_id, "reinstate", actor, json_out)
 
 
@@ -643,7 +710,10 @@ def list_(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
     json_out: JsonOption = False,
 ) -> None:
-    """The credentials issued (metadata only: no personal claims are kept)."""
+    """The credentials issued (metadata only: no personal claims are kept).
+
+    ancre issuer list --dir agency --limit 20 --json
+    """
     rows = _open(folder).credentials(limit)
     items = [
         {
@@ -678,7 +748,10 @@ def pending(
     json_out: JsonOption = False,
 ) -> None:
     """The wallet requests waiting for approval (offers made with --approval), oldest
-    first: decide with `approve ID` or `reject ID`. --json shows their claims too."""
+    first: decide with `approve ID` or `reject ID`. --json shows their claims too.
+
+      ancre issuer pending --dir agency --json
+    """
     from ancre.issuer.deferred import held_requests
 
     held = held_requests(_open(folder), everything=every, limit=limit)
@@ -711,7 +784,10 @@ def approve(
     actor: AsOption = "operator",
     json_out: JsonOption = False,
 ) -> None:
-    """Approve a held request: the wallet's next poll receives its credential(s)."""
+    """Approve a held request: the wallet's next poll receives its credential(s).
+
+    ancre issuer approve 9f86d081884c7d65 --dir agency --as bob
+    """
     _decide(folder, request_id, "approve", actor, json_out)
 
 
@@ -724,7 +800,10 @@ def reject(
     json_out: JsonOption = False,
 ) -> None:
     """Reject a held request for good (its claims are forgotten at once): the wallet is
-    told credential_request_denied."""
+    told credential_request_denied.
+
+      ancre issuer reject 9f86d081884c7d65 --dir agency --as bob
+    """
     _decide(folder, request_id, "reject", actor, json_out)
 
 
@@ -746,7 +825,10 @@ def logins(
     json_out: JsonOption = False,
 ) -> None:
     """The wallets' logins waiting for an operator (serve --operator-approval), oldest
-    first: decide with `login-approve ID --claims FILE.json` or `login-reject ID`."""
+    first: decide with `login-approve ID --claims FILE.json` or `login-reject ID`.
+
+      ancre issuer logins --dir agency --all
+    """
     from ancre.issuer.operator_approval import waiting_logins
 
     found = waiting_logins(_open(folder), everything=every, limit=limit)
@@ -772,7 +854,10 @@ def login_approve(
     json_out: JsonOption = False,
 ) -> None:
     """Approve a waiting login with the credential's claims (checked now): the wallet's
-    browser goes back to it with an authorization code."""
+    browser goes back to it with an authorization code.
+
+      ancre issuer login-approve 2c26b46b68ffc68f --claims lp.json --dir agency --as alice
+    """
     from ancre.issuer.operator_approval import decide_login
     from ancre.issuer.templates import Authorization
     from ancre.trust.codec.json import loads_strict
@@ -800,7 +885,10 @@ def login_reject(
     actor: AsOption = "operator",
     json_out: JsonOption = False,
 ) -> None:
-    """Reject a waiting login: the wallet is told access_denied (login_rejected)."""
+    """Reject a waiting login: the wallet is told access_denied (login_rejected).
+
+    ancre issuer login-reject 2c26b46b68ffc68f --dir agency --as alice
+    """
     from ancre.issuer.operator_approval import decide_login
 
     _decided(login_id, decide_login(_open(folder), login_id, "reject", actor=actor), json_out)
@@ -821,7 +909,10 @@ def show(
     json_out: JsonOption = False,
 ) -> None:
     """One issued credential: type, format, holder key, status entries, state and history
-    (metadata only: no claim is kept)."""
+    (metadata only: no claim is kept).
+
+      ancre issuer show urn:uuid:6a1bb35e-6b6b-4a4d-9e59-2d8bd0e33c7e --dir agency --json
+    """
     from ancre.issuer.records import credential_record
 
     record = credential_record(_open(folder), credential_id)
@@ -861,7 +952,12 @@ def keys_rotate(
 ) -> None:
     """Generate a new signing key (or import a certified one: --key with --x5c, required
     when the current key is certified); the old one stays in the DID document (credentials
-    it signed keep verifying) but signs nothing more. Restart `serve` to pick it up."""
+    it signed keep verifying) but signs nothing more. Restart `serve` to pick it up.
+
+      ANCRE_KEYSTORE_PASSPHRASE=… ancre issuer keys rotate --dir agency
+
+      ancre issuer keys rotate --dir agency --x5c new-chain.pem --key new-key.pem
+    """
     from ancre.cli.main import _passphrase
     from ancre.issuer.config import KEYSTORE_FILE, load_config, rotate_key
     from ancre.trust.clock import SystemClock
@@ -878,7 +974,10 @@ def keys_rotate(
 @audit_app.command("verify")
 @_guard
 def audit_verify(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
-    """Check the audit chain; exit 1 when an event was altered or removed."""
+    """Check the audit chain; exit 1 when an event was altered or removed.
+
+    ancre issuer audit verify --dir agency
+    """
     report = _open(folder).verify_audit()
     if json_out:
         _print_json(
@@ -911,7 +1010,10 @@ def client_add(
     actor: AsOption = "operator",
     json_out: JsonOption = False,
 ) -> None:
-    """Add a VC-API client; prints its API key ONCE (only a hash is kept)."""
+    """Add a VC-API client; prints its API key ONCE (only a hash is kept).
+
+    ancre issuer client add erp --type LegalPerson --type Certification --dir agency
+    """
     from ancre.issuer.clients import ClientStore
 
     issuer = _open(folder)
@@ -931,7 +1033,10 @@ def client_add(
 @client_app.command("list")
 @_guard
 def client_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
-    """The VC-API clients (never their keys)."""
+    """The VC-API clients (never their keys).
+
+    ancre issuer client list --dir agency --json
+    """
     from ancre.issuer.clients import ClientStore
 
     issuer = _open(folder)
@@ -950,7 +1055,10 @@ def client_revoke(
     name: Annotated[str, typer.Argument(help="The client's name.")],
     folder: DirOption = DEFAULT_DIR,
 ) -> None:
-    """Revoke a client's API key for good (the credentials it issued stay valid)."""
+    """Revoke a client's API key for good (the credentials it issued stay valid).
+
+    ancre issuer client revoke erp --dir agency
+    """
     from ancre.issuer.clients import ClientStore
 
     issuer = _open(folder)
@@ -1027,7 +1135,7 @@ def _open_for_offers(folder: Path, public_url: str | None) -> Issuer:
     if load_issuance(folder).trust_list is None:
         return _open(folder, public_url)
     issuer, _check, _proof = _open_accredited(
-        folder, public_url, trust_list=None, registry_did=None, unchecked=False
+        folder, public_url, trust_list=None, registry_key=None, unchecked=False
     )
     return issuer
 
@@ -1050,7 +1158,10 @@ def admin_key_add(
     json_out: JsonOption = False,
 ) -> None:
     """Add an admin; prints its API key ONCE (only a hash is kept). The key may change the
-    status of any credential this issuer issued: POST /admin/credentials/ID/status."""
+    status of any credential this issuer issued: POST /admin/credentials/ID/status.
+
+      ancre issuer admin-key add helpdesk --dir agency --as alice
+    """
     from ancre.issuer.admin_api import AdminKeyStore
 
     issuer = _open(folder)
@@ -1068,7 +1179,10 @@ def admin_key_add(
 @admin_key_app.command("list")
 @_guard
 def admin_key_list(folder: DirOption = DEFAULT_DIR, json_out: JsonOption = False) -> None:
-    """The admins (never their keys)."""
+    """The admins (never their keys).
+
+    ancre issuer admin-key list --dir agency
+    """
     from ancre.issuer.admin_api import AdminKeyStore
 
     issuer = _open(folder)
@@ -1087,7 +1201,10 @@ def admin_key_revoke(
     name: Annotated[str, typer.Argument(help="The admin's name.")],
     folder: DirOption = DEFAULT_DIR,
 ) -> None:
-    """Revoke an admin's API key for good (the changes it made stay)."""
+    """Revoke an admin's API key for good (the changes it made stay).
+
+    ancre issuer admin-key revoke helpdesk --dir agency
+    """
     from ancre.issuer.admin_api import AdminKeyStore
 
     issuer = _open(folder)

@@ -901,7 +901,8 @@ def verify(
     and (with --trusted-issuer) whether its issuer is trusted.
 
     Reads vc+jwt (also vc+ld+json+jwt, vc+ld+jwt), VCDM 1.1 JWT credentials, vp+jwt
-    presentations and EnvelopedVerifiableCredential JSON. Exit codes: 0 valid, 1 invalid,
+    presentations, SD-JWT VCs, vc+cose/vp+cose (a binary .cose file or its base64), Data
+    Integrity JSON and EnvelopedVerifiableCredential JSON. Exit codes: 0 valid, 1 invalid,
     2 indeterminate, 64 usage error, 65 unreadable input.
 
       ancre verify credential.jwt --trusted-issuer did:web:agency.example
@@ -1039,7 +1040,7 @@ def _report_verification(
     if not_a_credential:
         sys.stderr.write(
             f"ancre: {source} is not a credential or presentation: expected a JWT "
-            "(eyJ…), an SD-JWT (…~…~) or a JSON document with a proof\n"
+            "(eyJ…), an SD-JWT (…~…~), a COSE_Sign1 (CBOR) or a JSON document with a proof\n"
         )
 
 
@@ -1060,8 +1061,10 @@ def _looks_like_a_credential(data: bytes) -> bool:
     rather than a malformed token."""
     import re
 
+    if data.startswith((b"\xd2\x84", b"\x84")):  # raw CBOR: a COSE_Sign1 (vc+cose)
+        return True
     text = data.strip()
-    return text.startswith(b"{") or re.fullmatch(rb"[A-Za-z0-9_\-.~=]+", text) is not None
+    return text.startswith(b"{") or re.fullmatch(rb"[A-Za-z0-9_\-.~=+/]+", text) is not None
 
 
 def _trust_list_source(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -111,6 +112,9 @@ class IssuanceConfig:
     vc_api_proof: str = "vc+jwt"
     trust_list: str | None = None
     registry: str | None = None
+    #: The registry's key pinned by the operator (`--registry-key FILE`: a public JWK with
+    #: its `kid`): the list must verify with it; None resolves the registry's DID.
+    registry_jwk: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.vc_api_proof not in _PROOFS:
@@ -121,13 +125,22 @@ class IssuanceConfig:
             raise ConfigurationError("give both the trust list and the registry DID, or neither")
         if self.registry is not None and not self.registry.startswith("did:"):
             raise ConfigurationError(f"the registry must be a DID, not {self.registry!r}")
+        if self.registry_jwk is not None:
+            if self.registry is None or not isinstance(self.registry_jwk, Mapping):
+                raise ConfigurationError("a pinned registry key needs its registry DID")
+            if "d" in self.registry_jwk:
+                raise ConfigurationError("the pinned registry key must be public (no 'd')")
 
     def to_json(self) -> dict[str, Any]:
         return {
             "vc_api": {"proof": self.vc_api_proof},
             "accreditation": None
             if self.trust_list is None
-            else {"trust_list": self.trust_list, "registry": self.registry},
+            else {
+                "trust_list": self.trust_list,
+                "registry": self.registry,
+                **({"registry_key": dict(self.registry_jwk)} if self.registry_jwk else {}),
+            },
         }
 
 
@@ -147,6 +160,7 @@ def load_issuance(directory: Path) -> IssuanceConfig:
             vc_api_proof=str(data.get("vc_api", {}).get("proof", "vc+jwt")),
             trust_list=accreditation.get("trust_list"),
             registry=accreditation.get("registry"),
+            registry_jwk=accreditation.get("registry_key"),
         )
     except AncreError as error:
         raise ConfigurationError(f"{path}: {error.message}") from None
@@ -170,15 +184,18 @@ def open_accreditation(
     clock: Clock,
     cache_dir: Path,
     allow_loopback: bool = False,
+    registry_jwk: Mapping[str, Any] | None = None,
 ) -> Accreditation:
     """An :class:`Accreditation` over a :class:`TrustListClient` for `trust_list` (a URL or
     a saved file) signed by `registry`. The verified list is cached in `cache_dir`, so a
     restarted issuer keeps answering while the registry is briefly down (until the list's
-    NextUpdate). `allow_loopback` lets a test registry on 127.0.0.1 (plain http) be used."""
+    NextUpdate). `allow_loopback` lets a test registry on 127.0.0.1 (plain http) be used;
+    `registry_jwk` pins the registry's key (else its DID is resolved)."""
     import httpx
 
     from ancre.trust.did.resolvers import default_resolver
     from ancre.trust.net.guard import NetworkPolicy
+    from ancre.trust.steps import PinnedKeys
     from ancre.trust.trust_list.client import TrustListClient
 
     network = (
@@ -190,7 +207,7 @@ def open_accreditation(
     client = TrustListClient(
         trust_list,
         registry=registry,
-        resolver=resolver,
+        resolver=resolver if registry_jwk is None else PinnedKeys({registry: [registry_jwk]}),
         clock=clock,
         http_client=http,
         network=network,

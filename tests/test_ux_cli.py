@@ -293,7 +293,7 @@ def test_verify_a_file_that_is_not_a_credential() -> None:
     assert "ASCII" not in done.stdout
     assert done.stderr == (
         f"ancre: {readme} is not a credential or presentation: expected a JWT (eyJ…), an "
-        "SD-JWT (…~…~) or a JSON document with a proof\n"
+        "SD-JWT (…~…~), a COSE_Sign1 (CBOR) or a JSON document with a proof\n"
     )
 
 

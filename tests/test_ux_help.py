@@ -135,3 +135,98 @@ def test_help_examples_are_not_rewrapped() -> None:
         "    ANCRE_KEYSTORE_PASSPHRASE=… ancre keys generate --keystore keys.ancre --name issuer"
     )
     assert example in done.stdout.splitlines()
+
+
+def _help_of(path: tuple[str, ...]) -> str:
+    from typer._click import Context
+
+    command: Any = build_command()
+    for name in path:
+        command = command.commands[name]
+    with Context(command, info_name=" ".join(["ancre", *path]), terminal_width=80) as ctx:
+        return str(command.get_help(ctx))
+
+
+def _examples(text: str) -> list[str]:
+    """The command lines of a help text's examples: indented lines holding `ancre `, with
+    their `\\` continuations joined."""
+    lines, found, at = text.splitlines(), [], 0
+    while at < len(lines):
+        line = lines[at]
+        at += 1
+        if not (line.startswith("    ") and "ancre " in line):
+            continue
+        whole = line.strip()
+        while whole.endswith("\\") and at < len(lines):
+            whole = whole[:-1] + " " + lines[at].strip()
+            at += 1
+        found.append(whole)
+    return found
+
+
+def _ancre_invocations(example: str) -> list[list[str]]:
+    """The arguments of each `ancre …` in an example's shell line (after `|`, `&&`, and
+    before a redirection), without environment assignments."""
+    import shlex
+
+    words, invocations, current = shlex.split(example, comments=True), [], []
+    for word in [*words, "&&"]:
+        if word in ("|", "&&", ">", ">>"):
+            while current and "=" in current[0] and current[0] != "ancre":
+                current = current[1:]  # VAR=value before the command
+            if current and current[0] == "ancre":
+                invocations.append(current[1:])
+            current = [] if word in ("|", "&&") else ["redirect"]
+        elif current != ["redirect"] or word in ("|", "&&"):
+            if current and current[0] == "redirect":
+                continue
+            current.append(word)
+    return invocations
+
+
+def _parses(args: list[str]) -> tuple[str, ...]:
+    """Parse `ancre ARGS` as the CLI would (commands, options, required parameters),
+    without running it; the command path it names."""
+    command: Any = build_command()
+    ctx: Any = None
+    name, path = "ancre", []
+    while hasattr(command, "resolve_command"):  # a group (typer's own click)
+        ctx = command.make_context(name, list(args), parent=ctx)
+        rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
+        name, command, args = command.resolve_command(ctx, rest)
+        assert command is not None, args
+        path.append(name)
+    command.make_context(name, list(args), parent=ctx)
+    return tuple(path)
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[p for p, _ in COMMANDS])
+def test_every_command_shows_a_whole_example_that_parses(path: str, command: Any) -> None:
+    """Issue 18: an example in every command's help (issuer, wallet, registry… alike), on
+    its own indented lines so it is never rewrapped mid-command, and each a command line
+    the CLI accepts: real commands and options, every required parameter given."""
+    words = tuple(path.split()[1:])
+    examples = _examples(_help_of(words))
+    assert any(f"{path} " in f"{e} " for e in examples), f"{path}: no example in its help"
+    for example in examples:
+        for args in _ancre_invocations(example):
+            _parses(args)  # raises click's usage error for a wrong example
+
+
+def test_an_example_with_a_wrong_option_is_caught() -> None:
+    from typer._click.exceptions import UsageError
+
+    assert _parses(["issuer", "revoke", "urn:uuid:x", "--dir", "agency"]) == ("issuer", "revoke")
+    for wrong in (
+        ["issuer", "revoke", "urn:uuid:x", "--folder", "agency"],  # no such option
+        ["issuer", "login-approve", "2c26b46b68ffc68f"],  # --claims is required
+        ["issuer", "list", "agency"],  # no argument there
+        ["issuer", "offer", "--dir", "agency"],  # --type is required
+        ["issuer", "nosuch"],  # no such command
+    ):
+        with pytest.raises(UsageError):
+            _parses(wrong)
+    assert _ancre_invocations(
+        "ANCRE_KEYSTORE_PASSPHRASE=… ancre keys list --keystore k.ancre > out.txt"
+    ) == [["keys", "list", "--keystore", "k.ancre"]]
+    assert _ancre_invocations("cat vp.jwt | ancre verify - --json") == [["verify", "-", "--json"]]

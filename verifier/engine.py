@@ -1,10 +1,11 @@
 """The verification engine: one `Verifier`, built once from a frozen `VerifyContext`.
 
 `Verifier.verify(data, expect=…)` takes any input ancre reads (a compact JWS, an SD-JWT,
-JSON text or a parsed JSON object), finds its format with `detect_format` (the one place
-that decides it), refuses what the caller did not ask for, and runs the format's adapter
-through every step, in the one order of `ancre.trust.engine.ORDER`. The CLI, the VC-API
-service, OpenID4VP, the library API (`ancre.Verifier`) and the wallet all go through it;
+JSON text, a parsed JSON object, or a COSE_Sign1 as raw CBOR bytes), finds its format with
+`detect_format` (the one place that decides it), refuses what the caller did not ask for,
+and runs the format's adapter through every step, in the one order of
+`ancre.trust.engine.ORDER`. The CLI, the VC-API service, OpenID4VP, the library API
+(`ancre.Verifier`) and the wallet all go through it;
 `ancre.verifier.factory.build_verifier` makes one from configuration.
 """
 
@@ -17,6 +18,7 @@ from ancre.trust.engine import (
     Detected,
     Kind,
     VerifyContext,
+    _cose_kind,
     detect_format,
     verify_detected,
 )
@@ -27,9 +29,10 @@ from ancre.trust.result import Step, VerificationResult
 __all__ = ["Expect", "Verifier", "VerifyContext", "detect_format"]
 
 Expect = Literal["credential", "presentation"]
-_PRESENTATION_KINDS: Final = frozenset({Kind.VP_JWT, Kind.DI_VP})
-#: An SD-JWT VC is both: with a key-binding JWT it is its own presentation.
-_CREDENTIAL_KINDS: Final = frozenset({Kind.VC_JWT, Kind.DI_VC})
+_PRESENTATION_KINDS: Final = frozenset(k for k in Kind if k.presentation)
+#: An SD-JWT VC is both: with a key-binding JWT it is its own presentation (so is a
+#: `vc+sd-jwt`, which may carry one). A `vc+cose` credential carries no binding.
+_CREDENTIAL_KINDS: Final = frozenset({Kind.VC_JWT, Kind.DI_VC, Kind.VC_COSE})
 
 
 class Verifier:
@@ -77,9 +80,13 @@ def _detect(
     data: Any, policy: VerificationPolicy, *, parsed: bool
 ) -> Detected | VerificationResult:
     try:
-        if isinstance(data, str | bytes):
-            text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-            text = text.strip()
+        if isinstance(data, bytes | bytearray):
+            binary = _detect_binary(bytes(data), policy)
+            if binary is not None:
+                return binary
+            data = bytes(data).decode("utf-8")  # _detect_binary refused what is not UTF-8
+        if isinstance(data, str):
+            text = data.strip()
             # The JSON wrapper of a token may be larger than the token; beyond this, refuse
             # unread.
             if len(text) > 2 * policy.max_token_bytes:
@@ -100,6 +107,37 @@ def _detect(
             indeterminate=error.outcome == "indeterminate",
             malformed=isinstance(error, MalformedError),
         )
+
+
+#: CBOR tag 18 then an array of four (a tagged COSE_Sign1), or the bare array (untagged):
+#: neither can open UTF-8 text, so raw CBOR is told from a token by its first bytes.
+_SIGN1_OPENINGS: Final = (b"\xd2\x84", b"\x84")
+
+
+def _detect_binary(data: bytes, policy: VerificationPolicy) -> Detected | VerificationResult | None:
+    """Raw CBOR (a `vc+cose`/`vp+cose` COSE_Sign1, as `issue_vc_cose` returns it and a
+    `.cose` file holds) detected as bytes; other bytes that are not UTF-8 text refused as
+    binary data; None for UTF-8 text, which is read as text."""
+    if data.startswith(_SIGN1_OPENINGS):
+        if len(data) > policy.max_token_bytes:
+            return VerificationResult.failure(
+                Step.PARSE,
+                Code.INPUT_TOO_LARGE,
+                f"input is {len(data)} bytes, the limit is {policy.max_token_bytes}",
+                malformed=True,
+            )
+        return Detected(_cose_kind(data), data)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return VerificationResult.failure(
+            Step.PARSE,
+            Code.MALFORMED_TOKEN,
+            f"binary data (not UTF-8 at byte {error.start}) that is not a COSE_Sign1 (CBOR "
+            "tag 18): not a credential or presentation ancre reads",
+            malformed=True,
+        )
+    return None
 
 
 def _refusal(
