@@ -20,9 +20,12 @@ from ancre.cli.serving import (
     PassphraseFileOption,
     TlsCertOption,
     TlsKeyOption,
+    WorkersOption,
     check_trust_list_source,
     ensure_port_free,
+    run_app,
     tls_arguments,
+    with_environment,
 )
 
 if TYPE_CHECKING:
@@ -223,6 +226,7 @@ OpenID4VPDatabaseOption = Annotated[
 
 
 @verifier_app.command("serve")
+@with_environment("VerifierServeSettings")
 def verifier_serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8700,
@@ -248,6 +252,7 @@ def verifier_serve(
     openid4vp_database: OpenID4VPDatabaseOption = None,
     failure_status: FailureStatusOption = 200,
     context: ContextOption = None,
+    workers: WorkersOption = 1,
 ) -> None:
     """Serve POST /credentials/verify and /presentations/verify (W3C VC-API), OpenID4VP 1.0
     (with --openid4vp-key), /health, /ready, /metrics.
@@ -281,7 +286,9 @@ def verifier_serve(
         failure_status=failure_status,
         contexts=_context_store(context),
     )
-    _serve(settings, host, port, log_format=log_format, log_level=log_level, tls=tls)
+    _serve(
+        settings, host, port, log_format=log_format, log_level=log_level, tls=tls, workers=workers
+    )
 
 
 def _serve_usage(
@@ -388,25 +395,35 @@ def _serve(
     log_format: str,
     log_level: str,
     tls: dict[str, Any],
+    workers: int = 1,
 ) -> None:
-    """Configure logging, build the app and run it until stopped."""
-    import uvicorn
-
+    """Configure logging, build the app and run it until stopped (in `workers` processes,
+    each building its own app)."""
     from ancre.trust.errors import ConfigurationError
     from ancre.verifier.logs import configure_logging
     from ancre.verifier.service import create_app
 
     configure_logging(level=log_level, json_format=log_format == "json")
-    try:
-        app_ = create_app(settings)
-    except ConfigurationError as error:
-        _die(EXIT_USAGE, error.message)
+    if workers > 1:
+        # The transaction store's connections were opened here (schema check): each worker
+        # opens its own after the fork, never sharing a socket with its siblings.
+        engine = getattr(getattr(settings.openid4vp, "store", None), "engine", None)
+        if engine is not None:
+            engine.dispose()
+
+    def build() -> Any:
+        try:
+            return create_app(settings)
+        except ConfigurationError as error:
+            _die(EXIT_USAGE, error.message)
+
     # log_config=None: uvicorn's own records (start-up, access log) go through the same
     # handler, so every line on stderr has one format.
-    uvicorn.run(
-        app_,
+    run_app(
+        build,
         host=host,
         port=port,
+        workers=workers,
         log_config=None,
         log_level=log_level.lower(),
         **tls,
