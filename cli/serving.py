@@ -152,17 +152,14 @@ def with_environment(settings_class: str) -> Callable[[F], F]:
     def decorate(command: F) -> F:
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            import click
-            from click.core import ParameterSource
-
             from ancre.cli import settings
 
-            context = click.get_current_context()
+            context = _click_context()
+            sources = {name: context.get_parameter_source(name) for name in kwargs}
             given = {
                 name
-                for name in kwargs
-                if context.get_parameter_source(name)
-                not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+                for name, source in sources.items()
+                if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
             }
             chosen = getattr(settings, settings_class)
             return command(*args, **settings.environment_overrides(chosen, kwargs, given))
@@ -170,6 +167,15 @@ def with_environment(settings_class: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _click_context() -> Any:
+    """The running command's click context (typer 0.26-0.28 vendor click as typer._click)."""
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:  # pragma: no cover - a typer using the click package
+        from click import get_current_context  # type: ignore[no-redef]
+    return get_current_context()
 
 
 def migrate_on_start(url: str, migrate: Callable[[Any], None]) -> None:
