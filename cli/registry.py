@@ -294,7 +294,10 @@ def init(
     folder: DirOption = DEFAULT_DIR,
     database: Annotated[
         str | None,
-        typer.Option(help="SQLAlchemy URL (default: SQLite registry.db in the folder)."),
+        typer.Option(
+            envvar="ANCRE_REGISTRY_DATABASE_URL",
+            help="SQLAlchemy URL (default: SQLite registry.db in the folder).",
+        ),
     ] = None,
     operator: Annotated[str, typer.Option(help="Scheme operator name.")] = "ancre registry",
     scheme: Annotated[str, typer.Option(help="Scheme name.")] = "Trusted credential issuers",
