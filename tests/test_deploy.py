@@ -47,7 +47,9 @@ def _compose_validator() -> Any:
 
 
 def test_compose_file_validates_against_the_compose_specification() -> None:
-    errors = [f"{e.instance_path}: {e.message}" for e in _compose_validator().iter_errors(_compose())]
+    errors = [
+        f"{e.instance_path}: {e.message}" for e in _compose_validator().iter_errors(_compose())
+    ]
     assert errors == []
     assert set(_compose()["services"]) == {"postgres", "registry", "issuer", "verifier", "caddy"}
 
@@ -74,7 +76,7 @@ def test_compose_commits_no_secret_and_sets_only_documented_variables() -> None:
     for secret in compose["secrets"].values():
         assert secret["file"].startswith("./secrets/")
     lines = (DEPLOY / "secrets" / ".gitignore").read_text("utf-8").splitlines()
-    assert [line for line in lines if not line.startswith("#")][0] == "*"
+    assert next(line for line in lines if not line.startswith("#")) == "*"
     tracked = subprocess.run(
         ["git", "ls-files", "deploy/secrets"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
@@ -132,7 +134,8 @@ def test_kubernetes_manifests_validate_against_the_kubernetes_schemas() -> None:
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
-    assert container["resources"]["requests"] and container["resources"]["limits"]
+    assert container["resources"]["requests"]
+    assert container["resources"]["limits"]
     assert container["args"] == _compose()["services"]["verifier"]["command"]
     # Every variable the pods get is a documented one.
     documented = (ROOT / "docs" / "configuration.md").read_text("utf-8")
@@ -208,7 +211,7 @@ def _interpolate(value: str, variables: Mapping[str, str]) -> str:
 def _example_variables() -> dict[str, str]:
     lines = (DEPLOY / "ancre.env.example").read_text("utf-8").splitlines()
     pairs = (line.split("=", 1) for line in lines if line and not line.startswith("#"))
-    return {name: value for name, value in pairs}
+    return {pair[0]: pair[1] for pair in pairs}
 
 
 def _container(service: str, replace: Mapping[str, str], secrets: Mapping[str, str]) -> Any:
@@ -361,7 +364,9 @@ def test_each_container_command_serves_on_a_throw_away_postgresql(
     # verifier: OpenID4VP transactions in PostgreSQL (migrated at start), its key a secret.
     verifier_db = fresh_database(postgres_server)
     key = tmp_path / "openid4vp-key.json"
-    _ancre("keys", "generate", "--type", "p256", "--out", str(key), environment=_clean_environment())
+    _ancre(
+        "keys", "generate", "--type", "p256", "--out", str(key), environment=_clean_environment()
+    )
     port = _free_port()
     argv, environment = _container(
         "verifier",
@@ -400,8 +405,11 @@ def test_replicas_starting_together_migrate_once(tmp_path: Path, postgres_server
     passphrase.write_text(PASSPHRASE + "\n")
     first_db = fresh_database(postgres_server)
     base = {**_clean_environment(), "ANCRE_KEYSTORE_PASSPHRASE_FILE": str(passphrase)}
-    _ancre("registry", "init", "--dir", str(tmp_path / "registry"), "--did",
-           "did:web:registry.dataspace.example", "--database", first_db, environment=base)  # fmt: skip
+    folder = str(tmp_path / "registry")
+    did = "did:web:registry.dataspace.example"
+    _ancre(
+        "registry", "init", "--dir", folder, "--did", did, "--database", first_db, environment=base
+    )
     shared = fresh_database(postgres_server)  # empty: the replicas race to create it
     ports = [_free_port(), _free_port()]
     processes = []
