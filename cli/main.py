@@ -264,6 +264,13 @@ def verifier_serve(
     tls = _serve_usage(trust_list, registry_did, log_format, log_level, tls_cert, tls_key)
     if failure_status not in (200, 400):
         _die(EXIT_USAGE, f"--failure-status is 200 or 400 (${FAILURE_STATUS_ENV} too)")
+    if workers > 1 and openid4vp_key is not None and openid4vp_database is None:
+        # Each worker would hold its own transactions: a wallet's next step could reach one
+        # that never heard of its request.
+        _die(
+            EXIT_USAGE,
+            "--workers above 1 with OpenID4VP needs --openid4vp-database (shared transactions)",
+        )
     policy = _serve_policy(policy_file, trusted_issuer, trust_list, no_trust_check)
     check_trust_list_source(trust_list, registry_did, insecure_loopback=insecure_loopback)
     ensure_port_free(host, port)

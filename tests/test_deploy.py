@@ -179,6 +179,24 @@ def test_a_malformed_variable_stops_the_service_naming_it(tmp_path: Path) -> Non
         assert "Traceback" not in done.stderr
 
 
+def test_workers_without_a_shared_transaction_store_are_refused(tmp_path: Path) -> None:
+    key = tmp_path / "key.json"
+    _ancre(
+        "keys", "generate", "--type", "p256", "--out", str(key), environment=_clean_environment()
+    )
+    environment = {
+        **_clean_environment(),
+        "ANCRE_VERIFIER_API_TOKEN": "a-token-of-thirty-two-chars!",
+    }
+    done = subprocess.run(
+        [str(ANCRE), "verifier", "serve", "--no-trust-check", "--openid4vp-key", str(key),
+         "--public-url", "https://verifier.example", "--workers", "2"],
+        env=environment, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 64, done.stderr
+    assert "--openid4vp-database" in done.stderr
+
+
 def test_a_command_line_option_wins_over_the_environment() -> None:
     from ancre.cli.settings import RegistryServeSettings, environment_overrides
 
@@ -298,11 +316,19 @@ def _tables(url: str) -> set[str]:
         engine.dispose()
 
 
+def _needs_postgres() -> None:
+    if os.environ.get("ANCRE_SKIP_POSTGRES") == "1":  # said, never silent (conftest.py)
+        pytest.skip("ANCRE_SKIP_POSTGRES=1: the containers run on PostgreSQL")
+
+
 @pytest.mark.slow
 def test_each_container_command_serves_on_a_throw_away_postgresql(
-    tmp_path: Path, postgres_server: str
+    tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     from _postgres import fresh_database
+
+    _needs_postgres()
+    postgres_server: str = request.getfixturevalue("postgres_server")
 
     passphrase = tmp_path / "passphrase"
     passphrase.write_text(PASSPHRASE + "\n")
@@ -396,10 +422,17 @@ def test_each_container_command_serves_on_a_throw_away_postgresql(
 
 
 @pytest.mark.slow
-def test_replicas_starting_together_migrate_once(tmp_path: Path, postgres_server: str) -> None:
+def test_replicas_starting_together_migrate_once(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """Two registry replicas on one empty database start at the same instant: one migrates
-    under the advisory lock, the other waits and finds the schema current; both serve."""
+    under the advisory lock, the other waits and finds the schema current; both serve.
+    (Without the lock, the loser fails creating a table that the winner just made — not at
+    every run: a race.)"""
     from _postgres import fresh_database
+
+    _needs_postgres()
+    postgres_server: str = request.getfixturevalue("postgres_server")
 
     passphrase = tmp_path / "passphrase"
     passphrase.write_text(PASSPHRASE + "\n")
