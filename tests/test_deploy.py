@@ -491,3 +491,44 @@ def test_replicas_starting_together_migrate_once(
         engine.dispose()
     assert len(versions) == 1
     assert "trusted_issuers" in _tables(shared)
+
+
+_MIGRATE_AT = """
+import sys, time
+from ancre.storage.sql import make_engine
+from ancre.{service}.db import migrate
+engine = make_engine(sys.argv[1])
+with engine.connect():  # connected before the start line: only the migration races
+    pass
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+migrate(engine)
+engine.dispose()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("service", ["registry", "issuer"])
+def test_migrations_started_at_the_same_instant_wait_for_each_other(
+    service: str, request: pytest.FixtureRequest
+) -> None:
+    """Four processes run `upgrade head` on one empty database at the same instant (the
+    start of every replica): the advisory lock lets one create the schema; without it the
+    others fail creating tables that already exist."""
+    from _postgres import fresh_database
+
+    _needs_postgres()
+    url = fresh_database(request.getfixturevalue("postgres_server"))
+    start = f"{time.time() + 3:.3f}"
+    script = _MIGRATE_AT.format(service=service)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, url, start],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outcomes = [(p.wait(60), p.communicate()[1]) for p in processes]
+    assert [code for code, _ in outcomes] == [0, 0, 0, 0], [err[-600:] for _, err in outcomes]
+    assert {"registry": "trust_anchors", "issuer": "issued_credentials"}[service] in _tables(url)
