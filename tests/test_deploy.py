@@ -427,8 +427,7 @@ def test_replicas_starting_together_migrate_once(
 ) -> None:
     """Two registry replicas on one empty database start at the same instant: one migrates
     under the advisory lock, the other waits and finds the schema current; both serve.
-    (Without the lock, the loser fails creating a table that the winner just made — not at
-    every run: a race.)"""
+    (Process start-up jitter makes this race rare; the test below makes it certain.)"""
     from _postgres import fresh_database
 
     _needs_postgres()
