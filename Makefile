@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements/dev.lock
 PKGS   := -m ancre -m ancre._verify -p ancre.trust -p ancre.issuer -p ancre.verifier -p ancre.wallet -p ancre.registry -p ancre.cli -p ancre.storage -p ancre.web
 
-.PHONY: install node-deps test test-fast lint format demo bench lock clean docs docs-reference release-check
+.PHONY: install node-deps test test-fast lint format demo bench lock clean docs docs-reference release-check fuzz fuzz-ci audit
 
 install: $(STAMP)
 
@@ -16,7 +16,7 @@ install: $(STAMP)
 $(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(UV) || $(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
-	$(UV) pip sync --quiet --compile-bytecode --python $(BIN)/python $(LOCK)
+	$(UV) pip sync --quiet --require-hashes --compile-bytecode --python $(BIN)/python $(LOCK)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps \
 	    --config-settings editable_mode=strict -e .
 	# Machines here run with PYTHONDONTWRITEBYTECODE=1: compile once, or every start pays.
@@ -83,10 +83,28 @@ docs-reference: install
 release-check: install
 	.ci/release-check
 
-# Regenerate the exact pins from the ranges in pyproject.toml.
+# Coverage-guided fuzzing (atheris) of every parser, FUZZ_SECONDS each (tests/fuzz/
+# atheris_run.py); a crashing input lands in fuzz-crashes/. `make fuzz-ci`: the short run CI
+# does, every parser in one process (<= 60 s in all). The Hypothesis properties (tests/fuzz/)
+# run with the tests; FUZZ_PROFILE=long runs them longer (docs/security.md).
+FUZZ_SECONDS ?= 60
+fuzz: install
+	$(BIN)/python tests/fuzz/atheris_run.py --seconds $(FUZZ_SECONDS)
+
+fuzz-ci: install
+	$(BIN)/python tests/fuzz/atheris_run.py --seconds 35 all
+
+# Known vulnerabilities in the pinned Python and npm dependencies (.ci/audit.py). A
+# vulnerability service that cannot be reached is reported as NOT PERFORMED, a warning unless
+# AUDIT_REQUIRED=1 (docs/security.md, "Fuzzing and supply chain").
+audit: install
+	$(BIN)/python .ci/audit.py
+
+# Regenerate the exact pins from the ranges in pyproject.toml, each with its sha256 hashes
+# (`make install` syncs with --require-hashes: a file not in the lock is refused).
 lock:
 	test -x $(UV) || ($(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==0.13.9")
-	$(UV) pip compile --quiet --python-version 3.11 --extra dev --extra postgres --extra pkcs11 pyproject.toml -o $(LOCK)
+	$(UV) pip compile --quiet --generate-hashes --python-version 3.11 --extra dev --extra postgres --extra pkcs11 pyproject.toml -o $(LOCK)
 
 clean:
-	rm -rf $(VENV) build dist site *.egg-info .mypy_cache .ruff_cache .pytest_cache .coverage .hypothesis
+	rm -rf $(VENV) build dist site *.egg-info .mypy_cache .ruff_cache .pytest_cache .coverage .hypothesis fuzz-crashes

@@ -348,6 +348,15 @@ def serve(
         ),
     ] = False,
     workers: WorkersOption = 1,
+    rate_limit: Annotated[
+        int,
+        typer.Option(
+            metavar="PER_MINUTE",
+            help="Per client address and kind of endpoint (login pages, token — so tx_code "
+            "guesses —, nonce and credential): at most this many requests a minute (bursts "
+            "of half as many), then 429 rate_limited with Retry-After; 0: no limit.",
+        ),
+    ] = 60,
 ) -> None:
     """Serve the issuer: did:web document, status lists, OpenID4VCI and VC-API endpoints.
 
@@ -362,7 +371,7 @@ def serve(
     tls = tls_arguments(tls_cert, tls_key)
     if operator_approval and login is not None:
         _die(64, "--operator-approval and --login are two ways to log users in: choose one")
-    accreditation = {
+    accreditation: dict[str, Any] = {
         "trust_list": trust_list,
         "registry_did": registry_did,
         "unchecked": no_accreditation_check,
@@ -372,6 +381,9 @@ def serve(
         # Each issuer's database at the latest schema first (issue 19: migrations on start;
         # replicas starting together wait for each other).
         _migrate_issuers(folder)
+        from ancre.storage.abuse import rate_limit_per_minute
+
+        accreditation["rate_limit"] = rate_limit_per_minute(rate_limit) if rate_limit else None
         app_, served = _serving(folder, public_url, login, accreditation, operator_approval)
     except AncreError as error:
         _die(64, error.message)
@@ -458,6 +470,8 @@ def _issuer_settings(
     from ancre.issuer.api import IssuerSettings
     from ancre.issuer.vc_api import VcApiSettings
 
+    accreditation = dict(accreditation)
+    rate_limit = accreditation.pop("rate_limit", None)
     issuer, check, proof = _open_accredited(folder, public_url, **accreditation)
     vc_api = VcApiSettings(proof=proof, accreditation=check)  # type: ignore[arg-type]
     authentication: UserAuthentication | None = None
@@ -475,7 +489,11 @@ def _issuer_settings(
     # Holders' did:web documents (key proofs): public https, or loopback https in tests.
     holder_dids = NetworkPolicy(allow_loopback=bool(accreditation.get("insecure_loopback")))
     return IssuerSettings(
-        issuer, vc_api=vc_api, authentication=authentication, holder_dids=holder_dids
+        issuer,
+        vc_api=vc_api,
+        authentication=authentication,
+        holder_dids=holder_dids,
+        rate_limit=rate_limit,
     )
 
 

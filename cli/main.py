@@ -193,6 +193,15 @@ PublicUrlOption = Annotated[
         "request_uri, …); also an audience presentations may be bound to."
     ),
 ]
+RateLimitOption = Annotated[
+    int,
+    typer.Option(
+        metavar="PER_MINUTE",
+        help="Per client address: at most this many verification requests a minute (bursts "
+        "of half as many), then 429 rate_limited with Retry-After; 0 (default): no limit "
+        "(behind a proxy every client shares its address: limit there instead).",
+    ),
+]
 FAILURE_STATUS_ENV = "ANCRE_VERIFIER_FAILURE_STATUS"
 FailureStatusOption = Annotated[
     int,
@@ -252,6 +261,7 @@ def verifier_serve(
     openid4vp_database: OpenID4VPDatabaseOption = None,
     failure_status: FailureStatusOption = 200,
     context: ContextOption = None,
+    rate_limit: RateLimitOption = 0,
     workers: WorkersOption = 1,
 ) -> None:
     """Serve POST /credentials/verify and /presentations/verify (W3C VC-API), OpenID4VP 1.0
@@ -293,6 +303,16 @@ def verifier_serve(
         failure_status=failure_status,
         contexts=_context_store(context),
     )
+    if rate_limit:
+        from dataclasses import replace
+
+        from ancre.storage.abuse import rate_limit_per_minute
+        from ancre.trust.errors import AncreError
+
+        try:
+            settings = replace(settings, rate_limit=rate_limit_per_minute(rate_limit))
+        except AncreError as error:
+            _die(EXIT_USAGE, f"--rate-limit: {error.message}")
     _serve(
         settings, host, port, log_format=log_format, log_level=log_level, tls=tls, workers=workers
     )

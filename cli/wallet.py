@@ -224,10 +224,13 @@ def _console() -> Any:
 
 
 def _cell(value: str | None) -> str:
-    """Text from a credential or an issuer, shown literally (Rich markup escaped)."""
+    """Text from a credential or an issuer, shown literally (Rich markup escaped), with
+    hidden characters made visible and mixed-script words flagged (`ancre.trust.display`)."""
     from rich.markup import escape
 
-    return escape(value or "")
+    from ancre.trust.display import shown
+
+    return escape(shown(value or ""))
 
 
 # ---- init, passphrase ------------------------------------------------------------------

@@ -9,7 +9,7 @@ RFC 6749 §5.2; RFC 6750 §3.1 for ``invalid_token``), never a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -18,6 +18,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from ancre.issuer.admin_api import _MAX_BODY as _ADMIN_MAX_BODY
 from ancre.issuer.admin_api import admin_router
 from ancre.issuer.authorize import (
     AUTHORIZATION_CODE_GRANT,
@@ -41,11 +42,13 @@ from ancre.issuer.service import (
     IssuerError,
     PendingIssuance,
 )
+from ancre.storage.abuse import AbuseGuard, RateLimit
 from ancre.trust.codec.json import loads_strict
 from ancre.trust.did.web import did_web_to_url
 from ancre.trust.errors import AncreError, Code, ConfigurationError
 from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.net.inbound import read_limited
+from ancre.trust.problem import problem
 
 if TYPE_CHECKING:
     from ancre.issuer.vc_api import VcApiSettings
@@ -79,6 +82,16 @@ class IssuerSettings:
     #: only); None: did:web holders are refused. `ancre issuer serve` allows loopback with
     #: ``--insecure-loopback`` only.
     holder_dids: NetworkPolicy | None = field(default_factory=NetworkPolicy)
+    #: Per-client rate limit (by connection address) on the login pages and redirects, the
+    #: token endpoint (so `tx_code` guesses) and the nonce and credential endpoints: 429
+    #: `rate_limited` with `Retry-After` past it, one bucket per kind of endpoint. None: no
+    #: limit (``ancre issuer serve`` sets one).
+    rate_limit: RateLimit | None = None
+
+    def largest_body(self) -> int:
+        """The largest request body any route of this issuer accepts."""
+        largest = max(self.max_body_bytes, _ADMIN_MAX_BODY)
+        return max(largest, self.vc_api.max_body_bytes) if self.vc_api else largest
 
 
 def _error(code: Code | str, description: str, status: int = 400) -> JSONResponse:
@@ -140,7 +153,51 @@ def create_app(settings: IssuerSettings) -> FastAPI:
     :func:`ancre.issuer.platform.create_platform_app`)."""
     app = new_app()
     include_issuer(app, settings)
+    guard(app, [settings])
     return app
+
+
+def guard(app: FastAPI, members: Sequence[IssuerSettings]) -> None:
+    """The abuse limits of an app serving `members` (``ancre.storage.abuse``): a body limit
+    on every request (the largest any member's route accepts; each route keeps its own), and
+    the members' rate limit (the first that sets one) by kind of endpoint."""
+    prefixes = tuple(issuer_prefix(m.issuer.public_url) for m in members)
+    rate = next((m.rate_limit for m in members if m.rate_limit is not None), None)
+
+    def bucket(method: str, path: str) -> str | None:
+        for prefix in prefixes:
+            if path.startswith(prefix + "/"):
+                return _rate_bucket(method, path[len(prefix) :])
+        return None
+
+    def oauth(path: str) -> str | None:
+        for prefix in prefixes:
+            if path.startswith(prefix + "/"):
+                return _OAUTH_TOO_LARGE.get(path[len(prefix) :])
+        return None
+
+    largest = max(m.largest_body() for m in members)
+    app.add_middleware(AbuseGuard, max_body=largest, rate=rate, classify=bucket, oauth=oauth)
+
+
+#: The OAuth endpoints' error codes for a body over the limit (their specs fix the body).
+_OAUTH_TOO_LARGE: Final = {
+    "/token": str(Code.INVALID_REQUEST),
+    "/credential": str(Code.INVALID_CREDENTIAL_REQUEST),
+    "/deferred_credential": str(Code.INVALID_CREDENTIAL_REQUEST),
+    "/notification": str(Code.INVALID_NOTIFICATION_REQUEST),
+}
+
+
+def _rate_bucket(method: str, path: str) -> str | None:
+    """The rate-limit bucket of a request to `path` (below the issuer's prefix)."""
+    if method == "POST" and path == "/token":
+        return "token"  # pre-authorized codes, tx_codes, authorization codes
+    if method == "POST" and path in ("/credential", "/nonce", "/deferred_credential"):
+        return "credential"
+    if path == "/authorize" or (path.startswith("/login") and not path.endswith(".json")):
+        return "login"
+    return None
 
 
 def new_app() -> FastAPI:
@@ -220,14 +277,22 @@ def _documents_router(served: Served, *, authorization_code: bool) -> APIRouter:
 
     @router.get(prefix + "/status/{list_id}")
     async def status_list(list_id: str) -> Response:
-        async def run() -> Response:
-            if len(list_id) > 64:
-                raise IssuerError(Code.CREDENTIAL_NOT_FOUND, "no such status list", 404)
-            body, media = await _call(issuer.status_list, list_id)
-            headers = {"Cache-Control": f"max-age={issuer.config.limits.status_list_ttl}"}
-            return Response(body, media_type=media, headers=headers)
-
-        return await _guarded(run)
+        # Not an OAuth endpoint: its refusals are RFC 9457 problems (found by API fuzzing).
+        if len(list_id) > 64:
+            error = IssuerError(Code.CREDENTIAL_NOT_FOUND, "no such status list", 404)
+        else:
+            try:
+                body, media = await _call(issuer.status_list, list_id)
+            except IssuerError as raised:
+                error = raised
+            else:
+                error = None
+        if error is not None:
+            return problem(error.status, error.code, error.message).response(
+                JSONResponse, headers=dict(_NO_STORE)
+            )
+        headers = {"Cache-Control": f"max-age={issuer.config.limits.status_list_ttl}"}
+        return Response(body, media_type=media, headers=headers)
 
     @router.get(prefix + "/offers/{offer_id}")
     async def offer(offer_id: str) -> Response:

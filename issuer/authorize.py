@@ -421,7 +421,7 @@ class AuthorizationServer:
             or row.completed_at is not None
             or row.expires_at <= self.issuer.clock.now()
             or row.approved_json is None
-            or row.browser_sha256 != _sha256(browser)
+            or not secrets.compare_digest(row.browser_sha256 or "", _sha256(browser))
         ):
             raise _invalid("no approval waits for consent here (used, expired or another browser)")
         data = loads_strict(row.approved_json, what="held approval")

@@ -44,6 +44,7 @@ from ancre.issuer.operator_approval import REFRESH_SECONDS, WAIT_PATH, OperatorA
 from ancre.issuer.pages import CSS, choose_language, offer_qr_svg, render, security_headers
 from ancre.issuer.service import IssuerError
 from ancre.issuer.templates import TEMPLATES, template
+from ancre.trust.display import shown
 from ancre.trust.errors import AncreError, Code, InternalError
 from ancre.trust.net.inbound import read_limited
 
@@ -121,7 +122,7 @@ class LoginFlow:
             raise IssuerError(Code.INVALID_REQUEST, "a form is expected")
         raw = await read_limited(request, self.served.max_body)
         if raw is None:
-            raise IssuerError(Code.INVALID_REQUEST, "the form is too large", 413)
+            raise IssuerError(Code.INPUT_TOO_LARGE, "the form is too large", 413)
         try:
             pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=16)
         except (UnicodeDecodeError, ValueError):
@@ -153,11 +154,16 @@ class LoginFlow:
                 lang: str, wallet: str = "") -> Response:  # fmt: skip
         chosen = template(configuration)
         disclosable = {p[1:] for p in chosen.disclosable}
+
+        # What will be signed, as the user may read it: hidden characters made visible,
+        # mixed-script words flagged (`ancre.trust.display`).
+        def text(value: Any) -> str:
+            return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
         claims = [
-            (name, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False),
-             name in disclosable)
+            (name, shown(text(value)), name in disclosable)
             for name, value in approved.claims.items()
-        ]  # fmt: skip
+        ]
         evidence = sorted({_evidence_label(e) for e in approved.authorization.evidence})
         # An SD-JWT VC carries the checks as one disclosable claim (SD_EVIDENCE_POINTER).
         evidence_disclosable = chosen.format == "dc+sd-jwt"

@@ -378,7 +378,7 @@ class Delegations:
             row = session.get(DelegationRow, delegation_id) if len(delegation_id) <= 32 else None
         if (
             row is None
-            or row.approver_browser_sha256 != _sha256(browser)
+            or not secrets.compare_digest(row.approver_browser_sha256 or "", _sha256(browser))
             or row.approver_checked_at is None
             or row.approver_checked_at <= now - APPROVER_LOGIN_LIFETIME
         ):
@@ -449,11 +449,16 @@ def status_url(public_url: str, delegation_id: str, code: str) -> str:
 
 
 def _summary(delegation: Delegation, *, with_requester: bool) -> dict[str, Any]:
+    # Names from the register and the provider, shown to a director deciding: hidden
+    # characters made visible, mixed-script words flagged (`ancre.trust.display`).
+    from ancre.trust.display import shown
+
+    requester = delegation.requester_name
     return {
-        "organization": delegation.organization_name,
+        "organization": shown(delegation.organization_name),
         "siren": delegation.siren,
-        "role": delegation.role,
-        "requester": delegation.requester_name if with_requester else None,
+        "role": shown(delegation.role),
+        "requester": shown(requester) if with_requester else None,
         "expires": delegation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
         "state": delegation.state,
     }

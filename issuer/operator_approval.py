@@ -144,7 +144,7 @@ class OperatorApproval:
             row = session.get(LoginApprovalRow, login_id) if len(login_id) <= 32 else None
         if (
             row is None
-            or row.browser_sha256 != _sha256(browser)
+            or not secrets.compare_digest(row.browser_sha256 or "", _sha256(browser))
             or _shown_state(row, now) in ("expired", "resumed")
         ):
             raise IssuerError(

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from ancre.issuer.api import did_document_path, include_issuer, issuer_prefix, new_app
+from ancre.issuer.api import did_document_path, guard, include_issuer, issuer_prefix, new_app
 from ancre.issuer.config import CONFIG_FILE, KEYSTORE_FILE, IssuerConfig
 from ancre.trust.errors import ConfigurationError
 
@@ -160,4 +160,5 @@ def create_platform_app(members: Sequence[IssuerSettings]) -> FastAPI:
     app = new_app()
     for settings in members:
         include_issuer(app, settings)
+    guard(app, members)
     return app

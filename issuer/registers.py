@@ -125,6 +125,8 @@ DEFAULT_POLICY: Final = NetworkPolicy(
     user_agent="ancre-issuer/0.1 (company register checks; +https://github.com/ancre)",
 )
 _JSON_DEPTH: Final = 32
+#: Concurrent look-ups of one register (see ``_Transport.max_in_flight``).
+MAX_IN_FLIGHT: Final = 8
 _LEI_RE: Final = re.compile(r"[0-9A-Z]{18}[0-9]{2}")
 _VAT_RE: Final = re.compile(r"([A-Z]{2})([0-9A-Za-z+*]{2,12})")
 _T = TypeVar("_T")
@@ -454,10 +456,29 @@ class _Transport:
     headers: Mapping[str, str] = field(default_factory=dict)
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
+    #: At most this many look-ups of this register at a time (issue 17): a slow or hanging
+    #: register then holds that many of the service's threads, not all of them; one more
+    #: is ``register_unavailable`` at once.
+    max_in_flight: int = MAX_IN_FLIGHT
+    _slots: threading.BoundedSemaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._slots = threading.BoundedSemaphore(self.max_in_flight)
 
     def get(self, url: str) -> _Answer:
         """The first answer that is neither 429 nor 5xx, retrying within
-        :class:`RetryPolicy`; raises ``register_unavailable`` when out of attempts."""
+        :class:`RetryPolicy`; raises ``register_unavailable`` when out of attempts, or at
+        once when `max_in_flight` look-ups are already under way."""
+        if not self._slots.acquire(blocking=False):
+            raise _unavailable(
+                self.register, f"{self.max_in_flight} look-ups already under way: try again"
+            )
+        try:
+            return self._get(url)
+        finally:
+            self._slots.release()
+
+    def _get(self, url: str) -> _Answer:
         started = self.monotonic()
         why = "no attempt made"
         for attempt in range(1, self.retry.attempts + 1):

@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
+from ancre.storage.abuse import AbuseGuard
 from ancre.trust.errors import AncreError, Code
 from ancre.trust.keys.jwk import Signer
 
@@ -45,6 +46,10 @@ from .service import Registry, RegistryError
 __all__ = ["create_app"]
 
 _RETRY_AFTER: Final = "1"
+
+
+#: Request bodies over this are refused (413 `input_too_large`) before they are parsed.
+MAX_BODY_BYTES: Final = 256 * 1024
 
 
 def create_app(
@@ -80,6 +85,8 @@ def create_app(
     app.include_router(pages_router(registry, signer, page_secret))
     if did_document is not None and str(did_document.get("id", "")).startswith("did:web:"):
         app.include_router(_did_document_router(dict(did_document)))
+    # No route takes more than a few KiB: a body limit before FastAPI parses one (issue 17).
+    app.add_middleware(AbuseGuard, max_body=MAX_BODY_BYTES)
     return app
 
 

@@ -367,6 +367,9 @@ def test_status_lists_are_signed_with_ttl_and_refreshed(
         http.get(f"{url}/status/tokens-1").text, allowed_algs=("EdDSA",)
     ).payload_json()
     assert later["iat"] == claims["iat"] + 13 * 3600
-    for path in ("/status/nope", "/offers/nope", "/status/" + "x" * 65):
+    missing = http.get(f"{url}/offers/nope")  # OpenID4VCI: an OAuth error body
+    assert (missing.status_code, missing.json()["error"]) == (404, "credential_not_found")
+    for path in ("/status/nope", "/status/" + "x" * 65):  # not OAuth: an RFC 9457 problem
         missing = http.get(f"{url}{path}")
-        assert (missing.status_code, missing.json()["error"]) == (404, "credential_not_found")
+        assert missing.headers["content-type"] == "application/problem+json"
+        assert (missing.status_code, missing.json()["code"]) == (404, "credential_not_found")

@@ -35,6 +35,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from ancre.storage.abuse import AbuseGuard, RateLimit
 from ancre.trust.clock import Clock, SystemClock
 from ancre.trust.codec.json import loads_strict
 from ancre.trust.errors import AncreError, Code, ConfigurationError
@@ -129,6 +130,10 @@ class VerifierSettings:
     #: The JSON-LD contexts Data Integrity proofs may use: None, the shipped ones; an
     #: operator adds vetted ones, pinned by SHA-256 (`load_context_manifest`).
     contexts: ContextStore | None = None
+    #: Per-client rate limit (by connection address) on the verification endpoints
+    #: (`/credentials/verify`, `/presentations/verify`, OpenID4VP responses): 429
+    #: `rate_limited` with `Retry-After` past it. None: no limit (the CLI sets one).
+    rate_limit: RateLimit | None = None
 
 
 class _Metrics:
@@ -636,6 +641,41 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
     if config.openid4vp is not None:
         _mount_openid4vp(app, service, config.openid4vp)
     _add_operations_routes(app, service)
+    # Every request: the body limit (the largest a route allows), then the rate limit.
+    largest = max(MAX_BODY_BYTES, config.openid4vp.max_body_bytes if config.openid4vp else 0)
+    app.add_middleware(
+        AbuseGuard,
+        max_body=largest,
+        rate=config.rate_limit,
+        classify=_rate_bucket,
+        oauth=_oauth_error,
+        problem_media=_problem_media,
+    )
     if config.no_trust_check:
         app.add_middleware(_MarkUntrusted)
     return app
+
+
+def _oauth_error(path: str) -> str | None:
+    """The wallet-facing OpenID4VP endpoints answer errors as OAuth does (RFC 6749 §5.2)."""
+    if path.startswith(("/openid4vp/responses/", "/openid4vp/request-objects/")):
+        return str(Code.INVALID_REQUEST)
+    return None
+
+
+def _problem_media(path: str) -> str:
+    """The VC-API's verify endpoints send every body, problems too, as application/json."""
+    if path in ("/credentials/verify", "/presentations/verify"):
+        return "application/json"
+    return "application/problem+json"
+
+
+def _rate_bucket(method: str, path: str) -> str | None:
+    """The verification endpoints share one bucket per client; nothing else is limited
+    here (transaction creation has its own limit, after authentication)."""
+    if method == "POST" and (
+        path in ("/credentials/verify", "/presentations/verify")
+        or path.startswith("/openid4vp/responses/")
+    ):
+        return "verification"
+    return None

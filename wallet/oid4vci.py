@@ -83,6 +83,10 @@ def parse_offer(document: Any) -> Offer:
     issuer = document.get("credential_issuer")
     if not isinstance(issuer, str) or not issuer.startswith(("https://", "http://")):
         raise _bad("the offer's credential_issuer is not an https URL")
+    try:
+        urlsplit(issuer)  # well_known() splits it later: refuse an unbalanced `[` here
+    except ValueError:
+        raise _bad("the offer's credential_issuer is not a valid URL") from None
     ids = document.get("credential_configuration_ids")
     if (
         not isinstance(ids, list)
@@ -127,7 +131,10 @@ def resolve_offer(text: str, http: Http) -> Offer:
     text = text.strip()
     if len(text) > _MAX_OFFER_CHARS:
         raise _bad(f"the offer is longer than {_MAX_OFFER_CHARS} characters")
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # an unbalanced `[` (IPv6) in the netloc
+        raise _bad("the offer URI is malformed") from None
     if parts.scheme not in (_OFFER_SCHEME, "https", "http"):
         raise _bad("expected an openid-credential-offer:// URI or an https URL")
     try:

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ancre.trust.clock import Clock
 from ancre.trust.codec.json import loads_strict
@@ -84,7 +84,10 @@ def fetch_request(invocation: str, *, http: Http, clock: Clock) -> Request:
     """Follow an `openid4vp://` invocation and check the signed Request Object."""
     if len(invocation) > _MAX_INVOCATION:
         raise MalformedError(Code.OFFER_INVALID, "the openid4vp: URL is too long")
-    parts = urlsplit(invocation.strip())
+    try:
+        parts = urlsplit(invocation.strip())
+    except ValueError:  # an unbalanced `[` (IPv6) in the netloc
+        raise MalformedError(Code.OFFER_INVALID, "the openid4vp: URL is malformed") from None
     if parts.scheme != "openid4vp":
         raise MalformedError(Code.OFFER_INVALID, "expected an openid4vp:// URL")
     try:
@@ -149,7 +152,47 @@ def fetch_request(invocation: str, *, http: Http, clock: Clock) -> Request:
         raise _refused("nonce and response_uri are required")
     if not isinstance(claims.get("dcql_query"), dict):
         raise _refused("no dcql_query")
+    check_response_uri(did, claims["response_uri"])
     return Request(client_id, did, claims)
+
+
+def check_response_uri(did: str, response_uri: str) -> None:
+    """Where the answer may go (issue 17). OpenID4VP 1.0 binds no origin to a
+    ``decentralized_identifier`` Client Identifier, but a did:web names one: an answer for
+    ``did:web:verifier.example`` posted to another host would reach someone the user was
+    never shown. So a did:web verifier's ``response_uri`` must be on its DID's host (and
+    port); for other DID methods it is shown to the user before consent. Never userinfo or a
+    fragment (RFC 3986 tricks to make a URL read as another host)."""
+    parts = urlsplit(response_uri)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise _refused("response_uri is not an http(s) URL")
+    if "@" in parts.netloc or parts.fragment:
+        raise _refused("response_uri may carry neither userinfo nor a fragment")
+    if did.startswith("did:web:"):
+        host = unquote(did[len("did:web:") :].split(":", 1)[0]).lower()
+        if parts.netloc.lower() != host:
+            raise _refused(
+                f"response_uri is on {parts.netloc[:80]!r}, not on {host[:80]!r} as {did[:80]} says"
+            )
+
+
+def _check_path(query_id: str, path: Any) -> None:
+    """A DCQL claims path (§7): a non-empty array of claim names, indices or null. Anything
+    else would become a JSON Pointer that discloses more than the user is shown (an empty
+    path is the whole credential; a claim named ``*`` reads as every claim)."""
+    if not isinstance(path, list) or not 1 <= len(path) <= 16:
+        raise _refused(f"query {query_id[:40]!r}: a claims path has 1 to 16 elements")
+    for part in path:
+        if part is None or (type(part) is int and 0 <= part < 2**31):
+            continue
+        if type(part) is not str or not part or len(part) > 256 or part == "*":
+            raise _refused(
+                f"query {query_id[:40]!r}: a path element is a claim name, an index or null"
+            )
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def _pointer(path: Sequence[Any]) -> str:
@@ -196,13 +239,21 @@ def build_answer(store: WalletStore, request: Request) -> Answer:
             isinstance(c, dict) and isinstance(c.get("path"), list) for c in claims
         ):
             raise _refused(f"query {q['id'][:40]!r}: claims must be objects with a path")
+        for c in claims:
+            _check_path(q["id"], c["path"])
         pointers = tuple(_pointer(c["path"]) for c in claims)
         match = None
         if q.get("format") == SD_JWT:
             vcts = meta.get("vct_values") or []
+            if not _strings(vcts):  # a string would match by substring, a number crash
+                raise _refused(f"query {q['id'][:40]!r}: vct_values must be a list of strings")
             match = next((c for c in held if c.format == SD_JWT and c.types[0] in vcts), None)
         elif q.get("format") == "jwt_vc_json":
-            options = [o for o in meta.get("type_values") or [] if isinstance(o, list)]
+            options = meta.get("type_values") or []
+            if not isinstance(options, list) or not all(_strings(o) for o in options):
+                raise _refused(
+                    f"query {q['id'][:40]!r}: type_values must be a list of lists of strings"
+                )
             match = next(
                 (
                     c

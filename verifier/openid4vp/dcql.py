@@ -180,8 +180,10 @@ def _credential_query(value: Any, index: int) -> CredentialQuery:
     ident = _identifier(obj.get("id"), f"{what}.id")
     what = f"credential query {ident!r}"
     fmt = obj.get("format")
-    if fmt not in FORMATS:
-        raise DcqlError(f"{what}: format {fmt!r} is not supported (only {sorted(FORMATS)})")
+    if not isinstance(fmt, str) or fmt not in FORMATS:  # a list or an object is unhashable
+        raise DcqlError(
+            f"{what}: format {str(fmt)[:60]!r} is not supported (only {sorted(FORMATS)})"
+        )
     if "trusted_authorities" in obj:
         raise DcqlError(
             f"{what}: trusted_authorities is not supported; the verifier's own trust list "
