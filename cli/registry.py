@@ -485,10 +485,32 @@ def serve(
         where = urlsplit(did_web_to_url(did)).path
         sys.stderr.write(f"ancre: serving {did}'s DID document at {where}\n")
 
+    secret = _page_secret(workers)
+
     def build() -> Any:
-        return create_app(_open(folder, url), signer=signer, did_document=document)
+        return create_app(
+            _open(folder, url), signer=signer, did_document=document, page_secret=secret
+        )
 
     run_app(build, host=host, port=port, workers=workers, log_level="info", **tls)
+
+
+#: Signs the pages' session cookies and CSRF tokens; the same on every replica.
+PAGE_SECRET_ENV = "ANCRE_REGISTRY_PAGE_SECRET"  # noqa: S105 - a variable name
+
+
+def _page_secret(workers: int) -> bytes | None:
+    """The administrators' pages' signing secret: $ANCRE_REGISTRY_PAGE_SECRET (at least 32
+    bytes) so that every replica accepts the others' sessions; else, for several workers, one
+    random secret they all inherit; else None (the app draws its own)."""
+    import secrets
+
+    value = os.environ.get(PAGE_SECRET_ENV)
+    if value:
+        if len(value.encode()) < 32:
+            _die(64, f"${PAGE_SECRET_ENV} must be at least 32 bytes")
+        return value.encode()
+    return secrets.token_bytes(32) if workers > 1 else None
 
 
 def _did_document(folder: Path) -> dict[str, Any] | None:

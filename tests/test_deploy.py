@@ -304,6 +304,47 @@ def _ancre(*args: str, environment: Mapping[str, str]) -> str:
     return done.stdout
 
 
+def _admin_session(http: httpx.Client, base: str, token: str) -> str:
+    """Log in to the registry's administrators' pages; the session cookie's value."""
+    from ancre.registry.pages import SESSION_COOKIE
+
+    page = http.get(f"{base}/pages/admin/login")
+    first = page.cookies.get(SESSION_COOKIE) or ""
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf, page.text
+    done = http.post(
+        f"{base}/pages/admin/login",
+        data={"csrf": csrf.group(1), "token": token},
+        headers={"cookie": f"{SESSION_COOKIE}={first}"},
+    )
+    assert done.status_code == 303, done.text
+    cookie: str = done.cookies[SESSION_COOKIE]
+    return cookie
+
+
+def _approver_token(url: str, name: str) -> str:
+    from ancre.registry.service import Registry, Role
+    from ancre.storage.sql import make_engine
+    from ancre.trust.clock import SystemClock
+
+    engine = make_engine(url)
+    try:
+        return Registry(engine, clock=SystemClock()).create_token(
+            "test", name, Role.APPROVER, person=name
+        )
+    finally:
+        engine.dispose()
+
+
+def _admin_page(http: httpx.Client, base: str, cookie: str) -> int:
+    from ancre.registry.pages import SESSION_COOKIE
+
+    answer = http.get(
+        f"{base}/pages/admin/changes", headers={"cookie": f"{SESSION_COOKIE}={cookie}"}
+    )
+    return answer.status_code
+
+
 def _tables(url: str) -> set[str]:
     from sqlalchemy import inspect
 
@@ -333,6 +374,7 @@ def test_each_container_command_serves_on_a_throw_away_postgresql(
     passphrase = tmp_path / "passphrase"
     passphrase.write_text(PASSPHRASE + "\n")
     secrets = {"ANCRE_KEYSTORE_PASSPHRASE_FILE": str(passphrase)}
+    registry_secrets = {**secrets, "ANCRE_REGISTRY_PAGE_SECRET": "s" * 43}  # secrets/registry.env
     # The registry's and issuer's trust-list source is the public registry in compose; here
     # a local file, so nothing leaves loopback (only fetched when used, never at start).
     trust_list = str(tmp_path / "trust-list.json")
@@ -350,10 +392,11 @@ def test_each_container_command_serves_on_a_throw_away_postgresql(
             "ANCRE_REGISTRY_DATABASE_URL": registry_db,
             "ANCRE_KEYSTORE_PASSPHRASE_FILE": str(passphrase),
         },
-        secrets,
+        registry_secrets,
     )
-    _ancre("registry", "init", "--did", "did:web:registry.dataspace.example", "--admin", "alice",
-           "--admin", "bob", environment=environment)  # fmt: skip
+    created = _ancre("registry", "init", "--did", "did:web:registry.dataspace.example", "--admin",
+                     "alice", "--admin", "bob", "--json", environment=environment)  # fmt: skip
+    alice = json.loads(created)["admin_tokens"]["alice"]
     assert "trusted_issuers" in _tables(registry_db)  # init takes $ANCRE_REGISTRY_DATABASE_URL
     with _running(argv, environment, port, tmp_path / "registry.log") as process:
         assert len(_children(process.pid)) == 2  # ANCRE_REGISTRY_WORKERS: 2
@@ -363,6 +406,10 @@ def test_each_container_command_serves_on_a_throw_away_postgresql(
                 assert listed.status_code in (200, 404), listed.text
             did = http.get(f"http://127.0.0.1:{port}/.well-known/did.json")
             assert did.json()["id"] == "did:web:registry.dataspace.example"
+            # An administrator's page session holds whichever worker answers.
+            cookie = _admin_session(http, f"http://127.0.0.1:{port}", alice)
+            pages = [_admin_page(http, f"http://127.0.0.1:{port}", cookie) for _ in range(8)]
+            assert pages == [200] * 8
 
     # issuer: init (its database URL kept in issuer.json), then the container's command.
     issuer_db = fresh_database(postgres_server)
@@ -436,12 +483,15 @@ def test_replicas_starting_together_migrate_once(
     passphrase = tmp_path / "passphrase"
     passphrase.write_text(PASSPHRASE + "\n")
     first_db = fresh_database(postgres_server)
-    base = {**_clean_environment(), "ANCRE_KEYSTORE_PASSPHRASE_FILE": str(passphrase)}
+    base = {
+        **_clean_environment(),
+        "ANCRE_KEYSTORE_PASSPHRASE_FILE": str(passphrase),
+        "ANCRE_REGISTRY_PAGE_SECRET": "the same secret on every replica, 32+ bytes",
+    }
     folder = str(tmp_path / "registry")
     did = "did:web:registry.dataspace.example"
-    _ancre(
-        "registry", "init", "--dir", folder, "--did", did, "--database", first_db, environment=base
-    )
+    _ancre("registry", "init", "--dir", folder, "--did", did, "--database", first_db,
+           environment=base)  # fmt: skip
     shared = fresh_database(postgres_server)  # empty: the replicas race to create it
     ports = [_free_port(), _free_port()]
     processes = []
@@ -473,6 +523,10 @@ def test_replicas_starting_together_migrate_once(
                         pass
                     assert time.monotonic() < deadline, log_text
                     time.sleep(0.1)
+            # A page session opened on one replica holds on the other.
+            alice = _approver_token(shared, "alice")
+            cookie = _admin_session(http, f"http://127.0.0.1:{ports[0]}", alice)
+            assert _admin_page(http, f"http://127.0.0.1:{ports[1]}", cookie) == 200
     finally:
         for process in processes:
             process.terminate()
