@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from ancre.cli.serving import TlsCertOption, TlsKeyOption, tls_arguments
+from ancre.cli.serving import (
+    TlsCertOption,
+    TlsKeyOption,
+    WorkersOption,
+    migrate_on_start,
+    run_app,
+    tls_arguments,
+    with_environment,
+)
 
 if TYPE_CHECKING:
     from ancre.issuer.authorize import UserAuthentication
@@ -348,6 +356,7 @@ def _certified(key: Path | None, x5c: Path | None, did: str, clock: Any) -> Any:
 
 
 @app.command()
+@with_environment("IssuerServeSettings")
 def serve(
     folder: DirOption = DEFAULT_DIR,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -386,6 +395,7 @@ def serve(
             "(ancre issuer logins / login-approve / login-reject); not with --login.",
         ),
     ] = False,
+    workers: WorkersOption = 1,
     rate_limit: Annotated[
         int,
         typer.Option(
@@ -409,8 +419,6 @@ def serve(
           --trust-list https://registry.example/trust-list \\
           --registry-key registry-method.json
     """
-    import uvicorn
-
     from ancre.trust.errors import AncreError
 
     tls = tls_arguments(tls_cert, tls_key)
@@ -423,6 +431,9 @@ def serve(
         "insecure_loopback": insecure_loopback,
     }
     try:
+        # Each issuer's database at the latest schema first (issue 19: migrations on start;
+        # replicas starting together wait for each other).
+        _migrate_issuers(folder)
         from ancre.storage.abuse import rate_limit_per_minute
 
         accreditation["rate_limit"] = rate_limit_per_minute(rate_limit) if rate_limit else None
@@ -431,7 +442,25 @@ def serve(
         _die(64, error.message)
     for did, url in served:
         sys.stderr.write(f"ancre: issuer {did} at {url}\n")
-    uvicorn.run(app_, host=host, port=port, log_level="info", **tls)
+
+    def build() -> Any:
+        # One worker serves the app just built; each of several builds its own after the
+        # fork (its own database pool), the one above having checked the configuration.
+        if workers == 1:
+            return app_
+        return _serving(folder, public_url, login, accreditation, operator_approval)[0]
+
+    run_app(build, host=host, port=port, workers=workers, log_level="info", **tls)
+
+
+def _migrate_issuers(folder: Path) -> None:
+    """Migrate the database of the issuer `folder`, or of each issuer of a platform."""
+    from ancre.issuer.config import load_config
+    from ancre.issuer.db import migrate
+    from ancre.issuer.platform import platform_members
+
+    for member in platform_members(folder) or [folder]:
+        migrate_on_start(load_config(member).database_url(), migrate)
 
 
 def _serving(

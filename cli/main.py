@@ -20,9 +20,12 @@ from ancre.cli.serving import (
     PassphraseFileOption,
     TlsCertOption,
     TlsKeyOption,
+    WorkersOption,
     check_trust_list_source,
     ensure_port_free,
+    run_app,
     tls_arguments,
+    with_environment,
 )
 
 if TYPE_CHECKING:
@@ -232,6 +235,7 @@ OpenID4VPDatabaseOption = Annotated[
 
 
 @verifier_app.command("serve")
+@with_environment("VerifierServeSettings")
 def verifier_serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8700,
@@ -258,6 +262,7 @@ def verifier_serve(
     failure_status: FailureStatusOption = 200,
     context: ContextOption = None,
     rate_limit: RateLimitOption = 0,
+    workers: WorkersOption = 1,
 ) -> None:
     """Serve POST /credentials/verify and /presentations/verify (W3C VC-API), OpenID4VP 1.0
     (with --openid4vp-key), /health, /ready, /metrics.
@@ -269,6 +274,13 @@ def verifier_serve(
     tls = _serve_usage(trust_list, registry_did, log_format, log_level, tls_cert, tls_key)
     if failure_status not in (200, 400):
         _die(EXIT_USAGE, f"--failure-status is 200 or 400 (${FAILURE_STATUS_ENV} too)")
+    if workers > 1 and openid4vp_key is not None and openid4vp_database is None:
+        # Each worker would hold its own transactions: a wallet's next step could reach one
+        # that never heard of its request.
+        _die(
+            EXIT_USAGE,
+            "--workers above 1 with OpenID4VP needs --openid4vp-database (shared transactions)",
+        )
     policy = _serve_policy(policy_file, trusted_issuer, trust_list, no_trust_check)
     check_trust_list_source(trust_list, registry_did, insecure_loopback=insecure_loopback)
     ensure_port_free(host, port)
@@ -301,7 +313,9 @@ def verifier_serve(
             settings = replace(settings, rate_limit=rate_limit_per_minute(rate_limit))
         except AncreError as error:
             _die(EXIT_USAGE, f"--rate-limit: {error.message}")
-    _serve(settings, host, port, log_format=log_format, log_level=log_level, tls=tls)
+    _serve(
+        settings, host, port, log_format=log_format, log_level=log_level, tls=tls, workers=workers
+    )
 
 
 def _serve_usage(
@@ -408,25 +422,35 @@ def _serve(
     log_format: str,
     log_level: str,
     tls: dict[str, Any],
+    workers: int = 1,
 ) -> None:
-    """Configure logging, build the app and run it until stopped."""
-    import uvicorn
-
+    """Configure logging, build the app and run it until stopped (in `workers` processes,
+    each building its own app)."""
     from ancre.trust.errors import ConfigurationError
     from ancre.verifier.logs import configure_logging
     from ancre.verifier.service import create_app
 
     configure_logging(level=log_level, json_format=log_format == "json")
-    try:
-        app_ = create_app(settings)
-    except ConfigurationError as error:
-        _die(EXIT_USAGE, error.message)
+    if workers > 1:
+        # The transaction store's connections were opened here (schema check): each worker
+        # opens its own after the fork, never sharing a socket with its siblings.
+        engine = getattr(getattr(settings.openid4vp, "store", None), "engine", None)
+        if engine is not None:
+            engine.dispose()
+
+    def build() -> Any:
+        try:
+            return create_app(settings)
+        except ConfigurationError as error:
+            _die(EXIT_USAGE, error.message)
+
     # log_config=None: uvicorn's own records (start-up, access log) go through the same
     # handler, so every line on stderr has one format.
-    uvicorn.run(
-        app_,
+    run_app(
+        build,
         host=host,
         port=port,
+        workers=workers,
         log_config=None,
         log_level=log_level.lower(),
         **tls,

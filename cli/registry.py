@@ -26,8 +26,12 @@ from ancre.cli.serving import (
     PassphraseFileOption,
     TlsCertOption,
     TlsKeyOption,
+    WorkersOption,
     ensure_port_free,
+    migrate_on_start,
+    run_app,
     tls_arguments,
+    with_environment,
 )
 
 if TYPE_CHECKING:
@@ -122,14 +126,19 @@ def _settings(folder: Path) -> dict[str, Any]:
     return settings
 
 
-def _open(folder: Path) -> Registry:
+def _open(folder: Path, url: str | None = None) -> Registry:
     from ancre.registry.db import make_engine
     from ancre.registry.service import Registry
     from ancre.trust.clock import SystemClock
 
-    settings = _settings(folder)
-    url = settings["database"].replace("{dir}", str(folder.resolve()))
-    return Registry(make_engine(url), clock=SystemClock())
+    return Registry(make_engine(url or _database_url(folder)), clock=SystemClock())
+
+
+def _database_url(folder: Path, database: str | None = None) -> str:
+    """The registry's database: `database` when given (serve --database), else the one
+    registry.json names (`{dir}` standing for the folder)."""
+    url = database or str(_settings(folder)["database"])
+    return url.replace("{dir}", str(folder.resolve()))
 
 
 def _who(
@@ -285,7 +294,10 @@ def init(
     folder: DirOption = DEFAULT_DIR,
     database: Annotated[
         str | None,
-        typer.Option(help="SQLAlchemy URL (default: SQLite registry.db in the folder)."),
+        typer.Option(
+            envvar="ANCRE_REGISTRY_DATABASE_URL",
+            help="SQLAlchemy URL (default: SQLite registry.db in the folder).",
+        ),
     ] = None,
     operator: Annotated[str, typer.Option(help="Scheme operator name.")] = "ancre registry",
     scheme: Annotated[str, typer.Option(help="Scheme name.")] = "Trusted credential issuers",
@@ -419,6 +431,7 @@ def _mint_first_admins(registry: Registry, admins: list[str], *, show: bool) -> 
 
 
 @app.command()
+@with_environment("RegistryServeSettings")
 def serve(
     folder: DirOption = DEFAULT_DIR,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -426,17 +439,28 @@ def serve(
     tls_cert: TlsCertOption = None,
     tls_key: TlsKeyOption = None,
     passphrase_file: PassphraseFileOption = None,
+    workers: WorkersOption = 1,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL of the database, instead of registry.json's (a container "
+            "takes it from $ANCRE_REGISTRY_DATABASE_URL)."
+        ),
+    ] = None,
 ) -> None:
-    """Serve the registry API (public trust list and /admin).
+    """Serve the registry API (public trust list and /admin). The database is migrated to
+    the latest schema first (replicas starting together wait for each other).
 
     ANCRE_KEYSTORE_PASSPHRASE=… ancre registry serve --dir reg --port 8600
     """
-    import uvicorn
-
     from ancre.registry.api import create_app
+    from ancre.registry.db import migrate
 
-    registry = _open(folder)
     did = str(_settings(folder)["did"])
+    url = _database_url(folder, database)
+    tls = tls_arguments(tls_cert, tls_key)
+    ensure_port_free(host, port)
+    migrate_on_start(url, migrate)
     unlockable = passphrase_file is not None or os.environ.get("ANCRE_KEYSTORE_PASSPHRASE")
     signer = _signer(folder, passphrase_file) if unlockable else None
     if signer is None:
@@ -444,8 +468,6 @@ def serve(
             "ancre: no key store passphrase (--passphrase-file, ANCRE_KEYSTORE_PASSPHRASE_FILE "
             "or ANCRE_KEYSTORE_PASSPHRASE): serving without POST /admin/publish\n"
         )
-    tls = tls_arguments(tls_cert, tls_key)
-    ensure_port_free(host, port)
     base = f"{'https' if tls else 'http'}://{host}:{port}"
     sys.stderr.write(
         f"ancre: registry API on {base}: the signed list at /trust-list, issuers at "
@@ -462,8 +484,33 @@ def serve(
 
         where = urlsplit(did_web_to_url(did)).path
         sys.stderr.write(f"ancre: serving {did}'s DID document at {where}\n")
-    app_ = create_app(registry, signer=signer, did_document=document)
-    uvicorn.run(app_, host=host, port=port, log_level="info", **tls)
+
+    secret = _page_secret(workers)
+
+    def build() -> Any:
+        return create_app(
+            _open(folder, url), signer=signer, did_document=document, page_secret=secret
+        )
+
+    run_app(build, host=host, port=port, workers=workers, log_level="info", **tls)
+
+
+#: Signs the pages' session cookies and CSRF tokens; the same on every replica.
+PAGE_SECRET_ENV = "ANCRE_REGISTRY_PAGE_SECRET"  # noqa: S105 - a variable name
+
+
+def _page_secret(workers: int) -> bytes | None:
+    """The administrators' pages' signing secret: $ANCRE_REGISTRY_PAGE_SECRET (at least 32
+    bytes) so that every replica accepts the others' sessions; else, for several workers, one
+    random secret they all inherit; else None (the app draws its own)."""
+    import secrets
+
+    value = os.environ.get(PAGE_SECRET_ENV)
+    if value:
+        if len(value.encode()) < 32:
+            _die(64, f"${PAGE_SECRET_ENV} must be at least 32 bytes")
+        return value.encode()
+    return secrets.token_bytes(32) if workers > 1 else None
 
 
 def _did_document(folder: Path) -> dict[str, Any] | None:

@@ -3,11 +3,14 @@ can terminate TLS itself … as well as run behind a reverse proxy")."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import functools
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -16,9 +19,13 @@ __all__ = [
     "PassphraseFileOption",
     "TlsCertOption",
     "TlsKeyOption",
+    "WorkersOption",
     "check_trust_list_source",
     "ensure_port_free",
+    "migrate_on_start",
+    "run_app",
     "tls_arguments",
+    "with_environment",
 ]
 
 #: sysexits EX_UNAVAILABLE: the service cannot start (its port is taken).
@@ -34,6 +41,18 @@ PassphraseFileOption = Annotated[
         envvar=PASSPHRASE_FILE_ENV,
         help="Read the key store passphrase from this file (its first line) instead of "
         "$ANCRE_KEYSTORE_PASSPHRASE or a prompt.",
+    ),
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+WorkersOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        max=64,
+        help="Worker processes sharing the port, each a whole server (state is in the "
+        "database, so any worker answers any request). Scale further with replicas.",
     ),
 ]
 
@@ -123,3 +142,141 @@ def check_trust_list_source(
 def _refuse(message: str) -> NoReturn:
     sys.stderr.write(f"ancre: {message}; not starting\n")
     raise typer.Exit(64)
+
+
+def with_environment(settings_class: str) -> Callable[[F], F]:
+    """Decorate a `serve` command: an option left at its default takes the value of the
+    service's `ANCRE_*` variable, read by `ancre.cli.settings.<settings_class>`
+    (pydantic-settings, imported only when the command runs). The command line wins."""
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from ancre.cli import settings
+
+            context = _click_context()
+            sources = {name: context.get_parameter_source(name) for name in kwargs}
+            given = {
+                name
+                for name, source in sources.items()
+                if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+            }
+            chosen = getattr(settings, settings_class)
+            return command(*args, **settings.environment_overrides(chosen, kwargs, given))
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _click_context() -> Any:
+    """The running command's click context (typer 0.26-0.28 vendor click as typer._click)."""
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:  # pragma: no cover - a typer using the click package
+        from click import get_current_context  # type: ignore[no-redef]
+    return get_current_context()
+
+
+def migrate_on_start(url: str, migrate: Callable[[Any], None]) -> None:
+    """Bring the database at `url` to the latest schema before serving (issue 19: Alembic
+    migrations on start). Idempotent, and safe with replicas starting together: each
+    service's `migrate` takes a PostgreSQL advisory lock (`ancre.storage.sql.migration_lock`).
+    An unreachable database exits 69 (the orchestrator retries); a bad URL exits 64."""
+    from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+
+    from ancre.storage.sql import make_engine
+
+    try:
+        engine = make_engine(url)
+    except (ArgumentError, ValueError) as error:
+        _refuse(f"the database URL is not usable: {error}")
+    try:
+        migrate(engine)
+    except OperationalError as error:
+        sys.stderr.write(f"ancre: database unreachable: {error.orig}; not starting\n")
+        raise typer.Exit(69) from None
+    except SQLAlchemyError as error:
+        _refuse(f"cannot migrate the database: {error.__class__.__name__}: {error}")
+    finally:
+        engine.dispose()
+
+
+def run_app(
+    build: Callable[[], Any], *, host: str, port: int, workers: int = 1, **options: Any
+) -> None:
+    """Run the ASGI app `build()` makes with uvicorn; with `workers` > 1, pre-fork: one
+    listening socket, `workers` processes each building its own app (its own database
+    pool, its own background tasks) and serving from it. SIGTERM/SIGINT stop them all; a
+    worker that dies stops the others and the exit status says so, for the orchestrator
+    to restart the whole."""
+    import uvicorn
+
+    if workers <= 1:
+        uvicorn.run(build(), host=host, port=port, **options)
+        return
+    import os
+    import signal
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(2048)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    children: set[int] = set()
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the forked worker (its status is tested)
+            os._exit(_worker(build, listener, host, port, options))
+        children.add(pid)
+    listener.close()
+    stopping = False
+
+    def stop(signum: int = signal.SIGTERM, frame: Any = None) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    status = 0
+    while children:
+        pid, raw = os.wait()
+        children.discard(pid)
+        code = os.waitstatus_to_exitcode(raw)
+        if not stopping:
+            sys.stderr.write(f"ancre: worker {pid} exited ({code}): stopping the others\n")
+            status = code if code > 0 else 1
+            stop()
+    if status:
+        raise typer.Exit(status)
+
+
+def _worker(
+    build: Callable[[], Any], listener: socket.socket, host: str, port: int, options: Any
+) -> int:  # pragma: no cover - runs in a forked worker
+    import signal
+    import traceback
+
+    import uvicorn
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        config = uvicorn.Config(build(), host=host, port=port, **options)
+        uvicorn.Server(config).run(sockets=[listener])
+    except typer.Exit as done:
+        return int(done.exit_code)
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else 1
+    except BaseException:  # noqa: BLE001 - a forked worker must never return into the parent's code
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return 0

@@ -19,7 +19,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from ancre.storage.sql import UtcMicros, make_engine, write_engine
+from ancre.storage.sql import UtcMicros, make_engine, migration_lock, write_engine
 
 __all__ = [
     "VERSION_TABLE",
@@ -270,6 +270,8 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as connection:
+        # Replicas starting together: one migrates, the others wait, then find it done.
+        migration_lock(connection, "issuer")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from ancre.storage.sql import UtcMicros, make_engine, write_engine
+from ancre.storage.sql import UtcMicros, make_engine, migration_lock, write_engine
 
 __all__ = [
     "AccessRow",
@@ -223,6 +223,8 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as connection:
+        # Replicas starting together: one migrates, the others wait, then find it done.
+        migration_lock(connection, "registry")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     _restrict_sqlite(engine)

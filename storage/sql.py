@@ -10,7 +10,7 @@ from typing import Any, Final
 from sqlalchemy import BigInteger, Dialect, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Engine
 
-__all__ = ["WRITE_OPTION", "UtcMicros", "make_engine", "write_engine"]
+__all__ = ["WRITE_OPTION", "UtcMicros", "make_engine", "migration_lock", "write_engine"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -70,3 +70,19 @@ WRITE_OPTION: Final = "ancre_write"
 def write_engine(engine: Engine) -> Engine:
     """The same engine, marked so that its transactions are write transactions."""
     return engine.execution_options(**{WRITE_OPTION: True})
+
+
+def migration_lock(connection: Any, name: str) -> None:
+    """Serialize schema migrations across processes (issue 19: several replicas starting at
+    once each run `upgrade head`): on PostgreSQL, a transaction-scoped advisory lock keyed by
+    `name`, held until the caller's transaction ends; the second replica then finds the
+    schema current and does nothing. SQLite needs none: its first write locks the file."""
+    if connection.dialect.name != "postgresql":
+        return
+    import hashlib
+
+    from sqlalchemy import func, select
+
+    digest = hashlib.sha256(f"ancre migrations {name}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)  # PostgreSQL's bigint
+    connection.execute(select(func.pg_advisory_xact_lock(key)))
