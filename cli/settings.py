@@ -56,7 +56,7 @@ class IssuerServeSettings(_ServeSettings):
     workers: int | None = Field(None, validation_alias="ANCRE_ISSUER_WORKERS", ge=1, le=MAX_WORKERS)
     public_url: str | None = Field(None, validation_alias="ANCRE_ISSUER_PUBLIC_URL")
     trust_list: str | None = Field(None, validation_alias="ANCRE_ISSUER_TRUST_LIST")
-    registry_did: str | None = Field(None, validation_alias="ANCRE_ISSUER_REGISTRY_DID")
+    registry_key: str | None = Field(None, validation_alias="ANCRE_ISSUER_REGISTRY_KEY")
 
 
 class VerifierServeSettings(_ServeSettings):
@@ -68,7 +68,7 @@ class VerifierServeSettings(_ServeSettings):
         None, validation_alias="ANCRE_VERIFIER_WORKERS", ge=1, le=MAX_WORKERS
     )
     trust_list: str | None = Field(None, validation_alias="ANCRE_VERIFIER_TRUST_LIST")
-    registry_did: str | None = Field(None, validation_alias="ANCRE_VERIFIER_REGISTRY_DID")
+    registry_did: str | None = Field(None, validation_alias="ANCRE_VERIFIER_REGISTRY_KEY")
     public_url: str | None = Field(None, validation_alias="ANCRE_VERIFIER_PUBLIC_URL")
     cache_dir: Path | None = Field(None, validation_alias="ANCRE_VERIFIER_CACHE_DIR")
     log_format: str | None = Field(None, validation_alias="ANCRE_VERIFIER_LOG_FORMAT")
