@@ -216,7 +216,12 @@ def test_full_pool_answers_503_service_busy() -> None:
             assert answer.json()["code"] == "service_busy"
             assert answer.headers["Retry-After"] == "1"
         else:
-            assert service_verdict(answer) == ("invalid", ["signature_invalid"])
+            # The admitted one runs to its verdict, or to its time budget on a busy machine
+            # (undecided, never a wrong "valid").
+            assert service_verdict(answer) in (
+                ("invalid", ["signature_invalid"]),
+                ("indeterminate", ["canonicalization_timeout"]),
+            )
 
 
 def test_a_worker_overrunning_its_budget_is_killed() -> None:
