@@ -34,7 +34,7 @@ from ancre.trust.engine import (
     run_steps,
 )
 from ancre.trust.errors import Code, ConfigurationError, InvalidError
-from ancre.trust.keys.jwk import JWK_THUMBPRINT_URI_PREFIX, PublicKey, Signer, jwk_thumbprint
+from ancre.trust.keys.jwk import PublicKey, Signer
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import VerificationResult
 from ancre.trust.sd_jwt.disclosure import DEFAULT_DIGEST_ALG, MAX_DISCLOSURES, SaltSource
@@ -44,6 +44,7 @@ from ancre.trust.sd_jwt.verify import (
     ProcessedSdJwt,
     _signature_message,
     check_key_binding,
+    key_binding_holder,
     parse_sd_jwt,
     process_disclosures,
 )
@@ -155,6 +156,23 @@ class _SdJwtParts:
         self.run.header = parsed.header
         return f"SD-JWT with {len(parsed.disclosures)} disclosure(s) and strict JSON"
 
+    def check_format(self, fmt: str, *, presentation: bool) -> str:
+        """The format step: `typ`/`cty`, a VCDM payload (a credential's without `vc`/`vp`
+        claims), and the policy accepts `fmt`."""
+        payload = self.parsed.payload
+        typ = _check_header(self.parsed.header, presentation=presentation)
+        if not is_vcdm_payload(payload):
+            raise InvalidError(
+                Code.UNSUPPORTED_TYP, f"a {typ} payload must be a VCDM document (`@context`)"
+            )
+        if not presentation and ("vc" in payload or "vp" in payload):
+            raise InvalidError(
+                Code.INVALID_PROPERTY, f"a {typ} payload must not carry a `vc` or `vp` claim"
+            )
+        self.run.fmt = fmt
+        check_format_accepted(fmt, self.ctx.policy)
+        return f"{fmt} (typ {typ})"
+
     def signature(self) -> str:
         self.parsed.jws.verify_with(self.key)
         processed = self.processed = process_disclosures(self.parsed, self.ctx.policy)
@@ -182,8 +200,7 @@ class _SdJwtParts:
             return None
         message = check_key_binding(parsed, self.processed, clock=ctx.clock, policy=ctx.policy)
         if parsed.key_binding is not None:
-            cnf = parsed.payload["cnf"]
-            self.run.holder = JWK_THUMBPRINT_URI_PREFIX + jwk_thumbprint(cnf["jwk"])
+            self.run.holder = key_binding_holder(parsed)
         return message
 
 
@@ -199,19 +216,7 @@ class VcSdJwtAdapter(_SdJwtParts, CredentialAdapter):
         self.max_disclosures = max_disclosures
 
     def format(self) -> str:
-        payload = self.parsed.payload
-        typ = _check_header(self.parsed.header, presentation=False)
-        if not is_vcdm_payload(payload):
-            raise InvalidError(
-                Code.UNSUPPORTED_TYP, f"a {typ} payload must be a VCDM document (`@context`)"
-            )
-        if "vc" in payload or "vp" in payload:
-            raise InvalidError(
-                Code.INVALID_PROPERTY, f"a {typ} payload must not carry a `vc` or `vp` claim"
-            )
-        self.run.fmt = FORMAT_VC_SD_JWT
-        check_format_accepted(self.run.fmt, self.ctx.policy)
-        return f"{FORMAT_VC_SD_JWT} (typ {typ})"
+        return self.check_format(FORMAT_VC_SD_JWT, presentation=False)
 
     def issuer_key(self) -> str:
         payload, header = self.parsed.payload, self.parsed.header
@@ -279,14 +284,7 @@ class VpSdJwtAdapter(_SdJwtParts, PresentationAdapter):
     within = "jose"
 
     def format(self) -> str:
-        typ = _check_header(self.parsed.header, presentation=True)
-        if not is_vcdm_payload(self.parsed.payload):
-            raise InvalidError(
-                Code.UNSUPPORTED_TYP, f"a {typ} payload must be a VCDM document (`@context`)"
-            )
-        self.run.fmt = FORMAT_VP_SD_JWT
-        check_format_accepted(self.run.fmt, self.ctx.policy)
-        return f"{FORMAT_VP_SD_JWT} (typ {typ})"
+        return self.check_format(FORMAT_VP_SD_JWT, presentation=True)
 
     def issuer_key(self) -> str:
         payload, header = self.parsed.payload, self.parsed.header
