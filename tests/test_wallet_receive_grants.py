@@ -132,6 +132,16 @@ class _Receiving:
         return self.result
 
 
+def _authorization_code_offer(issuer_dir: Path) -> Any:
+    """A new LegalPerson offer with an authorization_code grant (`issuer offer --json`)."""
+    made = ancre_cli(
+        "issuer", "offer", "--dir", str(issuer_dir), "--type", "LegalPerson",
+        "--grant", "authorization_code", "--json",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return json.loads(made.stdout)
+
+
 def _start_receive(wallet: Path, *args: str) -> _Receiving:
     """`ancre wallet receive ARGS` in the background."""
     process = subprocess.Popen(
@@ -185,12 +195,7 @@ def test_authorization_code_grant_with_a_loopback_redirect(tmp_path: Path, tls: 
     issuer_dir, wallet = tmp_path / "issuer", tmp_path / "wallet"
     with cli_issuer(issuer_dir, tls, "--operator-approval") as issuer_url:
         (holder,) = new_wallet(wallet, ("jwk", "p256"))
-        made = ancre_cli(
-            "issuer", "offer", "--dir", str(issuer_dir), "--type", "LegalPerson",
-            "--grant", "authorization_code", "--json",
-        )  # fmt: skip
-        assert made.returncode == 0, made.stderr
-        offer = json.loads(made.stdout)
+        offer = _authorization_code_offer(issuer_dir)
         receiving = _start_receive(
             wallet, offer["offer_uri"], "--no-browser", "--login-timeout", "60", *_net(tls),
             "--json",
@@ -244,12 +249,8 @@ def test_refused_login_stores_nothing(tmp_path: Path, tls: Tls) -> None:
     with cli_issuer(issuer_dir, tls, "--operator-approval") as issuer_url:
         new_wallet(wallet, ("key", "ed25519"))
         before = snapshot(wallet / "records")
-        made = ancre_cli(
-            "issuer", "offer", "--dir", str(issuer_dir), "--type", "LegalPerson",
-            "--grant", "authorization_code", "--json",
-        )  # fmt: skip
         receiving = _start_receive(
-            wallet, json.loads(made.stdout)["offer_uri"], "--no-browser", *_net(tls)
+            wallet, _authorization_code_offer(issuer_dir)["offer_uri"], "--no-browser", *_net(tls)
         )
         try:
             url = _authorization_url(receiving.lines, issuer_url)
@@ -282,12 +283,8 @@ def test_an_answer_naming_another_authorization_server_is_refused(tmp_path: Path
     with cli_issuer(issuer_dir, tls, "--operator-approval") as issuer_url:
         new_wallet(wallet, ("key", "ed25519"))
         before = snapshot(wallet / "records")
-        made = ancre_cli(
-            "issuer", "offer", "--dir", str(issuer_dir), "--type", "LegalPerson",
-            "--grant", "authorization_code", "--json",
-        )  # fmt: skip
         receiving = _start_receive(
-            wallet, json.loads(made.stdout)["offer_uri"], "--no-browser", *_net(tls)
+            wallet, _authorization_code_offer(issuer_dir)["offer_uri"], "--no-browser", *_net(tls)
         )
         try:
             url = _authorization_url(receiving.lines, issuer_url)
@@ -313,12 +310,8 @@ def test_the_listener_gives_up_after_its_timeout(tmp_path: Path, tls: Tls) -> No
     issuer_dir, wallet = tmp_path / "issuer", tmp_path / "wallet"
     with cli_issuer(issuer_dir, tls, "--operator-approval"):
         new_wallet(wallet, ("key", "ed25519"))
-        made = ancre_cli(
-            "issuer", "offer", "--dir", str(issuer_dir), "--type", "LegalPerson",
-            "--grant", "authorization_code", "--json",
-        )  # fmt: skip
         got = wallet_cli(
-            wallet, "receive", json.loads(made.stdout)["offer_uri"], "--no-browser",
+            wallet, "receive", _authorization_code_offer(issuer_dir)["offer_uri"], "--no-browser",
             "--login-timeout", "1", *_net(tls),
         )  # fmt: skip
         assert got.returncode == 69, got.stderr
