@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +24,7 @@ from _issuer_support import (
     ancre_cli,
     bound_socket,
     make_tls,
+    wait_until_healthy,
 )
 from _wallet_org_support import publish_did_json, verify_presentation
 from _wallet_support import new_wallet, snapshot, wallet_cli
@@ -73,17 +73,7 @@ def issuer_serving(directory: Path, tls: Tls, log: Path) -> Iterator[str]:
             stderr=sink,
         )
         try:
-            with httpx.Client(trust_env=False, verify=tls.context(), timeout=5) as http:
-                for _ in range(400):  # bounded wait for start-up
-                    if server.poll() is not None:
-                        raise RuntimeError(f"issuer exited: {log.read_text()}")
-                    try:
-                        if http.get(f"{url}/health").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        time.sleep(0.05)
-                else:
-                    raise RuntimeError("ancre issuer serve did not start")
+            wait_until_healthy(url, tls, server=server, log=log)
             yield url
         finally:
             server.terminate()

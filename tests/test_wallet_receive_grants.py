@@ -30,6 +30,7 @@ from _issuer_support import (
     bound_socket,
     cli_issuer,
     make_tls,
+    wait_until_healthy,
 )
 from _wallet_support import WALLET_PASSPHRASE, new_wallet, snapshot, wallet_cli, wallet_env
 
@@ -84,15 +85,7 @@ def _issuer_with_limits(directory: Path, tls: Tls, **limits: int) -> Iterator[st
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        with httpx.Client(trust_env=False, verify=tls.context(), timeout=5) as http:
-            for _ in range(400):
-                try:
-                    if http.get(f"{url}/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.05)
-            else:
-                raise RuntimeError("ancre issuer serve did not start")
+        wait_until_healthy(url, tls)
         yield url
     finally:
         server.terminate()
