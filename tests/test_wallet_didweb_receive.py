@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -92,6 +93,16 @@ def _offer(directory: Path, tmp_path: Path, configuration: str, claims: object) 
     return offer
 
 
+def _create_did_web(wallet: Path, port: int, published: Path) -> Any:
+    """`ancre wallet did create --method web` for the did.json served on `port`."""
+    made = wallet_cli(
+        wallet, "did", "create", "--method", "web", "--type", "p256",
+        "--domain", f"localhost:{port}", "--out", str(published), "--json",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return json.loads(made.stdout)
+
+
 def _issued_count(directory: Path) -> int:
     shown = ancre_cli("issuer", "list", "--dir", str(directory), "--json")
     assert shown.returncode == 0, shown.stderr
@@ -109,12 +120,7 @@ def test_did_web_holder_receives_from_ancre_issuer(tmp_path: Path, tls: Tls) -> 
         publish_did_json(tls) as (port, published),
         issuer_serving(issuer_dir, tls, tmp_path / "issuer.log") as issuer_url,
     ):
-        made = wallet_cli(
-            wallet, "did", "create", "--method", "web", "--type", "p256",
-            "--domain", f"localhost:{port}", "--out", str(published), "--json",
-        )  # fmt: skip
-        assert made.returncode == 0, made.stderr
-        holder = json.loads(made.stdout)
+        holder = _create_did_web(wallet, port, published)
         issuer_did = "did:web:localhost%3A" + issuer_url.rsplit(":", 1)[1]
 
         # The metadata says did:web holders are welcome.
@@ -175,12 +181,7 @@ def test_did_web_without_the_proof_key_is_refused(tmp_path: Path, tls: Tls) -> N
         publish_did_json(tls) as (port, published),
         issuer_serving(issuer_dir, tls, tmp_path / "issuer.log") as issuer_url,
     ):
-        made = wallet_cli(
-            wallet, "did", "create", "--method", "web", "--type", "p256",
-            "--domain", f"localhost:{port}", "--out", str(published), "--json",
-        )  # fmt: skip
-        assert made.returncode == 0, made.stderr
-        holder = json.loads(made.stdout)
+        holder = _create_did_web(wallet, port, published)
         # The published document names another key under the wallet key's id.
         document = json.loads(published.read_text())
         other = PrivateKey.generate(KeyType("p256")).public_key
