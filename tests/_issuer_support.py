@@ -319,14 +319,9 @@ def wait_until_healthy(
     raise RuntimeError(f"{what} did not start")
 
 
-@contextmanager
-def cli_issuer(directory: Path, tls: Tls, *serve_options: str) -> Iterator[str]:
-    """`ancre issuer init` then `ancre issuer serve` (TLS, with `serve_options`) as
-    subprocesses; yields the URL."""
-    import os
-    import subprocess
-    import sys
-
+def init_cli_issuer(directory: Path) -> tuple[int, str]:
+    """`ancre issuer init` in `directory` for a did:web on a free loopback port; returns the
+    port (for `issuer serve` to bind) and the public URL."""
     sock, port = bound_socket()
     sock.close()  # the subprocess binds it; a race with another process is unlikely here
     url = f"https://localhost:{port}"
@@ -335,6 +330,18 @@ def cli_issuer(directory: Path, tls: Tls, *serve_options: str) -> Iterator[str]:
         "--public-url", url,
     )  # fmt: skip
     assert init.returncode == 0, init.stderr
+    return port, url
+
+
+@contextmanager
+def cli_issuer(directory: Path, tls: Tls, *serve_options: str) -> Iterator[str]:
+    """`ancre issuer init` then `ancre issuer serve` (TLS, with `serve_options`) as
+    subprocesses; yields the URL."""
+    import os
+    import subprocess
+    import sys
+
+    port, url = init_cli_issuer(directory)
     server = subprocess.Popen(
         [
             sys.executable,

@@ -23,7 +23,7 @@ from _issuer_support import (
     LEGAL_PERSON_CLAIMS,
     Tls,
     ancre_cli,
-    bound_socket,
+    init_cli_issuer,
     make_tls,
     wait_until_healthy,
 )
@@ -46,14 +46,7 @@ def issuer_serving(directory: Path, tls: Tls, log: Path) -> Iterator[str]:
     outbound https trusts the test CA (certifi's bundle swapped for it, as an operator
     installs a private CA): the holders' did.json are served with the test CA's
     certificate."""
-    sock, port = bound_socket()
-    sock.close()
-    url = f"https://localhost:{port}"
-    init = ancre_cli(
-        "issuer", "init", "--dir", str(directory), "--did", f"did:web:localhost%3A{port}",
-        "--public-url", url,
-    )  # fmt: skip
-    assert init.returncode == 0, init.stderr
+    port, url = init_cli_issuer(directory)
     code = (
         "import sys, certifi\n"
         f"certifi.where = lambda: {str(tls.ca)!r}\n"

@@ -27,8 +27,8 @@ from _issuer_support import (
     LEGAL_PERSON_CLAIMS,
     Tls,
     ancre_cli,
-    bound_socket,
     cli_issuer,
+    init_cli_issuer,
     make_tls,
     wait_until_healthy,
 )
@@ -62,14 +62,7 @@ def _offer(issuer_dir: Path, tmp_path: Path, configuration: str, claims: Any, *e
 @contextmanager
 def _issuer_with_limits(directory: Path, tls: Tls, **limits: int) -> Iterator[str]:
     """`ancre issuer init`, its limits changed in issuer.json, then `ancre issuer serve`."""
-    sock, port = bound_socket()
-    sock.close()
-    url = f"https://localhost:{port}"
-    init = ancre_cli(
-        "issuer", "init", "--dir", str(directory), "--did", f"did:web:localhost%3A{port}",
-        "--public-url", url,
-    )  # fmt: skip
-    assert init.returncode == 0, init.stderr
+    port, url = init_cli_issuer(directory)
     config_file = directory / "issuer.json"
     config = json.loads(config_file.read_text())
     config["limits"].update(limits)
