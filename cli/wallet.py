@@ -138,12 +138,20 @@ def _guard(fn: F) -> F:
 # ---- passphrase and opening ------------------------------------------------------------
 
 
-def _read_secret_file(file: Path, option: str) -> str:
+def _read_capped(source: str | Path | None, limit: int, label: str) -> bytes:
+    """At most `limit` + 1 bytes of a file (None: standard input), so that the caller sees
+    when it is over `limit`; an unreadable one ends the command (exit 64, `label`: why)."""
     try:
-        with open(file, "rb") as handle:
-            raw = handle.read(_MAX_PASSPHRASE_FILE_BYTES + 1)
+        if source is None:
+            return sys.stdin.buffer.read(limit + 1)
+        with open(source, "rb") as handle:
+            return handle.read(limit + 1)
     except OSError as error:
-        _die(EXIT_USAGE, f"{option} {file}: {error.strerror}")
+        _die(EXIT_USAGE, f"{label}: {error.strerror}")
+
+
+def _read_secret_file(file: Path, option: str) -> str:
+    raw = _read_capped(file, _MAX_PASSPHRASE_FILE_BYTES, f"{option} {file}")
     if len(raw) > _MAX_PASSPHRASE_FILE_BYTES:
         _die(EXIT_USAGE, f"{option} {file}: over {_MAX_PASSPHRASE_FILE_BYTES} bytes")
     try:
@@ -173,6 +181,17 @@ def _passphrase(
     if not first:
         _die(EXIT_USAGE, "an empty passphrase is not allowed")
     return first
+
+
+def _confirm(question: str, declined: str, *, shown: str | None = None) -> None:
+    """Ask on the terminal (after `shown`, on stderr); without a terminal, or declined,
+    the command ends: exit 64 (pass --yes), exit 1 (`declined`)."""
+    if not sys.stdin.isatty():
+        _die(EXIT_USAGE, "confirmation needed: run in a terminal, or pass --yes")
+    if shown is not None:
+        sys.stderr.write(shown + "\n")
+    if not typer.confirm(question, default=False, err=True):
+        _die(EXIT_INVALID, declined)
 
 
 def _path(wallet: Path | None) -> Path:
@@ -216,6 +235,14 @@ def _print_json(document: Any) -> None:
     print_json(document)
 
 
+def _report(json_out: bool, document: Any, text: str) -> None:
+    """The command's result: `document` as JSON with --json, else `text` on stdout."""
+    if json_out:
+        _print_json(document)
+    else:
+        sys.stdout.write(text)
+
+
 def _console() -> Any:
     from rich.console import Console
 
@@ -252,10 +279,7 @@ def init(
 
     path = _path(wallet)
     WalletStore.create(path, _passphrase(passphrase_file, confirm=True), scrypt_n=scrypt_n)
-    if json_out:
-        _print_json({"wallet": str(path), "created": True})
-    else:
-        sys.stdout.write(f"wallet created at {path}\n")
+    _report(json_out, {"wallet": str(path), "created": True}, f"wallet created at {path}\n")
 
 
 @app.command("passwd")
@@ -282,10 +306,9 @@ def passwd(
     else:
         new = _passphrase(None, confirm=True, env=NEW_PASSPHRASE_ENV, what="New passphrase")
     store.change_passphrase(old, new)
-    if json_out:
-        _print_json({"wallet": str(store.path), "passphrase_changed": True})
-    else:
-        sys.stdout.write("passphrase changed\n")
+    _report(
+        json_out, {"wallet": str(store.path), "passphrase_changed": True}, "passphrase changed\n"
+    )
 
 
 # ---- identities ------------------------------------------------------------------------
@@ -779,10 +802,7 @@ def present(
         "disclosed": list(presentation.disclosed),
     }
     if to is None:
-        if json_out:
-            _print_json(document)
-        else:
-            sys.stdout.write(presentation.token + "\n")
+        _report(json_out, document, presentation.token + "\n")
         return
     http = _http(insecure_loopback, ca_file)
     code, answer = post_to_vc_api(presentation, to, http=http, nonce=nonce)
@@ -846,10 +866,7 @@ def respond(
                 f" {shown or 'only what is always disclosed'}\n"
             )
     if not yes:
-        if not sys.stdin.isatty():
-            _die(EXIT_USAGE, "confirmation needed: run in a terminal, or pass --yes")
-        if not typer.confirm("Send these presentations?", default=False, err=True):
-            _die(EXIT_INVALID, "declined: nothing was sent")
+        _confirm("Send these presentations?", "declined: nothing was sent")
     reply = send_answer(answer, store, http=http, clock=_clock())
     if json_out:
         _print_json({**summary, "sent": True, "verifier_answer": reply})
@@ -990,14 +1007,7 @@ def export(
 def _read_import(source: str) -> bytes:
     from ancre.wallet.archive import MAX_ARCHIVE_BYTES
 
-    try:
-        if source == "-":
-            raw = sys.stdin.buffer.read(MAX_ARCHIVE_BYTES + 1)
-        else:
-            with open(source, "rb") as handle:
-                raw = handle.read(MAX_ARCHIVE_BYTES + 1)
-    except OSError as error:
-        _die(EXIT_USAGE, f"{source}: {error.strerror}")
+    raw = _read_capped(None if source == "-" else source, MAX_ARCHIVE_BYTES, source)
     if len(raw) > MAX_ARCHIVE_BYTES:
         from ancre.trust.errors import Code, MalformedError
 
@@ -1132,10 +1142,11 @@ def import_(
         sys.stderr.write(f"{stored.id} is already in the wallet\n")
     else:
         stored = store_credential(store, token, result, holder, _clock().now())
-    if json_out:
-        _print_json({"kind": "credential", "already_present": bool(same), **stored.to_json()})
-    else:
-        sys.stdout.write(f"{stored.id}: {', '.join(stored.types)} from {stored.issuer}\n")
+    _report(
+        json_out,
+        {"kind": "credential", "already_present": bool(same), **stored.to_json()},
+        f"{stored.id}: {', '.join(stored.types)} from {stored.issuer}\n",
+    )
 
 
 @app.command("delete")
@@ -1176,17 +1187,10 @@ def delete(
     else:
         raise InvalidError(Code.RECORD_NOT_FOUND, f"no credential or identity {record_id[:80]!r}")
     if not yes:
-        if not sys.stdin.isatty():
-            _die(EXIT_USAGE, "confirmation needed: run in a terminal, or pass --yes")
-        sys.stderr.write(f"Delete {_cell(what)}\n")
-        if not typer.confirm("Delete it?", default=False, err=True):
-            _die(EXIT_INVALID, "declined: nothing was deleted")
+        _confirm("Delete it?", "declined: nothing was deleted", shown=f"Delete {_cell(what)}")
     with store.writing():
         store.delete(record_id)
-    if json_out:
-        _print_json({"deleted": record_id, "what": what})
-    else:
-        sys.stdout.write(f"deleted {what}\n")
+    _report(json_out, {"deleted": record_id, "what": what}, f"deleted {what}\n")
 
 
 @app.command("onboard")

@@ -297,14 +297,31 @@ def ancre_cli(*args: str, timeout: float = 60) -> Any:
     )
 
 
-@contextmanager
-def cli_issuer(directory: Path, tls: Tls, *serve_options: str) -> Iterator[str]:
-    """`ancre issuer init` then `ancre issuer serve` (TLS, with `serve_options`) as
-    subprocesses; yields the URL."""
-    import os
-    import subprocess
-    import sys
+def wait_until_healthy(
+    url: str,
+    tls: Tls,
+    *,
+    what: str = "ancre issuer serve",
+    server: Any = None,
+    log: Path | None = None,
+) -> None:
+    """Poll `url`/health (bounded: 400 tries, ~20 s) until it answers 200; a `server`
+    process that exits first fails at once, with its `log`."""
+    with httpx.Client(trust_env=False, verify=tls.context(), timeout=5) as http:
+        for _ in range(400):  # bounded wait for start-up
+            if server is not None and server.poll() is not None:
+                raise RuntimeError(f"{what} exited: {log.read_text() if log else ''}")
+            try:
+                if http.get(f"{url}/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+    raise RuntimeError(f"{what} did not start")
 
+
+def init_cli_issuer(directory: Path) -> tuple[int, str]:
+    """`ancre issuer init` in `directory` for a did:web on a free loopback port; returns the
+    port (for `issuer serve` to bind) and the public URL."""
     sock, port = bound_socket()
     sock.close()  # the subprocess binds it; a race with another process is unlikely here
     url = f"https://localhost:{port}"
@@ -313,6 +330,18 @@ def cli_issuer(directory: Path, tls: Tls, *serve_options: str) -> Iterator[str]:
         "--public-url", url,
     )  # fmt: skip
     assert init.returncode == 0, init.stderr
+    return port, url
+
+
+@contextmanager
+def cli_issuer(directory: Path, tls: Tls, *serve_options: str) -> Iterator[str]:
+    """`ancre issuer init` then `ancre issuer serve` (TLS, with `serve_options`) as
+    subprocesses; yields the URL."""
+    import os
+    import subprocess
+    import sys
+
+    port, url = init_cli_issuer(directory)
     server = subprocess.Popen(
         [
             sys.executable,
@@ -337,15 +366,7 @@ def cli_issuer(directory: Path, tls: Tls, *serve_options: str) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        with httpx.Client(trust_env=False, verify=tls.context(), timeout=5) as http:
-            for _ in range(400):  # bounded wait for start-up
-                try:
-                    if http.get(f"{url}/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.05)
-            else:
-                raise RuntimeError("ancre issuer serve did not start")
+        wait_until_healthy(url, tls)
         yield url
     finally:
         server.terminate()

@@ -10,10 +10,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,8 +23,9 @@ from _issuer_support import (
     LEGAL_PERSON_CLAIMS,
     Tls,
     ancre_cli,
-    bound_socket,
+    init_cli_issuer,
     make_tls,
+    wait_until_healthy,
 )
 from _wallet_org_support import publish_did_json, verify_presentation
 from _wallet_support import new_wallet, snapshot, wallet_cli
@@ -45,14 +46,7 @@ def issuer_serving(directory: Path, tls: Tls, log: Path) -> Iterator[str]:
     outbound https trusts the test CA (certifi's bundle swapped for it, as an operator
     installs a private CA): the holders' did.json are served with the test CA's
     certificate."""
-    sock, port = bound_socket()
-    sock.close()
-    url = f"https://localhost:{port}"
-    init = ancre_cli(
-        "issuer", "init", "--dir", str(directory), "--did", f"did:web:localhost%3A{port}",
-        "--public-url", url,
-    )  # fmt: skip
-    assert init.returncode == 0, init.stderr
+    port, url = init_cli_issuer(directory)
     code = (
         "import sys, certifi\n"
         f"certifi.where = lambda: {str(tls.ca)!r}\n"
@@ -73,17 +67,7 @@ def issuer_serving(directory: Path, tls: Tls, log: Path) -> Iterator[str]:
             stderr=sink,
         )
         try:
-            with httpx.Client(trust_env=False, verify=tls.context(), timeout=5) as http:
-                for _ in range(400):  # bounded wait for start-up
-                    if server.poll() is not None:
-                        raise RuntimeError(f"issuer exited: {log.read_text()}")
-                    try:
-                        if http.get(f"{url}/health").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        time.sleep(0.05)
-                else:
-                    raise RuntimeError("ancre issuer serve did not start")
+            wait_until_healthy(url, tls, server=server, log=log)
             yield url
         finally:
             server.terminate()
@@ -100,6 +84,16 @@ def _offer(directory: Path, tmp_path: Path, configuration: str, claims: object) 
     assert made.returncode == 0, made.stderr
     offer: dict[str, str] = json.loads(made.stdout)
     return offer
+
+
+def _create_did_web(wallet: Path, port: int, published: Path) -> Any:
+    """`ancre wallet did create --method web` for the did.json served on `port`."""
+    made = wallet_cli(
+        wallet, "did", "create", "--method", "web", "--type", "p256",
+        "--domain", f"localhost:{port}", "--out", str(published), "--json",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return json.loads(made.stdout)
 
 
 def _issued_count(directory: Path) -> int:
@@ -119,12 +113,7 @@ def test_did_web_holder_receives_from_ancre_issuer(tmp_path: Path, tls: Tls) -> 
         publish_did_json(tls) as (port, published),
         issuer_serving(issuer_dir, tls, tmp_path / "issuer.log") as issuer_url,
     ):
-        made = wallet_cli(
-            wallet, "did", "create", "--method", "web", "--type", "p256",
-            "--domain", f"localhost:{port}", "--out", str(published), "--json",
-        )  # fmt: skip
-        assert made.returncode == 0, made.stderr
-        holder = json.loads(made.stdout)
+        holder = _create_did_web(wallet, port, published)
         issuer_did = "did:web:localhost%3A" + issuer_url.rsplit(":", 1)[1]
 
         # The metadata says did:web holders are welcome.
@@ -185,12 +174,7 @@ def test_did_web_without_the_proof_key_is_refused(tmp_path: Path, tls: Tls) -> N
         publish_did_json(tls) as (port, published),
         issuer_serving(issuer_dir, tls, tmp_path / "issuer.log") as issuer_url,
     ):
-        made = wallet_cli(
-            wallet, "did", "create", "--method", "web", "--type", "p256",
-            "--domain", f"localhost:{port}", "--out", str(published), "--json",
-        )  # fmt: skip
-        assert made.returncode == 0, made.stderr
-        holder = json.loads(made.stdout)
+        holder = _create_did_web(wallet, port, published)
         # The published document names another key under the wallet key's id.
         document = json.loads(published.read_text())
         other = PrivateKey.generate(KeyType("p256")).public_key

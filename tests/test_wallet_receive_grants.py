@@ -27,9 +27,10 @@ from _issuer_support import (
     LEGAL_PERSON_CLAIMS,
     Tls,
     ancre_cli,
-    bound_socket,
     cli_issuer,
+    init_cli_issuer,
     make_tls,
+    wait_until_healthy,
 )
 from _wallet_support import WALLET_PASSPHRASE, new_wallet, snapshot, wallet_cli, wallet_env
 
@@ -61,14 +62,7 @@ def _offer(issuer_dir: Path, tmp_path: Path, configuration: str, claims: Any, *e
 @contextmanager
 def _issuer_with_limits(directory: Path, tls: Tls, **limits: int) -> Iterator[str]:
     """`ancre issuer init`, its limits changed in issuer.json, then `ancre issuer serve`."""
-    sock, port = bound_socket()
-    sock.close()
-    url = f"https://localhost:{port}"
-    init = ancre_cli(
-        "issuer", "init", "--dir", str(directory), "--did", f"did:web:localhost%3A{port}",
-        "--public-url", url,
-    )  # fmt: skip
-    assert init.returncode == 0, init.stderr
+    port, url = init_cli_issuer(directory)
     config_file = directory / "issuer.json"
     config = json.loads(config_file.read_text())
     config["limits"].update(limits)
@@ -84,15 +78,7 @@ def _issuer_with_limits(directory: Path, tls: Tls, **limits: int) -> Iterator[st
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        with httpx.Client(trust_env=False, verify=tls.context(), timeout=5) as http:
-            for _ in range(400):
-                try:
-                    if http.get(f"{url}/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.05)
-            else:
-                raise RuntimeError("ancre issuer serve did not start")
+        wait_until_healthy(url, tls)
         yield url
     finally:
         server.terminate()
@@ -130,6 +116,16 @@ class _Receiving:
                     pipe.close()
             self.result = (self.process.returncode, out, "".join(self.log))
         return self.result
+
+
+def _authorization_code_offer(issuer_dir: Path) -> Any:
+    """A new LegalPerson offer with an authorization_code grant (`issuer offer --json`)."""
+    made = ancre_cli(
+        "issuer", "offer", "--dir", str(issuer_dir), "--type", "LegalPerson",
+        "--grant", "authorization_code", "--json",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return json.loads(made.stdout)
 
 
 def _start_receive(wallet: Path, *args: str) -> _Receiving:
@@ -185,12 +181,7 @@ def test_authorization_code_grant_with_a_loopback_redirect(tmp_path: Path, tls: 
     issuer_dir, wallet = tmp_path / "issuer", tmp_path / "wallet"
     with cli_issuer(issuer_dir, tls, "--operator-approval") as issuer_url:
         (holder,) = new_wallet(wallet, ("jwk", "p256"))
-        made = ancre_cli(
-            "issuer", "offer", "--dir", str(issuer_dir), "--type", "LegalPerson",
-            "--grant", "authorization_code", "--json",
-        )  # fmt: skip
-        assert made.returncode == 0, made.stderr
-        offer = json.loads(made.stdout)
+        offer = _authorization_code_offer(issuer_dir)
         receiving = _start_receive(
             wallet, offer["offer_uri"], "--no-browser", "--login-timeout", "60", *_net(tls),
             "--json",
@@ -244,12 +235,8 @@ def test_refused_login_stores_nothing(tmp_path: Path, tls: Tls) -> None:
     with cli_issuer(issuer_dir, tls, "--operator-approval") as issuer_url:
         new_wallet(wallet, ("key", "ed25519"))
         before = snapshot(wallet / "records")
-        made = ancre_cli(
-            "issuer", "offer", "--dir", str(issuer_dir), "--type", "LegalPerson",
-            "--grant", "authorization_code", "--json",
-        )  # fmt: skip
         receiving = _start_receive(
-            wallet, json.loads(made.stdout)["offer_uri"], "--no-browser", *_net(tls)
+            wallet, _authorization_code_offer(issuer_dir)["offer_uri"], "--no-browser", *_net(tls)
         )
         try:
             url = _authorization_url(receiving.lines, issuer_url)
@@ -282,12 +269,8 @@ def test_an_answer_naming_another_authorization_server_is_refused(tmp_path: Path
     with cli_issuer(issuer_dir, tls, "--operator-approval") as issuer_url:
         new_wallet(wallet, ("key", "ed25519"))
         before = snapshot(wallet / "records")
-        made = ancre_cli(
-            "issuer", "offer", "--dir", str(issuer_dir), "--type", "LegalPerson",
-            "--grant", "authorization_code", "--json",
-        )  # fmt: skip
         receiving = _start_receive(
-            wallet, json.loads(made.stdout)["offer_uri"], "--no-browser", *_net(tls)
+            wallet, _authorization_code_offer(issuer_dir)["offer_uri"], "--no-browser", *_net(tls)
         )
         try:
             url = _authorization_url(receiving.lines, issuer_url)
@@ -313,12 +296,8 @@ def test_the_listener_gives_up_after_its_timeout(tmp_path: Path, tls: Tls) -> No
     issuer_dir, wallet = tmp_path / "issuer", tmp_path / "wallet"
     with cli_issuer(issuer_dir, tls, "--operator-approval"):
         new_wallet(wallet, ("key", "ed25519"))
-        made = ancre_cli(
-            "issuer", "offer", "--dir", str(issuer_dir), "--type", "LegalPerson",
-            "--grant", "authorization_code", "--json",
-        )  # fmt: skip
         got = wallet_cli(
-            wallet, "receive", json.loads(made.stdout)["offer_uri"], "--no-browser",
+            wallet, "receive", _authorization_code_offer(issuer_dir)["offer_uri"], "--no-browser",
             "--login-timeout", "1", *_net(tls),
         )  # fmt: skip
         assert got.returncode == 69, got.stderr

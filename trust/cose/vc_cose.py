@@ -29,7 +29,6 @@ from ancre.trust.errors import Code, ConfigurationError, InvalidError, Malformed
 from ancre.trust.keys.jwk import PublicKey, Signer
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import VerificationResult
-from ancre.trust.sd_jwt.vcdm import _check_claims_binding, _time_window
 from ancre.trust.steps import (
     KeySource,
     Run,
@@ -46,8 +45,15 @@ from ancre.trust.vcdm.model import (
     check_presentation,
     issuer_id,
     parse_datetime_stamp,
-    subject_ids,
     types_of,
+)
+from ancre.trust.vcdm.secured import (
+    check_credential_time,
+    check_presentation_binding,
+    check_vcdm2_credential,
+    presentation_entries,
+    presentation_holder,
+    time_window,
 )
 
 __all__ = [
@@ -198,30 +204,11 @@ class VcCoseAdapter(_CoseParts, CredentialAdapter):
         return key_source_description(header, issuer, "assertionMethod")
 
     def data_model(self) -> str:
-        document = self.document
-        tolerated = check_credential(
-            document, allow_untyped_evidence=self.ctx.policy.accept_untyped_evidence
-        )
-        if document["@context"][0] != VCDM2_CONTEXT:
-            raise InvalidError(Code.INVALID_CONTEXT, f"{FORMAT_VC_COSE} secures VCDM 2.0 only")
-        self.run.types = types_of(document)
-        ids = (
-            subject_ids(document)
-            if isinstance(document.get("credentialSubject"), dict | list)
-            else ()
-        )
-        self.run.subject = ids[0] if ids else None
+        tolerated = check_vcdm2_credential(self.document, self.run, self.ctx.policy, FORMAT_VC_COSE)
         return "; ".join(("meets the VCDM 2.0 data model", *tolerated))
 
     def check_time(self) -> str:
-        policy, now = self.ctx.policy, self.ctx.clock.now()
-        message, issued = _time_window(self.document, now, policy)
-        too_old = policy.max_credential_age
-        if too_old is not None and issued is not None and now - issued > too_old:
-            raise InvalidError(
-                Code.CREDENTIAL_TOO_OLD, f"issued longer ago than the policy's {too_old}"
-            )
-        return message
+        return check_credential_time(self.document, self.ctx.clock.now(), self.ctx.policy)
 
     def check_schema(self) -> str:
         return vcdm_schema_message(self.document)
@@ -244,20 +231,7 @@ class VpCoseAdapter(_CoseParts, PresentationAdapter):
     def issuer_key(self) -> str:
         document, header = self.document, self.run.header or {}
         named = self.named_holder = "holder" in document
-        holder = document.get("holder")
-        if isinstance(holder, dict):
-            holder = holder.get("id")
-        if not named:
-            kid = header.get("kid")
-            if not isinstance(kid, str) or not kid.startswith("did:"):
-                raise InvalidError(
-                    Code.INVALID_PRESENTATION,
-                    "the presentation names no holder and its `kid` is not a DID URL: nothing "
-                    "says whose key signed it",
-                )
-            holder = did_of(kid)
-        if not isinstance(holder, str):
-            raise InvalidError(Code.INVALID_PRESENTATION, "the presentation's holder is not a URL")
+        holder = presentation_holder(document.get("holder"), named=named, header=header)
         self.run.holder = holder
         self.key = resolve_key(header, holder, self.ctx.keys, authentication=True)
         return key_source_description(header, holder, "authentication key")
@@ -271,14 +245,13 @@ class VpCoseAdapter(_CoseParts, PresentationAdapter):
         return None
 
     def check_time(self) -> str:
-        return _time_window(self.document, self.ctx.clock.now(), self.ctx.policy)[0]
+        return time_window(self.document, self.ctx.clock.now(), self.ctx.policy)[0]
 
     def holder_binding(self) -> str:
-        return self.holder_named(_check_claims_binding(self.document, self.ctx.policy))
+        return self.holder_named(check_presentation_binding(self.document, self.ctx.policy))
 
     def entries(self) -> list[Any]:
-        entries = self.document.get("verifiableCredential", [])
-        return entries if isinstance(entries, list) else [entries]
+        return presentation_entries(self.document)
 
 
 def verify_vc_cose(

@@ -64,8 +64,14 @@ from ancre.trust.vcdm.model import (
     check_presentation,
     issuer_id,
     parse_datetime_stamp,
-    subject_ids,
     types_of,
+)
+from ancre.trust.vcdm.secured import (
+    check_iss_is_issuer,
+    check_presentation_binding,
+    presentation_entries,
+    presentation_holder,
+    record_types_and_subject,
 )
 
 __all__ = [
@@ -208,23 +214,13 @@ class VcJwtAdapter(_JoseAdapter, CredentialAdapter):
         if run.fmt == FORMAT_VC_JWT_11 and not policy.accept_vcdm11:
             raise InvalidError(Code.POLICY_VIOLATION, "VCDM 1.1 JWT credentials are not accepted")
         self.credential = run.document = credential
-        run.types = types_of(credential)
-        ids = (
-            subject_ids(credential)
-            if isinstance(credential.get("credentialSubject"), dict | list)
-            else ()
-        )
-        run.subject = ids[0] if ids else None
+        record_types_and_subject(run, credential)
         return f"{run.fmt} (typ {header.get('typ', 'absent')})"
 
     def issuer_key(self) -> str:
         header = self.jws.header
         issuer = self.run.issuer = issuer_id(self.credential)
-        for where, value in (("header", header.get("iss")), ("payload", self.payload.get("iss"))):
-            if value is not None and value != issuer:
-                raise InvalidError(
-                    Code.ISSUER_MISMATCH, f"`iss` in the {where} is not the issuer {issuer}"
-                )
+        check_iss_is_issuer(header, self.payload, issuer)
         self.key = resolve_key(header, issuer, self.ctx.keys)
         return key_source_description(header, issuer, "assertionMethod")
 
@@ -445,14 +441,12 @@ class VpJwtAdapter(_JoseAdapter, PresentationAdapter):
         header, payload = self.jws.header, self.payload
         # VC-JOSE-COSE: `iss` may stand for `holder`; VCDM 2.0 makes both optional.
         named = self.named_holder = "holder" in self.presentation or "iss" in payload
-        holder = self.presentation.get("holder", payload.get("iss"))
-        if isinstance(holder, dict):
-            holder = holder.get("id")
-        if not named:
-            holder = _signer_did(header)
-        if not isinstance(holder, str):
-            raise InvalidError(Code.INVALID_PRESENTATION, "the presentation's holder is not a URL")
-        self.run.holder = holder
+        holder = self.run.holder = presentation_holder(
+            self.presentation.get("holder", payload.get("iss")),
+            named=named,
+            header=header,
+            unnamed=" (no `holder`, no `iss`)",
+        )
         for value in (header.get("iss"), payload.get("iss")):
             if value is not None and value != holder:
                 raise InvalidError(
@@ -489,23 +483,10 @@ class VpJwtAdapter(_JoseAdapter, PresentationAdapter):
         )
 
     def holder_binding(self) -> str:
-        return self.holder_named(_check_binding(self.payload, self.ctx.policy))
+        return self.holder_named(check_presentation_binding(self.payload, self.ctx.policy))
 
     def entries(self) -> list[Any]:
-        entries = self.presentation.get("verifiableCredential", [])
-        return entries if isinstance(entries, list) else [entries]
-
-
-def _signer_did(header: Mapping[str, Any]) -> str:
-    """The DID whose key signed a presentation that names no holder: its `kid`'s."""
-    kid = header.get("kid")
-    if not isinstance(kid, str) or not kid.startswith("did:"):
-        raise InvalidError(
-            Code.INVALID_PRESENTATION,
-            "the presentation names no holder (no `holder`, no `iss`) and its `kid` is not a "
-            "DID URL: nothing says whose key signed it",
-        )
-    return did_of(kid)
+        return presentation_entries(self.presentation)
 
 
 def verify_vp_jwt(
@@ -542,22 +523,3 @@ def verify_presented_entry(
     cannot be read becomes a failed result, never an exception."""
     context = VerifyContext(resolver, clock, policy, status, trust)
     return verify_entry(entry, context, within="jose")
-
-
-def _check_binding(payload: Mapping[str, Any], policy: VerificationPolicy) -> str:
-    parts = []
-    if policy.accepted_audiences:
-        aud = payload.get("aud")
-        if not policy.audience_ok(aud):
-            raise InvalidError(
-                Code.AUDIENCE_MISMATCH,
-                f"presentation is for {aud!r}, not one of {sorted(policy.accepted_audiences)}",
-            )
-        parts.append(f"aud {aud}")
-    if policy.nonce is not None:
-        if payload.get("nonce") != policy.nonce:
-            raise InvalidError(Code.NONCE_MISMATCH, "presentation nonce is not the expected nonce")
-        parts.append("nonce matches")
-    if not parts:
-        return "no audience or nonce required by policy (replayable presentation)"
-    return ", ".join(parts)

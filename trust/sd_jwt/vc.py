@@ -32,7 +32,7 @@ from ancre.trust.errors import (
     IndeterminateError,
     InvalidError,
 )
-from ancre.trust.keys.jwk import JWK_THUMBPRINT_URI_PREFIX, PublicKey, Signer, jwk_thumbprint
+from ancre.trust.keys.jwk import PublicKey, Signer
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import VerificationResult
 from ancre.trust.sd_jwt.disclosure import DEFAULT_DIGEST_ALG, MAX_DISCLOSURES, SaltSource
@@ -43,6 +43,7 @@ from ancre.trust.sd_jwt.verify import (
     _check_time,
     _signature_message,
     check_key_binding,
+    key_binding_holder,
     parse_sd_jwt,
     process_disclosures,
 )
@@ -434,10 +435,8 @@ class SdJwtVcAdapter(CredentialAdapter):
                 "comes without the key-binding JWT that would",
             )
         if self.parsed.key_binding is not None:
-            # The KB-JWT verified with `cnf.jwk`: the presenter is whoever holds that key,
-            # named by its RFC 9278 JWK thumbprint URI. A bare SD-JWT leaves `holder` None.
-            cnf = self.parsed.payload["cnf"]
-            self.run.holder = JWK_THUMBPRINT_URI_PREFIX + jwk_thumbprint(cnf["jwk"])
+            # A bare SD-JWT leaves `holder` None.
+            self.run.holder = key_binding_holder(self.parsed)
         return message
 
 

@@ -34,7 +34,7 @@ from ancre.trust.engine import (
     run_steps,
 )
 from ancre.trust.errors import Code, ConfigurationError, InvalidError
-from ancre.trust.keys.jwk import JWK_THUMBPRINT_URI_PREFIX, PublicKey, Signer, jwk_thumbprint
+from ancre.trust.keys.jwk import PublicKey, Signer
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import VerificationResult
 from ancre.trust.sd_jwt.disclosure import DEFAULT_DIGEST_ALG, MAX_DISCLOSURES, SaltSource
@@ -44,6 +44,7 @@ from ancre.trust.sd_jwt.verify import (
     ProcessedSdJwt,
     _signature_message,
     check_key_binding,
+    key_binding_holder,
     parse_sd_jwt,
     process_disclosures,
 )
@@ -53,7 +54,6 @@ from ancre.trust.steps import (
     StatusChecker,
     TrustChecker,
     check_format_accepted,
-    check_window,
     key_source_description,
     media_type,
     numeric_date,
@@ -65,9 +65,17 @@ from ancre.trust.vcdm.model import (
     check_credential,
     check_presentation,
     issuer_id,
-    parse_datetime_stamp,
-    subject_ids,
     types_of,
+)
+from ancre.trust.vcdm.secured import (
+    check_credential_time,
+    check_iss_is_issuer,
+    check_presentation_binding,
+    check_vcdm2_credential,
+    presentation_entries,
+    presentation_holder,
+    stamp,
+    time_window,
 )
 
 __all__ = [
@@ -129,30 +137,6 @@ def _document(claims: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in claims.items() if k not in _JWT_CLAIMS}
 
 
-def _stamp(claims: Mapping[str, Any], name: str) -> datetime | None:
-    return parse_datetime_stamp(claims[name], name) if name in claims else None
-
-
-def _time_window(
-    claims: Mapping[str, Any], now: datetime, policy: VerificationPolicy
-) -> tuple[str, datetime | None]:
-    valid_from, iat = _stamp(claims, "validFrom"), numeric_date(claims, "iat")
-    message = check_window(
-        now=now,
-        skew=policy.clock_skew,
-        not_before=[
-            ("validFrom", valid_from),
-            ("nbf", numeric_date(claims, "nbf")),
-            ("iat", iat),
-        ],
-        not_after=[
-            ("validUntil", _stamp(claims, "validUntil")),
-            ("exp", numeric_date(claims, "exp")),
-        ],
-    )
-    return message, valid_from or numeric_date(claims, "nbf") or iat
-
-
 class _SdJwtParts:
     """Parse and signature, shared by the credential and presentation adapters."""
 
@@ -171,6 +155,23 @@ class _SdJwtParts:
         )
         self.run.header = parsed.header
         return f"SD-JWT with {len(parsed.disclosures)} disclosure(s) and strict JSON"
+
+    def check_format(self, fmt: str, *, presentation: bool) -> str:
+        """The format step: `typ`/`cty`, a VCDM payload (a credential's without `vc`/`vp`
+        claims), and the policy accepts `fmt`."""
+        payload = self.parsed.payload
+        typ = _check_header(self.parsed.header, presentation=presentation)
+        if not is_vcdm_payload(payload):
+            raise InvalidError(
+                Code.UNSUPPORTED_TYP, f"a {typ} payload must be a VCDM document (`@context`)"
+            )
+        if not presentation and ("vc" in payload or "vp" in payload):
+            raise InvalidError(
+                Code.INVALID_PROPERTY, f"a {typ} payload must not carry a `vc` or `vp` claim"
+            )
+        self.run.fmt = fmt
+        check_format_accepted(fmt, self.ctx.policy)
+        return f"{fmt} (typ {typ})"
 
     def signature(self) -> str:
         self.parsed.jws.verify_with(self.key)
@@ -199,8 +200,7 @@ class _SdJwtParts:
             return None
         message = check_key_binding(parsed, self.processed, clock=ctx.clock, policy=ctx.policy)
         if parsed.key_binding is not None:
-            cnf = parsed.payload["cnf"]
-            self.run.holder = JWK_THUMBPRINT_URI_PREFIX + jwk_thumbprint(cnf["jwk"])
+            self.run.holder = key_binding_holder(parsed)
         return message
 
 
@@ -216,19 +216,7 @@ class VcSdJwtAdapter(_SdJwtParts, CredentialAdapter):
         self.max_disclosures = max_disclosures
 
     def format(self) -> str:
-        payload = self.parsed.payload
-        typ = _check_header(self.parsed.header, presentation=False)
-        if not is_vcdm_payload(payload):
-            raise InvalidError(
-                Code.UNSUPPORTED_TYP, f"a {typ} payload must be a VCDM document (`@context`)"
-            )
-        if "vc" in payload or "vp" in payload:
-            raise InvalidError(
-                Code.INVALID_PROPERTY, f"a {typ} payload must not carry a `vc` or `vp` claim"
-            )
-        self.run.fmt = FORMAT_VC_SD_JWT
-        check_format_accepted(self.run.fmt, self.ctx.policy)
-        return f"{FORMAT_VC_SD_JWT} (typ {typ})"
+        return self.check_format(FORMAT_VC_SD_JWT, presentation=False)
 
     def issuer_key(self) -> str:
         payload, header = self.parsed.payload, self.parsed.header
@@ -239,39 +227,18 @@ class VcSdJwtAdapter(_SdJwtParts, CredentialAdapter):
                 "issuer's",
             )
         issuer = self.run.issuer = issuer_id(payload)
-        for where, value in (("header", header.get("iss")), ("payload", payload.get("iss"))):
-            if value is not None and value != issuer:
-                raise InvalidError(
-                    Code.ISSUER_MISMATCH, f"`iss` in the {where} is not the issuer {issuer}"
-                )
+        check_iss_is_issuer(header, payload, issuer)
         self.key = resolve_key(header, issuer, self.ctx.keys)
         return key_source_description(header, issuer, "assertionMethod")
 
     def data_model(self) -> str:
-        document, run = self.document, self.run
-        tolerated = check_credential(
-            document, allow_untyped_evidence=self.ctx.policy.accept_untyped_evidence
+        tolerated = check_vcdm2_credential(
+            self.document, self.run, self.ctx.policy, FORMAT_VC_SD_JWT
         )
-        if document["@context"][0] != VCDM2_CONTEXT:
-            raise InvalidError(Code.INVALID_CONTEXT, f"{FORMAT_VC_SD_JWT} secures VCDM 2.0 only")
-        run.types = types_of(document)
-        ids = (
-            subject_ids(document)
-            if isinstance(document.get("credentialSubject"), dict | list)
-            else ()
-        )
-        run.subject = ids[0] if ids else None
         return "; ".join(("the disclosed credential meets the VCDM 2.0 data model", *tolerated))
 
     def check_time(self) -> str:
-        policy, now = self.ctx.policy, self.ctx.clock.now()
-        message, issued = _time_window(self.processed.claims, now, policy)
-        too_old = policy.max_credential_age
-        if too_old is not None and issued is not None and now - issued > too_old:
-            raise InvalidError(
-                Code.CREDENTIAL_TOO_OLD, f"issued longer ago than the policy's {too_old}"
-            )
-        return message
+        return check_credential_time(self.processed.claims, self.ctx.clock.now(), self.ctx.policy)
 
     def check_schema(self) -> str:
         return vcdm_schema_message(self.document)
@@ -282,9 +249,7 @@ class VcSdJwtAdapter(_SdJwtParts, CredentialAdapter):
     def issued_at(self) -> datetime | None:
         claims = self.processed.claims
         return (
-            _stamp(claims, "validFrom")
-            or numeric_date(claims, "nbf")
-            or numeric_date(claims, "iat")
+            stamp(claims, "validFrom") or numeric_date(claims, "nbf") or numeric_date(claims, "iat")
         )
 
     def signed_at(self) -> datetime | None:
@@ -319,33 +284,17 @@ class VpSdJwtAdapter(_SdJwtParts, PresentationAdapter):
     within = "jose"
 
     def format(self) -> str:
-        typ = _check_header(self.parsed.header, presentation=True)
-        if not is_vcdm_payload(self.parsed.payload):
-            raise InvalidError(
-                Code.UNSUPPORTED_TYP, f"a {typ} payload must be a VCDM document (`@context`)"
-            )
-        self.run.fmt = FORMAT_VP_SD_JWT
-        check_format_accepted(self.run.fmt, self.ctx.policy)
-        return f"{FORMAT_VP_SD_JWT} (typ {typ})"
+        return self.check_format(FORMAT_VP_SD_JWT, presentation=True)
 
     def issuer_key(self) -> str:
         payload, header = self.parsed.payload, self.parsed.header
         named = self.named_holder = "holder" in payload or "iss" in payload
-        holder = payload.get("holder", payload.get("iss"))
-        if isinstance(holder, dict):
-            holder = holder.get("id")
-        if not named:
-            kid = header.get("kid")
-            if not isinstance(kid, str) or not kid.startswith("did:"):
-                raise InvalidError(
-                    Code.INVALID_PRESENTATION,
-                    "the presentation names no holder (no `holder`, no `iss`) and its `kid` is "
-                    "not a DID URL: nothing says whose key signed it",
-                )
-            holder = did_of(kid)
-        if not isinstance(holder, str):
-            raise InvalidError(Code.INVALID_PRESENTATION, "the presentation's holder is not a URL")
-        self.run.holder = holder
+        holder = self.run.holder = presentation_holder(
+            payload.get("holder", payload.get("iss")),
+            named=named,
+            header=header,
+            unnamed=" (no `holder`, no `iss`)",
+        )
         iss = payload.get("iss")
         if iss is not None and iss != holder:
             raise InvalidError(Code.HOLDER_MISMATCH, f"`iss` {iss} is not the holder {holder}")
@@ -362,38 +311,18 @@ class VpSdJwtAdapter(_SdJwtParts, PresentationAdapter):
         return numeric_date(claims, "iat") or numeric_date(claims, "nbf")
 
     def check_time(self) -> str:
-        return _time_window(self.processed.claims, self.ctx.clock.now(), self.ctx.policy)[0]
+        return time_window(self.processed.claims, self.ctx.clock.now(), self.ctx.policy)[0]
 
     def holder_binding(self) -> str:
         holder = self.run.holder
         message = self.key_binding()
         if message is None:
-            message = _check_claims_binding(self.processed.claims, self.ctx.policy)
+            message = check_presentation_binding(self.processed.claims, self.ctx.policy)
         self.run.holder = holder  # the signer, not the `cnf` key, is who presents
         return self.holder_named(message)
 
     def entries(self) -> list[Any]:
-        entries = self.document.get("verifiableCredential", [])
-        return entries if isinstance(entries, list) else [entries]
-
-
-def _check_claims_binding(claims: Mapping[str, Any], policy: VerificationPolicy) -> str:
-    parts = []
-    if policy.accepted_audiences:
-        aud = claims.get("aud")
-        if not policy.audience_ok(aud):
-            raise InvalidError(
-                Code.AUDIENCE_MISMATCH,
-                f"presentation is for {aud!r}, not one of {sorted(policy.accepted_audiences)}",
-            )
-        parts.append(f"aud {aud}")
-    if policy.nonce is not None:
-        if claims.get("nonce") != policy.nonce:
-            raise InvalidError(Code.NONCE_MISMATCH, "presentation nonce is not the expected nonce")
-        parts.append("nonce matches")
-    if not parts:
-        return "no audience or nonce required by policy (replayable presentation)"
-    return ", ".join(parts)
+        return presentation_entries(self.document)
 
 
 def verify_vp_sd_jwt(

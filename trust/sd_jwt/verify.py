@@ -21,7 +21,7 @@ from ancre.trust.errors import (
     InvalidError,
 )
 from ancre.trust.jose.jws import ParsedJws, parse_compact
-from ancre.trust.keys.jwk import PublicKey
+from ancre.trust.keys.jwk import JWK_THUMBPRINT_URI_PREFIX, PublicKey, jwk_thumbprint
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, Step, VerificationResult
 from ancre.trust.sd_jwt.disclosure import KB_JWT_TYP, MAX_DISCLOSURES, Disclosure, _digest
@@ -32,6 +32,7 @@ __all__ = [
     "ParsedSdJwt",
     "ProcessedSdJwt",
     "check_key_binding",
+    "key_binding_holder",
     "parse_sd_jwt",
     "process_disclosures",
     "verify_sd_jwt",
@@ -231,6 +232,14 @@ def check_key_binding(
             Code.KEY_BINDING_INVALID, "a KB-JWT was presented but the credential has no `cnf`"
         )
     return _verify_kb_jwt(parsed, parsed.key_binding, processed.digest_alg, clock.now(), policy)
+
+
+def key_binding_holder(parsed: ParsedSdJwt) -> str | None:
+    """Who presents an SD-JWT whose KB-JWT verified with `cnf.jwk`: whoever holds that key,
+    named by its RFC 9278 JWK thumbprint URI; None for a bare SD-JWT."""
+    if parsed.key_binding is None:
+        return None
+    return JWK_THUMBPRINT_URI_PREFIX + jwk_thumbprint(parsed.payload["cnf"]["jwk"])
 
 
 def verify_sd_jwt(
