@@ -281,6 +281,8 @@ def _present(scene: Scene, wallet: OrgWallet, http: Any, what: str, expected: st
         for entry in entries:
             for inner in entry.get("credentials", []):
                 story.say(f"{query}: {inner.get('types', ['?'])[-1]} is {inner.get('status')}")
+    for query, code, message in _inner_reasons(verdict):
+        story.say(f"{query}: {code}: {message}")  # why, whenever a credential fails
     codes = sorted({str(e.get("code")) for e in verdict.get("errors", [])})
     got = str(verdict.get("status", "?")) + (f" ({', '.join(codes)})" if codes else "")
     story.expect(what, verdict.get("status") == expected, got)
@@ -314,10 +316,7 @@ def _revoke(scene: Scene, wallet: OrgWallet, http: Any, record: str) -> None:
     story.say(f"{record}: {state}; the status list is re-signed (cached 1 s in this demo)")
     time.sleep(1.5)  # the status list's cache time, as any verifier honours it
     _present(scene, wallet, http, "the verifier refuses the revoked certification", "invalid")
-    reasons = _inner_reasons(scene.last_verdict)
-    for query, code, message in reasons:
-        story.say(f"{query}: {code}: {message}")
-    codes = sorted({code for _, code, _ in reasons})
+    codes = sorted({code for _, code, _ in _inner_reasons(scene.last_verdict)})
     story.expect("the reason given is the revocation", "revoked" in codes, ", ".join(codes))
 
 
