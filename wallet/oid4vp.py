@@ -50,6 +50,10 @@ _MAX_INVOCATION: Final = 8 * 1024
 _MODES: Final = ("direct_post", "direct_post.jwt")
 
 
+#: 9999-12-31T23:59:59Z: the last second `datetime` can hold.
+_MAX_NUMERIC_DATE: Final = 253_402_300_799
+
+
 def _refused(why: str) -> InvalidError:
     return InvalidError(Code.OFFER_INVALID, f"OpenID4VP request refused: {why}")
 
@@ -142,7 +146,10 @@ def fetch_request(invocation: str, *, http: Http, clock: Clock) -> Request:
     if claims.get("response_type") != "vp_token":
         raise _refused("response_type is not vp_token")
     exp = claims.get("exp")
-    if not isinstance(exp, int) or datetime.fromtimestamp(exp, UTC) <= clock.now():
+    # A NumericDate past year 9999 is no date (found by the fuzzer: OverflowError).
+    if type(exp) is not int or not 0 < exp < _MAX_NUMERIC_DATE:
+        raise _refused("the Request Object's exp is not a NumericDate")
+    if datetime.fromtimestamp(exp, UTC) <= clock.now():
         raise _refused("the Request Object has expired")
     if wallet_nonce is not None and claims.get("wallet_nonce") != wallet_nonce:
         raise _refused("the Request Object does not echo the wallet_nonce")
@@ -163,8 +170,12 @@ def check_response_uri(did: str, response_uri: str) -> None:
     never shown. So a did:web verifier's ``response_uri`` must be on its DID's host (and
     port); for other DID methods it is shown to the user before consent. Never userinfo or a
     fragment (RFC 3986 tricks to make a URL read as another host)."""
-    parts = urlsplit(response_uri)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    try:
+        parts = urlsplit(response_uri)
+        hostname = parts.hostname
+    except ValueError:  # an unbalanced IPv6 bracket, found by the fuzzer
+        raise _refused("response_uri is not a URL") from None
+    if parts.scheme not in ("https", "http") or not hostname:
         raise _refused("response_uri is not an http(s) URL")
     if "@" in parts.netloc or parts.fragment:
         raise _refused("response_uri may carry neither userinfo nor a fragment")

@@ -53,7 +53,7 @@ def _child(name: str, libfuzzer_args: list[str]) -> None:
     atheris.Fuzz()
 
 
-def _run(name: str, seconds: int) -> bool:
+def _run(name: str, seconds: int, random_seed: int = 0) -> bool:
     sys.path.insert(0, str(HERE))
     import _targets
 
@@ -73,6 +73,7 @@ def _run(name: str, seconds: int) -> bool:
             "-max_len=4096",
             f"-artifact_prefix={CRASHES}/{name}-",
             "-print_final_stats=1",
+            *([f"-seed={random_seed}"] if random_seed else []),
             corpus,
         ]
         started = time.monotonic()
@@ -107,6 +108,14 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=60, help="per target")
     parser.add_argument("--total", type=int, help="shared by all targets (overrides --seconds)")
     parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="libFuzzer's random seed (0: a new one each run). CI fixes it, so its short run "
+        "walks the same inputs on every machine (a slower one walks a prefix) and a red CI "
+        "is a change's doing, not the dice's; `make fuzz` keeps exploring.",
+    )
+    parser.add_argument(
         "targets", nargs="*", help="default: every target, one by one; `all`: all in one process"
     )
     options = parser.parse_args()
@@ -124,7 +133,7 @@ def main() -> int:
         parser.error(f"unknown targets {sorted(unknown)}; known: {sorted(_targets.TARGETS)}")
     seconds = max(1, options.total // len(names)) if options.total else options.seconds
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    failed = [name for name in names if not _run(name, seconds)]
+    failed = [name for name in names if not _run(name, seconds, options.seed)]
     if failed:
         print(f"fuzz: {len(failed)} target(s) crashed: {', '.join(failed)} (inputs in {CRASHES})")
         return 1

@@ -13,7 +13,7 @@ from ancre.trust.errors import AncreError, Code
 from ancre.verifier.openid4vp.dcql import parse_dcql
 from ancre.wallet.http import HttpAnswer
 from ancre.wallet.oid4vci import parse_offer, resolve_offer
-from ancre.wallet.oid4vp import fetch_request
+from ancre.wallet.oid4vp import check_response_uri, fetch_request
 
 _NO_HTTP = FixedHttp(HttpAnswer(500, "text/plain", b""))
 
@@ -79,3 +79,30 @@ def test_wallet_dcql_still_matches_a_well_formed_query() -> None:
     assert caught.value.code is Code.NO_MATCHING_CREDENTIAL
     for seed in SEEDS["wallet_dcql"]:
         wallet_dcql(seed)  # the wallet holds a match for each seed
+
+
+@pytest.mark.parametrize(
+    "did", ["decentralized_identifier:DID", "did:web:verifier.example", "did:jwk:e30"]
+)
+def test_response_uri_with_an_unbalanced_ipv6_bracket(did: str) -> None:
+    """Found by `make fuzz-ci` once the wallet checked the response_uri's origin (a bare
+    ValueError from urlsplit)."""
+    with pytest.raises(AncreError) as refused:
+        check_response_uri(did, "https://].example/response")
+    check_refusal(refused.value)
+    assert refused.value.code is Code.OFFER_INVALID
+
+
+@pytest.mark.parametrize("exp", [10**55, -1, 0, True, 1.9e9, "1900000000"])
+def test_request_object_exp_that_is_no_numeric_date(exp: object) -> None:
+    """Found by `make fuzz-ci`: an `exp` of 56 digits overflowed `datetime.fromtimestamp`
+    in `fetch_request` (OverflowError). Every non-NumericDate is refused the same way."""
+    from _targets import openid4vp_signed_request
+
+    request = json.loads(SEEDS["openid4vp_signed_request"][0])
+    request["exp"] = exp
+    with pytest.raises(AncreError) as caught:
+        openid4vp_signed_request(json.dumps(request).encode())
+    check_refusal(caught.value)
+    assert caught.value.code is Code.OFFER_INVALID
+    assert "exp" in caught.value.message
