@@ -65,7 +65,12 @@ class Accreditation:
                 f"the accreditation cannot be checked ({error.message}); retry later",
                 503,
             ) from None
-        now = self._clock.now()
+        # At the precision the credential will carry: issuance times are whole seconds, so
+        # in the second its listing starts (listed at 10:00:00.2) a credential stamped
+        # 10:00:00 would read, to every verifier, as issued before the listing and be
+        # refused for ever. Refusing here instead is fail-closed on both sides: the caller
+        # retries a second later and gets a credential that verifies.
+        now = self._clock.now().replace(microsecond=0)
         if not listed.is_trusted(self._did, credential_type, now):
             status = listed.status_at(self._did, credential_type, now)
             why = "is not listed" if status is None else f"is {status}"

@@ -34,7 +34,7 @@ from ancre.issuer.vc_api import VcApiSettings
 from ancre.registry.db import make_engine as registry_engine
 from ancre.registry.db import migrate as registry_migrate
 from ancre.registry.service import Registry
-from ancre.trust.clock import SystemClock
+from ancre.trust.clock import Clock, FixedClock, SystemClock
 from ancre.trust.did.key import did_key_from_public_key
 from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.trust_list.model import EntryStatus
@@ -51,12 +51,12 @@ CERTIFICATION_CLAIMS = {
 class PublishedRegistry:
     """A registry (the real library, SQLite) that writes each published list to a file."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, clock: Clock | None = None) -> None:
         self.key = PrivateKey.generate("ed25519")
         self.did = did_key_from_public_key(self.key.public_key)
         engine = registry_engine(f"sqlite:///{folder / 'registry.db'}")
         registry_migrate(engine)
-        self.registry = Registry(engine, clock=SystemClock())
+        self.registry = Registry(engine, clock=clock or SystemClock())
         self.registry.configure(
             registry_did=self.did,
             kid=f"{self.did}#{self.did.removeprefix('did:key:')}",
@@ -155,6 +155,44 @@ def test_a_list_signed_by_another_registry_is_refused(tmp_path: Path) -> None:
     with pytest.raises(IssuerError) as refused:
         accreditation.require("gx:LegalPerson")
     assert (refused.value.code, refused.value.status) == ("trust_list_invalid", 503)
+
+
+class _Current:
+    """A verified list, as `Accreditation` asks for it (`current()`)."""
+
+    def __init__(self, listed: Any) -> None:
+        self.listed = listed
+
+    def current(self) -> Any:
+        return self.listed
+
+
+def test_no_issuance_in_the_listing_s_own_second(tmp_path: Path) -> None:
+    """Issuance times are whole seconds: listed at 10:00:00.2, a credential signed at
+    10:00:00.7 would carry 10:00:00 and read, to every verifier, as issued before the
+    listing. The issuer refuses it (not_accredited) rather than sign a credential refused for
+    ever; from 10:00:01 it issues."""
+    from datetime import UTC, datetime, timedelta
+
+    from ancre.trust.did.resolvers import default_resolver
+    from ancre.trust.trust_list.signed import verify_trust_list
+
+    clock = FixedClock(datetime(2026, 12, 7, 10, 0, 0, 200_000, tzinfo=UTC))
+    registry = PublishedRegistry(tmp_path, clock)
+    issuer = make_issuer(tmp_path / "agency", 8443)
+    registry.accredit(issuer.did, "gx:LegalPerson")
+    registry.publish()
+    clock.advance(timedelta(milliseconds=500))  # 10:00:00.7
+    listed = verify_trust_list(
+        registry.file.read_text(), registry=registry.did, resolver=default_resolver(), clock=clock
+    )
+    assert listed.is_trusted(issuer.did, "gx:LegalPerson", clock.now())  # to the microsecond
+    accreditation = Accreditation(_Current(listed), did=issuer.did, clock=clock)
+    with pytest.raises(IssuerError) as refused:
+        accreditation.require("gx:LegalPerson")
+    assert (refused.value.code, refused.value.status) == ("not_accredited", 403)
+    clock.advance(timedelta(milliseconds=300))  # 10:00:01.0
+    accreditation.require("gx:LegalPerson")
 
 
 def _client(source: Path, registry: str, cache: Path) -> Any:
