@@ -134,13 +134,12 @@ def _affected_by_range(
 ) -> bool:
     """OSV's evaluation of one range: walk the events in version order (osv.dev schema)."""
 
-    def order(event: dict[str, str]) -> tuple[int, Any]:
+    def order(event: dict[str, str]) -> tuple[Any, ...]:
         value = next(iter(event.values()))
-        return (0, None) if value == "0" else (1, key(value))
+        return (0,) if value == "0" else (1, key(value))
 
     affected = False
-    zero = key("0.0.0") if key is SemVer.parse else key("0")
-    for event in sorted(events, key=lambda e: (order(e)[0], order(e)[1] or zero)):
+    for event in sorted(events, key=order):
         if "introduced" in event:
             start = event["introduced"]
             if start == "0" or version >= key(start):
@@ -256,6 +255,7 @@ def _git_files(repo: Path) -> Iterator[tuple[str, str]]:
             yield path, data.decode("utf-8", "replace")
     finally:
         batch.stdin.close()
+        batch.stdout.close()
         batch.wait()
 
 
@@ -370,7 +370,8 @@ def _pip_audit(requirements: Path, service: str) -> tuple[int, list[dict[str, ob
 
 def fetch_project_json(name: str, base: str = PYPI_JSON) -> dict[str, Any]:
     """PyPI's JSON for a project (bounded, strict): raises OSError, ValueError or TypeError."""
-    url = f"{base.rstrip('/')}/{urllib.parse.quote(name)}/json"
+    # The normalised name: PyPI answers other spellings with a redirect.
+    url = f"{base.rstrip('/')}/{urllib.parse.quote(canonicalize_name(name))}/json"
     with urllib.request.urlopen(url, timeout=60) as answer:  # noqa: S310 - fixed https base
         body = answer.read(MAX_PROJECT_JSON + 1)
     if len(body) > MAX_PROJECT_JSON:
