@@ -100,7 +100,10 @@ def read_npm_lock(lock: dict[str, Any]) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True, order=True)
 class SemVer:
-    """A semantic version (semver.org §11 precedence); build metadata is ignored."""
+    """A semantic version (semver.org §11 precedence); build metadata is ignored.
+
+    A missing minor or patch reads as 0: some advisories write a bound as "1.2".
+    """
 
     core: tuple[int, int, int]
     # A release sorts after all its pre-releases: (1,) after (0, ...).
@@ -109,11 +112,12 @@ class SemVer:
     @classmethod
     def parse(cls, text: str) -> SemVer:
         match = re.fullmatch(
-            r"v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?", text.strip()
+            r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?",
+            text.strip(),
         )
         if not match:
             raise ValueError(f"not a semantic version: {text!r}")
-        core = (int(match[1]), int(match[2]), int(match[3]))
+        core = (int(match[1]), int(match[2] or 0), int(match[3] or 0))
         if match[4] is None:
             return cls(core)
         # Numeric identifiers sort before alphanumeric ones, numerically among themselves.
@@ -151,8 +155,16 @@ def _affected_by_range(
     return affected
 
 
+class Undecided(Exception):  # noqa: N818 - a verdict, not a failure of the checker
+    """The record has a range this version cannot be placed in: neither affected nor clear."""
+
+
 def osv_affects(record: dict[str, Any], ecosystem: str, name: str, version: str) -> bool:
-    """Whether an OSV record (already parsed) says `name` `version` of `ecosystem` is affected."""
+    """Whether an OSV record (already parsed) says `name` `version` of `ecosystem` is affected.
+
+    Raises Undecided rather than answer "not affected" when a range could not be evaluated
+    (the version or a bound is not orderable) and the `versions` list does not name it.
+    """
     if record.get("withdrawn"):
         return False
     key = _version_key(ecosystem)
@@ -161,6 +173,7 @@ def osv_affects(record: dict[str, Any], ecosystem: str, name: str, version: str)
         parsed = key(version)
     except (InvalidVersion, ValueError):
         parsed = None
+    undecided = ""
     for affected in record.get("affected") or []:
         package = affected.get("package") or {}
         if package.get("ecosystem") != ecosystem:
@@ -176,16 +189,19 @@ def osv_affects(record: dict[str, Any], ecosystem: str, name: str, version: str)
                     return True
             except (InvalidVersion, ValueError):
                 pass
-        if parsed is None:
-            continue
         for span in affected.get("ranges") or []:
             if span.get("type") not in ("ECOSYSTEM", "SEMVER"):
                 continue  # GIT ranges name commits, not releases
+            if parsed is None:
+                undecided = f"version {version!r} cannot be ordered"
+                continue
             try:
                 if _affected_by_range(list(span.get("events") or []), parsed, key):
                     return True
-            except (InvalidVersion, ValueError):
-                continue  # a bound this ecosystem cannot order: `versions` spoke already
+            except (InvalidVersion, ValueError) as error:
+                undecided = f"a range bound cannot be ordered ({error})"
+    if undecided:
+        raise Undecided(undecided)
     return False
 
 
@@ -208,14 +224,18 @@ class AdvisoryDb:
     def count(self, ecosystem: str) -> int:
         return sum(len(v) for (eco, _), v in self.records.items() if eco == ecosystem)
 
-    def find(self, ecosystem: str, name: str, version: str) -> list[str]:
-        """Ids (with aliases) of the records that affect this version."""
-        hits = []
+    def find(self, ecosystem: str, name: str, version: str) -> tuple[list[str], list[str]]:
+        """Ids (with aliases) of the records that affect this version, and of those undecided."""
+        hits, undecided = [], []
         for record in self.records.get((ecosystem, _package_key(ecosystem, name)), []):
-            if osv_affects(record, ecosystem, name, version):
-                aliases = ", ".join(str(a) for a in record.get("aliases") or [])
-                hits.append(f"{record.get('id')}" + (f" ({aliases})" if aliases else ""))
-        return hits
+            aliases = ", ".join(str(a) for a in record.get("aliases") or [])
+            label = f"{record.get('id')}" + (f" ({aliases})" if aliases else "")
+            try:
+                if osv_affects(record, ecosystem, name, version):
+                    hits.append(label)
+            except Undecided as why:
+                undecided.append(f"{label}: {why}")
+        return hits, undecided
 
 
 def _parse_record(name: str, text: str) -> dict[str, Any] | None:
@@ -278,7 +298,9 @@ def load_advisory_db(path: Path) -> AdvisoryDb:
         if record is None:
             unreadable += 1
             continue
-        newest = max(newest, str(record.get("modified", "")))
+        modified = record.get("modified", "")  # YAML reads a timestamp as a datetime
+        modified = modified.isoformat() if hasattr(modified, "isoformat") else str(modified)
+        newest = max(newest, modified.replace("+00:00", "Z"))
         keys = set()
         for affected in record.get("affected") or []:
             package = affected.get("package") or {}
@@ -326,9 +348,13 @@ def audit_offline(db_path: Path, required: bool) -> int:
             continue
         hits = 0
         for name, version in packages:
-            for advisory in db.find(ecosystem, name, version):
+            affected, undecided = db.find(ecosystem, name, version)
+            for advisory in affected:
                 print(f"   VULNERABLE {where}: {name} {version}: {advisory}")
                 hits += 1
+            for advisory in undecided:
+                print(f"   UNDECIDED {where}: {name} {version}: {advisory}")
+                unchecked.append(f"{name} {version} in {where}")
         found += hits
         if not hits:
             print(f"   {where}: {len(packages)} packages, no known vulnerability")

@@ -119,8 +119,29 @@ def test_semver_order() -> None:
     ordered += ["1.0.0-rc.1", "1.0.0", "1.0.1", "1.10.0", "2.0.0"]
     assert [parse(v) for v in ordered] == sorted(parse(v) for v in ordered)
     assert parse("1.0.0+build.5") == parse("1.0.0")
+    assert parse("1.2") == parse("1.2.0")  # a bound some advisories write short
     with pytest.raises(ValueError, match="not a semantic version"):
-        parse("1.0")
+        parse("1.0.x")
+
+
+def test_a_range_that_cannot_be_evaluated_is_undecided_not_clear() -> None:
+    record: dict[str, Any] = {
+        "id": "TEST-2",
+        "affected": [
+            {
+                "package": {"ecosystem": "npm", "name": "demo"},
+                "ranges": [
+                    {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "next"}]}
+                ],
+                "versions": ["0.1.0"],
+            }
+        ],
+    }
+    assert audit.osv_affects(record, "npm", "demo", "0.1.0")  # named in `versions`
+    with pytest.raises(audit.Undecided, match="range bound cannot be ordered"):
+        audit.osv_affects(record, "npm", "demo", "0.2.0")
+    with pytest.raises(audit.Undecided, match="cannot be ordered"):
+        audit.osv_affects(JINJA, "PyPI", "jinja2", "not-a-version")
 
 
 def test_lock_readers() -> None:
@@ -204,6 +225,22 @@ def test_offline_clean_and_a_missing_ecosystem_is_not_a_pass(
     assert "tests/peer/package-lock.json: NOT CHECKED, the snapshot holds no npm advisory" in out
     monkeypatch.delenv("AUDIT_REQUIRED")
     assert audit.main(["--advisory-db", str(db)]) == 0
+    undecidable = {
+        "id": "TEST-3",
+        "affected": [
+            {
+                "package": {"ecosystem": "npm", "name": "minimist"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "?"}]}],
+            }
+        ],
+    }
+    (db / "npm" / "TEST-3.json").write_text(json.dumps(undecidable))
+    capsys.readouterr()
+    monkeypatch.setenv("AUDIT_REQUIRED", "1")
+    assert audit.main(["--advisory-db", str(db)]) == 1
+    out = capsys.readouterr().out
+    assert "UNDECIDED tests/peer/package-lock.json: minimist 1.2.8: TEST-3: a range bound" in out
+    assert "NOT PERFORMED for minimist 1.2.8 in tests/peer/package-lock.json" in out
 
 
 def test_offline_reads_a_bare_git_clone_and_names_its_commit(tmp_path: Path) -> None:
@@ -218,8 +255,8 @@ def test_offline_reads_a_bare_git_clone_and_names_its_commit(tmp_path: Path) -> 
     assert loaded.count("PyPI") == 1
     assert loaded.count("npm") == 1
     assert " committed " in loaded.source
-    assert loaded.find("PyPI", "jinja2", "2.10")[0].startswith("PYSEC-2019-217")
-    assert loaded.find("npm", "minimist", "1.2.8") == []
+    assert loaded.find("PyPI", "jinja2", "2.10")[0][0].startswith("PYSEC-2019-217")
+    assert loaded.find("npm", "minimist", "1.2.8") == ([], [])
 
 
 # -- live mode: PyPI's project JSON, from a loopback server ------------------------------
