@@ -183,12 +183,8 @@ def osv_affects(record: dict[str, Any], ecosystem: str, name: str, version: str)
         listed = [str(v) for v in affected.get("versions") or []]
         if version in listed:
             return True
-        if parsed is not None:
-            try:
-                if any(key(v) == parsed for v in listed):
-                    return True
-            except (InvalidVersion, ValueError):
-                pass
+        if parsed is not None and any(_same(key, v, parsed) for v in listed):
+            return True
         for span in affected.get("ranges") or []:
             if span.get("type") not in ("ECOSYSTEM", "SEMVER"):
                 continue  # GIT ranges name commits, not releases
@@ -203,6 +199,14 @@ def osv_affects(record: dict[str, Any], ecosystem: str, name: str, version: str)
     if undecided:
         raise Undecided(undecided)
     return False
+
+
+def _same(key: Callable[[str], Any], listed: str, parsed: Any) -> bool:
+    """A listed version equal to the parsed one; a legacy string ("0.7.10p1") is not."""
+    try:
+        return bool(key(listed) == parsed)
+    except (InvalidVersion, ValueError):
+        return False
 
 
 def _package_key(ecosystem: str, name: str) -> str:

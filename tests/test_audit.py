@@ -61,6 +61,9 @@ def test_pypi_ecosystem_range(version: str, affected: bool) -> None:
 def test_pypi_names_are_compared_normalised_and_ecosystems_apart() -> None:
     assert audit.osv_affects(JINJA, "PyPI", "Jinja2", "2.10")
     assert audit.osv_affects(JINJA, "PyPI", "JINJA2", "2.9")
+    legacy = {**JINJA, "affected": [{**JINJA["affected"][0], "ranges": []}]}
+    legacy["affected"][0]["versions"] = ["0.7.10p1", *JINJA["affected"][0]["versions"]]
+    assert audit.osv_affects(legacy, "PyPI", "jinja2", "2.10.0")  # past a legacy string
     assert not audit.osv_affects(JINJA, "PyPI", "jinja", "2.10")
     assert not audit.osv_affects(JINJA, "npm", "jinja2", "2.10.0")
 
