@@ -96,9 +96,11 @@ fuzz-ci: install
 
 # Known vulnerabilities in the pinned Python and npm dependencies (.ci/audit.py). A
 # vulnerability service that cannot be reached is reported as NOT PERFORMED, a warning unless
-# AUDIT_REQUIRED=1 (docs/security.md, "Fuzzing and supply chain").
+# AUDIT_REQUIRED=1 (docs/security.md, "Fuzzing and supply chain"). Offline, against a snapshot of
+# OSV records (a folder or a bare git clone of pypa/ or github/advisory-database):
+# `make audit ADVISORY_DB=PATH`.
 audit: install
-	$(BIN)/python .ci/audit.py
+	$(BIN)/python .ci/audit.py $(if $(ADVISORY_DB),--advisory-db $(ADVISORY_DB))
 
 # Regenerate the exact pins from the ranges in pyproject.toml, each with its sha256 hashes
 # (`make install` syncs with --require-hashes: a file not in the lock is refused).
