@@ -26,6 +26,8 @@ from ancre.trust.jose.vc_jose import issue_vc_jwt
 from ancre.trust.keys.jwk import PrivateKey
 from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.policy import VerificationPolicy
+from ancre.trust.sd_jwt.present import present
+from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
 from ancre.trust.status.bitstring import BitstringStatusList
 from ancre.trust.vcdm.credentials import GAIAX_TERMS_AND_CONDITIONS_SHA256
 from ancre.verifier.openid4vp import OpenID4VPSettings
@@ -377,3 +379,36 @@ def test_a_revoked_certification_fails_the_bundle(env: Env) -> None:
     assert _member_status(verdict)["certification"] == "invalid"
     assert _member_status(verdict)["legal_person"] == "valid"
     assert _codes(verdict, bundle=True) == []  # nothing wrong with the set itself
+
+
+def test_an_sd_jwt_member_of_the_same_key_is_the_same_participant(env: Env) -> None:
+    """An SD-JWT+KB names its holder by key thumbprint, a vp+jwt by DID: for a did:jwk they
+    are one participant; an SD-JWT bound to another key is another holder."""
+    vct = "https://credentials.example/membership"
+    dcql = onboarding_query(*MEMBERS)
+    dcql["credentials"].append({"id": "membership", "format": "dc+sd-jwt",
+                                "meta": {"vct_values": [vct]}})  # fmt: skip
+    for key, expected in ((env.wallet.key, []), (PrivateKey.generate("p256"), ["holder_mismatch"])):
+        created, request = env.start(dcql)
+        sd_jwt = issue_sd_jwt_vc(
+            {"member_of": "Data space Loire"},
+            env.agency.key,
+            issuer=env.agency.did,
+            kid=env.agency.kid,
+            vct=vct,
+            disclosable=["/member_of"],
+            holder_jwk=key.public_key,
+            issued_at=NOW - timedelta(days=1),
+            valid_until=NOW + timedelta(days=365),
+        )
+        kb = present(
+            sd_jwt, [], holder_key=key, audience=request.client_id, nonce=request.nonce,
+            clock=FixedClock(NOW),
+        )  # fmt: skip
+        env.answer(request, {**env.members(request), "membership": [kb]})
+        verdict = env.verdict(created)
+        assert verdict["credentials"]["membership"][0]["status"] == "valid"
+        assert _codes(verdict, bundle=True) == expected
+        assert verdict["status"] == ("valid" if not expected else "invalid")
+        if not expected:
+            assert verdict["onboarding"]["holder"] == env.wallet.did

@@ -11,7 +11,10 @@ its own:
   (``gx:VatID``, ``gx:LeiCode``, ``gx:EUID``, ``gx:LocalRegistrationNumber``, ``gx:EORI``,
   ``gx:TaxID``) and the terms-and-conditions credential (``gx:Issuer``) —
   `onboarding_incomplete` otherwise;
-* one participant: every presentation has the same verified holder (`holder_mismatch`);
+* one participant: every presentation has the same verified holder (`holder_mismatch`); an
+  SD-JWT member's holder is its key (an RFC 9278 thumbprint URI), the same participant as a
+  did:jwk of that key (a did:web holder's SD-JWT members count as another holder: telling
+  would need its DID document at this point);
 * the terms-and-conditions credential is the participant's own signature (issuer = holder)
   over the Loire T&C hash (`policy_violation` otherwise). Under this profile only, the trust
   step accepts it as self-issued (`VerificationPolicy.self_issued_types`); a self-issued
@@ -27,7 +30,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
-from ancre.trust.errors import Code
+from ancre.trust.codec.b64 import b64url_decode
+from ancre.trust.codec.json import loads_strict
+from ancre.trust.errors import AncreError, Code
+from ancre.trust.keys.jwk import JWK_THUMBPRINT_URI_PREFIX, jwk_thumbprint
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.vcdm.credentials import (
     CERTIFICATION,
@@ -40,7 +46,7 @@ from ancre.trust.vcdm.credentials import (
     MANDATE_VCT,
     VAT_ID,
 )
-from ancre.trust.vcdm.model import issuer_id, types_of
+from ancre.trust.vcdm.model import issuer_id
 
 from .dcql import DcqlError, DcqlQuery
 
@@ -82,8 +88,9 @@ _LABEL: Final = {
 #: What the participant may sign about itself under this profile.
 SELF_ISSUED_TYPES: Final = frozenset({GX_ISSUER})
 
-Member = tuple[str, str | None, Mapping[str, Any]]
-"""An accepted presentation: (credential query id, verified holder, credential claims)."""
+Member = tuple[str, str | None, tuple[str, ...], Mapping[str, Any]]
+"""An accepted presentation: (credential query id, verified holder, the credential's types
+— `vct` for an SD-JWT VC —, its claims)."""
 
 
 def role_of(types: Sequence[str]) -> str | None:
@@ -91,6 +98,21 @@ def role_of(types: Sequence[str]) -> str | None:
         if any(t in accepted for t in types):
             return role
     return None
+
+
+def _participant(holder: str | None) -> str:
+    """Who a holder is, for comparing presentations: a did:jwk is its key, named as an
+    SD-JWT+KB names its holder (RFC 9278 thumbprint URI)."""
+    if holder is None:
+        return "?"
+    if holder.startswith("did:jwk:"):
+        try:
+            jwk = loads_strict(b64url_decode(holder[8:].split("#", 1)[0]), max_bytes=4096)
+            if isinstance(jwk, dict):
+                return JWK_THUMBPRINT_URI_PREFIX + jwk_thumbprint(jwk)
+        except AncreError:
+            pass  # verified as a DID already; compared as it is
+    return holder
 
 
 def check_query(profile: str | None, query: DcqlQuery) -> None:
@@ -134,8 +156,8 @@ def check_bundle(
     that verified and satisfied their query; `answered` is each credential query's outcome
     (`valid`, `invalid`, `indeterminate`, or `missing`)."""
     errors: list[tuple[str, str]] = []
-    holders = sorted({h or "?" for _, h, _ in members})
-    if len(holders) > 1:
+    holders = sorted({h or "?" for _, h, _, _ in members})
+    if len({_participant(h) for _, h, _, _ in members}) > 1:
         errors.append(
             (
                 Code.HOLDER_MISMATCH,
@@ -144,8 +166,8 @@ def check_bundle(
             )
         )
     roles: dict[str, list[str]] = {}
-    for query_id, holder, claims in members:
-        role = role_of(types_of(claims))
+    for query_id, holder, types, claims in members:
+        role = role_of(types)
         if role is None:
             continue
         roles.setdefault(role, []).append(query_id)
@@ -179,7 +201,8 @@ def check_bundle(
         )
     report: dict[str, Any] = {
         "profile": profile,
-        "holder": holders[0] if len(holders) == 1 else None,
+        # The DID when one presentation names it (a vp+jwt), else the key's thumbprint URI.
+        "holder": _reported_holder(holders),
         "members": [
             {
                 "credential_query": q.id,
@@ -194,3 +217,10 @@ def check_bundle(
         "missing": missing,
     }
     return report, errors
+
+
+def _reported_holder(holders: Sequence[str]) -> str | None:
+    participants = {_participant(h) for h in holders}
+    if len(participants) != 1:
+        return None
+    return next((h for h in holders if h.startswith("did:")), holders[0] if holders else None)

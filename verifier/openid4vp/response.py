@@ -432,7 +432,7 @@ class ResponseChecker:
             return
         outcome = {}
         for query_id, entries in verdict.credentials.items():
-            accepted = sum(1 for q, _, _ in verdict.accepted if q == query_id)
+            accepted = sum(1 for q, _, _, _ in verdict.accepted if q == query_id)
             if entries and accepted == len(entries):
                 outcome[query_id] = Status.VALID.value
             else:
@@ -471,5 +471,6 @@ class ResponseChecker:
             return entry
         entry["claims"] = dict(claims)
         verdict.statuses.append(Status.VALID)
-        verdict.accepted.append((query.id, result.holder, claims))
+        types = result.types if result.format == FORMAT_SD_JWT_VC else types_of(claims)
+        verdict.accepted.append((query.id, result.holder, tuple(types), claims))
         return entry
