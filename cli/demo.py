@@ -9,9 +9,13 @@
 3. The agency issues a certification to the same wallet.
 4. The wallet builds the Gaia-X onboarding presentation; the connector verifies it, and
    refuses a tampered copy and a self-issued LegalPerson.
-5. The connector's verifier asks for the LegalPerson and the certification over OpenID4VP,
-   accepts the wallet's answer, and refuses the same answer replayed.
-6. The agency revokes the certification: the verifier now refuses it, and says why.
+5. The connector's verifier asks for the Gaia-X onboarding presentation over OpenID4VP
+   (profile `gaia-x-onboarding`: one DCQL query per member — LegalPerson, registration
+   number, VAT ID, the terms and conditions the wallet signs itself, the certification),
+   checks each presentation and then the set as one bundle, accepts the wallet's answer,
+   and refuses the same answer replayed.
+6. The agency revokes the certification: the verifier now refuses the bundle, and says why
+   (`revoked`).
 
 `--keep` leaves every service running (URLs printed) until Ctrl-C.
 """
@@ -99,8 +103,10 @@ def _story(scene: Scene) -> None:
         record = _certify(scene, wallet)
         _onboard(scene, wallet)
         _forgeries(scene, wallet, http)
-        scene.story.title("5. The connector's verifier asks for the credentials over OpenID4VP")
-        answer = _present(scene, wallet, http, "the verifier accepts the presentation", "valid")
+        scene.story.title("5. The connector's verifier asks for the Gaia-X onboarding presentation")
+        answer = _present(
+            scene, wallet, http, "the verifier accepts the onboarding presentation", "valid"
+        )
         _replay(scene, wallet, answer)
         _revoke(scene, wallet, http, record)
 
@@ -164,7 +170,7 @@ def _not_accredited(scene: Scene) -> None:
     )
 
 
-def _connector(scene: Scene, wallet: OrgWallet, trusted: frozenset[str], **bound: str) -> Any:
+def _connector(scene: Scene, wallet: OrgWallet, trusted: frozenset[str], **bound: Any) -> Any:
     """The connector's verification engine, as `ancre verify` runs it (loopback TLS)."""
     from ancre.trust.net.guard import NetworkPolicy
     from ancre.trust.policy import VerificationPolicy
@@ -173,7 +179,7 @@ def _connector(scene: Scene, wallet: OrgWallet, trusted: frozenset[str], **bound
 
     context = build_context(
         clock=SystemClock(),
-        policy=VerificationPolicy(trusted_issuers=trusted, **bound),  # type: ignore[arg-type]
+        policy=VerificationPolicy(trusted_issuers=trusted, **bound),
         http=wallet.http.client,
         network=NetworkPolicy(allow_loopback=True, max_bytes=4 * 1024 * 1024),
     )
@@ -197,9 +203,12 @@ def _onboard(scene: Scene, wallet: OrgWallet) -> None:
         story.say(f"+ {item['types'][-1]} from {story.short(item['issuer'])}")
     story.say(f"one vp+jwt signed by {story.short(bundle.holder)}, for {audience}")
     # The terms-and-conditions credential is the participant's own signature: the
-    # connector trusts the agency for the rest, and the participant for that one.
-    trusted = frozenset([scene.did("issuer"), bundle.holder])
-    connector = _connector(scene, wallet, trusted, audience=audience, nonce=bundle.nonce)
+    # connector trusts the agency for the rest, and accepts that one type self-issued by
+    # the presentation's holder (as the OpenID4VP gaia-x-onboarding profile does).
+    connector = _connector(
+        scene, wallet, frozenset([scene.did("issuer")]), audience=audience,
+        nonce=bundle.nonce, self_issued_types=frozenset(["gx:Issuer"]),
+    )  # fmt: skip
     result = connector.verify(bundle.token, expect="presentation")
     story.expect(
         "the connector accepts the onboarding presentation",
@@ -252,13 +261,23 @@ def _codes(document: Any) -> set[str]:
     return found.union(*(_codes(value) for value in document.values()))
 
 
+#: The Gaia-X onboarding presentation, one DCQL Credential Query per member (what `ancre
+#: wallet onboard` puts in its vp+jwt); the profile checks them as one bundle.
+ONBOARDING_MEMBERS = (
+    ("legal_person", "gx:LegalPerson"),
+    ("registration_number", "gx:LocalRegistrationNumber"),
+    ("vat_id", "gx:VatID"),
+    ("terms_and_conditions", "gx:Issuer"),
+    ("certification", "ancre:Certification"),
+)
+
+
 def _dcql() -> dict[str, Any]:
     def query(name: str, kind: str) -> dict[str, Any]:
         return {"id": name, "format": "jwt_vc_json",
                 "meta": {"type_values": [["VerifiableCredential", kind]]}}  # fmt: skip
 
-    return {"credentials": [query("legal_person", "gx:LegalPerson"),
-                            query("certification", "ancre:Certification")]}  # fmt: skip
+    return {"credentials": [query(name, kind) for name, kind in ONBOARDING_MEMBERS]}
 
 
 def _present(scene: Scene, wallet: OrgWallet, http: Any, what: str, expected: str) -> Any:
@@ -267,25 +286,42 @@ def _present(scene: Scene, wallet: OrgWallet, http: Any, what: str, expected: st
     from ancre.wallet.oid4vp import build_answer, fetch_request
 
     story, base = scene.story, scene.urls["verifier"]
-    created = http.post(f"{base}/openid4vp/requests", json={"dcql_query": _dcql()})
+    body = {"dcql_query": _dcql(), "profile": "gaia-x-onboarding"}
+    created = http.post(f"{base}/openid4vp/requests", json=body)
     created.raise_for_status()
     tx = created.json()
-    story.say("the verifier asks for a gx:LegalPerson and an ancre:Certification")
+    story.say(
+        "over OpenID4VP, profile gaia-x-onboarding, one query per member: "
+        + ", ".join(kind for _, kind in ONBOARDING_MEMBERS)
+    )
     request = fetch_request(tx["authorization_request"], http=wallet.http, clock=SystemClock())
-    answer = build_answer(wallet.store, request)
-    story.say("the wallet checks the signed request, picks the credentials and answers")
+    answer = build_answer(wallet.store, request, clock=SystemClock())
+    story.say(
+        "the wallet checks the signed request, picks the credentials, signs the terms and "
+        "conditions itself, and answers: one presentation per member, same nonce and holder"
+    )
     _send(scene, wallet, answer)
     verdict = http.get(f"{base}/openid4vp/requests/{tx['transaction_id']}/result").json()
     scene.last_verdict = verdict
     for query, entries in verdict.get("credentials", {}).items():
         for entry in entries:
             for inner in entry.get("credentials", []):
-                story.say(f"{query}: {inner.get('types', ['?'])[-1]} is {inner.get('status')}")
+                story.say(
+                    f"{query}: {inner.get('types', ['?'])[-1]} is {inner.get('status')} "
+                    f"(issued by {story.short(str(inner.get('issuer')))})"
+                )
     for query, code, message in _inner_reasons(verdict):
         story.say(f"{query}: {code}: {message}")  # why, whenever a credential fails
+    bundle = verdict.get("onboarding", {})
+    holder = story.short(str(bundle.get("holder")))
+    story.say(f"the onboarding bundle of {holder}: {bundle.get('status', '?')}")
+    for error in verdict.get("errors", []):
+        if "credential_query" not in error:  # the bundle's own cross-checks
+            story.say(f"bundle: {error.get('code')}: {error.get('message')}")
     codes = sorted({str(e.get("code")) for e in verdict.get("errors", [])})
     got = str(verdict.get("status", "?")) + (f" ({', '.join(codes)})" if codes else "")
-    story.expect(what, verdict.get("status") == expected, got)
+    ok = verdict.get("status") == expected and bundle.get("status") == expected
+    story.expect(what, ok, got)
     return answer
 
 
@@ -315,7 +351,10 @@ def _revoke(scene: Scene, wallet: OrgWallet, http: Any, record: str) -> None:
     state = scene.agency.set_status(record, "revoke", actor="auditor")
     story.say(f"{record}: {state}; the status list is re-signed (cached 1 s in this demo)")
     time.sleep(1.5)  # the status list's cache time, as any verifier honours it
-    _present(scene, wallet, http, "the verifier refuses the revoked certification", "invalid")
+    _present(
+        scene, wallet, http, "the verifier refuses the bundle with the revoked certification",
+        "invalid",
+    )  # fmt: skip
     codes = sorted({code for _, code, _ in _inner_reasons(scene.last_verdict)})
     story.expect("the reason given is the revocation", "revoked" in codes, ", ".join(codes))
 

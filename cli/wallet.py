@@ -851,7 +851,7 @@ def respond(
     store = _open(wallet, passphrase_file)
     http = _http(insecure_loopback, ca_file)
     request = fetch_request(invocation, http=http, clock=_clock())
-    answer = build_answer(store, request)
+    answer = build_answer(store, request, clock=_clock())
     summary = describe(answer)
     if not json_out or not yes:
         sys.stderr.write(

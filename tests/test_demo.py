@@ -30,10 +30,19 @@ VERDICTS = (
     "→ as expected: the connector accepts the onboarding presentation (valid)",
     "→ as expected: tampering breaks the signature (VC-API) (signature_invalid)",
     "→ as expected: an issuer missing from the trust list (VC-API) (issuer_not_trusted)",
-    "→ as expected: the verifier accepts the presentation (valid)",
+    "The connector's verifier asks for the Gaia-X onboarding presentation",
+    "over OpenID4VP, profile gaia-x-onboarding, one query per member",
+    "legal_person: gx:LegalPerson is valid",
+    "registration_number: gx:LocalRegistrationNumber is valid",
+    "terms_and_conditions: gx:Issuer is valid",  # self-signed, accepted in the profile only
+    "certification: ancre:Certification is valid",
+    "the onboarding bundle of did:jwk:",
+    "→ as expected: the verifier accepts the onboarding presentation (valid)",
     "→ as expected: a replayed presentation is refused",
     "certification: ancre:Certification is invalid",
     "certification: revoked: the credential is revoked",
+    ": invalid\n",  # the bundle's verdict, after the revocation
+    "→ as expected: the verifier refuses the bundle with the revoked certification",
     "→ as expected: the reason given is the revocation (revoked)",
 )
 

@@ -203,6 +203,26 @@ def test_claim_succeeds_once_across_store_instances(two: tuple[Env, Env]) -> Non
     assert outcomes.count("this request has already been answered") == 7
 
 
+def test_the_profile_is_stored_with_the_transaction(two: tuple[Env, Env]) -> None:
+    """A replica that did not create the transaction checks its answer under the profile the
+    caller chose: the profile is in the row (migration 0002), NULL without one."""
+    a, b = two
+    store = b.settings.store
+    assert store is not None
+    for profile in ("gaia-x-onboarding", None):
+        terms = {"id": "terms", "format": "jwt_vc_json",
+                 "meta": {"type_values": [["VerifiableCredential", "gx:Issuer"]]}}  # fmt: skip
+        query = dcql(
+            *({**VC_QUERY, "id": i, "meta": {"type_values": [["VerifiableCredential", t]]}}
+              for i, t in (("legal", "gx:LegalPerson"), ("vat", "gx:VatID"))),
+            terms,
+        )  # fmt: skip
+        created = a.create(query, "direct_post", **({"profile": profile} if profile else {}))
+        tx = store.by_request(_request_id(created), a.clock.now())
+        assert tx is not None
+        assert tx.profile == profile
+
+
 # ------------------------------------------------------------------------------------------
 # expiry, purge, bound
 

@@ -138,3 +138,77 @@ def test_a_forged_invocation_is_refused(tmp_path: Path) -> None:
         assert done.returncode in (1, 65), done.stderr
         assert expected in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_respond_with_the_gaia_x_onboarding_presentation(tmp_path: Path, tls: Tls) -> None:
+    """The verifier's gaia-x-onboarding profile: the wallet answers each member's query,
+    signs the terms-and-conditions credential itself (shown before consent), and the
+    verifier accepts the set as one bundle."""
+    issuer_dir, wallet = tmp_path / "issuer", tmp_path / "wallet"
+    with cli_issuer(issuer_dir, tls) as issuer_url:
+        issuer_did = f"did:web:localhost%3A{issuer_url.rsplit(':', 1)[1]}"
+        (holder,) = new_wallet(wallet, ("jwk", "p256"))
+        legal = offer_and_receive(
+            issuer_dir, wallet, tmp_path, "LegalPerson", LEGAL_PERSON_CLAIMS, tls.ca
+        )
+        vat = offer_and_receive(
+            issuer_dir, wallet, tmp_path, "VatID",
+            {"gx:vatID": "FR27552032534", "gx:countryCode": "FR"}, tls.ca,
+        )  # fmt: skip
+        query = {
+            "credentials": [
+                {"id": name, "format": "jwt_vc_json",
+                 "meta": {"type_values": [["VerifiableCredential", kind]]}}
+                for name, kind in (
+                    ("legal_person", "gx:LegalPerson"), ("vat", "gx:VatID"),
+                    ("terms", "gx:Issuer"),
+                )
+            ]
+        }  # fmt: skip
+        with (
+            verifier_process(
+                tls.ca,
+                tmp_path / "verifier.log",
+                trusted_issuer=issuer_did,
+                audience=VERIFIER_AUDIENCE,
+                tls=(tls.cert, tls.key),
+            ) as verifier_url,
+            httpx.Client(
+                trust_env=False, timeout=10, verify=ssl.create_default_context(cafile=str(tls.ca))
+            ) as http,
+        ):
+            made = http.post(
+                f"{verifier_url}/openid4vp/requests",
+                json={"dcql_query": query, "profile": "gaia-x-onboarding"},
+            )
+            assert made.status_code == 201, made.text
+            transaction = made.json()
+            invocation = transaction["authorization_request"]
+            asked = wallet_cli(
+                wallet, "respond", invocation, "--insecure-loopback", "--ca-file", str(tls.ca)
+            )
+            assert asked.returncode == 64, asked.stderr
+            assert "signed now by you: sending it accepts them" in asked.stderr
+
+            sent = wallet_cli(
+                wallet, "respond", invocation, "--yes",
+                "--insecure-loopback", "--ca-file", str(tls.ca), "--json",
+            )  # fmt: skip
+            assert sent.returncode == 0, sent.stderr
+            presentations = json.loads(sent.stdout)["presentations"]
+            assert [(p["query"], p["credential"]) for p in presentations] == [
+                ("legal_person", legal["id"]),
+                ("vat", vat["id"]),
+                ("terms", "terms-and-conditions (signed now)"),
+            ]
+            assert presentations[2]["issuer"] == holder["did"]
+
+            verdict = http.get(
+                f"{verifier_url}/openid4vp/requests/{transaction['transaction_id']}/result"
+            ).json()
+            assert verdict["status"] == "valid", verdict["errors"]
+            assert verdict["onboarding"]["status"] == "valid"
+            assert verdict["onboarding"]["holder"] == holder["did"]
+            assert [m["role"] for m in verdict["onboarding"]["members"]] == [
+                "legal_person", "registration_number", "terms_and_conditions",
+            ]  # fmt: skip

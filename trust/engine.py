@@ -84,13 +84,19 @@ class VerifyContext(NamedTuple):
     trust: TrustChecker | None = None
     #: JSON-LD contexts beyond the shipped ones (Data Integrity only).
     contexts: ContextStore | None = None
+    #: Inside a presentation: its holder, whose signature was verified before its
+    #: credentials are (the one issuer `policy.self_issued_types` may accept).
+    presenter: str | None = None
 
-    def for_entries(self) -> VerifyContext:
+    def for_entries(self, presenter: str | None = None) -> VerifyContext:
         """The context a presentation's credentials are verified in: the audience and
-        nonce bind the presentation, not what it carries."""
+        nonce bind the presentation, not what it carries; `presenter` is its verified
+        holder."""
         if self.policy.audience is None and self.policy.nonce is None:
-            return self
-        return self._replace(policy=replace(self.policy, audience=None, nonce=None))
+            return self._replace(presenter=presenter)
+        return self._replace(
+            policy=replace(self.policy, audience=None, nonce=None), presenter=presenter
+        )
 
 
 class Skipped(str):
@@ -215,6 +221,18 @@ class CredentialAdapter(_Adapter):
         now. With neither, the step is recorded as skipped — never as passed."""
         policy, run, messages = self.ctx.policy, self.run, []
         issuer = run.issuer or ""
+        own = [t for t in run.types if t not in BASE_TYPES]
+        if (
+            policy.self_issued_types
+            and own
+            and issuer
+            and issuer == self.ctx.presenter
+            and set(own) <= policy.self_issued_types
+        ):
+            # A participant's own declaration (Gaia-X: the T&C credential it signs itself):
+            # accepted only inside a presentation that same participant signed, only for
+            # the types the policy names — never from a trust decision about the issuer.
+            return f"self-issued {', '.join(own)} by the presentation's holder {issuer}"
         if policy.trusted_issuers is not None:
             if issuer not in policy.trusted_issuers:
                 raise InvalidError(Code.ISSUER_NOT_TRUSTED, f"{issuer} is not a trusted issuer")
@@ -296,7 +314,7 @@ class PresentationAdapter(_Adapter):
         return "a presentation is not issued: each credential's issuer is checked with it"
 
     def credentials(self) -> str:
-        inner = self.ctx.for_entries()
+        inner = self.ctx.for_entries(self.run.holder)
         self.nested = tuple(verify_entry(e, inner, within=self.within) for e in self.entries())
         return credentials_message(self.nested)
 

@@ -64,6 +64,12 @@ class VerificationPolicy:
     #: Refuse credentials issued (validFrom/iat/nbf) longer ago than this.
     max_credential_age: timedelta | None = None
     trusted_issuers: frozenset[str] | None = None
+    #: Credential types a presentation's holder may issue about itself (the Gaia-X
+    #: terms-and-conditions `gx:Issuer`): such a credential, inside a presentation whose
+    #: verified holder is its issuer, passes the trust step as self-issued. Anywhere else,
+    #: or with any other type, the issuer must be trusted as usual. Set by a verifier
+    #: profile (OpenID4VP `gaia-x-onboarding`), not by policy files.
+    self_issued_types: frozenset[str] = frozenset()
     required_types: frozenset[str] = frozenset()
     check_schema: bool = True
     #: A credential with a `credentialStatus` whose status cannot be checked is indeterminate

@@ -10,6 +10,12 @@ disclosing exactly the requested claims, or a `vp+jwt` with one `vc+jwt`; `aud` 
 Client Identifier and `nonce` the request's) → `direct_post` (form) or `direct_post.jwt`
 (the response encrypted to the verifier's ephemeral key, ECDH-ES + AES-GCM, §8.3).
 
+Gaia-X onboarding (the verifier's `gaia-x-onboarding` profile): a `jwt_vc_json` query for the
+terms-and-conditions credential (``gx:Issuer``) that no held credential answers is answered
+with one the wallet signs now, as `ancre wallet onboard` does — with the identity that holds
+the other credentials chosen, so that every presentation has one holder (the user consents
+to it with the rest, :func:`describe`). Queries are answered by one identity when it can.
+
 Not supported yet: `credential_sets` and `claim_sets` alternatives (every query is answered
 with its listed claims), `multiple`, other Client Identifier Prefixes (`x509_san_dns`,
 `redirect_uri`…), the same-device flow.
@@ -25,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ancre.trust.clock import Clock
+from ancre.trust.clock import Clock, SystemClock
 from ancre.trust.codec.json import loads_strict
 from ancre.trust.did.document import did_of
 from ancre.trust.did.resolvers import default_resolver
@@ -35,10 +41,12 @@ from ancre.trust.jose.vc_jose import issue_vp_jwt
 from ancre.trust.policy import DEFAULT_ALGORITHMS
 from ancre.trust.sd_jwt.issue import SdJwt
 from ancre.trust.sd_jwt.present import present as present_sd_jwt
+from ancre.trust.vcdm.credentials import GX_ISSUER
 
 from .credentials import SD_JWT, VC_JWT, HeldCredential, list_credentials
 from .http import Http
 from .identities import Identity, list_identities
+from .onboard import terms_and_conditions_credential
 from .store import WalletStore
 
 __all__ = ["Answer", "Request", "build_answer", "describe", "fetch_request", "send_answer"]
@@ -229,9 +237,47 @@ class Answer:
     choices: tuple[Choice, ...]
 
 
-def build_answer(store: WalletStore, request: Request) -> Answer:
+#: The id of the terms-and-conditions credential signed for an answer (not a stored one).
+SIGNED_NOW: Final = "terms-and-conditions (signed now)"
+
+
+def _asks_for_terms(options: Sequence[Sequence[str]]) -> bool:
+    """A `type_values` that the Gaia-X T&C credential (``gx:Issuer``) answers."""
+    return any(set(o) <= {"VerifiableCredential", GX_ISSUER} and GX_ISSUER in o for o in options)
+
+
+def _terms(
+    identity: Identity | None, identities: Sequence[Identity], clock: Clock
+) -> HeldCredential:
+    """The Gaia-X T&C credential, signed now by `identity` (else the wallet's only one)."""
+    if identity is None:
+        if len(identities) != 1:
+            raise InvalidError(
+                Code.NO_MATCHING_CREDENTIAL,
+                "the verifier asks for the Gaia-X terms and conditions alone: choose which "
+                "identity signs them by answering with its credentials",
+            )
+        identity = identities[0]
+    token = terms_and_conditions_credential(identity, clock)
+    return HeldCredential(
+        id=SIGNED_NOW,
+        format=VC_JWT,
+        types=("VerifiableCredential", GX_ISSUER),
+        issuer=identity.did,
+        subject=None,
+        valid_until=None,
+        status="valid",
+        status_checked_at=None,
+        received_at="",
+        identity=identity.id,
+        token=token,
+    )
+
+
+def build_answer(store: WalletStore, request: Request, *, clock: Clock | None = None) -> Answer:
     """Match the DCQL query against the wallet's valid credentials (the first match per
-    query)."""
+    query, of the identity answering the first query when it holds one); the Gaia-X
+    terms-and-conditions credential is signed when asked for and not held."""
     query = request.claims["dcql_query"]
     if "credential_sets" in query:
         raise _refused("credential_sets are not supported by this wallet yet")
@@ -239,7 +285,9 @@ def build_answer(store: WalletStore, request: Request) -> Answer:
     if not isinstance(queries, list) or not queries or len(queries) > 16:
         raise _refused("dcql_query.credentials must list 1 to 16 queries")
     held = [c for c in list_credentials(store)[0] if c.status == "valid"]
-    choices = []
+    choices: list[Choice | None] = []
+    terms_queries: list[str] = []
+    answering: str | None = None  # the identity of the first credential chosen
     for q in queries:
         if not isinstance(q, dict) or not isinstance(q.get("id"), str):
             raise _refused("a credential query has no id")
@@ -258,21 +306,27 @@ def build_answer(store: WalletStore, request: Request) -> Answer:
             vcts = meta.get("vct_values") or []
             if not _strings(vcts):  # a string would match by substring, a number crash
                 raise _refused(f"query {q['id'][:40]!r}: vct_values must be a list of strings")
-            match = next((c for c in held if c.format == SD_JWT and c.types[0] in vcts), None)
+            match = _first(
+                [c for c in held if c.format == SD_JWT and c.types[0] in vcts], answering
+            )
         elif q.get("format") == "jwt_vc_json":
             options = meta.get("type_values") or []
             if not isinstance(options, list) or not all(_strings(o) for o in options):
                 raise _refused(
                     f"query {q['id'][:40]!r}: type_values must be a list of lists of strings"
                 )
-            match = next(
-                (
+            match = _first(
+                [
                     c
                     for c in held
                     if c.format == VC_JWT and any(set(o) <= set(c.types) for o in options)
-                ),
-                None,
+                ],
+                answering,
             )
+            if match is None and _asks_for_terms(options):
+                terms_queries.append(q["id"])
+                choices.append(None)  # signed below, by the identity answering the rest
+                continue
         else:
             raise _refused(f"format {str(q.get('format'))[:40]!r} is not supported")
         if match is None:
@@ -280,8 +334,22 @@ def build_answer(store: WalletStore, request: Request) -> Answer:
                 Code.NO_MATCHING_CREDENTIAL,
                 f"no valid credential in the wallet matches the query {q['id'][:40]!r}",
             )
+        answering = answering or match.identity
         choices.append(Choice(q["id"], match, pointers if match.format == SD_JWT else ()))
-    return Answer(request, tuple(choices))
+    if terms_queries:
+        identities = list_identities(store)
+        signer = next((i for i in identities if i.id == answering), None)
+        terms = _terms(signer, identities, clock or SystemClock())
+        pending = iter(terms_queries)
+        choices = [c if c is not None else Choice(next(pending), terms, ()) for c in choices]
+    return Answer(request, tuple(c for c in choices if c is not None))
+
+
+def _first(candidates: Sequence[HeldCredential], identity: str | None) -> HeldCredential | None:
+    """The first candidate of `identity`, else the first one."""
+    return next((c for c in candidates if c.identity == identity), None) or next(
+        iter(candidates), None
+    )
 
 
 def describe(answer: Answer) -> dict[str, Any]:
@@ -296,6 +364,10 @@ def describe(answer: Answer) -> dict[str, Any]:
         }
         if choice.credential.format == SD_JWT:
             item["disclosed_claims"] = list(choice.disclose)
+        elif choice.credential.id == SIGNED_NOW:
+            item["disclosed_claims"] = (
+                "the Gaia-X terms and conditions, signed now by you: sending it accepts them"
+            )
         else:
             item["disclosed_claims"] = "the whole credential (vc+jwt cannot disclose selectively)"
         out.append(item)

@@ -35,6 +35,7 @@ from ancre.trust.vcdm.credentials import (
     CERTIFICATION,
     EUID,
     GAIAX_DEVELOPMENT_CONTEXT,
+    GAIAX_TERMS_AND_CONDITIONS_SHA256,
     GX_ISSUER,
     LEGAL_PERSON,
     LEI_CODE,
@@ -57,13 +58,6 @@ __all__ = [
 
 PROFILES: Final = ("gaia-x",)
 VCDM2: Final = "https://www.w3.org/ns/credentials/v2"
-#: SHA-256 (hex) of the Gaia-X terms and conditions text ("The PARTICIPANT signing Gaia-X
-#: credentials agrees as follows: …"), the value of ``gx:gaiaxTermsAndConditions`` in Loire:
-#: gaia-x-go complianceLoire.go `SignTermsAndConditions`, the same constant as dawex
-#: sigourney's `GaiaxTermsAndConditions.V2411` (shared/reference/gaiax/README.md §4).
-GAIAX_TERMS_AND_CONDITIONS_SHA256: Final = (
-    "4bd7554097444c960292b4726c2efa1373485e8a5565d94d41195214c5e0ceb3"
-)
 REGISTRATION_NUMBER_TYPES: Final = (
     VAT_ID,
     LEI_CODE,

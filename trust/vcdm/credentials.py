@@ -40,6 +40,7 @@ __all__ = [
     "DIRECTOR_CERTIFICATION_VCT",
     "EUID",
     "GAIAX_DEVELOPMENT_CONTEXT",
+    "GAIAX_TERMS_AND_CONDITIONS_SHA256",
     "GX_ISSUER",
     "LEGAL_PERSON",
     "LEI_CODE",
@@ -65,6 +66,13 @@ EUID: Final = "gx:EUID"
 LEI_CODE: Final = "gx:LeiCode"
 GX_ISSUER: Final = "gx:Issuer"
 CERTIFICATION: Final = "ancre:Certification"
+#: SHA-256 (hex) of the Gaia-X terms and conditions text ("The PARTICIPANT signing Gaia-X
+#: credentials agrees as follows: …"), the value of ``gx:gaiaxTermsAndConditions`` in Loire:
+#: gaia-x-go complianceLoire.go `SignTermsAndConditions`, the same constant as dawex
+#: sigourney's `GaiaxTermsAndConditions.V2411` (shared/reference/gaiax/README.md §4).
+GAIAX_TERMS_AND_CONDITIONS_SHA256: Final = (
+    "4bd7554097444c960292b4726c2efa1373485e8a5565d94d41195214c5e0ceb3"
+)
 ADMINISTRATIVE_SERVICE: Final = "ancre:AdministrativeService"
 
 # SD-JWT VC types (``vct``).

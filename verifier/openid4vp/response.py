@@ -32,7 +32,7 @@ from ancre.trust.jose.vc_jose import (
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, VerificationResult
 from ancre.trust.sd_jwt.vc import FORMAT_SD_JWT_VC
-from ancre.trust.vcdm.model import subject_ids, types_of
+from ancre.trust.vcdm.model import issuer_id, subject_ids, types_of
 
 from .dcql import (
     MAX_PRESENTATIONS_PER_QUERY,
@@ -43,6 +43,7 @@ from .dcql import (
 )
 from .errors import RefusedError
 from .jwe import decrypt_response
+from .onboarding import Member, bind_policy, check_bundle
 from .transactions import DIRECT_POST_JWT, Transaction, TransactionStore
 
 __all__ = [
@@ -129,6 +130,10 @@ class Verdict:
         self.credentials: dict[str, list[dict[str, Any]]] = {}
         self.errors: list[dict[str, Any]] = []
         self.statuses: list[Status] = []
+        #: The presentations that verified and satisfied their query.
+        self.accepted: list[Member] = []
+        #: A profile's report over the whole answer (`onboarding.check_bundle`).
+        self.profile_report: dict[str, Any] | None = None
 
     def fail(
         self,
@@ -156,21 +161,27 @@ class Verdict:
 
     def to_json(self, **extra: Any) -> dict[str, Any]:
         status = self.status
-        return {
+        out = {
             "status": status.value,
             "verified": status is Status.VALID,
             "credentials": self.credentials,
             "errors": self.errors,
             **extra,
         }
+        if self.profile_report is not None:
+            # The bundle is what the answer is: valid only when every member and every
+            # cross-check is.
+            out["onboarding"] = {"status": status.value, **self.profile_report}
+        return out
 
 
-def _vp_token_shape(vp_token: Any, query: DcqlQuery, verdict: Verdict) -> bool:
+def _vp_token_shape(vp_token: Any, query: DcqlQuery, verdict: Verdict) -> tuple[bool, bool]:
     """§8.1 and §6.4.2: an object keyed by credential query ids, each an array of
-    presentations (one unless `multiple`), covering what the query requires."""
+    presentations (one unless `multiple`), covering what the query requires. Returns
+    whether every entry is well formed, and whether the query is covered."""
     if not isinstance(vp_token, dict) or not vp_token:
         verdict.fail(Code.INVALID_VP_TOKEN, "vp_token must be a non-empty JSON object")
-        return False
+        return False, False
     ok = True
     for key, value in vp_token.items():
         q = query.by_id(key)
@@ -193,18 +204,18 @@ def _vp_token_shape(vp_token: Any, query: DcqlQuery, verdict: Verdict) -> bool:
         elif not all(isinstance(p, str) for p in value):
             verdict.fail(Code.INVALID_VP_TOKEN, f"{q.format} presentations are strings", query=key)
             ok = False
-    answered = set(vp_token)
+    answered, covered = set(vp_token), True
     if query.credential_sets is None:
         missing = [q.id for q in query.credentials if q.id not in answered]
         if missing:
             verdict.fail(Code.DCQL_NOT_SATISFIED, f"no presentation for {missing}")
-            ok = False
+            covered = False
     else:
         for i, cset in enumerate(query.credential_sets):
             if cset.required and not any(set(o) <= answered for o in cset.options):
                 verdict.fail(Code.DCQL_NOT_SATISFIED, f"credential_sets[{i}] is not satisfied")
-                ok = False
-    return ok
+                covered = False
+    return ok, covered
 
 
 class _MismatchError(Exception):
@@ -213,7 +224,25 @@ class _MismatchError(Exception):
         self.code, self.message = code, message
 
 
-def _check_presentation(result: VerificationResult, query: CredentialQuery) -> Mapping[str, Any]:
+def _self_issued(
+    claims: Mapping[str, Any], holder: str | None, self_issued: frozenset[str]
+) -> bool:
+    """A credential the holder issued about itself, of a type the profile lets it
+    (the engine's trust step applied the same rule)."""
+    own = [t for t in types_of(claims) if t != "VerifiableCredential"]
+    return (
+        bool(own)
+        and set(own) <= self_issued
+        and holder is not None
+        and (issuer_id(claims) == holder)
+    )
+
+
+def _check_presentation(
+    result: VerificationResult,
+    query: CredentialQuery,
+    self_issued: frozenset[str] = frozenset(),
+) -> Mapping[str, Any]:
     """After the engine said valid: does this presentation answer `query`? Returns the
     verified credential's claims; raises `_MismatchError`."""
     if query.format == FORMAT_SD_JWT_VC:
@@ -245,8 +274,12 @@ def _check_presentation(result: VerificationResult, query: CredentialQuery) -> M
             raise _MismatchError(Code.DCQL_NOT_SATISFIED, f"a {inner.format} is not a jwt_vc_json")
         claims = inner.credential or {}
         # §2 "Cryptographic Holder Binding": the credential names the key (here: the DID)
-        # the holder signed the presentation with.
-        if result.holder is None or result.holder not in subject_ids(claims):
+        # the holder signed the presentation with — or, for what a profile lets a holder
+        # declare itself (the Gaia-X T&C), the holder signed the credential too.
+        if result.holder is None or (
+            result.holder not in subject_ids(claims)
+            and not _self_issued(claims, result.holder, self_issued)
+        ):
             raise _MismatchError(
                 Code.HOLDER_MISMATCH,
                 f"the VP holder {result.holder} is not the credential's subject",
@@ -372,18 +405,43 @@ class ResponseChecker:
         if isinstance(vp_token, AncreError):
             verdict.fail(vp_token.code.value, f"vp_token: {vp_token.message}")
             return
-        if not _vp_token_shape(vp_token, tx.query, verdict):
+        well_formed, covered = _vp_token_shape(vp_token, tx.query, verdict)
+        # With a profile, what was sent is still verified when a member is missing, so the
+        # bundle's report says which one.
+        if well_formed and (covered or tx.profile is not None):
+            bound = replace(
+                bind_policy(tx.profile, self.policy),
+                nonce=tx.nonce,
+                audience=self.client_id,
+                require_key_binding=True,
+            )
+            for query_id, presentations in vp_token.items():
+                query = tx.query.by_id(query_id)
+                if query is None:  # _vp_token_shape refused unknown ids already
+                    continue
+                entries = verdict.credentials.setdefault(query_id, [])
+                for index, presentation in enumerate(presentations):
+                    entries.append(self._check_one(presentation, query, index, bound, verdict))
+        if tx.profile is not None:
+            self._check_profile(tx, verdict)
+
+    @staticmethod
+    def _check_profile(tx: Transaction, verdict: Verdict) -> None:
+        """The cross-checks of the transaction's profile over every accepted presentation."""
+        if tx.profile is None:
             return
-        bound = replace(
-            self.policy, nonce=tx.nonce, audience=self.client_id, require_key_binding=True
-        )
-        for query_id, presentations in vp_token.items():
-            query = tx.query.by_id(query_id)
-            if query is None:  # _vp_token_shape refused unknown ids already
-                continue
-            entries = verdict.credentials.setdefault(query_id, [])
-            for index, presentation in enumerate(presentations):
-                entries.append(self._check_one(presentation, query, index, bound, verdict))
+        outcome = {}
+        for query_id, entries in verdict.credentials.items():
+            accepted = sum(1 for q, _, _, _ in verdict.accepted if q == query_id)
+            if entries and accepted == len(entries):
+                outcome[query_id] = Status.VALID.value
+            else:
+                failed = [str(e.get("status")) for e in entries if e.get("status") != "valid"]
+                outcome[query_id] = failed[0] if failed else Status.INVALID.value
+        report, errors = check_bundle(tx.profile, tx.query, verdict.accepted, outcome)
+        for code, message in errors:
+            verdict.fail(code, message)
+        verdict.profile_report = report
 
     def _check_one(
         self,
@@ -407,10 +465,12 @@ class ResponseChecker:
                 )
             return entry
         try:
-            claims = _check_presentation(result, query)
+            claims = _check_presentation(result, query, bound.self_issued_types)
         except _MismatchError as mismatch:
             verdict.fail(mismatch.code, mismatch.message, query=query.id, index=index)
             return entry
         entry["claims"] = dict(claims)
         verdict.statuses.append(Status.VALID)
+        types = result.types if result.format == FORMAT_SD_JWT_VC else types_of(claims)
+        verdict.accepted.append((query.id, result.holder, tuple(types), claims))
         return entry

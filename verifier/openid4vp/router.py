@@ -35,6 +35,7 @@ from ancre.trust.result import VerificationResult
 from .._http import RateLimiter
 from .dcql import DcqlError, DcqlQuery, parse_dcql
 from .errors import RefusedError
+from .onboarding import PROFILES, check_query
 from .response import ResponseChecker, iso, parse_form, parse_wallet_nonce
 from .settings import OpenID4VPSettings
 from .transactions import (
@@ -55,7 +56,7 @@ __all__ = ["create_router"]
 
 _NO_STORE: Final = {"Cache-Control": "no-store"}
 _LOG: Final = logging.getLogger("ancre.verifier.openid4vp")
-_CREATE_MEMBERS: Final = frozenset({"dcql_query", "response_mode", "request_uri_method"})
+_CREATE_MEMBERS: Final = frozenset({"dcql_query", "response_mode", "request_uri_method", "profile"})
 
 
 def _oauth_error(status: int, description: str, error: str = "invalid_request") -> JSONResponse:
@@ -123,7 +124,9 @@ class _Endpoints:
 
     async def create_request(self, request: Request) -> JSONResponse:
         """Create a transaction: `{"dcql_query": {…}, "response_mode": "direct_post" |
-        "direct_post.jwt" (default), "request_uri_method": "get" (default) | "post"}`."""
+        "direct_post.jwt" (default), "request_uri_method": "get" (default) | "post",
+        "profile": "gaia-x-onboarding" (optional: the answer is also checked as one Gaia-X
+        onboarding bundle)}`."""
         denied = self.authorized(request)
         if denied is not None:
             return denied
@@ -147,9 +150,11 @@ class _Endpoints:
             return options
         return await self._create(*options)
 
-    def _creation_options(self, raw: bytes) -> tuple[DcqlQuery, str, str] | JSONResponse:
-        """The DCQL query, response mode and request_uri method of a creation body, or the
-        problem that refuses it."""
+    def _creation_options(
+        self, raw: bytes
+    ) -> tuple[DcqlQuery, str, str, str | None] | JSONResponse:
+        """The DCQL query, response mode, request_uri method and profile of a creation
+        body, or the problem that refuses it."""
         try:
             body = loads_strict(raw, what="the body", max_depth=self.policy.max_json_depth)
         except AncreError as error:
@@ -167,16 +172,22 @@ class _Endpoints:
         method = body.get("request_uri_method", "get")
         if method not in ("get", "post"):
             return _problem(400, 'request_uri_method must be "get" or "post"', "invalid_request")
+        profile = body.get("profile")
+        if profile is not None and (not isinstance(profile, str) or profile not in PROFILES):
+            return _problem(400, f"profile must be one of {sorted(PROFILES)}", "invalid_request")
         try:
             query = parse_dcql(body.get("dcql_query"))
+            check_query(profile, query)
         except DcqlError as error:
             return _problem(400, error.message, error.code)
-        return query, mode, method
+        return query, mode, method, profile
 
-    async def _create(self, query: DcqlQuery, mode: str, method: str) -> JSONResponse:
+    async def _create(
+        self, query: DcqlQuery, mode: str, method: str, profile: str | None
+    ) -> JSONResponse:
         settings = self.settings
         now = self.clock.now()
-        tx = new_transaction(settings, query, mode, method, now)
+        tx = new_transaction(settings, query, mode, method, now, profile)
         if not await run_in_threadpool(self.store.add, tx, now, settings.max_transactions):
             return _problem(
                 503,
@@ -192,6 +203,7 @@ class _Endpoints:
                 "request_uri_method": method,
                 "authorization_request": authorization_request(settings, tx),
                 "response_mode": mode,
+                **({"profile": profile} if profile is not None else {}),
                 "expires_at": iso(tx.expires_at),
             },
             status_code=201,
@@ -272,7 +284,8 @@ class _Endpoints:
 
     def result(self, transaction_id: str, request: Request) -> JSONResponse:
         """202 `{"status": "pending"}` until the wallet answers; then 200 with the verdict:
-        `{"status", "verified", "credentials": {query id: [result…]}, "errors": […]}`."""
+        `{"status", "verified", "credentials": {query id: [result…]}, "errors": […]}`, and
+        with a profile, `"onboarding"`: the bundle's report (members, holder, missing)."""
         denied = self.authorized(request)
         if denied is not None:
             return denied

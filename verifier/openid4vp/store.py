@@ -112,6 +112,8 @@ TRANSACTIONS: Final = Table(
     #: direct_post.jwt only: the key's RFC 7638 thumbprint, and the private key encrypted.
     Column("enc_kid", String(64), nullable=True),
     Column("enc_key", LargeBinary, nullable=True),
+    #: The verifier profile checked over the answer (`gaia-x-onboarding`), or NULL.
+    Column("profile", String(32), nullable=True),
     Index(f"ix_{TABLE_NAME}_retained_until", "retained_until"),
 )
 _T: Final = TRANSACTIONS
@@ -255,6 +257,7 @@ class SqlTransactionStore:
             "result": None if tx.result is None else dumps_compact(tx.result),
             "enc_kid": tx.enc_kid,
             "enc_key": None if tx.enc_key is None else self._seal(tx.enc_key, tx.request_id),
+            "profile": tx.profile,
         }
 
     def _load(self, row: RowMapping) -> Transaction:
@@ -279,6 +282,7 @@ class SqlTransactionStore:
             enc_kid=row["enc_kid"],
             phase=phase,
             result=result,
+            profile=row["profile"],
         )
 
     def _find(self, column: Any, value: str, now: datetime) -> Transaction | None:

@@ -90,6 +90,8 @@ class Transaction:
     enc_kid: str | None = None
     phase: Phase = Phase.PENDING
     result: dict[str, Any] | None = None
+    #: A verifier profile checked over the whole answer (`onboarding.PROFILES`), or None.
+    profile: str | None = None
 
 
 class TransactionStoreError(ConfigurationError):
@@ -200,7 +202,12 @@ class MemoryTransactionStore:
 
 
 def new_transaction(
-    settings: OpenID4VPSettings, query: DcqlQuery, response_mode: str, method: str, now: datetime
+    settings: OpenID4VPSettings,
+    query: DcqlQuery,
+    response_mode: str,
+    method: str,
+    now: datetime,
+    profile: str | None = None,
 ) -> Transaction:
     """A pending transaction with fresh identifiers, `nonce` and `state` (and, for
     direct_post.jwt, its own encryption key)."""
@@ -215,6 +222,7 @@ def new_transaction(
         state=secrets.token_urlsafe(32),
         expires_at=expires,
         retained_until=expires + settings.result_ttl,
+        profile=profile,
     )
     if response_mode == DIRECT_POST_JWT:
         # §8.3: an ephemeral key per request, so a response can only be read here.
