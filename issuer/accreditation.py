@@ -65,19 +65,21 @@ class Accreditation:
                 f"the accreditation cannot be checked ({error.message}); retry later",
                 503,
             ) from None
-        # At the precision the credential will carry: issuance times are whole seconds, so
-        # in the second its listing starts (listed at 10:00:00.2) a credential stamped
-        # 10:00:00 would read, to every verifier, as issued before the listing and be
-        # refused for ever. Refusing here instead is fail-closed on both sides: the caller
-        # retries a second later and gets a credential that verifies.
-        now = self._clock.now().replace(microsecond=0)
-        if not listed.is_trusted(self._did, credential_type, now):
-            status = listed.status_at(self._did, credential_type, now)
+        # Active both now and at the precision the credential will carry. Issuance times are
+        # whole seconds: in the second its listing starts (listed at 10:00:00.2) a credential
+        # stamped 10:00:00 would read, to every verifier, as issued before the listing and be
+        # refused for ever, so refuse it here (the caller retries a second later). And now
+        # itself: in the second after a suspension the whole second still reads as active.
+        now = self._clock.now()
+        for at in (now.replace(microsecond=0), now):
+            if listed.is_trusted(self._did, credential_type, at):
+                continue
+            status = listed.status_at(self._did, credential_type, at)
             why = "is not listed" if status is None else f"is {status}"
             raise IssuerError(
                 Code.NOT_ACCREDITED,
-                f"{self._did} {why} for {credential_type} in trust list #{listed.sequence}: "
-                "this issuer is not accredited for it",
+                f"{self._did} {why} for {credential_type} in trust list #{listed.sequence}"
+                f" at {at.isoformat()}: this issuer is not accredited for it",
                 403,
             )
 

@@ -7,6 +7,7 @@ guess; `ancre issuer serve` refuses to start without a list unless told
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,8 @@ class PublishedRegistry:
         self.did = did_key_from_public_key(self.key.public_key)
         engine = registry_engine(f"sqlite:///{folder / 'registry.db'}")
         registry_migrate(engine)
-        self.registry = Registry(engine, clock=clock or SystemClock())
+        self.clock = clock or SystemClock()
+        self.registry = Registry(engine, clock=self.clock)
         self.registry.configure(
             registry_did=self.did,
             kid=f"{self.did}#{self.did.removeprefix('did:key:')}",
@@ -78,6 +80,9 @@ class PublishedRegistry:
             accredited_by="did:web:association.example",
             credential_types={t: [] for t in types},
         )
+        if isinstance(self.clock, SystemClock):
+            # The issuer issues from the next whole second (`Accreditation.require`).
+            time.sleep(1.001 - time.time() % 1)
 
     def publish(self) -> None:
         row = self.registry.publish(self.key, "alice")
@@ -193,6 +198,21 @@ def test_no_issuance_in_the_listing_s_own_second(tmp_path: Path) -> None:
     assert (refused.value.code, refused.value.status) == ("not_accredited", 403)
     clock.advance(timedelta(milliseconds=300))  # 10:00:01.0
     accreditation.require("gx:LegalPerson")
+
+    # Suspended at 10:00:05.2: the whole second 10:00:05 still reads as active, now does not.
+    clock.advance(timedelta(seconds=4, milliseconds=200))
+    registry.registry.set_issuer_status("bob", issuer.did, EntryStatus.SUSPENDED, reason="audit")
+    registry.publish()
+    clock.advance(timedelta(milliseconds=500))  # 10:00:05.7
+    listed = verify_trust_list(
+        registry.file.read_text(), registry=registry.did, resolver=default_resolver(), clock=clock
+    )
+    assert listed.is_trusted(issuer.did, "gx:LegalPerson", clock.now().replace(microsecond=0))
+    accreditation = Accreditation(_Current(listed), did=issuer.did, clock=clock)
+    with pytest.raises(IssuerError) as suspended:
+        accreditation.require("gx:LegalPerson")
+    assert suspended.value.code == "not_accredited"
+    assert "is suspended" in suspended.value.message
 
 
 def _client(source: Path, registry: str, cache: Path) -> Any:
