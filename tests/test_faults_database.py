@@ -234,3 +234,38 @@ def test_ready_on_sqlite(service: str, tmp_path: Path) -> None:
         assert ready.status_code == 200, ready.text
         assert ready.json()["status"] == "ready"
         assert call(http).status_code == ok_status
+
+
+def test_a_platform_is_ready_only_when_every_issuer_database_answers(tmp_path: Path) -> None:
+    """The multi-issuer app (`create_platform_app`): `/ready` checks each issuer's database;
+    one SQLite file that cannot be opened any more ("unable to open database file") makes
+    it 503, and that issuer's routes answer 503 `service_unavailable`, not 500."""
+    import shutil
+
+    from _asgi_server import serve
+    from _issuer_support import make_issuer
+
+    from ancre.issuer.api import IssuerSettings
+    from ancre.issuer.platform import create_platform_app
+
+    issuers = {
+        name: make_issuer(tmp_path / name / "issuer", 8443, path=f"/issuers/{name}")
+        for name in ("a", "b")
+    }
+    app = create_platform_app([IssuerSettings(i) for i in issuers.values()])
+    form = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:pre-authorized_code",
+        "pre-authorized_code": "not-a-code-this-issuer-made",
+    }
+    with serve(app) as url, httpx.Client(base_url=url, trust_env=False, timeout=20) as http:
+        assert http.get("/ready").status_code == 200
+        assert http.post("/issuers/b/token", data=form).status_code == 400
+        # b's database goes away (its volume unmounted): new connections cannot open it.
+        issuers["b"].engine.dispose()
+        shutil.rmtree(tmp_path / "b")
+        _assert_unavailable(http.get("/ready"))
+        _assert_unavailable(http.post("/issuers/b/token", data=form))
+        assert http.post("/issuers/a/token", data=form).status_code == 400  # a still serves
+        assert http.get("/health").status_code == 200
+    for issuer in issuers.values():
+        issuer.engine.dispose()
