@@ -168,6 +168,8 @@ def add_readiness(app: FastAPI, members: Sequence[IssuerSettings]) -> None:
 
     @app.get("/ready")
     def ready() -> Response:
+        """Readiness probe: 200 when every issuer's database answers `SELECT 1`, else 503
+        `service_unavailable` with Retry-After."""
         return ready_response(lambda: engines, "issuer")
 
     add_outage_handlers(app, "issuer")

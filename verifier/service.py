@@ -593,8 +593,9 @@ def _add_operations_routes(app: FastAPI, service: _Service) -> None:
 
     @app.get("/ready")
     def ready() -> Response:
-        """Ready when the OpenID4VP store's database (if any) answers ``SELECT 1`` and the
-        trust list (if one is configured) is current."""
+        """Readiness probe: 200 when the OpenID4VP database answers and the trust list is
+        current. The OpenID4VP store's database (if any) is asked `SELECT 1`: down, 503
+        `service_unavailable` with Retry-After; a configured trust list not current: 503."""
         if engines:
             from ancre.storage.outage import ready_response
 

@@ -130,6 +130,8 @@ def health_router(engine: Engine) -> APIRouter:
 
     @router.get("/ready")
     def ready() -> Response:
+        """Readiness probe: 200 when the registry's database answers `SELECT 1`, else 503
+        `service_unavailable` with Retry-After."""
         return ready_response(lambda: [engine], "registry")
 
     return router
