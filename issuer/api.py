@@ -43,6 +43,7 @@ from ancre.issuer.service import (
     PendingIssuance,
 )
 from ancre.storage.abuse import AbuseGuard, RateLimit
+from ancre.storage.outage import add_outage_handlers, ready_response
 from ancre.trust.codec.json import loads_strict
 from ancre.trust.did.web import did_web_to_url
 from ancre.trust.errors import AncreError, Code, ConfigurationError
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IssuerSettings",
+    "add_readiness",
     "create_app",
     "did_document_path",
     "include_issuer",
@@ -154,7 +156,23 @@ def create_app(settings: IssuerSettings) -> FastAPI:
     app = new_app()
     include_issuer(app, settings)
     guard(app, [settings])
+    add_readiness(app, [settings])
     return app
+
+
+def add_readiness(app: FastAPI, members: Sequence[IssuerSettings]) -> None:
+    """`/ready` for an app serving `members`: ``SELECT 1`` on each issuer's database, 503
+    `service_unavailable` with Retry-After when one does not answer (issue 19); and every
+    database outage a route meets answered the same way, a page for browsers (issue 17)."""
+    engines = [m.issuer.engine for m in members]
+
+    @app.get("/ready")
+    def ready() -> Response:
+        """Readiness probe: 200 when every issuer's database answers `SELECT 1`, else 503
+        `service_unavailable` with Retry-After."""
+        return ready_response(lambda: engines, "issuer")
+
+    add_outage_handlers(app, "issuer")
 
 
 def guard(app: FastAPI, members: Sequence[IssuerSettings]) -> None:

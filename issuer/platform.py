@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from ancre.issuer.api import did_document_path, guard, include_issuer, issuer_prefix, new_app
+from ancre.issuer.api import (
+    add_readiness,
+    did_document_path,
+    guard,
+    include_issuer,
+    issuer_prefix,
+    new_app,
+)
 from ancre.issuer.config import CONFIG_FILE, KEYSTORE_FILE, IssuerConfig
 from ancre.trust.errors import ConfigurationError
 
@@ -161,4 +168,5 @@ def create_platform_app(members: Sequence[IssuerSettings]) -> FastAPI:
     for settings in members:
         include_issuer(app, settings)
     guard(app, members)
+    add_readiness(app, members)
     return app

@@ -842,12 +842,18 @@ class Issuer:
 
         One conditional UPDATE consumes the code: unused, unexpired, under the attempt
         limit and with the right tx_code. A wrong tx_code counts an attempt (again one
-        conditional UPDATE); at the limit the code is locked for good."""
+        conditional UPDATE, in the same transaction, the row locked); at the limit the code
+        is locked for good."""
         limits = self.config.limits
         digest = _sha256(code)
         now = self.clock.now()
+        counted, left = 0, 0
         with self._transaction() as session:
-            row = session.get(PreAuthorizedCodeRow, digest)
+            # Locked for the transaction (PostgreSQL: FOR UPDATE; SQLite: the write lock
+            # taken at BEGIN): checking a tx_code and counting a wrong one happen together,
+            # so concurrent guesses on several replicas cannot all be checked before any is
+            # counted (issue 17: no more than `tx_code_attempts` guesses, whatever the race).
+            row = session.get(PreAuthorizedCodeRow, digest, with_for_update=True)
             if row is None:
                 raise IssuerError(Code.INVALID_GRANT, "unknown pre-authorized code")
             if row.tx_code_sha256 is not None and tx_code is None:
@@ -877,6 +883,27 @@ class Issuer:
                     raise InternalError(f"offer {row.offer_id} of a pre-authorized code is gone")
                 offer.code = None
                 return self._grant_access(session, offer, "redeem", now)
+            if tx_digest is not None:
+                # Not consumed: a wrong tx_code counts when the code is still live.
+                counted = _rowcount(
+                    session.execute(
+                        update(PreAuthorizedCodeRow)
+                        .where(
+                            PreAuthorizedCodeRow.code_sha256 == digest,
+                            PreAuthorizedCodeRow.used_at.is_(None),
+                            PreAuthorizedCodeRow.expires_at > now,
+                            PreAuthorizedCodeRow.tx_attempts < limits.tx_code_attempts,
+                        )
+                        .values(tx_attempts=PreAuthorizedCodeRow.tx_attempts + 1)
+                        .execution_options(synchronize_session=False)
+                    )
+                )
+            if counted:
+                # The row is locked since it was read: its count is exact.
+                left = max(limits.tx_code_attempts - row.tx_attempts - 1, 0)
+                self._audit(session, "wallet", "tx_code_refused", row.offer_id, {"left": left})
+        if counted:
+            raise IssuerError(Code.INVALID_GRANT, f"wrong tx_code ({left} attempt(s) left)")
         # Refused: say why, from a fresh read (another replica may have just used it).
         with self._transaction() as session:
             current = session.get(PreAuthorizedCodeRow, digest)
@@ -890,21 +917,9 @@ class Issuer:
                 raise IssuerError(
                     Code.INVALID_GRANT, "too many wrong tx_code attempts: the offer is locked"
                 )
-            counted = _rowcount(
-                session.execute(
-                    update(PreAuthorizedCodeRow)
-                    .where(
-                        PreAuthorizedCodeRow.code_sha256 == digest,
-                        PreAuthorizedCodeRow.used_at.is_(None),
-                        PreAuthorizedCodeRow.tx_attempts < limits.tx_code_attempts,
-                    )
-                    .values(tx_attempts=PreAuthorizedCodeRow.tx_attempts + 1)
-                    .execution_options(synchronize_session=False)
-                )
-            )
-            left = max(limits.tx_code_attempts - current.tx_attempts - counted, 0)
-            self._audit(session, "wallet", "tx_code_refused", current.offer_id, {"left": left})
-        raise IssuerError(Code.INVALID_GRANT, f"wrong tx_code ({left} attempt(s) left)")
+        # Live, unused, unlocked, yet not consumed: only a wrong tx_code gets here, and it was
+        # counted above unless the code changed between the two transactions.
+        raise IssuerError(Code.INVALID_GRANT, "wrong tx_code")
 
     def purge_expired(self) -> int:
         """Forget what has expired: nonces past their lifetime (refused anyway), and the

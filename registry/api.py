@@ -7,7 +7,9 @@ roles (viewer < editor < approver) and to a *person*: the two-person rule counts
 not tokens. Every admin call that changes something is audited by the service layer; admin
 reads go to a separate access log. Errors are RFC 9457 problem details carrying ancre's
 stable `code`; text with control characters is a 400 `invalid_characters`, a database still
-locked after retries a 503 `registry_busy` with `Retry-After`.
+locked after retries a 503 `registry_busy` with `Retry-After`, a database that cannot be
+reached a 503 `service_unavailable` with `Retry-After` (`ancre.storage.outage`). `/health`
+is liveness (touches nothing); `/ready` runs `SELECT 1` on the database.
 
 `create_app` assembles the routers of `ancre.registry.routes` (one per concern) and owns the
 error handlers.
@@ -20,10 +22,11 @@ from typing import Any, Final
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from ancre.storage.abuse import AbuseGuard
+from ancre.storage.outage import add_outage_handlers, outage_response
 from ancre.trust.errors import AncreError, Code
 from ancre.trust.keys.jwk import Signer
 
@@ -81,7 +84,7 @@ def create_app(
     app.include_router(issuers_router(context))
     app.include_router(governance_router(context))
     app.include_router(tokens_router(context))
-    app.include_router(health_router())
+    app.include_router(health_router(registry.engine))
     app.include_router(pages_router(registry, signer, page_secret))
     if did_document is not None and str(did_document.get("id", "")).startswith("did:web:"):
         app.include_router(_did_document_router(dict(did_document)))
@@ -128,12 +131,17 @@ def _add_error_handlers(app: FastAPI) -> None:
             400, "Invalid request", "a value is not storable", "invalid_request"
         )
 
+    # Any other database outage (PostgreSQL down, a connection cut): 503
+    # `service_unavailable` with Retry-After (issue 17); the OperationalError handler below
+    # replaces this one's for SQLite's "locked".
+    add_outage_handlers(app, "registry")
+
     @app.exception_handler(OperationalError)
-    async def _busy(_: Request, exc: OperationalError) -> JSONResponse:
+    async def _busy(request: Request, exc: OperationalError) -> Response:
         # SQLite still locked mid-transaction after its busy timeout (writers retry taking
         # the lock in the service): a clean 503, never a 500 with the driver's text.
         if "locked" not in str(exc.orig).lower() and "busy" not in str(exc.orig).lower():
-            raise exc
+            return outage_response(request, exc, "registry")
         response = problem_response(
             503, "Busy", "the registry database is busy; try again shortly", "registry_busy"
         )

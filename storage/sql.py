@@ -10,9 +10,18 @@ from typing import Any, Final
 from sqlalchemy import BigInteger, Dialect, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Engine
 
-__all__ = ["WRITE_OPTION", "UtcMicros", "make_engine", "migration_lock", "write_engine"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "WRITE_OPTION",
+    "UtcMicros",
+    "make_engine",
+    "migration_lock",
+    "write_engine",
+]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+#: Seconds a PostgreSQL connection attempt may take (libpq's `connect_timeout`).
+CONNECT_TIMEOUT: Final = 5
 
 
 class UtcMicros(TypeDecorator[datetime]):
@@ -40,7 +49,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     an engine copy made with `write_engine()` take the write lock at BEGIN (`BEGIN
     IMMEDIATE`), so two writers (processes or replicas) serialize instead of failing half-way
     through a multi-statement write (the registry's hash-chained audit append, the OpenID4VP
-    store's bounded insert)."""
+    store's bounded insert).
+
+    Every engine checks a pooled connection before lending it (`pool_pre_ping`): after
+    PostgreSQL restarts, the first request reconnects instead of failing on a dead socket,
+    without restarting ancre (issue 17). A PostgreSQL connection attempt gives up after
+    `CONNECT_TIMEOUT` seconds, so a database that does not answer is a 503, not a hang."""
+    kwargs.setdefault("pool_pre_ping", True)
+    if url.startswith("postgresql"):
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT)
+        kwargs["connect_args"] = connect_args
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
 

@@ -102,3 +102,51 @@ def fresh_database(server: str) -> str:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return server + name
+
+
+class StoppableCluster:
+    """A throw-away cluster a test may stop and start again on the same port (issue 17:
+    PostgreSQL restarted under a running service)."""
+
+    def __init__(self) -> None:
+        self._initdb, self._pg_ctl = _binary("initdb"), _binary("pg_ctl")
+        self.root = tempfile.mkdtemp(prefix="ancre-pg-")
+        self._as_user: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+            self._as_user = ["runuser", "-u", "postgres", "--"]
+        self._data = os.path.join(self.root, "data")
+        subprocess.run(
+            [*self._as_user, self._initdb, "-D", self._data, "-A", "trust", "-U", "postgres",
+             "--no-sync"],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        self.port = _start(self._as_user, self._pg_ctl, self._data, self.root)
+        self.server = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/"
+
+    def stop(self) -> None:
+        """Stop at once (`immediate`: connections are cut, as by a crash)."""
+        subprocess.run(
+            [*self._as_user, self._pg_ctl, "-D", self._data, "-m", "immediate", "-w", "stop"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        """Start again on the same port."""
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
+            "-c max_connections=50"
+        )
+        log = os.path.join(self.root, "log")
+        subprocess.run(
+            [*self._as_user, self._pg_ctl, "-D", self._data, "-o", options, "-w", "-l", log,
+             "start"],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        subprocess.run(
+            [*self._as_user, self._pg_ctl, "-D", self._data, "-m", "immediate", "-w", "stop"],
+            check=False, capture_output=True, timeout=60,
+        )  # fmt: skip
+        shutil.rmtree(self.root, ignore_errors=True)

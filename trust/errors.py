@@ -212,6 +212,9 @@ class Code(StrEnum):
     INVALID_NOTIFICATION_REQUEST = "invalid_notification_request"
     # verifier service (ancre.verifier.service): requests it refuses before verifying
     SERVICE_BUSY = "service_busy"
+    #: Any service (registry, issuer, verifier): its database is unreachable (PostgreSQL
+    #: down or restarting, a SQLite file that cannot be opened); 503 with `Retry-After`.
+    SERVICE_UNAVAILABLE = "service_unavailable"
     RATE_LIMITED = "rate_limited"
     # issuer VC-API (ancre.issuer.vc_api, ancre.issuer.accreditation)
     ISSUER_NOT_ALLOWED = "issuer_not_allowed"

@@ -33,7 +33,7 @@ from typing import Any, Final, Literal
 import anyio.to_thread
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ancre.storage.abuse import AbuseGuard, RateLimit
 from ancre.trust.clock import Clock, SystemClock
@@ -589,9 +589,19 @@ def _add_operations_routes(app: FastAPI, service: _Service) -> None:
         # fetches can hold them all (issue 12, point 18).
         return {"status": "ok"}
 
+    engines = _store_engines(service.config)
+
     @app.get("/ready")
-    def ready() -> JSONResponse:
-        """Ready when the trust list (if one is configured) is current."""
+    def ready() -> Response:
+        """Readiness probe: 200 when the OpenID4VP database answers and the trust list is
+        current. The OpenID4VP store's database (if any) is asked `SELECT 1`: down, 503
+        `service_unavailable` with Retry-After; a configured trust list not current: 503."""
+        if engines:
+            from ancre.storage.outage import ready_response
+
+            answer = ready_response(lambda: engines, "verifier")
+            if answer.status_code != 200:
+                return answer
         if trust is None:
             return JSONResponse({"status": "ready"})
         try:
@@ -623,6 +633,18 @@ def _add_operations_routes(app: FastAPI, service: _Service) -> None:
         )
 
 
+def _store_engines(config: VerifierSettings) -> list[Any]:
+    """The databases `/ready` checks: the OpenID4VP transaction store's (a SQLAlchemy
+    `Engine`), when it has one."""
+    store = config.openid4vp.store if config.openid4vp is not None else None
+    if store is None or not hasattr(store, "engine"):
+        return []
+    from sqlalchemy.engine import Engine
+
+    engine = store.engine
+    return [engine] if isinstance(engine, Engine) else []
+
+
 def create_app(settings: VerifierSettings | None = None) -> FastAPI:
     """The verifier API. Shared, thread-safe caches live as long as the app.
 
@@ -641,6 +663,11 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
     if config.openid4vp is not None:
         _mount_openid4vp(app, service, config.openid4vp)
     _add_operations_routes(app, service)
+    # The OpenID4VP store's database down: 503 `service_unavailable`, Retry-After (issue 17).
+    if _store_engines(config):
+        from ancre.storage.outage import add_outage_handlers
+
+        add_outage_handlers(app, "verifier")
     # Every request: the body limit (the largest a route allows), then the rate limit.
     largest = max(MAX_BODY_BYTES, config.openid4vp.max_body_bytes if config.openid4vp else 0)
     app.add_middleware(

@@ -11,7 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
+from sqlalchemy.engine import Engine
 
+from ancre.storage.outage import ready_response
 from ancre.trust.trust_list.model import EntryStatus
 
 from .bodies import ChainIn, aware
@@ -116,11 +118,20 @@ def trust_anchor_router(context: RouteContext) -> APIRouter:
     return router
 
 
-def health_router() -> APIRouter:
+def health_router(engine: Engine) -> APIRouter:
+    """`/health` (liveness: touches nothing) and `/ready` (readiness: `SELECT 1` on the
+    registry's database, 503 `service_unavailable` with Retry-After when it does not
+    answer)."""
     router = APIRouter()
 
     @router.get("/health")
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @router.get("/ready")
+    def ready() -> Response:
+        """Readiness probe: 200 when the registry's database answers `SELECT 1`, else 503
+        `service_unavailable` with Retry-After."""
+        return ready_response(lambda: [engine], "registry")
 
     return router
