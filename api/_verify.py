@@ -25,10 +25,12 @@ from ancre.trust.result import VerificationResult
 
 if TYPE_CHECKING:
     import httpx
+    from cryptography import x509
 
     from ancre.trust.did.document import DidResolver
     from ancre.trust.jose.vc_jose import KeySource, StatusChecker, TrustChecker
     from ancre.trust.net.guard import NetworkPolicy
+    from ancre.trust.vcdm.jsonld import ContextStore
     from ancre.verifier.engine import VerifyContext
 
 __all__ = ["Verifier", "verify"]
@@ -53,12 +55,64 @@ class _RegistryKey:
         return self._key
 
 
+def _checked_contexts(contexts: ContextStore | None) -> ContextStore | None:
+    """`contexts=` as given, once it is proven a `ContextStore` (a path is not read here:
+    the operator vets and pins a manifest with `load_context_manifest`)."""
+    if contexts is None:
+        return None
+    from ancre.trust.vcdm.jsonld import ContextStore
+
+    if not isinstance(contexts, ContextStore):
+        raise ConfigurationError(
+            "contexts= takes a ContextStore, e.g. "
+            "ancre.trust.vcdm.jsonld.load_context_manifest(path), "
+            f"not {type(contexts).__name__}"
+        )
+    return contexts
+
+
+def _checked_anchors(anchors: Iterable[x509.Certificate]) -> tuple[x509.Certificate, ...]:
+    """`trust_anchors=` as a tuple of certificates (PEM is read with
+    `ancre.trust.x509.chain.parse_pem_chain`, not guessed at here)."""
+    given: object = anchors  # typed, but hostile or mistaken callers pass PEM text
+    if isinstance(given, str | bytes):
+        raise ConfigurationError(
+            "trust_anchors= takes certificates: read PEM with "
+            "ancre.trust.x509.chain.parse_pem_chain(text)"
+        )
+    found = tuple(anchors)
+    if found:
+        from cryptography import x509
+
+        for anchor in found:
+            if not isinstance(anchor, x509.Certificate):
+                raise ConfigurationError(
+                    "trust_anchors= takes cryptography x509.Certificate objects, "
+                    f"not {type(anchor).__name__}"
+                )
+    return found
+
+
 class Verifier:
     """Verifies credentials and presentations of any format against one environment.
 
     Build it with `from_trust_list` (a connector in a data space), `from_trusted_issuers`
     (a fixed list of issuer DIDs) or the constructor (your own resolver and checkers). Use
-    it as a context manager, or call `close()`, to close the HTTP client it made."""
+    it as a context manager, or call `close()`, to close the HTTP client it made.
+
+    Each way of building one takes the same two operator choices as `ancre verify`:
+
+    - `contexts`: the JSON-LD contexts Data Integrity credentials may use, as a
+      `ancre.trust.vcdm.jsonld.ContextStore` — the shipped ones plus those an operator
+      vetted and pinned by SHA-256, e.g. `load_context_manifest("contexts/")` (`--context`).
+      Contexts are never fetched: a credential using one the store lacks is
+      `indeterminate` (`unknown_context`). `None`: the shipped contexts only.
+    - `trust_anchors`: certificates (`cryptography.x509.Certificate`, e.g. from
+      `ancre.trust.x509.chain.parse_pem_chain`) an `x5c` chain in a JOSE header must
+      validate to, its leaf naming the issuer (`--trust-anchor`). Headers without `x5c`
+      keep resolving the issuer's DID. Empty: an `x5c` header is not a key source.
+
+    A wrong type for either raises `ConfigurationError`."""
 
     __slots__ = ("_engine", "_owned_client")
 
@@ -70,11 +124,20 @@ class Verifier:
         policy: VerificationPolicy = _DEFAULT_POLICY,
         status: StatusChecker | None = None,
         trust: TrustChecker | None = None,
+        contexts: ContextStore | None = None,
+        trust_anchors: Iterable[x509.Certificate] = (),
     ) -> None:
         from ancre.verifier.engine import Verifier as Engine
         from ancre.verifier.engine import VerifyContext
 
-        context = VerifyContext(resolver, clock or SystemClock(), policy, status, trust)
+        clock = clock or SystemClock()
+        stores, anchors = _checked_contexts(contexts), _checked_anchors(trust_anchors)
+        keys: DidResolver | KeySource = resolver
+        if anchors:
+            from ancre.trust.x509.chain import X5cKeySource
+
+            keys = X5cKeySource(anchors, clock=clock, fallback=resolver)
+        context = VerifyContext(keys, clock, policy, status, trust, stores)
         self._engine = Engine(context)
         self._owned_client: httpx.Client | None = None
 
@@ -99,6 +162,8 @@ class Verifier:
         clock: Clock | None = None,
         cache_dir: str | Path | None = None,
         state_dir: str | Path | None = None,
+        contexts: ContextStore | None = None,
+        trust_anchors: Iterable[x509.Certificate] = (),
     ) -> Verifier:
         """A verifier trusting what the registry's signed trust list says, per credential
         type and at issuance time; did:web DIDs and status lists resolved over HTTP.
@@ -107,9 +172,11 @@ class Verifier:
         resolved like any DID unless `registry_key` (a public JWK or key) pins its key.
         Without `http_client` one is made (no redirects, no proxy from the environment) and
         closed by `close()`. `cache_dir` keeps the last list for restarts while the registry
-        is down; `state_dir` remembers the highest sequence seen (rollbacks are refused)."""
+        is down; `state_dir` remembers the highest sequence seen (rollbacks are refused).
+        `contexts`, `trust_anchors`: see the class."""
         from ancre.verifier.factory import TrustListSource, build_context
 
+        stores, anchors = _checked_contexts(contexts), _checked_anchors(trust_anchors)
         client, owned = http_client, http_client is None
         if client is None:
             import httpx
@@ -136,6 +203,8 @@ class Verifier:
                     cache_dir=None if cache_dir is None else str(cache_dir),
                     state_dir=None if state_dir is None else str(state_dir),
                 ),
+                contexts=stores,
+                trust_anchors=anchors,
             )
         except BaseException:
             if owned:
@@ -152,15 +221,23 @@ class Verifier:
         http_client: httpx.Client | None = None,
         network: NetworkPolicy | None = None,
         clock: Clock | None = None,
+        contexts: ContextStore | None = None,
+        trust_anchors: Iterable[x509.Certificate] = (),
     ) -> Verifier:
-        """A verifier trusting exactly these issuer DIDs. Without `http_client` it stays
-        offline: did:key and did:jwk issuers only, and status lists cannot be checked."""
+        """A verifier trusting exactly these issuers (DIDs, or the https URLs `x5c` leaf
+        certificates name). Without `http_client` it stays offline: did:key and did:jwk
+        issuers, or `x5c` chains to `trust_anchors`, only, and status lists cannot be
+        checked. `contexts`, `trust_anchors`: see the class."""
         from ancre.verifier.factory import build_context
 
+        if isinstance(issuers, str):
+            raise ConfigurationError("issuers takes a list of issuer DIDs, not one string")
+        stores, anchors = _checked_contexts(contexts), _checked_anchors(trust_anchors)
         policy = replace(policy, trusted_issuers=frozenset(issuers))
         context = build_context(
-            clock=clock or SystemClock(), policy=policy, http=http_client, network=network
-        )
+            clock=clock or SystemClock(), policy=policy, http=http_client, network=network,
+            contexts=stores, trust_anchors=anchors,
+        )  # fmt: skip
         return cls._from_context(context, None)
 
     @property
@@ -216,6 +293,8 @@ def verify(
     nonce: str | None = None,
     http_client: httpx.Client | None = None,
     clock: Clock | None = None,
+    contexts: ContextStore | None = None,
+    trust_anchors: Iterable[x509.Certificate] = (),
 ) -> VerificationResult:
     """Verify a credential or presentation of any format, in one call.
 
@@ -223,18 +302,22 @@ def verify(
     (`ancre.trust.trust_list.index.TrustList` / `ancre.trust.trust_list.client.TrustListClient`).
     Without it the trust step is recorded as skipped and `valid` means only "a valid signature
     by someone" — check `trust` in production. Offline unless `http_client` is given (did:web,
-    status lists).
+    status lists). `contexts`, `trust_anchors`: as for `Verifier`.
     For many verifications, build a `Verifier` once."""
     if isinstance(trust, str):
         raise ConfigurationError("trust= takes a list of issuer DIDs, not one string")
     if trust is None or hasattr(trust, "check"):
         from ancre.verifier.factory import build_context
 
-        context = build_context(clock=clock or SystemClock(), policy=policy, http=http_client)
+        context = build_context(
+            clock=clock or SystemClock(), policy=policy, http=http_client,
+            contexts=_checked_contexts(contexts), trust_anchors=_checked_anchors(trust_anchors),
+        )  # fmt: skip
         checker = cast("TrustChecker | None", trust)
         verifier = Verifier._from_context(context._replace(trust=checker), None)
     else:
         verifier = Verifier.from_trusted_issuers(
-            trust, policy=policy, http_client=http_client, clock=clock
-        )
+            trust, policy=policy, http_client=http_client, clock=clock, contexts=contexts,
+            trust_anchors=trust_anchors,
+        )  # fmt: skip
     return verifier.verify(data, audience=audience, nonce=nonce)

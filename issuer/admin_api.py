@@ -31,9 +31,9 @@ from starlette.concurrency import run_in_threadpool
 
 from ancre.issuer.api_keys import HashedKeyStore, stamp
 from ancre.issuer.db import AdminKeyRow
-from ancre.issuer.service import Issuer, IssuerError, StatusAction
+from ancre.issuer.service import Issuer, IssuerError, StatusAction, internal_error
 from ancre.trust.codec.json import loads_strict
-from ancre.trust.errors import AncreError, Code
+from ancre.trust.errors import AncreError, Code, InternalError
 from ancre.trust.net.inbound import read_limited
 from ancre.trust.problem import problem
 
@@ -173,6 +173,8 @@ def admin_router(issuer: Issuer, prefix: str) -> APIRouter:
             result: Response = await fn(admin)
         except IssuerError as error:
             return _problem(error.status, error.code, error.message)
+        except InternalError as error:
+            return _problem(500, error.code, internal_error(error))
         except AncreError as error:
             return _problem(400, error.code, error.message)
         return result

@@ -41,12 +41,13 @@ from ancre.issuer.service import (
     Issuer,
     IssuerError,
     PendingIssuance,
+    internal_error,
 )
 from ancre.storage.abuse import AbuseGuard, RateLimit
 from ancre.storage.outage import add_outage_handlers, ready_response
 from ancre.trust.codec.json import loads_strict
 from ancre.trust.did.web import did_web_to_url
-from ancre.trust.errors import AncreError, Code, ConfigurationError
+from ancre.trust.errors import AncreError, Code, ConfigurationError, InternalError
 from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.net.inbound import read_limited
 from ancre.trust.problem import problem
@@ -131,6 +132,8 @@ async def _guarded(fn: Callable[[], Any], fallback: Code | None = None) -> Respo
         result: Response = await fn()
     except IssuerError as error:
         return _error(error.code, error.message, error.status)
+    except InternalError as error:
+        return _internal_error(error)
     except ConfigurationError as error:
         return _error("server_error", f"the issuer cannot serve this: {error.message}", 500)
     except AncreError as error:
@@ -138,6 +141,10 @@ async def _guarded(fn: Callable[[], Any], fallback: Code | None = None) -> Respo
             return _error(error.code, error.message, 400)
         return _error(fallback, f"{error.code}: {error.message}", 400)
     return result
+
+
+def _internal_error(error: InternalError) -> JSONResponse:
+    return _error("server_error", internal_error(error), 500)
 
 
 @dataclass(frozen=True, slots=True)

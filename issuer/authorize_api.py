@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
@@ -26,6 +27,7 @@ from ancre.issuer.api import (
     Served,
     _call,
     _error,
+    _internal_error,
     _media_type,
     _single_valued,
 )
@@ -42,7 +44,7 @@ from ancre.issuer.delegation import STATUS_PATH as DELEGATION_PAGES
 from ancre.issuer.delegation import delegation_router
 from ancre.issuer.operator_approval import REFRESH_SECONDS, WAIT_PATH, OperatorApproval
 from ancre.issuer.pages import CSS, choose_language, offer_qr_svg, render, security_headers
-from ancre.issuer.service import IssuerError
+from ancre.issuer.service import IssuerError, internal_error
 from ancre.issuer.templates import TEMPLATES, template
 from ancre.trust.display import shown
 from ancre.trust.errors import AncreError, Code, InternalError
@@ -60,6 +62,16 @@ def _evidence_label(entry: Mapping[str, Any]) -> str:
         return str(register)
     kind = entry.get("type")
     return str(kind[0] if isinstance(kind, list) and kind else kind)
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """A page's form, read and CSRF-checked (:meth:`LoginFlow.read_post`): the language
+    its pages are in, its fields, and the browser it came from."""
+
+    lang: str
+    form: dict[str, str]
+    browser: str
 
 
 class LoginFlow:
@@ -128,6 +140,28 @@ class LoginFlow:
         except (UnicodeDecodeError, ValueError):
             raise IssuerError(Code.INVALID_REQUEST, "the form is malformed") from None
         return _single_valued(pairs, "a form field is repeated")
+
+    async def read_post(self, request: Request) -> Posted | Response:
+        """A page's CSRF form, read in the order its refusals need: the language first (the
+        error page for an unreadable form is in the query's or the cookie's), then the
+        form and its language, then the browser binding and its CSRF token. The checked
+        :class:`Posted`, or the error page to answer with."""
+        lang = self.lang_of(request)
+        try:
+            form = await self.read_form(request)
+            lang = self.lang_of(request, form)
+            browser = self.checked_browser(request, form)
+        except AncreError as error:
+            return self.refused(error, lang)
+        return Posted(lang, form, browser)
+
+    def refused(self, error: AncreError, lang: str) -> Response:
+        """The error page for a refusal: its code, and its status (400 unless it carries
+        one). An `InternalError` is the issuer's fault, not the browser's: logged, 500."""
+        if isinstance(error, InternalError):
+            internal_error(error)
+            return self.error_page(error.code, lang, 500)
+        return self.error_page(error.code, lang, getattr(error, "status", 400))
 
     # -- pages -------------------------------------------------------------------------------
 
@@ -272,7 +306,7 @@ def _waiting_router(flow: LoginFlow, step: OperatorApproval) -> APIRouter:
             back = await _call(flow.code_flow.complete, request_id, outcome, browser)
             return await flow.finish(back, lang)
         except AncreError as error:
-            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+            return flow.refused(error, lang)
 
     return router
 
@@ -312,11 +346,11 @@ def _pages_router(flow: LoginFlow) -> APIRouter:
 
     @router.post(prefix + "/login/start")
     async def start(request: Request) -> Response:
-        lang = flow.lang_of(request)
+        posted = await flow.read_post(request)
+        if isinstance(posted, Response):
+            return posted
+        lang, form, browser = posted.lang, posted.form, posted.browser
         try:
-            form = await flow.read_form(request)
-            lang = flow.lang_of(request, form)
-            browser = flow.checked_browser(request, form)
             configuration = form.get("configuration", "")
             if configuration not in flow.offered:
                 raise IssuerError(Code.UNKNOWN_CREDENTIAL_CONFIGURATION, "no such credential")
@@ -333,7 +367,7 @@ def _pages_router(flow: LoginFlow) -> APIRouter:
             response = await flow.decided(outcome, pending.id, browser, None, lang,
                                           ask_consent=True)  # fmt: skip
         except AncreError as error:
-            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+            return flow.refused(error, lang)
         response.headers.append("set-cookie", f"{LANG_COOKIE}={lang}; Path=/; Secure; SameSite=Lax")
         return response
 
@@ -342,11 +376,11 @@ def _pages_router(flow: LoginFlow) -> APIRouter:
 
     @router.post(prefix + "/login/consent")
     async def consent_decision(request: Request) -> Response:
-        lang = flow.lang_of(request)
+        posted = await flow.read_post(request)
+        if isinstance(posted, Response):
+            return posted
+        lang, form, browser = posted.lang, posted.form, posted.browser
         try:
-            form = await flow.read_form(request)
-            lang = flow.lang_of(request, form)
-            browser = flow.checked_browser(request, form)
             request_id = form.get("request", "")
             if not request_id or len(request_id) > 64:
                 raise IssuerError(Code.INVALID_REQUEST, "no request")
@@ -361,7 +395,7 @@ def _pages_router(flow: LoginFlow) -> APIRouter:
             back = await _call(code_flow.complete, request_id, outcome, browser)
             return await flow.finish(back, lang, browser)
         except AncreError as error:
-            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+            return flow.refused(error, lang)
 
     return router
 
@@ -387,7 +421,7 @@ def _provider_choice(router: APIRouter, flow: LoginFlow) -> None:
                 raise IssuerError(Code.INVALID_REQUEST, "no request")
             pending = await _call(code_flow.pending, request_id)
         except AncreError as error:
-            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+            return flow.refused(error, lang)
         return flow.page(
             "choose", lang, csrf=flow.binding.csrf(browser), request_id=request_id,
             credential_label=flow.label(pending.configuration_id, lang),
@@ -396,11 +430,11 @@ def _provider_choice(router: APIRouter, flow: LoginFlow) -> None:
 
     @router.post(prefix + "/login/provider")
     async def chosen(request: Request) -> Response:
-        lang = flow.lang_of(request)
+        posted = await flow.read_post(request)
+        if isinstance(posted, Response):
+            return posted
+        lang, form, browser = posted.lang, posted.form, posted.browser
         try:
-            form = await flow.read_form(request)
-            lang = flow.lang_of(request, form)
-            browser = flow.checked_browser(request, form)
             request_id, provider = form.get("request", ""), form.get("provider", "")
             if not request_id or len(request_id) > 64 or not provider or len(provider) > 64:
                 raise IssuerError(Code.INVALID_REQUEST, "no request or no provider")
@@ -408,7 +442,7 @@ def _provider_choice(router: APIRouter, flow: LoginFlow) -> None:
             outcome = await _call(bridge.start, pending, browser, provider)
             return await flow.decided(outcome, request_id, browser, None, lang, ask_consent=False)
         except AncreError as error:
-            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+            return flow.refused(error, lang)
 
 
 def _redirects_router(flow: LoginFlow) -> APIRouter:
@@ -427,6 +461,8 @@ def _redirects_router(flow: LoginFlow) -> APIRouter:
             return await flow.decided(
                 outcome, pending.id, browser, cookie, flow.lang_of(request), ask_consent=False
             )
+        except InternalError as error:
+            return _internal_error(error)
         except AncreError as error:
             return _error(error.code, error.message, getattr(error, "status", 400))
         except ValueError:
@@ -447,7 +483,7 @@ def _redirects_router(flow: LoginFlow) -> APIRouter:
                 return RedirectResponse(outcome.url, 303, headers=_NO_STORE)
             return await flow.decided(outcome, request_id, browser, None, lang, ask_consent=True)
         except AncreError as error:
-            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+            return flow.refused(error, lang)
         except ValueError:
             return flow.error_page(Code.INVALID_REQUEST, lang)
 
@@ -466,14 +502,14 @@ def _logout_router(flow: LoginFlow, step: Any) -> APIRouter:
 
     @router.post(prefix + "/login/logout")
     async def logout(request: Request) -> Response:
-        lang = flow.lang_of(request)
+        posted = await flow.read_post(request)
+        if isinstance(posted, Response):
+            return posted
+        lang = posted.lang
         try:
-            form = await flow.read_form(request)
-            lang = flow.lang_of(request, form)
-            browser = flow.checked_browser(request, form)
-            url = await _call(step.logout, browser)
+            url = await _call(step.logout, posted.browser)
         except AncreError as error:
-            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+            return flow.refused(error, lang)
         if url is not None:
             return RedirectResponse(url, 303, headers=_NO_STORE)
         response = flow.page("logged_out", lang, local_only=True)
@@ -487,7 +523,7 @@ def _logout_router(flow: LoginFlow, step: Any) -> APIRouter:
             browser, params = flow.returned(request, "logout")
             await _call(step.logged_out, params, browser)
         except AncreError as error:
-            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+            return flow.refused(error, lang)
         except ValueError:
             return flow.error_page(Code.INVALID_REQUEST, lang)
         response = flow.page("logged_out", lang, local_only=False)

@@ -491,7 +491,7 @@ def delegation_router(flow: LoginFlow) -> APIRouter:
             code = _query(request, "code")
             shown = await _call(delegations.status, _query(request, "id"), code)
         except AncreError as error:
-            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+            return flow.refused(error, lang)
         return flow.page(
             "delegation_status", lang, cookie=cookie, csrf=flow.binding.csrf(browser),
             approval_link=_approval_link(public, code) if shown.state == "pending" else None,
@@ -506,7 +506,7 @@ def delegation_router(flow: LoginFlow) -> APIRouter:
             code = _query(request, "code")
             shown = await _call(delegations.by_code, code)
         except AncreError as error:
-            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+            return flow.refused(error, lang)
         # Before the director's login: the organization only, not who asks.
         return flow.page(
             "delegation_approve", lang, cookie=cookie, csrf=flow.binding.csrf(browser),
@@ -515,14 +515,14 @@ def delegation_router(flow: LoginFlow) -> APIRouter:
 
     @router.post(prefix + APPROVE_PATH.rsplit("/", 1)[0] + "/login")
     async def approver_login(request: Request) -> Response:
-        lang = flow.lang_of(request)
+        posted = await flow.read_post(request)
+        if isinstance(posted, Response):
+            return posted
+        lang = posted.lang
         try:
-            form = await flow.read_form(request)
-            lang = flow.lang_of(request, form)
-            browser = flow.checked_browser(request, form)
-            url = await _call(bridge.start_approval, form.get("code", ""), browser)
+            url = await _call(bridge.start_approval, posted.form.get("code", ""), posted.browser)
         except AncreError as error:
-            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+            return flow.refused(error, lang)
         return RedirectResponse(url, 303, headers=_NO_STORE)
 
     @router.get(prefix + REVIEW_PATH)
@@ -535,7 +535,7 @@ def delegation_router(flow: LoginFlow) -> APIRouter:
             delegation_id = _query(request, "id")
             shown = await _call(delegations.for_review, delegation_id, browser)
         except AncreError as error:
-            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+            return flow.refused(error, lang)
         return flow.page(
             "delegation_review", lang, csrf=flow.binding.csrf(browser),
             delegation_id=delegation_id, **_summary(shown, with_requester=True),
@@ -543,17 +543,17 @@ def delegation_router(flow: LoginFlow) -> APIRouter:
 
     @router.post(prefix + REVIEW_PATH.rsplit("/", 1)[0] + "/decide")
     async def decide(request: Request) -> Response:
-        lang = flow.lang_of(request)
+        posted = await flow.read_post(request)
+        if isinstance(posted, Response):
+            return posted
+        lang, form, browser = posted.lang, posted.form, posted.browser
         try:
-            form = await flow.read_form(request)
-            lang = flow.lang_of(request, form)
-            browser = flow.checked_browser(request, form)
             decision = form.get("decision")
             if decision not in ("approve", "reject"):
                 raise IssuerError(Code.INVALID_REQUEST, "no decision")
             shown = await _call(delegations.decide, form.get("delegation", ""), decision, browser)
         except AncreError as error:
-            return flow.error_page(error.code, lang, getattr(error, "status", 400))
+            return flow.refused(error, lang)
         return flow.page("delegation_decided", lang, **_summary(shown, with_requester=True))
 
     return router

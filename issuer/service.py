@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -100,6 +101,14 @@ class IssuerError(AncreError):
     def __init__(self, code: Code, message: str, status: int = 400) -> None:
         super().__init__(code, message)
         self.status = status
+
+
+def internal_error(error: InternalError) -> str:
+    """Log an `InternalError` (a broken invariant of the issuer's own state, never the
+    client's fault: the routes answer 500) with its traceback for the operator; return the
+    description the client gets, which names the stable code and none of the internals."""
+    logging.getLogger("ancre.issuer").error("invalid_state: %s", error.message, exc_info=error)
+    return f"{error.code}: the issuer's own state is inconsistent; its operator's log says why"
 
 
 def _sha256(value: str) -> str:

@@ -42,11 +42,12 @@ from ancre.issuer.service import (
     IssuerError,
     StatusAction,
     _bitstring_entry,
+    internal_error,
 )
 from ancre.issuer.templates import TEMPLATES, Template
 from ancre.trust.codec.json import loads_strict
 from ancre.trust.data_integrity.proofs import add_proof
-from ancre.trust.errors import AncreError, Code, ConfigurationError
+from ancre.trust.errors import AncreError, Code, ConfigurationError, InternalError
 from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt
 from ancre.trust.keys.jwk import KeyType
 from ancre.trust.net.inbound import read_limited
@@ -515,6 +516,8 @@ def vc_api_router(issuer: Issuer, prefix: str, settings: VcApiSettings | None) -
             return problem.response()
         except IssuerError as error:
             return VcApiError(error.code, error.message, error.status).response()
+        except InternalError as error:
+            return VcApiError(error.code, internal_error(error), 500).response()
         except AncreError as error:
             return VcApiError(error.code, error.message, 422).response()
         return JSONResponse(result, ok, headers={"Cache-Control": "no-store"})

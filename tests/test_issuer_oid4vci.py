@@ -4,6 +4,8 @@ status, and without side effects that would let a retry or a replay through."""
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +22,7 @@ from _issuer_support import (
     running_issuer,
 )
 
+from ancre.issuer.config import DATABASE_FILE
 from ancre.issuer.service import Issuer
 from ancre.issuer.templates import Authorization
 from ancre.trust.clock import FixedClock, SystemClock
@@ -108,6 +111,33 @@ def test_pre_authorized_code_is_single_use(served: tuple[Issuer, str], wallet: W
     again = wallet.token(url, code, pin)
     _refused(again, 400, "invalid_grant")
     assert "already used" in again.json()["error_description"]
+
+
+def test_a_broken_invariant_is_a_logged_500_not_the_wallets_fault(
+    served: tuple[Issuer, str], wallet: Wallet, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    issuer, url = served
+    code, _ = _offer(issuer)
+    # The database changed behind the issuer's back: the offer the code points to is gone
+    # (a foreign key the issuer's own connections enforce; this one does not).
+    database = sqlite3.connect(tmp_path / "issuer" / DATABASE_FILE)
+    try:
+        with database:
+            [(offer_id,)] = database.execute("SELECT id FROM offers").fetchall()
+            database.execute("DELETE FROM offers")
+    finally:
+        database.close()
+    with caplog.at_level(logging.ERROR, logger="ancre.issuer"):
+        response = wallet.token(url, code, None)
+    # Not the wallet's fault (no 4xx), and nothing of the issuer's state in the answer.
+    _refused(response, 500, "server_error")
+    description = response.json()["error_description"]
+    assert description.startswith("invalid_state: "), description
+    assert offer_id not in description
+    # The operator's log has what happened, with the traceback.
+    [record] = [r for r in caplog.records if r.name == "ancre.issuer"]
+    assert f"offer {offer_id} of a pre-authorized code is gone" in record.getMessage()
+    assert record.exc_info is not None
 
 
 def test_expired_pre_authorized_code(

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
@@ -87,7 +88,12 @@ def _child_main(conn: Connection) -> None:
         except AncreError as error:
             conn.send(("error", type(error).__name__, error.code.value, error.message))
         except BaseException as error:  # noqa: BLE001 - a worker answers, whatever happened
-            conn.send(("error", "InvalidError", Code.CANONICALIZATION_FAILED.value, repr(error)))
+            # Not pyld's failure (canonize_here translates those): an ancre bug, or the
+            # machine's (memory). The traceback goes to the worker's stderr, which is the
+            # service's; the verdict, which reaches the client, names only the type.
+            traceback.print_exc(file=sys.stderr)
+            failed = f"JSON-LD processing failed in its worker ({type(error).__name__})"
+            conn.send(("error", "InvalidError", Code.CANONICALIZATION_FAILED.value, failed))
 
 
 class _Worker:

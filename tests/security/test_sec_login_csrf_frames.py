@@ -100,3 +100,31 @@ def test_every_page_forbids_framing(served: Served, http: httpx.Client) -> None:
         assert response.headers.get("x-frame-options") == "DENY", path
         html += 1
     assert html >= 15, html
+
+
+def test_every_form_refusal_page_is_in_the_language_asked_for(
+    served: Served, http: httpx.Client
+) -> None:
+    # The pages are French unless asked otherwise. A body that is not a form has no `lang`
+    # to read: its error page is in the query's language. A form refused for its CSRF token
+    # was read first: its page is in the form's language.
+    cookie, _ = browser_session(http, served.url)
+    calls = list(served.authentication.calls)
+    for path in _pages(served):
+        unreadable = http.post(
+            served.url + path + "?lang=en",
+            content=b'{"lang": "fr"}',
+            headers={"Cookie": cookie, "Content-Type": "application/json"},
+        )
+        assert unreadable.status_code == 400, (path, unreadable.text[:300])
+        assert page_error_code(unreadable) == "invalid_request", path
+        assert '<html lang="en">' in unreadable.text, path
+        refused = http.post(
+            served.url + path, data={"lang": "en", "csrf": "A" * 43}, headers={"Cookie": cookie}
+        )
+        assert refused.status_code == 403, (path, refused.text[:300])
+        assert page_error_code(refused) == "csrf_invalid", path
+        assert '<html lang="en">' in refused.text, path
+        french = http.post(served.url + path, data={"csrf": "A"}, headers={"Cookie": cookie})
+        assert '<html lang="fr">' in french.text, path
+    assert served.authentication.calls == calls  # nothing behind the forms ran

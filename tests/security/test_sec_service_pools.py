@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from ancre.verifier._jsonld_pool import JsonLdPool, PoolFullError
+from ancre.trust.vcdm.jsonld import DEFAULT_LIMITS
+from ancre.verifier._jsonld_pool import JsonLdPool, PoolFullError, _Worker
 from ancre.verifier._outbound import HostBusyError, OutboundLimiter
 
 
@@ -104,3 +105,29 @@ def test_one_verification_has_one_jsonld_budget() -> None:
     finally:
         pool.close()
     assert len(done) < 50
+
+
+def test_jsonld_worker_logs_an_unexpected_failure_and_echoes_none_of_it(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # A failure that is not pyld's (those are translated in the worker): the verdict, which
+    # reaches the client, names the type only; the traceback goes to the service's stderr.
+    worker = _Worker()
+    try:
+        assert worker.conn.poll(30), "the worker did not start"
+        assert worker.conn.recv() == ("ready",)
+        document = {"@context": "https://www.w3.org/ns/credentials/v2"}
+        worker.conn.send((document, 5, DEFAULT_LIMITS))  # 5: not a store's documents
+        assert worker.conn.poll(30), "the worker did not answer"
+        answer = worker.conn.recv()
+    finally:
+        worker.kill()
+    assert answer == (
+        "error",
+        "InvalidError",
+        "canonicalization_failed",
+        "JSON-LD processing failed in its worker (TypeError)",
+    )
+    logged = capfd.readouterr().err
+    assert "Traceback" in logged
+    assert "'int' object is not iterable" in logged
