@@ -1,0 +1,141 @@
+"""Load: concurrent workers over one async httpx pool, each request's latency and outcome
+recorded in a `Tally`; a `Window` says when a fault is being injected, so that what fails
+then is counted as a fault absorbed, not as a steady-state error."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class Window:
+    """Whether a fault is being injected (set by the injector), and whether an outage of the
+    database is (503 + Retry-After is then the only clean refusal)."""
+
+    fault: bool = False
+    outage: bool = False
+
+
+@dataclass
+class Tally:
+    """What one phase's clients saw."""
+
+    latencies: list[float] = field(default_factory=list)
+    ok: int = 0
+    errors: int = 0  # outside a fault window: a failure of the service under load
+    absorbed: int = 0  # failed while a fault was injected (process dead, database down)
+    clean_503: int = 0  # 503 with Retry-After during a database outage
+    unclean: int = 0  # during an outage: anything but 2xx or a clean 503
+    statuses: Counter[str] = field(default_factory=Counter)
+    samples: list[str] = field(default_factory=list)  # a few failures, for the reader
+
+    @property
+    def requests(self) -> int:
+        return self.ok + self.errors + self.absorbed
+
+    def note(self, what: str) -> None:
+        if len(self.samples) < 5:
+            self.samples.append(what[:300])
+
+    def percentile(self, q: float) -> float | None:
+        """Milliseconds; nearest rank."""
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "ok": self.ok,
+            "errors": self.errors,
+            "faults_absorbed": self.absorbed,
+            "clean_503": self.clean_503,
+            "unclean_during_outage": self.unclean,
+            "p50_ms": self.percentile(0.50),
+            "p99_ms": self.percentile(0.99),
+            "statuses": dict(sorted(self.statuses.items())),
+            "failure_samples": self.samples,
+        }
+
+
+class Failed(Exception):
+    """A request that did not get the answer expected: ends this iteration of the worker."""
+
+
+async def call(
+    http: httpx.AsyncClient,
+    tally: Tally,
+    window: Window,
+    method: str,
+    url: str,
+    *,
+    expect: int,
+    **kwargs: Any,
+) -> httpx.Response:
+    """One request: timed, classified; raises `Failed` unless its status is `expect`."""
+    start = time.perf_counter()
+    try:
+        response = await http.request(method, url, **kwargs)
+    except httpx.HTTPError as error:
+        label = f"transport:{type(error).__name__}"
+        _failure(tally, window, label, f"{method} {url}: {label}")
+        if window.outage:
+            tally.unclean += 1
+            tally.note(f"during the outage: {method} {url}: {label} {error}")
+        raise Failed(label) from error
+    elapsed = time.perf_counter() - start
+    status = response.status_code
+    tally.statuses[str(status)] += 1
+    if status == expect:
+        tally.ok += 1
+        tally.latencies.append(elapsed)
+        return response
+    if window.outage:
+        if status == 503 and response.headers.get("retry-after"):
+            tally.clean_503 += 1
+        else:
+            tally.unclean += 1
+            tally.note(f"during the outage: {method} {url} -> {status} {response.text[:200]}")
+    _failure(tally, window, str(status), f"{method} {url} -> {status} {response.text[:200]}")
+    raise Failed(str(status))
+
+
+def _failure(tally: Tally, window: Window, label: str, what: str) -> None:
+    if label.startswith("transport:"):
+        tally.statuses[label] += 1
+    if window.fault:
+        tally.absorbed += 1
+    else:
+        tally.errors += 1
+        tally.note(what)
+
+
+Operation = Callable[[httpx.AsyncClient, Tally, Window], Awaitable[None]]
+
+
+async def drive(
+    http: httpx.AsyncClient,
+    operation: Operation,
+    tally: Tally,
+    window: Window,
+    stop: asyncio.Event,
+    concurrency: int,
+) -> None:
+    """`concurrency` workers repeating `operation` until `stop`."""
+
+    async def worker() -> None:
+        while not stop.is_set():
+            try:
+                await operation(http, tally, window)
+            except Failed:
+                await asyncio.sleep(0.05 if window.fault else 0)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
