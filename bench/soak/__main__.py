@@ -29,16 +29,30 @@ def _ms(value: float | None) -> str:
 
 def render(summary: dict[str, Any], console: Console) -> None:
     table = Table(title="ancre soak: load and faults (loopback)")
-    for column in ("phase", "requests", "ok", "errors", "faults absorbed", "p50 ms", "p99 ms",
-                   "faults injected", "recovery s"):  # fmt: skip
+    for column in (
+        "phase",
+        "requests",
+        "ok",
+        "errors",
+        "faults absorbed",
+        "p50 ms",
+        "p99 ms",
+        "faults injected",
+        "recovery s",
+    ):
         table.add_column(column, justify="left" if column == "phase" else "right")
     for p in summary["phases"]:
         table.add_row(
-            p["name"], str(p["requests"]), str(p["ok"]), str(p["errors"]),
-            str(p["faults_absorbed"]), _ms(p["p50_ms"]), _ms(p["p99_ms"]),
-            str(p["faults_injected"]), "-" if p["recovery_seconds"] is None
-            else str(p["recovery_seconds"]),
-        )  # fmt: skip
+            p["name"],
+            str(p["requests"]),
+            str(p["ok"]),
+            str(p["errors"]),
+            str(p["faults_absorbed"]),
+            _ms(p["p50_ms"]),
+            _ms(p["p99_ms"]),
+            str(p["faults_injected"]),
+            "-" if p["recovery_seconds"] is None else str(p["recovery_seconds"]),
+        )
     console.print(table)
     checks = Table(title="invariants")
     for column in ("", "invariant", "detail"):
@@ -67,19 +81,27 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
     parser.add_argument("--seconds", type=float, default=60.0, help="each steady load phase")
-    parser.add_argument("--fault-seconds", type=float, default=0.0,
-                        help="load before and after each fault (default: seconds / 4)")  # fmt: skip
+    parser.add_argument(
+        "--fault-seconds",
+        type=float,
+        default=0.0,
+        help="load before and after each fault (default: seconds / 4)",
+    )
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--kill", default="registry,issuer,verifier",
-                        help="services to SIGKILL mid-load (comma-separated, or none)")  # fmt: skip
+    parser.add_argument(
+        "--kill",
+        default="registry,issuer,verifier",
+        help="services to SIGKILL mid-load (comma-separated, or none)",
+    )
     parser.add_argument("--no-outage", action="store_true", help="skip the PostgreSQL restart")
     parser.add_argument("--json", type=Path, help="also write the summary here")
     args = parser.parse_args(argv)
     kill = tuple(k for k in args.kill.split(",") if k and k != "none")
     if not set(kill) <= {"registry", "issuer", "verifier"}:
         parser.error(f"--kill: unknown service in {args.kill!r}")
-    settings = Settings(args.seconds, args.fault_seconds, args.concurrency, kill,
-                        not args.no_outage)  # fmt: skip
+    settings = Settings(
+        args.seconds, args.fault_seconds, args.concurrency, kill, not args.no_outage
+    )
     signal.signal(signal.SIGTERM, _terminate)
     console = Console()
     folder = Path(tempfile.mkdtemp(prefix="ancre-soak-"))
@@ -94,9 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[red]interrupted[/]: cleaning up")
         return 130
-    except Exception as error:  # a campaign that could not run says why, then exits 2
-        console.print(f"[red]soak could not run[/]: {type(error).__name__}: {error}",
-                      markup=True, highlight=False)  # fmt: skip
+    except Exception as error:  # noqa: BLE001 — a campaign that could not run says why, then exits 2
+        console.print(
+            f"[red]soak could not run[/]: {type(error).__name__}: {error}",
+            markup=True,
+            highlight=False,
+        )
         return 2
     finally:
         if deployment is not None:

@@ -13,7 +13,8 @@ _PATH = Path(__file__).resolve().parents[2] / "tests" / "_postgres.py"
 
 def _module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("_ancre_test_postgres", _PATH)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -22,7 +22,7 @@ from ancre.trust.codec.json import dumps_compact
 from ancre.trust.jose.vc_jose import envelope_credential
 from ancre.trust.keys.jwk import PrivateKey
 from bench.soak.cluster import Cluster
-from bench.soak.load import Failed, Operation, Tally, Window, call, drive
+from bench.soak.load import Operation, RequestFailedError, Tally, Window, call, drive
 from bench.soak.services import ANCHOR, CREDENTIAL_TYPE, Deployment, Service, issuer_library
 
 CLAIMS = {
@@ -117,8 +117,16 @@ class Clients:
             "credential_types": {CREDENTIAL_TYPE: []},
         }
         headers = {"Authorization": f"Bearer {self.d.token}"}
-        await call(http, tally, window, "POST", f"{url}/admin/issuers", expect=201,
-                   json=body, headers=headers)  # fmt: skip
+        await call(
+            http,
+            tally,
+            window,
+            "POST",
+            f"{url}/admin/issuers",
+            expect=201,
+            json=body,
+            headers=headers,
+        )
         self.added.add(did)
         for _ in range(3):
             await call(http, tally, window, "GET", f"{url}/trust-list", expect=200)
@@ -132,7 +140,7 @@ class Clients:
     def _offer(self) -> str | None:
         try:
             offer = self.issuer_lib.create_offer("LegalPerson", CLAIMS, authorization=OPERATOR)
-        except Exception:  # the database is down: the harness's own step, not the service's
+        except Exception:  # noqa: BLE001 — the database is down: the harness's own step, not the service's
             with self._lock:
                 self.offers_unavailable += 1
             return None
@@ -154,16 +162,25 @@ class Clients:
         proof = self._proof(nonce.json()["c_nonce"])
         body = {"credential_configuration_id": "LegalPerson", "proofs": {"jwt": [proof]}}
         answer = await call(
-            http, tally, window, "POST", self.credential_url, expect=200, json=body,
+            http,
+            tally,
+            window,
+            "POST",
+            self.credential_url,
+            expect=200,
+            json=body,
             headers={"Authorization": f"Bearer {access}"},
-        )  # fmt: skip
+        )
         credential: str = answer.json()["credentials"][0]["credential"]
         self.received.add(credential_id(credential))
         return credential
 
     def _proof(self, nonce: str) -> str:
-        head = {"typ": "openid4vci-proof+jwt", "alg": self.key.alg,
-                "jwk": self.key.public_key.to_jwk()}  # fmt: skip
+        head = {
+            "typ": "openid4vci-proof+jwt",
+            "alg": self.key.alg,
+            "jwk": self.key.public_key.to_jwk(),
+        }
         payload = {"aud": self.d.issuer.url, "iat": int(time.time()), "nonce": nonce}
         signing_input = (
             b64url_encode(dumps_compact(head).encode())
@@ -176,18 +193,27 @@ class Clients:
     async def verifier_op(self, http: httpx.AsyncClient, tally: Tally, window: Window) -> None:
         credential = self.credentials[int(time.perf_counter() * 1e6) % len(self.credentials)]
         body = {"verifiableCredential": envelope_credential(credential)}
-        response = await call(http, tally, window, "POST",
-                              f"{self.d.verifier.url}/credentials/verify", expect=200,
-                              json=body)  # fmt: skip
+        response = await call(
+            http,
+            tally,
+            window,
+            "POST",
+            f"{self.d.verifier.url}/credentials/verify",
+            expect=200,
+            json=body,
+        )
         if response.json().get("verified") is not True:
             tally.ok -= 1
             tally.errors += 1
             tally.note(f"verified is not true: {response.text[:300]}")
-            raise Failed("not verified")
+            raise RequestFailedError("not verified")
 
     def operation(self, service: str) -> Operation:
-        return {"registry": self.registry_op, "issuer": self.issuer_op,
-                "verifier": self.verifier_op}[service]  # fmt: skip
+        return {
+            "registry": self.registry_op,
+            "issuer": self.issuer_op,
+            "verifier": self.verifier_op,
+        }[service]
 
 
 def credential_id(credential: str) -> str:
@@ -195,7 +221,7 @@ def credential_id(credential: str) -> str:
     payload = json.loads(b64url_decode(credential.split(".")[1]))
     found = payload.get("jti") or payload.get("id") or payload.get("vc", {}).get("id")
     if not isinstance(found, str):
-        raise ValueError("an issued credential without an id")
+        raise TypeError("an issued credential without an id")
     return found
 
 
@@ -227,9 +253,15 @@ async def steady(clients: Clients, service: str, settings: Settings) -> Phase:
     async def body() -> None:
         async with client(clients.d, settings.concurrency) as http:
             load = asyncio.create_task(
-                drive(http, clients.operation(service), phase.tally, window, stop,
-                      settings.concurrency)
-            )  # fmt: skip
+                drive(
+                    http,
+                    clients.operation(service),
+                    phase.tally,
+                    window,
+                    stop,
+                    settings.concurrency,
+                )
+            )
             await asyncio.sleep(settings.seconds)
             stop.set()
             await load
@@ -245,9 +277,15 @@ async def kill(clients: Clients, service: Service, settings: Settings) -> Phase:
     async def body() -> None:
         async with client(clients.d, settings.concurrency) as http:
             load = asyncio.create_task(
-                drive(http, clients.operation(service.name), phase.tally, window, stop,
-                      settings.concurrency)
-            )  # fmt: skip
+                drive(
+                    http,
+                    clients.operation(service.name),
+                    phase.tally,
+                    window,
+                    stop,
+                    settings.concurrency,
+                )
+            )
             await asyncio.sleep(settings.around_fault)
             window.fault = True
             started = time.monotonic()
@@ -308,10 +346,14 @@ async def _recovered(http: httpx.AsyncClient, clients: Clients) -> bool:
                 did = f"did:web:soak-{uuid.uuid4().hex}.example"
                 response = await http.post(
                     f"{d.registry.url}/admin/issuers",
-                    json={"did": did, "legal_name": "Soak issuer", "accredited_by": ANCHOR,
-                          "credential_types": {CREDENTIAL_TYPE: []}},
+                    json={
+                        "did": did,
+                        "legal_name": "Soak issuer",
+                        "accredited_by": ANCHOR,
+                        "credential_types": {CREDENTIAL_TYPE: []},
+                    },
                     headers={"Authorization": f"Bearer {d.token}"},
-                )  # fmt: skip
+                )
                 if response.status_code == 201:
                     clients.added.add(did)
             else:
@@ -330,50 +372,92 @@ def invariants(clients: Clients, cluster: Cluster, phases: list[Phase]) -> list[
     checks = []
     for phase in phases:
         if phase.kind == "steady":
-            checks.append(Check(f"{phase.name}: zero errors", phase.tally.errors == 0 and
-                                phase.tally.ok > 0,
-                                f"{phase.tally.ok} ok, {phase.tally.errors} errors"))  # fmt: skip
+            checks.append(
+                Check(
+                    f"{phase.name}: zero errors",
+                    phase.tally.errors == 0 and phase.tally.ok > 0,
+                    f"{phase.tally.ok} ok, {phase.tally.errors} errors",
+                )
+            )
         elif phase.kind == "kill":
-            checks.append(Check(f"{phase.name}: restarted and serving", bool(phase.recovered)
-                                and phase.tally.errors == 0,
-                                f"back in {phase.recovery_seconds} s, {phase.tally.absorbed} "
-                                f"absorbed, {phase.tally.errors} errors"))  # fmt: skip
+            checks.append(
+                Check(
+                    f"{phase.name}: restarted and serving",
+                    bool(phase.recovered) and phase.tally.errors == 0,
+                    f"back in {phase.recovery_seconds} s, {phase.tally.absorbed} "
+                    f"absorbed, {phase.tally.errors} errors",
+                )
+            )
         else:
             clean = phase.tally.unclean == 0 and phase.tally.errors == 0
-            checks.append(Check(f"{phase.name}: only 503 + Retry-After while down",
-                                clean, f"{phase.tally.clean_503} clean 503, "
-                                f"{phase.tally.unclean} other failures, statuses "
-                                f"{dict(phase.tally.statuses)}"))  # fmt: skip
-            checks.append(Check(f"{phase.name}: recovery without restarting ancre",
-                                bool(phase.recovered),
-                                f"2xx again {phase.recovery_seconds} s after the stop"))  # fmt: skip
+            checks.append(
+                Check(
+                    f"{phase.name}: only 503 + Retry-After while down",
+                    clean,
+                    f"{phase.tally.clean_503} clean 503, "
+                    f"{phase.tally.unclean} other failures, statuses "
+                    f"{dict(phase.tally.statuses)}",
+                )
+            )
+            checks.append(
+                Check(
+                    f"{phase.name}: recovery without restarting ancre",
+                    bool(phase.recovered),
+                    f"2xx again {phase.recovery_seconds} s after the stop",
+                )
+            )
     ids = {str(row[0]) for row in cluster.query("issuer", "SELECT id FROM issued_credentials")}
     found = len(clients.received & ids)
-    checks.append(Check("credentials received = found in the database",
-                        found == len(clients.received) and found > 0,
-                        f"{len(clients.received)} received, {found} found "
-                        f"({len(ids)} issuance records)"))  # fmt: skip
+    checks.append(
+        Check(
+            "credentials received = found in the database",
+            found == len(clients.received) and found > 0,
+            f"{len(clients.received)} received, {found} found ({len(ids)} issuance records)",
+        )
+    )
     duplicated = cluster.query(
         "issuer",
         "SELECT status_list, status_index, COUNT(*) FROM issued_credentials "
         "GROUP BY status_list, status_index HAVING COUNT(*) > 1",
     )
-    checks.append(Check("no duplicated status index", not duplicated,
-                        f"{len(duplicated)} duplicated (list, index)"))  # fmt: skip
+    checks.append(
+        Check(
+            "no duplicated status index",
+            not duplicated,
+            f"{len(duplicated)} duplicated (list, index)",
+        )
+    )
     dids = {str(r[0]) for r in cluster.query("registry", "SELECT did FROM trusted_issuers")}
     kept = len(clients.added & dids)
-    checks.append(Check("registry writes acknowledged = found", kept == len(clients.added),
-                        f"{len(clients.added)} acknowledged, {kept} found"))  # fmt: skip
+    checks.append(
+        Check(
+            "registry writes acknowledged = found",
+            kept == len(clients.added),
+            f"{len(clients.added)} acknowledged, {kept} found",
+        )
+    )
     report = clients.issuer_lib.verify_audit()
-    checks.append(Check("issuer audit chain verified", bool(report.ok),
-                        f"{report.events} events {report.reason}".strip()))  # fmt: skip
+    checks.append(
+        Check(
+            "issuer audit chain verified",
+            bool(report.ok),
+            f"{report.events} events {report.reason}".strip(),
+        )
+    )
     with httpx.Client(verify=d.ca.context(), trust_env=False, timeout=30) as http:
-        answer = http.get(f"{d.registry.url}/admin/audit/verify",
-                          headers={"Authorization": f"Bearer {d.token}"})  # fmt: skip
+        answer = http.get(
+            f"{d.registry.url}/admin/audit/verify", headers={"Authorization": f"Bearer {d.token}"}
+        )
         body = answer.json() if answer.status_code == 200 else {}
-    checks.append(Check("registry audit chain verified", body.get("ok") is True,
-                        f"{body.get('events')} events {body.get('reason') or ''}".strip()
-                        if body else f"HTTP {answer.status_code}"))  # fmt: skip
+    checks.append(
+        Check(
+            "registry audit chain verified",
+            body.get("ok") is True,
+            f"{body.get('events')} events {body.get('reason') or ''}".strip()
+            if body
+            else f"HTTP {answer.status_code}",
+        )
+    )
     return checks
 
 
@@ -396,11 +480,16 @@ async def run(deployment: Deployment, cluster: Cluster, settings: Settings) -> d
         phases.append(await outage(clients, cluster, settings))
     checks = await asyncio.to_thread(invariants, clients, cluster, phases)
     return {
-        "settings": {"seconds": settings.seconds, "around_fault": settings.around_fault,
-                     "concurrency": settings.concurrency},  # fmt: skip
+        "settings": {
+            "seconds": settings.seconds,
+            "around_fault": settings.around_fault,
+            "concurrency": settings.concurrency,
+        },
         "phases": [p.to_json() for p in phases],
-        "credentials": {"received": len(clients.received),
-                        "offers_unavailable": clients.offers_unavailable},  # fmt: skip
+        "credentials": {
+            "received": len(clients.received),
+            "offers_unavailable": clients.offers_unavailable,
+        },
         "registry_writes": len(clients.added),
         "invariants": [c.to_json() for c in checks],
         "ok": all(c.ok for c in checks),

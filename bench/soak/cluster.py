@@ -33,10 +33,21 @@ class Cluster:
             shutil.chown(self.root, "postgres", "postgres")
             self.as_user = ["runuser", "-u", "postgres", "--"]
         subprocess.run(
-            [*self.as_user, binary("initdb"), "-D", self.data, "-A", "trust", "-U", "postgres",
-             "--no-sync"],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
+            [
+                *self.as_user,
+                binary("initdb"),
+                "-D",
+                self.data,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         self.port = start_cluster(self.as_user, binary("pg_ctl"), self.data, str(self.root))
 
     def _options(self) -> str:
@@ -48,16 +59,30 @@ class Cluster:
     def stop(self, mode: str = "fast") -> None:
         subprocess.run(
             [*self.as_user, binary("pg_ctl"), "-D", self.data, "-m", mode, "-w", "stop"],
-            check=False, capture_output=True, timeout=60,
-        )  # fmt: skip
+            check=False,
+            capture_output=True,
+            timeout=60,
+        )
 
     def start_again(self) -> None:
         """Start on the same port (after `stop`)."""
         subprocess.run(
-            [*self.as_user, binary("pg_ctl"), "-D", self.data, "-o", self._options(), "-w",
-             "-l", str(self.root / "log"), "start"],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
+            [
+                *self.as_user,
+                binary("pg_ctl"),
+                "-D",
+                self.data,
+                "-o",
+                self._options(),
+                "-w",
+                "-l",
+                str(self.root / "log"),
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
 
     def outage(self, seconds: float) -> None:
         """`pg_ctl stop -m fast`, `seconds` down, start again on the same port."""
@@ -78,7 +103,7 @@ class Cluster:
 
     def query(self, database: str, sql: str) -> list[tuple[object, ...]]:
         with psycopg.connect(self.dsn(database)) as conn:
-            return list(conn.execute(sql).fetchall())  # type: ignore[arg-type]
+            return list(conn.execute(sql).fetchall())
 
     def destroy(self) -> None:
         if self.port:

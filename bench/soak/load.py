@@ -66,7 +66,7 @@ class Tally:
         }
 
 
-class Failed(Exception):
+class RequestFailedError(Exception):
     """A request that did not get the answer expected: ends this iteration of the worker."""
 
 
@@ -80,7 +80,7 @@ async def call(
     expect: int,
     **kwargs: Any,
 ) -> httpx.Response:
-    """One request: timed, classified; raises `Failed` unless its status is `expect`."""
+    """One request: timed, classified; raises `RequestFailedError` unless its status is `expect`."""
     start = time.perf_counter()
     try:
         response = await http.request(method, url, **kwargs)
@@ -90,7 +90,7 @@ async def call(
         if window.outage:
             tally.unclean += 1
             tally.note(f"during the outage: {method} {url}: {label} {error}")
-        raise Failed(label) from error
+        raise RequestFailedError(label) from error
     elapsed = time.perf_counter() - start
     status = response.status_code
     tally.statuses[str(status)] += 1
@@ -105,7 +105,7 @@ async def call(
             tally.unclean += 1
             tally.note(f"during the outage: {method} {url} -> {status} {response.text[:200]}")
     _failure(tally, window, str(status), f"{method} {url} -> {status} {response.text[:200]}")
-    raise Failed(str(status))
+    raise RequestFailedError(str(status))
 
 
 def _failure(tally: Tally, window: Window, label: str, what: str) -> None:
@@ -135,7 +135,7 @@ async def drive(
         while not stop.is_set():
             try:
                 await operation(http, tally, window)
-            except Failed:
+            except RequestFailedError:
                 await asyncio.sleep(0.05 if window.fault else 0)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))

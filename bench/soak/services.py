@@ -38,9 +38,12 @@ def cli(*args: str, timeout: float = 120) -> str:
     """`ancre ARGS` (the passphrase in the environment); its stdout, or raise with stderr."""
     done = subprocess.run(
         [sys.executable, "-m", "ancre.cli.main", *args],
-        capture_output=True, text=True, env={**os.environ, **ENV}, check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **ENV},
+        check=False,
         timeout=timeout,
-    )  # fmt: skip
+    )
     if done.returncode != 0:
         raise RuntimeError(f"ancre {' '.join(args[:3])}: {done.stderr.strip()[-2000:]}")
     return done.stdout
@@ -149,46 +152,118 @@ def deploy(folder: Path, registry_url: str, issuer_url: str) -> Deployment:
     reg_dir, iss_dir = folder / "registry", folder / "issuer"
 
     init = json.loads(
-        cli("registry", "init", "--dir", str(reg_dir), "--did", reg_did, "--database",
-            registry_url, "--no-two-person-rule", "--admin", "soak", "--json")
-    )  # fmt: skip
+        cli(
+            "registry",
+            "init",
+            "--dir",
+            str(reg_dir),
+            "--did",
+            reg_did,
+            "--database",
+            registry_url,
+            "--no-two-person-rule",
+            "--admin",
+            "soak",
+            "--json",
+        )
+    )
     token: str = init["admin_tokens"]["soak"]
     cli("registry", "anchor", "add", ANCHOR, "--name", "Soak anchor", "--dir", str(reg_dir))
-    cli("registry", "issuer", "add", iss_did, "--name", "Soak agency", "--accredited-by", ANCHOR,
-        "--type", CREDENTIAL_TYPE, "--dir", str(reg_dir))  # fmt: skip
+    cli(
+        "registry",
+        "issuer",
+        "add",
+        iss_did,
+        "--name",
+        "Soak agency",
+        "--accredited-by",
+        ANCHOR,
+        "--type",
+        CREDENTIAL_TYPE,
+        "--dir",
+        str(reg_dir),
+    )
     cli("registry", "publish", "--dir", str(reg_dir))
-    cli("issuer", "init", "--dir", str(iss_dir), "--did", iss_did, "--public-url",
-        f"https://localhost:{iss_port}", "--database", issuer_url)  # fmt: skip
+    cli(
+        "issuer",
+        "init",
+        "--dir",
+        str(iss_dir),
+        "--did",
+        iss_did,
+        "--public-url",
+        f"https://localhost:{iss_port}",
+        "--database",
+        issuer_url,
+    )
 
     python = [sys.executable, "-m"]
     registry = Service(
         "registry",
-        [*python, "ancre.cli.main", "registry", "serve", "--dir", str(reg_dir),
-         "--port", str(reg_port), *tls],
-        reg_port, ca, folder / "registry.log",
-    )  # fmt: skip
+        [
+            *python,
+            "ancre.cli.main",
+            "registry",
+            "serve",
+            "--dir",
+            str(reg_dir),
+            "--port",
+            str(reg_port),
+            *tls,
+        ],
+        reg_port,
+        ca,
+        folder / "registry.log",
+    )
     issuer = Service(
         "issuer",
-        [*python, "ancre.cli.main", "issuer", "serve", "--dir", str(iss_dir),
-         "--port", str(iss_port), "--no-accreditation-check", "--rate-limit", "0", *tls],
-        iss_port, ca, folder / "issuer.log",
-    )  # fmt: skip
+        [
+            *python,
+            "ancre.cli.main",
+            "issuer",
+            "serve",
+            "--dir",
+            str(iss_dir),
+            "--port",
+            str(iss_port),
+            "--no-accreditation-check",
+            "--rate-limit",
+            "0",
+            *tls,
+        ],
+        iss_port,
+        ca,
+        folder / "issuer.log",
+    )
     verifier = Service(
         "verifier",
-        [*python, "uvicorn", "bench.soak.verifier_app:create", "--factory",
-         "--host", "127.0.0.1", "--port", str(ver_port), "--log-level", "warning",
-         "--ssl-certfile", str(ca.cert), "--ssl-keyfile", str(ca.key)],
-        ver_port, ca, folder / "verifier.log",
+        [
+            *python,
+            "uvicorn",
+            "bench.soak.verifier_app:create",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(ver_port),
+            "--log-level",
+            "warning",
+            "--ssl-certfile",
+            str(ca.cert),
+            "--ssl-keyfile",
+            str(ca.key),
+        ],
+        ver_port,
+        ca,
+        folder / "verifier.log",
         env={
             "ANCRE_SOAK_TRUST_LIST": f"https://localhost:{reg_port}/trust-list",
             "ANCRE_SOAK_REGISTRY_DID": reg_did,
             "ANCRE_SOAK_CA": str(ca.ca),
             "ANCRE_SOAK_CACHE": str(folder / "verifier-cache"),
         },
-    )  # fmt: skip
-    deployment = Deployment(
-        folder, ca, registry, issuer, verifier, registry_url, issuer_url, token
     )
+    deployment = Deployment(folder, ca, registry, issuer, verifier, registry_url, issuer_url, token)
     try:
         for service in deployment.services():
             service.start()
