@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         args.seconds, args.fault_seconds, args.concurrency, kill, not args.no_outage
     )
     signal.signal(signal.SIGTERM, _terminate)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 150)
     folder = Path(tempfile.mkdtemp(prefix="ancre-soak-"))
     cluster = Cluster()
     deployment = None

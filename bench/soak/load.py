@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -34,15 +35,17 @@ class Tally:
     clean_503: int = 0  # 503 with Retry-After during a database outage
     unclean: int = 0  # during an outage: anything but 2xx or a clean 503
     statuses: Counter[str] = field(default_factory=Counter)
-    samples: list[str] = field(default_factory=list)  # a few failures, for the reader
+    #: The first failure of each kind (method, path, outcome), for the reader.
+    samples: dict[str, str] = field(default_factory=dict)
 
     @property
     def requests(self) -> int:
         return self.ok + self.errors + self.absorbed
 
-    def note(self, what: str) -> None:
-        if len(self.samples) < 5:
-            self.samples.append(what[:300])
+    def note(self, what: str, kind: str = "") -> None:
+        kind = kind or what[:80]
+        if kind not in self.samples and len(self.samples) < 10:
+            self.samples[kind] = what[:300]
 
     def percentile(self, q: float) -> float | None:
         """Milliseconds; nearest rank."""
@@ -62,7 +65,7 @@ class Tally:
             "p50_ms": self.percentile(0.50),
             "p99_ms": self.percentile(0.99),
             "statuses": dict(sorted(self.statuses.items())),
-            "failure_samples": self.samples,
+            "failure_samples": list(self.samples.values()),
         }
 
 
@@ -80,16 +83,21 @@ async def call(
     expect: int,
     **kwargs: Any,
 ) -> httpx.Response:
-    """One request: timed, classified; raises `RequestFailedError` unless its status is `expect`."""
+    """One request: timed, classified; raises `RequestFailedError` unless its status is
+    `expect`."""
     start = time.perf_counter()
     try:
         response = await http.request(method, url, **kwargs)
     except httpx.HTTPError as error:
         label = f"transport:{type(error).__name__}"
-        _failure(tally, window, label, f"{method} {url}: {label}")
+        _failure(
+            tally, window, label, f"{method} {url}: {label} {error}", _kind(method, url, label)
+        )
         if window.outage:
             tally.unclean += 1
-            tally.note(f"during the outage: {method} {url}: {label} {error}")
+            tally.note(
+                f"during the outage: {method} {url}: {label} {error}", _kind(method, url, label)
+            )
         raise RequestFailedError(label) from error
     elapsed = time.perf_counter() - start
     status = response.status_code
@@ -103,19 +111,32 @@ async def call(
             tally.clean_503 += 1
         else:
             tally.unclean += 1
-            tally.note(f"during the outage: {method} {url} -> {status} {response.text[:200]}")
-    _failure(tally, window, str(status), f"{method} {url} -> {status} {response.text[:200]}")
+            tally.note(
+                f"during the outage: {method} {url} -> {status} {response.text[:200]}",
+                _kind(method, url, str(status)),
+            )
+    _failure(
+        tally,
+        window,
+        str(status),
+        f"{method} {url} -> {status} {response.text[:200]}",
+        _kind(method, url, str(status)),
+    )
     raise RequestFailedError(str(status))
 
 
-def _failure(tally: Tally, window: Window, label: str, what: str) -> None:
+def _kind(method: str, url: str, outcome: str) -> str:
+    return f"{method} {urlsplit(url).path} {outcome}"
+
+
+def _failure(tally: Tally, window: Window, label: str, what: str, kind: str) -> None:
     if label.startswith("transport:"):
         tally.statuses[label] += 1
     if window.fault:
         tally.absorbed += 1
     else:
         tally.errors += 1
-        tally.note(what)
+        tally.note(what, kind)
 
 
 Operation = Callable[[httpx.AsyncClient, Tally, Window], Awaitable[None]]
