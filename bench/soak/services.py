@@ -98,6 +98,12 @@ class Service:
         except OSError:
             return ""
 
+    def pid(self) -> int | None:
+        """The running process's id; None when it is not running."""
+        if self.process is None or self.process.poll() is not None:
+            return None
+        return self.process.pid
+
     def kill9(self) -> None:
         """SIGKILL the whole process group (uvicorn and its workers)."""
         if self.process is not None and self.process.poll() is None:
