@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-outage", action="store_true", help="skip the PostgreSQL restart")
     parser.add_argument("--json", type=Path, help="also write the summary here")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the run's folder (the services' logs)"
+    )
     args = parser.parse_args(argv)
     kill = tuple(k for k in args.kill.split(",") if k and k != "none")
     if not set(kill) <= {"registry", "issuer", "verifier"}:
@@ -127,7 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         if deployment is not None:
             deployment.stop()
         cluster.destroy()
-        shutil.rmtree(folder, ignore_errors=True)
+        if args.keep:
+            console.print(f"kept {folder} (registry.log, issuer.log, verifier.log)")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
     summary["seconds_total"] = round(time.monotonic() - started, 1)
     render(summary, console)
     if args.json is not None:
