@@ -64,3 +64,28 @@ def test_a_tiny_soak_holds_its_invariants(tmp_path: Path) -> None:
         f"{received} received, {received} found"
         in (checks["credentials received = found in the database"]["detail"])
     )
+
+
+@pytest.mark.slow
+def test_the_checks_catch_a_damaged_database(tmp_path: Path) -> None:
+    """--sabotage edits the databases before the checks (a received credential's record
+    renamed, two credentials on one status index, an audit event edited in each chain, an
+    acknowledged registry write deleted): each of those invariants must fail, and the run
+    exit 1, while the load's own invariants still hold."""
+    summary_file = tmp_path / "soak.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.soak", "--seconds", "1", "--concurrency", "4",
+         "--kill", "none", "--no-outage", "--sabotage", "--json", str(summary_file)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    summary = json.loads(summary_file.read_text())
+    failed = {c["name"] for c in summary["invariants"] if not c["ok"]}
+    assert failed == {
+        "credentials received = found in the database",
+        "no duplicated status index",
+        "registry writes acknowledged = found",
+        "issuer audit chain verified",
+        "registry audit chain verified",
+    }
+    assert "INVARIANT FAILED" in done.stdout

@@ -94,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         help="services to SIGKILL mid-load (comma-separated, or none)",
     )
     parser.add_argument("--no-outage", action="store_true", help="skip the PostgreSQL restart")
+    parser.add_argument(
+        "--sabotage",
+        action="store_true",
+        help="damage the databases before the checks: they must then fail (tests the checker)",
+    )
     parser.add_argument("--json", type=Path, help="also write the summary here")
     parser.add_argument(
         "--keep", action="store_true", help="keep the run's folder (the services' logs)"
@@ -103,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if not set(kill) <= {"registry", "issuer", "verifier"}:
         parser.error(f"--kill: unknown service in {args.kill!r}")
     settings = Settings(
-        args.seconds, args.fault_seconds, args.concurrency, kill, not args.no_outage
+        args.seconds, args.fault_seconds, args.concurrency, kill, not args.no_outage, args.sabotage
     )
     signal.signal(signal.SIGTERM, _terminate)
     console = Console(width=None if sys.stdout.isatty() else 150)

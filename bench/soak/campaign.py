@@ -45,6 +45,9 @@ class Settings:
     concurrency: int = 16
     kill: tuple[str, ...] = ("registry", "issuer", "verifier")
     outage: bool = True
+    #: Damage the databases before the checks (`--sabotage`): every invariant on the stored
+    #: state must then fail, which shows the checks can.
+    sabotage: bool = False
 
     @property
     def around_fault(self) -> float:
@@ -372,6 +375,31 @@ async def _recovered(http: httpx.AsyncClient, clients: Clients) -> bool:
     return not pending
 
 
+def sabotage(clients: Clients, cluster: Cluster) -> None:
+    """What the checks must catch: a received credential missing from the database, two
+    credentials on one status index, an edited audit event in each chain, an acknowledged
+    registry write gone."""
+    lost, first, second = sorted(clients.received)[:3]
+    cluster.execute("issuer", "UPDATE issued_credentials SET id = id || ':lost' WHERE id = %s",
+                    (lost,))  # fmt: skip
+    cluster.execute(
+        "issuer",
+        "UPDATE issued_credentials SET (status_list, status_index) = (SELECT status_list, "
+        "status_index FROM issued_credentials WHERE id = %s) WHERE id = %s",
+        (first, second),
+    )
+    for database, table in (("issuer", "issuer_audit"), ("registry", "audit_log")):
+        cluster.execute(
+            database,
+            f"UPDATE {table} SET details_json = '{{\"sabotaged\": true}}' "
+            f"WHERE seq = (SELECT MIN(seq) + 1 FROM {table})",
+        )
+    gone = sorted(clients.added)[0]
+    cluster.execute("registry", "DELETE FROM credential_type_grants WHERE issuer_did = %s",
+                    (gone,))  # fmt: skip
+    cluster.execute("registry", "DELETE FROM trusted_issuers WHERE did = %s", (gone,))
+
+
 def invariants(clients: Clients, cluster: Cluster, phases: list[Phase]) -> list[Check]:
     d = clients.d
     checks = []
@@ -485,6 +513,8 @@ async def run(deployment: Deployment, cluster: Cluster, settings: Settings) -> d
         phases.append(await kill(clients, services[name], settings))
     if settings.outage:
         phases.append(await outage(clients, cluster, settings))
+    if settings.sabotage:
+        await asyncio.to_thread(sabotage, clients, cluster)
     checks = await asyncio.to_thread(invariants, clients, cluster, phases)
     return {
         "settings": {
@@ -499,6 +529,7 @@ async def run(deployment: Deployment, cluster: Cluster, settings: Settings) -> d
         },
         "registry_writes": len(clients.added),
         "invariants": [c.to_json() for c in checks],
+        "sabotaged": settings.sabotage,
         "ok": all(c.ok for c in checks),
     }
 

@@ -105,6 +105,10 @@ class Cluster:
         with psycopg.connect(self.dsn(database)) as conn:
             return list(conn.execute(sql).fetchall())
 
+    def execute(self, database: str, sql: str, params: tuple[object, ...] = ()) -> None:
+        with psycopg.connect(self.dsn(database)) as conn:
+            conn.execute(sql, params)
+
     def destroy(self) -> None:
         if self.port:
             self.stop("immediate")
