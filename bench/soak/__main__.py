@@ -54,6 +54,13 @@ def render(summary: dict[str, Any], console: Console) -> None:
             "-" if p["recovery_seconds"] is None else str(p["recovery_seconds"]),
         )
     console.print(table)
+    for p in summary["phases"]:
+        if p["kind"] == "steady":
+            parts = [
+                f"{name} {e['ok']} ok, p50 {_ms(e['p50_ms'])} / p99 {_ms(e['p99_ms'])} ms"
+                for name, e in p["endpoints"].items()
+            ]
+            console.print(f"  {p['name']}: " + "; ".join(parts), highlight=False)
     checks = Table(title="invariants")
     for column in ("", "invariant", "detail"):
         checks.add_column(column)

@@ -29,6 +29,8 @@ class Tally:
     """What one phase's clients saw."""
 
     latencies: list[float] = field(default_factory=list)
+    #: The same, per endpoint ("POST /token"): the issuer's flow mixes three.
+    endpoints: dict[str, list[float]] = field(default_factory=dict)
     ok: int = 0
     errors: int = 0  # outside a fault window: a failure of the service under load
     absorbed: int = 0  # failed while a fault was injected (process dead, database down)
@@ -47,11 +49,12 @@ class Tally:
         if kind not in self.samples and len(self.samples) < 10:
             self.samples[kind] = what[:300]
 
-    def percentile(self, q: float) -> float | None:
+    def percentile(self, q: float, latencies: list[float] | None = None) -> float | None:
         """Milliseconds; nearest rank."""
-        if not self.latencies:
+        values = self.latencies if latencies is None else latencies
+        if not values:
             return None
-        ordered = sorted(self.latencies)
+        ordered = sorted(values)
         return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
     def to_json(self) -> dict[str, Any]:
@@ -64,6 +67,14 @@ class Tally:
             "unclean_during_outage": self.unclean,
             "p50_ms": self.percentile(0.50),
             "p99_ms": self.percentile(0.99),
+            "endpoints": {
+                name: {
+                    "ok": len(values),
+                    "p50_ms": self.percentile(0.50, values),
+                    "p99_ms": self.percentile(0.99, values),
+                }
+                for name, values in sorted(self.endpoints.items())
+            },
             "statuses": dict(sorted(self.statuses.items())),
             "failure_samples": list(self.samples.values()),
         }
@@ -105,6 +116,7 @@ async def call(
     if status == expect:
         tally.ok += 1
         tally.latencies.append(elapsed)
+        tally.endpoints.setdefault(f"{method} {urlsplit(url).path}", []).append(elapsed)
         return response
     if window.outage:
         if status == 503 and response.headers.get("retry-after"):
