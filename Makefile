@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements/dev.lock
 PKGS   := -m ancre -m ancre._verify -p ancre.trust -p ancre.issuer -p ancre.verifier -p ancre.wallet -p ancre.registry -p ancre.cli -p ancre.storage -p ancre.web
 
-.PHONY: install node-deps test test-fast lint format demo bench lock clean docs docs-reference release-check fuzz fuzz-ci audit
+.PHONY: install node-deps test test-fast lint format demo bench lock clean docs docs-reference release-check fuzz fuzz-ci audit soak soak-ci
 
 install: $(STAMP)
 
@@ -59,6 +59,7 @@ lint: install
 	$(BIN)/mypy $(PKGS)
 	# The examples and the docs generator are read as models: typed as strictly.
 	$(BIN)/mypy --strict examples docs/gen_reference.py docs/hooks.py
+	$(BIN)/mypy --strict bench/soak
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -93,6 +94,18 @@ fuzz: install
 
 fuzz-ci: install
 	$(BIN)/python tests/fuzz/atheris_run.py --seconds 35 --seed 1 all
+
+# Load and fault campaign on loopback (bench/soak/, docs/security.md "Load and fault
+# campaign"): registry, issuer and verifier as real processes on a throw-away PostgreSQL,
+# SOAK_SECONDS of steady load each, a kill -9 of each mid-load, PostgreSQL restarted under
+# load; prints the summary and exits non-zero when an invariant fails (SOAK_ARGS: e.g.
+# --json soak.json). `make soak-ci`: the short form CI runs (under 2.5 min).
+SOAK_SECONDS ?= 60
+soak: install
+	$(BIN)/python -m bench.soak --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
+
+soak-ci: install
+	$(BIN)/python -m bench.soak --seconds 8 --fault-seconds 3 $(SOAK_ARGS)
 
 # Known vulnerabilities in the pinned Python and npm dependencies (.ci/audit.py). A
 # vulnerability service that cannot be reached is reported as NOT PERFORMED, a warning unless
