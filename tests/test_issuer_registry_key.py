@@ -30,7 +30,8 @@ class WebRegistry(PublishedRegistry):
         self.did = REGISTRY
         engine = registry_engine(f"sqlite:///{folder / 'registry.db'}")
         registry_migrate(engine)
-        self.registry = Registry(engine, clock=SystemClock())
+        self.clock = SystemClock()
+        self.registry = Registry(engine, clock=self.clock)
         self.registry.configure(
             registry_did=REGISTRY,
             kid=f"{REGISTRY}#list",
