@@ -146,6 +146,15 @@ ServeCacheDirOption = Annotated[
         "service answers as before while the registry is down, and refuses rollbacks."
     ),
 ]
+ServeCaFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-file",
+        help="Verify outbound HTTPS (DID documents, status lists, the trust list) against this "
+        "CA bundle (PEM) instead of the system's: a data space's private PKI. With "
+        "--insecure-loopback, loopback peers are then reached over https too, never http.",
+    ),
+]
 LogFormatOption = Annotated[
     str,
     typer.Option(
@@ -246,6 +255,7 @@ def verifier_serve(
     no_trust_check: NoTrustCheckOption = False,
     audience: ServeAudienceOption = None,
     cache_dir: ServeCacheDirOption = None,
+    ca_file: ServeCaFileOption = None,
     state_dir: StateDirOption = None,
     trust_list_max_bytes: TrustListMaxBytesOption = DEFAULT_TRUST_LIST_MAX_BYTES,
     policy_file: PolicyOption = None,
@@ -281,6 +291,8 @@ def verifier_serve(
             EXIT_USAGE,
             "--workers above 1 with OpenID4VP needs --openid4vp-database (shared transactions)",
         )
+    if ca_file is not None and not ca_file.is_file():
+        _die(EXIT_USAGE, f"--ca-file {ca_file}: no such file")
     policy = _serve_policy(policy_file, trusted_issuer, trust_list, no_trust_check)
     check_trust_list_source(trust_list, registry_did, insecure_loopback=insecure_loopback)
     ensure_port_free(host, port)
@@ -290,6 +302,7 @@ def verifier_serve(
         registry_did=registry_did,
         insecure_loopback=insecure_loopback,
         cache_dir=cache_dir,
+        ca_file=ca_file,
         state_dir=state_dir,
         trust_list_max_bytes=trust_list_max_bytes,
         openid4vp_key=openid4vp_key,
@@ -378,6 +391,7 @@ def _serve_settings(
     no_trust_check: bool,
     failure_status: int = 200,
     contexts: Any = None,
+    ca_file: Path | None = None,
 ) -> VerifierSettings:
     """The service's settings from the command line; exit 64 on a configuration they
     refuse."""
@@ -393,8 +407,13 @@ def _serve_settings(
             policy=policy,
             trust_list_url=trust_list,
             registry_did=registry_did,
-            network=NetworkPolicy(allow_loopback=insecure_loopback, allow_http=insecure_loopback),
+            # A CA file means TLS: loopback peers too (a did:web on localhost) over https.
+            network=NetworkPolicy(
+                allow_loopback=insecure_loopback,
+                allow_http=insecure_loopback and ca_file is None,
+            ),
             cache_dir=str(cache_dir) if cache_dir else None,
+            ca_file=str(ca_file) if ca_file else None,
             state_dir=str(state_dir) if state_dir else None,
             trust_list_max_bytes=trust_list_max_bytes,
             openid4vp=_openid4vp_settings(

@@ -71,6 +71,7 @@ class VerifierServeSettings(_ServeSettings):
     registry_did: str | None = Field(None, validation_alias="ANCRE_VERIFIER_REGISTRY_KEY")
     public_url: str | None = Field(None, validation_alias="ANCRE_VERIFIER_PUBLIC_URL")
     cache_dir: Path | None = Field(None, validation_alias="ANCRE_VERIFIER_CACHE_DIR")
+    ca_file: Path | None = Field(None, validation_alias="ANCRE_VERIFIER_CA_FILE")
     log_format: str | None = Field(None, validation_alias="ANCRE_VERIFIER_LOG_FORMAT")
     log_level: str | None = Field(None, validation_alias="ANCRE_VERIFIER_LOG_LEVEL")
     openid4vp_key: Path | None = Field(None, validation_alias="ANCRE_VERIFIER_OPENID4VP_KEY")

@@ -1,7 +1,7 @@
 """The three services as real processes on loopback TLS, each restartable on its port and
-database: `ancre registry serve`, `ancre issuer serve`, and the verifier service under
-uvicorn (`bench.soak.verifier_app`: `ancre verifier serve` has no option to trust a private
-CA, which resolving the issuer's did:web on loopback TLS needs)."""
+database: `ancre registry serve`, `ancre issuer serve` and `ancre verifier serve` (with
+`--ca-file`: the run's private CA, so that it resolves the issuer's did:web and fetches the
+status and trust lists over loopback TLS for real)."""
 
 from __future__ import annotations
 
@@ -245,29 +245,27 @@ def deploy(folder: Path, registry_url: str, issuer_url: str) -> Deployment:
         "verifier",
         [
             *python,
-            "uvicorn",
-            "bench.soak.verifier_app:create",
-            "--factory",
-            "--host",
-            "127.0.0.1",
+            "ancre.cli.main",
+            "verifier",
+            "serve",
             "--port",
             str(ver_port),
+            "--trust-list",
+            f"https://localhost:{reg_port}/trust-list",
+            "--registry-key",
+            reg_did,
+            "--insecure-loopback",
+            "--ca-file",
+            str(ca.ca),
+            "--cache-dir",
+            str(folder / "verifier-cache"),
             "--log-level",
             "warning",
-            "--ssl-certfile",
-            str(ca.cert),
-            "--ssl-keyfile",
-            str(ca.key),
+            *tls,
         ],
         ver_port,
         ca,
         folder / "verifier.log",
-        env={
-            "ANCRE_SOAK_TRUST_LIST": f"https://localhost:{reg_port}/trust-list",
-            "ANCRE_SOAK_REGISTRY_DID": reg_did,
-            "ANCRE_SOAK_CA": str(ca.ca),
-            "ANCRE_SOAK_CACHE": str(folder / "verifier-cache"),
-        },
     )
     deployment = Deployment(folder, ca, registry, issuer, verifier, registry_url, issuer_url, token)
     try:
