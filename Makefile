@@ -35,7 +35,8 @@ NODE_VERIFIER_STAMP := tests/node_verifier/node_modules/.installed
 NODE_ISSUER_STAMP := tests/node_issuer/node_modules/.installed
 # Digital Bazaar's Data Integrity stack (tests/node_di/), the cryptosuites' independent peer.
 NODE_DI_STAMP := tests/node_di/node_modules/.installed
-# The OpenWallet Foundation's SD-JWT library facing ancre's vc+sd-jwt (tests/node_sdjwt/).
+# The OpenWallet Foundation's SD-JWT library facing ancre's vc+sd-jwt, and Transmute's COSE
+# library facing vc+cose (tests/node_sdjwt/).
 NODE_SDJWT_STAMP := tests/node_sdjwt/node_modules/.installed
 
 node-deps: $(OIDC_STAMP) $(NODE_STAMP) $(BROWSER_STAMP) $(NODE_VERIFIER_STAMP) $(NODE_ISSUER_STAMP) \
