@@ -35,7 +35,8 @@ NODE_VERIFIER_STAMP := tests/node_verifier/node_modules/.installed
 NODE_ISSUER_STAMP := tests/node_issuer/node_modules/.installed
 # Digital Bazaar's Data Integrity stack (tests/node_di/), the cryptosuites' independent peer.
 NODE_DI_STAMP := tests/node_di/node_modules/.installed
-# The OpenWallet Foundation's SD-JWT library facing ancre's vc+sd-jwt (tests/node_sdjwt/).
+# The OpenWallet Foundation's SD-JWT library facing ancre's vc+sd-jwt, and Transmute's COSE
+# library facing vc+cose (tests/node_sdjwt/).
 NODE_SDJWT_STAMP := tests/node_sdjwt/node_modules/.installed
 
 node-deps: $(OIDC_STAMP) $(NODE_STAMP) $(BROWSER_STAMP) $(NODE_VERIFIER_STAMP) $(NODE_ISSUER_STAMP) \
@@ -116,10 +117,12 @@ audit: install
 	$(BIN)/python .ci/audit.py $(if $(ADVISORY_DB),--advisory-db $(ADVISORY_DB))
 
 # Regenerate the exact pins from the ranges in pyproject.toml, each with its sha256 hashes
-# (`make install` syncs with --require-hashes: a file not in the lock is refused).
+# (`make install` syncs with --require-hashes: a file not in the lock is refused). Resolved
+# for CPython >= 3.11.5: pymdown-extensions 13 (docs) needs it, and only a latest release
+# can be audited here (docs/security.md).
 lock:
 	test -x $(UV) || ($(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==0.13.9")
-	$(UV) pip compile --quiet --generate-hashes --python-version 3.11 --extra dev --extra postgres --extra pkcs11 pyproject.toml -o $(LOCK)
+	$(UV) pip compile --quiet --generate-hashes --python-version 3.11.5 --extra dev --extra postgres --extra pkcs11 pyproject.toml -o $(LOCK)
 
 clean:
 	rm -rf $(VENV) build dist site *.egg-info .mypy_cache .ruff_cache .pytest_cache .coverage .hypothesis fuzz-crashes

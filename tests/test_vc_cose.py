@@ -196,19 +196,19 @@ def test_cli_sign_vc_cose(resolver: CompositeResolver, clock: FixedClock) -> Non
     assert result.format == "vc+cose"
 
 
-# ---- cross-implementation: cose-js (npm) ---------------------------------------------------
+# ---- cross-implementation: @transmute/cose (npm) -------------------------------------------
 
 
 def _cose_peer(request: dict[str, Any]) -> dict[str, Any]:
     from test_vc_sd_jwt import NODE_DIR, _peer
 
-    if not (NODE_DIR / "node_modules" / "cose-js").is_dir():
+    if not (NODE_DIR / "node_modules" / "@transmute" / "cose").is_dir():
         # Not a skip: the interop claim must not pass silently on a machine without it.
         pytest.fail("the npm COSE peer is not installed: run `make node-deps` (make test does)")
     return _peer(request)
 
 
-def test_cose_js_signs_a_vc_cose_ancre_verifies(
+def test_transmute_cose_signs_a_vc_cose_ancre_verifies(
     resolver: CompositeResolver, clock: FixedClock
 ) -> None:
     issuer = Issuer.new("p256")
@@ -227,7 +227,7 @@ def test_cose_js_signs_a_vc_cose_ancre_verifies(
     assert result.credential == doc
     # Enveloped, through the engine's detection, the same.
     assert verify(envelope_cose(data), resolver=resolver, clock=clock).status is Status.VALID
-    # Signed by cose-js with another key under the issuer's kid: refused.
+    # Signed by @transmute/cose with another key under the issuer's kid: refused.
     other = Issuer.new("p256")
     forged = _cose_peer(
         {
@@ -241,7 +241,7 @@ def test_cose_js_signs_a_vc_cose_ancre_verifies(
     assert refused.errors[0].code == "signature_invalid"
 
 
-def test_cose_js_verifies_a_vc_cose_ancre_signs() -> None:
+def test_transmute_cose_verifies_a_vc_cose_ancre_signs() -> None:
     issuer = Issuer.new("p256")
     doc = credential(issuer.did)
     data = issue_vc_cose(doc, issuer.key, kid=issuer.kid)

@@ -6,11 +6,11 @@
 //   {"op": "verify", "token": "...", "jwk": <public ES256 JWK>}
 //     -> {"header": {...}, "payload": {... disclosed ...}}  or  {"error": "..."}
 //   {"op": "cose-sign", "payload": "<JSON text>", "jwk": <private ES256 JWK>, "kid": "..."}
-//     -> {"cose": "<base64 of a tagged COSE_Sign1>"}   (cose-js, VC-JOSE-COSE §3.3)
+//     -> {"cose": "<base64 of a tagged COSE_Sign1>"}   (@transmute/cose, VC-JOSE-COSE §3.3)
 //   {"op": "cose-verify", "cose": "<base64>", "jwk": <public ES256 JWK>}
 //     -> {"payload": "<JSON text>"}  or  {"error": "..."}
 import { SDJwtInstance } from '@sd-jwt/core';
-import cose from 'cose-js';
+import * as cose from '@transmute/cose';
 import { ES256, digest, generateSalt } from '@sd-jwt/crypto-nodejs';
 
 const chunks = [];
@@ -46,21 +46,27 @@ async function main() {
     }
   }
   if (request.op === 'cose-sign') {
-    const headers = {
-      p: { alg: 'ES256', content_type: 'application/vc', kid: request.kid },
-      u: {},
-    };
-    const signer = { key: { d: Buffer.from(request.jwk.d, 'base64url') } };
-    const data = await cose.sign.create(headers, Buffer.from(request.payload, 'utf8'), signer);
-    return { cose: data.toString('base64') };
+    // Protected: alg ES256 (1: -7), content type application/vc (3), kid as bytes (4).
+    const signer = cose.attached.signer({
+      remote: cose.crypto.signer({ privateKeyJwk: { ...request.jwk, alg: 'ES256' } }),
+    });
+    const data = await signer.sign({
+      protectedHeader: cose.ProtectedHeader([
+        [cose.Protected.Alg, cose.Signature.ES256],
+        [cose.Protected.ContentType, 'application/vc'],
+        [cose.Protected.Kid, Buffer.from(request.kid, 'utf8')],
+      ]),
+      unprotectedHeader: new Map(),
+      payload: Buffer.from(request.payload, 'utf8'),
+    });
+    return { cose: Buffer.from(data).toString('base64') };
   }
   if (request.op === 'cose-verify') {
-    const verifier = {
-      key: { x: Buffer.from(request.jwk.x, 'base64url'), y: Buffer.from(request.jwk.y, 'base64url') },
-    };
+    const publicKeyJwk = { kty: 'EC', crv: 'P-256', x: request.jwk.x, y: request.jwk.y, alg: 'ES256' };
+    const verifier = cose.attached.verifier({ resolver: { resolve: async () => publicKeyJwk } });
     try {
-      const payload = await cose.sign.verify(Buffer.from(request.cose, 'base64'), verifier);
-      return { payload: payload.toString('utf8') };
+      const payload = await verifier.verify({ coseSign1: Buffer.from(request.cose, 'base64') });
+      return { payload: Buffer.from(payload).toString('utf8') };
     } catch (error) {
       return { error: String(error && error.message ? error.message : error) };
     }
