@@ -585,3 +585,189 @@ def test_migrations_started_at_the_same_instant_wait_for_each_other(
     outcomes = [(p.wait(60), p.communicate()[1]) for p in processes]
     assert [code for code, _ in outcomes] == [0, 0, 0, 0], [err[-600:] for _, err in outcomes]
     assert {"registry": "trust_anchors", "issuer": "issued_credentials"}[service] in _tables(url)
+
+
+# -- Caddy (deploy/Caddyfile) ----------------------------------------------------------------
+
+CADDYFILE = DEPLOY / "Caddyfile"
+DOMAIN = "dataspace.example"
+
+
+def _caddy() -> str:
+    """The caddy binary: CI installs it (.ci/run, Debian's `caddy`); missing is a failure."""
+    import shutil
+
+    found = shutil.which("caddy")
+    assert found, "caddy is not installed (apt-get install caddy; .ci/run does)"
+    return found
+
+
+def _caddy_environment(home: Path) -> dict[str, str]:
+    """The variables the Caddyfile reads, at loopback values; Caddy's storage (certificates,
+    its local CA) in `home`, never the user's."""
+    return {
+        **_clean_environment(),
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "ANCRE_DOMAIN": DOMAIN,
+        "ANCRE_ACME_EMAIL": f"ops@{DOMAIN}",
+    }
+
+
+def _caddy_validate(config: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_caddy(), "validate", "--config", str(config), "--adapter", "caddyfile"],
+        env=_caddy_environment(home), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_the_caddyfile_validates(tmp_path: Path) -> None:
+    done = _caddy_validate(CADDYFILE, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Valid configuration" in done.stdout + done.stderr
+
+
+def test_the_caddy_check_catches_a_mistake(tmp_path: Path) -> None:
+    text = CADDYFILE.read_text("utf-8")
+    for broken in [
+        text.replace("reverse_proxy registry:8600", "reverse_prxy registry:8600"),
+        text.replace("max_size 2MB", "max_size two-megabytes"),
+        text.replace("health_interval 10s", "health_interval often"),
+    ]:
+        assert broken != text
+        config = tmp_path / "Caddyfile"
+        config.write_text(broken, "utf-8")
+        assert _caddy_validate(config, tmp_path).returncode != 0, broken
+
+
+def _replace_once(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+def _loopback_caddyfile(upstream: int, http_port: int, https_port: int, home: Path) -> str:
+    """deploy/Caddyfile with only what names the machine replaced: the global options (the
+    local CA instead of Let's Encrypt — its root never installed in the system's trust
+    store —, loopback ports, no admin endpoint) and the services' addresses. Every site
+    block, header, limit and proxy setting is the production file's, verbatim."""
+    text = CADDYFILE.read_text("utf-8")
+    text = _replace_once(
+        text,
+        "{\n\temail {$ANCRE_ACME_EMAIL}\n}",
+        "{\n\temail {$ANCRE_ACME_EMAIL}\n\tlocal_certs\n\tskip_install_trust\n\tadmin off\n"
+        f"\thttp_port {http_port}\n\thttps_port {https_port}\n"
+        f"\tstorage file_system {home / 'storage'}\n}}",
+    )
+    for service, port in [("registry", 8600), ("issuer", 8700), ("verifier", 8800)]:
+        text = _replace_once(
+            text, f"reverse_proxy {service}:{port}", f"reverse_proxy 127.0.0.1:{upstream}"
+        )
+    return text
+
+
+@pytest.mark.slow
+def test_caddy_in_front_of_a_verifier_serves_what_the_caddyfile_promises(tmp_path: Path) -> None:
+    """Caddy on loopback (TLS from its local CA) in front of a real `ancre verifier serve`:
+    a request goes through over HTTPS with HSTS, /metrics is not reachable from outside,
+    an oversized body is refused at the proxy, and plain HTTP redirects to HTTPS."""
+    import ssl
+
+    from _support import spawn_server
+
+    key = tmp_path / "openid4vp-key.json"
+    _ancre(
+        "keys", "generate", "--type", "p256", "--out", str(key), environment=_clean_environment()
+    )
+    verifier_log = (tmp_path / "verifier.log").open("wb")
+
+    def verifier_argv(port: int) -> list[str]:
+        return [str(ANCRE), "verifier", "serve", "--no-trust-check", "--port", str(port),
+                "--openid4vp-key", str(key), "--public-url", f"https://verifier.{DOMAIN}"]  # fmt: skip
+
+    def answers(url: str) -> bool:
+        try:
+            return httpx.get(url, timeout=1, trust_env=False).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    verifier, upstream = spawn_server(
+        verifier_argv,
+        lambda port: answers(f"http://127.0.0.1:{port}/health"),
+        stdout=verifier_log,
+        stderr=verifier_log,
+        env={**_clean_environment(), "ANCRE_VERIFIER_API_TOKEN": "t" * 32},
+    )
+    verifier_log.close()
+    caddy: subprocess.Popen[bytes] | None = None
+    try:
+        assert answers(f"http://127.0.0.1:{upstream}/ready")  # Caddy's health_uri
+        http_port, https_port = _free_port(), _free_port()
+        config = tmp_path / "Caddyfile"
+        config.write_text(_loopback_caddyfile(upstream, http_port, https_port, tmp_path), "utf-8")
+        caddy_log = tmp_path / "caddy.log"
+        with caddy_log.open("wb") as output:
+            caddy = subprocess.Popen(
+                [_caddy(), "run", "--config", str(config), "--adapter", "caddyfile"],
+                env=_caddy_environment(tmp_path), stdout=output, stderr=output,
+            )  # fmt: skip
+        root = tmp_path / "storage" / "pki" / "authorities" / "local" / "root.crt"
+        host = f"verifier.{DOMAIN}"
+        deadline = time.monotonic() + 60
+        answer: httpx.Response | None = None
+        while answer is None:
+            assert caddy.poll() is None, caddy_log.read_text(errors="replace")
+            assert time.monotonic() < deadline, caddy_log.read_text(errors="replace")
+            if root.exists():
+                context = ssl.create_default_context(cafile=str(root))
+                try:
+                    with httpx.Client(verify=context, trust_env=False, timeout=5) as https:
+                        answer = https.get(
+                            f"https://127.0.0.1:{https_port}/health",
+                            headers={"host": host},
+                            extensions={"sni_hostname": host},
+                        )
+                except (httpx.TransportError, ssl.SSLError):
+                    answer = None
+            if answer is None:
+                time.sleep(0.2)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["strict-transport-security"] == (
+            "max-age=31536000; includeSubDomains"
+        )
+        context = ssl.create_default_context(cafile=str(root))
+        with httpx.Client(verify=context, trust_env=False, timeout=5) as https:
+
+            def get(path: str, **options: Any) -> httpx.Response:
+                return https.request(
+                    options.pop("method", "GET"), f"https://127.0.0.1:{https_port}{path}",
+                    headers={"host": host}, extensions={"sni_hostname": host}, **options,
+                )  # fmt: skip
+
+            # The verifier's own answer came through (its JSON), and its metrics stay inside.
+            assert answer.json()
+            assert get("/metrics").status_code == 404
+            assert answers(f"http://127.0.0.1:{upstream}/metrics")  # served, but not outside
+            oversized = get("/openid4vp/requests", method="POST", content=b"x" * (3 * 2**20))
+            assert oversized.status_code == 413, oversized.status_code
+            # The certificate names the service (SNI), from the CA Caddy was given.
+            with pytest.raises((httpx.TransportError, ssl.SSLError)):
+                https.get(
+                    f"https://127.0.0.1:{https_port}/health",
+                    headers={"host": host},
+                    extensions={"sni_hostname": f"elsewhere.{DOMAIN}"},
+                )
+        with httpx.Client(trust_env=False, timeout=5) as plain:
+            redirect = plain.get(f"http://127.0.0.1:{http_port}/health", headers={"host": host})
+        assert redirect.status_code in (301, 308), redirect.status_code
+        assert redirect.headers["location"].startswith(f"https://{host}")
+    finally:
+        if caddy is not None:
+            caddy.terminate()
+            try:
+                caddy.wait(20)
+            except subprocess.TimeoutExpired:
+                caddy.kill()
+                caddy.wait(10)
+        verifier.terminate()
+        verifier.wait(20)
