@@ -683,7 +683,8 @@ def test_caddy_in_front_of_a_verifier_serves_what_the_caddyfile_promises(tmp_pat
 
     def verifier_argv(port: int) -> list[str]:
         return [str(ANCRE), "verifier", "serve", "--no-trust-check", "--port", str(port),
-                "--openid4vp-key", str(key), "--public-url", f"https://verifier.{DOMAIN}"]  # fmt: skip
+                "--openid4vp-key", str(key),
+                "--public-url", f"https://verifier.{DOMAIN}"]  # fmt: skip
 
     def answers(url: str) -> bool:
         try:
