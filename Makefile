@@ -100,6 +100,13 @@ fuzz-ci: install
 audit: install
 	$(BIN)/python .ci/audit.py
 
+# Build deploy/Dockerfile for real and check the image (uid 10001, no compiler, no pip,
+# `ancre verifier serve` answers /health). Needs Docker (or root + dockerd); by hand, not in
+# CI (docs/deployment.md, "How the image is checked").
+.PHONY: docker-check
+docker-check:
+	deploy/check-image
+
 # Regenerate the exact pins from the ranges in pyproject.toml, each with its sha256 hashes
 # (`make install` syncs with --require-hashes: a file not in the lock is refused).
 lock:

@@ -83,6 +83,28 @@ def test_compose_commits_no_secret_and_sets_only_documented_variables() -> None:
     assert sorted(tracked) == ["deploy/secrets/.gitignore", "deploy/secrets/make-secrets"]
 
 
+def test_compose_health_checks_probe_readiness_without_a_start_up_cycle() -> None:
+    """Each service's health check is its own GET /ready (its database reached; the verifier
+    also holds a verified trust list), on its own port. Caddy waits for the registry and the
+    issuer to be ready but only for the verifier to have started: the verifier's trust list
+    comes from https://registry.DOMAIN through Caddy, so waiting for it would never end
+    (Caddy's own health_uri keeps traffic off it until it is ready)."""
+    services = _compose()["services"]
+    for name in ("registry", "issuer", "verifier"):
+        port = services[name]["environment"][f"ANCRE_{name.upper()}_PORT"]
+        test = services[name]["healthcheck"]["test"]
+        assert test[:3] == ["CMD", "python", "-c"], name
+        assert re.findall(r"'(http://[^']+)'", test[3]) == [f"http://127.0.0.1:{port}/ready"]
+    assert services["caddy"]["depends_on"] == {
+        "registry": {"condition": "service_healthy"},
+        "issuer": {"condition": "service_healthy"},
+        "verifier": {"condition": "service_started"},
+    }
+    assert "health_uri /ready" in (DEPLOY / "Caddyfile").read_text("utf-8")
+    verifier_url = services["verifier"]["environment"]["ANCRE_VERIFIER_TRUST_LIST"]
+    assert verifier_url.startswith("https://registry.")  # through Caddy: hence the above
+
+
 def test_the_dockerfile_is_multi_stage_slim_and_non_root() -> None:
     text = (DEPLOY / "Dockerfile").read_text("utf-8")
     stages = re.split(r"(?m)^FROM ", text)[1:]
