@@ -123,6 +123,49 @@ def test_the_dockerfile_is_multi_stage_slim_and_non_root() -> None:
     assert "requirements/dev.lock" in builder  # the locked versions, not whatever is newest
 
 
+def test_the_image_installs_exactly_the_locked_hashed_packages(tmp_path: Path) -> None:
+    """The build stage installs with --require-hashes the lock's own entries for what
+    ancre[postgres] needs (deploy/locked-subset.py); a package the lock lacks, or locks at
+    another version, stops the build."""
+    builder = re.split(r"(?m)^FROM ", (DEPLOY / "Dockerfile").read_text("utf-8"))[1]
+    assert "pip install --require-hashes --no-deps --requirement /wheels/requirements.txt" in (
+        builder
+    )
+    assert "deploy/locked-subset.py /wheels/report.json requirements/dev.lock" in builder
+    assert "pip check" in builder
+    lock = ROOT / "requirements" / "dev.lock"
+
+    def subset(*packages: tuple[str, str]) -> subprocess.CompletedProcess[str]:
+        report = tmp_path / "report.json"
+        items = [{"metadata": {"name": name, "version": version}} for name, version in packages]
+        report.write_text(json.dumps({"install": items}), "utf-8")
+        return subprocess.run(
+            [sys.executable, str(DEPLOY / "locked-subset.py"), str(report), str(lock), "ancre"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+
+    pinned = re.search(r"(?m)^sqlalchemy==(\S+) \\$", lock.read_text("utf-8"))
+    assert pinned
+    done = subset(("ancre", "0.1.0"), ("SQLAlchemy", pinned.group(1)))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"sqlalchemy=={pinned.group(1)} \\"
+    assert all(line.strip().startswith("--hash=sha256:") for line in lines[1:])
+    assert len(lines) >= 2
+    assert not lines[-1].endswith("\\")
+    assert subset(("sqlalchemy", "0.0.1")).returncode == 1
+    missing = subset(("left-pad", "1.0"))
+    assert missing.returncode == 1
+    assert "left-pad 1.0: not in" in missing.stderr
+
+
+def test_the_build_context_leaves_out_what_the_wheel_is_not_built_from() -> None:
+    # At the context's root: the classic builder reads no deploy/Dockerfile.dockerignore.
+    ignored = set((ROOT / ".dockerignore").read_text("utf-8").splitlines())
+    assert {"**/.git", ".venv", "**/node_modules", "tests", "deploy/secrets"} <= ignored
+    assert not (DEPLOY / "Dockerfile.dockerignore").exists()
+
+
 # -- Kubernetes -----------------------------------------------------------------------------
 
 
