@@ -116,6 +116,13 @@ soak-ci: install
 audit: install
 	$(BIN)/python .ci/audit.py $(if $(ADVISORY_DB),--advisory-db $(ADVISORY_DB))
 
+# Build deploy/Dockerfile for real and check the image (uid 10001, no compiler, no pip,
+# `ancre verifier serve` answers /health). Needs Docker (or root + dockerd); by hand, not in
+# CI (docs/deployment.md, "How the image is checked").
+.PHONY: docker-check
+docker-check:
+	deploy/check-image
+
 # Regenerate the exact pins from the ranges in pyproject.toml, each with its sha256 hashes
 # (`make install` syncs with --require-hashes: a file not in the lock is refused). Resolved
 # for CPython >= 3.11.5: pymdown-extensions 13 (docs) needs it, and only a latest release

@@ -83,6 +83,28 @@ def test_compose_commits_no_secret_and_sets_only_documented_variables() -> None:
     assert sorted(tracked) == ["deploy/secrets/.gitignore", "deploy/secrets/make-secrets"]
 
 
+def test_compose_health_checks_probe_readiness_without_a_start_up_cycle() -> None:
+    """Each service's health check is its own GET /ready (its database reached; the verifier
+    also holds a verified trust list), on its own port. Caddy waits for the registry and the
+    issuer to be ready but only for the verifier to have started: the verifier's trust list
+    comes from https://registry.DOMAIN through Caddy, so waiting for it would never end
+    (Caddy's own health_uri keeps traffic off it until it is ready)."""
+    services = _compose()["services"]
+    for name in ("registry", "issuer", "verifier"):
+        port = services[name]["environment"][f"ANCRE_{name.upper()}_PORT"]
+        test = services[name]["healthcheck"]["test"]
+        assert test[:3] == ["CMD", "python", "-c"], name
+        assert re.findall(r"'(http://[^']+)'", test[3]) == [f"http://127.0.0.1:{port}/ready"]
+    assert services["caddy"]["depends_on"] == {
+        "registry": {"condition": "service_healthy"},
+        "issuer": {"condition": "service_healthy"},
+        "verifier": {"condition": "service_started"},
+    }
+    assert "health_uri /ready" in (DEPLOY / "Caddyfile").read_text("utf-8")
+    verifier_url = services["verifier"]["environment"]["ANCRE_VERIFIER_TRUST_LIST"]
+    assert verifier_url.startswith("https://registry.")  # through Caddy: hence the above
+
+
 def test_the_dockerfile_is_multi_stage_slim_and_non_root() -> None:
     text = (DEPLOY / "Dockerfile").read_text("utf-8")
     stages = re.split(r"(?m)^FROM ", text)[1:]
@@ -99,6 +121,49 @@ def test_the_dockerfile_is_multi_stage_slim_and_non_root() -> None:
     assert re.search(r"(?m)^USER 10001:10001$", final)
     assert 'ENTRYPOINT ["ancre"]' in final
     assert "requirements/dev.lock" in builder  # the locked versions, not whatever is newest
+
+
+def test_the_image_installs_exactly_the_locked_hashed_packages(tmp_path: Path) -> None:
+    """The build stage installs with --require-hashes the lock's own entries for what
+    ancre[postgres] needs (deploy/locked-subset.py); a package the lock lacks, or locks at
+    another version, stops the build."""
+    builder = re.split(r"(?m)^FROM ", (DEPLOY / "Dockerfile").read_text("utf-8"))[1]
+    assert "pip install --require-hashes --no-deps --requirement /wheels/requirements.txt" in (
+        builder
+    )
+    assert "deploy/locked-subset.py /wheels/report.json requirements/dev.lock" in builder
+    assert "pip check" in builder
+    lock = ROOT / "requirements" / "dev.lock"
+
+    def subset(*packages: tuple[str, str]) -> subprocess.CompletedProcess[str]:
+        report = tmp_path / "report.json"
+        items = [{"metadata": {"name": name, "version": version}} for name, version in packages]
+        report.write_text(json.dumps({"install": items}), "utf-8")
+        return subprocess.run(
+            [sys.executable, str(DEPLOY / "locked-subset.py"), str(report), str(lock), "ancre"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+
+    pinned = re.search(r"(?m)^sqlalchemy==(\S+) \\$", lock.read_text("utf-8"))
+    assert pinned
+    done = subset(("ancre", "0.1.0"), ("SQLAlchemy", pinned.group(1)))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"sqlalchemy=={pinned.group(1)} \\"
+    assert all(line.strip().startswith("--hash=sha256:") for line in lines[1:])
+    assert len(lines) >= 2
+    assert not lines[-1].endswith("\\")
+    assert subset(("sqlalchemy", "0.0.1")).returncode == 1
+    missing = subset(("left-pad", "1.0"))
+    assert missing.returncode == 1
+    assert "left-pad 1.0: not in" in missing.stderr
+
+
+def test_the_build_context_leaves_out_what_the_wheel_is_not_built_from() -> None:
+    # At the context's root: the classic builder reads no deploy/Dockerfile.dockerignore.
+    ignored = set((ROOT / ".dockerignore").read_text("utf-8").splitlines())
+    assert {"**/.git", ".venv", "**/node_modules", "tests", "deploy/secrets"} <= ignored
+    assert not (DEPLOY / "Dockerfile.dockerignore").exists()
 
 
 # -- Kubernetes -----------------------------------------------------------------------------
@@ -585,3 +650,246 @@ def test_migrations_started_at_the_same_instant_wait_for_each_other(
     outcomes = [(p.wait(60), p.communicate()[1]) for p in processes]
     assert [code for code, _ in outcomes] == [0, 0, 0, 0], [err[-600:] for _, err in outcomes]
     assert {"registry": "trust_anchors", "issuer": "issued_credentials"}[service] in _tables(url)
+
+
+# -- Caddy (deploy/Caddyfile) ----------------------------------------------------------------
+
+CADDYFILE = DEPLOY / "Caddyfile"
+DOMAIN = "dataspace.example"
+
+
+def _caddy() -> str:
+    """The caddy binary: CI installs it (.ci/run, Debian's `caddy`); missing is a failure."""
+    import shutil
+
+    found = shutil.which("caddy")
+    assert found, "caddy is not installed (apt-get install caddy; .ci/run does)"
+    return found
+
+
+def _caddy_environment(home: Path) -> dict[str, str]:
+    """The variables the Caddyfile reads, at loopback values; Caddy's storage (certificates,
+    its local CA) in `home`, never the user's."""
+    return {
+        **_clean_environment(),
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "ANCRE_DOMAIN": DOMAIN,
+        "ANCRE_ACME_EMAIL": f"ops@{DOMAIN}",
+    }
+
+
+def _caddy_validate(config: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_caddy(), "validate", "--config", str(config), "--adapter", "caddyfile"],
+        env=_caddy_environment(home), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_the_caddyfile_validates(tmp_path: Path) -> None:
+    done = _caddy_validate(CADDYFILE, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Valid configuration" in done.stdout + done.stderr
+
+
+def test_the_caddy_check_catches_a_mistake(tmp_path: Path) -> None:
+    text = CADDYFILE.read_text("utf-8")
+    for broken in [
+        text.replace("reverse_proxy registry:8600", "reverse_prxy registry:8600"),
+        text.replace("max_size 2MB", "max_size two-megabytes"),
+        text.replace("health_interval 10s", "health_interval often"),
+    ]:
+        assert broken != text
+        config = tmp_path / "Caddyfile"
+        config.write_text(broken, "utf-8")
+        assert _caddy_validate(config, tmp_path).returncode != 0, broken
+
+
+def _replace_once(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+def _loopback_caddyfile(
+    upstreams: Mapping[str, int], http_port: int, https_port: int, home: Path
+) -> str:
+    """deploy/Caddyfile with only what names the machine replaced: the global options (the
+    local CA instead of Let's Encrypt — its root never installed in the system's trust
+    store —, loopback ports, no admin endpoint) and the services' addresses. Every site
+    block, header, limit and proxy setting is the production file's, verbatim."""
+    text = CADDYFILE.read_text("utf-8")
+    text = _replace_once(
+        text,
+        "{\n\temail {$ANCRE_ACME_EMAIL}\n}",
+        "{\n\temail {$ANCRE_ACME_EMAIL}\n\tlocal_certs\n\tskip_install_trust\n\tadmin off\n"
+        f"\thttp_port {http_port}\n\thttps_port {https_port}\n"
+        f"\tstorage file_system {home / 'storage'}\n}}",
+    )
+    for service, port in [("registry", 8600), ("issuer", 8700), ("verifier", 8800)]:
+        text = _replace_once(
+            text, f"reverse_proxy {service}:{port}", f"reverse_proxy 127.0.0.1:{upstreams[service]}"
+        )
+    return text
+
+
+def _sink() -> Any:
+    """A loopback HTTP server that reads a POST's whole body and answers its length."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            received = len(self.rfile.read(length))
+            lengths.append(received)
+            body = str(received).encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    lengths: list[int] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    server.lengths = lengths  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.slow
+def test_caddy_in_front_of_a_verifier_serves_what_the_caddyfile_promises(tmp_path: Path) -> None:
+    """Caddy on loopback (TLS from its local CA) in front of a real `ancre verifier serve`:
+    a request goes through over HTTPS with HSTS, /metrics is not reachable from outside,
+    plain HTTP redirects to HTTPS. The body limit is shown on the registry's site, there
+    in front of a loopback sink that reads any body (the verifier's own 1 MB limit would
+    refuse first)."""
+    import ssl
+
+    from _support import spawn_server
+
+    key = tmp_path / "openid4vp-key.json"
+    _ancre(
+        "keys", "generate", "--type", "p256", "--out", str(key), environment=_clean_environment()
+    )
+    verifier_log = (tmp_path / "verifier.log").open("wb")
+
+    def verifier_argv(port: int) -> list[str]:
+        return [str(ANCRE), "verifier", "serve", "--no-trust-check", "--port", str(port),
+                "--openid4vp-key", str(key),
+                "--public-url", f"https://verifier.{DOMAIN}"]  # fmt: skip
+
+    def answers(url: str) -> bool:
+        try:
+            return httpx.get(url, timeout=1, trust_env=False).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    verifier, upstream = spawn_server(
+        verifier_argv,
+        lambda port: answers(f"http://127.0.0.1:{port}/health"),
+        stdout=verifier_log,
+        stderr=verifier_log,
+        env={**_clean_environment(), "ANCRE_VERIFIER_API_TOKEN": "t" * 32},
+    )
+    verifier_log.close()
+    sink = _sink()
+    caddy: subprocess.Popen[bytes] | None = None
+    try:
+        assert answers(f"http://127.0.0.1:{upstream}/ready")  # Caddy's health_uri
+        http_port, https_port = _free_port(), _free_port()
+        config = tmp_path / "Caddyfile"
+        upstreams = {"registry": sink.server_address[1], "issuer": upstream, "verifier": upstream}
+        config.write_text(_loopback_caddyfile(upstreams, http_port, https_port, tmp_path), "utf-8")
+        caddy_log = tmp_path / "caddy.log"
+        with caddy_log.open("wb") as output:
+            caddy = subprocess.Popen(
+                [_caddy(), "run", "--config", str(config), "--adapter", "caddyfile"],
+                env=_caddy_environment(tmp_path), stdout=output, stderr=output,
+            )  # fmt: skip
+        root = tmp_path / "storage" / "pki" / "authorities" / "local" / "root.crt"
+        host = f"verifier.{DOMAIN}"
+        deadline = time.monotonic() + 60
+        answer: httpx.Response | None = None
+        while answer is None:
+            assert caddy.poll() is None, caddy_log.read_text(errors="replace")
+            assert time.monotonic() < deadline, caddy_log.read_text(errors="replace")
+            if root.exists():
+                context = ssl.create_default_context(cafile=str(root))
+                try:
+                    with httpx.Client(verify=context, trust_env=False, timeout=5) as https:
+                        answer = https.get(
+                            f"https://127.0.0.1:{https_port}/health",
+                            headers={"host": host},
+                            extensions={"sni_hostname": host},
+                        )
+                except (httpx.TransportError, ssl.SSLError):
+                    answer = None
+            if answer is None:
+                time.sleep(0.2)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["strict-transport-security"] == (
+            "max-age=31536000; includeSubDomains"
+        )
+        context = ssl.create_default_context(cafile=str(root))
+        with httpx.Client(verify=context, trust_env=False, timeout=5) as https:
+
+            def get(path: str, **options: Any) -> httpx.Response:
+                return https.request(
+                    options.pop("method", "GET"), f"https://127.0.0.1:{https_port}{path}",
+                    headers={"host": host}, extensions={"sni_hostname": host}, **options,
+                )  # fmt: skip
+
+            # The verifier's own answer came through (its JSON), and its metrics stay inside.
+            assert answer.json()
+            assert get("/metrics").status_code == 404
+            assert answers(f"http://127.0.0.1:{upstream}/metrics")  # served, but not outside
+            # The 2 MB limit: refused by Caddy (the sink would take it), below it forwarded.
+            registry = f"registry.{DOMAIN}"
+            under = https.post(
+                f"https://127.0.0.1:{https_port}/register", content=b"x" * (2 * 10**6 - 10),
+                headers={"host": registry}, extensions={"sni_hostname": registry},
+            )  # fmt: skip
+            assert under.status_code == 200, under.status_code
+            assert under.text == str(2 * 10**6 - 10)
+            over = https.post(
+                f"https://127.0.0.1:{https_port}/register", content=b"x" * (3 * 2**20),
+                headers={"host": registry}, extensions={"sni_hostname": registry},
+            )  # fmt: skip
+            # Caddy 2.6 (Debian's) answers 413, or 502 when the limit's error reaches its
+            # proxy mid-copy; either way the sink never got the body, and Caddy's log names
+            # the limit.
+            assert over.status_code in (413, 502), over.status_code
+            assert 3 * 2**20 not in sink.lengths
+            assert 2 * 10**6 - 10 in sink.lengths
+            limit_logged = time.monotonic() + 10  # logged after the answer
+            while "HTTP 413: http: request body too large" not in caddy_log.read_text(
+                errors="replace"
+            ):
+                assert time.monotonic() < limit_logged, caddy_log.read_text(errors="replace")
+                time.sleep(0.1)
+            # The certificate names the service (SNI), from the CA Caddy was given.
+            with pytest.raises((httpx.TransportError, ssl.SSLError)):
+                https.get(
+                    f"https://127.0.0.1:{https_port}/health",
+                    headers={"host": host},
+                    extensions={"sni_hostname": f"elsewhere.{DOMAIN}"},
+                )
+        with httpx.Client(trust_env=False, timeout=5) as plain:
+            redirect = plain.get(f"http://127.0.0.1:{http_port}/health", headers={"host": host})
+        assert redirect.status_code in (301, 308), redirect.status_code
+        assert redirect.headers["location"].startswith(f"https://{host}")
+    finally:
+        if caddy is not None:
+            caddy.terminate()
+            try:
+                caddy.wait(20)
+            except subprocess.TimeoutExpired:
+                caddy.kill()
+                caddy.wait(10)
+        verifier.terminate()
+        verifier.wait(20)
+        sink.shutdown()
+        sink.server_close()
