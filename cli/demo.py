@@ -11,9 +11,13 @@
    refuses a tampered copy and a self-issued LegalPerson.
 5. The connector's verifier asks for the Gaia-X onboarding presentation over OpenID4VP
    (profile `gaia-x-onboarding`: one DCQL query per member — LegalPerson, registration
-   number, VAT ID, the terms and conditions the wallet signs itself, the certification),
-   checks each presentation and then the set as one bundle, accepts the wallet's answer,
-   and refuses the same answer replayed.
+   number, VAT ID, the terms and conditions the wallet signs itself, the certification —
+   and the legal representative's Mandate, an SD-JWT VC asked for with a DCQL `claims` list
+   of only the company identifier, the role and `full_powers`), checks each presentation and
+   then the set as one bundle (the Mandate's `cnf.jwk` is the same holder's key), accepts the
+   wallet's answer, and refuses the same answer replayed. Selective disclosure, shown: the
+   Mandate claims the wallet disclosed (as the verifier's verdict lists them) and those it
+   kept hidden (the person's name: names only), checked never to reach the connector.
 6. The agency revokes the certification: the verifier now refuses the bundle, and says why
    (`revoked`).
 
