@@ -11,9 +11,13 @@
    refuses a tampered copy and a self-issued LegalPerson.
 5. The connector's verifier asks for the Gaia-X onboarding presentation over OpenID4VP
    (profile `gaia-x-onboarding`: one DCQL query per member — LegalPerson, registration
-   number, VAT ID, the terms and conditions the wallet signs itself, the certification),
-   checks each presentation and then the set as one bundle, accepts the wallet's answer,
-   and refuses the same answer replayed.
+   number, VAT ID, the terms and conditions the wallet signs itself, the certification —
+   and the legal representative's Mandate, an SD-JWT VC asked for with a DCQL `claims` list
+   of only the company identifier, the role and `full_powers`), checks each presentation and
+   then the set as one bundle (the Mandate's `cnf.jwk` is the same holder's key), accepts the
+   wallet's answer, and refuses the same answer replayed. Selective disclosure, shown: the
+   Mandate claims the wallet disclosed (as the verifier's verdict lists them) and those it
+   kept hidden (the person's name: names only), checked never to reach the connector.
 6. The agency revokes the certification: the verifier now refuses the bundle, and says why
    (`revoked`).
 
@@ -44,6 +48,7 @@ from ancre.cli.demo_story import (
 from ancre.cli.demo_wallet import Browser, OrgWallet, open_wallet
 from ancre.trust.clock import SystemClock
 from ancre.trust.errors import AncreError
+from ancre.trust.vcdm.credentials import MANDATE_VCT
 
 __all__ = ["run_demo"]
 
@@ -270,6 +275,11 @@ ONBOARDING_MEMBERS = (
     ("terms_and_conditions", "gx:Issuer"),
     ("certification", "ancre:Certification"),
 )
+#: The legal representative's Mandate (an SD-JWT VC): the connector asks only for what it
+#: needs to know who may act for the company — the company, the role, the scope of the
+#: powers —, never for the person's name or birth date.
+MANDATE_QUERY = "mandate"
+MANDATE_CLAIMS = ("legal_person_identifier", "role", "full_powers")
 
 
 def _dcql() -> dict[str, Any]:
@@ -277,7 +287,12 @@ def _dcql() -> dict[str, Any]:
         return {"id": name, "format": "jwt_vc_json",
                 "meta": {"type_values": [["VerifiableCredential", kind]]}}  # fmt: skip
 
-    return {"credentials": [query(name, kind) for name, kind in ONBOARDING_MEMBERS]}
+    mandate = {
+        "id": MANDATE_QUERY, "format": "dc+sd-jwt", "meta": {"vct_values": [MANDATE_VCT]},
+        "claims": [{"path": [name]} for name in MANDATE_CLAIMS],
+    }  # fmt: skip
+    members = [query(name, kind) for name, kind in ONBOARDING_MEMBERS]
+    return {"credentials": [*members, mandate]}
 
 
 def _present(scene: Scene, wallet: OrgWallet, http: Any, what: str, expected: str) -> Any:
@@ -293,6 +308,7 @@ def _present(scene: Scene, wallet: OrgWallet, http: Any, what: str, expected: st
     story.say(
         "over OpenID4VP, profile gaia-x-onboarding, one query per member: "
         + ", ".join(kind for _, kind in ONBOARDING_MEMBERS)
+        + f", and the Mandate ({MANDATE_VCT}) with only {', '.join(MANDATE_CLAIMS)}"
     )
     request = fetch_request(tx["authorization_request"], http=wallet.http, clock=SystemClock())
     answer = build_answer(wallet.store, request, clock=SystemClock())
@@ -305,11 +321,14 @@ def _present(scene: Scene, wallet: OrgWallet, http: Any, what: str, expected: st
     scene.last_verdict = verdict
     for query, entries in verdict.get("credentials", {}).items():
         for entry in entries:
-            for inner in entry.get("credentials", []):
+            # A vp+jwt carries its credential; an SD-JWT+KB is the credential itself.
+            for inner in entry.get("credentials", [entry]):
                 story.say(
                     f"{query}: {inner.get('types', ['?'])[-1]} is {inner.get('status')} "
                     f"(issued by {story.short(str(inner.get('issuer')))})"
                 )
+    if expected == "valid":
+        _disclosure(scene, answer, verdict)
     for query, code, message in _inner_reasons(verdict):
         story.say(f"{query}: {code}: {message}")  # why, whenever a credential fails
     bundle = verdict.get("onboarding", {})
@@ -323,6 +342,37 @@ def _present(scene: Scene, wallet: OrgWallet, http: Any, what: str, expected: st
     ok = verdict.get("status") == expected and bundle.get("status") == expected
     story.expect(what, ok, got)
     return answer
+
+
+def _disclosure(scene: Scene, answer: Any, verdict: dict[str, Any]) -> None:
+    """Selective disclosure, as the connector saw it: the Mandate's claims it received and
+    the ones the wallet kept (names only: the verifier sees only their digests)."""
+    from ancre.trust.sd_jwt.issue import SdJwt
+
+    story = scene.story
+    choice = next((c for c in answer.choices if c.query_id == MANDATE_QUERY), None)
+    entries = verdict.get("credentials", {}).get(MANDATE_QUERY, [])
+    if choice is None or len(entries) != 1:
+        story.expect("the Mandate is presented", False, "not in the answer")
+        return
+    held = {d.name for d in SdJwt.parse(choice.credential.token).disclosures if d.name}
+    seen = entries[0].get("claims", {})
+    disclosed = sorted(entries[0].get("disclosed", []))
+    hidden = sorted(held - set(disclosed))
+    plain = sorted(n for n in MANDATE_CLAIMS if n in seen and n not in disclosed)
+    story.say(
+        f"the Mandate discloses: {', '.join(disclosed) or 'nothing'} (selectively); "
+        f"{', '.join(plain)} are in the clear in every copy"
+    )
+    story.say(f"the Mandate keeps hidden from the connector: {', '.join(hidden) or 'nothing'}")
+    leaked = sorted(set(hidden) & set(seen))
+    ok = entries[0].get("status") == "valid" and bool(hidden) and not leaked
+    story.expect(
+        "the connector received only the Mandate claims it asked for",
+        ok,
+        f"{entries[0].get('status')}, hidden: {', '.join(hidden)}"
+        + (f", leaked: {', '.join(leaked)}" if leaked else ""),
+    )
 
 
 def _send(scene: Scene, wallet: OrgWallet, answer: Any) -> bool:

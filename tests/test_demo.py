@@ -36,6 +36,11 @@ VERDICTS = (
     "registration_number: gx:LocalRegistrationNumber is valid",
     "terms_and_conditions: gx:Issuer is valid",  # self-signed, accepted in the profile only
     "certification: ancre:Certification is valid",
+    # The Mandate (SD-JWT VC), asked for with a DCQL claims list: only what was asked.
+    "and the Mandate (urn:eu.europa.ec.eudi:por:1) with only legal_person_identifier, role",
+    "mandate: urn:eu.europa.ec.eudi:por:1 is valid",
+    "the Mandate discloses: role (selectively)",
+    "→ as expected: the connector received only the Mandate claims it asked for (valid",
     "the onboarding bundle of did:jwk:",
     "→ as expected: the verifier accepts the onboarding presentation (valid)",
     "→ as expected: a replayed presentation is refused",
@@ -63,6 +68,12 @@ def test_demo_runs_the_whole_story() -> None:
         assert line in done.stdout, line
     assert "NOT as expected" not in done.stdout
     assert "Traceback" not in done.stderr
+    # The representative's name stays in the wallet: named as hidden, never disclosed.
+    found = re.search(r"the Mandate keeps hidden from the connector: (.*)", done.stdout)
+    assert found is not None, done.stdout[-3000:]
+    hidden = set(found.group(1).split(", "))
+    assert {"given_name", "family_name"} <= hidden, hidden
+    assert "role" not in hidden
     # Well under two minutes on a loaded machine (about 12 s alone).
     assert elapsed < 120, elapsed
 

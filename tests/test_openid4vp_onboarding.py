@@ -20,6 +20,7 @@ from _oid4vp_holder import AuthorizationRequest, Wallet, routed_client
 from _support import NOW, Issuer
 
 from ancre.issuer.builders import Address, legal_person_credential, vat_id_credential
+from ancre.issuer.sd_jwt_credentials import issue_mandate
 from ancre.trust.clock import FixedClock
 from ancre.trust.did.jwk import did_jwk_from_public_key
 from ancre.trust.jose.vc_jose import issue_vc_jwt
@@ -29,7 +30,7 @@ from ancre.trust.policy import VerificationPolicy
 from ancre.trust.sd_jwt.present import present
 from ancre.trust.sd_jwt.vc import issue_sd_jwt_vc
 from ancre.trust.status.bitstring import BitstringStatusList
-from ancre.trust.vcdm.credentials import GAIAX_TERMS_AND_CONDITIONS_SHA256
+from ancre.trust.vcdm.credentials import GAIAX_TERMS_AND_CONDITIONS_SHA256, MANDATE_VCT
 from ancre.verifier.openid4vp import OpenID4VPSettings
 from ancre.verifier.service import VerifierSettings, create_app
 
@@ -95,11 +96,15 @@ class Env:
         return issue_vc_jwt(doc, self.agency.key, self.agency.kid)
 
     def terms(
-        self, key: PrivateKey | None = None, terms_hash: str = GAIAX_TERMS_AND_CONDITIONS_SHA256
+        self,
+        key: PrivateKey | None = None,
+        terms_hash: str = GAIAX_TERMS_AND_CONDITIONS_SHA256,
+        did: str | None = None,
     ) -> str:
-        """The T&C credential, signed by `key`'s did:jwk (the wallet's by default)."""
+        """The T&C credential, signed by `key`'s did:jwk (the wallet's by default), or by
+        `did` (its key `#0`)."""
         key = key or self.wallet.key
-        did = did_jwk_from_public_key(key.public_key)
+        did = did or did_jwk_from_public_key(key.public_key)
         credential_id = "urn:uuid:0c7f0a0e-2b0e-4b8e-9d3a-6f0f3b7d1a03"
         doc = {
             "@context": CONTEXTS,
@@ -116,7 +121,8 @@ class Env:
         }
         return issue_vc_jwt(doc, key, f"{did}#0")
 
-    def certification(self, index: int = GOOD) -> str:
+    def certification(self, index: int | None = GOOD, holder: str | None = None) -> str:
+        """A certification with a status entry at `index` (none: `None`)."""
         lst = BitstringStatusList()
         doc = {
             "@context": CONTEXTS,
@@ -126,16 +132,17 @@ class Env:
             "validFrom": _stamp(-timedelta(days=1)),
             "validUntil": _stamp(timedelta(days=365)),
             "credentialSubject": {
-                "id": self.wallet.did,
+                "id": holder or self.wallet.did,
                 "ancre:scheme": "ISO/IEC 27001:2022",
                 "ancre:scope": "the whole company",
                 "ancre:certificateNumber": "C-2026-001",
                 "ancre:certificateValidFrom": "2026-01-01",
             },
-            "credentialStatus": lst.entry(
-                index, status_list_credential=f"{self.status_base}/status/revocation"
-            ),
         }
+        if index is not None:
+            doc["credentialStatus"] = lst.entry(
+                index, status_list_credential=f"{self.status_base}/status/revocation"
+            )
         return issue_vc_jwt(doc, self.agency.key, self.agency.kid)
 
     # ---- one transaction ---------------------------------------------------------------
@@ -177,7 +184,9 @@ class Env:
 
 
 @contextmanager
-def running() -> Iterator[Env]:
+def running(ca_file: str | None = None) -> Iterator[Env]:
+    """The verifier; with `ca_file`, did:web documents on loopback over HTTPS (and no plain
+    HTTP: the status list is then out of reach)."""
     agency = Issuer.new("p256")
     key = PrivateKey.generate("p256")
     did = did_jwk_from_public_key(key.public_key)
@@ -192,7 +201,8 @@ def running() -> Iterator[Env]:
                 openid4vp=settings,
                 # The connector trusts the agency; the participant signs only its T&C.
                 policy=VerificationPolicy(trusted_issuers=frozenset({agency.did})),
-                network=NetworkPolicy(allow_loopback=True, allow_http=True),
+                network=NetworkPolicy(allow_loopback=True, allow_http=ca_file is None),
+                ca_file=ca_file,
             )
         )
         with (
@@ -412,3 +422,178 @@ def test_an_sd_jwt_member_of_the_same_key_is_the_same_participant(env: Env) -> N
         assert verdict["status"] == ("valid" if not expected else "invalid")
         if not expected:
             assert verdict["onboarding"]["holder"] == env.wallet.did
+
+
+# ---- a did:web holder and its SD-JWT members ---------------------------------------------
+
+
+@dataclass
+class WebHolder:
+    """A participant named by a did:web served over HTTPS on loopback: `#0` signs its VPs
+    and its T&C, `#wallet` is another of its authentication keys, `#assert` an
+    assertionMethod only."""
+
+    env: Env
+    did: str
+    key: PrivateKey
+    wallet_key: PrivateKey
+    assert_key: PrivateKey
+
+    def members(self, request: AuthorizationRequest) -> dict[str, list[str]]:
+        env, did = self.env, self.did
+
+        def vp(token: str) -> list[str]:
+            return [env.wallet.present_vc_jwts([token], request, key=self.key, holder=did)]
+
+        return {
+            "legal_person": vp(env.legal_person(holder=did)),
+            "registration_number": vp(env.vat_id(holder=did)),
+            "terms": vp(env.terms(self.key, did=did)),
+            "certification": vp(env.certification(None, holder=did)),
+        }
+
+
+def _did_document(did: str, keys: dict[str, PrivateKey]) -> dict[str, Any]:
+    methods = [
+        {"id": f"{did}#{name}", "type": "JsonWebKey2020", "controller": did,
+         "publicKeyJwk": key.public_key.to_jwk()}
+        for name, key in keys.items()
+    ]  # fmt: skip
+    return {
+        "@context": ["https://www.w3.org/ns/did/v1"],
+        "id": did,
+        "verificationMethod": methods,
+        "authentication": [f"{did}#0", f"{did}#wallet"],
+        "assertionMethod": [f"{did}#0", f"{did}#assert"],
+    }
+
+
+@pytest.fixture(scope="module")
+def web_holder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebHolder]:
+    from _issuer_support import bound_socket, make_tls, serve_on
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route as StarletteRoute
+
+    tls = make_tls(tmp_path_factory.mktemp("did-web-holder"))
+    sock, port = bound_socket()
+    did = f"did:web:localhost%3A{port}"
+    keys = {name: PrivateKey.generate("p256") for name in ("0", "wallet", "assert")}
+    document = _did_document(did, keys)
+
+    async def did_json(_: Any) -> JSONResponse:
+        return JSONResponse(document, media_type="application/did+json")
+
+    app = Starlette(routes=[StarletteRoute("/.well-known/did.json", did_json)])
+    with serve_on(sock, app, tls), running(ca_file=str(tls.ca)) as env:
+        yield WebHolder(env, did, keys["0"], keys["wallet"], keys["assert"])
+
+
+MANDATE_CLAIMS = {
+    "legal_person_identifier": "356000000",
+    "legal_name": "LA POSTE",
+    "full_powers": True,
+    "effective_from_date": "2026-01-01",
+    "issuing_authority": "Agence de certification",
+    "issuing_country": "FR",
+    "given_name": "John",
+    "family_name": "Dupont",
+    "birth_date": "1970-01-01",
+    "role": "Président",
+}
+
+
+def _mandate_query(dcql: dict[str, Any]) -> dict[str, Any]:
+    """The onboarding query and the Mandate, asking only for what a connector needs."""
+    paths = (["legal_person_identifier"], ["role"], ["full_powers"])
+    dcql["credentials"].append({
+        "id": "mandate", "format": "dc+sd-jwt", "meta": {"vct_values": [MANDATE_VCT]},
+        "claims": [{"path": p} for p in paths],
+    })  # fmt: skip
+    return dcql
+
+
+def _mandate(env: Env, holder_key: PrivateKey, request: AuthorizationRequest) -> str:
+    sd_jwt = issue_mandate(
+        MANDATE_CLAIMS, env.agency.key, issuer=env.agency.did, kid=env.agency.kid,
+        holder_jwk=holder_key.public_key, issued_at=NOW - timedelta(days=1),
+        valid_until=NOW + timedelta(days=365),
+        # As the agency's Mandate template: the person and the role disclosable.
+        disclosable=["/given_name", "/family_name", "/birth_date", "/role"],
+    )  # fmt: skip
+    return present(
+        sd_jwt, ["/role"], holder_key=holder_key, audience=request.client_id,
+        nonce=request.nonce, clock=FixedClock(NOW),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("which", "expected"),
+    [
+        ("0", []),  # the key that signs its VPs
+        ("wallet", []),  # another of its authentication keys
+        ("assert", ["holder_mismatch"]),  # in the document, but not for authentication
+        ("stranger", ["holder_mismatch"]),  # not in the document at all
+    ],
+)
+def test_a_did_web_holders_sd_jwt_member_is_matched_by_its_document(
+    web_holder: WebHolder, which: str, expected: list[str]
+) -> None:
+    """A did:web participant's SD-JWT member is its own when `cnf.jwk` is one of the
+    `authentication` keys of its DID document, resolved by the verifier over HTTPS."""
+    env = web_holder.env
+    key = {
+        "0": web_holder.key, "wallet": web_holder.wallet_key,
+        "assert": web_holder.assert_key, "stranger": PrivateKey.generate("p256"),
+    }[which]  # fmt: skip
+    created, request = env.start(_mandate_query(onboarding_query(*MEMBERS)))
+    vp_token = {**web_holder.members(request), "mandate": [_mandate(env, key, request)]}
+    env.answer(request, vp_token)
+    verdict = env.verdict(created)
+    assert all(
+        e["status"] == "valid" for entries in verdict["credentials"].values() for e in entries
+    ), verdict["errors"]
+    assert _codes(verdict, bundle=True) == expected
+    assert verdict["status"] == ("valid" if not expected else "invalid")
+    assert verdict["onboarding"]["holder"] == (web_holder.did if not expected else None)
+    (mandate,) = verdict["credentials"]["mandate"]
+    # Only what the query asked for: the role disclosed, the person's data withheld.
+    assert mandate["disclosed"] == ["role"]
+    assert mandate["claims"]["role"] == "Président"
+    assert mandate["claims"]["legal_person_identifier"] == "356000000"
+    for personal in ("given_name", "family_name", "birth_date"):
+        assert personal not in mandate["claims"]
+
+
+def test_an_unresolvable_did_holder_leaves_the_bundle_indeterminate() -> None:
+    """When the DID naming the other members cannot be resolved now (its host down: the
+    presentations verified moments before from the cache), whether the SD-JWT member is the
+    participant's cannot be told: the bundle is indeterminate, with the resolver's code —
+    neither accepted nor called another holder."""
+    from ancre.trust.errors import Code, IndeterminateError
+    from ancre.trust.result import Status
+    from ancre.verifier.openid4vp.dcql import parse_dcql
+    from ancre.verifier.openid4vp.onboarding import check_bundle
+
+    did = "did:web:participant.example"
+    thumbprint = "urn:ietf:params:oauth:jwk-thumbprint:sha-256:" + (
+        PrivateKey.generate("p256").public_key.thumbprint()
+    )
+    dcql = parse_dcql(_mandate_query(onboarding_query(*MEMBERS)))
+    members = [
+        ("legal_person", did, ("VerifiableCredential", "gx:LegalPerson"), {}),
+        ("registration_number", did, ("VerifiableCredential", "gx:VatID"), {}),
+        ("mandate", thumbprint, (MANDATE_VCT,), {}),
+    ]
+
+    def unreachable(name: str) -> Any:
+        raise IndeterminateError(Code.NETWORK_ERROR, f"{name} is out of reach")
+
+    report, errors = check_bundle(PROFILE, dcql, members, {}, unreachable)
+    assert [(code, status) for code, _, status in errors if code != "onboarding_incomplete"] == [
+        ("network_error", Status.INDETERMINATE)
+    ]
+    assert report["holder"] is None
+    # Without a resolver (a verifier that cannot fetch DID documents) it is another holder.
+    _, errors = check_bundle(PROFILE, dcql, members, {}, None)
+    assert "holder_mismatch" in [code for code, _, _ in errors]

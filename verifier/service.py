@@ -568,14 +568,27 @@ def _request_policy(policy: VerificationPolicy, options: VcApiOptions) -> Verifi
 
 def _mount_openid4vp(app: FastAPI, service: _Service, settings: OpenID4VPSettings) -> None:
     """OpenID4VP 1.0 verifier endpoints (`/openid4vp/…`), over the same verifier."""
+    from ancre.trust.did.resolvers import default_resolver
+
     from .openid4vp import create_router
 
     def verify_with(item: Any, policy: VerificationPolicy) -> VerificationResult:
         return service.verify("openid4vp", item, policy)
 
     config = service.config
+    # The gaia-x-onboarding profile compares an SD-JWT member's key with a did:web holder's
+    # authentication keys: its document fetched with the service's client and guard.
+    resolver = default_resolver(
+        http_client=service.client, network=config.network, clock=config.clock
+    )
     app.include_router(
-        create_router(settings, verify=verify_with, policy=config.policy, clock=config.clock)
+        create_router(
+            settings,
+            verify=verify_with,
+            policy=config.policy,
+            clock=config.clock,
+            resolve=resolver.resolve,
+        )
     )
 
 

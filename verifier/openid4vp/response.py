@@ -31,6 +31,7 @@ from ancre.trust.jose.vc_jose import (
 )
 from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status, VerificationResult
+from ancre.trust.sd_jwt.issue import SdJwt
 from ancre.trust.sd_jwt.vc import FORMAT_SD_JWT_VC
 from ancre.trust.vcdm.model import issuer_id, subject_ids, types_of
 
@@ -43,7 +44,7 @@ from .dcql import (
 )
 from .errors import RefusedError
 from .jwe import decrypt_response
-from .onboarding import Member, bind_policy, check_bundle
+from .onboarding import Member, Resolve, bind_policy, check_bundle
 from .transactions import DIRECT_POST_JWT, Transaction, TransactionStore
 
 __all__ = [
@@ -295,6 +296,17 @@ def _check_presentation(
     return claims
 
 
+def _disclosed(presentation: str) -> list[str]:
+    """The names of the claims an SD-JWT presentation disclosed (its disclosures'; array
+    elements have none), for the verdict: what the holder chose to show beyond the claims
+    always in the clear. The presentation verified already."""
+    try:
+        issued = SdJwt.parse(presentation[: presentation.rfind("~") + 1])
+    except AncreError:
+        return []
+    return sorted({d.name for d in issued.disclosures if d.name is not None})
+
+
 def _wallet_error(params: Mapping[str, Any], verdict: Verdict) -> dict[str, Any] | None:
     error = params.get("error")
     description = params.get("error_description")
@@ -330,6 +342,8 @@ class ResponseChecker:
     verify: Callable[[Any, VerificationPolicy], VerificationResult]
     client_id: str
     enc_values: tuple[str, ...]
+    #: The verifier's DID resolver, for a profile's cross-checks (a did:web holder's keys).
+    resolve: Resolve | None = None
 
     def read_params(self, tx: Transaction, form: Mapping[str, str]) -> dict[str, Any]:
         """The response parameters: from the form (direct_post), or from the decrypted JWE
@@ -425,8 +439,7 @@ class ResponseChecker:
         if tx.profile is not None:
             self._check_profile(tx, verdict)
 
-    @staticmethod
-    def _check_profile(tx: Transaction, verdict: Verdict) -> None:
+    def _check_profile(self, tx: Transaction, verdict: Verdict) -> None:
         """The cross-checks of the transaction's profile over every accepted presentation."""
         if tx.profile is None:
             return
@@ -438,9 +451,9 @@ class ResponseChecker:
             else:
                 failed = [str(e.get("status")) for e in entries if e.get("status") != "valid"]
                 outcome[query_id] = failed[0] if failed else Status.INVALID.value
-        report, errors = check_bundle(tx.profile, tx.query, verdict.accepted, outcome)
-        for code, message in errors:
-            verdict.fail(code, message)
+        report, errors = check_bundle(tx.profile, tx.query, verdict.accepted, outcome, self.resolve)
+        for code, message, status in errors:
+            verdict.fail(code, message, status=status)
         verdict.profile_report = report
 
     def _check_one(
@@ -470,6 +483,8 @@ class ResponseChecker:
             verdict.fail(mismatch.code, mismatch.message, query=query.id, index=index)
             return entry
         entry["claims"] = dict(claims)
+        if result.format == FORMAT_SD_JWT_VC:
+            entry["disclosed"] = _disclosed(presentation)
         verdict.statuses.append(Status.VALID)
         types = result.types if result.format == FORMAT_SD_JWT_VC else types_of(claims)
         verdict.accepted.append((query.id, result.holder, tuple(types), claims))

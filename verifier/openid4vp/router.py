@@ -35,7 +35,7 @@ from ancre.trust.result import VerificationResult
 from .._http import RateLimiter
 from .dcql import DcqlError, DcqlQuery, parse_dcql
 from .errors import RefusedError
-from .onboarding import PROFILES, check_query
+from .onboarding import PROFILES, Resolve, check_query
 from .response import ResponseChecker, iso, parse_form, parse_wallet_nonce
 from .settings import OpenID4VPSettings
 from .transactions import (
@@ -86,6 +86,7 @@ class _Endpoints:
         verify: Callable[[Any, VerificationPolicy], VerificationResult],
         policy: VerificationPolicy,
         clock: Clock,
+        resolve: Resolve | None = None,
     ) -> None:
         self.settings = settings
         self.policy = policy
@@ -101,6 +102,7 @@ class _Endpoints:
             verify=verify,
             client_id=settings.client_id,
             enc_values=settings.enc_values,
+            resolve=resolve,
         )
 
     def authorized(self, request: Request) -> JSONResponse | None:
@@ -317,11 +319,13 @@ def create_router(
     verify: Callable[[Any, VerificationPolicy], VerificationResult],
     policy: VerificationPolicy,
     clock: Clock,
+    resolve: Resolve | None = None,
 ) -> APIRouter:
     """The OpenID4VP endpoints. `verify(item, policy)` runs ancre's verification pipeline
     (with the app's shared resolver, status and trust caches); `policy` is the service's,
-    bound per transaction to its nonce and the Client Identifier."""
-    endpoints = _Endpoints(settings, verify, policy, clock)
+    bound per transaction to its nonce and the Client Identifier. `resolve`: the service's
+    DID resolver, for a profile's cross-checks (is an SD-JWT member's key the DID holder's)."""
+    endpoints = _Endpoints(settings, verify, policy, clock, resolve)
     router = APIRouter(prefix="/openid4vp", tags=["OpenID4VP"])
     router.add_api_route(
         "/requests",
