@@ -321,3 +321,49 @@ def test_registry_key_in_token_signs_a_trust_list_that_verifies(
     assert swapped.returncode == 65, swapped.stderr
     assert "invalid_key" in swapped.stderr
     assert _token_key_made.public_key != in_token
+
+
+def test_token_key_store_makes_keys_in_the_token_only(module: str) -> None:
+    store = Pkcs11KeyStore(module, TOKEN, lambda: PIN)
+    made = store.generate("store-ed", "ed25519")
+    assert made.key_type.value == "ed25519"
+    signature = store.signer("store-ed").sign(b"payload")
+    assert made.public_key.verify("EdDSA", b"payload", signature)
+    # A label already taken is never a second key pair: rotation would sign with another's.
+    with pytest.raises(AncreError, match="already holds"):
+        store.generate("store-ed", "p256")
+    # Keys are made in the token: no private key comes in, none goes out.
+    with pytest.raises(AncreError, match="token's own tools"):
+        store.import_private_jwk("store-in", {"kty": "OKP"})
+    with pytest.raises(AncreError) as absent:
+        store.public_key("store-absent")
+    assert absent.value.code is Code.PKCS11_UNAVAILABLE
+    with pytest.raises(AncreError) as other_type:
+        store.generate("store-p384", "p384")
+    assert other_type.value.code is Code.UNSUPPORTED_KEY_TYPE
+
+
+def test_a_platform_whose_issuers_share_a_token_key_is_refused(tmp_path: Path) -> None:
+    from ancre.issuer.config import IssuerConfig, KeyEntry, TokenConfig
+    from ancre.issuer.platform import check_platform
+    from ancre.trust.errors import ConfigurationError
+
+    token = TokenConfig("/usr/lib/softhsm/libsofthsm2.so", TOKEN)
+
+    def config(name: str, label: str) -> IssuerConfig:
+        did = f"did:web:agency.example:issuers:{name}"
+        return IssuerConfig(
+            did=did,
+            public_url=f"https://agency.example/issuers/{name}",
+            database=f"sqlite:///{tmp_path}/{name}.db",
+            key_type="p256",
+            keys=(KeyEntry(label, f"{did}#{label}", "2026-01-01T00:00:00Z"),),
+            directory=tmp_path / name,
+            pkcs11=token,
+        )
+
+    check_platform([("a", config("a", "a-1"), None), ("b", config("b", "b-1"), None)])
+    with pytest.raises(ConfigurationError, match="share PKCS#11 key pairs"):
+        check_platform(
+            [("a", config("a", "signing-1"), None), ("b", config("b", "signing-1"), None)]
+        )
