@@ -24,7 +24,7 @@ from _issuer_support import (
     make_tls,
     wait_until_healthy,
 )
-from _support import StaticResolver
+from _support import StaticResolver, spawn_server
 from _wallet_org_support import verify_presentation
 from _wallet_support import new_wallet, offer_and_receive, wallet_cli
 
@@ -290,6 +290,48 @@ def test_registry_key_in_token_signs_a_trust_list_that_verifies(
         clock=FixedClock(datetime.now(UTC) + timedelta(minutes=1)),
     )
     assert trust_list.is_trusted("did:web:agency.example", "gx:LegalPerson", datetime.now(UTC))
+
+    # `serve` opens the token at start (PIN through its own variable) and publishes over
+    # HTTP, the token signing.
+    minted = _cli(
+        "registry", "token", "create", "ci", "--role", "editor", *d, "--as", "operator",
+        env=_env(),
+    )  # fmt: skip
+    assert minted.returncode == 0, minted.stderr
+    bearer = minted.stdout.strip().splitlines()[-1]
+
+    def ready(port: int) -> bool:
+        try:
+            with httpx.Client(trust_env=False, timeout=2) as probe:
+                return probe.get(f"http://127.0.0.1:{port}/health").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    server, port = spawn_server(
+        lambda port: [
+            sys.executable, "-m", "ancre.cli.main", "registry", "serve", *d,
+            "--port", str(port),
+        ],
+        ready,
+        env=_env(ANCRE_REGISTRY_PKCS11_PIN_FILE=str(pin_file)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False, timeout=10) as http:
+            posted = http.post("/admin/publish", headers={"Authorization": f"Bearer {bearer}"})
+            assert posted.status_code == 201, posted.text
+            served = http.get("/trust-list").text.strip()
+    finally:
+        server.terminate()
+        server.wait(10)
+    again = verify_trust_list(
+        served,
+        registry=REGISTRY,
+        resolver=StaticResolver({REGISTRY: document}),
+        clock=FixedClock(datetime.now(UTC) + timedelta(minutes=1)),
+    )
+    assert again.sequence == trust_list.sequence + 1
 
     # Wrong PIN for publish, and for serve through its own variable: exit 64 with the code.
     _refused(
