@@ -203,6 +203,14 @@ def test_issuer_key_rotation_in_token(tmp_path: Path, module: str) -> None:
     """`keys rotate` makes the new key in the token; the old one stays for verification."""
     issuer_dir = tmp_path / "issuer"
     env = _env(ANCRE_PKCS11_PIN=PIN)
+    init = (
+        "issuer", "init", "--dir", str(issuer_dir), "--did", "did:web:rotating.example",
+        "--pkcs11", module, "--token-label", TOKEN, "--key-label", "rotating-1",
+    )  # fmt: skip
+    # Refused before anything is written: a wrong PIN, a key type no token key has.
+    _refused(_cli(*init, env=_env(ANCRE_PKCS11_PIN="0000")), "pkcs11_pin_incorrect")
+    _refused(_cli(*init, "--key-type", "p384", env=env), "p256 or ed25519")
+    assert not (issuer_dir / "issuer.json").exists()
     made = _cli(
         "issuer", "init", "--dir", str(issuer_dir), "--did", "did:web:rotating.example",
         "--pkcs11", module, "--token-label", TOKEN, "--key-label", "rotating-1", env=env,
