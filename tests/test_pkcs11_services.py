@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from _issuer_support import (
     make_tls,
     wait_until_healthy,
 )
+from _pkcs11_support import TOKENS, softhsm
 from _support import StaticResolver, spawn_server
 from _wallet_org_support import verify_presentation
 from _wallet_support import new_wallet, offer_and_receive, wallet_cli
@@ -35,39 +34,15 @@ from ancre.trust.keys.pkcs11 import Pkcs11KeyStore, Pkcs11Ref, open_or_generate
 from ancre.trust.result import Status
 from ancre.trust.trust_list.signed import verify_trust_list
 
-PIN, SO_PIN, TOKEN = "2718-pin", "so-pin-3141", "ancre-services"
+TOKEN = "ancre-services"
+PIN = TOKENS[TOKEN][0]
 REGISTRY = "did:web:registry.example"
-_MODULES = (
-    "/usr/lib/softhsm/libsofthsm2.so",
-    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-)
 
 
 @pytest.fixture(scope="module")
-def module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh SoftHSM2 token in its own SOFTHSM2_CONF (set for this module's processes),
-    the module's path yielded. Not skipped when SoftHSM2 is missing: a broken machine."""
-    found = next((m for m in _MODULES if Path(m).is_file()), None)
-    util = shutil.which("softhsm2-util")
-    assert found is not None, "SoftHSM2 missing: apt-get install softhsm2 (.ci/run does)"
-    assert util is not None, "softhsm2-util missing: apt-get install softhsm2"
-    folder = tmp_path_factory.mktemp("softhsm")
-    tokens = folder / "tokens"
-    tokens.mkdir()
-    conf = folder / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
-    )
-    subprocess.run(
-        [util, "--init-token", "--free", "--label", TOKEN, "--pin", PIN, "--so-pin", SO_PIN],
-        env={"SOFTHSM2_CONF": str(conf), "PATH": "/usr/bin:/bin"},
-        check=True,
-        capture_output=True,
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SOFTHSM2_CONF", str(conf))
-        yield found
+def module(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The SoftHSM2 module, its token `TOKEN` fresh for this process (`_pkcs11_support`)."""
+    return softhsm(tmp_path_factory)[0]
 
 
 @pytest.fixture(scope="module")
