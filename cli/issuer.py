@@ -2,7 +2,9 @@
 
 An issuer lives in a folder (`--dir`, default `./ancre-issuer` or `$ANCRE_ISSUER_DIR`):
 `issuer.json` (settings), `issuer.db` (SQLite, unless `--database` names PostgreSQL) and
-`keys.ancre` (the encrypted signing keys; passphrase from $ANCRE_KEYSTORE_PASSPHRASE).
+`keys.ancre` (the encrypted signing keys; passphrase from $ANCRE_KEYSTORE_PASSPHRASE), or,
+for an issuer made with `init --pkcs11`, keys in a PKCS#11 token (PIN from
+$ANCRE_PKCS11_PIN or a file: `ancre.cli.hsm`).
 `serve --dir` also takes a platform: a folder of issuer folders, served together.
 Exit codes: 0 done, 1 refused (e.g. revoking a revoked credential), 64 usage or
 configuration error, 65 unreadable input.
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from ancre.cli.hsm import ModuleOption, PinFileOption, Pkcs11Option, TokenLabelOption
 from ancre.cli.serving import (
     TlsCertOption,
     TlsKeyOption,
@@ -114,21 +117,41 @@ def _guard(fn: Any) -> Any:
         except ConfigurationError as error:
             _die(64, error.message)
         except AncreError as error:
-            _die(65, str(error))
+            # A token's refusal (wrong PIN, no such token or key) is the operator's setup.
+            _die(64 if error.code.value.startswith("pkcs11_") else 65, str(error))
 
     return wrapper
 
 
-def _open(folder: Path, public_url: str | None = None) -> Issuer:
+def _key_store(config: Any, hsm: tuple[Path | None, Path | None] = (None, None)) -> Any:
+    """The issuer's key store: its encrypted file, or its PKCS#11 token; `hsm` is serve's
+    (PIN file, module path on this machine), each None for the defaults."""
+    from ancre.cli.hsm import pin_source
     from ancre.cli.main import _passphrase
-    from ancre.issuer.config import KEYSTORE_FILE, load_config
+    from ancre.issuer.config import open_key_store
+
+    pin_file, module = hsm
+    where = str(module.absolute()) if module is not None else None
+    pin = (
+        pin_source(config.pkcs11.token_label, where or config.pkcs11.module, pin_file)
+        if config.pkcs11 is not None
+        else lambda: ""
+    )
+    return open_key_store(config, lambda: _passphrase(confirm=False), pin, module=where)
+
+
+def _open(
+    folder: Path,
+    public_url: str | None = None,
+    hsm: tuple[Path | None, Path | None] = (None, None),
+) -> Issuer:
+    from ancre.issuer.config import load_config
     from ancre.issuer.db import make_engine
     from ancre.issuer.service import Issuer
     from ancre.trust.clock import SystemClock
-    from ancre.trust.keys.keystore import FileKeyStore
 
     config = load_config(folder)
-    store = FileKeyStore(folder / KEYSTORE_FILE, _passphrase(confirm=False))
+    store = _key_store(config, hsm)
     return Issuer(
         config,
         engine=make_engine(config.database_url()),
@@ -185,6 +208,7 @@ def _open_accredited(
     registry_key: str | None,
     unchecked: bool,
     insecure_loopback: bool = False,
+    hsm: tuple[Path | None, Path | None] = (None, None),
 ) -> tuple[Issuer, Any, str]:
     """The issuer with its accreditation check (an ``AccreditedIssuer``), the check itself
     and the VC-API proof; without a trust list only when `unchecked` says so explicitly."""
@@ -199,7 +223,7 @@ def _open_accredited(
     saved = load_issuance(folder)
     if trust_list is not None or registry_key is not None:
         saved = _issuance(saved.vc_api_proof, trust_list, registry_key)
-    issuer = _open(folder, public_url)
+    issuer = _open(folder, public_url, hsm)
     if unchecked:
         if saved.trust_list is not None:
             raise ConfigurationError(
@@ -294,38 +318,69 @@ def init(
     registry_key: RegistryKeyOption = None,
     x5c: X5cOption = None,
     key: KeyPemOption = None,
+    pkcs11: Pkcs11Option = None,
+    token_label: TokenLabelOption = None,
+    key_label: Annotated[
+        str,
+        typer.Option(
+            help="--pkcs11: the key pair's label in the token, also its verification "
+            "method's fragment; made there unless an HSM administrator made it beforehand."
+        ),
+    ] = "signing-1",
+    pin_file: PinFileOption = None,
 ) -> None:
     """Create an issuer: encrypted signing key, settings, migrated database.
 
     ANCRE_KEYSTORE_PASSPHRASE=… ancre issuer init --dir agency --did did:web:agency.example
 
     With --x5c CHAIN.pem --key KEY.pem it signs with that X.509-certified key instead (the
-    chain is checked now: leaf first, certifying the key and naming the DID)."""
+    chain is checked now: leaf first, certifying the key and naming the DID).
+
+    With --pkcs11 the signing key is in a PKCS#11 token (an HSM; p256 by default, or
+    ed25519) and never leaves it; the PIN comes from --pin-file or $ANCRE_PKCS11_PIN:
+
+      ANCRE_PKCS11_PIN=… ancre issuer init --dir agency --did did:web:agency.example \\
+          --pkcs11 /usr/lib/softhsm/libsofthsm2.so --token-label agency"""
     from ancre.cli.main import _passphrase
     from ancre.issuer.accreditation import IssuanceConfig, save_issuance
-    from ancre.issuer.config import init_issuer
+    from ancre.issuer.config import TokenConfig, init_issuer
     from ancre.trust.clock import SystemClock
 
     clock = SystemClock()
     # Checked before anything is written (an eddsa-rdfc-2022 proof needs an Ed25519 key).
     issuance = _issuance(vc_api_proof, trust_list, registry_key)
     certified = _certified(key, x5c, did, clock)
-    kind = key_type or (certified.key.key_type.value if certified else "ed25519")
+    token = None
+    if pkcs11 is not None:
+        from ancre.cli.hsm import pin_source
+
+        if token_label is None:
+            _die(64, "--pkcs11 needs --token-label")
+        token_config = TokenConfig(str(pkcs11.absolute()), token_label)
+        token = (token_config, pin_source(token_label, token_config.module, pin_file))
+    elif token_label is not None or pin_file is not None or key_label != "signing-1":
+        _die(64, "--token-label, --key-label and --pin-file go with --pkcs11")
+    default = "p256" if token is not None else "ed25519"
+    kind = key_type or (certified.key.key_type.value if certified else default)
     if vc_api_proof == "DataIntegrityProof" and kind != "ed25519":
         _die(64, "a DataIntegrityProof (eddsa-rdfc-2022) needs --key-type ed25519")
     config = init_issuer(
         folder,
         did=did,
-        passphrase=_passphrase(confirm=True),
+        passphrase=_passphrase(confirm=True) if token is None else "",
         clock=clock,
         key_type=kind,
         public_url=public_url,
         database=database,
         certified=certified,
+        token=token,
+        key_name=key_label,
     )
     if issuance != IssuanceConfig():  # absent means the defaults
         save_issuance(folder, issuance)
     chain = f" (x5c: {len(config.current_key.x5c)} certificate(s))" if certified else ""
+    if config.pkcs11 is not None:
+        chain = f" (PKCS#11 token {config.pkcs11.token_label!r}, label {key_label!r})"
     sys.stderr.write(
         f"ancre: issuer {config.did} created in {folder}\n"
         f"  credential issuer: {config.public_url}\n"
@@ -405,6 +460,8 @@ def serve(
             "of half as many), then 429 rate_limited with Retry-After; 0: no limit.",
         ),
     ] = 60,
+    pin_file: PinFileOption = None,
+    pkcs11_module: ModuleOption = None,
 ) -> None:
     """Serve the issuer: did:web document, status lists, OpenID4VCI and VC-API endpoints.
 
@@ -429,6 +486,7 @@ def serve(
         "registry_key": registry_key,
         "unchecked": no_accreditation_check,
         "insecure_loopback": insecure_loopback,
+        "hsm": (pin_file, pkcs11_module),
     }
     try:
         # Each issuer's database at the latest schema first (issue 19: migrations on start;
@@ -439,7 +497,9 @@ def serve(
         accreditation["rate_limit"] = rate_limit_per_minute(rate_limit) if rate_limit else None
         app_, served = _serving(folder, public_url, login, accreditation, operator_approval)
     except AncreError as error:
-        _die(64, error.message)
+        # A token's refusal (wrong PIN, no such token or key) names its stable code.
+        pkcs11 = error.code.value.startswith("pkcs11_")
+        _die(64, str(error) if pkcs11 else error.message)
     for did, url in served:
         sys.stderr.write(f"ancre: issuer {did} at {url}\n")
 
@@ -987,15 +1047,13 @@ def keys_rotate(
 
       ancre issuer keys rotate --dir agency --x5c new-chain.pem --key new-key.pem
     """
-    from ancre.cli.main import _passphrase
-    from ancre.issuer.config import KEYSTORE_FILE, load_config, rotate_key
+    from ancre.issuer.config import load_config, rotate_key
     from ancre.trust.clock import SystemClock
-    from ancre.trust.keys.keystore import FileKeyStore
 
     clock = SystemClock()
     config = load_config(folder)
     certified = _certified(key, x5c, config.did, clock)
-    store = FileKeyStore(folder / KEYSTORE_FILE, _passphrase(confirm=False))
+    store = _key_store(config)
     rotated = rotate_key(config, store, clock, certified)
     sys.stdout.write(f"signing key now {rotated.current_key.kid}\n")
 

@@ -3,7 +3,8 @@
 A registry lives in a folder (default `./ancre-registry`, or `$ANCRE_REGISTRY_DIR`):
 `registry.json` (settings), `registry.db` (SQLite, unless `--database` names PostgreSQL),
 both mode 0600, and `keys.ancre` (the encrypted signing key; passphrase from
-$ANCRE_KEYSTORE_PASSPHRASE).
+$ANCRE_KEYSTORE_PASSPHRASE) — or, for a registry made with `init --pkcs11`, no key file: the
+key is in a PKCS#11 token (registry.json's `pkcs11`; PIN from $ANCRE_PKCS11_PIN or a file).
 
 Who acts: `--as NAME` is only a label written in the audit log. Changes under the two-person
 rule (adding or changing an anchor, reinstating an issuer, minting admin tokens, turning the
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from ancre.cli.hsm import ModuleOption, PinFileOption, Pkcs11Option, TokenLabelOption
 from ancre.cli.serving import (
     PassphraseFileOption,
     TlsCertOption,
@@ -173,12 +175,46 @@ def _who(
     return person_name(label)
 
 
-def _signer(folder: Path, passphrase_file: Path | None = None) -> Signer:
+def _signer(
+    folder: Path,
+    passphrase_file: Path | None = None,
+    pin_file: Path | None = None,
+    module: Path | None = None,
+) -> Signer:
+    """The registry's signer: its key in the encrypted key store, or in its PKCS#11 token
+    (`module`: the library's path on this machine, when not the one init recorded)."""
     from ancre.cli.main import _passphrase
     from ancre.trust.keys.keystore import FileKeyStore
 
+    token = _settings(folder).get("pkcs11")
+    if token is not None:
+        return _token_signer(folder, token, pin_file, module)
     passphrase = _passphrase(confirm=False, file=passphrase_file)
     return FileKeyStore(folder / "keys.ancre", passphrase).signer("registry")
+
+
+def _token_signer(folder: Path, token: Any, pin_file: Path | None, module: Path | None) -> Signer:
+    """The signer of the registry's token key, opened now (a wrong PIN, a missing token or
+    key is refused here, not at the first signature) and checked to be the key registry.json
+    publishes: a key replaced in the token signs nothing in the registry's name."""
+    from ancre.cli.hsm import pin_source
+    from ancre.trust.errors import Code, InvalidError
+    from ancre.trust.keys.jwk import PublicKey
+    from ancre.trust.keys.pkcs11 import Pkcs11Ref, Pkcs11Signer, open_or_generate
+
+    ref = Pkcs11Ref.from_json(token)
+    if module is not None:
+        ref = Pkcs11Ref(str(module.absolute()), ref.token_label, ref.key_label)
+    recorded = PublicKey.from_jwk(_settings(folder)["public_jwk"])
+    pin = pin_source(ref.token_label, ref.module, pin_file)()
+    found = open_or_generate(ref, pin, generate=False)
+    if found.public_key != recorded:
+        raise InvalidError(
+            Code.INVALID_KEY,
+            f"the key labelled {ref.key_label!r} in token {ref.token_label!r} is not the "
+            f"registry's ({folder / 'registry.json'}): replaced in the token?",
+        )
+    return Pkcs11Signer(ref, recorded, lambda: pin)
 
 
 def _guard(fn: Any) -> Any:
@@ -211,7 +247,9 @@ def _guard(fn: Any) -> Any:
         except ConfigurationError as error:
             _refuse(json_out, fn, 64, error.code.value, error.message)
         except AncreError as error:
-            _refuse(json_out, fn, 65, error.code.value, str(error))
+            # A token's refusal (wrong PIN, no such token or key) is the operator's setup.
+            status = 64 if error.code.value.startswith("pkcs11_") else 65
+            _refuse(json_out, fn, status, error.code.value, str(error))
 
     return wrapper
 
@@ -306,8 +344,13 @@ def init(
     ] = True,
     validity_hours: Annotated[int, typer.Option(help="Published list validity.")] = 24,
     key_type: Annotated[
-        str, typer.Option(metavar="ed25519|p256|p384", help="Signing key type.")
-    ] = "ed25519",
+        str | None,
+        typer.Option(
+            metavar="ed25519|p256|p384",
+            help="Signing key type (default ed25519; p256 with --pkcs11, which takes p256 or "
+            "ed25519).",
+        ),
+    ] = None,
     admin: Annotated[
         list[str] | None,
         typer.Option(
@@ -323,11 +366,27 @@ def init(
             help="Print one JSON document: the verification method and the admin tokens.",
         ),
     ] = False,
+    pkcs11: Pkcs11Option = None,
+    token_label: TokenLabelOption = None,
+    key_label: Annotated[
+        str,
+        typer.Option(
+            help="--pkcs11: the key pair's label in the token; made there unless an HSM "
+            "administrator made it beforehand."
+        ),
+    ] = "registry",
+    pin_file: PinFileOption = None,
 ) -> None:
     """Create a registry: database (migrated), encrypted signing key, settings.
 
       ANCRE_KEYSTORE_PASSPHRASE=… ancre registry init --did did:web:registry.example \\
           --admin alice --admin bob
+
+    With --pkcs11 the signing key is in a PKCS#11 token (an HSM) and never leaves it; the
+    PIN comes from --pin-file or $ANCRE_PKCS11_PIN, never the command line:
+
+      ANCRE_PKCS11_PIN=… ancre registry init --did did:web:registry.example \\
+          --pkcs11 /usr/lib/softhsm/libsofthsm2.so --token-label registry --admin alice
     """
     from datetime import timedelta
 
@@ -336,10 +395,25 @@ def init(
 
     # Every argument is checked before anything is written: a refused init leaves nothing
     # behind (a stray keys.ancre would make the corrected retry fail).
-    _check_init(folder, did, key_type, admin or [])
+    token = None
+    if pkcs11 is not None:
+        from ancre.trust.keys.pkcs11 import Pkcs11Ref
+
+        if token_label is None:
+            _die(64, "--pkcs11 needs --token-label")
+        token = Pkcs11Ref(str(pkcs11.absolute()), token_label, key_label)
+    elif token_label is not None or pin_file is not None or key_label != "registry":
+        _die(64, "--token-label, --key-label and --pin-file go with --pkcs11")
+    kind = key_type or ("p256" if token is not None else "ed25519")
+    _check_init(folder, did, kind, admin or [])
+    if token is not None and kind not in ("p256", "ed25519"):
+        _die(64, f"a PKCS#11 key is p256 or ed25519, not {kind}")
+    # The token before anything is written: a wrong PIN or a missing token leaves nothing.
+    jwk = _token_key(token, kind, pin_file) if token is not None else None
     folder.mkdir(parents=True, exist_ok=True)
     url = database or "sqlite:///{dir}/registry.db"
-    jwk = _new_registry_key(folder, key_type, passphrase_file)
+    if jwk is None:
+        jwk = _new_registry_key(folder, kind, passphrase_file)
     kid = f"{did}#registry"
     registry = _new_registry_database(url.replace("{dir}", str(folder.resolve())))
     registry.configure(
@@ -353,7 +427,9 @@ def init(
     tokens = _mint_first_admins(registry, admin or [], show=not json_out)
     # The public key lives outside the database: `audit verify` checks the signed
     # checkpoints against it, so a database writer cannot swap it.
-    settings = {"did": did, "kid": kid, "database": url, "public_jwk": jwk}
+    settings: dict[str, Any] = {"did": did, "kid": kid, "database": url, "public_jwk": jwk}
+    if token is not None:
+        settings["pkcs11"] = token.to_json()
     atomic_write(folder / "registry.json", (json.dumps(settings, indent=2) + "\n").encode())
     # The DID document to publish (`registry serve` serves it too, for a did:web registry).
     document = did_document(did, kid, jwk)
@@ -404,6 +480,20 @@ def _new_registry_key(folder: Path, key_type: str, passphrase_file: Path | None)
     return store.generate("registry", key_type).public_key.to_jwk()
 
 
+def _token_key(token: Any, kind: str, pin_file: Path | None) -> dict[str, str]:
+    """The public JWK of the registry's key pair in the token `token` names, made there
+    (a `kind` key) unless an HSM administrator made it beforehand."""
+    from ancre.cli.hsm import pin_source
+    from ancre.trust.keys.jwk import KeyType
+    from ancre.trust.keys.pkcs11 import open_or_generate
+
+    pin = pin_source(token.token_label, token.module, pin_file)()
+    signer = open_or_generate(token, pin, key_type=KeyType(kind))
+    if signer.key_type.value != kind:
+        _die(64, f"the token's key {token.key_label!r} is {signer.key_type.value}, not {kind}")
+    return signer.public_key.to_jwk()
+
+
 def _new_registry_database(url: str) -> Registry:
     """A new, migrated registry database at `url` (a SQLite file is created private)."""
     from ancre.registry.db import create_private_sqlite, make_engine, migrate
@@ -447,6 +537,8 @@ def serve(
             "takes it from $ANCRE_REGISTRY_DATABASE_URL)."
         ),
     ] = None,
+    pin_file: PinFileOption = None,
+    pkcs11_module: ModuleOption = None,
 ) -> None:
     """Serve the registry API (public trust list and /admin). The database is migrated to
     the latest schema first (replicas starting together wait for each other).
@@ -461,8 +553,16 @@ def serve(
     tls = tls_arguments(tls_cert, tls_key)
     ensure_port_free(host, port)
     migrate_on_start(url, migrate)
+    in_token = "pkcs11" in _settings(folder)
     unlockable = passphrase_file is not None or os.environ.get("ANCRE_KEYSTORE_PASSPHRASE")
-    signer = _signer(folder, passphrase_file) if unlockable else None
+    signer = None
+    if in_token or unlockable:
+        from ancre.trust.errors import AncreError
+
+        try:
+            signer = _signer(folder, passphrase_file, pin_file, pkcs11_module)
+        except AncreError as error:
+            _die(64, str(error))
     if signer is None:
         sys.stderr.write(
             "ancre: no key store passphrase (--passphrase-file, ANCRE_KEYSTORE_PASSPHRASE_FILE "
@@ -1040,6 +1140,7 @@ def publish(
     token: TokenOption = None,
     passphrase_file: PassphraseFileOption = None,
     json_out: JsonOption = False,
+    pin_file: PinFileOption = None,
 ) -> None:
     """Sign and store the next trust list (sequence number + 1).
 
@@ -1049,7 +1150,7 @@ def publish(
 
     registry = _open(folder)
     who = _who(registry, token, actor, minimum="editor", two_person=False)
-    row = registry.publish(_signer(folder, passphrase_file), who)
+    row = registry.publish(_signer(folder, passphrase_file, pin_file), who)
     if out is not None:
         try:
             out.write_text(row.jws + "\n")
@@ -1205,6 +1306,7 @@ def audit_checkpoint(
     folder: DirOption = DEFAULT_DIR,
     passphrase_file: PassphraseFileOption = None,
     json_out: JsonOption = False,
+    pin_file: PinFileOption = None,
 ) -> None:
     """Sign the log's current (count, head) with the registry key (publishing does it too).
 
@@ -1212,7 +1314,7 @@ def audit_checkpoint(
     """
     from ancre.registry.views import outcome_json
 
-    row = _open(folder).checkpoint(_signer(folder, passphrase_file))
+    row = _open(folder).checkpoint(_signer(folder, passphrase_file, pin_file))
     message = f"checkpoint signed: {row.events} events, head {row.head}"
     _done(
         json_out,

@@ -46,6 +46,8 @@ class RegistryServeSettings(_ServeSettings):
         None, validation_alias="ANCRE_REGISTRY_WORKERS", ge=1, le=MAX_WORKERS
     )
     database: str | None = Field(None, validation_alias="ANCRE_REGISTRY_DATABASE_URL")
+    pin_file: Path | None = Field(None, validation_alias="ANCRE_REGISTRY_PKCS11_PIN_FILE")
+    pkcs11_module: Path | None = Field(None, validation_alias="ANCRE_REGISTRY_PKCS11_MODULE")
 
 
 class IssuerServeSettings(_ServeSettings):
@@ -57,6 +59,8 @@ class IssuerServeSettings(_ServeSettings):
     public_url: str | None = Field(None, validation_alias="ANCRE_ISSUER_PUBLIC_URL")
     trust_list: str | None = Field(None, validation_alias="ANCRE_ISSUER_TRUST_LIST")
     registry_key: str | None = Field(None, validation_alias="ANCRE_ISSUER_REGISTRY_KEY")
+    pin_file: Path | None = Field(None, validation_alias="ANCRE_ISSUER_PKCS11_PIN_FILE")
+    pkcs11_module: Path | None = Field(None, validation_alias="ANCRE_ISSUER_PKCS11_MODULE")
 
 
 class VerifierServeSettings(_ServeSettings):

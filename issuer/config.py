@@ -3,13 +3,16 @@
 ``issuer.json`` holds the DID, the public URL (the OpenID4VCI credential issuer identifier),
 the database URL (``{dir}`` stands for the directory), the signing keys (current and retired,
 by key-store name) and the limits of the OpenID4VCI flow. The private keys live only in the
-encrypted key store (``ancre.trust.keys.keystore.FileKeyStore``).
+encrypted key store (``ancre.trust.keys.keystore.FileKeyStore``) or, for an issuer made with
+a PKCS#11 token (``issuer.json``'s ``pkcs11``: module and token label), only in that token
+(``ancre.trust.keys.pkcs11.Pkcs11KeyStore``, each key's name its label): `open_key_store`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,9 +38,11 @@ __all__ = [
     "IssuerConfig",
     "KeyEntry",
     "Limits",
+    "TokenConfig",
     "default_public_url",
     "init_issuer",
     "load_config",
+    "open_key_store",
     "rotate_key",
     "save_config",
 ]
@@ -119,6 +124,30 @@ class KeyEntry:
         return value
 
 
+#: A key's name is its verification method's fragment (and, in a token, its label).
+_KEY_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: The key types a PKCS#11 token key may be (``ancre.trust.keys.pkcs11``).
+_TOKEN_KEY_TYPES: Final = ("ed25519", "p256")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenConfig:
+    """The PKCS#11 token holding an issuer's keys: the module (an absolute path to the
+    shared library) and the token's label. The PIN is never stored: it comes from the
+    environment or a file when the token is opened."""
+
+    module: str
+    token_label: str
+
+    def __post_init__(self) -> None:
+        from ancre.trust.keys.pkcs11 import Pkcs11Ref
+
+        Pkcs11Ref(self.module, self.token_label, "-")  # the same checks as the wallet's
+
+    def to_json(self) -> dict[str, str]:
+        return {"module": self.module, "token_label": self.token_label}
+
+
 @dataclass(frozen=True, slots=True)
 class IssuerConfig:
     """The parsed ``issuer.json`` of an issuer directory."""
@@ -130,6 +159,8 @@ class IssuerConfig:
     keys: tuple[KeyEntry, ...]
     limits: Limits = field(default_factory=Limits)
     directory: Path = Path()
+    #: The PKCS#11 token holding the keys; None: the encrypted ``keys.ancre``.
+    pkcs11: TokenConfig | None = None
 
     @property
     def current_key(self) -> KeyEntry:
@@ -139,7 +170,7 @@ class IssuerConfig:
         return self.database.replace("{dir}", str(self.directory.resolve()))
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        value: dict[str, Any] = {
             "did": self.did,
             "public_url": self.public_url,
             "database": self.database,
@@ -147,6 +178,9 @@ class IssuerConfig:
             "keys": [k.to_json() for k in self.keys],
             "limits": {name: getattr(self.limits, name) for name in Limits.__dataclass_fields__},
         }
+        if self.pkcs11 is not None:
+            value["pkcs11"] = self.pkcs11.to_json()
+        return value
 
 
 def _check_did(did: str) -> None:
@@ -224,6 +258,31 @@ def _stored_x5c(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _stored_token(value: Any) -> TokenConfig | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"module", "token_label"}:
+        raise ConfigurationError("pkcs11 must be an object with module and token_label")
+    return TokenConfig(str(value["module"]), str(value["token_label"]))
+
+
+def open_key_store(
+    config: IssuerConfig,
+    passphrase: Callable[[], str],
+    pin: Callable[[], str],
+    *,
+    module: str | None = None,
+) -> KeyStore:
+    """The key store of `config`: its PKCS#11 token (`module` instead of the recorded one
+    when given: the library's path on this machine; `pin` asked on first use), else the
+    encrypted ``keys.ancre`` opened with `passphrase`."""
+    if config.pkcs11 is None:
+        return FileKeyStore(config.directory / KEYSTORE_FILE, passphrase())
+    from ancre.trust.keys.pkcs11 import Pkcs11KeyStore
+
+    return Pkcs11KeyStore(module or config.pkcs11.module, config.pkcs11.token_label, pin)
+
+
 def load_config(directory: Path) -> IssuerConfig:
     """Read and check ``DIR/issuer.json``; ``ConfigurationError`` when it is not an issuer."""
     from ancre.trust.codec.json import loads_strict
@@ -255,6 +314,7 @@ def load_config(directory: Path) -> IssuerConfig:
             keys=keys,
             limits=Limits(**data.get("limits", {})),
             directory=directory,
+            pkcs11=_stored_token(data.get("pkcs11")),
         )
     except AncreError as error:
         raise ConfigurationError(f"{path}: {error.message}") from None
@@ -294,12 +354,20 @@ def init_issuer(
     limits: Mapping[str, int] | None = None,
     scrypt_n: int | None = None,
     certified: CertifiedSigningKey | None = None,
+    token: tuple[TokenConfig, Callable[[], str]] | None = None,
+    key_name: str = "signing-1",
 ) -> IssuerConfig:
     """Create an issuer in `directory`: encrypted key store with its first signing key,
     ``issuer.json`` and the migrated database. Everything is checked before anything is
     written; an existing issuer is never overwritten. With `certified` (a key and its
     ``x5c`` chain, checked by :func:`ancre.issuer.x5c.certified_key`) that key is imported
-    instead of generating one, and `key_type` must be its type."""
+    instead of generating one, and `key_type` must be its type.
+
+    With `token` (a PKCS#11 token and where its PIN comes from) there is no ``keys.ancre``
+    and no passphrase: the signing key is the token's key pair labelled `key_name`,
+    generated there (`key_type` p256 or ed25519) unless an HSM administrator made it
+    beforehand. The token is opened before anything is written: a wrong PIN or a missing
+    token leaves nothing behind."""
     from ancre.issuer.db import make_engine, migrate
 
     _check_did(did)
@@ -313,7 +381,19 @@ def init_issuer(
     database = database or "sqlite:///{dir}/" + DATABASE_FILE
     if not database.startswith(("sqlite:///", "postgresql+psycopg://")):
         raise ConfigurationError("the database must be a sqlite:/// or postgresql+psycopg:// URL")
-    if not passphrase:
+    if not _KEY_NAME.fullmatch(key_name):
+        raise ConfigurationError(
+            f"key name {key_name[:80]!r} must be 1-64 letters, digits, '.', '_' or '-'"
+        )
+    if token is not None:
+        if certified is not None:
+            raise ConfigurationError(
+                "a certified key (--key/--x5c) is a PEM file, not a token key: import it into "
+                "the token with the token's tools and name its label instead"
+            )
+        if kind not in _TOKEN_KEY_TYPES:
+            raise ConfigurationError(f"a PKCS#11 key is p256 or ed25519, not {kind}")
+    elif not passphrase:
         raise ConfigurationError("set ANCRE_KEYSTORE_PASSPHRASE: the key store is encrypted")
     for name in (CONFIG_FILE, KEYSTORE_FILE):
         if (directory / name).exists():
@@ -330,15 +410,28 @@ def init_issuer(
         key_type=kind,
         keys=(
             KeyEntry(
-                "signing-1",
-                f"{did}#signing-1",
+                key_name,
+                f"{did}#{key_name}",
                 _stamp(clock.now()),
                 x5c=certified.x5c if certified is not None else (),
             ),
         ),
         limits=checked_limits,
         directory=directory,
+        pkcs11=token[0] if token is not None else None,
     )
+    if token is not None:
+        from ancre.trust.keys.pkcs11 import Pkcs11KeyStore
+
+        # The token first: the step a wrong PIN or a missing token refuses; a key it
+        # generates is found again (same label) by a retried init.
+        found = Pkcs11KeyStore(token[0].module, token[0].token_label, token[1]).ensure(
+            key_name, kind
+        )
+        if found.key_type.value != kind:
+            raise ConfigurationError(
+                f"the token's key {key_name!r} is {found.key_type.value}, not {kind}"
+            )
     directory.mkdir(parents=True, exist_ok=True)
     # The database first: the step most likely to fail (an unreachable PostgreSQL), and a
     # harmless one to repeat (migrations are idempotent); the key store and the settings
@@ -352,9 +445,10 @@ def init_issuer(
         ) from None
     finally:
         engine.dispose()
-    options = {} if scrypt_n is None else {"scrypt_n": scrypt_n}
-    store = FileKeyStore.create(directory / KEYSTORE_FILE, passphrase, **options)
-    _add_key(store, "signing-1", kind, certified)
+    if token is None:
+        options = {} if scrypt_n is None else {"scrypt_n": scrypt_n}
+        store = FileKeyStore.create(directory / KEYSTORE_FILE, passphrase, **options)
+        _add_key(store, key_name, kind, certified)
     save_config(config)
     return config
 

@@ -89,6 +89,9 @@ class _Claims:
     did_document: str
     database: str
     key_store: Path | None
+    #: The PKCS#11 keys (module, token label, key label) of an issuer whose keys are in a
+    #: token: two issuers in one token must not name the same key pair.
+    token_keys: frozenset[tuple[str, str, str]] = frozenset()
 
 
 def _database_key(config: IssuerConfig) -> str:
@@ -110,6 +113,11 @@ def _claims(name: str, config: IssuerConfig, public_url: str | None) -> _Claims:
         did_document=did_document_path(config.did),
         database=_database_key(config),
         key_store=store.resolve() if store.exists() else None,
+        token_keys=frozenset(
+            (config.pkcs11.module, config.pkcs11.token_label, key.name) for key in config.keys
+        )
+        if config.pkcs11 is not None
+        else frozenset(),
     )
 
 
@@ -152,6 +160,9 @@ def _clashes(a: _Claims, b: _Claims) -> list[str]:
         found.append(f"{pair} share one database: each issuer needs its own")
     if a.key_store is not None and a.key_store == b.key_store:
         found.append(f"{pair} share one key store ({a.key_store})")
+    shared = sorted(label for _, _, label in a.token_keys & b.token_keys)
+    if shared:
+        found.append(f"{pair} share PKCS#11 key pairs ({', '.join(shared)}): one label each")
     return found
 
 

@@ -6,9 +6,6 @@ r||s → JOSE ES256) and verify."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +19,7 @@ from _issuer_support import (
     cli_issuer,
     make_tls,
 )
+from _pkcs11_support import TOKENS, softhsm
 from _wallet_org_support import verify_presentation
 from _wallet_support import WALLET_PASSPHRASE, new_wallet, wallet_cli, wallet_env
 
@@ -31,12 +29,8 @@ from ancre.trust.keys.pkcs11 import Pkcs11Ref, Pkcs11Signer, open_or_generate
 from ancre.trust.result import Status
 from ancre.wallet.store import WalletStore
 
-PIN, SO_PIN, TOKEN = "4711-pin", "so-pin-0815", "ancre-test"
-_MODULES = (
-    "/usr/lib/softhsm/libsofthsm2.so",
-    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-)
+TOKEN = "ancre-test"
+PIN = TOKENS[TOKEN][0]
 
 
 @dataclass(frozen=True)
@@ -49,32 +43,12 @@ class Token:
 
 
 @pytest.fixture(scope="module")
-def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Token]:
+def token(tmp_path_factory: pytest.TempPathFactory) -> Token:
     """A fresh SoftHSM2 token (its own SOFTHSM2_CONF and token directory), one for the
-    module: SoftHSM2 reads its configuration once per process, when the module is first
-    initialized, so the tests of this process share it (each with its own key labels). Not
-    skipped when SoftHSM2 is missing: .ci/run installs it, and a missing one is a broken
-    machine."""
-    module = next((m for m in _MODULES if Path(m).is_file()), None)
-    util = shutil.which("softhsm2-util")
-    assert module is not None, "SoftHSM2 missing: apt-get install softhsm2 (.ci/run does)"
-    assert util is not None, "softhsm2-util missing: apt-get install softhsm2"
-    folder = tmp_path_factory.mktemp("softhsm")
-    tokens = folder / "tokens"
-    tokens.mkdir()
-    conf = folder / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
-    )
-    subprocess.run(
-        [util, "--init-token", "--free", "--label", TOKEN, "--pin", PIN, "--so-pin", SO_PIN],
-        env={"SOFTHSM2_CONF": str(conf), "PATH": "/usr/bin:/bin"},
-        check=True,
-        capture_output=True,
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SOFTHSM2_CONF", str(conf))
-        yield Token(module, conf)
+    process (`_pkcs11_support`: SoftHSM2 reads its configuration once per process, so every
+    test file's tokens are made there together; each test uses its own key labels)."""
+    module, conf = softhsm(tmp_path_factory)
+    return Token(module, conf)
 
 
 @pytest.fixture(scope="module")
