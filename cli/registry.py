@@ -1177,25 +1177,24 @@ def audit_verify(
             _die(66, f"cannot read {path}: {error.strerror}")
     report = _open(folder).verify_audit(key=key, known_heads=held)
     if json_out:
-        _print(
-            {
-                "ok": report.ok,
-                "code": None if report.ok else "audit_chain_broken",
-                "events": report.events,
-                "signed_events": report.signed_events,
-                "first_broken": report.first_broken,
-                "reason": report.reason,
-            },
-            True,
-        )
+        _print(report.to_json(), True)
     elif report.ok:
         sys.stdout.write(
             f"audit chain intact: {report.events} events, "
-            f"{report.signed_events} covered by a signature\n"
+            f"{report.signed_events} covered by a signature; the tables match the events\n"
         )
+    elif report.findings:
+        sys.stdout.write(
+            f"audit chain intact ({report.events} events) but the tables DIFFER from it:\n"
+        )
+        for finding in report.findings:
+            sys.stdout.write(f"  {finding.table} {finding.key}: {finding.message}\n")
     else:
         where = "" if report.first_broken is None else f" at event {report.first_broken}"
         sys.stdout.write(f"audit chain BROKEN{where}: {report.reason}\n")
+    if not json_out:
+        for note in report.not_cross_checked:
+            sys.stdout.write(f"note: {note}\n")
     raise typer.Exit(0 if report.ok else 1)
 
 
