@@ -293,14 +293,13 @@ def _compare(
         if record is None:
             yield Finding(table, name(key), "row not explained by any audit event")
             continue
-        for attribute, expected in record.fields.items():
-            if fields.get(attribute) != expected:
-                yield Finding(
-                    table,
-                    name(key),
-                    f"{attribute} is {fields.get(attribute)!r}, the audit log (event "
-                    f"{record.seq}) says {expected!r}",
-                )
+        differences = [
+            f"{attribute} is {fields.get(attribute)!r}, the log says {expected!r}"
+            for attribute, expected in record.fields.items()
+            if fields.get(attribute) != expected
+        ]
+        if differences:
+            yield Finding(table, name(key), f"{'; '.join(differences)} (audit event {record.seq})")
     for key, record in audited.items():
         if key not in stored:
             yield Finding(table, name(key), f"missing: audit event {record.seq} made it")

@@ -77,7 +77,13 @@ def test_edit_and_recompute_is_detected(database_url: str) -> None:
                 text("UPDATE audit_log SET actor = 'alice' WHERE action = 'approve:add_anchor'")
             )
         _recompute_chain(setup)
-        assert setup.registry.verify_audit().ok  # the unkeyed chain is fooled, as before
+        # The unkeyed chain is fooled, as before; only the cross-check with the tables sees
+        # that pending_changes still names bob (tests/test_registry_audit_crosscheck.py).
+        unkeyed = setup.registry.verify_audit()
+        assert unkeyed.first_broken is None
+        assert [(f.table, f.code) for f in unkeyed.findings] == [
+            ("pending_changes", Code.AUDIT_STATE_MISMATCH)
+        ]
         report = setup.registry.verify_audit(key=setup.key.key.public_key)
         assert not report.ok
         # The first signed head that no longer matches: the one inside trust list #1.
@@ -99,7 +105,9 @@ def test_deletion_and_renumbering_is_detected(database_url: str) -> None:
                     text("UPDATE audit_log SET seq = :n WHERE seq = :s"), {"n": seq - 1, "s": seq}
                 )
         _recompute_chain(setup)
-        assert setup.registry.verify_audit().ok
+        unkeyed = setup.registry.verify_audit()
+        assert unkeyed.first_broken is None  # the chain alone is fooled, not the cross-check
+        assert {f.table for f in unkeyed.findings} == {"pending_changes"}
         report = setup.registry.verify_audit(key=setup.key.key.public_key)
         assert not report.ok
         assert report.first_broken == listed_events
@@ -127,7 +135,14 @@ def test_total_deletion_is_detected_against_a_list_the_auditor_kept(database_url
         )
         held = published_head(kept, setup.key.key.public_key)
         assert held[0] > 1
-        assert setup.registry.verify_audit(key=setup.key.key.public_key).ok  # alone: fooled
+        alone = setup.registry.verify_audit(key=setup.key.key.public_key)
+        # The chain and its (absent) signatures are fooled; the tables are not: tokens,
+        # anchors, issuers with no event left to explain them.
+        assert alone.first_broken is None
+        assert alone.code is Code.AUDIT_STATE_MISMATCH
+        assert {"admin_tokens", "trust_anchors", "trusted_issuers"} <= {
+            f.table for f in alone.findings
+        }
         report = setup.registry.verify_audit(key=setup.key.key.public_key, known_heads=[held])
         assert not report.ok
         assert "now gone" in report.reason
