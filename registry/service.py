@@ -45,7 +45,7 @@ from ancre.trust.trust_list.model import (
     TrustedService,
     TrustListDocument,
 )
-from ancre.trust.trust_list.signed import sign_trust_list
+from ancre.trust.trust_list.signed import MAX_TRUST_LIST_BYTES, sign_trust_list
 
 from .crosscheck import Finding, Replay, Tables, cross_check
 from .db import (
@@ -361,7 +361,10 @@ def published_head(jws: str, key: PublicKey) -> tuple[int, str]:
 
 def _published_state(jws: str, key: PublicKey) -> TrustListDocument | None:
     try:
-        parsed = parse_compact(jws, allowed_algs=DEFAULT_ALGORITHMS)
+        # A list is far bigger than a token (about 1.4 KB per issuer): with the JWS default
+        # of 256 KiB, any registry past ~180 issuers failed its own audit ("signature is
+        # invalid"). The limit is the one verifiers apply to lists.
+        parsed = parse_compact(jws, allowed_algs=DEFAULT_ALGORITHMS, max_bytes=MAX_TRUST_LIST_BYTES)
         parsed.verify_with(key)
         return TrustListDocument.from_json(parsed.payload_json())
     except AncreError:

@@ -479,3 +479,27 @@ def test_cli_audit_verify_exits_non_zero_and_names_the_table(tmp_path: Path) -> 
     report = json.loads(json_out.stdout)
     assert (report["ok"], report["code"]) == (False, "audit_state_mismatch")
     assert [(f["table"], f["key"]) for f in report["findings"]] == [("admin_tokens", "mallory")]
+
+
+def test_a_registry_with_a_list_past_256_kib_verifies(tmp_path: Path) -> None:
+    # Found measuring 10,000 events: the stored lists were parsed with the JWS token limit
+    # (256 KiB), so a registry past ~180 issuers failed its own audit.
+    clock = FixedClock(T0)
+    key = Issuer.new("ed25519")
+    engine = make_engine(f"sqlite:///{tmp_path / 'registry.db'}")
+    migrate(engine)
+    registry = Registry(engine, clock=clock)
+    try:
+        registry.configure(
+            registry_did=key.did, kid=key.kid, operator_name="o", scheme_name="s",
+            two_person_rule=False,
+        )  # fmt: skip
+        registry.add_anchor("init", anchor_id=ANCHOR, name="Association")
+        specs = [IssuerSpec(f"did:web:i{i}.example", f"I{i}", ANCHOR, {LP: []}) for i in range(400)]
+        registry.add_issuers("init", specs)
+        assert len(registry.publish(key.key).jws) > 256 * 1024
+        report = registry.verify_audit(key=key.key.public_key)
+        assert report.ok, report
+        assert report.signed_events == report.events
+    finally:
+        engine.dispose()
