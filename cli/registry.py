@@ -1154,8 +1154,9 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Check the audit log: the hash chain, the signed checkpoints and published lists
-    (with the registry's public key from registry.json) and lists you kept. Exit 1 if
-    broken.
+    (with the registry's public key from registry.json) and lists you kept; then replay the
+    events and compare the state they describe with the tables (rows with no event, effects
+    missing). Exit 1 if broken or if a table differs.
 
       ancre registry audit verify --dir reg --trust-list trust-list.jwt
     """
