@@ -51,7 +51,8 @@ _SETTINGS: Final = (
 #: Payload fields added after the first release, per action: events without them are
 #: replayed, but these fields of the rows they made are not compared.
 _ADDED_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
-    "create_token": ("token_sha256",),
+    # Before migration 0002 a token had no holder (backfilled as its lowered name).
+    "create_token": ("person", "token_sha256"),
     "add_anchor": ("x509_sha256", "effective_from"),
     "add_issuer": ("registration_number", "constraints", "effective_from"),
     "grant_type": ("constraints", "effective_from"),
@@ -130,11 +131,18 @@ def _when(details: Mapping[str, Any]) -> datetime | None:
     return datetime.fromisoformat(text) if isinstance(text, str) else None
 
 
-def _person(name: str) -> str:
-    # The same normalisation the registry applies (imported late: service imports us).
+def _same_person(name: str | None) -> str | None:
+    """The person a name designates, as the registry compares them: releases before 0002
+    stored a requester or approver as typed ("Alice"), later ones normalised ("alice")."""
+    # Imported late: the service imports this module.
     from .service import person_name
 
-    return person_name(name)
+    if name is None:
+        return None
+    try:
+        return person_name(name)
+    except AncreError:
+        return name  # not a name the registry would accept: compared as stored
 
 
 @dataclass(slots=True)
@@ -193,9 +201,10 @@ class Replay:
         elif action == "set_two_person_rule":
             self.meta["two_person_rule"] = _Record(row.seq, {"value": str(d["two_person_rule"])})
         elif action == "create_token":
-            fields = {"role": d["role"], "person": d["person"], "revoked": False}
-            if "token_sha256" in d:
-                fields["token_sha256"] = d["token_sha256"]
+            fields = {"role": d["role"], "revoked": False}
+            for name in ("person", "token_sha256"):
+                if name in d:
+                    fields[name] = d[name]
             self.tokens[subject] = _Record(row.seq, fields)
         elif action == "revoke_token":
             self._known(self.tokens, subject, "admin_tokens", row).fields["revoked"] = True
@@ -234,7 +243,7 @@ class Replay:
                 {
                     "kind": action[8:],
                     "payload": _canonical(payload),
-                    "requested_by": _person(row.actor),
+                    "requested_by": _same_person(row.actor),
                     "state": "pending",
                     "decided_by": None,
                 },
@@ -245,7 +254,9 @@ class Replay:
             if change.fields["state"] != "pending" or change.fields["kind"] != kind:
                 raise ValueError(f"decides change {subject}, which is not a pending {kind}")
             change.fields["state"] = "approved" if verdict == "approve" else "rejected"
-            change.fields["decided_by"] = row.actor
+            change.fields["decided_by"] = _same_person(row.actor)
+        elif action == "admin_read":
+            pass  # releases before 0002 logged reads in the chain: no effect on state
         elif action == "publish":
             self.publications[int(subject)] = _Record(row.seq, {"state_sha256": d["state_sha256"]})
         else:
@@ -403,9 +414,9 @@ def cross_check(replay: Replay, tables: Tables) -> list[Finding]:
         p.id: {
             "kind": p.kind,
             "payload": _stored_json(p.payload_json),
-            "requested_by": p.requested_by,
+            "requested_by": _same_person(p.requested_by),
             "state": p.state,
-            "decided_by": p.decided_by,
+            "decided_by": _same_person(p.decided_by),
         }
         for p in tables.pending
     }

@@ -379,10 +379,26 @@ def test_older_events_say_what_they_cannot_vouch_for(database_url: str) -> None:
         registry.add_issuer(
             "alice", did=BULK, legal_name="Bulk", accredited_by=ANCHOR, credential_types={LP: []}
         )
+        assert registry.set_two_person_rule("alice", True) is None
+        change = registry.add_anchor("Alice", anchor_id=SPARE, name="Spare")
+        assert change is not None
+        registry.approve("Bob", change.id)
         _as_an_older_release_wrote_them(
             registry, "add_issuer", {"registration_number", "constraints", "effective_from"}
         )
-        _as_an_older_release_wrote_them(registry, "create_token", {"token_sha256"})
+        # A release before migration 0002: tokens had no holder in their event, reads were
+        # logged in the chain, a requester was stored as typed.
+        with engine.begin() as db:
+            db.execute(
+                text("INSERT INTO audit_log (seq, at, actor, action, subject, details_json, "
+                     "prev_hash, hash) VALUES (:s, 0, 'alice', 'admin_read', '/admin/issuers', "
+                     "'{\"method\":\"GET\"}', '', '')"),
+                {"s": registry.verify_audit().events + 1},
+            )  # fmt: skip
+            db.execute(
+                text("UPDATE pending_changes SET requested_by = 'Alice', decided_by = 'Bob'")
+            )
+        _as_an_older_release_wrote_them(registry, "create_token", {"person", "token_sha256"})
         last_issuer = max(e.seq for e in registry.audit_events() if e.action == "add_issuer")
         token_event = next(e.seq for e in registry.audit_events() if e.action == "create_token")
         report = registry.verify_audit()
@@ -391,7 +407,7 @@ def test_older_events_say_what_they_cannot_vouch_for(database_url: str) -> None:
         assert report.not_cross_checked == (
             f"add_issuer events up to {last_issuer}: constraints, effective_from, "
             "registration_number not cross-checked",
-            f"create_token events up to {token_event}: token_sha256 not cross-checked",
+            f"create_token events up to {token_event}: person, token_sha256 not cross-checked",
         )
         # What the old events do carry is still compared...
         with engine.begin() as db:
