@@ -1188,8 +1188,10 @@ def audit_verify(
         sys.stdout.write(
             f"audit chain intact ({report.events} events) but the tables DIFFER from it:\n"
         )
-        for finding in report.findings:
+        for finding in report.findings[:100]:
             sys.stdout.write(f"  {finding.table} {finding.key}: {finding.message}\n")
+        if len(report.findings) > 100:
+            sys.stdout.write(f"  … and {len(report.findings) - 100} more (--json lists 100)\n")
     else:
         where = "" if report.first_broken is None else f" at event {report.first_broken}"
         sys.stdout.write(f"audit chain BROKEN{where}: {report.reason}\n")

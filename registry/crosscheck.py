@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,15 +61,28 @@ _ADDED_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
 }
 
 
+#: Control characters: a database writer can put any in a row, and findings are printed.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(text: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """A table row the audited events do not explain, or an audited effect that is missing
-    or different in the tables. `key` names the row (an id, a DID, a token's name…)."""
+    or different in the tables. `key` names the row (an id, a DID, a token's name…); both
+    it and `message` come with control characters escaped (they quote the database)."""
 
     table: str
     key: str
     message: str
     code: Code = Code.AUDIT_STATE_MISMATCH
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", _printable(self.key))
+        object.__setattr__(self, "message", _printable(self.message))
 
     def to_json(self) -> dict[str, str]:
         return {
@@ -115,7 +129,7 @@ def _stored_json(text: str) -> str:
     then differs from any audited value)."""
     try:
         return _canonical(json.loads(text))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past Python's stack
         return text
 
 
@@ -165,7 +179,7 @@ class Replay:
         """Replay one event; one that cannot be replayed is a finding, not a crash."""
         try:
             self._apply(row, _details(row))
-        except (KeyError, TypeError, ValueError, AncreError) as error:
+        except (KeyError, TypeError, ValueError, RecursionError, AncreError) as error:
             self.findings.append(
                 Finding(
                     "audit_log", str(row.seq), f"event {row.action!r} cannot be replayed: {error}"

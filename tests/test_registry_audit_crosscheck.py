@@ -519,3 +519,34 @@ def test_a_registry_with_a_list_past_256_kib_verifies(tmp_path: Path) -> None:
         assert report.signed_events == report.events
     finally:
         engine.dispose()
+
+
+def test_hostile_rows_are_findings_not_crashes(tmp_path: Path) -> None:
+    # A database writer chooses every byte of a row: control characters in a key, JSON
+    # nested past Python's stack, thousands of rows. Findings, escaped and bounded.
+    with honest_registry(f"sqlite:///{tmp_path / 'registry.db'}") as honest:
+        registry = honest.registry
+        with registry.engine.begin() as db:
+            db.execute(
+                text("INSERT INTO admin_tokens (name, person, role, token_sha256, created_at) "
+                     "VALUES (:n, 'm', 'approver', :h, 0)"),
+                {"n": "evil\x1b[2J\nname", "h": "ef" * 32},
+            )  # fmt: skip
+            db.execute(
+                text("UPDATE credential_type_grants SET constraints_json = :c "
+                     "WHERE issuer_did = :d AND credential_type = :t"),
+                {"c": "[" * 100_000 + "]" * 100_000, "d": AGENCY, "t": LP},
+            )  # fmt: skip
+            for i in range(150):
+                db.execute(
+                    text("INSERT INTO trust_anchors (id, name, created_at) VALUES (:i, 'x', 0)"),
+                    {"i": f"did:web:forged{i}.example"},
+                )
+        report = registry.verify_audit()
+        keys = {(f.table, f.key) for f in report.findings}
+        assert ("admin_tokens", "evil\\x1b[2J\\x0aname") in keys
+        assert ("credential_type_grants", f"{AGENCY} {LP}") in keys
+        assert len(report.findings) == 152
+        assert all(not any(ord(c) < 32 for c in f.key + f.message) for f in report.findings)
+        shown = report.to_json()
+        assert (len(shown["findings"]), shown["findings_total"]) == (100, 152)
