@@ -174,9 +174,12 @@ class Replay:
     findings: list[Finding] = field(default_factory=list)
     #: action -> (fields it could not vouch for, the last event written without them)
     unchecked: dict[str, tuple[set[str], int]] = field(default_factory=dict)
+    #: (event, change kind) applied under the two-person rule: the next event must approve it
+    awaiting: tuple[int, str] | None = None
 
     def apply(self, row: AuditRow) -> None:
         """Replay one event; one that cannot be replayed is a finding, not a crash."""
+        self._check_approval(row)
         try:
             self._apply(row, _details(row))
         except (KeyError, TypeError, ValueError, RecursionError, AncreError) as error:
@@ -185,6 +188,38 @@ class Replay:
                     "audit_log", str(row.seq), f"event {row.action!r} cannot be replayed: {error}"
                 )
             )
+
+    def _check_approval(self, row: AuditRow) -> None:
+        """Under the two-person rule an anchor added or changed, or the rule turned off, takes
+        effect only inside `approve` (the effect's event, then `approve:<kind>`, in one
+        transaction): an effect with no approval after it was not made by the registry."""
+        if self.awaiting is not None and row.action != f"approve:{self.awaiting[1]}":
+            self._unapproved()
+        self.awaiting = None
+        if self.meta.get("two_person_rule", _Record(0, {})).fields.get("value") != "1":
+            return
+        if row.action == "add_anchor":
+            self.awaiting = (row.seq, "add_anchor")
+        elif row.action.startswith("anchor:"):
+            self.awaiting = (row.seq, "anchor_status")
+        elif row.action == "set_two_person_rule" and '"0"' in row.details_json:
+            self.awaiting = (row.seq, "two_person_rule")
+
+    def _unapproved(self) -> None:
+        if self.awaiting is not None:
+            seq, kind = self.awaiting
+            self.findings.append(
+                Finding(
+                    "audit_log",
+                    str(seq),
+                    f"{kind} took effect under the two-person rule with no approval after it",
+                )
+            )
+
+    def finish(self) -> None:
+        """After the last event: an effect still waiting for its approval is a finding."""
+        self._unapproved()
+        self.awaiting = None
 
     def _note_old(self, row: AuditRow, details: Mapping[str, Any]) -> None:
         missing = {name for name in _ADDED_FIELDS.get(row.action, ()) if name not in details}
@@ -388,6 +423,7 @@ def _show(period: _Period | None) -> str:
 
 def cross_check(replay: Replay, tables: Tables) -> list[Finding]:
     """Every difference between the replayed state and the tables, sorted by table and key."""
+    replay.finish()
     findings = list(replay.findings)
     meta = {m.key: {"value": m.value} for m in tables.meta if m.key != "audit_head"}
     findings += _compare("registry_meta", replay.meta, meta)

@@ -550,3 +550,44 @@ def test_hostile_rows_are_findings_not_crashes(tmp_path: Path) -> None:
         assert all(not any(ord(c) < 32 for c in f.key + f.message) for f in report.findings)
         shown = report.to_json()
         assert (len(shown["findings"]), shown["findings_total"]) == (100, 152)
+
+
+def test_an_anchor_forged_with_its_event_in_the_unsigned_tail_lacks_its_approval(
+    database_url: str,
+) -> None:
+    # A writer who also appends a matching, well-chained event after the last checkpoint
+    # explains the row; but under the two-person rule an anchor takes effect only inside an
+    # approval, and no `approve:add_anchor` follows the forged event.
+    rogue = "did:web:rogue.example"
+    with honest_registry(database_url) as honest:
+        registry = honest.registry
+        assert registry.two_person_rule
+        seq = registry.verify_audit().events + 1
+        micros = int(T0.timestamp()) * 1_000_000
+        details = {"effective_from": T0.isoformat(), "name": "Rogue", "x509_sha256": None}
+        with registry.engine.begin() as db:
+            db.execute(
+                text("INSERT INTO trust_anchors (id, name, created_at) VALUES (:a, 'Rogue', 0)"),
+                {"a": rogue},
+            )
+            db.execute(
+                text("INSERT INTO status_history (subject_kind, subject_id, status, "
+                     "effective_from, reason, actor, recorded_at) "
+                     "VALUES ('anchor', :a, 'active', :t, 'added', 'mallory', 0)"),
+                {"a": rogue, "t": micros},
+            )  # fmt: skip
+            db.execute(
+                text("INSERT INTO audit_log (seq, at, actor, action, subject, details_json, "
+                     "prev_hash, hash) VALUES (:s, :t, 'mallory', 'add_anchor', :a, :d, '', '')"),
+                {"s": seq, "t": micros, "a": rogue, "d": json.dumps(details)},
+            )  # fmt: skip
+        _as_an_older_release_wrote_them(registry, "none", set())  # only re-chains
+        report = registry.verify_audit(key=honest.key.key.public_key)
+        assert report.signed_events == seq - 1  # the forged event is in the unsigned tail
+        assert [(f.table, f.key, f.message) for f in report.findings] == [
+            (
+                "audit_log",
+                str(seq),
+                "add_anchor took effect under the two-person rule with no approval after it",
+            )
+        ]
