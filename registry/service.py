@@ -587,7 +587,12 @@ class Registry:
         writer who recomputes the hashes. With the registry's public `key`, every signed
         checkpoint and every published list's audit head must match the chain. `known_heads`
         are (count, head) pairs the auditor holds from outside the database (a list they
-        fetched earlier): the only defence against the database being emptied entirely."""
+        fetched earlier): the only defence against the database being emptied entirely.
+
+        When all that holds, the events are replayed from the first and the state they
+        describe is compared with the tables (`ancre.registry.crosscheck`): a row no event
+        explains, or an audited effect missing or different, is a finding and the report is
+        not `ok` (code `audit_state_mismatch`)."""
         # The checks run in this order, and the first that fails is the one reported; when
         # the chain and its signatures hold, the tables are compared with the replayed events.
         replay = Replay()
