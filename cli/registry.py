@@ -1255,8 +1255,9 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Check the audit log: the hash chain, the signed checkpoints and published lists
-    (with the registry's public key from registry.json) and lists you kept. Exit 1 if
-    broken.
+    (with the registry's public key from registry.json) and lists you kept; then replay the
+    events and compare the state they describe with the tables (rows with no event, effects
+    missing). Exit 1 if broken or if a table differs.
 
       ancre registry audit verify --dir reg --trust-list trust-list.jwt
     """
@@ -1278,25 +1279,26 @@ def audit_verify(
             _die(66, f"cannot read {path}: {error.strerror}")
     report = _open(folder).verify_audit(key=key, known_heads=held)
     if json_out:
-        _print(
-            {
-                "ok": report.ok,
-                "code": None if report.ok else "audit_chain_broken",
-                "events": report.events,
-                "signed_events": report.signed_events,
-                "first_broken": report.first_broken,
-                "reason": report.reason,
-            },
-            True,
-        )
+        _print(report.to_json(), True)
     elif report.ok:
         sys.stdout.write(
             f"audit chain intact: {report.events} events, "
-            f"{report.signed_events} covered by a signature\n"
+            f"{report.signed_events} covered by a signature; the tables match the events\n"
         )
+    elif report.findings:
+        sys.stdout.write(
+            f"audit chain intact ({report.events} events) but the tables DIFFER from it:\n"
+        )
+        for finding in report.findings[:100]:
+            sys.stdout.write(f"  {finding.table} {finding.key}: {finding.message}\n")
+        if len(report.findings) > 100:
+            sys.stdout.write(f"  … and {len(report.findings) - 100} more (--json lists 100)\n")
     else:
         where = "" if report.first_broken is None else f" at event {report.first_broken}"
         sys.stdout.write(f"audit chain BROKEN{where}: {report.reason}\n")
+    if not json_out:
+        for note in report.not_cross_checked:
+            sys.stdout.write(f"note: {note}\n")
     raise typer.Exit(0 if report.ok else 1)
 
 

@@ -239,7 +239,7 @@ _ABOUT: dict[tuple[str, str], str] = {
     "types",
     ("post", "/admin/issuers/{did}/status"): "Suspend, withdraw or reinstate an issuer",
     ("post", "/admin/issuers/{did}/types"): "Allow an issuer one more credential type",
-    ("get", "/admin/audit/verify"): "Verify the audit log's hash chain",
+    ("get", "/admin/audit/verify"): "Verify the audit log and cross-check the tables with it",
     ("get", "/admin/tokens"): "The API tokens (names, roles, holders; never the values)",
 }
 

@@ -45,8 +45,9 @@ from ancre.trust.trust_list.model import (
     TrustedService,
     TrustListDocument,
 )
-from ancre.trust.trust_list.signed import sign_trust_list
+from ancre.trust.trust_list.signed import MAX_TRUST_LIST_BYTES, sign_trust_list
 
+from .crosscheck import Finding, Replay, Tables, cross_check
 from .db import (
     AccessRow,
     AnchorRow,
@@ -66,6 +67,7 @@ from .db import (
 __all__ = [
     "CHECKPOINT_TYP",
     "AuditReport",
+    "Finding",
     "IssuerSpec",
     "PendingChange",
     "Registry",
@@ -85,6 +87,8 @@ CHECKPOINT_TYP: Final = "audit-checkpoint+jwt"
 #: multi-line (PEM certificates).
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_MULTILINE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: How many findings the JSON report lists (`findings_total` counts them all).
+_FINDINGS_SHOWN: Final = 100
 #: How often a writer retries when SQLite's write lock stays taken past the busy timeout.
 _LOCK_ATTEMPTS: Final = 3
 
@@ -151,13 +155,40 @@ class IssuerSpec:
 @dataclass(frozen=True, slots=True)
 class AuditReport:
     """The outcome of `Registry.verify_audit`. `signed_events`: how many events a signed
-    checkpoint or published list covers (the rest, the tail, is only hash-chained)."""
+    checkpoint or published list covers (the rest, the tail, is only hash-chained).
+    `findings`: table rows the replayed events do not explain, or audited effects missing
+    from the tables (the chain itself held); `not_cross_checked`: what events written
+    before their payload carried a field could not vouch for."""
 
     ok: bool
     events: int
     first_broken: int | None = None
     reason: str = ""
     signed_events: int = 0
+    findings: tuple[Finding, ...] = ()
+    not_cross_checked: tuple[str, ...] = ()
+
+    @property
+    def code(self) -> Code | None:
+        """None when intact; `audit_chain_broken` or `audit_state_mismatch`."""
+        if self.ok:
+            return None
+        return Code.AUDIT_STATE_MISMATCH if self.findings else Code.AUDIT_CHAIN_BROKEN
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as the API and `audit verify --json` give it."""
+        return {
+            "ok": self.ok,
+            "code": None if self.code is None else self.code.value,
+            "events": self.events,
+            "signed_events": self.signed_events,
+            "first_broken": self.first_broken,
+            "reason": self.reason,
+            # Bounded: an emptied log leaves every row unexplained, one finding each.
+            "findings": [f.to_json() for f in self.findings[:_FINDINGS_SHOWN]],
+            "findings_total": len(self.findings),
+            "not_cross_checked": list(self.not_cross_checked),
+        }
 
 
 class _AuditBrokenError(Exception):
@@ -185,8 +216,9 @@ class _Chain:
     rule: bool | None = None
 
 
-def _walk_chain(rows: Iterable[AuditRow]) -> _Chain:
-    """Walk the hash chain in sequence order; a gap, a broken link or a changed event raises."""
+def _walk_chain(rows: Iterable[AuditRow], replay: Replay | None = None) -> _Chain:
+    """Walk the hash chain in sequence order; a gap, a broken link or a changed event raises.
+    With `replay`, each event is also replayed into the state it describes."""
     chain = _Chain()
     for row in rows:
         chain.count += 1
@@ -199,6 +231,8 @@ def _walk_chain(rows: Iterable[AuditRow]) -> _Chain:
         if not hmac.compare_digest(_event_hash(chain.last_hash, row), row.hash):
             raise _AuditBrokenError(chain.count, row.seq, "event content does not match its hash")
         chain.rule = _replay_rule(chain.rule, row)
+        if replay is not None:
+            replay.apply(row)
         chain.hashes[row.seq], chain.rules[row.seq] = row.hash, chain.rule
         chain.last_hash, chain.next_seq = row.hash, row.seq + 1
     return chain
@@ -331,7 +365,10 @@ def published_head(jws: str, key: PublicKey) -> tuple[int, str]:
 
 def _published_state(jws: str, key: PublicKey) -> TrustListDocument | None:
     try:
-        parsed = parse_compact(jws, allowed_algs=DEFAULT_ALGORITHMS)
+        # A list is far bigger than a token (about 1.4 KB per issuer): with the JWS default
+        # of 256 KiB, any registry past ~180 issuers failed its own audit ("signature is
+        # invalid"). The limit is the one verifiers apply to lists.
+        parsed = parse_compact(jws, allowed_algs=DEFAULT_ALGORITHMS, max_bytes=MAX_TRUST_LIST_BYTES)
         parsed.verify_with(key)
         return TrustListDocument.from_json(parsed.payload_json())
     except AncreError:
@@ -550,15 +587,38 @@ class Registry:
         writer who recomputes the hashes. With the registry's public `key`, every signed
         checkpoint and every published list's audit head must match the chain. `known_heads`
         are (count, head) pairs the auditor holds from outside the database (a list they
-        fetched earlier): the only defence against the database being emptied entirely."""
-        # The checks run in this order, and the first that fails is the one reported.
+        fetched earlier): the only defence against the database being emptied entirely.
+
+        When all that holds, the events are replayed from the first and the state they
+        describe is compared with the tables (`ancre.registry.crosscheck`): a row no event
+        explains, or an audited effect missing or different, is a finding and the report is
+        not `ok` (code `audit_state_mismatch`)."""
+        # The checks run in this order, and the first that fails is the one reported; when
+        # the chain and its signatures hold, the tables are compared with the replayed events.
+        replay = Replay()
         try:
             with self._sessions() as s:
+                if self.engine.dialect.name == "postgresql":
+                    # One snapshot for the log and every table: a change committed between
+                    # two reads would otherwise look like a row no event explains.
+                    s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
                 head = s.get(MetaRow, "audit_head")
                 rule_row = s.get(MetaRow, "two_person_rule")
                 checkpoints = list(s.execute(select(CheckpointRow)).scalars())
                 published = list(s.execute(select(PublicationRow)).scalars())
-                chain = _walk_chain(s.execute(select(AuditRow).order_by(AuditRow.seq)).scalars())
+                chain = _walk_chain(
+                    s.execute(select(AuditRow).order_by(AuditRow.seq)).scalars(), replay
+                )
+                tables = Tables(
+                    meta=list(s.execute(select(MetaRow)).scalars()),
+                    anchors=list(s.execute(select(AnchorRow)).scalars()),
+                    issuers=list(s.execute(select(IssuerRow)).scalars()),
+                    grants=list(s.execute(select(GrantRow)).scalars()),
+                    statuses=list(s.execute(select(StatusRow)).scalars()),
+                    tokens=list(s.execute(select(TokenRow)).scalars()),
+                    pending=list(s.execute(select(PendingRow)).scalars()),
+                    publications=published,
+                )
             _check_chain_end(chain, head, rule_row)
             claims = [(n, h, _HELD_HEAD) for n, h in known_heads]
             shown: list[tuple[int, bool, str]] = []
@@ -570,7 +630,22 @@ class Registry:
             _check_listed_rules(chain, shown)
         except _AuditBrokenError as broken:
             return broken.report
-        return AuditReport(True, chain.count, signed_events=signed)
+        findings = tuple(cross_check(replay, tables))
+        reason = ""
+        if findings:
+            first = findings[0]
+            reason = (
+                f"{len(findings)} difference(s) between the tables and the audit log, first: "
+                f"{first.table} {first.key}: {first.message}"
+            )
+        return AuditReport(
+            not findings,
+            chain.count,
+            reason=reason,
+            signed_events=signed,
+            findings=findings,
+            not_cross_checked=replay.not_cross_checked(),
+        )
 
     def audit_events(self, limit: int = 100) -> list[AuditRow]:
         with self._sessions() as s:
@@ -796,7 +871,7 @@ class Registry:
                 created_at=self.clock.now(),
             )
         )
-        self._add_status(
+        effective = self._add_status(
             s,
             "anchor",
             payload["id"],
@@ -805,7 +880,14 @@ class Registry:
             effective_from=None,
             reason="added",
         )
-        self._audit(s, actor, "add_anchor", payload["id"], {"name": payload["name"]})
+        # Everything the row and its first status hold, so `verify_audit` can rebuild them.
+        pem = payload.get("x509_pem")
+        details = {
+            "name": payload["name"],
+            "x509_sha256": hashlib.sha256(pem.encode()).hexdigest() if pem else None,
+            "effective_from": effective.isoformat(),
+        }
+        self._audit(s, actor, "add_anchor", payload["id"], details)
 
     def active_anchors(self) -> list[AnchorRow]:
         """Anchors whose status is active now (withdrawn anchors root nothing)."""
@@ -934,6 +1016,8 @@ class Registry:
                     code=Code.UNKNOWN_ANCHOR,
                 )
             known_anchors.add(spec.accredited_by)
+        # One start for the issuer and all its grants, recorded in the event.
+        start = effective_from or self.clock.now()
         s.add(
             IssuerRow(
                 did=spec.did,
@@ -949,15 +1033,21 @@ class Registry:
             spec.did,
             EntryStatus.ACTIVE,
             actor=actor,
-            effective_from=effective_from,
+            effective_from=start,
             reason="added",
         )
         for ctype, constraints in sorted(spec.credential_types.items()):
-            self._add_grant(s, actor, spec.did, ctype, constraints, effective_from)
+            self._add_grant(s, actor, spec.did, ctype, constraints, start)
         details = {
             "legal_name": spec.legal_name,
             "accredited_by": spec.accredited_by,
+            "registration_number": spec.registration_number,
             "types": sorted(spec.credential_types),
+            "constraints": {
+                ctype: json.loads(_constraints_json(constraints))
+                for ctype, constraints in spec.credential_types.items()
+            },
+            "effective_from": start.isoformat(),
         }
         self._audit(s, actor, "add_issuer", spec.did, details)
 
@@ -969,7 +1059,7 @@ class Registry:
         ctype: str,
         constraints: Sequence[ClaimConstraint],
         effective_from: datetime | None,
-    ) -> None:
+    ) -> datetime:
         grant = GrantRow(
             issuer_did=did,
             credential_type=ctype,
@@ -978,7 +1068,7 @@ class Registry:
         )
         s.add(grant)
         s.flush()
-        self._add_status(
+        return self._add_status(
             s,
             "grant",
             str(grant.id),
@@ -1007,15 +1097,19 @@ class Registry:
                     GrantRow.issuer_did == did, GrantRow.credential_type == credential_type
                 )
             ).scalar_one_or_none()
+            details: dict[str, Any] = {"type": credential_type}
             if grant is None:
-                self._add_grant(s, actor, did, credential_type, constraints, effective_from)
+                effective = self._add_grant(
+                    s, actor, did, credential_type, constraints, effective_from
+                )
+                details["constraints"] = json.loads(_constraints_json(constraints))
             elif self._current_status(s, "grant", str(grant.id)) is EntryStatus.ACTIVE:
                 raise RegistryError(
                     f"{did} is already trusted for {credential_type}",
                     code=Code.ALREADY_IN_STATE,
                 )
             else:
-                self._add_status(
+                effective = self._add_status(
                     s,
                     "grant",
                     str(grant.id),
@@ -1024,7 +1118,8 @@ class Registry:
                     effective_from=effective_from,
                     reason="granted again",
                 )
-            self._audit(s, actor, "grant_type", did, {"type": credential_type})
+            details["effective_from"] = effective.isoformat()
+            self._audit(s, actor, "grant_type", did, details)
 
     def withdraw_type(
         self,
@@ -1054,7 +1149,7 @@ class Registry:
                     f"{did} is already withdrawn for {credential_type}",
                     code=Code.ALREADY_IN_STATE,
                 )
-            self._add_status(
+            effective = self._add_status(
                 s,
                 "grant",
                 str(grant.id),
@@ -1063,7 +1158,12 @@ class Registry:
                 effective_from=effective_from,
                 reason=reason,
             )
-            self._audit(s, actor, "withdraw_type", did, {"type": credential_type, "reason": reason})
+            details = {
+                "type": credential_type,
+                "reason": reason,
+                "effective_from": effective.isoformat(),
+            }
+            self._audit(s, actor, "withdraw_type", did, details)
 
     def _issuer(self, s: Session, did: str) -> IssuerRow:
         check_text(did, "a DID")
@@ -1395,7 +1495,12 @@ class Registry:
                 created_at=self.clock.now(),
             )
         )
-        details = {"role": payload["role"], "person": payload["person"]}
+        # The hash (never the token) lets `verify_audit` tie the row to its event.
+        details = {
+            "role": payload["role"],
+            "person": payload["person"],
+            "token_sha256": payload["token_sha256"],
+        }
         self._audit(s, actor, "create_token", payload["name"], details)
 
     @staticmethod

@@ -192,6 +192,7 @@ class Code(StrEnum):
     INVALID_CHARACTERS = "invalid_characters"
     REGISTRY_BUSY = "registry_busy"
     AUDIT_CHAIN_BROKEN = "audit_chain_broken"
+    AUDIT_STATE_MISMATCH = "audit_state_mismatch"
     # issuer (ancre.issuer); the OpenID4VCI / OAuth ones keep the spec's names
     INVALID_CLAIMS = "invalid_claims"
     UNKNOWN_CERTIFICATION_SCHEME = "unknown_certification_scheme"

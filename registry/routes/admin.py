@@ -196,14 +196,7 @@ def governance_router(context: RouteContext) -> APIRouter:
     @router.get("/admin/audit/verify")
     def audit_verify(_: Caller = context.viewer) -> dict[str, Any]:
         report = registry.verify_audit(key=None if signer is None else signer.public_key)
-        return {
-            "ok": report.ok,
-            "events": report.events,
-            "signed_events": report.signed_events,
-            "first_broken": report.first_broken,
-            "reason": report.reason,
-            "code": None if report.ok else Code.AUDIT_CHAIN_BROKEN.value,
-        }
+        return report.to_json()
 
     return router
 

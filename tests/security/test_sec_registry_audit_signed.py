@@ -77,7 +77,13 @@ def test_edit_and_recompute_is_detected(database_url: str) -> None:
                 text("UPDATE audit_log SET actor = 'alice' WHERE action = 'approve:add_anchor'")
             )
         _recompute_chain(setup)
-        assert setup.registry.verify_audit().ok  # the unkeyed chain is fooled, as before
+        # The unkeyed chain is fooled, as before; only the cross-check with the tables sees
+        # that pending_changes still names bob (tests/test_registry_audit_crosscheck.py).
+        unkeyed = setup.registry.verify_audit()
+        assert unkeyed.first_broken is None
+        assert [(f.table, f.code) for f in unkeyed.findings] == [
+            ("pending_changes", Code.AUDIT_STATE_MISMATCH)
+        ]
         report = setup.registry.verify_audit(key=setup.key.key.public_key)
         assert not report.ok
         # The first signed head that no longer matches: the one inside trust list #1.
@@ -99,7 +105,11 @@ def test_deletion_and_renumbering_is_detected(database_url: str) -> None:
                     text("UPDATE audit_log SET seq = :n WHERE seq = :s"), {"n": seq - 1, "s": seq}
                 )
         _recompute_chain(setup)
-        assert setup.registry.verify_audit().ok
+        unkeyed = setup.registry.verify_audit()
+        assert unkeyed.first_broken is None  # the chain alone is fooled, not the cross-check
+        # The approval is gone: the change is approved in pending_changes, and the anchor
+        # took effect under the rule with no approval event after it.
+        assert {f.table for f in unkeyed.findings} == {"pending_changes", "audit_log"}
         report = setup.registry.verify_audit(key=setup.key.key.public_key)
         assert not report.ok
         assert report.first_broken == listed_events
@@ -127,7 +137,14 @@ def test_total_deletion_is_detected_against_a_list_the_auditor_kept(database_url
         )
         held = published_head(kept, setup.key.key.public_key)
         assert held[0] > 1
-        assert setup.registry.verify_audit(key=setup.key.key.public_key).ok  # alone: fooled
+        alone = setup.registry.verify_audit(key=setup.key.key.public_key)
+        # The chain and its (absent) signatures are fooled; the tables are not: tokens,
+        # anchors, issuers with no event left to explain them.
+        assert alone.first_broken is None
+        assert alone.code is Code.AUDIT_STATE_MISMATCH
+        assert {"admin_tokens", "trust_anchors", "trusted_issuers"} <= {
+            f.table for f in alone.findings
+        }
         report = setup.registry.verify_audit(key=setup.key.key.public_key, known_heads=[held])
         assert not report.ok
         assert "now gone" in report.reason
@@ -238,25 +255,43 @@ def test_the_rule_turned_off_then_on_again_verifies(database_url: str) -> None:
 
 def test_a_forged_rule_event_in_the_unsigned_tail_shows_as_unsigned(database_url: str) -> None:
     # The limit docs/security.md states: after the last signed checkpoint, a writer without
-    # the key can append a well-chained "rule off" event. Verification cannot call it
-    # forged, but reports it as not covered by any signature.
+    # the key can append well-chained events. A bare "rule off" event is caught (under the
+    # rule it takes effect only with an approval: tests/test_registry_audit_crosscheck.py);
+    # the whole approved change forged consistently, request, effect, approval and the
+    # pending row, cannot be called forged, but is reported as not covered by a signature.
     with registry_for(database_url) as setup:
         _published(setup)
         signed = setup.registry.verify_audit(key=setup.key.key.public_key).signed_events
+        insert = text(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, details_json, prev_hash, "
+            "hash) VALUES (:seq, 0, :actor, :action, :subject, :details, '', '')"
+        )
         with setup.registry.engine.begin() as db:
+            change = 1 + db.execute(text("SELECT max(id) FROM pending_changes")).scalar_one()
+            for offset, actor, action, subject, details in (
+                (1, "bob", "request:two_person_rule", "two_person_rule",
+                 f'{{"change":{change},"enabled":false,"id":"two_person_rule"}}'),
+                (2, "bob", "set_two_person_rule", "two_person_rule", '{"two_person_rule":"0"}'),
+                (3, "alice", "approve:two_person_rule", str(change), f'{{"change":{change}}}'),
+            ):  # fmt: skip
+                db.execute(
+                    insert,
+                    {"seq": signed + offset, "actor": actor, "action": action,
+                     "subject": subject, "details": details},
+                )  # fmt: skip
             db.execute(
                 text(
-                    "INSERT INTO audit_log (seq, at, actor, action, subject, details_json, "
-                    "prev_hash, hash) VALUES (:seq, 0, 'bob', 'set_two_person_rule', "
-                    "'two_person_rule', '{\"two_person_rule\":\"0\"}', '', '')"
+                    "INSERT INTO pending_changes (id, kind, payload_json, requested_by, "
+                    "requested_at, state, decided_by, decided_at) VALUES (:id, "
+                    "'two_person_rule', :payload, 'bob', 0, 'approved', 'alice', 0)"
                 ),
-                {"seq": signed + 1},
+                {"id": change, "payload": '{"enabled":false,"id":"two_person_rule"}'},
             )
             db.execute(text("UPDATE registry_meta SET value = '0' WHERE key = 'two_person_rule'"))
         _recompute_chain(setup)
         report = setup.registry.verify_audit(key=setup.key.key.public_key)
-        assert report.ok
-        assert (report.events, report.signed_events) == (signed + 1, signed)
+        assert report.ok, report
+        assert (report.events, report.signed_events) == (signed + 3, signed)
         # The next honest publication shows the rule off to every verifier.
         setup.clock.advance(timedelta(minutes=1))
         jws = setup.registry.publish(setup.key.key, "alice").jws
