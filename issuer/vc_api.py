@@ -47,7 +47,13 @@ from ancre.issuer.service import (
 from ancre.issuer.templates import TEMPLATES, Template
 from ancre.trust.codec.json import loads_strict
 from ancre.trust.data_integrity.proofs import add_proof
-from ancre.trust.errors import AncreError, Code, ConfigurationError, InternalError
+from ancre.trust.errors import (
+    AncreError,
+    Code,
+    ConfigurationError,
+    IndeterminateError,
+    InternalError,
+)
 from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt
 from ancre.trust.keys.jwk import KeyType
 from ancre.trust.net.inbound import read_limited
@@ -126,6 +132,8 @@ class VcApiError(AncreError):
         headers = {"Cache-Control": "no-store"}
         if self.status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="vc-api"'
+        if self.status == 503:
+            headers["Retry-After"] = "1"
         return problem(
             self.status,
             self.code,
@@ -338,6 +346,10 @@ class VcApi:
             return add_proof(document, issuer._signer, issuer.kid, created=now)
         except ConfigurationError as error:
             raise VcApiError(Code.INVALID_PROPERTY, error.message, 422) from None
+        except IndeterminateError as error:
+            # Undecided, not refused (canonicalization out of time on a busy machine): the
+            # credential is not at fault, so not a 422 — try again later.
+            raise VcApiError(error.code, error.message, 503) from None
         except AncreError as error:
             # JSON-LD: an unknown context, a term safe mode refuses…
             raise VcApiError(error.code, error.message, 422, (_reason(error),)) from None

@@ -29,6 +29,7 @@ from ancre.issuer.service import Issuer
 from ancre.issuer.vc_api import ProofFormat, VcApiSettings
 from ancre.trust.clock import SystemClock
 from ancre.trust.did.resolvers import default_resolver
+from ancre.trust.errors import Code, IndeterminateError
 from ancre.trust.net.guard import NetworkPolicy
 from ancre.trust.result import Status
 from ancre.trust.status.checker import StatusListChecker
@@ -458,3 +459,36 @@ def _base58btc(text: str) -> bytes:
         number = number * 58 + alphabet.index(char)
     body = number.to_bytes((number.bit_length() + 7) // 8, "big")
     return b"\x00" * (len(text) - len(text.lstrip("1"))) + body
+
+
+class _BusySigner:
+    """Fault injection: the JSON-LD work runs out of its time budget, as on a loaded machine
+    (`canonicalization_timeout` is an `IndeterminateError`)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def sign(self, data: bytes) -> bytes:
+        raise IndeterminateError(Code.CANONICALIZATION_TIMEOUT, "out of time (injected)")
+
+
+def test_an_undecided_signing_is_a_503_to_retry_not_the_credentials_fault(
+    served_di: Served, client: httpx.Client
+) -> None:
+    issuer = served_di.issuer
+    real = issuer._signer
+    issuer._signer = _BusySigner(real)  # type: ignore[assignment]
+    credential = {"credential": legal_person(issuer.did)}
+    try:
+        busy = _post(client, served_di.issue_url, served_di.key, credential)
+    finally:
+        issuer._signer = real
+    assert busy.status_code == 503, busy.text
+    assert busy.headers["Retry-After"] == "1"
+    assert busy.json()["code"] == "canonicalization_timeout"
+    # Nothing was recorded: the same credential id is issued on the retry.
+    again = _post(client, served_di.issue_url, served_di.key, credential)
+    assert again.status_code == 201, again.text
