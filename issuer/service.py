@@ -870,14 +870,18 @@ class Issuer:
             if row.tx_code_sha256 is None and tx_code is not None:
                 raise IssuerError(Code.INVALID_REQUEST, "this offer has no tx_code")
             tx_digest = _tx_hash(code, tx_code) if tx_code is not None else None
+            # The code is still live: unused, unexpired, not locked by wrong tx_codes.
+            live = (
+                PreAuthorizedCodeRow.code_sha256 == digest,
+                PreAuthorizedCodeRow.used_at.is_(None),
+                PreAuthorizedCodeRow.expires_at > now,
+                PreAuthorizedCodeRow.tx_attempts < limits.tx_code_attempts,
+            )
             consumed = _rowcount(
                 session.execute(
                     update(PreAuthorizedCodeRow)
                     .where(
-                        PreAuthorizedCodeRow.code_sha256 == digest,
-                        PreAuthorizedCodeRow.used_at.is_(None),
-                        PreAuthorizedCodeRow.expires_at > now,
-                        PreAuthorizedCodeRow.tx_attempts < limits.tx_code_attempts,
+                        *live,
                         (PreAuthorizedCodeRow.tx_code_sha256.is_(None))
                         if tx_digest is None
                         else (PreAuthorizedCodeRow.tx_code_sha256 == tx_digest),
@@ -897,12 +901,7 @@ class Issuer:
                 counted = _rowcount(
                     session.execute(
                         update(PreAuthorizedCodeRow)
-                        .where(
-                            PreAuthorizedCodeRow.code_sha256 == digest,
-                            PreAuthorizedCodeRow.used_at.is_(None),
-                            PreAuthorizedCodeRow.expires_at > now,
-                            PreAuthorizedCodeRow.tx_attempts < limits.tx_code_attempts,
-                        )
+                        .where(*live)
                         .values(tx_attempts=PreAuthorizedCodeRow.tx_attempts + 1)
                         .execution_options(synchronize_session=False)
                     )

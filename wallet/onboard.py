@@ -33,14 +33,11 @@ from ancre.trust.jose.jws import sign_compact
 from ancre.trust.jose.vc_jose import envelope_credential, issue_vc_jwt
 from ancre.trust.vcdm.credentials import (
     CERTIFICATION,
-    EUID,
     GAIAX_DEVELOPMENT_CONTEXT,
     GAIAX_TERMS_AND_CONDITIONS_SHA256,
     GX_ISSUER,
     LEGAL_PERSON,
-    LEI_CODE,
-    LOCAL_REGISTRATION_NUMBER,
-    VAT_ID,
+    REGISTRATION_NUMBER_TYPES,
 )
 
 from .credentials import VC_JWT, HeldCredential, list_credentials, matches_type
@@ -58,14 +55,6 @@ __all__ = [
 
 PROFILES: Final = ("gaia-x",)
 VCDM2: Final = "https://www.w3.org/ns/credentials/v2"
-REGISTRATION_NUMBER_TYPES: Final = (
-    VAT_ID,
-    LEI_CODE,
-    EUID,
-    LOCAL_REGISTRATION_NUMBER,
-    "gx:EORI",
-    "gx:TaxID",
-)
 _BUNDLE_LIFETIME: Final = timedelta(minutes=10)
 _TERMS_VALIDITY: Final = timedelta(days=365)
 

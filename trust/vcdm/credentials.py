@@ -46,6 +46,7 @@ __all__ = [
     "LEI_CODE",
     "LOCAL_REGISTRATION_NUMBER",
     "MANDATE_VCT",
+    "REGISTRATION_NUMBER_TYPES",
     "SCHEMA_FOR_TYPE",
     "SCHEMA_FOR_VCT",
     "VAT_ID",
@@ -74,6 +75,15 @@ GAIAX_TERMS_AND_CONDITIONS_SHA256: Final = (
     "4bd7554097444c960292b4726c2efa1373485e8a5565d94d41195214c5e0ceb3"
 )
 ADMINISTRATIVE_SERVICE: Final = "ancre:AdministrativeService"
+#: The Gaia-X registration-number credentials; an onboarding needs at least one.
+REGISTRATION_NUMBER_TYPES: Final = (
+    VAT_ID,
+    LEI_CODE,
+    EUID,
+    LOCAL_REGISTRATION_NUMBER,
+    "gx:EORI",
+    "gx:TaxID",
+)
 
 # SD-JWT VC types (``vct``).
 #: The Mandate credential: the EUDI "Power of Representation" attestation type.

@@ -47,14 +47,11 @@ from ancre.trust.policy import VerificationPolicy
 from ancre.trust.result import Status
 from ancre.trust.vcdm.credentials import (
     CERTIFICATION,
-    EUID,
     GAIAX_TERMS_AND_CONDITIONS_SHA256,
     GX_ISSUER,
     LEGAL_PERSON,
-    LEI_CODE,
-    LOCAL_REGISTRATION_NUMBER,
     MANDATE_VCT,
-    VAT_ID,
+    REGISTRATION_NUMBER_TYPES,
 )
 from ancre.trust.vcdm.model import issuer_id
 
@@ -72,14 +69,6 @@ __all__ = [
 
 GAIA_X_ONBOARDING: Final = "gaia-x-onboarding"
 PROFILES: Final = frozenset({GAIA_X_ONBOARDING})
-REGISTRATION_NUMBER_TYPES: Final = (
-    VAT_ID,
-    LEI_CODE,
-    EUID,
-    LOCAL_REGISTRATION_NUMBER,
-    "gx:EORI",
-    "gx:TaxID",
-)
 #: Each member's role, recognised by its credential types (first match wins).
 ROLES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("legal_person", (LEGAL_PERSON,)),
