@@ -44,7 +44,7 @@ from ancre.issuer.service import (
     internal_error,
 )
 from ancre.storage.abuse import AbuseGuard, RateLimit
-from ancre.storage.outage import add_outage_handlers, ready_response
+from ancre.storage.outage import add_outage_handlers, add_unexpected_handler, ready_response
 from ancre.trust.codec.json import loads_strict
 from ancre.trust.did.web import did_web_to_url
 from ancre.trust.errors import AncreError, Code, ConfigurationError, InternalError
@@ -180,6 +180,7 @@ def add_readiness(app: FastAPI, members: Sequence[IssuerSettings]) -> None:
         return ready_response(lambda: engines, "issuer")
 
     add_outage_handlers(app, "issuer")
+    add_unexpected_handler(app, "issuer")
 
 
 def guard(app: FastAPI, members: Sequence[IssuerSettings]) -> None:

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from ancre.storage.abuse import AbuseGuard
-from ancre.storage.outage import add_outage_handlers, outage_response
+from ancre.storage.outage import add_outage_handlers, add_unexpected_handler, outage_response
 from ancre.trust.errors import AncreError, Code
 from ancre.trust.keys.jwk import Signer
 
@@ -135,6 +135,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     # `service_unavailable` with Retry-After (issue 17); the OperationalError handler below
     # replaces this one's for SQLite's "locked".
     add_outage_handlers(app, "registry")
+    add_unexpected_handler(app, "registry")
 
     @app.exception_handler(OperationalError)
     async def _busy(request: Request, exc: OperationalError) -> Response:

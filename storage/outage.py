@@ -8,6 +8,9 @@ for one — and the operator gets one log line naming the driver's error, never 
 in a body. Engines made by `ancre.storage.sql.make_engine` ping pooled connections before
 use, so the first request after the database comes back works without restarting ancre.
 
+Anything else a route did not expect (a bug) is a 500 problem ``internal_error``: the client
+learns nothing of it, the server logs the traceback.
+
 `/ready` runs ``SELECT 1`` on each database of the service with a short timeout; `/health`
 stays a liveness probe that touches nothing.
 """
@@ -33,6 +36,7 @@ __all__ = [
     "READY_TIMEOUT",
     "RETRY_AFTER",
     "add_outage_handlers",
+    "add_unexpected_handler",
     "check_databases",
     "outage_response",
     "ready_response",
@@ -109,6 +113,21 @@ def add_outage_handlers(app: Any, service: str) -> None:
 
     for error in OUTAGE_ERRORS:
         app.add_exception_handler(error, handler)
+
+
+def add_unexpected_handler(app: Any, service: str) -> None:
+    """Answer an exception no route expected with a 500 problem ``internal_error`` instead
+    of Starlette's plain-text page: same shape as every other error, nothing of the failure
+    in the body. Starlette re-raises it after the answer, so the server still logs it with
+    its traceback."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        detail = f"the {service} failed unexpectedly; the failure is logged"
+        return problem(500, Code.INTERNAL_ERROR, detail, title="Internal Server Error").response(
+            JSONResponse, headers={"Cache-Control": "no-store"}
+        )
+
+    app.add_exception_handler(Exception, handler)
 
 
 def check_databases(engines: Sequence[Engine], timeout: float = READY_TIMEOUT) -> None:

@@ -148,3 +148,41 @@ def test_issuer_vc_api_problems(tmp_path: Path) -> None:
         )
     assert_problem(response, 401, Code.UNAUTHORIZED)
     assert response.headers["cache-control"] == "no-store"
+
+
+# --- a failure no route expected -------------------------------------------------------------
+
+
+def _with_a_bug(app: Any) -> Any:
+    """`app` with one route that fails the way a bug does (the secret must not leak)."""
+
+    async def broken() -> None:
+        raise RuntimeError("secret-internal-state 0xdeadbeef")
+
+    app.add_api_route("/__bug", broken, methods=["GET"])
+    return app
+
+
+def _assert_internal(base: str) -> None:
+    with httpx.Client(base_url=base, trust_env=False) as http:
+        response = http.get("/__bug")
+    body = assert_problem(response, 500, Code.INTERNAL_ERROR)
+    assert "secret-internal-state" not in response.text
+    assert "RuntimeError" not in response.text
+    assert "logged" in body["detail"]
+
+
+def test_an_unexpected_failure_is_a_500_problem_on_every_service(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'registry.db'}")
+    migrate(engine)
+    registry = _with_a_bug(registry_app(Registry(engine, clock=FixedClock(T0))))
+    with serve(registry) as base:
+        _assert_internal(base)
+    engine.dispose()
+    settings = VerifierSettings(clock=FixedClock(T0), no_trust_check=True)
+    verifier = _with_a_bug(verifier_app(settings))
+    with serve(verifier) as base:
+        _assert_internal(base)
+    issuer = make_issuer(tmp_path / "issuer", 8443)
+    with serve(_with_a_bug(issuer_app(IssuerSettings(issuer)))) as base:
+        _assert_internal(base)

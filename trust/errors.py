@@ -216,6 +216,9 @@ class Code(StrEnum):
     #: Any service (registry, issuer, verifier): its database is unreachable (PostgreSQL
     #: down or restarting, a SQLite file that cannot be opened); 503 with `Retry-After`.
     SERVICE_UNAVAILABLE = "service_unavailable"
+    #: Any service: a failure no route expected (a bug); 500, logged with its traceback,
+    #: nothing of it in the answer.
+    INTERNAL_ERROR = "internal_error"
     RATE_LIMITED = "rate_limited"
     # issuer VC-API (ancre.issuer.vc_api, ancre.issuer.accreditation)
     ISSUER_NOT_ALLOWED = "issuer_not_allowed"

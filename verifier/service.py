@@ -676,11 +676,12 @@ def create_app(settings: VerifierSettings | None = None) -> FastAPI:
     if config.openid4vp is not None:
         _mount_openid4vp(app, service, config.openid4vp)
     _add_operations_routes(app, service)
+    from ancre.storage.outage import add_outage_handlers, add_unexpected_handler
+
     # The OpenID4VP store's database down: 503 `service_unavailable`, Retry-After (issue 17).
     if _store_engines(config):
-        from ancre.storage.outage import add_outage_handlers
-
         add_outage_handlers(app, "verifier")
+    add_unexpected_handler(app, "verifier")
     # Every request: the body limit (the largest a route allows), then the rate limit.
     largest = max(MAX_BODY_BYTES, config.openid4vp.max_body_bytes if config.openid4vp else 0)
     app.add_middleware(
