@@ -174,6 +174,8 @@ def test_a_director_approves_and_the_requester_receives_a_mandate_recording_it(
     landing = director.http.get(link)
     assert "LA POSTE" in landing.text
     assert "Karim" not in landing.text
+    # One provider: its button, no choice to make.
+    assert 'name="provider"' not in landing.text
     review = director_login(d, director, link, "john.dupont")
     assert review.status_code == 200, review.text[:500]
     assert _text(review, "requester") == "Karim Benali"
