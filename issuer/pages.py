@@ -305,6 +305,9 @@ color:#fff;border:0;padding:.75rem 1.5rem;font-size:1rem;cursor:pointer;min-heig
 .provider-button{background:#fff;color:#000091;border:2px solid #000091;
 padding:.75rem 1.5rem;font-size:1rem;cursor:pointer;min-height:3.5rem}
 .provider-button:hover{background:#e3e3fd}
+#role-form label{display:block;font-weight:700;margin-bottom:.25rem}
+#role-form select{max-width:100%;font-size:1rem;padding:.5rem;min-height:2.75rem}
+#role-form button{margin:.5rem 0 0;padding:.6rem 1rem;font-size:1rem;display:block}
 .qr svg{display:block;width:100%;max-width:16rem;height:auto;background:#fff}
 .tx-code{font-family:monospace;font-size:2rem;font-weight:700;letter-spacing:.3rem}
 """
