@@ -43,11 +43,13 @@ from ancre.issuer.authorize import (
     Refused,
 )
 from ancre.issuer.delegation import (
+    DEFAULT_ROLES,
     DELEGATION_LIFETIME,
     LOGIN_PREFIX,
     REVIEW_PATH,
     Delegations,
     delegation_lifetime,
+    delegation_roles,
     status_url,
 )
 from ancre.issuer.fr_identifiers import fr_vat_from_siren, parse_siret
@@ -391,12 +393,18 @@ class LoginBridge:
         )
         return Approved(authorization, claims)
 
-    def start_approval(self, code: str, browser: str) -> str:
-        """A director follows a delegation's approval link: the provider's login URL (the
-        login state names the delegation). Raises ``delegation_unknown``,
-        ``delegation_expired``, ``delegation_already_decided``."""
+    def start_approval(self, code: str, browser: str, provider: str | None = None) -> str:
+        """A director follows a delegation's approval link: the login URL of `provider`
+        (by name; ``None``: the only one configured — with several, the approval page lets
+        the director choose, so none named is ``invalid_request``). The login state names
+        the delegation. Raises ``delegation_unknown``, ``delegation_expired``,
+        ``delegation_already_decided``, ``invalid_request``."""
         shown = self.delegations.by_code(code)
-        party = self.relying_party  # directors approve with the first provider (ProConnect)
+        if provider is None and self.more_parties:
+            raise InvalidError(Code.INVALID_REQUEST, "choose the login provider")
+        party = self.relying_party if provider is None else self.parties.get(provider)
+        if party is None:
+            raise InvalidError(Code.INVALID_REQUEST, "no such login provider")
         return party.begin(LOGIN_PREFIX + shown.id, browser, party.config.acr_values)
 
     def _approver_login(self, row: Any, params: Mapping[str, str], browser: str) -> Outcome:
@@ -507,6 +515,8 @@ class LoginSettings:
     vies_url: str | None = None
     #: How long a delegation request waits (``delegation.lifetime_days``, default 7).
     delegation_lifetime: timedelta = DELEGATION_LIFETIME
+    #: The roles a delegation requester chooses from (``delegation.roles``), first the default.
+    delegation_roles: tuple[str, ...] = DEFAULT_ROLES
     #: Provider name → the issuer key store's key it authenticates with
     #: (``private_key_jwt``), resolved by :func:`build_login_bridge`.
     key_store_keys: Mapping[str, str] = field(default_factory=dict)
@@ -751,6 +761,7 @@ def load_login_settings(
         tuple(configs), str(register.get("base_url", DEFAULT_RECHERCHE_URL)), vies_url,
         key_store_keys=key_store_keys,
         delegation_lifetime=delegation_lifetime(path, data.get("delegation")),
+        delegation_roles=delegation_roles(path, data.get("delegation")),
     )  # fmt: skip
 
 
@@ -790,7 +801,9 @@ def build_login_bridge(issuer: Any, settings: LoginSettings) -> LoginBridge:
     vies = (
         Vies(client, base_url=settings.vies_url, clock=issuer.clock) if settings.vies_url else None
     )
-    delegations = Delegations(issuer, lifetime=settings.delegation_lifetime)
+    delegations = Delegations(
+        issuer, lifetime=settings.delegation_lifetime, roles=settings.delegation_roles
+    )
     return LoginBridge(
         parties[0], register, AuthorizationServer(issuer), vies=vies,
         more_parties=tuple(parties[1:]), delegation_store=delegations,

@@ -71,8 +71,18 @@ APPROVE_PATH: Final = "/login/delegation/approve"
 REVIEW_PATH: Final = "/login/delegation/review"
 #: How long a delegation request waits for a director, and an approval for the requester.
 DELEGATION_LIFETIME: Final = timedelta(days=7)
-#: The role a delegation asks for (the Mandate's ``role``).
+#: The role a delegation asks for by default (the Mandate's ``role``).
 DEFAULT_ROLE: Final = "Mandataire (délégation d'un dirigeant)"
+#: The roles a requester may choose from when the login configuration names none
+#: (``delegation.roles``): the first is the default; with one role there is no choice.
+DEFAULT_ROLES: Final = (
+    DEFAULT_ROLE,
+    "Responsable des achats",
+    "Responsable administratif et financier",
+    "Délégué à la protection des données",
+)
+#: At most this many roles, each at most 150 characters (the Mandate's ``role`` limit).
+MAX_ROLES: Final = 12
 #: A director's login is good for deciding during this long.
 APPROVER_LOGIN_LIFETIME: Final = timedelta(minutes=15)
 #: The provider login of a director names its delegation with this prefix (the login state's
@@ -92,12 +102,38 @@ def delegation_lifetime(path: Any, section: Any) -> timedelta:
 
     if section is None:
         return DELEGATION_LIFETIME
-    if not isinstance(section, dict) or set(section) - {"lifetime_days"}:
-        raise ConfigurationError(f"{path}: `delegation` members are ['lifetime_days']")
+    if not isinstance(section, dict) or set(section) - {"lifetime_days", "roles"}:
+        raise ConfigurationError(f"{path}: `delegation` members are ['lifetime_days', 'roles']")
     days = section.get("lifetime_days", DELEGATION_LIFETIME.days)
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 90:
         raise ConfigurationError(f"{path}: `delegation.lifetime_days` must be 1 to 90")
     return timedelta(days=days)
+
+
+def delegation_roles(path: Any, section: Any) -> tuple[str, ...]:
+    """The ``delegation.roles`` of the login configuration file: the roles a requester may
+    choose from, the first the default (1 to 12 distinct non-empty strings of at most 150
+    printable characters; default :data:`DEFAULT_ROLES`). Raises ``ConfigurationError``."""
+    from ancre.trust.errors import ConfigurationError
+
+    if not isinstance(section, dict) or "roles" not in section:
+        return DEFAULT_ROLES
+    roles = section["roles"]
+    what = f"{path}: `delegation.roles` must be 1 to {MAX_ROLES} distinct non-empty strings"
+    if not isinstance(roles, list) or not 1 <= len(roles) <= MAX_ROLES:
+        raise ConfigurationError(what)
+    for role in roles:
+        if (
+            not isinstance(role, str)
+            or not role.strip()
+            or role != role.strip()
+            or len(role) > 150
+            or not role.isprintable()
+        ):
+            raise ConfigurationError(what + " of at most 150 printable characters")
+    if len(set(roles)) != len(roles):
+        raise ConfigurationError(what)
+    return tuple(roles)
 
 
 def _stamp(moment: datetime) -> str:
@@ -123,6 +159,8 @@ class Delegation:
     created_at: datetime
     expires_at: datetime
     decided_at: datetime | None
+    #: A director logged in for it: its role can no longer change (the director sees it).
+    director_checked: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +187,7 @@ def _shown(row: DelegationRow, now: datetime) -> Delegation:
         created_at=row.created_at,
         expires_at=row.expires_at,
         decided_at=row.decided_at,
+        director_checked=row.approver_checked_at is not None,
     )
 
 
@@ -177,11 +216,13 @@ class Delegations:
 
     def __init__(
         self, issuer: Issuer, *, lifetime: timedelta = DELEGATION_LIFETIME,
-        role: str = DEFAULT_ROLE,
+        roles: Sequence[str] = DEFAULT_ROLES,
     ) -> None:  # fmt: skip
         self.issuer = issuer
         self.lifetime = lifetime
-        self.role = role[:150]
+        #: The roles a requester may choose from; the first is the request's default.
+        self.roles = tuple(r[:150] for r in roles) or (DEFAULT_ROLE,)
+        self.role = self.roles[0]
 
     # -- the requester ----------------------------------------------------------------------
 
@@ -252,6 +293,42 @@ class Delegations:
         ):
             raise _unknown()
         return _shown(row, self.issuer.clock.now())
+
+    def choose_role(self, delegation_id: str, code: str, role: str) -> Delegation:
+        """The requester (holding the approval code) picks the role asked for, among
+        :attr:`roles`, while the request is pending and no director has logged in for it
+        (the director then sees the role they approve). A role not in the list raises
+        ``invalid_request``; a director already deciding ``delegation_already_decided``."""
+        if role not in self.roles:
+            raise IssuerError(Code.INVALID_REQUEST, "this role is not offered for a delegation")
+        shown = self.status(delegation_id, code)
+        self._check_pending(shown)
+        requester = self.requester_of(shown.id)
+        now = self.issuer.clock.now()
+        with self.issuer._transaction() as session:
+            done = _rowcount(
+                session.execute(
+                    update(DelegationRow)
+                    .where(
+                        DelegationRow.id == shown.id,
+                        DelegationRow.state == "pending",
+                        DelegationRow.expires_at > now,
+                        DelegationRow.approver_checked_at.is_(None),
+                    )
+                    .values(role=role)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            if done == 1:
+                self.issuer._audit(session, requester, "delegation_role", shown.id, {"role": role})
+        if done != 1:
+            self._check_pending(self.status(delegation_id, code))
+            raise IssuerError(
+                Code.DELEGATION_ALREADY_DECIDED,
+                "a director is already deciding on this request: its role is fixed",
+                409,
+            )
+        return self.status(delegation_id, code)
 
     def spend_approved(self, requester_key: str, siren: str) -> SpentDelegation | None:
         """The live approved delegation of this requester for this organization, spent now
@@ -388,12 +465,17 @@ class Delegations:
         return shown
 
     def decide(
-        self, delegation_id: str, decision: Literal["approve", "reject"], browser: str
-    ) -> Delegation:
+        self, delegation_id: str, decision: Literal["approve", "reject"], browser: str,
+        role: str | None = None,
+    ) -> Delegation:  # fmt: skip
         """The director's decision, taken once (one conditional UPDATE on ``pending``, on
-        whichever replica comes first). Raises ``delegation_already_decided``,
-        ``delegation_expired`` or ``delegation_unknown``."""
-        self.for_review(delegation_id, browser)
+        whichever replica comes first), on the role the director saw (`role`; ``None``: the
+        request's). Raises ``delegation_already_decided``, ``delegation_expired``,
+        ``delegation_unknown`` or ``invalid_request`` (not the role shown)."""
+        reviewed = self.for_review(delegation_id, browser)
+        if role is not None and role != reviewed.role:
+            raise IssuerError(Code.INVALID_REQUEST, "the role decided on is not the request's")
+        role = reviewed.role
         now = self.issuer.clock.now()
         state = "approved" if decision == "approve" else "rejected"
         with self.issuer._transaction() as session:
@@ -406,6 +488,7 @@ class Delegations:
                         DelegationRow.expires_at > now,
                         DelegationRow.approver_browser_sha256 == _sha256(browser),
                         DelegationRow.approver_checked_at > now - APPROVER_LOGIN_LIFETIME,
+                        DelegationRow.role == role,
                     )
                     .values(state=state, decided_at=now)
                     .execution_options(synchronize_session=False)
@@ -415,7 +498,7 @@ class Delegations:
             if done == 1 and row is not None:
                 self.issuer._audit(
                     session, row.approver_sha256 or "director", f"delegation_{state}",
-                    delegation_id, {"siren": row.siren},
+                    delegation_id, {"siren": row.siren, "role": row.role},
                 )  # fmt: skip
         if row is None:
             raise _unknown()
@@ -492,11 +575,33 @@ def delegation_router(flow: LoginFlow) -> APIRouter:
             shown = await _call(delegations.status, _query(request, "id"), code)
         except AncreError as error:
             return flow.refused(error, lang)
+        choosing = (
+            shown.state == "pending" and not shown.director_checked
+            and len(delegations.roles) > 1
+        )  # fmt: skip
         return flow.page(
             "delegation_status", lang, cookie=cookie, csrf=flow.binding.csrf(browser),
             approval_link=_approval_link(public, code) if shown.state == "pending" else None,
-            **_summary(shown, with_requester=True),
+            roles=delegations.roles if choosing else (), role_value=shown.role,
+            delegation_id=shown.id, code=code, **_summary(shown, with_requester=True),
         )  # fmt: skip
+
+    @router.post(prefix + STATUS_PATH + "/role")
+    async def choose_role(request: Request) -> Response:
+        posted = await flow.read_post(request)
+        if isinstance(posted, Response):
+            return posted
+        lang, form = posted.lang, posted.form
+        try:
+            delegation_id, code = form.get("id", ""), form.get("code", "")
+            role = form.get("role", "")
+            if len(delegation_id) > 32 or len(code) > 128 or len(role) > 150:
+                raise IssuerError(Code.INVALID_REQUEST, "the role form is malformed")
+            shown = await _call(delegations.choose_role, delegation_id, code, role)
+        except AncreError as error:
+            return flow.refused(error, lang)
+        url = status_url(public, shown.id, code) + f"&lang={lang}"
+        return RedirectResponse(url, 303, headers=_NO_STORE)
 
     @router.get(prefix + APPROVE_PATH)
     async def approve_link(request: Request) -> Response:
@@ -507,10 +612,12 @@ def delegation_router(flow: LoginFlow) -> APIRouter:
             shown = await _call(delegations.by_code, code)
         except AncreError as error:
             return flow.refused(error, lang)
-        # Before the director's login: the organization only, not who asks.
+        # Before the director's login: the organization only, not who asks. With several
+        # providers, the director chooses which to log in with (as on a wallet's request).
+        providers = bridge.providers if len(bridge.providers) > 1 else ()
         return flow.page(
             "delegation_approve", lang, cookie=cookie, csrf=flow.binding.csrf(browser),
-            code=code, **_summary(shown, with_requester=False),
+            code=code, providers=providers, **_summary(shown, with_requester=False),
         )  # fmt: skip
 
     @router.post(prefix + APPROVE_PATH.rsplit("/", 1)[0] + "/login")
@@ -520,7 +627,12 @@ def delegation_router(flow: LoginFlow) -> APIRouter:
             return posted
         lang = posted.lang
         try:
-            url = await _call(bridge.start_approval, posted.form.get("code", ""), posted.browser)
+            provider = posted.form.get("provider")
+            if provider is not None and len(provider) > 64:
+                raise IssuerError(Code.INVALID_REQUEST, "no such login provider")
+            url = await _call(
+                bridge.start_approval, posted.form.get("code", ""), posted.browser, provider
+            )
         except AncreError as error:
             return flow.refused(error, lang)
         return RedirectResponse(url, 303, headers=_NO_STORE)
@@ -538,7 +650,8 @@ def delegation_router(flow: LoginFlow) -> APIRouter:
             return flow.refused(error, lang)
         return flow.page(
             "delegation_review", lang, csrf=flow.binding.csrf(browser),
-            delegation_id=delegation_id, **_summary(shown, with_requester=True),
+            delegation_id=delegation_id, role_value=shown.role,
+            **_summary(shown, with_requester=True),
         )  # fmt: skip
 
     @router.post(prefix + REVIEW_PATH.rsplit("/", 1)[0] + "/decide")
@@ -551,7 +664,12 @@ def delegation_router(flow: LoginFlow) -> APIRouter:
             decision = form.get("decision")
             if decision not in ("approve", "reject"):
                 raise IssuerError(Code.INVALID_REQUEST, "no decision")
-            shown = await _call(delegations.decide, form.get("delegation", ""), decision, browser)
+            role = form.get("role")
+            if role is not None and len(role) > 150:
+                raise IssuerError(Code.INVALID_REQUEST, "the role decided on is malformed")
+            shown = await _call(
+                delegations.decide, form.get("delegation", ""), decision, browser, role
+            )
         except AncreError as error:
             return flow.refused(error, lang)
         return flow.page("delegation_decided", lang, **_summary(shown, with_requester=True))

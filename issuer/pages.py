@@ -73,6 +73,14 @@ _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "organization": "Organisation",
         "siren": "SIREN",
         "role": "Rôle demandé",
+        "role_choice": "Rôle demandé pour la délégation",
+        "role_save": "Enregistrer le rôle",
+        "role_hint": "Choisissez le rôle avant de transmettre le lien : le dirigeant verra ce "
+        "rôle et le mandat le portera.",
+        "delegation_approve_intro_choose": "Une personne demande un mandat pour représenter "
+        "cette organisation. Seul un dirigeant inscrit au registre peut l'approuver : "
+        "choisissez comment vous identifier, l'émetteur vérifiera que vous figurez parmi les "
+        "dirigeants.",
         "requester": "Demandeur",
         "expires_at": "Expire le",
         "delegation_status_title": "Demande de délégation",
@@ -155,6 +163,13 @@ _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "organization": "Organization",
         "siren": "SIREN",
         "role": "Role requested",
+        "role_choice": "Role requested for the delegation",
+        "role_save": "Save the role",
+        "role_hint": "Choose the role before passing the link on: the director will see this "
+        "role and the mandate will carry it.",
+        "delegation_approve_intro_choose": "Someone asks for a mandate to represent this "
+        "organization. Only a director listed in the register can approve: choose how to log "
+        "in, and the issuer checks that you are among the directors.",
         "requester": "Requested by",
         "expires_at": "Expires",
         "delegation_status_title": "Delegation request",
@@ -290,6 +305,9 @@ color:#fff;border:0;padding:.75rem 1.5rem;font-size:1rem;cursor:pointer;min-heig
 .provider-button{background:#fff;color:#000091;border:2px solid #000091;
 padding:.75rem 1.5rem;font-size:1rem;cursor:pointer;min-height:3.5rem}
 .provider-button:hover{background:#e3e3fd}
+#role-form label{display:block;font-weight:700;margin-bottom:.25rem}
+#role-form select{max-width:100%;font-size:1rem;padding:.5rem;min-height:2.75rem}
+#role-form button{margin:.5rem 0 0;padding:.6rem 1rem;font-size:1rem;display:block}
 .qr svg{display:block;width:100%;max-width:16rem;height:auto;background:#fff}
 .tx-code{font-family:monospace;font-size:2rem;font-weight:700;letter-spacing:.3rem}
 """
@@ -485,6 +503,21 @@ _DELEGATION_STATUS: Final = """{% extends "base" %}
 {%- elif state == "used" %}{{ t.delegation_used_intro }}
 {%- else %}{{ t.delegation_expired_intro }}{% endif -%}
 </p>
+{% if roles %}
+<form method="post" action="{{ base }}/login/delegation/role" id="role-form">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<input type="hidden" name="lang" value="{{ lang }}">
+<input type="hidden" name="id" value="{{ delegation_id }}">
+<input type="hidden" name="code" value="{{ code }}">
+<p id="role-hint">{{ t.role_hint }}</p>
+<label for="role-choice">{{ t.role_choice }}</label>
+<select id="role-choice" name="role" aria-describedby="role-hint">
+{% for r in roles %}
+<option value="{{ r }}"{% if r == role_value %} selected{% endif %}>{{ r }}</option>
+{% endfor %}</select>
+<button type="submit">{{ t.role_save }}</button>
+</form>
+{% endif %}
 {% if approval_link %}
 <h2>{{ t.approval_link }}</h2>
 <p class="uri" id="approval-link">{{ approval_link }}</p>
@@ -509,16 +542,21 @@ _DELEGATION_APPROVE: Final = """{% extends "base" %}
 {% block title %}{{ t.delegation_approve_title }}{% endblock %}
 {% block main %}
 <h1>{{ t.delegation_approve_title }}</h1>
-<p>{{ t.delegation_approve_intro }}</p>
+<p>{% if providers %}{{ t.delegation_approve_intro_choose }}
+{%- else %}{{ t.delegation_approve_intro }}{% endif %}</p>
 {% include "summary" %}
 <form method="post" action="{{ base }}/login/delegation/login">
 <input type="hidden" name="csrf" value="{{ csrf }}">
 <input type="hidden" name="lang" value="{{ lang }}">
 <input type="hidden" name="code" value="{{ code }}">
+{% if providers %}
+{% include "providers" %}
+{% else %}
 <button type="submit" class="proconnect-button">
 <span>{{ t.login_with }}</span> <span class="proconnect-brand">ProConnect</span>
 </button>
 </form>
+{% endif %}
 {% endblock %}
 """
 
@@ -533,6 +571,7 @@ _DELEGATION_REVIEW: Final = """{% extends "base" %}
 <input type="hidden" name="csrf" value="{{ csrf }}">
 <input type="hidden" name="lang" value="{{ lang }}">
 <input type="hidden" name="delegation" value="{{ delegation_id }}">
+<input type="hidden" name="role" value="{{ role_value }}">
 <button type="submit" name="decision" value="approve">{{ t.approve }}</button>
 <button type="submit" name="decision" value="reject">{{ t.reject }}</button>
 </form>

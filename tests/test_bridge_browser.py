@@ -261,6 +261,75 @@ def test_delegation_pages_in_chromium(chromium: Any, deployed: Deployment) -> No
             assert (ARTIFACTS / f"{name}-{label}.png").stat().st_size > 1000
 
 
+def test_delegation_pages_in_english_in_chromium(chromium: Any, deployed: Deployment) -> None:
+    """The English versions of the delegation pages, each screenshotted and run through
+    axe-core: the request page (choosing the role from the list), the approval page, the
+    director's review and decision, and the requester's page once approved."""
+    violations: list[str] = []
+
+    def watch(page: Any) -> None:
+        page.on(
+            "console",
+            lambda m: violations.append(m.text) if "Content Security" in m.text else None,
+        )
+
+    requester = chromium.new_context(viewport=DESKTOP, ignore_https_errors=True, locale="en-GB")
+    director = chromium.new_context(viewport=DESKTOP, ignore_https_errors=True, locale="en-GB")
+    try:
+        page = requester.new_page()
+        watch(page)
+        deployed.standin.login_as("karim.benali")
+        page.goto(f"{deployed.url}/login?lang=en")
+        page.get_by_label("Power of representation").check()
+        page.get_by_role("button", name="Log in with ProConnect").click()
+        page.wait_for_url(re.compile(r".*/login/delegation\?.*"))
+        assert page.locator("html").get_attribute("lang") == "en"
+        assert page.get_by_role("heading", level=1).inner_text() == "Delegation request"
+        check_page(page, "delegation-request-en")
+        # The requester picks the role from the configured list (labelled select).
+        page.get_by_label("Role requested for the delegation").select_option(
+            "Responsable des achats"
+        )
+        page.get_by_role("button", name="Save the role").click()
+        page.wait_for_url(re.compile(r".*/login/delegation\?.*lang=en.*"))
+        assert page.locator("#role").inner_text() == "Responsable des achats"
+        check_page(page, "delegation-role-en")
+        link = page.locator("#approval-link").inner_text().strip()
+        status_url = page.url
+
+        other = director.new_page()
+        watch(other)
+        deployed.standin.login_as("john.dupont")
+        other.goto(link + "&lang=en")
+        assert other.get_by_role("heading", level=1).inner_text() == "Approve a delegation"
+        assert other.locator("#role").inner_text() == "Responsable des achats"
+        check_page(other, "delegation-approve-en")
+        other.get_by_role("button", name="Log in with ProConnect").click()
+        other.wait_for_url(re.compile(r".*/login/delegation/review\?.*"))
+        assert other.locator("html").get_attribute("lang") == "en"
+        assert other.get_by_role("heading", level=1).inner_text() == "Decide on the delegation"
+        assert other.locator("#role").inner_text() == "Responsable des achats"
+        check_page(other, "delegation-review-en")
+        other.get_by_role("button", name="Approve the delegation").click()
+        other.wait_for_url(re.compile(r".*/login/delegation/decide"))
+        assert other.locator("#delegation-state").get_attribute("data-state") == "approved"
+        assert other.get_by_role("heading", level=1).inner_text() == "Decision recorded"
+        check_page(other, "delegation-decided-en")
+
+        page.goto(status_url)
+        assert page.locator("#delegation-state").get_attribute("data-state") == "approved"
+        assert page.get_by_role("button", name=re.compile("Receive the mandate")).is_visible()
+        check_page(page, "delegation-approved-en")
+    finally:
+        requester.close()
+        director.close()
+    assert violations == []
+    pages = ("request", "role", "approve", "review", "decided", "approved")
+    for name in (f"delegation-{p}-en" for p in pages):
+        for label in ("desktop", "mobile"):
+            assert (ARTIFACTS / f"{name}-{label}.png").stat().st_size > 1000
+
+
 def test_two_providers_landing_and_choice_in_chromium(
     chromium: Any, tls: Tls, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -40,7 +40,7 @@ from test_bridge_login import (
 )
 
 from ancre.issuer.db import CredentialRow, DelegationRow, OfferRow
-from ancre.issuer.delegation import DEFAULT_ROLE, Delegations, subject_digest
+from ancre.issuer.delegation import DEFAULT_ROLE, DEFAULT_ROLES, Delegations, subject_digest
 from ancre.issuer.service import IssuerError
 from ancre.trust.errors import Code
 
@@ -139,7 +139,7 @@ def director_login(d: Deployment, director: Browser, link: str, account: str) ->
 
 
 def decide(d: Deployment, director: Browser, review: httpx.Response, decision: str) -> Any:
-    fields = form_fields(review.text)
+    fields = {k: html_lib.unescape(v) for k, v in form_fields(review.text).items()}
     return director.http.post(
         f"{d.url}/login/delegation/decide", data={**fields, "decision": decision}
     )
@@ -174,6 +174,8 @@ def test_a_director_approves_and_the_requester_receives_a_mandate_recording_it(
     landing = director.http.get(link)
     assert "LA POSTE" in landing.text
     assert "Karim" not in landing.text
+    # One provider: its button, no choice to make.
+    assert 'name="provider"' not in landing.text
     review = director_login(d, director, link, "john.dupont")
     assert review.status_code == 200, review.text[:500]
     assert _text(review, "requester") == "Karim Benali"
@@ -479,4 +481,152 @@ def test_the_delegation_lifetime_comes_from_the_login_configuration(tmp_path: Pa
                   {"days": 7}, [7]):  # fmt: skip
         path.write_text(json.dumps({"provider": provider, "delegation": wrong}))
         with pytest.raises(ConfigurationError, match="delegation"):
+            load_login_settings(path, public_url="https://i.example", environ={"S": "x"})
+
+
+# -- the role a delegation asks for ------------------------------------------------------------
+
+
+def _role_form(status: httpx.Response) -> dict[str, str]:
+    """The hidden fields of the requester's role form (the status page's first form)."""
+    form = status.text.split('id="role-form"', 1)[1].split("</form>", 1)[0]
+    return {k: html_lib.unescape(v) for k, v in form_fields(form).items()}
+
+
+def _options(page: httpx.Response) -> list[str]:
+    return [html_lib.unescape(o) for o in re.findall(r'<option value="([^"]*)"', page.text)]
+
+
+def test_the_requester_chooses_the_role_and_the_mandate_carries_the_approved_one(
+    deployed: Deployment, browsers: Any
+) -> None:
+    d = deployed
+    before = _issued(d)
+    requester = browsers()
+    status = ask(d, requester, "nadia.petit")
+    # The configured list (the default one here), the request's role selected.
+    assert _options(status) == list(DEFAULT_ROLES)
+    assert re.search(r'<option value="[^"]*" selected>', status.text) is not None
+    assert _text(status, "role") == DEFAULT_ROLE
+    fields = _role_form(status)
+    chosen = "Responsable des achats"
+    response = requester.http.post(
+        f"{d.url}/login/delegation/role", data={**fields, "role": chosen}
+    )
+    assert response.status_code == 303, response.text[:500]
+    status = requester.http.get(response.headers["location"])
+    assert _text(status, "role") == chosen
+    # A role not in the list (a crafted POST), or no CSRF token: refused, the role kept.
+    crafted = requester.http.post(
+        f"{d.url}/login/delegation/role", data={**fields, "role": "Président"}
+    )
+    assert crafted.status_code == 400
+    assert error_code(crafted) == "invalid_request"
+    no_csrf = requester.http.post(
+        f"{d.url}/login/delegation/role",
+        data={**{k: v for k, v in fields.items() if k != "csrf"}, "role": DEFAULT_ROLE},
+    )
+    assert no_csrf.status_code in (400, 403)
+    # Not with a wrong approval code either.
+    wrong = requester.http.post(
+        f"{d.url}/login/delegation/role",
+        data={**fields, "code": "x" * 43, "role": DEFAULT_ROLE},
+    )
+    assert error_code(wrong) == "delegation_unknown"
+    (row,) = [
+        r for r in _rows(d) if r.state == "pending" and r.requester_key.endswith("nadia.petit")
+    ]
+    assert row.role == chosen
+
+    # The director sees the role on the approval link and on the review page.
+    link = _text(status, "approval-link")
+    director = browsers()
+    assert _text(director.http.get(link), "role") == chosen
+    review = director_login(d, director, link, "john.dupont")
+    assert _text(review, "role") == chosen
+    # Once a director logged in, the role is fixed: the requester's page no longer offers
+    # the choice, and a change is refused.
+    status = requester.http.get(response.headers["location"])
+    assert "role-choice" not in status.text
+    late = requester.http.post(
+        f"{d.url}/login/delegation/role", data={**fields, "role": DEFAULT_ROLE}
+    )
+    assert error_code(late) == "delegation_already_decided"
+    # A decision on another role than the one shown is refused.
+    fields_review = {k: html_lib.unescape(v) for k, v in form_fields(review.text).items()}
+    assert fields_review["role"] == chosen
+    other = director.http.post(
+        f"{d.url}/login/delegation/decide",
+        data={**fields_review, "role": DEFAULT_ROLE, "decision": "approve"},
+    )
+    assert error_code(other) == "invalid_request"
+    decided = decide(d, director, review, "approve")
+    assert 'data-state="approved"' in decided.text, decided.text[:500]
+    assert _text(decided, "role") == chosen
+
+    # The requester's Mandate carries the approved role.
+    status = requester.http.get(response.headers["location"])
+    d.standin.login_as("nadia.petit")
+    started = requester.http.post(f"{d.url}/login/start", data=form_fields(status.text))
+    assert started.status_code == 303, started.text[:500]
+    page = requester.go(started.headers["location"], until="never")
+    offer_page = consent(requester, d, page, "accept")
+    assert offer_page.status_code == 200, offer_page.text[:500]
+    credential = Wallet(requester.http).obtain(
+        _text(offer_page, "offer-uri"), _text(offer_page, "tx-code")
+    )
+    assert _disclosed(credential)["role"] == chosen
+    assert _issued(d) == before + 1
+
+
+def test_a_single_role_list_refuses_any_other_and_the_role_is_escaped(
+    tmp_path: Path,
+) -> None:
+    issuer = make_issuer(tmp_path / "issuer", 8443)
+    one = Delegations(issuer, roles=("Gérant <b>délégué</b>",))
+    shown, code = one.request(
+        requester_key=KARIM, requester_name="Karim Benali", siren=LA_POSTE_SIREN,
+        organization_name="LA POSTE",
+    )  # fmt: skip
+    assert shown.role == "Gérant <b>délégué</b>"
+    with pytest.raises(IssuerError) as refused:
+        one.choose_role(shown.id, code, DEFAULT_ROLE)
+    assert refused.value.code is Code.INVALID_REQUEST
+    assert one.choose_role(shown.id, code, "Gérant <b>délégué</b>").role == shown.role
+    from ancre.issuer.pages import render
+
+    page = render("delegation_review", "en", "", csrf="c", delegation_id=shown.id,
+                  role_value=shown.role, organization="LA POSTE", siren=LA_POSTE_SIREN,
+                  role=shown.role, requester="Karim", expires="x", state="pending")  # fmt: skip
+    assert "<b>" not in page
+    assert "&lt;b&gt;" in page
+    issuer.engine.dispose()
+
+
+def test_the_delegation_roles_come_from_the_login_configuration(tmp_path: Path) -> None:
+    from ancre.issuer.bridge import build_login_bridge, load_login_settings
+    from ancre.trust.errors import ConfigurationError
+
+    provider = {"issuer": "https://op.example", "client_id": "a", "client_secret_env": "S"}
+    path = tmp_path / "login.json"
+    path.write_text(json.dumps({"provider": provider}))
+    settings = load_login_settings(path, public_url="https://i.example", environ={"S": "x"})
+    assert settings.delegation_roles == DEFAULT_ROLES
+    roles = ["Directeur commercial", "Responsable des achats"]
+    path.write_text(json.dumps({"provider": provider, "delegation": {"roles": roles}}))
+    settings = load_login_settings(path, public_url="https://i.example", environ={"S": "x"})
+    assert settings.delegation_roles == tuple(roles)
+    issuer = make_issuer(tmp_path / "issuer", 8443)
+    bridge = build_login_bridge(issuer, settings)
+    shown, _ = bridge.delegations.request(
+        requester_key=KARIM, requester_name="Karim Benali", siren=LA_POSTE_SIREN,
+        organization_name="LA POSTE",
+    )  # fmt: skip
+    assert shown.role == "Directeur commercial"
+    assert bridge.delegations.roles == tuple(roles)
+    issuer.engine.dispose()
+    for wrong in ([], ["a", "a"], [""], [" a"], ["x" * 151], ["a\nb"], [1], "a",
+                  [str(i) for i in range(13)]):  # fmt: skip
+        path.write_text(json.dumps({"provider": provider, "delegation": {"roles": wrong}}))
+        with pytest.raises(ConfigurationError, match=r"delegation\.roles"):
             load_login_settings(path, public_url="https://i.example", environ={"S": "x"})

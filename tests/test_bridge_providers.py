@@ -572,6 +572,63 @@ def test_a_wallets_request_lets_the_user_choose_the_provider(two: Two, browser: 
     assert "code" in query_of(done.headers["location"])
 
 
+def test_a_delegation_approval_lets_the_director_choose_the_provider(two: Two) -> None:
+    """With several providers, a delegation's approval link offers each (as a wallet's
+    request does), not the first one only; the one pressed is the one logged in with."""
+    import html as html_lib
+
+    from ancre.issuer.db import DelegationRow
+    from ancre.issuer.delegation import subject_digest
+
+    with (
+        httpx.Client(trust_env=False, timeout=15, verify=two.tls.context()) as requester_http,
+        httpx.Client(trust_env=False, timeout=15, verify=two.tls.context()) as director_http,
+    ):
+        requester, director = Browser(requester_http), Browser(director_http)
+        # A person the register does not list as a director asks for a Mandate.
+        asked = login_at(two, requester, "proconnect", "karim.benali", "Mandate")
+        assert asked.status_code == 303, asked.text[:300]
+        status = requester.http.get(asked.headers["location"])
+        found = re.search(r'id="approval-link"[^>]*>([^<]*)<', status.text)
+        assert found is not None, status.text[:500]
+        link = html_lib.unescape(found.group(1)).strip()
+
+        page = director.http.get(link)
+        assert page.status_code == 200, page.text[:300]
+        assert 'action="' + two.url + '/login/delegation/login"' in page.text
+        buttons = re.findall(r'name="provider" value="([a-z-]+)"', page.text)
+        assert buttons == ["proconnect", "autre"]
+        fields = form_fields(page.text)
+        # No provider named, or one not configured (crafted POSTs): refused.
+        for wrong in ({}, {"provider": "nope"}, {"provider": "x" * 65}):
+            refused = director.http.post(
+                f"{two.url}/login/delegation/login", data={**fields, **wrong}
+            )
+            assert error_code(refused) == "invalid_request", wrong
+        # The director presses `autre`: that provider's login, then the review page.
+        two.autre.login_as("john.dupont")
+        started = director.http.post(
+            f"{two.url}/login/delegation/login", data={**fields, "provider": "autre"}
+        )
+        assert started.status_code == 303, started.text[:300]
+        assert started.headers["location"].startswith(two.autre.issuer + "/")
+        review = director.go(to_callback(director, two, started.headers["location"]),
+                             until="never")  # fmt: skip
+        assert review.status_code == 200, review.text[:500]
+        decision = {k: html_lib.unescape(v) for k, v in form_fields(review.text).items()}
+        decided = director.http.post(
+            f"{two.url}/login/delegation/decide", data={**decision, "decision": "approve"}
+        )
+        assert 'data-state="approved"' in decided.text, decided.text[:500]
+        with two.issuer._read() as session:
+            row = session.get(DelegationRow, decision["delegation"])
+        assert row is not None
+        assert row.state == "approved"
+        # Recorded as the `autre` login (its subject key), not ProConnect's.
+        assert row.approver_sha256 is not None
+        assert row.approver_sha256 != subject_digest("proconnect:proconnect-identite:john.dupont")
+
+
 def test_the_choice_needs_the_forms_csrf_token(two: Two, browser: Browser) -> None:
     sent = browser.http.get(authorize_url(two.url, "LegalPerson", secrets.token_urlsafe(48)))
     fields = form_fields(browser.http.get(sent.headers["location"]).text)

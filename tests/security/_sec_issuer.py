@@ -55,7 +55,7 @@ class EveryRouteAuthentication:
         self.calls.append("logged_out")
         raise IssuerError(Code.LOGIN_STATE_INVALID, "no logout is pending in these tests")
 
-    def start_approval(self, code: str, browser: str) -> str:
+    def start_approval(self, code: str, browser: str, provider: str | None = None) -> str:
         self.calls.append("start_approval")
         return "https://op.example/authorize"
 

@@ -51,7 +51,8 @@ def test_every_cookie_authenticated_post_refuses_a_missing_or_wrong_csrf_token(
     pages = _pages(served)
     # The enumeration found the bridge's forms (a route renamed does not silently drop out).
     assert {"/login/start", "/login/consent", "/login/provider", "/login/logout",
-            "/login/delegation/login", "/login/delegation/decide"} <= set(pages)  # fmt: skip
+            "/login/delegation/login", "/login/delegation/decide",
+            "/login/delegation/role"} <= set(pages)  # fmt: skip
     # Every non-page POST route is one we classified on purpose.
     assert set(post_routes(served.app)) - set(pages) == NOT_COOKIE_AUTHENTICATED
     cookie, csrf = browser_session(http, served.url)
