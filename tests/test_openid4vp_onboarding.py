@@ -597,3 +597,43 @@ def test_an_unresolvable_did_holder_leaves_the_bundle_indeterminate() -> None:
     # Without a resolver (a verifier that cannot fetch DID documents) it is another holder.
     _, errors = check_bundle(PROFILE, dcql, members, {}, None)
     assert "holder_mismatch" in [code for code, _, _ in errors]
+
+
+def test_a_did_web_holders_document_is_fetched_once_per_answer(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The onboarding check resolves the holder with the engine's resolver (one did:web
+    cache): the document the engine fetched to check the holder's signatures is not
+    fetched a second time to compare its keys with the SD-JWT member's, and a second
+    answer within the cache lifetime fetches nothing."""
+    from _issuer_support import bound_socket, make_tls, serve_on
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route as StarletteRoute
+
+    tls = make_tls(tmp_path_factory.mktemp("did-web-counted"))
+    sock, port = bound_socket()
+    did = f"did:web:localhost%3A{port}"
+    keys = {name: PrivateKey.generate("p256") for name in ("0", "wallet", "assert")}
+    document = _did_document(did, keys)
+    fetches: list[str] = []
+
+    async def did_json(request: Any) -> JSONResponse:
+        fetches.append(request.url.path)
+        return JSONResponse(document, media_type="application/did+json")
+
+    app = Starlette(routes=[StarletteRoute("/.well-known/did.json", did_json)])
+    with serve_on(sock, app, tls), running(ca_file=str(tls.ca)) as env:
+        holder = WebHolder(env, did, keys["0"], keys["wallet"], keys["assert"])
+        for answers in (1, 2):
+            created, request = env.start(_mandate_query(onboarding_query(*MEMBERS)))
+            vp_token = {
+                **holder.members(request),
+                "mandate": [_mandate(env, keys["wallet"], request)],
+            }
+            env.answer(request, vp_token)
+            verdict = env.verdict(created)
+            # The SD-JWT member was matched by the document: it was resolved for the check.
+            assert verdict["status"] == "valid", verdict["errors"]
+            assert verdict["onboarding"]["holder"] == did
+            assert fetches == ["/.well-known/did.json"], (answers, fetches)
