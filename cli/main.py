@@ -1245,8 +1245,18 @@ def sign(
         str | None,
         typer.Option(
             metavar="SUITE",
-            help="di: eddsa-rdfc-2022, eddsa-jcs-2022, ecdsa-rdfc-2019 or ecdsa-jcs-2019 "
-            "(default: the RDFC suite of KEY's type).",
+            help="di: eddsa-rdfc-2022, eddsa-jcs-2022, ecdsa-rdfc-2019, ecdsa-jcs-2019 or "
+            "ecdsa-sd-2023 (a base proof the holder derives from; P-256 KEY) (default: the RDFC "
+            "suite of KEY's type).",
+        ),
+    ] = None,
+    mandatory: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mandatory",
+            metavar="POINTER",
+            help="di with ecdsa-sd-2023: a JSON Pointer the holder must always disclose "
+            "(repeatable).",
         ),
     ] = None,
 ) -> None:
@@ -1263,6 +1273,8 @@ def sign(
       ancre sign credential.json --key issuer.jwk --format vc+cose > credential.cose.b64
 
       ancre sign credential.json --key issuer.jwk --format di --cryptosuite eddsa-jcs-2022
+
+      ancre sign vc.json --key p256.jwk --format di --cryptosuite ecdsa-sd-2023 --mandatory /issuer
     """
     from ancre.cli.sign import sign_document
     from ancre.trust.clock import SystemClock
@@ -1283,6 +1295,7 @@ def sign(
             vct=vct,
             disclose=disclose or (),
             cryptosuite=cryptosuite,
+            mandatory=mandatory or (),
         )
     except ConfigurationError as error:
         _die(EXIT_USAGE, error.message)

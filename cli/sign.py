@@ -57,10 +57,13 @@ def sign_document(
     vct: str | None = None,
     disclose: Sequence[str] = (),
     cryptosuite: str | None = None,
+    mandatory: Sequence[str] = (),
 ) -> str:
     """Sign `document` as `fmt` with `key`; return the token (JWT formats) or the JSON text
     (`di`, with `cryptosuite`: eddsa-rdfc-2022, eddsa-jcs-2022, ecdsa-rdfc-2019,
-    ecdsa-jcs-2019; by default the RDFC suite of the key's type). A credential without
+    ecdsa-jcs-2019, or ecdsa-sd-2023 — a *base proof* for the holder to derive from, with
+    `mandatory` the JSON Pointers always disclosed; by default the RDFC suite of the key's
+    type). A credential without
     `issuer` is issued by the key's did:key, one without `validFrom` is valid from `now`.
     For `dc+sd-jwt` the document is the claims, `vct` is required and `disclose` lists the
     JSON Pointers made selectively disclosable (also for `vc+sd-jwt`, a VCDM credential).
@@ -93,6 +96,8 @@ def sign_document(
         raise ConfigurationError("--disclose is for --format dc+sd-jwt and vc+sd-jwt")
     if cryptosuite is not None and fmt != "di":
         raise ConfigurationError("--cryptosuite is for --format di")
+    if mandatory and cryptosuite != "ecdsa-sd-2023":
+        raise ConfigurationError("--mandatory is for --format di --cryptosuite ecdsa-sd-2023")
     issuer, kid = _issuer_and_kid(document, key, kid, field="issuer")
     credential = dict(document)
     credential.setdefault("issuer", issuer)
@@ -115,6 +120,13 @@ def sign_document(
         return base64.b64encode(issue_vc_cose(credential, key, kid=kid)).decode("ascii")
     import json
 
+    if cryptosuite == "ecdsa-sd-2023":
+        from ancre.trust.data_integrity.ecdsa_sd import add_base_proof
+
+        # A pointer the document does not have, or a bad one, is refused here
+        # (ConfigurationError, `configuration`): a base proof naming it could never be derived.
+        based = add_base_proof(credential, key, kid, created=issued, mandatory_pointers=mandatory)
+        return json.dumps(based, indent=2, ensure_ascii=False)
     from ancre.trust.data_integrity.proofs import add_proof
     from ancre.trust.keys.jwk import KeyType
 

@@ -10,6 +10,7 @@ is not repeated here:
   (`test_two_replicas_take_a_delegation_decision_and_spend_an_approval_once`, both backends);
 - pre-authorized code replay, c_nonce and access token across two TLS replicas:
   `tests/test_issuer_store.py::test_two_replicas_on_one_postgresql_share_single_use_values`;
+- deferred issuance (approval, delivery, and their races): `tests/test_issuer_deferred_replicas.py`;
 - the verifier's OpenID4VP transactions (Request Object, a response accepted by one
   replica refused by the other, concurrent responses, claims): `tests/test_openid4vp_store.py`
   (every test on SQLite and PostgreSQL).

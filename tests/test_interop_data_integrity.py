@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -151,3 +153,44 @@ def test_ancre_sd_credential_derived_by_either_side_verifies_with_both() -> None
     tampered = copy.deepcopy(derived)
     tampered["credentialSubject"]["memberOf"] = "Another data space"
     assert not _peer({"op": "verify", "document": tampered})["verified"]
+
+
+def test_an_ancre_sign_base_proof_derived_by_digital_bazaar_verifies_with_ancre_verify(
+    tmp_path: Path,
+) -> None:
+    """`ancre sign --cryptosuite ecdsa-sd-2023 --mandatory …` makes a base proof the peer's
+    holder side derives from, and `ancre verify` accepts the peer's derived credential."""
+
+    def ancre(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ancre.cli.main", *args],
+            capture_output=True, text=True, check=False, timeout=60,
+            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+        )  # fmt: skip
+
+    key = tmp_path / "p256.jwk"
+    assert ancre("keys", "generate", "--type", "p256", "--out", str(key)).returncode == 0
+    (tmp_path / "in.json").write_text(json.dumps(_credential()))
+    signed = ancre(
+        "sign", str(tmp_path / "in.json"), "--key", str(key), "--format", "di",
+        "--cryptosuite", "ecdsa-sd-2023", "--mandatory", "/issuer",
+        "--mandatory", "/credentialSubject/id",
+    )  # fmt: skip
+    assert signed.returncode == 0, signed.stderr
+    base = json.loads(signed.stdout)
+    derived = _peer({"op": "derive", "document": base, "selectivePointers": SELECTIVE})["derived"]
+    assert derived["credentialSubject"] == {
+        "id": "did:example:member",
+        "memberOf": "Data space Loire",
+    }
+    assert derived["issuer"] == base["issuer"]
+    (tmp_path / "derived.json").write_text(json.dumps(derived))
+    done = ancre("verify", str(tmp_path / "derived.json"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[0].startswith("VALID"), done.stdout
+    assert "ecdsa-sd-2023 derived proof verifies" in done.stdout
+    # The peer's verifier accepts it too, and neither accepts it changed.
+    assert _peer({"op": "verify", "document": derived})["verified"]
+    derived["credentialSubject"]["memberOf"] = "Another data space"
+    (tmp_path / "derived.json").write_text(json.dumps(derived))
+    assert ancre("verify", str(tmp_path / "derived.json")).returncode == 1

@@ -184,9 +184,9 @@ class Env:
 
 
 @contextmanager
-def running(ca_file: str | None = None) -> Iterator[Env]:
-    """The verifier; with `ca_file`, did:web documents on loopback over HTTPS (and no plain
-    HTTP: the status list is then out of reach)."""
+def running(ca_file: str | None = None, clock: FixedClock | None = None) -> Iterator[Env]:
+    """The verifier (on `clock`, default fixed at NOW); with `ca_file`, did:web documents on
+    loopback over HTTPS (and no plain HTTP: the status list is then out of reach)."""
     agency = Issuer.new("p256")
     key = PrivateKey.generate("p256")
     did = did_jwk_from_public_key(key.public_key)
@@ -197,7 +197,7 @@ def running(ca_file: str | None = None) -> Iterator[Env]:
         _host_status_list(status_server, agency)
         app = create_app(
             VerifierSettings(
-                clock=FixedClock(NOW),
+                clock=clock or FixedClock(NOW),
                 openid4vp=settings,
                 # The connector trusts the agency; the participant signs only its T&C.
                 policy=VerificationPolicy(trusted_issuers=frozenset({agency.did})),
@@ -597,3 +597,44 @@ def test_an_unresolvable_did_holder_leaves_the_bundle_indeterminate() -> None:
     # Without a resolver (a verifier that cannot fetch DID documents) it is another holder.
     _, errors = check_bundle(PROFILE, dcql, members, {}, None)
     assert "holder_mismatch" in [code for code, _, _ in errors]
+
+
+def test_a_did_web_holders_document_is_fetched_once_per_answer(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The onboarding check resolves the holder with the engine's resolver (one did:web
+    cache): the document the engine fetched to check the holder's signatures is not
+    fetched a second time to compare its keys with the SD-JWT member's; a second answer
+    within the cache lifetime fetches nothing, one after it fetches once again."""
+    from _issuer_support import bound_socket, make_tls, serve_on
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route as StarletteRoute
+
+    tls = make_tls(tmp_path_factory.mktemp("did-web-counted"))
+    sock, port = bound_socket()
+    did = f"did:web:localhost%3A{port}"
+    keys = {name: PrivateKey.generate("p256") for name in ("0", "wallet", "assert")}
+    document = _did_document(did, keys)
+    fetches: list[str] = []
+
+    async def did_json(request: Any) -> JSONResponse:
+        fetches.append(request.url.path)
+        # The resolver's cache lifetime: one minute.
+        headers = {"Cache-Control": "max-age=60"}
+        return JSONResponse(document, media_type="application/did+json", headers=headers)
+
+    app = Starlette(routes=[StarletteRoute("/.well-known/did.json", did_json)])
+    clock = FixedClock(NOW)
+    with serve_on(sock, app, tls), running(ca_file=str(tls.ca), clock=clock) as env:
+        holder = WebHolder(env, did, keys["0"], keys["wallet"], keys["assert"])
+        for answer, later, fetched in ((1, 0, 1), (2, 30, 1), (3, 61, 2)):
+            clock.advance(timedelta(seconds=later))
+            created, request = env.start(_mandate_query(onboarding_query(*MEMBERS)))
+            mandate = _mandate(env, keys["wallet"], request)
+            env.answer(request, {**holder.members(request), "mandate": [mandate]})
+            verdict = env.verdict(created)
+            # The SD-JWT member was matched by the document: it was resolved for the check.
+            assert verdict["status"] == "valid", (answer, verdict["errors"])
+            assert verdict["onboarding"]["holder"] == did
+            assert fetches == ["/.well-known/did.json"] * fetched, (answer, fetches)

@@ -212,6 +212,10 @@ def test_sign_then_verify(
         (["--format", "di", "--cryptosuite", "ecdsa-rdfc-2019"],
          "ancre: cryptosuite ecdsa-rdfc-2019 signs with P-256 or P-384 keys, the key is Ed25519\n"),
         (["--format", "di", "--cryptosuite", "bbs-2023"], None),
+        (["--format", "di", "--mandatory", "/issuer"],
+         "ancre: --mandatory is for --format di --cryptosuite ecdsa-sd-2023\n"),
+        (["--format", "di", "--cryptosuite", "ecdsa-sd-2023"],
+         "ancre: ecdsa-sd-2023 signs with a P-256 key\n"),
     ],
 )  # fmt: skip
 def test_sign_usage_errors(
@@ -222,6 +226,94 @@ def test_sign_usage_errors(
     assert done.returncode == 64
     if message is not None:
         assert done.stderr == message
+
+
+def _gaia_x_subject(samples: Path) -> dict[str, object]:
+    """The sample Data Integrity credential, unsigned, as a plain VerifiableCredential (no
+    gx:LegalPerson schema to satisfy once the addresses are withheld)."""
+    document = json.loads((samples / "credential-di.json").read_text())
+    for field in ("proof", "issuer", "validFrom", "validUntil", "id"):
+        document.pop(field)
+    document["type"] = ["VerifiableCredential"]
+    document["credentialSubject"].pop("type")
+    return dict(document)
+
+
+def test_sign_an_ecdsa_sd_2023_base_proof_a_holder_derives_from(
+    samples: Path, tmp_path: Path
+) -> None:
+    from ancre.trust.data_integrity.ecdsa_sd import derive_proof
+
+    key = tmp_path / "p256.jwk"
+    assert ancre("keys", "generate", "--type", "p256", "--out", str(key)).returncode == 0
+    (tmp_path / "in.json").write_text(json.dumps(_gaia_x_subject(samples)))
+    signed = ancre(
+        "sign", str(tmp_path / "in.json"), "--key", str(key), "--format", "di",
+        "--cryptosuite", "ecdsa-sd-2023", "--mandatory", "/issuer",
+        "--mandatory", "/credentialSubject/id",
+    )  # fmt: skip
+    assert signed.returncode == 0, signed.stderr
+    base = json.loads(signed.stdout)
+    assert base["proof"]["cryptosuite"] == "ecdsa-sd-2023"
+    # The base proof is for the holder: a verifier refuses it (it would disclose the HMAC key).
+    (tmp_path / "base.json").write_text(signed.stdout)
+    refused = ancre("verify", str(tmp_path / "base.json"))
+    assert refused.returncode == 1
+    assert "derived_proof_mismatch" in refused.stdout
+    # The holder reveals the name only; the mandatory issuer and subject id come along.
+    derived = derive_proof(base, ["/credentialSubject/schema:name"])
+    assert set(derived["credentialSubject"]) == {"id", "schema:name"}
+    assert derived["issuer"] == base["issuer"]
+    (tmp_path / "derived.json").write_text(json.dumps(derived))
+    done = ancre("verify", str(tmp_path / "derived.json"))
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.splitlines()[0] == f"VALID ({NOT_CHECKED})  ldp_vc"
+    assert "1 disclosed and 3 mandatory statements" in done.stdout
+    # A revealed value changed after derivation does not verify.
+    derived["credentialSubject"]["schema:name"] = "NOT DANONE"
+    (tmp_path / "derived.json").write_text(json.dumps(derived))
+    tampered = ancre("verify", str(tmp_path / "derived.json"))
+    assert tampered.returncode == 1
+    assert "✗ signature" in tampered.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--mandatory", "/credentialSubject/nope"],
+         "ancre: JSON Pointer '/credentialSubject/nope' does not match the document\n"),
+        (["--mandatory", "issuer"], "ancre: 'issuer' is not a JSON Pointer (RFC 6901)\n"),
+        (["--mandatory", "/credentialSubject/id~2"],
+         "ancre: JSON Pointer '/credentialSubject/id~2' has a bad ~ escape\n"),
+    ],
+)  # fmt: skip
+def test_sign_ecdsa_sd_2023_refuses_a_bad_mandatory_pointer(
+    samples: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    key = tmp_path / "p256.jwk"
+    assert ancre("keys", "generate", "--type", "p256", "--out", str(key)).returncode == 0
+    (tmp_path / "in.json").write_text(json.dumps(_gaia_x_subject(samples)))
+    done = ancre(
+        "sign", str(tmp_path / "in.json"), "--key", str(key), "--format", "di",
+        "--cryptosuite", "ecdsa-sd-2023", *args,
+    )  # fmt: skip
+    assert (done.returncode, done.stderr, done.stdout) == (64, message, "")
+
+
+def test_sign_ecdsa_sd_2023_pointer_error_has_a_stable_code(samples: Path) -> None:
+    from datetime import UTC, datetime
+
+    from ancre.cli.sign import sign_document
+    from ancre.trust.errors import Code, ConfigurationError
+    from ancre.trust.keys.jwk import KeyType, PrivateKey
+
+    with pytest.raises(ConfigurationError) as caught:
+        sign_document(
+            _gaia_x_subject(samples), PrivateKey.generate(KeyType.P256), "di",
+            now=datetime(2026, 1, 1, tzinfo=UTC), cryptosuite="ecdsa-sd-2023",
+            mandatory=["/credentialSubject/nope"],
+        )  # fmt: skip
+    assert caught.value.code is Code.CONFIGURATION
 
 
 def test_sign_refuses_a_key_that_is_not_the_issuers(samples: Path, tmp_path: Path) -> None:

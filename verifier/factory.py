@@ -67,6 +67,7 @@ def build_context(
     trust_list: TrustListSource | None = None,
     contexts: ContextStore | None = None,
     trust_anchors: Sequence[x509.Certificate] = (),
+    resolver: DidResolver | None = None,
 ) -> VerifyContext:
     """The context a `Verifier` runs with.
 
@@ -80,10 +81,14 @@ def build_context(
     `ancre.trust.vcdm.jsonld.load_context_manifest`). `trust_anchors`: certificates an
     `x5c` chain in a JOSE header must validate to (its leaf naming the issuer); headers
     without `x5c` keep resolving the issuer's DID. With `http`, an SD-JWT VC whose issuer is
-    an https URL gets its key from the issuer's JWT VC Issuer Metadata (or `x5c`)."""
-    from ancre.trust.did.resolvers import default_resolver
+    an https URL gets its key from the issuer's JWT VC Issuer Metadata (or `x5c`).
+    `resolver`: the DID resolver to use (default: `default_resolver` over `http`), for a
+    caller that resolves DIDs of its own too and must share the engine's cache (the
+    verifier service's OpenID4VP onboarding check) rather than fetch each document twice."""
+    if resolver is None:
+        from ancre.trust.did.resolvers import default_resolver
 
-    resolver = default_resolver(http_client=http, network=network, clock=clock)
+        resolver = default_resolver(http_client=http, network=network, clock=clock)
     status: Any = None
     if http is not None:
         status = _LazyStatusChecker(http, resolver, network)

@@ -355,7 +355,15 @@ class _Service:
         )
         if config.trust_list_url is not None and config.registry_did is None:
             raise ValueError("a trust list needs the registry DID that signs it")
+        from ancre.trust.did.resolvers import default_resolver
+
+        # One DID resolver (one did:web cache) for the engine and the OpenID4VP onboarding
+        # check, which resolves the holder the engine has just resolved for its signature.
+        self.resolver = default_resolver(
+            http_client=self.client, network=config.network, clock=config.clock
+        )
         context = build_context(
+            resolver=self.resolver,
             clock=config.clock,
             policy=config.policy,
             http=self.client,
@@ -568,8 +576,6 @@ def _request_policy(policy: VerificationPolicy, options: VcApiOptions) -> Verifi
 
 def _mount_openid4vp(app: FastAPI, service: _Service, settings: OpenID4VPSettings) -> None:
     """OpenID4VP 1.0 verifier endpoints (`/openid4vp/…`), over the same verifier."""
-    from ancre.trust.did.resolvers import default_resolver
-
     from .openid4vp import create_router
 
     def verify_with(item: Any, policy: VerificationPolicy) -> VerificationResult:
@@ -577,17 +583,15 @@ def _mount_openid4vp(app: FastAPI, service: _Service, settings: OpenID4VPSetting
 
     config = service.config
     # The gaia-x-onboarding profile compares an SD-JWT member's key with a did:web holder's
-    # authentication keys: its document fetched with the service's client and guard.
-    resolver = default_resolver(
-        http_client=service.client, network=config.network, clock=config.clock
-    )
+    # authentication keys: the engine's resolver, so the document the holder's signature
+    # check fetched is read from the same cache, not fetched a second time.
     app.include_router(
         create_router(
             settings,
             verify=verify_with,
             policy=config.policy,
             clock=config.clock,
-            resolve=resolver.resolve,
+            resolve=service.resolver.resolve,
         )
     )
 
