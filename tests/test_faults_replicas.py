@@ -25,17 +25,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from _asgi_server import serve
-from _issuer_support import LEGAL_PERSON_CLAIMS, make_issuer, open_issuer, proof_jwt
+from _issuer_replicas import Replicas, served_replicas
+from _issuer_support import proof_jwt
 
-from ancre.issuer.api import IssuerSettings, create_app
-from ancre.issuer.service import Issuer
-from ancre.issuer.templates import Authorization
 from ancre.trust.keys.jwk import PrivateKey
 
 pytestmark = pytest.mark.skipif(
@@ -43,45 +39,8 @@ pytestmark = pytest.mark.skipif(
     reason="ANCRE_SKIP_POSTGRES=1: replicas share one PostgreSQL",
 )
 
-PRE_AUTHORIZED = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
-OPERATOR = Authorization(method="operator", actor="alice", register_checked=True)
 PORT = 8443
 AUDIENCE = f"https://localhost:{PORT}"
-
-
-@dataclass
-class Replicas:
-    a: Issuer
-    b: Issuer
-    urls: tuple[str, str]
-    http: httpx.Client
-
-    def offer(self, tx_code: bool = False) -> tuple[str, str | None]:
-        created = self.a.create_offer(
-            "LegalPerson", LEGAL_PERSON_CLAIMS, authorization=OPERATOR, tx_code=tx_code
-        )
-        return created.pre_authorized_code, created.tx_code
-
-    def token(self, url: str, code: str, tx_code: str | None = None) -> httpx.Response:
-        form = {"grant_type": PRE_AUTHORIZED, "pre-authorized_code": code}
-        if tx_code is not None:
-            form["tx_code"] = tx_code
-        return self.http.post(f"{url}/token", data=form)
-
-    def access(self, url: str) -> str:
-        code, _ = self.offer()
-        response = self.token(url, code)
-        assert response.status_code == 200, response.text
-        return str(response.json()["access_token"])
-
-    def nonce(self, url: str) -> str:
-        return str(self.http.post(f"{url}/nonce").json()["c_nonce"])
-
-    def credential(self, url: str, access: str, proof: str) -> httpx.Response:
-        body = {"credential_configuration_id": "LegalPerson", "proofs": {"jwt": [proof]}}
-        return self.http.post(
-            f"{url}/credential", json=body, headers={"Authorization": f"Bearer {access}"}
-        )
 
 
 @pytest.fixture(scope="module")
@@ -89,20 +48,9 @@ def replicas(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> 
     from _postgres import fresh_database
 
     directory = tmp_path_factory.mktemp("replicas") / "issuer"
-    a = make_issuer(directory, PORT, database=fresh_database(postgres_server))
-    b = open_issuer(directory)  # its own engine and pool, on the same database
-    assert a.engine.dialect.name == b.engine.dialect.name == "postgresql"
-    assert a.engine is not b.engine
-    try:
-        with (
-            serve(create_app(IssuerSettings(a))) as url_a,
-            serve(create_app(IssuerSettings(b))) as url_b,
-            httpx.Client(trust_env=False, timeout=30) as http,
-        ):
-            yield Replicas(a, b, (url_a, url_b), http)
-    finally:
-        a.engine.dispose()
-        b.engine.dispose()
+    with served_replicas(directory, PORT, database=fresh_database(postgres_server)) as served:
+        assert served.a.engine.dialect.name == served.b.engine.dialect.name == "postgresql"
+        yield served
 
 
 def _error(response: httpx.Response, status: int, code: str) -> str:

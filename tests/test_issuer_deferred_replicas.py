@@ -21,15 +21,13 @@ from typing import Any
 
 import httpx
 import pytest
-from _asgi_server import serve
-from _issuer_support import LEGAL_PERSON_CLAIMS, make_issuer, open_issuer, proof_jwt
+from _issuer_replicas import OPERATOR, PRE_AUTHORIZED, Replicas, served_replicas
+from _issuer_support import LEGAL_PERSON_CLAIMS, proof_jwt
 from sqlalchemy import select
 
-from ancre.issuer.api import IssuerSettings, create_app
 from ancre.issuer.db import DeferredRequestRow
 from ancre.issuer.deferred import decide
 from ancre.issuer.service import Issuer, IssuerError
-from ancre.issuer.templates import Authorization
 from ancre.trust.errors import Code
 from ancre.trust.keys.jwk import PrivateKey
 
@@ -38,8 +36,6 @@ pytestmark = pytest.mark.skipif(
     reason="ANCRE_SKIP_POSTGRES=1: replicas share one PostgreSQL",
 )
 
-PRE_AUTHORIZED = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
-OPERATOR = Authorization(method="operator", actor="alice", register_checked=True)
 PORT = 8443
 AUDIENCE = f"https://localhost:{PORT}"
 
@@ -54,13 +50,7 @@ class Held:
     request_id: str
 
 
-@dataclass
-class Replicas:
-    a: Issuer
-    b: Issuer
-    urls: tuple[str, str]
-    http: httpx.Client
-
+class DeferredReplicas(Replicas):
     def replica(self, i: int) -> Issuer:
         return (self.a, self.b)[i % 2]
 
@@ -98,24 +88,16 @@ class Replicas:
 
 
 @pytest.fixture(scope="module")
-def replicas(tmp_path_factory: pytest.TempPathFactory, postgres_server: str) -> Iterator[Replicas]:
+def replicas(
+    tmp_path_factory: pytest.TempPathFactory, postgres_server: str
+) -> Iterator[DeferredReplicas]:
     from _postgres import fresh_database
 
     directory = tmp_path_factory.mktemp("deferred-replicas") / "issuer"
-    a = make_issuer(directory, PORT, database=fresh_database(postgres_server))
-    b = open_issuer(directory)  # its own engine and pool, on the same database
-    assert a.engine.dialect.name == b.engine.dialect.name == "postgresql"
-    assert a.engine is not b.engine
-    try:
-        with (
-            serve(create_app(IssuerSettings(a))) as url_a,
-            serve(create_app(IssuerSettings(b))) as url_b,
-            httpx.Client(trust_env=False, timeout=30) as http,
-        ):
-            yield Replicas(a, b, (url_a, url_b), http)
-    finally:
-        a.engine.dispose()
-        b.engine.dispose()
+    database = fresh_database(postgres_server)
+    with served_replicas(directory, PORT, database=database, kind=DeferredReplicas) as served:
+        assert served.a.engine.dialect.name == served.b.engine.dialect.name == "postgresql"
+        yield served
 
 
 def _race(work: Callable[[int], Any], n: int) -> list[Any]:
@@ -150,7 +132,7 @@ def _refused_as_delivered(response: httpx.Response) -> None:
     assert response.headers["cache-control"] == "no-store"
 
 
-def test_a_request_approved_on_one_replica_is_delivered_once(replicas: Replicas) -> None:
+def test_a_request_approved_on_one_replica_is_delivered_once(replicas: DeferredReplicas) -> None:
     url_a, url_b = replicas.urls
     before = replicas.a.count_credentials()
     held = replicas.hold(url_a)
@@ -171,14 +153,16 @@ def test_a_request_approved_on_one_replica_is_delivered_once(replicas: Replicas)
 
 
 def test_two_operators_deciding_on_both_replicas_at_once_decide_once(
-    replicas: Replicas,
+    replicas: DeferredReplicas,
 ) -> None:
     held = replicas.hold(replicas.urls[1])
     decisions = _race(lambda i: _decide(replicas.replica(i), held, f"op{i}"), 4)
     assert sorted(decisions) == ["approved", "conflict", "conflict", "conflict"], decisions
 
 
-def test_approval_racing_with_polls_on_both_replicas_delivers_once(replicas: Replicas) -> None:
+def test_approval_racing_with_polls_on_both_replicas_delivers_once(
+    replicas: DeferredReplicas,
+) -> None:
     """The operator approves on one replica while the wallet polls both: a poll before the
     approval waits (202), one poll after it gets the credential, any other is refused."""
     for _round in range(3):
@@ -206,7 +190,7 @@ def test_approval_racing_with_polls_on_both_replicas_delivers_once(replicas: Rep
 
 
 def test_a_transaction_id_polled_on_both_replicas_at_once_is_delivered_once(
-    replicas: Replicas,
+    replicas: DeferredReplicas,
 ) -> None:
     before = replicas.a.count_credentials()
     held = replicas.hold(replicas.urls[1])

@@ -8,74 +8,27 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from _asgi_server import serve
-from _issuer_support import LEGAL_PERSON_CLAIMS, make_issuer, open_issuer, proof_jwt
+from _issuer_replicas import OPERATOR, Replicas, served_replicas
+from _issuer_support import LEGAL_PERSON_CLAIMS, make_issuer, proof_jwt
 from _sec_issuer import PUBLIC_PORT
 
-from ancre.issuer.api import IssuerSettings, create_app
-from ancre.issuer.service import Issuer, IssuerError
-from ancre.issuer.templates import TEMPLATES, Authorization
+from ancre.issuer.service import IssuerError
+from ancre.issuer.templates import TEMPLATES
 from ancre.trust.errors import Code
 from ancre.trust.keys.jwk import PrivateKey
 
-PRE_AUTHORIZED = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
-OPERATOR = Authorization(method="operator", actor="alice", register_checked=True)
 AUDIENCE = f"https://localhost:{PUBLIC_PORT}"
-
-
-@dataclass
-class Replicas:
-    a: Issuer
-    b: Issuer
-    url_a: str
-    url_b: str
-    http: httpx.Client
-
-    def offer(self, tx_code: bool = False) -> tuple[str, str | None]:
-        created = self.a.create_offer(
-            "LegalPerson", LEGAL_PERSON_CLAIMS, authorization=OPERATOR, tx_code=tx_code
-        )
-        return created.pre_authorized_code, created.tx_code
-
-    def token(self, url: str, code: str, tx_code: str | None = None) -> httpx.Response:
-        form = {"grant_type": PRE_AUTHORIZED, "pre-authorized_code": code}
-        if tx_code is not None:
-            form["tx_code"] = tx_code
-        return self.http.post(f"{url}/token", data=form)
-
-    def access(self, url: str) -> str:
-        code, _ = self.offer()
-        response = self.token(url, code)
-        assert response.status_code == 200, response.text
-        return str(response.json()["access_token"])
-
-    def nonce(self, url: str) -> str:
-        return str(self.http.post(f"{url}/nonce").json()["c_nonce"])
-
-    def credential(
-        self, url: str, access: str, proof: str, configuration: str = "LegalPerson"
-    ) -> httpx.Response:
-        body = {"credential_configuration_id": configuration, "proofs": {"jwt": [proof]}}
-        return self.http.post(f"{url}/credential", json=body,
-                              headers={"Authorization": f"Bearer {access}"})  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
     directory = tmp_path_factory.mktemp("replicas") / "issuer"
-    a = make_issuer(directory, PUBLIC_PORT)
-    b = open_issuer(directory)
-    with (
-        serve(create_app(IssuerSettings(a))) as url_a,
-        serve(create_app(IssuerSettings(b))) as url_b,
-        httpx.Client(trust_env=False, timeout=20) as http,
-    ):
-        yield Replicas(a, b, url_a, url_b, http)
+    with served_replicas(directory, PUBLIC_PORT, timeout=20) as served:
+        yield served
 
 
 def _error(response: httpx.Response, status: int, code: str) -> str:
