@@ -9,7 +9,8 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -249,25 +250,32 @@ async def _timed(phase: Phase, body: Callable[[], Any], bound: float) -> None:
     phase.seconds = time.monotonic() - start
 
 
+@asynccontextmanager
+async def _loaded(
+    clients: Clients, phase: Phase, window: Window, names: Sequence[str], concurrency: int
+) -> AsyncIterator[httpx.AsyncClient]:
+    """`names`' operations driven (`concurrency` in flight, shared between them) for as long
+    as the block runs; the load is stopped and awaited when it ends."""
+    stop = asyncio.Event()
+    per = max(1, concurrency // len(names))
+    async with client(clients.d, concurrency) as http:
+        loads = [
+            asyncio.create_task(
+                drive(http, clients.operation(name), phase.tally, window, stop, per)
+            )
+            for name in names
+        ]
+        yield http
+        stop.set()
+        await asyncio.gather(*loads)
+
+
 async def steady(clients: Clients, service: str, settings: Settings) -> Phase:
     phase = Phase(f"{service} load", service, "steady")
-    window, stop = Window(), asyncio.Event()
 
     async def body() -> None:
-        async with client(clients.d, settings.concurrency) as http:
-            load = asyncio.create_task(
-                drive(
-                    http,
-                    clients.operation(service),
-                    phase.tally,
-                    window,
-                    stop,
-                    settings.concurrency,
-                )
-            )
+        async with _loaded(clients, phase, Window(), [service], settings.concurrency):
             await asyncio.sleep(settings.seconds)
-            stop.set()
-            await load
 
     await _timed(phase, body, settings.seconds + 60)
     return phase
@@ -275,20 +283,10 @@ async def steady(clients: Clients, service: str, settings: Settings) -> Phase:
 
 async def kill(clients: Clients, service: Service, settings: Settings) -> Phase:
     phase = Phase(f"{service.name} kill -9", service.name, "kill")
-    window, stop = Window(), asyncio.Event()
+    window = Window()
 
     async def body() -> None:
-        async with client(clients.d, settings.concurrency) as http:
-            load = asyncio.create_task(
-                drive(
-                    http,
-                    clients.operation(service.name),
-                    phase.tally,
-                    window,
-                    stop,
-                    settings.concurrency,
-                )
-            )
+        async with _loaded(clients, phase, window, [service.name], settings.concurrency):
             await asyncio.sleep(settings.around_fault)
             window.fault = True
             started = time.monotonic()
@@ -300,8 +298,6 @@ async def kill(clients: Clients, service: Service, settings: Settings) -> Phase:
             served = phase.tally.ok
             await asyncio.sleep(settings.around_fault)
             phase.recovered = phase.tally.ok > served
-            stop.set()
-            await load
 
     await _timed(phase, body, 2 * settings.around_fault + 90)
     return phase
@@ -310,17 +306,11 @@ async def kill(clients: Clients, service: Service, settings: Settings) -> Phase:
 async def outage(clients: Clients, cluster: Cluster, settings: Settings) -> Phase:
     """Registry and issuer under load while PostgreSQL stops, stays down, and starts again."""
     phase = Phase("PostgreSQL restart", "registry+issuer", "outage")
-    window, stop = Window(), asyncio.Event()
-    half = max(1, settings.concurrency // 2)
+    window = Window()
+    names = ["registry", "issuer"]
 
     async def body() -> None:
-        async with client(clients.d, settings.concurrency) as http:
-            loads = [
-                asyncio.create_task(
-                    drive(http, clients.operation(name), phase.tally, window, stop, half)
-                )
-                for name in ("registry", "issuer")
-            ]
+        async with _loaded(clients, phase, window, names, settings.concurrency) as http:
             await asyncio.sleep(settings.around_fault)
             services = (clients.d.registry, clients.d.issuer)
             before = [s.pid() for s in services]
@@ -335,8 +325,6 @@ async def outage(clients: Clients, cluster: Cluster, settings: Settings) -> Phas
             phase.recovery_seconds = round(time.monotonic() - started, 2)
             window.fault = window.outage = False
             await asyncio.sleep(settings.around_fault)
-            stop.set()
-            await asyncio.gather(*loads)
 
     await _timed(phase, body, 2 * settings.around_fault + OUTAGE_SECONDS + RECOVERY_SECONDS + 60)
     return phase
